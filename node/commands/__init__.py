@@ -1,0 +1,18 @@
+"""CLI sub-commands, one module per group. Each module exposes ``register(app)``."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# Each entry is a module under node.commands with a ``register(app)`` function.
+MODULES = [
+    "keys",
+    "genesis",
+]
+
+
+def register_all(app: typer.Typer) -> None:
+    for name in MODULES:
+        importlib.import_module(f"node.commands.{name}").register(app)

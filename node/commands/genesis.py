@@ -1,0 +1,34 @@
+"""``voisinage genesis``: write a commune's genesis and its node homes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from node.homes import create_network
+
+genesis_app = typer.Typer(help="The commune's constitution: genesis.json and node homes.",
+                          no_args_is_help=True)
+
+
+@genesis_app.command("new")
+def genesis_new(
+    name: str = typer.Option(..., "--name", help="Commune name."),
+    insee: str = typer.Option(..., "--insee", help="INSEE code of the commune (5 characters)."),
+    validators: int = typer.Option(..., "--validators", min=1, max=100, help="Number of validators."),
+    households: int = typer.Option(0, "--households", min=0, max=100_000, help="Households registered at genesis."),
+    base_port: int = typer.Option(26656, "--base-port", min=1, max=65535, help="Validator i listens on P+i."),
+    time_scale: int = typer.Option(1, "--time-scale", min=1, max=3600,
+                                   help="Development only: the chain clock runs this many times faster."),
+    out: Path = typer.Option(..., "--out", help="Directory to write genesis.json and the homes into."),
+) -> None:
+    """Write OUT/genesis.json and one home per node (validator-i, household-i, registrar)."""
+    genesis = create_network(out, name=name, insee=insee, validators=validators, households=households,
+                             base_port=base_port, time_scale=time_scale)
+    typer.echo(f"chain id {genesis.chain_id_hex}")
+    typer.echo(f"wrote {out / 'genesis.json'} and {validators + households + 1} homes")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(genesis_app, name="genesis")

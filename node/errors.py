@@ -1,0 +1,5 @@
+"""Errors that reach a person: each is printed as one line, never as a traceback."""
+
+
+class CliError(Exception):
+    """A user-facing failure: bad argument, missing file, port in use, corrupt home."""

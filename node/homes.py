@@ -1,0 +1,129 @@
+"""Writing a commune's genesis and one home directory per node (DESIGN §3).
+
+A home holds ``key.json`` (the node's Ed25519 key, 0600), a copy of ``genesis.json``
+and ``config.json`` (name, role, listen multiaddr, HTTP address).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from node.errors import CliError
+from node.keyfile import load_key, new_keypair, save_key
+from tokens.genesis import Genesis, GenesisError, parse_genesis
+
+GENESIS_FILE = "genesis.json"
+KEY_FILE = "key.json"
+CONFIG_FILE = "config.json"
+DEFAULT_HTTP_PORT = 8700
+
+
+@dataclass(frozen=True)
+class Home:
+    path: Path
+    genesis: Genesis
+    config: dict[str, Any]
+
+
+def _household_doc(i: int, key_hex: str, producer: bool) -> dict[str, Any]:
+    # Deterministic, well-formed serials: 12-digit ADSC, 14-digit PRM.
+    return {
+        "key": key_hex,
+        "meter": f"0214{i:08d}",
+        "prm": f"300000{i:08d}",
+        "label": f"Foyer {i}",
+        "kva": 9 if producer else 6,
+        "peak_w": 6000 if producer else 0,
+    }
+
+
+def _write_json(path: Path, doc: Any) -> bytes:
+    data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    path.write_bytes(data)
+    return data
+
+
+def create_network(out: Path, *, name: str, insee: str, validators: int, households: int = 0,
+                   base_port: int = 26656, time_scale: int = 1, genesis_time: int | None = None,
+                   http_base: int = DEFAULT_HTTP_PORT, params: dict[str, Any] | None = None) -> Genesis:
+    """Write ``out/genesis.json`` and the homes of every node; return the parsed genesis."""
+    if validators < 1:
+        raise CliError("--validators must be at least 1")
+    if households < 0:
+        raise CliError("--households must not be negative")
+    if not 1 <= base_port <= 65535 - validators - households:
+        raise CliError("--base-port leaves no room for every node's port")
+    out = Path(out)
+    if (out / GENESIS_FILE).exists():
+        raise CliError(f"{out / GENESIS_FILE} already exists; choose an empty directory")
+    out.mkdir(parents=True, exist_ok=True)
+    keys = {f"validator-{i}": new_keypair() for i in range(validators)}
+    keys.update({f"household-{i}": new_keypair() for i in range(households)})
+    keys["registrar"] = new_keypair()
+    doc: dict[str, Any] = {
+        "commune": {"name": name, "insee": insee},
+        "genesis_time": int(time.time()) if genesis_time is None else genesis_time,
+        "dev": time_scale != 1,
+        "validators": [
+            {"name": f"validator-{i}", "key": keys[f"validator-{i}"].public.hex(),
+             "addr": f"/ip4/127.0.0.1/tcp/{base_port + i}"}
+            for i in range(validators)
+        ],
+        "registrars": [keys["registrar"].public.hex()],
+        # Roughly 30 % of households produce (DESIGN §4 example commune).
+        "households": [_household_doc(i, keys[f"household-{i}"].public.hex(), i % 10 < 3)
+                       for i in range(households)],
+        "params": dict(params or {}, **({"time_scale": time_scale} if time_scale != 1 else {})),
+    }
+    try:
+        genesis_bytes = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+        genesis = parse_genesis(genesis_bytes)
+    except GenesisError as exc:
+        raise CliError(f"invalid genesis: {exc}") from None
+    (out / GENESIS_FILE).write_bytes(genesis_bytes)
+    for index, (node_name, key) in enumerate(keys.items()):
+        home = out / node_name
+        home.mkdir(exist_ok=True)
+        save_key(home / KEY_FILE, key)
+        (home / GENESIS_FILE).write_bytes(genesis_bytes)
+        role = node_name.split("-")[0]
+        _write_json(home / CONFIG_FILE, {
+            "name": node_name,
+            "role": role,
+            "listen": f"/ip4/127.0.0.1/tcp/{base_port + index}",
+            "http": f"127.0.0.1:{http_base + index}",
+        })
+    return genesis
+
+
+def load_home(path: Path) -> Home:
+    """Open a home directory; any problem is a one-line ``CliError``."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CliError(f"home directory not found: {path}")
+    try:
+        genesis = parse_genesis((path / GENESIS_FILE).read_bytes())
+    except FileNotFoundError:
+        raise CliError(f"no {GENESIS_FILE} in {path}") from None
+    except GenesisError as exc:
+        raise CliError(f"{path / GENESIS_FILE}: {exc}") from None
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).exists() else {}
+    except (OSError, ValueError) as exc:
+        raise CliError(f"corrupt {path / CONFIG_FILE}: {exc}") from None
+    if not isinstance(config, dict):
+        raise CliError(f"corrupt {path / CONFIG_FILE}: expected an object")
+    return Home(path, genesis, config)
+
+
+def home_key(home: Home):
+    return load_key(home.path / KEY_FILE)
+
+
+def is_private(path: Path) -> bool:
+    return (os.stat(path).st_mode & 0o077) == 0

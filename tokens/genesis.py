@@ -1,0 +1,216 @@
+"""The commune's constitution: genesis.json, its parameters and the chain id (DESIGN §3).
+
+Pure: this parses and checks an already-read document; writing files and making
+keys is node/'s job. The chain id is sha256 of the genesis file's bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# DESIGN §3, every parameter with its default.
+DEFAULT_PARAMS: dict[str, Any] = {
+    "settlement_interval_s": 1800,
+    "settlement_grace_s": 300,
+    "levy_bp": 1000,
+    "credit_limit": {"kwh": 50_000, "hour": 600},          # Wh, minutes
+    "rates": {"hour_wh": 100_000},                          # 1 h = 100 kWh
+    "public_service_rate": {"minutes": 300, "per_s": 86_400},   # 5 h per 24 h on call
+    "allocation_categories": [
+        ["pensions", 4000], ["energy", 1000], ["roads", 1000],
+        ["startups", 2000], ["canteen", 1000], ["security", 1000],
+    ],
+    "allocation_epoch_s": 86_400,
+    "allocation_rule": "independent_markets",
+    "vote_weight": "household",
+    "proposal_quorum_bp": 2000,
+    "proposal_threshold_bp": 5000,
+    "block_max_txs": 5000,
+    "max_idle_s": 10,
+    # Development only: the chain clock runs time_scale times faster than wall
+    # time from genesis_time. Only a genesis marked "dev": true may set it.
+    "time_scale": 1,
+}
+
+CLASSES = {"kwh": "Wh", "hour": "min"}
+ALLOCATION_RULES = ("independent_markets", "mean")
+VOTE_WEIGHTS = ("household", "contribution")
+
+_HEX32 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class GenesisError(ValueError):
+    """A genesis document that does not describe a valid commune."""
+
+
+@dataclass(frozen=True)
+class Validator:
+    key: bytes
+    addr: str
+    name: str
+
+
+@dataclass(frozen=True)
+class HouseholdSpec:
+    key: bytes
+    meter: str
+    prm: str
+    label: str
+    kva: int
+    peak_w: int
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain_id: bytes
+    name: str
+    insee: str
+    genesis_time: int
+    dev: bool
+    validators: tuple[Validator, ...]
+    registrars: tuple[bytes, ...]
+    households: tuple[HouseholdSpec, ...]
+    params: dict[str, Any]
+
+    @property
+    def chain_id_hex(self) -> str:
+        return self.chain_id.hex()
+
+
+def compute_chain_id(genesis_bytes: bytes) -> bytes:
+    return hashlib.sha256(genesis_bytes).digest()
+
+
+def default_params() -> dict[str, Any]:
+    return copy.deepcopy(DEFAULT_PARAMS)
+
+
+def _key(value: Any, where: str) -> bytes:
+    if not isinstance(value, str) or not _HEX32.match(value):
+        raise GenesisError(f"{where}: expected a 64-character lowercase hex key")
+    return bytes.fromhex(value)
+
+
+def _int(value: Any, where: str, lo: int = 0) -> int:
+    if type(value) is not int or value < lo:
+        raise GenesisError(f"{where}: expected an integer >= {lo}")
+    return value
+
+
+def check_params(params: Any, dev: bool) -> dict[str, Any]:
+    """Merge ``params`` over the defaults and check every value."""
+    if not isinstance(params, dict):
+        raise GenesisError("params: expected an object")
+    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise GenesisError(f"params: unknown parameter {unknown[0]!r}")
+    merged = default_params()
+    merged.update(copy.deepcopy(params))
+    for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "max_idle_s", "time_scale"):
+        _int(merged[name], f"params.{name}", 1)
+    for name in ("settlement_grace_s",):
+        _int(merged[name], f"params.{name}")
+    for name in ("levy_bp", "proposal_quorum_bp", "proposal_threshold_bp"):
+        if _int(merged[name], f"params.{name}") > 10_000:
+            raise GenesisError(f"params.{name}: at most 10000 basis points")
+    if merged["settlement_grace_s"] >= merged["settlement_interval_s"]:
+        raise GenesisError("params.settlement_grace_s: must be shorter than the interval")
+    limits = merged["credit_limit"]
+    if not isinstance(limits, dict) or set(limits) != set(CLASSES):
+        raise GenesisError("params.credit_limit: expected one limit per class (kwh, hour)")
+    for cls, limit in limits.items():
+        _int(limit, f"params.credit_limit.{cls}")
+    _int(merged["rates"].get("hour_wh") if isinstance(merged["rates"], dict) else None, "params.rates.hour_wh", 1)
+    rate = merged["public_service_rate"]
+    if not isinstance(rate, dict):
+        raise GenesisError("params.public_service_rate: expected {minutes, per_s}")
+    _int(rate.get("minutes"), "params.public_service_rate.minutes")
+    _int(rate.get("per_s"), "params.public_service_rate.per_s", 1)
+    _check_categories(merged["allocation_categories"])
+    if merged["allocation_rule"] not in ALLOCATION_RULES:
+        raise GenesisError(f"params.allocation_rule: one of {', '.join(ALLOCATION_RULES)}")
+    if merged["vote_weight"] not in VOTE_WEIGHTS:
+        raise GenesisError(f"params.vote_weight: one of {', '.join(VOTE_WEIGHTS)}")
+    if merged["time_scale"] != 1 and not dev:
+        raise GenesisError("params.time_scale: only a development genesis (\"dev\": true) may set it")
+    return merged
+
+
+def _check_categories(cats: Any) -> None:
+    where = "params.allocation_categories"
+    if not isinstance(cats, list) or not 1 <= len(cats) <= 32:
+        raise GenesisError(f"{where}: expected 1 to 32 [name, bp] pairs")
+    names = set()
+    for i, item in enumerate(cats):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and item[0]):
+            raise GenesisError(f"{where}[{i}]: expected [name, bp]")
+        _int(item[1], f"{where}[{i}]")
+        names.add(item[0])
+    if len(names) != len(cats):
+        raise GenesisError(f"{where}: duplicate category name")
+    if sum(item[1] for item in cats) != 10_000:
+        raise GenesisError(f"{where}: basis points must sum to 10000")
+
+
+def _household(item: Any, where: str) -> HouseholdSpec:
+    if not isinstance(item, dict):
+        raise GenesisError(f"{where}: expected an object")
+    meter, prm = item.get("meter"), item.get("prm")
+    if not (isinstance(meter, str) and re.fullmatch(r"\d{12}", meter)):
+        raise GenesisError(f"{where}.meter: expected 12 digits")
+    if not (isinstance(prm, str) and re.fullmatch(r"\d{14}", prm)):
+        raise GenesisError(f"{where}.prm: expected 14 digits")
+    label = item.get("label", "")
+    if not isinstance(label, str) or len(label.encode()) > 64:
+        raise GenesisError(f"{where}.label: text of at most 64 bytes")
+    return HouseholdSpec(_key(item.get("key"), f"{where}.key"), meter, prm, label,
+                         _int(item.get("kva"), f"{where}.kva", 1), _int(item.get("peak_w", 0), f"{where}.peak_w"))
+
+
+def parse_genesis(data: bytes) -> Genesis:
+    """Parse and check genesis.json bytes. Raises ``GenesisError`` with the reason."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GenesisError(f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise GenesisError("expected a JSON object")
+    commune = doc.get("commune")
+    if not (isinstance(commune, dict) and isinstance(commune.get("name"), str) and commune["name"]):
+        raise GenesisError("commune.name: required")
+    insee = commune.get("insee")
+    if not (isinstance(insee, str) and re.fullmatch(r"[0-9][0-9AB][0-9]{3}", insee)):
+        raise GenesisError("commune.insee: expected a 5-character INSEE code")
+    dev = doc.get("dev", False)
+    if type(dev) is not bool:
+        raise GenesisError("dev: expected true or false")
+    vals = doc.get("validators")
+    if not isinstance(vals, list) or not vals:
+        raise GenesisError("validators: at least one is required")
+    validators = []
+    for i, v in enumerate(vals):
+        if not isinstance(v, dict) or not isinstance(v.get("addr"), str):
+            raise GenesisError(f"validators[{i}]: expected {{key, addr, name}}")
+        validators.append(Validator(_key(v.get("key"), f"validators[{i}].key"), v["addr"],
+                                    str(v.get("name", f"validator-{i}"))))
+    if len({v.key for v in validators}) != len(validators):
+        raise GenesisError("validators: duplicate key")
+    regs = doc.get("registrars")
+    if not isinstance(regs, list) or not regs:
+        raise GenesisError("registrars: at least one is required")
+    households = tuple(_household(h, f"households[{i}]") for i, h in enumerate(doc.get("households", [])))
+    return Genesis(
+        chain_id=compute_chain_id(data),
+        name=commune["name"], insee=insee,
+        genesis_time=_int(doc.get("genesis_time"), "genesis_time"),
+        dev=dev,
+        validators=tuple(validators),
+        registrars=tuple(_key(r, f"registrars[{i}]") for i, r in enumerate(regs)),
+        households=households,
+        params=check_params(doc.get("params", {}), dev),
+    )

@@ -1,0 +1,256 @@
+"""The signed transactions of DESIGN §4 and §5, as wire messages.
+
+Conventions:
+- ``signer`` is the 32-byte Ed25519 key of the account that signs and pays;
+- ``nonce`` protects against replay: it must be strictly greater than the signer's
+  last committed nonce (gaps are allowed, so a household CLI can use a clock value);
+- ``MeterReading`` has no nonce: its ``seq`` must rise, which does the same job;
+- amounts are integers: ``kwh`` in Wh, ``hour`` in minutes; times are unix seconds;
+- registrar transactions are signed by a registrar key listed in genesis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from wire import (
+    BOOL, HASH, KEY, OPT_KEY, SIG, U64, DecodeError, List, Message, Nested, Str, decode, field_of,
+    register,
+)
+from wire.limits import MAX_TX_BYTES
+
+CLASS = Str(8)          # token class name: "kwh" or "hour"
+MEMO = Str(140)         # DESIGN §4: memo <= 140 bytes
+TOPIC = Str(32)         # governance topic: "allocation", "params" or "*"
+
+_SIGNER = (("signer", "sig"),)
+
+
+@dataclass(frozen=True)
+class Tx(Message):
+    """Base of every transaction."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = _SIGNER
+
+
+@register("tx/register")
+@dataclass(frozen=True)
+class RegisterHousehold(Tx):
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    key: bytes = field_of(KEY)
+    meter: str = field_of(Str(12))      # ADCO/ADSC, 12 digits
+    prm: str = field_of(Str(14))        # delivery point, 14 digits
+    label: str = field_of(Str(64))
+    kva: int = field_of(U64)            # subscribed power, kVA
+    peak_w: int = field_of(U64)         # installed solar peak power, W (0: none)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/update")
+@dataclass(frozen=True)
+class UpdateHousehold(Tx):
+    """Registrar update: a meter change (new baseline) or the solidarity flag."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    key: bytes = field_of(KEY)
+    meter: str = field_of(Str(12))
+    kva: int = field_of(U64)
+    peak_w: int = field_of(U64)
+    solidarity: bool = field_of(BOOL)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/reading")
+@dataclass(frozen=True)
+class MeterReading(Tx):
+    signer: bytes = field_of(KEY)
+    meter: str = field_of(Str(12))
+    seq: int = field_of(U64)
+    t: int = field_of(U64)
+    import_wh: int = field_of(U64)      # cumulative index
+    export_wh: int = field_of(U64)      # cumulative index
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/transfer")
+@dataclass(frozen=True)
+class Transfer(Tx):
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    to: bytes = field_of(KEY)
+    cls: str = field_of(CLASS)
+    amount: int = field_of(U64)
+    memo: str = field_of(MEMO)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/gift")
+@dataclass(frozen=True)
+class StandingGift(Tx):
+    """Gives ``bp`` of each future mint of the signer to ``beneficiary`` until ``until``."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    beneficiary: bytes = field_of(KEY)
+    bp: int = field_of(U64)
+    until: int = field_of(U64)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/revoke-gift")
+@dataclass(frozen=True)
+class RevokeGift(Tx):
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    gift: bytes = field_of(HASH)        # id of the StandingGift tx
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/service")
+@dataclass(frozen=True)
+class Service(Tx):
+    """Time bank: ``signer`` (the beneficiary) pays ``provider`` ``minutes``; both sign."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = (("signer", "sig"), ("provider", "provider_sig"))
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    provider: bytes = field_of(KEY)
+    minutes: int = field_of(U64)
+    memo: str = field_of(MEMO)
+    provider_sig: bytes = field_of(SIG)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/public-service")
+@dataclass(frozen=True)
+class PublicService(Tx):
+    """Registrar: credit ``on_call_s`` seconds of on-call duty at public_service_rate."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    beneficiary: bytes = field_of(KEY)
+    on_call_s: int = field_of(U64)
+    memo: str = field_of(MEMO)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/offer")
+@dataclass(frozen=True)
+class Offer(Tx):
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    give_cls: str = field_of(CLASS)
+    give_amount: int = field_of(U64)
+    want_cls: str = field_of(CLASS)
+    want_amount: int = field_of(U64)
+    counterparty: bytes | None = field_of(OPT_KEY)   # None: anyone may accept
+    expires: int = field_of(U64)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/accept")
+@dataclass(frozen=True)
+class Accept(Tx):
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    offer: bytes = field_of(HASH)       # id of the Offer tx
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/spend")
+@dataclass(frozen=True)
+class Spend(Tx):
+    """Registrar: pay out of a category fund, publicly, with a memo."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    category: str = field_of(Str(32))
+    to: bytes = field_of(KEY)
+    amount: int = field_of(U64)         # kwh, in Wh
+    memo: str = field_of(MEMO)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/delegate")
+@dataclass(frozen=True)
+class Delegate(Tx):
+    """Delegate ``topic`` to ``to``; ``to=None`` is an explicit "none" (blocks ``*``)."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    topic: str = field_of(TOPIC)
+    to: bytes | None = field_of(OPT_KEY)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/ballot")
+@dataclass(frozen=True)
+class AllocationBallot(Tx):
+    """Basis points per allocation category, in genesis order, summing to 10 000."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    bps: tuple[int, ...] = field_of(List(U64, 32))
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/propose")
+@dataclass(frozen=True)
+class Propose(Tx):
+    """A parameter change: ``value`` is canonical JSON text; voting closes at ``voting_end``."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    param: str = field_of(Str(64))
+    value: str = field_of(Str(1024))
+    voting_end: int = field_of(U64)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/vote")
+@dataclass(frozen=True)
+class Vote(Tx):
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    proposal: bytes = field_of(HASH)    # id of the Propose tx
+    choice: str = field_of(Str(8))      # "yes", "no" or "abstain"
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/validator-sig")
+@dataclass(frozen=True)
+class ValidatorSig(Message):
+    validator: bytes = field_of(KEY)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/validator-set")
+@dataclass(frozen=True)
+class ValidatorSetChange(Tx):
+    """Signed by >= 2/3 of the current validators; takes effect at height h+2."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    NOT_SIGNED: ClassVar[tuple[str, ...]] = ("sigs",)
+    nonce: int = field_of(U64)
+    add: tuple[bytes, ...] = field_of(List(KEY, 64))
+    add_addrs: tuple[str, ...] = field_of(List(Str(256), 64))
+    remove: tuple[bytes, ...] = field_of(List(KEY, 64))
+    sigs: tuple[ValidatorSig, ...] = field_of(List(Nested(ValidatorSig), 256))
+
+
+TX_TYPES: tuple[type[Tx], ...] = (
+    RegisterHousehold, UpdateHousehold, MeterReading, Transfer, StandingGift, RevokeGift,
+    Service, PublicService, Offer, Accept, Spend, Delegate, AllocationBallot, Propose, Vote,
+    ValidatorSetChange,
+)
+
+
+def decode_tx(data: bytes) -> Tx:
+    """Strictly decode one signed transaction (<= 4 KiB); raises ``DecodeError``."""
+    return decode(data, TX_TYPES, MAX_TX_BYTES)
+
+
+__all__ = [t.__name__ for t in TX_TYPES] + ["Tx", "TX_TYPES", "ValidatorSig", "decode_tx", "DecodeError"]
