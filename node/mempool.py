@@ -1,0 +1,100 @@
+"""The mempool: admitted transactions waiting for a block, with explicit limits (DESIGN §7).
+
+Admission runs the ledger's ``check_tx`` against committed state. The pool keeps
+insertion order; ``reap`` hands a proposer each signer's transactions in nonce (or
+reading seq) order so one block never holds them out of order. Committed and
+proposer-rejected transactions are removed; nothing is silently dropped without a
+reason being returned to the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+from tokens.txs import MeterReading, Tx
+
+DEFAULT_MAX_TXS = 50_000
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+class MempoolFull(Exception):
+    """The pool is at its limit: the transaction is ignored, the sender is not at fault."""
+
+
+class Duplicate(Exception):
+    """The transaction is already in the pool."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: bytes
+    data: bytes
+    tx: Tx
+    arrived: float   # monotonic seconds, for commit latency
+
+    @property
+    def order_key(self) -> int:
+        return self.tx.seq if isinstance(self.tx, MeterReading) else getattr(self.tx, "nonce", 0)
+
+    @property
+    def signer(self) -> bytes:
+        return getattr(self.tx, "signer", b"")
+
+
+class Mempool:
+    def __init__(self, max_txs: int = DEFAULT_MAX_TXS, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_txs, self.max_bytes = max_txs, max_bytes
+        self._entries: OrderedDict[bytes, Entry] = OrderedDict()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, tx_id: bytes) -> bool:
+        return tx_id in self._entries
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def add(self, data: bytes, check: Callable[[bytes], Tx], now: float | None = None) -> Entry:
+        """Admit ``data`` after ``check`` (which raises DecodeError/InvalidTx for bad txs)."""
+        tx_id = hashlib.sha256(data).digest()
+        if tx_id in self._entries:
+            raise Duplicate(tx_id.hex())
+        if len(self._entries) >= self.max_txs or self._bytes + len(data) > self.max_bytes:
+            raise MempoolFull(f"mempool full ({len(self._entries)} txs, {self._bytes} bytes)")
+        tx = check(data)
+        entry = Entry(tx_id, data, tx, time.monotonic() if now is None else now)
+        self._entries[tx_id] = entry
+        self._bytes += len(data)
+        return entry
+
+    def get(self, tx_id: bytes) -> Entry | None:
+        return self._entries.get(tx_id)
+
+    def remove(self, tx_ids) -> list[Entry]:
+        removed = []
+        for tx_id in tx_ids:
+            entry = self._entries.pop(tx_id, None)
+            if entry is not None:
+                self._bytes -= len(entry.data)
+                removed.append(entry)
+        return removed
+
+    def reap(self, max_txs: int) -> list[Entry]:
+        """Up to ``max_txs`` entries: signers by first arrival, each signer's txs in nonce order."""
+        by_signer: dict[bytes, list[Entry]] = {}
+        for entry in self._entries.values():
+            by_signer.setdefault(entry.signer, []).append(entry)
+        out: list[Entry] = []
+        for entries in by_signer.values():
+            entries.sort(key=lambda e: e.order_key)
+            out.extend(entries[: max_txs - len(out)])
+            if len(out) >= max_txs:
+                break
+        return out
