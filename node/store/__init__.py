@@ -1,0 +1,16 @@
+"""The node's crash-safe LevelDB store (DESIGN §8): blocks, commits, ledger state and meta.
+
+Part of node/ (it does the disk I/O); only node/ may import it. It imports plyvel,
+wire and tokens, never trio, libp2p or the CLI library.
+"""
+
+from node.store.layout import Height
+from node.store.statehash import compute_state_hash_full
+from node.store.store import (
+    StateView, Store, StoredBlock, StoreCorrupt, StoreError, StoreLocked, StoreReader,
+)
+
+__all__ = [
+    "Height", "StateView", "Store", "StoreCorrupt", "StoreError", "StoreLocked", "StoreReader",
+    "StoredBlock", "compute_state_hash_full",
+]

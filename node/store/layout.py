@@ -1,0 +1,81 @@
+"""Key layout of the node's LevelDB database (DESIGN §8 "Layout").
+
+Every key starts with a one-letter namespace and a slash:
+
+==========================  ============================================================
+key                         value
+==========================  ============================================================
+``s/`` + state key          the ledger's key-value state (tokens/ owns the keys)
+``b/`` + height             block bytes, exactly as committed
+``c/`` + height             commit bytes: the precommits that finalised the block
+``h/`` + height             block id (32 bytes) of the block at that height
+``i/`` + block id           height of that block
+``m/version``               layout version, ``FORMAT_VERSION`` as 8 bytes
+``m/genesis``               chain id (sha256 of genesis.json): a home never changes commune
+``m/height``                last committed height (0 right after genesis)
+``m/state_hash``            state hash after the last committed height (32 bytes)
+``m/block_id``              id of the last committed block (absent at height 0)
+``x/`` + name               extra meta a caller commits with a block (e.g. validator set)
+==========================  ============================================================
+
+Heights are 8-byte big-endian, so LevelDB's byte order is height order and a prefix
+scan walks blocks from 1 upwards.
+"""
+
+from __future__ import annotations
+
+from typing import NewType
+
+Height = NewType("Height", int)
+
+FORMAT_VERSION = 1
+MAX_HEIGHT = 2**64 - 1
+
+STATE = b"s/"
+BLOCK = b"b/"
+COMMIT = b"c/"
+BLOCK_ID = b"h/"
+HEIGHT_OF = b"i/"
+EXTRA = b"x/"
+
+META_VERSION = b"m/version"
+META_GENESIS = b"m/genesis"
+META_HEIGHT = b"m/height"
+META_STATE_HASH = b"m/state_hash"
+META_BLOCK_ID = b"m/block_id"
+
+HASH_LEN = 32
+
+
+def encode_height(height: int) -> bytes:
+    return height.to_bytes(8, "big")
+
+
+def decode_height(data: bytes) -> Height:
+    if len(data) != 8:
+        raise ValueError(f"a stored height is 8 bytes, found {len(data)}")
+    return Height(int.from_bytes(data, "big"))
+
+
+def key_state(key: bytes) -> bytes:
+    return STATE + key
+
+
+def key_block(height: int) -> bytes:
+    return BLOCK + encode_height(height)
+
+
+def key_commit(height: int) -> bytes:
+    return COMMIT + encode_height(height)
+
+
+def key_block_id(height: int) -> bytes:
+    return BLOCK_ID + encode_height(height)
+
+
+def key_height_of(block_id: bytes) -> bytes:
+    return HEIGHT_OF + block_id
+
+
+def key_extra(name: str) -> bytes:
+    return EXTRA + name.encode()

@@ -1,0 +1,351 @@
+"""The node's LevelDB store: one atomic, synced batch per committed block (DESIGN §8).
+
+Committing block h writes the block, its commit, the ledger's state changes and the
+meta in ONE ``write_batch(sync=True)``. LevelDB applies a batch from its log as a
+whole or not at all, so after ``kill -9`` at any point a reopened store is exactly at
+some committed height: never half a block. The key layout is in ``node.store.layout``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import plyvel
+
+from node.errors import CliError
+from node.store import layout as L
+from node.store.layout import Height
+from node.store.statehash import compute_state_hash_full
+
+DB_DIR = "db"
+
+
+class StoreError(CliError):
+    """A store problem a person must act on; printed as one line by the CLI."""
+
+
+class StoreLocked(StoreError):
+    """Another process (or another handle in this one) has the database open."""
+
+
+class StoreCorrupt(StoreError):
+    """The database does not hold what a committed store must hold."""
+
+
+@dataclass(frozen=True)
+class StoredBlock:
+    height: Height
+    block_id: bytes
+    block: bytes
+    commit: bytes
+
+
+class StateView:
+    """The ledger's key-value state (tokens' ``KV``): ``s/`` keys with the prefix removed."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._source.get(L.STATE + key)
+
+    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries whose key starts with ``prefix``, in key order."""
+        cut = len(L.STATE)
+        with self._source.iterator(prefix=L.STATE + prefix) as it:
+            for key, value in it:
+                yield key[cut:], value
+
+
+class StoreReader:
+    """Read access over the live database or over one consistent snapshot of it."""
+
+    def __init__(self, source: Any, path: Path) -> None:
+        self._source = source
+        self.path = path
+        self.state = StateView(source)
+
+    def chain_id(self) -> bytes | None:
+        """The genesis chain id, or None if the store has no genesis yet."""
+        return self._source.get(L.META_GENESIS)
+
+    def is_initialized(self) -> bool:
+        return self.chain_id() is not None
+
+    def height(self) -> Height:
+        """Last committed height (0 right after genesis)."""
+        raw = self._source.get(L.META_HEIGHT)
+        if raw is None:
+            raise StoreError(f"database {self.path} has no genesis yet")
+        return L.decode_height(raw)
+
+    def state_hash(self) -> bytes:
+        """State hash after the last committed height."""
+        raw = self._source.get(L.META_STATE_HASH)
+        if raw is None:
+            raise StoreError(f"database {self.path} has no genesis yet")
+        return raw
+
+    def last_block_id(self) -> bytes | None:
+        """Id of the last committed block; None at height 0."""
+        return self._source.get(L.META_BLOCK_ID)
+
+    def block(self, height: int) -> bytes | None:
+        return self._source.get(L.key_block(height)) if _is_height(height) else None
+
+    def commit(self, height: int) -> bytes | None:
+        return self._source.get(L.key_commit(height)) if _is_height(height) else None
+
+    def block_id(self, height: int) -> bytes | None:
+        return self._source.get(L.key_block_id(height)) if _is_height(height) else None
+
+    def height_of(self, block_id: bytes) -> Height | None:
+        raw = self._source.get(L.key_height_of(block_id))
+        return None if raw is None else L.decode_height(raw)
+
+    def extra(self, name: str) -> bytes | None:
+        """Extra meta committed with a block by ``commit_block(extra_meta=...)``."""
+        return self._source.get(L.key_extra(name))
+
+    def iter_blocks(self, start: int = 1, stop: int | None = None) -> Iterator[StoredBlock]:
+        """Blocks ``start..stop`` (inclusive; ``stop`` defaults to the height), in order."""
+        last = self.height() if stop is None else min(stop, self.height())
+        for height in range(max(start, 1), last + 1):
+            yield self.get_stored_block(height)
+
+    def get_stored_block(self, height: int) -> StoredBlock:
+        """Block, id and commit at a committed height; a gap means the database is corrupt."""
+        block, commit = self.block(height), self.commit(height)
+        block_id = self.block_id(height)
+        if block is None or commit is None or block_id is None:
+            raise StoreCorrupt(f"database {self.path}: block {height} is missing")
+        return StoredBlock(Height(height), block_id, block, commit)
+
+    def compute_state_hash(self) -> bytes:
+        """DESIGN §8 audit: the state hash recomputed from every stored state entry."""
+        return compute_state_hash_full(self.state.iter_prefix(b""))
+
+    def verify_state_hash(self) -> bytes:
+        """Recompute the state hash and compare it with the stored one; return it."""
+        stored, computed = self.state_hash(), self.compute_state_hash()
+        if stored != computed:
+            raise StoreCorrupt(f"database {self.path}: stored state hash {stored.hex()[:16]}… "
+                               f"!= recomputed {computed.hex()[:16]}… at height {self.height()}")
+        return computed
+
+
+class Snapshot(StoreReader):
+    """A consistent, read-only view: height, state and blocks as of one instant."""
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def _is_height(height: int) -> bool:
+    return type(height) is int and 0 <= height <= L.MAX_HEIGHT
+
+
+def _check_hash(value: Any, what: str) -> None:
+    if type(value) is not bytes or len(value) != L.HASH_LEN:
+        raise StoreError(f"{what} must be {L.HASH_LEN} bytes")
+
+
+def _put_writes(batch: Any, writes: Mapping[bytes, bytes | None]) -> None:
+    """Stage the ledger's state changes: a value sets the key, None deletes it."""
+    put, delete, prefix = batch.put, batch.delete, L.STATE
+    for key, value in writes.items():
+        if type(key) is not bytes:
+            raise StoreError(f"state key must be bytes, got {type(key).__name__}")
+        if value is None:
+            delete(prefix + key)
+        elif type(value) is bytes:
+            put(prefix + key, value)
+        else:
+            raise StoreError(f"state value for {key!r} must be bytes or None")
+
+
+def _put_extra(batch: Any, extra_meta: Mapping[str, bytes | None]) -> None:
+    for name in sorted(extra_meta):
+        value = extra_meta[name]
+        if type(name) is not str or not name:
+            raise StoreError("extra meta names are non-empty strings")
+        if value is None:
+            batch.delete(L.key_extra(name))
+        elif type(value) is bytes:
+            batch.put(L.key_extra(name), value)
+        else:
+            raise StoreError(f"extra meta {name!r} must be bytes or None")
+
+
+def _open_db(path: Path, create: bool) -> plyvel.DB:
+    """Open LevelDB, turning each library failure into one clear line."""
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return plyvel.DB(str(path), create_if_missing=create)
+    except plyvel.CorruptionError as exc:
+        raise StoreCorrupt(f"database {path} is corrupt: {_reason(exc)}") from None
+    except plyvel.IOError as exc:
+        if "lock" in _reason(exc).lower() and "unavailable" in _reason(exc).lower():
+            raise StoreLocked(f"database {path} is locked: another process holds {path / 'LOCK'} "
+                              "(is a node already running on this home?)") from None
+        raise StoreError(f"cannot open database {path}: {_reason(exc)}") from None
+    except (plyvel.Error, OSError) as exc:
+        raise StoreError(f"cannot open database {path}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    arg = exc.args[0] if exc.args else exc
+    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+
+
+class Store(StoreReader):
+    """The live store of one home. Open with ``Store.open``; one handle per database."""
+
+    # LevelDB's POSIX lock is per process: opening a database twice in one process
+    # and closing the second handle would drop the first one's lock. Refuse instead.
+    _OPEN_PATHS: ClassVar[set[str]] = set()
+
+    def __init__(self, db: plyvel.DB, path: Path, real: str) -> None:
+        super().__init__(db, path)
+        self._db = db
+        self._real = real
+        self._height: Height | None = None
+        self._state_hash: bytes | None = None
+
+    @classmethod
+    def open(cls, path: Path | str, *, chain_id: bytes | None = None, create: bool = True) -> Store:
+        """Open (or create) the database at ``path``; refuse another commune's database."""
+        path = Path(path)
+        real = os.path.realpath(path)
+        if real in cls._OPEN_PATHS:
+            raise StoreLocked(f"database {path} is already open in this process")
+        db = _open_db(path, create)
+        store = cls(db, path, real)
+        cls._OPEN_PATHS.add(real)
+        try:
+            store._load_meta()
+            if chain_id is not None:
+                store.check_chain(chain_id)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @classmethod
+    def open_home(cls, home: Path | str, *, chain_id: bytes | None = None) -> Store:
+        """Open ``<home>/db`` (DESIGN §8 layout)."""
+        return cls.open(Path(home) / DB_DIR, chain_id=chain_id)
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()
+        self._OPEN_PATHS.discard(self._real)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def snapshot(self) -> Snapshot:
+        """A consistent read-only view; use it where reads span an await (HTTP API)."""
+        return Snapshot(self._db.snapshot(), self.path)
+
+    def _load_meta(self) -> None:
+        """Check the meta of a reopened store and cache the height and state hash."""
+        version = self._db.get(L.META_VERSION)
+        if version is not None and version != L.encode_height(L.FORMAT_VERSION):
+            raise StoreError(f"database {self.path} has an unsupported layout version")
+        if self._db.get(L.META_GENESIS) is None:
+            with self._db.iterator(include_value=False) as keys:
+                empty = next(keys, None) is None
+            if not empty:
+                raise StoreCorrupt(f"database {self.path} holds data but no genesis: not a voisinage database?")
+            return
+        try:
+            height = L.decode_height(self._db.get(L.META_HEIGHT) or b"")
+        except ValueError as exc:
+            raise StoreCorrupt(f"database {self.path}: bad meta height: {exc}") from None
+        state_hash = self._db.get(L.META_STATE_HASH)
+        if state_hash is None or len(state_hash) != L.HASH_LEN:
+            raise StoreCorrupt(f"database {self.path}: bad meta state hash")
+        if height > 0:
+            self.get_stored_block(height)
+        self._height, self._state_hash = height, state_hash
+
+    def check_chain(self, chain_id: bytes) -> None:
+        """Refuse to reopen a home with a different genesis (DESIGN §3: chain id)."""
+        stored = self.chain_id()
+        if stored is not None and stored != chain_id:
+            raise StoreError(f"database {self.path} belongs to chain {stored.hex()[:16]}…, "
+                             f"not {chain_id.hex()[:16]}… (genesis.json changed?); use a fresh home")
+
+    def height(self) -> Height:
+        if self._height is None:
+            raise StoreError(f"database {self.path} has no genesis yet")
+        return self._height
+
+    def state_hash(self) -> bytes:
+        if self._state_hash is None:
+            raise StoreError(f"database {self.path} has no genesis yet")
+        return self._state_hash
+
+    def init_genesis(self, chain_id: bytes, writes: Mapping[bytes, bytes | None], state_hash: bytes) -> None:
+        """Write the genesis state and meta (height 0) in one synced batch."""
+        _check_hash(chain_id, "chain id")
+        _check_hash(state_hash, "state hash")
+        if self.is_initialized():
+            raise StoreError(f"database {self.path} already has a genesis")
+        batch = self._db.write_batch(sync=True)
+        _put_writes(batch, writes)
+        batch.put(L.META_VERSION, L.encode_height(L.FORMAT_VERSION))
+        batch.put(L.META_GENESIS, chain_id)
+        batch.put(L.META_HEIGHT, L.encode_height(0))
+        batch.put(L.META_STATE_HASH, state_hash)
+        batch.write()
+        self._height, self._state_hash = Height(0), state_hash
+
+    def commit_block(self, height: int, block_id: bytes, block_bytes: bytes, commit_bytes: bytes,
+                     writes: Mapping[bytes, bytes | None], state_hash: bytes,
+                     extra_meta: Mapping[str, bytes | None] | None = None) -> None:
+        """DESIGN §8 "Commit": block, commit, state changes and meta in ONE synced batch."""
+        self._check_next(height, block_id)
+        _check_hash(state_hash, "state hash")
+        if type(block_bytes) is not bytes or type(commit_bytes) is not bytes:
+            raise StoreError("block and commit must be bytes")
+        batch = self._db.write_batch(sync=True)
+        _put_writes(batch, writes)
+        _put_extra(batch, extra_meta or {})
+        encoded = L.encode_height(height)
+        batch.put(L.key_block(height), block_bytes)
+        batch.put(L.key_commit(height), commit_bytes)
+        batch.put(L.key_block_id(height), block_id)
+        batch.put(L.key_height_of(block_id), encoded)
+        batch.put(L.META_HEIGHT, encoded)
+        batch.put(L.META_STATE_HASH, state_hash)
+        batch.put(L.META_BLOCK_ID, block_id)
+        batch.write()  # the only write: until here nothing reached the database
+        self._height, self._state_hash = Height(height), state_hash
+
+    def _check_next(self, height: int, block_id: bytes) -> None:
+        """Blocks are committed in order, once each, on top of a genesis."""
+        current = self.height()
+        if type(height) is not int or height != current + 1:
+            raise StoreError(f"cannot commit height {height!r}: the store is at height {current}")
+        _check_hash(block_id, "block id")
+        known = self.height_of(block_id)
+        if known is not None:
+            raise StoreError(f"block {block_id.hex()[:16]}… is already stored at height {known}")
