@@ -1,0 +1,169 @@
+"""``voisinage meter``: parse TIC captures, run the meter agent, simulate a commune's meters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import httpx
+import trio
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from node.errors import CliError
+from node.keyfile import load_key
+from node.localnet.profiles import (
+    MeterSim, Weather, build_profiles, compute_commune_mix, compute_local_day_start,
+    compute_paris_offset_s,
+)
+from node.meter.agent import MeterAgent, NodeClient
+from node.meter.reading import CaptureSummary, parse_capture
+from node.meter.source import ByteSource, FileSource, SerialSource, SourceError, detect_mode
+from node.meter.tic import Mode
+from wire import Keypair
+
+meter_app = typer.Typer(help="Linky meters: TIC captures, the signing agent, simulated households.",
+                        no_args_is_help=True)
+
+MAX_CAPTURE_BYTES = 64 * 1024 * 1024
+
+
+def _read_capture(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_CAPTURE_BYTES:
+            raise CliError(f"{path} is larger than {MAX_CAPTURE_BYTES // (1024 * 1024)} MiB")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CliError(f"capture not found: {path}") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _print_summary_table(summary: CaptureSummary) -> None:
+    console = Console()
+    mode = summary.mode.value if summary.mode else "unknown (no frame)"
+    console.print(f"mode: {mode}   frames: {summary.frames}   readings: {len(summary.readings)}")
+    table = Table("#", "meter", "import Wh", "export Wh", "power VA", "time", box=box.SIMPLE_HEAD)
+    for i, r in enumerate(summary.readings, 1):
+        table.add_row(str(i), r.meter, str(r.import_wh), str(r.export_wh),
+                      "-" if r.power_va is None else str(r.power_va), r.time or "-")
+    console.print(table)
+    errors = ", ".join(f"{k} {v}" for k, v in summary.as_json(all_errors=True)["errors"].items())
+    console.print(f"errors: {errors}")
+
+
+@meter_app.command("parse")
+def meter_parse(
+    file: Path = typer.Argument(..., help="TIC capture: raw bytes as read from the serial line."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    all_errors: bool = typer.Option(False, "--all-errors",
+                                    help="With --json: add every parser counter to \"errors\"."),
+) -> None:
+    """Parse a TIC capture into readings, counting checksum, partial and interrupted frames."""
+    summary = parse_capture(_read_capture(file))
+    if as_json:
+        typer.echo(json.dumps(summary.as_json(all_errors=all_errors)))
+    else:
+        _print_summary_table(summary)
+
+
+def _open_source(device: str | None, file: Path | None, mode: str) -> ByteSource:
+    if (device is None) == (file is None):
+        raise CliError("give exactly one of --device or --file")
+    if mode not in ("auto", "historic", "standard"):
+        raise CliError(f"--mode must be auto, historic or standard, not {mode!r}")
+    try:
+        if file is not None:
+            return FileSource(file)   # the separator tells the mode; no line settings
+        chosen = detect_mode(device, report=typer.echo) if mode == "auto" else Mode(mode)
+        return SerialSource(device or "", chosen)
+    except SourceError as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _run_agent(source: ByteSource, key: Keypair, node: str, every: float, max_submissions: int) -> None:
+    async with httpx.AsyncClient() as client:
+        agent = MeterAgent(source, key, NodeClient(node, client), every, out=typer.echo,
+                           max_submissions=max_submissions)
+        await agent.run()
+
+
+@meter_app.command("tic")
+def meter_tic(
+    device: str | None = typer.Option(None, "--device", help="Serial device of the TIC adapter."),
+    file: Path | None = typer.Option(None, "--file", help="Capture file or FIFO, followed as it grows."),
+    mode: str = typer.Option("auto", "--mode", help="auto, historic (1200 baud) or standard (9600 baud)."),
+    node: str = typer.Option(..., "--node", help="Node HTTP API, e.g. http://127.0.0.1:8700"),
+    key: Path = typer.Option(..., "--key", help="The household's key file."),
+    every: float = typer.Option(60.0, "--every", min=0.1, help="Seconds between submitted readings."),
+    max_submissions: int = typer.Option(0, "--max-submissions", min=0,
+                                        help="Stop after this many accepted readings (0: run until stopped)."),
+) -> None:
+    """Read the meter, sign one cumulative reading every --every seconds and POST it to the node."""
+    if not node.startswith(("http://", "https://")):
+        raise CliError(f"--node must be an http:// or https:// URL, not {node!r}")
+    keypair = load_key(key)   # fail before touching the device
+    source = _open_source(device, file, mode)
+    typer.echo(f"reading {device or file}; submitting to {node} every {every:g}s as {keypair.public.hex()}")
+    try:
+        trio.run(_run_agent, source, keypair, node, every, max_submissions)
+    finally:
+        source.close()
+
+
+def compute_hourly_totals(households: int, day: dt.date, seed: int) -> dict[str, object]:
+    """A simulated local day: per-hour commune import and export from cumulative meters."""
+    specs = compute_commune_mix(households, seed)
+    profiles = build_profiles(specs, Weather(seed))
+    start = compute_local_day_start(day)
+    end = compute_local_day_start(day + dt.timedelta(days=1))
+    sims = [MeterSim(p, start) for p in profiles]
+    bounds = list(range(start, end, 3600)) + [end]
+    indexes = [[sim.index_at(b) for b in bounds] for sim in sims]
+    hours = []
+    for h in range(len(bounds) - 1):
+        imp = sum(ix[h + 1][0] - ix[h][0] for ix in indexes)
+        exp = sum(ix[h + 1][1] - ix[h][1] for ix in indexes)
+        tz = dt.timezone(dt.timedelta(seconds=compute_paris_offset_s(bounds[h])))
+        local = dt.datetime.fromtimestamp(bounds[h], tz)
+        hours.append({"start": local.isoformat(), "import_wh": imp, "export_wh": exp})
+    return {
+        "day": day.isoformat(), "households": households, "seed": seed,
+        "producers": sum(1 for s in specs if s.peak_w), "peak_w": sum(s.peak_w for s in specs),
+        "hours": hours,
+        "total_import_wh": sum(h["import_wh"] for h in hours),
+        "total_export_wh": sum(h["export_wh"] for h in hours),
+    }
+
+
+@meter_app.command("simulate")
+def meter_simulate(
+    households: int = typer.Option(10, "--households", min=1, max=10_000, help="Households in the commune."),
+    day: str = typer.Option(..., "--day", help="Local day to simulate, YYYY-MM-DD."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the commune mix and weather."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Simulate a day of readings for a commune (30 % producers); print hourly import/export."""
+    try:
+        when = dt.date.fromisoformat(day)
+    except ValueError:
+        raise CliError(f"--day must be YYYY-MM-DD, not {day!r}") from None
+    doc = compute_hourly_totals(households, when, seed)
+    if as_json:
+        typer.echo(json.dumps(doc))
+        return
+    console = Console()
+    console.print(f"{doc['day']}: {households} households, {doc['producers']} producers "
+                  f"({doc['peak_w'] / 1000:g} kWc), seed {seed}")
+    table = Table("hour (local)", "import kWh", "export kWh", box=box.SIMPLE_HEAD)
+    for h in doc["hours"]:
+        table.add_row(str(h["start"])[11:16], f"{h['import_wh'] / 1000:.2f}", f"{h['export_wh'] / 1000:.2f}")
+    table.add_row("total", f"{doc['total_import_wh'] / 1000:.2f}", f"{doc['total_export_wh'] / 1000:.2f}")
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(meter_app, name="meter")

@@ -1,0 +1,204 @@
+"""The meter agent: read TIC, sign one cumulative reading per period, submit it to a node.
+
+DESIGN §4 MeterReading: the indexes are cumulative, so a lost or refused submission loses
+no energy; the next one carries the delta. When the node is down the agent keeps only the
+latest reading and retries with backoff, re-signing it with a fresh ``seq``.
+
+- ``t`` is the unix second at which the latest frame arrived (the meter's own DATE is
+  local time and absent in historic mode). A reading is submitted only if its ``t`` is
+  past the last submitted one, so ``t`` rises.
+- ``seq`` is the signing time in milliseconds, bumped past the previous value: it rises
+  across restarts without any state on disk, as long as the clock does not go back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import httpx
+import trio
+
+from node.meter.reading import Reading, compute_reading
+from node.meter.source import ByteSource, SourceError
+from node.meter.tic import Mode, TicParser
+from tokens.txs import MeterReading
+from wire import Keypair, sign_message
+
+READ_SIZE = 4096
+MAX_BACKOFF_S = 30.0
+HTTP_TIMEOUT_S = 5.0
+
+
+class NodeUnavailable(Exception):
+    """The node did not answer, or answered with a server error: retry later."""
+
+
+class NodeRejected(Exception):
+    """The node answered 400 (or another client error) with a reason: do not resend."""
+
+
+def build_reading_tx(key: Keypair, chain_id: bytes, reading: Reading, t: int, seq: int) -> MeterReading:
+    """The signed MeterReading for ``reading`` at unix time ``t`` (DESIGN §4)."""
+    tx = MeterReading(signer=key.public, meter=reading.meter, seq=seq, t=t,
+                      import_wh=reading.import_wh, export_wh=reading.export_wh, sig=b"\0" * 64)
+    signed = sign_message(tx, chain_id, key)
+    if not isinstance(signed, MeterReading):
+        raise TypeError("sign_message returned another message type")
+    return signed
+
+
+def compute_next_seq(previous: int, now_s: float) -> int:
+    """seq = signing time in ms, strictly above the previous seq."""
+    return max(previous + 1, int(now_s * 1000))
+
+
+class NodeClient:
+    """GET /status for the chain id; POST /tx with an encoded signed tx (DESIGN §9)."""
+
+    def __init__(self, url: str, client: httpx.AsyncClient) -> None:
+        self.url = url.rstrip("/")
+        self.client = client
+
+    async def get_chain_id(self) -> bytes:
+        try:
+            resp = await self.client.get(f"{self.url}/status", timeout=HTTP_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"GET /status: {str(exc)[:120] or type(exc).__name__}") from None
+        if resp.status_code != 200:
+            raise NodeUnavailable(f"GET /status answered {resp.status_code}")
+        try:
+            chain_id = bytes.fromhex(resp.json()["chain_id"])
+        except (ValueError, KeyError, TypeError):
+            raise NodeUnavailable("GET /status: no hex chain_id in the answer") from None
+        if len(chain_id) != 32:
+            raise NodeUnavailable("GET /status: chain_id is not 32 bytes")
+        return chain_id
+
+    async def submit(self, tx: MeterReading) -> str:
+        """POST the tx; return the id the node gives it."""
+        try:
+            resp = await self.client.post(f"{self.url}/tx", content=tx.encode(), timeout=HTTP_TIMEOUT_S,
+                                          headers={"content-type": "application/msgpack"})
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"POST /tx: {str(exc)[:120] or type(exc).__name__}") from None
+        if resp.status_code >= 500:
+            raise NodeUnavailable(f"POST /tx answered {resp.status_code}")
+        try:
+            doc = resp.json()
+        except ValueError:
+            doc = {}
+        doc = doc if isinstance(doc, dict) else {}
+        if resp.status_code in (200, 202):
+            return str(doc.get("id", tx.id().hex()))
+        raise NodeRejected(str(doc.get("error", f"status {resp.status_code}"))[:200])
+
+
+@dataclass
+class AgentStatus:
+    """What the agent shows: last frame, last reading, last submission."""
+
+    frames: int = 0
+    last_frame_at: float | None = None
+    last_mode: Mode | None = None
+    reading: Reading | None = None
+    reading_t: int | None = None
+    submitted_t: int = 0
+    last_seq: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    failures: int = 0
+    last_submission: str = "none yet"
+    # The last accepted submissions, (seq, t, reading), newest last; bounded.
+    accepted_log: deque[tuple[int, int, Reading]] = field(default_factory=lambda: deque(maxlen=64))
+
+    def compute_line(self, now: float) -> str:
+        frame = ("no frame yet" if self.last_frame_at is None else
+                 f"{self.frames} frames, last {now - self.last_frame_at:.0f}s ago ({self.last_mode.value if self.last_mode else '?'})")
+        reading = ("no reading yet" if self.reading is None else
+                   f"meter {self.reading.meter} import {self.reading.import_wh} Wh "
+                   f"export {self.reading.export_wh} Wh power {self.reading.power_va} VA")
+        return f"frame: {frame} | reading: {reading} | submission: {self.last_submission}"
+
+
+class MeterAgent:
+    """Reads a source, keeps the latest reading and submits it every ``every_s`` seconds."""
+
+    def __init__(self, source: ByteSource, key: Keypair, node: NodeClient, every_s: float, *,
+                 now: Callable[[], float] = time.time, out: Callable[[str], None] = print,
+                 max_submissions: int = 0) -> None:
+        self.source, self.key, self.node, self.every_s = source, key, node, every_s
+        self.now, self.out, self.max_submissions = now, out, max_submissions
+        self.parser = TicParser()
+        self.status = AgentStatus()
+        self.chain_id: bytes | None = None
+        self._done = trio.Event()
+
+    async def run(self) -> None:
+        """Run until cancelled, or until ``max_submissions`` readings were accepted."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_loop)
+            nursery.start_soon(self._submit_loop)
+            await self._done.wait()
+            nursery.cancel_scope.cancel()
+
+    def process_chunk(self, chunk: bytes) -> None:
+        """Feed bytes to the parser; every usable frame replaces the latest reading."""
+        for frame in self.parser.feed(chunk):
+            now = self.now()
+            self.status.frames += 1
+            self.status.last_frame_at, self.status.last_mode = now, frame.mode
+            reading = compute_reading(frame)
+            if reading is not None:
+                self.status.reading, self.status.reading_t = reading, int(now)
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                chunk = await trio.to_thread.run_sync(self.source.read, READ_SIZE)
+            except SourceError as exc:
+                self.out(f"source: {exc}; retrying in 1s")
+                await trio.sleep(1.0)
+                continue
+            self.process_chunk(chunk)
+            if not chunk:   # end of a followed file: wait for more (a port read already waited)
+                await trio.sleep(self.source.idle_sleep_s)
+
+    async def _submit_loop(self) -> None:
+        backoff = 0.0
+        while True:
+            await trio.sleep(backoff if backoff else self.every_s)
+            try:
+                await self.submit_latest()
+                backoff = 0.0
+            except NodeUnavailable as exc:
+                # Keep the latest reading; cumulative indexes make the retry lossless.
+                backoff = min(self.every_s, MAX_BACKOFF_S, max(1.0, backoff * 2) if backoff else 1.0)
+                self.status.failures += 1
+                self.status.last_submission = f"node unreachable ({exc}); retry in {backoff:.0f}s"
+            self.out(self.status.compute_line(self.now()))
+            if self.max_submissions and self.status.accepted >= self.max_submissions:
+                self._done.set()
+
+    async def submit_latest(self) -> None:
+        """Sign and submit the latest reading if it is newer than the last one submitted."""
+        status = self.status
+        if status.reading is None or status.reading_t is None or status.reading_t <= status.submitted_t:
+            return
+        if self.chain_id is None:
+            self.chain_id = await self.node.get_chain_id()
+        reading, t = status.reading, status.reading_t
+        seq = compute_next_seq(status.last_seq, self.now())
+        tx = build_reading_tx(self.key, self.chain_id, reading, t, seq)
+        status.last_seq = seq
+        try:
+            tx_id = await self.node.submit(tx)
+        except NodeRejected as exc:
+            status.submitted_t, status.rejected = t, status.rejected + 1
+            status.last_submission = f"rejected seq {seq}: {exc}"
+            return
+        status.submitted_t, status.accepted = t, status.accepted + 1
+        status.accepted_log.append((seq, t, reading))
+        status.last_submission = f"accepted seq {seq} t {t} id {tx_id[:16]}"
