@@ -1,0 +1,532 @@
+"""The Tendermint consensus engine: Algorithm 1 of Buchman, Kwon, Milosevic (arXiv
+1807.04938) as a sans-I/O state machine (DESIGN §6).
+
+``Engine.step(input) -> [effects]``. Every "upon" rule of Algorithm 1 is one method
+below, named after its line. Remote input never raises: a bad message is dropped,
+counted in ``dropped`` by reason, and leaves the state unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Callable
+
+from wire import Keypair, Message, signing_bytes, verify_message
+
+from consensus.block import (
+    ZERO_ID, Block, Commit, CommitSig, compute_block_id, get_equivocators, verify_block_evidence,
+    verify_block_shape, verify_commit,
+)
+from consensus.errors import InvalidBlock, InvalidVote
+from consensus.events import (
+    T_GOSSIP, T_PRECOMMIT, T_PREVOTE, T_PROPOSE, T_WAIT, Application, Broadcast, CommitBlock,
+    DecisionMsg, Effect, EngineConfig, EvidenceMsg, PersistBeforeSign, ProposalMsg,
+    ScheduleTimeout, Start, Timeout, ValueReady, VoteMsg,
+)
+from consensus.log import HeightLog
+from consensus.messages import Decision, Proposal
+from consensus.privval import INITIAL_SIGN_STATE, SignState, Step, check_hrs
+from consensus.vote import (
+    EVIDENCE_MAX_AGE, PRECOMMIT, PREVOTE, DuplicateVote, Vote, compute_evidence_key,
+    compute_quorum, compute_sign_hash, compute_skip_threshold, make_duplicate_vote, verify_evidence,
+)
+
+# Engine steps: WAIT is before round 0 while nothing is ready to propose (DESIGN §6
+# heartbeat); DECIDED is after a commit until the node sends Start(height + 1).
+IDLE, WAIT, PROPOSE, PREVOTE_STEP, PRECOMMIT_STEP, DECIDED = range(6)
+STEP_NAMES = ("idle", "wait", "propose", "prevote", "precommit", "decided")
+NO_SIG = bytes(64)
+KEPT_DECISIONS = 2      # decisions re-sent to peers seen lagging this many heights behind
+
+
+class Engine:
+    """One validator's (or, with ``key=None``, an observer's) consensus state."""
+
+    def __init__(self, chain_id: bytes, key: Keypair | None, app: Application,
+                 config: EngineConfig = EngineConfig(), sign_state: SignState = INITIAL_SIGN_STATE,
+                 verify: Callable[[Message, bytes], bool] = verify_message) -> None:
+        self.chain_id, self.key, self.app, self.config = chain_id, key, app, config
+        self.me = key.public if key is not None else None
+        self.sign_state = sign_state
+        self.verify = verify
+        self.dropped: Counter[str] = Counter()      # remote input dropped, by reason
+        self.refused_signs = 0                      # double-sign protection refusals
+        self.height, self.round, self.step_ = 0, 0, IDLE
+        self.validators: list[bytes] = []
+        self.members: frozenset[bytes] = frozenset()
+        self.quorum = self.skip = 1
+        self.last_commit: Commit | None = None
+        self.parent_id = ZERO_ID
+        self.highest_seen = 0
+        self.future: list = []
+        self.lagging: set[int] = set()
+        self.decisions: dict[int, Decision] = {}
+        self.pending_evidence: dict[tuple, DuplicateVote] = {}
+        self.committed_evidence: dict[tuple, int] = {}
+        self.gossiping = False
+        self._reset_height_state()
+        self._handlers = {
+            Start: self._on_start, ProposalMsg: self._on_proposal, VoteMsg: self._on_vote,
+            EvidenceMsg: self._on_evidence, DecisionMsg: self._on_decision,
+            Timeout: self._on_timeout, ValueReady: self._on_value_ready,
+        }
+
+    def _reset_height_state(self) -> None:
+        self.log = HeightLog(self.quorum)
+        self.locked_round, self.locked_id = -1, None
+        self.valid_round, self.valid_block, self.valid_id = -1, None, None
+        self.fired: set[tuple[int, int]] = set()
+        self.valid_cache: dict[bytes, bool] = {}
+        self.own: list[tuple[int, Message]] = []
+        self.known_precommits: frozenset[tuple[bytes, bytes]] = frozenset()
+
+    # ---- public API ------------------------------------------------------
+
+    def step(self, inp) -> list[Effect]:
+        """Feed one input; return the effects to carry out, in order."""
+        out: list[Effect] = []
+        handler = self._handlers.get(type(inp))
+        if handler is None:
+            raise TypeError(f"not an engine input: {type(inp).__name__}")
+        handler(inp, out)
+        return out
+
+    def get_proposer(self, round: int) -> bytes:
+        """DESIGN §6: proposer(h, r) = V[(h + r) mod n]."""
+        return self.validators[(self.height + round) % len(self.validators)]
+
+    def get_step_name(self) -> str:
+        return STEP_NAMES[self.step_]
+
+    # ---- Start (a new height) --------------------------------------------
+
+    def _on_start(self, inp: Start, out: list[Effect]) -> None:
+        self.height = inp.height
+        self.validators = list(self.app.validator_set(inp.height))
+        self.members = frozenset(self.validators)
+        self.quorum = compute_quorum(len(self.validators))
+        self.skip = compute_skip_threshold(len(self.validators))
+        self._reset_height_state()
+        self.known_precommits = self._get_decided_precommits(inp.last_commit)
+        self.last_commit = inp.last_commit
+        self.parent_id = inp.last_commit.block_id if inp.last_commit is not None else ZERO_ID
+        self._restore_from_sign_state()
+        if not self.gossiping:
+            self.gossiping = True
+            out.append(ScheduleTimeout(0, 0, T_GOSSIP, self.config.gossip_ms))
+        if inp.ready or self.round > 0:
+            self._start_round(self.round, out)
+        else:
+            self.step_ = WAIT
+            out.append(ScheduleTimeout(self.height, self.round, T_WAIT, self.config.idle_ms))
+        self._replay_future(out)
+        self._check_rules(out)
+
+    def _get_decided_precommits(self, commit: Commit | None) -> frozenset[tuple[bytes, bytes]]:
+        """Precommit signatures this engine verified for the parent: no need to re-verify."""
+        decision = self.decisions.get(commit.height) if commit is not None else None
+        if decision is None:
+            return frozenset()
+        return frozenset((s.validator, s.sig) for s in decision.commit.sigs)
+
+    def _restore_from_sign_state(self) -> None:
+        """After a restart mid-height, resume at the last signed round with its lock."""
+        ss = self.sign_state
+        if ss.height == self.height and ss.step > 0:
+            self.round = ss.round
+            self.locked_round, self.locked_id = ss.locked_round, ss.locked_id
+        else:
+            self.round = 0
+
+    def _replay_future(self, out: list[Effect]) -> None:
+        buffered, self.future = self.future, []
+        for inp in buffered:
+            self._handlers[type(inp)](inp, out)
+
+    # ---- remote messages -------------------------------------------------
+
+    def _on_vote(self, inp: VoteMsg, out: list[Effect]) -> None:
+        vote = inp.vote
+        if not self._is_current(inp, vote.height, vote.round, vote.validator):
+            return
+        vs = self.log.get_votes(vote.kind, vote.round)
+        if vs.is_duplicate(vote):
+            self.dropped["duplicate"] += 1
+            return
+        if not self._is_signed_by_validator(vote, vote.validator):
+            return
+        prior = vs.get_conflict(vote)
+        if prior is not None:
+            self._process_evidence(make_duplicate_vote(prior, vote), out, announce=True)
+            return
+        self._process_vote(vote)
+        self._end_wait(out)
+        self._check_rules(out)
+
+    def _on_proposal(self, inp: ProposalMsg, out: list[Effect]) -> None:
+        p = inp.proposal
+        if not self._is_current(inp, p.height, p.round, p.proposer):
+            return
+        reason = self._get_proposal_fault(p)
+        if reason:
+            self.dropped[reason] += 1
+            return
+        block_id = compute_block_id(p.block)
+        if self.log.get_proposal(p.round, block_id) is not None:
+            self.dropped["duplicate"] += 1
+            return
+        if self.log.count_proposals(p.round) >= self.config.max_proposals_per_round:
+            self.dropped["too many proposals"] += 1
+            return
+        if not self._is_signed_by_validator(p, p.proposer):
+            return
+        self._process_proposal(p, block_id)
+        self._end_wait(out)
+        self._check_rules(out)
+
+    def _get_proposal_fault(self, p: Proposal) -> str:
+        """A proposal comes from proposer(h, r), with -1 <= pol_round < round."""
+        if p.proposer != self.get_proposer(p.round):
+            return "wrong proposer"
+        if not -1 <= p.pol_round < p.round:
+            return "bad pol_round"
+        if p.block.header.height != p.height:
+            return "block height mismatch"
+        return ""
+
+    def _on_evidence(self, inp: EvidenceMsg, out: list[Effect]) -> None:
+        ev = inp.evidence
+        if self.step_ == IDLE:
+            self.dropped["not started"] += 1
+            return
+        if ev.height > self.height or ev.height + EVIDENCE_MAX_AGE < self.height:
+            self.dropped["evidence height out of range"] += 1
+            return
+        self._process_evidence(ev, out, announce=False)
+
+    def _on_decision(self, inp: DecisionMsg, out: list[Effect]) -> None:
+        """Algorithm 1 line 49 with its inputs packed: a value and >= quorum precommits."""
+        block, commit = inp.decision.block, inp.decision.commit
+        if not self._is_current(inp, block.header.height, 0, None, lagging=False):
+            return
+        block_id = compute_block_id(block)
+        try:
+            verify_commit(self.validators, self.chain_id, self.height, block_id, commit)
+        except InvalidBlock:
+            self.dropped["bad decision"] += 1
+            return
+        if not self._is_valid(block, block_id):
+            self.dropped["bad decision"] += 1
+            return
+        self._decide(block, block_id, commit, out)
+
+    def _is_current(self, inp, height: int, round: int, sender: bytes | None, lagging: bool = True) -> bool:
+        """Route a message by height: current, buffered (height+1), or dropped and counted."""
+        if self.step_ == IDLE:
+            self.dropped["not started"] += 1
+            return False
+        if height == self.height and self.step_ != DECIDED:
+            if round > self.round + self.config.max_rounds_ahead:
+                self.dropped["round too far ahead"] += 1
+                return False
+            return True
+        if height <= self.height:
+            self.dropped["stale height"] += 1
+            if lagging and height + KEPT_DECISIONS >= self.height:
+                self.lagging.add(height)
+            return False
+        if height == self.height + 1:
+            self._buffer_future(inp)
+        else:
+            self.dropped["height too far ahead"] += 1
+            self._note_height_seen(inp, height, sender)
+        return False
+
+    def _buffer_future(self, inp) -> None:
+        if len(self.future) >= self.config.future_buffer:
+            self.dropped["future buffer full"] += 1
+            return
+        self.future.append(inp)
+        self.highest_seen = max(self.highest_seen, self.height + 1)
+
+    def _note_height_seen(self, inp, height: int, sender: bytes | None) -> None:
+        """A signed message of a far height is a hint that block sync is needed."""
+        if height <= self.highest_seen or sender not in self.members:
+            return
+        msg = inp.vote if isinstance(inp, VoteMsg) else inp.proposal if isinstance(inp, ProposalMsg) else None
+        if msg is not None and self.verify(msg, self.chain_id):
+            self.highest_seen = height
+
+    def _is_signed_by_validator(self, msg: Message, signer: bytes) -> bool:
+        if signer not in self.members:
+            self.dropped["not a validator"] += 1
+            return False
+        if not self.verify(msg, self.chain_id):
+            self.dropped["bad signature"] += 1
+            return False
+        return True
+
+    # ---- recording ---------------------------------------------------------
+
+    def _process_vote(self, vote: Vote) -> None:
+        if self.log.add_vote(vote) >= self.skip and vote.round > self.round:
+            self.fired.add((55, vote.round))
+
+    def _process_proposal(self, p: Proposal, block_id: bytes) -> None:
+        if self.log.add_proposal(p, block_id) >= self.skip and p.round > self.round:
+            self.fired.add((55, p.round))
+
+    def _process_evidence(self, ev: DuplicateVote, out: list[Effect], announce: bool) -> None:
+        """DESIGN §6: conflicting signed votes become evidence, kept until committed."""
+        key = compute_evidence_key(ev)
+        if key in self.pending_evidence or key in self.committed_evidence:
+            self.dropped["duplicate evidence"] += 1
+            return
+        if len(self.pending_evidence) >= self.config.max_pending_evidence:
+            self.dropped["evidence pool full"] += 1
+            return
+        try:
+            verify_evidence(self.app.validator_set(ev.height), self.chain_id, ev)
+        except InvalidVote:
+            self.dropped["bad evidence"] += 1
+            return
+        self.pending_evidence[key] = ev
+        if announce:
+            out.append(Broadcast(ev))
+
+    # ---- the rules of Algorithm 1 ------------------------------------------
+
+    def _check_rules(self, out: list[Effect]) -> None:
+        """Fire every enabled rule until none is: rules may enable one another."""
+        while self.step_ not in (IDLE, WAIT, DECIDED):
+            if not (self._rule_decide(out) or self._rule_round_skip(out)
+                    or self._rule_proposal(out) or self._rule_polka_value(out)
+                    or self._rule_polka_nil(out)):
+                self._rule_polka_any(out)
+                self._rule_precommit_any(out)
+                return
+
+    def _rule_proposal(self, out: list[Effect]) -> bool:
+        """Lines 22 and 28: prevote for the round's proposal if valid and the lock allows."""
+        if self.step_ != PROPOSE:
+            return False
+        block_id = self.log.first_proposal.get(self.round)
+        if block_id is None:
+            return False
+        p = self.log.proposals[self.round][block_id]
+        vr = p.pol_round
+        if vr == -1:        # line 22
+            ok = self._is_valid(p.block, block_id) and (self.locked_round == -1 or self.locked_id == block_id)
+        else:               # line 28: only with a polka for it at round vr
+            prevotes = self.log.peek_votes(PREVOTE, vr)
+            if prevotes is None or not prevotes.has_quorum_for(block_id):
+                return False
+            ok = self._is_valid(p.block, block_id) and (self.locked_round <= vr or self.locked_id == block_id)
+        self._vote(PREVOTE, block_id if ok else None, out)
+        self.step_ = PREVOTE_STEP
+        return True
+
+    def _rule_polka_any(self, out: list[Effect]) -> None:
+        """Line 34: 2f+1 prevotes of any kind at step prevote start timeoutPrevote, once."""
+        prevotes = self.log.peek_votes(PREVOTE, self.round)
+        if self.step_ == PREVOTE_STEP and prevotes is not None and prevotes.total >= self.quorum:
+            self._schedule_once(34, T_PREVOTE, out)
+
+    def _rule_polka_value(self, out: list[Effect]) -> bool:
+        """Line 36: a valid proposal with a polka: lock and precommit it (at step prevote),
+        and remember it as the valid value."""
+        if self.step_ < PREVOTE_STEP or (36, self.round) in self.fired:
+            return False
+        prevotes = self.log.peek_votes(PREVOTE, self.round)
+        for block_id in (prevotes.quorum_ids if prevotes is not None else ()):
+            p = self.log.get_proposal(self.round, block_id) if block_id is not None else None
+            if p is None or not self._is_valid(p.block, block_id):
+                continue
+            self.fired.add((36, self.round))
+            if self.step_ == PREVOTE_STEP:
+                self.locked_round, self.locked_id = self.round, block_id
+                self._vote(PRECOMMIT, block_id, out)
+                self.step_ = PRECOMMIT_STEP
+            self.valid_round, self.valid_block, self.valid_id = self.round, p.block, block_id
+            return True
+        return False
+
+    def _rule_polka_nil(self, out: list[Effect]) -> bool:
+        """Line 44: 2f+1 nil prevotes at step prevote: precommit nil."""
+        prevotes = self.log.peek_votes(PREVOTE, self.round)
+        if self.step_ != PREVOTE_STEP or prevotes is None or not prevotes.has_quorum_for(None):
+            return False
+        self._vote(PRECOMMIT, None, out)
+        self.step_ = PRECOMMIT_STEP
+        return True
+
+    def _rule_precommit_any(self, out: list[Effect]) -> None:
+        """Line 47: 2f+1 precommits of any kind start timeoutPrecommit, once per round."""
+        precommits = self.log.peek_votes(PRECOMMIT, self.round)
+        if precommits is not None and precommits.total >= self.quorum:
+            self._schedule_once(47, T_PRECOMMIT, out)
+
+    def _rule_decide(self, out: list[Effect]) -> bool:
+        """Line 49: a proposal of any round with 2f+1 precommits for it: decide, if valid."""
+        for round, block_id in self.log.commit_candidates:
+            p = self.log.get_proposal(round, block_id)
+            if p is not None and self._is_valid(p.block, block_id):
+                self._decide(p.block, block_id, self._make_commit(round, block_id), out)
+                return True
+        return False
+
+    def _rule_round_skip(self, out: list[Effect]) -> bool:
+        """Line 55: f+1 validators sent messages of a higher round: start that round."""
+        higher = [r for rule, r in self.fired if rule == 55 and r > self.round]
+        if not higher:
+            return False
+        self._start_round(max(higher), out)
+        return True
+
+    def _schedule_once(self, rule: int, step: str, out: list[Effect]) -> None:
+        if (rule, self.round) not in self.fired:
+            self.fired.add((rule, self.round))
+            delay = self.config.get_timeout_ms(step, self.round)
+            out.append(ScheduleTimeout(self.height, self.round, step, delay))
+
+    # ---- rounds, timeouts ---------------------------------------------------
+
+    def _start_round(self, round: int, out: list[Effect]) -> None:
+        """StartRound: the proposer proposes validValue if any, else a new value."""
+        self.round, self.step_ = round, PROPOSE
+        if self.me is not None and self.get_proposer(round) == self.me:
+            self._propose(out)
+        # Also scheduled for the proposer: if double-sign protection refused its
+        # proposal (restart), the round must still move on.
+        out.append(ScheduleTimeout(self.height, round, T_PROPOSE,
+                                   self.config.get_timeout_ms(T_PROPOSE, round)))
+
+    def _propose(self, out: list[Effect]) -> None:
+        if self.valid_block is not None:
+            block, pol_round = self.valid_block, self.valid_round
+        else:
+            evidence = tuple(self.pending_evidence[k] for k in sorted(self.pending_evidence))
+            block = self.app.propose(self.height, self.round, self.last_commit, evidence)
+            pol_round = -1
+        p = Proposal(height=self.height, round=self.round, pol_round=pol_round, block=block,
+                     proposer=self.me, sig=NO_SIG)
+        signed = self._sign(p, Step.PROPOSE, out)
+        if signed is not None:
+            self._process_proposal(signed, compute_block_id(block))
+
+    def _on_timeout(self, t: Timeout, out: list[Effect]) -> None:
+        if t.step == T_GOSSIP:
+            self._gossip(out)
+            return
+        if t.height != self.height or self.step_ in (IDLE, DECIDED):
+            return
+        if t.step == T_WAIT and self.step_ == WAIT:
+            self._end_wait(out)
+        elif t.round != self.round:
+            return
+        elif t.step == T_PROPOSE and self.step_ == PROPOSE:      # OnTimeoutPropose
+            self._vote(PREVOTE, None, out)
+            self.step_ = PREVOTE_STEP
+        elif t.step == T_PREVOTE and self.step_ == PREVOTE_STEP:  # OnTimeoutPrevote
+            self._vote(PRECOMMIT, None, out)
+            self.step_ = PRECOMMIT_STEP
+        elif t.step == T_PRECOMMIT and self.step_ != WAIT:        # OnTimeoutPrecommit
+            self._start_round(self.round + 1, out)
+        self._check_rules(out)
+
+    def _on_value_ready(self, inp: ValueReady, out: list[Effect]) -> None:
+        if inp.height == self.height:
+            self._end_wait(out)
+            self._check_rules(out)
+
+    def _end_wait(self, out: list[Effect]) -> None:
+        """DESIGN §6: round 0 starts once there is something to propose, a peer has
+        started, or max_idle_s has passed (the empty-block heartbeat)."""
+        if self.step_ == WAIT:
+            self._start_round(self.round, out)
+
+    def _gossip(self, out: list[Effect]) -> None:
+        """Re-send own recent messages, the round's proposal, pending evidence, and the
+        decisions of heights that peers were seen lagging at: lost messages are
+        eventually delivered, as Algorithm 1 assumes of gossip."""
+        out.append(ScheduleTimeout(0, 0, T_GOSSIP, self.config.gossip_ms))
+        if self.step_ in (PROPOSE, PREVOTE_STEP, PRECOMMIT_STEP):
+            oldest = self.round - self.config.rebroadcast_rounds + 1
+            out.extend(Broadcast(msg) for r, msg in self.own if r >= oldest)
+            block_id = self.log.first_proposal.get(self.round)
+            p = self.log.proposals[self.round][block_id] if block_id is not None else None
+            if p is not None and p.proposer != self.me:
+                out.append(Broadcast(p))
+        out.extend(Broadcast(self.pending_evidence[k]) for k in sorted(self.pending_evidence))
+        out.extend(Broadcast(self.decisions[h]) for h in sorted(self.lagging) if h in self.decisions)
+        self.lagging.clear()
+
+    # ---- signing, validity, deciding ---------------------------------------
+
+    def _vote(self, kind: int, block_id: bytes | None, out: list[Effect]) -> None:
+        if self.me is None or self.me not in self.members:
+            return
+        vote = Vote(kind=kind, height=self.height, round=self.round, block_id=block_id,
+                    validator=self.me, sig=NO_SIG)
+        signed = self._sign(vote, Step.PREVOTE if kind == PREVOTE else Step.PRECOMMIT, out)
+        if signed is not None:
+            self._process_vote(signed)
+
+    def _sign(self, msg: Message, step: Step, out: list[Effect]):
+        """DESIGN §6 double-sign protection: check h/r/s, persist, then broadcast."""
+        data = signing_bytes(self.chain_id, msg)
+        sign_hash = compute_sign_hash(data)
+        if not check_hrs(self.sign_state, self.height, self.round, step, sign_hash).allow:
+            self.refused_signs += 1
+            return None
+        self.sign_state = SignState(height=self.height, round=self.round, step=int(step),
+                                    sign_hash=sign_hash, locked_round=self.locked_round,
+                                    locked_id=self.locked_id)
+        signed = dataclasses.replace(msg, sig=self.key.sign(data))
+        out.append(PersistBeforeSign(self.sign_state))
+        out.append(Broadcast(signed))
+        self.own.append((self.round, signed))
+        return signed
+
+    def _is_valid(self, block: Block, block_id: bytes) -> bool:
+        """valid(v): consensus checks here, then the application's; cached by id."""
+        cached = self.valid_cache.get(block_id)
+        if cached is None:
+            cached = self.valid_cache[block_id] = self._check_block(block)
+        return cached
+
+    def _check_block(self, block: Block) -> bool:
+        try:
+            verify_block_shape(block, self.chain_id, self.height, self.parent_id)
+            if block.header.proposer not in self.members:
+                raise InvalidBlock("block proposer is not a validator")
+            if self.height > 1:
+                verify_commit(self.app.validator_set(self.height - 1), self.chain_id, self.height - 1,
+                              self.parent_id, block.last_commit, self.known_precommits)
+            verify_block_evidence(block, self.chain_id, self.app.validator_set, self.committed_evidence)
+        except InvalidBlock:
+            self.dropped["invalid block"] += 1
+            return False
+        if not self.app.validate(block):
+            self.dropped["invalid block"] += 1
+            return False
+        return True
+
+    def _make_commit(self, round: int, block_id: bytes) -> Commit:
+        votes = self.log.get_votes(PRECOMMIT, round).votes
+        sigs = tuple(CommitSig(validator=v, sig=votes[v].sig) for v in self.validators
+                     if v in votes and votes[v].block_id == block_id)
+        return Commit(height=self.height, round=round, block_id=block_id, sigs=sigs)
+
+    def _decide(self, block: Block, block_id: bytes, commit: Commit, out: list[Effect]) -> None:
+        self.step_ = DECIDED
+        self.decisions[self.height] = Decision(block=block, commit=commit)
+        self.decisions.pop(self.height - KEPT_DECISIONS, None)
+        for ev in block.evidence:
+            key = compute_evidence_key(ev)
+            self.pending_evidence.pop(key, None)
+            self.committed_evidence[key] = ev.height
+        for key in [k for k, h in self.committed_evidence.items() if h + EVIDENCE_MAX_AGE < self.height]:
+            del self.committed_evidence[key]
+        out.append(CommitBlock(block=block, commit=commit, equivocators=get_equivocators(block)))

@@ -1,0 +1,59 @@
+"""Double-sign protection (DESIGN §6): the height/round/step rule, pure.
+
+Before a validator signs, it checks the rule against its last durable record and,
+if allowed, persists the new record (with fsync, in node/) BEFORE the signature
+leaves the process. The record also keeps the lock of Algorithm 1 (lockedRound and
+the locked block id), so a validator restarted mid-height neither signs a
+conflicting message nor forgets what it locked on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from wire import I64, OPT_HASH, U64, Message, field_of, register
+from wire.message import Bytes
+
+
+class Step(IntEnum):
+    """Signing steps, in the order they happen within a round."""
+
+    PROPOSE = 1
+    PREVOTE = 2
+    PRECOMMIT = 3
+
+
+@register("cs/sign-state")
+@dataclass(frozen=True)
+class SignState(Message):
+    """The last thing signed: (height, round, step), sha256 of the signed bytes, the lock."""
+
+    height: int = field_of(U64)
+    round: int = field_of(U64)
+    step: int = field_of(U64)           # 0 before anything was signed
+    sign_hash: bytes = field_of(Bytes(max=32))   # b"" before anything was signed
+    locked_round: int = field_of(I64)   # -1: not locked
+    locked_id: bytes | None = field_of(OPT_HASH)
+
+
+INITIAL_SIGN_STATE = SignState(height=0, round=0, step=0, sign_hash=b"", locked_round=-1, locked_id=None)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to sign: ``allow`` is False with a ``reason`` when signing would be unsafe."""
+
+    allow: bool
+    reason: str = ""
+
+
+def check_hrs(last: SignState, height: int, round: int, step: int, sign_hash: bytes) -> Decision:
+    """CometBFT privval rule: never sign below the last (h, r, s); at the same (h, r, s)
+    re-sign only the exact same bytes."""
+    new, old = (height, round, step), (last.height, last.round, last.step)
+    if new < old:
+        return Decision(False, f"refusing to sign h/r/s {new} below last signed {old}")
+    if new == old and sign_hash != last.sign_hash:
+        return Decision(False, f"refusing to sign different bytes at h/r/s {new}")
+    return Decision(True)
