@@ -1,0 +1,143 @@
+"""Gossipsub as py-libp2p 0.8.1 provides it, made safe for us (DEPENDENCIES.md, DESIGN §7).
+
+- Library defaults that silently drop messages or stall are fixed here, once.
+- ``VerdictPubsub`` gives the boolean topic validator a third answer, IGNORE.
+- Peer scoring is configured so that it acts: REJECTs push a peer below the
+  graylist threshold, and the network then bans it (network.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+import libp2p.network.swarm as libp2p_swarm
+import libp2p.pubsub.pubsub as libp2p_pubsub
+import libp2p.pubsub.rpc_queue as libp2p_rpc_queue
+from libp2p.abc import IHost
+from libp2p.exceptions import ValidationError
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.score import ScoreParams, TopicScoreParams
+
+from wire.limits import MAX_GOSSIP_BYTES
+
+from node.net.topics import compute_message_id
+from node.net.verdict import Outcome, Verdict
+
+# DEPENDENCIES.md pitfall 2: both library buffers default to 32 and overflow silently.
+OUTBOUND_QUEUE_RPCS = 4096
+SUBSCRIPTION_CHANNEL_MESSAGES = 4096
+# An RPC carries one gossip message (<= 1 MiB, DESIGN §2) plus its envelope. Accepting a
+# little more than 1 MiB lets an oversize message reach our validator, which REJECTs
+# (and so penalises) it, instead of the library resetting the stream unscored.
+MAX_RPC_BYTES = MAX_GOSSIP_BYTES + 64 * 1024
+
+HEARTBEAT_S = 1                       # DEPENDENCIES.md pitfall 3: default is 120 s
+DEGREE, DEGREE_LOW, DEGREE_HIGH = 6, 4, 12
+
+# Peer scoring (gossipsub v1.1 P2, P4, P5). py-libp2p's P4 is linear in the number of
+# invalid messages, decayed each heartbeat.
+INVALID_WEIGHT = 10.0                 # one REJECT costs 10 points
+INVALID_DECAY = 0.97                  # per 1 s heartbeat: half-life about 23 s
+FIRST_DELIVERY_WEIGHT = 0.05          # at most +10: good history cannot hide a flood
+FIRST_DELIVERY_CAP = 200.0
+GOSSIP_THRESHOLD = -20.0              # below: no IHAVE/IWANT with the peer
+PUBLISH_THRESHOLD = -40.0             # below: its messages are dropped unvalidated
+GRAYLIST_THRESHOLD = -60.0            # below: pruned from the mesh, and we ban it
+
+
+def apply_library_fixes() -> None:
+    """Patch py-libp2p 0.8.1 module defaults before any Pubsub is created (idempotent).
+
+    DEPENDENCIES.md pitfalls 2 and 4: per-peer outbound queue and subscription channel
+    of 32 that drop silently, and a fixed 250 ms sleep on every dial.
+    """
+    libp2p_swarm._HAPPY_EYEBALLS_DELAY = 0
+    libp2p_pubsub.SUBSCRIPTION_CHANNEL_SIZE = SUBSCRIPTION_CHANNEL_MESSAGES
+    # RpcQueue() is called with no arguments, so its default arguments are the knob.
+    libp2p_rpc_queue.RpcQueue.__init__.__defaults__ = (OUTBOUND_QUEUE_RPCS, MAX_RPC_BYTES)
+
+
+def make_score_params() -> ScoreParams:
+    """Thresholds that act (the library's are -inf): about 6 REJECTs in a row graylist
+    a peer that had no credit, and its score recovers by decay if it stops."""
+    return ScoreParams(
+        p2_first_message_deliveries=TopicScoreParams(
+            weight=FIRST_DELIVERY_WEIGHT, cap=FIRST_DELIVERY_CAP, decay=0.99),
+        p4_invalid_messages=TopicScoreParams(weight=INVALID_WEIGHT, cap=1000.0, decay=INVALID_DECAY),
+        p5_behavior_penalty_weight=1.0,
+        p5_behavior_penalty_decay=0.99,
+        p5_behavior_penalty_threshold=5.0,
+        publish_threshold=PUBLISH_THRESHOLD,
+        gossip_threshold=GOSSIP_THRESHOLD,
+        graylist_threshold=GRAYLIST_THRESHOLD,
+        accept_px_threshold=math.inf,  # we do no peer exchange
+    )
+
+
+def make_router() -> GossipSub:
+    """Gossipsub v1.1 with the settings of DEPENDENCIES.md.
+
+    - spam protection off (pitfall 1: 10 msg/s per peer, dropped with a log line);
+      validation and scoring do that job;
+    - adaptive gossip off: in a small or young mesh its "health" is low and it then
+      raises the heartbeat interval to 60 s, which stalls mesh repair;
+    - eclipse protection off: every localnet peer shares 127.0.0.1.
+    """
+    return GossipSub(
+        protocols=[PROTOCOL_ID_V11, PROTOCOL_ID],
+        degree=DEGREE,
+        degree_low=DEGREE_LOW,
+        degree_high=DEGREE_HIGH,
+        heartbeat_interval=HEARTBEAT_S,
+        score_params=make_score_params(),
+        spam_protection_enabled=False,
+        adaptive_gossip_enabled=False,
+        eclipse_protection_enabled=False,
+    )
+
+
+def gossip_message_id(msg: rpc_pb2.Message) -> bytes:
+    return compute_message_id(msg.data)
+
+
+Judge = Callable[[ID, rpc_pb2.Message], Awaitable[Verdict]]
+
+
+class _Ignored(Exception):
+    """Raised through Pubsub.push_msg to stop it before scoring and forwarding."""
+
+
+class VerdictPubsub(Pubsub):
+    """Pubsub whose validation answers ACCEPT, REJECT or IGNORE.
+
+    In Pubsub.push_msg a ``ValidationError`` from ``validate_msg`` counts an invalid
+    message against the forwarder (P4) and drops it; success marks it seen, credits
+    the forwarder, delivers and forwards it. IGNORE must do neither, so it escapes
+    push_msg as ``_Ignored`` before any of that, and is then marked seen so that
+    copies from other peers are not judged again. Exact duplicates never reach the
+    judge: the message id is content-addressed and push_msg drops seen ids first.
+    """
+
+    def __init__(self, host: IHost, router: GossipSub, judge: Judge) -> None:
+        super().__init__(host, router, msg_id_constructor=gossip_message_id,
+                         max_inbound_rpc_size=MAX_RPC_BYTES)
+        self._judge = judge
+
+    async def validate_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        if msg_forwarder == self.my_id:
+            return  # our own publish: the node made it
+        verdict = await self._judge(msg_forwarder, msg)
+        if verdict.outcome is Outcome.REJECT:
+            raise ValidationError(verdict.reason)
+        if verdict.outcome is Outcome.IGNORE:
+            raise _Ignored(verdict.reason)
+
+    async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        try:
+            await super().push_msg(msg_forwarder, msg)
+        except _Ignored:
+            self._mark_msg_seen(msg)

@@ -1,0 +1,66 @@
+"""Wire messages of the network layer: tx batches, block sync and status (DESIGN §7).
+
+They are ordinary registered wire messages, so decoding is as strict as for txs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wire import U64, Bytes, List, Message, Nested, Str, field_of, register
+from wire.limits import MAX_BLOCK_BYTES, MAX_TX_BYTES
+
+MAX_BATCH_TXS = 4096
+MAX_SYNC_COUNT = 256                       # DESIGN §7: GetBlocks count <= 256
+MAX_COMMIT_BYTES = 1024 * 1024             # >= quorum precommits of any sane validator set
+MAX_SYNC_RESPONSE_BYTES = 32 * 1024 * 1024  # one Blocks frame; at least one block always fits
+MAX_REQUEST_BYTES = 256
+
+
+@register("net/txbatch")
+@dataclass(frozen=True)
+class TxBatch(Message):
+    """Many signed txs in one gossip message: gossip pays per message (DESIGN §7)."""
+
+    txs: tuple[bytes, ...] = field_of(List(Bytes(max=MAX_TX_BYTES), MAX_BATCH_TXS))
+
+
+@register("net/getblocks")
+@dataclass(frozen=True)
+class GetBlocks(Message):
+    from_height: int = field_of(U64)
+    count: int = field_of(U64)
+
+
+@register("net/blockentry")
+@dataclass(frozen=True)
+class BlockEntry(Message):
+    block: bytes = field_of(Bytes(max=MAX_BLOCK_BYTES))
+    commit: bytes = field_of(Bytes(max=MAX_COMMIT_BYTES))
+
+
+@register("net/blocks")
+@dataclass(frozen=True)
+class Blocks(Message):
+    """Consecutive blocks from ``from_height``; fewer than asked when the server has
+    no more or the response reached its byte budget."""
+
+    from_height: int = field_of(U64)
+    entries: tuple[BlockEntry, ...] = field_of(List(Nested(BlockEntry), MAX_SYNC_COUNT))
+
+
+@register("net/syncfailure")
+@dataclass(frozen=True)
+class SyncFailure(Message):
+    """The server's answer to a request it refuses (bad count, busy)."""
+
+    reason: str = field_of(Str(200))
+
+
+@register("net/status")
+@dataclass(frozen=True)
+class Status(Message):
+    """A node's committed height; sent by both sides of the status protocol."""
+
+    height: int = field_of(U64)
+

@@ -1,0 +1,328 @@
+"""The Network service: one libp2p host, three gossip topics, sync and status (DESIGN §7).
+
+Use::
+
+    async with open_network(home, chain_id, "/ip4/0.0.0.0/tcp/26656", peers, handlers,
+                            get_block=store_get, get_height=store_height) as net:
+        await net.publish(TopicKind.TX, tx_bytes)          # batched
+        pairs = await net.request_blocks(peer_id, 10, 256)
+
+Handlers, one per topic kind, are sync or async callables ``(peer_id: str, data: bytes)
+-> Verdict``. On the tx topic the handler is called once per tx of a batch. A handler
+runs inside gossip validation: ACCEPT means "valid and taken", and the message is then
+forwarded; REJECT penalises the forwarder; IGNORE drops it quietly.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.abc import IHost
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.tools.anyio_service import background_trio_service
+
+from wire import DecodeError, decode
+from wire.limits import MAX_GOSSIP_BYTES
+
+from node.errors import CliError
+from node.net import gossip, sync
+from node.net.batcher import DEFAULT_DELAY_S, TxBatcher
+from node.net.errors import LocalProtocolError, NetError
+from node.net.identity import load_or_create_identity
+from node.net.messages import TxBatch
+from node.net.peers import PeerManager, PeerPolicy, parse_peer_addr
+from node.net.topics import TopicKind, compute_message_id, status_protocol, sync_protocol, topic_name
+from node.net.verdict import (
+    MALFORMED, OVERSIZE, Outcome, Verdict, VerdictCounts, compute_batch_verdict, ignore, reject,
+)
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes], Union[Verdict, Awaitable[Verdict]]]
+REJECTED_CACHE = 4096
+WATCH_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class NetSettings:
+    muxer: str = "YAMUX"                 # interoperable with js-libp2p; "MPLEX" is faster
+    batch_delay_s: float = DEFAULT_DELAY_S
+    status_interval_s: float = 2.0
+    identity_seed: bytes | None = None   # a validator's key seed: see identity.py
+    peers: PeerPolicy = field(default_factory=PeerPolicy)
+
+
+def _no_block(height: int) -> tuple[bytes, bytes] | None:
+    return None
+
+
+def _zero_height() -> int:
+    return 0
+
+
+class Network:
+    """Built by ``open_network``; see the module docstring for the API."""
+
+    def __init__(self, host: IHost, chain_id: bytes, handlers: Mapping[TopicKind, Handler],
+                 bootstrap: Sequence[str], get_block: sync.GetBlock, get_height: sync.GetHeight,
+                 settings: NetSettings) -> None:
+        self.host, self.chain_id, self.settings = host, chain_id, settings
+        self._handlers = dict(handlers)
+        self._topics = {kind: topic_name(chain_id, kind) for kind in TopicKind}
+        self._kind_of = {name: kind for kind, name in self._topics.items()}
+        self._bootstrap = [parse_peer_addr(a) for a in bootstrap]
+        self._get_height = get_height
+        self.router: GossipSub = gossip.make_router()
+        self.pubsub = gossip.VerdictPubsub(host, self.router, self._judge)
+        self.peer_manager = PeerManager(host, self.pubsub, settings.peers)
+        self.counts = VerdictCounts()
+        self._rejected: OrderedDict[bytes, Verdict] = OrderedDict()
+        self._heights: dict[str, int] = {}
+        self.delivered = 0
+        self.batcher = TxBatcher(self._publish_tx_batch, delay_s=settings.batch_delay_s)
+        self._server = sync.SyncServer(get_block, get_height, self._record_height)
+        self._nursery: trio.Nursery | None = None
+
+    # ---- API for the node ----
+
+    @property
+    def peer_id(self) -> str:
+        return self.host.get_id().to_base58()
+
+    def listen_addrs(self) -> list[str]:
+        """Full multiaddrs, each ending in /p2p/<our peer id>."""
+        suffix = f"/p2p/{self.peer_id}"
+        return [s if s.endswith(suffix) else s + suffix for s in map(str, self.host.get_addrs())]
+
+    def peers(self) -> list[str]:
+        """Ids of the peers we are connected to, sorted; ``len()`` is the peer count."""
+        return sorted(p.to_base58() for p in self.host.get_connected_peers())
+
+    def peer_heights(self) -> dict[str, int]:
+        """Last known committed height of each connected peer (status protocol)."""
+        connected = set(self.peers())
+        return {p: h for p, h in sorted(self._heights.items()) if p in connected}
+
+    def rejected_total(self) -> dict[str, int]:
+        """REJECTs by reason: voisinage_gossip_rejected_total{reason}."""
+        return dict(sorted(self.counts.rejected.items()))
+
+    def ignored_total(self) -> dict[str, int]:
+        return dict(sorted(self.counts.ignored.items()))
+
+    def banned_peers(self) -> list[str]:
+        return self.peer_manager.banned()
+
+    def ban_peer(self, peer_id: str, reason: str) -> None:
+        """For the node: ban a peer caught misbehaving elsewhere (e.g. a bad sync answer)."""
+        if self._nursery is None:
+            raise LocalProtocolError("the network is not running")
+        self.peer_manager.ban(ID.from_base58(peer_id), reason, self._nursery)
+
+    async def publish(self, kind: TopicKind, data: bytes) -> None:
+        """Gossip ``data``. On the tx topic ``data`` is one signed tx, batched with others."""
+        if kind is TopicKind.TX:
+            await self.batcher.add(data)
+        else:
+            await self.publish_raw(kind, data)
+
+    async def flush_txs(self) -> None:
+        await self.batcher.flush()
+
+    async def publish_raw(self, kind: TopicKind, data: bytes) -> None:
+        """Gossip ``data`` as it is (on the tx topic, an encoded TxBatch)."""
+        if type(data) is not bytes or not 0 < len(data) <= MAX_GOSSIP_BYTES:
+            raise LocalProtocolError(f"a gossip message is 1..{MAX_GOSSIP_BYTES} bytes")
+        await self.pubsub.publish(self._topics[kind], data)
+
+    async def request_blocks(self, peer_id: str, from_height: int, count: int) -> list[tuple[bytes, bytes]]:
+        """Raw (block, commit) pairs from ``peer_id``; consensus/sync.py verifies them."""
+        return await sync.request_blocks(self.host, sync_protocol(self.chain_id), peer_id,
+                                         from_height, count)
+
+    async def request_status(self, peer_id: str) -> int:
+        height = await sync.request_status(self.host, status_protocol(self.chain_id), peer_id,
+                                           self._get_height())
+        self._record_height(peer_id, height)
+        return height
+
+    # ---- gossip validation ----
+
+    async def _publish_tx_batch(self, data: bytes) -> None:
+        await self.publish_raw(TopicKind.TX, data)
+
+    async def _judge(self, forwarder: ID, msg: rpc_pb2.Message) -> Verdict:
+        """Verdict for one gossip message, counted by reason. A message already
+        rejected is rejected again without re-running the handlers."""
+        msg_id = compute_message_id(msg.data)
+        verdict = self._rejected.get(msg_id)
+        if verdict is None:
+            verdict = await self._compute_verdict(forwarder.to_base58(), msg)
+            if verdict.outcome is Outcome.REJECT:
+                self._remember_rejected(msg_id, verdict)
+        self.counts.process_verdict(verdict)
+        return verdict
+
+    def _remember_rejected(self, msg_id: bytes, verdict: Verdict) -> None:
+        self._rejected[msg_id] = verdict
+        while len(self._rejected) > REJECTED_CACHE:
+            self._rejected.popitem(last=False)
+
+    async def _compute_verdict(self, peer: str, msg: rpc_pb2.Message) -> Verdict:
+        # DESIGN §2/§7: a gossip message over 1 MiB is rejected before decoding.
+        if len(msg.data) > MAX_GOSSIP_BYTES:
+            return reject(OVERSIZE)
+        if len(msg.topicIDs) != 1 or msg.topicIDs[0] not in self._kind_of:
+            return reject("unknown_topic")
+        kind = self._kind_of[msg.topicIDs[0]]
+        handler = self._handlers.get(kind)
+        if handler is None:
+            return ignore("no_handler")   # never forward what nobody checked
+        if kind is not TopicKind.TX:
+            return await _call_handler(handler, peer, msg.data)
+        try:
+            batch = decode(msg.data, expect=TxBatch, limit=MAX_GOSSIP_BYTES)
+        except DecodeError:
+            return reject(MALFORMED)
+        return compute_batch_verdict([await _call_handler(handler, peer, tx) for tx in batch.txs])
+
+    # ---- background work ----
+
+    def _record_height(self, peer: str, height: int) -> None:
+        self._heights[peer] = height
+
+    async def _drain(self, kind: TopicKind) -> None:
+        """Our handlers already took each message during validation; the subscription
+        must still be drained, or its channel fills (DEPENDENCIES.md pitfall 2)."""
+        sub = await self.pubsub.subscribe(self._topics[kind])
+        while True:
+            await sub.get()
+            self.delivered += 1
+
+    async def _watch_scores(self) -> None:
+        """Ban each peer whose score fell below the graylist threshold (REJECTs);
+        py-libp2p itself only stops listening to it, and forgets it on disconnect."""
+        topics = sorted(self._topics.values())
+        scorer = self.router.scorer
+        while True:
+            for peer in list(self.pubsub.peers):
+                worst = min([scorer.score(peer, topics)] + [scorer.topic_score(peer, t) for t in topics])
+                if worst < gossip.GRAYLIST_THRESHOLD:
+                    self.peer_manager.ban(peer, "score_below_graylist", self._nursery)
+            self.peer_manager.process_expired_bans()
+            await self.peer_manager.enforce_bans()
+            await trio.sleep(WATCH_INTERVAL_S)
+
+    async def _poll_heights(self) -> None:
+        while True:
+            async with trio.open_nursery() as nursery:
+                for peer in self.peers():
+                    nursery.start_soon(self._poll_one, peer)
+            await trio.sleep(self.settings.status_interval_s)
+
+    async def _poll_one(self, peer: str) -> None:
+        try:
+            await self.request_status(peer)
+        except NetError as exc:
+            log.debug("status of %s: %s", peer, exc)
+
+    def _set_stream_handlers(self) -> None:
+        self.host.set_stream_handler(TProtocol(sync_protocol(self.chain_id)), self._serve_sync)
+        self.host.set_stream_handler(TProtocol(status_protocol(self.chain_id)), self._serve_status)
+
+    async def _serve_sync(self, stream) -> None:
+        if self.peer_manager.is_banned(stream.muxed_conn.peer_id):
+            await stream.reset()
+            return
+        await self._server.handle_sync(stream)
+
+    async def _serve_status(self, stream) -> None:
+        if self.peer_manager.is_banned(stream.muxed_conn.peer_id):
+            await stream.reset()
+            return
+        await self._server.handle_status(stream)
+
+    async def serve(self, listen: multiaddr.Multiaddr, *,
+                    task_status: trio.TaskStatus[Network] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run everything; ``task_status.started(self)`` once listening and subscribed."""
+        self._set_stream_handlers()
+        async with self.host.run(listen_addrs=[listen]):
+            if not self.host.get_network().listeners:
+                raise CliError(f"cannot listen on {listen}: address in use or unavailable")
+            async with background_trio_service(self.pubsub), background_trio_service(self.router):
+                await self.pubsub.wait_until_ready()
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    for kind in TopicKind:
+                        nursery.start_soon(self._drain, kind)
+                    await nursery.start(self.batcher.run)
+                    for info in self._bootstrap:
+                        if info.peer_id != self.host.get_id():
+                            nursery.start_soon(self.peer_manager.keep_connected, info)
+                    nursery.start_soon(self._watch_scores)
+                    nursery.start_soon(self._poll_heights)
+                    task_status.started(self)
+                    await trio.sleep_forever()
+
+
+async def _call_handler(handler: Handler, peer: str, data: bytes) -> Verdict:
+    result = handler(peer, data)
+    if inspect.isawaitable(result):
+        result = await result
+    if not isinstance(result, Verdict):
+        raise TypeError(f"gossip handler returned {type(result).__name__}, not a Verdict")
+    return result
+
+
+def _parse_listen(addr: str) -> multiaddr.Multiaddr:
+    try:
+        return multiaddr.Multiaddr(addr)
+    except Exception as exc:  # multiaddr raises many types on garbage; all mean bad input
+        raise CliError(f"bad listen address {addr!r}: {str(exc)[:100] or type(exc).__name__}") from None
+
+
+def _only_cli_error(group: BaseExceptionGroup) -> CliError | None:
+    """The CliError inside ``group`` if it holds nothing else (nurseries wrap errors)."""
+    match, rest = group.split(CliError)
+    while isinstance(match, BaseExceptionGroup) and rest is None and len(match.exceptions) == 1:
+        match = match.exceptions[0]
+    return match if rest is None and isinstance(match, CliError) else None
+
+
+@asynccontextmanager
+async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
+                       bootstrap_peers: Sequence[str], handlers: Mapping[TopicKind, Handler], *,
+                       get_block: sync.GetBlock = _no_block, get_height: sync.GetHeight = _zero_height,
+                       settings: NetSettings = NetSettings()) -> AsyncIterator[Network]:
+    """Start the network, yield it once listening, stop it cleanly on exit.
+
+    Bad addresses, a corrupt ``p2p.key`` or a port in use are a one-line CliError.
+    """
+    gossip.apply_library_fixes()
+    listen = _parse_listen(listen_maddr)
+    key = load_or_create_identity(Path(home_dir), settings.identity_seed)
+    host = new_host(key_pair=key, muxer_preference=settings.muxer)
+    net = Network(host, chain_id, handlers, bootstrap_peers, get_block, get_height, settings)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(net.serve, listen)
+            yield net
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        cli_error = _only_cli_error(group)
+        if cli_error is None:
+            raise
+        raise cli_error from None
