@@ -1,0 +1,98 @@
+"""A small test commune: deterministic keys, a genesis, signed-tx builders and a chain
+that applies blocks to a MemoryKV. Shared by the tokens tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from tokens import (
+    BlockContext, BlockResult, MemoryKV, apply_block, compute_state_hash_full, genesis_writes, get_state_hash,
+)
+from tokens import txs as T
+from tokens.genesis import Genesis, parse_genesis
+from wire import Keypair, sign_message
+
+GENESIS_TIME = 1_700_000_000 - 1_700_000_000 % 86_400      # midnight UTC
+ZERO_SIG = bytes(64)
+
+
+def keypair(tag: str, i: int = 0) -> Keypair:
+    seed = (f"{tag}-{i}".encode() * 32)[:32]
+    return Keypair(seed)
+
+
+REGISTRAR = keypair("registrar")
+VALIDATORS = [keypair("validator", i) for i in range(4)]
+
+
+def household_doc(i: int, key: Keypair, producer: bool) -> dict[str, Any]:
+    return {"key": key.public.hex(), "meter": f"0214{i:08d}", "prm": f"300000{i:08d}", "label": f"Foyer {i}",
+            "kva": 9 if producer else 6, "peak_w": 6000 if producer else 0}
+
+
+def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, *, dev: bool = False,
+                 n_validators: int = 4) -> tuple[Genesis, list[Keypair]]:
+    """A genesis with ``n_households`` households; households 0 and 1 produce."""
+    keys = [keypair("household", i) for i in range(n_households)]
+    doc = {
+        "commune": {"name": "Testville", "insee": "99999"},
+        "genesis_time": GENESIS_TIME,
+        "dev": dev,
+        "validators": [{"name": f"validator-{i}", "key": VALIDATORS[i].public.hex(),
+                        "addr": f"/ip4/127.0.0.1/tcp/{27000 + i}"} for i in range(n_validators)],
+        "registrars": [REGISTRAR.public.hex()],
+        "households": [household_doc(i, k, i < 2) for i, k in enumerate(keys)],
+        "params": params or {},
+    }
+    return parse_genesis(json.dumps(doc, sort_keys=True).encode()), keys
+
+
+def sign(tx: T.Tx, genesis: Genesis, key: Keypair) -> bytes:
+    return sign_message(tx, genesis.chain_id, key).encode()
+
+
+class Chain:
+    """Applies blocks to a MemoryKV, like a node would (persisting result.writes)."""
+
+    def __init__(self, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.kv = MemoryKV(genesis_writes(genesis))
+        self.height = 0
+        self.time_s = genesis.genesis_time
+        self.nonces: dict[bytes, int] = {}
+        self.results: list[BlockResult] = []
+
+    def ctx(self, dt_s: int = 1) -> BlockContext:
+        return BlockContext(self.height + 1, (self.time_s + dt_s) * 1000, VALIDATORS[0].public)
+
+    def block(self, txs: Sequence[bytes] = (), dt_s: int = 1, at: int | None = None, **kw: Any) -> BlockResult:
+        """Apply one block ``dt_s`` seconds after the last one (or at unix time ``at``)."""
+        if at is not None:
+            dt_s = at - self.time_s
+        result = apply_block(self.kv, self.genesis, self.ctx(dt_s), list(txs), **kw)
+        self.kv.apply(result.writes)
+        self.height += 1
+        self.time_s += dt_s
+        self.results.append(result)
+        return result
+
+    def nonce(self, key: Keypair) -> int:
+        self.nonces[key.public] = self.nonces.get(key.public, 0) + 1
+        return self.nonces[key.public]
+
+    def tx(self, tx_type: type[T.Tx], key: Keypair, **fields: Any) -> bytes:
+        """A signed tx from ``key``, with the next nonce unless given."""
+        if "nonce" in tx_type.__dataclass_fields__ and "nonce" not in fields:
+            fields["nonce"] = self.nonce(key)
+        return sign(tx_type(signer=key.public, sig=ZERO_SIG, **fields), self.genesis, key)
+
+    def reading(self, key: Keypair, i: int, seq: int, t: int, imp: int, exp: int) -> bytes:
+        return self.tx(T.MeterReading, key, meter=f"0214{i:08d}", seq=seq, t=t, import_wh=imp, export_wh=exp)
+
+    def state_hash(self) -> bytes:
+        return get_state_hash(self.kv)
+
+    def full_hash(self) -> bytes:
+        return compute_state_hash_full(self.kv)

@@ -1,0 +1,166 @@
+"""Key layout of the ledger state. Every value is one msgpack object.
+
+==============================  ==========================================================
+key                             value
+==============================  ==========================================================
+``meta/height``                 last applied height (0 after genesis)
+``meta/time_ms``                time of the last applied block, ms
+``meta/chain_id``               the chain id (sha256 of genesis.json)
+``meta/state_hash``             state hash after the last block (left out of the hash)
+``meta/params``                 the parameters, as canonical JSON text
+``meta/settled_until``          unix s: every interval starting before it has settled
+``meta/next_epoch``             unix s of the next treasury epoch
+``meta/totals``                 [kwh minted, kwh allocated] since genesis, Wh
+``meta/allocation``             standing allocation, bp per category (genesis order)
+``meta/vsc_nonce``              last ValidatorSetChange nonce
+``treasury``                    [kwh, hour]
+``fund/`` name                  [kwh, received, spent]: one category fund
+``reg/`` key                    1: a genesis registrar
+``acct/`` key                   [kwh, hour, nonce]: a household's or registrar's account
+``hh/`` key                     household record, fields ``HH_*`` below
+``meter/`` serial               key of the household that has this meter
+``gift/`` giver ‖ gift id       [beneficiary, bp, until]
+``offer/`` offer id             [maker, give_cls, give, want_cls, want, counterparty, expires]
+``oexp/`` expires ‖ offer id    1: expiry index, offers are dropped once expired
+``int/`` start                  [end, ΣE, ΣI, M, settled, levy, minted, allocated]
+``ie/`` start ‖ key             [E_j, I_i, minted to j after levy, a_i]: one household
+``open/`` end ‖ start           1: an interval with data, waiting to settle
+``ctb/`` key ‖ epoch            [levy paid Wh, public-service minutes]: for "contribution"
+``dlg/`` key ‖ topic            delegate key, or b"" for an explicit "none"
+``ballot/`` key                 [bp per category]: standing allocation ballot
+``prop/`` proposal id           [proposer, param, value, voting_end, status, tally...]
+``pend/`` voting_end ‖ id       1: proposal waiting for its tally
+``vote/`` proposal id ‖ key     "yes" | "no" | "abstain"
+``val/`` key                    [addr, name]: every validator ever in a set
+``vset/`` height                [keys...]: the validator set from that height on
+``equiv/`` key                  [first height, last height, count]: double-sign evidence
+==============================  ==========================================================
+
+Integers in keys (``start``, ``end``, ``expires``, ``height``, ``epoch``) are 8-byte
+big-endian, so a prefix scan walks them in time order. Keys are 32 bytes.
+"""
+
+from __future__ import annotations
+
+from typing import NewType
+
+Wh = NewType("Wh", int)
+Minutes = NewType("Minutes", int)
+BasisPoints = NewType("BasisPoints", int)
+
+META_HEIGHT = b"meta/height"
+META_TIME = b"meta/time_ms"
+META_CHAIN = b"meta/chain_id"
+META_STATE_HASH = b"meta/state_hash"
+META_PARAMS = b"meta/params"
+META_SETTLED = b"meta/settled_until"
+META_NEXT_EPOCH = b"meta/next_epoch"
+META_TOTALS = b"meta/totals"
+META_ALLOCATION = b"meta/allocation"
+META_VSC_NONCE = b"meta/vsc_nonce"
+TREASURY = b"treasury"
+
+FUND = b"fund/"
+REGISTRAR = b"reg/"
+ACCOUNT = b"acct/"
+HOUSEHOLD = b"hh/"
+METER = b"meter/"
+GIFT = b"gift/"
+OFFER = b"offer/"
+OFFER_EXPIRY = b"oexp/"
+INTERVAL = b"int/"
+INTERVAL_ENTRY = b"ie/"
+OPEN = b"open/"
+CONTRIBUTION = b"ctb/"
+DELEGATION = b"dlg/"
+BALLOT = b"ballot/"
+PROPOSAL = b"prop/"
+PENDING = b"pend/"
+VOTE = b"vote/"
+VALIDATOR = b"val/"
+VALIDATOR_SET = b"vset/"
+EQUIVOCATION = b"equiv/"
+
+# Account record [kwh, hour, nonce]; a class name indexes the balance.
+CLASS_INDEX = {"kwh": 0, "hour": 1}
+A_NONCE = 2
+
+# Household record fields.
+HH_METER, HH_PRM, HH_LABEL, HH_KVA, HH_PEAK_W, HH_SOLIDARITY, HH_SINCE = range(7)
+HH_SEQ, HH_T, HH_IMPORT, HH_EXPORT, HH_BASELINE = range(7, 12)
+
+# Interval record fields.
+IV_END, IV_SUM_E, IV_SUM_I, IV_M, IV_SETTLED, IV_LEVY, IV_MINTED, IV_ALLOCATED = range(8)
+# Interval entry fields.
+IE_E, IE_I, IE_MINTED, IE_ALLOCATED = range(4)
+
+# Proposal record fields.
+P_PROPOSER, P_PARAM, P_VALUE, P_END, P_STATUS, P_YES, P_NO, P_ABSTAIN, P_PARTICIPATION = range(9)
+
+
+def u64(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+def from_u64(data: bytes) -> int:
+    return int.from_bytes(data, "big")
+
+
+def key_account(addr: bytes) -> bytes:
+    return ACCOUNT + addr
+
+
+def key_household(addr: bytes) -> bytes:
+    return HOUSEHOLD + addr
+
+
+def key_interval(start: int) -> bytes:
+    return INTERVAL + u64(start)
+
+
+def key_entry(start: int, addr: bytes) -> bytes:
+    return INTERVAL_ENTRY + u64(start) + addr
+
+
+def key_open(end: int, start: int) -> bytes:
+    return OPEN + u64(end) + u64(start)
+
+
+def key_gift(giver: bytes, gift_id: bytes) -> bytes:
+    return GIFT + giver + gift_id
+
+
+def key_offer(offer_id: bytes) -> bytes:
+    return OFFER + offer_id
+
+
+def key_offer_expiry(expires: int, offer_id: bytes) -> bytes:
+    return OFFER_EXPIRY + u64(expires) + offer_id
+
+
+def key_fund(name: str) -> bytes:
+    return FUND + name.encode()
+
+
+def key_contribution(addr: bytes, epoch: int) -> bytes:
+    return CONTRIBUTION + addr + u64(epoch)
+
+
+def key_delegation(addr: bytes, topic: str) -> bytes:
+    return DELEGATION + addr + topic.encode()
+
+
+def key_proposal(pid: bytes) -> bytes:
+    return PROPOSAL + pid
+
+
+def key_pending(voting_end: int, pid: bytes) -> bytes:
+    return PENDING + u64(voting_end) + pid
+
+
+def key_vote(pid: bytes, addr: bytes) -> bytes:
+    return VOTE + pid + addr
+
+
+def key_validator_set(height: int) -> bytes:
+    return VALIDATOR_SET + u64(height)

@@ -1,0 +1,143 @@
+"""The working view of the state during one block: an Overlay plus typed accessors.
+
+Rules (tokens/rules_*.py, tokens/settlement.py) read and change the state only
+through a ``Ledger``; the Ledger changes only its overlay, which the caller keeps or
+throws away as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tokens import layout as L
+from tokens.errors import InvalidTx
+from tokens.genesis import Genesis
+from tokens.kv import KV, Overlay
+
+CLASSES = ("kwh", "hour")
+
+
+def encode_params(params: dict[str, Any]) -> str:
+    """Canonical JSON text of the parameters: sorted keys, no spaces."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+class Ledger:
+    """State access for one block (or one mempool check) at block time ``now_ms``."""
+
+    __slots__ = ("ov", "genesis", "chain_id", "height", "now_ms", "now_s", "proposer", "_params",
+                 "_limits", "_registrars", "events")
+
+    def __init__(self, kv: KV, genesis: Genesis, height: int, now_ms: int, proposer: bytes = b"") -> None:
+        self.ov = Overlay(kv)
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.height = height
+        self.now_ms = now_ms
+        self.now_s = now_ms // 1000
+        self.proposer = proposer
+        self._params: dict[str, Any] | None = None
+        self._limits: tuple[int, int] | None = None
+        self._registrars = frozenset(genesis.registrars)
+        self.events: list = []   # what happened, for the API (settlements, epochs ...)
+
+    # -- parameters -------------------------------------------------------------------
+
+    @property
+    def params(self) -> dict[str, Any]:
+        if self._params is None:
+            text = self.ov.get(L.META_PARAMS)
+            self._params = json.loads(text) if text is not None else dict(self.genesis.params)
+        return self._params
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.ov.put(L.META_PARAMS, encode_params(params))
+        self._params = None
+        self._limits = None
+
+    def get_credit_limit(self, cls_index: int) -> int:
+        if self._limits is None:
+            limits = self.params["credit_limit"]
+            self._limits = (limits["kwh"], limits["hour"])
+        return self._limits[cls_index]
+
+    # -- meta -------------------------------------------------------------------------
+
+    def get_meta(self, key: bytes, default: Any) -> Any:
+        value = self.ov.get(key)
+        return default if value is None else value
+
+    # -- who is who -------------------------------------------------------------------
+
+    def is_registrar(self, key: bytes) -> bool:
+        return key in self._registrars
+
+    def get_household(self, addr: bytes) -> list | None:
+        return self.ov.get(L.HOUSEHOLD + addr)
+
+    def require_household(self, addr: bytes, reason: str = "unknown_signer") -> list:
+        hh = self.ov.get(L.HOUSEHOLD + addr)
+        if hh is None:
+            raise InvalidTx(reason, f"{addr.hex()[:16]}… is not a registered household")
+        return hh
+
+    def require_registrar(self, key: bytes) -> None:
+        # DESIGN §3/§4: registrar transactions are signed by a genesis registrar key.
+        if key not in self._registrars:
+            raise InvalidTx("not_registrar", f"{key.hex()[:16]}… is not a genesis registrar")
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def get_account(self, addr: bytes) -> list:
+        """The account record [kwh, hour, nonce]; a fresh one is staged if absent and is
+        written only when a rule changes it."""
+        key = L.ACCOUNT + addr
+        acct = self.ov.get(key)
+        if acct is None:
+            acct = [0, 0, 0]
+            self.ov.stage(key, acct)
+        return acct
+
+    def process_nonce(self, addr: bytes, nonce: int) -> list:
+        """Check and consume ``nonce``; returns the signer's account record."""
+        acct = self.get_account(addr)
+        # tokens/txs.py convention: strictly rising, gaps allowed.
+        if nonce <= acct[L.A_NONCE]:
+            raise InvalidTx("stale_nonce", f"nonce {nonce} is not above the last one, {acct[L.A_NONCE]}")
+        acct[L.A_NONCE] = nonce
+        self.ov.mark(L.ACCOUNT + addr)
+        return acct
+
+    def verify_spendable(self, acct: list, cls_index: int, amount: int) -> None:
+        # DESIGN §4: voluntary spending may take a balance down to -credit_limit, no further.
+        limit = self.get_credit_limit(cls_index)
+        if acct[cls_index] - amount < -limit:
+            raise InvalidTx("over_credit_limit",
+                            f"balance {acct[cls_index]} - {amount} would pass the credit limit -{limit}")
+
+    def process_move(self, src: bytes, dst: bytes, cls_index: int, amount: int) -> None:
+        """Move ``amount`` between two accounts (limits already checked)."""
+        a = self.get_account(src)
+        b = self.get_account(dst)
+        a[cls_index] -= amount
+        b[cls_index] += amount
+        self.ov.mark(L.ACCOUNT + src)
+        self.ov.mark(L.ACCOUNT + dst)
+
+    def process_credit(self, addr: bytes, cls_index: int, amount: int) -> None:
+        acct = self.get_account(addr)
+        acct[cls_index] += amount
+        self.ov.mark(L.ACCOUNT + addr)
+
+    def get_treasury(self) -> list:
+        t = self.ov.get(L.TREASURY)
+        if t is None:
+            t = [0, 0]
+            self.ov.stage(L.TREASURY, t)
+        return t
+
+    def process_treasury(self, cls_index: int, amount: int) -> None:
+        t = self.get_treasury()
+        t[cls_index] += amount
+        self.ov.mark(L.TREASURY)

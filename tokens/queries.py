@@ -1,0 +1,188 @@
+"""Read helpers over committed state, for the HTTP API, the CLI and tests.
+
+Each takes a ``KV`` and returns plain JSON-friendly values (bytes as lowercase hex
+where they name an account). They never write.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tokens import layout as L
+from tokens.kv import KV, decode_value
+from tokens.rules_validators import get_set_at
+
+
+def _get(kv: KV, key: bytes, default: Any = None) -> Any:
+    raw = kv.get(key)
+    return default if raw is None else decode_value(raw)
+
+
+def _scan(kv: KV, prefix: bytes) -> list[tuple[bytes, Any]]:
+    return [(key, decode_value(raw)) for key, raw in kv.iter_prefix(prefix)]
+
+
+def get_height(kv: KV) -> int:
+    return _get(kv, L.META_HEIGHT, 0)
+
+
+def get_time_ms(kv: KV) -> int:
+    return _get(kv, L.META_TIME, 0)
+
+
+def get_params(kv: KV) -> dict[str, Any]:
+    text = _get(kv, L.META_PARAMS)
+    return {} if text is None else json.loads(text)
+
+
+def get_interval_s(kv: KV) -> int:
+    return get_params(kv)["settlement_interval_s"]
+
+
+def get_treasury(kv: KV) -> dict[str, int]:
+    kwh, hour = _get(kv, L.TREASURY, [0, 0])
+    return {"kwh": kwh, "hour": hour}
+
+
+def get_funds(kv: KV) -> dict[str, dict[str, int]]:
+    """Every category fund: balance, total received, total spent (Wh)."""
+    names = [name for name, _ in get_params(kv).get("allocation_categories", [])]
+    found = {key[len(L.FUND):].decode(): rec for key, rec in _scan(kv, L.FUND)}
+    out = {}
+    for name in names + sorted(set(found) - set(names)):
+        kwh, received, spent = found.get(name, [0, 0, 0])
+        out[name] = {"kwh": kwh, "received": received, "spent": spent}
+    return out
+
+
+def get_allocation(kv: KV) -> dict[str, int]:
+    """The standing allocation, bp per category."""
+    cats = get_params(kv).get("allocation_categories", [])
+    stored = _get(kv, L.META_ALLOCATION)
+    bps = stored if stored is not None and len(stored) == len(cats) else [bp for _, bp in cats]
+    return {name: bp for (name, _), bp in zip(cats, bps)}
+
+
+def get_totals(kv: KV) -> dict[str, int]:
+    minted, allocated = _get(kv, L.META_TOTALS, [0, 0])
+    return {"minted": minted, "allocated": allocated}
+
+
+def get_household(kv: KV, addr: bytes) -> dict[str, Any] | None:
+    hh = _get(kv, L.key_household(addr))
+    if hh is None:
+        return None
+    return {
+        "meter": hh[L.HH_METER], "prm": hh[L.HH_PRM], "label": hh[L.HH_LABEL], "kva": hh[L.HH_KVA],
+        "peak_w": hh[L.HH_PEAK_W], "solidarity": hh[L.HH_SOLIDARITY], "since_height": hh[L.HH_SINCE],
+        "last_reading": {"seq": hh[L.HH_SEQ], "t": hh[L.HH_T], "import_wh": hh[L.HH_IMPORT],
+                         "export_wh": hh[L.HH_EXPORT], "baseline_set": hh[L.HH_BASELINE]},
+    }
+
+
+def get_gifts(kv: KV, addr: bytes) -> list[dict[str, Any]]:
+    return [{"id": key[-32:].hex(), "beneficiary": ben.hex(), "bp": bp, "until": until}
+            for key, (ben, bp, until) in _scan(kv, L.GIFT + addr)]
+
+
+def get_account(kv: KV, addr: bytes) -> dict[str, Any]:
+    """Balances per class, nonce, household info, gifts, delegations and ballot."""
+    kwh, hour, nonce = _get(kv, L.key_account(addr), [0, 0, 0])
+    return {
+        "address": addr.hex(),
+        "balances": {"kwh": kwh, "hour": hour},
+        "nonce": nonce,
+        "household": get_household(kv, addr),
+        "registrar": kv.get(L.REGISTRAR + addr) is not None,
+        "gifts": get_gifts(kv, addr),
+        "delegations": {key[len(L.DELEGATION) + 32:].decode(): (to.hex() if to else None)
+                        for key, to in _scan(kv, L.DELEGATION + addr)},
+        "ballot": _get(kv, L.BALLOT + addr),
+    }
+
+
+def get_interval_at(kv: KV, start: int) -> dict[str, Any]:
+    """Aggregates of the interval starting at unix second ``start`` (zeros if it saw no energy)."""
+    iv = _get(kv, L.key_interval(start))
+    entries = {key[-32:].hex(): {"export_wh": e, "import_wh": i, "minted_wh": minted, "allocated_wh": a}
+               for key, (e, i, minted, a) in _scan(kv, L.INTERVAL_ENTRY + L.u64(start))}
+    if iv is None:
+        return {"start": start, "end": start + get_interval_s(kv), "sum_e": 0, "sum_i": 0, "m": 0,
+                "settled": start + get_interval_s(kv) <= _get(kv, L.META_SETTLED, 0), "levy": 0,
+                "exported": 0, "households": {}}
+    return {"start": start, "end": iv[L.IV_END], "sum_e": iv[L.IV_SUM_E], "sum_i": iv[L.IV_SUM_I],
+            "m": iv[L.IV_M], "settled": iv[L.IV_SETTLED], "levy": iv[L.IV_LEVY],
+            "exported": iv[L.IV_SUM_E] - iv[L.IV_M] if iv[L.IV_SETTLED] else 0, "households": entries}
+
+
+def get_interval(kv: KV, k: int) -> dict[str, Any]:
+    """Interval k = [kΔ, (k+1)Δ) with today's Δ: ΣE, ΣI, M and per-household E_j, I_i."""
+    return dict(get_interval_at(kv, k * get_interval_s(kv)), k=k)
+
+
+def get_household_intervals(kv: KV, addr: bytes, start_from: int, start_to: int) -> list[dict[str, Any]]:
+    """This household's E, I, minted and allocated per interval with start in [from, to]."""
+    out = []
+    for key, raw in kv.iter_prefix(L.INTERVAL):
+        start = L.from_u64(key[len(L.INTERVAL):])
+        if not start_from <= start <= start_to:
+            continue
+        entry = _get(kv, L.key_entry(start, addr))
+        if entry is not None:
+            e, i, minted, a = entry
+            out.append({"start": start, "end": decode_value(raw)[L.IV_END], "export_wh": e, "import_wh": i,
+                        "minted_wh": minted, "allocated_wh": a, "settled": decode_value(raw)[L.IV_SETTLED]})
+    return out
+
+
+def compute_consumers(kv: KV, addr: bytes, k: int) -> list[dict[str, Any]]:
+    """DESIGN §4 step 4, "who used my energy in interval k": a_i·E_j/ΣE for each
+    consumer i, as an exact fraction (numerator, denominator) plus Wh rounded down."""
+    start = k * get_interval_s(kv)
+    iv = _get(kv, L.key_interval(start))
+    mine = _get(kv, L.key_entry(start, addr))
+    if iv is None or mine is None or not iv[L.IV_SETTLED] or not mine[L.IE_E]:
+        return []
+    e_j, sum_e = mine[L.IE_E], iv[L.IV_SUM_E]
+    out = []
+    for key, rec in _scan(kv, L.INTERVAL_ENTRY + L.u64(start)):
+        a_i = rec[L.IE_ALLOCATED]
+        if a_i:
+            num = a_i * e_j
+            out.append({"consumer": key[-32:].hex(), "wh": num // sum_e, "numerator": num, "denominator": sum_e})
+    return out
+
+
+def get_validator_set(kv: KV, height: int) -> list[bytes]:
+    """The validator keys that sign blocks at ``height`` (changes start at h+2)."""
+    return get_set_at(_scan(kv, L.VALIDATOR_SET), height)
+
+
+def get_validators(kv: KV) -> list[dict[str, Any]]:
+    """Every validator in the current or a scheduled set, with equivocation flags."""
+    height = get_height(kv)
+    sets = _scan(kv, L.VALIDATOR_SET)
+    current = get_set_at(sets, height)
+    latest = sets[-1][1] if sets else []
+    out = []
+    for key in list(dict.fromkeys(current + latest)):
+        addr, name = _get(kv, L.VALIDATOR + key, ["", ""])
+        equiv = _get(kv, L.EQUIVOCATION + key)
+        out.append({"key": key.hex(), "addr": addr, "name": name, "active": key in current,
+                    "scheduled": key in latest, "equivocating": equiv is not None,
+                    "equivocation_heights": None if equiv is None else {"first": equiv[0], "last": equiv[1],
+                                                                          "count": equiv[2]}})
+    return out
+
+
+def get_proposals(kv: KV) -> list[dict[str, Any]]:
+    out = []
+    for key, p in _scan(kv, L.PROPOSAL):
+        pid = key[len(L.PROPOSAL):]
+        votes = {k[-32:].hex(): c for k, c in _scan(kv, L.VOTE + pid)}
+        out.append({"id": pid.hex(), "proposer": p[L.P_PROPOSER].hex(), "param": p[L.P_PARAM],
+                    "value": p[L.P_VALUE], "voting_end": p[L.P_END], "status": p[L.P_STATUS],
+                    "yes": p[L.P_YES], "no": p[L.P_NO], "abstain": p[L.P_ABSTAIN],
+                    "participation_bp": p[L.P_PARTICIPATION], "votes": votes})
+    return out

@@ -1,0 +1,214 @@
+"""Governance transactions and their effects (DESIGN §5): Delegate, AllocationBallot,
+Propose, Vote; the standing allocation at each epoch and proposal tallies.
+
+The ledger stores delegations, ballots, proposals and votes; the pure tallying is
+governance/'s (resolve_delegations, allocate, tally_proposal, compute_weights).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tokens import layout as L
+from tokens.errors import InvalidTx
+from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
+from tokens.ledger import Ledger
+from tokens.settlement import get_standing_allocation, process_force_settle
+from tokens.txs import AllocationBallot, Delegate, Propose, Vote
+
+TOPICS = ("allocation", "params", "*")
+CHOICES = ("yes", "no", "abstain")
+TOTAL_BP = 10_000
+# Contribution weights count the trailing 365 days (DESIGN §5 "Weights").
+CONTRIBUTION_WINDOW_S = 365 * 86_400
+# A voting window may stay open at most this long.
+MAX_VOTING_WINDOW_S = 365 * 86_400
+STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED, STATUS_FAILED = "open", "passed", "rejected", "failed"
+
+
+def get_governance():
+    """governance/ (DESIGN §5 pure tallies), imported when first needed."""
+    import governance
+    return governance
+
+
+@dataclass(frozen=True)
+class ProposalTallied:
+    """Event: a proposal's voting window closed and it was tallied."""
+
+    proposal: bytes
+    param: str
+    passed: bool
+    applied: bool
+    yes: int
+    no: int
+    abstain: int
+    participation_bp: int
+    kind: str = "proposal"
+
+
+def process_delegate(lg: Ledger, tx: Delegate) -> None:
+    # DESIGN §5 Delegate(topic, to | none): a topic beats "*", none on a topic blocks
+    # "*"; revocable at any time. Delegating to oneself removes the topic's entry.
+    lg.require_household(tx.signer)
+    if tx.topic not in TOPICS:
+        raise InvalidTx("bad_topic", f"topic {tx.topic!r} is not one of {', '.join(TOPICS)}")
+    if tx.to is not None and tx.to != tx.signer:
+        lg.require_household(tx.to, "unknown_delegate")
+    lg.process_nonce(tx.signer, tx.nonce)
+    key = L.key_delegation(tx.signer, tx.topic)
+    if tx.to == tx.signer:
+        lg.ov.delete(key)
+    else:
+        lg.ov.put(key, b"" if tx.to is None else tx.to)
+
+
+def process_ballot(lg: Ledger, tx: AllocationBallot) -> None:
+    # DESIGN §5 AllocationBallot: bp per category, summing to 10 000; stands until replaced.
+    lg.require_household(tx.signer)
+    n = len(lg.params["allocation_categories"])
+    if len(tx.bps) != n:
+        raise InvalidTx("bad_ballot", f"a ballot has one entry per category ({n}), got {len(tx.bps)}")
+    if sum(tx.bps) != TOTAL_BP:
+        raise InvalidTx("bad_ballot", f"a ballot sums to {TOTAL_BP} bp, got {sum(tx.bps)}")
+    lg.process_nonce(tx.signer, tx.nonce)
+    lg.ov.put(L.BALLOT + tx.signer, list(tx.bps))
+
+
+def compute_param_change(lg: Ledger, param: str, value_text: str) -> dict:
+    """The full parameter set with ``param`` changed, checked; raises InvalidTx."""
+    if param not in DEFAULT_PARAMS:
+        raise InvalidTx("unknown_param", f"no parameter {param!r}")
+    try:
+        value = json.loads(value_text)
+    except ValueError:
+        raise InvalidTx("bad_value", f"value of {param} is not JSON") from None
+    try:
+        return check_params(dict(lg.params, **{param: value}), lg.genesis.dev)
+    except GenesisError as exc:
+        raise InvalidTx("bad_value", str(exc)) from None
+
+
+def process_propose(lg: Ledger, tx: Propose, tx_id: bytes) -> None:
+    # DESIGN §5 Propose: a parameter change with a voting window.
+    lg.require_household(tx.signer)
+    compute_param_change(lg, tx.param, tx.value)
+    if not lg.now_s < tx.voting_end <= lg.now_s + MAX_VOTING_WINDOW_S:
+        raise InvalidTx("bad_window", "voting must end after block time and within 365 days")
+    lg.process_nonce(tx.signer, tx.nonce)
+    lg.ov.put(L.key_proposal(tx_id), [tx.signer, tx.param, tx.value, tx.voting_end, STATUS_OPEN, 0, 0, 0, 0])
+    lg.ov.put(L.key_pending(tx.voting_end, tx_id), 1)
+
+
+def process_vote(lg: Ledger, tx: Vote) -> None:
+    # DESIGN §5 Vote: yes, no or abstain while the window is open; a later vote replaces.
+    lg.require_household(tx.signer)
+    prop = lg.ov.get(L.key_proposal(tx.proposal))
+    if prop is None:
+        raise InvalidTx("unknown_proposal", f"no proposal {tx.proposal.hex()[:16]}…")
+    if prop[L.P_STATUS] != STATUS_OPEN or lg.now_s >= prop[L.P_END]:
+        raise InvalidTx("voting_closed", "the proposal's voting window has closed")
+    if tx.choice not in CHOICES:
+        raise InvalidTx("bad_choice", f"choice {tx.choice!r} is not yes, no or abstain")
+    lg.process_nonce(tx.signer, tx.nonce)
+    lg.ov.put(L.key_vote(tx.proposal, tx.signer), tx.choice)
+
+
+def get_households(lg: Ledger) -> list[bytes]:
+    return [key[len(L.HOUSEHOLD):] for key, _ in lg.ov.iter_prefix(L.HOUSEHOLD)]
+
+
+def get_vote_weights(lg: Ledger) -> dict[bytes, int]:
+    # DESIGN §5 Weights: household = 1 each; contribution = levy paid + public service
+    # at official rates over the trailing 365 days, floor 1.
+    households = get_households(lg)
+    kind = lg.params["vote_weight"]
+    if kind == "household":
+        return get_governance().compute_weights("household", households)
+    first_epoch = max(0, lg.now_s - CONTRIBUTION_WINDOW_S) // lg.params["allocation_epoch_s"]
+    levy: dict[bytes, int] = {}
+    minutes: dict[bytes, int] = {}
+    known = set(households)
+    for key, (wh, mins) in lg.ov.iter_prefix(L.CONTRIBUTION):
+        addr, epoch = key[4:36], L.from_u64(key[36:44])
+        if epoch >= first_epoch and addr in known:
+            levy[addr] = levy.get(addr, 0) + wh
+            minutes[addr] = minutes.get(addr, 0) + mins
+    return get_governance().compute_weights("contribution", households, levy, minutes, lg.params["rates"]["hour_wh"])
+
+
+def get_delegations(lg: Ledger) -> dict[bytes, dict[str, bytes | None]]:
+    out: dict[bytes, dict[str, bytes | None]] = {}
+    for key, to in lg.ov.iter_prefix(L.DELEGATION):
+        addr, topic = key[4:36], key[36:].decode()
+        out.setdefault(addr, {})[topic] = to or None
+    return out
+
+
+def compute_allocation(lg: Ledger) -> list[int]:
+    # DESIGN §5: the standing allocation aggregates every counted ballot by the
+    # allocation_rule; with no counted ballot the current allocation stands.
+    n = len(lg.params["allocation_categories"])
+    ballots = {key[len(L.BALLOT):]: bps for key, bps in lg.ov.iter_prefix(L.BALLOT) if len(bps) == n}
+    current = get_standing_allocation(lg)
+    if not ballots:
+        return current
+    weights = get_vote_weights(lg)
+    ballots = {v: b for v, b in ballots.items() if v in weights}
+    resolution = get_governance().resolve_delegations(weights, get_delegations(lg), ballots.keys(), "allocation")
+    counted = {v: w for v, w in resolution.effective_weight.items() if w > 0}
+    if not counted:
+        return current
+    gov = get_governance()
+    try:
+        return [int(bp) for bp in gov.allocate(lg.params["allocation_rule"], ballots, counted, n)]
+    except gov.NoCountedBallot:
+        return current
+
+
+def process_tallies(lg: Ledger, events: list) -> None:
+    # DESIGN §5: at the window's end the liquid tally decides; a passed change takes
+    # effect in the next block (this runs after the block's transactions).
+    due = []
+    for key, _ in lg.ov.iter_prefix(L.PENDING):
+        if L.from_u64(key[5:13]) > lg.now_s:
+            break
+        due.append(key)
+    for key in due:
+        lg.ov.delete(key)
+        events.append(process_tally(lg, key[13:], events))
+
+
+def process_tally(lg: Ledger, pid: bytes, events: list) -> ProposalTallied:
+    prop = lg.ov.get(L.key_proposal(pid))
+    votes = {key[-32:]: choice for key, choice in lg.ov.iter_prefix(L.VOTE + pid)}
+    weights = get_vote_weights(lg)
+    votes = {v: c for v, c in votes.items() if v in weights}
+    tally = get_governance().tally_proposal(votes, weights, get_delegations(lg), sum(weights.values()),
+                                      lg.params["proposal_quorum_bp"], lg.params["proposal_threshold_bp"])
+    applied = False
+    status = STATUS_PASSED if tally.passed else STATUS_REJECTED
+    if tally.passed:
+        applied = process_param_change(lg, prop[L.P_PARAM], prop[L.P_VALUE], events)
+        status = STATUS_PASSED if applied else STATUS_FAILED
+    prop[L.P_STATUS:] = [status, tally.yes, tally.no, tally.abstain, tally.participation_bp]
+    lg.ov.mark(L.key_proposal(pid))
+    return ProposalTallied(pid, prop[L.P_PARAM], tally.passed, applied, tally.yes, tally.no, tally.abstain,
+                           tally.participation_bp)
+
+
+def process_param_change(lg: Ledger, param: str, value_text: str, events: list) -> bool:
+    """Apply a passed change if it is still valid with today's parameters."""
+    try:
+        params = compute_param_change(lg, param, value_text)
+    except InvalidTx:
+        return False
+    if params["settlement_interval_s"] != lg.params["settlement_interval_s"]:
+        # Intervals of the old length settle now; the new grid starts after them.
+        process_force_settle(lg, events)
+    if params["allocation_epoch_s"] != lg.params["allocation_epoch_s"]:
+        epoch_s = params["allocation_epoch_s"]
+        lg.ov.put(L.META_NEXT_EPOCH, (lg.now_s // epoch_s + 1) * epoch_s)
+    lg.set_params(params)
+    return True

@@ -1,0 +1,217 @@
+"""Half-hourly settlement and the treasury epoch (DESIGN §4 "Settlement", "Treasury epoch").
+
+Settlement runs at the start of a block: every interval whose end + grace is at or
+before the block time settles, oldest first. Only intervals that received energy
+have records; the rest settle trivially by moving ``meta/settled_until`` on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tokens import layout as L
+from tokens.ledger import Ledger
+from tokens.rules_household import get_settled_until
+
+KWH = L.CLASS_INDEX["kwh"]
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Event: interval [start, end) settled in this block."""
+
+    start: int
+    end: int
+    sum_e: int
+    sum_i: int
+    m: int
+    levy: int
+    exported: int
+    producers: int
+    consumers: int
+    kind: str = "settlement"
+
+
+@dataclass(frozen=True)
+class EpochRun:
+    """Event: the treasury's kwh was split among the category funds."""
+
+    epoch_start: int
+    distributed: int
+    allocation: tuple[int, ...]
+    shares: tuple[tuple[str, int], ...]
+    kind: str = "epoch"
+
+
+def compute_largest_remainder(amount: int, weights: Sequence[tuple[Any, int]]) -> list[int]:
+    """Split ``amount`` in proportion to ``weights`` [(tiebreak, w)], in integers summing
+    exactly to ``amount``: floors first, then one unit each to the largest remainders,
+    ties to the smallest tiebreak (DESIGN §4 settlement step 3: tie-broken by address)."""
+    total = sum(w for _, w in weights)
+    if total <= 0 or amount == 0:
+        return [0] * len(weights)
+    shares = [amount * w // total for _, w in weights]
+    left = amount - sum(shares)
+    if left:
+        order = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i][1] % total), weights[i][0]))
+        for i in order[:left]:
+            shares[i] += 1
+    return shares
+
+
+def get_due_intervals(lg: Ledger, until: int) -> list[tuple[int, int]]:
+    """(end, start) of every interval with data that ends at or before ``until``."""
+    due = []
+    for key, _ in lg.ov.iter_prefix(L.OPEN):
+        end, start = L.from_u64(key[5:13]), L.from_u64(key[13:21])
+        if end > until:
+            break
+        due.append((end, start))
+    return due
+
+
+def process_settlements(lg: Ledger, events: list) -> None:
+    # DESIGN §4: an interval settles in the first block whose time is at or past
+    # (k+1)Δ + grace; after an idle gap, every due interval settles, in order.
+    until = get_settled_until(lg)
+    for end, start in get_due_intervals(lg, until):
+        events.append(process_interval(lg, start))
+        lg.ov.delete(L.key_open(end, start))
+    if until != lg.get_meta(L.META_SETTLED, 0):
+        lg.ov.put(L.META_SETTLED, until)
+
+
+def process_force_settle(lg: Ledger, events: list) -> None:
+    """Settle every open interval now (used when the interval length changes)."""
+    last_end = lg.get_meta(L.META_SETTLED, 0)
+    for end, start in get_due_intervals(lg, 2**64):
+        events.append(process_interval(lg, start))
+        lg.ov.delete(L.key_open(end, start))
+        last_end = max(last_end, end)
+    lg.ov.put(L.META_SETTLED, last_end)
+
+
+def process_interval(lg: Ledger, start: int) -> Settled:
+    ikey = L.key_interval(start)
+    iv = lg.ov.get(ikey)
+    entries = [(key[-32:], rec) for key, rec in lg.ov.iter_prefix(L.INTERVAL_ENTRY + L.u64(start))]
+    if sum(r[L.IE_E] for _, r in entries) != iv[L.IV_SUM_E] or sum(r[L.IE_I] for _, r in entries) != iv[L.IV_SUM_I]:
+        raise RuntimeError(f"interval {start}: aggregates disagree with their entries")
+    levy = process_mint(lg, start, entries)
+    m = process_matching(lg, start, entries, iv[L.IV_SUM_E], iv[L.IV_SUM_I])
+    iv[L.IV_M], iv[L.IV_SETTLED], iv[L.IV_LEVY] = m, True, levy
+    iv[L.IV_MINTED], iv[L.IV_ALLOCATED] = iv[L.IV_SUM_E], m
+    lg.ov.mark(ikey)
+    totals = lg.get_meta(L.META_TOTALS, [0, 0])
+    lg.ov.put(L.META_TOTALS, [totals[0] + iv[L.IV_SUM_E], totals[1] + m])
+    return Settled(start, iv[L.IV_END], iv[L.IV_SUM_E], iv[L.IV_SUM_I], m, levy, iv[L.IV_SUM_E] - m,
+                   sum(1 for _, r in entries if r[L.IE_E]), sum(1 for _, r in entries if r[L.IE_I]))
+
+
+def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> int:
+    # DESIGN §4 settlement step 1: producer j gets E_j·(1−levy), the treasury E_j·levy
+    # (each producer's levy is rounded down, so j's two parts sum to E_j exactly).
+    levy_bp = lg.params["levy_bp"]
+    epoch = start // lg.params["allocation_epoch_s"]
+    total_levy = 0
+    for addr, rec in entries:
+        e = rec[L.IE_E]
+        if not e:
+            continue
+        levy = e * levy_bp // 10_000
+        net = e - levy
+        total_levy += levy
+        lg.process_treasury(KWH, levy)
+        if levy:
+            process_contribution(lg, addr, epoch, levy, 0)
+        kept = net - process_gifts(lg, addr, start, net)
+        lg.process_credit(addr, KWH, kept)
+        rec[L.IE_MINTED] = net
+        lg.ov.mark(L.key_entry(start, addr))
+    return total_levy
+
+
+def process_gifts(lg: Ledger, giver: bytes, start: int, net: int) -> int:
+    # DESIGN §4 settlement step 1: standing gifts move their share of j's mint.
+    # A gift applies to intervals that start before its ``until``; once an interval
+    # at or after ``until`` settles it can never apply again and is dropped.
+    given = 0
+    for key, (beneficiary, bp, until) in lg.ov.iter_prefix(L.GIFT + giver):
+        if until <= start:
+            lg.ov.delete(key)
+            continue
+        share = net * bp // 10_000
+        if share:
+            lg.process_credit(beneficiary, KWH, share)
+            given += share
+    if given > net:
+        raise RuntimeError("standing gifts exceed 10 000 bp")
+    return given
+
+
+def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], sum_e: int, sum_i: int) -> int:
+    # DESIGN §4 settlement step 2: M = min(ΣE, ΣI); consumer i is allocated I_i·M/ΣI
+    # (largest remainder, ties by address: step 3) and its kwh balance falls by a_i.
+    # Never refused: a debt past the credit limit only blocks voluntary spending.
+    m = min(sum_e, sum_i)
+    consumers = [(addr, rec) for addr, rec in entries if rec[L.IE_I]]
+    shares = compute_largest_remainder(m, [(addr, rec[L.IE_I]) for addr, rec in consumers])
+    for (addr, rec), a in zip(consumers, shares):
+        if a:
+            lg.process_credit(addr, KWH, -a)
+        rec[L.IE_ALLOCATED] = a
+        lg.ov.mark(L.key_entry(start, addr))
+    return m
+
+
+def process_contribution(lg: Ledger, addr: bytes, epoch: int, levy: int, minutes: int) -> None:
+    """Record levy paid and public service for the "contribution" vote weight (DESIGN §5)."""
+    key = L.key_contribution(addr, epoch)
+    rec = lg.ov.get(key)
+    if rec is None:
+        lg.ov.put(key, [levy, minutes])
+    else:
+        rec[0] += levy
+        rec[1] += minutes
+        lg.ov.mark(key)
+
+
+def get_categories(lg: Ledger) -> list[str]:
+    return [name for name, _ in lg.params["allocation_categories"]]
+
+
+def get_standing_allocation(lg: Ledger) -> list[int]:
+    stored = lg.ov.get(L.META_ALLOCATION)
+    cats = lg.params["allocation_categories"]
+    if stored is None or len(stored) != len(cats):
+        # The genesis default (or the new default after the categories changed).
+        return [bp for _, bp in cats]
+    return list(stored)
+
+
+def process_epoch(lg: Ledger, events: list, compute_allocation) -> None:
+    # DESIGN §4 "Treasury epoch": at each epoch boundary (multiples of
+    # allocation_epoch_s) the treasury's kwh is split among the category funds by the
+    # standing allocation, with largest-remainder rounding.
+    epoch_s = lg.params["allocation_epoch_s"]
+    next_epoch = lg.get_meta(L.META_NEXT_EPOCH, 0)
+    if lg.now_s < next_epoch:
+        return
+    allocation = compute_allocation(lg)
+    lg.ov.put(L.META_ALLOCATION, allocation)
+    names = get_categories(lg)
+    treasury = lg.get_treasury()
+    amount = max(treasury[KWH], 0)
+    shares = compute_largest_remainder(amount, list(enumerate(allocation)))
+    for name, share in zip(names, shares):
+        if share:
+            fund = lg.ov.get(L.key_fund(name)) or [0, 0, 0]
+            fund[0] += share
+            fund[1] += share
+            lg.ov.put(L.key_fund(name), fund)
+    lg.process_treasury(KWH, -amount)
+    lg.ov.put(L.META_NEXT_EPOCH, (lg.now_s // epoch_s + 1) * epoch_s)
+    events.append(EpochRun(lg.now_s // epoch_s * epoch_s, amount, tuple(allocation),
+                           tuple(zip(names, shares))))

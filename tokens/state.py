@@ -1,0 +1,235 @@
+"""The state transition function: genesis state, mempool checks, block application.
+
+A block is applied in this order, every step on one Overlay that is thrown away if
+any rule raises (STYLE "Applying a block"):
+
+1. header: height is the next one, time rises;
+2. settlement of every due interval, oldest first (DESIGN §4 "Settlement");
+3. expired offers are dropped; the treasury epoch runs if a boundary has passed;
+4. the transactions, in block order: decode, signatures, rules;
+5. proposals whose voting window has ended are tallied (a passed change takes
+   effect from the next block); double-sign evidence is recorded;
+6. height, time and the incrementally updated state hash are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+from tokens import layout as L
+from tokens import rules_gov, rules_household, rules_money, rules_validators
+from tokens import settlement
+from tokens.errors import InvalidBlock, InvalidTx
+from tokens.genesis import Genesis
+from tokens.kv import KV, MemoryKV, decode_value, encode_value
+from tokens.ledger import Ledger, encode_params
+from tokens.statehash import compute_state_hash_items, compute_state_hash_update
+from tokens.txs import (
+    Accept, AllocationBallot, Delegate, MeterReading, Offer, PublicService, Propose, RegisterHousehold,
+    RevokeGift, Service, Spend, StandingGift, Transfer, Tx, UpdateHousehold, ValidatorSetChange, Vote,
+    decode_tx,
+)
+from wire import DecodeError, verify_message
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    height: int
+    time_ms: int
+    proposer: bytes
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    writes: dict[bytes, bytes | None]
+    state_hash: bytes
+    events: list = field(default_factory=list)
+    tx_ids: list[bytes] = field(default_factory=list)
+
+
+# One handler per transaction type: (ledger, tx, tx id) -> None, raising InvalidTx.
+HANDLERS = {
+    RegisterHousehold: lambda lg, tx, _: rules_household.process_register_household(lg, tx),
+    UpdateHousehold: lambda lg, tx, _: rules_household.process_update_household(lg, tx),
+    MeterReading: lambda lg, tx, _: rules_household.process_meter_reading(lg, tx),
+    Transfer: lambda lg, tx, _: rules_money.process_transfer(lg, tx),
+    StandingGift: rules_money.process_standing_gift,
+    RevokeGift: lambda lg, tx, _: rules_money.process_revoke_gift(lg, tx),
+    Service: lambda lg, tx, _: rules_money.process_service(lg, tx),
+    PublicService: lambda lg, tx, _: rules_money.process_public_service(lg, tx),
+    Offer: rules_money.process_offer,
+    Accept: lambda lg, tx, _: rules_money.process_accept(lg, tx),
+    Spend: lambda lg, tx, _: rules_money.process_spend(lg, tx),
+    Delegate: lambda lg, tx, _: rules_gov.process_delegate(lg, tx),
+    AllocationBallot: lambda lg, tx, _: rules_gov.process_ballot(lg, tx),
+    Propose: rules_gov.process_propose,
+    Vote: lambda lg, tx, _: rules_gov.process_vote(lg, tx),
+}
+
+
+def compute_tx_id(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
+    # DESIGN §2: every signer's Ed25519 signature over the domain-separated body.
+    if isinstance(tx, ValidatorSetChange):
+        rules_validators.verify_cosignatures(lg, tx)
+    elif not verify_message(tx, lg.chain_id):
+        raise InvalidTx("bad_signature", f"{tx.TAG}: a signature does not verify")
+
+
+def process_tx(lg: Ledger, data: bytes, tx_id: bytes, verified: bool) -> Tx:
+    """Decode, check signatures (unless ``verified``) and apply one tx to ``lg``."""
+    try:
+        tx = decode_tx(data)
+    except DecodeError as exc:
+        raise InvalidTx("malformed", exc.reason) from None
+    if not verified:
+        verify_tx_signatures(lg, tx)
+    if isinstance(tx, ValidatorSetChange):
+        rules_validators.process_validator_set_change(lg, tx, tx_id)
+    else:
+        HANDLERS[type(tx)](lg, tx, tx_id)
+    return tx
+
+
+def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext) -> Ledger:
+    """Header checks, then settlement, offer expiry and the treasury epoch."""
+    lg = Ledger(kv, genesis, ctx.height, ctx.time_ms, ctx.proposer)
+    events = lg.events
+    last_height = lg.get_meta(L.META_HEIGHT, None)
+    if last_height is None:
+        raise InvalidBlock("no_state", "the state holds no genesis (meta/height missing)")
+    if ctx.height != last_height + 1:
+        raise InvalidBlock("bad_height", f"expected height {last_height + 1}, got {ctx.height}")
+    # DESIGN §6: a block's time is above its parent's.
+    last_time = lg.get_meta(L.META_TIME, 0)
+    if ctx.time_ms <= last_time:
+        raise InvalidBlock("time_not_rising", f"block time {ctx.time_ms} ms is not after {last_time} ms")
+    settlement.process_settlements(lg, events)
+    rules_money.process_offer_expiry(lg)
+    settlement.process_epoch(lg, events, rules_gov.compute_allocation)
+    return lg
+
+
+def process_end_block(lg: Ledger, tx_ids: list[bytes], equivocators: Sequence[bytes]) -> BlockResult:
+    rules_gov.process_tallies(lg, lg.events)
+    rules_validators.process_equivocators(lg, equivocators, lg.events)
+    lg.ov.put(L.META_HEIGHT, lg.height)
+    lg.ov.put(L.META_TIME, lg.now_ms)
+    writes = lg.ov.writes()
+    previous = decode_value(lg.ov.original(L.META_STATE_HASH))
+    state_hash = compute_state_hash_update(previous, writes, lg.ov.original)
+    writes[L.META_STATE_HASH] = encode_value(state_hash)
+    return BlockResult(writes, state_hash, lg.events, tx_ids)
+
+
+def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes], *,
+                verified: Collection[bytes] = (), equivocators: Sequence[bytes] = ()) -> BlockResult:
+    """Apply a whole block through an overlay; ``kv`` is never touched. Raises
+    ``InvalidBlock`` (with the tx index and InvalidTx reason) if anything is invalid."""
+    lg = process_begin_block(kv, genesis, ctx)
+    if len(txs) > lg.params["block_max_txs"]:
+        raise InvalidBlock("too_many_txs", f"{len(txs)} txs exceeds block_max_txs {lg.params['block_max_txs']}")
+    verified = verified if isinstance(verified, (set, frozenset, dict)) else frozenset(verified)
+    tx_ids = []
+    for index, data in enumerate(txs):
+        tx_id = compute_tx_id(data) if type(data) is bytes else b""
+        try:
+            process_tx(lg, data, tx_id, tx_id in verified)
+        except InvalidTx as exc:
+            raise InvalidBlock(exc.reason, exc.detail, index) from None
+        tx_ids.append(tx_id)
+    return process_end_block(lg, tx_ids, equivocators)
+
+
+def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: bool = False) -> Tx:
+    """Mempool admission against committed state at time ``now_ms``. Raises
+    ``DecodeError`` for malformed bytes and ``InvalidTx`` for any broken rule."""
+    tx = decode_tx(tx_bytes)
+    height = decode_value(kv.get(L.META_HEIGHT) or encode_value(0)) + 1
+    lg = Ledger(kv, genesis, height, now_ms)
+    if not verified:
+        verify_tx_signatures(lg, tx)
+    if isinstance(tx, ValidatorSetChange):
+        rules_validators.process_validator_set_change(lg, tx, compute_tx_id(tx_bytes))
+    else:
+        HANDLERS[type(tx)](lg, tx, compute_tx_id(tx_bytes))
+    return tx
+
+
+def select_txs(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence[bytes], max_txs: int,
+               verified: Collection[bytes] = ()) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]]]:
+    """For a proposer: the valid candidates in order (applied one after another to one
+    overlay, so they are valid together), and the rejected ones with their reason."""
+    lg = process_begin_block(kv, genesis, ctx)
+    max_txs = min(max_txs, lg.params["block_max_txs"])
+    verified = verified if isinstance(verified, (set, frozenset, dict)) else frozenset(verified)
+    kept: list[bytes] = []
+    rejected: list[tuple[bytes, InvalidTx]] = []
+    for data in candidates:
+        if len(kept) >= max_txs:
+            break
+        tx_id = compute_tx_id(data) if type(data) is bytes else b""
+        dirty = lg.ov.dirty_count()
+        try:
+            process_tx(lg, data, tx_id, tx_id in verified)
+        except InvalidTx as exc:
+            # Rules validate before they mutate; a refused tx must leave no write.
+            if lg.ov.dirty_count() != dirty:
+                raise RuntimeError(f"refused tx left writes behind ({exc.reason})") from exc
+            rejected.append((data, exc))
+            continue
+        kept.append(data)
+    return kept, rejected
+
+
+def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
+    """The initial state: parameters, registrars, validators, households, treasury,
+    category funds and meta, with the initial state hash under ``meta/state_hash``."""
+    lg = Ledger(MemoryKV(), genesis, 0, genesis.genesis_time * 1000)
+    put = lg.ov.put
+    put(L.META_CHAIN, genesis.chain_id)
+    put(L.META_HEIGHT, 0)
+    put(L.META_TIME, genesis.genesis_time * 1000)
+    lg.set_params(dict(genesis.params))
+    put(L.META_SETTLED, 0)
+    epoch_s = genesis.params["allocation_epoch_s"]
+    put(L.META_NEXT_EPOCH, (genesis.genesis_time // epoch_s + 1) * epoch_s)
+    put(L.META_TOTALS, [0, 0])
+    put(L.META_ALLOCATION, [bp for _, bp in genesis.params["allocation_categories"]])
+    put(L.META_VSC_NONCE, 0)
+    put(L.TREASURY, [0, 0])
+    for name, _ in genesis.params["allocation_categories"]:
+        put(L.key_fund(name), [0, 0, 0])
+    for key in genesis.registrars:
+        put(L.REGISTRAR + key, 1)
+        put(L.key_account(key), [0, 0, 0])
+    rules_validators.process_genesis_validators(lg, genesis)
+    for h in genesis.households:
+        rules_household.process_new_household(lg, h.key, h.meter, h.prm, h.label, h.kva, h.peak_w)
+        lg.ov.mark(L.key_account(h.key))
+    writes = {k: v for k, v in lg.ov.writes().items() if v is not None}
+    writes[L.META_STATE_HASH] = encode_value(compute_state_hash_items(writes.items()))
+    return writes
+
+
+def get_state_hash(kv: KV) -> bytes:
+    raw = kv.get(L.META_STATE_HASH)
+    if raw is None:
+        raise KeyError("the state holds no state hash")
+    return decode_value(raw)
+
+
+def compute_state_hash_full(kv: KV) -> bytes:
+    """Full rescan of every state entry (audits and tests; never per block)."""
+    return compute_state_hash_items(kv.iter_prefix(b""))
+
+
+__all__ = [
+    "BlockContext", "BlockResult", "apply_block", "check_tx", "select_txs", "genesis_writes",
+    "get_state_hash", "compute_state_hash_full", "encode_params",
+]
