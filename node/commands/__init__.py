@@ -11,6 +11,7 @@ MODULES = [
     "keys",
     "genesis",
     "meter",
+    "gov",
 ]
 
 
