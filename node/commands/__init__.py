@@ -12,6 +12,7 @@ MODULES = [
     "genesis",
     "meter",
     "gov",
+    "bench",
 ]
 
 
