@@ -349,6 +349,7 @@ class Engine:
                 self._vote(PRECOMMIT, block_id, out)
                 self.step_ = PRECOMMIT_STEP
             self.valid_round, self.valid_block, self.valid_id = self.round, p.block, block_id
+            out.extend(self._get_polka_broadcasts())
             return True
         return False
 
@@ -414,6 +415,16 @@ class Engine:
         signed = self._sign(p, Step.PROPOSE, out)
         if signed is not None:
             self._process_proposal(signed, compute_block_id(block))
+            out.extend(self._get_polka_broadcasts())
+
+    def _get_polka_broadcasts(self) -> list[Effect]:
+        """Relay the prevotes that prove the valid value's polka (its pol_round), so that
+        peers can apply line 28; gossip relays others' votes as well as one's own."""
+        if self.valid_round < 0:
+            return []
+        prevotes = self.log.peek_votes(PREVOTE, self.valid_round)
+        votes = prevotes.votes.values() if prevotes is not None else ()
+        return [Broadcast(v) for v in votes if v.block_id == self.valid_id]
 
     def _on_timeout(self, t: Timeout, out: list[Effect]) -> None:
         if t.step == T_GOSSIP:
@@ -447,9 +458,9 @@ class Engine:
             self._start_round(self.round, out)
 
     def _gossip(self, out: list[Effect]) -> None:
-        """Re-send own recent messages, the round's proposal, pending evidence, and the
-        decisions of heights that peers were seen lagging at: lost messages are
-        eventually delivered, as Algorithm 1 assumes of gossip."""
+        """Re-send own recent messages, the round's proposal, the polka of the valid
+        value, and the decisions of heights that peers were seen lagging at: lost
+        messages are eventually delivered, as Algorithm 1 assumes of gossip."""
         out.append(ScheduleTimeout(0, 0, T_GOSSIP, self.config.gossip_ms))
         if self.step_ in (PROPOSE, PREVOTE_STEP, PRECOMMIT_STEP):
             oldest = self.round - self.config.rebroadcast_rounds + 1
@@ -458,7 +469,7 @@ class Engine:
             p = self.log.proposals[self.round][block_id] if block_id is not None else None
             if p is not None and p.proposer != self.me:
                 out.append(Broadcast(p))
-        out.extend(Broadcast(self.pending_evidence[k]) for k in sorted(self.pending_evidence))
+            out.extend(self._get_polka_broadcasts())
         out.extend(Broadcast(self.decisions[h]) for h in sorted(self.lagging) if h in self.decisions)
         self.lagging.clear()
 
