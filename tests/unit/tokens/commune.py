@@ -7,8 +7,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from tokens import (
-    BlockContext, BlockResult, MemoryKV, apply_block, compute_state_hash_full, genesis_writes, get_state_hash,
+    BlockContext, BlockResult, InvalidBlock, InvalidTx, MemoryKV, apply_block, check_tx, compute_state_hash_full,
+    genesis_writes, get_account, get_state_hash,
 )
 from tokens import txs as T
 from tokens.genesis import Genesis, parse_genesis
@@ -82,11 +85,11 @@ class Chain:
         self.nonces[key.public] = self.nonces.get(key.public, 0) + 1
         return self.nonces[key.public]
 
-    def tx(self, tx_type: type[T.Tx], key: Keypair, **fields: Any) -> bytes:
-        """A signed tx from ``key``, with the next nonce unless given."""
+    def tx(self, tx_type: type[T.Tx], by: Keypair, **fields: Any) -> bytes:
+        """A signed tx from ``by``, with the next nonce unless given."""
         if "nonce" in tx_type.__dataclass_fields__ and "nonce" not in fields:
-            fields["nonce"] = self.nonce(key)
-        return sign(tx_type(signer=key.public, sig=ZERO_SIG, **fields), self.genesis, key)
+            fields["nonce"] = self.nonce(by)
+        return sign(tx_type(signer=by.public, sig=ZERO_SIG, **fields), self.genesis, by)
 
     def reading(self, key: Keypair, i: int, seq: int, t: int, imp: int, exp: int) -> bytes:
         return self.tx(T.MeterReading, key, meter=f"0214{i:08d}", seq=seq, t=t, import_wh=imp, export_wh=exp)
@@ -96,3 +99,21 @@ class Chain:
 
     def full_hash(self) -> bytes:
         return compute_state_hash_full(self.kv)
+
+
+def expect_invalid(chain: Chain, data: bytes, reason: str, dt_s: int = 1) -> None:
+    """``data`` is refused with ``reason`` by check_tx and by apply_block, and the
+    committed state is untouched (DESIGN §4: validation before mutation)."""
+    before = chain.kv.items()
+    with pytest.raises(InvalidTx) as info:
+        check_tx(chain.kv, chain.genesis, data, (chain.time_s + dt_s) * 1000)
+    assert info.value.reason == reason, info.value
+    with pytest.raises(InvalidBlock) as block_info:
+        apply_block(chain.kv, chain.genesis, chain.ctx(dt_s), [data])
+    assert block_info.value.reason == reason and block_info.value.index == 0
+    assert chain.kv.items() == before
+
+
+def balances(chain: Chain, key: Keypair) -> tuple[int, int]:
+    b = get_account(chain.kv, key.public)["balances"]
+    return b["kwh"], b["hour"]
