@@ -46,7 +46,10 @@ def _print_summary_table(summary: CaptureSummary) -> None:
     console = Console()
     mode = summary.mode.value if summary.mode else "unknown (no frame)"
     console.print(f"mode: {mode}   frames: {summary.frames}   readings: {len(summary.readings)}")
-    table = Table("#", "meter", "import Wh", "export Wh", "power VA", "time", box=box.SIMPLE_HEAD)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    for name in ("#", "meter", "import Wh", "export Wh", "power VA"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("time", no_wrap=True, min_width=25)
     for i, r in enumerate(summary.readings, 1):
         table.add_row(str(i), r.meter, str(r.import_wh), str(r.export_wh),
                       "-" if r.power_va is None else str(r.power_va), r.time or "-")

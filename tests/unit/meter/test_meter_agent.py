@@ -1,0 +1,170 @@
+"""node/meter/agent.py: signing, submission to a real HTTP node stub, and retry when it is down."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import httpx
+import pytest
+import trio
+
+from node.meter.agent import (
+    MeterAgent, NodeClient, NodeRejected, NodeUnavailable, build_reading_tx, compute_next_seq,
+)
+from node.meter.reading import Reading, parse_capture
+from node.meter.source import FileSource
+from tokens.txs import decode_tx
+from tests.unit.meter.meter_helpers import NodeStub, free_port, load_capture, split_frames
+from wire import Keypair, verify_message
+
+CHAIN_ID = bytes(range(32))
+KEY = Keypair(b"\x07" * 32)
+READING = Reading("031428571428", 1000, 20, 300, None)
+
+
+class StepClock:
+    """A clock that moves one second per call: every frame gets a later t."""
+
+    def __init__(self, start: int = 1_760_000_000) -> None:
+        self._ticks = itertools.count(start)
+
+    def __call__(self) -> float:
+        return float(next(self._ticks))
+
+
+async def _wait_until(predicate, what: str) -> None:
+    with trio.move_on_after(20) as scope:   # a safety net, not a timing assertion
+        while not predicate():
+            await trio.sleep(0.02)
+    if scope.cancelled_caught:
+        raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_signed_reading_round_trips_and_verifies():
+    tx = build_reading_tx(KEY, CHAIN_ID, READING, t=1_760_000_000, seq=5)
+    decoded = decode_tx(tx.encode())
+    assert decoded == tx and verify_message(decoded, CHAIN_ID)
+    assert (decoded.meter, decoded.import_wh, decoded.export_wh) == ("031428571428", 1000, 20)
+    assert not verify_message(decoded, b"\x00" * 32)   # domain separation by chain id
+
+
+def test_seq_rises_even_when_the_clock_stands_still():
+    assert compute_next_seq(0, 1_760_000_000.5) == 1_760_000_000_500
+    assert compute_next_seq(1_760_000_000_500, 1_760_000_000.5) == 1_760_000_000_501
+
+
+async def test_agent_submits_and_retries_while_the_node_is_down(tmp_path):
+    frames = split_frames(load_capture("historic_bbr_10frames.bin"))
+    expected = [r.import_wh for r in parse_capture(b"".join(frames)).readings]
+    capture = tmp_path / "tic.bin"
+    capture.write_bytes(b"".join(frames[:3]))
+    node = NodeStub(free_port(), CHAIN_ID)
+    lines: list[str] = []
+    async with httpx.AsyncClient() as client:
+        agent = MeterAgent(FileSource(capture), KEY, NodeClient(node.url, client), 0.05,
+                           now=StepClock(), out=lines.append)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(agent.run)
+            # 1. The node is down: the agent reads, keeps its latest reading and keeps retrying.
+            await _wait_until(lambda: agent.status.failures >= 3, "failed attempts")
+            assert agent.status.reading.import_wh == expected[2] and agent.status.accepted == 0
+            # 2. The node comes up: the latest reading is submitted.
+            await trio.to_thread.run_sync(node.start)
+            await _wait_until(lambda: node.accepted, "a first accepted reading")
+            # 3. The node goes down while the meter moves on; then it comes back.
+            await trio.to_thread.run_sync(node.stop)
+            failures = agent.status.failures
+            with capture.open("ab") as fh:
+                fh.write(b"".join(frames[3:]))
+            await _wait_until(lambda: agent.status.reading.import_wh == expected[-1]
+                              and agent.status.failures > failures, "failures with the newest reading")
+            await trio.to_thread.run_sync(node.start)
+            await _wait_until(lambda: node.accepted[-1].import_wh == expected[-1], "the newest reading")
+            nursery.cancel_scope.cancel()
+        agent.source.close()
+    await trio.to_thread.run_sync(node.stop)
+    assert node.accepted[0].import_wh == expected[2] and node.refused == []
+    assert all(verify_message(tx, CHAIN_ID) and tx.signer == KEY.public for tx in node.accepted)
+    assert [tx.seq for tx in node.accepted] == sorted({tx.seq for tx in node.accepted})
+    assert [tx.t for tx in node.accepted] == sorted({tx.t for tx in node.accepted})
+    assert agent.status.accepted == len(node.accepted)
+    assert any("node unreachable" in line for line in lines)
+    assert any("accepted seq" in line and "reading: meter 031428571428" in line for line in lines)
+
+
+async def test_agent_stops_after_max_submissions(tmp_path):
+    capture = tmp_path / "tic.bin"
+    capture.write_bytes(load_capture("historic_bbr_10frames.bin"))
+    node = NodeStub(free_port(), CHAIN_ID)
+    node.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            agent = MeterAgent(FileSource(capture), KEY, NodeClient(node.url, client), 0.05,
+                               now=StepClock(), out=lambda _: None, max_submissions=1)
+            with trio.move_on_after(20):
+                await agent.run()
+        agent.source.close()
+    finally:
+        node.stop()
+    assert agent.status.accepted == 1 and len(node.accepted) == 1
+
+
+async def test_invalid_signature_is_rejected_by_the_node_with_its_reason():
+    node = NodeStub(free_port(), CHAIN_ID)
+    node.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            api = NodeClient(node.url, client)
+            assert await api.get_chain_id() == CHAIN_ID
+            wrong = build_reading_tx(KEY, b"\xff" * 32, READING, t=1_760_000_000, seq=1)
+            with pytest.raises(NodeRejected, match="bad signature"):
+                await api.submit(wrong)
+    finally:
+        node.stop()
+    assert node.accepted == [] and node.refused == ["bad signature"]
+
+
+def _mock_client(handler) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize("status, body", [
+    (500, b"{}"), (200, b"not json"), (200, b'{"height": 3}'), (200, b'{"chain_id": "abcd"}'),
+    (200, b'{"chain_id": 12}'),
+])
+async def test_invalid_status_answers_mean_the_node_is_unavailable(status, body):
+    async with _mock_client(lambda request: httpx.Response(status, content=body)) as client:
+        with pytest.raises(NodeUnavailable):
+            await NodeClient("http://node", client).get_chain_id()
+
+
+async def test_invalid_tx_answers_are_classified():
+    tx = build_reading_tx(KEY, CHAIN_ID, READING, t=1_760_000_000, seq=1)
+    answers = {"503": httpx.Response(503), "400": httpx.Response(400, json={"error": "seq too low"}),
+               "418": httpx.Response(418, content=b"teapot")}
+    for code, answer in answers.items():
+        async with _mock_client(lambda request, a=answer: a) as client:
+            api = NodeClient("http://node", client)
+            expected = NodeUnavailable if code == "503" else NodeRejected
+            with pytest.raises(expected):
+                await api.submit(tx)
+
+
+async def test_tx_is_posted_as_msgpack():
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["type"], seen["body"] = request.headers["content-type"], request.content
+        return httpx.Response(202, content=json.dumps({"id": "ab" * 32}).encode())
+
+    tx = build_reading_tx(KEY, CHAIN_ID, READING, t=1_760_000_000, seq=1)
+    async with _mock_client(handler) as client:
+        assert await NodeClient("http://node/", client).submit(tx) == "ab" * 32
+    assert seen == {"type": "application/msgpack", "body": tx.encode()}
+
+
+async def test_unreachable_node_is_unavailable():
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(NodeUnavailable):
+            await NodeClient(f"http://127.0.0.1:{free_port()}", client).get_chain_id()
