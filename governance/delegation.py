@@ -17,6 +17,9 @@ from governance.errors import GovernanceError
 V = TypeVar("V", bound=Hashable)
 
 DEFAULT_TOPIC = "*"
+# Markers of the resolution walk: not reached yet, and on the walk in progress.
+_UNSEEN = object()
+_WALKING = object()
 TOPICS = ("allocation", "params", DEFAULT_TOPIC)
 
 
@@ -62,27 +65,28 @@ def verify_delegations(weights: Mapping[V, int], delegations: Mapping[V, Mapping
 
 
 def compute_terminals(delegations: Mapping[V, Mapping[str, V | None]], voters: list[V],
-                      voted: frozenset[V], topic: str) -> dict[V, V | None]:
+                      voted: frozenset[V], topic: str) -> dict[V, object]:
     """For each voter, the direct voter its weight reaches, or None (abstention).
 
     DESIGN §5: a direct ballot overrides any delegation; a chain that loops, or ends
     at someone who did not vote, abstains. Each voter joins exactly one walk and is
     memoised when it ends, so the whole resolution is linear.
     """
-    terminal: dict[V, V | None] = {voter: voter for voter in voted}
+    terminal: dict[V, object] = {voter: voter for voter in voted}
     for start in voters:
+        if start in terminal:
+            continue
         path: list[V] = []
-        on_path: set[V] = set()
         node: V | None = start
         while True:
-            if node in terminal:
-                result = terminal[node]
-                break
-            if node in on_path:          # a loop: everyone walking into it abstains
+            result = terminal.get(node, _UNSEEN)
+            if result is _WALKING:       # back on this walk's own path: a loop abstains
                 result = None
                 break
+            if result is not _UNSEEN:    # a direct voter, or a voter already resolved
+                break
+            terminal[node] = _WALKING
             path.append(node)
-            on_path.add(node)
             node = get_delegate(delegations, node, topic)
             if node is None:             # ends at a non-voter, or an explicit none
                 result = None
