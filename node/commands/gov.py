@@ -21,8 +21,6 @@ from typing import Any, NoReturn
 import httpx
 import typer
 
-# Submodules, not the package: the editable install in .venv maps governance/ as a
-# namespace package when run through the console script, so its __init__ does not run.
 from governance.allocation import allocate
 from governance.delegation import TOPICS, get_delegate, resolve_delegations
 from governance.errors import GovernanceError
