@@ -115,6 +115,14 @@ def test_im_matches_the_phantom_definition_literally(case):
     assert sum(shares) == TOTAL
 
 
+@given(st.integers(2, 6).flatmap(lambda m: st.tuples(st.just(m), weighted_ballots(m, max_voters=7, step=2500))))
+def test_im_matches_the_phantom_definition_with_many_ties(case):
+    # A coarse grid makes equal values and equal breakpoints across categories common.
+    n_categories, rows = case
+    shares, t = compute_independent_markets(rows, n_categories)
+    assert phantom_medians(rows, n_categories, t) == shares
+
+
 @given(st.integers(1, 10).flatmap(lambda m: st.tuples(st.just(m), weighted_ballots(m, max_voters=12,
                                                                                       max_weight=10**6))),
        st.sampled_from([IM, "mean"]))
