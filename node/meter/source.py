@@ -7,6 +7,7 @@ one at which frames parse: at the wrong rate every checksum fails.
 
 from __future__ import annotations
 
+import termios
 import time
 from pathlib import Path
 from typing import Callable, Protocol
@@ -36,12 +37,22 @@ class ByteSource(Protocol):
 
 
 def open_serial(device: str, mode: Mode) -> serial.Serial:
-    """Open ``device`` with the TIC line settings of ``mode`` (7E1, 1200 or 9600 baud)."""
+    """Open ``device`` with the TIC line settings of ``mode`` (7E1, 1200 or 9600 baud).
+
+    Some adapters and every pseudo-terminal refuse 7E1 (glibc reports EINVAL when the
+    driver silently keeps CS8). Reading such a port as 8N1 gives the same bits, with the
+    parity bit on top, which ``TicParser`` clears (``strip_parity``); checksums still hold.
+    """
+    common = {"baudrate": BAUD_RATES[mode], "stopbits": serial.STOPBITS_ONE, "timeout": READ_TIMEOUT_S}
     try:
-        return serial.Serial(device, baudrate=BAUD_RATES[mode], bytesize=serial.SEVENBITS,
-                             parity=serial.PARITY_EVEN, stopbits=serial.STOPBITS_ONE,
-                             timeout=READ_TIMEOUT_S)
+        return serial.Serial(device, bytesize=serial.SEVENBITS, parity=serial.PARITY_EVEN, **common)
+    except termios.error:
+        pass
     except (serial.SerialException, OSError, ValueError) as exc:
+        raise SourceError(f"cannot open {device}: {exc}") from None
+    try:
+        return serial.Serial(device, bytesize=serial.EIGHTBITS, parity=serial.PARITY_NONE, **common)
+    except (serial.SerialException, OSError, ValueError, termios.error) as exc:
         raise SourceError(f"cannot open {device}: {exc}") from None
 
 
