@@ -159,7 +159,9 @@ class Engine:
         prior = vs.get_conflict(vote)
         if prior is not None:
             self._process_evidence(make_duplicate_vote(prior, vote), out, announce=True)
-            return
+            if vs.is_full_for(vote.validator):
+                self.dropped["too many conflicting votes"] += 1
+                return
         self._process_vote(vote)
         self._end_wait(out)
         self._check_rules(out)
@@ -423,8 +425,8 @@ class Engine:
         if self.valid_round < 0:
             return []
         prevotes = self.log.peek_votes(PREVOTE, self.valid_round)
-        votes = prevotes.votes.values() if prevotes is not None else ()
-        return [Broadcast(v) for v in votes if v.block_id == self.valid_id]
+        votes = prevotes.get_votes_for(self.valid_id).values() if prevotes is not None else ()
+        return [Broadcast(v) for v in votes]
 
     def _on_timeout(self, t: Timeout, out: list[Effect]) -> None:
         if t.step == T_GOSSIP:
@@ -525,9 +527,8 @@ class Engine:
         return True
 
     def _make_commit(self, round: int, block_id: bytes) -> Commit:
-        votes = self.log.get_votes(PRECOMMIT, round).votes
-        sigs = tuple(CommitSig(validator=v, sig=votes[v].sig) for v in self.validators
-                     if v in votes and votes[v].block_id == block_id)
+        votes = self.log.get_votes(PRECOMMIT, round).get_votes_for(block_id)
+        sigs = tuple(CommitSig(validator=v, sig=votes[v].sig) for v in self.validators if v in votes)
         return Commit(height=self.height, round=round, block_id=block_id, sigs=sigs)
 
     def _decide(self, block: Block, block_id: bytes, commit: Commit, out: list[Effect]) -> None:

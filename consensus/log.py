@@ -1,8 +1,8 @@
 """The message log of one height: proposals and vote tallies per round (Algorithm 1).
 
 Pure bookkeeping, no rules: the engine reads the tallies to decide which
-"upon" rule fires. Each validator counts once per (round, kind); a second,
-different vote from it is returned to the caller as an equivocation.
+"upon" rule fires. A second, different vote of one validator for one (round, kind)
+is reported to the caller as an equivocation.
 """
 
 from __future__ import annotations
@@ -10,46 +10,70 @@ from __future__ import annotations
 from consensus.messages import Proposal
 from consensus.vote import PRECOMMIT, Vote
 
+MAX_IDS_PER_VALIDATOR = 8
+
 
 class VoteSet:
-    """The prevotes or precommits of one round: first vote of each validator, tallies."""
+    """The prevotes or precommits of one round, as Algorithm 1 counts them: for each id
+    (None for nil), the set of validators that sent a vote for it.
 
-    __slots__ = ("votes", "counts", "quorum", "quorum_ids")
+    An equivocating validator counts once for each id it voted for (the paper's model:
+    its conflicting messages are all received), so a polka that one honest node saw
+    can be shown to every other; ``total`` counts each validator once. At most
+    ``MAX_IDS_PER_VALIDATOR`` ids are kept per validator, so memory stays bounded.
+    """
+
+    __slots__ = ("first", "by_id", "ids_of", "quorum", "quorum_ids")
 
     def __init__(self, quorum: int) -> None:
-        self.votes: dict[bytes, Vote] = {}
-        self.counts: dict[bytes | None, int] = {}
+        self.first: dict[bytes, Vote] = {}
+        self.by_id: dict[bytes | None, dict[bytes, Vote]] = {}
+        self.ids_of: dict[bytes, int] = {}
         self.quorum = quorum
         # Ids (None for nil) that reached quorum, in the order they did.
         self.quorum_ids: list[bytes | None] = []
 
     def get_conflict(self, vote: Vote) -> Vote | None:
-        """The validator's earlier vote in this set if it was for another id."""
-        prior = self.votes.get(vote.validator)
+        """The validator's first vote in this set if it was for another id."""
+        prior = self.first.get(vote.validator)
         if prior is not None and prior.block_id != vote.block_id:
             return prior
         return None
 
     def is_duplicate(self, vote: Vote) -> bool:
-        prior = self.votes.get(vote.validator)
-        return prior is not None and prior.block_id == vote.block_id
+        voters = self.by_id.get(vote.block_id)
+        return voters is not None and vote.validator in voters
+
+    def is_full_for(self, validator: bytes) -> bool:
+        return self.ids_of.get(validator, 0) >= MAX_IDS_PER_VALIDATOR
 
     def add(self, vote: Vote) -> bool:
-        """Count a vote whose validator has not voted here yet; True if the id just hit quorum."""
-        self.votes[vote.validator] = vote
-        count = self.counts.get(vote.block_id, 0) + 1
-        self.counts[vote.block_id] = count
-        if count == self.quorum:
+        """Count a vote not counted yet; True if its id just reached quorum."""
+        self.first.setdefault(vote.validator, vote)
+        self.ids_of[vote.validator] = self.ids_of.get(vote.validator, 0) + 1
+        voters = self.by_id.get(vote.block_id)
+        if voters is None:
+            voters = self.by_id[vote.block_id] = {}
+        voters[vote.validator] = vote
+        if len(voters) == self.quorum:
             self.quorum_ids.append(vote.block_id)
             return True
         return False
 
     @property
     def total(self) -> int:
-        return len(self.votes)
+        """Distinct validators that voted, whatever for."""
+        return len(self.first)
+
+    @property
+    def counts(self) -> dict[bytes | None, int]:
+        return {block_id: len(voters) for block_id, voters in self.by_id.items()}
 
     def has_quorum_for(self, block_id: bytes | None) -> bool:
-        return self.counts.get(block_id, 0) >= self.quorum
+        return len(self.by_id.get(block_id, ())) >= self.quorum
+
+    def get_votes_for(self, block_id: bytes | None) -> dict[bytes, Vote]:
+        return self.by_id.get(block_id, {})
 
 
 class HeightLog:
