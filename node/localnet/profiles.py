@@ -286,6 +286,18 @@ def compute_commune_mix(n: int, seed: int = 0, producer_share: float = 0.3) -> l
     return specs
 
 
+def household_profile(seed: int, peak_w: int, kva: int, annual_kwh: int | None = None,
+                      weather: Weather | None = None) -> HouseholdProfile:
+    """The profile of one registered household (genesis gives peak_w and kVA).
+
+    Without ``annual_kwh``, a consumption of 2 500–6 500 kWh a year is drawn from the seed.
+    Households of one commune should share one ``weather`` (the default sky is Weather(0)).
+    """
+    if annual_kwh is None:
+        annual_kwh = 100 * _rng(seed, 5).randint(25, 65)
+    return HouseholdProfile(seed, peak_w, annual_kwh, weather, max_import_w=kva * 1000.0 if kva else None)
+
+
 def build_profiles(specs: list[HouseholdSpec], weather: Weather) -> list[HouseholdProfile]:
     return [HouseholdProfile(s.seed, s.peak_w, s.annual_kwh, weather, max_import_w=s.kva * 1000.0)
             for s in specs]

@@ -9,7 +9,7 @@ import pytest
 from node.localnet.profiles import (
     AVIGNON, HouseholdProfile, MeterSim, Weather, build_profiles, compute_clear_sky_ghi,
     compute_commune_mix, compute_cos_zenith, compute_h0_dynamisation, compute_local_day_start,
-    compute_paris_offset_s,
+    compute_paris_offset_s, household_profile,
 )
 
 JUNE_21 = compute_local_day_start(dt.date(2026, 6, 21))
@@ -127,3 +127,10 @@ def test_commune_has_a_midday_surplus_in_june_and_none_at_night():
     night = [p.power_w(_hour(JUNE_21, 2)) for p in profiles]
     assert sum(e for _, e in midday) > sum(i for i, _ in midday)
     assert sum(e for _, e in night) == 0 and sum(i for i, _ in night) > 0
+
+
+def test_household_profile_for_a_registered_household():
+    home = household_profile(3, peak_w=6000, kva=9)
+    assert home is not None and home.max_import_w == 9000 and 2500 <= home.annual_kwh <= 6500
+    assert household_profile(3, 6000, 9).annual_kwh == home.annual_kwh      # seeded
+    assert household_profile(3, 0, 6, annual_kwh=3000).power_w(_hour(JUNE_21, 13))[1] == 0.0
