@@ -370,7 +370,7 @@ class Simulation:
         reference = max(honest, key=lambda n: n.height).chain if honest else []
         evidence = {ev.id() for block, _ in reference for ev in block.evidence}
         equivocators = sorted({ev.validator.hex() for block, _ in reference for ev in block.evidence})
-        rounds = max((c.round for _, c in (pair for n in self.nodes for pair in n.chain)), default=0)
+        rounds = max([c.round for n in honest for _, c in n.chain] + [n.engine.round for n in honest])
         return SimResult(
             committed_heights=committed, safety_violations=self.safety_violations,
             double_signs=self.double_signs, evidence_committed=len(evidence),
@@ -378,6 +378,17 @@ class Simulation:
             wall_seconds=wall_seconds, messages=self.messages, dropped=self.dropped,
             commit_times_ms=dict(self.commit_times),
         )
+
+
+def make_crash_plan(honest: int, count: int, seed: int) -> tuple[Crash, ...]:
+    """``count`` of the first ``honest`` validators each go down once, at a random time
+    in the first 10 s, for 2 to 8 s (seeded)."""
+    rng = random.Random(f"crash-plan-{seed}")
+    plan = []
+    for node in rng.sample(range(honest), min(count, honest)):
+        down = rng.randint(500, 10_000)
+        plan.append(Crash(node, down, down + rng.randint(2_000, 8_000)))
+    return tuple(plan)
 
 
 def run_simulation(config: SimConfig) -> SimResult:

@@ -13,6 +13,7 @@ MODULES = [
     "meter",
     "gov",
     "bench",
+    "sim",
 ]
 
 

@@ -34,5 +34,26 @@ def bench_tally(
     typer.echo(f"allocate with every voter direct: {report['allocate_all_direct_s']:.3f} s")
 
 
+@bench_app.command("consensus")
+def bench_consensus(
+    seconds: float = typer.Option(3.0, "--seconds", min=0.1, max=600.0,
+                                  help="Rough wall time to spend per validator count."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Heights per second of the pure consensus engine for n = 4, 7, 10, 31, no faults (goal n=4: >= 100)."""
+    from node.consensus_bench import run_bench
+
+    rows = run_bench(seconds_hint=seconds)
+    if as_json:
+        typer.echo(json.dumps({"goal_n4_heights_per_s": 100, "results": rows}))
+        return
+    for row in rows:
+        typer.echo(f"n={row['validators']:<3} {row['heights_per_s']:>8.1f} heights/s over {row['heights']} heights; "
+                   f"Ed25519-only baseline {row['crypto_baseline_heights_per_s']:.1f} heights/s, "
+                   f"ratio {row['ratio_to_baseline']}")
+    met = rows[0]["heights_per_s"] >= 100
+    typer.echo(f"goal n=4 >= 100 heights/s: {'met' if met else 'MISSED'}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
