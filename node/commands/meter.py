@@ -78,6 +78,8 @@ def _open_source(device: str | None, file: Path | None, mode: str) -> ByteSource
         raise CliError("give exactly one of --device or --file")
     if mode not in ("auto", "historic", "standard"):
         raise CliError(f"--mode must be auto, historic or standard, not {mode!r}")
+    if file is not None and mode != "auto":
+        raise CliError("--mode applies to --device only: a file's mode is read from its separators")
     try:
         if file is not None:
             return FileSource(file)   # the separator tells the mode; no line settings

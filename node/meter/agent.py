@@ -101,6 +101,7 @@ class AgentStatus:
     """What the agent shows: last frame, last reading, last submission."""
 
     frames: int = 0
+    unusable_frames: int = 0      # frames that gave no reading (a critical group was dropped)
     last_frame_at: float | None = None
     last_mode: Mode | None = None
     reading: Reading | None = None
@@ -115,8 +116,10 @@ class AgentStatus:
     accepted_log: deque[tuple[int, int, Reading]] = field(default_factory=lambda: deque(maxlen=64))
 
     def compute_line(self, now: float) -> str:
+        mode = self.last_mode.value if self.last_mode else "?"
         frame = ("no frame yet" if self.last_frame_at is None else
-                 f"{self.frames} frames, last {now - self.last_frame_at:.0f}s ago ({self.last_mode.value if self.last_mode else '?'})")
+                 f"{self.frames} frames ({self.unusable_frames} unusable), "
+                 f"last {now - self.last_frame_at:.0f}s ago ({mode})")
         reading = ("no reading yet" if self.reading is None else
                    f"meter {self.reading.meter} import {self.reading.import_wh} Wh "
                    f"export {self.reading.export_wh} Wh power {self.reading.power_va} VA")
@@ -150,8 +153,12 @@ class MeterAgent:
             now = self.now()
             self.status.frames += 1
             self.status.last_frame_at, self.status.last_mode = now, frame.mode
+            if self.status.frames == 1:
+                self.out(f"first frame: {frame.mode.value} mode, {len(frame.groups)} groups")
             reading = compute_reading(frame)
-            if reading is not None:
+            if reading is None:
+                self.status.unusable_frames += 1
+            else:
                 self.status.reading, self.status.reading_t = reading, int(now)
 
     async def _read_loop(self) -> None:

@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from node.meter.tic import Frame, Mode, TicParser, TicStats
+from node.meter.tic import Frame, Group, Mode, TicParser, TicStats, encode_frame
 
 METER_RE = re.compile(r"[0-9]{12}")
 INDEX_RE = re.compile(r"[0-9]{1,12}")
@@ -92,8 +92,10 @@ def compute_frame_time(frame: Frame) -> str | None:
     stamp = group.date.strip()
     if len(stamp) != 13 or stamp[0] not in SEASON_OFFSETS or not stamp[1:].isdigit():
         return None
+    # YY is 20YY: strptime's %y would read 69..99 as 19xx.
+    year, month, day, hour, minute, second = (int(stamp[i:i + 2]) for i in range(1, 13, 2))
     try:
-        local = dt.datetime.strptime(stamp[1:], "%y%m%d%H%M%S")
+        local = dt.datetime(2000 + year, month, day, hour, minute, second)
     except ValueError:
         return None
     tz = dt.timezone(dt.timedelta(hours=SEASON_OFFSETS[stamp[0]]))
@@ -126,6 +128,22 @@ def compute_reading(frame: Frame) -> Reading | None:
     if import_wh is None or export_wh is None:
         return None
     return Reading(meter_group.value.strip(), import_wh, export_wh, power_va, compute_frame_time(frame))
+
+
+def encode_standard_frame(reading: Reading) -> bytes:
+    """A standard-mode frame that maps back to ``reading`` (for simulated meters and tests)."""
+    groups = [Group("ADSC", reading.meter), Group("VTIC", "02")]
+    if reading.time is not None:
+        when = dt.datetime.fromisoformat(reading.time)
+        offset = when.utcoffset()
+        season = {dt.timedelta(hours=2): "E", dt.timedelta(hours=1): "H"}.get(offset or dt.timedelta(0))
+        if season is None:
+            raise ValueError("TIC dates are CET (+01:00) or CEST (+02:00)")
+        groups.append(Group("DATE", "", season + when.strftime("%y%m%d%H%M%S")))
+    groups += [Group("EAST", f"{reading.import_wh:09d}"), Group("EAIT", f"{reading.export_wh:09d}")]
+    if reading.power_va is not None:
+        groups.append(Group("SINSTS", f"{reading.power_va:05d}"))
+    return encode_frame(Mode.STANDARD, groups)
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,23 @@ def _parse_standard(raw: bytes, guess: str) -> _GroupResult:
     return _GroupResult(group, Mode.STANDARD, None, parts[0])
 
 
+def encode_group(mode: Mode, group: Group) -> bytes:
+    """One group as a meter sends it, with its checksum (the inverse of ``parse_group``)."""
+    if mode is Mode.STANDARD:
+        fields = [group.label] + ([group.date] if group.date is not None else []) + [group.value]
+        body = "\t".join(fields).encode("ascii") + b"\t"
+        return b"\n" + body + bytes([compute_checksum(body)]) + b"\r"
+    if group.date is not None:
+        raise ValueError("historic mode has no dated groups")
+    body = f"{group.label} {group.value}".encode("ascii")
+    return b"\n" + body + b" " + bytes([compute_checksum(body)]) + b"\r"
+
+
+def encode_frame(mode: Mode, groups: list[Group]) -> bytes:
+    """STX, the groups, ETX: a whole frame, e.g. for a simulated meter."""
+    return bytes([STX]) + b"".join(encode_group(mode, g) for g in groups) + bytes([ETX])
+
+
 @dataclass
 class TicParser:
     """Feed bytes, get frames. ``mode`` is the mode of the last frame (None before any).

@@ -15,7 +15,9 @@ from node.meter.agent import (
 from node.meter.reading import Reading, parse_capture
 from node.meter.source import FileSource
 from tokens.txs import decode_tx
-from tests.unit.meter.meter_helpers import NodeStub, free_port, load_capture, split_frames
+from tests.unit.meter.meter_helpers import (
+    TIC_DIR, NodeStub, free_port, historic_base_frame, load_capture, split_frames,
+)
 from wire import Keypair, verify_message
 
 CHAIN_ID = bytes(range(32))
@@ -90,6 +92,7 @@ async def test_agent_submits_and_retries_while_the_node_is_down(tmp_path):
     assert [tx.t for tx in node.accepted] == sorted({tx.t for tx in node.accepted})
     assert agent.status.accepted == len(node.accepted)
     assert any("node unreachable" in line for line in lines)
+    assert lines[0] == "first frame: historic mode, 16 groups"
     assert any("accepted seq" in line and "reading: meter 031428571428" in line for line in lines)
 
 
@@ -168,3 +171,16 @@ async def test_unreachable_node_is_unavailable():
     async with httpx.AsyncClient() as client:
         with pytest.raises(NodeUnavailable):
             await NodeClient(f"http://127.0.0.1:{free_port()}", client).get_chain_id()
+
+
+def test_damaged_frames_are_counted_and_never_replace_the_latest_reading():
+    lines: list[str] = []
+    agent = MeterAgent(FileSource(TIC_DIR / "historic_base_1frame.bin"), KEY, NodeClient("http://x", None),
+                       60, now=StepClock(), out=lines.append)
+    good, damaged = historic_base_frame(base=1000), historic_base_frame(base=2000)
+    damaged = damaged.replace(b"BASE 000002000", b"BASE 000002001")   # checksum no longer matches
+    agent.process_chunk(good + damaged)
+    agent.source.close()
+    assert agent.status.frames == 2 and agent.status.unusable_frames == 1
+    assert agent.status.reading.import_wh == 1000
+    assert "2 frames (1 unusable)" in agent.status.compute_line(agent.now())

@@ -81,6 +81,7 @@ def _key_file(tmp_path) -> str:
     (["--node", "http://x", "--device", "/dev/null-nope", "--mode", "historic"], "cannot open /dev/null-nope"),
     (["--node", "http://x", "--device", "/dev/ttyX", "--mode", "fast"], "--mode must be"),
     (["--node", "http://x", "--file", "/nonexistent/tic.bin"], "cannot read /nonexistent/tic.bin"),
+    (["--node", "http://x", "--file", "a", "--mode", "standard"], "--mode applies to --device only"),
 ])
 def test_invalid_tic_options_are_one_line_errors(tmp_path, capsys, args, message):
     assert main(["meter", "tic", "--key", _key_file(tmp_path), *args]) == 1

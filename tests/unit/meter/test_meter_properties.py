@@ -7,13 +7,14 @@ parsing in one piece gives, so the fuzzing checks behaviour, not only survival.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.meter.reading import parse_capture
+from node.meter.reading import Reading, encode_standard_frame, parse_capture
 from node.meter.tic import MAX_GROUP_BYTES, TicParser
 from tests.unit.meter.meter_helpers import CAPTURES, load_capture
 
@@ -109,3 +110,22 @@ def test_mutations_never_produce_more_readings_than_frames(data):
     assert len(summary.readings) <= summary.frames
     for reading in summary.readings:
         assert len(reading.meter) == 12 and reading.import_wh >= 0 and reading.export_wh >= 0
+
+
+readings = st.builds(
+    Reading,
+    meter=st.from_regex(r"[0-9]{12}", fullmatch=True),
+    import_wh=st.integers(0, 10**12 - 1),
+    export_wh=st.integers(0, 10**12 - 1),
+    power_va=st.none() | st.integers(0, 99_999),
+    time=st.none() | st.builds(
+        lambda when, summer: when.replace(tzinfo=dt.timezone(dt.timedelta(hours=2 if summer else 1))).isoformat(),
+        st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2099, 12, 31)).map(lambda d: d.replace(microsecond=0)),
+        st.booleans()),
+)
+
+
+@given(reading=readings, chunk_sizes=chunkings)
+def test_encoded_standard_frames_parse_back_to_the_same_reading(reading, chunk_sizes):
+    summary = parse_capture(encode_standard_frame(reading) * 2, chunk_sizes)
+    assert summary.readings == (reading, reading) and summary.stats.checksum == 0
