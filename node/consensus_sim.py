@@ -81,6 +81,8 @@ class SimResult:
     wall_seconds: float
     messages: int
     dropped: int
+    refused_signs: int              # signatures refused by double-sign protection
+    synced_blocks: int              # blocks applied through verified block sync
     commit_times_ms: dict[int, int]  # height -> virtual time of its first honest commit
 
     def to_json(self) -> dict:
@@ -91,6 +93,7 @@ class SimResult:
             "virtual_seconds": round(self.virtual_seconds, 3),
             "wall_seconds": round(self.wall_seconds, 3),
             "messages": self.messages, "dropped": self.dropped,
+            "refused_signs": self.refused_signs, "synced_blocks": self.synced_blocks,
         }
 
 
@@ -182,6 +185,7 @@ class Simulation:
         self.signed: dict[tuple, bytes] = {}
         self.safety_violations = self.double_signs = 0
         self.messages = self.dropped = 0
+        self.refused_signs = self.synced_blocks = 0
         self._verified: dict[int, tuple[Message, bool]] = {}
 
     # ---- verification shared by all simulated nodes ------------------------
@@ -209,8 +213,9 @@ class Simulation:
     def run(self) -> SimResult:
         wall = time.perf_counter()
         self._schedule_faults()
-        for node in self.nodes:
-            self.process(node, node.boot())
+        booted = [node.boot() for node in self.nodes]     # all up before anything is sent
+        for node, effects in zip(self.nodes, booted):
+            self.process(node, effects)
             self.push(SYNC_PERIOD_MS, node.index, 0, "sync")
         limit_ms = int(1000 * (self.config.max_virtual_s or 120 + 30 * self.config.heights))
         while self._queue and not self.is_done():
@@ -227,6 +232,7 @@ class Simulation:
 
     def dispatch(self, node: SimNode, incarnation: int, event) -> None:
         if event == "crash":
+            self.refused_signs += node.engine.refused_signs if node.up else 0
             node.up = False
             node.incarnation += 1
         elif event == "restart":
@@ -355,6 +361,7 @@ class Simulation:
         try:
             for block, commit in verify_chain(tip, CHAIN_ID, pairs, self.app_validator_set):
                 self.commit(node, block, commit)
+                self.synced_blocks += 1
         except InvalidBlock:
             return
         self.process(node, engine.step(Start(node.height + 1, node.chain[-1][1], self.config.always_ready)))
@@ -376,6 +383,8 @@ class Simulation:
             double_signs=self.double_signs, evidence_committed=len(evidence),
             equivocators=equivocators, rounds_max=rounds, virtual_seconds=self.now / 1000,
             wall_seconds=wall_seconds, messages=self.messages, dropped=self.dropped,
+            refused_signs=self.refused_signs + sum(n.engine.refused_signs for n in self.nodes if n.up),
+            synced_blocks=self.synced_blocks,
             commit_times_ms=dict(self.commit_times),
         )
 
