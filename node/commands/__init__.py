@@ -14,6 +14,8 @@ MODULES = [
     "gov",
     "bench",
     "sim",
+    "demo",
+    "node",
 ]
 
 

@@ -1,0 +1,34 @@
+"""``voisinage node``: run a node, audit a home."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+
+import trio
+import typer
+
+node_app = typer.Typer(help="Run a validator or household node.", no_args_is_help=True)
+
+
+@node_app.command("run")
+def node_run(
+    home: Path = typer.Option(..., "--home", help="The node's home directory (from `genesis new`)."),
+    listen: str = typer.Option(None, "--listen", help="libp2p multiaddr to listen on (default: from the home)."),
+    peer: list[str] = typer.Option([], "--peer", help="Extra peer multiaddr to dial (repeatable)."),
+    http: str = typer.Option(None, "--http", help="HOST:PORT of the HTTP API (default: from the home)."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+) -> None:
+    """Run a node: a validator if its key is in genesis, otherwise a household full node."""
+    from node.service.runner import run_node
+
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("libp2p", "multiaddr", "hypercorn", "voisinage.http"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(node_app, name="node")

@@ -1,0 +1,129 @@
+"""The consensus application: the ledger over the LevelDB store (DESIGN §6 "Interface").
+
+The engine asks it for validator sets, for a block to propose and whether a block
+is valid; the node calls ``commit`` for each decided or synced block. A validated
+block's ledger result is kept by block id, so committing it does not apply it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+from consensus.block import (
+    ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, verify_block_time,
+)
+from consensus.errors import InvalidBlock as InvalidConsensusBlock
+from consensus.vote import DuplicateVote
+from node.mempool import Mempool
+from node.store import Store
+from tokens import (
+    BlockContext, BlockResult, InvalidBlock, apply_block, get_time_ms, get_validator_set, select_txs,
+)
+from tokens.genesis import Genesis
+from wire import Keypair
+from wire.limits import MAX_GOSSIP_BYTES
+
+log = logging.getLogger(__name__)
+
+# A proposal travels as one gossip message (<= 1 MiB): leave room for the envelope,
+# the last commit and evidence.
+PROPOSAL_TX_BYTES = MAX_GOSSIP_BYTES - 128 * 1024
+RESULT_CACHE = 16
+
+
+@dataclass(frozen=True)
+class Committed:
+    block: Block
+    block_id: bytes
+    result: BlockResult
+
+
+class LedgerApp:
+    def __init__(self, genesis: Genesis, store: Store, mempool: Mempool, key: Keypair | None,
+                 now_ms: Callable[[], int]) -> None:
+        self.genesis, self.store, self.mempool, self.key = genesis, store, mempool, key
+        self.now_ms = now_ms
+        self._results: OrderedDict[bytes, BlockResult] = OrderedDict()
+
+    # ---- consensus.events.Application ----
+
+    def validator_set(self, height: int) -> list[bytes]:
+        return get_validator_set(self.store.state, height)
+
+    def propose(self, height: int, round: int, last_commit: Commit | None,
+                evidence: tuple[DuplicateVote, ...]) -> Block:
+        """Mempool txs valid together, within the block and gossip size limits."""
+        parent_time = get_time_ms(self.store.state)
+        time_ms = max(self.now_ms(), parent_time + 1)
+        ctx = BlockContext(height, time_ms, self.key.public)
+        candidates, budget = [], PROPOSAL_TX_BYTES
+        for entry in self.mempool.reap(self.genesis.params["block_max_txs"] * 2):
+            budget -= len(entry.data) + 3
+            if budget < 0:
+                break
+            candidates.append(entry.data)
+        txs, rejected = select_txs(self.store.state, self.genesis, ctx, candidates,
+                                   self.genesis.params["block_max_txs"], verified=self._verified(candidates))
+        if rejected:
+            self.mempool.remove(compute_ids(data for data, _ in rejected))
+            log.info("dropped %d mempool txs no longer valid (%s)", len(rejected), rejected[0][1].reason)
+        header = Header(chain_id=self.genesis.chain_id, height=height, time_ms=time_ms,
+                        parent=self.store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(txs),
+                        state_hash=self.store.state_hash(), proposer=self.key.public)
+        return Block(header=header, txs=tuple(txs), last_commit=last_commit, evidence=evidence)
+
+    def validate(self, block: Block) -> bool:
+        try:
+            self.compute_result(block, check_time=True)
+        except (InvalidBlock, InvalidConsensusBlock) as exc:
+            log.warning("invalid block %d from %s: %s", block.header.height,
+                        block.header.proposer.hex()[:8], exc)
+            return False
+        return True
+
+    # ---- for the node ----
+
+    def compute_result(self, block: Block, *, check_time: bool,
+                       equivocators: tuple[bytes, ...] = ()) -> BlockResult:
+        """Apply ``block`` to an overlay of the committed state (cached by block id)."""
+        block_id = compute_block_id(block)
+        cached = self._results.get(block_id)
+        if cached is not None:
+            return cached
+        header = block.header
+        if header.state_hash != self.store.state_hash():
+            raise InvalidConsensusBlock("header state hash is not the state after the parent")
+        verify_block_time(block, get_time_ms(self.store.state) if header.height > 1 else None,
+                          self.now_ms() if check_time else None)
+        ctx = BlockContext(header.height, header.time_ms, header.proposer)
+        result = apply_block(self.store.state, self.genesis, ctx, block.txs,
+                             verified=self._verified(block.txs), equivocators=equivocators)
+        self._results[block_id] = result
+        while len(self._results) > RESULT_CACHE:
+            self._results.popitem(last=False)
+        return result
+
+    def commit(self, block: Block, commit: Commit, equivocators: tuple[bytes, ...]) -> Committed:
+        """Apply and store ``block`` in one synced batch; drop its txs from the mempool."""
+        block_id = compute_block_id(block)
+        result = self._results.pop(block_id, None)
+        if result is None or equivocators:
+            # Evidence changes the state: recompute with the equivocators recorded.
+            result = self.compute_result(block, check_time=False, equivocators=equivocators)
+            self._results.pop(block_id, None)
+        self.store.commit_block(block.header.height, block_id, block.encode(), commit.encode(),
+                                result.writes, result.state_hash)
+        self._results.clear()
+        return Committed(block, block_id, result)
+
+    def _verified(self, txs) -> set[bytes]:
+        """Ids of txs whose signatures the mempool already checked."""
+        return {tx_id for tx_id in compute_ids(txs) if tx_id in self.mempool}
+
+
+def compute_ids(txs) -> list[bytes]:
+    return [hashlib.sha256(t).digest() for t in txs]

@@ -1,0 +1,193 @@
+"""One node: store, mempool, ledger app, consensus driver, gossip, block sync and HTTP.
+
+One task owns the consensus engine (CometBFT's "one owner updates the consensus
+state"): gossip handlers, timeouts and the syncer only put inputs into its channel.
+Effects are carried out in order; ``PersistBeforeSign`` is fsynced before the
+``Broadcast`` that follows it leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from consensus.block import Commit
+from consensus.engine import Engine
+from consensus.events import (
+    Broadcast, CommitBlock, DecisionMsg, EngineConfig, EvidenceMsg, PersistBeforeSign, ProposalMsg,
+    ScheduleTimeout, Start, Timeout, ValueReady, VoteMsg,
+)
+from consensus.block import Block
+from consensus.messages import Decision, Proposal, decode_consensus
+from consensus.privval import INITIAL_SIGN_STATE
+from consensus.vote import DuplicateVote, Vote
+from node.api.app import TxRefused
+from node.clock import ChainClock
+from node.errors import CliError
+from node.homes import Home, home_key
+from node.mempool import Duplicate, Mempool, MempoolFull
+from node.metrics import Metrics
+from node.net import ACCEPT, TopicKind, Verdict, ignore, reject
+from node.service.ledger_app import Committed, LedgerApp
+from node.service.render import block_json
+from node.service.signstate import load_sign_state, save_sign_state
+from node.store import Store
+from tokens import InvalidTx, MemoryKV, check_tx, genesis_writes, get_account, get_state_hash
+from tokens.queries import get_household
+from wire import MAX_BLOCK_BYTES, DecodeError, compute_id, decode
+
+log = logging.getLogger("voisinage.node")
+
+INPUT_QUEUE = 10_000
+# Gossip REJECT (the forwarder is penalised) only for what no honest peer relays;
+# every state-dependent refusal is IGNORE (DESIGN §7).
+REJECT_REASONS = frozenset({"bad_signature", "unknown_signer", "malformed", "not_registrar"})
+
+
+@dataclass
+class NodeStats:
+    started: float = field(default_factory=time.monotonic)
+    last_commit: float | None = None
+    syncing: bool = False
+    settled_intervals: int = 0
+
+
+class Node:
+    def __init__(self, home: Home, store: Store, *, byzantine: str | None = None) -> None:
+        self.home, self.store = home, store
+        self.genesis = home.genesis
+        self.chain_id = self.genesis.chain_id
+        self.key = home_key(home)
+        self.is_validator = self.key.public in {v.key for v in self.genesis.validators}
+        self.clock = ChainClock(self.genesis.genesis_time, self.genesis.params["time_scale"])
+        self.mempool = Mempool()
+        self.metrics = Metrics()
+        self.stats = NodeStats()
+        self.app = LedgerApp(self.genesis, store, self.mempool, self.key if self.is_validator else None,
+                             self.clock.now_ms)
+        config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)
+        sign_state = load_sign_state(home.path) if self.is_validator else INITIAL_SIGN_STATE
+        self.engine = Engine(self.chain_id, self.key if self.is_validator else None, self.app, config,
+                             sign_state)
+        self.net = None
+        self.inputs_send, self.inputs_recv = trio.open_memory_channel(INPUT_QUEUE)
+        self.commit_lock = trio.Lock()
+        self._nursery: trio.Nursery | None = None
+        self._rejected_seen: dict[str, int] = {}
+        self.metrics.height.set(store.height())
+
+    # ---- gossip handlers (run inside gossip validation) ----
+
+    def on_tx(self, peer: str, data: bytes) -> Verdict:
+        try:
+            self._admit(data)
+        except Duplicate:
+            return ignore("duplicate")
+        except MempoolFull:
+            return ignore("mempool_full")
+        except DecodeError:
+            return reject("malformed")
+        except InvalidTx as exc:
+            if exc.reason in REJECT_REASONS:
+                return reject(exc.reason)
+            return ignore(exc.reason)
+        return ACCEPT
+
+    def on_consensus(self, peer: str, data: bytes) -> Verdict:
+        try:
+            msg = decode_consensus(data)
+        except DecodeError:
+            return reject("malformed")
+        height = msg.height if not isinstance(msg, Decision) else msg.block.header.height
+        if height + 2 < self.engine.height:
+            return ignore("stale")
+        wrap = {Proposal: ProposalMsg, Vote: VoteMsg, DuplicateVote: EvidenceMsg, Decision: DecisionMsg}
+        try:
+            self.inputs_send.send_nowait(wrap[type(msg)](msg))
+        except trio.WouldBlock:
+            return ignore("busy")
+        return ACCEPT
+
+    def on_evidence(self, peer: str, data: bytes) -> Verdict:
+        return self.on_consensus(peer, data)
+
+    def _admit(self, data: bytes) -> bool:
+        was_empty = len(self.mempool) == 0
+        self.mempool.add(data, lambda d: check_tx(self.store.state, self.genesis, d, self.clock.now_ms()))
+        self.metrics.mempool_txs.set(len(self.mempool))
+        if was_empty:
+            try:
+                self.inputs_send.send_nowait(ValueReady(self.engine.height))
+            except trio.WouldBlock:
+                pass  # the engine is flooded with input; Start(ready=...) will catch up
+        return True
+
+    # ---- HTTP API (node.api.app.NodeAPI) ----
+
+    def submit_tx(self, data: bytes) -> bytes:
+        tx_id = compute_id(data)
+        try:
+            self._admit(data)
+        except Duplicate:
+            return tx_id
+        except MempoolFull as exc:
+            raise TxRefused(str(exc), 503) from None
+        except DecodeError as exc:
+            raise TxRefused(f"malformed: {exc.reason}") from None
+        except InvalidTx as exc:
+            raise TxRefused(f"{exc.reason}: {exc.detail}") from None
+        if self.net is not None and self._nursery is not None:
+            self._nursery.start_soon(self.net.publish, TopicKind.TX, data)
+        return tx_id
+
+    def status(self) -> dict[str, Any]:
+        net = self.net
+        return {
+            "chain_id": self.chain_id.hex(),
+            "name": self.home.config.get("name", self.home.path.name),
+            "height": self.store.height(),
+            "state_hash": self.store.state_hash().hex(),
+            "time_ms": self.clock.now_ms(),
+            "peers": len(net.peers()) if net is not None else 0,
+            "peer_id": net.peer_id if net is not None else None,
+            "listen_addrs": net.listen_addrs() if net is not None else [],
+            "validator": self.is_validator,
+            "address": self.key.public.hex(),
+            "syncing": self.stats.syncing,
+            "round": self.engine.round,
+            "step": self.engine.get_step_name(),
+            "mempool_txs": len(self.mempool),
+            "settled_intervals": self.stats.settled_intervals,
+        }
+
+    def block_json(self, height: int) -> dict[str, Any] | None:
+        stored = self.store.block(height)
+        if stored is None:
+            return None
+        block = decode(stored, Block, MAX_BLOCK_BYTES)
+        commit = decode(self.store.commit(height), Commit, MAX_BLOCK_BYTES)
+        return block_json(block, commit)
+
+    def account_json(self, addr: bytes) -> dict[str, Any] | None:
+        state = self.store.state
+        account = get_account(state, addr)
+        if get_household(state, addr) is None and account["nonce"] == 0 and not any(account["balances"].values()):
+            return None
+        return account
+
+    def render_metrics(self) -> bytes:
+        if self.net is not None:
+            self.metrics.peers.set(len(self.net.peers()))
+            for reason, total in self.net.rejected_total().items():
+                seen = self._rejected_seen.get(reason, 0)
+                if total > seen:
+                    self.metrics.gossip_rejected.labels(reason).inc(total - seen)
+                    self._rejected_seen[reason] = total
+        self.metrics.consensus_round.set(self.engine.round)
+        return self.metrics.render()

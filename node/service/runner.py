@@ -1,0 +1,300 @@
+"""Running a node: the consensus driver, block sync, the HTTP server and signal handling."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import trio
+from hypercorn.config import Config as HttpConfig
+from hypercorn.trio import serve as serve_http
+
+from consensus.block import Block, Commit, get_equivocators
+from consensus.errors import InvalidBlock
+from consensus.events import (
+    Broadcast, CommitBlock, PersistBeforeSign, ScheduleTimeout, Start, Timeout,
+)
+from consensus.sync import MAX_SYNC_BATCH, Trusted, verify_chain
+from consensus.vote import DuplicateVote
+from node.api.app import build_app
+from node.errors import CliError
+from node.homes import home_key, load_home
+from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network
+from node.service.ledger_app import Committed
+from node.service.node import Node
+from node.service.signstate import save_sign_state
+from node.store import Store
+from tokens import MemoryKV, genesis_writes, get_state_hash, get_time_ms
+from tokens.settlement import Settled
+from wire import MAX_BLOCK_BYTES, DecodeError, decode
+
+log = logging.getLogger("voisinage.node")
+
+SYNC_CHECK_S = 1.0
+SYNC_BEHIND = 2                 # DESIGN §7: sync when more than 2 heights behind
+STARTUP_PEER_WAIT_S = 3.0
+
+
+def tx_tag(data: bytes) -> str:
+    """The type tag of an encoded tx without decoding it all: [fixstr tag, ...]."""
+    if len(data) > 2 and data[1] & 0xE0 == 0xA0:
+        return data[2:2 + (data[1] & 0x1F)].decode("ascii", "replace")
+    return "unknown"
+
+
+def last_commit(store: Store) -> Commit | None:
+    """The commit of the last stored block (None at genesis)."""
+    h = store.height()
+    return decode(store.commit(h), Commit, MAX_BLOCK_BYTES) if h > 0 else None
+
+
+class Driver:
+    """The one owner of the consensus engine."""
+
+    def __init__(self, node: Node, nursery: trio.Nursery) -> None:
+        self.node, self.nursery = node, nursery
+
+    async def run(self) -> None:
+        node = self.node
+        await self.execute(node.engine.step(Start(node.store.height() + 1, last_commit(node.store),
+                                                   ready=len(node.mempool) > 0)))
+        async for inp in node.inputs_recv:
+            if isinstance(inp, Start) and inp.height != node.store.height() + 1:
+                continue  # a restart request overtaken by a later commit
+            await self.execute(node.engine.step(inp))
+
+    async def execute(self, effects) -> None:
+        node = self.node
+        for effect in effects:
+            if isinstance(effect, PersistBeforeSign):
+                save_sign_state(node.home.path, effect.state)
+            elif isinstance(effect, Broadcast):
+                kind = TopicKind.EVIDENCE if isinstance(effect.message, DuplicateVote) else TopicKind.CONSENSUS
+                await self.publish(kind, effect.message.encode())
+            elif isinstance(effect, ScheduleTimeout):
+                self.nursery.start_soon(self.timer, effect)
+            elif isinstance(effect, CommitBlock):
+                await self.commit(effect)
+        node.metrics.consensus_round.set(node.engine.round)
+
+    async def publish(self, kind: TopicKind, data: bytes) -> None:
+        try:
+            await self.node.net.publish(kind, data)
+        except NetError as exc:
+            log.warning("could not gossip a consensus message: %s", exc)
+
+    async def timer(self, effect: ScheduleTimeout) -> None:
+        await trio.sleep(effect.delay_ms / 1000)
+        await self.node.inputs_send.send(Timeout(effect.height, effect.round, effect.step))
+
+    async def commit(self, effect: CommitBlock) -> None:
+        node = self.node
+        height = effect.block.header.height
+        async with node.commit_lock:
+            if height == node.store.height() + 1:
+                record_commit(node, node.app.commit(effect.block, effect.commit, effect.equivocators))
+            last = effect.commit if height == node.store.height() else last_commit(node.store)
+        await self.execute(node.engine.step(Start(node.store.height() + 1, last, ready=len(node.mempool) > 0)))
+
+
+def record_commit(node: Node, committed: Committed) -> None:
+    """Metrics and mempool bookkeeping after a block is stored."""
+    now = time.monotonic()
+    m = node.metrics
+    block = committed.block
+    for entry in node.mempool.remove(committed.result.tx_ids):
+        m.commit_latency.observe(now - entry.arrived)
+    for data in block.txs:
+        m.txs.labels(tx_tag(data)).inc()
+    if node.stats.last_commit is not None:
+        m.block_interval.observe(now - node.stats.last_commit)
+    node.stats.last_commit = now
+    node.stats.settled_intervals += sum(isinstance(e, Settled) for e in committed.result.events)
+    m.equivocations.inc(len(get_equivocators(block)))
+    m.height.set(block.header.height)
+    m.mempool_txs.set(len(node.mempool))
+    log.info("committed height %d: %d txs, id %s", block.header.height, len(block.txs),
+             committed.block_id.hex()[:12])
+
+
+class Syncer:
+    """DESIGN §7 block sync: at start-up, and whenever more than 2 heights behind."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def run(self) -> None:
+        node = self.node
+        with trio.move_on_after(STARTUP_PEER_WAIT_S):
+            while not node.net.peer_heights():
+                await trio.sleep(0.1)
+        await self.catch_up(behind=0)
+        while True:
+            await trio.sleep(SYNC_CHECK_S)
+            await self.catch_up(behind=SYNC_BEHIND)
+
+    async def catch_up(self, behind: int) -> None:
+        node = self.node
+        heights = node.net.peer_heights()
+        if not heights:
+            return
+        peer, best = max(heights.items(), key=lambda item: item[1])
+        if best - node.store.height() <= behind:
+            return
+        node.stats.syncing = True
+        try:
+            await self.sync_from(peer, best)
+        finally:
+            node.stats.syncing = False
+        await node.inputs_send.send(Start(node.store.height() + 1, last_commit(node.store),
+                                          ready=len(node.mempool) > 0))
+
+    async def sync_from(self, peer: str, target: int) -> None:
+        node = self.node
+        start = node.store.height()
+        progress = SyncProgress(start, target)
+        while node.store.height() < target:
+            height = node.store.height()
+            try:
+                raw = await node.net.request_blocks(peer, height + 1, min(MAX_SYNC_BATCH, target - height))
+                pairs = [(decode(b, Block, MAX_BLOCK_BYTES), decode(c, Commit, MAX_BLOCK_BYTES)) for b, c in raw]
+            except (NetError, DecodeError) as exc:
+                log.warning("block sync from %s failed: %s", peer[:12], exc)
+                return
+            if not pairs:
+                return
+            if not await self.apply_pairs(peer, pairs):
+                return
+            progress.update(node.store.height())
+        progress.done(node.store.height())
+
+    async def apply_pairs(self, peer: str, pairs) -> bool:
+        node = self.node
+        trusted = Trusted(node.store.height(), node.store.last_block_id() or bytes(32),
+                          get_time_ms(node.store.state) if node.store.height() > 0 else None)
+        try:
+            for block, commit in verify_chain(trusted, node.chain_id, pairs, node.app.validator_set):
+                async with node.commit_lock:
+                    if block.header.height != node.store.height() + 1:
+                        return True
+                    record_commit(node, node.app.commit(block, commit, get_equivocators(block)))
+                await trio.sleep(0)
+        except InvalidBlock as exc:
+            log.warning("peer %s sent an invalid chain (%s): banned", peer[:12], exc)
+            node.net.ban_peer(peer, f"bad sync response: {exc}")
+            return False
+        return True
+
+
+class SyncProgress:
+    """A progress bar on a terminal, a log line per batch otherwise."""
+
+    def __init__(self, start: int, target: int) -> None:
+        self.start, self.target = start, target
+        self.bar = None
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("block sync", total=target - start)
+        log.info("block sync: %d -> %d", start, target)
+
+    def update(self, height: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=height - self.start)
+        else:
+            log.info("block sync: height %d of %d", height, self.target)
+
+    def done(self, height: int) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        log.info("block sync done at height %d", height)
+
+
+def open_store(home) -> Store:
+    store = Store.open_home(home.path, chain_id=home.genesis.chain_id)
+    if not store.is_initialized():
+        writes = genesis_writes(home.genesis)
+        store.init_genesis(home.genesis.chain_id, writes, get_state_hash(MemoryKV(writes)))
+    return store
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise CliError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from None
+
+
+def parse_http(addr: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliError(f"bad --http address {addr!r}: expected HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+async def serve_api(node: Node, host: str, port: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    config = HttpConfig()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("voisinage.http")
+    config.graceful_timeout = 1
+    await serve_http(build_app(node), config, task_status=task_status)
+
+
+async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),
+                   http: str | None = None) -> None:
+    home = load_home(home_dir)
+    http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
+    check_port_free(http_host, http_port)
+    listen = listen or home.config.get("listen") or _genesis_listen(home)
+    store = open_store(home)
+    try:
+        node = Node(home, store)
+        bootstrap = [a for a in genesis_peer_addrs(home.genesis.validators)] + list(peers)
+        handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
+                    TopicKind.EVIDENCE: node.on_evidence}
+        settings = NetSettings(identity_seed=node.key.seed if node.is_validator else None)
+        async with open_network(home.path, home.genesis.chain_id, listen, bootstrap, handlers,
+                                get_block=lambda h: _stored_pair(store, h), get_height=store.height,
+                                settings=settings) as net:
+            node.net = net
+            log.info("node %s (%s) at height %d, peer id %s", home.config.get("name", home.path.name),
+                     "validator" if node.is_validator else "full node", store.height(), net.peer_id)
+            async with trio.open_nursery() as nursery:
+                node._nursery = nursery
+                nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
+                await nursery.start(serve_api, node, http_host, http_port)
+                nursery.start_soon(Driver(node, nursery).run)
+                nursery.start_soon(Syncer(node).run)
+    finally:
+        store.close()
+
+
+def _stored_pair(store: Store, height: int):
+    block, commit = store.block(height), store.commit(height)
+    return (block, commit) if block is not None and commit is not None else None
+
+
+def _genesis_listen(home) -> str:
+    """A validator listens on its genesis address by default; others on any free port."""
+    key = home_key(home).public
+    for v in home.genesis.validators:
+        if v.key == key:
+            return v.addr
+    return "/ip4/127.0.0.1/tcp/0"
+
+
+async def _stop_on_signal(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            scope.cancel()
+            return
