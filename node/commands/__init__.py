@@ -16,6 +16,7 @@ MODULES = [
     "sim",
     "demo",
     "node",
+    "localnet",
 ]
 
 

@@ -1,0 +1,34 @@
+"""``voisinage localnet``: a whole local network on this machine, one process per node."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import trio
+import typer
+
+localnet_app = typer.Typer(help="Local multi-node test networks.", no_args_is_help=True)
+
+
+@localnet_app.command("up")
+def localnet_up(
+    validators: int = typer.Option(4, "--validators", min=1, max=31, help="Number of validators."),
+    households: int = typer.Option(8, "--households", min=0, max=200, help="Household nodes, each with a simulated meter."),
+    speed: int = typer.Option(60, "--speed", min=1, max=3600, help="Chain clock speed-up (dev genesis time_scale)."),
+    duration: float = typer.Option(None, "--duration", min=1, help="Stop after this many seconds and report."),
+    home: Path = typer.Option(None, "--home", help="Directory for the network (default: a new temporary one)."),
+    report: Path = typer.Option(None, "--report", help="Write the JSON report here (with --duration)."),
+    http_base: int = typer.Option(8700, "--http-base", min=1024, max=65000, help="Node i serves HTTP on this port + i."),
+) -> None:
+    """Start every node on loopback, print their URLs; Ctrl-C stops them all."""
+    from node.localnet.launcher import LocalnetConfig, run_localnet
+
+    cfg = LocalnetConfig(validators=validators, households=households, speed=speed, duration=duration,
+                         home=home, report=report, http_base=http_base)
+    code = trio.run(partial(run_localnet, cfg))
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(localnet_app, name="localnet")

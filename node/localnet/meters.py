@@ -1,0 +1,83 @@
+"""Simulated household meters for the localnet: signed cumulative readings every simulated minute.
+
+Each household integrates its own power curve into cumulative import/export
+indexes (Wh) and posts a signed ``MeterReading`` to its own node's ``POST /tx``.
+Cumulative indexes make a lost or refused reading harmless: the next carries the
+energy. The power curves come from ``node.localnet.profiles``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import trio
+
+from node.clock import ChainClock
+from node.homes import KEY_FILE
+from node.keyfile import load_key
+from node.localnet.profiles import MeterSim, Weather, household_profile
+from tokens.genesis import Genesis, HouseholdSpec
+from tokens.txs import MeterReading
+from wire import Keypair, sign_message
+
+READING_EVERY_CHAIN_S = 60
+
+
+@dataclass
+class Meter:
+    spec: HouseholdSpec
+    key: Keypair
+    url: str
+    sim: MeterSim
+    seq: int = 0
+
+    def reading(self, chain_id: bytes, t: int) -> bytes:
+        """A signed cumulative reading at chain second ``t``."""
+        self.seq += 1
+        import_wh, export_wh = self.sim.index_at(t)
+        tx = MeterReading(signer=self.key.public, meter=self.spec.meter, seq=self.seq, t=t,
+                          import_wh=import_wh, export_wh=export_wh, sig=b"")
+        return sign_message(tx, chain_id, self.key).encode()
+
+
+class MeterFleet:
+    def __init__(self, home: Path, genesis: Genesis, nodes: list, seed: int = 1) -> None:
+        self.genesis = genesis
+        self.clock = ChainClock(genesis.genesis_time, genesis.params["time_scale"])
+        specs = {h.key: h for h in genesis.households}
+        self.meters: list[Meter] = []
+        weather = Weather(seed)   # one sky over the whole commune
+        for index, node in enumerate(nodes):
+            key = load_key(node.home / KEY_FILE)
+            spec = specs.get(key.public)
+            if spec is not None:
+                profile = household_profile(seed * 1000 + index, spec.peak_w, spec.kva, weather=weather)
+                sim = MeterSim(profile, start_t=genesis.genesis_time)
+                self.meters.append(Meter(spec, key, node.url, sim))
+        self.sent_at: dict[str, float] = {}
+        self.submitted = 0
+        self.refused = 0
+
+    async def run(self, client: httpx.AsyncClient) -> None:
+        async with trio.open_nursery() as nursery:
+            for meter in self.meters:
+                nursery.start_soon(self._run_one, client, meter)
+
+    async def _run_one(self, client: httpx.AsyncClient, meter: Meter) -> None:
+        wall_period = self.clock.chain_to_wall_s(READING_EVERY_CHAIN_S * 1000)
+        while True:
+            t = self.clock.now_ms() // 1000
+            data = meter.reading(self.genesis.chain_id, t)
+            try:
+                response = await client.post(f"{meter.url}/tx", content=data, timeout=5,
+                                             headers={"content-type": "application/msgpack"})
+                if response.status_code == 202:
+                    self.sent_at[response.json()["id"]] = trio.current_time()
+                    self.submitted += 1
+                else:
+                    self.refused += 1
+            except (httpx.HTTPError, ValueError):
+                self.refused += 1
+            await trio.sleep(wall_period)
