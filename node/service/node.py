@@ -164,6 +164,9 @@ class Node:
             "step": self.engine.get_step_name(),
             "mempool_txs": len(self.mempool),
             "settled_intervals": self.stats.settled_intervals,
+            # Txs this node originated per gossip message (DESIGN §7 batching).
+            "gossip_tx_batches": net.batcher.batches_sent if net is not None else 0,
+            "gossip_batched_txs": net.batcher.txs_sent if net is not None else 0,
         }
 
     def block_json(self, height: int) -> dict[str, Any] | None:
