@@ -81,14 +81,22 @@ def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
         raise InvalidTx("bad_signature", f"{tx.TAG}: a signature does not verify")
 
 
-def process_tx(lg: Ledger, data: bytes, tx_id: bytes, verified: bool) -> Tx:
-    """Decode, check signatures (unless ``verified``) and apply one tx to ``lg``."""
-    try:
-        tx = decode_tx(data)
-    except DecodeError as exc:
-        raise InvalidTx("malformed", exc.reason) from None
-    if not verified:
-        verify_tx_signatures(lg, tx)
+def get_known(verified: Collection[bytes]) -> Collection[bytes]:
+    """``verified`` as a fast membership test. A dict {id: decoded Tx} is kept as is:
+    its txs are neither decoded again nor re-verified."""
+    return verified if isinstance(verified, (set, frozenset, dict)) else frozenset(verified)
+
+
+def process_tx(lg: Ledger, data: bytes, tx_id: bytes, known: Collection[bytes]) -> Tx:
+    """Decode, check signatures (unless already verified) and apply one tx to ``lg``."""
+    tx = known.get(tx_id) if isinstance(known, dict) else None
+    if not isinstance(tx, Tx):
+        try:
+            tx = decode_tx(data)
+        except DecodeError as exc:
+            raise InvalidTx("malformed", exc.reason) from None
+        if tx_id not in known:
+            verify_tx_signatures(lg, tx)
     if isinstance(tx, ValidatorSetChange):
         rules_validators.process_validator_set_change(lg, tx, tx_id)
     else:
@@ -130,16 +138,19 @@ def process_end_block(lg: Ledger, tx_ids: list[bytes], equivocators: Sequence[by
 def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes], *,
                 verified: Collection[bytes] = (), equivocators: Sequence[bytes] = ()) -> BlockResult:
     """Apply a whole block through an overlay; ``kv`` is never touched. Raises
-    ``InvalidBlock`` (with the tx index and InvalidTx reason) if anything is invalid."""
+    ``InvalidBlock`` (with the tx index and InvalidTx reason) if anything is invalid.
+
+    ``verified`` holds ids (sha256 of the tx bytes) whose signatures were already
+    checked; if it is a dict {id: decoded Tx}, those txs are not even decoded again."""
     lg = process_begin_block(kv, genesis, ctx)
     if len(txs) > lg.params["block_max_txs"]:
         raise InvalidBlock("too_many_txs", f"{len(txs)} txs exceeds block_max_txs {lg.params['block_max_txs']}")
-    verified = verified if isinstance(verified, (set, frozenset, dict)) else frozenset(verified)
+    known = get_known(verified)
     tx_ids = []
     for index, data in enumerate(txs):
         tx_id = compute_tx_id(data) if type(data) is bytes else b""
         try:
-            process_tx(lg, data, tx_id, tx_id in verified)
+            process_tx(lg, data, tx_id, known)
         except InvalidTx as exc:
             raise InvalidBlock(exc.reason, exc.detail, index) from None
         tx_ids.append(tx_id)
@@ -167,7 +178,7 @@ def select_txs(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence
     overlay, so they are valid together), and the rejected ones with their reason."""
     lg = process_begin_block(kv, genesis, ctx)
     max_txs = min(max_txs, lg.params["block_max_txs"])
-    verified = verified if isinstance(verified, (set, frozenset, dict)) else frozenset(verified)
+    known = get_known(verified)
     kept: list[bytes] = []
     rejected: list[tuple[bytes, InvalidTx]] = []
     for data in candidates:
@@ -176,7 +187,7 @@ def select_txs(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence
         tx_id = compute_tx_id(data) if type(data) is bytes else b""
         dirty = lg.ov.dirty_count()
         try:
-            process_tx(lg, data, tx_id, tx_id in verified)
+            process_tx(lg, data, tx_id, known)
         except InvalidTx as exc:
             # Rules validate before they mutate; a refused tx must leave no write.
             if lg.ov.dirty_count() != dirty:

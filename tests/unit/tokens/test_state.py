@@ -124,6 +124,19 @@ def test_verified_ids_skip_signature_checks(setup):
     assert balances(chain, keys[1])[1] == 5
 
 
+def test_verified_dict_of_decoded_txs_is_neither_decoded_nor_verified_again(setup, monkeypatch):
+    chain, keys = setup
+    data = transfer(chain, keys[0], keys[1], amount=7)
+    known = {hashlib.sha256(data).digest(): T.decode_tx(data)}
+
+    def refuse(_data):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr("tokens.state.decode_tx", refuse)
+    chain.block([data], verified=known)
+    assert balances(chain, keys[1])[1] == 7
+
+
 # --- check_tx -----------------------------------------------------------------------
 
 
