@@ -150,13 +150,13 @@ class Engine:
         vote = inp.vote
         if not self._is_current(inp, vote.height, vote.round, vote.validator):
             return
-        vs = self.log.get_votes(vote.kind, vote.round)
-        if vs.is_duplicate(vote):
+        vs = self.log.peek_votes(vote.kind, vote.round)
+        if vs is not None and vs.is_duplicate(vote):
             self.dropped["duplicate"] += 1
             return
         if not self._is_signed_by_validator(vote, vote.validator):
             return
-        prior = vs.get_conflict(vote)
+        prior = vs.get_conflict(vote) if vs is not None else None
         if prior is not None:
             self._process_evidence(make_duplicate_vote(prior, vote), out, announce=True)
             if vs.is_full_for(vote.validator):

@@ -13,7 +13,7 @@ The commit of block h arrives twice: as the pair's ``commit`` and as block h+1's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from consensus.block import (
     ZERO_ID, Block, Commit, compute_block_id, verify_block_evidence, verify_block_shape, verify_commit,
@@ -32,13 +32,13 @@ class Trusted:
     time_ms: int | None = None
 
 
-def verify_chain(trusted: Trusted, chain_id: bytes, pairs: Iterable[tuple[Block, Commit]],
+def verify_chain(trusted: Trusted, chain_id: bytes, pairs: Sequence[tuple[Block, Commit]],
                  validator_set: Callable[[int], Sequence[bytes]]) -> Iterator[tuple[Block, Commit]]:
     """Yield each (block, commit) once it is the verified next block; raise at the first bad one."""
+    if len(pairs) > MAX_SYNC_BATCH:
+        raise InvalidBlock(f"more than {MAX_SYNC_BATCH} blocks in one sync response")
     tip = trusted
-    for count, (block, commit) in enumerate(pairs):
-        if count >= MAX_SYNC_BATCH:
-            raise InvalidBlock(f"more than {MAX_SYNC_BATCH} blocks in one sync response")
+    for block, commit in pairs:
         block_id = verify_next_block(tip, chain_id, block, commit, validator_set)
         yield block, commit
         tip = Trusted(block.header.height, block_id, block.header.time_ms)
