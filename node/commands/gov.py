@@ -14,11 +14,9 @@ import json
 import random
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-import httpx
 import typer
 
 from governance.allocation import allocate
@@ -27,20 +25,15 @@ from governance.errors import GovernanceError
 from governance.markets import TOTAL_BP
 from governance.offline import run_case
 from governance.proposals import CHOICES
+from node.client import DEFAULT_NODE, NO_SIG, get_json, open_client, parse_key_hex, submit, verify_node_url
 from node.errors import CliError
-from node.homes import DEFAULT_HTTP_PORT
-from node.keyfile import load_key
 from tokens.genesis import DEFAULT_PARAMS
-from tokens.txs import AllocationBallot, Delegate, Propose, Tx, Vote
-from wire import Keypair, sign_message
+from tokens.txs import AllocationBallot, Delegate, Propose, Vote
 
 gov_app = typer.Typer(help="Liquid democracy: delegate, allocate, propose, vote, show; offline tally.",
                       no_args_is_help=True)
 
-DEFAULT_NODE = f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
-HTTP_TIMEOUT_S = 10.0
 MAX_CASE_BYTES = 64 * 1024 * 1024
-NO_SIG = bytes(64)
 MAX_VALUE_BYTES = 1024      # tokens/txs.py Propose.value
 
 
@@ -79,91 +72,7 @@ def gov_tally(path: Path = typer.Option(..., "--input", help="Case file (JSON): 
     typer.echo(json.dumps(result, indent=2))
 
 
-# --- talking to a node -----------------------------------------------------------------
-
-def verify_node_url(url: str) -> str:
-    if not url.startswith(("http://", "https://")):
-        raise CliError(f"--node must be an http:// or https:// URL, not {url!r}")
-    return url.rstrip("/")
-
-
-def get_json(client: httpx.Client, url: str, path: str) -> Any:
-    """GET a JSON document from the node; any failure is one line."""
-    try:
-        resp = client.get(f"{url}{path}")
-    except httpx.HTTPError as exc:
-        raise CliError(f"cannot reach the node at {url}: {str(exc)[:120] or type(exc).__name__}") from None
-    if resp.status_code != 200:
-        raise CliError(f"GET {path} answered {resp.status_code}: {describe_error(resp)}")
-    try:
-        return resp.json()
-    except ValueError:
-        raise CliError(f"GET {path}: the node's answer is not JSON") from None
-
-
-def describe_error(resp: httpx.Response) -> str:
-    try:
-        doc = resp.json()
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and "error" in doc:
-        return str(doc["error"])[:200]
-    return resp.text[:200] or resp.reason_phrase
-
-
-def get_chain_id(client: httpx.Client, url: str) -> bytes:
-    """The chain id the node serves, from GET /status: every signature is bound to it."""
-    doc = get_json(client, url, "/status")
-    try:
-        chain_id = bytes.fromhex(doc["chain_id"])
-    except (KeyError, TypeError, ValueError):
-        raise CliError("GET /status: no hex chain_id in the node's answer") from None
-    if len(chain_id) != 32:
-        raise CliError("GET /status: chain_id is not 32 bytes")
-    return chain_id
-
-
-def post_tx(client: httpx.Client, url: str, tx: Tx) -> str:
-    """POST an already-signed tx; the node answers 202 with the id, or 400 with a reason."""
-    try:
-        resp = client.post(f"{url}/tx", content=tx.encode(), headers={"content-type": "application/msgpack"})
-    except httpx.HTTPError as exc:
-        raise CliError(f"cannot reach the node at {url}: {str(exc)[:120] or type(exc).__name__}") from None
-    if resp.status_code not in (200, 202):
-        raise CliError(f"the node refused the transaction ({resp.status_code}): {describe_error(resp)}")
-    return tx.id().hex()
-
-
-def compute_nonce_ms() -> int:
-    """tokens/txs.py: nonces rise with gaps allowed, so a clock in ms serves."""
-    return time.time_ns() // 1_000_000
-
-
-def sign_tx(unsigned: Tx, key: Keypair, chain_id: bytes) -> Tx:
-    return sign_message(unsigned, chain_id, key)
-
-
-def submit(node: str, key_path: Path, build: Callable[[bytes, int], Tx]) -> None:
-    """Sign ``build(signer, nonce)`` with the key file and POST it; print the tx id."""
-    url = verify_node_url(node)
-    key = load_key(key_path)
-    with httpx.Client(timeout=HTTP_TIMEOUT_S) as client:
-        chain_id = get_chain_id(client, url)
-        tx = sign_tx(build(key.public, compute_nonce_ms()), key, chain_id)
-        typer.echo(post_tx(client, url, tx))
-
-
 # --- building the transactions ------------------------------------------------------------
-
-def parse_key_hex(text: str, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise CliError(f"{what} must be 64 hex characters, not {text!r}")
-    return raw
-
 
 def build_delegate(signer: bytes, nonce: int, topic: str, to: bytes | None) -> Delegate:
     if topic not in TOPICS:
@@ -231,7 +140,7 @@ def gov_delegate(
         raise CliError("give exactly one of --to or --none")
     target = None if none else parse_key_hex(to, "--to")
     build_delegate(bytes(32), 0, topic, target)          # refuse a bad topic before any I/O
-    submit(node, key, lambda signer, nonce: build_delegate(signer, nonce, topic, target))
+    typer.echo(submit(node, key, lambda signer, nonce: build_delegate(signer, nonce, topic, target)))
 
 
 @gov_app.command("allocate")
@@ -242,7 +151,7 @@ def gov_allocate(
 ) -> None:
     """Cast (or replace) the household's standing allocation ballot."""
     parsed = parse_bps(bps)
-    submit(node, key, lambda signer, nonce: build_ballot(signer, nonce, parsed))
+    typer.echo(submit(node, key, lambda signer, nonce: build_ballot(signer, nonce, parsed)))
 
 
 @gov_app.command("propose")
@@ -258,7 +167,7 @@ def gov_propose(
         raise CliError("give exactly one of --voting-end or --window")
     end = voting_end if voting_end is not None else int(time.time()) + window
     build_propose(bytes(32), 0, param, value, end)
-    submit(node, key, lambda signer, nonce: build_propose(signer, nonce, param, value, end))
+    typer.echo(submit(node, key, lambda signer, nonce: build_propose(signer, nonce, param, value, end)))
 
 
 @gov_app.command("vote")
@@ -270,7 +179,7 @@ def gov_vote(
     """Vote on a proposal; this overrides any delegation of the params topic."""
     proposal_id = parse_key_hex(proposal, "--proposal")
     build_vote(bytes(32), 0, proposal_id, choice)
-    submit(node, key, lambda signer, nonce: build_vote(signer, nonce, proposal_id, choice))
+    typer.echo(submit(node, key, lambda signer, nonce: build_vote(signer, nonce, proposal_id, choice)))
 
 
 def format_allocation(doc: Any) -> list[str]:
@@ -295,7 +204,7 @@ def gov_show(node: str = NODE_OPTION,
              as_json: bool = typer.Option(False, "--json", help="Print the node's JSON.")) -> None:
     """Show the standing allocation and the proposals, as the node sees them."""
     url = verify_node_url(node)
-    with httpx.Client(timeout=HTTP_TIMEOUT_S) as client:
+    with open_client() as client:
         allocation = get_json(client, url, "/governance/allocation")
         proposals = get_json(client, url, "/governance/proposals")
     if as_json:

@@ -1,0 +1,143 @@
+"""Talking to a node's HTTP API from the household CLI: read JSON, sign locally, post txs.
+
+Shared by ``voisinage tx``, ``gov``, ``status`` and ``account``. The household's key
+never leaves this process (DESIGN §9: "the node never holds anyone else's key"):
+a transaction is built here, signed with the key file, and only its signed bytes
+are posted. Every failure is a ``CliError``: one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from node.errors import CliError
+from node.homes import DEFAULT_HTTP_PORT
+from node.keyfile import load_key
+from tokens.txs import Tx
+from wire import Keypair, sign_message
+
+DEFAULT_NODE = f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
+HTTP_TIMEOUT_S = 10.0
+NO_SIG = bytes(64)
+TOKEN_ENV = "VOISINAGE_API_TOKEN"
+
+
+def verify_node_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise CliError(f"--node must be an http:// or https:// URL, not {url!r}")
+    return url.rstrip("/")
+
+
+def describe_error(resp: httpx.Response) -> str:
+    """The node's ``{"error": ...}`` text, or the start of whatever it answered."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and "error" in doc:
+        return str(doc["error"])[:200]
+    return resp.text[:200] or resp.reason_phrase
+
+
+def describe_unreachable(url: str, exc: httpx.HTTPError) -> CliError:
+    return CliError(f"cannot reach the node at {url}: {str(exc)[:120] or type(exc).__name__}")
+
+
+def get_json(client: httpx.Client, url: str, path: str) -> Any:
+    """GET a JSON document from the node; any failure is one line."""
+    try:
+        resp = client.get(f"{url}{path}")
+    except httpx.HTTPError as exc:
+        raise describe_unreachable(url, exc) from None
+    if resp.status_code != 200:
+        raise CliError(f"GET {path} answered {resp.status_code}: {describe_error(resp)}")
+    try:
+        return resp.json()
+    except ValueError:
+        raise CliError(f"GET {path}: the node's answer is not JSON") from None
+
+
+def get_status(client: httpx.Client, url: str) -> dict[str, Any]:
+    doc = get_json(client, url, "/status")
+    if not isinstance(doc, dict):
+        raise CliError("GET /status: the node's answer is not a JSON object")
+    return doc
+
+
+def get_chain_id(client: httpx.Client, url: str) -> bytes:
+    """The chain id the node serves, from GET /status: every signature is bound to it."""
+    doc = get_status(client, url)
+    try:
+        chain_id = bytes.fromhex(doc["chain_id"])
+    except (KeyError, TypeError, ValueError):
+        raise CliError("GET /status: no hex chain_id in the node's answer") from None
+    if len(chain_id) != 32:
+        raise CliError("GET /status: chain_id is not 32 bytes")
+    return chain_id
+
+
+def get_chain_time_s(client: httpx.Client, url: str) -> int:
+    """The node's chain clock in unix seconds: relative deadlines (``--days``) count from it,
+    so they also hold on a development chain whose clock runs faster (``time_scale``)."""
+    doc = get_status(client, url)
+    if type(doc.get("time_ms")) is not int:
+        raise CliError("GET /status: no time_ms in the node's answer")
+    return doc["time_ms"] // 1000
+
+
+def post_tx(client: httpx.Client, url: str, tx: Tx, token: str | None = None) -> str:
+    """POST an already-signed tx; the node answers 202 with the id, or 4xx with a reason."""
+    headers = {"content-type": "application/msgpack"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    try:
+        resp = client.post(f"{url}/tx", content=tx.encode(), headers=headers)
+    except httpx.HTTPError as exc:
+        raise describe_unreachable(url, exc) from None
+    if resp.status_code not in (200, 202):
+        raise CliError(f"the node refused the transaction ({resp.status_code}): {describe_error(resp)}")
+    return tx.id().hex()
+
+
+def compute_nonce_ms() -> int:
+    """tokens/txs.py: nonces rise with gaps allowed, so a clock in ms serves."""
+    return time.time_ns() // 1_000_000
+
+
+def sign_tx(unsigned: Tx, key: Keypair, chain_id: bytes, sig_field: str = "sig") -> Tx:
+    return sign_message(unsigned, chain_id, key, sig_field)
+
+
+def open_client() -> httpx.Client:
+    return httpx.Client(timeout=HTTP_TIMEOUT_S)
+
+
+def submit(node: str, key_path: Path, build: Callable[[bytes, int], Tx], *, token: str | None = None,
+           cosigners: tuple[tuple[Keypair, str], ...] = ()) -> str:
+    """Sign ``build(signer, nonce)`` with the key file (and each ``(key, sig_field)``
+    co-signer), POST it, and return the tx id (hex)."""
+    url = verify_node_url(node)
+    key = load_key(key_path)
+    with open_client() as client:
+        chain_id = get_chain_id(client, url)
+        tx = build(key.public, compute_nonce_ms())
+        for cosigner, field in cosigners:
+            tx = sign_tx(tx, cosigner, chain_id, field)
+        tx = sign_tx(tx, key, chain_id)
+        return post_tx(client, url, tx, token)
+
+
+def parse_key_hex(text: str, what: str) -> bytes:
+    """A 32-byte key or id given as 64 hex characters."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise CliError(f"{what} must be 64 hex characters, not {text!r}")
+    return raw
