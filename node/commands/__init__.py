@@ -12,6 +12,8 @@ MODULES = [
     "genesis",
     "meter",
     "gov",
+    "tx",
+    "account",
     "bench",
     "sim",
     "demo",

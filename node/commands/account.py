@@ -1,0 +1,97 @@
+"""``voisinage status`` and ``voisinage account show``: what a node says, read over its HTTP API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from node.client import DEFAULT_NODE, get_json, get_status, open_client, parse_key_hex, verify_node_url
+from node.errors import CliError
+from node.keyfile import load_key
+
+account_app = typer.Typer(help="Accounts: balances, household, gifts, delegations, ballot.", no_args_is_help=True)
+
+NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
+JSON_OPTION = typer.Option(False, "--json", help="Print the node's JSON.")
+
+
+def format_wh(wh: int) -> str:
+    return f"{wh / 1000:,.3f} kWh"
+
+
+def format_minutes(minutes: int) -> str:
+    sign = "-" if minutes < 0 else ""
+    return f"{sign}{abs(minutes) // 60} h {abs(minutes) % 60:02d} min"
+
+
+def format_status(doc: dict[str, Any]) -> list[str]:
+    role = "validator" if doc.get("validator") else "full node"
+    lines = [f"node        {doc.get('name', '?')} ({role}), address {doc.get('address', '?')}",
+             f"chain       {doc.get('chain_id', '?')}",
+             f"height      {doc.get('height', '?')}  round {doc.get('round', '?')}  step {doc.get('step', '?')}"
+             f"{'  (syncing)' if doc.get('syncing') else ''}",
+             f"state hash  {doc.get('state_hash', '?')}",
+             f"peers       {doc.get('peers', '?')}  mempool {doc.get('mempool_txs', '?')} txs",
+             f"settled     {doc.get('settled_intervals', '?')} intervals since start"]
+    return lines
+
+
+@account_app.command("show")
+def account_show(
+    addr: str | None = typer.Option(None, "--addr", help="Public key (hex) of the account."),
+    key: Path | None = typer.Option(None, "--key", help="Or: the account of this key file."),
+    node: str = NODE_OPTION, as_json: bool = JSON_OPTION,
+) -> None:
+    """Balances and household details of an account (default: the node's own household)."""
+    if addr is not None and key is not None:
+        raise CliError("give at most one of --addr or --key")
+    url = verify_node_url(node)
+    with open_client() as client:
+        if addr is not None:
+            target = parse_key_hex(addr, "--addr").hex()
+        elif key is not None:
+            target = load_key(key).public.hex()
+        else:
+            target = str(get_status(client, url).get("address", ""))
+            parse_key_hex(target, "the node's address")
+        doc = get_json(client, url, f"/accounts/{target}")
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    typer.echo("\n".join(format_account(doc)))
+
+
+def format_account(doc: dict[str, Any]) -> list[str]:
+    balances = doc.get("balances", {})
+    lines = [f"account     {doc.get('address', '?')}",
+             f"kwh         {format_wh(balances.get('kwh', 0))}",
+             f"hour        {format_minutes(balances.get('hour', 0))}",
+             f"nonce       {doc.get('nonce', 0)}"]
+    household = doc.get("household")
+    if household:
+        lines.append(f"household   {household.get('label')}  meter {household.get('meter')}  "
+                     f"{household.get('kva')} kVA  {household.get('peak_w')} W peak")
+    for gift in doc.get("gifts", []):
+        lines.append(f"gift        {gift['bp'] / 100:.2f} % of each mint to {gift['beneficiary'][:16]}… "
+                     f"until {gift['until']} (id {gift['id'][:16]}…)")
+    for topic, to in sorted(doc.get("delegations", {}).items()):
+        lines.append(f"delegation  {topic}: {to[:16] + '…' if to else 'none'}")
+    if doc.get("ballot"):
+        lines.append(f"ballot      {doc['ballot']}")
+    return lines
+
+
+def status(node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """The node's height, round, peers and state hash."""
+    url = verify_node_url(node)
+    with open_client() as client:
+        doc = get_status(client, url)
+    typer.echo(json.dumps(doc, indent=2) if as_json else "\n".join(format_status(doc)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+    app.add_typer(account_app, name="account")

@@ -1,0 +1,245 @@
+"""``voisinage tx``: a household's value transactions, signed locally and posted (DESIGN §4, §9).
+
+Each command builds one transaction of tokens/txs.py, signs it with ``--key`` (the
+node never holds the key) and POSTs the signed bytes to ``--node``; it prints the
+transaction id. Amounts are integers in the class's unit: ``kwh`` in Wh, ``hour``
+in minutes. Relative deadlines (``--days``, ``--hours``) count from the node's
+chain clock.
+
+A ``Service`` carries two signatures, the beneficiary's (who pays) and the
+provider's. When both keys are on one machine, ``--provider-key`` co-signs
+locally. Otherwise ``tx service`` without it writes the half-signed transaction
+(hex) to ``--out``; the provider checks and co-signs it with ``tx cosign``, which
+posts it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from node.client import (
+    DEFAULT_NODE, NO_SIG, TOKEN_ENV, compute_nonce_ms, get_chain_id, get_chain_time_s, open_client, parse_key_hex,
+    post_tx, sign_tx, submit, verify_node_url,
+)
+from node.errors import CliError
+from node.keyfile import load_key
+from tokens.txs import Accept, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx
+from wire import DecodeError, verify_signature
+from wire.crypto import signing_bytes
+from wire.limits import MAX_TX_BYTES
+
+tx_app = typer.Typer(help="Household transactions: transfer, gift, revoke-gift, service, cosign, offer, accept.",
+                     no_args_is_help=True)
+
+CLASSES = ("kwh", "hour")
+TOTAL_BP = 10_000
+MAX_MEMO_BYTES = 140         # DESIGN §4: memo <= 140 bytes
+MAX_U64 = 2**64 - 1
+DAY_S, HOUR_S = 86_400, 3_600
+
+NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
+KEY_OPTION = typer.Option(..., "--key", help="Your key file (the signer, who pays).")
+TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
+                            help="Bearer token, when the node is remote and runs with --api-token.")
+
+
+# --- checking arguments (before any I/O) ---------------------------------------------------
+
+def verify_class(cls: str, what: str) -> str:
+    if cls not in CLASSES:
+        raise CliError(f"{what} must be kwh (Wh) or hour (minutes), not {cls!r}")
+    return cls
+
+
+def verify_amount(amount: int, what: str) -> int:
+    if not 0 < amount <= MAX_U64:
+        raise CliError(f"{what} must be a positive integer")
+    return amount
+
+
+def verify_memo(memo: str) -> str:
+    if len(memo.encode()) > MAX_MEMO_BYTES:
+        raise CliError(f"--memo is {len(memo.encode())} bytes; at most {MAX_MEMO_BYTES}")
+    return memo
+
+
+def compute_deadline(node: str, at: int | None, relative_s: int | None, names: tuple[str, str]) -> int:
+    """An absolute unix time: given directly, or ``relative_s`` after the chain's now."""
+    if (at is None) == (relative_s is None):
+        raise CliError(f"give exactly one of {names[0]} or {names[1]}")
+    if at is not None:
+        return at
+    with open_client() as client:
+        return get_chain_time_s(client, verify_node_url(node)) + relative_s
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+@tx_app.command("transfer")
+def tx_transfer(
+    to: str = typer.Option(..., "--to", help="Recipient's public key (hex)."),
+    amount: int = typer.Option(..., "--amount", help="Wh for kwh, minutes for hour."),
+    cls: str = typer.Option("kwh", "--class", help="kwh or hour."),
+    memo: str = typer.Option("", "--memo", help="Up to 140 bytes, public."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Send kwh or hour to another account (down to your credit limit)."""
+    target = parse_key_hex(to, "--to")
+    verify_class(cls, "--class")
+    verify_amount(amount, "--amount")
+    verify_memo(memo)
+    typer.echo(submit(node, key, lambda signer, nonce: Transfer(
+        signer=signer, nonce=nonce, to=target, cls=cls, amount=amount, memo=memo, sig=NO_SIG), token=token))
+
+
+@tx_app.command("gift")
+def tx_gift(
+    to: str = typer.Option(..., "--to", help="Beneficiary's public key (hex)."),
+    bp: int = typer.Option(..., "--bp", help="Basis points of each of your future mints (100 = 1 %)."),
+    until: int | None = typer.Option(None, "--until", min=0, help="Unix time the gift ends."),
+    days: int | None = typer.Option(None, "--days", min=1, help="Or: days from now (chain clock)."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Give a share of your future production to a neighbour, until a date (a standing gift)."""
+    beneficiary = parse_key_hex(to, "--to")
+    if not 0 < bp <= TOTAL_BP:
+        raise CliError(f"--bp must be between 1 and {TOTAL_BP}")
+    end = compute_deadline(node, until, None if days is None else days * DAY_S, ("--until", "--days"))
+    typer.echo(submit(node, key, lambda signer, nonce: StandingGift(
+        signer=signer, nonce=nonce, beneficiary=beneficiary, bp=bp, until=end, sig=NO_SIG), token=token))
+
+
+@tx_app.command("revoke-gift")
+def tx_revoke_gift(
+    gift: str = typer.Option(..., "--gift", help="Id (hex) of the StandingGift transaction."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """End one of your standing gifts."""
+    gift_id = parse_key_hex(gift, "--gift")
+    typer.echo(submit(node, key, lambda signer, nonce: RevokeGift(
+        signer=signer, nonce=nonce, gift=gift_id, sig=NO_SIG), token=token))
+
+
+@tx_app.command("service")
+def tx_service(
+    provider: str = typer.Option(..., "--provider", help="Public key (hex) of who did the service."),
+    minutes: int = typer.Option(..., "--minutes", help="Minutes of hour you pay the provider."),
+    memo: str = typer.Option("", "--memo", help="What was done; up to 140 bytes, public."),
+    provider_key: Path | None = typer.Option(None, "--provider-key",
+                                             help="The provider's key file, to co-sign here (both keys on one machine)."),
+    out: Path | None = typer.Option(None, "--out", help="Without --provider-key: write the half-signed tx here "
+                                    "for the provider to run `voisinage tx cosign --tx FILE`."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Time bank: pay a neighbour minutes of hour for a service. Both of you sign."""
+    provider_pub = parse_key_hex(provider, "--provider")
+    verify_amount(minutes, "--minutes")
+    verify_memo(memo)
+    if (provider_key is None) == (out is None):
+        raise CliError("give --provider-key (co-sign here) or --out FILE (the provider co-signs with `tx cosign`)")
+
+    def build(signer: bytes, nonce: int) -> Service:
+        return Service(signer=signer, nonce=nonce, provider=provider_pub, minutes=minutes, memo=memo,
+                       provider_sig=NO_SIG, sig=NO_SIG)
+
+    if provider_key is not None:
+        cosigner = load_key(provider_key)
+        if cosigner.public != provider_pub:
+            raise CliError(f"--provider-key holds {cosigner.public.hex()[:16]}…, not the --provider key")
+        typer.echo(submit(node, key, build, token=token, cosigners=((cosigner, "provider_sig"),)))
+        return
+    write_half_signed(node, key, build, out)
+
+
+def write_half_signed(node: str, key_path: Path, build, out: Path) -> None:
+    """Sign as the beneficiary only and write the tx (hex) for the provider to co-sign."""
+    key = load_key(key_path)
+    with open_client() as client:
+        chain_id = get_chain_id(client, verify_node_url(node))
+    tx = sign_tx(build(key.public, compute_nonce_ms()), key, chain_id)
+    try:
+        out.write_text(tx.encode().hex() + "\n")
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    typer.echo(f"half-signed service written to {out}; the provider runs: "
+               f"voisinage tx cosign --tx {out} --key PROVIDER_KEY --node URL")
+
+
+def read_half_signed(path: Path) -> Service:
+    try:
+        text = path.read_text().strip()
+        data = bytes.fromhex(text)
+    except FileNotFoundError:
+        raise CliError(f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CliError(f"{path} does not hold a hex transaction: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(data) > MAX_TX_BYTES:
+        raise CliError(f"{path}: a transaction is at most {MAX_TX_BYTES} bytes")
+    try:
+        tx = decode_tx(data)
+    except DecodeError as exc:
+        raise CliError(f"{path}: not a transaction: {exc.reason}") from None
+    if not isinstance(tx, Service):
+        raise CliError(f"{path}: a {tx.TAG} transaction, not a service")
+    return tx
+
+
+@tx_app.command("cosign")
+def tx_cosign(
+    tx_file: Path = typer.Option(..., "--tx", help="The half-signed service written by `tx service --out`."),
+    node: str = NODE_OPTION,
+    key: Path = typer.Option(..., "--key", help="Your key file (the provider)."),
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Provider: check a half-signed service, add your signature, and post it."""
+    tx = read_half_signed(tx_file)
+    provider = load_key(key)
+    if provider.public != tx.provider:
+        raise CliError(f"this service names provider {tx.provider.hex()[:16]}…, not your key")
+    url = verify_node_url(node)
+    with open_client() as client:
+        chain_id = get_chain_id(client, url)
+        if not verify_signature(tx.signer, signing_bytes(chain_id, tx), tx.sig):
+            raise CliError("the beneficiary's signature does not verify on this node's chain")
+        typer.echo(f"service: {tx.signer.hex()[:16]}… pays you {tx.minutes} min, memo {tx.memo!r}", err=True)
+        typer.echo(post_tx(client, url, sign_tx(tx, provider, chain_id, "provider_sig"), token))
+
+
+@tx_app.command("offer")
+def tx_offer(
+    give_amount: int = typer.Option(..., "--give-amount", help="What you give (Wh or minutes)."),
+    give_cls: str = typer.Option(..., "--give-class", help="kwh or hour."),
+    want_amount: int = typer.Option(..., "--want-amount", help="What you want in return."),
+    want_cls: str = typer.Option(..., "--want-class", help="kwh or hour."),
+    counterparty: str | None = typer.Option(None, "--counterparty", help="Only this household may accept (hex)."),
+    expires: int | None = typer.Option(None, "--expires", min=0, help="Unix time the offer lapses."),
+    hours: int | None = typer.Option(None, "--hours", min=1, help="Or: hours from now (chain clock)."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Offer an exchange between classes at your price; `tx accept` settles both legs at once."""
+    verify_class(give_cls, "--give-class")
+    verify_class(want_cls, "--want-class")
+    verify_amount(give_amount, "--give-amount")
+    verify_amount(want_amount, "--want-amount")
+    other = None if counterparty is None else parse_key_hex(counterparty, "--counterparty")
+    end = compute_deadline(node, expires, None if hours is None else hours * HOUR_S, ("--expires", "--hours"))
+    typer.echo(submit(node, key, lambda signer, nonce: Offer(
+        signer=signer, nonce=nonce, give_cls=give_cls, give_amount=give_amount, want_cls=want_cls,
+        want_amount=want_amount, counterparty=other, expires=end, sig=NO_SIG), token=token))
+
+
+@tx_app.command("accept")
+def tx_accept(
+    offer: str = typer.Option(..., "--offer", help="Id (hex) of the Offer transaction."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Accept an open offer: both legs move in the same block, or neither."""
+    offer_id = parse_key_hex(offer, "--offer")
+    typer.echo(submit(node, key, lambda signer, nonce: Accept(
+        signer=signer, nonce=nonce, offer=offer_id, sig=NO_SIG), token=token))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tx_app, name="tx")
