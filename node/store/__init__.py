@@ -5,12 +5,11 @@ wire and tokens, never trio, libp2p or the CLI library.
 """
 
 from node.store.layout import Height
-from node.store.statehash import compute_state_hash_full
 from node.store.store import (
     StateView, Store, StoredBlock, StoreCorrupt, StoreError, StoreLocked, StoreReader,
 )
 
 __all__ = [
     "Height", "StateView", "Store", "StoreCorrupt", "StoreError", "StoreLocked", "StoreReader",
-    "StoredBlock", "compute_state_hash_full",
+    "StoredBlock",
 ]

@@ -19,9 +19,10 @@ import plyvel
 from node.errors import CliError
 from node.store import layout as L
 from node.store.layout import Height
-from node.store.statehash import compute_state_hash_full
+from tokens import compute_state_hash_full, get_state_hash
 
 DB_DIR = "db"
+STATE_HASH_ENTRY = b"meta/state_hash"   # tokens.layout.META_STATE_HASH: the ledger's copy
 
 
 class StoreError(CliError):
@@ -129,7 +130,7 @@ class StoreReader:
 
     def compute_state_hash(self) -> bytes:
         """DESIGN §8 audit: the state hash recomputed from every stored state entry."""
-        return compute_state_hash_full(self.state.iter_prefix(b""))
+        return compute_state_hash_full(self.state)
 
     def verify_state_hash(self) -> bytes:
         """Recompute the state hash and compare it with the stored one; return it."""
@@ -137,6 +138,9 @@ class StoreReader:
         if stored != computed:
             raise StoreCorrupt(f"database {self.path}: stored state hash {stored.hex()[:16]}… "
                                f"!= recomputed {computed.hex()[:16]}… at height {self.height()}")
+        if self.state.get(STATE_HASH_ENTRY) is not None and get_state_hash(self.state) != stored:
+            raise StoreCorrupt(f"database {self.path}: the ledger's own state hash entry "
+                               f"differs from the store's at height {self.height()}")
         return computed
 
 

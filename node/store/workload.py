@@ -43,6 +43,7 @@ class BenchBlock:
     height: int
     time_ms: int
     txs: tuple[bytes, ...]
+    signed: tuple[Signed, ...]  # the same txs, with their signing bytes
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def make_blocks(txs: list[Signed], block_max: int) -> list[BenchBlock]:
     for start in range(0, len(txs), block_max):
         chunk = txs[start:start + block_max]
         parent_ms = compute_block_time_ms(chunk, parent_ms)
-        blocks.append(BenchBlock(len(blocks) + 1, parent_ms, tuple(s.raw for s in chunk)))
+        blocks.append(BenchBlock(len(blocks) + 1, parent_ms, tuple(s.raw for s in chunk), tuple(chunk)))
     return blocks
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from node.store import Store, compute_state_hash_full
-from node.store.statehash import HASH_MODULUS, compute_entry_hash
+from node.store import Store
+from tokens.statehash import MODULUS, compute_entry_hash, compute_state_hash_items
 
 CHAIN = hashlib.sha256(b"crash-test genesis").digest()
 KEYS = 400          # state keys; every block touches about three quarters of them
@@ -72,7 +72,7 @@ def run_child(path: str) -> None:
     store = Store.open(path, chain_id=CHAIN)
     if not store.is_initialized():
         state = genesis_state()
-        store.init_genesis(CHAIN, state, compute_state_hash_full(state.items()))
+        store.init_genesis(CHAIN, state, compute_state_hash_items(state.items()))
     print(f"ready {store.height()}", flush=True)
     total = int.from_bytes(store.state_hash(), "big")
     while True:
@@ -84,7 +84,7 @@ def run_child(path: str) -> None:
                 total -= compute_entry_hash(key, old)
             if value is not None:
                 total += compute_entry_hash(key, value)
-        total %= HASH_MODULUS
+        total %= MODULUS
         store.commit_block(height, block_id(height), block_bytes(height), b"commit-%d" % height,
                            writes, total.to_bytes(32, "big"))
         print(f"committed {height}", flush=True)
@@ -130,8 +130,8 @@ def check_reopened(path: Path, expected: Expected, reported: int) -> int:
         assert reported <= height <= reported + 1
         state = dict(store.state.iter_prefix(b""))
         assert state == expected.at(height)
-        assert store.verify_state_hash() == compute_state_hash_full(state.items())
-        assert store.state_hash() == compute_state_hash_full(expected.at(height).items())
+        assert store.verify_state_hash() == compute_state_hash_items(state.items())
+        assert store.state_hash() == compute_state_hash_items(expected.at(height).items())
         if height > 0:
             assert store.last_block_id() == block_id(height)
             assert store.block(height) == block_bytes(height)

@@ -9,8 +9,9 @@ import plyvel
 import pytest
 
 from node.errors import CliError
-from node.store import Store, StoreCorrupt, StoreError, StoreLocked, compute_state_hash_full
+from node.store import Store, StoreCorrupt, StoreError, StoreLocked
 from node.store import layout as L
+from tokens.statehash import compute_state_hash_items
 
 CHAIN = b"\x01" * 32
 OTHER_CHAIN = b"\x02" * 32
@@ -22,7 +23,7 @@ def block_id(height: int) -> bytes:
 
 
 def hash_of(state: dict[bytes, bytes]) -> bytes:
-    return compute_state_hash_full(sorted(state.items()))
+    return compute_state_hash_items(sorted(state.items()))
 
 
 def apply(state: dict[bytes, bytes], writes: dict[bytes, bytes | None]) -> dict[bytes, bytes]:

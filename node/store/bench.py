@@ -1,0 +1,187 @@
+"""``voisinage bench apply``: signature checks + apply_block + persist, against raw Ed25519.
+
+The measured path is what a node does with a committed block: check every tx's
+signature, apply the block to the state held in LevelDB, and commit the result as
+one synced batch (DESIGN §8). The reference is the raw PyNaCl verify rate on the
+same signed bytes; ``ratio`` says how much of that rate the whole pipeline keeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tempfile
+import time
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import msgpack
+import nacl.bindings
+
+from node.store.store import Store
+from node.store.workload import BenchBlock, Signed, Workload, make_workload
+from tokens import BlockContext, InvalidBlock, apply_block, genesis_writes, get_state_hash
+from tokens.kv import MemoryKV
+from tokens.txs import decode_tx
+from wire import verify_message
+
+
+class BenchFailed(Exception):
+    """The benchmark's own workload was refused: a bug, reported loudly."""
+
+
+@dataclass
+class Phases:
+    verify: float = 0.0
+    apply: float = 0.0
+    persist: float = 0.0
+
+
+@dataclass(frozen=True)
+class ChainRun:
+    block_s: list[float]    # per block: seconds from the previous commit to this one
+    total_s: float
+    raw_s: float            # raw verification of the same txs, measured alongside
+    phases: Phases
+    state_hash: bytes
+
+
+def measure_raw_verify(txs: Sequence[Signed], threads: int = 1) -> float:
+    """Seconds PyNaCl takes to check every signature on the exact signing bytes,
+    split over ``threads`` threads (libsodium runs without the GIL)."""
+    items = [(s.sig + s.data, s.public) for s in txs]
+    if threads <= 1:
+        start = time.perf_counter()
+        _open_all(items)
+        return time.perf_counter() - start
+    chunks = [items[i::threads] for i in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        start = time.perf_counter()
+        list(pool.map(_open_all, chunks))
+        return time.perf_counter() - start
+
+
+def _open_all(items: Sequence[tuple[bytes, bytes]]) -> None:
+    open_ = nacl.bindings.crypto_sign_open
+    for signed, public in items:
+        open_(signed, public)
+
+
+def verify_txs(txs: Sequence[bytes], chain_id: bytes) -> set[bytes]:
+    """Decode and check every tx's signatures; return their ids for ``verified=``."""
+    ids = set()
+    for raw in txs:
+        if not verify_message(decode_tx(raw), chain_id):
+            raise BenchFailed("bad signature in the benchmark's own workload")
+        ids.add(hashlib.sha256(raw).digest())
+    return ids
+
+
+def encode_bench_block(block: BenchBlock) -> bytes:
+    return msgpack.packb([block.height, block.time_ms, list(block.txs)], use_bin_type=True)
+
+
+def process_block(store: Store, workload: Workload, block: BenchBlock, ids: Collection[bytes],
+                  phases: Phases) -> None:
+    """Apply one block whose signatures are checked, and persist it in one synced batch."""
+    genesis = workload.genesis
+    start = time.perf_counter()
+    ctx = BlockContext(block.height, block.time_ms, genesis.validators[0].key)
+    try:
+        result = apply_block(store.state, genesis, ctx, block.txs, verified=ids)
+    except InvalidBlock as exc:
+        raise BenchFailed(f"block {block.height} refused: {exc}") from None
+    applied = time.perf_counter()
+    block_bytes = encode_bench_block(block)
+    store.commit_block(block.height, hashlib.sha256(block_bytes).digest(), block_bytes, b"",
+                       result.writes, result.state_hash)
+    phases.apply += applied - start
+    phases.persist += time.perf_counter() - applied
+
+
+def init_store(store: Store, workload: Workload) -> None:
+    writes = genesis_writes(workload.genesis)
+    store.init_genesis(workload.genesis.chain_id, writes, get_state_hash(MemoryKV(writes)))
+
+
+def run_sequential(workload: Workload, path: Path, on_block: Callable[[int], None]) -> ChainRun:
+    """One thread: per block, check every signature, then apply, then persist.
+
+    Right before each block, the raw verify of that block's txs is timed too, so both
+    figures see the same machine load (a shared CI machine is noisy)."""
+    phases, block_s, raw_s = Phases(), [], 0.0
+    chain_id = workload.genesis.chain_id
+    with Store.open(path, chain_id=chain_id) as store:
+        init_store(store, workload)
+        for block in workload.blocks:
+            raw_s += measure_raw_verify(block.signed)
+            start = time.perf_counter()
+            ids = verify_txs(block.txs, chain_id)
+            phases.verify += time.perf_counter() - start
+            process_block(store, workload, block, ids, phases)
+            block_s.append(time.perf_counter() - start)
+            on_block(len(block.txs))
+        return ChainRun(block_s, sum(block_s), raw_s, phases, store.verify_state_hash())
+
+
+def run_pipelined(workload: Workload, path: Path, threads: int, on_block: Callable[[int], None]) -> ChainRun:
+    """``threads`` worker threads check block h+1's signatures while block h is applied
+    and persisted; libsodium releases the GIL, so the checks use another core. The
+    raw verify (with as many threads) is timed just before and just after the run."""
+    phases, block_s = Phases(), []
+    chain_id = workload.genesis.chain_id
+    blocks = workload.blocks
+    raw_before = measure_raw_verify(workload.txs, threads)
+    with Store.open(path, chain_id=chain_id) as store, ThreadPoolExecutor(threads) as pool:
+        init_store(store, workload)
+
+        def submit(block: BenchBlock) -> list[Future]:
+            return [pool.submit(verify_txs, block.txs[i::threads], chain_id) for i in range(threads)]
+
+        begin = last = time.perf_counter()
+        pending = submit(blocks[0]) if blocks else []
+        for index, block in enumerate(blocks):
+            waited = time.perf_counter()
+            ids = set().union(*(f.result() for f in pending))
+            phases.verify += time.perf_counter() - waited   # time spent waiting for the checks
+            pending = submit(blocks[index + 1]) if index + 1 < len(blocks) else []
+            process_block(store, workload, block, ids, phases)
+            now = time.perf_counter()
+            block_s.append(now - last)
+            last = now
+            on_block(len(block.txs))
+        total = last - begin
+        state_hash = store.verify_state_hash()
+    raw_s = (raw_before + measure_raw_verify(workload.txs, threads)) / 2
+    return ChainRun(block_s, total, raw_s, phases, state_hash)
+
+
+def compute_p99(values: Sequence[float]) -> float:
+    """Nearest-rank 99th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] if ordered else 0.0
+
+
+def summarise(n: int, run: ChainRun) -> dict[str, float]:
+    txs_per_s, raw_per_s = n / run.total_s, n / run.raw_s
+    return {"txs_per_s": round(txs_per_s, 1), "raw_verify_per_s": round(raw_per_s, 1),
+            "ratio": round(txs_per_s / raw_per_s, 3), "block_apply_p99_s": round(compute_p99(run.block_s), 4)}
+
+
+def run_apply_bench(n: int, households: int = 1000, block_max: int = 5000, verify_threads: int = 1,
+                    on_signed: Callable[[int], None] = lambda done: None,
+                    on_block: Callable[[int], None] = lambda txs: None) -> dict:
+    """The whole benchmark: sequential run, then pipelined run, each against raw verify."""
+    workload = make_workload(n, households, block_max, on_signed)
+    with tempfile.TemporaryDirectory(prefix="voisinage-bench-") as tmp:
+        seq = run_sequential(workload, Path(tmp) / "seq", on_block)
+        piped = run_pipelined(workload, Path(tmp) / "piped", verify_threads, on_block)
+    if piped.state_hash != seq.state_hash:
+        raise BenchFailed("the pipelined run reached another state hash than the sequential one")
+    report: dict = {"n": n, "blocks": len(workload.blocks), "households": households}
+    report.update(summarise(n, seq))
+    report["phases_s"] = {k: round(v, 4) for k, v in asdict(seq.phases).items()}
+    report["pipelined"] = {"verify_threads": verify_threads, **summarise(n, piped)}
+    return report

@@ -1,0 +1,80 @@
+"""``voisinage bench apply``: the harness runs the real pipeline and reports every key."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from node.cli import main
+from node.store.bench import (
+    BenchFailed, Phases, compute_p99, init_store, process_block, run_apply_bench, verify_txs,
+)
+from node.store.store import Store
+from node.store.workload import make_workload
+
+KEYS = {"n", "blocks", "households", "txs_per_s", "raw_verify_per_s", "ratio", "block_apply_p99_s",
+        "phases_s", "pipelined"}
+
+
+def test_report_has_every_key_and_consistent_figures():
+    report = run_apply_bench(600, households=100, block_max=200, verify_threads=2)
+    assert set(report) == KEYS
+    assert report["n"] == 600 and report["blocks"] == 3 and report["households"] == 100
+    for figures in (report, report["pipelined"]):
+        assert figures["txs_per_s"] > 0 and figures["raw_verify_per_s"] > 0
+        assert figures["ratio"] == pytest.approx(figures["txs_per_s"] / figures["raw_verify_per_s"], rel=0.01)
+        assert figures["block_apply_p99_s"] > 0
+    assert report["pipelined"]["verify_threads"] == 2
+    assert set(report["phases_s"]) == {"verify", "apply", "persist"}
+
+
+def test_progress_callbacks_count_every_tx():
+    signed, applied = [], []
+    run_apply_bench(300, households=50, block_max=128, on_signed=signed.append, on_block=applied.append)
+    assert signed[-1] == 300
+    assert sum(applied) == 2 * 300   # the sequential run and the pipelined run
+
+
+def test_p99_is_nearest_rank():
+    assert compute_p99([1.0]) == 1.0
+    assert compute_p99([float(i) for i in range(1, 101)]) == 99.0
+    assert compute_p99([float(i) for i in range(1, 201)]) == 198.0
+
+
+def test_invalid_bad_signature_is_reported(tmp_path):
+    w = make_workload(4, households=4, block_max=4)
+    raw = bytearray(w.txs[1].raw)
+    raw[-1] ^= 1   # the signature is the last field
+    with pytest.raises(BenchFailed, match="bad signature"):
+        verify_txs([w.txs[0].raw, bytes(raw)], w.genesis.chain_id)
+
+
+def test_invalid_refused_block_is_reported(tmp_path):
+    w = make_workload(8, households=4, block_max=8)
+    block = w.blocks[0]
+    replayed = dataclasses.replace(block, txs=block.txs + block.txs[:1])   # a reading replayed
+    with Store.open(tmp_path / "db") as store:
+        init_store(store, w)
+        ids = verify_txs(replayed.txs, w.genesis.chain_id)
+        with pytest.raises(BenchFailed, match="block 1 refused"):
+            process_block(store, w, replayed, ids, Phases())
+        assert store.height() == 0
+
+
+def test_cli_prints_json(capsys):
+    assert main(["bench", "apply", "--n", "300", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == KEYS and report["n"] == 300 and report["households"] == 1000
+
+
+def test_cli_prints_figures(capsys):
+    assert main(["bench", "apply", "--n", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio" in out and "goal ratio >= 0.5" in out
+
+
+def test_invalid_cli_n_zero(capsys):
+    assert main(["bench", "apply", "--n", "0"]) == 2
+    assert "--n" in capsys.readouterr().err
