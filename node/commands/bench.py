@@ -91,5 +91,53 @@ def bench_localnet(
                f"{report['sustained_per_s']}/s; nodes agree: {report['agree']}")
 
 
+@bench_app.command("apply")
+def bench_apply(
+    n: int = typer.Option(20_000, "--n", min=1, max=1_000_000, help="Signed txs (readings and transfers)."),
+    verify_threads: int = typer.Option(1, "--verify-threads", min=1, max=16,
+                                       help="Signature-check threads in the pipelined run."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Signature checks + apply_block + LevelDB persist vs raw Ed25519 verify (goal ratio >= 0.5)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from node.errors import CliError
+    from node.store.bench import BenchFailed, run_apply_bench
+
+    progress = Progress(TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True), disable=as_json)
+    with progress:
+        signing = progress.add_task("signing txs", total=n)
+        runs = [progress.add_task("sequential verify+apply+persist", total=n),
+                progress.add_task("pipelined verify+apply+persist", total=n)]
+
+        def on_block(txs: int) -> None:
+            task = next((t for t in runs if not progress.tasks[t].finished), runs[-1])
+            progress.advance(task, txs)
+
+        try:
+            report = run_apply_bench(n, verify_threads=verify_threads,
+                                     on_signed=lambda done: progress.update(signing, completed=done),
+                                     on_block=on_block)
+        except BenchFailed as exc:
+            raise CliError(f"bench apply failed: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    piped = report["pipelined"]
+    typer.echo(f"{report['n']} txs in {report['blocks']} blocks, {report['households']} households")
+    typer.echo(f"sequential  {report['txs_per_s']:>9.1f} txs/s  raw verify {report['raw_verify_per_s']:.1f}/s  "
+               f"ratio {report['ratio']:.3f}  block p99 {report['block_apply_p99_s']:.3f} s")
+    typer.echo(f"  phases    verify {report['phases_s']['verify']:.3f} s, apply {report['phases_s']['apply']:.3f} s, "
+               f"persist {report['phases_s']['persist']:.3f} s")
+    typer.echo(f"pipelined   {piped['txs_per_s']:>9.1f} txs/s  raw verify {piped['raw_verify_per_s']:.1f}/s  "
+               f"ratio {piped['ratio']:.3f}  block p99 {piped['block_apply_p99_s']:.3f} s  "
+               f"({piped['verify_threads']} check thread(s))")
+    typer.echo(f"goal ratio >= 0.5: {'met' if report['ratio'] >= 0.5 else 'MISSED'}; "
+               f"stretch >= 0.8: {'met' if report['ratio'] >= 0.8 else 'not met'} "
+               f"(pipelined: {'met' if piped['ratio'] >= 0.8 else 'not met'})")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
