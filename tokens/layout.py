@@ -25,7 +25,7 @@ key                             value
 ``int/`` start                  [end, ΣE, ΣI, M, settled, levy, minted, allocated]
 ``ie/`` start ‖ key             [E_j, I_i, minted to j after levy, a_i]: one household
 ``open/`` end ‖ start           1: an interval with data, waiting to settle
-``ctb/`` key ‖ epoch            [levy paid Wh, public-service minutes]: for "contribution"
+``ctb/`` day ‖ key              [levy paid Wh, public-service minutes] that UTC day (t // 86400)
 ``dlg/`` key ‖ topic            delegate key, or b"" for an explicit "none"
 ``ballot/`` key                 [bp per category]: standing allocation ballot
 ``prop/`` proposal id           [proposer, param, value, voting_end, status, tally...]
@@ -36,7 +36,7 @@ key                             value
 ``equiv/`` key                  [first height, last height, count]: double-sign evidence
 ==============================  ==========================================================
 
-Integers in keys (``start``, ``end``, ``expires``, ``height``, ``epoch``) are 8-byte
+Integers in keys (``start``, ``end``, ``expires``, ``height``, ``day``) are 8-byte
 big-endian, so a prefix scan walks them in time order. Keys are 32 bytes.
 """
 
@@ -142,8 +142,8 @@ def key_fund(name: str) -> bytes:
     return FUND + name.encode()
 
 
-def key_contribution(addr: bytes, epoch: int) -> bytes:
-    return CONTRIBUTION + addr + u64(epoch)
+def key_contribution(addr: bytes, day: int) -> bytes:
+    return CONTRIBUTION + u64(day) + addr
 
 
 def key_delegation(addr: bytes, topic: str) -> bytes:

@@ -14,14 +14,12 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
 from tokens.ledger import Ledger
-from tokens.settlement import get_standing_allocation, process_force_settle
+from tokens.settlement import get_first_contribution_day, get_standing_allocation, process_force_settle
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote
 
 TOPICS = ("allocation", "params", "*")
 CHOICES = ("yes", "no", "abstain")
 TOTAL_BP = 10_000
-# Contribution weights count the trailing 365 days (DESIGN §5 "Weights").
-CONTRIBUTION_WINDOW_S = 365 * 86_400
 # A voting window may stay open at most this long.
 MAX_VOTING_WINDOW_S = 365 * 86_400
 STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED, STATUS_FAILED = "open", "passed", "rejected", "failed"
@@ -126,13 +124,13 @@ def get_vote_weights(lg: Ledger) -> dict[bytes, int]:
     kind = lg.params["vote_weight"]
     if kind == "household":
         return get_governance().compute_weights("household", households)
-    first_epoch = max(0, lg.now_s - CONTRIBUTION_WINDOW_S) // lg.params["allocation_epoch_s"]
+    first_day = get_first_contribution_day(lg.now_s)
     levy: dict[bytes, int] = {}
     minutes: dict[bytes, int] = {}
     known = set(households)
     for key, (wh, mins) in lg.ov.iter_prefix(L.CONTRIBUTION):
-        addr, epoch = key[4:36], L.from_u64(key[36:44])
-        if epoch >= first_epoch and addr in known:
+        day, addr = L.from_u64(key[4:12]), key[12:44]
+        if day >= first_day and addr in known:
             levy[addr] = levy.get(addr, 0) + wh
             minutes[addr] = minutes.get(addr, 0) + mins
     return get_governance().compute_weights("contribution", households, levy, minutes, lg.params["rates"]["hour_wh"])

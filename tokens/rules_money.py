@@ -7,7 +7,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
-from tokens.settlement import process_contribution
+from tokens.settlement import DAY_S, process_contribution
 from tokens.txs import Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer
 
 HOUR = L.CLASS_INDEX["hour"]
@@ -105,8 +105,7 @@ def process_public_service(lg: Ledger, tx: PublicService) -> None:
     lg.process_nonce(tx.signer, tx.nonce)
     lg.process_treasury(HOUR, -minutes)
     lg.process_credit(tx.beneficiary, HOUR, minutes)
-    epoch = lg.now_s // lg.params["allocation_epoch_s"]
-    process_contribution(lg, tx.beneficiary, epoch, 0, minutes)
+    process_contribution(lg, tx.beneficiary, lg.now_s // DAY_S, 0, minutes)
 
 
 def process_offer(lg: Ledger, tx: Offer, tx_id: bytes) -> None:

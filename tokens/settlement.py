@@ -16,6 +16,9 @@ from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
 
 KWH = L.CLASS_INDEX["kwh"]
+DAY_S = 86_400
+# DESIGN §5 Weights: contributions count over the trailing 365 days.
+CONTRIBUTION_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> i
     # DESIGN §4 settlement step 1: producer j gets E_j·(1−levy), the treasury E_j·levy
     # (each producer's levy is rounded down, so j's two parts sum to E_j exactly).
     levy_bp = lg.params["levy_bp"]
-    epoch = start // lg.params["allocation_epoch_s"]
+    day = start // DAY_S
     total_levy = 0
     for addr, rec in entries:
         e = rec[L.IE_E]
@@ -125,7 +128,7 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> i
         total_levy += levy
         lg.process_treasury(KWH, levy)
         if levy:
-            process_contribution(lg, addr, epoch, levy, 0)
+            process_contribution(lg, addr, day, levy, 0)
         kept = net - process_gifts(lg, addr, start, net)
         lg.process_credit(addr, KWH, kept)
         rec[L.IE_MINTED] = net
@@ -166,9 +169,10 @@ def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], 
     return m
 
 
-def process_contribution(lg: Ledger, addr: bytes, epoch: int, levy: int, minutes: int) -> None:
-    """Record levy paid and public service for the "contribution" vote weight (DESIGN §5)."""
-    key = L.key_contribution(addr, epoch)
+def process_contribution(lg: Ledger, addr: bytes, day: int, levy: int, minutes: int) -> None:
+    """Record levy paid and public service per UTC day, for the "contribution" vote
+    weight (DESIGN §5: over the trailing 365 days)."""
+    key = L.key_contribution(addr, day)
     rec = lg.ov.get(key)
     if rec is None:
         lg.ov.put(key, [levy, minutes])
@@ -213,5 +217,20 @@ def process_epoch(lg: Ledger, events: list, compute_allocation) -> None:
             lg.ov.put(L.key_fund(name), fund)
     lg.process_treasury(KWH, -amount)
     lg.ov.put(L.META_NEXT_EPOCH, (lg.now_s // epoch_s + 1) * epoch_s)
+    process_prune_contributions(lg)
     events.append(EpochRun(lg.now_s // epoch_s * epoch_s, amount, tuple(allocation),
                            tuple(zip(names, shares))))
+
+
+def get_first_contribution_day(now_s: int) -> int:
+    """The first UTC day inside the trailing 365-day window."""
+    return max(0, now_s // DAY_S - CONTRIBUTION_DAYS + 1)
+
+
+def process_prune_contributions(lg: Ledger) -> None:
+    """Drop contribution records older than the window (keeps the state bounded)."""
+    first = get_first_contribution_day(lg.now_s)
+    for key, _ in lg.ov.iter_prefix(L.CONTRIBUTION):
+        if L.from_u64(key[4:12]) >= first:
+            break
+        lg.ov.delete(key)

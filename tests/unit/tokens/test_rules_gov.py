@@ -242,3 +242,20 @@ def test_contribution_weights_count_levy_paid():
     chain.block([vote(chain, keys[0], p, "no"), vote(chain, keys[1], p, "yes"), vote(chain, keys[2], p, "yes")])
     tally = [e for e in chain.block(dt_s=3600).events if e.kind == "proposal"][0]
     assert (tally.yes, tally.no) == (2, 100) and not tally.passed
+
+
+def test_contributions_older_than_365_days_stop_counting_and_are_pruned():
+    genesis, keys = make_genesis(3, {"vote_weight": "contribution"})
+    chain = Chain(genesis)
+    t0 = chain.time_s
+    chain.block([chain.reading(keys[0], 0, 1, t0 + 1, 0, 0)], dt_s=2)
+    chain.block([chain.reading(keys[0], 0, 2, t0 + 1001, 0, 1000)], dt_s=1000)
+    chain.block(at=t0 + 2100)
+    assert list(chain.kv.iter_prefix(b"ctb/"))
+    chain.block(at=t0 + 365 * DAY)               # the epoch prunes day 0
+    assert not list(chain.kv.iter_prefix(b"ctb/"))
+    p = propose(chain, keys[1])
+    chain.block([p])
+    chain.block([vote(chain, keys[0], p, "no"), vote(chain, keys[1], p, "yes")])
+    tally = [e for e in chain.block(dt_s=3600).events if e.kind == "proposal"][0]
+    assert (tally.yes, tally.no) == (1, 1)
