@@ -3,17 +3,21 @@
 - Library defaults that silently drop messages or stall are fixed here, once.
 - ``VerdictPubsub`` gives the boolean topic validator a third answer, IGNORE.
 - Peer scoring is configured so that it acts: REJECTs push a peer below the
-  graylist threshold, and the network then bans it (network.py).
+  publish threshold, and the network then bans it (network.py).
 """
 
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Awaitable, Callable
+
+import trio
 
 import libp2p.network.swarm as libp2p_swarm
 import libp2p.pubsub.pubsub as libp2p_pubsub
 import libp2p.pubsub.rpc_queue as libp2p_rpc_queue
+import libp2p.transport.tcp.tcp as libp2p_tcp
 from libp2p.abc import IHost
 from libp2p.exceptions import ValidationError
 from libp2p.peer.id import ID
@@ -46,15 +50,29 @@ FIRST_DELIVERY_WEIGHT = 0.05          # at most +10: good history cannot hide a 
 FIRST_DELIVERY_CAP = 200.0
 GOSSIP_THRESHOLD = -20.0              # below: no IHAVE/IWANT with the peer
 PUBLISH_THRESHOLD = -40.0             # below: its messages are dropped unvalidated
-GRAYLIST_THRESHOLD = -60.0            # below: pruned from the mesh, and we ban it
+GRAYLIST_THRESHOLD = -60.0            # below: py-libp2p refuses its GRAFTs, prunes it
+# Once under the publish threshold a peer's messages are no longer judged, so its
+# score stops falling and would never reach the graylist: we ban it right there.
+BAN_THRESHOLD = PUBLISH_THRESHOLD
+
+
+def _set_reuse_addr_only(sock: trio.socket.SocketType) -> None:
+    """py-libp2p 0.8.1 sets SO_REUSEPORT on its TCP listeners (for hole punching,
+    which we do not use): a second node then listens on a taken port without error
+    and the kernel splits incoming connections between the two. Only SO_REUSEADDR
+    is kept, so a port in use fails to listen and we can say so."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 
 
 def apply_library_fixes() -> None:
-    """Patch py-libp2p 0.8.1 module defaults before any Pubsub is created (idempotent).
+    """Patch py-libp2p 0.8.1 module defaults before any host or Pubsub is created
+    (idempotent).
 
     DEPENDENCIES.md pitfalls 2 and 4: per-peer outbound queue and subscription channel
-    of 32 that drop silently, and a fixed 250 ms sleep on every dial.
+    of 32 that drop silently, and a fixed 250 ms sleep on every dial. Also the
+    SO_REUSEPORT listener above.
     """
+    libp2p_tcp._set_reuse_flags = _set_reuse_addr_only
     libp2p_swarm._HAPPY_EYEBALLS_DELAY = 0
     libp2p_pubsub.SUBSCRIPTION_CHANNEL_SIZE = SUBSCRIPTION_CHANNEL_MESSAGES
     # RpcQueue() is called with no arguments, so its default arguments are the knob.
@@ -62,8 +80,9 @@ def apply_library_fixes() -> None:
 
 
 def make_score_params() -> ScoreParams:
-    """Thresholds that act (the library's are -inf): about 6 REJECTs in a row graylist
-    a peer that had no credit, and its score recovers by decay if it stops."""
+    """Thresholds that act (the library's are -inf): 5 REJECTs in quick succession
+    put a peer without credit under the publish threshold (and so banned), while an
+    honest peer's rare REJECT decays away."""
     return ScoreParams(
         p2_first_message_deliveries=TopicScoreParams(
             weight=FIRST_DELIVERY_WEIGHT, cap=FIRST_DELIVERY_CAP, decay=0.99),

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, bytes], Union[Verdict, Awaitable[Verdict]]]
 REJECTED_CACHE = 4096
 WATCH_INTERVAL_S = 1.0
+CLOSE_DEADLINE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class NetSettings:
     batch_delay_s: float = DEFAULT_DELAY_S
     status_interval_s: float = 2.0
     identity_seed: bytes | None = None   # a validator's key seed: see identity.py
+    # py-libp2p logs routine events (a peer restarting, a refused dial) as errors with
+    # tracebacks on stderr; the node shows its own one-line messages instead. None
+    # leaves the "libp2p" logger as the application configured it.
+    libp2p_log_level: int | None = logging.CRITICAL
     peers: PeerPolicy = field(default_factory=PeerPolicy)
 
 
@@ -213,15 +218,15 @@ class Network:
             self.delivered += 1
 
     async def _watch_scores(self) -> None:
-        """Ban each peer whose score fell below the graylist threshold (REJECTs);
-        py-libp2p itself only stops listening to it, and forgets it on disconnect."""
+        """Ban each peer whose score fell below the ban threshold (REJECTs); py-libp2p
+        itself only stops listening to it, and forgets its score on disconnect."""
         topics = sorted(self._topics.values())
         scorer = self.router.scorer
         while True:
             for peer in list(self.pubsub.peers):
                 worst = min([scorer.score(peer, topics)] + [scorer.topic_score(peer, t) for t in topics])
-                if worst < gossip.GRAYLIST_THRESHOLD:
-                    self.peer_manager.ban(peer, "score_below_graylist", self._nursery)
+                if worst < gossip.BAN_THRESHOLD:
+                    self.peer_manager.ban(peer, "invalid_messages", self._nursery)
             self.peer_manager.process_expired_bans()
             await self.peer_manager.enforce_bans()
             await trio.sleep(WATCH_INTERVAL_S)
@@ -260,22 +265,31 @@ class Network:
         """Run everything; ``task_status.started(self)`` once listening and subscribed."""
         self._set_stream_handlers()
         async with self.host.run(listen_addrs=[listen]):
-            if not self.host.get_network().listeners:
-                raise CliError(f"cannot listen on {listen}: address in use or unavailable")
-            async with background_trio_service(self.pubsub), background_trio_service(self.router):
-                await self.pubsub.wait_until_ready()
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    for kind in TopicKind:
-                        nursery.start_soon(self._drain, kind)
-                    await nursery.start(self.batcher.run)
-                    for info in self._bootstrap:
-                        if info.peer_id != self.host.get_id():
-                            nursery.start_soon(self.peer_manager.keep_connected, info)
-                    nursery.start_soon(self._watch_scores)
-                    nursery.start_soon(self._poll_heights)
-                    task_status.started(self)
-                    await trio.sleep_forever()
+            try:
+                if not self.host.get_network().listeners:
+                    raise CliError(f"cannot listen on {listen}: address in use or unavailable")
+                async with background_trio_service(self.pubsub), background_trio_service(self.router):
+                    await self.pubsub.wait_until_ready()
+                    await self._run_tasks(task_status)
+            finally:
+                # host.run() does not close the listening sockets on exit: without
+                # this a restarted node cannot listen on its port again.
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_DEADLINE_S):
+                    await self.host.close()
+
+    async def _run_tasks(self, task_status: trio.TaskStatus[Network]) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for kind in TopicKind:
+                nursery.start_soon(self._drain, kind)
+            await nursery.start(self.batcher.run)
+            for info in self._bootstrap:
+                if info.peer_id != self.host.get_id():
+                    nursery.start_soon(self.peer_manager.keep_connected, info)
+            nursery.start_soon(self._watch_scores)
+            nursery.start_soon(self._poll_heights)
+            task_status.started(self)
+            await trio.sleep_forever()
 
 
 async def _call_handler(handler: Handler, peer: str, data: bytes) -> Verdict:
@@ -312,6 +326,8 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
     Bad addresses, a corrupt ``p2p.key`` or a port in use are a one-line CliError.
     """
     gossip.apply_library_fixes()
+    if settings.libp2p_log_level is not None:
+        logging.getLogger("libp2p").setLevel(settings.libp2p_log_level)
     listen = _parse_listen(listen_maddr)
     key = load_or_create_identity(Path(home_dir), settings.identity_seed)
     host = new_host(key_pair=key, muxer_preference=settings.muxer)

@@ -125,11 +125,17 @@ class PeerManager:
     async def _dial(self, info: PeerInfo) -> bool:
         # py-libp2p refuses to redial a peer for 60 s after a failed dial; our own
         # backoff decides instead, so a restarted validator is found within seconds.
-        self._host.get_network().unblock_peer(info.peer_id)
+        network = self._host.get_network()
+        network.unblock_peer(info.peer_id)
+        # host.connect returns at once, without a checkpoint, while the swarm still
+        # lists a closed connection to the peer: drop those, or keep_connected spins
+        # without ever yielding (the node then ignores even SIGTERM).
+        if network.get_connections(info.peer_id):
+            await self._disconnect(info.peer_id)
         with trio.move_on_after(DIAL_DEADLINE_S):
             try:
                 await self._host.connect(info)
-                return True
+                return self.is_connected(info.peer_id)
             except (BaseLibp2pError, OSError) as exc:
                 log.debug("dial %s failed: %s", info.peer_id, exc)
         return False
