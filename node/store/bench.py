@@ -12,7 +12,7 @@ import hashlib
 import math
 import tempfile
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from node.store.store import Store
 from node.store.workload import BenchBlock, Signed, Workload, make_workload
 from tokens import BlockContext, InvalidBlock, apply_block, genesis_writes, get_state_hash
 from tokens.kv import MemoryKV
-from tokens.txs import decode_tx
+from tokens.txs import Tx, decode_tx
 from wire import verify_message
 
 
@@ -69,21 +69,24 @@ def _open_all(items: Sequence[tuple[bytes, bytes]]) -> None:
         open_(signed, public)
 
 
-def verify_txs(txs: Sequence[bytes], chain_id: bytes) -> set[bytes]:
-    """Decode and check every tx's signatures; return their ids for ``verified=``."""
-    ids = set()
+def verify_txs(txs: Sequence[bytes], chain_id: bytes) -> dict[bytes, Tx]:
+    """Decode and check every tx's signatures; return {id: decoded tx} for ``verified=``,
+    so that apply_block neither decodes nor checks them again."""
+    checked = {}
+    sha256 = hashlib.sha256
     for raw in txs:
-        if not verify_message(decode_tx(raw), chain_id):
+        tx = decode_tx(raw)
+        if not verify_message(tx, chain_id):
             raise BenchFailed("bad signature in the benchmark's own workload")
-        ids.add(hashlib.sha256(raw).digest())
-    return ids
+        checked[sha256(raw).digest()] = tx
+    return checked
 
 
 def encode_bench_block(block: BenchBlock) -> bytes:
     return msgpack.packb([block.height, block.time_ms, list(block.txs)], use_bin_type=True)
 
 
-def process_block(store: Store, workload: Workload, block: BenchBlock, ids: Collection[bytes],
+def process_block(store: Store, workload: Workload, block: BenchBlock, ids: Mapping[bytes, Tx],
                   phases: Phases) -> None:
     """Apply one block whose signatures are checked, and persist it in one synced batch."""
     genesis = workload.genesis
@@ -144,7 +147,9 @@ def run_pipelined(workload: Workload, path: Path, threads: int, on_block: Callab
         pending = submit(blocks[0]) if blocks else []
         for index, block in enumerate(blocks):
             waited = time.perf_counter()
-            ids = set().union(*(f.result() for f in pending))
+            ids = {}
+            for future in pending:
+                ids.update(future.result())
             phases.verify += time.perf_counter() - waited   # time spent waiting for the checks
             pending = submit(blocks[index + 1]) if index + 1 < len(blocks) else []
             process_block(store, workload, block, ids, phases)
