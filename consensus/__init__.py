@@ -30,4 +30,14 @@ Contracts (what node/ and tokens/ code against):
   ``Start(height + 1, commit)``.
 - ``consensus.sync.verify_chain``: verifies blocks and commits from an untrusted peer
   in order against the validator set of each height.
+
+Notes for the node:
+- GOSSIP timeouts re-send identical bytes (own recent votes, the round's proposal,
+  the polka of the valid value, decisions for lagging peers). A gossip layer whose
+  seen-cache drops repeats should send them to peers directly, or rely on its own
+  loss recovery; the simulator shows liveness needs some such re-delivery.
+- A Proposal or Decision carries a whole block, so it may exceed the 1 MiB gossip
+  limit (``messages.MAX_CONSENSUS_BYTES`` is 4 MiB + 64 KiB).
+- The engine forgets committed evidence older than EVIDENCE_MAX_AGE and, after a
+  restart, all of it: the ledger must also refuse evidence it already recorded.
 """
