@@ -19,6 +19,9 @@ def node_run(
     peer: list[str] = typer.Option([], "--peer", help="Extra peer multiaddr to dial (repeatable)."),
     http: str = typer.Option(None, "--http", help="HOST:PORT of the HTTP API (default: from the home)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    sign_journal: bool = typer.Option(False, "--sign-journal",
+                                      help="Validator audit: append every signed (height, round, step, "
+                                           "hash) to HOME/sign_journal.log."),
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
     from node.service.runner import run_node
@@ -27,7 +30,8 @@ def node_run(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("libp2p", "multiaddr", "hypercorn", "voisinage.http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http))
+    trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http,
+                     sign_journal=sign_journal))
 
 
 def register(app: typer.Typer) -> None:

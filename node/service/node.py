@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from prometheus_client import Counter
 
 from consensus.block import Commit
 from consensus.engine import Engine
@@ -59,8 +60,10 @@ class NodeStats:
 
 
 class Node:
-    def __init__(self, home: Home, store: Store, *, byzantine: str | None = None) -> None:
+    def __init__(self, home: Home, store: Store, *, byzantine: str | None = None,
+                 sign_journal: bool = False) -> None:
         self.home, self.store = home, store
+        self.sign_journal = sign_journal
         self.genesis = home.genesis
         self.chain_id = self.genesis.chain_id
         self.key = home_key(home)
@@ -81,6 +84,8 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self._rejected_seen: dict[str, int] = {}
         self.metrics.height.set(store.height())
+        self.synced_blocks = Counter("voisinage_synced_blocks", "Blocks stored by block sync (DESIGN §7).",
+                                     registry=self.metrics.registry)
 
     # ---- gossip handlers (run inside gossip validation) ----
 

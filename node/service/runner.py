@@ -26,7 +26,7 @@ from node.homes import home_key, load_home
 from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network
 from node.service.ledger_app import Committed
 from node.service.node import Node
-from node.service.signstate import save_sign_state
+from node.service.signstate import append_sign_journal, save_sign_state
 from node.store import Store
 from tokens import MemoryKV, genesis_writes, get_state_hash, get_time_ms
 from tokens.settlement import Settled
@@ -71,6 +71,8 @@ class Driver:
         node = self.node
         for effect in effects:
             if isinstance(effect, PersistBeforeSign):
+                if node.sign_journal:
+                    append_sign_journal(node.home.path, effect.state)
                 save_sign_state(node.home.path, effect.state)
             elif isinstance(effect, Broadcast):
                 kind = TopicKind.EVIDENCE if isinstance(effect.message, DuplicateVote) else TopicKind.CONSENSUS
@@ -182,6 +184,7 @@ class Syncer:
                     if block.header.height != node.store.height() + 1:
                         return True
                     record_commit(node, node.app.commit(block, commit, get_equivocators(block)))
+                    node.synced_blocks.inc()
                 await trio.sleep(0)
         except InvalidBlock as exc:
             log.warning("peer %s sent an invalid chain (%s): banned", peer[:12], exc)
@@ -250,14 +253,14 @@ async def serve_api(node: Node, host: str, port: int, task_status=trio.TASK_STAT
 
 
 async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),
-                   http: str | None = None) -> None:
+                   http: str | None = None, sign_journal: bool = False) -> None:
     home = load_home(home_dir)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)
     listen = listen or home.config.get("listen") or _genesis_listen(home)
     store = open_store(home)
     try:
-        node = Node(home, store)
+        node = Node(home, store, sign_journal=sign_journal)
         bootstrap = [a for a in genesis_peer_addrs(home.genesis.validators)] + list(peers)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence}
@@ -276,6 +279,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 nursery.start_soon(Syncer(node).run)
     finally:
         store.close()
+        log.info("store closed at height %d", store.height())
 
 
 def _stored_pair(store: Store, height: int):

@@ -15,6 +15,7 @@ from node.errors import CliError
 from wire import DecodeError, decode
 
 SIGN_STATE_FILE = "sign_state.bin"
+SIGN_JOURNAL_FILE = "sign_journal.log"
 
 
 def load_sign_state(home: Path) -> SignState:
@@ -51,3 +52,15 @@ def save_sign_state(home: Path, state: SignState) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def append_sign_journal(home: Path, state: SignState) -> None:
+    """Audit trail (``node run --sign-journal``): one line "height round step sign_hash"
+    per signature, appended before the record is saved and the message sent, so that
+    every signature that ever left the process is listed, across restarts."""
+    line = f"{state.height} {state.round} {state.step} {state.sign_hash.hex()}\n".encode()
+    fd = os.open(Path(home) / SIGN_JOURNAL_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)

@@ -1,0 +1,284 @@
+"""Real ``voisinage node run`` processes on loopback, from ``voisinage genesis new`` output.
+
+Every test writes its own commune into tmp_path with the real CLI, finds free ports
+at run time, starts one OS process per node and talks to them over HTTP only. Waits
+poll with deadlines and fail with the nodes' log tails; nothing asserts how long
+anything took.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+CLI = [sys.executable, "-m", "node.cli"]
+STARTUP_S = 60.0        # a loaded 2-core machine takes seconds just to import libp2p
+CONVERGE_S = 60.0
+STOP_S = 20.0
+FAST_IDLE_S = 1         # genesis max_idle_s for tests: an empty block every second
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def is_port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(count: int) -> int:
+    """P such that P..P+count-1 are free; random start, so parallel runs rarely collide."""
+    for _ in range(200):
+        start = random.randrange(20_000, 60_000 - count)
+        if all(is_port_free(start + i) for i in range(count)):
+            return start
+    raise RuntimeError("no free block of ports on 127.0.0.1")
+
+
+def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
+             logs: Callable[[], str] = lambda: "") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with the logs if never."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{logs()}")
+        time.sleep(0.2)
+
+
+@dataclass
+class Commune:
+    """``voisinage genesis new`` output: genesis.json and one home per node."""
+
+    root: Path
+    validators: int
+    households: int
+
+    def home(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def genesis(self) -> dict[str, Any]:
+        return json.loads((self.root / "genesis.json").read_text())
+
+    def set_params(self, **params: Any) -> None:
+        """Edit the draft genesis before launch and give every home the same copy
+        (the chain id is the hash of the file, so all homes must hold equal bytes)."""
+        doc = self.genesis
+        doc["params"].update(params)
+        data = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+        for path in [self.root / "genesis.json", *self.root.glob("*/genesis.json")]:
+            path.write_bytes(data)
+
+
+def make_commune(root: Path, validators: int, households: int = 0, **params: Any) -> Commune:
+    base = free_port_block(validators + households + 1)
+    done = run_cli("genesis", "new", "--name", "Testville", "--insee", "12345",
+                   "--validators", str(validators), "--households", str(households),
+                   "--base-port", str(base), "--out", str(root))
+    if done.returncode != 0:
+        raise AssertionError(f"genesis new failed: {done.stderr}")
+    commune = Commune(root, validators, households)
+    commune.set_params(**{"max_idle_s": FAST_IDLE_S, **params})
+    return commune
+
+
+@dataclass
+class NodeProc:
+    """One ``voisinage node run`` process; its output goes to ``<home>/node.log``."""
+
+    name: str
+    home: Path
+    http_port: int
+    extra: tuple[str, ...] = ()
+    proc: subprocess.Popen | None = None
+    exit_codes: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "node.log"
+
+    def start(self) -> NodeProc:
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"{self.name} is already running")
+        with open(self.log_path, "ab") as log:
+            log.write(f"==== start {self.name}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [*CLI, "node", "run", "--home", str(self.home), "--http", f"127.0.0.1:{self.http_port}",
+                 *self.extra],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        return self
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.is_running():
+            self.proc.send_signal(signum)
+
+    def kill(self) -> int:
+        """SIGKILL, as a power cut would."""
+        self.signal(signal.SIGKILL)
+        return self.wait()
+
+    def stop(self) -> int:
+        """SIGTERM and wait for a clean exit."""
+        self.signal(signal.SIGTERM)
+        return self.wait()
+
+    def wait(self, timeout: float = STOP_S) -> int:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} did not exit within {timeout} s\n{self.tail()}") from None
+        self.exit_codes.append(code)
+        return code
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return f"--- {self.name}: no log"
+        return f"--- {self.name} log:\n" + "\n".join(text.splitlines()[-lines:])
+
+    def get(self, path: str) -> httpx.Response | None:
+        try:
+            return httpx.get(self.url + path, timeout=3)
+        except httpx.HTTPError:
+            return None
+
+    def status(self) -> dict[str, Any] | None:
+        response = self.get("/status")
+        return response.json() if response is not None and response.status_code == 200 else None
+
+    def height(self) -> int:
+        status = self.status()
+        return status["height"] if status else -1
+
+    def block(self, height: int) -> dict[str, Any] | None:
+        response = self.get(f"/blocks/{height}")
+        return response.json() if response is not None and response.status_code == 200 else None
+
+    def metric(self, name: str) -> float:
+        """Sum of every sample of ``name`` (all label sets) in /metrics."""
+        response = self.get("/metrics")
+        if response is None:
+            return -1.0
+        pattern = re.compile(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", re.M)
+        return sum(float(m.group(2)) for m in pattern.finditer(response.text))
+
+    def wait_ready(self, timeout: float = STARTUP_S) -> dict[str, Any]:
+        def ready():
+            if not self.is_running():
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode}\n{self.tail()}")
+            return self.status()
+        return wait_for(ready, timeout, f"{self.name} to answer /status", self.tail)
+
+
+class Cluster:
+    """The processes of one commune; every one still running is killed at teardown."""
+
+    def __init__(self, commune: Commune) -> None:
+        self.commune = commune
+        self.nodes: dict[str, NodeProc] = {}
+
+    def node(self, name: str, *extra: str) -> NodeProc:
+        if name not in self.nodes:
+            self.nodes[name] = NodeProc(name, self.commune.home(name), free_port(), tuple(extra))
+        return self.nodes[name]
+
+    def start(self, *names: str) -> list[NodeProc]:
+        started = [self.node(name).start() for name in names]
+        for node in started:
+            node.wait_ready()
+        return started
+
+    @property
+    def validator_names(self) -> list[str]:
+        return [f"validator-{i}" for i in range(self.commune.validators)]
+
+    @property
+    def household_names(self) -> list[str]:
+        return [f"household-{i}" for i in range(self.commune.households)]
+
+    def running(self) -> list[NodeProc]:
+        return [n for n in self.nodes.values() if n.is_running()]
+
+    def logs(self) -> str:
+        return "\n".join(n.tail() for n in self.nodes.values())
+
+    def wait_height(self, height: int, nodes: list[NodeProc] | None = None,
+                    timeout: float = CONVERGE_S) -> None:
+        nodes = nodes if nodes is not None else self.running()
+        wait_for(lambda: all(n.height() >= height for n in nodes), timeout,
+                 f"height {height} on {[n.name for n in nodes]}", self.logs)
+
+    def assert_agree(self, nodes: list[NodeProc] | None = None, upto: int | None = None) -> int:
+        """Same block id and header state hash at every height up to the common one;
+        returns that height."""
+        nodes = nodes if nodes is not None else self.running()
+        common = upto if upto is not None else min(n.height() for n in nodes)
+        for h in range(1, common + 1):
+            seen = {n.name: _block_key(n.block(h)) for n in nodes}
+            assert len(set(seen.values())) == 1, f"nodes disagree at height {h}: {seen}"
+        return common
+
+    def shutdown(self) -> None:
+        for node in self.running():
+            node.signal(signal.SIGKILL)
+        for node in self.nodes.values():
+            if node.proc is not None:
+                node.proc.wait(timeout=STOP_S)
+
+
+def _block_key(block: dict[str, Any] | None) -> tuple[str, str] | None:
+    return (block["id"], block["header"]["state_hash"]) if block else None
+
+
+@pytest.fixture
+def cluster_of(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+    """``cluster_of(validators, households, **params)``: a fresh commune and its processes."""
+    made: list[Cluster] = []
+
+    def make(validators: int, households: int = 0, **params: Any) -> Cluster:
+        commune = make_commune(tmp_path / f"commune-{len(made)}", validators, households, **params)
+        made.append(Cluster(commune))
+        return made[-1]
+
+    yield make
+    for cluster in made:
+        cluster.shutdown()
