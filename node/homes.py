@@ -30,7 +30,7 @@ class Home:
     config: dict[str, Any]
 
 
-def _household_doc(i: int, key_hex: str, producer: bool) -> dict[str, Any]:
+def household_doc(i: int, key_hex: str, producer: bool) -> dict[str, Any]:
     # Deterministic, well-formed serials: 12-digit ADSC, 14-digit PRM.
     return {
         "key": key_hex,
@@ -50,7 +50,8 @@ def _write_json(path: Path, doc: Any) -> bytes:
 
 def create_network(out: Path, *, name: str, insee: str, validators: int, households: int = 0,
                    base_port: int = 26656, time_scale: int = 1, genesis_time: int | None = None,
-                   http_base: int = DEFAULT_HTTP_PORT, params: dict[str, Any] | None = None) -> Genesis:
+                   http_base: int = DEFAULT_HTTP_PORT, params: dict[str, Any] | None = None,
+                   extra_households: list[dict[str, Any]] = ()) -> Genesis:
     """Write ``out/genesis.json`` and the homes of every node; return the parsed genesis."""
     if validators < 1:
         raise CliError("--validators must be at least 1")
@@ -76,8 +77,8 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         ],
         "registrars": [keys["registrar"].public.hex()],
         # Roughly 30 % of households produce (DESIGN §4 example commune).
-        "households": [_household_doc(i, keys[f"household-{i}"].public.hex(), i % 10 < 3)
-                       for i in range(households)],
+        "households": [household_doc(i, keys[f"household-{i}"].public.hex(), i % 10 < 3)
+                       for i in range(households)] + list(extra_households),
         "params": dict(params or {}, **({"time_scale": time_scale} if time_scale != 1 else {})),
     }
     try:

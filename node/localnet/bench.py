@@ -1,0 +1,196 @@
+"""``voisinage bench localnet``: end-to-end committed readings per second on this machine.
+
+4 validators and 8 household nodes run as separate processes on loopback. A load
+generator holds the keys of 1 000 extra registered meters and posts signed
+cumulative readings to the household nodes' ``POST /tx`` at stepped offered
+rates. A reading counts as committed when it is seen in a block of validator-0;
+agreement of every node on every common block is checked at the end. The raw
+py-libp2p gossip rate, measured in the same run, is the baseline: readings are
+batched, so the ledger should beat it by the batching factor.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import httpx
+import trio
+
+from node.clock import ChainClock
+from node.homes import create_network
+from node.localnet.launcher import (
+    LocalnetConfig, Watch, check_agreement, find_port_block, node_list, quantile, start_node, stop_nodes,
+    wait_ready, watch_commits,
+)
+from node.net.bench import measure_gossip_rate
+from tokens.txs import MeterReading
+from wire import Keypair, sign_message
+
+DEFAULT_STEPS = (100, 250, 500, 1000, 1500)
+IN_FLIGHT = 64
+DRAIN_S = 5.0
+
+
+@dataclass
+class LoadMeter:
+    key: Keypair
+    meter: str
+    seq: int = 0
+    t: int = 0
+    import_wh: int = 0
+
+
+@dataclass
+class Sent:
+    """Acknowledged readings of one step: tx id (hex) -> launcher time of the 202."""
+
+    sent_at: dict[str, float] = field(default_factory=dict)
+    refused: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    def refuse(self, reason: str) -> None:
+        self.refused += 1
+        self.reasons[reason] += 1
+
+
+def make_meters(count: int) -> tuple[list[LoadMeter], list[dict]]:
+    meters, docs = [], []
+    for i in range(count):
+        key = Keypair(os.urandom(32))
+        meter = f"09{i:010d}"
+        meters.append(LoadMeter(key, meter))
+        docs.append({"key": key.public.hex(), "meter": meter, "prm": f"400000{i:08d}",
+                     "label": f"Compteur {i}", "kva": 12, "peak_w": 0})
+    return meters, docs
+
+
+def sign_reading(m: LoadMeter, chain_id: bytes, now_s: int) -> bytes:
+    # Cumulative and physically plausible: +1 Wh per reading, t strictly rising.
+    m.seq += 1
+    m.t = max(m.t + 1, now_s)
+    m.import_wh += 1
+    tx = MeterReading(signer=m.key.public, meter=m.meter, seq=m.seq, t=m.t, import_wh=m.import_wh,
+                      export_wh=0, sig=b"")
+    return sign_message(tx, chain_id, m.key).encode()
+
+
+async def offer_load(client: httpx.AsyncClient, urls: list[str], meters: list[LoadMeter], chain_id: bytes,
+                     clock: ChainClock, rate: int, seconds: float, sent: Sent) -> int:
+    """Post ``rate`` readings a second for ``seconds``, at most IN_FLIGHT at a time."""
+    limiter = trio.CapacityLimiter(IN_FLIGHT)
+    offered = 0
+
+    async def post(url: str, data: bytes) -> None:
+        async with limiter:
+            try:
+                r = await client.post(f"{url}/tx", content=data, timeout=10,
+                                      headers={"content-type": "application/msgpack"})
+                if r.status_code == 202:
+                    sent.sent_at[r.json()["id"]] = trio.current_time()
+                else:
+                    sent.refuse(f"{r.status_code} {r.json().get('error', '')}".split(":")[0])
+            except (httpx.HTTPError, ValueError) as exc:
+                sent.refuse(type(exc).__name__)
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        while (elapsed := trio.current_time() - start) < seconds:
+            due = int(elapsed * rate) + 1
+            now_s = clock.now_ms() // 1000
+            while offered < due:
+                m = meters[offered % len(meters)]
+                nursery.start_soon(post, urls[offered % len(urls)], sign_reading(m, chain_id, now_s))
+                offered += 1
+            await trio.sleep(0.01)
+    return offered
+
+
+async def run_step(client: httpx.AsyncClient, urls: list[str], meters: list[LoadMeter], chain_id: bytes,
+                   clock: ChainClock, rate: int, seconds: float, sent: Sent, watch: Watch) -> dict:
+    """One offered rate; ``sent`` is shared with the commit watcher, which pops what it sees."""
+    sent.sent_at, sent.refused, sent.reasons = {}, 0, Counter()
+    watch.latencies = []
+    offered = await offer_load(client, urls, meters, chain_id, clock, rate, seconds, sent)
+    acknowledged = len(sent.sent_at) + len(watch.latencies)
+    with trio.move_on_after(DRAIN_S):
+        while sent.sent_at:
+            await trio.sleep(0.1)
+    committed = len(watch.latencies)
+    return {
+        "offered_per_s": rate,
+        "offered": offered,
+        "acknowledged": acknowledged,
+        "refused": sent.refused,
+        "refused_by_reason": dict(sent.reasons),
+        "committed": committed,
+        "committed_per_s": round(committed / seconds, 1),
+        "commit_latency_s": {"p50": quantile(watch.latencies, 0.5), "p99": quantile(watch.latencies, 0.99)},
+    }
+
+
+async def readings_per_gossip_message(client: httpx.AsyncClient, urls: list[str]) -> float | None:
+    batches = txs = 0
+    for url in urls:
+        status = (await client.get(f"{url}/status", timeout=5)).json()
+        batches += status.get("gossip_tx_batches", 0)
+        txs += status.get("gossip_batched_txs", 0)
+    return round(txs / batches, 1) if batches else None
+
+
+async def bench_localnet(*, validators: int = 4, households: int = 8, steps=DEFAULT_STEPS, step_s: float = 15,
+                         load_meters: int = 1000, speed: int = 60, say: Callable[[str], None] = print) -> dict:
+    say("measuring raw py-libp2p gossip rate (baseline)...")
+    raw = await measure_gossip_rate(3.0, 200)
+    meters, docs = make_meters(load_meters)
+    with tempfile.TemporaryDirectory(prefix="voisinage-bench-localnet-") as tmp:
+        home = Path(tmp)
+        total = validators + households + 1
+        cfg = LocalnetConfig(validators=validators, households=households, speed=speed,
+                             http_base=find_port_block(total, start=18700))
+        genesis = create_network(home, name="Benchville", insee="99999", validators=validators,
+                                 households=households, base_port=find_port_block(total, start=27500),
+                                 time_scale=speed, http_base=cfg.http_base, extra_households=docs)
+        nodes = node_list(home, cfg)
+        clock = ChainClock(genesis.genesis_time, speed)
+        urls = [n.url for n in nodes if n.role == "household"] or [nodes[0].url]
+        results, sent, watch = [], Sent(), Watch()
+        limits = httpx.Limits(max_connections=IN_FLIGHT * 2, max_keepalive_connections=IN_FLIGHT * 2)
+        async with httpx.AsyncClient(limits=limits) as client:
+            try:
+                for node in nodes:
+                    await start_node(node, [])
+                await wait_ready(client, nodes)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(watch_commits, client, nodes[0], sent, watch)
+                    for rate in steps:
+                        step = await run_step(client, urls, meters, genesis.chain_id, clock, rate, step_s, sent, watch)
+                        say(f"offered {rate:>5}/s: committed {step['committed_per_s']:>7}/s, "
+                            f"latency p50 {step['commit_latency_s']['p50']} s p99 {step['commit_latency_s']['p99']} s, "
+                            f"refused {step['refused']}")
+                        results.append(step)
+                    nursery.cancel_scope.cancel()
+                per_msg = await readings_per_gossip_message(client, urls)
+                agree, _, problems = await check_agreement(client, nodes)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await stop_nodes(nodes)
+    best = max(results, key=lambda r: r["committed_per_s"])
+    sustained = [r for r in results if r["commit_latency_s"]["p99"] is not None and r["commit_latency_s"]["p99"] <= 3.0
+                 and r["committed"] >= 0.95 * r["acknowledged"]]
+    top = max(sustained, key=lambda r: r["committed_per_s"]) if sustained else None
+    return {
+        "validators": validators, "households": households, "load_meters": load_meters, "step_s": step_s,
+        "steps": results,
+        "max_committed_per_s": best["committed_per_s"],
+        "sustained_per_s": top["committed_per_s"] if top else 0.0,
+        "readings_per_gossip_msg": per_msg,
+        "raw_gossip_msgs_per_s": raw["msgs_per_s"],
+        "ratio_to_raw_gossip": round(best["committed_per_s"] / raw["msgs_per_s"], 2) if raw["msgs_per_s"] else None,
+        "agree": agree,
+        "problems": problems,
+    }
