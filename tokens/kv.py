@@ -61,12 +61,21 @@ class MemoryKV:
             i += 1
 
     def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
+        data = self._data
+        added = [key for key, value in writes.items() if value is not None and key not in data]
+        removed = False
         for key, value in writes.items():
             if value is None:
-                self._data.pop(key, None)
+                removed = data.pop(key, None) is not None or removed
             else:
-                self._data[key] = value
-        self._sorted = None
+                data[key] = value
+        if self._sorted is not None:
+            # Keep the sorted key list: filter deletions, then append the new keys as a
+            # second sorted run, which the sort merges in linear time.
+            keys = [k for k in self._sorted if k in data] if removed else self._sorted
+            keys.extend(sorted(added))
+            keys.sort()
+            self._sorted = keys
 
     def items(self) -> list[tuple[bytes, bytes]]:
         return sorted(self._data.items())
@@ -144,7 +153,9 @@ class Overlay:
                 obj = cache[key] = decode_value(raw)
                 self._orig[key] = raw
             found[key] = obj
-        for key in self._families.get(_family(prefix), ()):
+        # A prefix that names its family ("ie/...") only looks at that family's keys.
+        dirty = self._families.get(_family(prefix), ()) if b"/" in prefix else self._dirty
+        for key in dirty:
             if key.startswith(prefix):
                 found[key] = cache[key]
         return [(k, found[k]) for k in sorted(found) if found[k] is not None]

@@ -12,7 +12,7 @@ from tokens import (
     get_account, get_funds, get_height, get_params, get_state_hash, get_time_ms, get_treasury, select_txs,
 )
 from tokens import txs as T
-from tokens.kv import Overlay, decode_value, encode_value
+from tokens.kv import decode_value
 from wire import DecodeError
 
 
@@ -238,40 +238,6 @@ def test_different_blocks_give_different_hashes(setup):
     a = chain.block([transfer(chain, keys[0], keys[1], amount=1, nonce=1)])
     b = twin.block([transfer(twin, keys[0], keys[1], amount=2, nonce=1)])
     assert a.state_hash != b.state_hash
-
-
-# --- MemoryKV and Overlay -----------------------------------------------------------
-
-
-def test_memory_kv_prefix_scan_is_sorted_and_apply_deletes():
-    kv = MemoryKV({b"a/2": b"x", b"a/1": b"y", b"b/1": b"z"})
-    assert list(kv.iter_prefix(b"a/")) == [(b"a/1", b"y"), (b"a/2", b"x")]
-    kv.apply({b"a/1": None, b"a/0": b"w"})
-    assert list(kv.iter_prefix(b"a/")) == [(b"a/0", b"w"), (b"a/2", b"x")]
-    assert kv.get(b"a/1") is None
-
-
-def test_overlay_merges_its_changes_into_scans_and_writes_only_real_changes():
-    kv = MemoryKV({b"a/1": encode_value([1]), b"a/2": encode_value([2]), b"a/3": encode_value(3)})
-    ov = Overlay(kv)
-    ov.get(b"a/1")[0] = 10
-    ov.mark(b"a/1")
-    ov.delete(b"a/2")
-    ov.put(b"a/0", [0])
-    ov.put(b"a/3", 3)                       # same value: no write
-    ov.stage(b"a/9", [9])                   # staged, never marked: no write
-    assert [(k, v) for k, v in ov.iter_prefix(b"a/")] == [(b"a/0", [0]), (b"a/1", [10]), (b"a/3", 3)]
-    assert ov.writes() == {b"a/0": encode_value([0]), b"a/1": encode_value([10]), b"a/2": None}
-    assert kv.get(b"a/1") == encode_value([1])
-
-
-def test_overlay_scan_returns_the_cached_record():
-    kv = MemoryKV({b"a/1": encode_value([1])})
-    ov = Overlay(kv)
-    (_, rec), = ov.iter_prefix(b"a/")
-    rec[0] = 5
-    ov.mark(b"a/1")
-    assert ov.get(b"a/1") == [5] and ov.writes() == {b"a/1": encode_value([5])}
 
 
 def test_account_of_a_stranger_reads_as_empty(setup):
