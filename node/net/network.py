@@ -27,7 +27,7 @@ from typing import Union
 import multiaddr
 import trio
 from libp2p import new_host
-from libp2p.abc import IHost
+from libp2p.abc import IHost, ISubscriptionAPI
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
@@ -209,10 +209,9 @@ class Network:
     def _record_height(self, peer: str, height: int) -> None:
         self._heights[peer] = height
 
-    async def _drain(self, kind: TopicKind) -> None:
+    async def _drain(self, sub: ISubscriptionAPI) -> None:
         """Our handlers already took each message during validation; the subscription
         must still be drained, or its channel fills (DEPENDENCIES.md pitfall 2)."""
-        sub = await self.pubsub.subscribe(self._topics[kind])
         while True:
             await sub.get()
             self.delivered += 1
@@ -281,7 +280,7 @@ class Network:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for kind in TopicKind:
-                nursery.start_soon(self._drain, kind)
+                nursery.start_soon(self._drain, await self.pubsub.subscribe(self._topics[kind]))
             await nursery.start(self.batcher.run)
             for info in self._bootstrap:
                 if info.peer_id != self.host.get_id():

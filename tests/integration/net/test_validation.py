@@ -123,3 +123,18 @@ def test_thresholds_ban_after_a_handful_of_rejects():
     # trigger there, and after a handful of REJECTs, not hundreds.
     assert GRAYLIST_THRESHOLD < PUBLISH_THRESHOLD == BAN_THRESHOLD < GOSSIP_THRESHOLD < 0
     assert -BAN_THRESHOLD / INVALID_WEIGHT <= 5
+
+
+async def test_a_handler_that_raises_crashes_the_network_loudly(home):
+    def broken(peer: str, data: bytes):
+        raise RuntimeError("handler bug")
+
+    with pytest.raises(BaseExceptionGroup) as caught:
+        async with open_network(home("b"), CHAIN_ID, LOOPBACK, [], {TopicKind.CONSENSUS: broken}) as b:
+            async with open_network(home("a"), CHAIN_ID, LOOPBACK, b.listen_addrs(), {}) as a:
+                await meshed(a, b, TopicKind.CONSENSUS)
+                await a.publish(TopicKind.CONSENSUS, b"x")
+                with trio.fail_after(10):
+                    await trio.sleep_forever()
+    assert caught.value.subgroup(RuntimeError) is not None
+    assert caught.value.subgroup(trio.TooSlowError) is None
