@@ -6,6 +6,7 @@ and ``config.json`` (name, role, listen multiaddr, HTTP address).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import time
@@ -42,6 +43,21 @@ def household_doc(i: int, key_hex: str, producer: bool) -> dict[str, Any]:
     }
 
 
+def validator_ips(first: str | None, count: int) -> list[str]:
+    """127.0.0.1 for every validator by default; otherwise ``first``, ``first`` + 1, ...
+
+    Distinct addresses serve containers or network namespaces (docker/compose.yaml).
+    """
+    if first is None:
+        return ["127.0.0.1"] * count
+    try:
+        start = ipaddress.IPv4Address(first)
+        ips = [str(start + i) for i in range(count)]
+    except (ipaddress.AddressValueError, ValueError):
+        raise CliError(f"bad --validator-ip {first!r}: expected an IPv4 address with room for {count}") from None
+    return ips
+
+
 def _write_json(path: Path, doc: Any) -> bytes:
     data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
     path.write_bytes(data)
@@ -51,7 +67,7 @@ def _write_json(path: Path, doc: Any) -> bytes:
 def create_network(out: Path, *, name: str, insee: str, validators: int, households: int = 0,
                    base_port: int = 26656, time_scale: int = 1, genesis_time: int | None = None,
                    http_base: int = DEFAULT_HTTP_PORT, params: dict[str, Any] | None = None,
-                   extra_households: list[dict[str, Any]] = ()) -> Genesis:
+                   extra_households: list[dict[str, Any]] = (), validator_ip: str | None = None) -> Genesis:
     """Write ``out/genesis.json`` and the homes of every node; return the parsed genesis."""
     if validators < 1:
         raise CliError("--validators must be at least 1")
@@ -59,6 +75,7 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         raise CliError("--households must not be negative")
     if not 1 <= base_port <= 65535 - validators - households:
         raise CliError("--base-port leaves no room for every node's port")
+    ips = validator_ips(validator_ip, validators)
     out = Path(out)
     if (out / GENESIS_FILE).exists():
         raise CliError(f"{out / GENESIS_FILE} already exists; choose an empty directory")
@@ -72,7 +89,7 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         "dev": time_scale != 1,
         "validators": [
             {"name": f"validator-{i}", "key": keys[f"validator-{i}"].public.hex(),
-             "addr": f"/ip4/127.0.0.1/tcp/{base_port + i}"}
+             "addr": f"/ip4/{ips[i]}/tcp/{base_port + i}"}
             for i in range(validators)
         ],
         "registrars": [keys["registrar"].public.hex()],

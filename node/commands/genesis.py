@@ -21,11 +21,13 @@ def genesis_new(
     base_port: int = typer.Option(26656, "--base-port", min=1, max=65535, help="Validator i listens on P+i."),
     time_scale: int = typer.Option(1, "--time-scale", min=1, max=3600,
                                    help="Development only: the chain clock runs this many times faster."),
+    validator_ip: str = typer.Option(None, "--validator-ip",
+                                     help="Validator i listens at this IPv4 address + i (default 127.0.0.1 for all)."),
     out: Path = typer.Option(..., "--out", help="Directory to write genesis.json and the homes into."),
 ) -> None:
     """Write OUT/genesis.json and one home per node (validator-i, household-i, registrar)."""
     genesis = create_network(out, name=name, insee=insee, validators=validators, households=households,
-                             base_port=base_port, time_scale=time_scale)
+                             base_port=base_port, time_scale=time_scale, validator_ip=validator_ip)
     typer.echo(f"chain id {genesis.chain_id_hex}")
     typer.echo(f"wrote {out / 'genesis.json'} and {validators + households + 1} homes")
 
