@@ -126,7 +126,9 @@ def get_household_intervals(kv: KV, addr: bytes, start_from: int, start_to: int)
     out = []
     for key, raw in kv.iter_prefix(L.INTERVAL):
         start = L.from_u64(key[len(L.INTERVAL):])
-        if not start_from <= start <= start_to:
+        if start > start_to:
+            break
+        if start < start_from:
             continue
         entry = _get(kv, L.key_entry(start, addr))
         if entry is not None:
