@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install clean
+.PHONY: test demo demo-ledger install clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -17,7 +17,13 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# A local network: 4 validators, 8 households with simulated meters, clock x60.
+# It prints each node's URL and the dashboard's; Ctrl-C stops every process.
 demo: $(STAMP)
+	$(VENV)/bin/voisinage localnet up
+
+# One simulated day of a 20-household commune through the ledger alone.
+demo-ledger: $(STAMP)
 	$(VENV)/bin/voisinage demo ledger
 
 clean:
