@@ -12,7 +12,7 @@ from node.consensus_sim import SimConfig, run_simulation
 HEIGHTS = 5
 SIZES = [(4, 1), (5, 1), (7, 2), (10, 3)]
 DROPS = [0.1, 0.3, 0.5]
-SEEDS = range(8)
+SEEDS = range(12)
 
 
 def _scenarios():
