@@ -1,0 +1,145 @@
+"""The invariants checked after every e2e run (CometBFT test/e2e, DESIGN §11).
+
+- every node has the same block id at every common height, so no fork (the block id
+  covers the header, which carries the state hash after the parent);
+- nodes at the same height report the same state hash;
+- every tx the client saw acknowledged with 202 is committed exactly once (or, for a
+  reading, superseded by a later committed reading of the same meter);
+- every settled interval satisfies Σ minted − Σ allocated == ΣE − M (DESIGN §4 step 3),
+  read from each stopped node's store through ``tokens.queries``;
+- a byzantine validator's equivocation evidence is committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from node.e2e.cluster import Cluster
+from node.e2e.load import AckLog, Follower
+from node.store import Store
+from tokens import layout as L
+from tokens.queries import get_interval_at
+
+
+@dataclass
+class Agreement:
+    common_height: int = 0
+    heights: dict[str, int] = field(default_factory=dict)
+    forks: list[int] = field(default_factory=list)
+    state_hash_mismatches: list[int] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+
+
+async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
+    response = await client.get(url, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+async def check_agreement(cluster: Cluster) -> Agreement:
+    """Block ids at every common height, state hashes at equal heights."""
+    out = Agreement()
+    statuses = {}
+    for node in cluster.nodes:
+        st = await cluster.status(node, timeout=5)
+        if st is None:
+            out.unreachable.append(node.name)
+        else:
+            statuses[node.name] = st
+            out.heights[node.name] = st["height"]
+    out.common_height = min(out.heights.values(), default=0)
+    for h in range(1, out.common_height + 1):
+        ids = set()
+        for name in statuses:
+            block = await _get_json(cluster.client, f"{cluster.by_name[name].url}/blocks/{h}")
+            ids.add(block["id"])
+        if len(ids) != 1:
+            out.forks.append(h)
+    by_height: dict[int, set[str]] = {}
+    for st in statuses.values():
+        by_height.setdefault(st["height"], set()).add(st["state_hash"])
+    out.state_hash_mismatches = sorted(h for h, hashes in by_height.items() if len(hashes) > 1)
+    return out
+
+
+@dataclass
+class TxOutcome:
+    acked: int = 0
+    committed: int = 0
+    superseded: int = 0
+    lost: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    resubmitted_txs: int = 0
+
+
+def check_txs(log: AckLog, follower: Follower) -> TxOutcome:
+    """Every acknowledged tx committed exactly once; no tx anywhere in the chain twice."""
+    out = TxOutcome(acked=len(log.acked))
+    out.duplicates = sorted(tx_id for tx_id, heights in follower.committed.items() if len(heights) > 1)
+    for entry in log.acked.values():
+        out.resubmitted_txs += entry.resubmits > 0
+        if entry.tx_id in follower.committed:
+            out.committed += 1
+        elif follower.is_superseded(entry):
+            out.superseded += 1
+        else:
+            out.lost.append(entry.tx_id)
+    return out
+
+
+@dataclass
+class IntervalCheck:
+    node: str
+    settled: int = 0
+    violations: list[str] = field(default_factory=list)
+
+
+def check_intervals(name: str, store: Store) -> IntervalCheck:
+    """DESIGN §4 step 3 on every settled interval of one node's state."""
+    out = IntervalCheck(name)
+    kv = store.state
+    starts = [L.from_u64(key[len(L.INTERVAL):]) for key, _ in kv.iter_prefix(L.INTERVAL)]
+    for start in starts:
+        iv = get_interval_at(kv, start)
+        if not iv["settled"]:
+            continue
+        out.settled += 1
+        minted = sum(h["minted_wh"] for h in iv["households"].values()) + iv["levy"]
+        allocated = sum(h["allocated_wh"] for h in iv["households"].values())
+        sum_e = sum(h["export_wh"] for h in iv["households"].values())
+        sum_i = sum(h["import_wh"] for h in iv["households"].values())
+        if minted - allocated != iv["sum_e"] - iv["m"]:
+            out.violations.append(f"interval {start}: minted {minted} - allocated {allocated} "
+                                  f"!= ΣE {iv['sum_e']} - M {iv['m']}")
+        if (sum_e, sum_i) != (iv["sum_e"], iv["sum_i"]) or iv["m"] != min(sum_e, sum_i):
+            out.violations.append(f"interval {start}: aggregates disagree with the households' entries")
+    return out
+
+
+def check_stores(cluster: Cluster) -> list[IntervalCheck]:
+    """Open each stopped node's store read-only in spirit and check its intervals."""
+    out = []
+    for node in cluster.nodes:
+        try:
+            store = Store.open_home(node.home)
+        except Exception as exc:  # any store error is a finding of the run, not a crash
+            out.append(IntervalCheck(node.name, violations=[f"cannot open store: {exc}"]))
+            continue
+        try:
+            out.append(check_intervals(node.name, store))
+        finally:
+            store.close()
+    return out
+
+
+def check_evidence(follower: Follower, byzantine_keys: dict[str, str]) -> dict[str, int]:
+    """How many committed evidence items name each byzantine validator (by name)."""
+    counts = {name: 0 for name in byzantine_keys}
+    for ev in follower.evidence:
+        text = repr(ev)
+        for name, key in byzantine_keys.items():
+            counts[name] += key in text
+    return counts

@@ -1,0 +1,190 @@
+"""The node processes of one e2e run: homes, start, stop, signals, HTTP status.
+
+On loopback every node listens on 127.0.0.1 with its own ports. With a ``Fabric``
+every node runs inside its own namespace (``ip netns exec``), listens on its
+namespace address, and its genesis bootstrap address points there; the runner talks
+to its HTTP API over the bridge. The process started is the node itself (``ip netns
+exec`` execs it), so SIGSTOP, SIGKILL and SIGTERM reach the node directly.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from node.e2e.netns import Fabric
+from node.errors import CliError
+from node.homes import CONFIG_FILE, GENESIS_FILE, create_network, load_home
+from node.localnet.launcher import find_port_block
+
+P2P_PORT = 26656
+HTTP_PORT = 8700
+READY_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 15
+
+
+@dataclass
+class NodeProc:
+    index: int
+    name: str
+    home: Path
+    http: str
+    byzantine: bool = False
+    proc: trio.Process | None = None
+    paused: bool = False
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.http}"
+
+    @property
+    def is_validator(self) -> bool:
+        return self.name.startswith("validator-")
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+
+def _rewrite_for_fabric(home: Path, names: list[str], fabric: Fabric) -> None:
+    """Point genesis bootstrap addresses and every home's config at namespace addresses.
+
+    The chain id is the hash of genesis.json, so it is rewritten before any node starts."""
+    doc = json.loads((home / GENESIS_FILE).read_text())
+    for i, v in enumerate(doc["validators"]):
+        v["addr"] = f"/ip4/{fabric.ip(i)}/tcp/{P2P_PORT}"
+    data = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+    (home / GENESIS_FILE).write_bytes(data)
+    for sub in sorted(p for p in home.iterdir() if p.is_dir()):
+        (sub / GENESIS_FILE).write_bytes(data)
+    for i, name in enumerate(names):
+        config = json.loads((home / name / CONFIG_FILE).read_text())
+        config["listen"] = f"/ip4/{fabric.ip(i)}/tcp/{P2P_PORT}"
+        config["http"] = f"{fabric.ip(i)}:{HTTP_PORT}"
+        (home / name / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def build_network(home: Path, validators: int, households: int, speed: int,
+                  fabric: Fabric | None, byzantine: tuple[str, ...] = ()) -> list[NodeProc]:
+    """Write genesis and homes under ``home`` (an empty directory) and describe the nodes."""
+    names = [f"validator-{i}" for i in range(validators)] + [f"household-{i}" for i in range(households)]
+    total = len(names) + 1
+    if fabric is None:
+        p2p = find_port_block(total)
+        http = find_port_block(total, start=p2p + total)
+    else:
+        p2p, http = P2P_PORT, HTTP_PORT
+    create_network(home, name="E2E", insee="99999", validators=validators, households=households,
+                   base_port=p2p, time_scale=speed, http_base=http)
+    if fabric is not None:
+        _rewrite_for_fabric(home, names, fabric)
+    nodes = []
+    for i, name in enumerate(names):
+        config = load_home(home / name).config
+        nodes.append(NodeProc(i, name, home / name, config["http"], byzantine=name in byzantine))
+    return nodes
+
+
+class Cluster:
+    def __init__(self, nodes: list[NodeProc], fabric: Fabric | None, client: httpx.AsyncClient) -> None:
+        self.nodes, self.fabric, self.client = nodes, fabric, client
+        self.by_name = {n.name: n for n in nodes}
+
+    def command(self, node: NodeProc) -> list[str]:
+        cmd = [sys.executable, "-m", "node.cli", "node", "run", "--home", str(node.home), "--http", node.http]
+        if node.byzantine:
+            cmd += ["--byzantine", "double-sign"]
+        return (self.fabric.exec_prefix(node.index) if self.fabric is not None else []) + cmd
+
+    async def start(self, node: NodeProc) -> None:
+        with open(node.home / "node.log", "ab") as log:
+            node.proc = await trio.lowlevel.open_process(self.command(node), stdout=log, stderr=subprocess.STDOUT,
+                                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        node.paused = False
+        node.starts += 1
+
+    async def start_all(self) -> None:
+        for node in self.nodes:
+            await self.start(node)
+        for node in self.nodes:
+            await self.wait_ready(node)
+
+    async def wait_ready(self, node: NodeProc, timeout: float = READY_TIMEOUT_S) -> None:
+        with trio.move_on_after(timeout):
+            while True:
+                if node.proc is not None and node.proc.returncode is not None:
+                    raise CliError(f"{node.name} exited with {node.proc.returncode}: {self.log_tail(node)}")
+                if await self.status(node) is not None:
+                    return
+                await trio.sleep(0.2)
+        raise CliError(f"{node.name} did not answer on {node.url} within {timeout:.0f} s")
+
+    def log_tail(self, node: NodeProc) -> str:
+        try:
+            lines = (node.home / "node.log").read_bytes()[-2000:].decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+    async def status(self, node: NodeProc, timeout: float = 2.0) -> dict[str, Any] | None:
+        try:
+            response = await self.client.get(f"{node.url}/status", timeout=timeout)
+            return response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    async def heights(self) -> dict[str, int]:
+        out = {}
+        for node in self.nodes:
+            if node.running and not node.paused:
+                st = await self.status(node)
+                if st is not None:
+                    out[node.name] = st["height"]
+        return out
+
+    # ---- process perturbations ----
+
+    def signal(self, node: NodeProc, signum: int) -> None:
+        if node.running:
+            node.proc.send_signal(signum)
+
+    def pause(self, node: NodeProc) -> None:
+        self.signal(node, signal.SIGSTOP)
+        node.paused = True
+
+    def resume(self, node: NodeProc) -> None:
+        self.signal(node, signal.SIGCONT)
+        node.paused = False
+
+    async def kill(self, node: NodeProc) -> None:
+        self.signal(node, signal.SIGKILL)
+        if node.proc is not None:
+            await node.proc.wait()
+
+    async def stop(self, node: NodeProc) -> int | None:
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT_S; returns the exit code."""
+        if node.proc is None:
+            return None
+        if node.paused:
+            self.resume(node)
+        self.signal(node, signal.SIGTERM)
+        with trio.move_on_after(STOP_TIMEOUT_S):
+            await node.proc.wait()
+        if node.proc.returncode is None:
+            node.proc.kill()
+            await node.proc.wait()
+        return node.proc.returncode
+
+    async def stop_all(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for node in self.nodes:
+                nursery.start_soon(self.stop, node)

@@ -1,0 +1,211 @@
+"""Load for an e2e run, and the client-side log that the checks hold the chain to.
+
+Each household's simulated meter posts signed cumulative readings to its own node,
+and the household sends small transfers (one in flight at a time, so a resubmitted
+transfer never arrives after a later nonce). Every 202 goes into the ``AckLog``.
+
+A ``Follower`` reads the chain block by block from whichever node answers and
+records where each tx id was committed. Like a real meter agent, the client
+resubmits an acknowledged tx that is still not committed after ``resubmit_after_s``
+(same bytes, same id: a duplicate can only be refused). A reading that a later
+committed reading of the same meter supersedes needs no resubmission: readings are
+cumulative, so the later one carries its energy (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+import trio
+
+from node.clock import ChainClock
+from node.e2e.cluster import Cluster, NodeProc
+from node.homes import KEY_FILE, load_home
+from node.keyfile import load_key
+from node.localnet.meters import Meter
+from node.localnet.profiles import MeterSim, Weather, household_profile
+from tokens.txs import Transfer
+from wire import Keypair, sign_message
+
+MSGPACK = {"content-type": "application/msgpack"}
+
+
+@dataclass
+class Acked:
+    tx_id: str
+    kind: str              # "reading" or "transfer"
+    signer: str
+    seq: int               # reading seq or transfer nonce
+    node: str
+    acked_at: float
+    data: bytes
+    resubmits: int = 0
+
+
+@dataclass
+class AckLog:
+    acked: dict[str, Acked] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+    unreachable: int = 0
+
+    def add(self, entry: Acked) -> None:
+        self.acked.setdefault(entry.tx_id, entry)
+
+    def count_refused(self, reason: str) -> None:
+        key = reason.split(":")[0][:40]
+        self.refused[key] = self.refused.get(key, 0) + 1
+
+
+@dataclass
+class Follower:
+    """What the chain committed, as read through the HTTP API."""
+
+    height: int = 0
+    committed: dict[str, list[int]] = field(default_factory=dict)
+    max_seq: dict[tuple[str, str], int] = field(default_factory=dict)
+    commit_times: list[tuple[float, int, int]] = field(default_factory=list)   # (t, height, readings)
+    evidence: list[dict] = field(default_factory=list)
+
+    def process_block(self, block: dict, now: float) -> None:
+        readings = 0
+        for tx in block.get("txs", []):
+            self.committed.setdefault(tx["id"], []).append(block["height"])
+            kind = {"tx/reading": "reading", "tx/transfer": "transfer"}.get(tx.get("type"))
+            if kind is not None:
+                seq = tx["seq"] if kind == "reading" else tx["nonce"]
+                key = (kind, tx["signer"])
+                self.max_seq[key] = max(seq, self.max_seq.get(key, 0))
+                readings += kind == "reading"
+        self.evidence += block.get("evidence", [])
+        self.height = block["height"]
+        self.commit_times.append((now, block["height"], readings))
+
+    def is_superseded(self, entry: Acked) -> bool:
+        return entry.kind == "reading" and self.max_seq.get((entry.kind, entry.signer), 0) > entry.seq
+
+    async def run(self, cluster: Cluster) -> None:
+        while True:
+            progressed = False
+            for node in cluster.nodes:
+                if node.running and not node.paused:
+                    progressed = await self._follow(cluster.client, node) or progressed
+            await trio.sleep(0.05 if progressed else 0.2)
+
+    async def _follow(self, client: httpx.AsyncClient, node: NodeProc) -> bool:
+        progressed = False
+        try:
+            while True:
+                response = await client.get(f"{node.url}/blocks/{self.height + 1}", timeout=3)
+                if response.status_code != 200:
+                    return progressed
+                self.process_block(response.json(), trio.current_time())
+                progressed = True
+        except (httpx.HTTPError, ValueError, KeyError):
+            return progressed
+
+
+class Household:
+    def __init__(self, node: NodeProc, meter: Meter, key: Keypair, chain_id: bytes) -> None:
+        self.node, self.meter, self.key, self.chain_id = node, meter, key, chain_id
+        self.nonce = 0
+        self.last_t = 0
+        self.pending_transfer: Acked | None = None
+
+
+class LoadGen:
+    def __init__(self, cluster: Cluster, households: list[NodeProc], seed: int, readings_per_s: float,
+                 transfer_every_s: float, resubmit_after_s: float) -> None:
+        self.cluster = cluster
+        genesis = load_home(households[0].home).genesis
+        self.genesis = genesis
+        self.clock = ChainClock(genesis.genesis_time, genesis.params["time_scale"])
+        specs = {h.key: h for h in genesis.households}
+        weather = Weather(seed)
+        self.households: list[Household] = []
+        for index, node in enumerate(households):
+            key = load_key(node.home / KEY_FILE)
+            spec = specs[key.public]
+            sim = MeterSim(household_profile(seed * 1000 + index, spec.peak_w, spec.kva, weather=weather),
+                           start_t=genesis.genesis_time)
+            self.households.append(Household(node, Meter(spec, key, node.url, sim), key, genesis.chain_id))
+        self.readings_per_s, self.transfer_every_s = readings_per_s, transfer_every_s
+        self.resubmit_after_s = resubmit_after_s
+        self.log = AckLog()
+        self.follower = Follower()
+        self.resubmitted = 0
+
+    async def post(self, node: NodeProc, data: bytes) -> tuple[int, str]:
+        """(status, id or reason); status 0 when the node could not be reached."""
+        if not node.running or node.paused:
+            return 0, "node down"
+        try:
+            response = await self.cluster.client.post(f"{node.url}/tx", content=data, headers=MSGPACK, timeout=3)
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return 0, "unreachable"
+        return response.status_code, body.get("id") or body.get("error", "")
+
+    async def submit(self, hh: Household, data: bytes, kind: str, seq: int) -> Acked | None:
+        status, text = await self.post(hh.node, data)
+        if status == 202:
+            entry = Acked(text, kind, hh.key.public.hex(), seq, hh.node.name, trio.current_time(), data)
+            self.log.add(entry)
+            return entry
+        if status == 0:
+            self.log.unreachable += 1
+        else:
+            self.log.count_refused(text)
+        return None
+
+    async def run_readings(self, hh: Household) -> None:
+        period = 1 / self.readings_per_s
+        while True:
+            t = self.clock.now_ms() // 1000
+            if t > hh.last_t:   # DESIGN §4: a meter's t must rise
+                hh.last_t = t
+                data = hh.meter.reading(hh.chain_id, t)
+                await self.submit(hh, data, "reading", hh.meter.seq)
+            await trio.sleep(period)
+
+    async def run_transfers(self, hh: Household, to: bytes) -> None:
+        while True:
+            await trio.sleep(self.transfer_every_s)
+            pending = hh.pending_transfer
+            if pending is not None and pending.tx_id not in self.follower.committed:
+                continue
+            hh.nonce += 1
+            tx = Transfer(signer=hh.key.public, nonce=hh.nonce, to=to, cls="kwh", amount=1, memo="e2e", sig=b"")
+            entry = await self.submit(hh, sign_message(tx, hh.chain_id, hh.key).encode(), "transfer", hh.nonce)
+            if entry is None:
+                hh.nonce -= 1   # refused or unreachable: the same nonce is free for the next try
+            hh.pending_transfer = entry
+
+    async def run_resubmitter(self) -> None:
+        by_name = self.cluster.by_name
+        while True:
+            await trio.sleep(1.0)
+            now = trio.current_time()
+            for entry in list(self.log.acked.values()):
+                if (entry.tx_id in self.follower.committed or self.follower.is_superseded(entry)
+                        or now - entry.acked_at < self.resubmit_after_s * (entry.resubmits + 1)):
+                    continue
+                status, _ = await self.post(by_name[entry.node], entry.data)
+                if status in (202, 400):
+                    entry.resubmits += 1
+                    self.resubmitted += 1
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            for i, hh in enumerate(self.households):
+                nursery.start_soon(self.run_readings, hh)
+                if self.transfer_every_s > 0 and len(self.households) > 1:
+                    to = self.households[(i + 1) % len(self.households)].key.public
+                    nursery.start_soon(self.run_transfers, hh, to)
+            nursery.start_soon(self.run_resubmitter)
+
+    def pending(self) -> list[Acked]:
+        """Acknowledged txs neither committed nor superseded yet."""
+        return [e for e in self.log.acked.values()
+                if e.tx_id not in self.follower.committed and not self.follower.is_superseded(e)]

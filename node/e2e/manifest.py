@@ -1,0 +1,211 @@
+"""The e2e manifest: a TOML file naming the network, the load and the perturbation schedule.
+
+Example (e2e/manifests/kill.toml)::
+
+    name = "kill"
+    description = "SIGKILL a validator for 10 s, then restart it"
+    netns = false            # true: one network namespace per node (root only)
+    validators = 4
+    households = 4
+    speed = 120              # chain clock speed-up, so settlement intervals pass
+    duration = 60            # seconds of load
+    byzantine = []           # validators run with --byzantine double-sign
+
+    [load]
+    readings_per_s = 1.0     # per household, to its own node
+    transfer_every_s = 3.0   # per household, one transfer in flight (0: none)
+
+    [[perturb]]
+    at = 15                  # seconds after the load starts
+    op = "kill"              # disconnect pause kill restart latency partition
+    node = "validator-1"     # every op but partition
+    duration = 10            # down / paused / disconnected / delayed time
+
+    [hostile]                # optional: a hostile peer floods one node
+    at = 20
+    duration = 20
+    target = "validator-0"
+
+    [check]
+    max_recovery_s = 60
+    min_throughput_ratio = 0.8
+
+Every mistake is a one-line ``CliError`` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.errors import CliError
+
+OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition")
+NETNS_OPS = frozenset({"disconnect", "latency", "partition"})
+NODE_OPS = frozenset(OPS) - {"partition"}
+TOP_KEYS = {"name", "description", "netns", "validators", "households", "speed", "duration", "seed",
+            "byzantine", "load", "perturb", "hostile", "check"}
+
+
+@dataclass(frozen=True)
+class Load:
+    readings_per_s: float = 1.0
+    transfer_every_s: float = 3.0
+    resubmit_after_s: float = 15.0
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    at: float
+    op: str
+    node: str | None = None
+    duration: float = 10.0
+    delay_ms: int = 125
+    jitter_ms: int = 75
+
+
+@dataclass(frozen=True)
+class Hostile:
+    at: float
+    duration: float
+    target: str = "validator-0"
+    rate: float = 50.0
+
+
+@dataclass(frozen=True)
+class Checks:
+    max_recovery_s: float = 60.0
+    min_throughput_ratio: float = 0.8
+    settle_timeout_s: float = 45.0
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    path: Path
+    description: str = ""
+    netns: bool = False
+    validators: int = 4
+    households: int = 4
+    speed: int = 120
+    duration: float = 60.0
+    seed: int = 1
+    byzantine: tuple[str, ...] = ()
+    load: Load = field(default_factory=Load)
+    perturb: tuple[Perturbation, ...] = ()
+    hostile: Hostile | None = None
+    check: Checks = field(default_factory=Checks)
+
+    @property
+    def node_names(self) -> list[str]:
+        return ([f"validator-{i}" for i in range(self.validators)]
+                + [f"household-{i}" for i in range(self.households)])
+
+
+class ManifestError(CliError):
+    pass
+
+
+def _typed(where: str, value: Any, kind: type | tuple[type, ...], low: float | None = None,
+           high: float | None = None) -> Any:
+    if isinstance(value, bool) and kind is not bool:
+        raise ManifestError(f"{where}: expected a number, got a boolean")
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ManifestError(f"{where}: expected {names}, got {value!r}")
+    if low is not None and value < low or high is not None and value > high:
+        raise ManifestError(f"{where}: {value!r} is outside {low}..{high}")
+    return value
+
+
+def _table(where: str, doc: Any, cls: type, limits: dict[str, tuple]) -> Any:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected a table")
+    unknown = sorted(set(doc) - set(limits))
+    if unknown:
+        raise ManifestError(f"{where}: unknown field {unknown[0]!r}")
+    values = {k: _typed(f"{where}.{k}", v, *limits[k]) for k, v in doc.items()}
+    return cls(**values)
+
+
+NUM = (int, float)
+LOAD_LIMITS = {"readings_per_s": (NUM, 0, 50), "transfer_every_s": (NUM, 0, 3600),
+               "resubmit_after_s": (NUM, 1, 3600)}
+PERTURB_LIMITS = {"at": (NUM, 0, 86400), "op": (str,), "node": (str,), "duration": (NUM, 0, 3600),
+                  "delay_ms": (int, 1, 5000), "jitter_ms": (int, 0, 5000)}
+HOSTILE_LIMITS = {"at": (NUM, 0, 86400), "duration": (NUM, 1, 3600), "target": (str,), "rate": (NUM, 1, 1000)}
+CHECK_LIMITS = {"max_recovery_s": (NUM, 1, 3600), "min_throughput_ratio": (NUM, 0, 1),
+                "settle_timeout_s": (NUM, 1, 3600)}
+
+
+def parse_manifest(data: bytes, path: Path) -> Manifest:
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ManifestError(f"{path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(doc) - TOP_KEYS)
+    if unknown:
+        raise ManifestError(f"{path}: unknown field {unknown[0]!r}")
+    w = str(path)
+    perturb = doc.get("perturb", [])
+    if not isinstance(perturb, list):
+        raise ManifestError(f"{w}: perturb must be an array of tables ([[perturb]])")
+    manifest = Manifest(
+        name=_typed(f"{w}: name", doc.get("name", path.stem), str),
+        path=path,
+        description=_typed(f"{w}: description", doc.get("description", ""), str),
+        netns=_typed(f"{w}: netns", doc.get("netns", False), bool),
+        validators=_typed(f"{w}: validators", doc.get("validators", 4), int, 1, 31),
+        households=_typed(f"{w}: households", doc.get("households", 4), int, 0, 100),
+        speed=_typed(f"{w}: speed", doc.get("speed", 120), int, 1, 3600),
+        duration=_typed(f"{w}: duration", doc.get("duration", 60), NUM, 5, 86400),
+        seed=_typed(f"{w}: seed", doc.get("seed", 1), int, 0, 2**32),
+        byzantine=tuple(_typed(f"{w}: byzantine[]", b, str) for b in _typed(f"{w}: byzantine",
+                                                                             doc.get("byzantine", []), list)),
+        load=_table(f"{w}: load", doc.get("load", {}), Load, LOAD_LIMITS),
+        perturb=tuple(_table(f"{w}: perturb[{i}]", p, Perturbation, PERTURB_LIMITS) for i, p in enumerate(perturb)),
+        hostile=_table(f"{w}: hostile", doc["hostile"], Hostile, HOSTILE_LIMITS) if "hostile" in doc else None,
+        check=_table(f"{w}: check", doc.get("check", {}), Checks, CHECK_LIMITS),
+    )
+    verify_manifest(manifest)
+    return manifest
+
+
+def verify_manifest(m: Manifest) -> None:
+    """Cross-field rules: known ops and nodes, netns-only ops, a partition needs 2+ validators."""
+    names = set(m.node_names)
+    validators = {f"validator-{i}" for i in range(m.validators)}
+    for b in m.byzantine:
+        if b not in validators:
+            raise ManifestError(f"{m.path}: byzantine {b!r} is not a validator of this network")
+    for i, p in enumerate(m.perturb):
+        where = f"{m.path}: perturb[{i}]"
+        if p.op not in OPS:
+            raise ManifestError(f"{where}: unknown op {p.op!r} (one of {', '.join(OPS)})")
+        if p.op in NETNS_OPS and not m.netns:
+            raise ManifestError(f"{where}: {p.op} needs netns = true")
+        if p.op in NODE_OPS and p.node not in names:
+            raise ManifestError(f"{where}: {p.op} needs node = one of this network's nodes")
+        if p.op == "partition" and m.validators < 2:
+            raise ManifestError(f"{where}: a partition needs at least 2 validators")
+        if p.at + p.duration > m.duration:
+            raise ManifestError(f"{where}: ends after the load (at + duration > duration)")
+    if m.hostile is not None:
+        if m.hostile.target not in names:
+            raise ManifestError(f"{m.path}: hostile.target {m.hostile.target!r} is not a node")
+        if m.hostile.at < 5 or m.hostile.at + m.hostile.duration > m.duration:
+            raise ManifestError(f"{m.path}: hostile needs at >= 5 (an undisturbed baseline) and to end "
+                                "within the load")
+    if m.households == 0:
+        raise ManifestError(f"{m.path}: the load needs at least one household")
+
+
+def load_manifest(path: Path) -> Manifest:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {path}: {exc.strerror}") from None
+    return parse_manifest(data, path)

@@ -1,0 +1,225 @@
+"""``voisinage e2e run``: setup → start → load → perturb → wait → check → stop.
+
+One run builds a fresh network from its manifest (in namespaces when ``netns``),
+drives load and the perturbation schedule, waits for acknowledged txs to settle,
+checks the invariants (checks.py), stops every node, checks each store, removes the
+namespaces, and writes one JSON report. ``passed`` is true only if every check held.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import trio
+
+from node.e2e import checks
+from node.e2e.cluster import Cluster, build_network
+from node.e2e.hostile_run import HostileResult, run_hostile
+from node.e2e.load import LoadGen
+from node.e2e.manifest import Manifest
+from node.e2e.netns import Fabric, require_root
+from node.e2e.perturb import PerturbResult, run_perturbation
+from node.homes import load_home
+
+FIRST_BLOCK_TIMEOUT_S = 60
+
+
+class Stages:
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say, self.times, self.current, self.started = say, {}, None, time.monotonic()
+
+    def enter(self, name: str) -> None:
+        now = time.monotonic()
+        if self.current is not None:
+            self.times[self.current] = round(now - self.started, 1)
+        self.current, self.started = name, now
+        self.say(f"[{name}]")
+
+
+async def wait_first_block(cluster: Cluster) -> None:
+    with trio.move_on_after(FIRST_BLOCK_TIMEOUT_S):
+        while min((await cluster.heights()).values(), default=0) < 1:
+            await trio.sleep(0.2)
+        return
+    raise RuntimeError(f"no block committed within {FIRST_BLOCK_TIMEOUT_S} s of start")
+
+
+async def wait_settled(cluster: Cluster, load: LoadGen, timeout: float) -> float:
+    """Until every acked tx is committed or superseded and all nodes share a height."""
+    start = trio.current_time()
+    with trio.move_on_after(timeout):
+        while True:
+            heights = await cluster.heights()
+            same = len(set(heights.values())) == 1 and len(heights) == len(cluster.nodes)
+            if same and not load.pending() and load.follower.height >= max(heights.values()):
+                break
+            await trio.sleep(0.5)
+    return round(trio.current_time() - start, 1)
+
+
+def compute_throughput(follower, start: float, end: float) -> float | None:
+    """Committed readings per second among blocks the follower saw in [start, end)."""
+    if end <= start:
+        return None
+    readings = sum(r for t, _, r in follower.commit_times if start <= t < end)
+    return round(readings / (end - start), 2)
+
+
+def compute_max_gap(follower, start: float, end: float) -> float:
+    """The longest wait between commits during the load (a chain stall)."""
+    times = [start] + [t for t, _, _ in follower.commit_times if start <= t <= end] + [end]
+    return round(max(b - a for a, b in zip(times, times[1:])), 2)
+
+
+async def run_load_phase(m: Manifest, cluster: Cluster, load: LoadGen, perturbations: list[PerturbResult],
+                         hostile: list[HostileResult]) -> tuple[float, float]:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(load.follower.run, cluster)
+        async with trio.open_nursery() as loading:
+            await loading.start(load.run)
+            load_start = trio.current_time()
+            for p in m.perturb:
+                loading.start_soon(run_perturbation, cluster, p, load_start, m.check.max_recovery_s,
+                                   m.seed, perturbations)
+            if m.hostile is not None:
+                loading.start_soon(run_hostile, cluster, m.hostile, load_start, hostile)
+            await trio.sleep(m.duration)
+            # Perturbations end within the load; give their recovery measurement time to finish.
+            with trio.move_on_after(m.check.max_recovery_s):
+                while any(r.recovery_s is None and r.error is None for r in perturbations) or \
+                        len(perturbations) < len(m.perturb) or (m.hostile and not hostile):
+                    await trio.sleep(0.5)
+            loading.cancel_scope.cancel()
+        load_end = trio.current_time()
+        await wait_settled(cluster, load, m.check.settle_timeout_s)
+        nursery.cancel_scope.cancel()
+    return load_start, load_end
+
+
+def _byzantine_keys(m: Manifest, home: Path) -> dict[str, str]:
+    genesis = load_home(home / "validator-0").genesis
+    keys = {f"validator-{i}": v.key.hex() for i, v in enumerate(genesis.validators)}
+    return {name: keys[name] for name in m.byzantine}
+
+
+async def _metric_total(cluster: Cluster, name: str) -> float:
+    total = 0.0
+    for node in cluster.nodes:
+        try:
+            text = (await cluster.client.get(f"{node.url}/metrics", timeout=5)).text
+        except httpx.HTTPError:
+            continue
+        total += sum(float(line.split()[-1]) for line in text.splitlines()
+                     if line.startswith(name) and not line.startswith("#"))
+    return total
+
+
+def judge(m: Manifest, report: dict[str, Any]) -> list[str]:
+    """Every failed check, one line each; an empty list means the run passed."""
+    problems = []
+    ag, tx = report["agreement"], report["txs"]
+    if ag["forks"]:
+        problems.append(f"fork: nodes disagree on the block at heights {ag['forks'][:5]}")
+    if ag["state_hash_mismatches"]:
+        problems.append(f"state hashes differ at heights {ag['state_hash_mismatches'][:5]}")
+    if ag["unreachable"]:
+        problems.append(f"no status from {', '.join(ag['unreachable'])} at check time")
+    if tx["lost"]:
+        problems.append(f"{len(tx['lost'])} acknowledged txs never committed")
+    if tx["duplicates"]:
+        problems.append(f"{len(tx['duplicates'])} txs committed more than once")
+    if report["blocks_during_load"] < 1:
+        problems.append("no block committed during the load")
+    for iv in report["intervals"]:
+        problems += [f"{iv['node']}: {v}" for v in iv["violations"]]
+    for p in report["perturbations"]:
+        if p["error"]:
+            problems.append(f"{p['op']} {p['node'] or ''}: {p['error']}")
+        elif p["recovery_s"] is None:
+            problems.append(f"{p['op']} {p['node'] or ''}: no recovery within {m.check.max_recovery_s} s")
+    for name, count in report["evidence"].items():
+        if count == 0:
+            problems.append(f"no committed evidence against byzantine {name}")
+    for h in report["hostile"]:
+        problems += h.get("problems", [])
+        ratio = h.get("throughput_ratio")
+        if ratio is None or ratio < m.check.min_throughput_ratio:
+            problems.append(f"honest throughput under the hostile peer: ratio {ratio} < {m.check.min_throughput_ratio}")
+    return problems
+
+
+async def run_checks(m: Manifest, cluster: Cluster, load: LoadGen, home: Path) -> dict[str, Any]:
+    agreement = await checks.check_agreement(cluster)
+    txs = checks.check_txs(load.log, load.follower)
+    return {
+        "agreement": asdict(agreement),
+        "txs": dict(asdict(txs), lost=txs.lost[:20], duplicates=txs.duplicates[:20],
+                    lost_count=len(txs.lost), duplicate_count=len(txs.duplicates),
+                    resubmissions=load.resubmitted, refused=load.log.refused, unreachable=load.log.unreachable),
+        "evidence": checks.check_evidence(load.follower, _byzantine_keys(m, home)),
+        "equivocations_metric": await _metric_total(cluster, "voisinage_validator_equivocations_total"),
+    }
+
+
+async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run one manifest end to end; returns the report (``passed`` and ``problems`` included)."""
+    if m.netns:
+        require_root(f"manifest {m.name} (netns = true)")
+    home = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix=f"voisinage-e2e-{m.name}-"))
+    stages = Stages(say)
+    fabric = Fabric(m.validators + m.households) if m.netns else None
+    report: dict[str, Any] = {"manifest": m.name, "path": str(m.path), "netns": m.netns, "home": str(home),
+                              "validators": m.validators, "households": m.households}
+    perturbations: list[PerturbResult] = []
+    hostile: list[HostileResult] = []
+    try:
+        stages.enter("setup")
+        if fabric is not None:
+            await trio.to_thread.run_sync(fabric.setup)
+        nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine)
+        async with httpx.AsyncClient() as client:
+            cluster = Cluster(nodes, fabric, client)
+            try:
+                stages.enter("start")
+                await cluster.start_all()
+                await wait_first_block(cluster)
+                stages.enter("load+perturb")
+                load = LoadGen(cluster, [n for n in nodes if not n.is_validator], m.seed, m.load.readings_per_s,
+                               m.load.transfer_every_s, m.load.resubmit_after_s)
+                load_start, load_end = await run_load_phase(m, cluster, load, perturbations, hostile)
+                stages.enter("check")
+                report.update(await run_checks(m, cluster, load, home))
+                report["throughput_readings_per_s"] = compute_throughput(load.follower, load_start, load_end)
+                report["max_commit_gap_s"] = compute_max_gap(load.follower, load_start, load_end)
+                report["blocks_during_load"] = sum(1 for t, _, _ in load.follower.commit_times
+                                                   if load_start <= t <= load_end)
+                report["height"] = load.follower.height
+                for h in hostile:
+                    h.finish(load.follower, load_start)
+            finally:
+                stages.enter("stop")
+                with trio.CancelScope(shield=True):
+                    await cluster.stop_all()
+        report["intervals"] = [asdict(c) for c in checks.check_stores(cluster)]
+    finally:
+        if fabric is not None:
+            leftovers = fabric.teardown()
+            report["netns_leftovers"] = leftovers
+        stages.enter("done")
+    report["perturbations"] = [r.to_json() for r in perturbations]
+    report["hostile"] = [h.to_json() for h in hostile]
+    report["stages_s"] = stages.times
+    report["problems"] = judge(m, report)
+    report["passed"] = not report["problems"]
+    return report
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
