@@ -19,6 +19,7 @@ MODULES = [
     "demo",
     "node",
     "localnet",
+    "e2e",
 ]
 
 
