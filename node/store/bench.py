@@ -25,7 +25,7 @@ from node.store.workload import BenchBlock, Signed, Workload, make_workload
 from tokens import BlockContext, InvalidBlock, apply_block, genesis_writes, get_state_hash
 from tokens.kv import MemoryKV
 from tokens.txs import Tx, decode_tx
-from wire import verify_message
+from wire import signing_bytes, verify_signature
 
 
 class BenchFailed(Exception):
@@ -69,17 +69,42 @@ def _open_all(items: Sequence[tuple[bytes, bytes]]) -> None:
         open_(signed, public)
 
 
-def verify_txs(txs: Sequence[bytes], chain_id: bytes) -> dict[bytes, Tx]:
-    """Decode and check every tx's signatures; return {id: decoded tx} for ``verified=``,
-    so that apply_block neither decodes nor checks them again."""
-    checked = {}
+@dataclass(frozen=True)
+class Prepared:
+    """A block's decoded txs and the Ed25519 checks they need."""
+
+    decoded: dict[bytes, Tx]                    # id -> tx, for ``verified=`` once checked
+    checks: list[tuple[bytes, bytes, bytes]]    # (public key, signing bytes, signature)
+
+
+def prepare_checks(txs: Sequence[bytes], chain_id: bytes) -> Prepared:
+    """Decode each tx and list its signature checks: the part that needs the GIL."""
+    decoded: dict[bytes, Tx] = {}
+    checks: list[tuple[bytes, bytes, bytes]] = []
     sha256 = hashlib.sha256
     for raw in txs:
         tx = decode_tx(raw)
-        if not verify_message(tx, chain_id):
+        if not tx.SIGNERS:
+            continue    # co-signed by validators: apply_block checks it against their set
+        data = signing_bytes(chain_id, tx)
+        checks.extend((getattr(tx, key), data, getattr(tx, sig)) for key, sig in tx.SIGNERS)
+        decoded[sha256(raw).digest()] = tx
+    return Prepared(decoded, checks)
+
+
+def run_checks(checks: Sequence[tuple[bytes, bytes, bytes]]) -> None:
+    """The Ed25519 checks themselves; libsodium runs them without the GIL."""
+    for public, data, sig in checks:
+        if not verify_signature(public, data, sig):
             raise BenchFailed("bad signature in the benchmark's own workload")
-        checked[sha256(raw).digest()] = tx
-    return checked
+
+
+def verify_txs(txs: Sequence[bytes], chain_id: bytes) -> dict[bytes, Tx]:
+    """Decode and check every tx's signatures; return {id: decoded tx} for ``verified=``,
+    so that apply_block neither decodes nor checks them again."""
+    prepared = prepare_checks(txs, chain_id)
+    run_checks(prepared.checks)
+    return prepared.decoded
 
 
 def encode_bench_block(block: BenchBlock) -> bytes:
@@ -129,30 +154,41 @@ def run_sequential(workload: Workload, path: Path, on_block: Callable[[int], Non
         return ChainRun(block_s, sum(block_s), raw_s, phases, store.verify_state_hash())
 
 
+PREPARE_CHUNK = 500     # txs decoded before their checks are handed to a thread
+
+
+def submit_checks(pool: ThreadPoolExecutor, block: BenchBlock, chain_id: bytes) -> tuple[dict, list[Future]]:
+    """Decode ``block`` here, chunk by chunk, handing each chunk's checks to the pool at once."""
+    decoded: dict[bytes, Tx] = {}
+    futures = []
+    for start in range(0, len(block.txs), PREPARE_CHUNK):
+        prepared = prepare_checks(block.txs[start:start + PREPARE_CHUNK], chain_id)
+        futures.append(pool.submit(run_checks, prepared.checks))
+        decoded.update(prepared.decoded)
+    return decoded, futures
+
+
 def run_pipelined(workload: Workload, path: Path, threads: int, on_block: Callable[[int], None]) -> ChainRun:
-    """``threads`` worker threads check block h+1's signatures while block h is applied
-    and persisted; libsodium releases the GIL, so the checks use another core. The
-    raw verify (with as many threads) is timed just before and just after the run."""
+    """The main thread decodes block h+1 and hands its Ed25519 checks to ``threads``
+    worker threads, then applies and persists block h while they run: libsodium
+    releases the GIL, so the checks use another core. The raw verify (with as many
+    threads) is timed just before and just after the run."""
     phases, block_s = Phases(), []
     chain_id = workload.genesis.chain_id
     blocks = workload.blocks
     raw_before = measure_raw_verify(workload.txs, threads)
     with Store.open(path, chain_id=chain_id) as store, ThreadPoolExecutor(threads) as pool:
         init_store(store, workload)
-
-        def submit(block: BenchBlock) -> list[Future]:
-            return [pool.submit(verify_txs, block.txs[i::threads], chain_id) for i in range(threads)]
-
         begin = last = time.perf_counter()
-        pending = submit(blocks[0]) if blocks else []
+        pending = submit_checks(pool, blocks[0], chain_id) if blocks else ({}, [])
         for index, block in enumerate(blocks):
-            waited = time.perf_counter()
-            ids = {}
-            for future in pending:
-                ids.update(future.result())
-            phases.verify += time.perf_counter() - waited   # time spent waiting for the checks
-            pending = submit(blocks[index + 1]) if index + 1 < len(blocks) else []
-            process_block(store, workload, block, ids, phases)
+            started = time.perf_counter()
+            decoded, futures = pending
+            for future in futures:
+                future.result()
+            pending = submit_checks(pool, blocks[index + 1], chain_id) if index + 1 < len(blocks) else ({}, [])
+            phases.verify += time.perf_counter() - started   # waiting for h, decoding h+1
+            process_block(store, workload, block, decoded, phases)
             now = time.perf_counter()
             block_s.append(now - last)
             last = now

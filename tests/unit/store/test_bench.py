@@ -9,10 +9,11 @@ import pytest
 
 from node.cli import main
 from node.store.bench import (
-    BenchFailed, Phases, compute_p99, init_store, process_block, run_apply_bench, verify_txs,
+    BenchFailed, Phases, compute_p99, init_store, prepare_checks, process_block, run_apply_bench, verify_txs,
 )
 from node.store.store import Store
 from node.store.workload import make_workload
+from tokens.txs import ValidatorSetChange
 
 KEYS = {"n", "blocks", "households", "txs_per_s", "raw_verify_per_s", "ratio", "block_apply_p99_s",
         "phases_s", "pipelined"}
@@ -49,6 +50,14 @@ def test_invalid_bad_signature_is_reported(tmp_path):
     raw[-1] ^= 1   # the signature is the last field
     with pytest.raises(BenchFailed, match="bad signature"):
         verify_txs([w.txs[0].raw, bytes(raw)], w.genesis.chain_id)
+
+
+def test_checks_cover_every_signer_and_leave_cosigned_txs_to_the_ledger():
+    w = make_workload(6, households=3, block_max=6)
+    vsc = ValidatorSetChange(nonce=1, add=(), add_addrs=(), remove=(), sigs=()).encode()
+    prepared = prepare_checks([*w.blocks[0].txs, vsc], w.genesis.chain_id)
+    assert len(prepared.checks) == 6 and len(prepared.decoded) == 6
+    assert all(public == tx.signer for (public, _, _), tx in zip(prepared.checks, prepared.decoded.values()))
 
 
 def test_invalid_refused_block_is_reported(tmp_path):
