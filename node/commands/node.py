@@ -22,6 +22,8 @@ def node_run(
     sign_journal: bool = typer.Option(False, "--sign-journal",
                                       help="Validator audit: append every signed (height, round, step, "
                                            "hash) to HOME/sign_journal.log."),
+    api_token: str = typer.Option(None, "--api-token", envvar="VOISINAGE_API_TOKEN",
+                                  help="Accept POST /tx from non-loopback clients bearing this token."),
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
     from node.service.runner import run_node
@@ -31,7 +33,7 @@ def node_run(
     for noisy in ("libp2p", "multiaddr", "hypercorn", "voisinage.http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http,
-                     sign_journal=sign_journal))
+                     sign_journal=sign_journal, api_token=api_token))
 
 
 def register(app: typer.Typer) -> None:
