@@ -1,4 +1,5 @@
-"""The node's HTTP API (DESIGN §9): JSON over Starlette, served by Hypercorn under trio.
+"""The node's HTTP API and dashboard (DESIGN §9): JSON over Starlette, served by Hypercorn under trio.
 
-Reads only what the node exposes through ``NodeAPI``; holds no keys.
+Reads committed state through store snapshots and tokens.queries; holds no keys.
+Imported only by node/service (the runner); it must not import node.service's runner.
 """

@@ -1,7 +1,14 @@
-"""Routes of the HTTP API. Every error is JSON: ``{"error": "..."}``."""
+"""Routes of the HTTP API (DESIGN §9), the OpenAPI document and the dashboard.
+
+Every error is JSON, ``{"error": "..."}``: 400 bad input, 401/403 a refused writer,
+404 nothing there, 405 wrong method, 413 too large, 500 a bug (logged), 503 busy.
+Reads use one consistent store snapshot per request; nothing here holds a key.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -10,9 +17,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from node.api import params as P
+from node.api.auth import verify_write_allowed
+from node.api.openapi import build_openapi
+from node.api.assets import StaticAssets
+from node.api.txlog import TxLog
+from node.api.views import (
+    Liveness, compute_live_allocation, decode_commit, get_account_view, get_allocation_view,
+    get_commune_view, get_consumers_view, get_intervals_view, get_proposals_view, get_validators_view,
+)
+from tokens.queries import get_interval_s, get_time_ms
+from tokens.txs import TX_TYPES
 from wire.limits import MAX_TX_BYTES
 
+log = logging.getLogger("voisinage.http")
+
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+TX_TAGS = tuple(t.TAG for t in TX_TYPES)
+PROPOSAL_STATUSES = ("open", "passed", "rejected", "failed")
+# Paging bounds per list (also in the OpenAPI document).
+LIMITS = {"intervals": (1000, 48), "consumers": (1000, 100), "proposals": (100, 20), "validators": (100, 100),
+          "txs": (100, 20)}
 
 
 class TxRefused(Exception):
@@ -24,73 +49,182 @@ class TxRefused(Exception):
 
 
 class NodeAPI(Protocol):
+    """What the API reads of a node (node/service/node.py's ``Node``)."""
+
+    store: Any          # node.store.Store: .snapshot(), .height()
+    genesis: Any        # tokens.genesis.Genesis
+    key: Any            # wire.Keypair: the node's own household or validator key
+    engine: Any         # consensus engine: .round
+    net: Any            # node.net network or None: .peers(), .peer_heights()
+
     def status(self) -> dict[str, Any]: ...
     def block_json(self, height: int) -> dict[str, Any] | None: ...
     def submit_tx(self, data: bytes) -> bytes: ...
-    def account_json(self, addr: bytes) -> dict[str, Any] | None: ...
     def render_metrics(self) -> bytes: ...
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _parse_addr(text: str) -> bytes:
-    try:
-        addr = bytes.fromhex(text)
-    except ValueError:
-        addr = b""
-    if len(addr) != 32:
-        raise HTTPException(400, "address must be 64 hex characters")
-    return addr
+def get_limit(request: Request, name: str) -> int:
+    high, default = LIMITS[name]
+    return P.get_int(request, "limit", 1, high, default)
 
 
-def _parse_height(text: str) -> int:
-    if not text.isdigit() or len(text) > 19:
-        raise HTTPException(400, "height must be a non-negative integer")
-    return int(text)
+async def read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes one transaction's limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_TX_BYTES:
+        raise HTTPException(413, f"a transaction is at most {MAX_TX_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_TX_BYTES:
+            raise HTTPException(413, f"a transaction is at most {MAX_TX_BYTES} bytes")
+    return body
 
 
-def build_app(node: NodeAPI) -> Starlette:
-    async def status(request: Request) -> Response:
-        return JSONResponse(node.status())
+class Api:
+    """The route handlers over one node."""
 
-    async def block(request: Request) -> Response:
-        height = _parse_height(request.path_params["height"])
-        found = node.block_json(height)
-        if found is None:
-            return _error(404, f"no block at height {height}")
-        return JSONResponse(found)
+    def __init__(self, node: NodeAPI, api_token: str | None, peer_id_of: Callable[[bytes], str]) -> None:
+        self.node, self.api_token, self.peer_id_of = node, api_token, peer_id_of
+        self.txlog = TxLog()
+        self._allocation: tuple[int, list[int]] | None = None   # (height, live allocation)
 
-    async def account(request: Request) -> Response:
-        found = node.account_json(_parse_addr(request.path_params["addr"]))
-        if found is None:
-            return _error(404, "unknown account")
-        return JSONResponse(found)
+    def with_snapshot(self, read: Callable[[Any], Any]) -> Any:
+        with self.node.store.snapshot() as snap:
+            return read(snap)
 
-    async def submit(request: Request) -> Response:
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_TX_BYTES:
-                return _error(413, f"a transaction is at most {MAX_TX_BYTES} bytes")
+    def found(self, doc: dict[str, Any] | None, what: str) -> Response:
+        return error(404, what) if doc is None else JSONResponse(doc)
+
+    async def status(self, request: Request) -> Response:
+        def read(snap) -> dict[str, Any]:
+            return dict(self.node.status(), commune=self.node.genesis.name,
+                        interval_s=get_interval_s(snap.state), block_time_ms=get_time_ms(snap.state))
+        return JSONResponse(self.with_snapshot(read))
+
+    async def block(self, request: Request) -> Response:
+        height = P.parse_int(request.path_params["height"], "height", 0, P.MAX_HEIGHT)
+        found = self.node.block_json(height)
+        return self.found(found, f"no block at height {height}")
+
+    async def account(self, request: Request) -> Response:
+        addr = P.parse_hex32(request.path_params["addr"], "address")
+        return self.found(self.with_snapshot(lambda s: get_account_view(s.state, addr)), "unknown account")
+
+    async def intervals(self, request: Request) -> Response:
+        addr = P.parse_hex32(request.path_params["addr"], "address")
+        lo = P.get_int(request, "from", 0, P.MAX_TIME_S)
+        hi = P.get_int(request, "to", 0, P.MAX_TIME_S)
+        limit = get_limit(request, "intervals")
+        doc = self.with_snapshot(lambda s: get_intervals_view(s.state, addr, lo, hi, limit))
+        return self.found(doc, "not a registered household")
+
+    async def consumers(self, request: Request) -> Response:
+        addr = P.parse_hex32(request.path_params["addr"], "address")
+        k = P.get_required_int(request, "interval", 0, P.MAX_INTERVAL_INDEX)
+        after = P.get_hex32(request, "cursor")
+        limit = get_limit(request, "consumers")
+        doc = self.with_snapshot(lambda s: get_consumers_view(s.state, addr, k, after, limit))
+        return self.found(doc, "not a registered household")
+
+    def get_live_allocation(self, snap) -> list[int]:
+        """Cached per height: the ballots only change when a block commits."""
+        height = snap.height()
+        if self._allocation is None or self._allocation[0] != height:
+            self._allocation = (height, compute_live_allocation(snap.state, self.node.genesis))
+        return self._allocation[1]
+
+    async def allocation(self, request: Request) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_allocation_view(s.state, self.get_live_allocation(s))))
+
+    async def proposals(self, request: Request) -> Response:
+        status = P.get_choice(request, "status", PROPOSAL_STATUSES)
+        after = P.get_hex32(request, "cursor")
+        limit = get_limit(request, "proposals")
+        return JSONResponse(self.with_snapshot(lambda s: get_proposals_view(s.state, status, after, limit)))
+
+    async def commune(self, request: Request) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_commune_view(s.state, self.node.genesis)))
+
+    def get_liveness(self, height: int) -> Liveness:
+        net = self.node.net
+        return Liveness(own_key=self.node.key.public, own_height=height, own_round=self.node.engine.round,
+                        peer_heights=dict(net.peer_heights()) if net is not None else {},
+                        connected=frozenset(net.peers()) if net is not None else frozenset())
+
+    async def validators(self, request: Request) -> Response:
+        offset = P.get_int(request, "offset", 0, P.MAX_HEIGHT, 0)
+        limit = get_limit(request, "validators")
+
+        def read(snap) -> dict[str, Any]:
+            height = snap.height()
+            last = decode_commit(snap.commit(height)) if height > 0 else None
+            return get_validators_view(snap.state, last, self.get_liveness(height), self.peer_id_of, offset, limit)
+        return JSONResponse(self.with_snapshot(read))
+
+    async def txs(self, request: Request) -> Response:
+        account = P.get_hex32(request, "account")
+        tx_type = P.get_choice(request, "type", TX_TAGS)
+        before = P.get_int(request, "before", 1, P.MAX_HEIGHT)
+        limit = get_limit(request, "txs")
+        readings = P.get_bool(request, "readings")
+        doc = self.with_snapshot(lambda s: self.txlog.find(
+            s, account=account.hex() if account else None, tx_type=tx_type, before=before, limit=limit,
+            readings=readings))
+        return JSONResponse(doc)
+
+    async def submit(self, request: Request) -> Response:
+        verify_write_allowed(request, self.api_token)
+        body = await read_body(request)
         try:
-            tx_id = node.submit_tx(body)
+            tx_id = self.node.submit_tx(body)
         except TxRefused as exc:
-            return _error(exc.status, exc.reason)
+            return error(exc.status, exc.reason)
         return JSONResponse({"id": tx_id.hex()}, status_code=202)
 
-    async def metrics(request: Request) -> Response:
-        return Response(node.render_metrics(), media_type=PROMETHEUS_TEXT)
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.node.render_metrics(), media_type=PROMETHEUS_TEXT)
 
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        return _error(exc.status_code, str(exc.detail))
+
+def build_app(node: NodeAPI, *, api_token: str | None = None,
+              peer_id_of: Callable[[bytes], str] | None = None) -> Starlette:
+    """The node's ASGI app. ``api_token`` lets remote clients write (see node.api.auth)."""
+    if peer_id_of is None:
+        from node.net.identity import peer_id_of_key as peer_id_of
+    api = Api(node, api_token or None, peer_id_of)
+    assets = StaticAssets()
+    openapi = build_openapi(TX_TAGS, PROPOSAL_STATUSES, LIMITS)
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi)
 
     routes = [
-        Route("/status", status),
-        Route("/blocks/{height}", block),
-        Route("/accounts/{addr}", account),
-        Route("/tx", submit, methods=["POST"]),
-        Route("/metrics", metrics),
+        Route("/", assets.index),
+        Route("/static/{name}", assets.file),
+        Route("/openapi.json", openapi_json),
+        Route("/status", api.status),
+        Route("/blocks/{height}", api.block),
+        Route("/accounts/{addr}", api.account),
+        Route("/households/{addr}/intervals", api.intervals),
+        Route("/households/{addr}/consumers", api.consumers),
+        Route("/governance/allocation", api.allocation),
+        Route("/governance/proposals", api.proposals),
+        Route("/commune", api.commune),
+        Route("/validators", api.validators),
+        Route("/txs", api.txs),
+        Route("/tx", api.submit, methods=["POST"]),
+        Route("/metrics", api.metrics),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed: %r", request.method, request.url.path, exc)
+        return error(500, "internal error; see the node's log")
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})

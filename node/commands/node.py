@@ -24,6 +24,8 @@ def node_run(
     sign_journal: bool = typer.Option(False, "--sign-journal",
                                       help="Validator audit: append every signed (height, round, step, "
                                            "hash) to HOME/sign_journal.log."),
+    api_token: str = typer.Option(None, "--api-token", envvar="VOISINAGE_API_TOKEN",
+                                  help="Accept POST /tx from non-loopback clients bearing this token."),
     byzantine: str = typer.Option(None, "--byzantine", hidden=True,
                                   help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote."),
 ) -> None:
@@ -39,7 +41,7 @@ def node_run(
     for noisy in ("libp2p", "multiaddr", "hypercorn", "voisinage.http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http,
-                     sign_journal=sign_journal, byzantine=byzantine))
+                     sign_journal=sign_journal, api_token=api_token, byzantine=byzantine))
 
 
 def register(app: typer.Typer) -> None:

@@ -246,17 +246,18 @@ def parse_http(addr: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-async def serve_api(node: Node, host: str, port: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def serve_api(node: Node, host: str, port: int, api_token: str | None = None,
+                    task_status=trio.TASK_STATUS_IGNORED) -> None:
     config = HttpConfig()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("voisinage.http")
     config.graceful_timeout = 1
-    await serve_http(build_app(node), config, task_status=task_status)
+    await serve_http(build_app(node, api_token=api_token), config, task_status=task_status)
 
 
 async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),
-                   http: str | None = None, sign_journal: bool = False,
+                   http: str | None = None, sign_journal: bool = False, api_token: str | None = None,
                    byzantine: str | None = None) -> None:
     home = load_home(home_dir)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
@@ -278,7 +279,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
             async with trio.open_nursery() as nursery:
                 node._nursery = nursery
                 nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
-                await nursery.start(serve_api, node, http_host, http_port)
+                await nursery.start(serve_api, node, http_host, http_port, api_token)
                 nursery.start_soon(Driver(node, nursery).run)
                 nursery.start_soon(Syncer(node).run)
     finally:

@@ -1,0 +1,264 @@
+// The household and commune dashboard: polls the node's own JSON API every few
+// seconds and redraws. Text is always set with textContent (never innerHTML).
+"use strict";
+
+const POLL_MS = 3000;
+const HEX64 = /^[0-9a-f]{64}$/;
+const T = key => I18N.t(key);
+
+const fmt = {
+  kwh: wh => I18N.number(wh / 1000, Math.abs(wh) >= 100000 ? 0 : 2) + " kWh",
+  hours: minutes => I18N.number(minutes / 60, 1) + " h",
+  pct: bp => I18N.number(bp / 100, 1) + " %",
+  time: s => I18N.time(s),
+  hour: s => I18N.hour(s),
+  amount: (cls, n) => cls === "hour" ? fmt.hours(n) : fmt.kwh(n),
+};
+
+const state = {addr: null, selectedK: null, labels: new Map(), last: {}};
+
+function $(id) { return document.getElementById(id); }
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+async function getJSON(path) {
+  const resp = await fetch(path, {cache: "no-store", headers: {accept: "application/json"}});
+  if (resp.status === 404) return null;
+  if (!resp.ok) throw new Error(`${path}: ${resp.status}`);
+  return resp.json();
+}
+
+function short(key) { return key ? key.slice(0, 8) + "…" : "–"; }
+
+function who(key) {
+  if (key === state.addr) return T("my_household");
+  const label = state.labels.get(key);
+  return label ? `${label} (${short(key)})` : short(key);
+}
+
+async function learnLabels(keys) {
+  const unknown = [...new Set(keys)].filter(k => k && !state.labels.has(k)).slice(0, 20);
+  await Promise.all(unknown.map(async key => {
+    const acct = await getJSON(`/accounts/${key}`).catch(() => null);
+    state.labels.set(key, acct && acct.household ? acct.household.label : "");
+  }));
+}
+
+function fillTable(id, rows, emptyId) {
+  const body = $(id).querySelector("tbody");
+  body.replaceChildren(...rows);
+  $(emptyId).hidden = rows.length > 0;
+  $(id).hidden = rows.length === 0;
+}
+
+// ---- household view ---------------------------------------------------------
+
+function buildSlots(doc) {
+  const byStart = new Map(doc.intervals.map(r => [r.start, r]));
+  const slots = [];
+  for (let s = doc.from; s <= doc.to; s += doc.interval_s) {
+    const r = byStart.get(s);
+    slots.push({k: Math.floor(s / doc.interval_s), start: s, export_wh: r ? r.export_wh : 0,
+      import_wh: r ? r.import_wh : 0, settled: r ? r.settled : false});
+  }
+  return slots;
+}
+
+function renderBalances(acct) {
+  $("balance-kwh").textContent = fmt.kwh(acct.balances.kwh);
+  $("balance-hour").textContent = fmt.hours(acct.balances.hour);
+  $("hh-label").textContent = acct.household ? `${acct.household.label} · ${short(acct.address)}` : short(acct.address);
+}
+
+function renderEnergy(doc) {
+  const slots = buildSlots(doc);
+  const produced = slots.reduce((a, s) => a + s.export_wh, 0);
+  const consumed = slots.reduce((a, s) => a + s.import_wh, 0);
+  $("produced-total").textContent = fmt.kwh(produced);
+  $("produced-total").dataset.wh = produced;
+  $("consumed-total").textContent = fmt.kwh(consumed);
+  $("consumed-total").dataset.wh = consumed;
+  if (state.selectedK === null) {
+    const candidates = slots.filter(s => s.settled && s.export_wh > 0);
+    if (candidates.length) state.selectedK = candidates[candidates.length - 1].k;
+  }
+  const pick = s => { state.selectedK = s.k; refreshConsumers(); renderEnergy(doc); };
+  $("energy-chart").replaceChildren(Charts.energyChart(slots, state.selectedK, pick, fmt));
+}
+
+async function refreshConsumers() {
+  const k = state.selectedK;
+  if (k === null || !state.addr) { fillTable("consumers-table", [], "consumers-empty"); return; }
+  const doc = await getJSON(`/households/${state.addr}/consumers?interval=${k}`);
+  if (!doc || k !== state.selectedK) return;
+  await learnLabels(doc.consumers.map(c => c.consumer));
+  $("consumers-interval").textContent = `(${T("interval")} ${fmt.time(doc.start)}, ${fmt.kwh(doc.export_wh)})`;
+  fillTable("consumers-table", doc.consumers.map(c => el("tr", {"data-consumer": c.consumer},
+    el("td", {}, who(c.consumer)), el("td", {class: "num"}, fmt.kwh(c.wh)))), "consumers-empty");
+}
+
+function renderGifts(acct) {
+  fillTable("gifts-table", acct.gifts.map(g => el("tr", {"data-gift": g.id},
+    el("td", {}, who(g.beneficiary)), el("td", {class: "num"}, fmt.pct(g.bp)), el("td", {}, fmt.time(g.until)))),
+  "gifts-empty");
+}
+
+function renderVote(acct, allocation) {
+  const topics = Object.keys(acct.delegations).sort();
+  const topicName = t => T(t === "*" ? "topic_all" : "topic_" + t);
+  $("delegations").replaceChildren(...topics.flatMap(t => [el("dt", {}, topicName(t)),
+    el("dd", {"data-topic": t}, acct.delegations[t] ? who(acct.delegations[t]) : T("delegation_none"))]));
+  $("delegations-empty").hidden = topics.length > 0;
+  const ballot = acct.ballot_by_category;
+  $("ballot-empty").hidden = !!ballot;
+  $("ballot-chart").replaceChildren();
+  if (ballot) {
+    const rows = allocation.categories.map(n => ({name: n, label: I18N.category(n), bp: ballot[n] || 0, applied: null}));
+    $("ballot-chart").append(Charts.allocationChart(rows, fmt));
+  }
+}
+
+function describeTx(tx) {
+  const me = state.addr;
+  const out = tx.signer === me;
+  switch (tx.type) {
+    case "tx/transfer":
+      return [`${T(out ? "sent" : "got")} ${who(out ? tx.to : tx.signer)}`, (out ? "−" : "+") + fmt.amount(tx.cls, tx.amount)];
+    case "tx/gift":
+      return [`${T(out ? "gift_to" : "gift_from")} ${who(out ? tx.beneficiary : tx.signer)}`, fmt.pct(tx.bp)];
+    case "tx/service":
+      return [`${T(out ? "service_for" : "service_by")} ${who(out ? tx.provider : tx.signer)}`,
+        (out ? "−" : "+") + fmt.hours(tx.minutes)];
+    case "tx/spend":
+      return [`${I18N.category(tx.category)} → ${who(tx.to)}${tx.memo ? " · " + tx.memo : ""}`, fmt.kwh(tx.amount)];
+    default:
+      return [T(tx.type) === tx.type ? T("tx_other") : T(tx.type), ""];
+  }
+}
+
+function renderTxList(listId, emptyId, txs) {
+  const items = txs.map(tx => {
+    const [what, amount] = describeTx(tx);
+    return el("li", {"data-tx-id": tx.id, "data-type": tx.type},
+      el("span", {class: "what"}, `${T(tx.type)} · ${what}`),
+      el("span", {class: "amount"}, amount),
+      el("span", {class: "when"}, `#${tx.height} · ${fmt.time(Math.floor(tx.time_ms / 1000))}`));
+  });
+  $(listId).replaceChildren(...items);
+  $(emptyId).hidden = items.length > 0;
+}
+
+async function refreshHousehold(allocation) {
+  const addr = state.addr;
+  const [acct, energy, txs] = await Promise.all([getJSON(`/accounts/${addr}`),
+    getJSON(`/households/${addr}/intervals`), getJSON(`/txs?account=${addr}&limit=20`)]);
+  const message = $("hh-message");
+  message.hidden = !!(acct && energy);
+  message.textContent = !acct ? T("unknown_account") : (!energy ? T("not_household") : "");
+  if (acct) {
+    await learnLabels([...acct.gifts.map(g => g.beneficiary), ...Object.values(acct.delegations),
+      ...txs.txs.flatMap(tx => [tx.signer, tx.to, tx.beneficiary, tx.provider])]);
+    renderBalances(acct);
+    renderGifts(acct);
+    renderVote(acct, allocation);
+  }
+  if (energy) { renderEnergy(energy); await refreshConsumers(); }
+  renderTxList("activity", "activity-empty", txs.txs);
+}
+
+// ---- commune view -------------------------------------------------------------
+
+function renderCommune(commune, allocation) {
+  $("commune-name").textContent = commune.name;
+  $("treasury-kwh").textContent = fmt.kwh(commune.treasury.kwh);
+  $("households-count").textContent = commune.households;
+  $("minted-total").textContent = fmt.kwh(commune.totals.minted);
+  const rows = allocation.categories.map(n => ({name: n, label: I18N.category(n), bp: allocation.allocation[n],
+    applied: allocation.applied[n]}));
+  $("allocation-chart").replaceChildren(Charts.allocationChart(rows, fmt));
+  $("allocation-rule").textContent = T("rule_" + allocation.rule);
+  $("funds-table").querySelector("tbody").replaceChildren(...Object.entries(commune.funds).map(([name, f]) =>
+    el("tr", {"data-fund": name}, el("td", {}, I18N.category(name)), el("td", {class: "num"}, fmt.kwh(f.kwh)),
+      el("td", {class: "num"}, fmt.kwh(f.received)), el("td", {class: "num"}, fmt.kwh(f.spent)))));
+}
+
+function renderValidators(doc) {
+  const rows = doc.validators.map(v => {
+    const health = v.equivocating ? el("span", {class: "badge bad"}, T("equivocating"))
+      : el("span", {class: "badge good"}, T("ok"));
+    return el("tr", {"data-validator": v.key, class: v.equivocating ? "bad" : ""},
+      el("td", {}, v.name + (v.self ? ` (${T("this_node")})` : "")),
+      el("td", {class: "num"}, v.height === null ? "–" : v.height),
+      el("td", {class: "num"}, v.round === null ? (v.self ? doc.round : "–") : v.round),
+      el("td", {}, T(v.signed_last_commit ? "yes" : "no")),
+      el("td", {}, T(v.connected ? "connected" : "disconnected")), el("td", {}, health));
+  });
+  $("validators-table").querySelector("tbody").replaceChildren(...rows);
+  $("consensus-round").textContent = doc.round;
+  $("last-commit-round").textContent = doc.last_commit_round === null ? "–" : doc.last_commit_round;
+}
+
+// ---- polling -------------------------------------------------------------------
+
+async function refresh() {
+  try {
+    const [status, commune, allocation, validators, spends] = await Promise.all([getJSON("/status"),
+      getJSON("/commune"), getJSON("/governance/allocation"), getJSON("/validators"),
+      getJSON("/txs?type=tx/spend&limit=10")]);
+    state.addr = state.addr || status.address;
+    $("status-height").textContent = status.height;
+    $("status-time").textContent = fmt.time(Math.floor(status.block_time_ms / 1000));
+    renderCommune(commune, allocation);
+    renderValidators(validators);
+    await learnLabels(spends.txs.map(tx => tx.to));
+    renderTxList("spends", "spends-empty", spends.txs);
+    await refreshHousehold(allocation);
+    $("status-live").textContent = T("live");
+    $("status-live").className = "live ok";
+    document.body.dataset.height = status.height;
+  } catch (err) {
+    $("status-live").textContent = T("offline");
+    $("status-live").className = "live bad";
+  }
+}
+
+function chooseAddress() {
+  const wanted = new URLSearchParams(location.search).get("addr");
+  if (wanted && HEX64.test(wanted)) { state.addr = wanted; $("addr-input").value = wanted; }
+  $("addr-form").addEventListener("submit", e => {
+    e.preventDefault();
+    const value = $("addr-input").value.trim().toLowerCase();
+    if (!HEX64.test(value)) { $("hh-message").hidden = false; $("hh-message").textContent = T("bad_addr"); return; }
+    const url = new URL(location.href);
+    url.searchParams.set("addr", value);
+    history.replaceState(null, "", url);
+    state.addr = value;
+    state.selectedK = null;
+    refresh();
+  });
+}
+
+let timer = null;
+
+async function loop() {
+  await refresh();
+  timer = setTimeout(loop, POLL_MS);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  I18N.apply();
+  $("lang-toggle").addEventListener("click", () => {
+    I18N.set(I18N.lang === "fr" ? "en" : "fr");
+    clearTimeout(timer);
+    loop();
+  });
+  chooseAddress();
+  loop();
+});

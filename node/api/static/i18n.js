@@ -1,0 +1,116 @@
+// Dashboard strings in French and English. The language comes from the toggle
+// (remembered), else the browser's language: French for fr-*, English otherwise.
+"use strict";
+
+const STRINGS = {
+  fr: {
+    height: "Hauteur", connecting: "connexion…", live: "à jour", offline: "nœud injoignable",
+    household_key: "Clé du foyer", show: "Afficher", my_household: "Mon foyer",
+    balance_kwh: "Énergie (kWh)", balance_hour: "Temps (heures)",
+    produced_48: "Produit (48 demi-heures)", consumed_48: "Consommé (48 demi-heures)",
+    energy_chart: "Production et consommation par demi-heure", production: "production",
+    consumption: "consommation", chart_hint: "Touchez une barre pour voir qui a utilisé votre énergie.",
+    who_used: "Qui a utilisé mon énergie", neighbour: "Voisin", energy: "Énergie", none_yet: "Rien pour l'instant.",
+    my_gifts: "Mes dons permanents", beneficiary: "Bénéficiaire", share: "Part", until: "Jusqu'au",
+    no_gifts: "Aucun don.", my_vote: "Ma délégation et mon vote", no_delegation: "Aucune délégation.",
+    my_ballot: "Mon bulletin", no_ballot: "Pas de bulletin : votre voix suit votre délégation.",
+    activity: "Activité récente", the_commune: "La commune", treasury: "Trésor", households: "Foyers",
+    minted: "Énergie produite (total)", allocation: "Répartition du surplus",
+    standing_now: "selon les votes actuels", applied_last: "appliquée à la dernière période",
+    funds: "Fonds par catégorie", category: "Catégorie", balance: "Solde", received: "Reçu", spent: "Dépensé",
+    spends: "Dépenses", no_spends: "Aucune dépense récente.", validators: "Validateurs", name: "Nom",
+    current_round: "Tour en cours", last_commit_round: "dernier bloc décidé au tour",
+    round: "Tour", signed: "A signé", link: "Lien", health: "État", ok: "sain", equivocating: "double signature",
+    connected: "connecté", disconnected: "déconnecté", this_node: "ce nœud", yes: "oui", no: "non",
+    interval: "demi-heure de", not_household: "Cette clé n'est pas un foyer inscrit. Saisissez la clé d'un foyer.",
+    unknown_account: "Compte inconnu pour l'instant.", bad_addr: "Une clé fait 64 caractères hexadécimaux.",
+    delegation_none: "personne (bloque *)", topic_all: "tous les sujets (*)", topic_allocation: "répartition",
+    topic_params: "paramètres", rule_independent_markets: "règle : marchés indépendants", rule_mean: "règle : moyenne",
+    sent: "envoyé à", got: "reçu de", gift_to: "don à", gift_from: "don de", service_for: "service payé à",
+    service_by: "service rendu à", tx_other: "opération",
+    "tx/transfer": "virement", "tx/gift": "don permanent", "tx/revoke-gift": "fin de don", "tx/service": "service",
+    "tx/offer": "offre", "tx/accept": "échange accepté", "tx/spend": "dépense", "tx/delegate": "délégation",
+    "tx/ballot": "bulletin", "tx/propose": "proposition", "tx/vote": "vote", "tx/register": "inscription",
+    "tx/update": "mise à jour du foyer", "tx/public-service": "astreinte", "tx/reading": "relevé",
+    cat_pensions: "Retraites", cat_energy: "Énergie collective", cat_roads: "Voirie", cat_startups: "Jeunes entreprises",
+    cat_canteen: "Cantine", cat_security: "Sécurité",
+  },
+  en: {
+    height: "Height", connecting: "connecting…", live: "live", offline: "node unreachable",
+    household_key: "Household key", show: "Show", my_household: "My household",
+    balance_kwh: "Energy (kWh)", balance_hour: "Time (hours)",
+    produced_48: "Produced (48 half hours)", consumed_48: "Consumed (48 half hours)",
+    energy_chart: "Production and consumption per half hour", production: "production",
+    consumption: "consumption", chart_hint: "Tap a bar to see who used your energy.",
+    who_used: "Who used my energy", neighbour: "Neighbour", energy: "Energy", none_yet: "Nothing yet.",
+    my_gifts: "My standing gifts", beneficiary: "Beneficiary", share: "Share", until: "Until",
+    no_gifts: "No gifts.", my_vote: "My delegation and ballot", no_delegation: "No delegation.",
+    my_ballot: "My ballot", no_ballot: "No ballot: your voice follows your delegation.",
+    activity: "Recent activity", the_commune: "The commune", treasury: "Treasury", households: "Households",
+    minted: "Energy produced (total)", allocation: "Split of the surplus",
+    standing_now: "by the ballots standing now", applied_last: "applied at the last epoch",
+    funds: "Category funds", category: "Category", balance: "Balance", received: "Received", spent: "Spent",
+    spends: "Spending", no_spends: "No recent spending.", validators: "Validators", name: "Name",
+    current_round: "Current round", last_commit_round: "last block decided in round",
+    round: "Round", signed: "Signed", link: "Link", health: "Health", ok: "healthy", equivocating: "equivocating",
+    connected: "connected", disconnected: "disconnected", this_node: "this node", yes: "yes", no: "no",
+    interval: "half hour of", not_household: "This key is not a registered household. Enter a household's key.",
+    unknown_account: "Unknown account so far.", bad_addr: "A key is 64 hexadecimal characters.",
+    delegation_none: "nobody (blocks *)", topic_all: "every topic (*)", topic_allocation: "allocation",
+    topic_params: "parameters", rule_independent_markets: "rule: independent markets", rule_mean: "rule: mean",
+    sent: "sent to", got: "received from", gift_to: "gift to", gift_from: "gift from", service_for: "service paid to",
+    service_by: "service done for", tx_other: "transaction",
+    "tx/transfer": "transfer", "tx/gift": "standing gift", "tx/revoke-gift": "gift ended", "tx/service": "service",
+    "tx/offer": "offer", "tx/accept": "exchange accepted", "tx/spend": "spending", "tx/delegate": "delegation",
+    "tx/ballot": "ballot", "tx/propose": "proposal", "tx/vote": "vote", "tx/register": "registration",
+    "tx/update": "household update", "tx/public-service": "on-call duty", "tx/reading": "meter reading",
+    cat_pensions: "Pensions", cat_energy: "Collective energy", cat_roads: "Roads", cat_startups: "Local start-ups",
+    cat_canteen: "Canteen", cat_security: "Security",
+  },
+};
+
+const LANG_KEY = "voisinage.lang";
+
+function pickLanguage() {
+  const saved = window.localStorage ? localStorage.getItem(LANG_KEY) : null;
+  if (saved === "fr" || saved === "en") return saved;
+  const wanted = (navigator.languages && navigator.languages[0]) || navigator.language || "fr";
+  return wanted.toLowerCase().startsWith("fr") ? "fr" : "en";
+}
+
+const I18N = {
+  lang: pickLanguage(),
+  t(key) {
+    const table = STRINGS[this.lang];
+    return key in table ? table[key] : (key in STRINGS.en ? STRINGS.en[key] : key);
+  },
+  category(name) {
+    const key = "cat_" + name;
+    return key in STRINGS[this.lang] ? STRINGS[this.lang][key] : name;
+  },
+  set(lang) {
+    this.lang = lang;
+    try { localStorage.setItem(LANG_KEY, lang); } catch (e) { /* private mode: not remembered */ }
+    this.apply();
+  },
+  apply() {
+    document.documentElement.lang = this.lang;
+    for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = this.t(el.dataset.i18n);
+    const toggle = document.getElementById("lang-toggle");
+    toggle.textContent = this.lang === "fr" ? "EN" : "FR";
+    toggle.title = this.lang === "fr" ? "English" : "Français";
+  },
+  number(value, digits) {
+    return value.toLocaleString(this.lang === "fr" ? "fr-FR" : "en-GB",
+      {minimumFractionDigits: digits, maximumFractionDigits: digits});
+  },
+  time(unixS) {
+    return new Date(unixS * 1000).toLocaleString(this.lang === "fr" ? "fr-FR" : "en-GB",
+      {day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit"});
+  },
+  hour(unixS) {
+    return new Date(unixS * 1000).toLocaleTimeString(this.lang === "fr" ? "fr-FR" : "en-GB",
+      {hour: "2-digit", minute: "2-digit"});
+  },
+};
+window.I18N = I18N;

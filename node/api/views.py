@@ -1,0 +1,173 @@
+"""JSON views of the committed ledger for the HTTP API, read from one consistent snapshot.
+
+Each function takes the ledger's ``KV`` (``Snapshot.state``) and plain arguments and
+returns a JSON-ready dict; ``None`` means "no such thing" (the route answers 404).
+The reading itself is tokens/queries.py's; this module chooses defaults, pages and
+names categories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from consensus.block import Commit
+from node.api.params import MAX_TIME_S
+from tokens import layout as L
+from tokens.genesis import Genesis
+from tokens.kv import KV
+from tokens.ledger import Ledger
+from tokens.queries import (
+    compute_consumers, get_account, get_allocation, get_funds, get_height, get_household,
+    get_household_intervals, get_interval_at, get_interval_s, get_params, get_proposals, get_time_ms,
+    get_totals, get_treasury, get_validators,
+)
+from tokens.rules_gov import compute_allocation
+from wire import MAX_BLOCK_BYTES, DecodeError, decode
+
+CHART_INTERVALS = 48            # the dashboard's chart: the last 48 half hours
+
+
+def get_categories(kv: KV) -> list[str]:
+    return [name for name, _ in get_params(kv).get("allocation_categories", [])]
+
+
+def get_account_view(kv: KV, addr: bytes) -> dict[str, Any] | None:
+    """Balances, household, gifts, delegations and ballot; None for an account never used."""
+    account = get_account(kv, addr)
+    if account["household"] is None and account["nonce"] == 0 and not any(account["balances"].values()) \
+            and not account["registrar"]:
+        return None
+    ballot = account["ballot"]
+    names = get_categories(kv)
+    account["ballot_by_category"] = (dict(zip(names, ballot)) if ballot is not None and len(ballot) == len(names)
+                                     else None)
+    return account
+
+
+def compute_default_range(kv: KV) -> tuple[int, int]:
+    """The last CHART_INTERVALS interval starts up to the one holding the last block's time."""
+    step = get_interval_s(kv)
+    last = get_time_ms(kv) // 1000 // step * step
+    return max(0, last - (CHART_INTERVALS - 1) * step), last
+
+
+def get_intervals_view(kv: KV, addr: bytes, start_from: int | None, start_to: int | None,
+                       limit: int) -> dict[str, Any] | None:
+    """DESIGN §9 /households/{addr}/intervals: E, I, minted and allocated per interval
+    with start in [from, to], oldest first, at most ``limit``; ``next_from`` pages on."""
+    if get_household(kv, addr) is None:
+        return None
+    default_from, default_to = compute_default_range(kv)
+    lo = default_from if start_from is None else start_from
+    hi = default_to if start_to is None else start_to
+    step = get_interval_s(kv)
+    rows = get_household_intervals(kv, addr, lo, hi) if lo <= hi else []
+    page = [dict(row, k=row["start"] // step) for row in rows[:limit]]
+    more = len(rows) > limit
+    return {"address": addr.hex(), "interval_s": step, "from": lo, "to": hi, "intervals": page,
+            "next_from": page[-1]["start"] + 1 if more else None}
+
+
+def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: int) -> dict[str, Any] | None:
+    """DESIGN §4 step 4 "who used my energy in interval k": a_i·E_j/ΣE per consumer i,
+    in address order after ``after``, at most ``limit``."""
+    if get_household(kv, addr) is None:
+        return None
+    step = get_interval_s(kv)
+    start = k * step
+    if start > MAX_TIME_S:
+        interval = {"start": start, "end": start + step, "settled": False, "sum_e": 0, "households": {}}
+        rows: list[dict[str, Any]] = []
+    else:
+        interval = get_interval_at(kv, start)
+        rows = compute_consumers(kv, addr, k)
+    if after is not None:
+        rows = [row for row in rows if row["consumer"] > after.hex()]
+    mine = interval["households"].get(addr.hex(), {})
+    return {"address": addr.hex(), "interval": k, "start": interval["start"], "end": interval["end"],
+            "settled": interval["settled"], "export_wh": mine.get("export_wh", 0), "sum_e": interval["sum_e"],
+            "consumers": rows[:limit], "next_cursor": rows[limit - 1]["consumer"] if len(rows) > limit else None}
+
+
+def compute_live_allocation(kv: KV, genesis: Genesis) -> list[int]:
+    """DESIGN §5: the standing allocation that the ballots standing now give, by the
+    ledger's own rule (tokens.rules_gov), i.e. what the next epoch will apply."""
+    lg = Ledger(kv, genesis, get_height(kv), get_time_ms(kv))
+    return compute_allocation(lg)
+
+
+def get_allocation_view(kv: KV, live: list[int]) -> dict[str, Any]:
+    params = get_params(kv)
+    names = get_categories(kv)
+    ballots = sum(1 for _ in kv.iter_prefix(L.BALLOT))
+    return {"allocation": dict(zip(names, live)), "applied": get_allocation(kv), "categories": names,
+            "rule": params.get("allocation_rule"), "vote_weight": params.get("vote_weight"),
+            "ballots": ballots, "epoch_s": params.get("allocation_epoch_s"), "height": get_height(kv)}
+
+
+def get_proposals_view(kv: KV, status: str | None, after: bytes | None, limit: int) -> dict[str, Any]:
+    rows = [p for p in get_proposals(kv) if status is None or p["status"] == status]
+    if after is not None:
+        rows = [p for p in rows if p["id"] > after.hex()]
+    return {"proposals": rows[:limit], "next_cursor": rows[limit - 1]["id"] if len(rows) > limit else None}
+
+
+def get_commune_view(kv: KV, genesis: Genesis) -> dict[str, Any]:
+    """The commune's side of the ledger: treasury, category funds, totals, parameters."""
+    households = sum(1 for _ in kv.iter_prefix(L.HOUSEHOLD))
+    return {"name": genesis.name, "insee": genesis.insee, "chain_id": genesis.chain_id.hex(),
+            "height": get_height(kv), "time_ms": get_time_ms(kv), "households": households,
+            "treasury": get_treasury(kv), "funds": get_funds(kv), "totals": get_totals(kv),
+            "categories": get_categories(kv), "params": get_params(kv)}
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """What this node sees of the validators right now (not in the ledger)."""
+
+    own_key: bytes
+    own_height: int
+    own_round: int
+    peer_heights: dict[str, int]        # libp2p peer id -> last announced height
+    connected: frozenset[str]
+
+
+def decode_commit(raw: bytes | None) -> Commit | None:
+    if raw is None:
+        return None
+    try:
+        return decode(raw, Commit, MAX_BLOCK_BYTES)
+    except DecodeError:
+        return None
+
+
+def compute_known_height(live: Liveness, peer: str, is_self: bool, signed_last: bool) -> int | None:
+    """Our own height; else the peer's last announced height, or the last committed
+    height if it signed that block's commit, whichever is higher (None: never heard of)."""
+    if is_self:
+        return live.own_height
+    announced = live.peer_heights.get(peer)
+    if signed_last:
+        return max(announced or 0, live.own_height)
+    return announced
+
+
+def get_validators_view(kv: KV, last_commit: Commit | None, live: Liveness, peer_id_of,
+                        offset: int, limit: int) -> dict[str, Any]:
+    """Validators' health: ledger flags (active, equivocating) plus this node's view of
+    their height, connection, and whether they signed the last commit."""
+    signed = {s.validator for s in last_commit.sigs} if last_commit is not None else set()
+    rows = []
+    for v in get_validators(kv):
+        key = bytes.fromhex(v["key"])
+        peer = peer_id_of(key)
+        is_self = key == live.own_key
+        rows.append(dict(v, peer_id=peer, self=is_self, connected=is_self or peer in live.connected,
+                         height=compute_known_height(live, peer, is_self, key in signed),
+                         round=live.own_round if is_self else None, signed_last_commit=key in signed))
+    page = rows[offset:offset + limit]
+    return {"height": live.own_height, "round": live.own_round,
+            "last_commit_round": last_commit.round if last_commit is not None else None,
+            "validators": page, "total": len(rows),
+            "next_offset": offset + limit if offset + limit < len(rows) else None}
