@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import multiaddr
 import trio
 from hypercorn.config import Config as HttpConfig
 from hypercorn.trio import serve as serve_http
@@ -24,6 +25,7 @@ from node.api.app import build_app
 from node.e2e.byzantine import process_byzantine_effects
 from node.errors import CliError
 from node.homes import home_key, load_home
+from node.net.peers import parse_peer_addr
 from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network
 from node.service.ledger_app import Committed
 from node.service.node import Node
@@ -263,17 +265,17 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)
     listen = listen or home.config.get("listen") or _genesis_listen(home)
-    store = open_store(home)
+    bootstrap = check_addrs(listen, genesis_peer_addrs(home.genesis.validators) + list(peers))
+    store, started = open_store(home), False
     try:
         node = Node(home, store, sign_journal=sign_journal, byzantine=byzantine)
-        bootstrap = [a for a in genesis_peer_addrs(home.genesis.validators)] + list(peers)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence}
         settings = NetSettings(identity_seed=node.key.seed if node.is_validator else None)
         async with open_network(home.path, home.genesis.chain_id, listen, bootstrap, handlers,
                                 get_block=lambda h: _stored_pair(store, h), get_height=store.height,
                                 settings=settings) as net:
-            node.net = net
+            node.net, started = net, True
             log.info("node %s (%s) at height %d, peer id %s", home.config.get("name", home.path.name),
                      "validator" if node.is_validator else "full node", store.height(), net.peer_id)
             async with trio.open_nursery() as nursery:
@@ -284,7 +286,19 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 nursery.start_soon(Syncer(node).run)
     finally:
         store.close()
-        log.info("store closed at height %d", store.height())
+        if started:
+            log.info("store closed at height %d", store.height())
+
+
+def check_addrs(listen: str, peers: list[str]) -> list[str]:
+    """Bad --listen or --peer addresses fail before the store is opened: one line."""
+    try:
+        multiaddr.Multiaddr(listen)
+    except Exception as exc:  # multiaddr raises many types on garbage; all mean bad input
+        raise CliError(f"bad listen address {listen!r}: {str(exc)[:100] or type(exc).__name__}") from None
+    for addr in peers:
+        parse_peer_addr(addr)
+    return peers
 
 
 def _stored_pair(store: Store, height: int):
