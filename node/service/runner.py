@@ -146,7 +146,8 @@ class Syncer:
 
     async def catch_up(self, behind: int) -> None:
         node = self.node
-        heights = node.net.peer_heights()
+        banned = set(node.net.banned_peers())
+        heights = {p: h for p, h in node.net.peer_heights().items() if p not in banned}
         if not heights:
             return
         peer, best = max(heights.items(), key=lambda item: item[1])
@@ -181,6 +182,9 @@ class Syncer:
 
     async def apply_pairs(self, peer: str, pairs) -> bool:
         node = self.node
+        # Consensus may have committed some of these while the request was in flight:
+        # they are not the peer's fault, skip them rather than call the batch a gap.
+        pairs = [(b, c) for b, c in pairs if b.header.height > node.store.height()]
         trusted = Trusted(node.store.height(), node.store.last_block_id() or bytes(32),
                           get_time_ms(node.store.state) if node.store.height() > 0 else None)
         try:
