@@ -9,6 +9,8 @@ from pathlib import Path
 import trio
 import typer
 
+from node.errors import CliError
+
 node_app = typer.Typer(help="Run a validator or household node.", no_args_is_help=True)
 
 
@@ -24,16 +26,22 @@ def node_run(
                                            "hash) to HOME/sign_journal.log."),
     api_token: str = typer.Option(None, "--api-token", envvar="VOISINAGE_API_TOKEN",
                                   help="Accept POST /tx from non-loopback clients bearing this token."),
+    byzantine: str = typer.Option(None, "--byzantine", hidden=True,
+                                  help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote."),
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
     from node.service.runner import run_node
+    from node.e2e.byzantine import BEHAVIOURS
+
+    if byzantine is not None and byzantine not in BEHAVIOURS:
+        raise CliError(f"--byzantine must be one of: {', '.join(BEHAVIOURS)}")
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("libp2p", "multiaddr", "hypercorn", "voisinage.http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http,
-                     sign_journal=sign_journal, api_token=api_token))
+                     sign_journal=sign_journal, api_token=api_token, byzantine=byzantine))
 
 
 def register(app: typer.Typer) -> None:

@@ -64,6 +64,7 @@ class Node:
                  sign_journal: bool = False) -> None:
         self.home, self.store = home, store
         self.sign_journal = sign_journal
+        self.byzantine = byzantine    # test-only misbehaviour (node/e2e/byzantine.py); None when honest
         self.genesis = home.genesis
         self.chain_id = self.genesis.chain_id
         self.key = home_key(home)
