@@ -23,6 +23,7 @@ from node.net.verdict import ACCEPT, Verdict
 
 BENCH_CHAIN_ID = b"\x00" * 32
 _SEQ_BYTES = 8
+STRAGGLER_WAIT_S = 3.0
 
 
 def compute_percentile(sorted_values: list[float], fraction: float) -> float:
@@ -54,7 +55,7 @@ async def _open_chain(stack: AsyncExitStack, root: Path, sink: _Sink, muxer: str
         nets.append(await stack.enter_async_context(open_network(
             home, BENCH_CHAIN_ID, "/ip4/127.0.0.1/tcp/0", bootstrap,
             {TopicKind.CONSENSUS: handler}, settings=NetSettings(muxer=muxer))))
-    topic = nets[0]._topics[TopicKind.CONSENSUS]
+    topic = nets[0].topic(TopicKind.CONSENSUS)
     with trio.fail_after(15):
         for a, b in zip(nets, nets[1:]):
             await a.pubsub.wait_for_mesh(b.host.get_id(), topic, timeout=15)
@@ -82,6 +83,16 @@ async def _pump(first: Network, sink: _Sink, duration_s: float, payload_bytes: i
     return sent
 
 
+async def _wait_for_stragglers(sink: _Sink, expected: int) -> None:
+    """Wait for messages still in flight, as long as they keep arriving."""
+    while len(sink.arrived) < expected:
+        sink.changed = trio.Event()
+        with trio.move_on_after(STRAGGLER_WAIT_S) as scope:
+            await sink.changed.wait()
+        if scope.cancelled_caught:
+            return
+
+
 async def measure_gossip_rate(duration_s: float, payload_bytes: int, *, hosts: int = 3,
                               muxer: str = "YAMUX", window: int = 256) -> dict:
     """Deliveries per second at the last host of a chain of ``hosts`` hosts, with the
@@ -94,10 +105,7 @@ async def measure_gossip_rate(duration_s: float, payload_bytes: int, *, hosts: i
             nets = await _open_chain(stack, Path(tmp), sink, muxer, hosts)
             started = time.perf_counter()
             sent = await _pump(nets[0], sink, duration_s, payload_bytes, window)
-            with trio.move_on_after(2.0):
-                while len(sink.arrived) < len(sent):
-                    sink.changed = trio.Event()
-                    await sink.changed.wait()
+            await _wait_for_stragglers(sink, len(sent))
             elapsed = max(sink.arrived.values(), default=started) - started
     latencies = sorted((sink.arrived[s] - t) * 1000 for s, t in sent.items() if s in sink.arrived)
     return {

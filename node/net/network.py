@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import multiaddr
 import trio
@@ -51,7 +50,7 @@ from node.net.verdict import (
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, bytes], Union[Verdict, Awaitable[Verdict]]]
+Handler = Callable[[str, bytes], Verdict | Awaitable[Verdict]]
 REJECTED_CACHE = 4096
 WATCH_INTERVAL_S = 1.0
 CLOSE_DEADLINE_S = 5.0
@@ -131,11 +130,32 @@ class Network:
     def banned_peers(self) -> list[str]:
         return self.peer_manager.banned()
 
+    def highest_peer(self) -> tuple[str, int] | None:
+        """The connected peer with the highest known height, to sync from."""
+        heights = self.peer_heights()
+        if not heights:
+            return None
+        best = max(heights, key=lambda p: (heights[p], p))
+        return best, heights[best]
+
+    def topic(self, kind: TopicKind) -> str:
+        return self._topics[kind]
+
+    def stats(self) -> dict:
+        """Counters for /status and /metrics."""
+        return {
+            "peer_id": self.peer_id, "peers": len(self.peers()), "banned": len(self.banned_peers()),
+            "accepted": self.counts.accepted, "rejected": self.rejected_total(),
+            "ignored": self.ignored_total(), "delivered": self.delivered,
+            "tx_batches_sent": self.batcher.batches_sent, "txs_sent": self.batcher.txs_sent,
+            "blocks_requests_served": self._server.served,
+        }
+
     def ban_peer(self, peer_id: str, reason: str) -> None:
         """For the node: ban a peer caught misbehaving elsewhere (e.g. a bad sync answer)."""
         if self._nursery is None:
             raise LocalProtocolError("the network is not running")
-        self.peer_manager.ban(ID.from_base58(peer_id), reason, self._nursery)
+        self.peer_manager.ban(sync.parse_peer_id(peer_id), reason, self._nursery)
 
     async def publish(self, kind: TopicKind, data: bytes) -> None:
         """Gossip ``data``. On the tx topic ``data`` is one signed tx, batched with others."""

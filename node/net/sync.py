@@ -75,6 +75,13 @@ def verify_blocks_response(req: GetBlocks, resp: Blocks | SyncFailure) -> list[t
     return [(e.block, e.commit) for e in resp.entries]
 
 
+def parse_peer_id(peer_id: str) -> ID:
+    try:
+        return ID.from_base58(peer_id)
+    except Exception:  # base58 and multihash raise several types; all mean a bad id
+        raise LocalProtocolError(f"not a peer id: {peer_id!r}") from None
+
+
 async def _close_quietly(stream: INetStream, reset: bool) -> None:
     with trio.CancelScope(shield=True), trio.move_on_after(1):
         try:
@@ -86,10 +93,7 @@ async def _close_quietly(stream: INetStream, reset: bool) -> None:
 async def _exchange(host: IHost, peer_id: str, protocol: str, request: GetBlocks | Status,
                     expect: tuple[type, ...], limit: int):
     """Open a stream, send one framed request, read one framed answer."""
-    try:
-        pid = ID.from_base58(peer_id)
-    except Exception:  # base58/multihash raise several types; all mean a bad id
-        raise LocalProtocolError(f"not a peer id: {peer_id!r}") from None
+    pid = parse_peer_id(peer_id)
     with trio.move_on_after(REQUEST_DEADLINE_S) as scope:
         try:
             stream = await host.new_stream(pid, [TProtocol(protocol)])

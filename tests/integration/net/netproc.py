@@ -21,6 +21,7 @@ from node.net import ACCEPT, TopicKind, open_network
 from node.net.peers import parse_peer_addr
 
 CHAIN_ID = bytes.fromhex("cd" * 32)
+CHUNK = 50
 
 
 def emit(doc: dict) -> None:
@@ -41,14 +42,15 @@ async def run(args: argparse.Namespace) -> int:
                             {TopicKind.TX: on_tx}) as net:
         if args.peer:
             peer_id = parse_peer_addr(args.peer).peer_id
-            await net.pubsub.wait_for_mesh(peer_id, net._topics[TopicKind.TX], timeout=30)
+            await net.pubsub.wait_for_mesh(peer_id, net.topic(TopicKind.TX), timeout=30)
         emit({"addr": net.listen_addrs()[0]})
         if args.role == "relay":
             await trio.sleep_forever()
         if args.role == "source":
-            for i in range(args.count):
+            for i in range(args.count):      # paced: CHUNK txs at a time, at --rate
                 await net.publish(TopicKind.TX, b"tx-%08d" % i + b"\x05" * 150)
-                await trio.sleep(1 / args.rate)
+                if i % CHUNK == CHUNK - 1:
+                    await trio.sleep(CHUNK / args.rate)
             await net.flush_txs()
             await trio.sleep(1.0)
             emit({"sent": args.count, "batches": net.batcher.batches_sent})

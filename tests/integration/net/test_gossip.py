@@ -22,7 +22,7 @@ async def test_batched_txs_reach_c_through_b_without_loss(home):
     async with open_network(home("b"), CHAIN_ID, LOOPBACK, [], handlers_for(seen["b"])) as b:
         async with open_network(home("a"), CHAIN_ID, LOOPBACK, b.listen_addrs(), handlers_for(seen["a"])) as a, \
                 open_network(home("c"), CHAIN_ID, LOOPBACK, b.listen_addrs(), handlers_for(seen["c"])) as c:
-            topic = a._topics[TopicKind.TX]
+            topic = a.topic(TopicKind.TX)
             await wait_until(lambda: len(b.peers()) == 2, what="b connected to a and c")
             await a.pubsub.wait_for_mesh(b.host.get_id(), topic, timeout=10)
             await c.pubsub.wait_for_mesh(b.host.get_id(), topic, timeout=10)
@@ -48,8 +48,8 @@ async def test_consensus_and_evidence_messages_are_gossiped_whole(home):
         async with open_network(home("b"), CHAIN_ID, LOOPBACK, a.listen_addrs(), handlers_for(seen_b)) as b, \
                 open_network(home("c"), CHAIN_ID, LOOPBACK, b.listen_addrs(), handlers_for(seen_c)) as c:
             for kind in (TopicKind.CONSENSUS, TopicKind.EVIDENCE):
-                await b.pubsub.wait_for_mesh(a.host.get_id(), a._topics[kind], timeout=10)
-                await c.pubsub.wait_for_mesh(b.host.get_id(), a._topics[kind], timeout=10)
+                await b.pubsub.wait_for_mesh(a.host.get_id(), a.topic(kind), timeout=10)
+                await c.pubsub.wait_for_mesh(b.host.get_id(), a.topic(kind), timeout=10)
             await a.publish(TopicKind.CONSENSUS, b"vote-1")
             await a.publish(TopicKind.EVIDENCE, b"evidence-1")
             await wait_until(lambda: len(seen_c.seen) == 2, what="both messages at c")

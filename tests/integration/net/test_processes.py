@@ -52,7 +52,8 @@ def test_three_processes_relay_paced_batched_txs_without_loss(tmp_path):
         received = read_json_line(sink, 60)
         assert sent["sent"] == TX_COUNT
         assert received == {"received": TX_COUNT}
-        assert sent["batches"] < TX_COUNT // 10      # batched, not one gossip message per tx
+        # Batched: each chunk of 50 txs leaves in one gossip message (or fewer).
+        assert 1 <= sent["batches"] <= TX_COUNT // 50
     finally:
         for proc in procs:
             proc.terminate()

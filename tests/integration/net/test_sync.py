@@ -149,3 +149,16 @@ async def test_invalid_oversize_request_is_dropped_by_the_server(home):
             assert a._server.served == 0
             # The server still serves well-behaved requests afterwards.
             assert len(await b.request_blocks(a.peer_id, 1, 3)) == 3
+
+
+async def test_highest_peer_and_stats_report_what_the_network_knows(home):
+    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}, get_block=stored_block,
+                            get_height=lambda: CHAIN_LENGTH) as a:
+        async with open_network(home("b"), CHAIN_ID, LOOPBACK, a.listen_addrs(), {}) as b:
+            assert b.highest_peer() in (None, (a.peer_id, CHAIN_LENGTH))
+            await wait_until(lambda: b.highest_peer() == (a.peer_id, CHAIN_LENGTH), what="a's height")
+            await b.request_blocks(a.peer_id, 1, 2)
+            assert a.stats()["blocks_requests_served"] == 1
+            assert b.stats()["peers"] == 1 and b.stats()["peer_id"] == b.peer_id
+            with pytest.raises(LocalProtocolError):
+                b.ban_peer("not-a-peer-id", "test")

@@ -31,13 +31,13 @@ def batch(*txs: bytes) -> bytes:
 
 
 async def meshed(x, y, kind=TopicKind.TX) -> None:
-    topic = x._topics[kind]
+    topic = x.topic(kind)
     await x.pubsub.wait_for_mesh(y.host.get_id(), topic, timeout=10)
     await y.pubsub.wait_for_mesh(x.host.get_id(), topic, timeout=10)
 
 
 def score_of(net, peer_net) -> float:
-    return net.router.scorer.score(peer_net.host.get_id(), sorted(net._topics.values()))
+    return net.router.scorer.score(peer_net.host.get_id(), sorted(net.topic(k) for k in TopicKind))
 
 
 async def test_invalid_flood_is_rejected_penalised_and_banned(home):
@@ -96,7 +96,7 @@ async def test_invalid_oversize_message_is_rejected_before_decoding(home):
         async with open_network(home("a"), CHAIN_ID, LOOPBACK, b.listen_addrs(), {}) as a:
             await meshed(a, b, TopicKind.CONSENSUS)
             # Our publish refuses it, so go under it, as a hostile peer would.
-            await a.pubsub.publish(a._topics[TopicKind.CONSENSUS], b"\x00" * (MAX_GOSSIP_BYTES + 1))
+            await a.pubsub.publish(a.topic(TopicKind.CONSENSUS), b"\x00" * (MAX_GOSSIP_BYTES + 1))
             await wait_until(lambda: b.rejected_total().get("oversize") == 1, what="oversize reject")
             assert seen_b.seen == []
             assert score_of(b, a) < 0
