@@ -24,6 +24,9 @@ from tokens import layout as L
 from tokens.queries import get_interval_at
 
 
+LAG_TOLERANCE = 2     # DESIGN §7: a node more than 2 heights behind must sync
+
+
 @dataclass
 class Agreement:
     common_height: int = 0
@@ -31,6 +34,7 @@ class Agreement:
     forks: list[int] = field(default_factory=list)
     state_hash_mismatches: list[int] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
+    lagging: list[str] = field(default_factory=list)
 
 
 async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
@@ -51,6 +55,8 @@ async def check_agreement(cluster: Cluster) -> Agreement:
             statuses[node.name] = st
             out.heights[node.name] = st["height"]
     out.common_height = min(out.heights.values(), default=0)
+    top = max(out.heights.values(), default=0)
+    out.lagging = [f"{name} at {h} of {top}" for name, h in out.heights.items() if h + LAG_TOLERANCE < top]
     for h in range(1, out.common_height + 1):
         ids = set()
         for name in statuses:
@@ -143,3 +149,20 @@ def check_evidence(follower: Follower, byzantine_keys: dict[str, str]) -> dict[s
         for name, key in byzantine_keys.items():
             counts[name] += key in text
     return counts
+
+
+def find_honest_bans(cluster: Cluster) -> list[str]:
+    """Lines of node logs where a node banned another node of the network (not the hostile peer)."""
+    names = {n.peer_id: n.name for n in cluster.nodes if n.peer_id}
+    out = []
+    for node in cluster.nodes:
+        try:
+            text = (node.home / "node.log").read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if "banned peer " in line:
+                peer = line.split("banned peer ", 1)[1].split()[0]
+                if peer in names:
+                    out.append(f"{node.name} banned {names[peer]} ({line.rsplit(': ', 1)[-1]})")
+    return out

@@ -10,6 +10,8 @@ exec`` execs it), so SIGSTOP, SIGKILL and SIGTERM reach the node directly.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -41,6 +43,7 @@ class NodeProc:
     proc: trio.Process | None = None
     paused: bool = False
     starts: int = 0
+    peer_id: str | None = None
 
     @property
     def url(self) -> str:
@@ -94,6 +97,13 @@ def build_network(home: Path, validators: int, households: int, speed: int,
     return nodes
 
 
+API_TOKEN = secrets.token_hex(16)   # POST /tx from the bridge is not loopback: node run --api-token
+
+
+def open_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(headers={"authorization": f"Bearer {API_TOKEN}"})
+
+
 class Cluster:
     def __init__(self, nodes: list[NodeProc], fabric: Fabric | None, client: httpx.AsyncClient) -> None:
         self.nodes, self.fabric, self.client = nodes, fabric, client
@@ -108,7 +118,8 @@ class Cluster:
     async def start(self, node: NodeProc) -> None:
         with open(node.home / "node.log", "ab") as log:
             node.proc = await trio.lowlevel.open_process(self.command(node), stdout=log, stderr=subprocess.STDOUT,
-                                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                                         env=dict(os.environ, VOISINAGE_API_TOKEN=API_TOKEN))
         node.paused = False
         node.starts += 1
 
@@ -127,6 +138,10 @@ class Cluster:
                     return
                 await trio.sleep(0.2)
         raise CliError(f"{node.name} did not answer on {node.url} within {timeout:.0f} s")
+
+    async def record_peer_ids(self) -> None:
+        for node in self.nodes:
+            node.peer_id = (await self.status(node) or {}).get("peer_id")
 
     def log_tail(self, node: NodeProc) -> str:
         try:

@@ -19,12 +19,13 @@ import httpx
 import trio
 
 from node.e2e import checks
-from node.e2e.cluster import Cluster, build_network
+from node.e2e.cluster import Cluster, build_network, open_client
 from node.e2e.hostile_run import HostileResult, run_hostile
 from node.e2e.load import LoadGen
 from node.e2e.manifest import Manifest
 from node.e2e.netns import Fabric, require_root
 from node.e2e.perturb import PerturbResult, run_perturbation
+from node.errors import CliError
 from node.homes import load_home
 
 FIRST_BLOCK_TIMEOUT_S = 60
@@ -47,7 +48,7 @@ async def wait_first_block(cluster: Cluster) -> None:
         while min((await cluster.heights()).values(), default=0) < 1:
             await trio.sleep(0.2)
         return
-    raise RuntimeError(f"no block committed within {FIRST_BLOCK_TIMEOUT_S} s of start")
+    raise CliError(f"no block committed within {FIRST_BLOCK_TIMEOUT_S} s of start")
 
 
 async def wait_settled(cluster: Cluster, load: LoadGen, timeout: float) -> float:
@@ -130,6 +131,10 @@ def judge(m: Manifest, report: dict[str, Any]) -> list[str]:
         problems.append(f"state hashes differ at heights {ag['state_hash_mismatches'][:5]}")
     if ag["unreachable"]:
         problems.append(f"no status from {', '.join(ag['unreachable'])} at check time")
+    if ag["lagging"]:
+        problems.append(f"not caught up {m.check.settle_timeout_s:.0f} s after the load: {', '.join(ag['lagging'])}")
+    for ban in report["honest_bans"]:
+        problems.append(f"an honest peer was banned: {ban}")
     if tx["lost"]:
         problems.append(f"{len(tx['lost'])} acknowledged txs never committed")
     if tx["duplicates"]:
@@ -159,6 +164,7 @@ async def run_checks(m: Manifest, cluster: Cluster, load: LoadGen, home: Path) -
     txs = checks.check_txs(load.log, load.follower)
     return {
         "agreement": asdict(agreement),
+        "honest_bans": checks.find_honest_bans(cluster),
         "txs": dict(asdict(txs), lost=txs.lost[:20], duplicates=txs.duplicates[:20],
                     lost_count=len(txs.lost), duplicate_count=len(txs.duplicates),
                     resubmissions=load.resubmitted, refused=load.log.refused, unreachable=load.log.unreachable),
@@ -174,7 +180,8 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
     home = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix=f"voisinage-e2e-{m.name}-"))
     stages = Stages(say)
     fabric = Fabric(m.validators + m.households) if m.netns else None
-    report: dict[str, Any] = {"manifest": m.name, "path": str(m.path), "netns": m.netns, "home": str(home),
+    report: dict[str, Any] = {"manifest": m.name, "description": m.description, "path": str(m.path),
+                              "netns": m.netns, "home": str(home),
                               "validators": m.validators, "households": m.households}
     perturbations: list[PerturbResult] = []
     hostile: list[HostileResult] = []
@@ -183,11 +190,12 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
         if fabric is not None:
             await trio.to_thread.run_sync(fabric.setup)
         nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine)
-        async with httpx.AsyncClient() as client:
+        async with open_client() as client:
             cluster = Cluster(nodes, fabric, client)
             try:
                 stages.enter("start")
                 await cluster.start_all()
+                await cluster.record_peer_ids()
                 await wait_first_block(cluster)
                 stages.enter("load+perturb")
                 load = LoadGen(cluster, [n for n in nodes if not n.is_validator], m.seed, m.load.readings_per_s,

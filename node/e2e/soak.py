@@ -13,11 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-import httpx
 import trio
 
 from node.e2e import checks
-from node.e2e.cluster import Cluster, NodeProc, build_network
+from node.e2e.cluster import Cluster, NodeProc, build_network, open_client
 from node.e2e.load import LoadGen
 from node.e2e.netns import Fabric, require_root
 
@@ -72,7 +71,7 @@ async def run_soak(minutes: float, validators: int, households: int, netns: bool
         if fabric is not None:
             await trio.to_thread.run_sync(fabric.setup)
         nodes = build_network(home, validators, households, 120, fabric)
-        async with httpx.AsyncClient() as client:
+        async with open_client() as client:
             cluster = Cluster(nodes, fabric, client)
             try:
                 await cluster.start_all()
