@@ -1,0 +1,18 @@
+"""One live commune per test module (see livenet.py), stopped at the module's end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.api.livenet import LiveNet
+
+
+@pytest.fixture(scope="module")
+def livenet(tmp_path_factory) -> Iterator[LiveNet]:
+    net = LiveNet(tmp_path_factory.mktemp("commune") / "net")
+    try:
+        yield net.start()
+    finally:
+        net.stop()
