@@ -44,5 +44,24 @@ def node_run(
                      sign_journal=sign_journal, api_token=api_token, byzantine=byzantine))
 
 
+@node_app.command("verify")
+def node_verify(
+    home: Path = typer.Option(..., "--home", help="The home to audit (its node must be stopped)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Replay the home's chain from genesis; exit 1 at the first mismatch (DESIGN §8 "Audit")."""
+    import json
+    from dataclasses import asdict
+
+    from node.service.verify import make_progress, verify_home
+
+    update, done = make_progress()
+    try:
+        report = verify_home(home, update)
+    finally:
+        done()
+    typer.echo(json.dumps(asdict(report)) if as_json else report.summary())
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(node_app, name="node")
