@@ -94,7 +94,7 @@ async def _wait_for_stragglers(sink: _Sink, expected: int) -> None:
 
 
 async def measure_gossip_rate(duration_s: float, payload_bytes: int, *, hosts: int = 3,
-                              muxer: str = "YAMUX", window: int = 256) -> dict:
+                              muxer: str = "YAMUX", window: int = 32) -> dict:
     """Deliveries per second at the last host of a chain of ``hosts`` hosts, with the
     A -> C latency (median and p99) and how many messages were lost."""
     if hosts < 2 or duration_s <= 0 or payload_bytes < _SEQ_BYTES:

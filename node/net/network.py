@@ -222,7 +222,12 @@ class Network:
             batch = decode(msg.data, expect=TxBatch, limit=MAX_GOSSIP_BYTES)
         except DecodeError:
             return reject(MALFORMED)
-        return compute_batch_verdict([await _call_handler(handler, peer, tx) for tx in batch.txs])
+        verdicts: list[Verdict] = []
+        for tx in batch.txs:
+            verdicts.append(await _call_handler(handler, peer, tx))
+            if verdicts[-1].outcome is Outcome.REJECT:
+                break   # one bad tx condemns the batch: spend no more on a hostile one
+        return compute_batch_verdict(verdicts)
 
     # ---- background work ----
 

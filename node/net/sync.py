@@ -145,11 +145,14 @@ class SyncServer:
         try:
             self._slots.acquire_nowait()
         except trio.WouldBlock:
-            await self._answer(stream, SyncFailure(reason="busy"))
+            ok = await self._answer(stream, SyncFailure(reason="busy"))
+            await _close_quietly(stream, reset=not ok)
             return
         try:
+            req = None
             with trio.move_on_after(SERVE_READ_DEADLINE_S):
                 req = await read_message(stream, (GetBlocks,), MAX_REQUEST_BYTES)
+            if req is not None:   # the answer gets its own, longer deadline
                 ok = await self._answer(stream, get_blocks_response(self._get_block, req))
                 self.served += ok
         except (RemoteProtocolError, BaseLibp2pError) as exc:

@@ -162,3 +162,20 @@ async def test_highest_peer_and_stats_report_what_the_network_knows(home):
             assert b.stats()["peers"] == 1 and b.stats()["peer_id"] == b.peer_id
             with pytest.raises(LocalProtocolError):
                 b.ban_peer("not-a-peer-id", "test")
+
+
+async def test_largest_blocks_travel_whole_within_the_response_budget(home):
+    from wire.limits import MAX_BLOCK_BYTES
+
+    def largest(height: int):
+        if not 1 <= height <= 6:
+            return None
+        return bytes([height]) * MAX_BLOCK_BYTES, b"commit" * 100
+
+    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}, get_block=largest) as a:
+        async with open_network(home("b"), CHAIN_ID, LOOPBACK, a.listen_addrs(), {}) as b:
+            first = await b.request_blocks(a.peer_id, 1, 6)
+            assert 1 <= len(first) < 6                 # the byte budget cut the answer short
+            assert sum(len(blk) for blk, _ in first) <= MAX_SYNC_RESPONSE_BYTES
+            rest = await b.request_blocks(a.peer_id, 1 + len(first), 6)
+            assert first + rest == [largest(h) for h in range(1, 1 + len(first) + len(rest))]

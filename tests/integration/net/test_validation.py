@@ -138,3 +138,13 @@ async def test_a_handler_that_raises_crashes_the_network_loudly(home):
                     await trio.sleep_forever()
     assert caught.value.subgroup(RuntimeError) is not None
     assert caught.value.subgroup(trio.TooSlowError) is None
+
+
+async def test_invalid_batch_stops_at_its_first_bad_tx(home):
+    seen_b = Recorder(judge_txs)
+    async with open_network(home("b"), CHAIN_ID, LOOPBACK, [], handlers_for(seen_b)) as b:
+        async with open_network(home("a"), CHAIN_ID, LOOPBACK, b.listen_addrs(), {}) as a:
+            await meshed(a, b)
+            await a.publish_raw(TopicKind.TX, batch(b"good 1", b"bad 2", b"good 3", b"bad 4"))
+            await wait_until(lambda: b.rejected_total() == {"bad_signature": 1}, what="one reject")
+            assert seen_b.datas() == [b"good 1", b"bad 2"]
