@@ -1,0 +1,56 @@
+"""Manifest parsing: every shipped manifest loads; every mistake is one clear CliError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.e2e.manifest import ManifestError, load_manifest, parse_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((REPO / "e2e" / "manifests").rglob("*.toml"))
+
+
+def parse(text: str):
+    return parse_manifest(text.encode(), Path("m.toml"))
+
+
+def test_shipped_manifests_load():
+    assert len(SHIPPED) >= 9
+    names = {load_manifest(p).name for p in SHIPPED}
+    assert {"kill", "pause", "restart", "disconnect", "latency", "partition", "byzantine", "hostile"} <= names
+
+
+def test_defaults_and_fields():
+    m = parse('validators = 4\nhouseholds = 2\nduration = 30\n[[perturb]]\nat = 5\nop = "kill"\n'
+              'node = "validator-1"\nduration = 3\n')
+    assert m.name == "m" and m.netns is False and m.speed == 120
+    assert m.perturb[0].op == "kill" and m.perturb[0].node == "validator-1" and m.perturb[0].duration == 3
+    assert m.node_names == ["validator-0", "validator-1", "validator-2", "validator-3", "household-0", "household-1"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("validators = 4\nbogus = 1\n", "unknown field 'bogus'"),
+    ("validators = 'four'\n", "expected int"),
+    ("validators = 0\n", "outside"),
+    ("[[perturb]]\nat = 1\nop = 'explode'\nnode = 'validator-0'\n", "unknown op"),
+    ("[[perturb]]\nat = 1\nop = 'partition'\n", "needs netns = true"),
+    ("[[perturb]]\nat = 1\nop = 'kill'\nnode = 'validator-9'\n", "needs node"),
+    ("duration = 20\n[[perturb]]\nat = 15\nop = 'kill'\nnode = 'validator-0'\nduration = 10\n", "ends after"),
+    ("byzantine = ['household-0']\n", "is not a validator"),
+    ("households = 0\n", "at least one household"),
+    ("[hostile]\nat = 1\nduration = 5\n", "undisturbed baseline"),
+    ("[load]\nreadings_per_s = true\n", "boolean"),
+    ("validators = [\n", "not valid TOML"),
+])
+def test_invalid_manifest(text, words):
+    with pytest.raises(ManifestError) as info:
+        parse(text)
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_invalid_manifest_missing_file(tmp_path):
+    with pytest.raises(ManifestError, match="cannot read manifest"):
+        load_manifest(tmp_path / "none.toml")

@@ -1,0 +1,85 @@
+"""Fast checks of the e2e building blocks: delay queue, partition sides, checks, table, soak maths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.e2e.checks import check_txs
+from node.e2e.delayline import MAX_QUEUED, DelayQueue
+from node.e2e.load import Acked, AckLog, Follower
+from node.e2e.netns import compute_tag
+from node.e2e.perturb import compute_partition_sides
+from node.e2e.soak import compute_growth
+from node.e2e.table import render_table
+
+
+def test_delay_queue_is_fifo_and_within_bounds():
+    q = DelayQueue(delay_ms=125, jitter_ms=75, seed=3)
+    for i in range(200):
+        q.push(bytes([i]), now=0.0)
+    due = [d for d, _, _ in sorted(q.heap)]
+    assert 0.05 <= due[0] and due[-1] <= 0.2
+    assert [f[0] for f in q.pop_due(1.0)] == list(range(200))   # never reordered
+    assert q.wait_s(1.0) == 1.0
+
+
+def test_delay_queue_is_bounded():
+    q = DelayQueue(10, 0, 1)
+    for _ in range(MAX_QUEUED + 5):
+        q.push(b"x", 0.0)
+    assert len(q.heap) == MAX_QUEUED and q.dropped == 5
+
+
+def test_tag_fits_interface_names():
+    assert compute_tag(0) == "0" and compute_tag(35) == "z" and int(compute_tag(4194304), 36) == 4194304
+    assert len(f"vsn{compute_tag(4194304)}h199") <= 15
+
+
+@dataclass
+class N:
+    index: int
+    is_validator: bool
+
+
+class C:
+    nodes = [N(0, True), N(1, True), N(2, True), N(3, True), N(4, False), N(5, False), N(6, False)]
+
+
+def test_partition_splits_validators_two_two_and_households_alternate():
+    assert compute_partition_sides(C()) == [[0, 1, 4, 6], [2, 3, 5]]
+
+
+def _acked(tx_id, kind, seq):
+    return Acked(tx_id, kind, "aa", seq, "household-0", 0.0, b"")
+
+
+def test_check_txs_committed_superseded_lost_duplicate():
+    log = AckLog()
+    for entry in (_acked("r1", "reading", 1), _acked("r2", "reading", 2), _acked("r4", "reading", 4),
+                  _acked("t1", "transfer", 1)):
+        log.add(entry)
+    f = Follower()
+    f.process_block({"height": 1, "txs": [{"id": "r1", "type": "tx/reading", "signer": "aa", "seq": 1},
+                                          {"id": "r3", "type": "tx/reading", "signer": "aa", "seq": 3}]}, 0.0)
+    f.process_block({"height": 2, "txs": [{"id": "r3", "type": "tx/reading", "signer": "aa", "seq": 3}]}, 1.0)
+    out = check_txs(log, f)
+    assert (out.acked, out.committed, out.superseded) == (4, 1, 1)
+    assert sorted(out.lost) == ["r4", "t1"]          # a transfer is never "superseded"
+    assert out.duplicates == ["r3"]
+
+
+def test_soak_growth_uses_the_warm_up_median():
+    samples = [(t, 100_000) for t in range(0, 61, 10)] + [(3600, 110_240)]
+    g = compute_growth(samples)
+    assert g["start_mib"] == round(100_000 / 1024, 1) and g["growth_mib"] == 10.0
+    assert g["growth_mib_per_h"] == 10.0
+
+
+def test_table_marks_failures_and_lists_problems():
+    ok = {"manifest": "kill", "passed": True, "perturbations": [{"op": "kill", "node": "validator-1",
+                                                                 "recovery_s": 3.5, "error": None}],
+          "txs": {"acked": 10, "lost_count": 0}, "agreement": {"forks": []}}
+    bad = {"manifest": "latency", "passed": False, "problems": ["fork: nodes disagree"], "netns": True}
+    text = render_table([ok, bad], "x", "e2e/reports")
+    assert "| kill | loopback | kill validator-1: 3.5 s |" in text
+    assert "| latency | netns |" in text and "FAIL" in text and "- latency: fork: nodes disagree" in text
