@@ -20,8 +20,15 @@ def localnet_up(
     home: Path = typer.Option(None, "--home", help="Directory for the network (default: a new temporary one)."),
     report: Path = typer.Option(None, "--report", help="Write the JSON report here (with --duration)."),
     http_base: int = typer.Option(8700, "--http-base", min=1024, max=65000, help="Node i serves HTTP on this port + i."),
+    netns: bool = typer.Option(False, "--netns", help="Root only: each node in its own network namespace, "
+                                                      "joined by a bridge (10.77.S.0/24)."),
 ) -> None:
     """Start every node on loopback, print their URLs; Ctrl-C stops them all."""
+    if netns:
+        from node.e2e.localnet import run_netns_localnet
+
+        raise typer.Exit(trio.run(partial(run_netns_localnet, validators, households, speed, duration, home,
+                                          report)))
     from node.localnet.launcher import LocalnetConfig, run_localnet
 
     cfg = LocalnetConfig(validators=validators, households=households, speed=speed, duration=duration,
