@@ -30,6 +30,26 @@ every node's store (violations in brackets).
 """
 
 
+FOOTER = """
+## How these figures are made
+
+- `voisinage e2e run MANIFEST --report FILE` runs one scenario: setup (homes, and with
+  `netns = true` one network namespace per node on a bridge, 10.77.S.0/24) → start
+  (every node a real `voisinage node run` process) → load (signed meter readings and
+  transfers over `POST /tx`) → perturb (the manifest's schedule) → wait (until every
+  acknowledged tx is committed or superseded and all nodes share a height, at most
+  45 s) → check → stop (then each store is opened to check the settlement invariant,
+  and the namespaces are removed).
+- Faults: kill = SIGKILL then restart; pause = SIGSTOP then SIGCONT; restart = SIGTERM
+  then start; disconnect = the node's veth down; partition = blackhole routes between
+  the two sides; latency = `tc netem delay 125ms 75ms` on the node's interface, or,
+  on a kernel built without sch_netem (as on the machine below), the same egress delay
+  applied by a userspace delay line (`node/e2e/delayline.py`, TAP devices, FIFO).
+- The hostile peer (`node/e2e/hostile.py`) is a separate py-libp2p process.
+- `voisinage e2e soak --minutes 30` reports RSS growth per node; it is not run in CI.
+"""
+
+
 def _fmt(value: Any, unit: str = "") -> str:
     return "—" if value is None else f"{value}{unit}"
 
@@ -96,6 +116,9 @@ def render_table(reports: list[dict[str, Any]], args: str, reports_dir: str) -> 
                          f"{_fmt(peer.get('first_disconnect_s'), ' s')} | {_fmt(peer.get('reconnects'))} | "
                          f"{h.get('banned_in_log')} | {_fmt(h.get('baseline_readings_per_s'))} | "
                          f"{_fmt(h.get('hostile_readings_per_s'))} | {_fmt(h.get('throughput_ratio'))} |")
+    lines.append("\n## Scenarios\n")
+    lines += [f"- **{r.get('manifest')}** (`{r.get('path')}`): {r.get('description') or '—'}" for r in reports]
+    lines.append(FOOTER)
     lines.append(f"\nMachine: {platform.machine()}, Python {platform.python_version()}, "
                  f"kernel {platform.release()}.\n")
     return "\n".join(lines) + "\n"
