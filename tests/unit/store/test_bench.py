@@ -16,7 +16,7 @@ from node.store.workload import make_workload
 from tokens.txs import ValidatorSetChange
 
 KEYS = {"n", "blocks", "households", "txs_per_s", "raw_verify_per_s", "ratio", "block_apply_p99_s",
-        "phases_s", "pipelined"}
+        "cpu_ratio", "phases_s", "pipelined"}
 
 
 def test_report_has_every_key_and_consistent_figures():
@@ -28,6 +28,7 @@ def test_report_has_every_key_and_consistent_figures():
         assert figures["ratio"] == pytest.approx(figures["txs_per_s"] / figures["raw_verify_per_s"], rel=0.01)
         assert figures["block_apply_p99_s"] > 0
     assert report["pipelined"]["verify_threads"] == 2
+    assert 0 < report["cpu_ratio"] < 1.5
     assert set(report["phases_s"]) == {"verify", "apply", "persist"}
 
 
