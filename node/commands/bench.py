@@ -128,7 +128,8 @@ def bench_apply(
     piped = report["pipelined"]
     typer.echo(f"{report['n']} txs in {report['blocks']} blocks, {report['households']} households")
     typer.echo(f"sequential  {report['txs_per_s']:>9.1f} txs/s  raw verify {report['raw_verify_per_s']:.1f}/s  "
-               f"ratio {report['ratio']:.3f}  block p99 {report['block_apply_p99_s']:.3f} s")
+               f"ratio {report['ratio']:.3f} (CPU time: {report['cpu_ratio']:.3f})  "
+               f"block p99 {report['block_apply_p99_s']:.3f} s")
     typer.echo(f"  phases    verify {report['phases_s']['verify']:.3f} s, apply {report['phases_s']['apply']:.3f} s, "
                f"persist {report['phases_s']['persist']:.3f} s")
     typer.echo(f"pipelined   {piped['txs_per_s']:>9.1f} txs/s  raw verify {piped['raw_verify_per_s']:.1f}/s  "
