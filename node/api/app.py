@@ -197,7 +197,9 @@ def build_app(node: NodeAPI, *, api_token: str | None = None,
         from node.net.identity import peer_id_of_key as peer_id_of
     api = Api(node, api_token or None, peer_id_of)
     assets = StaticAssets()
-    openapi = build_openapi(TX_TAGS, PROPOSAL_STATUSES, LIMITS)
+    own_key = getattr(getattr(node, "key", None), "public", bytes(32))
+    openapi = build_openapi(TX_TAGS, PROPOSAL_STATUSES, LIMITS, own_key.hex(),
+                            tuple(name for name in assets.files if name != "index.html"))
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)

@@ -124,8 +124,10 @@ def build_schemas() -> dict[str, Schema]:
     }
 
 
-def build_paths(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dict[str, tuple[int, int]]) -> dict:
-    addr = path_param("addr", HEX32, "Account: Ed25519 public key, lowercase hex.")
+def build_paths(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dict[str, tuple[int, int]],
+                example_addr: str, assets: tuple[str, ...]) -> dict:
+    # The example is this node's own key: a household node's is a real household.
+    addr = dict(path_param("addr", HEX32, "Account: Ed25519 public key, lowercase hex."), example=example_addr)
     cursor = query("cursor", HEX32, "Continue after this key (the previous page's next_cursor).")
     time_s = {"type": "integer", "minimum": 0, "maximum": P.MAX_TIME_S}
     return {
@@ -178,7 +180,8 @@ def build_paths(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dic
                            "and the request carries Authorization: Bearer <token>.",
             "tags": ["ledger"],
             "requestBody": {"required": True, "content": {
-                "application/msgpack": {"schema": {"type": "string", "format": "binary"}}}},
+                "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
             "responses": {"202": json_response("Accepted into the mempool (or already there).", ref("Accepted")),
                           **errors(400, 401, 403, 413, 503)}}},
         "/metrics": {"get": {"summary": "Prometheus metrics (DESIGN §9).", "tags": ["node"], "responses": {
@@ -190,21 +193,22 @@ def build_paths(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dic
                       "tags": ["dashboard"], "responses": {"200": {
                           "description": "HTML page", "content": {"text/html": {"schema": STR}}}}}},
         "/static/{name}": {"get": {"summary": "A dashboard file.", "tags": ["dashboard"],
-                                   "parameters": [path_param("name", STR, "File name.")],
+                                   "parameters": [path_param("name", {"type": "string", "enum": list(assets)},
+                                                             "File name.")],
                                    "responses": {"200": {"description": "The file", "content": {
                                        "text/javascript": {"schema": STR}, "text/css": {"schema": STR},
                                        "image/svg+xml": {"schema": STR}}}, **errors(404)}}},
     }
 
 
-def build_openapi(tx_tags: tuple[str, ...], statuses: tuple[str, ...],
-                  limits: dict[str, tuple[int, int]]) -> dict[str, Any]:
+def build_openapi(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dict[str, tuple[int, int]],
+                  example_addr: str = "00" * 32, assets: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "Voisinage node API", "version": "1",
                  "description": "A commune energy-community ledger node (DESIGN §9). JSON everywhere; every error "
                                 "is {\"error\": \"...\"}. Amounts: kwh in Wh, hour in minutes; times in unix "
                                 "seconds (time_ms: milliseconds). Lists page with limit and a cursor."},
-        "paths": build_paths(tx_tags, statuses, limits),
+        "paths": build_paths(tx_tags, statuses, limits, example_addr, assets),
         "components": {"schemas": build_schemas()},
     }

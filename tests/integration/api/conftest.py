@@ -1,4 +1,4 @@
-"""One live commune per test module (see livenet.py), stopped at the module's end."""
+"""One live commune shared by the tests of this package (see livenet.py), stopped at its end."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from tests.integration.api.livenet import LiveNet
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def livenet(tmp_path_factory) -> Iterator[LiveNet]:
     net = LiveNet(tmp_path_factory.mktemp("commune") / "net")
     try:
