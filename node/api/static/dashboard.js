@@ -15,7 +15,7 @@ const fmt = {
   amount: (cls, n) => cls === "hour" ? fmt.hours(n) : fmt.kwh(n),
 };
 
-const state = {addr: null, selectedK: null, labels: new Map(), last: {}};
+const state = {addr: null, selectedK: null, labels: new Map(), inputError: null};
 
 function $(id) { return document.getElementById(id); }
 
@@ -160,8 +160,9 @@ async function refreshHousehold(allocation) {
   const [acct, energy, txs] = await Promise.all([getJSON(`/accounts/${addr}`),
     getJSON(`/households/${addr}/intervals`), getJSON(`/txs?account=${addr}&limit=20`)]);
   const message = $("hh-message");
-  message.hidden = !!(acct && energy);
-  message.textContent = !acct ? T("unknown_account") : (!energy ? T("not_household") : "");
+  const problem = state.inputError || (!acct ? "unknown_account" : (!energy ? "not_household" : null));
+  message.hidden = problem === null;
+  message.textContent = problem === null ? "" : T(problem);
   if (acct) {
     await learnLabels([...acct.gifts.map(g => g.beneficiary), ...Object.values(acct.delegations),
       ...txs.txs.flatMap(tx => [tx.signer, tx.to, tx.beneficiary, tx.provider])]);
@@ -232,10 +233,17 @@ async function refresh() {
 function chooseAddress() {
   const wanted = new URLSearchParams(location.search).get("addr");
   if (wanted && HEX64.test(wanted)) { state.addr = wanted; $("addr-input").value = wanted; }
+  $("addr-input").addEventListener("input", () => { state.inputError = null; });
   $("addr-form").addEventListener("submit", e => {
     e.preventDefault();
     const value = $("addr-input").value.trim().toLowerCase();
-    if (!HEX64.test(value)) { $("hh-message").hidden = false; $("hh-message").textContent = T("bad_addr"); return; }
+    if (!HEX64.test(value)) {
+      state.inputError = "bad_addr";
+      $("hh-message").hidden = false;
+      $("hh-message").textContent = T("bad_addr");
+      return;
+    }
+    state.inputError = null;
     const url = new URL(location.href);
     url.searchParams.set("addr", value);
     history.replaceState(null, "", url);
