@@ -125,6 +125,8 @@ def test_phone_sized_screen_in_english_and_the_language_toggle(livenet: LiveNet,
         page.click("#lang-toggle")
         assert page.locator("#hh-title").inner_text().startswith("Mon foyer")
         assert page.evaluate("document.documentElement.lang") == "fr"
+        # The toggle redraws at once; the next poll's data is drawn in French too.
+        wait_page(page, lambda p: p.locator("#status-live").inner_text() == "à jour", "a refresh in French")
         page.wait_for_selector("#validators-table tbody tr", timeout=WAIT_MS)
         assert "validator-0" in page.locator("#validators-table").inner_text()
         shot(page, tmp_path, "phone-french")

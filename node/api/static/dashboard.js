@@ -90,7 +90,7 @@ function renderEnergy(doc) {
     if (candidates.length) state.selectedK = candidates[candidates.length - 1].k;
   }
   const pick = s => { state.selectedK = s.k; refreshConsumers(); renderEnergy(doc); };
-  $("energy-chart").replaceChildren(Charts.energyChart(slots, state.selectedK, pick, fmt));
+  $("energy-chart").replaceChildren(Charts.energyChart(slots, state.selectedK, pick, fmt, $("energy-chart").clientWidth));
 }
 
 async function refreshConsumers() {
@@ -121,7 +121,7 @@ function renderVote(acct, allocation) {
   $("ballot-chart").replaceChildren();
   if (ballot) {
     const rows = allocation.categories.map(n => ({name: n, label: I18N.category(n), bp: ballot[n] || 0, applied: null}));
-    $("ballot-chart").append(Charts.allocationChart(rows, fmt));
+    $("ballot-chart").append(Charts.allocationChart(rows, fmt, $("ballot-chart").clientWidth));
   }
 }
 
@@ -139,7 +139,7 @@ function describeTx(tx) {
     case "tx/spend":
       return [`${I18N.category(tx.category)} → ${who(tx.to)}${tx.memo ? " · " + tx.memo : ""}`, fmt.kwh(tx.amount)];
     default:
-      return [T(tx.type) === tx.type ? T("tx_other") : T(tx.type), ""];
+      return ["", ""];
   }
 }
 
@@ -147,7 +147,7 @@ function renderTxList(listId, emptyId, txs) {
   const items = txs.map(tx => {
     const [what, amount] = describeTx(tx);
     return el("li", {"data-tx-id": tx.id, "data-type": tx.type},
-      el("span", {class: "what"}, `${T(tx.type)} · ${what}`),
+      el("span", {class: "what"}, [T(tx.type) === tx.type ? T("tx_other") : T(tx.type), what].filter(Boolean).join(" · ")),
       el("span", {class: "amount"}, amount),
       el("span", {class: "when"}, `#${tx.height} · ${fmt.time(Math.floor(tx.time_ms / 1000))}`));
   });
@@ -183,7 +183,7 @@ function renderCommune(commune, allocation) {
   $("minted-total").textContent = fmt.kwh(commune.totals.minted);
   const rows = allocation.categories.map(n => ({name: n, label: I18N.category(n), bp: allocation.allocation[n],
     applied: allocation.applied[n]}));
-  $("allocation-chart").replaceChildren(Charts.allocationChart(rows, fmt));
+  $("allocation-chart").replaceChildren(Charts.allocationChart(rows, fmt, $("allocation-chart").clientWidth));
   $("allocation-rule").textContent = T("rule_" + allocation.rule);
   $("funds-table").querySelector("tbody").replaceChildren(...Object.entries(commune.funds).map(([name, f]) =>
     el("tr", {"data-fund": name}, el("td", {}, I18N.category(name)), el("td", {class: "num"}, fmt.kwh(f.kwh)),
