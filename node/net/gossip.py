@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import socket
+import time
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -144,6 +145,11 @@ class VerdictPubsub(Pubsub):
     def __init__(self, host: IHost, router: GossipSub, judge: Judge) -> None:
         super().__init__(host, router, msg_id_constructor=gossip_message_id,
                          max_inbound_rpc_size=MAX_RPC_BYTES)
+        # py-libp2p starts seqnos at int(time.time()) and adds one per publish: a node
+        # publishing more than once a second reuses its old seqnos after a restart, and
+        # gossipsub's equivocation check (same from+seqno, other data) then scores it
+        # -100 and every peer bans it. Nanoseconds, as go-libp2p does, never repeat.
+        self.counter = time.time_ns()
         self._judge = judge
 
     async def validate_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
