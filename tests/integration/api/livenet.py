@@ -135,6 +135,8 @@ class LiveNet:
             wait_for(lambda n=name: self.get_json(n, "/status"), STARTUP_S, f"{name} to answer", self.logs)
         self._feeder = threading.Thread(target=self.feed, daemon=True)
         self._feeder.start()
+        wait_for(lambda: all(self.height(n) >= 1 for n in self.names), STARTUP_S, "the first block everywhere",
+                 self.logs)
         return self
 
     def stop(self) -> None:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from node.api.app import build_app
-from tests.integration.api.livenet import LiveNet
+from tests.integration.api.livenet import LiveNet, wait_for
 
 HH0, HH1, VAL = "household-0", "household-1", "validator-0"
 
@@ -27,6 +27,7 @@ def test_openapi_documents_every_route(livenet: LiveNet):
 
 
 def test_block_and_account(livenet: LiveNet):
+    wait_for(lambda: livenet.height(HH0) >= 1, 60, "the first block", livenet.logs)
     block = livenet.get_json(HH0, "/blocks/1")
     assert block["height"] == 1 and len(block["id"]) == 64
     account = livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}")

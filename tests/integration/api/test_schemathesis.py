@@ -40,7 +40,8 @@ def test_schemathesis_finds_no_failure(livenet: LiveNet, tmp_path):
     cases = doc["test_cases"]
     print(f"\nschemathesis: {cases['generated']} cases over {doc['operations']['tested']} operations, "
           f"{cases['with_failures']} with failures, {len(doc['errors'])} errors, exit {doc['exit_code']}")
-    assert doc["operations"]["tested"] == doc["operations"]["total"] == 14
-    assert cases["generated"] >= 500
-    assert (doc["failures"], doc["errors"], cases["with_failures"]) == ([], [], 0), done.stdout[-6000:]
-    assert done.returncode == 0, done.stdout[-6000:]
+    output = f"{done.stdout[-6000:]}\n{done.stderr[-2000:]}\n{livenet.logs()}"
+    assert (doc["failures"], doc["errors"], cases["with_failures"]) == ([], [], 0), output
+    assert doc["operations"]["tested"] == doc["operations"]["total"] == 14, output
+    assert cases["generated"] >= 500, output
+    assert done.returncode == 0, output
