@@ -32,7 +32,8 @@ def test_schemathesis_finds_no_failure(livenet: LiveNet, tmp_path):
     livenet.wait_settled_production("household-0")      # real intervals and consumers to read
     report = tmp_path / "schemathesis.json"
     cmd = [str(find_schemathesis()), "--config-file", str(CONFIG), "run", livenet.url("household-0") + "/openapi.json", "--checks", "all",
-           "--max-examples", str(MAX_EXAMPLES), "--seed", "20240601", "--no-color", "--workers", "2", "--request-timeout", "30",
+           "--max-examples", str(MAX_EXAMPLES), "--seed", "20240601", "--no-color", "--workers", "2",
+           "--request-timeout", "30",
            "--generation-database", "none", "--report", "json", "--report-json-path", str(report)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path)
     assert report.exists(), f"schemathesis wrote no report:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
