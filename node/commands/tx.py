@@ -128,7 +128,8 @@ def tx_service(
     minutes: int = typer.Option(..., "--minutes", help="Minutes of hour you pay the provider."),
     memo: str = typer.Option("", "--memo", help="What was done; up to 140 bytes, public."),
     provider_key: Path | None = typer.Option(None, "--provider-key",
-                                             help="The provider's key file, to co-sign here (both keys on one machine)."),
+                                             help="The provider's key file, to co-sign here "
+                                                  "(both keys on one machine)."),
     out: Path | None = typer.Option(None, "--out", help="Without --provider-key: write the half-signed tx here "
                                     "for the provider to run `voisinage tx cosign --tx FILE`."),
     node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,

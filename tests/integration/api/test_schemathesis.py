@@ -31,7 +31,8 @@ def find_schemathesis() -> Path:
 def test_schemathesis_finds_no_failure(livenet: LiveNet, tmp_path):
     livenet.wait_settled_production("household-0")      # real intervals and consumers to read
     report = tmp_path / "schemathesis.json"
-    cmd = [str(find_schemathesis()), "--config-file", str(CONFIG), "run", livenet.url("household-0") + "/openapi.json", "--checks", "all",
+    cmd = [str(find_schemathesis()), "--config-file", str(CONFIG), "run",
+           livenet.url("household-0") + "/openapi.json", "--checks", "all",
            "--max-examples", str(MAX_EXAMPLES), "--seed", "20240601", "--no-color", "--workers", "2",
            "--request-timeout", "30",
            "--generation-database", "none", "--report", "json", "--report-json-path", str(report)]
