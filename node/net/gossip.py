@@ -161,6 +161,15 @@ class VerdictPubsub(Pubsub):
         if verdict.outcome is Outcome.IGNORE:
             raise _Ignored(verdict.reason)
 
+    def forget_seen(self, data: bytes) -> None:
+        """Drop ``data``'s id from our seen cache, so that publishing the same bytes again
+        reaches the network: Pubsub.publish silently drops a message it has seen, so
+        without this a consensus re-broadcast (the engine's retry of lost messages)
+        never left the node. Peers that already have it drop the copy as a duplicate."""
+        cache = self.seen_messages
+        with cache.lock:
+            cache.cache.pop(compute_message_id(data), None)
+
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         try:
             await super().push_msg(msg_forwarder, msg)

@@ -171,6 +171,8 @@ class Network:
         """Gossip ``data`` as it is (on the tx topic, an encoded TxBatch)."""
         if type(data) is not bytes or not 0 < len(data) <= MAX_GOSSIP_BYTES:
             raise LocalProtocolError(f"a gossip message is 1..{MAX_GOSSIP_BYTES} bytes")
+        if kind is not TopicKind.TX:
+            self.pubsub.forget_seen(data)   # consensus re-broadcasts must go out again
         await self.pubsub.publish(self._topics[kind], data)
 
     async def request_blocks(self, peer_id: str, from_height: int, count: int) -> list[tuple[bytes, bytes]]:

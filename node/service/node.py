@@ -36,6 +36,7 @@ from node.mempool import Duplicate, Mempool, MempoolFull
 from node.metrics import Metrics
 from node.net import ACCEPT, TopicKind, Verdict, ignore, reject
 from node.service.ledger_app import Committed, LedgerApp
+from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.service.render import block_json
 from node.service.signstate import load_sign_state, save_sign_state
 from node.store import Store
@@ -111,8 +112,16 @@ class Node:
         except DecodeError:
             return reject("malformed")
         height = msg.height if not isinstance(msg, Decision) else msg.block.header.height
-        if height + 2 < self.engine.height:
+        # Evidence stays valid for EVIDENCE_MAX_AGE heights; other messages for 2.
+        stale = (is_evidence_too_old(msg, self.engine.height) if isinstance(msg, DuplicateVote)
+                 else height + 2 < self.engine.height)
+        if stale:
             return ignore("stale")
+        fault = get_consensus_fault(msg, self.chain_id, self.app.validator_set)
+        if fault:
+            # Validator sets are known up to 2 heights ahead (changes start at h+2):
+            # beyond that an honest forwarder cannot be told from a forger.
+            return reject(fault) if height <= self.store.height() + 2 else ignore("too_far_ahead")
         wrap = {Proposal: ProposalMsg, Vote: VoteMsg, DuplicateVote: EvidenceMsg, Decision: DecisionMsg}
         try:
             self.inputs_send.send_nowait(wrap[type(msg)](msg))

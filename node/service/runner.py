@@ -76,9 +76,9 @@ class Driver:
             effects = process_byzantine_effects(node.byzantine, effects, node.chain_id, node.key)
         for effect in effects:
             if isinstance(effect, PersistBeforeSign):
+                save_sign_state(node.home.path, effect.state)
                 if node.sign_journal:
                     append_sign_journal(node.home.path, effect.state)
-                save_sign_state(node.home.path, effect.state)
             elif isinstance(effect, Broadcast):
                 kind = TopicKind.EVIDENCE if isinstance(effect.message, DuplicateVote) else TopicKind.CONSENSUS
                 await self.publish(kind, effect.message.encode())

@@ -56,8 +56,8 @@ def save_sign_state(home: Path, state: SignState) -> None:
 
 def append_sign_journal(home: Path, state: SignState) -> None:
     """Audit trail (``node run --sign-journal``): one line "height round step sign_hash"
-    per signature, appended before the record is saved and the message sent, so that
-    every signature that ever left the process is listed, across restarts."""
+    per signature, appended after the record is saved and before the message is sent,
+    so that every signature that ever left the process is listed, across restarts."""
     line = f"{state.height} {state.round} {state.step} {state.sign_hash.hex()}\n".encode()
     fd = os.open(Path(home) / SIGN_JOURNAL_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
