@@ -1,7 +1,10 @@
 """TxBatcher: many signed txs per gossip message (DESIGN §7: gossip pays per message).
 
-Txs wait at most ``delay_s`` (50 ms by default) after the first one of a batch; a
-batch that would exceed ``max_txs`` or ``max_bytes`` is flushed at once. Batches stay
+Txs wait at most ``delay_s`` (250 ms by default) after the first one of a batch; a
+batch that would exceed ``max_txs`` or ``max_bytes`` is flushed at once. Blocks are a
+second or more apart, so a quarter-second wait costs little commit latency, while at
+50 ms a household node receiving 25 readings/s sent ~1.2 txs per gossip message and
+gossip (a few hundred messages/s per node, DEPENDENCIES.md) saturated (bench localnet). Batches stay
 well under 1 MiB so that go and js peers, whose RPC limit is 1 MiB, relay them too.
 """
 
@@ -16,7 +19,7 @@ from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
 from node.net.errors import LocalProtocolError
 from node.net.messages import MAX_BATCH_TXS, TxBatch
 
-DEFAULT_DELAY_S = 0.05
+DEFAULT_DELAY_S = 0.25
 # Room for the gossipsub envelope (signature, key, topic, peer record) inside 1 MiB.
 DEFAULT_MAX_BYTES = MAX_GOSSIP_BYTES - 16 * 1024
 _BATCH_OVERHEAD = 32     # msgpack array and list headers, tag, version

@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import socket
 import time
 from collections.abc import Awaitable, Callable
 
 import trio
+from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 import libp2p.network.swarm as libp2p_swarm
 import libp2p.pubsub.pubsub as libp2p_pubsub
@@ -31,6 +33,8 @@ from wire.limits import MAX_GOSSIP_BYTES
 
 from node.net.topics import compute_message_id
 from node.net.verdict import Outcome, Verdict
+
+log = logging.getLogger(__name__)
 
 # DEPENDENCIES.md pitfall 2: both library buffers default to 32 and overflow silently.
 OUTBOUND_QUEUE_RPCS = 4096
@@ -175,3 +179,15 @@ class VerdictPubsub(Pubsub):
             await super().push_msg(msg_forwarder, msg)
         except _Ignored:
             self._mark_msg_seen(msg)
+
+    async def stream_handler(self, stream) -> None:
+        """py-libp2p 0.8.1 handles stream and framing errors here but lets protobuf's
+        DecodeError (an RPC that does not parse) escape, and that takes the whole host
+        down: one peer's bad bytes must only cost that peer its stream."""
+        try:
+            await super().stream_handler(stream)
+        except ProtobufDecodeError as exc:
+            peer_id = stream.muxed_conn.peer_id
+            log.warning("peer %s sent a pubsub RPC that does not parse (%s): stream closed", peer_id, exc)
+            await stream.reset()
+            self._handle_dead_peer(peer_id)

@@ -148,3 +148,32 @@ async def test_invalid_batch_stops_at_its_first_bad_tx(home):
             await a.publish_raw(TopicKind.TX, batch(b"good 1", b"bad 2", b"good 3", b"bad 4"))
             await wait_until(lambda: b.rejected_total() == {"bad_signature": 1}, what="one reject")
             assert seen_b.datas() == [b"good 1", b"bad 2"]
+
+
+async def test_invalid_pubsub_rpc_bytes_cost_the_peer_its_stream_not_the_node(home):
+    """py-libp2p lets protobuf's DecodeError escape its pubsub stream handler; a peer
+    writing an unparseable RPC once took the whole node down (seen in bench localnet)."""
+    import multiaddr
+    from libp2p import new_host
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.peer.peerinfo import info_from_p2p_addr
+
+    from node.net import open_network
+
+    recorder = Recorder()
+    async with open_network(home("victim"), CHAIN_ID, LOOPBACK, [], handlers_for(recorder)) as victim:
+        rogue = new_host(key_pair=create_new_key_pair())
+        async with rogue.run(listen_addrs=[multiaddr.Multiaddr(LOOPBACK)]):
+            info = info_from_p2p_addr(multiaddr.Multiaddr(victim.listen_addrs()[0]))
+            await rogue.connect(info)
+            stream = await rogue.new_stream(info.peer_id, ["/meshsub/1.1.0"])
+            await stream.write(b"\x05\xff\xff\xff\xff\xff")   # length 5, then not protobuf
+            await trio.sleep(0.5)
+        # Still serving: a second, honest peer connects and its gossip is judged.
+        async with open_network(home("honest"), CHAIN_ID, LOOPBACK, victim.listen_addrs(),
+                                handlers_for(Recorder())) as honest:
+            await wait_until(lambda: honest.peer_id in victim.peers(), what="honest peer connected")
+            topic = victim._topics[TopicKind.CONSENSUS]
+            await honest.pubsub.wait_for_mesh(victim.host.get_id(), topic, timeout=15)
+            await honest.publish(TopicKind.CONSENSUS, b"still alive")
+            await wait_until(lambda: b"still alive" in recorder.datas(), what="gossip after the bad RPC")
