@@ -150,7 +150,11 @@ async def test_invalid_batch_stops_at_its_first_bad_tx(home):
             assert seen_b.datas() == [b"good 1", b"bad 2"]
 
 
-async def test_invalid_pubsub_rpc_bytes_cost_the_peer_its_stream_not_the_node(home):
+@pytest.mark.parametrize("garbage", [
+    b"\x05\xff\xff\xff\xff\xff",      # length 5, then not protobuf
+    b"\x80\x80\x80\x01" + b"\x00" * 16,  # a length prefix of 2 MiB, over the RPC limit
+])
+async def test_invalid_pubsub_rpc_bytes_cost_the_peer_its_stream_not_the_node(home, garbage):
     """py-libp2p lets protobuf's DecodeError escape its pubsub stream handler; a peer
     writing an unparseable RPC once took the whole node down (seen in bench localnet)."""
     import multiaddr
@@ -167,7 +171,7 @@ async def test_invalid_pubsub_rpc_bytes_cost_the_peer_its_stream_not_the_node(ho
             info = info_from_p2p_addr(multiaddr.Multiaddr(victim.listen_addrs()[0]))
             await rogue.connect(info)
             stream = await rogue.new_stream(info.peer_id, ["/meshsub/1.1.0"])
-            await stream.write(b"\x05\xff\xff\xff\xff\xff")   # length 5, then not protobuf
+            await stream.write(garbage)
             await trio.sleep(0.5)
         # Still serving: a second, honest peer connects and its gossip is judged.
         async with open_network(home("honest"), CHAIN_ID, LOOPBACK, victim.listen_addrs(),
