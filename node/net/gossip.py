@@ -23,7 +23,6 @@ import libp2p.pubsub.rpc_queue as libp2p_rpc_queue
 import libp2p.transport.tcp.tcp as libp2p_tcp
 from libp2p.abc import IHost
 from libp2p.exceptions import ValidationError
-from libp2p.io.exceptions import MessageTooLarge
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
@@ -182,13 +181,13 @@ class VerdictPubsub(Pubsub):
             self._mark_msg_seen(msg)
 
     async def stream_handler(self, stream) -> None:
-        """py-libp2p 0.8.1 handles some stream errors here but lets protobuf's
-        DecodeError (an RPC that does not parse) and MessageTooLarge (a length prefix
-        over the RPC limit) escape, and either takes the whole host down: one peer's
-        bad bytes must only cost that peer its stream."""
+        """py-libp2p 0.8.1 handles stream and framing errors (an oversize length
+        prefix included) but lets protobuf's DecodeError (an RPC that does not parse)
+        escape, and that takes the whole host down: one peer's bad bytes must only
+        cost that peer its stream."""
         try:
             await super().stream_handler(stream)
-        except (ProtobufDecodeError, MessageTooLarge) as exc:
+        except ProtobufDecodeError as exc:
             peer_id = stream.muxed_conn.peer_id
             log.warning("peer %s sent a pubsub RPC that does not parse (%s): stream closed", peer_id, exc)
             await stream.reset()
