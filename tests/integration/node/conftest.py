@@ -30,6 +30,9 @@ STARTUP_S = 60.0        # a loaded 2-core machine takes seconds just to import l
 CONVERGE_S = 60.0
 STOP_S = 20.0
 FAST_IDLE_S = 1         # genesis max_idle_s for tests: an empty block every second
+# One client for every request: httpx.get() builds a new client (and TLS context) per
+# call, which costs more than the request itself on a loaded machine.
+HTTP = httpx.Client(timeout=3)
 
 
 def free_port() -> int:
@@ -177,7 +180,7 @@ class NodeProc:
 
     def get(self, path: str) -> httpx.Response | None:
         try:
-            return httpx.get(self.url + path, timeout=3)
+            return HTTP.get(self.url + path)
         except httpx.HTTPError:
             return None
 
@@ -215,6 +218,16 @@ class Cluster:
     def __init__(self, commune: Commune) -> None:
         self.commune = commune
         self.nodes: dict[str, NodeProc] = {}
+        self.allow_bans = False     # only a test with a rogue peer expects a ban
+
+    def get_bans(self) -> list[str]:
+        """Ban lines in the nodes' logs: honest nodes must never ban one another."""
+        lines = []
+        for node in self.nodes.values():
+            if node.log_path.exists():
+                lines += [f"{node.name}: {line}" for line in node.log_path.read_text(errors="replace").splitlines()
+                          if "banned peer" in line]
+        return lines
 
     def node(self, name: str, *extra: str) -> NodeProc:
         if name not in self.nodes:
@@ -282,3 +295,5 @@ def cluster_of(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     yield make
     for cluster in made:
         cluster.shutdown()
+    bans = [line for cluster in made if not cluster.allow_bans for line in cluster.get_bans()]
+    assert not bans, "an honest node banned a peer:\n" + "\n".join(bans)

@@ -82,7 +82,8 @@ async def attack(home: Path, genesis: Genesis, peer: str, rounds: int) -> dict:
             await trio.sleep(0.2)
         await trio.sleep(1.0)
         banned_us = not net.peers()
-    return {"sent": sent, "forged_tx_ids": forged_ids, "disconnected": banned_us}
+        peer_id = net.peer_id
+    return {"sent": sent, "forged_tx_ids": forged_ids, "disconnected": banned_us, "peer_id": peer_id}
 
 
 def main(argv: list[str]) -> int:

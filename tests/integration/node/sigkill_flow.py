@@ -166,9 +166,13 @@ def main(argv: list[str]) -> int:
         root = Path(argv[1]) if len(argv) > 1 else Path(tmp) / "commune"   # keep the homes: give a DIR
         print(f"$ voisinage genesis new --name Testville --insee 12345 --validators 4 --out {root}")
         cluster = Cluster(make_commune(root, 4))
+        start = time.monotonic()
+
+        def say(line: str) -> None:
+            print(f"[{time.monotonic() - start:5.1f}s] {line}", flush=True)
         try:
-            result = run_flow(cluster, kills, print)
-            check_no_double_sign(cluster, result, print)
+            result = run_flow(cluster, kills, say)
+            check_no_double_sign(cluster, result, say)
         finally:
             cluster.shutdown()
     print("OK: caught up after every SIGKILL, never double-signed")
