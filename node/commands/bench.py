@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
+from pathlib import Path
 
 import trio
 import typer
@@ -66,6 +67,7 @@ def bench_localnet(
     households: int = typer.Option(8, "--households", min=1, max=64, help="Household node processes."),
     steps: str = typer.Option("100,250,500,1000,1500", "--steps", help="Offered readings/s, comma-separated."),
     step_s: float = typer.Option(15.0, "--step-seconds", min=2, max=600, help="Duration of each step."),
+    home: Path = typer.Option(None, "--home", help="Keep the network (and its logs) in this new directory."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """End-to-end committed signed readings/s on this machine, against raw py-libp2p gossip."""
@@ -80,7 +82,7 @@ def bench_localnet(
         raise CliError("--steps needs at least one positive rate")
     say = (lambda line: None) if as_json else typer.echo
     report = trio.run(partial(run, validators=validators, households=households, steps=rates,
-                              step_s=step_s, say=say))
+                              step_s=step_s, say=say, home=home))
     if as_json:
         typer.echo(json.dumps(report))
         return

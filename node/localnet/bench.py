@@ -85,8 +85,11 @@ async def offer_load(client: httpx.AsyncClient, urls: list[str], meters: list[Lo
     limiter = trio.CapacityLimiter(IN_FLIGHT)
     offered = 0
 
-    async def post(url: str, data: bytes) -> None:
+    async def post(url: str, meter: LoadMeter) -> None:
         async with limiter:
+            # Signed when it can be sent: a reading that waited behind a backlog
+            # would otherwise carry a stale t (refused as late once its interval settles).
+            data = sign_reading(meter, chain_id, clock.now_ms() // 1000)
             try:
                 r = await client.post(f"{url}/tx", content=data, timeout=10,
                                       headers={"content-type": "application/msgpack"})
@@ -101,10 +104,8 @@ async def offer_load(client: httpx.AsyncClient, urls: list[str], meters: list[Lo
     async with trio.open_nursery() as nursery:
         while (elapsed := trio.current_time() - start) < seconds:
             due = int(elapsed * rate) + 1
-            now_s = clock.now_ms() // 1000
             while offered < due:
-                m = meters[offered % len(meters)]
-                nursery.start_soon(post, urls[offered % len(urls)], sign_reading(m, chain_id, now_s))
+                nursery.start_soon(post, urls[offered % len(urls)], meters[offered % len(meters)])
                 offered += 1
             await trio.sleep(0.01)
     return offered
@@ -143,12 +144,13 @@ async def readings_per_gossip_message(client: httpx.AsyncClient, urls: list[str]
 
 
 async def bench_localnet(*, validators: int = 4, households: int = 8, steps=DEFAULT_STEPS, step_s: float = 15,
-                         load_meters: int = 1000, speed: int = 60, say: Callable[[str], None] = print) -> dict:
+                         load_meters: int = 1000, speed: int = 60, say: Callable[[str], None] = print,
+                         home: Path | None = None) -> dict:
     say("measuring raw py-libp2p gossip rate (baseline)...")
     raw = await measure_gossip_rate(3.0, 200)
     meters, docs = make_meters(load_meters)
     with tempfile.TemporaryDirectory(prefix="voisinage-bench-localnet-") as tmp:
-        home = Path(tmp)
+        home = Path(tmp) if home is None else home   # --home keeps the nodes' logs
         total = validators + households + 1
         cfg = LocalnetConfig(validators=validators, households=households, speed=speed,
                              http_base=find_port_block(total, start=18700))

@@ -163,9 +163,9 @@ async def watch_commits(client: httpx.AsyncClient, node: NodeProc, fleet: MeterF
     """Follow one node's chain; a tx's latency is from its 202 to the launcher seeing it committed."""
     while True:
         try:
-            height = (await client.get(f"{node.url}/status", timeout=5)).json()["height"]
+            height = (await client.get(f"{node.url}/status", timeout=30)).json()["height"]
             while watch.seen_height < height:
-                block = (await client.get(f"{node.url}/blocks/{watch.seen_height + 1}", timeout=5)).json()
+                block = (await client.get(f"{node.url}/blocks/{watch.seen_height + 1}", timeout=30)).json()
                 now = trio.current_time()
                 watch.seen_height += 1
                 watch.blocks += 1
@@ -199,7 +199,7 @@ async def check_agreement(client: httpx.AsyncClient, nodes: list[NodeProc]) -> t
     for h in range(1, common + 1):
         ids = set()
         for node, _ in statuses:
-            block = (await client.get(f"{node.url}/blocks/{h}", timeout=5)).json()
+            block = (await client.get(f"{node.url}/blocks/{h}", timeout=30)).json()
             ids.add((block.get("id"), block.get("header", {}).get("state_hash")))
         if len(ids) != 1:
             problems.append(f"height {h}: nodes disagree on the block ({len(ids)} versions)")

@@ -1,10 +1,12 @@
 """TxBatcher: many signed txs per gossip message (DESIGN §7: gossip pays per message).
 
-Txs wait at most ``delay_s`` (250 ms by default) after the first one of a batch; a
-batch that would exceed ``max_txs`` or ``max_bytes`` is flushed at once. Blocks are a
-second or more apart, so a quarter-second wait costs little commit latency, while at
-50 ms a household node receiving 25 readings/s sent ~1.2 txs per gossip message and
-gossip (a few hundred messages/s per node, DEPENDENCIES.md) saturated (bench localnet). Batches stay
+Txs wait at most ``delay_s`` (1 s by default) after the first one of a batch; a
+batch that would exceed ``max_txs`` or ``max_bytes`` is flushed at once. Every gossip
+message is received up to D = 6 times by every node, and py-libp2p handles a few
+hundred messages a second per node (DEPENDENCIES.md). In `bench localnet`, 8 household
+nodes each taking 25-30 readings/s sent 1.2 txs per message at a 50 ms delay and 2.7
+at 250 ms, and gossip saturated both times, starving consensus; blocks are a second or
+more apart anyway. Batches stay
 well under 1 MiB so that go and js peers, whose RPC limit is 1 MiB, relay them too.
 """
 
@@ -19,7 +21,7 @@ from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
 from node.net.errors import LocalProtocolError
 from node.net.messages import MAX_BATCH_TXS, TxBatch
 
-DEFAULT_DELAY_S = 0.25
+DEFAULT_DELAY_S = 1.0
 # Room for the gossipsub envelope (signature, key, topic, peer record) inside 1 MiB.
 DEFAULT_MAX_BYTES = MAX_GOSSIP_BYTES - 16 * 1024
 _BATCH_OVERHEAD = 32     # msgpack array and list headers, tag, version
