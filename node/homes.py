@@ -16,7 +16,7 @@ from typing import Any
 
 from node.errors import CliError
 from node.keyfile import load_key, new_keypair, save_key
-from tokens.genesis import Genesis, GenesisError, parse_genesis
+from tokens.genesis import Genesis, GenesisError, default_params, parse_genesis
 
 GENESIS_FILE = "genesis.json"
 KEY_FILE = "key.json"
@@ -96,7 +96,8 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         # Roughly 30 % of households produce (DESIGN §4 example commune).
         "households": [household_doc(i, keys[f"household-{i}"].public.hex(), i % 10 < 3)
                        for i in range(households)] + list(extra_households),
-        "params": dict(params or {}, **({"time_scale": time_scale} if time_scale != 1 else {})),
+        # Every parameter of DESIGN §3 is written out, so the constitution is self-describing.
+        "params": {**default_params(), **(params or {}), "time_scale": time_scale},
     }
     try:
         genesis_bytes = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
