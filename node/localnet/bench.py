@@ -51,6 +51,7 @@ class Sent:
 
     sent_at: dict[str, float] = field(default_factory=dict)
     refused: int = 0
+    posted: int = 0
     reasons: Counter = field(default_factory=Counter)
 
     def refuse(self, reason: str) -> None:
@@ -87,6 +88,7 @@ async def offer_load(client: httpx.AsyncClient, urls: list[str], meters: list[Lo
 
     async def post(url: str, meter: LoadMeter) -> None:
         async with limiter:
+            sent.posted += 1
             # Signed when it can be sent: a reading that waited behind a backlog
             # would otherwise carry a stale t (refused as late once its interval settles).
             data = sign_reading(meter, chain_id, clock.now_ms() // 1000)
@@ -108,13 +110,16 @@ async def offer_load(client: httpx.AsyncClient, urls: list[str], meters: list[Lo
                 nursery.start_soon(post, urls[offered % len(urls)], meters[offered % len(meters)])
                 offered += 1
             await trio.sleep(0.01)
+        # Readings still queued behind the in-flight limit were never offered to a
+        # node: drop them, so a saturated step ends on time.
+        nursery.cancel_scope.cancel()
     return offered
 
 
 async def run_step(client: httpx.AsyncClient, urls: list[str], meters: list[LoadMeter], chain_id: bytes,
                    clock: ChainClock, rate: int, seconds: float, sent: Sent, watch: Watch) -> dict:
     """One offered rate; ``sent`` is shared with the commit watcher, which pops what it sees."""
-    sent.sent_at, sent.refused, sent.reasons = {}, 0, Counter()
+    sent.sent_at, sent.refused, sent.posted, sent.reasons = {}, 0, 0, Counter()
     watch.latencies = []
     offered = await offer_load(client, urls, meters, chain_id, clock, rate, seconds, sent)
     acknowledged = len(sent.sent_at) + len(watch.latencies)
@@ -125,6 +130,7 @@ async def run_step(client: httpx.AsyncClient, urls: list[str], meters: list[Load
     return {
         "offered_per_s": rate,
         "offered": offered,
+        "posted": sent.posted,
         "acknowledged": acknowledged,
         "refused": sent.refused,
         "refused_by_reason": dict(sent.reasons),
