@@ -28,6 +28,7 @@ from node.homes import home_key, load_home
 from node.net.peers import parse_peer_addr
 from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network
 from node.service.ledger_app import Committed
+from node.service.ownlog import OwnMessages, as_input, load_own_messages
 from node.service.node import Node
 from node.service.signstate import append_sign_journal, save_sign_state
 from node.store import Store
@@ -38,6 +39,7 @@ from wire import MAX_BLOCK_BYTES, DecodeError, decode
 log = logging.getLogger("voisinage.node")
 
 SYNC_CHECK_S = 1.0
+REGOSSIP_S = 1.0                # restored own messages: re-sent as the engine re-sends its own
 SYNC_BEHIND = 2                 # DESIGN §7: sync when more than 2 heights behind
 STARTUP_PEER_WAIT_S = 3.0
 
@@ -60,25 +62,49 @@ class Driver:
 
     def __init__(self, node: Node, nursery: trio.Nursery) -> None:
         self.node, self.nursery = node, nursery
+        self.own = OwnMessages(node.home.path) if node.is_validator else None
 
     async def run(self) -> None:
         node = self.node
         await self.execute(node.engine.step(Start(node.store.height() + 1, last_commit(node.store),
                                                    ready=len(node.mempool) > 0)))
+        await self.restore_own_messages()
         async for inp in node.inputs_recv:
             if isinstance(inp, Start) and inp.height != node.store.height() + 1:
                 continue  # a restart request overtaken by a later commit
             await self.execute(node.engine.step(inp))
 
+    async def restore_own_messages(self) -> None:
+        """After a restart mid-height: what this validator signed there before goes back
+        to its engine and out to its peers (ownlog.py says why)."""
+        node = self.node
+        if self.own is None:
+            return
+        height = node.engine.height
+        restored = load_own_messages(node.home.path, node.chain_id, height, node.key.public,
+                                     node.engine.sign_state)
+        if not restored:
+            return
+        log.info("resuming height %d with %d messages signed before the restart", height, len(restored))
+        for msg in restored:
+            await self.execute(node.engine.step(as_input(msg)))
+        self.nursery.start_soon(self.regossip, height, [m.encode() for m in restored])
+
+    async def regossip(self, height: int, messages: list[bytes]) -> None:
+        """Gossip the restored messages every second until the height is decided: like
+        the engine's own re-broadcasts, which died with the previous process."""
+        while self.node.engine.height == height:
+            for data in messages:
+                await self.publish(TopicKind.CONSENSUS, data)
+            await trio.sleep(REGOSSIP_S)
+
     async def execute(self, effects) -> None:
         node = self.node
         if node.byzantine is not None:
             effects = process_byzantine_effects(node.byzantine, effects, node.chain_id, node.key)
-        for effect in effects:
+        for index, effect in enumerate(effects):
             if isinstance(effect, PersistBeforeSign):
-                save_sign_state(node.home.path, effect.state)
-                if node.sign_journal:
-                    append_sign_journal(node.home.path, effect.state)
+                self.save_signed(effect, effects[index + 1:index + 2])
             elif isinstance(effect, Broadcast):
                 kind = TopicKind.EVIDENCE if isinstance(effect.message, DuplicateVote) else TopicKind.CONSENSUS
                 await self.publish(kind, effect.message.encode())
@@ -87,6 +113,16 @@ class Driver:
             elif isinstance(effect, CommitBlock):
                 await self.commit(effect)
         node.metrics.consensus_round.set(node.engine.round)
+
+    def save_signed(self, effect: PersistBeforeSign, following: list) -> None:
+        """DESIGN §6: the signed message (ownlog.py) then the fsynced record, before the
+        Broadcast that follows them is sent."""
+        node = self.node
+        if self.own is not None and following and isinstance(following[0], Broadcast):
+            self.own.record(effect.state.height, following[0].message.encode())
+        save_sign_state(node.home.path, effect.state)
+        if node.sign_journal:
+            append_sign_journal(node.home.path, effect.state)
 
     async def publish(self, kind: TopicKind, data: bytes) -> None:
         try:

@@ -38,11 +38,17 @@ def load_sign_state(home: Path) -> SignState:
 
 def save_sign_state(home: Path, state: SignState) -> None:
     """Durably replace the record: after this returns, a crash cannot lose it."""
-    path = Path(home) / SIGN_STATE_FILE
-    tmp = path.with_name(SIGN_STATE_FILE + ".tmp")
+    write_durably(Path(home) / SIGN_STATE_FILE, state.encode())
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temporary file, fsync, rename, fsync of the directory."""
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, state.encode())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)

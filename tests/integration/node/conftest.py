@@ -65,7 +65,7 @@ def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
-             logs: Callable[[], str] = lambda: "") -> Any:
+             logs: Callable[[], str] = lambda: "", poll_s: float = 0.2) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail with the logs if never."""
     deadline = time.monotonic() + timeout
     while True:
@@ -74,7 +74,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}\n{logs()}")
-        time.sleep(0.2)
+        time.sleep(poll_s)
 
 
 @dataclass
