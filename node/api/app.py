@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -179,7 +179,11 @@ class Api:
 
     async def submit(self, request: Request) -> Response:
         verify_write_allowed(request, self.api_token)
-        body = await read_body(request)
+        try:
+            body = await read_body(request)
+        except ClientDisconnect:
+            # The client left before its body arrived: nobody to answer, nothing to log.
+            return Response(status_code=400)
         try:
             tx_id = self.node.submit_tx(body)
         except TxRefused as exc:
