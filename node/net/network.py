@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], Verdict | Awaitable[Verdict]]
 REJECTED_CACHE = 4096
+# A consensus message published again (the engine's repair of lost messages) goes out
+# at most this often: more would flood peers that already have it with duplicates.
+REPUBLISH_S = 5.0
+REPUBLISHED_CACHE = 4096
 WATCH_INTERVAL_S = 1.0
 CLOSE_DEADLINE_S = 5.0
 
@@ -94,6 +98,7 @@ class Network:
         self.peer_manager = PeerManager(host, self.pubsub, settings.peers)
         self.counts = VerdictCounts()
         self._rejected: OrderedDict[bytes, Verdict] = OrderedDict()
+        self._published: OrderedDict[bytes, float] = OrderedDict()
         self._heights: dict[str, int] = {}
         self.delivered = 0
         self.batcher = TxBatcher(self._publish_tx_batch, delay_s=settings.batch_delay_s)
@@ -171,9 +176,24 @@ class Network:
         """Gossip ``data`` as it is (on the tx topic, an encoded TxBatch)."""
         if type(data) is not bytes or not 0 < len(data) <= MAX_GOSSIP_BYTES:
             raise LocalProtocolError(f"a gossip message is 1..{MAX_GOSSIP_BYTES} bytes")
-        if kind is not TopicKind.TX:
-            self.pubsub.forget_seen(data)   # consensus re-broadcasts must go out again
+        if kind is not TopicKind.TX and not self._is_republish_due(data):
+            return
         await self.pubsub.publish(self._topics[kind], data)
+
+    def _is_republish_due(self, data: bytes) -> bool:
+        """Pubsub silently drops a publish of bytes it has seen, so a consensus re-broadcast
+        never left the node (and a halted network never resumed). Let one through, by
+        forgetting the id, when the last copy went out REPUBLISH_S ago or more."""
+        msg_id, now = compute_message_id(data), trio.current_time()
+        last = self._published.get(msg_id)
+        if last is not None and now - last < REPUBLISH_S:
+            return False
+        self._published[msg_id] = now
+        self._published.move_to_end(msg_id)
+        while len(self._published) > REPUBLISHED_CACHE:
+            self._published.popitem(last=False)
+        self.pubsub.forget_seen(data)
+        return True
 
     async def request_blocks(self, peer_id: str, from_height: int, count: int) -> list[tuple[bytes, bytes]]:
         """Raw (block, commit) pairs from ``peer_id``; consensus/sync.py verifies them."""
