@@ -25,7 +25,7 @@ import trio
 from node.e2e.netns import Fabric
 from node.errors import CliError
 from node.homes import CONFIG_FILE, GENESIS_FILE, create_network, load_home
-from node.localnet.launcher import find_port_block
+from node.ports import find_port_block
 
 P2P_PORT = 26656
 HTTP_PORT = 8700

@@ -24,10 +24,11 @@ import trio
 from node.clock import ChainClock
 from node.homes import create_network
 from node.localnet.launcher import (
-    LocalnetConfig, Watch, check_agreement, find_port_block, node_list, quantile, start_node, stop_nodes,
+    LocalnetConfig, Watch, check_agreement, node_list, quantile, start_node, stop_nodes,
     wait_ready, watch_commits,
 )
 from node.net.bench import measure_gossip_rate
+from node.ports import find_port_block
 from tokens.txs import MeterReading
 from wire import Keypair, sign_message
 

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import trio
 from node.errors import CliError
 from node.homes import GENESIS_FILE, create_network, load_home
 from node.localnet.meters import MeterFleet
+from node.ports import find_port_block, is_port_free
 
 STARTUP_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
@@ -72,26 +72,6 @@ class Watch:
     latencies: list[float] = field(default_factory=list)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def find_port_block(count: int, start: int = 27000, stop: int = 60000) -> int:
-    """The first port P >= start such that P..P+count-1 are all free on loopback."""
-    port = start
-    while port + count < stop:
-        if all(_port_free(port + i) for i in range(count)):
-            return port
-        port += count
-    raise CliError("no free block of TCP ports on 127.0.0.1")
-
-
 def prepare_home(cfg: LocalnetConfig) -> Path:
     """Reuse ``cfg.home`` if it holds a genesis, otherwise write a new network there."""
     if cfg.home is not None and (cfg.home / GENESIS_FILE).exists():
@@ -99,7 +79,7 @@ def prepare_home(cfg: LocalnetConfig) -> Path:
     home = cfg.home or Path(tempfile.mkdtemp(prefix="voisinage-localnet-"))
     total = cfg.validators + cfg.households + 1
     for i in range(total):
-        if not _port_free(cfg.http_base + i):
+        if not is_port_free(cfg.http_base + i):
             raise CliError(f"HTTP port {cfg.http_base + i} is in use; is another localnet running?")
     p2p = cfg.p2p_base or find_port_block(total)
     create_network(home, name="Localnet", insee="99999", validators=cfg.validators,

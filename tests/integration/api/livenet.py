@@ -13,9 +13,7 @@ the hour of day the suite runs at.
 from __future__ import annotations
 
 import json
-import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +27,7 @@ import httpx
 from node.clock import ChainClock
 from node.homes import KEY_FILE, create_network
 from node.keyfile import load_key
+from node.ports import find_port_block
 from tokens.txs import MeterReading
 from wire import Keypair, sign_message
 
@@ -41,22 +40,8 @@ FEED_EVERY_S = 0.5          # one reading per household per 60 chain seconds
 PROFILE = {"household-0": (10, 80), "household-1": (120, 0)}   # (import, export)
 
 
-def is_port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port_block(count: int) -> int:
-    for _ in range(200):
-        start = random.randrange(20_000, 60_000 - count)
-        if all(is_port_free(start + i) for i in range(count)):
-            return start
-    raise RuntimeError("no free block of ports on 127.0.0.1")
+    return find_port_block(count, 20_000, 60_000, scatter=True)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str] = lambda: "") -> Any:
