@@ -66,10 +66,10 @@ async def attack(home: Path, genesis: Genesis, peer: str, rounds: int) -> dict:
     handlers = {kind: (lambda p, d: ACCEPT) for kind in TopicKind}
     sent, forged_ids = 0, []
     async with open_network(home, genesis.chain_id, "/ip4/127.0.0.1/tcp/0", [peer], handlers) as net:
-        with trio.move_on_after(30):
-            while not net.peers():
+        with trio.move_on_after(30):   # connected, and the peer told us its subscriptions
+            while not (net.peers() and all(net.pubsub.peer_topics.get(net.topic(kind)) for kind in TopicKind)):
                 await trio.sleep(0.1)
-        await trio.sleep(2.0)          # a heartbeat or two: the peer learns our topics
+        await trio.sleep(1.0)          # a heartbeat: it learns ours too
         # The status protocol tells the height being decided: a forged vote for it is
         # neither stale nor too far ahead, so only its signer can condemn it.
         height = await net.request_status(net.peers()[0]) + 1
