@@ -105,7 +105,7 @@ class Manifest:
 
 
 class ManifestError(CliError):
-    pass
+    """A manifest that does not describe a runnable scenario; one line, like every CLI error."""
 
 
 def _typed(where: str, value: Any, kind: type | tuple[type, ...], low: float | None = None,
