@@ -198,6 +198,21 @@ async def run_localnet(cfg: LocalnetConfig, say: Callable[[str], None] = print) 
     genesis = load_home(nodes[0].home).genesis
     say(f"localnet in {home}: {cfg.validators} validators, {cfg.households} households, speed x{cfg.speed}")
     started = time.monotonic()
+    # Ctrl-C (or SIGTERM) stops every node cleanly instead of unwinding as KeyboardInterrupt.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as stop_signals:
+        return await _run(cfg, home, nodes, genesis, started, stop_signals, say)
+
+
+async def _until_stopped(cfg: LocalnetConfig, stop_signals, say: Callable[[str], None]) -> None:
+    """Until --duration has passed, or Ctrl-C / SIGTERM arrives."""
+    with trio.move_on_after(cfg.duration if cfg.duration is not None else math.inf):
+        async for signum in stop_signals:
+            say(f"{signal.Signals(signum).name}: stopping every node")
+            return
+
+
+async def _run(cfg: LocalnetConfig, home: Path, nodes: list[NodeProc], genesis, started: float, stop_signals,
+               say: Callable[[str], None]) -> int:
     async with httpx.AsyncClient() as client:
         try:
             for node in nodes:
@@ -211,9 +226,7 @@ async def run_localnet(cfg: LocalnetConfig, say: Callable[[str], None] = print) 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(fleet.run, client)
                 nursery.start_soon(watch_commits, client, nodes[0], fleet, watch)
-                if cfg.duration is None:
-                    await trio.sleep_forever()
-                await trio.sleep(cfg.duration)
+                await _until_stopped(cfg, stop_signals, say)
                 nursery.cancel_scope.cancel()
             agree, rows, problems = await check_agreement(client, nodes)
         finally:
