@@ -7,7 +7,6 @@ block's ledger result is kept by block id, so committing it does not apply it ag
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from tokens import (
     BlockContext, BlockResult, InvalidBlock, apply_block, get_time_ms, get_validator_set, select_txs,
 )
 from tokens.genesis import Genesis
-from wire import Keypair
+from wire import Keypair, compute_id
 from wire.limits import MAX_GOSSIP_BYTES
 
 log = logging.getLogger(__name__)
@@ -126,4 +125,4 @@ class LedgerApp:
 
 
 def compute_ids(txs) -> list[bytes]:
-    return [hashlib.sha256(t).digest() for t in txs]
+    return [compute_id(t) for t in txs]

@@ -9,7 +9,6 @@ anything took.
 from __future__ import annotations
 
 import json
-import random
 import re
 import signal
 import socket
@@ -23,6 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from node.ports import find_port_block
 
 REPO = Path(__file__).resolve().parents[3]
 CLI = [sys.executable, "-m", "node.cli"]
@@ -41,23 +42,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def is_port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port_block(count: int) -> int:
     """P such that P..P+count-1 are free; random start, so parallel runs rarely collide."""
-    for _ in range(200):
-        start = random.randrange(20_000, 60_000 - count)
-        if all(is_port_free(start + i) for i in range(count)):
-            return start
-    raise RuntimeError("no free block of ports on 127.0.0.1")
+    return find_port_block(count, 20_000, 60_000, scatter=True)
 
 
 def run_cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
