@@ -83,6 +83,9 @@ async def test_agent_submits_and_retries_while_the_node_is_down(tmp_path):
                               and agent.status.failures > failures, "failures with the newest reading")
             await trio.to_thread.run_sync(node.start)
             await _wait_until(lambda: node.accepted[-1].import_wh == expected[-1], "the newest reading")
+            # The node counts a reading when it answers; the agent only when the answer
+            # arrives: cancelling in between made the final count comparison flaky.
+            await _wait_until(lambda: agent.status.accepted == len(node.accepted), "the agent's last answer")
             nursery.cancel_scope.cancel()
         agent.source.close()
     await trio.to_thread.run_sync(node.stop)
