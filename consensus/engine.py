@@ -61,7 +61,11 @@ class Engine(RemoteIntake):
         self.parent_id = ZERO_ID
         self.highest_seen = 0
         self.future: list = []
-        self.lagging: set[int] = set()
+        # Heights that peers were heard at after we decided them: height -> the most
+        # heights we were past it when heard. Noted since the last gossip tick, and before.
+        self.lagging: dict[int, int] = {}
+        self.lagging_before: set[int] = set()
+        self.gossip_mark: tuple[int, int, int] | None = None
         self.decisions: dict[int, Decision] = {}
         self.pending_evidence: dict[tuple, DuplicateVote] = {}
         self.committed_evidence: dict[tuple, int] = {}
@@ -308,19 +312,32 @@ class Engine(RemoteIntake):
             self._start_round(self.round, out)
 
     def _gossip(self, out: list[Effect]) -> None:
-        """Re-send own recent messages, the round's proposal, the polka of the valid
-        value, and the decisions of heights that peers were seen lagging at: lost
-        messages are eventually delivered, as Algorithm 1 assumes of gossip."""
+        """Repair lost messages, as Algorithm 1 assumes of gossip: every tick, re-send
+        own recent votes (small). Blocks are large, so the round's proposal (own or
+        not) and the polka of the valid value are re-sent only when the height, round
+        and step have not moved since the last tick; and the decision of a height a
+        peer is still heard at goes out when we are stuck too (we may need that peer),
+        when the peer was heard a height or more after we decided it, or on two ticks.
+        A single late vote is routine (the slowest validator's vote arrives after the
+        quorum decided): answering each with a whole block would send every block
+        several times more over gossip."""
         out.append(ScheduleTimeout(0, 0, T_GOSSIP, self.config.gossip_ms))
+        mark = (self.height, self.round, self.step_)
+        stuck, self.gossip_mark = mark == self.gossip_mark, mark
         if self.step_ in (PROPOSE, PREVOTE_STEP, PRECOMMIT_STEP):
             oldest = self.round - self.config.rebroadcast_rounds + 1
-            out.extend(Broadcast(msg) for r, msg in self.own if r >= oldest)
+            out.extend(Broadcast(msg) for r, msg in self.own
+                       if r >= oldest and (stuck or not isinstance(msg, Proposal)))
             block_id = self.log.first_proposal.get(self.round)
             p = self.log.proposals[self.round][block_id] if block_id is not None else None
-            if p is not None and p.proposer != self.me:
+            if stuck and p is not None and p.proposer != self.me:
                 out.append(Broadcast(p))
-            out.extend(self._get_polka_broadcasts())
-        out.extend(Broadcast(self.decisions[h]) for h in sorted(self.lagging) if h in self.decisions)
+            if stuck:
+                out.extend(self._get_polka_broadcasts())
+        due = {h for h, behind in self.lagging.items() if stuck or behind >= 2 or h in self.lagging_before}
+        out.extend(Broadcast(self.decisions[h]) for h in sorted(due) if h in self.decisions)
+        self.lagging_before = {h for h in (self.lagging_before | self.lagging.keys()) - due
+                               if h + KEPT_DECISIONS >= self.height}
         self.lagging.clear()
 
     # ---- signing, validity, deciding ---------------------------------------

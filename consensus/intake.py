@@ -115,7 +115,7 @@ class RemoteIntake:
         if height <= self.height:
             self.dropped["stale height"] += 1
             if lagging and height + KEPT_DECISIONS >= self.height:
-                self.lagging.add(height)
+                self.lagging[height] = max(self.lagging.get(height, 0), self.height - height)
             return False
         if height == self.height + 1:
             self._buffer_future(inp)

@@ -143,16 +143,35 @@ class SimNode:
         self.rng = random.Random(sim.rng.getrandbits(64))
         self.engine: Engine | None = None
         self.app: SimApp | None = None
+        # Durable, like the node's own-message log (node/service/ownlog.py): what this
+        # validator signed and sent at its current height.
+        self.signed: list[Message] = []
 
     def boot(self) -> list:
-        """(Re)start from what is durable: the stored chain and the sign-state record."""
+        """(Re)start from what is durable: the stored chain, the sign-state record and
+        the messages signed at the current height, which go back to the engine (it
+        may not sign them again) and out to the peers, as the node's Driver does."""
         self.incarnation += 1
         self.up = True
         self.app = SimApp(self.sim, self.key.public, self.rng, self.chain)
         self.engine = Engine(CHAIN_ID, self.key, self.app, self.sim.config.engine, self.sign_state,
                              self.sim.verify)
         last_commit = self.chain[-1][1] if self.chain else None
-        return self.engine.step(Start(len(self.chain) + 1, last_commit, self.sim.config.always_ready))
+        effects = self.engine.step(Start(len(self.chain) + 1, last_commit, self.sim.config.always_ready))
+        restored = self.restored()
+        for msg in restored:
+            effects += self.engine.step(VoteMsg(msg) if isinstance(msg, Vote) else ProposalMsg(msg))
+        if restored:
+            self.sim.push(self.sim.now, self.index, self.incarnation, ("regossip", self.engine.height))
+        return effects
+
+    def restored(self) -> list[Message]:
+        return [m for m in self.signed if m.height == self.engine.height]
+
+    def record_signed(self, msg: Message) -> None:
+        if isinstance(msg, (Vote, Proposal)) and self.key.public in (getattr(msg, "validator", None),
+                                                                     getattr(msg, "proposer", None)):
+            self.signed = [m for m in self.signed if m.height >= msg.height and m != msg] + [msg]
 
     @property
     def height(self) -> int:
@@ -245,6 +264,11 @@ class Simulation:
             self.push(self.now + SYNC_PERIOD_MS, node.index, 0, "sync")
             if node.up:
                 self.sync_node(node)
+        elif isinstance(event, tuple):      # ("regossip", height) after a restart
+            if node.up and incarnation == node.incarnation and node.engine.height == event[1]:
+                for msg in node.restored():
+                    self.send(node.index, msg, None)
+                self.push(self.now + self.config.engine.gossip_ms, node.index, incarnation, event)
         elif node.up and incarnation == node.incarnation:
             if isinstance(event, bytes):
                 msg = decode_consensus(event)
@@ -286,6 +310,7 @@ class Simulation:
             if kind is Broadcast:
                 if node.honest:
                     self.check_double_sign(node, effect.message)
+                    node.record_signed(effect.message)
                     self.send(node.index, effect.message, None)
                 else:
                     self.byzantine[node.index].send(effect.message, self)

@@ -8,7 +8,7 @@ Reads use one consistent store snapshot per request; nothing here holds a key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -22,13 +22,15 @@ from node.api.auth import verify_write_allowed
 from node.api.openapi import build_openapi
 from node.api.assets import StaticAssets
 from node.api.txlog import TxLog
+from node.net.messages import TxBatch
 from node.api.views import (
     Liveness, compute_live_allocation, decode_commit, get_account_view, get_allocation_view,
     get_commune_view, get_consumers_view, get_intervals_view, get_proposals_view, get_validators_view,
 )
 from tokens.queries import get_interval_s, get_time_ms
 from tokens.txs import TX_TYPES
-from wire.limits import MAX_TX_BYTES
+from wire import DecodeError, decode
+from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
 
 log = logging.getLogger("voisinage.http")
 
@@ -60,6 +62,7 @@ class NodeAPI(Protocol):
     def status(self) -> dict[str, Any]: ...
     def block_json(self, height: int) -> dict[str, Any] | None: ...
     def submit_tx(self, data: bytes) -> bytes: ...
+    def submit_txs(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]: ...
     def render_metrics(self) -> bytes: ...
 
 
@@ -72,17 +75,18 @@ def get_limit(request: Request, name: str) -> int:
     return P.get_int(request, "limit", 1, high, default)
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes one transaction's limit."""
+async def read_body(request: Request, limit: int = MAX_TX_BYTES, what: str = "a transaction") -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_TX_BYTES:
-        raise HTTPException(413, f"a transaction is at most {MAX_TX_BYTES} bytes")
-    body = b""
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"{what} is at most {limit} bytes")
+    chunks, size = [], 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_TX_BYTES:
-            raise HTTPException(413, f"a transaction is at most {MAX_TX_BYTES} bytes")
-    return body
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"{what} is at most {limit} bytes")
+    return b"".join(chunks)
 
 
 class Api:
@@ -190,6 +194,29 @@ class Api:
             return error(exc.status, exc.reason)
         return JSONResponse({"id": tx_id.hex()}, status_code=202)
 
+    async def txs_route(self, request: Request) -> Response:
+        return await (self.submit_batch if request.method == "POST" else self.txs)(request)
+
+    async def submit_batch(self, request: Request) -> Response:
+        """Many signed txs in one request, encoded as the gossip TxBatch: a meter gateway
+        or a node that buffered readings while offline. Each tx is judged on its own."""
+        verify_write_allowed(request, self.api_token)
+        try:
+            body = await read_body(request, MAX_GOSSIP_BYTES, "a batch")
+        except ClientDisconnect:
+            return Response(status_code=400)
+        try:
+            batch = decode(body, expect=TxBatch, limit=MAX_GOSSIP_BYTES)
+        except DecodeError as exc:
+            return error(400, f"malformed: the body is not a tx batch ({exc.reason})")
+        results = self.node.submit_txs(batch.txs)
+        refused = [{"index": i, "error": why.reason, "status": why.status}
+                   for i, (_, why) in enumerate(results) if why is not None]
+        if results and len(refused) == len(results) and all(r["status"] == 503 for r in refused):
+            return error(503, refused[0]["error"])
+        return JSONResponse({"ids": [tx_id.hex() for tx_id, _ in results], "accepted": len(results) - len(refused),
+                             "refused": refused}, status_code=202)
+
     async def metrics(self, request: Request) -> Response:
         return Response(self.node.render_metrics(), media_type=PROMETHEUS_TEXT)
 
@@ -221,7 +248,7 @@ def build_app(node: NodeAPI, *, api_token: str | None = None,
         Route("/governance/proposals", api.proposals),
         Route("/commune", api.commune),
         Route("/validators", api.validators),
-        Route("/txs", api.txs),
+        Route("/txs", api.txs_route, methods=["GET", "POST"]),   # one route: 405 then lists both in Allow
         Route("/tx", api.submit, methods=["POST"]),
         Route("/metrics", api.metrics),
     ]

@@ -121,6 +121,8 @@ def build_schemas() -> dict[str, Schema]:
                                                          "maxItems": 2}),
                     "next_before": nullable(INT)}),
         "Accepted": obj({"id": HEX32}),
+        "BatchAccepted": obj({"ids": arr(HEX32), "accepted": INT,
+                              "refused": arr(obj({"index": INT, "error": STR, "status": INT}))}),
     }
 
 
@@ -130,7 +132,7 @@ def build_paths(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dic
     addr = dict(path_param("addr", HEX32, "Account: Ed25519 public key, lowercase hex."), example=example_addr)
     cursor = query("cursor", HEX32, "Continue after this key (the previous page's next_cursor).")
     time_s = {"type": "integer", "minimum": 0, "maximum": P.MAX_TIME_S}
-    return {
+    paths = {
         "/status": get_op("This node: chain, height, round, peers, state hash.", json_response("Status", ref("Status")),
                           tag="node"),
         "/blocks/{height}": get_op("A committed block with its commit; txs decoded.",
@@ -199,6 +201,18 @@ def build_paths(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dic
                                        "text/javascript": {"schema": STR}, "text/css": {"schema": STR},
                                        "image/svg+xml": {"schema": STR}}}, **errors(404)}}},
     }
+    paths["/txs"]["post"] = {
+        "summary": "Submit many already-signed transactions at once, encoded as a gossip tx batch "
+                   "(net/txbatch, at most 4096 txs and 1 MiB): a meter gateway, or readings buffered offline.",
+        "description": "Each tx is judged on its own, as by POST /tx; the answer lists the refused ones by index. "
+                       "503 only when every tx was refused because the mempool is full. Same write rules as POST /tx.",
+        "tags": ["ledger"],
+        "requestBody": {"required": True, "content": {
+            "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": {"202": json_response("Each tx taken or refused.", ref("BatchAccepted")),
+                      **errors(400, 401, 403, 413, 503)}}
+    return paths
 
 
 def build_openapi(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dict[str, tuple[int, int]],

@@ -20,12 +20,16 @@ def node_run(
     listen: str = typer.Option(None, "--listen", help="libp2p multiaddr to listen on (default: from the home)."),
     peer: list[str] = typer.Option([], "--peer", help="Extra peer multiaddr to dial (repeatable)."),
     http: str = typer.Option(None, "--http", help="HOST:PORT of the HTTP API (default: from the home)."),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    log_level: str = typer.Option("info", "--log-level", envvar="VOISINAGE_LOG_LEVEL",
+                                  help="debug, info, warning or error."),
     sign_journal: bool = typer.Option(False, "--sign-journal",
                                       help="Validator audit: append every signed (height, round, step, "
                                            "hash) to HOME/sign_journal.log."),
     api_token: str = typer.Option(None, "--api-token", envvar="VOISINAGE_API_TOKEN",
                                   help="Accept POST /tx from non-loopback clients bearing this token."),
+    relay_txs: bool = typer.Option(None, "--relay-txs/--no-relay-txs",
+                                   help="Receive, check and relay everybody's txs (default: validators "
+                                        "only; a household node gossips just its own)."),
     byzantine: str = typer.Option(None, "--byzantine", hidden=True,
                                   help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote."),
 ) -> None:
@@ -41,7 +45,8 @@ def node_run(
     for noisy in ("libp2p", "multiaddr", "hypercorn", "voisinage.http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http,
-                     sign_journal=sign_journal, api_token=api_token, byzantine=byzantine))
+                     sign_journal=sign_journal, api_token=api_token, byzantine=byzantine,
+                     relay_txs=relay_txs))
 
 
 @node_app.command("verify")

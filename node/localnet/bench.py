@@ -2,8 +2,8 @@
 
 4 validators and 8 household nodes run as separate processes on loopback. A load
 generator holds the keys of 1 000 extra registered meters and posts signed
-cumulative readings to the household nodes' ``POST /tx`` at stepped offered
-rates. A reading counts as committed when it is seen in a block of validator-0;
+cumulative readings to the household nodes' ``POST /txs`` (batches every 0.1 s, as a
+meter gateway would) at stepped offered rates. A reading counts as committed when it is seen in a block of validator-0;
 agreement of every node on every common block is checked at the end. The raw
 py-libp2p gossip rate, measured in the same run, is the baseline: readings are
 batched, so the ledger should beat it by the batching factor.
@@ -28,12 +28,14 @@ from node.localnet.launcher import (
     wait_ready, watch_commits,
 )
 from node.net.bench import measure_gossip_rate
+from node.net.messages import TxBatch
 from node.ports import find_port_block
 from tokens.txs import MeterReading
 from wire import Keypair, sign_message
 
 DEFAULT_STEPS = (100, 250, 500, 1000, 1500)
-IN_FLIGHT = 64
+TICK_S = 0.1
+MAX_POST = 4096          # MAX_BATCH_TXS: one POST /txs at most
 DRAIN_S = 5.0
 
 
@@ -81,40 +83,66 @@ def sign_reading(m: LoadMeter, chain_id: bytes, now_s: int) -> bytes:
     return sign_message(tx, chain_id, m.key).encode()
 
 
+async def feed_node(client: httpx.AsyncClient, url: str, meters: list[LoadMeter], chain_id: bytes,
+                    clock: ChainClock, rate: float, seconds: float, sent: Sent) -> int:
+    """Post ``rate`` readings a second to one household node for ``seconds``, as
+    ``POST /txs`` batches every TICK_S, one request at a time. Readings that fell due
+    while the node was still answering are posted with the next batch, up to
+    MAX_POST; beyond that they are dropped, so a saturated step ends on time."""
+    offered = next_meter = 0
+    start = trio.current_time()
+    while (elapsed := trio.current_time() - start) < seconds:
+        due = int(elapsed * rate) - offered
+        if due > 0:
+            offered += due
+            count = min(due, MAX_POST)
+            now_s = clock.now_ms() // 1000
+            txs = []
+            for _ in range(count):
+                txs.append(sign_reading(meters[next_meter], chain_id, now_s))
+                next_meter = (next_meter + 1) % len(meters)
+            await post_batch(client, url, txs, sent)
+        await trio.sleep(TICK_S)
+    return offered
+
+
+async def post_batch(client: httpx.AsyncClient, url: str, txs: list[bytes], sent: Sent) -> None:
+    sent.posted += len(txs)
+    try:
+        r = await client.post(f"{url}/txs", content=TxBatch(txs=tuple(txs)).encode(), timeout=10,
+                              headers={"content-type": "application/msgpack"})
+        doc = r.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        for _ in txs:
+            sent.refuse(type(exc).__name__)
+        return
+    if r.status_code != 202:
+        for _ in txs:
+            sent.refuse(f"{r.status_code} {doc.get('error', '')}".split(":")[0])
+        return
+    at = trio.current_time()
+    refused = {item["index"]: item for item in doc["refused"]}
+    for index, tx_id in enumerate(doc["ids"]):
+        if index in refused:
+            sent.refuse(f"{refused[index]['status']} {refused[index]['error']}".split(":")[0])
+        else:
+            sent.sent_at[tx_id] = at
+
+
 async def offer_load(client: httpx.AsyncClient, urls: list[str], meters: list[LoadMeter], chain_id: bytes,
                      clock: ChainClock, rate: int, seconds: float, sent: Sent) -> int:
-    """Post ``rate`` readings a second for ``seconds``, at most IN_FLIGHT at a time."""
-    limiter = trio.CapacityLimiter(IN_FLIGHT)
-    offered = 0
+    """Spread ``rate`` readings a second over the household nodes; each node has its
+    own share of the meters, so a meter's readings always reach the same node in order."""
+    offered = [0] * len(urls)
 
-    async def post(url: str, meter: LoadMeter) -> None:
-        async with limiter:
-            sent.posted += 1
-            # Signed when it can be sent: a reading that waited behind a backlog
-            # would otherwise carry a stale t (refused as late once its interval settles).
-            data = sign_reading(meter, chain_id, clock.now_ms() // 1000)
-            try:
-                r = await client.post(f"{url}/tx", content=data, timeout=10,
-                                      headers={"content-type": "application/msgpack"})
-                if r.status_code == 202:
-                    sent.sent_at[r.json()["id"]] = trio.current_time()
-                else:
-                    sent.refuse(f"{r.status_code} {r.json().get('error', '')}".split(":")[0])
-            except (httpx.HTTPError, ValueError) as exc:
-                sent.refuse(type(exc).__name__)
+    async def feed(i: int) -> None:
+        offered[i] = await feed_node(client, urls[i], meters[i::len(urls)], chain_id, clock, rate / len(urls),
+                                     seconds, sent)
 
-    start = trio.current_time()
     async with trio.open_nursery() as nursery:
-        while (elapsed := trio.current_time() - start) < seconds:
-            due = int(elapsed * rate) + 1
-            while offered < due:
-                nursery.start_soon(post, urls[offered % len(urls)], meters[offered % len(meters)])
-                offered += 1
-            await trio.sleep(0.01)
-        # Readings still queued behind the in-flight limit were never offered to a
-        # node: drop them, so a saturated step ends on time.
-        nursery.cancel_scope.cancel()
-    return offered
+        for i in range(len(urls)):
+            nursery.start_soon(feed, i)
+    return sum(offered)
 
 
 async def run_step(client: httpx.AsyncClient, urls: list[str], meters: list[LoadMeter], chain_id: bytes,
@@ -168,8 +196,7 @@ async def bench_localnet(*, validators: int = 4, households: int = 8, steps=DEFA
         clock = ChainClock(genesis.genesis_time, speed)
         urls = [n.url for n in nodes if n.role == "household"] or [nodes[0].url]
         results, sent, watch = [], Sent(), Watch()
-        limits = httpx.Limits(max_connections=IN_FLIGHT * 2, max_keepalive_connections=IN_FLIGHT * 2)
-        async with httpx.AsyncClient(limits=limits) as client:
+        async with httpx.AsyncClient() as client:
             try:
                 for node in nodes:
                     await start_node(node, [])

@@ -69,6 +69,12 @@ class NetSettings:
     # yamux stays the default until that is understood.
     muxer: str = "YAMUX"
     batch_delay_s: float = DEFAULT_DELAY_S
+    # Subscribe to the tx topic: receive, check and relay everybody's txs. Proposers
+    # need them; a household node does not, and publishes its own batches through
+    # gossipsub's fanout (to subscribed peers) instead. Every tx batch otherwise costs
+    # every node a signature check per tx: on the bench's 2 cores, 8 household nodes
+    # spent more CPU checking txs they never use than the 4 validators did.
+    relay_txs: bool = True
     status_interval_s: float = 2.0
     identity_seed: bytes | None = None   # a validator's key seed: see identity.py
     # py-libp2p logs routine events (a peer restarting, a refused dial) as errors with
@@ -332,7 +338,8 @@ class Network:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for kind in TopicKind:
-                nursery.start_soon(self._drain, await self.pubsub.subscribe(self._topics[kind]))
+                if kind is not TopicKind.TX or self.settings.relay_txs:
+                    nursery.start_soon(self._drain, await self.pubsub.subscribe(self._topics[kind]))
             await nursery.start(self.batcher.run)
             for info in self._bootstrap:
                 if info.peer_id != self.host.get_id():

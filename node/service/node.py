@@ -13,6 +13,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import trio
@@ -122,6 +123,9 @@ class Node:
             # Validator sets are known up to 2 heights ahead (changes start at h+2):
             # beyond that an honest forwarder cannot be told from a forger.
             return reject(fault) if height <= self.store.height() + 2 else ignore("too_far_ahead")
+        if isinstance(msg, Proposal):
+            log.debug("proposal %d/%d with %d txs (%d bytes) via %s", msg.height, msg.round,
+                      len(msg.block.txs), len(data), peer[-8:])
         wrap = {Proposal: ProposalMsg, Vote: VoteMsg, DuplicateVote: EvidenceMsg, Decision: DecisionMsg}
         try:
             self.inputs_send.send_nowait(wrap[type(msg)](msg))
@@ -146,20 +150,41 @@ class Node:
     # ---- HTTP API (node.api.app.NodeAPI) ----
 
     def submit_tx(self, data: bytes) -> bytes:
+        tx_id, refused, fresh = self._take(data)
+        if refused is not None:
+            raise refused
+        self._gossip([data] if fresh else [])
+        return tx_id
+
+    def submit_txs(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]:
+        """Many signed txs at once (``POST /txs``): (id, None) for each one taken or
+        already held, (id, why) for each refused. The taken ones are gossiped in order."""
+        results = [self._take(data) for data in txs]
+        self._gossip([data for data, (_, _, fresh) in zip(txs, results) if fresh])
+        return [(tx_id, refused) for tx_id, refused, _ in results]
+
+    def _take(self, data: bytes) -> tuple[bytes, TxRefused | None, bool]:
+        """(id, why it was refused or None, whether it is new to the mempool)."""
         tx_id = compute_id(data)
         try:
             self._admit(data)
         except Duplicate:
-            return tx_id
+            return tx_id, None, False
         except MempoolFull as exc:
-            raise TxRefused(str(exc), 503) from None
+            return tx_id, TxRefused(str(exc), 503), False
         except DecodeError as exc:
-            raise TxRefused(f"malformed: {exc.reason}") from None
+            return tx_id, TxRefused(f"malformed: {exc.reason}"), False
         except InvalidTx as exc:
-            raise TxRefused(f"{exc.reason}: {exc.detail}") from None
-        if self.net is not None and self._nursery is not None:
-            self._nursery.start_soon(self.net.publish, TopicKind.TX, data)
-        return tx_id
+            return tx_id, TxRefused(f"{exc.reason}: {exc.detail}"), False
+        return tx_id, None, True
+
+    def _gossip(self, txs: list[bytes]) -> None:
+        if txs and self.net is not None and self._nursery is not None:
+            self._nursery.start_soon(self._publish_txs, txs)
+
+    async def _publish_txs(self, txs: list[bytes]) -> None:
+        for data in txs:
+            await self.net.publish(TopicKind.TX, data)
 
     def status(self) -> dict[str, Any]:
         net = self.net

@@ -20,7 +20,8 @@ from consensus.events import (
     Broadcast, CommitBlock, PersistBeforeSign, ScheduleTimeout, Start, Timeout,
 )
 from consensus.sync import MAX_SYNC_BATCH, Trusted, verify_chain
-from consensus.vote import DuplicateVote
+from consensus.messages import Decision
+from consensus.vote import VOTE_KINDS, DuplicateVote, Vote
 from node.api.app import build_app
 from node.e2e.byzantine import process_byzantine_effects
 from node.errors import CliError
@@ -107,6 +108,7 @@ class Driver:
                 self.save_signed(effect, effects[index + 1:index + 2])
             elif isinstance(effect, Broadcast):
                 kind = TopicKind.EVIDENCE if isinstance(effect.message, DuplicateVote) else TopicKind.CONSENSUS
+                log.debug("gossip %s", describe(effect.message))
                 await self.publish(kind, effect.message.encode())
             elif isinstance(effect, ScheduleTimeout):
                 self.nursery.start_soon(self.timer, effect)
@@ -144,6 +146,16 @@ class Driver:
         await self.execute(node.engine.step(Start(node.store.height() + 1, last, ready=len(node.mempool) > 0)))
 
 
+def describe(message) -> str:
+    """One consensus message for the debug log: what, height, round."""
+    if isinstance(message, DuplicateVote):
+        return f"evidence against {message.vote_a.validator.hex()[:8]} at height {message.vote_a.height}"
+    if isinstance(message, Decision):
+        return f"decision for height {message.block.header.height}"
+    what = VOTE_KINDS[message.kind] if isinstance(message, Vote) else type(message).__name__.lower()
+    return f"{what} {message.height}/{message.round}"
+
+
 def record_commit(node: Node, committed: Committed) -> None:
     """Metrics and mempool bookkeeping after a block is stored."""
     now = time.monotonic()
@@ -153,15 +165,17 @@ def record_commit(node: Node, committed: Committed) -> None:
         m.commit_latency.observe(now - entry.arrived)
     for data in block.txs:
         m.txs.labels(tx_tag(data)).inc()
-    if node.stats.last_commit is not None:
-        m.block_interval.observe(now - node.stats.last_commit)
+    interval = None if node.stats.last_commit is None else now - node.stats.last_commit
+    if interval is not None:
+        m.block_interval.observe(interval)
     node.stats.last_commit = now
     node.stats.settled_intervals += sum(isinstance(e, Settled) for e in committed.result.events)
     m.equivocations.inc(len(get_equivocators(block)))
     m.height.set(block.header.height)
     m.mempool_txs.set(len(node.mempool))
-    log.info("committed height %d: %d txs, id %s", block.header.height, len(block.txs),
-             committed.block_id.hex()[:12])
+    log.info("committed height %d: %d txs, id %s, round %d%s", block.header.height, len(block.txs),
+             committed.block_id.hex()[:12], committed.round,
+             "" if interval is None else f", {interval:.2f} s after the previous one")
 
 
 class Syncer:
@@ -300,7 +314,8 @@ async def serve_api(node: Node, host: str, port: int, api_token: str | None = No
 
 async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),
                    http: str | None = None, sign_journal: bool = False, api_token: str | None = None,
-                   byzantine: str | None = None) -> None:
+                   byzantine: str | None = None, relay_txs: bool | None = None) -> None:
+    """``relay_txs``: None means as the role needs (validators yes, households no)."""
     home = load_home(home_dir)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)
@@ -311,7 +326,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
         node = Node(home, store, sign_journal=sign_journal, byzantine=byzantine)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence}
-        settings = NetSettings(identity_seed=node.key.seed if node.is_validator else None)
+        settings = NetSettings(identity_seed=node.key.seed if node.is_validator else None,
+                               relay_txs=node.is_validator if relay_txs is None else relay_txs)
         async with open_network(home.path, home.genesis.chain_id, listen, bootstrap, handlers,
                                 get_block=lambda h: _stored_pair(store, h), get_height=store.height,
                                 settings=settings) as net:
