@@ -30,6 +30,10 @@ def node_run(
     relay_txs: bool = typer.Option(None, "--relay-txs/--no-relay-txs",
                                    help="Receive, check and relay everybody's txs (default: validators "
                                         "only; a household node gossips just its own)."),
+    check_all_signatures: bool = typer.Option(False, "--check-all-signatures",
+                                              help="Household node: check the signature of every tx in every "
+                                                   "block too, not only the commit of the validators that "
+                                                   "checked them (validators always do)."),
     byzantine: str = typer.Option(None, "--byzantine", hidden=True,
                                   help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote."),
 ) -> None:
@@ -46,7 +50,7 @@ def node_run(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http,
                      sign_journal=sign_journal, api_token=api_token, byzantine=byzantine,
-                     relay_txs=relay_txs))
+                     relay_txs=relay_txs, check_all_signatures=check_all_signatures))
 
 
 @node_app.command("verify")

@@ -179,7 +179,7 @@ async def readings_per_gossip_message(client: httpx.AsyncClient, urls: list[str]
 
 
 async def bench_localnet(*, validators: int = 4, households: int = 8, steps=DEFAULT_STEPS, step_s: float = 15,
-                         load_meters: int = 1000, speed: int = 60, say: Callable[[str], None] = print,
+                         load_meters: int = 2000, speed: int = 1, say: Callable[[str], None] = print,
                          home: Path | None = None) -> dict:
     say("measuring raw py-libp2p gossip rate (baseline)...")
     raw = await measure_gossip_rate(3.0, 200)

@@ -12,6 +12,7 @@ import logging
 import math
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -19,7 +20,10 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 import libp2p.network.swarm as libp2p_swarm
 import libp2p.pubsub.pubsub as libp2p_pubsub
+import libp2p.pubsub.gossipsub as libp2p_gossipsub
 import libp2p.pubsub.rpc_queue as libp2p_rpc_queue
+import libp2p.pubsub.utils as libp2p_pubsub_utils
+import libp2p.stream_muxer.yamux.yamux as libp2p_yamux
 import libp2p.transport.tcp.tcp as libp2p_tcp
 from libp2p.abc import IHost
 from libp2p.exceptions import ValidationError
@@ -69,15 +73,52 @@ def _set_reuse_addr_only(sock: trio.socket.SocketType) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 
 
+def _never() -> bool:
+    return False
+
+
+_ACCEPTED_RECORDS: OrderedDict[tuple[ID, ID], bytes] = OrderedDict()
+ACCEPTED_RECORDS_MAX = 4096
+
+
+def consume_signed_record_once(msg: rpc_pb2.RPC, host: IHost, peer_id: ID) -> bool:
+    """py-libp2p attaches the sender's signed peer record to every pubsub RPC and
+    checks it twice per RPC received (pubsub and gossipsub): two Ed25519
+    verifications per gossip RPC. A record is checked once; the same bytes again
+    from the same peer (over its authenticated connection) are taken as they are."""
+    if not msg.HasField("senderRecord"):
+        return True
+    key = (host.get_id(), peer_id)
+    if _ACCEPTED_RECORDS.get(key) == msg.senderRecord:
+        return True
+    if not _consume_signed_record(msg, host, peer_id):
+        return False
+    _ACCEPTED_RECORDS[key] = msg.senderRecord
+    _ACCEPTED_RECORDS.move_to_end(key)
+    while len(_ACCEPTED_RECORDS) > ACCEPTED_RECORDS_MAX:
+        _ACCEPTED_RECORDS.popitem(last=False)
+    return True
+
+
+_consume_signed_record = libp2p_pubsub_utils.maybe_consume_signed_record
+
+
 def apply_library_fixes() -> None:
     """Patch py-libp2p 0.8.1 module defaults before any host or Pubsub is created
     (idempotent).
 
     DEPENDENCIES.md pitfalls 2 and 4: per-peer outbound queue and subscription channel
     of 32 that drop silently, and a fixed 250 ms sleep on every dial. Also the
-    SO_REUSEPORT listener above.
+    SO_REUSEPORT listener above, yamux's window update after every read, and the
+    signed peer record verified twice in every RPC.
     """
     libp2p_tcp._set_reuse_flags = _set_reuse_addr_only
+    # By default yamux answers every read with a WINDOW_UPDATE frame (another Noise
+    # frame and send): a third of an idle validator's CPU. Credit is then released
+    # only once half the window is consumed, as the yamux spec and go-yamux do.
+    libp2p_yamux._yamux_release_on_read = _never
+    libp2p_pubsub.maybe_consume_signed_record = consume_signed_record_once
+    libp2p_gossipsub.maybe_consume_signed_record = consume_signed_record_once
     libp2p_swarm._HAPPY_EYEBALLS_DELAY = 0
     libp2p_pubsub.SUBSCRIPTION_CHANNEL_SIZE = SUBSCRIPTION_CHANNEL_MESSAGES
     # RpcQueue() is called with no arguments, so its default arguments are the knob.

@@ -57,6 +57,7 @@ REJECTED_CACHE = 4096
 REPUBLISH_S = 5.0
 REPUBLISHED_CACHE = 4096
 WATCH_INTERVAL_S = 1.0
+STATUS_PEERS_PER_POLL = 3
 CLOSE_DEADLINE_S = 5.0
 
 
@@ -289,9 +290,18 @@ class Network:
             await trio.sleep(WATCH_INTERVAL_S)
 
     async def _poll_heights(self) -> None:
+        """Ask a few peers their height each interval, in turn: a status request opens a
+        stream (yamux and multistream-select round trips), and asking every peer every
+        2 s was a fifth of an idle validator's CPU. Peers never asked yet go first."""
+        turn = 0
         while True:
+            peers = self.peers()
+            fresh = [p for p in peers if p not in self._heights]
+            rotation = peers[turn % len(peers):] + peers[:turn % len(peers)] if peers else []
+            chosen = list(dict.fromkeys(fresh + rotation))[:max(STATUS_PEERS_PER_POLL, len(fresh))]
+            turn += STATUS_PEERS_PER_POLL
             async with trio.open_nursery() as nursery:
-                for peer in self.peers():
+                for peer in chosen:
                     nursery.start_soon(self._poll_one, peer)
             await trio.sleep(self.settings.status_interval_s)
 

@@ -314,7 +314,8 @@ async def serve_api(node: Node, host: str, port: int, api_token: str | None = No
 
 async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),
                    http: str | None = None, sign_journal: bool = False, api_token: str | None = None,
-                   byzantine: str | None = None, relay_txs: bool | None = None) -> None:
+                   byzantine: str | None = None, relay_txs: bool | None = None,
+                   check_all_signatures: bool = False) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no)."""
     home = load_home(home_dir)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
@@ -323,7 +324,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     bootstrap = check_addrs(listen, genesis_peer_addrs(home.genesis.validators) + list(peers))
     store, started = open_store(home), False
     try:
-        node = Node(home, store, sign_journal=sign_journal, byzantine=byzantine)
+        node = Node(home, store, sign_journal=sign_journal, byzantine=byzantine,
+                    check_all_signatures=check_all_signatures)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence}
         settings = NetSettings(identity_seed=node.key.seed if node.is_validator else None,
