@@ -7,6 +7,7 @@ throws away as a whole.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -21,6 +22,13 @@ CLASSES = ("kwh", "hour")
 def encode_params(params: dict[str, Any]) -> str:
     """Canonical JSON text of the parameters: sorted keys, no spaces."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=8)
+def parse_params(text: bytes) -> dict[str, Any]:
+    """The stored parameters, parsed once per distinct value: check_tx builds a Ledger
+    per transaction. Callers never change the dict in place (set_params stores anew)."""
+    return json.loads(text)
 
 
 class Ledger:
@@ -48,7 +56,7 @@ class Ledger:
     def params(self) -> dict[str, Any]:
         if self._params is None:
             text = self.ov.get(L.META_PARAMS)
-            self._params = json.loads(text) if text is not None else dict(self.genesis.params)
+            self._params = parse_params(text) if text is not None else dict(self.genesis.params)
         return self._params
 
     def set_params(self, params: dict[str, Any]) -> None:

@@ -102,6 +102,25 @@ def consume_signed_record_once(msg: rpc_pb2.RPC, host: IHost, peer_id: ID) -> bo
 
 _consume_signed_record = libp2p_pubsub_utils.maybe_consume_signed_record
 
+# py-libp2p also rebuilds the host's listen multiaddrs from its sockets for every
+# RPC it sends, to see whether its own signed record is still current: 1 % of a
+# loaded validator's CPU. Addresses are re-read every LOCAL_RECORD_RECHECK_S instead.
+LOCAL_RECORD_RECHECK_S = 10.0
+_LOCAL_RECORDS: dict[ID, tuple[float, bytes]] = {}
+
+
+def local_record_for_rpc(host: IHost) -> tuple[bytes, bool]:
+    now = time.monotonic()
+    cached = _LOCAL_RECORDS.get(host.get_id())
+    if cached is not None and now - cached[0] < LOCAL_RECORD_RECHECK_S:
+        return cached[1], False
+    envelope, fresh = _local_record_for_rpc(host)
+    _LOCAL_RECORDS[host.get_id()] = (now, envelope)
+    return envelope, fresh
+
+
+_local_record_for_rpc = libp2p_pubsub.env_to_send_in_RPC
+
 
 def apply_library_fixes() -> None:
     """Patch py-libp2p 0.8.1 module defaults before any host or Pubsub is created
@@ -110,7 +129,7 @@ def apply_library_fixes() -> None:
     DEPENDENCIES.md pitfalls 2 and 4: per-peer outbound queue and subscription channel
     of 32 that drop silently, and a fixed 250 ms sleep on every dial. Also the
     SO_REUSEPORT listener above, yamux's window update after every read, and the
-    signed peer record verified twice in every RPC.
+    signed peer record verified twice in every RPC and re-derived for every RPC sent.
     """
     libp2p_tcp._set_reuse_flags = _set_reuse_addr_only
     # By default yamux answers every read with a WINDOW_UPDATE frame (another Noise
@@ -119,6 +138,8 @@ def apply_library_fixes() -> None:
     libp2p_yamux._yamux_release_on_read = _never
     libp2p_pubsub.maybe_consume_signed_record = consume_signed_record_once
     libp2p_gossipsub.maybe_consume_signed_record = consume_signed_record_once
+    libp2p_pubsub.env_to_send_in_RPC = local_record_for_rpc
+    libp2p_gossipsub.env_to_send_in_RPC = local_record_for_rpc
     libp2p_swarm._HAPPY_EYEBALLS_DELAY = 0
     libp2p_pubsub.SUBSCRIPTION_CHANNEL_SIZE = SUBSCRIPTION_CHANNEL_MESSAGES
     # RpcQueue() is called with no arguments, so its default arguments are the knob.

@@ -7,6 +7,7 @@ import signal
 import socket
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import multiaddr
@@ -163,8 +164,8 @@ def record_commit(node: Node, committed: Committed) -> None:
     block = committed.block
     for entry in node.mempool.remove(committed.result.tx_ids):
         m.commit_latency.observe(now - entry.arrived)
-    for data in block.txs:
-        m.txs.labels(tx_tag(data)).inc()
+    for tag, count in Counter(tx_tag(data) for data in block.txs).items():
+        m.txs.labels(tag).inc(count)
     interval = None if node.stats.last_commit is None else now - node.stats.last_commit
     if interval is not None:
         m.block_interval.observe(interval)
