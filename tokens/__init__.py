@@ -12,7 +12,7 @@ from tokens.queries import (
 )
 from tokens.state import (
     BlockContext, BlockResult, apply_block, check_tx, compute_state_hash_full, genesis_writes,
-    get_state_hash, select_txs,
+    get_state_hash, select_and_apply, select_txs,
 )
 
 __all__ = [
@@ -21,5 +21,5 @@ __all__ = [
     "get_household_intervals", "get_interval", "get_interval_at", "get_params", "get_proposals",
     "get_time_ms", "get_totals", "get_treasury", "get_validator_set", "get_validators",
     "BlockContext", "BlockResult", "apply_block", "check_tx", "compute_state_hash_full", "genesis_writes",
-    "get_state_hash", "select_txs",
+    "get_state_hash", "select_and_apply", "select_txs",
 ]

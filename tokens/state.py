@@ -176,10 +176,20 @@ def select_txs(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence
                verified: Collection[bytes] = ()) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]]]:
     """For a proposer: the valid candidates in order (applied one after another to one
     overlay, so they are valid together), and the rejected ones with their reason."""
+    kept, rejected, _ = select_and_apply(kv, genesis, ctx, candidates, max_txs, verified)
+    return kept, rejected
+
+
+def select_and_apply(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence[bytes], max_txs: int,
+                     verified: Collection[bytes] = ()) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]],
+                                                                 BlockResult]:
+    """``select_txs``, plus the result of the block of the kept txs (with no evidence):
+    what ``apply_block`` would return for it, without applying it a second time."""
     lg = process_begin_block(kv, genesis, ctx)
     max_txs = min(max_txs, lg.params["block_max_txs"])
     known = get_known(verified)
     kept: list[bytes] = []
+    kept_ids: list[bytes] = []
     rejected: list[tuple[bytes, InvalidTx]] = []
     for data in candidates:
         if len(kept) >= max_txs:
@@ -195,7 +205,8 @@ def select_txs(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence
             rejected.append((data, exc))
             continue
         kept.append(data)
-    return kept, rejected
+        kept_ids.append(tx_id)
+    return kept, rejected, process_end_block(lg, kept_ids, ())
 
 
 def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:

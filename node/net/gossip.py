@@ -32,6 +32,7 @@ from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
+from libp2p.tools.anyio_service.exceptions import LifecycleError
 
 from wire.limits import MAX_GOSSIP_BYTES
 
@@ -246,7 +247,9 @@ class VerdictPubsub(Pubsub):
         """py-libp2p 0.8.1 handles stream and framing errors (an oversize length
         prefix included) but lets protobuf's DecodeError (an RPC that does not parse)
         escape, and that takes the whole host down: one peer's bad bytes must only
-        cost that peer its stream."""
+        cost that peer its stream. Likewise an RPC read while its peer is being
+        dropped (a ban) can find the task nursery closed ("Nursery is closed to new
+        arrivals"): seen in bench localnet, it killed the node."""
         try:
             await super().stream_handler(stream)
         except ProtobufDecodeError as exc:
@@ -254,3 +257,10 @@ class VerdictPubsub(Pubsub):
             log.warning("peer %s sent a pubsub RPC that does not parse (%s): stream closed", peer_id, exc)
             await stream.reset()
             self._handle_dead_peer(peer_id)
+        except (RuntimeError, LifecycleError) as exc:
+            if isinstance(exc, RuntimeError) and "closed to new arrivals" not in str(exc):
+                raise
+            peer_id = stream.muxed_conn.peer_id
+            log.warning("pubsub could not take an RPC from %s while dropping it (%s): stream closed",
+                        peer_id, exc)
+            await stream.reset()

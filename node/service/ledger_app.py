@@ -21,9 +21,10 @@ from consensus.vote import DuplicateVote
 from node.mempool import Mempool
 from node.store import Store
 from tokens import (
-    BlockContext, BlockResult, InvalidBlock, apply_block, get_time_ms, get_validator_set, select_txs,
+    BlockContext, BlockResult, InvalidBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,
 )
 from tokens.genesis import Genesis
+from tokens.txs import Tx
 from wire import Keypair, compute_id
 from wire.limits import MAX_GOSSIP_BYTES
 
@@ -77,15 +78,20 @@ class LedgerApp:
             if budget < 0:
                 break
             candidates.append(entry.data)
-        txs, rejected = select_txs(self.store.state, self.genesis, ctx, candidates, max_txs,
-                                   verified=self._verified(candidates))
+        txs, rejected, result = select_and_apply(self.store.state, self.genesis, ctx, candidates, max_txs,
+                                                 verified=self._verified(candidates))
         if rejected:
             self.mempool.remove(compute_ids(data for data, _ in rejected))
             log.info("dropped %d mempool txs no longer valid (%s)", len(rejected), rejected[0][1].reason)
         header = Header(chain_id=self.genesis.chain_id, height=height, time_ms=time_ms,
                         parent=self.store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(txs),
                         state_hash=self.store.state_hash(), proposer=self.key.public)
-        return Block(header=header, txs=tuple(txs), last_commit=last_commit, evidence=evidence)
+        block = Block(header=header, txs=tuple(txs), last_commit=last_commit, evidence=evidence)
+        if not evidence:
+            # Our own block was just applied while selecting its txs: the engine checks
+            # it before sending it, and that must not apply it a second time.
+            self._remember(compute_block_id(block), result)
+        return block
 
     def validate(self, block: Block) -> bool:
         try:
@@ -117,10 +123,13 @@ class LedgerApp:
                              equivocators=equivocators)
         log.debug("applied block %d: %d txs (%d signatures checked before or trusted) in %.3f s", header.height,
                   len(block.txs), len(verified), time.perf_counter() - started)
+        self._remember(block_id, result)
+        return result
+
+    def _remember(self, block_id: bytes, result: BlockResult) -> None:
         self._results[block_id] = result
         while len(self._results) > RESULT_CACHE:
             self._results.popitem(last=False)
-        return result
 
     def commit(self, block: Block, commit: Commit, equivocators: tuple[bytes, ...]) -> Committed:
         """Apply and store ``block`` in one synced batch; drop its txs from the mempool."""
@@ -135,9 +144,15 @@ class LedgerApp:
         self._results.clear()
         return Committed(block, block_id, result, commit.round)
 
-    def _verified(self, txs) -> set[bytes]:
-        """Ids of txs whose signatures the mempool already checked."""
-        return {tx_id for tx_id in compute_ids(txs) if tx_id in self.mempool}
+    def _verified(self, txs) -> dict[bytes, Tx]:
+        """The txs the mempool already checked, by id, decoded: apply_block neither
+        decodes nor verifies them again."""
+        known = {}
+        for tx_id in compute_ids(txs):
+            entry = self.mempool.get(tx_id)
+            if entry is not None:
+                known[tx_id] = entry.tx
+        return known
 
 
 def compute_ids(txs) -> list[bytes]:

@@ -1,7 +1,7 @@
 """Property tests on random transaction sequences (issue 2 item 6).
 
 A random list of blocks of random transactions (valid or not) is pushed through
-``select_txs`` then ``apply_block``, as a proposer and the validators would. After
+``select_and_apply`` then ``apply_block``, as a proposer and the validators would. After
 every block:
 - per class, the sum of every balance equals what was created: kwh minted minus
   kwh allocated (households + treasury + funds), and 0 for hour (mutual credit);
@@ -18,7 +18,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from tests.unit.tokens.commune import REGISTRAR, ZERO_SIG, Chain, make_genesis
-from tokens import MemoryKV, apply_block, select_txs
+from tokens import MemoryKV, apply_block, select_and_apply
 from tokens import layout as L
 from tokens import txs as T
 from tokens.kv import decode_value
@@ -168,12 +168,15 @@ def run(levy_bp: int, plan: list, check_limits: bool) -> tuple[Driver, list]:
         now = chain.time_s + step
         candidates = [d.build(op, now) for op in block_ops]
         ctx = chain.ctx(step)
-        kept, rejected = select_txs(chain.kv, chain.genesis, ctx, candidates, 100)
+        kept, rejected, proposed = select_and_apply(chain.kv, chain.genesis, ctx, candidates, 100)
         assert len(kept) + len(rejected) == len(candidates)
         if check_limits:
             check_voluntary_limits(chain, ctx, kept)
         # Signatures were checked by select_txs, as a node's mempool would.
         result = chain.block(kept, dt_s=step, verified={compute_tx_id(data) for data in kept})
+        # A proposer keeps the result of its selection instead of applying its block again.
+        assert (proposed.writes, proposed.state_hash, proposed.tx_ids) == (result.writes, result.state_hash,
+                                                                            result.tx_ids)
         history.append((step, kept))
         for kind in sorted({e.kind for e in result.events}):
             event(f"block with {kind}")
