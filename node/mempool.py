@@ -74,6 +74,10 @@ class Mempool:
         self._bytes += len(data)
         return entry
 
+    def entries(self) -> list[Entry]:
+        """Every entry, oldest first (a copy: the pool may change meanwhile)."""
+        return list(self._entries.values())
+
     def get(self, tx_id: bytes) -> Entry | None:
         return self._entries.get(tx_id)
 

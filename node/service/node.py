@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
 import trio
-from prometheus_client import Counter
+from prometheus_client import Counter as PromCounter
 
 from consensus.block import Commit
 from consensus.engine import Engine
@@ -48,6 +49,9 @@ from wire import MAX_BLOCK_BYTES, DecodeError, compute_id, decode
 log = logging.getLogger("voisinage.node")
 
 INPUT_QUEUE = 10_000
+# A household node re-checks and re-gossips txs that waited this long for a block.
+PENDING_CHECK_S = 30.0
+MAX_REGOSSIP = 4096
 # Gossip REJECT (the forwarder is penalised) only for what no honest peer relays;
 # every state-dependent refusal is IGNORE (DESIGN §7).
 REJECT_REASONS = frozenset({"bad_signature", "unknown_signer", "malformed", "not_registrar"})
@@ -92,7 +96,7 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self._rejected_seen: dict[str, int] = {}
         self.metrics.height.set(store.height())
-        self.synced_blocks = Counter("voisinage_synced_blocks", "Blocks stored by block sync (DESIGN §7).",
+        self.synced_blocks = PromCounter("voisinage_synced_blocks", "Blocks stored by block sync (DESIGN §7).",
                                      registry=self.metrics.registry)
 
     # ---- gossip handlers (run inside gossip validation) ----
@@ -155,17 +159,19 @@ class Node:
     # ---- HTTP API (node.api.app.NodeAPI) ----
 
     def submit_tx(self, data: bytes) -> bytes:
-        tx_id, refused, fresh = self._take(data)
+        tx_id, refused, _ = self._take(data)
         if refused is not None:
             raise refused
-        self._gossip([data] if fresh else [])
+        # Gossiped again when it was already held: a client that posts a tx again may
+        # do so because it never reached a block (gossip is best effort).
+        self._gossip([data])
         return tx_id
 
     def submit_txs(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]:
         """Many signed txs at once (``POST /txs``): (id, None) for each one taken or
         already held, (id, why) for each refused. The taken ones are gossiped in order."""
         results = [self._take(data) for data in txs]
-        self._gossip([data for data, (_, _, fresh) in zip(txs, results) if fresh])
+        self._gossip([data for data, (_, refused, _) in zip(txs, results) if refused is None])
         return [(tx_id, refused) for tx_id, refused, _ in results]
 
     def _take(self, data: bytes) -> tuple[bytes, TxRefused | None, bool]:
@@ -182,6 +188,40 @@ class Node:
         except InvalidTx as exc:
             return tx_id, TxRefused(f"{exc.reason}: {exc.detail}"), False
         return tx_id, None, True
+
+    async def keep_pending_moving(self) -> None:
+        """A household node never proposes: a tx it took stays in its mempool until a
+        block holds it. Gossip is best effort (no validator reachable yet, a queue
+        overflow), so every PENDING_CHECK_S each tx waiting longer than that is checked
+        again against the committed state: gossiped again if still valid, dropped
+        (with its reason logged) if not, e.g. a reading whose interval has settled.
+        Without this an acknowledged tx could be lost and the mempool would only grow."""
+        while True:
+            await trio.sleep(PENDING_CHECK_S)
+            self.recheck_pending(time.monotonic() - PENDING_CHECK_S)
+
+    def recheck_pending(self, older_than: float) -> tuple[int, int]:
+        """(gossiped again, dropped) for the mempool txs that arrived before ``older_than``."""
+        now_ms, stale, again, reasons = self.clock.now_ms(), [], [], Counter()
+        for entry in self.mempool.entries():
+            if entry.arrived > older_than or len(again) >= MAX_REGOSSIP:
+                continue
+            try:
+                check_tx(self.store.state, self.genesis, entry.data, now_ms, verified=True)
+            except (InvalidTx, DecodeError) as exc:
+                stale.append(entry.id)
+                reasons[exc.reason if isinstance(exc, InvalidTx) else "malformed"] += 1
+                continue
+            again.append(entry.data)
+        if stale:
+            self.mempool.remove(stale)
+            self.metrics.mempool_txs.set(len(self.mempool))
+            log.info("dropped %d pending txs no longer valid (%s)", len(stale),
+                     ", ".join(f"{r}: {n}" for r, n in reasons.most_common()))
+        if again:
+            log.info("gossiping again %d txs still waiting for a block", len(again))
+            self._gossip(again)
+        return len(again), len(stale)
 
     def _gossip(self, txs: list[bytes]) -> None:
         if txs and self.net is not None and self._nursery is not None:

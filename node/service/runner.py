@@ -343,6 +343,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 await nursery.start(serve_api, node, http_host, http_port, api_token)
                 nursery.start_soon(Driver(node, nursery).run)
                 nursery.start_soon(Syncer(node).run)
+                if not node.is_validator:
+                    nursery.start_soon(node.keep_pending_moving)
     finally:
         store.close()
         if started:
