@@ -1,0 +1,131 @@
+"""Readings posted to a household node while no validator is reachable, posted again
+once one is: they reach a block (real node processes on loopback).
+
+A household node gossips the txs it takes through gossipsub's fanout; with no peer
+subscribed to the tx topic that message goes nowhere. A validator that connects within
+a few heartbeats still gets it (gossipsub advertises its recent messages, IHAVE), so
+the validator starts here once the message has left the gossip history (5 heartbeats).
+Before the fix a second POST of the same txs was "already held" and not gossiped
+again: 202 twice, never committed. Now Node.submit_txs gossips it again, but see the
+known bug above the test: the network layer still drops that second publish.
+
+The household's periodic re-check (Node.keep_pending_moving, every 30 s, for txs
+older than 30 s) first re-gossips these readings about 60 s after the node started:
+this test posts again and sees the commit well before that, and checks that nothing
+was committed before the second POST, so the first gossip was really lost.
+
+The chain clock runs at 5x here, not LiveNet's 120x: at 120x a reading's interval
+settles 17.5 s (wall) after it at the latest, less than a validator's start-up plus
+a few blocks on a loaded machine, and the readings would be late, not lost.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from node.keyfile import load_key
+from node.net.gossip import HEARTBEAT_S
+from tests.integration.api import livenet
+from tests.integration.api.livenet import CLI, REPO, STARTUP_S, LiveNet, wait_for
+from tests.integration.api.test_txs_batch_live import committed_reading_ids, post_batch, readings
+from wire import compute_id
+
+pytestmark = pytest.mark.integration
+
+HH0, VAL = "household-0", "validator-0"
+SCALE = 5                  # an interval is 6 min of wall time, its grace 60 s
+COMMIT_TIMEOUT_S = 20.0
+# Past gossipsub's message history (gossip_history = 5 heartbeats, py-libp2p default):
+# after this no IHAVE advertises the first gossip to a newly connected peer.
+FORGOTTEN_S = 8 * HEARTBEAT_S
+
+
+class ReadingsNotCommitted(AssertionError):
+    """The readings posted again did not reach a block (the known bug below)."""
+
+
+class LateValidatorNet(LiveNet):
+    """LiveNet's commune, no feeder, each node started when the test says."""
+
+    def feed(self) -> None:
+        return None
+
+    def start_nodes(self, *names: str) -> None:
+        for name in names:
+            with open(self.root / name / "node.log", "ab") as log:
+                self.procs[name] = subprocess.Popen(
+                    [*CLI, "node", "run", "--home", str(self.root / name), "--http",
+                     f"127.0.0.1:{self.ports[name]}"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
+        for name in names:
+            wait_for(lambda n=name: self.get_json(n, "/status"), STARTUP_S, f"{name} to answer", self.logs)
+
+    def status(self, name: str) -> dict:
+        return self.get_json(name, "/status") or {}
+
+
+@pytest.fixture
+def net(tmp_path, monkeypatch) -> Iterator[LateValidatorNet]:
+    monkeypatch.setattr(livenet, "SPEED", SCALE)      # read by LiveNet.__init__ (genesis and clock)
+    commune = LateValidatorNet(tmp_path / "net")
+    try:
+        yield commune
+    finally:
+        commune.stop()
+
+
+# Known product bug (2026-11): Network.publish_raw (node/net/network.py) forgets a
+# message's id from pubsub's seen cache (_is_republish_due) for consensus topics only.
+# A tx batch is a gossip message whose id is sha256 of its bytes: the same txs batched
+# again are the same message, and Pubsub.publish silently drops it as already seen
+# (seen_ttl 120 s, and LastSeenCache.has() pushes the expiry back on every look, so
+# the 30 s re-check never gets it out either). Remove this mark once that is fixed.
+@pytest.mark.xfail(raises=ReadingsNotCommitted, strict=True,
+                   reason="re-gossip of an identical tx batch is dropped by the publisher's pubsub seen cache")
+def test_readings_posted_before_any_validator_are_committed_once_posted_again(net: LateValidatorNet):
+    assert net.genesis.params["time_scale"] == SCALE
+    net.start_nodes(HH0)
+    key = load_key(net.key_path(HH0))
+    meter = {h.key: h.meter for h in net.genesis.households}[key.public]
+    addr = key.public.hex()
+    alone = net.status(HH0)
+    assert (alone["peers"], alone["height"]) == (0, 0)
+
+    txs = readings(net, key, meter, net.clock.now_ms() // 1000, 2)
+    want = {compute_id(tx).hex() for tx in txs}
+    first = post_batch(net, HH0, txs)
+    assert first.status_code == 202, first.text
+    assert first.json() == {"ids": [compute_id(tx).hex() for tx in txs], "accepted": 2, "refused": []}
+    assert net.status(HH0)["mempool_txs"] == 2
+
+    # The validator starts once the first gossip is forgotten (not a wait for a result:
+    # this sets up the case); the household connects and follows its blocks.
+    time.sleep(FORGOTTEN_S)
+    net.start_nodes(VAL)
+    wait_for(lambda: net.status(HH0).get("peers", 0) >= 1 and net.height(HH0) >= 2 and net.height(VAL) >= 2,
+             60.0, "the household connected and blocks committed", net.logs)
+    # The first gossip went nowhere: blocks are committing, but without the readings.
+    assert committed_reading_ids(net, HH0, addr) & want == set()
+    assert committed_reading_ids(net, VAL, addr) & want == set()
+    assert net.status(HH0)["mempool_txs"] == 2
+
+    again = post_batch(net, HH0, txs)
+    assert again.status_code == 202, again.text
+    assert again.json() == {"ids": [compute_id(tx).hex() for tx in txs], "accepted": 2, "refused": []}
+
+    try:
+        wait_for(lambda: committed_reading_ids(net, HH0, addr) >= want, COMMIT_TIMEOUT_S,
+                 "the readings committed after the second POST", net.logs)
+    except AssertionError as exc:
+        raise ReadingsNotCommitted(str(exc)) from None
+    wait_for(lambda: committed_reading_ids(net, VAL, addr) >= want, COMMIT_TIMEOUT_S,
+             "the validator to show the readings", net.logs)
+    last = net.get_json(HH0, f"/accounts/{addr}")["household"]["last_reading"]
+    assert (last["seq"], last["import_wh"]) == (2, 5_001)
+    # Committed txs leave the household's mempool.
+    wait_for(lambda: net.status(HH0).get("mempool_txs") == 0, COMMIT_TIMEOUT_S, "the household mempool to empty",
+             net.logs)
