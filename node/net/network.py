@@ -188,7 +188,11 @@ class Network:
         """Gossip ``data`` as it is (on the tx topic, an encoded TxBatch)."""
         if type(data) is not bytes or not 0 < len(data) <= MAX_GOSSIP_BYTES:
             raise LocalProtocolError(f"a gossip message is 1..{MAX_GOSSIP_BYTES} bytes")
-        if kind is not TopicKind.TX and not self._is_republish_due(data):
+        if kind is TopicKind.TX:
+            # A batch is new content, or on purpose the same txs again (a household
+            # re-gossiping what waits for a block): pubsub must not drop it as seen.
+            self.pubsub.forget_seen(data)
+        elif not self._is_republish_due(data):
             return
         await self.pubsub.publish(self._topics[kind], data)
 

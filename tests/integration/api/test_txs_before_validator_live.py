@@ -78,14 +78,6 @@ def net(tmp_path, monkeypatch) -> Iterator[LateValidatorNet]:
         commune.stop()
 
 
-# Known product bug (2026-11): Network.publish_raw (node/net/network.py) forgets a
-# message's id from pubsub's seen cache (_is_republish_due) for consensus topics only.
-# A tx batch is a gossip message whose id is sha256 of its bytes: the same txs batched
-# again are the same message, and Pubsub.publish silently drops it as already seen
-# (seen_ttl 120 s, and LastSeenCache.has() pushes the expiry back on every look, so
-# the 30 s re-check never gets it out either). Remove this mark once that is fixed.
-@pytest.mark.xfail(raises=ReadingsNotCommitted, strict=True,
-                   reason="re-gossip of an identical tx batch is dropped by the publisher's pubsub seen cache")
 def test_readings_posted_before_any_validator_are_committed_once_posted_again(net: LateValidatorNet):
     assert net.genesis.params["time_scale"] == SCALE
     net.start_nodes(HH0)
