@@ -78,23 +78,28 @@ def _never() -> bool:
     return False
 
 
-_ACCEPTED_RECORDS: OrderedDict[tuple[ID, ID], bytes] = OrderedDict()
+_ACCEPTED_RECORDS: OrderedDict[tuple[ID, ID], tuple[bytes, float]] = OrderedDict()
 ACCEPTED_RECORDS_MAX = 4096
+# libp2p keeps a consumed record's certified addresses for 2 h: an unchanged record is
+# consumed again (and so verified again) once an hour to keep them.
+RECORD_RECONSUME_S = 3600.0
 
 
 def consume_signed_record_once(msg: rpc_pb2.RPC, host: IHost, peer_id: ID) -> bool:
     """py-libp2p attaches the sender's signed peer record to every pubsub RPC and
     checks it twice per RPC received (pubsub and gossipsub): two Ed25519
-    verifications per gossip RPC. A record is checked once; the same bytes again
-    from the same peer (over its authenticated connection) are taken as they are."""
+    verifications per gossip RPC. A record is checked once (and again hourly); the
+    same bytes again from the same peer, over its authenticated connection, are
+    taken as they are."""
     if not msg.HasField("senderRecord"):
         return True
-    key = (host.get_id(), peer_id)
-    if _ACCEPTED_RECORDS.get(key) == msg.senderRecord:
+    key, now = (host.get_id(), peer_id), time.monotonic()
+    accepted = _ACCEPTED_RECORDS.get(key)
+    if accepted is not None and accepted[0] == msg.senderRecord and now - accepted[1] < RECORD_RECONSUME_S:
         return True
     if not _consume_signed_record(msg, host, peer_id):
         return False
-    _ACCEPTED_RECORDS[key] = msg.senderRecord
+    _ACCEPTED_RECORDS[key] = (msg.senderRecord, now)
     _ACCEPTED_RECORDS.move_to_end(key)
     while len(_ACCEPTED_RECORDS) > ACCEPTED_RECORDS_MAX:
         _ACCEPTED_RECORDS.popitem(last=False)

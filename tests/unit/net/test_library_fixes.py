@@ -230,3 +230,21 @@ def test_each_host_gets_its_own_record(record_spy):
     assert spy.calls == 2
     assert consume_envelope(rec_a, "libp2p-peer-record")[1].peer_id == a.get_id()
     assert consume_envelope(rec_b, "libp2p-peer-record")[1].peer_id == b.get_id()
+
+
+def test_an_unchanged_peer_record_is_consumed_again_hourly(consume_spy, monkeypatch):
+    """libp2p forgets certified addresses 2 h after a record was consumed: the same
+    record is verified and consumed again once RECORD_RECONSUME_S has passed."""
+    clock = FakeClock()
+    monkeypatch.setattr(gossip, "time", SimpleNamespace(monotonic=clock.monotonic))
+    me, peer = make_host(), make_host()
+    record = record_of(peer)
+    assert gossip.consume_signed_record_once(rpc_with_record(record), me, peer.get_id()) is True
+    clock.now += gossip.RECORD_RECONSUME_S - 1
+    assert gossip.consume_signed_record_once(rpc_with_record(record), me, peer.get_id()) is True
+    assert consume_spy.calls == 1
+    clock.now += 2
+    assert gossip.consume_signed_record_once(rpc_with_record(record), me, peer.get_id()) is True
+    assert consume_spy.calls == 2
+    assert gossip.consume_signed_record_once(rpc_with_record(record), me, peer.get_id()) is True
+    assert consume_spy.calls == 2
