@@ -176,7 +176,8 @@ def select_txs(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence
                verified: Collection[bytes] = ()) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]]]:
     """For a proposer: the valid candidates in order (applied one after another to one
     overlay, so they are valid together), and the rejected ones with their reason."""
-    kept, rejected, _ = select_and_apply(kv, genesis, ctx, candidates, max_txs, verified)
+    lg = process_begin_block(kv, genesis, ctx)
+    kept, _, rejected = _select(lg, candidates, max_txs, verified)
     return kept, rejected
 
 
@@ -186,6 +187,13 @@ def select_and_apply(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Se
     """``select_txs``, plus the result of the block of the kept txs (with no evidence):
     what ``apply_block`` would return for it, without applying it a second time."""
     lg = process_begin_block(kv, genesis, ctx)
+    kept, kept_ids, rejected = _select(lg, candidates, max_txs, verified)
+    return kept, rejected, process_end_block(lg, kept_ids, ())
+
+
+def _select(lg: Ledger, candidates: Sequence[bytes], max_txs: int,
+            verified: Collection[bytes]) -> tuple[list[bytes], list[bytes], list[tuple[bytes, InvalidTx]]]:
+    """Apply the candidates one after another to ``lg``: (kept, their ids, rejected)."""
     max_txs = min(max_txs, lg.params["block_max_txs"])
     known = get_known(verified)
     kept: list[bytes] = []
@@ -206,7 +214,7 @@ def select_and_apply(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Se
             continue
         kept.append(data)
         kept_ids.append(tx_id)
-    return kept, rejected, process_end_block(lg, kept_ids, ())
+    return kept, kept_ids, rejected
 
 
 def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:

@@ -19,6 +19,10 @@ STR: Schema = {"type": "string"}
 BOOL: Schema = {"type": "boolean"}
 HEX32: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 ANY_OBJECT: Schema = {"type": "object"}
+BINARY: Schema = {"type": "string", "format": "binary"}
+# POST /tx and POST /txs: canonical msgpack bytes (DESIGN §2).
+MSGPACK_BODY = {"required": True, "content": {"application/msgpack": {"schema": BINARY},
+                                              "application/octet-stream": {"schema": BINARY}}}
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -181,9 +185,7 @@ def build_paths(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dic
             "description": "Accepted from loopback clients; from others only when the node runs with --api-token "
                            "and the request carries Authorization: Bearer <token>.",
             "tags": ["ledger"],
-            "requestBody": {"required": True, "content": {
-                "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            "requestBody": MSGPACK_BODY,
             "responses": {"202": json_response("Accepted into the mempool (or already there).", ref("Accepted")),
                           **errors(400, 401, 403, 413, 503)}}},
         "/metrics": {"get": {"summary": "Prometheus metrics (DESIGN §9).", "tags": ["node"], "responses": {
@@ -207,9 +209,7 @@ def build_paths(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dic
         "description": "Each tx is judged on its own, as by POST /tx; the answer lists the refused ones by index. "
                        "503 only when every tx was refused because the mempool is full. Same write rules as POST /tx.",
         "tags": ["ledger"],
-        "requestBody": {"required": True, "content": {
-            "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        "requestBody": MSGPACK_BODY,
         "responses": {"202": json_response("Each tx taken or refused.", ref("BatchAccepted")),
                       **errors(400, 401, 403, 413, 503)}}
     return paths

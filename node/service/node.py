@@ -13,8 +13,8 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -159,7 +159,7 @@ class Node:
     # ---- HTTP API (node.api.app.NodeAPI) ----
 
     def submit_tx(self, data: bytes) -> bytes:
-        tx_id, refused, _ = self._take(data)
+        tx_id, refused = self._take(data)
         if refused is not None:
             raise refused
         # Gossiped again when it was already held: a client that posts a tx again may
@@ -171,23 +171,23 @@ class Node:
         """Many signed txs at once (``POST /txs``): (id, None) for each one taken or
         already held, (id, why) for each refused. The taken ones are gossiped in order."""
         results = [self._take(data) for data in txs]
-        self._gossip([data for data, (_, refused, _) in zip(txs, results) if refused is None])
-        return [(tx_id, refused) for tx_id, refused, _ in results]
+        self._gossip([data for data, (_, refused) in zip(txs, results) if refused is None])
+        return results
 
-    def _take(self, data: bytes) -> tuple[bytes, TxRefused | None, bool]:
-        """(id, why it was refused or None, whether it is new to the mempool)."""
+    def _take(self, data: bytes) -> tuple[bytes, TxRefused | None]:
+        """(id, why it was refused or None): taken, or already held, when None."""
         tx_id = compute_id(data)
         try:
             self._admit(data)
         except Duplicate:
-            return tx_id, None, False
+            pass
         except MempoolFull as exc:
-            return tx_id, TxRefused(str(exc), 503), False
+            return tx_id, TxRefused(str(exc), 503)
         except DecodeError as exc:
-            return tx_id, TxRefused(f"malformed: {exc.reason}"), False
+            return tx_id, TxRefused(f"malformed: {exc.reason}")
         except InvalidTx as exc:
-            return tx_id, TxRefused(f"{exc.reason}: {exc.detail}"), False
-        return tx_id, None, True
+            return tx_id, TxRefused(f"{exc.reason}: {exc.detail}")
+        return tx_id, None
 
     async def keep_pending_moving(self) -> None:
         """A household node never proposes: a tx it took stays in its mempool until a
@@ -203,9 +203,9 @@ class Node:
     def recheck_pending(self, older_than: float) -> tuple[int, int]:
         """(gossiped again, dropped) for the mempool txs that arrived before ``older_than``."""
         now_ms, stale, again, reasons = self.clock.now_ms(), [], [], Counter()
-        for entry in self.mempool.entries():
+        for entry in self.mempool.entries():     # oldest first
             if entry.arrived > older_than or len(again) >= MAX_REGOSSIP:
-                continue
+                break
             try:
                 check_tx(self.store.state, self.genesis, entry.data, now_ms, verified=True)
             except (InvalidTx, DecodeError) as exc:

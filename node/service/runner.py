@@ -109,7 +109,8 @@ class Driver:
                 self.save_signed(effect, effects[index + 1:index + 2])
             elif isinstance(effect, Broadcast):
                 kind = TopicKind.EVIDENCE if isinstance(effect.message, DuplicateVote) else TopicKind.CONSENSUS
-                log.debug("gossip %s", describe(effect.message))
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("gossip %s", describe(effect.message))
                 await self.publish(kind, effect.message.encode())
             elif isinstance(effect, ScheduleTimeout):
                 self.nursery.start_soon(self.timer, effect)
