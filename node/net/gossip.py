@@ -32,7 +32,6 @@ from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
-from libp2p.tools.anyio_service.exceptions import LifecycleError
 
 from wire.limits import MAX_GOSSIP_BYTES
 
@@ -252,9 +251,7 @@ class VerdictPubsub(Pubsub):
         """py-libp2p 0.8.1 handles stream and framing errors (an oversize length
         prefix included) but lets protobuf's DecodeError (an RPC that does not parse)
         escape, and that takes the whole host down: one peer's bad bytes must only
-        cost that peer its stream. Likewise an RPC read while its peer is being
-        dropped (a ban) can find the task nursery closed ("Nursery is closed to new
-        arrivals"): seen in bench localnet, it killed the node."""
+        cost that peer its stream."""
         try:
             await super().stream_handler(stream)
         except ProtobufDecodeError as exc:
@@ -262,10 +259,18 @@ class VerdictPubsub(Pubsub):
             log.warning("peer %s sent a pubsub RPC that does not parse (%s): stream closed", peer_id, exc)
             await stream.reset()
             self._handle_dead_peer(peer_id)
-        except (RuntimeError, LifecycleError) as exc:
-            if isinstance(exc, RuntimeError) and "closed to new arrivals" not in str(exc):
-                raise
-            peer_id = stream.muxed_conn.peer_id
-            log.warning("pubsub could not take an RPC from %s while dropping it (%s): stream closed",
-                        peer_id, exc)
-            await stream.reset()
+
+    async def _teardown_if_connected(self, peer_id: ID) -> None:
+        """Run by ``add_to_blacklist`` (our bans). py-libp2p 0.8.1 resets the peer's
+        stream and then deletes the peer, but the reset ends the peer's reader, whose
+        ``_handle_dead_peer`` may delete it first: the KeyError then stops the whole
+        Pubsub service and the node with it ("Nursery is closed to new arrivals" for
+        the next RPC). Seen when a validator banned the e2e hostile peer."""
+        stream = self.peers.get(peer_id)
+        if stream is not None:
+            try:
+                await stream.reset()
+            except Exception:  # the stream is being dropped anyway, whatever its state
+                log.debug("resetting the stream of banned peer %s failed", peer_id)
+            self.peers.pop(peer_id, None)
+        self._forget_all_subscriptions(peer_id)
