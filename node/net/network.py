@@ -78,6 +78,10 @@ class NetSettings:
     relay_txs: bool = True
     status_interval_s: float = 2.0
     identity_seed: bytes | None = None   # a validator's key seed: see identity.py
+    # Peer ids (base58) of the validators: our own consensus messages and tx batches go
+    # to each of them directly, not only to our gossip mesh, and a tx batch received
+    # from its (non-validator) author is not relayed to them (gossip.PriorityGossipSub).
+    core_peers: frozenset[str] = frozenset()
     # py-libp2p logs routine events (a peer restarting, a refused dial) as errors with
     # tracebacks on stderr; the node shows its own one-line messages instead. None
     # leaves the "libp2p" logger as the application configured it.
@@ -105,7 +109,10 @@ class Network:
         self._kind_of = {name: kind for kind, name in self._topics.items()}
         self._bootstrap = [parse_peer_addr(a) for a in bootstrap]
         self._get_height = get_height
-        self.router: GossipSub = gossip.make_router()
+        self.router: GossipSub = gossip.make_router(
+            urgent_topics=frozenset(self._topics[kind] for kind in (TopicKind.CONSENSUS, TopicKind.EVIDENCE)),
+            direct_topics=frozenset({self._topics[TopicKind.TX]}),
+            core_peers=frozenset(ID.from_base58(p) for p in settings.core_peers))
         self.pubsub = gossip.VerdictPubsub(host, self.router, self._judge)
         self.peer_manager = PeerManager(host, self.pubsub, settings.peers)
         self.counts = VerdictCounts()

@@ -28,7 +28,7 @@ from node.e2e.byzantine import process_byzantine_effects
 from node.errors import CliError
 from node.homes import home_key, load_home
 from node.net.peers import parse_peer_addr
-from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network
+from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network, peer_id_of_key
 from node.service.ledger_app import Committed
 from node.service.ownlog import OwnMessages, as_input, load_own_messages
 from node.service.node import Node
@@ -331,6 +331,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence}
         settings = NetSettings(identity_seed=node.key.seed if node.is_validator else None,
+                               core_peers=frozenset(peer_id_of_key(v.key) for v in home.genesis.validators),
                                relay_txs=node.is_validator if relay_txs is None else relay_txs)
         async with open_network(home.path, home.genesis.chain_id, listen, bootstrap, handlers,
                                 get_block=lambda h: _stored_pair(store, h), get_height=store.height,
