@@ -12,6 +12,7 @@ import logging
 import math
 import socket
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
@@ -77,7 +78,11 @@ def _never() -> bool:
     return False
 
 
-_ACCEPTED_RECORDS: OrderedDict[tuple[ID, ID], tuple[bytes, float]] = OrderedDict()
+# Both caches are per host object, not per peer id: a node reopened with the same key
+# in the same process (tests, a harness restarting a validator) has a new peerstore and
+# new listen addresses, and must neither skip records nor send its predecessor's.
+_ACCEPTED_RECORDS: weakref.WeakKeyDictionary[IHost, OrderedDict[ID, tuple[bytes, float]]] = \
+    weakref.WeakKeyDictionary()
 ACCEPTED_RECORDS_MAX = 4096
 # libp2p keeps a consumed record's certified addresses for 2 h: an unchanged record is
 # consumed again (and so verified again) once an hour to keep them.
@@ -92,16 +97,16 @@ def consume_signed_record_once(msg: rpc_pb2.RPC, host: IHost, peer_id: ID) -> bo
     taken as they are."""
     if not msg.HasField("senderRecord"):
         return True
-    key, now = (host.get_id(), peer_id), time.monotonic()
-    accepted = _ACCEPTED_RECORDS.get(key)
+    records, now = _ACCEPTED_RECORDS.setdefault(host, OrderedDict()), time.monotonic()
+    accepted = records.get(peer_id)
     if accepted is not None and accepted[0] == msg.senderRecord and now - accepted[1] < RECORD_RECONSUME_S:
         return True
     if not _consume_signed_record(msg, host, peer_id):
         return False
-    _ACCEPTED_RECORDS[key] = (msg.senderRecord, now)
-    _ACCEPTED_RECORDS.move_to_end(key)
-    while len(_ACCEPTED_RECORDS) > ACCEPTED_RECORDS_MAX:
-        _ACCEPTED_RECORDS.popitem(last=False)
+    records[peer_id] = (msg.senderRecord, now)
+    records.move_to_end(peer_id)
+    while len(records) > ACCEPTED_RECORDS_MAX:
+        records.popitem(last=False)
     return True
 
 
@@ -111,16 +116,16 @@ _consume_signed_record = libp2p_pubsub_utils.maybe_consume_signed_record
 # RPC it sends, to see whether its own signed record is still current: 1 % of a
 # loaded validator's CPU. Addresses are re-read every LOCAL_RECORD_RECHECK_S instead.
 LOCAL_RECORD_RECHECK_S = 10.0
-_LOCAL_RECORDS: dict[ID, tuple[float, bytes]] = {}
+_LOCAL_RECORDS: weakref.WeakKeyDictionary[IHost, tuple[float, bytes]] = weakref.WeakKeyDictionary()
 
 
 def local_record_for_rpc(host: IHost) -> tuple[bytes, bool]:
     now = time.monotonic()
-    cached = _LOCAL_RECORDS.get(host.get_id())
+    cached = _LOCAL_RECORDS.get(host)
     if cached is not None and now - cached[0] < LOCAL_RECORD_RECHECK_S:
         return cached[1], False
     envelope, fresh = _local_record_for_rpc(host)
-    _LOCAL_RECORDS[host.get_id()] = (now, envelope)
+    _LOCAL_RECORDS[host] = (now, envelope)
     return envelope, fresh
 
 
@@ -180,12 +185,13 @@ class PriorityGossipSub(GossipSub):
     - Direct delivery: our own messages on ``urgent_topics`` and ``direct_topics``
       (txs) go to every connected core peer subscribed to the topic, as well as to the
       mesh or fanout: gossipsub v1.1's flood publishing (go-libp2p's default, missing
-      in py-libp2p), limited to the peers consensus waits for. A message on a
-      ``direct_topics`` topic that we received from its author, when the author is not
-      a core peer, is then not relayed to core peers: the author sent it to each one
-      it is connected to. In the bench, 12 of the 16 transmissions of a household's tx
-      batch were validators relaying it to each other, and each validator received
-      every batch four times.
+      in py-libp2p), limited to the peers consensus waits for. A core peer that
+      receives a message on a ``direct_topics`` topic from its author, when the author
+      is not a core peer, then does not relay it to the other core peers: the author
+      sent it to each one it is connected to. (Any other relay still forwards it to
+      them: a household may reach the validators only through another node.) In the
+      bench, 12 of the 16 transmissions of a household's tx batch were validators
+      relaying it to each other, and each validator received every batch four times.
     """
 
     def __init__(self, urgent_topics: frozenset[str] = frozenset(), direct_topics: frozenset[str] = frozenset(),
@@ -212,7 +218,7 @@ class PriorityGossipSub(GossipSub):
                     peers.update(p for p in self.pubsub.peer_topics.get(topic, ()) if p in self.core_peers
                                  and (scorer is None or scorer.allow_publish(p, [topic])))
             peers.discard(msg_forwarder)
-        elif (msg_forwarder == origin and origin not in self.core_peers
+        elif (msg_forwarder == origin and origin not in self.core_peers and self.pubsub.my_id in self.core_peers
               and all(t in self.direct_topics for t in topics)):
             peers -= self.core_peers
         return peers

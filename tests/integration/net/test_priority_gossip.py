@@ -5,7 +5,10 @@ are the validators.
 1. An RPC publishing on an urgent topic goes to the peer queue's priority lane.
 2. Our own urgent and tx messages go to every connected core peer subscribed to the
    topic, even one outside our mesh or fanout.
-3. A tx batch received straight from its non-core author is not relayed to core peers.
+3. A core peer does not relay to core peers a tx batch received straight from its
+   non-core author; any other relay does (a household behind a relay).
+4. A node re-opened with the same key in one process sends its own, current signed
+   peer record (the caches of gossip.py are per host).
 
 Real libp2p hosts on loopback. Spies that call the real method record what a router
 queues and what a pubsub receives; nothing of the network is replaced.
@@ -219,9 +222,7 @@ async def test_a_household_tx_batch_is_not_relayed_between_validators(home, a_kn
     and B. Each of H's batches reaches B once, from H. In the control, A is not told
     that A and B are core peers, and A relays every batch to B as well: the topology
     alone does not keep those copies away."""
-    # Other peer ids in each case: a node re-opened with the same key in one process sends
-    # its predecessor's cached signed peer record for up to 10 s (gossip._LOCAL_RECORDS),
-    # and a peer already holding the newer record drops those RPCs, subscriptions included.
+    # Other peer ids in each case, so that the cases share no state at all.
     seeds = {name: seed_of(f"{name}-{a_knows_the_core}") for name in ("a", "b")}
     core = frozenset(peer_id_of_seed(s) for s in seeds.values())
     a_settings = NetSettings(identity_seed=seeds["a"], core_peers=core if a_knows_the_core else frozenset())
@@ -265,3 +266,53 @@ async def test_a_household_tx_batch_is_not_relayed_between_validators(home, a_kn
                 assert sorted(at_b.from_forwarder(h.peer_id)) == sorted(batches)
                 relayed_by_a = sorted(d for d in at_b.from_forwarder(a.peer_id) if d != barrier)
                 assert relayed_by_a == ([] if a_knows_the_core else sorted(batches))
+
+
+async def test_a_household_behind_a_relay_reaches_the_validator(home):
+    """Household H is connected only to relay R (not a validator), which is meshed with
+    validator A. R got H's batch from its author, but R is not a core peer: it must
+    still relay the batch to A, or H's txs would never reach a validator (found while
+    writing these tests: the rule once applied at every node)."""
+    seed = seed_of("relay-a")
+    core = frozenset({peer_id_of_seed(seed)})
+    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], handlers_for(Recorder()),
+                            settings=NetSettings(identity_seed=seed, core_peers=core)) as a:
+        async with open_network(home("r"), CHAIN_ID, LOOPBACK, a.listen_addrs(), handlers_for(Recorder()),
+                                settings=NetSettings(core_peers=core)) as r:
+            async with open_network(home("h"), CHAIN_ID, LOOPBACK, r.listen_addrs(), handlers_for(Recorder()),
+                                    settings=NetSettings(relay_txs=False, core_peers=core)) as h:
+                at_a, at_r = CopyLog(a), CopyLog(r)
+                tx = a.topic(TopicKind.TX)
+                await a.pubsub.wait_for_mesh(r.host.get_id(), tx, timeout=MESH_TIMEOUT_S)
+                await r.pubsub.wait_for_mesh(a.host.get_id(), tx, timeout=MESH_TIMEOUT_S)
+                await wait_until(lambda: r.peer_id in subscribed(h, TopicKind.TX), what="H sees R's tx subscription")
+                batch = TxBatch(txs=(b"h-tx",)).encode()
+                await h.publish_raw(TopicKind.TX, batch)
+                await wait_until(lambda: (h.peer_id, batch) in at_r.processed, what="R processed H's batch")
+                await wait_until(lambda: batch in at_a.from_forwarder(r.peer_id), what="H's batch at A, from R")
+
+
+async def test_a_node_reopened_with_the_same_key_is_heard_by_a_new_peer(home, monkeypatch):
+    """A re-opened in the same process with the same key: a new peer R that got A's
+    newer signed record (identify) must not be sent the old one, which it refuses along
+    with the whole RPC (A's subscriptions never arrive and R never meshes with A)."""
+    refused = []
+    real = gossip._consume_signed_record
+
+    def spy(msg, host, peer_id):
+        ok = real(msg, host, peer_id)
+        if not ok:
+            refused.append(peer_id)
+        return ok
+
+    monkeypatch.setattr(gossip, "_consume_signed_record", spy)
+    seed = seed_of("reopened")
+    for run in range(2):
+        async with open_network(home(f"a{run}"), CHAIN_ID, LOOPBACK, [], handlers_for(Recorder()),
+                                settings=NetSettings(identity_seed=seed)) as a:
+            async with open_network(home(f"r{run}"), CHAIN_ID, LOOPBACK, a.listen_addrs(),
+                                    handlers_for(Recorder())) as r:
+                topic = a.topic(TopicKind.TX)
+                await wait_until(lambda: a.host.get_id() in r.pubsub.peer_topics.get(topic, set()),
+                                 timeout=MESH_TIMEOUT_S, what=f"open {run + 1}: R sees A's tx subscription")
+                assert refused == []

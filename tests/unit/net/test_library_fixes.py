@@ -9,7 +9,8 @@ the wrapped library functions are counted by spies that call the real function.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import weakref
+
 from types import SimpleNamespace
 
 import pytest
@@ -39,7 +40,7 @@ class Spy:
 
 @pytest.fixture
 def consume_spy(monkeypatch) -> Spy:
-    monkeypatch.setattr(gossip, "_ACCEPTED_RECORDS", OrderedDict())
+    monkeypatch.setattr(gossip, "_ACCEPTED_RECORDS", weakref.WeakKeyDictionary())
     spy = Spy(gossip._consume_signed_record)
     monkeypatch.setattr(gossip, "_consume_signed_record", spy)
     return spy
@@ -166,7 +167,7 @@ def test_the_accepted_records_cache_is_bounded(consume_spy, monkeypatch):
     rpcs = [rpc_with_record(record_of(p)) for p in peers]
     for rpc, p in zip(rpcs, peers):
         assert gossip.consume_signed_record_once(rpc, me, p.get_id()) is True
-    assert len(gossip._ACCEPTED_RECORDS) == 2
+    assert len(gossip._ACCEPTED_RECORDS[me]) == 2
     assert gossip.consume_signed_record_once(rpcs[2], me, peers[2].get_id()) is True
     assert consume_spy.calls == 3                    # the newest is still held
     assert gossip.consume_signed_record_once(rpcs[0], me, peers[0].get_id()) is True
@@ -187,7 +188,7 @@ class FakeClock:
 def record_spy(monkeypatch) -> tuple[Spy, FakeClock]:
     clock = FakeClock()
     monkeypatch.setattr(gossip, "time", SimpleNamespace(monotonic=clock.monotonic))
-    monkeypatch.setattr(gossip, "_LOCAL_RECORDS", {})
+    monkeypatch.setattr(gossip, "_LOCAL_RECORDS", weakref.WeakKeyDictionary())
     spy = Spy(gossip._local_record_for_rpc)
     monkeypatch.setattr(gossip, "_local_record_for_rpc", spy)
     return spy, clock
