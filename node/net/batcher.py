@@ -1,17 +1,19 @@
 """TxBatcher: many signed txs per gossip message (DESIGN §7: gossip pays per message).
 
-Txs wait at most ``delay_s`` (0.5 s by default) after the first one of a batch; a
+Txs wait at most ``delay_s`` (0.75 s by default) after the first one of a batch; a
 batch that would exceed ``max_txs`` or ``max_bytes`` is flushed at once. Every gossip
 message is received up to D = 6 times by every node, and py-libp2p handles a few
 hundred messages a second per node (DEPENDENCIES.md). With one HTTP request per
 reading, 8 household nodes each taking 25-30 readings/s sent 1.2 txs per message at a
 50 ms delay and 2.7 at 250 ms, and gossip saturated both times, starving consensus.
 Readings now mostly arrive in batches (``POST /txs``, a meter gateway) and only
-validators relay txs. In bench localnet at 1 000 readings/s over 8 household nodes,
-two runs each: 0.25 s (43 readings per message) committed 735 and 902/s with p99 22
-and 12 s; 0.5 s (75 per message) committed 998 and 996/s with p99 4.3 and 8.3 s:
-per message costs more than the wait. Batches stay
-well under 1 MiB so that go and js peers, whose RPC limit is 1 MiB, relay them too.
+validators take txs. In bench localnet at 1 000 readings/s over 8 household nodes,
+three 20 s runs each, once household batches went to the validators directly
+(gossip.PriorityGossipSub): 0.25 s (42 readings per message) gave p50 2.1-2.2 s and
+p99 2.9-3.6 s; 0.5 s (74) p50 1.8-2.0 s, p99 2.9-3.0 s; 0.75 s (103) p50 1.7-1.9 s,
+p99 2.6-2.7 s; 1 s (131) p50 2.0-2.4 s, p99 2.9-3.7 s. Per message still costs more
+than the wait, up to 0.75 s. Batches stay well under 1 MiB so that go and js peers,
+whose RPC limit is 1 MiB, relay them too.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
 from node.net.errors import LocalProtocolError
 from node.net.messages import MAX_BATCH_TXS, TxBatch
 
-DEFAULT_DELAY_S = 0.5
+DEFAULT_DELAY_S = 0.75
 # Room for the gossipsub envelope (signature, key, topic, peer record) inside 1 MiB.
 DEFAULT_MAX_BYTES = MAX_GOSSIP_BYTES - 16 * 1024
 _BATCH_OVERHEAD = 32     # msgpack array and list headers, tag, version

@@ -224,6 +224,20 @@ class PriorityGossipSub(GossipSub):
         return peers
 
 
+def get_low_score_reason(scorer, peer: ID, topics: list[str]) -> str:
+    """What brought ``peer``'s score down, for the ban's log line and metric label:
+    invalid messages (our REJECTs) or one of py-libp2p's behaviour penalties."""
+    penalties = {
+        "invalid_messages": sum(INVALID_WEIGHT * scorer.invalid_messages[peer][t] for t in topics),
+        "equivocation": scorer.equivocation_penalties[peer],
+        "graft_flood": scorer.graft_flood_penalties[peer],
+        "iwant_spam": scorer.iwant_spam_penalties[peer],
+        "ihave_spam": scorer.ihave_spam_penalties[peer],
+        "behaviour": scorer.behavior_penalty[peer],
+    }
+    return max(penalties, key=lambda k: penalties[k])
+
+
 def make_router(urgent_topics: frozenset[str] = frozenset(), direct_topics: frozenset[str] = frozenset(),
                 core_peers: frozenset[ID] = frozenset()) -> GossipSub:
     """Gossipsub v1.1 with the settings of DEPENDENCIES.md, and the priority and

@@ -295,7 +295,7 @@ class Network:
             for peer in list(self.pubsub.peers):
                 worst = min([scorer.score(peer, topics)] + [scorer.topic_score(peer, t) for t in topics])
                 if worst < gossip.BAN_THRESHOLD:
-                    self.peer_manager.ban(peer, "invalid_messages", self._nursery)
+                    self.peer_manager.ban(peer, gossip.get_low_score_reason(scorer, peer, topics), self._nursery)
             self.peer_manager.process_expired_bans()
             await self.peer_manager.enforce_bans()
             await trio.sleep(WATCH_INTERVAL_S)

@@ -249,3 +249,21 @@ def test_an_unchanged_peer_record_is_consumed_again_hourly(consume_spy, monkeypa
     assert consume_spy.calls == 2
     assert gossip.consume_signed_record_once(rpc_with_record(record), me, peer.get_id()) is True
     assert consume_spy.calls == 2
+
+
+# ---- why a peer is banned ------------------------------------------------------------
+
+@pytest.mark.parametrize("cause", ["invalid_messages", "graft_flood", "equivocation", "iwant_spam", "ihave_spam"])
+def test_the_ban_reason_names_what_brought_the_score_down(cause):
+    router = gossip.make_router()
+    scorer, peer, topics = router.scorer, make_host().get_id(), ["/t/a", "/t/b"]
+    scorer.on_first_delivery(peer, "/t/a")         # some credit, as an honest peer has
+    if cause == "invalid_messages":
+        for _ in range(6):
+            scorer.on_invalid_message(peer, "/t/b")
+    else:
+        getattr(scorer, {"graft_flood": "penalize_graft_flood", "equivocation": "penalize_equivocation",
+                         "iwant_spam": "penalize_iwant_spam", "ihave_spam": "penalize_ihave_spam"}[cause])(peer)
+        scorer.penalize_behavior(peer, 0.5)        # a smaller, other penalty
+    assert scorer.score(peer, topics) < 0
+    assert gossip.get_low_score_reason(scorer, peer, topics) == cause
