@@ -61,6 +61,11 @@ FIRST_DELIVERY_CAP = 200.0
 GOSSIP_THRESHOLD = -20.0              # below: no IHAVE/IWANT with the peer
 PUBLISH_THRESHOLD = -40.0             # below: its messages are dropped unvalidated
 GRAYLIST_THRESHOLD = -60.0            # below: py-libp2p refuses its GRAFTs, prunes it
+# py-libp2p adds 10 behaviour points for each GRAFT that comes within 10 s of our PRUNE,
+# per topic: an honest peer whose mesh churned (a restart, a trial with a smaller mesh
+# degree) re-grafting three topics twice lost 60 points and was banned at the former
+# threshold of 5. Up to 40 points cost nothing; an equivocation (100) still bans.
+BEHAVIOUR_THRESHOLD = 40.0
 # Once under the publish threshold a peer's messages are no longer judged, so its
 # score stops falling and would never reach the graylist: we ban it right there.
 BAN_THRESHOLD = PUBLISH_THRESHOLD
@@ -166,7 +171,7 @@ def make_score_params() -> ScoreParams:
         p4_invalid_messages=TopicScoreParams(weight=INVALID_WEIGHT, cap=1000.0, decay=INVALID_DECAY),
         p5_behavior_penalty_weight=1.0,
         p5_behavior_penalty_decay=0.99,
-        p5_behavior_penalty_threshold=5.0,
+        p5_behavior_penalty_threshold=BEHAVIOUR_THRESHOLD,
         publish_threshold=PUBLISH_THRESHOLD,
         gossip_threshold=GOSSIP_THRESHOLD,
         graylist_threshold=GRAYLIST_THRESHOLD,

@@ -262,8 +262,26 @@ def test_the_ban_reason_names_what_brought_the_score_down(cause):
         for _ in range(6):
             scorer.on_invalid_message(peer, "/t/b")
     else:
-        getattr(scorer, {"graft_flood": "penalize_graft_flood", "equivocation": "penalize_equivocation",
-                         "iwant_spam": "penalize_iwant_spam", "ihave_spam": "penalize_ihave_spam"}[cause])(peer)
+        penalize = getattr(scorer, {"graft_flood": "penalize_graft_flood", "equivocation": "penalize_equivocation",
+                                    "iwant_spam": "penalize_iwant_spam", "ihave_spam": "penalize_ihave_spam"}[cause])
+        for _ in range(10):                        # past the behaviour threshold
+            penalize(peer)
         scorer.penalize_behavior(peer, 0.5)        # a smaller, other penalty
     assert scorer.score(peer, topics) < 0
     assert gossip.get_low_score_reason(scorer, peer, topics) == cause
+
+
+def test_a_peer_regrafting_its_three_topics_twice_is_not_banned_but_an_equivocator_is():
+    router = gossip.make_router()
+    scorer, topics = router.scorer, ["/t/tx", "/t/consensus", "/t/evidence"]
+    churned, equivocator = make_host().get_id(), make_host().get_id()
+    for _ in range(2):
+        for _topic in topics:
+            scorer.penalize_graft_flood(churned)
+    assert scorer.score(churned, topics) > gossip.BAN_THRESHOLD
+    for _ in range(3):                              # three more rounds: a flood
+        for _topic in topics:
+            scorer.penalize_graft_flood(churned)
+    assert scorer.score(churned, topics) < gossip.BAN_THRESHOLD
+    scorer.penalize_equivocation(equivocator)
+    assert scorer.score(equivocator, topics) < gossip.BAN_THRESHOLD
