@@ -6,6 +6,7 @@ import pytest
 import trio
 
 from node.net import LocalProtocolError, TopicKind, TxBatch, TxBatcher, open_network
+from node.net.batcher import IDLE_S, QUICK_DELAY_S
 from wire import decode
 
 from .conftest import CHAIN_ID, LOOPBACK, Recorder, handlers_for, wait_until
@@ -74,6 +75,31 @@ async def test_batcher_flushes_by_count_and_by_delay(autojump_clock):
     batches = [decode(data, expect=TxBatch, limit=2**20).txs for data in published]
     assert [len(b) for b in batches] == [10, 10, 5]
     assert [tx for b in batches for tx in b] == [fake_tx(i) for i in range(25)]
+
+
+async def test_batcher_sends_at_once_after_an_idle_second_and_batches_under_load(autojump_clock):
+    published: list[float] = []
+
+    async def publish(data: bytes) -> None:
+        published.append(trio.current_time())
+
+    batcher = TxBatcher(publish, delay_s=0.75)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(batcher.run)
+        start = trio.current_time()
+        await batcher.add(fake_tx(0))                 # idle: leaves after QUICK_DELAY_S
+        await trio.sleep(0.2)
+        assert published == [pytest.approx(start + QUICK_DELAY_S)]
+        await batcher.add(fake_tx(1))                 # 0.15 s after a batch: waits 0.75 s
+        await trio.sleep(0.7)
+        assert len(published) == 1
+        await trio.sleep(0.1)
+        assert published[1] == pytest.approx(start + 0.2 + 0.75)
+        await trio.sleep(IDLE_S)                      # idle again: IDLE_S + 0.05 s since that batch
+        await batcher.add(fake_tx(2))
+        await trio.sleep(0.1)
+        assert published[2] == pytest.approx(start + 1.0 + IDLE_S + QUICK_DELAY_S)
+        nursery.cancel_scope.cancel()
 
 
 async def test_batcher_keeps_batches_under_its_byte_limit(autojump_clock):
