@@ -2,10 +2,11 @@
 
 Txs wait at most ``delay_s`` (0.75 s by default) after the first one of a batch (0.05 s
 after 0.5 s without sending: see IDLE_S); a batch that would exceed ``max_txs`` or
-``max_bytes`` is flushed at once. Every gossip message is received up to D = 6 times by every node, and py-libp2p handles a few
-hundred messages a second per node (DEPENDENCIES.md). With one HTTP request per
-reading, 8 household nodes each taking 25-30 readings/s sent 1.2 txs per message at a
-50 ms delay and 2.7 at 250 ms, and gossip saturated both times, starving consensus.
+``max_bytes`` is flushed at once. Every gossip message is received up to D = 6 times
+by every node, and py-libp2p handles a few hundred messages a second per node
+(DEPENDENCIES.md). With one HTTP request per reading, 8 household nodes each taking
+25-30 readings/s sent 1.2 txs per message at a 50 ms delay and 2.7 at 250 ms, and
+gossip saturated both times, starving consensus.
 Readings now mostly arrive in batches (``POST /txs``, a meter gateway) and only
 validators take txs. In bench localnet at 1 000 readings/s over 8 household nodes,
 three 20 s runs each, once household batches went to the validators directly

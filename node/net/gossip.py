@@ -212,10 +212,10 @@ class PriorityGossipSub(GossipSub):
         super().send_rpc(peer_id, rpc, priority)
 
     def _get_peers_to_send(self, topic_ids, msg_forwarder: ID, origin: ID, msg_id: bytes | None = None):
-        peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
+        topics = list(topic_ids)   # read twice: by the library's choice and by ours
+        peers = set(super()._get_peers_to_send(topics, msg_forwarder, origin, msg_id))
         if self.pubsub is None or not self.core_peers:
             return peers
-        topics = list(topic_ids)
         if origin == self.pubsub.my_id:
             scorer = self.scorer
             for topic in topics:

@@ -128,21 +128,25 @@ def test_the_first_tick_of_a_new_height_sends_no_proposal():
 
 # ---- decisions for lagging peers ------------------------------------------------------
 
-def test_one_late_vote_for_the_previous_height_sends_no_decision_while_progressing():
-    engine = engine_at(1)
-    commit = decide(engine, 1, None)                # now at height 2, propose step
+def heard_late_then_moving_on(engine: Engine):
+    """Height 1 decided and ticked; a peer's late vote for height 1 arrives; height 2's
+    proposal moves us on (prevote step). Returns (height 1's commit, height 2's block id)."""
+    commit = decide(engine, 1, None)
     tick(engine)
     engine.step(late_vote(1, commit.block_id))
-    propose_from_peer(engine, 2, commit)            # progress: prevote step
+    _, block_id = propose_from_peer(engine, 2, commit)
+    return commit, block_id
+
+
+def test_one_late_vote_for_the_previous_height_sends_no_decision_while_progressing():
+    engine = engine_at(1)
+    heard_late_then_moving_on(engine)               # progress: prevote step
     assert decisions(tick(engine)) == []
 
 
 def test_the_same_height_heard_again_on_a_later_tick_sends_its_decision():
     engine = engine_at(1)
-    commit = decide(engine, 1, None)
-    tick(engine)
-    engine.step(late_vote(1, commit.block_id))
-    _, block_id = propose_from_peer(engine, 2, commit)
+    commit, block_id = heard_late_then_moving_on(engine)
     assert decisions(tick(engine)) == []
     engine.step(late_vote(1, commit.block_id))      # the peer is still at height 1
     feed(engine, PREVOTE, 2, block_id)              # progress again: precommit step
@@ -154,10 +158,7 @@ def test_the_same_height_heard_again_on_a_later_tick_sends_its_decision():
 
 def test_a_height_heard_before_but_not_since_the_last_tick_sends_nothing():
     engine = engine_at(1)
-    commit = decide(engine, 1, None)
-    tick(engine)
-    engine.step(late_vote(1, commit.block_id))
-    _, block_id = propose_from_peer(engine, 2, commit)
+    _, block_id = heard_late_then_moving_on(engine)
     tick(engine)
     feed(engine, PREVOTE, 2, block_id)              # progress, and height 1 not heard
     assert decisions(tick(engine)) == []
