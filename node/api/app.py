@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import trio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -61,6 +62,7 @@ class NodeAPI(Protocol):
 
     def status(self) -> dict[str, Any]: ...
     def block_json(self, height: int) -> dict[str, Any] | None: ...
+    async def wait_for_height(self, height: int) -> None: ...
     def submit_tx(self, data: bytes) -> bytes: ...
     def submit_txs(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]: ...
     def render_metrics(self) -> bytes: ...
@@ -112,6 +114,12 @@ class Api:
 
     async def block(self, request: Request) -> Response:
         height = P.parse_int(request.path_params["height"], "height", 0, P.MAX_HEIGHT)
+        wait_s = P.get_int(request, "wait", 0, P.MAX_BLOCK_WAIT_S, 0)
+        if wait_s and height == self.node.store.height() + 1:
+            # A follower asking for the next block is answered when it is stored,
+            # instead of polling /status.
+            with trio.move_on_after(wait_s):
+                await self.node.wait_for_height(height)
         found = self.node.block_json(height)
         return self.found(found, f"no block at height {height}")
 

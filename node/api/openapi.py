@@ -142,7 +142,10 @@ def build_paths(tx_tags: tuple[str, ...], statuses: tuple[str, ...], limits: dic
         "/blocks/{height}": get_op("A committed block with its commit; txs decoded.",
                                    json_response("The block", ref("Block")),
                                    [path_param("height", {"type": "integer", "minimum": 0, "maximum": P.MAX_HEIGHT},
-                                               "Block height.")], (400, 404)),
+                                               "Block height."),
+                                    query("wait", {"type": "integer", "minimum": 0, "maximum": P.MAX_BLOCK_WAIT_S},
+                                          "If the block asked for is the next one, wait up to this many seconds "
+                                          "for it to be committed before answering 404.")], (400, 404)),
         "/accounts/{addr}": get_op("Balances per class, nonce, household, standing gifts, delegations, ballot.",
                                    json_response("The account", ref("Account")), [addr], (400, 404)),
         "/households/{addr}/intervals": get_op(

@@ -15,6 +15,7 @@ from starlette.requests import Request
 MAX_HEIGHT = 2**63 - 1          # heights, and the ``before`` cursor of /txs
 MAX_TIME_S = 2**62              # interval starts (unix seconds)
 MAX_INTERVAL_INDEX = 2**40      # k of interval [kΔ, (k+1)Δ)
+MAX_BLOCK_WAIT_S = 10           # GET /blocks/{h}?wait=: the longest wait for the next block
 HEX32 = re.compile(r"[0-9a-f]{64}")
 INT = re.compile(r"(0|[1-9][0-9]{0,18})")
 

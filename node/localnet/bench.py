@@ -86,24 +86,29 @@ def sign_reading(m: LoadMeter, chain_id: bytes, now_s: int) -> bytes:
     return sign_message(tx, chain_id, m.key).encode()
 
 
-async def feed_node(client: httpx.AsyncClient, url: str, meters: list[LoadMeter], chain_id: bytes,
-                    clock: ChainClock, rate: float, seconds: float, sent: Sent) -> int:
-    """Post ``rate`` readings a second to one household node for ``seconds``, as
+def presign_readings(meters: list[LoadMeter], chain_id: bytes, clock: ChainClock, rate: float,
+                     seconds: float) -> list[bytes]:
+    """A step's readings for one node, signed before the step starts and timed at their
+    due second. Meters sign on their own devices: signed during the step, they took
+    the nodes' CPU (the load generator used 11 % of a core at 1 000/s, now 8 %)."""
+    start_s = clock.now_ms() // 1000
+    return [sign_reading(meters[i % len(meters)], chain_id, start_s + int(i / rate * clock.scale))
+            for i in range(int(rate * seconds))]
+
+
+async def feed_node(client: httpx.AsyncClient, url: str, readings: list[bytes], rate: float, seconds: float,
+                    sent: Sent) -> int:
+    """Post ``rate`` of ``readings`` a second to one household node for ``seconds``, as
     ``POST /txs`` batches every TICK_S, one request at a time. Readings that fell due
     while the node was still answering are posted with the next batch, up to
     MAX_POST; beyond that they are dropped, so a saturated step ends on time."""
-    offered = next_meter = 0
+    offered = 0
     start = trio.current_time()
     while (elapsed := trio.current_time() - start) < seconds:
-        due = int(elapsed * rate) - offered
+        due = min(int(elapsed * rate), len(readings)) - offered
         if due > 0:
+            txs = readings[offered:offered + min(due, MAX_POST)]
             offered += due
-            count = min(due, MAX_POST)
-            now_s = clock.now_ms() // 1000
-            txs = []
-            for _ in range(count):
-                txs.append(sign_reading(meters[next_meter], chain_id, now_s))
-                next_meter = (next_meter + 1) % len(meters)
             await post_batch(client, url, txs, sent)
         await trio.sleep(TICK_S)
     return offered
@@ -137,10 +142,11 @@ async def offer_load(client: httpx.AsyncClient, urls: list[str], meters: list[Lo
     """Spread ``rate`` readings a second over the household nodes; each node has its
     own share of the meters, so a meter's readings always reach the same node in order."""
     offered = [0] * len(urls)
+    readings = [presign_readings(meters[i::len(urls)], chain_id, clock, rate / len(urls), seconds)
+                for i in range(len(urls))]
 
     async def feed(i: int) -> None:
-        offered[i] = await feed_node(client, urls[i], meters[i::len(urls)], chain_id, clock, rate / len(urls),
-                                     seconds, sent)
+        offered[i] = await feed_node(client, urls[i], readings[i], rate / len(urls), seconds, sent)
 
     async with trio.open_nursery() as nursery:
         for i in range(len(urls)):

@@ -32,6 +32,7 @@ from node.ports import find_port_block, is_port_free
 
 STARTUP_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
+BLOCK_WAIT_S = 5          # long poll of the commit watcher (GET /blocks/{h}?wait=)
 
 
 @dataclass
@@ -140,24 +141,29 @@ async def stop_nodes(nodes: list[NodeProc]) -> None:
 
 
 async def watch_commits(client: httpx.AsyncClient, node: NodeProc, fleet: MeterFleet, watch: Watch) -> None:
-    """Follow one node's chain; a tx's latency is from its 202 to the launcher seeing it committed."""
+    """Follow one node's chain, asking for its next block with a long poll (answered as
+    soon as the block is stored); a tx's latency is from its 202 to the launcher seeing
+    it committed."""
     while True:
         try:
-            height = (await client.get(f"{node.url}/status", timeout=30)).json()["height"]
-            while watch.seen_height < height:
-                block = (await client.get(f"{node.url}/blocks/{watch.seen_height + 1}", timeout=30)).json()
-                now = trio.current_time()
-                watch.seen_height += 1
-                watch.blocks += 1
-                for tx in block.get("txs", []):
-                    watch.txs += 1
-                    watch.readings += tx.get("type") == "tx/reading"
-                    sent = fleet.sent_at.pop(tx.get("id"), None)
-                    if sent is not None:
-                        watch.latencies.append(now - sent)
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        await trio.sleep(0.1)
+            r = await client.get(f"{node.url}/blocks/{watch.seen_height + 1}", params={"wait": BLOCK_WAIT_S},
+                                 timeout=BLOCK_WAIT_S + 30)
+            if r.status_code != 200:
+                await trio.sleep(0.05)
+                continue
+            block = r.json()
+        except (httpx.HTTPError, ValueError):
+            await trio.sleep(0.1)
+            continue
+        now = trio.current_time()
+        watch.seen_height += 1
+        watch.blocks += 1
+        for tx in block.get("txs", []):
+            watch.txs += 1
+            watch.readings += tx.get("type") == "tx/reading"
+            sent = fleet.sent_at.pop(tx.get("id"), None)
+            if sent is not None:
+                watch.latencies.append(now - sent)
 
 
 def quantile(values: list[float], q: float) -> float | None:

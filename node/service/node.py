@@ -93,6 +93,7 @@ class Node:
         self.net = None
         self.inputs_send, self.inputs_recv = trio.open_memory_channel(INPUT_QUEUE)
         self.commit_lock = trio.Lock()
+        self._stored = trio.Event()      # set, then replaced, at every stored block
         self._nursery: trio.Nursery | None = None
         self._rejected_seen: dict[str, int] = {}
         self.metrics.height.set(store.height())
@@ -253,6 +254,15 @@ class Node:
             "gossip_tx_batches": net.batcher.batches_sent if net is not None else 0,
             "gossip_batched_txs": net.batcher.txs_sent if net is not None else 0,
         }
+
+    def notify_stored(self) -> None:
+        """Wake whoever waits for a height (GET /blocks/{h}?wait=)."""
+        self._stored.set()
+        self._stored = trio.Event()
+
+    async def wait_for_height(self, height: int) -> None:
+        while self.store.height() < height:
+            await self._stored.wait()
 
     def block_json(self, height: int) -> dict[str, Any] | None:
         stored = self.store.block(height)

@@ -175,6 +175,7 @@ def record_commit(node: Node, committed: Committed) -> None:
     m.equivocations.inc(len(get_equivocators(block)))
     m.height.set(block.header.height)
     m.mempool_txs.set(len(node.mempool))
+    node.notify_stored()
     log.info("committed height %d: %d txs, id %s, round %d%s", block.header.height, len(block.txs),
              committed.block_id.hex()[:12], committed.round,
              "" if interval is None else f", {interval:.2f} s after the previous one")

@@ -36,6 +36,19 @@ def test_block_and_account(livenet: LiveNet):
     assert account["ballot_by_category"] is None
 
 
+def test_block_long_poll_answers_with_the_next_block(livenet: LiveNet):
+    # Without ?wait the next block is a 404 (it is not stored yet); with it the node
+    # answers once the block is stored. Blocks commit about every second here.
+    wait_for(lambda: livenet.height(HH0) >= 1, 60, "the first block", livenet.logs)
+    for _ in range(3):
+        after = livenet.height(HH0) + 1
+        r = httpx.get(f"{livenet.url(HH0)}/blocks/{after}", params={"wait": 10}, timeout=30)
+        assert r.status_code == 200, (after, r.text)
+        assert r.json()["height"] == after
+    far = livenet.height(HH0) + 50
+    assert httpx.get(f"{livenet.url(HH0)}/blocks/{far}", params={"wait": 10}, timeout=30).status_code == 404
+
+
 def test_intervals_show_production_after_an_interval_settles(livenet: LiveNet):
     row = livenet.wait_settled_production(HH0)
     assert row["export_wh"] > 0 and row["minted_wh"] > 0
@@ -127,6 +140,9 @@ def test_dashboard_and_its_files_are_served(livenet: LiveNet):
     ("/blocks/abc", 400),
     ("/blocks/99999999999999999999", 400),
     ("/blocks/9999999", 404),
+    ("/blocks/1?wait=11", 400),
+    ("/blocks/1?wait=-1", 400),
+    ("/blocks/1?wait=soon", 400),
     ("/households/" + "ab" * 32 + "/intervals", 404),
     ("/households/{hh0}/consumers", 400),
     ("/households/{hh0}/consumers?interval=-3", 400),
