@@ -136,6 +136,8 @@ class Node:
         if isinstance(msg, Proposal):
             log.debug("proposal %d/%d with %d txs (%d bytes) via %s", msg.height, msg.round,
                       len(msg.block.txs), len(data), peer[-8:])
+            if self.net is not None and msg.height == self.engine.height:
+                self.net.batcher.cue()
         wrap = {Proposal: ProposalMsg, Vote: VoteMsg, DuplicateVote: EvidenceMsg, Decision: DecisionMsg}
         try:
             self.inputs_send.send_nowait(wrap[type(msg)](msg))

@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from node.net import LocalProtocolError, TopicKind, TxBatch, TxBatcher, open_network
-from node.net.batcher import IDLE_S, QUICK_DELAY_S
+from node.net.batcher import CUE_MIN_AGE_S, IDLE_S, QUICK_DELAY_S
 from wire import decode
 
 from .conftest import CHAIN_ID, LOOPBACK, Recorder, handlers_for, wait_until
@@ -99,6 +99,39 @@ async def test_batcher_sends_at_once_after_an_idle_second_and_batches_under_load
         await batcher.add(fake_tx(2))
         await trio.sleep(0.1)
         assert published[2] == pytest.approx(start + 1.0 + IDLE_S + QUICK_DELAY_S)
+        nursery.cancel_scope.cancel()
+
+
+async def test_batcher_under_load_leaves_on_a_proposal_cue_once_old_enough(autojump_clock):
+    published: list[float] = []
+
+    async def publish(data: bytes) -> None:
+        published.append(trio.current_time())
+
+    batcher = TxBatcher(publish, delay_s=0.75)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(batcher.run)
+        await batcher.add(fake_tx(0))                 # idle: leaves after QUICK_DELAY_S
+        await trio.sleep(0.1)
+        batcher.cue()                                 # a cue with nothing queued counts for nothing
+        await trio.sleep(0.05)
+        first = trio.current_time()
+        await batcher.add(fake_tx(1))                 # under load: waits for a cue
+        await trio.sleep(0.3)
+        assert len(published) == 1
+        batcher.cue()                                 # old enough: leaves at once
+        await trio.sleep(0.01)
+        assert published[1] == pytest.approx(first + 0.3)
+        second = trio.current_time()
+        await batcher.add(fake_tx(2))
+        await trio.sleep(0.05)
+        batcher.cue()                                 # too young: leaves at CUE_MIN_AGE_S
+        await trio.sleep(0.5)
+        assert published[2] == pytest.approx(second + CUE_MIN_AGE_S)
+        third = trio.current_time()
+        await batcher.add(fake_tx(3))                 # no cue: the delay still bounds the wait
+        await trio.sleep(1)
+        assert published[3] == pytest.approx(third + 0.75)
         nursery.cancel_scope.cancel()
 
 
