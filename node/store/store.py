@@ -193,12 +193,19 @@ def _put_extra(batch: Any, extra_meta: Mapping[str, bytes | None]) -> None:
             raise StoreError(f"extra meta {name!r} must be bytes or None")
 
 
+# LevelDB's 4 MiB default memtable was flushed every 13 s at 1 000 readings/s, and
+# compacted into level 1 every other time. Nodes that store the same chain flush
+# together; on one machine (localnet, bench) twelve flushes and compactions took
+# about 7 s of CPU in one second, and that height took 1.1-1.4 s instead of 0.6 s.
+WRITE_BUFFER_BYTES = 16 * 1024 * 1024
+
+
 def _open_db(path: Path, create: bool) -> plyvel.DB:
     """Open LevelDB, turning each library failure into one clear line."""
     try:
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        return plyvel.DB(str(path), create_if_missing=create)
+        return plyvel.DB(str(path), create_if_missing=create, write_buffer_size=WRITE_BUFFER_BYTES)
     except plyvel.CorruptionError as exc:
         raise StoreCorrupt(f"database {path} is corrupt: {_reason(exc)}") from None
     except plyvel.IOError as exc:
