@@ -277,3 +277,18 @@ def test_invalid_bad_meta_height(tmp_path):
     db.close()
     with pytest.raises(StoreCorrupt, match="bad meta height"):
         Store.open(tmp_path / "db")
+
+
+def test_blocks_stay_in_the_memtable_until_16_mib(tmp_path):
+    # 8 MiB of blocks: LevelDB's 4 MiB default would have written level-0 tables (and
+    # every node of a localnet would have done it at the same height).
+    state, block = dict(GENESIS_STATE), bytes(range(256)) * 400     # 100 kB
+    with Store.open(tmp_path / "db") as s:
+        s.init_genesis(CHAIN, state, hash_of(state))
+        for h in range(1, 81):
+            writes = {b"acct/a": str(h).encode()}
+            state = apply(state, writes)
+            s.commit_block(h, block_id(h), block + h.to_bytes(4, "big"), b"c", writes, hash_of(state))
+        tables = list((tmp_path / "db").glob("*.ldb"))
+        assert s.height() == 80
+    assert tables == []
