@@ -111,6 +111,11 @@ async def feed_node(client: httpx.AsyncClient, url: str, readings: list[bytes], 
             offered += due
             await post_batch(client, url, txs, sent)
         await trio.sleep(TICK_S)
+    if offered < len(readings):
+        # Those that fell due after the last tick: without them a step offered up to
+        # 1.2 % less than its rate, and reported that much less committed per second.
+        await post_batch(client, url, readings[offered:offered + MAX_POST], sent)
+        offered = len(readings)
     return offered
 
 
