@@ -6,16 +6,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
+from consensus.events import Start
 from consensus.messages import Proposal
 from consensus.vote import PRECOMMIT, PREVOTE, DuplicateVote, Vote
 from node.homes import KEY_FILE, create_network, load_home
 from node.keyfile import load_key
-from node.net import Outcome, TxBatch, Verdict
+from node.net import Outcome, TxBatch, TxBatcher, Verdict
 from node.service.checks import get_consensus_fault
 from node.service.node import Node
 from node.service.runner import open_store
@@ -135,3 +138,38 @@ def test_invalid_tx_from_an_unknown_signer_is_rejected(node, commune) -> None:
 def test_invalid_tx_batch_given_as_a_tx_is_malformed(node, commune) -> None:
     batch = TxBatch(txs=(reading(commune, node.chain_id),)).encode()
     assert node.on_tx("peer", batch).outcome is Outcome.REJECT
+
+
+async def test_a_proposal_of_the_current_height_makes_a_loaded_batch_leave(commune, autojump_clock) -> None:
+    # node/net/batcher.py: under load a batch leaves on the cue of a proposal of the
+    # current height (once CUE_MIN_AGE_S old), not after its whole delay.
+    home, proposer_home = load_home(commune / "household-0"), load_home(commune / "validator-1")
+    store, proposer_store = open_store(home), open_store(proposer_home)
+    try:
+        node = Node(home, store)
+        node.engine.step(Start(1, None))
+        block = Node(proposer_home, proposer_store).app.propose(1, 0, None, ())
+        published: list[float] = []
+
+        async def publish(data: bytes) -> None:
+            published.append(trio.current_time())
+
+        batcher = TxBatcher(publish, delay_s=0.75)
+        node.net = SimpleNamespace(batcher=batcher)   # the network's batcher, without its host
+        proposer = keys(commune)[1]                    # proposer of height 1, round 0
+        proposal = sign_message(Proposal(height=1, round=0, pol_round=-1, block=block,
+                                         proposer=proposer.public, sig=bytes(64)), node.chain_id, proposer)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(batcher.run)
+            await batcher.add(b"tx-0")                 # idle: leaves at once
+            await trio.sleep(0.1)
+            start = trio.current_time()
+            await batcher.add(b"tx-1")                 # under load: waits for a cue or 0.75 s
+            await trio.sleep(0.3)
+            assert node.on_consensus("peer", proposal.encode()).outcome is Outcome.ACCEPT
+            await trio.sleep(0.01)
+            assert published[1:] == [pytest.approx(start + 0.3)]
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
+        proposer_store.close()
