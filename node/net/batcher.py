@@ -9,14 +9,14 @@ sent then makes it, where one sent on a timer of its own waited on average half 
 height more. In bench localnet at 1 000/s (five 30 s runs) this took p50 from
 1.73-1.99 s to 1.38-1.63 s.
 
-Every gossip message is received up to D = 6 times by every node, and py-libp2p handles a few hundred messages a second per node
-(DEPENDENCIES.md). With one HTTP request per reading, 8 household nodes each taking
-25-30 readings/s sent 1.2 txs per message at a 50 ms delay and 2.7 at 250 ms, and
-gossip saturated both times, starving consensus.
-Readings now mostly arrive in batches (``POST /txs``, a meter gateway) and only
-validators take txs. Before the cue, in bench localnet at 1 000 readings/s over 8 household nodes,
-three 20 s runs each, once household batches went to the validators directly
-(gossip.PriorityGossipSub): 0.25 s (42 readings per message) gave p50 2.1-2.2 s and
+Every gossip message is received up to D = 6 times by every node, and py-libp2p
+handles a few hundred messages a second per node (DEPENDENCIES.md). With one HTTP
+request per reading, 8 household nodes each taking 25-30 readings/s sent 1.2 txs per
+message at a 50 ms delay and 2.7 at 250 ms, and gossip saturated both times, starving
+consensus. Readings now mostly arrive in batches (``POST /txs``, a meter gateway) and
+only validators take txs. Before the cue, in bench localnet at 1 000 readings/s over
+8 household nodes, three 20 s runs each, once household batches went to the
+validators directly (gossip.PriorityGossipSub): 0.25 s (42 readings per message) gave p50 2.1-2.2 s and
 p99 2.9-3.6 s; 0.5 s (74) p50 1.8-2.0 s, p99 2.9-3.0 s; 0.75 s (103) p50 1.7-1.9 s,
 p99 2.6-2.7 s; 1 s (131) p50 2.0-2.4 s, p99 2.9-3.7 s. Per message still costs more
 than the wait, up to 0.75 s. Batches stay well under 1 MiB so that go and js peers,
@@ -113,8 +113,9 @@ class TxBatcher:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Flush each batch on a cue, once CUE_MIN_AGE_S old, or ``delay_s`` after its
-        first tx, whichever comes first (QUICK_DELAY_S if the batcher was idle). Gossip is best effort (DEPENDENCIES.md), so what is queued at
-        shutdown is dropped, not flushed."""
+        first tx, whichever comes first (QUICK_DELAY_S if the batcher was idle). Gossip
+        is best effort (DEPENDENCIES.md), so what is queued at shutdown is dropped, not
+        flushed."""
         task_status.started()
         while True:
             await self._pending.wait()

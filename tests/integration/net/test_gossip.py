@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 import trio
 
@@ -77,15 +80,23 @@ async def test_batcher_flushes_by_count_and_by_delay(autojump_clock):
     assert [tx for b in batches for tx in b] == [fake_tx(i) for i in range(25)]
 
 
-async def test_batcher_sends_at_once_after_an_idle_second_and_batches_under_load(autojump_clock):
+@asynccontextmanager
+async def running_timed_batcher(delay_s: float = 0.75) -> AsyncIterator[tuple[TxBatcher, list[float]]]:
+    """A running TxBatcher, and the times at which it published each batch."""
     published: list[float] = []
 
     async def publish(data: bytes) -> None:
         published.append(trio.current_time())
 
-    batcher = TxBatcher(publish, delay_s=0.75)
+    batcher = TxBatcher(publish, delay_s=delay_s)
     async with trio.open_nursery() as nursery:
         await nursery.start(batcher.run)
+        yield batcher, published
+        nursery.cancel_scope.cancel()
+
+
+async def test_batcher_sends_at_once_after_an_idle_second_and_batches_under_load(autojump_clock):
+    async with running_timed_batcher() as (batcher, published):
         start = trio.current_time()
         await batcher.add(fake_tx(0))                 # idle: leaves after QUICK_DELAY_S
         await trio.sleep(0.2)
@@ -99,18 +110,10 @@ async def test_batcher_sends_at_once_after_an_idle_second_and_batches_under_load
         await batcher.add(fake_tx(2))
         await trio.sleep(0.1)
         assert published[2] == pytest.approx(start + 1.0 + IDLE_S + QUICK_DELAY_S)
-        nursery.cancel_scope.cancel()
 
 
 async def test_batcher_under_load_leaves_on_a_proposal_cue_once_old_enough(autojump_clock):
-    published: list[float] = []
-
-    async def publish(data: bytes) -> None:
-        published.append(trio.current_time())
-
-    batcher = TxBatcher(publish, delay_s=0.75)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(batcher.run)
+    async with running_timed_batcher() as (batcher, published):
         await batcher.add(fake_tx(0))                 # idle: leaves after QUICK_DELAY_S
         await trio.sleep(0.1)
         batcher.cue()                                 # a cue with nothing queued counts for nothing
@@ -132,7 +135,6 @@ async def test_batcher_under_load_leaves_on_a_proposal_cue_once_old_enough(autoj
         await batcher.add(fake_tx(3))                 # no cue: the delay still bounds the wait
         await trio.sleep(1)
         assert published[3] == pytest.approx(third + 0.75)
-        nursery.cancel_scope.cancel()
 
 
 async def test_batcher_keeps_batches_under_its_byte_limit(autojump_clock):
