@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from consensus.block import Block
-from node.service.render import tx_json
+from node.api.render import tx_json
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
 SCAN_BLOCKS = 512

@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
-from node.client import DEFAULT_NODE, get_json, get_status, open_client, parse_key_hex, verify_node_url
+from node.commands.client import DEFAULT_NODE, get_json, get_status, open_client, parse_key_hex, verify_node_url
 from node.errors import CliError
-from node.keyfile import load_key
+from node.home.keyfile import load_key
 
 account_app = typer.Typer(help="Accounts: balances, household, gifts, delegations, ballot.", no_args_is_help=True)
 

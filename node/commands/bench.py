@@ -46,7 +46,7 @@ def bench_consensus(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Heights per second of the pure consensus engine for n = 4, 7, 10, 31, no faults (goal n=4: >= 100)."""
-    from node.consensus_bench import run_bench
+    from node.bench.consensus import run_bench
 
     rows = run_bench(sizes=tuple(validators), seconds_hint=seconds)
     if as_json:
@@ -72,7 +72,7 @@ def bench_localnet(
 ) -> None:
     """End-to-end committed signed readings/s on this machine, against raw py-libp2p gossip."""
     from node.errors import CliError
-    from node.localnet.bench import bench_localnet as run
+    from node.bench.localnet import bench_localnet as run
 
     try:
         rates = [int(x) for x in steps.split(",") if x.strip()]
@@ -105,7 +105,7 @@ def bench_apply(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from node.errors import CliError
-    from node.store.bench import BenchFailed, run_apply_bench
+    from node.bench.apply import BenchFailed, run_apply_bench
 
     progress = Progress(TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=Console(stderr=True), disable=as_json)

@@ -7,7 +7,7 @@ import time
 
 import typer
 
-from node.demo import MAX_HOUSEHOLDS, format_summary, run_ledger_demo
+from node.sim.ledger_day import MAX_HOUSEHOLDS, format_summary, run_ledger_demo
 from node.errors import CliError
 
 demo_app = typer.Typer(help="Demonstrations that run in one process, without a network.", no_args_is_help=True)

@@ -123,7 +123,7 @@ def e2e_soak(
 @e2e_app.command("cleanup")
 def e2e_cleanup() -> None:
     """Remove namespaces and links left by e2e runs whose runner died (root only)."""
-    from node.e2e.netns import cleanup_stale, require_root
+    from node.localnet.netns import cleanup_stale, require_root
 
     require_root("e2e cleanup")
     removed = cleanup_stale()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from node.homes import create_network
+from node.home.homedir import create_network
 
 genesis_app = typer.Typer(help="The commune's constitution: genesis.json and node homes.",
                           no_args_is_help=True)

@@ -25,7 +25,7 @@ from governance.errors import GovernanceError
 from governance.markets import TOTAL_BP
 from governance.offline import run_case
 from governance.proposals import CHOICES
-from node.client import DEFAULT_NODE, NO_SIG, get_json, open_client, parse_key_hex, submit, verify_node_url
+from node.commands.client import DEFAULT_NODE, NO_SIG, get_json, open_client, parse_key_hex, submit, verify_node_url
 from node.errors import CliError
 from tokens.genesis import DEFAULT_PARAMS
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from node.keyfile import load_key, new_keypair, save_key
+from node.home.keyfile import load_key, new_keypair, save_key
 
 keys_app = typer.Typer(help="Ed25519 key files (mode 0600).", no_args_is_help=True)
 

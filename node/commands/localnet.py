@@ -25,7 +25,7 @@ def localnet_up(
 ) -> None:
     """Start every node on loopback, print their URLs; Ctrl-C stops them all."""
     if netns:
-        from node.e2e.localnet import run_netns_localnet
+        from node.localnet.netns_run import run_netns_localnet
 
         raise typer.Exit(trio.run(partial(run_netns_localnet, validators, households, speed, duration, home,
                                           report)))

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from node.errors import CliError
-from node.keyfile import load_key
-from node.localnet.profiles import (
+from node.home.keyfile import load_key
+from node.sim.profiles import (
     MeterSim, Weather, build_profiles, compute_commune_mix, compute_local_day_start,
     compute_paris_offset_s,
 )

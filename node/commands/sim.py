@@ -28,7 +28,7 @@ def sim_consensus(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run N engines joined by a faulty router and report safety and liveness figures."""
-    from node.consensus_sim import SimConfig, make_crash_plan, run_simulation
+    from node.sim.consensus import SimConfig, make_crash_plan, run_simulation
 
     if byzantine > validators:
         raise CliError("--byzantine cannot exceed --validators")

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import typer
 
-from node.client import (
+from node.commands.client import (
     DEFAULT_NODE, NO_SIG, TOKEN_ENV, compute_nonce_ms, get_chain_id, get_chain_time_s, open_client, parse_key_hex,
     post_tx, sign_tx, submit, verify_node_url,
 )
 from node.errors import CliError
-from node.keyfile import load_key
+from node.home.keyfile import load_key
 from tokens.txs import Accept, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx
 from wire import DecodeError, verify_signature
 from wire.crypto import signing_bytes

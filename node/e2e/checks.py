@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from node.e2e.cluster import Cluster
+from node.localnet.cluster import Cluster
 from node.e2e.load import AckLog, Follower
 from node.store import Store
 from tokens import layout as L

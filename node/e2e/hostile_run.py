@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import trio
 
-from node.e2e.cluster import Cluster, NodeProc
+from node.localnet.cluster import Cluster, NodeProc
 from node.e2e.manifest import Hostile
 
 BASELINE_SKIP_S = 3.0     # the first seconds of load warm up the mempools

@@ -20,11 +20,11 @@ import httpx
 import trio
 
 from node.clock import ChainClock
-from node.e2e.cluster import Cluster, NodeProc
-from node.homes import KEY_FILE, load_home
-from node.keyfile import load_key
+from node.localnet.cluster import Cluster, NodeProc
+from node.home.homedir import KEY_FILE, load_home
+from node.home.keyfile import load_key
 from node.localnet.meters import Meter
-from node.localnet.profiles import MeterSim, Weather, household_profile
+from node.sim.profiles import MeterSim, Weather, household_profile
 from tokens.txs import Transfer
 from wire import Keypair, sign_message
 

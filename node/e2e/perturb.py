@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from node.e2e.cluster import Cluster, NodeProc
+from node.localnet.cluster import Cluster, NodeProc
 from node.e2e.manifest import Perturbation
 
 RECOVERY_POLL_S = 0.25

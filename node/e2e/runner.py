@@ -19,14 +19,14 @@ import httpx
 import trio
 
 from node.e2e import checks
-from node.e2e.cluster import Cluster, build_network, open_client
+from node.localnet.cluster import Cluster, build_network, open_client
 from node.e2e.hostile_run import HostileResult, run_hostile
 from node.e2e.load import LoadGen
 from node.e2e.manifest import Manifest
-from node.e2e.netns import Fabric, require_root
+from node.localnet.netns import Fabric, require_root
 from node.e2e.perturb import PerturbResult, run_perturbation
 from node.errors import CliError
-from node.homes import load_home
+from node.home.homedir import load_home
 
 FIRST_BLOCK_TIMEOUT_S = 60
 

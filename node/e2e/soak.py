@@ -16,9 +16,9 @@ from typing import Any, Callable
 import trio
 
 from node.e2e import checks
-from node.e2e.cluster import Cluster, NodeProc, build_network, open_client
+from node.localnet.cluster import Cluster, NodeProc, build_network, open_client
 from node.e2e.load import LoadGen
-from node.e2e.netns import Fabric, require_root
+from node.localnet.netns import Fabric, require_root
 
 WARMUP_S = 60.0
 

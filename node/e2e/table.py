@@ -44,7 +44,7 @@ FOOTER = """
   then start; disconnect = the node's veth down; partition = blackhole routes between
   the two sides; latency = `tc netem delay 125ms 75ms` on the node's interface, or,
   on a kernel built without sch_netem (as on the machine below), the same egress delay
-  applied by a userspace delay line (`node/e2e/delayline.py`, TAP devices, FIFO).
+  applied by a userspace delay line (`node/localnet/delayline.py`, TAP devices, FIFO).
 - The hostile peer (`node/e2e/hostile.py`) is a separate py-libp2p process.
 - `voisinage e2e soak --minutes 30` reports RSS growth per node; it is not run in CI.
 """

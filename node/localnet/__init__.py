@@ -1,4 +1,4 @@
-"""Local multi-node test networks: the launcher and the simulated meters it feeds (DESIGN §9).
+"""Local multi-node networks of real processes: the one process cluster, ports, network namespaces, delay line.
 
-Part of node/, so it may do I/O and import every package of ours; nothing of ours imports it.
+Used by ``localnet up``, the benchmarks and the e2e runner; it imports home and sim, never service, api or e2e.
 """

@@ -26,9 +26,9 @@ import httpx
 import trio
 
 from node.errors import CliError
-from node.homes import GENESIS_FILE, create_network, load_home
+from node.home.homedir import GENESIS_FILE, create_network, load_home
 from node.localnet.meters import MeterFleet
-from node.ports import find_port_block, is_port_free
+from node.localnet.ports import find_port_block, is_port_free
 
 STARTUP_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15

@@ -3,7 +3,7 @@
 Each household integrates its own power curve into cumulative import/export
 indexes (Wh) and posts a signed ``MeterReading`` to its own node's ``POST /tx``.
 Cumulative indexes make a lost or refused reading harmless: the next carries the
-energy. The power curves come from ``node.localnet.profiles``.
+energy. The power curves come from ``node.sim.profiles``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import httpx
 import trio
 
 from node.clock import ChainClock
-from node.homes import KEY_FILE
-from node.keyfile import load_key
-from node.localnet.profiles import MeterSim, Weather, household_profile
+from node.home.homedir import KEY_FILE
+from node.home.keyfile import load_key
+from node.sim.profiles import MeterSim, Weather, household_profile
 from tokens.genesis import Genesis, HouseholdSpec
 from tokens.txs import MeterReading
 from wire import Keypair, sign_message

@@ -18,7 +18,7 @@ from consensus.block import (
 )
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.vote import DuplicateVote
-from node.mempool import Mempool
+from node.service.mempool import Mempool
 from node.store import Store
 from tokens import (
     BlockContext, BlockResult, InvalidBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,

@@ -33,13 +33,13 @@ from consensus.vote import DuplicateVote, Vote
 from node.api.app import TxRefused
 from node.clock import ChainClock
 from node.errors import CliError
-from node.homes import Home, home_key
-from node.mempool import Duplicate, Mempool, MempoolFull
-from node.metrics import Metrics
+from node.home.homedir import Home, home_key
+from node.service.mempool import Duplicate, Mempool, MempoolFull
+from node.service.metrics import Metrics
 from node.net import ACCEPT, TopicKind, Verdict, ignore, reject
 from node.service.ledger_app import Committed, LedgerApp
 from node.service.checks import get_consensus_fault, is_evidence_too_old
-from node.service.render import block_json
+from node.api.render import block_json
 from node.service.signstate import load_sign_state, save_sign_state
 from node.store import Store
 from tokens import InvalidTx, MemoryKV, check_tx, genesis_writes, get_account, get_state_hash

@@ -26,7 +26,7 @@ from consensus.vote import VOTE_KINDS, DuplicateVote, Vote
 from node.api.app import build_app
 from node.e2e.byzantine import process_byzantine_effects
 from node.errors import CliError
-from node.homes import home_key, load_home
+from node.home.homedir import home_key, load_home
 from node.net.peers import parse_peer_addr
 from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network, peer_id_of_key
 from node.service.ledger_app import Committed

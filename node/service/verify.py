@@ -21,7 +21,7 @@ from consensus.block import Block, Commit, compute_block_id, get_equivocators
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.sync import Trusted, verify_next_block
 from node.errors import CliError
-from node.homes import load_home
+from node.home.homedir import load_home
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state
 from node.store import Store, StoreReader
 from node.store.store import DB_DIR

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from node.e2e.netns import Fabric, list_links, list_netns
+from node.localnet.netns import Fabric, list_links, list_netns
 from tests.e2e.conftest import needs_root
 
 pytestmark = [needs_root]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from node.e2e.checks import check_txs
-from node.e2e.delayline import MAX_QUEUED, DelayQueue
+from node.localnet.delayline import MAX_QUEUED, DelayQueue
 from node.e2e.load import Acked, AckLog, Follower
-from node.e2e.netns import compute_tag
+from node.localnet.netns import compute_tag
 from node.e2e.perturb import compute_partition_sides
 from node.e2e.soak import compute_growth
 from node.e2e.table import render_table

@@ -10,7 +10,7 @@ import time
 
 import plyvel
 
-from node.ports import find_port_block
+from node.localnet.ports import find_port_block
 
 REPORT_KEYS = {"agree", "nodes", "blocks", "txs", "readings_committed", "settled_intervals",
                "commit_latency_s", "duration_s"}

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from node.keyfile import save_key
+from node.home.keyfile import save_key
 from node.meter.reading import compute_reading, parse_capture
 from node.meter.source import BAUD_RATES, SerialSource, detect_mode, open_serial
 from node.meter.tic import Mode, TicParser

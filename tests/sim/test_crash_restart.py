@@ -7,7 +7,7 @@
 
 import pytest
 
-from node.consensus_sim import Crash, SimConfig, make_crash_plan, run_simulation
+from node.sim.consensus import Crash, SimConfig, make_crash_plan, run_simulation
 
 DOWN_MS, UP_MS = 3_000, 15_000
 

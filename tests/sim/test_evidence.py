@@ -3,7 +3,7 @@ and only the equivocating validators are convicted."""
 
 import pytest
 
-from node.consensus_sim import Simulation, SimConfig
+from node.sim.consensus import Simulation, SimConfig
 
 
 @pytest.mark.parametrize("n,f,drop,seed", [(4, 1, 0.0, 1), (4, 1, 0.3, 2), (7, 2, 0.1, 3),

@@ -7,7 +7,7 @@ honest validator signs twice for one (h, r, step). Liveness: once partitions sto
 
 import pytest
 
-from node.consensus_sim import SimConfig, run_simulation
+from node.sim.consensus import SimConfig, run_simulation
 
 HEIGHTS = 5
 SIZES = [(4, 1), (5, 1), (7, 2), (10, 3)]

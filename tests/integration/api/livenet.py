@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 
 from node.clock import ChainClock
-from node.homes import KEY_FILE, create_network
-from node.keyfile import load_key
-from node.ports import find_port_block
+from node.home.homedir import KEY_FILE, create_network
+from node.home.keyfile import load_key
+from node.localnet.ports import find_port_block
 from tokens.txs import MeterReading
 from wire import Keypair, sign_message
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from node.keyfile import load_key
+from node.home.keyfile import load_key
 from node.net.messages import TxBatch
 from tests.integration.api.livenet import LiveNet, wait_for
 from tokens.txs import MeterReading

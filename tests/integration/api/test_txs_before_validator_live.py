@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from node.keyfile import load_key
+from node.home.keyfile import load_key
 from node.net.gossip import HEARTBEAT_S
 from tests.integration.api import livenet
 from tests.integration.api.livenet import CLI, REPO, STARTUP_S, LiveNet, wait_for

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from node.ports import find_port_block
+from node.localnet.ports import find_port_block
 
 REPO = Path(__file__).resolve().parents[3]
 CLI = [sys.executable, "-m", "node.cli"]

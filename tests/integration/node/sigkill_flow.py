@@ -28,7 +28,7 @@ from typing import Callable
 
 from consensus.privval import SignState
 from consensus.vote import PRECOMMIT, Vote, compute_sign_hash
-from node.homes import load_home
+from node.home.homedir import load_home
 from node.service.signstate import SIGN_JOURNAL_FILE, load_sign_state
 from tests.integration.node.conftest import CONVERGE_S, Cluster, NodeProc, make_commune, wait_for
 from wire import signing_bytes

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from node.homes import load_home
+from node.home.homedir import load_home
 from node.store import Store
 from tests.integration.node.conftest import CLI, REPO, free_port, make_commune
 

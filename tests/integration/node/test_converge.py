@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from node.homes import KEY_FILE, load_home
-from node.keyfile import load_key
+from node.home.homedir import KEY_FILE, load_home
+from node.home.keyfile import load_key
 from tests.integration.node.conftest import CONVERGE_S, Cluster, NodeProc, wait_for
 from tokens.txs import MeterReading
 from wire import sign_message

@@ -65,7 +65,7 @@ def test_compose_mounts_each_service_its_own_home_and_binds_http_to_loopback():
 
 
 def test_validator_addresses_match_a_genesis_written_with_validator_ip(tmp_path):
-    from node.homes import create_network
+    from node.home.homedir import create_network
 
     genesis = create_network(tmp_path / "net", name="Dockerville", insee="99999", validators=4,
                              households=4, base_port=26656, validator_ip="172.28.0.10")

@@ -12,7 +12,7 @@ import pytest
 
 from node.cli import main
 from node.commands.gov import run_tally_bench
-from node.keyfile import save_key
+from node.home.keyfile import save_key
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote, decode_tx
 from wire import DecodeError, Keypair, verify_message
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from node.cli import main
-from node.keyfile import save_key
+from node.home.keyfile import save_key
 from tests.unit.meter.meter_helpers import CAPTURES, TIC_DIR, NodeStub, free_port, load_capture
 from wire import Keypair
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from consensus.events import Start
 from consensus.messages import Proposal
 from consensus.vote import PRECOMMIT, PREVOTE, DuplicateVote, Vote
-from node.homes import KEY_FILE, create_network, load_home
-from node.keyfile import load_key
+from node.home.homedir import KEY_FILE, create_network, load_home
+from node.home.keyfile import load_key
 from node.net import Outcome, TxBatch, TxBatcher, Verdict
 from node.service.checks import get_consensus_fault
 from node.service.node import Node

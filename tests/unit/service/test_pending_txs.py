@@ -21,8 +21,8 @@ import trio.testing
 
 from consensus.block import ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root
 from consensus.vote import PRECOMMIT, Vote
-from node.homes import KEY_FILE, create_network, load_home
-from node.keyfile import load_key
+from node.home.homedir import KEY_FILE, create_network, load_home
+from node.home.keyfile import load_key
 from node.net import TopicKind
 from node.service.node import Node
 from node.service.runner import open_store

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from consensus.block import ZERO_ID, Block, Header, compute_tx_root
-from node.homes import KEY_FILE, create_network, load_home
-from node.keyfile import load_key
-from node.mempool import Mempool
+from node.home.homedir import KEY_FILE, create_network, load_home
+from node.home.keyfile import load_key
+from node.service.mempool import Mempool
 from node.service.ledger_app import LedgerApp
 from node.service.node import Node
 from node.service.runner import open_store

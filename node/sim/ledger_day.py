@@ -1,7 +1,7 @@
 """``voisinage demo ledger``: one simulated day of a commune, through the real state machine.
 
 No network and no disk: a genesis is built in memory, every household's Linky is
-simulated by ``node.localnet.profiles`` (PV under a shared sky, H0-like loads, seeded),
+simulated by ``node.sim.profiles`` (PV under a shared sky, H0-like loads, seeded),
 readings are signed every 5 minutes and pushed, with a few transfers, a gift, a time-bank
 service, an on-call duty, an offer, ballots and a fund spending, through
 ``tokens.select_txs`` and ``tokens.apply_block`` on a ``MemoryKV``. The day runs on the
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tokens
-from node.localnet.profiles import MeterSim, Weather, build_profiles, compute_commune_mix
+from node.sim.profiles import MeterSim, Weather, build_profiles, compute_commune_mix
 from tokens import txs as T
 from tokens.genesis import Genesis, parse_genesis
 from wire import Keypair, sign_message

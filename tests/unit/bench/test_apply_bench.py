@@ -8,11 +8,11 @@ import json
 import pytest
 
 from node.cli import main
-from node.store.bench import (
+from node.bench.apply import (
     BenchFailed, Phases, compute_p99, init_store, prepare_checks, process_block, run_apply_bench, verify_txs,
 )
 from node.store.store import Store
-from node.store.workload import make_workload
+from node.bench.workload import make_workload
 from tokens.txs import ValidatorSetChange
 
 KEYS = {"n", "blocks", "households", "txs_per_s", "raw_verify_per_s", "ratio", "block_apply_p99_s",

@@ -58,7 +58,7 @@ def compute_seed(role: str, index: int) -> bytes:
 
 
 def is_producer(index: int) -> bool:
-    # About 30 % of households produce, as in node/homes.py's example commune.
+    # About 30 % of households produce, as in node/home/homedir.py's example commune.
     return index % 10 < 3
 
 

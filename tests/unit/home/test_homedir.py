@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from node.errors import CliError
-from node.homes import create_network, load_home
+from node.home.homedir import create_network, load_home
 from tokens.genesis import DEFAULT_PARAMS, compute_chain_id
 
 

@@ -13,7 +13,7 @@ import time
 
 from wire import Keypair, verify_signature
 
-from node.consensus_sim import SimConfig, run_simulation
+from node.sim.consensus import SimConfig, run_simulation
 
 DEFAULT_SIZES = (4, 7, 10, 31)
 MESSAGE_BYTES = 180         # about the size of the signed bytes of a vote

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from node.cli import main
-from node.demo import format_summary, run_ledger_demo
+from node.sim.ledger_day import format_summary, run_ledger_demo
 
 
 @pytest.fixture(scope="module")

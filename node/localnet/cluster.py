@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import trio
 
-from node.e2e.netns import Fabric
+from node.localnet.netns import Fabric
 from node.errors import CliError
-from node.homes import CONFIG_FILE, GENESIS_FILE, create_network, load_home
-from node.ports import find_port_block
+from node.home.homedir import CONFIG_FILE, GENESIS_FILE, create_network, load_home
+from node.localnet.ports import find_port_block
 
 P2P_PORT = 26656
 HTTP_PORT = 8700

@@ -25,14 +25,14 @@ import httpx
 import trio
 
 from node.clock import ChainClock
-from node.homes import create_network
+from node.home.homedir import create_network
 from node.localnet.launcher import (
     LocalnetConfig, Watch, check_agreement, node_list, quantile, start_node, stop_nodes,
     wait_ready, watch_commits,
 )
-from node.net.bench import measure_gossip_rate
+from node.bench.gossip import measure_gossip_rate
 from node.net.messages import TxBatch
-from node.ports import find_port_block
+from node.localnet.ports import find_port_block
 from tokens.txs import MeterReading
 from wire import Keypair, sign_message
 

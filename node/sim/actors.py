@@ -1,4 +1,4 @@
-"""Byzantine behaviour for the consensus simulator (node/consensus_sim.py).
+"""Byzantine behaviour for the consensus simulator (node/sim/consensus.py).
 
 A byzantine validator runs an ordinary engine but equivocates on everything it
 signs: for each proposal or vote it also signs a conflicting twin, then sends the

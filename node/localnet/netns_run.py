@@ -17,11 +17,11 @@ from typing import Callable
 import trio
 
 from node.e2e import checks
-from node.e2e.cluster import Cluster, build_network, open_client
+from node.localnet.cluster import Cluster, build_network, open_client
 from node.e2e.load import LoadGen
-from node.e2e.netns import Fabric, require_root
+from node.localnet.netns import Fabric, require_root
 from node.errors import CliError
-from node.homes import GENESIS_FILE
+from node.home.homedir import GENESIS_FILE
 
 
 async def run_netns_localnet(validators: int, households: int, speed: int, duration: float | None,

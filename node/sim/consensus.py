@@ -32,7 +32,7 @@ from consensus.messages import Proposal, decode_consensus
 from consensus.privval import INITIAL_SIGN_STATE
 from consensus.sync import Trusted, verify_chain
 from consensus.vote import Vote
-from node.sim_actors import Byzantine
+from node.sim.actors import Byzantine
 
 CHAIN_ID = hashlib.sha256(b"voisinage simulated commune").digest()
 GENESIS_TIME_MS = 1_700_000_000_000

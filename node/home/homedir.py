@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import CliError
-from node.keyfile import load_key, new_keypair, save_key
+from node.home.keyfile import load_key, new_keypair, save_key
 from tokens.genesis import Genesis, GenesisError, default_params, parse_genesis
 
 GENESIS_FILE = "genesis.json"

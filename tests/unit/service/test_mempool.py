@@ -2,7 +2,7 @@
 
 import pytest
 
-from node.mempool import Duplicate, Mempool, MempoolFull
+from node.service.mempool import Duplicate, Mempool, MempoolFull
 from tokens.txs import MeterReading, Transfer, decode_tx
 from wire import DecodeError, Keypair, sign_message
 

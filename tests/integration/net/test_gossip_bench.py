@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.net.bench import compute_percentile, measure_gossip_rate
+from node.bench.gossip import compute_percentile, measure_gossip_rate
 
 pytestmark = pytest.mark.integration
 

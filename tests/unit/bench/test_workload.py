@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nacl.bindings
 
-from node.store.workload import (
+from node.bench.workload import (
     FIRST_READING, ROUND_S, compute_seed, make_workload,
 )
 from tokens.txs import MeterReading, Transfer, decode_tx

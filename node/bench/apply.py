@@ -21,7 +21,7 @@ import msgpack
 import nacl.bindings
 
 from node.store.store import Store
-from node.store.workload import BenchBlock, Signed, Workload, make_workload
+from node.bench.workload import BenchBlock, Signed, Workload, make_workload
 from tokens import BlockContext, InvalidBlock, apply_block, genesis_writes, get_state_hash
 from tokens.kv import MemoryKV
 from tokens.txs import Tx, decode_tx

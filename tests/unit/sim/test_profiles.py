@@ -1,4 +1,4 @@
-"""node/localnet/profiles.py: believable, deterministic household days (issue 6 item 6)."""
+"""node/sim/profiles.py: believable, deterministic household days (issue 6 item 6)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from node.localnet.profiles import (
+from node.sim.profiles import (
     AVIGNON, HouseholdProfile, MeterSim, Weather, build_profiles, compute_clear_sky_ghi,
     compute_commune_mix, compute_cos_zenith, compute_h0_dynamisation, compute_local_day_start,
     compute_paris_offset_s, household_profile,

@@ -1,6 +1,6 @@
 """A userspace delay line: the fallback for ``tc netem`` on kernels built without it.
 
-Run by the fabric (netns.py) as ``python -m node.e2e.delayline``. It opens one TAP
+Run by the fabric (netns.py) as ``python -m node.localnet.delayline``. It opens one TAP
 device in the root namespace (made a port of the test bridge) and one inside a node's
 namespace (through which that namespace then routes the test subnet), and copies
 Ethernet frames between them. Frames leaving the node wait a delay drawn uniformly
@@ -120,7 +120,7 @@ def run(root_fd: int, ns_fd: int, queue: DelayQueue) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m node.e2e.delayline")
+    parser = argparse.ArgumentParser(prog="python -m node.localnet.delayline")
     parser.add_argument("--netns", required=True)
     parser.add_argument("--root-tap", required=True)
     parser.add_argument("--ns-tap", required=True)

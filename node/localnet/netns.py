@@ -237,7 +237,7 @@ class Fabric:
     def _start_delay_line(self, i: int, delay_ms: int, jitter_ms: int, seed: int) -> None:
         root_tap, ns_tap = f"{PREFIX}{self.tag}dr{i}", "vsndelay"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "node.e2e.delayline", "--netns", self.ns(i), "--root-tap", root_tap,
+            [sys.executable, "-m", "node.localnet.delayline", "--netns", self.ns(i), "--root-tap", root_tap,
              "--ns-tap", ns_tap, "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms),
              "--seed", str(seed)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from node.errors import CliError
-from node.homes import DEFAULT_HTTP_PORT
-from node.keyfile import load_key
+from node.home.homedir import DEFAULT_HTTP_PORT
+from node.home.keyfile import load_key
 from tokens.txs import Tx
 from wire import Keypair, sign_message
 
