@@ -11,7 +11,7 @@ import sys
 import typer
 
 from node.commands import register_all
-from node.errors import CliError
+from node.errors import UserError
 
 app = typer.Typer(
     name="voisinage",
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"error: {exc.format_message()}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
-    except CliError as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from node.commands.client import DEFAULT_NODE, get_json, get_status, open_client, parse_key_hex, verify_node_url
-from node.errors import CliError
+from node.errors import UserError
 from node.home.keyfile import load_key
 
 account_app = typer.Typer(help="Accounts: balances, household, gifts, delegations, ballot.", no_args_is_help=True)
@@ -47,7 +47,7 @@ def account_show(
 ) -> None:
     """Balances and household details of an account (default: the node's own household)."""
     if addr is not None and key is not None:
-        raise CliError("give at most one of --addr or --key")
+        raise UserError("give at most one of --addr or --key")
     url = verify_node_url(node)
     with open_client() as client:
         if addr is not None:

@@ -71,15 +71,15 @@ def bench_localnet(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """End-to-end committed signed readings/s on this machine, against raw py-libp2p gossip."""
-    from node.errors import CliError
+    from node.errors import UserError
     from node.bench.localnet import bench_localnet as run
 
     try:
         rates = [int(x) for x in steps.split(",") if x.strip()]
     except ValueError:
-        raise CliError(f"bad --steps {steps!r}: expected integers like 100,500,1000") from None
+        raise UserError(f"bad --steps {steps!r}: expected integers like 100,500,1000") from None
     if not rates or min(rates) <= 0:
-        raise CliError("--steps needs at least one positive rate")
+        raise UserError("--steps needs at least one positive rate")
     say = (lambda line: None) if as_json else typer.echo
     report = trio.run(partial(run, validators=validators, households=households, steps=rates,
                               step_s=step_s, say=say, home=home))
@@ -104,7 +104,7 @@ def bench_apply(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from node.errors import CliError
+    from node.errors import UserError
     from node.bench.apply import BenchFailed, run_apply_bench
 
     progress = Progress(TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(),
@@ -123,7 +123,7 @@ def bench_apply(
                                      on_signed=lambda done: progress.update(signing, completed=done),
                                      on_block=on_block)
         except BenchFailed as exc:
-            raise CliError(f"bench apply failed: {exc}") from None
+            raise UserError(f"bench apply failed: {exc}") from None
     if as_json:
         typer.echo(json.dumps(report))
         return

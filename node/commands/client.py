@@ -3,7 +3,7 @@
 Shared by ``voisinage tx``, ``gov``, ``status`` and ``account``. The household's key
 never leaves this process (DESIGN §9: "the node never holds anyone else's key"):
 a transaction is built here, signed with the key file, and only its signed bytes
-are posted. Every failure is a ``CliError``: one line, never a traceback.
+are posted. Every failure is a ``UserError``: one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from node.errors import CliError
+from node.errors import UserError
 from node.home.homedir import DEFAULT_HTTP_PORT
 from node.home.keyfile import load_key
 from tokens.txs import Tx
@@ -29,7 +29,7 @@ TOKEN_ENV = "VOISINAGE_API_TOKEN"
 
 def verify_node_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
-        raise CliError(f"--node must be an http:// or https:// URL, not {url!r}")
+        raise UserError(f"--node must be an http:// or https:// URL, not {url!r}")
     return url.rstrip("/")
 
 
@@ -44,8 +44,8 @@ def describe_error(resp: httpx.Response) -> str:
     return resp.text[:200] or resp.reason_phrase
 
 
-def describe_unreachable(url: str, exc: httpx.HTTPError) -> CliError:
-    return CliError(f"cannot reach the node at {url}: {str(exc)[:120] or type(exc).__name__}")
+def describe_unreachable(url: str, exc: httpx.HTTPError) -> UserError:
+    return UserError(f"cannot reach the node at {url}: {str(exc)[:120] or type(exc).__name__}")
 
 
 def get_json(client: httpx.Client, url: str, path: str) -> Any:
@@ -55,17 +55,17 @@ def get_json(client: httpx.Client, url: str, path: str) -> Any:
     except httpx.HTTPError as exc:
         raise describe_unreachable(url, exc) from None
     if resp.status_code != 200:
-        raise CliError(f"GET {path} answered {resp.status_code}: {describe_error(resp)}")
+        raise UserError(f"GET {path} answered {resp.status_code}: {describe_error(resp)}")
     try:
         return resp.json()
     except ValueError:
-        raise CliError(f"GET {path}: the node's answer is not JSON") from None
+        raise UserError(f"GET {path}: the node's answer is not JSON") from None
 
 
 def get_status(client: httpx.Client, url: str) -> dict[str, Any]:
     doc = get_json(client, url, "/status")
     if not isinstance(doc, dict):
-        raise CliError("GET /status: the node's answer is not a JSON object")
+        raise UserError("GET /status: the node's answer is not a JSON object")
     return doc
 
 
@@ -75,9 +75,9 @@ def get_chain_id(client: httpx.Client, url: str) -> bytes:
     try:
         chain_id = bytes.fromhex(doc["chain_id"])
     except (KeyError, TypeError, ValueError):
-        raise CliError("GET /status: no hex chain_id in the node's answer") from None
+        raise UserError("GET /status: no hex chain_id in the node's answer") from None
     if len(chain_id) != 32:
-        raise CliError("GET /status: chain_id is not 32 bytes")
+        raise UserError("GET /status: chain_id is not 32 bytes")
     return chain_id
 
 
@@ -86,7 +86,7 @@ def get_chain_time_s(client: httpx.Client, url: str) -> int:
     so they also hold on a development chain whose clock runs faster (``time_scale``)."""
     doc = get_status(client, url)
     if type(doc.get("time_ms")) is not int:
-        raise CliError("GET /status: no time_ms in the node's answer")
+        raise UserError("GET /status: no time_ms in the node's answer")
     return doc["time_ms"] // 1000
 
 
@@ -100,7 +100,7 @@ def post_tx(client: httpx.Client, url: str, tx: Tx, token: str | None = None) ->
     except httpx.HTTPError as exc:
         raise describe_unreachable(url, exc) from None
     if resp.status_code not in (200, 202):
-        raise CliError(f"the node refused the transaction ({resp.status_code}): {describe_error(resp)}")
+        raise UserError(f"the node refused the transaction ({resp.status_code}): {describe_error(resp)}")
     return tx.id().hex()
 
 
@@ -139,5 +139,5 @@ def parse_key_hex(text: str, what: str) -> bytes:
     except ValueError:
         raw = b""
     if len(raw) != 32:
-        raise CliError(f"{what} must be 64 hex characters, not {text!r}")
+        raise UserError(f"{what} must be 64 hex characters, not {text!r}")
     return raw

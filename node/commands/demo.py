@@ -8,7 +8,7 @@ import time
 import typer
 
 from node.sim.ledger_day import MAX_HOUSEHOLDS, format_summary, run_ledger_demo
-from node.errors import CliError
+from node.errors import UserError
 
 demo_app = typer.Typer(help="Demonstrations that run in one process, without a network.", no_args_is_help=True)
 
@@ -21,9 +21,9 @@ def demo_ledger(
 ) -> None:
     """Drive one simulated day of a commune through the ledger and print each settlement."""
     if not 2 <= households <= MAX_HOUSEHOLDS:
-        raise CliError(f"--households must be between 2 and {MAX_HOUSEHOLDS}")
+        raise UserError(f"--households must be between 2 and {MAX_HOUSEHOLDS}")
     if not 0 <= seed < 2**63:
-        raise CliError("--seed must be between 0 and 2**63 - 1")
+        raise UserError("--seed must be between 0 and 2**63 - 1")
     started = time.perf_counter()
     summary = run_ledger_demo(households, seed)
     if as_json:

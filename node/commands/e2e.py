@@ -10,7 +10,7 @@ from pathlib import Path
 import trio
 import typer
 
-from node.errors import CliError
+from node.errors import UserError
 
 e2e_app = typer.Typer(help="End-to-end fault injection on real node processes.", no_args_is_help=True)
 
@@ -30,7 +30,7 @@ async def _until_signal(fn):
         result.append(await fn())
         nursery.cancel_scope.cancel()
     if not result:
-        raise CliError("stopped by SIGTERM; nodes stopped and namespaces removed")
+        raise UserError("stopped by SIGTERM; nodes stopped and namespaces removed")
     return result[0]
 
 
@@ -45,7 +45,7 @@ def _run_trio(fn):
         return trio.run(partial(_until_signal, fn))
     except BaseExceptionGroup as group:
         inner = _unwrap(group)
-        if isinstance(inner, CliError):
+        if isinstance(inner, UserError):
             raise inner from None
         raise
 
@@ -86,7 +86,7 @@ def e2e_table(
         path = report_path(reports, m.path)
         if no_run:
             if not path.exists():
-                raise CliError(f"no report {path} for {m.path}; run without --no-run first")
+                raise UserError(f"no report {path} for {m.path}; run without --no-run first")
             results.append(json.loads(path.read_text()))
             continue
         typer.echo(f"== {m.name}", err=True)

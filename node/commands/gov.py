@@ -26,7 +26,7 @@ from governance.markets import TOTAL_BP
 from governance.offline import run_case
 from governance.proposals import CHOICES
 from node.commands.client import DEFAULT_NODE, NO_SIG, get_json, open_client, parse_key_hex, submit, verify_node_url
-from node.errors import CliError
+from node.errors import UserError
 from tokens.genesis import DEFAULT_PARAMS
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote
 
@@ -76,7 +76,7 @@ def gov_tally(path: Path = typer.Option(..., "--input", help="Case file (JSON): 
 
 def build_delegate(signer: bytes, nonce: int, topic: str, to: bytes | None) -> Delegate:
     if topic not in TOPICS:
-        raise CliError(f"--topic must be one of {', '.join(TOPICS)}, not {topic!r}")
+        raise UserError(f"--topic must be one of {', '.join(TOPICS)}, not {topic!r}")
     return Delegate(signer=signer, nonce=nonce, topic=topic, to=to, sig=NO_SIG)
 
 
@@ -85,11 +85,11 @@ def parse_bps(text: str) -> tuple[int, ...]:
     try:
         bps = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise CliError(f"--bps must be comma-separated integers, not {text!r}") from None
+        raise UserError(f"--bps must be comma-separated integers, not {text!r}") from None
     if any(bp < 0 for bp in bps) or len(bps) > 32:
-        raise CliError("--bps takes at most 32 values, each >= 0")
+        raise UserError("--bps takes at most 32 values, each >= 0")
     if sum(bps) != TOTAL_BP:
-        raise CliError(f"--bps must sum to {TOTAL_BP}, not {sum(bps)}")
+        raise UserError(f"--bps must sum to {TOTAL_BP}, not {sum(bps)}")
     return bps
 
 
@@ -102,23 +102,23 @@ def compute_canonical_value(text: str) -> str:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
-        raise CliError(f"--value must be JSON (quote text: '\"mean\"'), not {text!r}") from None
+        raise UserError(f"--value must be JSON (quote text: '\"mean\"'), not {text!r}") from None
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if len(canonical.encode()) > MAX_VALUE_BYTES:
-        raise CliError(f"--value is longer than {MAX_VALUE_BYTES} bytes")
+        raise UserError(f"--value is longer than {MAX_VALUE_BYTES} bytes")
     return canonical
 
 
 def build_propose(signer: bytes, nonce: int, param: str, value: str, voting_end: int) -> Propose:
     if param not in DEFAULT_PARAMS:
-        raise CliError(f"unknown parameter {param!r}")
+        raise UserError(f"unknown parameter {param!r}")
     return Propose(signer=signer, nonce=nonce, param=param, value=compute_canonical_value(value),
                    voting_end=voting_end, sig=NO_SIG)
 
 
 def build_vote(signer: bytes, nonce: int, proposal: bytes, choice: str) -> Vote:
     if choice not in CHOICES:
-        raise CliError(f"--choice must be yes, no or abstain, not {choice!r}")
+        raise UserError(f"--choice must be yes, no or abstain, not {choice!r}")
     return Vote(signer=signer, nonce=nonce, proposal=proposal, choice=choice, sig=NO_SIG)
 
 
@@ -137,7 +137,7 @@ def gov_delegate(
 ) -> None:
     """Delegate a topic to another household, or to nobody; a direct ballot still overrides it."""
     if (to is None) == (not none):
-        raise CliError("give exactly one of --to or --none")
+        raise UserError("give exactly one of --to or --none")
     target = None if none else parse_key_hex(to, "--to")
     build_delegate(bytes(32), 0, topic, target)          # refuse a bad topic before any I/O
     typer.echo(submit(node, key, lambda signer, nonce: build_delegate(signer, nonce, topic, target)))
@@ -164,7 +164,7 @@ def gov_propose(
 ) -> None:
     """Propose a parameter change, decided by the liquid tally when voting closes."""
     if (voting_end is None) == (window is None):
-        raise CliError("give exactly one of --voting-end or --window")
+        raise UserError("give exactly one of --voting-end or --window")
     end = voting_end if voting_end is not None else int(time.time()) + window
     build_propose(bytes(32), 0, param, value, end)
     typer.echo(submit(node, key, lambda signer, nonce: build_propose(signer, nonce, param, value, end)))

@@ -13,7 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from node.errors import CliError
+from node.errors import UserError
 from node.home.keyfile import load_key
 from node.sim.profiles import (
     MeterSim, Weather, build_profiles, compute_commune_mix, compute_local_day_start,
@@ -34,12 +34,12 @@ MAX_CAPTURE_BYTES = 64 * 1024 * 1024
 def _read_capture(path: Path) -> bytes:
     try:
         if path.stat().st_size > MAX_CAPTURE_BYTES:
-            raise CliError(f"{path} is larger than {MAX_CAPTURE_BYTES // (1024 * 1024)} MiB")
+            raise UserError(f"{path} is larger than {MAX_CAPTURE_BYTES // (1024 * 1024)} MiB")
         return path.read_bytes()
     except FileNotFoundError:
-        raise CliError(f"capture not found: {path}") from None
+        raise UserError(f"capture not found: {path}") from None
     except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _print_summary_table(summary: CaptureSummary) -> None:
@@ -75,18 +75,18 @@ def meter_parse(
 
 def _open_source(device: str | None, file: Path | None, mode: str) -> ByteSource:
     if (device is None) == (file is None):
-        raise CliError("give exactly one of --device or --file")
+        raise UserError("give exactly one of --device or --file")
     if mode not in ("auto", "historic", "standard"):
-        raise CliError(f"--mode must be auto, historic or standard, not {mode!r}")
+        raise UserError(f"--mode must be auto, historic or standard, not {mode!r}")
     if file is not None and mode != "auto":
-        raise CliError("--mode applies to --device only: a file's mode is read from its separators")
+        raise UserError("--mode applies to --device only: a file's mode is read from its separators")
     try:
         if file is not None:
             return FileSource(file)   # the separator tells the mode; no line settings
         chosen = detect_mode(device, report=typer.echo) if mode == "auto" else Mode(mode)
         return SerialSource(device or "", chosen)
     except SourceError as exc:
-        raise CliError(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 async def _run_agent(source: ByteSource, key: Keypair, node: str, every: float, max_submissions: int) -> None:
@@ -109,7 +109,7 @@ def meter_tic(
 ) -> None:
     """Read the meter, sign one cumulative reading every --every seconds and POST it to the node."""
     if not node.startswith(("http://", "https://")):
-        raise CliError(f"--node must be an http:// or https:// URL, not {node!r}")
+        raise UserError(f"--node must be an http:// or https:// URL, not {node!r}")
     keypair = load_key(key)   # fail before touching the device
     source = _open_source(device, file, mode)
     typer.echo(f"reading {device or file}; submitting to {node} every {every:g}s as {keypair.public.hex()}")
@@ -155,7 +155,7 @@ def meter_simulate(
     try:
         when = dt.date.fromisoformat(day)
     except ValueError:
-        raise CliError(f"--day must be YYYY-MM-DD, not {day!r}") from None
+        raise UserError(f"--day must be YYYY-MM-DD, not {day!r}") from None
     doc = compute_hourly_totals(households, when, seed)
     if as_json:
         typer.echo(json.dumps(doc))

@@ -10,7 +10,7 @@ from pathlib import Path
 import trio
 import typer
 
-from node.errors import CliError
+from node.errors import UserError
 
 node_app = typer.Typer(help="Run a validator or household node.", no_args_is_help=True)
 
@@ -43,7 +43,7 @@ def node_run(
     from node.e2e.byzantine import BEHAVIOURS
 
     if byzantine is not None and byzantine not in BEHAVIOURS:
-        raise CliError(f"--byzantine must be one of: {', '.join(BEHAVIOURS)}")
+        raise UserError(f"--byzantine must be one of: {', '.join(BEHAVIOURS)}")
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -10,7 +10,7 @@ import json
 
 import typer
 
-from node.errors import CliError
+from node.errors import UserError
 
 sim_app = typer.Typer(help="Seeded simulations: many nodes in one process, virtual clock.", no_args_is_help=True)
 
@@ -31,9 +31,9 @@ def sim_consensus(
     from node.sim.consensus import SimConfig, make_crash_plan, run_simulation
 
     if byzantine > validators:
-        raise CliError("--byzantine cannot exceed --validators")
+        raise UserError("--byzantine cannot exceed --validators")
     if crash + byzantine > validators:
-        raise CliError("--crash plus --byzantine cannot exceed --validators")
+        raise UserError("--crash plus --byzantine cannot exceed --validators")
     config = SimConfig(validators=validators, byzantine=byzantine, drop=drop,
                        partition_every_s=partition_every, heights=heights, seed=seed,
                        crashes=make_crash_plan(validators - byzantine, crash, seed))

@@ -23,7 +23,7 @@ from node.commands.client import (
     DEFAULT_NODE, NO_SIG, TOKEN_ENV, compute_nonce_ms, get_chain_id, get_chain_time_s, open_client, parse_key_hex,
     post_tx, sign_tx, submit, verify_node_url,
 )
-from node.errors import CliError
+from node.errors import UserError
 from node.home.keyfile import load_key
 from tokens.txs import Accept, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx
 from wire import DecodeError, verify_signature
@@ -49,26 +49,26 @@ TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
 
 def verify_class(cls: str, what: str) -> str:
     if cls not in CLASSES:
-        raise CliError(f"{what} must be kwh (Wh) or hour (minutes), not {cls!r}")
+        raise UserError(f"{what} must be kwh (Wh) or hour (minutes), not {cls!r}")
     return cls
 
 
 def verify_amount(amount: int, what: str) -> int:
     if not 0 < amount <= MAX_U64:
-        raise CliError(f"{what} must be a positive integer")
+        raise UserError(f"{what} must be a positive integer")
     return amount
 
 
 def verify_memo(memo: str) -> str:
     if len(memo.encode()) > MAX_MEMO_BYTES:
-        raise CliError(f"--memo is {len(memo.encode())} bytes; at most {MAX_MEMO_BYTES}")
+        raise UserError(f"--memo is {len(memo.encode())} bytes; at most {MAX_MEMO_BYTES}")
     return memo
 
 
 def compute_deadline(node: str, at: int | None, relative_s: int | None, names: tuple[str, str]) -> int:
     """An absolute unix time: given directly, or ``relative_s`` after the chain's now."""
     if (at is None) == (relative_s is None):
-        raise CliError(f"give exactly one of {names[0]} or {names[1]}")
+        raise UserError(f"give exactly one of {names[0]} or {names[1]}")
     if at is not None:
         return at
     with open_client() as client:
@@ -105,7 +105,7 @@ def tx_gift(
     """Give a share of your future production to a neighbour, until a date (a standing gift)."""
     beneficiary = parse_key_hex(to, "--to")
     if not 0 < bp <= TOTAL_BP:
-        raise CliError(f"--bp must be between 1 and {TOTAL_BP}")
+        raise UserError(f"--bp must be between 1 and {TOTAL_BP}")
     end = compute_deadline(node, until, None if days is None else days * DAY_S, ("--until", "--days"))
     typer.echo(submit(node, key, lambda signer, nonce: StandingGift(
         signer=signer, nonce=nonce, beneficiary=beneficiary, bp=bp, until=end, sig=NO_SIG), token=token))
@@ -139,7 +139,7 @@ def tx_service(
     verify_amount(minutes, "--minutes")
     verify_memo(memo)
     if (provider_key is None) == (out is None):
-        raise CliError("give --provider-key (co-sign here) or --out FILE (the provider co-signs with `tx cosign`)")
+        raise UserError("give --provider-key (co-sign here) or --out FILE (the provider co-signs with `tx cosign`)")
 
     def build(signer: bytes, nonce: int) -> Service:
         return Service(signer=signer, nonce=nonce, provider=provider_pub, minutes=minutes, memo=memo,
@@ -148,7 +148,7 @@ def tx_service(
     if provider_key is not None:
         cosigner = load_key(provider_key)
         if cosigner.public != provider_pub:
-            raise CliError(f"--provider-key holds {cosigner.public.hex()[:16]}…, not the --provider key")
+            raise UserError(f"--provider-key holds {cosigner.public.hex()[:16]}…, not the --provider key")
         typer.echo(submit(node, key, build, token=token, cosigners=((cosigner, "provider_sig"),)))
         return
     write_half_signed(node, key, build, out)
@@ -163,7 +163,7 @@ def write_half_signed(node: str, key_path: Path, build, out: Path) -> None:
     try:
         out.write_text(tx.encode().hex() + "\n")
     except OSError as exc:
-        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     typer.echo(f"half-signed service written to {out}; the provider runs: "
                f"voisinage tx cosign --tx {out} --key PROVIDER_KEY --node URL")
 
@@ -173,17 +173,17 @@ def read_half_signed(path: Path) -> Service:
         text = path.read_text().strip()
         data = bytes.fromhex(text)
     except FileNotFoundError:
-        raise CliError(f"file not found: {path}") from None
+        raise UserError(f"file not found: {path}") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CliError(f"{path} does not hold a hex transaction: {getattr(exc, 'strerror', None) or exc}") from None
+        raise UserError(f"{path} does not hold a hex transaction: {getattr(exc, 'strerror', None) or exc}") from None
     if len(data) > MAX_TX_BYTES:
-        raise CliError(f"{path}: a transaction is at most {MAX_TX_BYTES} bytes")
+        raise UserError(f"{path}: a transaction is at most {MAX_TX_BYTES} bytes")
     try:
         tx = decode_tx(data)
     except DecodeError as exc:
-        raise CliError(f"{path}: not a transaction: {exc.reason}") from None
+        raise UserError(f"{path}: not a transaction: {exc.reason}") from None
     if not isinstance(tx, Service):
-        raise CliError(f"{path}: a {tx.TAG} transaction, not a service")
+        raise UserError(f"{path}: a {tx.TAG} transaction, not a service")
     return tx
 
 
@@ -198,12 +198,12 @@ def tx_cosign(
     tx = read_half_signed(tx_file)
     provider = load_key(key)
     if provider.public != tx.provider:
-        raise CliError(f"this service names provider {tx.provider.hex()[:16]}…, not your key")
+        raise UserError(f"this service names provider {tx.provider.hex()[:16]}…, not your key")
     url = verify_node_url(node)
     with open_client() as client:
         chain_id = get_chain_id(client, url)
         if not verify_signature(tx.signer, signing_bytes(chain_id, tx), tx.sig):
-            raise CliError("the beneficiary's signature does not verify on this node's chain")
+            raise UserError("the beneficiary's signature does not verify on this node's chain")
         typer.echo(f"service: {tx.signer.hex()[:16]}… pays you {tx.minutes} min, memo {tx.memo!r}", err=True)
         typer.echo(post_tx(client, url, sign_tx(tx, provider, chain_id, "provider_sig"), token))
 

@@ -25,7 +25,7 @@ from consensus.messages import Decision
 from consensus.vote import VOTE_KINDS, DuplicateVote, Vote
 from node.api.app import build_app
 from node.e2e.byzantine import process_byzantine_effects
-from node.errors import CliError
+from node.errors import UserError
 from node.home.homedir import home_key, load_home
 from node.net.peers import parse_peer_addr
 from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network, peer_id_of_key
@@ -295,13 +295,13 @@ def check_port_free(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as exc:
-            raise CliError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from None
+            raise UserError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from None
 
 
 def parse_http(addr: str) -> tuple[str, int]:
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise CliError(f"bad --http address {addr!r}: expected HOST:PORT")
+        raise UserError(f"bad --http address {addr!r}: expected HOST:PORT")
     return host or "127.0.0.1", int(port)
 
 
@@ -359,7 +359,7 @@ def check_addrs(listen: str, peers: list[str]) -> list[str]:
     try:
         multiaddr.Multiaddr(listen)
     except Exception as exc:  # multiaddr raises many types on garbage; all mean bad input
-        raise CliError(f"bad listen address {listen!r}: {str(exc)[:100] or type(exc).__name__}") from None
+        raise UserError(f"bad listen address {listen!r}: {str(exc)[:100] or type(exc).__name__}") from None
     for addr in peers:
         parse_peer_addr(addr)
     return peers

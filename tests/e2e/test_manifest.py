@@ -1,4 +1,4 @@
-"""Manifest parsing: every shipped manifest loads; every mistake is one clear CliError."""
+"""Manifest parsing: every shipped manifest loads; every mistake is one clear UserError."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import sys
 import plyvel
 import pytest
 
-from node.errors import CliError
+from node.errors import UserError
 from node.store import Store, StoreCorrupt, StoreError, StoreLocked
 from node.store import layout as L
 from tokens.statehash import compute_state_hash_items
@@ -130,8 +130,8 @@ def test_open_home_uses_db_subdirectory(tmp_path):
 
 
 def test_store_errors_are_cli_errors():
-    # node/cli.py prints a CliError as one line; every store error must be one.
-    assert issubclass(StoreError, CliError)
+    # node/cli.py prints a UserError as one line; every store error must be one.
+    assert issubclass(StoreError, UserError)
     assert issubclass(StoreLocked, StoreError) and issubclass(StoreCorrupt, StoreError)
 
 
