@@ -40,10 +40,11 @@ def node_run(
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
     from node.service.runner import run_node
-    from node.e2e.byzantine import BEHAVIOURS
+    from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
 
     if byzantine is not None and byzantine not in BEHAVIOURS:
         raise UserError(f"--byzantine must be one of: {', '.join(BEHAVIOURS)}")
+    rewrite_effects = None if byzantine is None else make_effects_rewrite(byzantine)
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -54,7 +55,7 @@ def node_run(
     # (measured under bench load, once or twice a minute) that could hold a proposal.
     gc.freeze()
     trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http,
-                     sign_journal=sign_journal, api_token=api_token, byzantine=byzantine,
+                     sign_journal=sign_journal, api_token=api_token, rewrite_effects=rewrite_effects,
                      relay_txs=relay_txs, check_all_signatures=check_all_signatures))
 
 

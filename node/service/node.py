@@ -13,7 +13,7 @@ import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from node.service.signstate import load_sign_state, save_sign_state
 from node.store import Store
 from tokens import InvalidTx, MemoryKV, check_tx, genesis_writes, get_account, get_state_hash
 from tokens.queries import get_household
-from wire import MAX_BLOCK_BYTES, DecodeError, compute_id, decode
+from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, compute_id, decode
 
 log = logging.getLogger("voisinage.node")
 
@@ -57,6 +57,10 @@ MAX_REGOSSIP = 4096
 REJECT_REASONS = frozenset({"bad_signature", "unknown_signer", "malformed", "not_registrar"})
 
 
+# The engine's effects, rewritten before they are executed: (effects, chain id, key) -> effects.
+EffectsRewrite = Callable[[list, bytes, Keypair], list]
+
+
 @dataclass
 class NodeStats:
     started: float = field(default_factory=time.monotonic)
@@ -66,11 +70,14 @@ class NodeStats:
 
 
 class Node:
-    def __init__(self, home: Home, store: Store, *, check_all_signatures: bool = False, byzantine: str | None = None,
+    def __init__(self, home: Home, store: Store, *, check_all_signatures: bool = False,
+                 rewrite_effects: EffectsRewrite | None = None,
                  sign_journal: bool = False) -> None:
         self.home, self.store = home, store
         self.sign_journal = sign_journal
-        self.byzantine = byzantine    # test-only misbehaviour (node/e2e/byzantine.py); None when honest
+        # None when honest. The e2e suite's ``--byzantine`` passes a rewrite that adds
+        # equivocations to the engine's effects; the service itself knows no misbehaviour.
+        self.rewrite_effects = rewrite_effects
         self.genesis = home.genesis
         self.chain_id = self.genesis.chain_id
         self.key = home_key(home)

@@ -24,14 +24,13 @@ from consensus.sync import MAX_SYNC_BATCH, Trusted, verify_chain
 from consensus.messages import Decision
 from consensus.vote import VOTE_KINDS, DuplicateVote, Vote
 from node.api.app import build_app
-from node.e2e.byzantine import process_byzantine_effects
 from node.errors import UserError
 from node.home.homedir import home_key, load_home
 from node.net.peers import parse_peer_addr
 from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network, peer_id_of_key
 from node.service.ledger_app import Committed
 from node.service.ownlog import OwnMessages, as_input, load_own_messages
-from node.service.node import Node
+from node.service.node import EffectsRewrite, Node
 from node.service.signstate import append_sign_journal, save_sign_state
 from node.store import Store
 from tokens import MemoryKV, genesis_writes, get_state_hash, get_time_ms
@@ -102,8 +101,8 @@ class Driver:
 
     async def execute(self, effects) -> None:
         node = self.node
-        if node.byzantine is not None:
-            effects = process_byzantine_effects(node.byzantine, effects, node.chain_id, node.key)
+        if node.rewrite_effects is not None:
+            effects = node.rewrite_effects(effects, node.chain_id, node.key)
         for index, effect in enumerate(effects):
             if isinstance(effect, PersistBeforeSign):
                 self.save_signed(effect, effects[index + 1:index + 2])
@@ -317,7 +316,7 @@ async def serve_api(node: Node, host: str, port: int, api_token: str | None = No
 
 async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),
                    http: str | None = None, sign_journal: bool = False, api_token: str | None = None,
-                   byzantine: str | None = None, relay_txs: bool | None = None,
+                   rewrite_effects: EffectsRewrite | None = None, relay_txs: bool | None = None,
                    check_all_signatures: bool = False) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no)."""
     home = load_home(home_dir)
@@ -327,7 +326,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     bootstrap = check_addrs(listen, genesis_peer_addrs(home.genesis.validators) + list(peers))
     store, started = open_store(home), False
     try:
-        node = Node(home, store, sign_journal=sign_journal, byzantine=byzantine,
+        node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
                     check_all_signatures=check_all_signatures)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence}

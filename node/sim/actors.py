@@ -19,6 +19,15 @@ from consensus.vote import Vote
 BOTH_PROBABILITY = 0.25     # chance that a peer receives both versions
 
 
+def make_vote_twin(vote: Vote, chain_id: bytes, key: Keypair) -> Vote:
+    """The same (height, round, kind), signed for another block: nil for a block vote, a
+    made-up block id for a nil vote. Sent beside the original, that is an equivocation
+    (DESIGN §6 "Evidence")."""
+    other = None if vote.block_id is not None else hashlib.sha256(b"twin" + vote.encode()).digest()
+    return sign_message(Vote(kind=vote.kind, height=vote.height, round=vote.round, block_id=other,
+                             validator=vote.validator, sig=bytes(64)), chain_id, key)
+
+
 class Byzantine:
     def __init__(self, node, chain_id: bytes, rng: random.Random) -> None:
         self.node, self.chain_id, self.rng = node, chain_id, rng
@@ -59,10 +68,7 @@ class Byzantine:
         return twin
 
     def make_vote_twin(self, vote: Vote) -> Vote:
-        """Nil for a block vote; a made-up block id for a nil vote."""
-        other = None if vote.block_id is not None else hashlib.sha256(self.rng.randbytes(32)).digest()
-        return sign_message(Vote(kind=vote.kind, height=vote.height, round=vote.round, block_id=other,
-                                 validator=vote.validator, sig=bytes(64)), self.chain_id, self.key)
+        return make_vote_twin(vote, self.chain_id, self.key)
 
     def make_proposal_twin(self, p: Proposal) -> Proposal:
         """Another valid block for the same (height, round), with other txs."""

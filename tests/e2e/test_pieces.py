@@ -83,3 +83,24 @@ def test_table_marks_failures_and_lists_problems():
     text = render_table([ok, bad], "x", "e2e/reports")
     assert "| kill | loopback | kill validator-1: 3.5 s |" in text
     assert "| latency | netns |" in text and "FAIL" in text and "- latency: fork: nodes disagree" in text
+
+
+def test_double_sign_rewrite_adds_a_provable_twin_after_each_own_vote():
+    import pytest
+    from consensus.events import Broadcast
+    from consensus.vote import PREVOTE, Vote, make_duplicate_vote, verify_evidence
+    from node.e2e.byzantine import make_effects_rewrite
+    from wire import Keypair, sign_message
+
+    chain_id, me, other = bytes(32), Keypair(bytes([1]) * 32), Keypair(bytes([2]) * 32)
+    own = sign_message(Vote(kind=PREVOTE, height=3, round=0, block_id=bytes([7]) * 32, validator=me.public,
+                            sig=bytes(64)), chain_id, me)
+    relayed = sign_message(Vote(kind=PREVOTE, height=3, round=0, block_id=None, validator=other.public,
+                                sig=bytes(64)), chain_id, other)
+    out = make_effects_rewrite("double-sign")([Broadcast(own), Broadcast(relayed)], chain_id, me)
+    assert [e.message for e in out[:1] + out[2:]] == [own, relayed]     # another's vote gets no twin
+    twin = out[1].message
+    assert (twin.height, twin.round, twin.kind, twin.block_id) == (3, 0, PREVOTE, None)
+    verify_evidence([me.public, other.public], chain_id, make_duplicate_vote(own, twin))
+    with pytest.raises(ValueError):
+        make_effects_rewrite("lie")
