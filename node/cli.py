@@ -11,7 +11,13 @@ import sys
 import typer
 
 from node.commands import register_all
-from node.errors import UserError
+from node.e2e.errors import E2EError
+from node.errors import UserError, find_only
+from node.home.errors import HomeError
+from node.localnet.errors import LocalnetError
+from node.net.errors import NetSetupError
+from node.service.errors import ServiceError
+from node.store import StoreError
 
 app = typer.Typer(
     name="voisinage",
@@ -22,6 +28,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 register_all(app)
+
+# What a person can act on, whichever room raised it: printed as one line, exit 1.
+ONE_LINE_ERRORS = (UserError, HomeError, NetSetupError, StoreError, ServiceError, LocalnetError, E2EError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +48,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"error: {exc.format_message()}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
-    except UserError as exc:
+    except ONE_LINE_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BaseExceptionGroup as group:     # raised by a task of a trio nursery
+        single = find_only(group, ONE_LINE_ERRORS)
+        if single is None:
+            raise
+        print(f"error: {single}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,5 +1,24 @@
-"""Errors that reach a person: each is printed as one line, never as a traceback."""
+"""Errors that reach a person: each is printed as one line, never as a traceback.
+
+Commands raise ``UserError``. Every other room of node/ raises its own family
+(``NetSetupError``, ``StoreError``, ``HomeError``, ``LocalnetError``, ``ServiceError``,
+``E2EError``, the meter's errors); ``node.cli`` prints those as one line too.
+"""
+
+from __future__ import annotations
 
 
 class UserError(Exception):
-    """A user-facing failure: bad argument, missing file, port in use, corrupt home."""
+    """A command's failure a person must act on: a bad argument, a missing file."""
+
+
+def find_only(group: BaseExceptionGroup, kinds: type[BaseException] | tuple[type[BaseException], ...]
+              ) -> BaseException | None:
+    """The one error of ``kinds`` that ``group`` holds, if it holds nothing else.
+
+    trio nurseries wrap what their tasks raise in exception groups; a single setup
+    error inside them is still that error, and must read as one line."""
+    match, rest = group.split(kinds)
+    while isinstance(match, BaseExceptionGroup) and rest is None and len(match.exceptions) == 1:
+        match = match.exceptions[0]
+    return match if rest is None and isinstance(match, kinds) else None

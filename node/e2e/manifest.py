@@ -30,7 +30,7 @@ Example (e2e/manifests/kill.toml)::
     max_recovery_s = 60
     min_throughput_ratio = 0.8
 
-Every mistake is a one-line ``UserError`` naming the file and the field.
+Every mistake is a one-line ``E2EError`` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.errors import UserError
+from node.e2e.errors import E2EError
 
 OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition")
 NETNS_OPS = frozenset({"disconnect", "latency", "partition"})
@@ -104,7 +104,7 @@ class Manifest:
                 + [f"household-{i}" for i in range(self.households)])
 
 
-class ManifestError(UserError):
+class ManifestError(E2EError):
     """A manifest that does not describe a runnable scenario; one line, like every CLI error."""
 
 

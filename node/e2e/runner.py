@@ -25,7 +25,7 @@ from node.e2e.load import LoadGen
 from node.e2e.manifest import Manifest
 from node.localnet.netns import Fabric, require_root
 from node.e2e.perturb import PerturbResult, run_perturbation
-from node.errors import UserError
+from node.e2e.errors import E2EError
 from node.home.homedir import load_home
 
 FIRST_BLOCK_TIMEOUT_S = 60
@@ -48,7 +48,7 @@ async def wait_first_block(cluster: Cluster) -> None:
         while min((await cluster.heights()).values(), default=0) < 1:
             await trio.sleep(0.2)
         return
-    raise UserError(f"no block committed within {FIRST_BLOCK_TIMEOUT_S} s of start")
+    raise E2EError(f"no block committed within {FIRST_BLOCK_TIMEOUT_S} s of start")
 
 
 async def wait_settled(cluster: Cluster, load: LoadGen, timeout: float) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.errors import UserError
+from node.home.errors import HomeError
 from node.home.keyfile import load_key, new_keypair, save_key
 from tokens.genesis import Genesis, GenesisError, default_params, parse_genesis
 
@@ -54,7 +54,7 @@ def validator_ips(first: str | None, count: int) -> list[str]:
         start = ipaddress.IPv4Address(first)
         ips = [str(start + i) for i in range(count)]
     except (ipaddress.AddressValueError, ValueError):
-        raise UserError(f"bad --validator-ip {first!r}: expected an IPv4 address with room for {count}") from None
+        raise HomeError(f"bad --validator-ip {first!r}: expected an IPv4 address with room for {count}") from None
     return ips
 
 
@@ -70,15 +70,15 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
                    extra_households: list[dict[str, Any]] = (), validator_ip: str | None = None) -> Genesis:
     """Write ``out/genesis.json`` and the homes of every node; return the parsed genesis."""
     if validators < 1:
-        raise UserError("--validators must be at least 1")
+        raise HomeError("--validators must be at least 1")
     if households < 0:
-        raise UserError("--households must not be negative")
+        raise HomeError("--households must not be negative")
     if not 1 <= base_port <= 65535 - validators - households:
-        raise UserError("--base-port leaves no room for every node's port")
+        raise HomeError("--base-port leaves no room for every node's port")
     ips = validator_ips(validator_ip, validators)
     out = Path(out)
     if (out / GENESIS_FILE).exists():
-        raise UserError(f"{out / GENESIS_FILE} already exists; choose an empty directory")
+        raise HomeError(f"{out / GENESIS_FILE} already exists; choose an empty directory")
     out.mkdir(parents=True, exist_ok=True)
     keys = {f"validator-{i}": new_keypair() for i in range(validators)}
     keys.update({f"household-{i}": new_keypair() for i in range(households)})
@@ -103,7 +103,7 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         genesis_bytes = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
         genesis = parse_genesis(genesis_bytes)
     except GenesisError as exc:
-        raise UserError(f"invalid genesis: {exc}") from None
+        raise HomeError(f"invalid genesis: {exc}") from None
     (out / GENESIS_FILE).write_bytes(genesis_bytes)
     for index, (node_name, key) in enumerate(keys.items()):
         home = out / node_name
@@ -121,22 +121,22 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
 
 
 def load_home(path: Path) -> Home:
-    """Open a home directory; any problem is a one-line ``UserError``."""
+    """Open a home directory; any problem is a one-line ``HomeError``."""
     path = Path(path)
     if not path.is_dir():
-        raise UserError(f"home directory not found: {path}")
+        raise HomeError(f"home directory not found: {path}")
     try:
         genesis = parse_genesis((path / GENESIS_FILE).read_bytes())
     except FileNotFoundError:
-        raise UserError(f"no {GENESIS_FILE} in {path}") from None
+        raise HomeError(f"no {GENESIS_FILE} in {path}") from None
     except GenesisError as exc:
-        raise UserError(f"{path / GENESIS_FILE}: {exc}") from None
+        raise HomeError(f"{path / GENESIS_FILE}: {exc}") from None
     try:
         config = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).exists() else {}
     except (OSError, ValueError) as exc:
-        raise UserError(f"corrupt {path / CONFIG_FILE}: {exc}") from None
+        raise HomeError(f"corrupt {path / CONFIG_FILE}: {exc}") from None
     if not isinstance(config, dict):
-        raise UserError(f"corrupt {path / CONFIG_FILE}: expected an object")
+        raise HomeError(f"corrupt {path / CONFIG_FILE}: expected an object")
     return Home(path, genesis, config)
 
 

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from node.errors import UserError
+from node.home.errors import HomeError
 from wire import Keypair
 
 
@@ -18,7 +18,7 @@ def save_key(path: Path, key: Keypair, *, overwrite: bool = False) -> None:
     """Write ``key`` to ``path`` atomically, readable by its owner only."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise UserError(f"{path} already exists; refusing to overwrite a key")
+        raise HomeError(f"{path} already exists; refusing to overwrite a key")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     doc = {"type": "ed25519", "public": key.public.hex(), "seed": key.seed.hex()}
@@ -33,15 +33,15 @@ def save_key(path: Path, key: Keypair, *, overwrite: bool = False) -> None:
 
 
 def load_key(path: Path) -> Keypair:
-    """Read a key file; any problem is a one-line ``UserError``."""
+    """Read a key file; any problem is a one-line ``HomeError``."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
         key = Keypair(bytes.fromhex(doc["seed"]))
     except FileNotFoundError:
-        raise UserError(f"key file not found: {path}") from None
+        raise HomeError(f"key file not found: {path}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"corrupt key file {path}: {exc}") from None
+        raise HomeError(f"corrupt key file {path}: {exc}") from None
     if doc.get("public") != key.public.hex():
-        raise UserError(f"corrupt key file {path}: public key does not match the seed")
+        raise HomeError(f"corrupt key file {path}: public key does not match the seed")
     return key

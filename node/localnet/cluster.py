@@ -23,7 +23,7 @@ import httpx
 import trio
 
 from node.localnet.netns import Fabric
-from node.errors import UserError
+from node.localnet.errors import LocalnetError
 from node.home.homedir import CONFIG_FILE, GENESIS_FILE, create_network, load_home
 from node.localnet.ports import find_port_block
 
@@ -133,11 +133,11 @@ class Cluster:
         with trio.move_on_after(timeout):
             while True:
                 if node.proc is not None and node.proc.returncode is not None:
-                    raise UserError(f"{node.name} exited with {node.proc.returncode}: {self.log_tail(node)}")
+                    raise LocalnetError(f"{node.name} exited with {node.proc.returncode}: {self.log_tail(node)}")
                 if await self.status(node) is not None:
                     return
                 await trio.sleep(0.2)
-        raise UserError(f"{node.name} did not answer on {node.url} within {timeout:.0f} s")
+        raise LocalnetError(f"{node.name} did not answer on {node.url} within {timeout:.0f} s")
 
     async def record_peer_ids(self) -> None:
         for node in self.nodes:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import httpx
 import trio
 
-from node.errors import UserError
+from node.localnet.errors import LocalnetError
 from node.home.homedir import GENESIS_FILE, create_network, load_home
 from node.localnet.meters import MeterFleet
 from node.localnet.ports import find_port_block, is_port_free
@@ -81,7 +81,7 @@ def prepare_home(cfg: LocalnetConfig) -> Path:
     total = cfg.validators + cfg.households + 1
     for i in range(total):
         if not is_port_free(cfg.http_base + i):
-            raise UserError(f"HTTP port {cfg.http_base + i} is in use; is another localnet running?")
+            raise LocalnetError(f"HTTP port {cfg.http_base + i} is in use; is another localnet running?")
     p2p = cfg.p2p_base or find_port_block(total)
     create_network(home, name="Localnet", insee="99999", validators=cfg.validators,
                    households=cfg.households, base_port=p2p, time_scale=cfg.speed,
@@ -113,14 +113,14 @@ async def wait_ready(client: httpx.AsyncClient, nodes: list[NodeProc]) -> None:
         while True:
             if node.proc is not None and node.proc.returncode is not None:
                 tail = (node.home / "node.log").read_bytes()[-400:].decode(errors="replace").strip()
-                raise UserError(f"{node.name} exited with {node.proc.returncode}: {tail.splitlines()[-1] if tail else ''}")
+                raise LocalnetError(f"{node.name} exited with {node.proc.returncode}: {tail.splitlines()[-1] if tail else ''}")
             try:
                 if (await client.get(f"{node.url}/status", timeout=2)).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if trio.current_time() > deadline:
-                raise UserError(f"{node.name} did not answer on {node.url} within {STARTUP_TIMEOUT_S} s")
+                raise LocalnetError(f"{node.name} did not answer on {node.url} within {STARTUP_TIMEOUT_S} s")
             await trio.sleep(0.2)
 
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from node.errors import UserError
+from node.localnet.errors import LocalnetError
 
 PREFIX = "vsn"
 IFACE = "eth0"
@@ -33,7 +33,7 @@ MAX_NODES = 200
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-class NetnsError(UserError):
+class NetnsError(LocalnetError):
     """A namespace, link or qdisc command failed; the message names the command."""
 
 
@@ -43,7 +43,7 @@ def is_root() -> bool:
 
 def require_root(what: str = "--netns") -> None:
     if not is_root():
-        raise UserError(f"{what} needs root (it creates network namespaces and a bridge); "
+        raise LocalnetError(f"{what} needs root (it creates network namespaces and a bridge); "
                        "run as root, or use the loopback scenarios")
 
 

@@ -20,7 +20,7 @@ from node.e2e import checks
 from node.localnet.cluster import Cluster, build_network, open_client
 from node.e2e.load import LoadGen
 from node.localnet.netns import Fabric, require_root
-from node.errors import UserError
+from node.localnet.errors import LocalnetError
 from node.home.homedir import GENESIS_FILE
 
 
@@ -28,7 +28,7 @@ async def run_netns_localnet(validators: int, households: int, speed: int, durat
                              home: Path | None, report: Path | None, say: Callable[[str], None] = print) -> int:
     require_root("localnet up --netns")
     if home is not None and (home / GENESIS_FILE).exists():
-        raise UserError(f"{home} already holds a network; --netns needs an empty --home (addresses are per run)")
+        raise LocalnetError(f"{home} already holds a network; --netns needs an empty --home (addresses are per run)")
     home = home or Path(tempfile.mkdtemp(prefix="voisinage-localnet-netns-"))
     fabric = Fabric(validators + households)
     try:

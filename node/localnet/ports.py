@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import socket
 
-from node.errors import UserError
+from node.localnet.errors import LocalnetError
 
 
 def is_port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -33,4 +33,4 @@ def find_port_block(count: int, start: int = 27000, stop: int = 60000, *, scatte
         for port in range(start, stop - count, count):
             if all(is_port_free(port + i) for i in range(count)):
                 return port
-    raise UserError("no free block of TCP ports on 127.0.0.1")
+    raise LocalnetError("no free block of TCP ports on 127.0.0.1")

@@ -5,7 +5,7 @@ wire; it must not import consensus, tokens, governance or the rest of node excep
 """
 
 from node.net.batcher import TxBatcher
-from node.net.errors import LocalProtocolError, NetError, PeerUnavailable, RemoteProtocolError
+from node.net.errors import LocalProtocolError, NetError, NetSetupError, PeerUnavailable, RemoteProtocolError
 from node.net.identity import genesis_peer_addrs, load_or_create_identity, peer_id_of_key
 from node.net.messages import BlockEntry, Blocks, GetBlocks, Status, SyncFailure, TxBatch
 from node.net.network import Network, NetSettings, open_network
@@ -13,7 +13,7 @@ from node.net.topics import TopicKind, topic_name
 from node.net.verdict import ACCEPT, Outcome, Verdict, ignore, reject
 
 __all__ = [
-    "TxBatcher", "LocalProtocolError", "NetError", "PeerUnavailable", "RemoteProtocolError",
+    "TxBatcher", "LocalProtocolError", "NetError", "NetSetupError", "PeerUnavailable", "RemoteProtocolError",
     "genesis_peer_addrs", "load_or_create_identity", "peer_id_of_key",
     "BlockEntry", "Blocks", "GetBlocks", "Status", "SyncFailure", "TxBatch",
     "Network", "NetSettings", "open_network", "TopicKind", "topic_name",

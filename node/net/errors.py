@@ -15,3 +15,8 @@ class RemoteProtocolError(NetError):
 
 class PeerUnavailable(NetError):
     """The peer could not be reached, refused the protocol, or was too slow."""
+
+
+class NetSetupError(NetError):
+    """The network cannot start: a bad address, a corrupt or foreign identity file, a
+    port in use. The operator's to fix; the CLI prints it as one line."""

@@ -20,7 +20,7 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.identity_utils import load_identity, save_identity
 from libp2p.peer.id import ID
 
-from node.errors import UserError
+from node.net.errors import NetSetupError
 
 P2P_KEY_FILE = "p2p.key"
 
@@ -34,7 +34,7 @@ def _load_existing(path: Path) -> KeyPair:
     try:
         return load_identity(path)
     except (OSError, ValueError) as exc:
-        raise UserError(f"corrupt libp2p identity {path}: {str(exc).splitlines()[0][:120]}") from None
+        raise NetSetupError(f"corrupt libp2p identity {path}: {str(exc).splitlines()[0][:120]}") from None
 
 
 def load_or_create_identity(home_dir: Path, seed: bytes | None = None) -> KeyPair:
@@ -47,17 +47,17 @@ def load_or_create_identity(home_dir: Path, seed: bytes | None = None) -> KeyPai
     if path.exists():
         key = _load_existing(path)
         if seed is not None and key.public_key.to_bytes() != create_new_key_pair(seed).public_key.to_bytes():
-            raise UserError(f"{path} is not this validator's key; remove it to derive it again")
+            raise NetSetupError(f"{path} is not this validator's key; remove it to derive it again")
         if (os.stat(path).st_mode & 0o077) != 0:
-            raise UserError(f"{path} is readable by others; run: chmod 600 {path}")
+            raise NetSetupError(f"{path} is readable by others; run: chmod 600 {path}")
         return key
     if not Path(home_dir).is_dir():
-        raise UserError(f"home directory not found: {home_dir}")
+        raise NetSetupError(f"home directory not found: {home_dir}")
     key = create_new_key_pair(seed)
     try:
         save_identity(key, path)
     except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise NetSetupError(f"cannot write {path}: {exc.strerror or exc}") from None
     return key
 
 

@@ -36,10 +36,10 @@ from libp2p.tools.anyio_service import background_trio_service
 from wire import DecodeError, decode
 from wire.limits import MAX_GOSSIP_BYTES
 
-from node.errors import UserError
+from node.errors import find_only
 from node.net import gossip, sync
 from node.net.batcher import DEFAULT_DELAY_S, TxBatcher
-from node.net.errors import LocalProtocolError, NetError
+from node.net.errors import LocalProtocolError, NetError, NetSetupError
 from node.net.identity import load_or_create_identity
 from node.net.messages import TxBatch
 from node.net.peers import PeerManager, PeerPolicy, parse_peer_addr
@@ -345,7 +345,7 @@ class Network:
         async with self.host.run(listen_addrs=[listen]):
             try:
                 if not self.host.get_network().listeners:
-                    raise UserError(f"cannot listen on {listen}: address in use or unavailable")
+                    raise NetSetupError(f"cannot listen on {listen}: address in use or unavailable")
                 async with background_trio_service(self.pubsub), background_trio_service(self.router):
                     await self.pubsub.wait_until_ready()
                     await self._run_tasks(task_status)
@@ -384,15 +384,7 @@ def _parse_listen(addr: str) -> multiaddr.Multiaddr:
     try:
         return multiaddr.Multiaddr(addr)
     except Exception as exc:  # multiaddr raises many types on garbage; all mean bad input
-        raise UserError(f"bad listen address {addr!r}: {str(exc)[:100] or type(exc).__name__}") from None
-
-
-def _only_cli_error(group: BaseExceptionGroup) -> UserError | None:
-    """The UserError inside ``group`` if it holds nothing else (nurseries wrap errors)."""
-    match, rest = group.split(UserError)
-    while isinstance(match, BaseExceptionGroup) and rest is None and len(match.exceptions) == 1:
-        match = match.exceptions[0]
-    return match if rest is None and isinstance(match, UserError) else None
+        raise NetSetupError(f"bad listen address {addr!r}: {str(exc)[:100] or type(exc).__name__}") from None
 
 
 @asynccontextmanager
@@ -402,7 +394,7 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
                        settings: NetSettings = NetSettings()) -> AsyncIterator[Network]:
     """Start the network, yield it once listening, stop it cleanly on exit.
 
-    Bad addresses, a corrupt ``p2p.key`` or a port in use are a one-line UserError.
+    Bad addresses, a corrupt ``p2p.key`` or a port in use raise ``NetSetupError``.
     """
     gossip.apply_library_fixes()
     if settings.libp2p_log_level is not None:
@@ -417,7 +409,7 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
             yield net
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        cli_error = _only_cli_error(group)
-        if cli_error is None:
+        setup_error = find_only(group, NetSetupError)
+        if setup_error is None:
             raise
-        raise cli_error from None
+        raise setup_error from None

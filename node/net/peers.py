@@ -20,7 +20,7 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.pubsub.pubsub import Pubsub
 
-from node.errors import UserError
+from node.net.errors import NetSetupError
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,13 @@ class PeerPolicy:
 
 
 def parse_peer_addr(addr: str) -> PeerInfo:
-    """A full multiaddr with /p2p/<peer id>; anything else is a one-line UserError."""
+    """A full multiaddr with /p2p/<peer id>; anything else is a one-line NetSetupError."""
     try:
         info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
     except Exception as exc:  # multiaddr and base58 raise many types; all mean bad input
-        raise UserError(f"bad peer address {addr!r}: {str(exc)[:100] or type(exc).__name__}") from None
+        raise NetSetupError(f"bad peer address {addr!r}: {str(exc)[:100] or type(exc).__name__}") from None
     if not info.addrs:
-        raise UserError(f"bad peer address {addr!r}: no transport address before /p2p/")
+        raise NetSetupError(f"bad peer address {addr!r}: no transport address before /p2p/")
     return info
 
 

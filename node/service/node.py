@@ -32,7 +32,6 @@ from consensus.privval import INITIAL_SIGN_STATE
 from consensus.vote import DuplicateVote, Vote
 from node.api.app import TxRefused
 from node.clock import ChainClock
-from node.errors import UserError
 from node.home.homedir import Home, home_key
 from node.service.mempool import Duplicate, Mempool, MempoolFull
 from node.service.metrics import Metrics

@@ -24,7 +24,7 @@ from consensus.sync import MAX_SYNC_BATCH, Trusted, verify_chain
 from consensus.messages import Decision
 from consensus.vote import VOTE_KINDS, DuplicateVote, Vote
 from node.api.app import build_app
-from node.errors import UserError
+from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
 from node.net.peers import parse_peer_addr
 from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network, peer_id_of_key
@@ -294,13 +294,13 @@ def check_port_free(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as exc:
-            raise UserError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from None
+            raise ServiceError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from None
 
 
 def parse_http(addr: str) -> tuple[str, int]:
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"bad --http address {addr!r}: expected HOST:PORT")
+        raise ServiceError(f"bad --http address {addr!r}: expected HOST:PORT")
     return host or "127.0.0.1", int(port)
 
 
@@ -358,7 +358,7 @@ def check_addrs(listen: str, peers: list[str]) -> list[str]:
     try:
         multiaddr.Multiaddr(listen)
     except Exception as exc:  # multiaddr raises many types on garbage; all mean bad input
-        raise UserError(f"bad listen address {listen!r}: {str(exc)[:100] or type(exc).__name__}") from None
+        raise ServiceError(f"bad listen address {listen!r}: {str(exc)[:100] or type(exc).__name__}") from None
     for addr in peers:
         parse_peer_addr(addr)
     return peers

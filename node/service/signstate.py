@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from consensus.privval import INITIAL_SIGN_STATE, SignState
-from node.errors import UserError
+from node.service.errors import ServiceError
 from wire import DecodeError, decode
 
 SIGN_STATE_FILE = "sign_state.bin"
@@ -26,12 +26,12 @@ def load_sign_state(home: Path) -> SignState:
     except FileNotFoundError:
         return INITIAL_SIGN_STATE
     except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+        raise ServiceError(f"cannot read {path}: {exc.strerror}") from None
     try:
         state = decode(data, SignState)
     except DecodeError as exc:
         # Never guess: signing again without the record could equivocate.
-        raise UserError(f"corrupt double-sign record {path}: {exc.reason}; "
+        raise ServiceError(f"corrupt double-sign record {path}: {exc.reason}; "
                        "restore it from a backup before starting this validator") from None
     return state
 

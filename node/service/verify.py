@@ -20,7 +20,7 @@ from pathlib import Path
 from consensus.block import Block, Commit, compute_block_id, get_equivocators
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.sync import Trusted, verify_next_block
-from node.errors import UserError
+from node.service.errors import ServiceError
 from node.home.homedir import load_home
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state
 from node.store import Store, StoreReader
@@ -32,7 +32,7 @@ from tokens.genesis import Genesis
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
 
-class VerifyError(UserError):
+class VerifyError(ServiceError):
     """The store does not hold what replaying genesis and its blocks gives."""
 
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import plyvel
 
-from node.errors import UserError
+
 from node.store import layout as L
 from node.store.layout import Height
 from tokens import compute_state_hash_full, get_state_hash
@@ -25,7 +25,7 @@ DB_DIR = "db"
 STATE_HASH_ENTRY = b"meta/state_hash"   # tokens.layout.META_STATE_HASH: the ledger's copy
 
 
-class StoreError(UserError):
+class StoreError(Exception):
     """A store problem a person must act on; printed as one line by the CLI."""
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from node.errors import UserError
+from node.net import NetSetupError
 from node.net import genesis_peer_addrs, load_or_create_identity, open_network, peer_id_of_key
 from node.net.identity import P2P_KEY_FILE
 from wire import Keypair
@@ -65,43 +65,43 @@ async def test_peer_is_redialled_after_it_restarts(home):
 
 def test_invalid_corrupt_identity_is_one_clear_error(tmp_path):
     (tmp_path / P2P_KEY_FILE).write_bytes(b"not a key")
-    with pytest.raises(UserError, match="corrupt libp2p identity"):
+    with pytest.raises(NetSetupError, match="corrupt libp2p identity"):
         load_or_create_identity(tmp_path)
 
 
 def test_invalid_identity_readable_by_others_is_refused(tmp_path):
     load_or_create_identity(tmp_path)
     os.chmod(tmp_path / P2P_KEY_FILE, 0o644)
-    with pytest.raises(UserError, match="chmod 600"):
+    with pytest.raises(NetSetupError, match="chmod 600"):
         load_or_create_identity(tmp_path)
 
 
 def test_invalid_identity_of_another_validator_is_refused(tmp_path):
     load_or_create_identity(tmp_path, Keypair(b"\x01" * 32).seed)
     assert load_or_create_identity(tmp_path, Keypair(b"\x01" * 32).seed) is not None
-    with pytest.raises(UserError, match="not this validator's key"):
+    with pytest.raises(NetSetupError, match="not this validator's key"):
         load_or_create_identity(tmp_path, Keypair(b"\x02" * 32).seed)
 
 
 def test_invalid_missing_home_is_one_clear_error(tmp_path):
-    with pytest.raises(UserError, match="home directory not found"):
+    with pytest.raises(NetSetupError, match="home directory not found"):
         load_or_create_identity(tmp_path / "nowhere")
 
 
 @pytest.mark.parametrize("bad", ["garbage", "/ip4/999.1.1.1/tcp/1", "/ip4/127.0.0.1/tcp/1"])
 async def test_invalid_peer_address_is_one_clear_error(home, bad):
-    with pytest.raises(UserError, match="bad peer address"):
+    with pytest.raises(NetSetupError, match="bad peer address"):
         async with open_network(home("n"), CHAIN_ID, LOOPBACK, [bad], {}):
             raise AssertionError("must not start")
 
 
 async def test_invalid_listen_address_or_port_in_use_is_one_clear_error(home):
-    with pytest.raises(UserError, match="bad listen address"):
+    with pytest.raises(NetSetupError, match="bad listen address"):
         async with open_network(home("n"), CHAIN_ID, "/ip4/1.2.3/tcp/0", [], {}):
             raise AssertionError("must not start")
     async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}) as a:
         taken = a.listen_addrs()[0].split("/p2p/")[0]
-        with pytest.raises(UserError, match="address in use"):
+        with pytest.raises(NetSetupError, match="address in use"):
             async with open_network(home("b"), CHAIN_ID, taken, [], {}):
                 raise AssertionError("must not start on a taken port")
 

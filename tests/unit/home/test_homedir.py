@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from node.errors import UserError
+from node.home.errors import HomeError
 from node.home.homedir import create_network, load_home
 from tokens.genesis import DEFAULT_PARAMS, compute_chain_id
 
@@ -29,10 +29,10 @@ def test_every_home_holds_its_key_at_mode_0600_and_the_same_chain(tmp_path):
 
 def test_invalid_genesis_new_into_a_used_directory(tmp_path):
     create_network(tmp_path, name="T", insee="99999", validators=1)
-    with pytest.raises(UserError, match="already exists"):
+    with pytest.raises(HomeError, match="already exists"):
         create_network(tmp_path, name="T", insee="99999", validators=1)
 
 
 def test_invalid_validator_ip(tmp_path):
-    with pytest.raises(UserError, match="--validator-ip"):
+    with pytest.raises(HomeError, match="--validator-ip"):
         create_network(tmp_path, name="T", insee="99999", validators=2, validator_ip="300.0.0.1")

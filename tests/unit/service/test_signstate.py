@@ -7,7 +7,7 @@ import os
 import pytest
 
 from consensus.privval import INITIAL_SIGN_STATE, SignState
-from node.errors import UserError
+from node.service.errors import ServiceError
 from node.service.signstate import (
     SIGN_JOURNAL_FILE, SIGN_STATE_FILE, append_sign_journal, load_sign_state, save_sign_state,
 )
@@ -28,7 +28,7 @@ def test_saved_record_loads_back_and_is_private(tmp_path) -> None:
 
 def test_invalid_corrupt_record_refuses_to_start(tmp_path) -> None:
     (tmp_path / SIGN_STATE_FILE).write_bytes(STATE.encode()[:-3])
-    with pytest.raises(UserError, match="corrupt double-sign record"):
+    with pytest.raises(ServiceError, match="corrupt double-sign record"):
         load_sign_state(tmp_path)
 
 

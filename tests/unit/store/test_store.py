@@ -8,6 +8,7 @@ import sys
 import plyvel
 import pytest
 
+from node.cli import ONE_LINE_ERRORS
 from node.errors import UserError
 from node.store import Store, StoreCorrupt, StoreError, StoreLocked
 from node.store import layout as L
@@ -129,9 +130,9 @@ def test_open_home_uses_db_subdirectory(tmp_path):
     assert (tmp_path / "db" / "CURRENT").exists()
 
 
-def test_store_errors_are_cli_errors():
-    # node/cli.py prints a UserError as one line; every store error must be one.
-    assert issubclass(StoreError, UserError)
+def test_store_errors_are_printed_as_one_line_and_are_not_command_errors():
+    # node/cli.py prints every family of ONE_LINE_ERRORS as one line; the store raises its own.
+    assert issubclass(StoreLocked, ONE_LINE_ERRORS) and not issubclass(StoreError, UserError)
     assert issubclass(StoreLocked, StoreError) and issubclass(StoreCorrupt, StoreError)
 
 
