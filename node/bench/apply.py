@@ -9,7 +9,6 @@ same signed bytes; ``ratio`` says how much of that rate the whole pipeline keeps
 from __future__ import annotations
 
 import hashlib
-import math
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ import msgpack
 import nacl.bindings
 
 from node.store.store import Store
+from node.bench.stats import compute_percentile
 from node.bench.workload import BenchBlock, Signed, Workload, make_workload
 from tokens import BlockContext, InvalidBlock, apply_block, genesis_writes, get_state_hash
 from tokens.kv import MemoryKV
@@ -206,16 +206,10 @@ def run_pipelined(workload: Workload, path: Path, threads: int, on_block: Callab
     return ChainRun(block_s, total, raw_s, phases, state_hash)
 
 
-def compute_p99(values: Sequence[float]) -> float:
-    """Nearest-rank 99th percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] if ordered else 0.0
-
-
 def summarise(n: int, run: ChainRun) -> dict[str, float]:
     txs_per_s, raw_per_s = n / run.total_s, n / run.raw_s
     figures = {"txs_per_s": round(txs_per_s, 1), "raw_verify_per_s": round(raw_per_s, 1),
-               "ratio": round(txs_per_s / raw_per_s, 3), "block_apply_p99_s": round(compute_p99(run.block_s), 4)}
+               "ratio": round(txs_per_s / raw_per_s, 3), "block_apply_p99_s": round(compute_percentile(run.block_s, 0.99) or 0.0, 4)}
     if run.cpu_ratio is not None:
         figures["cpu_ratio"] = round(run.cpu_ratio, 3)
     return figures

@@ -9,7 +9,6 @@ reports this as its baseline.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from contextlib import AsyncExitStack
@@ -19,17 +18,12 @@ import trio
 
 from node.net.network import Network, NetSettings, open_network
 from node.net.topics import TopicKind
+from node.bench.stats import summarise_latencies
 from node.net.verdict import ACCEPT, Verdict
 
 BENCH_CHAIN_ID = b"\x00" * 32
 _SEQ_BYTES = 8
 STRAGGLER_WAIT_S = 3.0
-
-
-def compute_percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return 0.0
-    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
 
 
 class _Sink:
@@ -107,12 +101,11 @@ async def measure_gossip_rate(duration_s: float, payload_bytes: int, *, hosts: i
             sent = await _pump(nets[0], sink, duration_s, payload_bytes, window)
             await _wait_for_stragglers(sink, len(sent))
             elapsed = max(sink.arrived.values(), default=started) - started
-    latencies = sorted((sink.arrived[s] - t) * 1000 for s, t in sent.items() if s in sink.arrived)
+    latencies = [(sink.arrived[s] - t) * 1000 for s, t in sent.items() if s in sink.arrived]
     return {
         "hosts": hosts, "muxer": muxer, "payload_bytes": payload_bytes, "window": window,
         "duration_s": round(elapsed, 3), "sent": len(sent), "delivered": len(sink.arrived),
         "lost": len(sent) - len(sink.arrived),
         "msgs_per_s": round(len(sink.arrived) / elapsed, 1) if elapsed > 0 else 0.0,
-        "latency_ms": {"p50": round(statistics.median(latencies), 1) if latencies else 0.0,
-                       "p99": round(compute_percentile(latencies, 0.99), 1)},
+        "latency_ms": {k: v or 0.0 for k, v in summarise_latencies(latencies, digits=1).items()},
     }

@@ -24,15 +24,14 @@ from typing import Callable
 import httpx
 import trio
 
-from node.clock import ChainClock
-from node.home.homedir import create_network
-from node.localnet.launcher import (
-    LocalnetConfig, Watch, check_agreement, node_list, quantile, start_node, stop_nodes,
-    wait_ready, watch_commits,
-)
 from node.bench.gossip import measure_gossip_rate
-from node.net.messages import TxBatch
+from node.bench.stats import summarise_latencies
+from node.clock import ChainClock
+from node.home.homedir import load_home
+from node.localnet.cluster import Cluster, build_network, open_client
+from node.localnet.launcher import Watch, check_agreement, watch_commits
 from node.localnet.ports import find_port_block
+from node.net.messages import TxBatch
 from tokens.txs import MeterReading
 from wire import Keypair, sign_message
 
@@ -179,7 +178,7 @@ async def run_step(client: httpx.AsyncClient, urls: list[str], meters: list[Load
         "refused_by_reason": dict(sent.reasons),
         "committed": committed,
         "committed_per_s": round(committed / seconds, 1),
-        "commit_latency_s": {"p50": quantile(watch.latencies, 0.5), "p99": quantile(watch.latencies, 0.99)},
+        "commit_latency_s": summarise_latencies(watch.latencies),
     }
 
 
@@ -201,20 +200,17 @@ async def bench_localnet(*, validators: int = 4, households: int = 8, steps=DEFA
     with tempfile.TemporaryDirectory(prefix="voisinage-bench-localnet-") as tmp:
         home = Path(tmp) if home is None else home   # --home keeps the nodes' logs
         total = validators + households + 1
-        cfg = LocalnetConfig(validators=validators, households=households, speed=speed,
-                             http_base=find_port_block(total, start=18700))
-        genesis = create_network(home, name="Benchville", insee="99999", validators=validators,
-                                 households=households, base_port=find_port_block(total, start=27500),
-                                 time_scale=speed, http_base=cfg.http_base, extra_households=docs)
-        nodes = node_list(home, cfg)
+        nodes = build_network(home, validators, households, speed, None, name="Benchville",
+                              http_base=find_port_block(total, start=18700),
+                              p2p_base=find_port_block(total, start=27500), extra_households=docs)
+        genesis = load_home(nodes[0].home).genesis
         clock = ChainClock(genesis.genesis_time, speed)
         urls = [n.url for n in nodes if n.role == "household"] or [nodes[0].url]
         results, sent, watch = [], Sent(), Watch()
-        async with httpx.AsyncClient() as client:
+        async with open_client() as client:
+            cluster = Cluster(nodes, None, client)
             try:
-                for node in nodes:
-                    await start_node(node, [])
-                await wait_ready(client, nodes)
+                await cluster.start_all()
                 async with trio.open_nursery() as nursery:
                     # Watched on the last household node: committed there is committed at a
                     # node that learns blocks only from the validators, and rendering every
@@ -231,7 +227,7 @@ async def bench_localnet(*, validators: int = 4, households: int = 8, steps=DEFA
                 agree, _, problems = await check_agreement(client, nodes)
             finally:
                 with trio.CancelScope(shield=True):
-                    await stop_nodes(nodes)
+                    await cluster.stop_all()
     best = max(results, key=lambda r: r["committed_per_s"])
     sustained = [r for r in results if r["commit_latency_s"]["p99"] is not None and r["commit_latency_s"]["p99"] <= 3.0
                  and r["committed"] >= 0.95 * r["acknowledged"]]

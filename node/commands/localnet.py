@@ -23,16 +23,11 @@ def localnet_up(
     netns: bool = typer.Option(False, "--netns", help="Root only: each node in its own network namespace, "
                                                       "joined by a bridge (10.77.S.0/24)."),
 ) -> None:
-    """Start every node on loopback, print their URLs; Ctrl-C stops them all."""
-    if netns:
-        from node.localnet.netns_run import run_netns_localnet
-
-        raise typer.Exit(trio.run(partial(run_netns_localnet, validators, households, speed, duration, home,
-                                          report)))
+    """Start every node on loopback (or each in its namespace), print their URLs; Ctrl-C stops them all."""
     from node.localnet.launcher import LocalnetConfig, run_localnet
 
     cfg = LocalnetConfig(validators=validators, households=households, speed=speed, duration=duration,
-                         home=home, report=report, http_base=http_base)
+                         home=home, report=report, http_base=http_base, netns=netns)
     code = trio.run(partial(run_localnet, cfg))
     raise typer.Exit(code)
 

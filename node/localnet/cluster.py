@@ -1,4 +1,6 @@
-"""The node processes of one e2e run: homes, start, stop, signals, HTTP status.
+"""The node processes of a local network: homes, start, stop, signals, HTTP status.
+
+The one process cluster of ``localnet up``, ``bench localnet`` and the e2e runner.
 
 On loopback every node listens on 127.0.0.1 with its own ports. With a ``Fabric``
 every node runs inside its own namespace (``ip netns exec``), listens on its
@@ -54,6 +56,10 @@ class NodeProc:
         return self.name.startswith("validator-")
 
     @property
+    def role(self) -> str:
+        return "validator" if self.is_validator else "household"
+
+    @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
 
@@ -76,25 +82,38 @@ def _rewrite_for_fabric(home: Path, names: list[str], fabric: Fabric) -> None:
         (home / name / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def build_network(home: Path, validators: int, households: int, speed: int,
-                  fabric: Fabric | None, byzantine: tuple[str, ...] = ()) -> list[NodeProc]:
-    """Write genesis and homes under ``home`` (an empty directory) and describe the nodes."""
-    names = [f"validator-{i}" for i in range(validators)] + [f"household-{i}" for i in range(households)]
-    total = len(names) + 1
-    if fabric is None:
-        p2p = find_port_block(total)
-        http = find_port_block(total, start=p2p + total)
-    else:
-        p2p, http = P2P_PORT, HTTP_PORT
-    create_network(home, name="E2E", insee="99999", validators=validators, households=households,
-                   base_port=p2p, time_scale=speed, http_base=http)
-    if fabric is not None:
-        _rewrite_for_fabric(home, names, fabric)
+def node_names(validators: int, households: int) -> list[str]:
+    return [f"validator-{i}" for i in range(validators)] + [f"household-{i}" for i in range(households)]
+
+
+def load_nodes(home: Path, names: list[str], byzantine: tuple[str, ...] = ()) -> list[NodeProc]:
+    """Describe the nodes of the network written under ``home``."""
     nodes = []
     for i, name in enumerate(names):
         config = load_home(home / name).config
         nodes.append(NodeProc(i, name, home / name, config["http"], byzantine=name in byzantine))
     return nodes
+
+
+def build_network(home: Path, validators: int, households: int, speed: int, fabric: Fabric | None,
+                  byzantine: tuple[str, ...] = (), *, name: str = "E2E", http_base: int | None = None,
+                  p2p_base: int | None = None, extra_households: list | None = None) -> list[NodeProc]:
+    """Write genesis and homes under ``home`` (an empty directory) and describe the nodes.
+
+    On loopback, ports not given are free blocks found now; in namespaces every node
+    has the same ports on its own address."""
+    names = node_names(validators, households)
+    total = len(names) + 1
+    if fabric is None:
+        p2p = p2p_base or find_port_block(total)
+        http = http_base or find_port_block(total, start=p2p + total)
+    else:
+        p2p, http = P2P_PORT, HTTP_PORT
+    create_network(home, name=name, insee="99999", validators=validators, households=households,
+                   base_port=p2p, time_scale=speed, http_base=http, extra_households=extra_households or ())
+    if fabric is not None:
+        _rewrite_for_fabric(home, names, fabric)
+    return load_nodes(home, names, byzantine)
 
 
 API_TOKEN = secrets.token_hex(16)   # POST /tx from the bridge is not loopback: node run --api-token

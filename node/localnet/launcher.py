@@ -12,26 +12,24 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import httpx
 import trio
 
+from node.bench.stats import summarise_latencies
+from node.home.homedir import GENESIS_FILE, load_home
+from node.localnet.cluster import Cluster, NodeProc, build_network, load_nodes, node_names, open_client
 from node.localnet.errors import LocalnetError
-from node.home.homedir import GENESIS_FILE, create_network, load_home
 from node.localnet.meters import MeterFleet
-from node.localnet.ports import find_port_block, is_port_free
+from node.localnet.netns import Fabric, require_root
+from node.localnet.ports import is_port_free
 
-STARTUP_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 15
 BLOCK_WAIT_S = 5          # long poll of the commit watcher (GET /blocks/{h}?wait=)
 
 
@@ -46,20 +44,7 @@ class LocalnetConfig:
     http_base: int = 8700
     p2p_base: int | None = None
     seed: int = 1
-
-
-@dataclass
-class NodeProc:
-    name: str
-    role: str
-    home: Path
-    http: str
-    proc: trio.Process | None = None
-    log: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.http}"
+    netns: bool = False       # each node in its own network namespace (root only)
 
 
 @dataclass
@@ -73,71 +58,25 @@ class Watch:
     latencies: list[float] = field(default_factory=list)
 
 
-def prepare_home(cfg: LocalnetConfig) -> Path:
-    """Reuse ``cfg.home`` if it holds a genesis, otherwise write a new network there."""
+def prepare_nodes(cfg: LocalnetConfig, fabric: Fabric | None) -> tuple[Path, list[NodeProc]]:
+    """Reuse ``cfg.home`` if it holds a genesis, otherwise write a new network there.
+
+    Node i serves HTTP on ``cfg.http_base + i`` on loopback, so the demo's URLs are
+    the same every time; in namespaces each node has its own address."""
+    names = node_names(cfg.validators, cfg.households)
     if cfg.home is not None and (cfg.home / GENESIS_FILE).exists():
-        return cfg.home
+        if fabric is not None:
+            raise LocalnetError(f"{cfg.home} already holds a network; --netns needs an empty --home "
+                                "(addresses are per run)")
+        return cfg.home, load_nodes(cfg.home, names)
     home = cfg.home or Path(tempfile.mkdtemp(prefix="voisinage-localnet-"))
-    total = cfg.validators + cfg.households + 1
-    for i in range(total):
-        if not is_port_free(cfg.http_base + i):
-            raise LocalnetError(f"HTTP port {cfg.http_base + i} is in use; is another localnet running?")
-    p2p = cfg.p2p_base or find_port_block(total)
-    create_network(home, name="Localnet", insee="99999", validators=cfg.validators,
-                   households=cfg.households, base_port=p2p, time_scale=cfg.speed,
-                   http_base=cfg.http_base)
-    return home
-
-
-def node_list(home: Path, cfg: LocalnetConfig) -> list[NodeProc]:
-    nodes = []
-    names = [f"validator-{i}" for i in range(cfg.validators)] + [f"household-{i}" for i in range(cfg.households)]
-    for name in names:
-        config = load_home(home / name).config
-        nodes.append(NodeProc(name, config.get("role", name.split("-")[0]), home / name, config["http"]))
-    return nodes
-
-
-async def start_node(node: NodeProc, peers: list[str]) -> None:
-    node.log = open(node.home / "node.log", "ab")
-    cmd = [sys.executable, "-m", "node.cli", "node", "run", "--home", str(node.home), "--http", node.http]
-    for peer in peers:
-        cmd += ["--peer", peer]
-    node.proc = await trio.lowlevel.open_process(cmd, stdout=node.log, stderr=subprocess.STDOUT,
-                                                 start_new_session=True)
-
-
-async def wait_ready(client: httpx.AsyncClient, nodes: list[NodeProc]) -> None:
-    deadline = trio.current_time() + STARTUP_TIMEOUT_S
-    for node in nodes:
-        while True:
-            if node.proc is not None and node.proc.returncode is not None:
-                tail = (node.home / "node.log").read_bytes()[-400:].decode(errors="replace").strip()
-                raise LocalnetError(f"{node.name} exited with {node.proc.returncode}: {tail.splitlines()[-1] if tail else ''}")
-            try:
-                if (await client.get(f"{node.url}/status", timeout=2)).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if trio.current_time() > deadline:
-                raise LocalnetError(f"{node.name} did not answer on {node.url} within {STARTUP_TIMEOUT_S} s")
-            await trio.sleep(0.2)
-
-
-async def stop_nodes(nodes: list[NodeProc]) -> None:
-    for node in nodes:
-        if node.proc is not None and node.proc.returncode is None:
-            node.proc.send_signal(signal.SIGTERM)
-    with trio.move_on_after(STOP_TIMEOUT_S):
-        for node in nodes:
-            if node.proc is not None:
-                await node.proc.wait()
-    for node in nodes:
-        if node.proc is not None and node.proc.returncode is None:
-            node.proc.kill()
-            await node.proc.wait()
-        if node.log is not None:
-            node.log.close()
+    if fabric is None:
+        for i in range(len(names) + 1):
+            if not is_port_free(cfg.http_base + i):
+                raise LocalnetError(f"HTTP port {cfg.http_base + i} is in use; is another localnet running?")
+    nodes = build_network(home, cfg.validators, cfg.households, cfg.speed, fabric, name="Localnet",
+                          http_base=None if fabric else cfg.http_base, p2p_base=cfg.p2p_base)
+    return home, nodes
 
 
 async def watch_commits(client: httpx.AsyncClient, node: NodeProc, fleet: MeterFleet, watch: Watch) -> None:
@@ -166,13 +105,6 @@ async def watch_commits(client: httpx.AsyncClient, node: NodeProc, fleet: MeterF
                 watch.latencies.append(now - sent)
 
 
-def quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)], 3)
-
-
 async def check_agreement(client: httpx.AsyncClient, nodes: list[NodeProc]) -> tuple[bool, list[dict], list[str]]:
     """Same block id at every common height; same state hash at the same height."""
     statuses, problems = [], []
@@ -199,14 +131,23 @@ async def check_agreement(client: httpx.AsyncClient, nodes: list[NodeProc]) -> t
 
 
 async def run_localnet(cfg: LocalnetConfig, say: Callable[[str], None] = print) -> int:
-    home = prepare_home(cfg)
-    nodes = node_list(home, cfg)
-    genesis = load_home(nodes[0].home).genesis
-    say(f"localnet in {home}: {cfg.validators} validators, {cfg.households} households, speed x{cfg.speed}")
-    started = time.monotonic()
-    # Ctrl-C (or SIGTERM) stops every node cleanly instead of unwinding as KeyboardInterrupt.
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as stop_signals:
-        return await _run(cfg, home, nodes, genesis, started, stop_signals, say)
+    if cfg.netns:
+        require_root("localnet up --netns")
+    fabric = Fabric(cfg.validators + cfg.households) if cfg.netns else None
+    try:
+        if fabric is not None:
+            await trio.to_thread.run_sync(fabric.setup)
+        home, nodes = prepare_nodes(cfg, fabric)
+        where = "" if fabric is None else f", namespaces {fabric.ns(0)}..{fabric.ns(len(nodes) - 1)}"
+        say(f"localnet in {home}: {cfg.validators} validators, {cfg.households} households, "
+            f"speed x{cfg.speed}{where}")
+        # Ctrl-C (or SIGTERM) stops every node cleanly instead of unwinding as KeyboardInterrupt.
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as stop_signals:
+            async with open_client() as client:
+                return await _run(cfg, Cluster(nodes, fabric, client), stop_signals, say)
+    finally:
+        if fabric is not None and (leftovers := fabric.teardown()):
+            say(f"could not remove: {', '.join(leftovers)}")
 
 
 async def _until_stopped(cfg: LocalnetConfig, stop_signals, say: Callable[[str], None]) -> None:
@@ -217,27 +158,25 @@ async def _until_stopped(cfg: LocalnetConfig, stop_signals, say: Callable[[str],
             return
 
 
-async def _run(cfg: LocalnetConfig, home: Path, nodes: list[NodeProc], genesis, started: float, stop_signals,
-               say: Callable[[str], None]) -> int:
-    async with httpx.AsyncClient() as client:
-        try:
-            for node in nodes:
-                await start_node(node, [])
-            await wait_ready(client, nodes)
-            for node in nodes:
-                say(f"  {node.name:<14} {node.url}/")
-            say(f"dashboard: {nodes[cfg.validators].url if cfg.households else nodes[0].url}/")
-            fleet = MeterFleet(home, genesis, [n for n in nodes if n.role == "household"], seed=cfg.seed)
-            watch = Watch()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(fleet.run, client)
-                nursery.start_soon(watch_commits, client, nodes[0], fleet, watch)
-                await _until_stopped(cfg, stop_signals, say)
-                nursery.cancel_scope.cancel()
-            agree, rows, problems = await check_agreement(client, nodes)
-        finally:
-            with trio.CancelScope(shield=True):
-                await stop_nodes(nodes)
+async def _run(cfg: LocalnetConfig, cluster: Cluster, stop_signals, say: Callable[[str], None]) -> int:
+    nodes, client, started = cluster.nodes, cluster.client, time.monotonic()
+    genesis = load_home(nodes[0].home).genesis
+    try:
+        await cluster.start_all()
+        for node in nodes:
+            say(f"  {node.name:<14} {node.url}/")
+        say(f"dashboard: {nodes[cfg.validators].url if cfg.households else nodes[0].url}/")
+        fleet = MeterFleet(genesis, [n for n in nodes if n.role == "household"], seed=cfg.seed)
+        watch = Watch()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(fleet.run, client)
+            nursery.start_soon(watch_commits, client, nodes[0], fleet, watch)
+            await _until_stopped(cfg, stop_signals, say)
+            nursery.cancel_scope.cancel()
+        agree, rows, problems = await check_agreement(client, nodes)
+    finally:
+        with trio.CancelScope(shield=True):
+            await cluster.stop_all()
     report = {
         "agree": agree,
         "nodes": rows,
@@ -246,7 +185,7 @@ async def _run(cfg: LocalnetConfig, home: Path, nodes: list[NodeProc], genesis, 
         "readings_committed": watch.readings,
         "readings_submitted": fleet.submitted,
         "settled_intervals": max((r["settled_intervals"] for r in rows), default=0),
-        "commit_latency_s": {"p50": quantile(watch.latencies, 0.5), "p99": quantile(watch.latencies, 0.99)},
+        "commit_latency_s": summarise_latencies(watch.latencies),
         "duration_s": round(time.monotonic() - started, 1),
         "problems": problems,
     }

@@ -9,7 +9,6 @@ energy. The power curves come from ``node.sim.profiles``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import trio
@@ -43,7 +42,7 @@ class Meter:
 
 
 class MeterFleet:
-    def __init__(self, home: Path, genesis: Genesis, nodes: list, seed: int = 1) -> None:
+    def __init__(self, genesis: Genesis, nodes: list, seed: int = 1) -> None:
         self.genesis = genesis
         self.clock = ChainClock(genesis.genesis_time, genesis.params["time_scale"])
         specs = {h.key: h for h in genesis.households}

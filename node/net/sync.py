@@ -94,7 +94,7 @@ async def _exchange(host: IHost, peer_id: str, protocol: str, request: GetBlocks
                     expect: tuple[type, ...], limit: int):
     """Open a stream, send one framed request, read one framed answer."""
     pid = parse_peer_id(peer_id)
-    with trio.move_on_after(REQUEST_DEADLINE_S) as scope:
+    with trio.move_on_after(REQUEST_DEADLINE_S):
         try:
             stream = await host.new_stream(pid, [TProtocol(protocol)])
         except BaseLibp2pError as exc:

@@ -9,12 +9,10 @@ Effects are carried out in order; ``PersistBeforeSign`` is fsynced before the
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -23,8 +21,8 @@ from prometheus_client import Counter as PromCounter
 from consensus.block import Commit
 from consensus.engine import Engine
 from consensus.events import (
-    Broadcast, CommitBlock, DecisionMsg, EngineConfig, EvidenceMsg, PersistBeforeSign, ProposalMsg,
-    ScheduleTimeout, Start, Timeout, ValueReady, VoteMsg,
+    DecisionMsg, EngineConfig, EvidenceMsg, ProposalMsg,
+    ValueReady, VoteMsg,
 )
 from consensus.block import Block
 from consensus.messages import Decision, Proposal, decode_consensus
@@ -36,12 +34,12 @@ from node.home.homedir import Home, home_key
 from node.service.mempool import Duplicate, Mempool, MempoolFull
 from node.service.metrics import Metrics
 from node.net import ACCEPT, TopicKind, Verdict, ignore, reject
-from node.service.ledger_app import Committed, LedgerApp
+from node.service.ledger_app import LedgerApp
 from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
-from node.service.signstate import load_sign_state, save_sign_state
+from node.service.signstate import load_sign_state
 from node.store import Store
-from tokens import InvalidTx, MemoryKV, check_tx, genesis_writes, get_account, get_state_hash
+from tokens import InvalidTx, check_tx, get_account
 from tokens.queries import get_household
 from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, compute_id, decode
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.bench.gossip import compute_percentile, measure_gossip_rate
+from node.bench.gossip import measure_gossip_rate
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +25,3 @@ async def test_invalid_benchmark_parameters_are_refused():
         await measure_gossip_rate(1.0, 4)
     with pytest.raises(ValueError):
         await measure_gossip_rate(1.0, 200, hosts=1)
-
-
-def test_percentile_picks_from_the_sorted_values():
-    values = [float(v) for v in range(1, 101)]
-    assert compute_percentile(values, 0.99) == 100.0
-    assert compute_percentile(values, 0.5) == 51.0
-    assert compute_percentile([], 0.99) == 0.0

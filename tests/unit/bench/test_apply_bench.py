@@ -9,7 +9,7 @@ import pytest
 
 from node.cli import main
 from node.bench.apply import (
-    BenchFailed, Phases, compute_p99, init_store, prepare_checks, process_block, run_apply_bench, verify_txs,
+    BenchFailed, Phases, init_store, prepare_checks, process_block, run_apply_bench, verify_txs,
 )
 from node.store.store import Store
 from node.bench.workload import make_workload
@@ -37,12 +37,6 @@ def test_progress_callbacks_count_every_tx():
     run_apply_bench(300, households=50, block_max=128, on_signed=signed.append, on_block=applied.append)
     assert signed[-1] == 300
     assert sum(applied) == 2 * 300   # the sequential run and the pipelined run
-
-
-def test_p99_is_nearest_rank():
-    assert compute_p99([1.0]) == 1.0
-    assert compute_p99([float(i) for i in range(1, 101)]) == 99.0
-    assert compute_p99([float(i) for i in range(1, 201)]) == 198.0
 
 
 def test_invalid_bad_signature_is_reported(tmp_path):
