@@ -37,7 +37,7 @@ from wire import DecodeError, decode
 from wire.limits import MAX_GOSSIP_BYTES
 
 from node.errors import find_only
-from node.net import gossip, sync
+from node.net import gossip, libp2p_fixes, sync
 from node.net.batcher import DEFAULT_DELAY_S, TxBatcher
 from node.net.errors import LocalProtocolError, NetError, NetSetupError
 from node.net.identity import load_or_create_identity
@@ -396,7 +396,7 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
 
     Bad addresses, a corrupt ``p2p.key`` or a port in use raise ``NetSetupError``.
     """
-    gossip.apply_library_fixes()
+    libp2p_fixes.apply_library_fixes()
     if settings.libp2p_log_level is not None:
         logging.getLogger("libp2p").setLevel(settings.libp2p_log_level)
     listen = _parse_listen(listen_maddr)

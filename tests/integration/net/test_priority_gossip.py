@@ -25,7 +25,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import PUBSUB_SIGNING_PREFIX
 
-from node.net import TopicKind, TxBatch, gossip, open_network
+from node.net import TopicKind, TxBatch, gossip, libp2p_fixes, open_network
 from node.net.identity import peer_id_of_key
 from node.net.network import NetSettings, Network
 
@@ -297,7 +297,7 @@ async def test_a_node_reopened_with_the_same_key_is_heard_by_a_new_peer(home, mo
     newer signed record (identify) must not be sent the old one, which it refuses along
     with the whole RPC (A's subscriptions never arrive and R never meshes with A)."""
     refused = []
-    real = gossip._consume_signed_record
+    real = libp2p_fixes._consume_signed_record
 
     def spy(msg, host, peer_id):
         ok = real(msg, host, peer_id)
@@ -305,7 +305,7 @@ async def test_a_node_reopened_with_the_same_key_is_heard_by_a_new_peer(home, mo
             refused.append(peer_id)
         return ok
 
-    monkeypatch.setattr(gossip, "_consume_signed_record", spy)
+    monkeypatch.setattr(libp2p_fixes, "_consume_signed_record", spy)
     seed = seed_of("reopened")
     for run in range(2):
         async with open_network(home(f"a{run}"), CHAIN_ID, LOOPBACK, [], handlers_for(Recorder()),

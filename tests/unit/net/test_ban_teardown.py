@@ -10,7 +10,7 @@ from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.pubsub.pubsub import Pubsub
 
-from node.net import gossip
+from node.net import gossip, libp2p_fixes
 from node.net.verdict import ACCEPT
 
 
@@ -32,7 +32,7 @@ async def judge(forwarder, msg):
 
 
 def make_pubsub():
-    gossip.apply_library_fixes()
+    libp2p_fixes.apply_library_fixes()
     host = new_host(key_pair=create_new_key_pair())
     pubsub = gossip.VerdictPubsub(host, gossip.make_router(), judge)
     peer_id = new_host(key_pair=create_new_key_pair()).get_id()
