@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from node.api.status import parse_status_chain_id
 from node.errors import UserError
 from node.home.homedir import DEFAULT_HTTP_PORT
 from node.home.keyfile import load_key
@@ -71,14 +72,10 @@ def get_status(client: httpx.Client, url: str) -> dict[str, Any]:
 
 def get_chain_id(client: httpx.Client, url: str) -> bytes:
     """The chain id the node serves, from GET /status: every signature is bound to it."""
-    doc = get_status(client, url)
     try:
-        chain_id = bytes.fromhex(doc["chain_id"])
-    except (KeyError, TypeError, ValueError):
-        raise UserError("GET /status: no hex chain_id in the node's answer") from None
-    if len(chain_id) != 32:
-        raise UserError("GET /status: chain_id is not 32 bytes")
-    return chain_id
+        return parse_status_chain_id(get_status(client, url))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def get_chain_time_s(client: httpx.Client, url: str) -> int:

@@ -21,6 +21,7 @@ from typing import Callable
 import httpx
 import trio
 
+from node.api.status import parse_status_chain_id
 from node.meter.reading import Reading, compute_reading
 from node.meter.source import ByteSource, SourceError
 from node.meter.tic import Mode, TicParser
@@ -70,12 +71,13 @@ class NodeClient:
         if resp.status_code != 200:
             raise NodeUnavailable(f"GET /status answered {resp.status_code}")
         try:
-            chain_id = bytes.fromhex(resp.json()["chain_id"])
-        except (ValueError, KeyError, TypeError):
-            raise NodeUnavailable("GET /status: no hex chain_id in the answer") from None
-        if len(chain_id) != 32:
-            raise NodeUnavailable("GET /status: chain_id is not 32 bytes")
-        return chain_id
+            doc = resp.json()
+        except ValueError:
+            raise NodeUnavailable("GET /status: the node's answer is not JSON") from None
+        try:
+            return parse_status_chain_id(doc)
+        except ValueError as exc:
+            raise NodeUnavailable(str(exc)) from None
 
     async def submit(self, tx: MeterReading) -> str:
         """POST the tx; return the id the node gives it."""
