@@ -1,4 +1,4 @@
-"""A deterministic, valid workload for ``voisinage bench apply`` (issue 2 item 7).
+"""A deterministic, valid workload for ``voisinage bench apply``.
 
 A commune of ``households`` registered in genesis; every household sends, round
 after round, one meter reading (seq and t rising, deltas under the physics cap)

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from node.commands.client import DEFAULT_NODE, get_json, get_status, open_client, parse_key_hex, verify_node_url
+from node.commands.client import DEFAULT_NODE, get_json, get_status, open_client, parse_key_hex, parse_node_url
 from node.errors import UserError
 from node.home.keyfile import load_key
 
@@ -48,7 +48,7 @@ def account_show(
     """Balances and household details of an account (default: the node's own household)."""
     if addr is not None and key is not None:
         raise UserError("give at most one of --addr or --key")
-    url = verify_node_url(node)
+    url = parse_node_url(node)
     with open_client() as client:
         if addr is not None:
             target = parse_key_hex(addr, "--addr").hex()
@@ -86,7 +86,7 @@ def format_account(doc: dict[str, Any]) -> list[str]:
 
 def status(node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
     """The node's height, round, peers and state hash."""
-    url = verify_node_url(node)
+    url = parse_node_url(node)
     with open_client() as client:
         doc = get_status(client, url)
     typer.echo(json.dumps(doc, indent=2) if as_json else "\n".join(format_status(doc)))

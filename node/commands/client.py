@@ -28,7 +28,7 @@ NO_SIG = bytes(64)
 TOKEN_ENV = "VOISINAGE_API_TOKEN"
 
 
-def verify_node_url(url: str) -> str:
+def parse_node_url(url: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise UserError(f"--node must be an http:// or https:// URL, not {url!r}")
     return url.rstrip("/")
@@ -101,7 +101,7 @@ def post_tx(client: httpx.Client, url: str, tx: Tx, token: str | None = None) ->
     return tx.id().hex()
 
 
-def compute_nonce_ms() -> int:
+def read_nonce_ms() -> int:
     """tokens/txs.py: nonces rise with gaps allowed, so a clock in ms serves."""
     return time.time_ns() // 1_000_000
 
@@ -118,11 +118,11 @@ def submit(node: str, key_path: Path, build: Callable[[bytes, int], Tx], *, toke
            cosigners: tuple[tuple[Keypair, str], ...] = ()) -> str:
     """Sign ``build(signer, nonce)`` with the key file (and each ``(key, sig_field)``
     co-signer), POST it, and return the tx id (hex)."""
-    url = verify_node_url(node)
+    url = parse_node_url(node)
     key = load_key(key_path)
     with open_client() as client:
         chain_id = get_chain_id(client, url)
-        tx = build(key.public, compute_nonce_ms())
+        tx = build(key.public, read_nonce_ms())
         for cosigner, field in cosigners:
             tx = sign_tx(tx, cosigner, chain_id, field)
         tx = sign_tx(tx, key, chain_id)

@@ -25,7 +25,7 @@ from governance.errors import GovernanceError
 from governance.markets import TOTAL_BP
 from governance.offline import run_case
 from governance.proposals import CHOICES
-from node.commands.client import DEFAULT_NODE, NO_SIG, get_json, open_client, parse_key_hex, submit, verify_node_url
+from node.commands.client import DEFAULT_NODE, NO_SIG, get_json, open_client, parse_key_hex, submit, parse_node_url
 from node.errors import UserError
 from tokens.genesis import DEFAULT_PARAMS
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote
@@ -97,7 +97,7 @@ def build_ballot(signer: bytes, nonce: int, bps: tuple[int, ...]) -> AllocationB
     return AllocationBallot(signer=signer, nonce=nonce, bps=bps, sig=NO_SIG)
 
 
-def compute_canonical_value(text: str) -> str:
+def parse_canonical_value(text: str) -> str:
     """A parameter value as canonical JSON text (tokens/txs.py Propose.value)."""
     try:
         value = json.loads(text)
@@ -112,7 +112,7 @@ def compute_canonical_value(text: str) -> str:
 def build_propose(signer: bytes, nonce: int, param: str, value: str, voting_end: int) -> Propose:
     if param not in DEFAULT_PARAMS:
         raise UserError(f"unknown parameter {param!r}")
-    return Propose(signer=signer, nonce=nonce, param=param, value=compute_canonical_value(value),
+    return Propose(signer=signer, nonce=nonce, param=param, value=parse_canonical_value(value),
                    voting_end=voting_end, sig=NO_SIG)
 
 
@@ -203,7 +203,7 @@ def format_proposals(doc: Any) -> list[str]:
 def gov_show(node: str = NODE_OPTION,
              as_json: bool = typer.Option(False, "--json", help="Print the node's JSON.")) -> None:
     """Show the standing allocation and the proposals, as the node sees them."""
-    url = verify_node_url(node)
+    url = parse_node_url(node)
     with open_client() as client:
         allocation = get_json(client, url, "/governance/allocation")
         proposals = get_json(client, url, "/governance/proposals")

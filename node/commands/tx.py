@@ -20,8 +20,8 @@ from pathlib import Path
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, TOKEN_ENV, compute_nonce_ms, get_chain_id, get_chain_time_s, open_client, parse_key_hex,
-    post_tx, sign_tx, submit, verify_node_url,
+    DEFAULT_NODE, NO_SIG, TOKEN_ENV, read_nonce_ms, get_chain_id, get_chain_time_s, open_client, parse_key_hex,
+    post_tx, sign_tx, submit, parse_node_url,
 )
 from node.errors import UserError
 from node.home.keyfile import load_key
@@ -47,32 +47,32 @@ TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
 
 # --- checking arguments (before any I/O) ---------------------------------------------------
 
-def verify_class(cls: str, what: str) -> str:
+def parse_class(cls: str, what: str) -> str:
     if cls not in CLASSES:
         raise UserError(f"{what} must be kwh (Wh) or hour (minutes), not {cls!r}")
     return cls
 
 
-def verify_amount(amount: int, what: str) -> int:
+def parse_amount(amount: int, what: str) -> int:
     if not 0 < amount <= MAX_U64:
         raise UserError(f"{what} must be a positive integer")
     return amount
 
 
-def verify_memo(memo: str) -> str:
+def parse_memo(memo: str) -> str:
     if len(memo.encode()) > MAX_MEMO_BYTES:
         raise UserError(f"--memo is {len(memo.encode())} bytes; at most {MAX_MEMO_BYTES}")
     return memo
 
 
-def compute_deadline(node: str, at: int | None, relative_s: int | None, names: tuple[str, str]) -> int:
+def fetch_deadline(node: str, at: int | None, relative_s: int | None, names: tuple[str, str]) -> int:
     """An absolute unix time: given directly, or ``relative_s`` after the chain's now."""
     if (at is None) == (relative_s is None):
         raise UserError(f"give exactly one of {names[0]} or {names[1]}")
     if at is not None:
         return at
     with open_client() as client:
-        return get_chain_time_s(client, verify_node_url(node)) + relative_s
+        return get_chain_time_s(client, parse_node_url(node)) + relative_s
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -87,9 +87,9 @@ def tx_transfer(
 ) -> None:
     """Send kwh or hour to another account (down to your credit limit)."""
     target = parse_key_hex(to, "--to")
-    verify_class(cls, "--class")
-    verify_amount(amount, "--amount")
-    verify_memo(memo)
+    parse_class(cls, "--class")
+    parse_amount(amount, "--amount")
+    parse_memo(memo)
     typer.echo(submit(node, key, lambda signer, nonce: Transfer(
         signer=signer, nonce=nonce, to=target, cls=cls, amount=amount, memo=memo, sig=NO_SIG), token=token))
 
@@ -106,7 +106,7 @@ def tx_gift(
     beneficiary = parse_key_hex(to, "--to")
     if not 0 < bp <= TOTAL_BP:
         raise UserError(f"--bp must be between 1 and {TOTAL_BP}")
-    end = compute_deadline(node, until, None if days is None else days * DAY_S, ("--until", "--days"))
+    end = fetch_deadline(node, until, None if days is None else days * DAY_S, ("--until", "--days"))
     typer.echo(submit(node, key, lambda signer, nonce: StandingGift(
         signer=signer, nonce=nonce, beneficiary=beneficiary, bp=bp, until=end, sig=NO_SIG), token=token))
 
@@ -136,8 +136,8 @@ def tx_service(
 ) -> None:
     """Time bank: pay a neighbour minutes of hour for a service. Both of you sign."""
     provider_pub = parse_key_hex(provider, "--provider")
-    verify_amount(minutes, "--minutes")
-    verify_memo(memo)
+    parse_amount(minutes, "--minutes")
+    parse_memo(memo)
     if (provider_key is None) == (out is None):
         raise UserError("give --provider-key (co-sign here) or --out FILE (the provider co-signs with `tx cosign`)")
 
@@ -158,8 +158,8 @@ def write_half_signed(node: str, key_path: Path, build, out: Path) -> None:
     """Sign as the beneficiary only and write the tx (hex) for the provider to co-sign."""
     key = load_key(key_path)
     with open_client() as client:
-        chain_id = get_chain_id(client, verify_node_url(node))
-    tx = sign_tx(build(key.public, compute_nonce_ms()), key, chain_id)
+        chain_id = get_chain_id(client, parse_node_url(node))
+    tx = sign_tx(build(key.public, read_nonce_ms()), key, chain_id)
     try:
         out.write_text(tx.encode().hex() + "\n")
     except OSError as exc:
@@ -199,7 +199,7 @@ def tx_cosign(
     provider = load_key(key)
     if provider.public != tx.provider:
         raise UserError(f"this service names provider {tx.provider.hex()[:16]}…, not your key")
-    url = verify_node_url(node)
+    url = parse_node_url(node)
     with open_client() as client:
         chain_id = get_chain_id(client, url)
         if not verify_signature(tx.signer, signing_bytes(chain_id, tx), tx.sig):
@@ -220,12 +220,12 @@ def tx_offer(
     node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
 ) -> None:
     """Offer an exchange between classes at your price; `tx accept` settles both legs at once."""
-    verify_class(give_cls, "--give-class")
-    verify_class(want_cls, "--want-class")
-    verify_amount(give_amount, "--give-amount")
-    verify_amount(want_amount, "--want-amount")
+    parse_class(give_cls, "--give-class")
+    parse_class(want_cls, "--want-class")
+    parse_amount(give_amount, "--give-amount")
+    parse_amount(want_amount, "--want-amount")
     other = None if counterparty is None else parse_key_hex(counterparty, "--counterparty")
-    end = compute_deadline(node, expires, None if hours is None else hours * HOUR_S, ("--expires", "--hours"))
+    end = fetch_deadline(node, expires, None if hours is None else hours * HOUR_S, ("--expires", "--hours"))
     typer.echo(submit(node, key, lambda signer, nonce: Offer(
         signer=signer, nonce=nonce, give_cls=give_cls, give_amount=give_amount, want_cls=want_cls,
         want_amount=want_amount, counterparty=other, expires=end, sig=NO_SIG), token=token))

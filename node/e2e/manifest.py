@@ -169,11 +169,11 @@ def parse_manifest(data: bytes, path: Path) -> Manifest:
         hostile=_table(f"{w}: hostile", doc["hostile"], Hostile, HOSTILE_LIMITS) if "hostile" in doc else None,
         check=_table(f"{w}: check", doc.get("check", {}), Checks, CHECK_LIMITS),
     )
-    verify_manifest(manifest)
+    check_manifest(manifest)
     return manifest
 
 
-def verify_manifest(m: Manifest) -> None:
+def check_manifest(m: Manifest) -> None:
     """Cross-field rules: known ops and nodes, netns-only ops, a partition needs 2+ validators."""
     names = set(m.node_names)
     validators = {f"validator-{i}" for i in range(m.validators)}

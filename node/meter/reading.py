@@ -1,6 +1,6 @@
 """From a TIC frame to a meter reading, and from a capture to its summary (DESIGN §4, §10).
 
-Mapping (issue 6 item 2):
+Mapping (DESIGN §4 "Transactions", §10):
 - ``meter``: ADCO (historic) or ADSC (standard), 12 digits;
 - ``import_wh``: EAST (standard); historic BASE, or the sum of the tariff indexes of the
   subscribed option (HCHC+HCHP, the six BBRH*, EJPHN+EJPHPM);
@@ -154,7 +154,7 @@ class CaptureSummary:
     stats: TicStats
 
     def as_json(self, all_errors: bool = False) -> dict[str, object]:
-        """The document of issue 6 item 3; ``all_errors`` adds every parser counter."""
+        """The document ``meter parse --json`` prints; ``all_errors`` adds every parser counter."""
         errors: dict[str, int] = {"checksum": self.stats.checksum,
                                   "partial_frames": self.stats.partial_frames,
                                   "interrupted_frames": self.stats.interrupted_frames}

@@ -5,22 +5,14 @@ after 0.5 s without sending: see IDLE_S); a batch that would exceed ``max_txs`` 
 ``max_bytes`` is flushed at once. Under load a batch leaves earlier, on the node's
 cue that a proposal of the current height was seen (``cue``, at least CUE_MIN_AGE_S
 after its first tx): the next block is built when this height commits, so a batch
-sent then makes it, where one sent on a timer of its own waited on average half a
-height more. In bench localnet at 1 000/s (five 30 s runs) this took p50 from
-1.73-1.99 s to 1.38-1.63 s.
+sent then makes it, where one sent on a timer of its own waits on average half a
+height more.
 
 Every gossip message is received up to D = 6 times by every node, and py-libp2p
-handles a few hundred messages a second per node (DEPENDENCIES.md). With one HTTP
-request per reading, 8 household nodes each taking 25-30 readings/s sent 1.2 txs per
-message at a 50 ms delay and 2.7 at 250 ms, and gossip saturated both times, starving
-consensus. Readings now mostly arrive in batches (``POST /txs``, a meter gateway) and
-only validators take txs. Before the cue, in bench localnet at 1 000 readings/s over
-8 household nodes, three 20 s runs each, once household batches went to the
-validators directly (gossip.PriorityGossipSub): 0.25 s (42 readings per message) gave p50 2.1-2.2 s and
-p99 2.9-3.6 s; 0.5 s (74) p50 1.8-2.0 s, p99 2.9-3.0 s; 0.75 s (103) p50 1.7-1.9 s,
-p99 2.6-2.7 s; 1 s (131) p50 2.0-2.4 s, p99 2.9-3.7 s. Per message still costs more
-than the wait, up to 0.75 s. Batches stay well under 1 MiB so that go and js peers,
-whose RPC limit is 1 MiB, relay them too.
+handles a few hundred messages a second per node (DEPENDENCIES.md): per message
+costs more than a wait of up to 0.75 s. Batches stay well under 1 MiB so that go and
+js peers, whose RPC limit is 1 MiB, relay them too. The delays were chosen by bench
+localnet runs: docs/performance.md, "Constants and the runs behind them".
 """
 
 from __future__ import annotations

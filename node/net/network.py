@@ -63,11 +63,10 @@ CLOSE_DEADLINE_S = 5.0
 
 @dataclass(frozen=True)
 class NetSettings:
-    # Preferred muxer; py-libp2p offers the other one too. In a paired bench localnet
-    # run mplex committed 102 readings/s at p50 3.4 s against yamux's 85/s at p50 4.6 s,
-    # but under the e2e hostile peer an mplex node crashed inside py-libp2p's pubsub
-    # ("Nursery is closed to new arrivals" as the banned peer's stream closed), so
-    # yamux stays the default until that is understood.
+    # Preferred muxer; py-libp2p offers the other one too. mplex is faster in bench
+    # localnet, but an mplex node crashed inside py-libp2p's pubsub under the e2e
+    # hostile peer, so yamux is the default (docs/performance.md, "Constants and the
+    # runs behind them").
     muxer: str = "YAMUX"
     batch_delay_s: float = DEFAULT_DELAY_S
     # Subscribe to the tx topic: receive, check and relay everybody's txs. Proposers

@@ -36,9 +36,8 @@ PROPOSAL_TX_BYTES = MAX_GOSSIP_BYTES - 128 * 1024
 RESULT_CACHE = 16
 # What this node puts in one proposal, at most (genesis block_max_txs still caps it).
 # Every validator must receive and re-execute a proposal within the propose timeout
-# (1 s in round 0): in bench localnet, 2 000 readings (about 280 kB) arrived 0.8 s
-# after the previous commit, and a full 5 000-tx block (680 kB) went to round 3 and
-# took 20 s. Smaller blocks, more often, commit sooner.
+# (1 s in round 0): smaller blocks, more often, commit sooner (docs/performance.md,
+# "Constants and the runs behind them").
 PROPOSAL_MAX_TXS = 2000
 
 

@@ -1,6 +1,6 @@
 """Simulated households for the localnet: PV production, load shapes, cumulative meters.
 
-Choice (issue 6 item 6): light closed-form models in pure Python, no pandas/numpy.
+Choice: light closed-form models in pure Python, no pandas/numpy.
 pvlib + demandlib cost about 400 MB here and need pandas<3 (../shared/DEPENDENCIES.md);
 a localnet only needs believable days, deterministic from a seed, for a few dozen
 households. The formulas, and where they come from:

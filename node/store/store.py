@@ -128,13 +128,13 @@ class StoreReader:
             raise StoreCorrupt(f"database {self.path}: block {height} is missing")
         return StoredBlock(Height(height), block_id, block, commit)
 
-    def compute_state_hash(self) -> bytes:
+    def read_full_state_hash(self) -> bytes:
         """DESIGN §8 audit: the state hash recomputed from every stored state entry."""
         return compute_state_hash_full(self.state)
 
     def verify_state_hash(self) -> bytes:
         """Recompute the state hash and compare it with the stored one; return it."""
-        stored, computed = self.state_hash(), self.compute_state_hash()
+        stored, computed = self.state_hash(), self.read_full_state_hash()
         if stored != computed:
             raise StoreCorrupt(f"database {self.path}: stored state hash {stored.hex()[:16]}… "
                                f"!= recomputed {computed.hex()[:16]}… at height {self.height()}")
@@ -193,11 +193,10 @@ def _put_extra(batch: Any, extra_meta: Mapping[str, bytes | None]) -> None:
             raise StoreError(f"extra meta {name!r} must be bytes or None")
 
 
-# LevelDB's 4 MiB default memtable was flushed every 13 s at 1 000 readings/s, and
-# compacted into level 1 every other time. Nodes that store the same chain flush
-# together: on one machine (localnet, bench) twelve nodes each spent 0.12 s flushing
-# and 0.45 s compacting in the same second, and that height took 1.1-1.4 s instead
-# of 0.6 s.
+# Nodes that store the same chain flush their memtables at the same height; on one
+# machine (localnet, bench) they then all flush and compact in the same second and
+# that height is slow. 16 MiB (LevelDB's default is 4) holds minutes of blocks at
+# 1 000 readings/s: docs/performance.md, "Constants and the runs behind them".
 WRITE_BUFFER_BYTES = 16 * 1024 * 1024
 
 
