@@ -3,7 +3,9 @@
 wire imports nothing of ours; consensus, tokens and governance import only wire
 (tokens may also import governance); node imports everything; nothing imports node.
 The pure cores import no I/O, clock, randomness, network, storage, HTTP, serial or
-CLI module.
+CLI module. Inside node/, each room imports only the rooms below it (ROOMS): the
+network and the store know nothing of the service, the API or the commands, and
+only commands (and cli.py) import the e2e suite.
 """
 
 from __future__ import annotations
@@ -28,6 +30,48 @@ FORBIDDEN_IN_CORES = {
     "os", "sys", "threading", "subprocess", "datetime", "uuid", "io", "pathlib", "shutil",
     "tempfile", "signal", "select", "selectors", "multiprocessing", "prometheus_client",
 }
+
+
+# What each room of node/ may import from node/ ("room" or "room.module").
+BELOW_SERVICE = {"errors", "clock", "home", "net", "store"}
+ROOMS = {
+    "errors": set(),
+    "clock": set(),
+    "net": {"errors"},
+    "store": {"errors"},
+    "home": {"errors"},
+    "meter": {"errors", "api.status"},
+    "api": {"errors", "clock", "net"},
+    "service": BELOW_SERVICE | {"api"},
+    "sim": {"errors", "clock", "home"},
+    "localnet": {"errors", "clock", "home", "sim", "bench.stats"},
+    "bench": BELOW_SERVICE | {"sim", "localnet"},
+    "e2e": BELOW_SERVICE | {"sim", "localnet", "bench.stats"},
+    "commands": {"errors", "clock", "home", "net", "store", "meter", "api", "service", "sim", "localnet",
+                 "bench", "e2e"},
+    "cli": {"errors", "commands", "home", "net", "store", "service", "localnet", "e2e.errors"},
+}
+
+
+def node_imports_of(path: Path) -> set[str]:
+    """The node modules ``path`` imports, as "room.module" below node/."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+        found.update(n.split(".", 1)[1] for n in names if n.startswith("node."))
+    return found
+
+
+def room_of(path: Path) -> str:
+    parts = path.relative_to(ROOT / "node").parts
+    return parts[0] if len(parts) > 1 else parts[0].removesuffix(".py")
+
+
+def is_allowed(room: str, target: str) -> bool:
+    top = target.split(".")[0]
+    allowed = ROOMS[room]
+    return top == room or top in allowed or any(target == a or target.startswith(a + ".") for a in allowed)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -78,3 +122,31 @@ def test_the_checker_sees_a_forbidden_import(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("import time\nfrom trio import sleep\nfrom . import sibling\n")
     assert imports_of(probe) == {"time", "trio"}
+
+
+def test_every_room_of_node_has_a_layering_rule():
+    rooms = {room_of(p) for p in modules("node")} - {"__init__"}
+    assert rooms == set(ROOMS)
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_node_room_imports_only_the_rooms_below_it(room):
+    bad = {}
+    for path in modules("node"):
+        if room_of(path) == room:
+            wrong = sorted(t for t in node_imports_of(path) if not is_allowed(room, t))
+            if wrong:
+                bad[str(path.relative_to(ROOT))] = wrong
+    assert bad == {}
+
+
+def test_the_room_checker_sees_a_net_module_importing_the_service():
+    assert not is_allowed("net", "service.node")
+    assert not is_allowed("localnet", "bench.localnet") and is_allowed("localnet", "bench.stats")
+    assert not is_allowed("service", "e2e.byzantine")
+
+
+def test_readme_layout_names_every_room_of_node():
+    readme = (ROOT / "README.md").read_text()
+    rooms = sorted({p.parent.name for p in (ROOT / "node").glob("*/__init__.py")})
+    assert [r for r in rooms if f"`node/{r}/`" not in readme] == []
