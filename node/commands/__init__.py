@@ -1,4 +1,7 @@
-"""CLI sub-commands, one module per group. Each module exposes ``register(app)``."""
+"""CLI sub-commands, one module per group (each exposes ``register(app)``), and their HTTP client.
+
+The top room of node/: it may import every other room; only node/cli.py imports it.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""End-to-end fault injection on real node processes: manifests, perturbations, checks.
+"""End-to-end fault injection on real node processes: manifests, load, perturbations, checks, hostile peer.
 
-Drives nodes only through their CLI and HTTP API (and, once stopped, their stores).
-Part of ``node``: it may import anything; nothing outside ``node`` imports it.
+Drives nodes through their CLI and HTTP API (and, once stopped, their stores), on the
+localnet's process cluster. Only node/commands and node/cli.py import it; it must not
+import service, api or commands.
 """

@@ -1,4 +1,5 @@
-"""The node process: ledger application, consensus driver, gossip handlers, block sync, HTTP.
+"""The running node: wiring (runner), consensus driver, gossip handlers, mempool, metrics, sign state, audit.
 
-Part of node/: it does I/O and wires the pure cores together; nothing imports it but node/.
+It does I/O and wires the pure cores together over home, net, store and api; it must
+not import commands, e2e, localnet, bench or sim (test behaviour is passed in by commands).
 """
