@@ -39,24 +39,57 @@ def node_run(
                                   help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote."),
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
-    from node.service.runner import run_node
     from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
 
     if byzantine is not None and byzantine not in BEHAVIOURS:
         raise UserError(f"--byzantine must be one of: {', '.join(BEHAVIOURS)}")
-    rewrite_effects = None if byzantine is None else make_effects_rewrite(byzantine)
+    _run(home, listen=listen, peers=list(peer), http=http, log_level=log_level, api_token=api_token,
+         sign_journal=sign_journal, relay_txs=relay_txs, check_all_signatures=check_all_signatures,
+         rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine))
+
+
+def _run(home: Path, *, log_level: str, **options) -> None:
+    """Configure logging and the collector, then run the node until a signal stops it."""
+    from node.service.runner import run_node
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("libp2p", "multiaddr", "hypercorn", "voisinage.http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # The ~130 000 objects of the loaded libraries never die: moved out of the
-    # collector's sight, they no longer make each full collection a pause of 50-300 ms
-    # (measured under bench load, once or twice a minute) that could hold a proposal.
+    # collector's sight, each full collection no longer pauses the node for tens of
+    # milliseconds that could hold a proposal (docs/performance.md).
     gc.freeze()
-    trio.run(partial(run_node, home, listen=listen, peers=list(peer), http=http,
-                     sign_journal=sign_journal, api_token=api_token, rewrite_effects=rewrite_effects,
-                     relay_txs=relay_txs, check_all_signatures=check_all_signatures))
+    trio.run(partial(run_node, home, **options))
+
+
+@node_app.command("join")
+def node_join(
+    genesis: Path = typer.Option(..., "--genesis", help="The commune's genesis.json (from the mairie)."),
+    peer: list[str] = typer.Option(..., "--peer", help="A running node's multiaddr with /p2p/ (repeatable)."),
+    home: Path = typer.Option(..., "--home", help="This node's home directory (created if empty)."),
+    key: Path = typer.Option(None, "--key", help="This household's key file (from `keys new`); "
+                                                 "default: a new key in the home."),
+    listen: str = typer.Option("/ip4/0.0.0.0/tcp/26656", "--listen", help="libp2p multiaddr to listen on."),
+    http: str = typer.Option("127.0.0.1:8700", "--http", help="HOST:PORT of the HTTP API."),
+    name: str = typer.Option(None, "--name", help="This node's name in logs (default: the home's folder name)."),
+    log_level: str = typer.Option("info", "--log-level", envvar="VOISINAGE_LOG_LEVEL",
+                                  help="debug, info, warning or error."),
+    api_token: str = typer.Option(None, "--api-token", envvar="VOISINAGE_API_TOKEN",
+                                  help="Accept POST /tx from non-loopback clients bearing this token."),
+) -> None:
+    """Join a running commune without regenerating its genesis: create the home, then run.
+
+    The node syncs every block from its peers and checks each commit; a household
+    registered by the registrar (``registrar register``) then submits its readings
+    here. Run again with the same --home to restart it."""
+    from node.home.homedir import create_home, home_key
+
+    joined, created = create_home(home, genesis, key_file=key, listen=listen, http=http, name=name)
+    public = home_key(joined).public.hex()
+    typer.echo(f"{'created' if created else 'reusing'} {home} for {joined.genesis.name}; this node's key: {public}",
+               err=True)
+    _run(joined.path, listen=None, peers=list(peer), http=None, log_level=log_level, api_token=api_token)
 
 
 @node_app.command("verify")

@@ -120,6 +120,40 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
     return genesis
 
 
+def create_home(path: Path, genesis_file: Path, *, key_file: Path | None = None, listen: str,
+                http: str, name: str | None = None) -> tuple[Home, bool]:
+    """A home for a node joining a running network: a copy of the commune's genesis,
+    the node's key (``key_file``'s, or a new one) and its config.
+
+    Returns the home and whether it was created now. An existing home is reused only
+    if it holds the same genesis: a node must never join another commune's chain
+    with this commune's database."""
+    path = Path(path)
+    try:
+        genesis_bytes = Path(genesis_file).read_bytes()
+        genesis = parse_genesis(genesis_bytes)
+    except OSError as exc:
+        raise HomeError(f"cannot read {genesis_file}: {exc.strerror or exc}") from None
+    except GenesisError as exc:
+        raise HomeError(f"{genesis_file}: {exc}") from None
+    if (path / GENESIS_FILE).exists():
+        home = load_home(path)
+        if home.genesis.chain_id != genesis.chain_id:
+            raise HomeError(f"{path} already holds another commune's chain ({home.genesis.name}); "
+                            "choose an empty --home")
+        if key_file is not None and load_key(key_file).public != home_key(home).public:
+            raise HomeError(f"{path} already holds another key than {key_file}")
+        return home, False
+    key = load_key(key_file) if key_file is not None else new_keypair()
+    path.mkdir(parents=True, exist_ok=True)
+    save_key(path / KEY_FILE, key)
+    (path / GENESIS_FILE).write_bytes(genesis_bytes)
+    is_validator = key.public in {v.key for v in genesis.validators}
+    _write_json(path / CONFIG_FILE, {"name": name or path.name, "role": "validator" if is_validator else "household",
+                                     "listen": listen, "http": http})
+    return load_home(path), True
+
+
 def load_home(path: Path) -> Home:
     """Open a home directory; any problem is a one-line ``HomeError``."""
     path = Path(path)
