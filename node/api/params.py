@@ -125,7 +125,7 @@ class Param:
 
     def get_doc(self) -> dict[str, Any]:
         """Its OpenAPI 3.0 Parameter Object."""
-        doc = {"name": self.name, "in": self.where, "required": self.required or self.where == "path",
+        doc = {"name": self.name, "in": self.where, "required": self.required,
                "schema": self.kind.get_schema(), "description": self.description}
         return doc if self.example is None else dict(doc, example=self.example)
 

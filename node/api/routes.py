@@ -13,7 +13,7 @@ from node.api import params as P
 from node.api.assets import StaticAssets, get_file_media_types
 from node.api.openapi import ANY_OBJECT, STR, ref
 from node.api.operations import Body, Handler, Operation, Reply
-from node.api.params import Bool, Choice, Hex32, Int, path_param, query_param
+from node.api.params import Bool, Choice, Hex32, Int, Param, path_param, query_param
 from tokens.rules_gov import STATUS_FAILED, STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED
 from tokens.txs import TX_TYPES
 from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
@@ -33,11 +33,11 @@ def json_reply(description: str, schema_name: str, status: int = 200) -> Reply:
     return Reply(status, description, {"application/json": ref(schema_name)})
 
 
-def limit(high: int, default: int) -> P.Param:
+def limit(high: int, default: int) -> Param:
     return query_param("limit", Int(1, high, default), "Page size.")
 
 
-def build_ledger_rows(api: Api, addr: P.Param) -> tuple[Operation, ...]:
+def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
     return (
         Operation("/blocks/{height}", "GET", api.block, "A committed block with its commit; txs decoded.", "ledger",
                   json_reply("The block", "Block"), (
