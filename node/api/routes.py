@@ -33,7 +33,7 @@ def json_reply(description: str, schema_name: str, status: int = 200) -> Reply:
     return Reply(status, description, {"application/json": ref(schema_name)})
 
 
-def limit(high: int, default: int) -> Param:
+def limit_param(high: int, default: int) -> Param:
     return query_param("limit", Int(1, high, default), "Page size.")
 
 
@@ -52,14 +52,14 @@ def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
                   "Production (export_wh) and consumption (import_wh) per settlement interval, oldest first. "
                   "Default: the last 48 intervals.", "ledger", json_reply("Intervals", "Intervals"), (
                       addr, query_param("from", TIME_S, "First interval start (unix s)."),
-                      query_param("to", TIME_S, "Last interval start (unix s), inclusive."), limit(1000, 48)),
+                      query_param("to", TIME_S, "Last interval start (unix s), inclusive."), limit_param(1000, 48)),
                   errors=(404,)),
         Operation("/households/{addr}/consumers", "GET", api.consumers,
                   "Who used my energy in interval k: a_i·E_j/ΣE per consumer (DESIGN §4 step 4).", "ledger",
                   json_reply("Consumers", "Consumers"), (
                       addr, query_param("interval", Int(0, P.MAX_INTERVAL_INDEX),
                                         "Interval index k: the interval [kΔ, (k+1)Δ).", required=True),
-                      CURSOR, limit(1000, 100)), errors=(404,)),
+                      CURSOR, limit_param(1000, 100)), errors=(404,)),
         Operation("/txs", "GET", api.txs,
                   "Committed transactions, newest first, found by walking back at most 512 blocks per page. Meter "
                   "readings are left out unless type=tx/reading or readings=true.", "ledger",
@@ -69,7 +69,7 @@ def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
                       query_param("type", Choice(TX_TAGS), "Only this transaction type."),
                       query_param("before", Int(1, P.MAX_HEIGHT),
                                   "Only blocks below this height (the previous page's next_before)."),
-                      query_param("readings", Bool(False), "Include meter readings."), limit(100, 20))),
+                      query_param("readings", Bool(False), "Include meter readings."), limit_param(100, 20))),
     )
 
 
@@ -100,13 +100,13 @@ def build_commune_rows(api: Api) -> tuple[Operation, ...]:
         Operation("/governance/proposals", "GET", api.proposals, "Parameter proposals with their tallies, by id.",
                   "governance", json_reply("Proposals", "Proposals"), (
                       query_param("status", Choice(PROPOSAL_STATUSES), "Only proposals in this state."),
-                      CURSOR, limit(100, 20))),
+                      CURSOR, limit_param(100, 20))),
         Operation("/commune", "GET", api.commune, "Treasury, category funds (received, spent), totals and parameters.",
                   "governance", json_reply("Commune", "Commune")),
         Operation("/validators", "GET", api.validators,
                   "Validators: active, equivocating, and as seen by this node: height, round, last commit "
                   "signature.", "node", json_reply("Validators", "Validators"), (
-                      query_param("offset", Int(0, P.MAX_HEIGHT, 0), "Skip this many."), limit(100, 100))),
+                      query_param("offset", Int(0, P.MAX_HEIGHT, 0), "Skip this many."), limit_param(100, 100))),
     )
 
 
