@@ -1,4 +1,4 @@
-"""Routes of the HTTP API (DESIGN §9), the OpenAPI document and the dashboard.
+"""The HTTP API (DESIGN §9): its handlers, and the app made from the route table.
 
 Every error is JSON, ``{"error": "..."}``: 400 bad input, 401/403 a refused writer,
 404 nothing there, 405 wrong method, 413 too large, 500 a bug (logged), 503 busy.
@@ -14,33 +14,26 @@ from typing import Any, Protocol
 import trio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from node.api import params as P
-from node.api.auth import verify_write_allowed
-from node.api.openapi import build_openapi
 from node.api.assets import StaticAssets
+from node.api.openapi import build_openapi
+from node.api.operations import Call, build_routes
+from node.api.routes import build_route_table
 from node.api.txlog import TxLog
-from node.net.messages import TxBatch
 from node.api.views import (
     Liveness, compute_live_allocation, decode_commit, get_account_view, get_allocation_view,
     get_commune_view, get_consumers_view, get_intervals_view, get_proposals_view, get_validators_view,
 )
+from node.net.messages import TxBatch
 from tokens.queries import get_interval_s, get_time_ms
-from tokens.txs import TX_TYPES
 from wire import DecodeError, decode
-from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
+from wire.limits import MAX_GOSSIP_BYTES
 
 log = logging.getLogger("voisinage.http")
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-TX_TAGS = tuple(t.TAG for t in TX_TYPES)
-PROPOSAL_STATUSES = ("open", "passed", "rejected", "failed")
-# Paging bounds per list (also in the OpenAPI document).
-LIMITS = {"intervals": (1000, 48), "consumers": (1000, 100), "proposals": (100, 20), "validators": (100, 100),
-          "txs": (100, 20)}
 
 
 class TxRefused(Exception):
@@ -72,30 +65,11 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def get_limit(request: Request, name: str) -> int:
-    high, default = LIMITS[name]
-    return P.get_int(request, "limit", 1, high, default)
-
-
-async def read_body(request: Request, limit: int = MAX_TX_BYTES, what: str = "a transaction") -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"{what} is at most {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"{what} is at most {limit} bytes")
-    return b"".join(chunks)
-
-
 class Api:
-    """The route handlers over one node."""
+    """The route handlers over one node; node/api/routes.py says which path reaches which."""
 
-    def __init__(self, node: NodeAPI, api_token: str | None, peer_id_of: Callable[[bytes], str]) -> None:
-        self.node, self.api_token, self.peer_id_of = node, api_token, peer_id_of
+    def __init__(self, node: NodeAPI, peer_id_of: Callable[[bytes], str]) -> None:
+        self.node, self.peer_id_of = node, peer_id_of
         self.txlog = TxLog()
         self._allocation: tuple[int, list[int]] | None = None   # (height, live allocation)
 
@@ -106,41 +80,32 @@ class Api:
     def found(self, doc: dict[str, Any] | None, what: str) -> Response:
         return error(404, what) if doc is None else JSONResponse(doc)
 
-    async def status(self, request: Request) -> Response:
+    async def status(self, call: Call) -> Response:
         def read(snap) -> dict[str, Any]:
             return dict(self.node.status(), commune=self.node.genesis.name,
                         interval_s=get_interval_s(snap.state), block_time_ms=get_time_ms(snap.state))
         return JSONResponse(self.with_snapshot(read))
 
-    async def block(self, request: Request) -> Response:
-        height = P.parse_int(request.path_params["height"], "height", 0, P.MAX_HEIGHT)
-        wait_s = P.get_int(request, "wait", 0, P.MAX_BLOCK_WAIT_S, 0)
-        if wait_s and height == self.node.store.height() + 1:
+    async def block(self, call: Call) -> Response:
+        height = call["height"]
+        if call["wait"] and height == self.node.store.height() + 1:
             # A follower asking for the next block is answered when it is stored,
             # instead of polling /status.
-            with trio.move_on_after(wait_s):
+            with trio.move_on_after(call["wait"]):
                 await self.node.wait_for_height(height)
-        found = self.node.block_json(height)
-        return self.found(found, f"no block at height {height}")
+        return self.found(self.node.block_json(height), f"no block at height {height}")
 
-    async def account(self, request: Request) -> Response:
-        addr = P.parse_hex32(request.path_params["addr"], "address")
-        return self.found(self.with_snapshot(lambda s: get_account_view(s.state, addr)), "unknown account")
+    async def account(self, call: Call) -> Response:
+        return self.found(self.with_snapshot(lambda s: get_account_view(s.state, call["addr"])), "unknown account")
 
-    async def intervals(self, request: Request) -> Response:
-        addr = P.parse_hex32(request.path_params["addr"], "address")
-        lo = P.get_int(request, "from", 0, P.MAX_TIME_S)
-        hi = P.get_int(request, "to", 0, P.MAX_TIME_S)
-        limit = get_limit(request, "intervals")
-        doc = self.with_snapshot(lambda s: get_intervals_view(s.state, addr, lo, hi, limit))
+    async def intervals(self, call: Call) -> Response:
+        doc = self.with_snapshot(lambda s: get_intervals_view(s.state, call["addr"], call["from"], call["to"],
+                                                              call["limit"]))
         return self.found(doc, "not a registered household")
 
-    async def consumers(self, request: Request) -> Response:
-        addr = P.parse_hex32(request.path_params["addr"], "address")
-        k = P.get_required_int(request, "interval", 0, P.MAX_INTERVAL_INDEX)
-        after = P.get_hex32(request, "cursor")
-        limit = get_limit(request, "consumers")
-        doc = self.with_snapshot(lambda s: get_consumers_view(s.state, addr, k, after, limit))
+    async def consumers(self, call: Call) -> Response:
+        doc = self.with_snapshot(lambda s: get_consumers_view(s.state, call["addr"], call["interval"],
+                                                              call["cursor"], call["limit"]))
         return self.found(doc, "not a registered household")
 
     def get_live_allocation(self, snap) -> list[int]:
@@ -150,16 +115,14 @@ class Api:
             self._allocation = (height, compute_live_allocation(snap.state, self.node.genesis))
         return self._allocation[1]
 
-    async def allocation(self, request: Request) -> Response:
+    async def allocation(self, call: Call) -> Response:
         return JSONResponse(self.with_snapshot(lambda s: get_allocation_view(s.state, self.get_live_allocation(s))))
 
-    async def proposals(self, request: Request) -> Response:
-        status = P.get_choice(request, "status", PROPOSAL_STATUSES)
-        after = P.get_hex32(request, "cursor")
-        limit = get_limit(request, "proposals")
-        return JSONResponse(self.with_snapshot(lambda s: get_proposals_view(s.state, status, after, limit)))
+    async def proposals(self, call: Call) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_proposals_view(s.state, call["status"], call["cursor"],
+                                                                            call["limit"])))
 
-    async def commune(self, request: Request) -> Response:
+    async def commune(self, call: Call) -> Response:
         return JSONResponse(self.with_snapshot(lambda s: get_commune_view(s.state, self.node.genesis)))
 
     def get_liveness(self, height: int) -> Liveness:
@@ -168,53 +131,33 @@ class Api:
                         peer_heights=dict(net.peer_heights()) if net is not None else {},
                         connected=frozenset(net.peers()) if net is not None else frozenset())
 
-    async def validators(self, request: Request) -> Response:
-        offset = P.get_int(request, "offset", 0, P.MAX_HEIGHT, 0)
-        limit = get_limit(request, "validators")
-
+    async def validators(self, call: Call) -> Response:
         def read(snap) -> dict[str, Any]:
             height = snap.height()
             last = decode_commit(snap.commit(height)) if height > 0 else None
-            return get_validators_view(snap.state, last, self.get_liveness(height), self.peer_id_of, offset, limit)
+            return get_validators_view(snap.state, last, self.get_liveness(height), self.peer_id_of,
+                                       call["offset"], call["limit"])
         return JSONResponse(self.with_snapshot(read))
 
-    async def txs(self, request: Request) -> Response:
-        account = P.get_hex32(request, "account")
-        tx_type = P.get_choice(request, "type", TX_TAGS)
-        before = P.get_int(request, "before", 1, P.MAX_HEIGHT)
-        limit = get_limit(request, "txs")
-        readings = P.get_bool(request, "readings")
+    async def txs(self, call: Call) -> Response:
+        account = call["account"]
         doc = self.with_snapshot(lambda s: self.txlog.find(
-            s, account=account.hex() if account else None, tx_type=tx_type, before=before, limit=limit,
-            readings=readings))
+            s, account=account.hex() if account else None, tx_type=call["type"], before=call["before"],
+            limit=call["limit"], readings=call["readings"]))
         return JSONResponse(doc)
 
-    async def submit(self, request: Request) -> Response:
-        verify_write_allowed(request, self.api_token)
+    async def submit(self, call: Call) -> Response:
         try:
-            body = await read_body(request)
-        except ClientDisconnect:
-            # The client left before its body arrived: nobody to answer, nothing to log.
-            return Response(status_code=400)
-        try:
-            tx_id = self.node.submit_tx(body)
+            tx_id = self.node.submit_tx(call.body)
         except TxRefused as exc:
             return error(exc.status, exc.reason)
         return JSONResponse({"id": tx_id.hex()}, status_code=202)
 
-    async def txs_route(self, request: Request) -> Response:
-        return await (self.submit_batch if request.method == "POST" else self.txs)(request)
-
-    async def submit_batch(self, request: Request) -> Response:
+    async def submit_batch(self, call: Call) -> Response:
         """Many signed txs in one request, encoded as the gossip TxBatch: a meter gateway
         or a node that buffered readings while offline. Each tx is judged on its own."""
-        verify_write_allowed(request, self.api_token)
         try:
-            body = await read_body(request, MAX_GOSSIP_BYTES, "a batch")
-        except ClientDisconnect:
-            return Response(status_code=400)
-        try:
-            batch = decode(body, expect=TxBatch, limit=MAX_GOSSIP_BYTES)
+            batch = decode(call.body, expect=TxBatch, limit=MAX_GOSSIP_BYTES)
         except DecodeError as exc:
             return error(400, f"malformed: the body is not a tx batch ({exc.reason})")
         results = self.node.submit_txs(batch.txs)
@@ -225,7 +168,7 @@ class Api:
         return JSONResponse({"ids": [tx_id.hex() for tx_id, _ in results], "accepted": len(results) - len(refused),
                              "refused": refused}, status_code=202)
 
-    async def metrics(self, request: Request) -> Response:
+    async def metrics(self, call: Call) -> Response:
         return Response(self.node.render_metrics(), media_type=PROMETHEUS_TEXT)
 
 
@@ -234,32 +177,17 @@ def build_app(node: NodeAPI, *, api_token: str | None = None,
     """The node's ASGI app. ``api_token`` lets remote clients write (see node.api.auth)."""
     if peer_id_of is None:
         from node.net.identity import peer_id_of_key as peer_id_of
-    api = Api(node, api_token or None, peer_id_of)
-    assets = StaticAssets()
+    api = Api(node, peer_id_of)
+    # The example address is this node's own key: a household node's is a real household.
     own_key = getattr(getattr(node, "key", None), "public", bytes(32))
-    openapi = build_openapi(TX_TAGS, PROPOSAL_STATUSES, LIMITS, own_key.hex(),
-                            tuple(name for name in assets.files if name != "index.html"))
+    # The document describes the table that serves it: filled in once the table exists.
+    document: dict[str, Any] = {}
 
-    async def openapi_json(request: Request) -> Response:
-        return JSONResponse(openapi)
+    async def serve_openapi(call: Call) -> Response:
+        return JSONResponse(document)
 
-    routes = [
-        Route("/", assets.index),
-        Route("/static/{name}", assets.file),
-        Route("/openapi.json", openapi_json),
-        Route("/status", api.status),
-        Route("/blocks/{height}", api.block),
-        Route("/accounts/{addr}", api.account),
-        Route("/households/{addr}/intervals", api.intervals),
-        Route("/households/{addr}/consumers", api.consumers),
-        Route("/governance/allocation", api.allocation),
-        Route("/governance/proposals", api.proposals),
-        Route("/commune", api.commune),
-        Route("/validators", api.validators),
-        Route("/txs", api.txs_route, methods=["GET", "POST"]),   # one route: 405 then lists both in Allow
-        Route("/tx", api.submit, methods=["POST"]),
-        Route("/metrics", api.metrics),
-    ]
+    table = build_route_table(api, StaticAssets(), serve_openapi, own_key.hex())
+    document.update(build_openapi(table))
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
@@ -268,4 +196,5 @@ def build_app(node: NodeAPI, *, api_token: str | None = None,
         log.error("%s %s failed: %r", request.method, request.url.path, exc)
         return error(500, "internal error; see the node's log")
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
+    return Starlette(routes=build_routes(table, api_token or None),
+                     exception_handlers={HTTPException: http_error, Exception: server_error})

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
+
+from node.api.operations import Call
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MEDIA_TYPES = {
@@ -34,9 +34,16 @@ def load_assets(directory: Path = STATIC_DIR) -> dict[str, tuple[bytes, str]]:
     return found
 
 
+def get_file_media_types() -> tuple[str, ...]:
+    """The media types of /static/{name}: every kind of file but the page itself."""
+    return tuple(dict.fromkeys(media.split(";")[0] for suffix, media in MEDIA_TYPES.items() if suffix != ".html"))
+
+
 class StaticAssets:
     def __init__(self, directory: Path = STATIC_DIR) -> None:
         self.files = load_assets(directory)
+        # What /static/{name} serves; the page is served at / only.
+        self.names = tuple(name for name in self.files if name != "index.html")
 
     def respond(self, name: str) -> Response:
         body, media_type = self.files[name]
@@ -44,11 +51,9 @@ class StaticAssets:
                    "Cache-Control": "no-cache"}
         return Response(body, media_type=media_type, headers=headers)
 
-    async def index(self, request: Request) -> Response:
+    async def index(self, call: Call) -> Response:
         return self.respond("index.html")
 
-    async def file(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in self.files or name == "index.html":
-            raise HTTPException(404, f"no dashboard file {name!r}")
-        return self.respond(name)
+    async def file(self, call: Call) -> Response:
+        """``name`` is one of ``names``: the route's parameter refuses any other with 404."""
+        return self.respond(call["name"])

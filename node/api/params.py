@@ -1,13 +1,17 @@
-"""Path and query parameters of the HTTP API: strict parsing, a 400 with a reason otherwise.
+"""Path and query parameters of the HTTP API: declared once, parsed strictly, documented.
 
-Every bound here is also stated in the OpenAPI document (node/api/openapi.py), which
-reads these constants, so a client that follows the document is never refused and
-one that does not always gets a 400, never a 500.
+A ``Param`` is both what a route reads and what /openapi.json says about it: its
+kind parses the text and gives the JSON schema from the same bounds, so a client
+that follows the document is never refused and one that does not always gets a
+400 with the reason (404 for a dashboard file), never a 500 (DESIGN §9).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,6 +22,9 @@ MAX_INTERVAL_INDEX = 2**40      # k of interval [kΔ, (k+1)Δ)
 MAX_BLOCK_WAIT_S = 10           # GET /blocks/{h}?wait=: the longest wait for the next block
 HEX32 = re.compile(r"[0-9a-f]{64}")
 INT = re.compile(r"(0|[1-9][0-9]{0,18})")
+
+Schema = dict[str, Any]
+HEX32_SCHEMA: Schema = {"type": "string", "pattern": f"^{HEX32.pattern}$"}
 
 
 def parse_hex32(text: str, what: str) -> bytes:
@@ -37,34 +44,112 @@ def parse_int(text: str, what: str, low: int, high: int) -> int:
     return value
 
 
-def get_int(request: Request, name: str, low: int, high: int, default: int | None = None) -> int | None:
-    text = request.query_params.get(name)
-    return default if text is None else parse_int(text, name, low, high)
+@dataclass(frozen=True)
+class Int:
+    """An integer in [low, high]; ``default`` when the parameter is absent."""
+
+    low: int
+    high: int
+    default: int | None = None
+    refusal: ClassVar[int] = 400
+
+    def parse(self, text: str, what: str) -> int:
+        return parse_int(text, what, self.low, self.high)
+
+    def get_schema(self) -> Schema:
+        schema: Schema = {"type": "integer", "minimum": self.low, "maximum": self.high}
+        return schema if self.default is None else dict(schema, default=self.default)
 
 
-def get_required_int(request: Request, name: str, low: int, high: int) -> int:
-    value = get_int(request, name, low, high)
-    if value is None:
-        raise HTTPException(400, f"query parameter {name} is required")
-    return value
+@dataclass(frozen=True)
+class Hex32:
+    """A key, address or id; absent means None."""
+
+    default: ClassVar[None] = None
+    refusal: ClassVar[int] = 400
+
+    def parse(self, text: str, what: str) -> bytes:
+        return parse_hex32(text, what)
+
+    def get_schema(self) -> Schema:
+        return dict(HEX32_SCHEMA)
 
 
-def get_hex32(request: Request, name: str) -> bytes | None:
-    text = request.query_params.get(name)
-    return None if text is None else parse_hex32(text, name)
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of names; ``refusal`` is the status for any other."""
+
+    choices: tuple[str, ...]
+    refusal: int = 400
+    default: ClassVar[None] = None
+
+    def parse(self, text: str, what: str) -> str:
+        if text not in self.choices:
+            raise HTTPException(self.refusal, f"{what} must be one of {', '.join(self.choices)}")
+        return text
+
+    def get_schema(self) -> Schema:
+        return {"type": "string", "enum": list(self.choices)}
 
 
-def get_choice(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
-    text = request.query_params.get(name)
-    if text is not None and text not in choices:
-        raise HTTPException(400, f"{name} must be one of {', '.join(choices)}")
-    return text
+@dataclass(frozen=True)
+class Bool:
+    """``true`` or ``false``, nothing else."""
+
+    default: bool = False
+    refusal: ClassVar[int] = 400
+
+    def parse(self, text: str, what: str) -> bool:
+        if text not in ("true", "false"):
+            raise HTTPException(self.refusal, f"{what} must be true or false")
+        return text == "true"
+
+    def get_schema(self) -> Schema:
+        return {"type": "boolean", "default": self.default}
 
 
-def get_bool(request: Request, name: str, default: bool = False) -> bool:
-    text = request.query_params.get(name)
+Kind = Int | Hex32 | Choice | Bool
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of one operation; ``label`` names it in error messages."""
+
+    name: str
+    where: Literal["path", "query"]
+    kind: Kind
+    description: str
+    required: bool = False
+    label: str = ""
+    example: str | None = None
+
+    def get_doc(self) -> dict[str, Any]:
+        """Its OpenAPI 3.0 Parameter Object."""
+        doc = {"name": self.name, "in": self.where, "required": self.required,
+               "schema": self.kind.get_schema(), "description": self.description}
+        return doc if self.example is None else dict(doc, example=self.example)
+
+
+def path_param(name: str, kind: Kind, description: str, label: str = "", example: str | None = None) -> Param:
+    return Param(name, "path", kind, description, True, label, example)
+
+
+def query_param(name: str, kind: Kind, description: str, required: bool = False) -> Param:
+    return Param(name, "query", kind, description, required)
+
+
+def parse_param(param: Param, text: str | None) -> Any:
     if text is None:
-        return default
-    if text not in ("true", "false"):
-        raise HTTPException(400, f"{name} must be true or false")
-    return text == "true"
+        if param.required:
+            raise HTTPException(400, f"query parameter {param.name} is required")
+        return param.kind.default
+    return param.kind.parse(text, param.label or param.name)
+
+
+def parse_params(params: Sequence[Param], request: Request) -> Mapping[str, Any]:
+    """Every declared parameter of the request, parsed, in declaration order; others are ignored."""
+    found = {}
+    for param in params:
+        source = request.path_params if param.where == "path" else request.query_params
+        found[param.name] = parse_param(param, source.get(param.name))
+    return found

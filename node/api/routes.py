@@ -1,0 +1,131 @@
+"""The route table of the HTTP API (DESIGN §9): one row per operation.
+
+Both the Starlette routes (node/api/operations.py) and /openapi.json
+(node/api/openapi.py) are made from these rows, so adding an endpoint is adding a
+row; its parameters are parsed by the declarations the document shows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from node.api import params as P
+from node.api.assets import StaticAssets, get_file_media_types
+from node.api.openapi import ANY_OBJECT, STR, ref
+from node.api.operations import Body, Handler, Operation, Reply
+from node.api.params import Bool, Choice, Hex32, Int, Param, path_param, query_param
+from tokens.rules_gov import STATUS_FAILED, STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED
+from tokens.txs import TX_TYPES
+from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
+
+if TYPE_CHECKING:
+    from node.api.app import Api
+
+TX_TAGS = tuple(t.TAG for t in TX_TYPES)
+PROPOSAL_STATUSES = (STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED, STATUS_FAILED)
+TX_BODY = Body(MAX_TX_BYTES, "a transaction")
+BATCH_BODY = Body(MAX_GOSSIP_BYTES, "a batch")
+CURSOR = query_param("cursor", Hex32(), "Continue after this key (the previous page's next_cursor).")
+TIME_S = Int(0, P.MAX_TIME_S)
+
+
+def json_reply(description: str, schema_name: str, status: int = 200) -> Reply:
+    return Reply(status, description, {"application/json": ref(schema_name)})
+
+
+def limit_param(high: int, default: int) -> Param:
+    return query_param("limit", Int(1, high, default), "Page size.")
+
+
+def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
+    return (
+        Operation("/blocks/{height}", "GET", api.block, "A committed block with its commit; txs decoded.", "ledger",
+                  json_reply("The block", "Block"), (
+                      path_param("height", Int(0, P.MAX_HEIGHT), "Block height."),
+                      query_param("wait", Int(0, P.MAX_BLOCK_WAIT_S, 0),
+                                  "If the block asked for is the next one, wait up to this many seconds "
+                                  "for it to be committed before answering 404.")), errors=(404,)),
+        Operation("/accounts/{addr}", "GET", api.account,
+                  "Balances per class, nonce, household, standing gifts, delegations, ballot.", "ledger",
+                  json_reply("The account", "Account"), (addr,), errors=(404,)),
+        Operation("/households/{addr}/intervals", "GET", api.intervals,
+                  "Production (export_wh) and consumption (import_wh) per settlement interval, oldest first. "
+                  "Default: the last 48 intervals.", "ledger", json_reply("Intervals", "Intervals"), (
+                      addr, query_param("from", TIME_S, "First interval start (unix s)."),
+                      query_param("to", TIME_S, "Last interval start (unix s), inclusive."), limit_param(1000, 48)),
+                  errors=(404,)),
+        Operation("/households/{addr}/consumers", "GET", api.consumers,
+                  "Who used my energy in interval k: a_i·E_j/ΣE per consumer (DESIGN §4 step 4).", "ledger",
+                  json_reply("Consumers", "Consumers"), (
+                      addr, query_param("interval", Int(0, P.MAX_INTERVAL_INDEX),
+                                        "Interval index k: the interval [kΔ, (k+1)Δ).", required=True),
+                      CURSOR, limit_param(1000, 100)), errors=(404,)),
+        Operation("/txs", "GET", api.txs,
+                  "Committed transactions, newest first, found by walking back at most 512 blocks per page. Meter "
+                  "readings are left out unless type=tx/reading or readings=true.", "ledger",
+                  json_reply("Txs", "Txs"), (
+                      query_param("account", Hex32(),
+                                  "Only txs naming this account (signer, to, beneficiary, provider ...)."),
+                      query_param("type", Choice(TX_TAGS), "Only this transaction type."),
+                      query_param("before", Int(1, P.MAX_HEIGHT),
+                                  "Only blocks below this height (the previous page's next_before)."),
+                      query_param("readings", Bool(False), "Include meter readings."), limit_param(100, 20))),
+    )
+
+
+def build_write_rows(api: Api) -> tuple[Operation, ...]:
+    """DESIGN §9: the node takes already-signed txs and never holds anyone else's key."""
+    return (
+        Operation("/txs", "POST", api.submit_batch,
+                  "Submit many already-signed transactions at once, encoded as a gossip tx batch "
+                  "(net/txbatch, at most 4096 txs and 1 MiB): a meter gateway, or readings buffered offline.",
+                  "ledger", json_reply("Each tx taken or refused.", "BatchAccepted", 202), body=BATCH_BODY,
+                  write=True, errors=(503,),
+                  description="Each tx is judged on its own, as by POST /tx; the answer lists the refused ones by "
+                              "index. 503 only when every tx was refused because the mempool is full. Same write "
+                              "rules as POST /tx."),
+        Operation("/tx", "POST", api.submit, "Submit an already-signed transaction (canonical msgpack, DESIGN §2).",
+                  "ledger", json_reply("Accepted into the mempool (or already there).", "Accepted", 202),
+                  body=TX_BODY, write=True, errors=(503,),
+                  description="Accepted from loopback clients; from others only when the node runs with "
+                              "--api-token and the request carries Authorization: Bearer <token>."),
+    )
+
+
+def build_commune_rows(api: Api) -> tuple[Operation, ...]:
+    return (
+        Operation("/governance/allocation", "GET", api.allocation,
+                  "The standing allocation of the surplus: live from the ballots standing now, and as applied at "
+                  "the last epoch.", "governance", json_reply("Allocation", "Allocation")),
+        Operation("/governance/proposals", "GET", api.proposals, "Parameter proposals with their tallies, by id.",
+                  "governance", json_reply("Proposals", "Proposals"), (
+                      query_param("status", Choice(PROPOSAL_STATUSES), "Only proposals in this state."),
+                      CURSOR, limit_param(100, 20))),
+        Operation("/commune", "GET", api.commune, "Treasury, category funds (received, spent), totals and parameters.",
+                  "governance", json_reply("Commune", "Commune")),
+        Operation("/validators", "GET", api.validators,
+                  "Validators: active, equivocating, and as seen by this node: height, round, last commit "
+                  "signature.", "node", json_reply("Validators", "Validators"), (
+                      query_param("offset", Int(0, P.MAX_HEIGHT, 0), "Skip this many."), limit_param(100, 100))),
+    )
+
+
+def build_route_table(api: Api, assets: StaticAssets, serve_openapi: Handler,
+                      example_addr: str) -> tuple[Operation, ...]:
+    """Every operation of the API, in the order Starlette tries the paths."""
+    addr = path_param("addr", Hex32(), "Account: Ed25519 public key, lowercase hex.", label="address",
+                      example=example_addr)
+    dashboard = (
+        Operation("/", "GET", assets.index, "The household and commune dashboard (?addr= to choose the household).",
+                  "dashboard", Reply(200, "HTML page", {"text/html": STR})),
+        Operation("/static/{name}", "GET", assets.file, "A dashboard file.", "dashboard",
+                  Reply(200, "The file", {media: STR for media in get_file_media_types()}),
+                  (path_param("name", Choice(assets.names, refusal=404), "File name.", label="dashboard file"),)),
+        Operation("/openapi.json", "GET", serve_openapi, "This document.", "node",
+                  Reply(200, "OpenAPI 3.0", {"application/json": ANY_OBJECT})),
+        Operation("/status", "GET", api.status, "This node: chain, height, round, peers, state hash.", "node",
+                  json_reply("Status", "Status")),
+    )
+    metrics = Operation("/metrics", "GET", api.metrics, "Prometheus metrics (DESIGN §9).", "node",
+                        Reply(200, "Prometheus text format 0.0.4", {"text/plain": STR}))
+    return dashboard + build_ledger_rows(api, addr) + build_write_rows(api) + build_commune_rows(api) + (metrics,)
