@@ -20,6 +20,7 @@ MODULES = [
     "bench",
     "sim",
     "demo",
+    "registrar",
     "node",
     "localnet",
     "e2e",

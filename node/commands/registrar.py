@@ -1,0 +1,159 @@
+"""``voisinage registrar``: the mairie's registrar office (DESIGN §4 registrar transactions).
+
+Each command builds one registrar-signed transaction of tokens/txs.py, signs it with
+``--key`` (the registrar's key file; the node never holds it) and POSTs it to
+``--node``; it prints the transaction id. Arguments are checked here with the
+ledger's own rules before anything is sent, and the node checks everything again
+(a duplicate meter or PRM, an unknown household, a signer who is not a registrar):
+either way the refusal is one line and nothing changes on chain.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from node.commands.client import (
+    DEFAULT_NODE, NO_SIG, TOKEN_ENV, get_json, open_client, parse_key_hex, parse_node_url, submit,
+)
+from node.commands.tx import parse_amount, parse_memo
+from node.errors import UserError
+from tokens.errors import InvalidTx
+from tokens.rules_household import verify_digits, verify_kva
+from tokens.txs import PublicService, RegisterHousehold, Spend, UpdateHousehold
+
+registrar_app = typer.Typer(help="The registrar office: register and update households, credit public "
+                                 "service, spend from category funds.", no_args_is_help=True)
+
+NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
+KEY_OPTION = typer.Option(..., "--key", help="The registrar's key file.")
+TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
+                            help="Bearer token, when the node is remote and runs with --api-token.")
+MAX_LABEL_BYTES = 64        # tokens/txs.py RegisterHousehold.label
+HOUR_S = 3600
+
+
+def parse_serial(value: str, digits: int, option: str) -> str:
+    """A meter serial (12 digits) or PRM (14 digits), by the ledger's own rule."""
+    try:
+        verify_digits(value, digits, option.lstrip("-"))
+    except InvalidTx as exc:
+        raise UserError(f"{option}: {exc.detail}") from None
+    return value
+
+
+def parse_kva(kva: int) -> int:
+    try:
+        verify_kva(kva)
+    except InvalidTx as exc:
+        raise UserError(f"--kva: {exc.detail}") from None
+    return kva
+
+
+def parse_kwc(kwc: str) -> int:
+    """Installed peak power in kWc (``3`` or ``3.5``), as whole watts."""
+    try:
+        watts = Decimal(kwc) * 1000
+    except InvalidOperation:
+        raise UserError(f"--kwc must be a number of kWc such as 3 or 3.5, not {kwc!r}") from None
+    if not watts.is_finite() or watts < 0 or watts != watts.to_integral_value() or watts > 10**9:
+        raise UserError(f"--kwc must be a non-negative number of kWc with at most 3 decimals, not {kwc!r}")
+    return int(watts)
+
+
+def parse_label(label: str) -> str:
+    if not label.strip() or len(label.encode()) > MAX_LABEL_BYTES:
+        raise UserError(f"--label must be 1 to {MAX_LABEL_BYTES} bytes")
+    return label
+
+
+def fetch_household(node: str, household: bytes) -> dict[str, Any]:
+    """The household as the node's committed state has it; unknown is one clear line."""
+    with open_client() as client:
+        doc = get_json(client, parse_node_url(node), f"/accounts/{household.hex()}")
+    if not isinstance(doc, dict) or not isinstance(doc.get("household"), dict):
+        raise UserError(f"{household.hex()} is not a registered household")
+    return doc["household"]
+
+
+@registrar_app.command("register")
+def registrar_register(
+    household_pub: str = typer.Option(..., "--household-pub", help="The household's public key (hex), "
+                                                                     "from `keys new` on its own box."),
+    meter: str = typer.Option(..., "--meter", help="Linky serial (ADCO/ADSC), 12 digits."),
+    prm: str = typer.Option(..., "--prm", help="Delivery point (PRM), 14 digits."),
+    label: str = typer.Option(..., "--label", help="A name for the dashboard (up to 64 bytes)."),
+    kva: int = typer.Option(..., "--kva", help="Subscribed power, kVA."),
+    kwc: str = typer.Option("0", "--kwc", help="Installed solar peak power, kWc (0: none)."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Register a household: its key, meter, PRM, label, kVA and kWc."""
+    target = parse_key_hex(household_pub, "--household-pub")
+    fields = dict(key=target, meter=parse_serial(meter, 12, "--meter"), prm=parse_serial(prm, 14, "--prm"),
+                  label=parse_label(label), kva=parse_kva(kva), peak_w=parse_kwc(kwc))
+    typer.echo(submit(node, key, lambda signer, nonce: RegisterHousehold(
+        signer=signer, nonce=nonce, sig=NO_SIG, **fields), token=token))
+
+
+@registrar_app.command("update")
+def registrar_update(
+    household_pub: str = typer.Option(..., "--household-pub", help="The household's public key (hex)."),
+    meter: str = typer.Option(None, "--meter", help="A new Linky serial (its first reading sets the baseline)."),
+    kva: int = typer.Option(None, "--kva", help="A new subscribed power, kVA."),
+    kwc: str = typer.Option(None, "--kwc", help="A new installed peak power, kWc."),
+    solidarity: bool = typer.Option(None, "--solidarity/--no-solidarity",
+                                    help="Flag (or unflag) the household as in need."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Change a household's meter, power or solidarity flag; what is not given stays."""
+    target = parse_key_hex(household_pub, "--household-pub")
+    if meter is None and kva is None and kwc is None and solidarity is None:
+        raise UserError("give at least one of --meter, --kva, --kwc, --solidarity/--no-solidarity")
+    new = {"meter": None if meter is None else parse_serial(meter, 12, "--meter"),
+           "kva": None if kva is None else parse_kva(kva),
+           "peak_w": None if kwc is None else parse_kwc(kwc), "solidarity": solidarity}
+    current = fetch_household(node, target)
+    fields = {name: current[name] if value is None else value for name, value in new.items()}
+    typer.echo(submit(node, key, lambda signer, nonce: UpdateHousehold(
+        signer=signer, nonce=nonce, key=target, sig=NO_SIG, **fields), token=token))
+
+
+@registrar_app.command("public-service")
+def registrar_public_service(
+    to: str = typer.Option(..., "--to", help="The household on call (public key, hex)."),
+    hours: int = typer.Option(..., "--hours", help="Whole hours of on-call duty."),
+    memo: str = typer.Option("", "--memo", help="Up to 140 bytes, public."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Credit on-call duty (firefighters...) from the treasury at public_service_rate."""
+    target = parse_key_hex(to, "--to")
+    on_call_s = parse_amount(hours, "--hours") * HOUR_S
+    parse_memo(memo)
+    typer.echo(submit(node, key, lambda signer, nonce: PublicService(
+        signer=signer, nonce=nonce, beneficiary=target, on_call_s=on_call_s, memo=memo, sig=NO_SIG), token=token))
+
+
+@registrar_app.command("spend")
+def registrar_spend(
+    category: str = typer.Option(..., "--category", help="The category fund to pay from (e.g. roads)."),
+    to: str = typer.Option(..., "--to", help="The account paid (public key, hex)."),
+    amount: int = typer.Option(..., "--amount", help="kwh, in Wh."),
+    memo: str = typer.Option(..., "--memo", help="What it pays for (up to 140 bytes, public)."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Pay out of a category fund, publicly, with a memo."""
+    target = parse_key_hex(to, "--to")
+    parse_amount(amount, "--amount")
+    parse_memo(memo)
+    if not category or len(category.encode()) > 32:
+        raise UserError("--category must be 1 to 32 bytes")
+    typer.echo(submit(node, key, lambda signer, nonce: Spend(
+        signer=signer, nonce=nonce, category=category, to=target, amount=amount, memo=memo, sig=NO_SIG),
+        token=token))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(registrar_app, name="registrar")
