@@ -9,7 +9,7 @@ from pathlib import Path
 import trio
 import typer
 
-from node.commands.gov import run_tally_bench
+from node.bench.tally import run_tally_bench
 
 bench_app = typer.Typer(help="Benchmarks, each with a baseline measured in the same run.", no_args_is_help=True)
 

@@ -87,6 +87,16 @@ def get_chain_time_s(client: httpx.Client, url: str) -> int:
     return doc["time_ms"] // 1000
 
 
+def fetch_deadline(node: str, at: int | None, relative_s: int | None, names: tuple[str, str]) -> int:
+    """An absolute unix time: given directly, or ``relative_s`` after the chain's now."""
+    if (at is None) == (relative_s is None):
+        raise UserError(f"give exactly one of {names[0]} or {names[1]}")
+    if at is not None:
+        return at
+    with open_client() as client:
+        return get_chain_time_s(client, parse_node_url(node)) + relative_s
+
+
 def post_tx(client: httpx.Client, url: str, tx: Tx, token: str | None = None) -> str:
     """POST an already-signed tx; the node answers 202 with the id, or 4xx with a reason."""
     headers = {"content-type": "application/msgpack"}

@@ -20,8 +20,8 @@ from pathlib import Path
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, TOKEN_ENV, read_nonce_ms, get_chain_id, get_chain_time_s, open_client, parse_key_hex,
-    post_tx, sign_tx, submit, parse_node_url,
+    DEFAULT_NODE, NO_SIG, TOKEN_ENV, fetch_deadline, get_chain_id, open_client, parse_key_hex, parse_node_url,
+    post_tx, read_nonce_ms, sign_tx, submit,
 )
 from node.errors import UserError
 from node.home.keyfile import load_key
@@ -63,16 +63,6 @@ def parse_memo(memo: str) -> str:
     if len(memo.encode()) > MAX_MEMO_BYTES:
         raise UserError(f"--memo is {len(memo.encode())} bytes; at most {MAX_MEMO_BYTES}")
     return memo
-
-
-def fetch_deadline(node: str, at: int | None, relative_s: int | None, names: tuple[str, str]) -> int:
-    """An absolute unix time: given directly, or ``relative_s`` after the chain's now."""
-    if (at is None) == (relative_s is None):
-        raise UserError(f"give exactly one of {names[0]} or {names[1]}")
-    if at is not None:
-        return at
-    with open_client() as client:
-        return get_chain_time_s(client, parse_node_url(node)) + relative_s
 
 
 # --- commands ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from node.cli import main
-from node.commands.gov import run_tally_bench
+from node.bench.tally import run_tally_bench
 from node.home.keyfile import save_key
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote, decode_tx
 from wire import DecodeError, Keypair, verify_message
@@ -20,6 +20,9 @@ CHAIN_ID = bytes(range(32))
 KEY = Keypair(bytes([7]) * 32)
 OTHER = Keypair(bytes([8]) * 32).public
 PROPOSAL = bytes([9]) * 32
+
+
+CHAIN_NOW_S = 1_234_567_890     # far from this machine's clock
 
 
 class FakeNode(BaseHTTPRequestHandler):
@@ -41,7 +44,7 @@ class FakeNode(BaseHTTPRequestHandler):
 
     def do_GET(self):
         docs = {
-            "/status": {"chain_id": CHAIN_ID.hex(), "height": 3},
+            "/status": {"chain_id": CHAIN_ID.hex(), "height": 3, "time_ms": CHAIN_NOW_S * 1000},
             "/governance/allocation": {"allocation": {"pensions": 4000, "energy": 6000}},
             "/governance/proposals": [{"id": PROPOSAL.hex(), "param": "levy_bp", "status": "open"}],
         }
@@ -132,6 +135,15 @@ def test_propose_posts_canonical_json_value(node, key_file, capsys):
     [tx] = fake.received
     assert isinstance(tx, Propose)
     assert (tx.param, tx.value, tx.voting_end) == ("credit_limit", '{"hour":2,"kwh":1}', 1_900_000_000)
+
+
+def test_propose_window_counts_from_the_chain_clock_not_this_machines(node, key_file, capsys):
+    url, fake = node
+    rc, _, _ = gov(capsys, "propose", "--param", "levy_bp", "--value", "900", "--window", "3600",
+                   "--node", url, "--key", key_file)
+    assert rc == 0
+    [tx] = fake.received
+    assert tx.voting_end == CHAIN_NOW_S + 3600
 
 
 def test_vote_posts_a_vote(node, key_file, capsys):
