@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from fractions import Fraction
-from typing import NewType, TypeVar
+from typing import TypeVar
 
 from governance.errors import GovernanceError, NoCountedBallot
 from governance.markets import TOTAL_BP, compute_independent_markets
+from wire.units import BasisPoints
 
 V = TypeVar("V", bound=Hashable)
-BasisPoints = NewType("BasisPoints", int)
 
 RULES = ("independent_markets", "mean")
 

@@ -42,12 +42,6 @@ big-endian, so a prefix scan walks them in time order. Keys are 32 bytes.
 
 from __future__ import annotations
 
-from typing import NewType
-
-Wh = NewType("Wh", int)
-Minutes = NewType("Minutes", int)
-BasisPoints = NewType("BasisPoints", int)
-
 META_HEIGHT = b"meta/height"
 META_TIME = b"meta/time_ms"
 META_CHAIN = b"meta/chain_id"

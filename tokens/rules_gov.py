@@ -16,6 +16,7 @@ from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
 from tokens.ledger import Ledger
 from tokens.settlement import get_first_contribution_day, get_standing_allocation, process_force_settle
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote
+from wire.units import BasisPoints
 
 TOPICS = ("allocation", "params", "*")
 CHOICES = ("yes", "no", "abstain")
@@ -144,7 +145,7 @@ def get_delegations(lg: Ledger) -> dict[bytes, dict[str, bytes | None]]:
     return out
 
 
-def compute_allocation(lg: Ledger) -> list[int]:
+def compute_allocation(lg: Ledger) -> list[BasisPoints]:
     # DESIGN §5: the standing allocation aggregates every counted ballot by the
     # allocation_rule; with no counted ballot the current allocation stands.
     n = len(lg.params["allocation_categories"])

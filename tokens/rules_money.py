@@ -9,6 +9,7 @@ from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
 from tokens.settlement import DAY_S, process_contribution
 from tokens.txs import Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer
+from wire.units import Minutes
 
 HOUR = L.CLASS_INDEX["hour"]
 KWH = L.CLASS_INDEX["kwh"]
@@ -91,9 +92,9 @@ def process_service(lg: Ledger, tx: Service) -> None:
     lg.process_move(tx.signer, tx.provider, HOUR, tx.minutes)
 
 
-def compute_public_service_minutes(on_call_s: int, rate: dict) -> int:
+def compute_public_service_minutes(on_call_s: int, rate: dict) -> Minutes:
     # DESIGN §3 public_service_rate: 5 h per 24 h on call.
-    return on_call_s * rate["minutes"] // rate["per_s"]
+    return Minutes(on_call_s * rate["minutes"] // rate["per_s"])
 
 
 def process_public_service(lg: Ledger, tx: PublicService) -> None:

@@ -11,6 +11,7 @@ from tokens.genesis import Genesis
 from tokens.ledger import Ledger
 from tokens.txs import ValidatorSetChange
 from wire import signing_bytes, verify_signature
+from wire.units import Height
 
 # DESIGN §4: a ValidatorSetChange takes effect at height h+2.
 ACTIVATION_DELAY = 2
@@ -40,7 +41,7 @@ def process_genesis_validators(lg: Ledger, genesis: Genesis) -> None:
     lg.ov.put(L.key_validator_set(0), [v.key for v in genesis.validators])
 
 
-def get_set_at(entries: list[tuple[bytes, list]], height: int) -> list[bytes]:
+def get_set_at(entries: list[tuple[bytes, list]], height: Height) -> list[bytes]:
     """The set in force at ``height``: the latest entry whose start is <= height."""
     chosen: list[bytes] = []
     for key, keys in entries:

@@ -14,6 +14,7 @@ from typing import Any
 from tokens import layout as L
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
+from wire.units import BasisPoints, Minutes, Wh
 
 KWH = L.CLASS_INDEX["kwh"]
 DAY_S = 86_400
@@ -113,7 +114,7 @@ def process_interval(lg: Ledger, start: int) -> Settled:
                    sum(1 for _, r in entries if r[L.IE_E]), sum(1 for _, r in entries if r[L.IE_I]))
 
 
-def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> int:
+def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> Wh:
     # DESIGN §4 settlement step 1: producer j gets E_j·(1−levy), the treasury E_j·levy
     # (each producer's levy is rounded down, so j's two parts sum to E_j exactly).
     levy_bp = lg.params["levy_bp"]
@@ -136,7 +137,7 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> i
     return total_levy
 
 
-def process_gifts(lg: Ledger, giver: bytes, start: int, net: int) -> int:
+def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh) -> Wh:
     # DESIGN §4 settlement step 1: standing gifts move their share of j's mint.
     # A gift applies to intervals that start before its ``until``; once an interval
     # at or after ``until`` settles it can never apply again and is dropped.
@@ -154,7 +155,7 @@ def process_gifts(lg: Ledger, giver: bytes, start: int, net: int) -> int:
     return given
 
 
-def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], sum_e: int, sum_i: int) -> int:
+def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], sum_e: Wh, sum_i: Wh) -> Wh:
     # DESIGN §4 settlement step 2: M = min(ΣE, ΣI); consumer i is allocated I_i·M/ΣI
     # (largest remainder, ties by address: step 3) and its kwh balance falls by a_i.
     # Never refused: a debt past the credit limit only blocks voluntary spending.
@@ -169,7 +170,7 @@ def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], 
     return m
 
 
-def process_contribution(lg: Ledger, addr: bytes, day: int, levy: int, minutes: int) -> None:
+def process_contribution(lg: Ledger, addr: bytes, day: int, levy: Wh, minutes: Minutes) -> None:
     """Record levy paid and public service per UTC day, for the "contribution" vote
     weight (DESIGN §5: over the trailing 365 days)."""
     key = L.key_contribution(addr, day)
@@ -186,7 +187,7 @@ def get_categories(lg: Ledger) -> list[str]:
     return [name for name, _ in lg.params["allocation_categories"]]
 
 
-def get_standing_allocation(lg: Ledger) -> list[int]:
+def get_standing_allocation(lg: Ledger) -> list[BasisPoints]:
     stored = lg.ov.get(L.META_ALLOCATION)
     cats = lg.params["allocation_categories"]
     if stored is None or len(stored) != len(cats):

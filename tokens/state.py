@@ -32,11 +32,12 @@ from tokens.txs import (
     decode_tx,
 )
 from wire import DecodeError, verify_message
+from wire.units import Height
 
 
 @dataclass(frozen=True)
 class BlockContext:
-    height: int
+    height: Height
     time_ms: int
     proposer: bytes
 
