@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Container, Sequence
 
 from wire import HASH, KEY, MAX_BLOCK_BYTES, MAX_TX_BYTES, SIG, U64, Bytes, List, Message, Nested, Opt
-from wire import field_of, register, verify_message
+from wire import compute_id, field_of, register, verify_message
 from wire.units import BlockId, Height, Round
 
 from consensus.errors import InvalidBlock
@@ -70,14 +70,14 @@ class Block(Message):
 def compute_block_id(block: Block | Header) -> BlockId:
     """block id = sha256 of the encoded header."""
     header = block.header if isinstance(block, Block) else block
-    return hashlib.sha256(header.encode()).digest()
+    return BlockId(compute_id(header.encode()))
 
 
 def compute_tx_root(txs: Sequence[bytes]) -> bytes:
     """RFC 6962 Merkle root over the tx ids; leaf and node hashes are domain-separated."""
     if not txs:
         return hashlib.sha256(b"").digest()
-    level = [hashlib.sha256(b"\x00" + hashlib.sha256(tx).digest()).digest() for tx in txs]
+    level = [hashlib.sha256(b"\x00" + compute_id(tx)).digest() for tx in txs]
     return _merkle(level)
 
 

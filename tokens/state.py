@@ -14,7 +14,6 @@ any rule raises (STYLE "Applying a block"):
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ from tokens.txs import (
     RevokeGift, Service, Spend, StandingGift, Transfer, Tx, UpdateHousehold, ValidatorSetChange, Vote,
     decode_tx,
 )
-from wire import DecodeError, verify_message
+from wire import DecodeError, compute_id, verify_message
 from wire.units import Height
 
 
@@ -68,10 +67,6 @@ HANDLERS = {
     Propose: rules_gov.process_propose,
     Vote: lambda lg, tx, _: rules_gov.process_vote(lg, tx),
 }
-
-
-def compute_tx_id(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
@@ -149,7 +144,7 @@ def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes
     known = get_known(verified)
     tx_ids = []
     for index, data in enumerate(txs):
-        tx_id = compute_tx_id(data) if type(data) is bytes else b""
+        tx_id = compute_id(data) if type(data) is bytes else b""
         try:
             process_tx(lg, data, tx_id, known)
         except InvalidTx as exc:
@@ -167,9 +162,9 @@ def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: b
     if not verified:
         verify_tx_signatures(lg, tx)
     if isinstance(tx, ValidatorSetChange):
-        rules_validators.process_validator_set_change(lg, tx, compute_tx_id(tx_bytes))
+        rules_validators.process_validator_set_change(lg, tx, compute_id(tx_bytes))
     else:
-        HANDLERS[type(tx)](lg, tx, compute_tx_id(tx_bytes))
+        HANDLERS[type(tx)](lg, tx, compute_id(tx_bytes))
     return tx
 
 
@@ -203,7 +198,7 @@ def _select(lg: Ledger, candidates: Sequence[bytes], max_txs: int,
     for data in candidates:
         if len(kept) >= max_txs:
             break
-        tx_id = compute_tx_id(data) if type(data) is bytes else b""
+        tx_id = compute_id(data) if type(data) is bytes else b""
         dirty = lg.ov.dirty_count()
         try:
             process_tx(lg, data, tx_id, known)

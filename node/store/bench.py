@@ -25,7 +25,7 @@ from node.store.workload import BenchBlock, Signed, Workload, make_workload
 from tokens import BlockContext, InvalidBlock, apply_block, genesis_writes, get_state_hash
 from tokens.kv import MemoryKV
 from tokens.txs import Tx, decode_tx
-from wire import signing_bytes, verify_signature
+from wire import compute_id, signing_bytes, verify_signature
 
 
 class BenchFailed(Exception):
@@ -82,14 +82,13 @@ def prepare_checks(txs: Sequence[bytes], chain_id: bytes) -> Prepared:
     """Decode each tx and list its signature checks: the part that needs the GIL."""
     decoded: dict[bytes, Tx] = {}
     checks: list[tuple[bytes, bytes, bytes]] = []
-    sha256 = hashlib.sha256
     for raw in txs:
         tx = decode_tx(raw)
         if not tx.SIGNERS:
             continue    # co-signed by validators: apply_block checks it against their set
         data = signing_bytes(chain_id, tx)
         checks.extend((getattr(tx, key), data, getattr(tx, sig)) for key, sig in tx.SIGNERS)
-        decoded[sha256(raw).digest()] = tx
+        decoded[compute_id(raw)] = tx
     return Prepared(decoded, checks)
 
 

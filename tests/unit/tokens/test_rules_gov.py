@@ -10,7 +10,7 @@ import pytest
 from tests.unit.tokens.commune import Chain, expect_invalid, keypair, make_genesis
 from tokens import get_account, get_allocation, get_params, get_proposals
 from tokens import txs as T
-from tokens.state import compute_tx_id
+from wire import compute_id
 
 DAY = 86_400
 STRANGER = keypair("stranger")
@@ -108,7 +108,7 @@ def propose(chain, key, param="levy_bp", value=1500, end_in=3600):
 
 
 def vote(chain, key, proposal, choice):
-    return chain.tx(T.Vote, key, proposal=compute_tx_id(proposal), choice=choice)
+    return chain.tx(T.Vote, key, proposal=compute_id(proposal), choice=choice)
 
 
 def test_passed_proposal_changes_the_parameter_from_the_next_block(setup):

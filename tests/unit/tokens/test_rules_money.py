@@ -9,8 +9,7 @@ import pytest
 from tests.unit.tokens.commune import REGISTRAR, ZERO_SIG, Chain, balances, expect_invalid, keypair, make_genesis
 from tokens import InvalidTx, check_tx, get_account, get_funds, get_treasury
 from tokens import txs as T
-from tokens.state import compute_tx_id
-from wire import sign_message
+from wire import compute_id, sign_message
 
 STRANGER = keypair("stranger")
 
@@ -121,7 +120,7 @@ def test_revoking_a_gift_frees_its_bp(setup):
     chain, keys = setup
     first = gift(chain, keys, 6000, 1)
     chain.block([first])
-    chain.block([chain.tx(T.RevokeGift, keys[0], gift=compute_tx_id(first)), gift(chain, keys, 10_000, 2)])
+    chain.block([chain.tx(T.RevokeGift, keys[0], gift=compute_id(first)), gift(chain, keys, 10_000, 2)])
     assert [g["bp"] for g in get_account(chain.kv, keys[0].public)["gifts"]] == [10_000]
 
 
@@ -156,7 +155,7 @@ def test_invalid_revoke_someone_elses_gift(setup):
     chain, keys = setup
     first = gift(chain, keys)
     chain.block([first])
-    expect_invalid(chain, chain.tx(T.RevokeGift, keys[1], gift=compute_tx_id(first)), "unknown_gift")
+    expect_invalid(chain, chain.tx(T.RevokeGift, keys[1], gift=compute_id(first)), "unknown_gift")
 
 
 # --- Service ------------------------------------------------------------------------
@@ -250,7 +249,7 @@ def test_offer_accept_exchanges_both_legs(setup):
     chain, keys = setup
     o = offer(chain, keys)
     chain.block([o])
-    chain.block([chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))])
+    chain.block([chain.tx(T.Accept, keys[1], offer=compute_id(o))])
     assert balances(chain, keys[0]) == (-500, 60)
     assert balances(chain, keys[1]) == (500, -60)
 
@@ -259,15 +258,15 @@ def test_invalid_accept_twice(setup):
     chain, keys = setup
     o = offer(chain, keys)
     chain.block([o])
-    chain.block([chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))])
-    expect_invalid(chain, chain.tx(T.Accept, keys[2], offer=compute_tx_id(o)), "unknown_offer")
+    chain.block([chain.tx(T.Accept, keys[1], offer=compute_id(o))])
+    expect_invalid(chain, chain.tx(T.Accept, keys[2], offer=compute_id(o)), "unknown_offer")
 
 
 def test_invalid_accept_after_expiry(setup):
     chain, keys = setup
     o = offer(chain, keys, expires=chain.time_s + 10)
     chain.block([o])
-    accept = chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))
+    accept = chain.tx(T.Accept, keys[1], offer=compute_id(o))
     # At expiry the offer is refused in the mempool and dropped from the state.
     with pytest.raises(InvalidTx) as info:
         check_tx(chain.kv, chain.genesis, accept, (chain.time_s + 9) * 1000)
@@ -280,29 +279,29 @@ def test_invalid_accept_by_other_than_counterparty(setup):
     chain, keys = setup
     o = offer(chain, keys, counterparty=keys[1].public)
     chain.block([o])
-    expect_invalid(chain, chain.tx(T.Accept, keys[2], offer=compute_tx_id(o)), "not_counterparty")
-    chain.block([chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))])
+    expect_invalid(chain, chain.tx(T.Accept, keys[2], offer=compute_id(o)), "not_counterparty")
+    chain.block([chain.tx(T.Accept, keys[1], offer=compute_id(o))])
 
 
 def test_invalid_accept_own_offer(setup):
     chain, keys = setup
     o = offer(chain, keys)
     chain.block([o])
-    expect_invalid(chain, chain.tx(T.Accept, keys[0], offer=compute_tx_id(o)), "self_payment")
+    expect_invalid(chain, chain.tx(T.Accept, keys[0], offer=compute_id(o)), "self_payment")
 
 
 def test_invalid_accept_when_makers_leg_passes_the_limit(setup):
     chain, keys = setup
     o = offer(chain, keys, give=("kwh", 900))
     chain.block([o, chain.tx(T.Transfer, keys[0], to=keys[3].public, cls="kwh", amount=200, memo="")])
-    expect_invalid(chain, chain.tx(T.Accept, keys[1], offer=compute_tx_id(o)), "over_credit_limit")
+    expect_invalid(chain, chain.tx(T.Accept, keys[1], offer=compute_id(o)), "over_credit_limit")
 
 
 def test_invalid_accept_when_takers_leg_passes_the_limit(setup):
     chain, keys = setup
     o = offer(chain, keys, want=("hour", 121))
     chain.block([o])
-    expect_invalid(chain, chain.tx(T.Accept, keys[1], offer=compute_tx_id(o)), "over_credit_limit")
+    expect_invalid(chain, chain.tx(T.Accept, keys[1], offer=compute_id(o)), "over_credit_limit")
 
 
 def test_same_class_exchange_is_checked_on_the_net_result(setup):
@@ -310,7 +309,7 @@ def test_same_class_exchange_is_checked_on_the_net_result(setup):
     o = offer(chain, keys, give=("kwh", 1500), want=("kwh", 1000))
     chain.block([o])
     # Only the net result counts: the maker ends at -500 Wh, within the 1000 Wh limit.
-    chain.block([chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))])
+    chain.block([chain.tx(T.Accept, keys[1], offer=compute_id(o))])
     assert balances(chain, keys[0])[0] == -500 and balances(chain, keys[1])[0] == 500
 
 

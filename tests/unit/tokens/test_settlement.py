@@ -9,7 +9,7 @@ from tests.unit.tokens.commune import Chain, balances, make_genesis
 from tokens import compute_consumers, get_funds, get_interval_at, get_totals, get_treasury
 from tokens import txs as T
 from tokens.settlement import compute_largest_remainder
-from tokens.state import compute_tx_id
+from wire import compute_id
 
 DAY = 86_400
 
@@ -148,7 +148,7 @@ def test_revoked_gift_no_longer_applies():
     chain = c.chain
     gift = chain.tx(T.StandingGift, c.keys[0], beneficiary=c.keys[2].public, bp=5000, until=c.start + DAY)
     chain.block([gift])
-    chain.block([chain.tx(T.RevokeGift, c.keys[0], gift=compute_tx_id(gift))])
+    chain.block([chain.tx(T.RevokeGift, c.keys[0], gift=compute_id(gift))])
     c.energy(exports={0: 1000}, imports={})
     c.settle()
     assert c.kwh(2) == 0 and c.kwh(0) == 900
