@@ -7,10 +7,9 @@ have records; the rest settle trivially by moving ``meta/settled_until`` on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from governance.rounding import compute_largest_remainder
 from tokens import layout as L
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
@@ -47,22 +46,6 @@ class EpochRun:
     allocation: tuple[int, ...]
     shares: tuple[tuple[str, int], ...]
     kind: str = "epoch"
-
-
-def compute_largest_remainder(amount: int, weights: Sequence[tuple[Any, int]]) -> list[int]:
-    """Split ``amount`` in proportion to ``weights`` [(tiebreak, w)], in integers summing
-    exactly to ``amount``: floors first, then one unit each to the largest remainders,
-    ties to the smallest tiebreak (DESIGN §4 settlement step 3: tie-broken by address)."""
-    total = sum(w for _, w in weights)
-    if total <= 0 or amount == 0:
-        return [0] * len(weights)
-    shares = [amount * w // total for _, w in weights]
-    left = amount - sum(shares)
-    if left:
-        order = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i][1] % total), weights[i][0]))
-        for i in order[:left]:
-            shares[i] += 1
-    return shares
 
 
 def get_due_intervals(lg: Ledger, until: int) -> list[tuple[int, int]]:

@@ -8,7 +8,6 @@ import pytest
 from tests.unit.tokens.commune import Chain, balances, make_genesis
 from tokens import compute_consumers, get_funds, get_interval_at, get_totals, get_treasury
 from tokens import txs as T
-from tokens.settlement import compute_largest_remainder
 from wire import compute_id
 
 DAY = 86_400
@@ -44,15 +43,6 @@ class Commune:
 
     def kwh(self, i: int) -> int:
         return balances(self.chain, self.keys[i])[0]
-
-
-def test_largest_remainder_is_exact_and_ties_go_to_the_smallest_address():
-    assert compute_largest_remainder(10, [(b"b", 1), (b"a", 1), (b"c", 1)]) == [3, 4, 3]
-    assert compute_largest_remainder(7, [(b"x", 2), (b"y", 5)]) == [2, 5]
-    assert compute_largest_remainder(0, [(b"x", 2)]) == [0]
-    assert compute_largest_remainder(5, []) == []
-    shares = compute_largest_remainder(1000, [(bytes([i]), i * 7 + 1) for i in range(13)])
-    assert sum(shares) == 1000
 
 
 def test_mint_levy_and_matching_when_consumption_exceeds_production():
