@@ -127,6 +127,19 @@ class ValueReady:
 NewTx = ValueReady
 
 Input = Start | ProposalMsg | VoteMsg | EvidenceMsg | DecisionMsg | Timeout | ValueReady
+MessageInput = ProposalMsg | VoteMsg | EvidenceMsg | DecisionMsg
+
+INPUT_OF: dict[type[Message], type[MessageInput]] = {
+    Proposal: ProposalMsg, Vote: VoteMsg, DuplicateVote: EvidenceMsg, Decision: DecisionMsg,
+}
+
+
+def as_input(msg: Message) -> MessageInput:
+    """The engine input that carries a consensus message (one of CONSENSUS_MESSAGES)."""
+    wrap = INPUT_OF.get(type(msg))
+    if wrap is None:
+        raise TypeError(f"not a consensus message: {type(msg).__name__}")
+    return wrap(msg)
 
 
 # ---- effects ---------------------------------------------------------------

@@ -23,8 +23,8 @@ from prometheus_client import Counter as PromCounter
 from consensus.block import Commit
 from consensus.engine import Engine
 from consensus.events import (
-    Broadcast, CommitBlock, DecisionMsg, EngineConfig, EvidenceMsg, PersistBeforeSign, ProposalMsg,
-    ScheduleTimeout, Start, Timeout, ValueReady, VoteMsg,
+    Broadcast, CommitBlock, EngineConfig, PersistBeforeSign, ScheduleTimeout, Start, Timeout, ValueReady,
+    as_input,
 )
 from consensus.block import Block
 from consensus.messages import Decision, Proposal, decode_consensus
@@ -138,9 +138,8 @@ class Node:
                       len(msg.block.txs), len(data), peer[-8:])
             if self.net is not None and msg.height == self.engine.height:
                 self.net.batcher.cue()
-        wrap = {Proposal: ProposalMsg, Vote: VoteMsg, DuplicateVote: EvidenceMsg, Decision: DecisionMsg}
         try:
-            self.inputs_send.send_nowait(wrap[type(msg)](msg))
+            self.inputs_send.send_nowait(as_input(msg))
         except trio.WouldBlock:
             return ignore("busy")
         return ACCEPT

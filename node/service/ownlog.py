@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from consensus.events import ProposalMsg, VoteMsg
 from consensus.messages import Proposal, decode_consensus
 from consensus.privval import SignState, Step
 from consensus.vote import PREVOTE, Vote, compute_sign_hash
@@ -108,7 +107,3 @@ def is_own_at(msg: object, height: int, me: bytes) -> bool:
     if isinstance(msg, Proposal):
         return msg.height == height and msg.proposer == me
     return False
-
-
-def as_input(msg: Vote | Proposal) -> VoteMsg | ProposalMsg:
-    return VoteMsg(msg) if isinstance(msg, Vote) else ProposalMsg(msg)
