@@ -47,7 +47,7 @@ class ProposalTallied:
     kind: str = "proposal"
 
 
-def process_delegate(lg: Ledger, tx: Delegate) -> None:
+def process_delegate(lg: Ledger, tx: Delegate, tx_id: bytes) -> None:
     # DESIGN §5 Delegate(topic, to | none): a topic beats "*", none on a topic blocks
     # "*"; revocable at any time. Delegating to oneself removes the topic's entry.
     lg.require_household(tx.signer)
@@ -63,7 +63,7 @@ def process_delegate(lg: Ledger, tx: Delegate) -> None:
         lg.ov.put(key, b"" if tx.to is None else tx.to)
 
 
-def process_ballot(lg: Ledger, tx: AllocationBallot) -> None:
+def process_ballot(lg: Ledger, tx: AllocationBallot, tx_id: bytes) -> None:
     # DESIGN §5 AllocationBallot: bp per category, summing to 10 000; stands until replaced.
     lg.require_household(tx.signer)
     n = len(lg.params["allocation_categories"])
@@ -100,7 +100,7 @@ def process_propose(lg: Ledger, tx: Propose, tx_id: bytes) -> None:
     lg.ov.put(L.key_pending(tx.voting_end, tx_id), 1)
 
 
-def process_vote(lg: Ledger, tx: Vote) -> None:
+def process_vote(lg: Ledger, tx: Vote, tx_id: bytes) -> None:
     # DESIGN §5 Vote: yes, no or abstain while the window is open; a later vote replaces.
     lg.require_household(tx.signer)
     prop = lg.ov.get(L.key_proposal(tx.proposal))

@@ -29,7 +29,7 @@ def verify_meter_free(lg: Ledger, meter: str, owner: bytes) -> None:
         raise InvalidTx("meter_in_use", f"meter {meter} is registered to another household")
 
 
-def process_register_household(lg: Ledger, tx: RegisterHousehold) -> None:
+def process_register_household(lg: Ledger, tx: RegisterHousehold, tx_id: bytes) -> None:
     # DESIGN §4 RegisterHousehold (registrar): key, meter, PRM, label, kVA, kWc.
     lg.require_registrar(tx.signer)
     verify_digits(tx.meter, 12, "meter")
@@ -51,7 +51,7 @@ def process_new_household(lg: Ledger, key: bytes, meter: str, prm: str, label: s
     lg.get_account(key)
 
 
-def process_update_household(lg: Ledger, tx: UpdateHousehold) -> None:
+def process_update_household(lg: Ledger, tx: UpdateHousehold, tx_id: bytes) -> None:
     # DESIGN §4 UpdateHousehold (registrar): a meter change with a new base index, or
     # the solidarity flag.
     lg.require_registrar(tx.signer)
@@ -125,7 +125,7 @@ def verify_physics_cap(hh: list, tx: MeterReading, d_imp: int, d_exp: int) -> No
         raise InvalidTx("physics_cap", f"export of {d_exp} Wh in {elapsed} s exceeds {hh[L.HH_PEAK_W]} W peak")
 
 
-def process_meter_reading(lg: Ledger, tx: MeterReading) -> None:
+def process_meter_reading(lg: Ledger, tx: MeterReading, tx_id: bytes) -> None:
     hh = lg.require_household(tx.signer)
     if tx.meter != hh[L.HH_METER]:
         raise InvalidTx("wrong_meter", f"meter {tx.meter} is not this household's meter")

@@ -34,7 +34,7 @@ def verify_not_self(a: bytes, b: bytes) -> None:
         raise InvalidTx("self_payment", "an account cannot pay itself")
 
 
-def process_transfer(lg: Ledger, tx: Transfer) -> None:
+def process_transfer(lg: Ledger, tx: Transfer, tx_id: bytes) -> None:
     # DESIGN §4 Transfer: to, class, amount, memo; voluntary, so limited by -credit_limit.
     lg.require_household(tx.signer)
     lg.require_household(tx.to, "unknown_recipient")
@@ -70,7 +70,7 @@ def process_standing_gift(lg: Ledger, tx: StandingGift, tx_id: bytes) -> None:
     lg.ov.put(L.key_gift(tx.signer, tx_id), [tx.beneficiary, tx.bp, tx.until])
 
 
-def process_revoke_gift(lg: Ledger, tx: RevokeGift) -> None:
+def process_revoke_gift(lg: Ledger, tx: RevokeGift, tx_id: bytes) -> None:
     # DESIGN §4: RevokeGift ends one standing gift, named by the id of its StandingGift.
     lg.require_household(tx.signer)
     key = L.key_gift(tx.signer, tx.gift)
@@ -80,7 +80,7 @@ def process_revoke_gift(lg: Ledger, tx: RevokeGift) -> None:
     lg.ov.delete(key)
 
 
-def process_service(lg: Ledger, tx: Service) -> None:
+def process_service(lg: Ledger, tx: Service, tx_id: bytes) -> None:
     # DESIGN §4 Service: provider and beneficiary both sign; the beneficiary (signer)
     # pays N minutes of hour: a time bank as mutual credit, limited by -credit_limit.
     lg.require_household(tx.signer)
@@ -97,7 +97,7 @@ def compute_public_service_minutes(on_call_s: int, rate: dict) -> Minutes:
     return Minutes(on_call_s * rate["minutes"] // rate["per_s"])
 
 
-def process_public_service(lg: Ledger, tx: PublicService) -> None:
+def process_public_service(lg: Ledger, tx: PublicService, tx_id: bytes) -> None:
     # DESIGN §4 PublicService (registrar): credits on-call duty in hours from the treasury.
     lg.require_registrar(tx.signer)
     lg.require_household(tx.beneficiary, "unknown_recipient")
@@ -150,7 +150,7 @@ def verify_exchange_limits(lg: Ledger, maker: bytes, taker: bytes, legs: list[tu
             raise InvalidTx("over_credit_limit", f"the exchange takes a balance to {balance}, past the credit limit")
 
 
-def process_accept(lg: Ledger, tx: Accept) -> None:
+def process_accept(lg: Ledger, tx: Accept, tx_id: bytes) -> None:
     # DESIGN §4 Accept: atomic, both legs at once, only by the named counterparty if any.
     lg.require_household(tx.signer)
     offer = get_open_offer(lg, tx.offer)
@@ -178,7 +178,7 @@ def process_offer_expiry(lg: Ledger) -> None:
         lg.ov.delete(L.key_offer(key[13:]))
 
 
-def process_spend(lg: Ledger, tx: Spend) -> None:
+def process_spend(lg: Ledger, tx: Spend, tx_id: bytes) -> None:
     # DESIGN §4 Spend (registrar): pays out of a category fund, publicly, with a memo.
     lg.require_registrar(tx.signer)
     lg.require_household(tx.to, "unknown_recipient")

@@ -14,7 +14,7 @@ any rule raises (STYLE "Applying a block"):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from tokens import layout as L
@@ -49,23 +49,24 @@ class BlockResult:
     tx_ids: list[bytes] = field(default_factory=list)
 
 
-# One handler per transaction type: (ledger, tx, tx id) -> None, raising InvalidTx.
-HANDLERS = {
-    RegisterHousehold: lambda lg, tx, _: rules_household.process_register_household(lg, tx),
-    UpdateHousehold: lambda lg, tx, _: rules_household.process_update_household(lg, tx),
-    MeterReading: lambda lg, tx, _: rules_household.process_meter_reading(lg, tx),
-    Transfer: lambda lg, tx, _: rules_money.process_transfer(lg, tx),
+# One handler per transaction type, all (ledger, tx, tx id) -> None, raising InvalidTx.
+HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
+    RegisterHousehold: rules_household.process_register_household,
+    UpdateHousehold: rules_household.process_update_household,
+    MeterReading: rules_household.process_meter_reading,
+    Transfer: rules_money.process_transfer,
     StandingGift: rules_money.process_standing_gift,
-    RevokeGift: lambda lg, tx, _: rules_money.process_revoke_gift(lg, tx),
-    Service: lambda lg, tx, _: rules_money.process_service(lg, tx),
-    PublicService: lambda lg, tx, _: rules_money.process_public_service(lg, tx),
+    RevokeGift: rules_money.process_revoke_gift,
+    Service: rules_money.process_service,
+    PublicService: rules_money.process_public_service,
     Offer: rules_money.process_offer,
-    Accept: lambda lg, tx, _: rules_money.process_accept(lg, tx),
-    Spend: lambda lg, tx, _: rules_money.process_spend(lg, tx),
-    Delegate: lambda lg, tx, _: rules_gov.process_delegate(lg, tx),
-    AllocationBallot: lambda lg, tx, _: rules_gov.process_ballot(lg, tx),
+    Accept: rules_money.process_accept,
+    Spend: rules_money.process_spend,
+    Delegate: rules_gov.process_delegate,
+    AllocationBallot: rules_gov.process_ballot,
     Propose: rules_gov.process_propose,
-    Vote: lambda lg, tx, _: rules_gov.process_vote(lg, tx),
+    Vote: rules_gov.process_vote,
+    ValidatorSetChange: rules_validators.process_validator_set_change,
 }
 
 
@@ -93,10 +94,7 @@ def process_tx(lg: Ledger, data: bytes, tx_id: bytes, known: Collection[bytes]) 
             raise InvalidTx("malformed", exc.reason) from None
         if tx_id not in known:
             verify_tx_signatures(lg, tx)
-    if isinstance(tx, ValidatorSetChange):
-        rules_validators.process_validator_set_change(lg, tx, tx_id)
-    else:
-        HANDLERS[type(tx)](lg, tx, tx_id)
+    HANDLERS[type(tx)](lg, tx, tx_id)
     return tx
 
 
@@ -161,10 +159,7 @@ def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: b
     lg = Ledger(kv, genesis, height, now_ms)
     if not verified:
         verify_tx_signatures(lg, tx)
-    if isinstance(tx, ValidatorSetChange):
-        rules_validators.process_validator_set_change(lg, tx, compute_id(tx_bytes))
-    else:
-        HANDLERS[type(tx)](lg, tx, compute_id(tx_bytes))
+    HANDLERS[type(tx)](lg, tx, compute_id(tx_bytes))
     return tx
 
 

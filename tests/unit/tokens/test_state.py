@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import pytest
 
@@ -13,6 +14,7 @@ from tokens import (
 )
 from tokens import txs as T
 from tokens.kv import decode_value
+from tokens.state import HANDLERS
 from wire import DecodeError
 
 
@@ -253,3 +255,9 @@ def test_unknown_signature_validator_key_is_rejected_by_check_tx(setup):
     with pytest.raises(InvalidTx) as info:
         check_tx(chain.kv, chain.genesis, data, chain.time_s * 1000)
     assert info.value.reason == "unknown_signer"
+
+
+def test_every_tx_type_has_one_handler_with_the_common_signature():
+    assert set(HANDLERS) == set(T.TX_TYPES)
+    for handler in HANDLERS.values():
+        assert list(inspect.signature(handler).parameters) == ["lg", "tx", "tx_id"], handler.__name__
