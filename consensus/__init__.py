@@ -17,7 +17,8 @@ Contracts (what node/ and tokens/ code against):
   ``verify_vote``, ``verify_evidence(validators, chain_id, ev)`` raising
   ``InvalidVote(reason)``, ``compute_quorum`` (floor(2n/3)+1).
 - ``consensus.privval``: ``SignState`` (a wire message: store it with fsync),
-  ``check_hrs(last, height, round, step, sign_hash) -> Decision(allow, reason)``.
+  ``check_hrs(last, height, round, step, sign_hash) -> SignVerdict(allow, reason)``;
+  ``consensus.step.Step``: the steps of a height, defined once (engine state, sign record).
 - ``consensus.events``: engine inputs ``Start``, ``ProposalMsg``, ``VoteMsg``,
   ``EvidenceMsg``, ``DecisionMsg``, ``Timeout``, ``ValueReady`` (= ``NewTx``);
   effects ``Broadcast``, ``ScheduleTimeout``, ``PersistBeforeSign`` (fsync before the

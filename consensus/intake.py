@@ -11,12 +11,11 @@ from consensus.block import compute_block_id, verify_commit
 from consensus.errors import InvalidBlock, InvalidVote
 from consensus.events import Broadcast, DecisionMsg, Effect, EvidenceMsg, ProposalMsg, VoteMsg
 from consensus.messages import Proposal
+from consensus.step import Step
 from consensus.vote import EVIDENCE_MAX_AGE, DuplicateVote, Vote, compute_evidence_key, make_duplicate_vote
 from consensus.vote import verify_evidence
 from wire import Message
 
-# Engine steps (shared with consensus/engine.py).
-IDLE, WAIT, PROPOSE, PREVOTE_STEP, PRECOMMIT_STEP, DECIDED = range(6)
 KEPT_DECISIONS = 2      # decisions re-sent to peers seen lagging this many heights behind
 
 
@@ -78,7 +77,7 @@ class RemoteIntake:
 
     def _on_evidence(self, inp: EvidenceMsg, out: list[Effect]) -> None:
         ev = inp.evidence
-        if self.step_ == IDLE:
+        if self.current_step == Step.IDLE:
             self.dropped["not started"] += 1
             return
         if ev.height > self.height or ev.height + EVIDENCE_MAX_AGE < self.height:
@@ -104,10 +103,10 @@ class RemoteIntake:
 
     def _is_current(self, inp, height: int, round: int, sender: bytes | None, lagging: bool = True) -> bool:
         """Route a message by height: current, buffered (height+1), or dropped and counted."""
-        if self.step_ == IDLE:
+        if self.current_step == Step.IDLE:
             self.dropped["not started"] += 1
             return False
-        if height == self.height and self.step_ != DECIDED:
+        if height == self.height and self.current_step != Step.DECIDED:
             if round > self.round + self.config.max_rounds_ahead:
                 self.dropped["round too far ahead"] += 1
                 return False
