@@ -33,7 +33,8 @@ class SignState(Message):
     locked_id: bytes | None = field_of(OPT_HASH)
 
 
-INITIAL_SIGN_STATE = SignState(height=0, round=0, step=NOTHING_SIGNED, sign_hash=b"", locked_round=-1, locked_id=None)
+INITIAL_SIGN_STATE = SignState(height=Height(0), round=Round(0), step=NOTHING_SIGNED, sign_hash=b"",
+                               locked_round=-1, locked_id=None)
 
 
 @dataclass(frozen=True)

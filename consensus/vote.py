@@ -132,7 +132,8 @@ def compute_sign_hash(data: bytes) -> bytes:
 
 
 __all__ = [
-    "DuplicateVote", "EVIDENCE_MAX_AGE", "PRECOMMIT", "PREVOTE", "VOTE_KINDS", "Vote", "compute_evidence_key", "compute_quorum", "compute_sign_hash",
+    "DuplicateVote", "EVIDENCE_MAX_AGE", "PRECOMMIT", "PREVOTE", "VOTE_KINDS", "Vote", "compute_evidence_key",
+    "compute_quorum", "compute_sign_hash",
     "compute_skip_threshold", "compute_vote_key", "make_duplicate_vote", "verify_evidence",
     "verify_vote",
 ]

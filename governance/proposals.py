@@ -56,7 +56,8 @@ def compute_participation_bp(participation: int, total_weight: int) -> BasisPoin
 
 def tally_proposal(votes: Mapping[V, str], weights: Mapping[V, int],
                    delegations: Mapping[V, Mapping[str, V | None]], total_weight: int,
-                   quorum_bp: BasisPoints, threshold_bp: BasisPoints, topic: str = PARAMS_TOPIC) -> ProposalTally[V]:
+                   quorum_bp: BasisPoints, threshold_bp: BasisPoints,
+                   topic: str = PARAMS_TOPIC) -> ProposalTally[V]:
     """Tally one proposal: each direct voter's choice carries the weight it received."""
     verify_bp("quorum_bp", quorum_bp)
     verify_bp("threshold_bp", threshold_bp)

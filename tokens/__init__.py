@@ -3,7 +3,7 @@
 Pure: imports only wire and governance; no I/O, clock, randomness, trio, libp2p or plyvel.
 """
 
-from tokens.errors import InvalidBlock, InvalidTx
+from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.kv import KV, MemoryKV, Overlay
 from tokens.queries import (
     compute_consumers, get_account, get_allocation, get_funds, get_height, get_household,
@@ -16,7 +16,7 @@ from tokens.state import (
 )
 
 __all__ = [
-    "InvalidBlock", "InvalidTx", "KV", "MemoryKV", "Overlay",
+    "InvalidLedgerBlock", "InvalidTx", "KV", "MemoryKV", "Overlay",
     "compute_consumers", "get_account", "get_allocation", "get_funds", "get_height", "get_household",
     "get_household_intervals", "get_interval", "get_interval_at", "get_params", "get_proposals",
     "get_time_ms", "get_totals", "get_treasury", "get_validator_set", "get_validators",

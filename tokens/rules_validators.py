@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tokens import layout as L
-from tokens.errors import InvalidBlock, InvalidTx
+from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.ledger import Ledger
 from tokens.txs import ValidatorSetChange
@@ -111,7 +111,7 @@ def process_equivocators(lg: Ledger, keys: Sequence[bytes], events: list) -> Non
     # equivocating (flag + heights); the remedy is a ValidatorSetChange.
     for key in sorted(set(keys)):
         if type(key) is not bytes or lg.ov.get(L.VALIDATOR + key) is None:
-            raise InvalidBlock("unknown_equivocator", "evidence names a key that was never a validator")
+            raise InvalidLedgerBlock("unknown_equivocator", "evidence names a key that was never a validator")
         rec = lg.ov.get(L.EQUIVOCATION + key)
         lg.ov.put(L.EQUIVOCATION + key, [lg.height, lg.height, 1] if rec is None
                   else [rec[0], lg.height, rec[2] + 1])

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from tokens import layout as L
 from tokens import rules_gov, rules_household, rules_money, rules_validators
 from tokens import settlement
-from tokens.errors import InvalidBlock, InvalidTx
+from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
@@ -104,13 +104,13 @@ def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext) -> Ledger:
     events = lg.events
     last_height = lg.get_meta(L.META_HEIGHT, None)
     if last_height is None:
-        raise InvalidBlock("no_state", "the state holds no genesis (meta/height missing)")
+        raise InvalidLedgerBlock("no_state", "the state holds no genesis (meta/height missing)")
     if ctx.height != last_height + 1:
-        raise InvalidBlock("bad_height", f"expected height {last_height + 1}, got {ctx.height}")
+        raise InvalidLedgerBlock("bad_height", f"expected height {last_height + 1}, got {ctx.height}")
     # DESIGN §6: a block's time is above its parent's.
     last_time = lg.get_meta(L.META_TIME, 0)
     if ctx.time_ms <= last_time:
-        raise InvalidBlock("time_not_rising", f"block time {ctx.time_ms} ms is not after {last_time} ms")
+        raise InvalidLedgerBlock("time_not_rising", f"block time {ctx.time_ms} ms is not after {last_time} ms")
     settlement.process_settlements(lg, events)
     rules_money.process_offer_expiry(lg)
     settlement.process_epoch(lg, events, rules_gov.compute_allocation)
@@ -132,13 +132,14 @@ def process_end_block(lg: Ledger, tx_ids: list[bytes], equivocators: Sequence[by
 def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes], *,
                 verified: Collection[bytes] = (), equivocators: Sequence[bytes] = ()) -> BlockResult:
     """Apply a whole block through an overlay; ``kv`` is never touched. Raises
-    ``InvalidBlock`` (with the tx index and InvalidTx reason) if anything is invalid.
+    ``InvalidLedgerBlock`` (with the tx index and InvalidTx reason) if anything is invalid.
 
     ``verified`` holds ids (sha256 of the tx bytes) whose signatures were already
     checked; if it is a dict {id: decoded Tx}, those txs are not even decoded again."""
     lg = process_begin_block(kv, genesis, ctx)
     if len(txs) > lg.params["block_max_txs"]:
-        raise InvalidBlock("too_many_txs", f"{len(txs)} txs exceeds block_max_txs {lg.params['block_max_txs']}")
+        raise InvalidLedgerBlock("too_many_txs",
+                                 f"{len(txs)} txs exceeds block_max_txs {lg.params['block_max_txs']}")
     known = get_known(verified)
     tx_ids = []
     for index, data in enumerate(txs):
@@ -146,7 +147,7 @@ def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes
         try:
             process_tx(lg, data, tx_id, known)
         except InvalidTx as exc:
-            raise InvalidBlock(exc.reason, exc.detail, index) from None
+            raise InvalidLedgerBlock(exc.reason, exc.detail, index) from None
         tx_ids.append(tx_id)
     return process_end_block(lg, tx_ids, equivocators)
 

@@ -21,7 +21,7 @@ from consensus.vote import DuplicateVote
 from node.mempool import Mempool
 from node.store import Store
 from tokens import (
-    BlockContext, BlockResult, InvalidBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,
+    BlockContext, BlockResult, InvalidLedgerBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,
 )
 from tokens.genesis import Genesis
 from tokens.txs import Tx
@@ -96,7 +96,7 @@ class LedgerApp:
     def validate(self, block: Block) -> bool:
         try:
             self.compute_result(block, check_time=True)
-        except (InvalidBlock, InvalidConsensusBlock) as exc:
+        except (InvalidLedgerBlock, InvalidConsensusBlock) as exc:
             log.warning("invalid block %d from %s: %s", block.header.height,
                         block.header.proposer.hex()[:8], exc)
             return False

@@ -22,7 +22,7 @@ import nacl.bindings
 
 from node.store.store import Store
 from node.store.workload import BenchBlock, Signed, Workload, make_workload
-from tokens import BlockContext, InvalidBlock, apply_block, genesis_writes, get_state_hash
+from tokens import BlockContext, InvalidLedgerBlock, apply_block, genesis_writes, get_state_hash
 from tokens.kv import MemoryKV
 from tokens.txs import Tx, decode_tx
 from wire import compute_id, signing_bytes, verify_signature
@@ -119,7 +119,7 @@ def process_block(store: Store, workload: Workload, block: BenchBlock, ids: Mapp
     ctx = BlockContext(block.height, block.time_ms, genesis.validators[0].key)
     try:
         result = apply_block(store.state, genesis, ctx, block.txs, verified=ids)
-    except InvalidBlock as exc:
+    except InvalidLedgerBlock as exc:
         raise BenchFailed(f"block {block.height} refused: {exc}") from None
     applied = time.perf_counter()
     block_bytes = encode_bench_block(block)

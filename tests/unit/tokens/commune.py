@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tokens import (
-    BlockContext, BlockResult, InvalidBlock, InvalidTx, MemoryKV, apply_block, check_tx, compute_state_hash_full,
+    BlockContext, BlockResult, InvalidLedgerBlock, InvalidTx, MemoryKV, apply_block, check_tx, compute_state_hash_full,
     genesis_writes, get_account, get_state_hash,
 )
 from tokens import txs as T
@@ -108,7 +108,7 @@ def expect_invalid(chain: Chain, data: bytes, reason: str, dt_s: int = 1) -> Non
     with pytest.raises(InvalidTx) as info:
         check_tx(chain.kv, chain.genesis, data, (chain.time_s + dt_s) * 1000)
     assert info.value.reason == reason, info.value
-    with pytest.raises(InvalidBlock) as block_info:
+    with pytest.raises(InvalidLedgerBlock) as block_info:
         apply_block(chain.kv, chain.genesis, chain.ctx(dt_s), [data])
     assert block_info.value.reason == reason and block_info.value.index == 0
     assert chain.kv.items() == before

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from tests.unit.tokens.commune import VALIDATORS, Chain, expect_invalid, keypair, make_genesis
-from tokens import InvalidBlock, apply_block, get_validator_set, get_validators
+from tokens import InvalidLedgerBlock, apply_block, get_validator_set, get_validators
 from tokens.txs import ValidatorSetChange, ValidatorSig, decode_tx
 from wire import signing_bytes
 
@@ -115,7 +115,7 @@ def test_equivocation_is_recorded_with_heights(chain):
 
 def test_invalid_block_with_evidence_against_a_stranger(chain):
     before = chain.kv.items()
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, chain.genesis, chain.ctx(), [], equivocators=[NEWCOMER.public])
     assert info.value.reason == "unknown_equivocator"
     assert chain.kv.items() == before

@@ -9,8 +9,8 @@ import pytest
 
 from tests.unit.tokens.commune import REGISTRAR, VALIDATORS, ZERO_SIG, Chain, balances, keypair, make_genesis, sign
 from tokens import (
-    BlockContext, InvalidBlock, InvalidTx, MemoryKV, apply_block, check_tx, compute_state_hash_full, genesis_writes,
-    get_account, get_funds, get_height, get_params, get_state_hash, get_time_ms, get_treasury, select_txs,
+    BlockContext, InvalidLedgerBlock, InvalidTx, MemoryKV, apply_block, check_tx, compute_state_hash_full,
+    genesis_writes, get_account, get_funds, get_height, get_params, get_state_hash, get_time_ms, get_treasury, select_txs,
 )
 from tokens import txs as T
 from tokens.kv import decode_value
@@ -64,7 +64,7 @@ def test_block_result_lists_tx_ids_and_changes(setup):
 
 def test_invalid_block_bad_height(setup):
     chain, _ = setup
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, chain.genesis, BlockContext(2, (chain.time_s + 1) * 1000, b""), [])
     assert info.value.reason == "bad_height" and info.value.index is None
 
@@ -72,14 +72,14 @@ def test_invalid_block_bad_height(setup):
 def test_invalid_block_time_not_rising(setup):
     chain, _ = setup
     chain.block(dt_s=5)
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, chain.genesis, BlockContext(2, chain.time_s * 1000, b""), [])
     assert info.value.reason == "time_not_rising"
 
 
 def test_invalid_block_on_empty_state(setup):
     chain, _ = setup
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(MemoryKV(), chain.genesis, chain.ctx(), [])
     assert info.value.reason == "no_state"
 
@@ -88,7 +88,7 @@ def test_invalid_block_too_many_txs():
     genesis, keys = make_genesis(2, {"block_max_txs": 2})
     chain = Chain(genesis)
     txs = [transfer(chain, keys[0], keys[1]) for _ in range(3)]
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, genesis, chain.ctx(), txs)
     assert info.value.reason == "too_many_txs"
 
@@ -98,7 +98,7 @@ def test_invalid_block_with_malformed_tx_leaves_state_untouched(setup, garbage):
     chain, keys = setup
     before = chain.kv.items()
     good = transfer(chain, keys[0], keys[1])
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, chain.genesis, chain.ctx(), [good, garbage])
     assert info.value.reason == "malformed" and info.value.index == 1
     assert chain.kv.items() == before
@@ -109,7 +109,7 @@ def test_one_invalid_tx_refuses_the_whole_block(setup):
     before = chain.kv.items()
     txs = [transfer(chain, keys[0], keys[1]), transfer(chain, keys[1], keys[2]),
            transfer(chain, keys[2], keys[3], amount=10**6)]
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, chain.genesis, chain.ctx(), txs)
     assert (info.value.reason, info.value.index) == ("over_credit_limit", 2)
     assert "tx 2" in str(info.value)
@@ -120,7 +120,7 @@ def test_verified_ids_skip_signature_checks(setup):
     chain, keys = setup
     tx = T.Transfer(signer=keys[0].public, nonce=1, to=keys[1].public, cls="hour", amount=5, memo="", sig=ZERO_SIG)
     data = tx.encode()
-    with pytest.raises(InvalidBlock):
+    with pytest.raises(InvalidLedgerBlock):
         apply_block(chain.kv, chain.genesis, chain.ctx(), [data])
     chain.block([data], verified={hashlib.sha256(data).digest()})
     assert balances(chain, keys[1])[1] == 5
