@@ -8,7 +8,7 @@ Contracts (what node/ and tokens/ code against):
   proposer)``, ``Block(header, txs, last_commit, evidence)``, ``Commit(height, round,
   block_id, sigs: tuple[CommitSig(validator, sig)])``; ``compute_block_id`` (sha256 of
   the header encoding), ``compute_tx_root`` (Merkle root of sha256 tx ids),
-  ``verify_block_shape``, ``verify_block_time``, ``verify_commit`` and
+  ``check_block_shape``, ``check_block_time``, ``verify_commit`` and
   ``verify_block_evidence``, raising ``InvalidBlock(reason)``; ``get_equivocators``.
 - ``consensus.messages``: ``Proposal``, ``Vote``, ``DuplicateVote`` (evidence),
   ``Decision`` (block + commit for lagging peers), ``decode_consensus(bytes)``.

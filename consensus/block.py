@@ -120,7 +120,7 @@ def verify_commit(validators: Sequence[bytes], chain_id: bytes, height: Height, 
         raise InvalidBlock(f"commit has {len(seen)} signatures, quorum is {compute_quorum(len(members))}")
 
 
-def verify_block_shape(block: Block, chain_id: bytes, height: Height, parent_id: BlockId,
+def check_block_shape(block: Block, chain_id: bytes, height: Height, parent_id: BlockId,
                        parent_time_ms: int | None = None, now_ms: int | None = None,
                        max_txs: int = MAX_BLOCK_TXS) -> None:
     """Consensus-level checks that need no validator set; time checks when times are given."""
@@ -137,11 +137,11 @@ def verify_block_shape(block: Block, chain_id: bytes, height: Height, parent_id:
         raise InvalidBlock(f"block has {len(block.txs)} txs, at most {max_txs}")
     if header.tx_root != compute_tx_root(block.txs):
         raise InvalidBlock("tx root does not match the txs")
-    verify_last_commit_shape(block, height, parent_id)
-    verify_block_time(block, parent_time_ms, now_ms)
+    check_last_commit_shape(block, height, parent_id)
+    check_block_time(block, parent_time_ms, now_ms)
 
 
-def verify_last_commit_shape(block: Block, height: int, parent_id: bytes) -> None:
+def check_last_commit_shape(block: Block, height: int, parent_id: bytes) -> None:
     """DESIGN §6: last_commit holds the precommits for the parent; none at height 1."""
     last = block.last_commit
     if height == 1:
@@ -154,7 +154,7 @@ def verify_last_commit_shape(block: Block, height: int, parent_id: bytes) -> Non
         raise InvalidBlock("last commit is not for the parent block")
 
 
-def verify_block_time(block: Block, parent_time_ms: int | None, now_ms: int | None) -> None:
+def check_block_time(block: Block, parent_time_ms: int | None, now_ms: int | None) -> None:
     """DESIGN §6: time above the parent's, at most 5 s ahead of the validator's clock."""
     t = block.header.time_ms
     if parent_time_ms is not None and t <= parent_time_ms:

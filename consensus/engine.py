@@ -16,7 +16,7 @@ from wire import Keypair, Message, signing_bytes, verify_message
 
 from consensus.block import (
     ZERO_ID, Block, Commit, CommitSig, compute_block_id, get_equivocators, verify_block_evidence,
-    verify_block_shape, verify_commit,
+    check_block_shape, verify_commit,
 )
 from consensus.errors import InvalidBlock
 from consensus.events import (
@@ -373,7 +373,7 @@ class Engine(RemoteIntake):
 
     def _check_block(self, block: Block) -> bool:
         try:
-            verify_block_shape(block, self.chain_id, self.height, self.parent_id)
+            check_block_shape(block, self.chain_id, self.height, self.parent_id)
             if block.header.proposer not in self.members:
                 raise InvalidBlock("block proposer is not a validator")
             if self.height > 1:

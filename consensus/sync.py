@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Sequence
 from wire.units import BlockId, Height
 
 from consensus.block import (
-    ZERO_ID, Block, Commit, compute_block_id, verify_block_evidence, verify_block_shape, verify_commit,
+    ZERO_ID, Block, Commit, compute_block_id, verify_block_evidence, check_block_shape, verify_commit,
 )
 from consensus.errors import InvalidBlock
 
@@ -52,7 +52,7 @@ def verify_next_block(tip: Trusted, chain_id: bytes, block: Block, commit: Commi
     height = tip.height + 1
     if block.header.height != height:
         raise InvalidBlock(f"gap: expected height {height}, got {block.header.height}")
-    verify_block_shape(block, chain_id, height, tip.block_id, parent_time_ms=tip.time_ms)
+    check_block_shape(block, chain_id, height, tip.block_id, parent_time_ms=tip.time_ms)
     if height > 1:
         verify_commit(validator_set(tip.height), chain_id, tip.height, tip.block_id, block.last_commit)
     validators = validator_set(height)

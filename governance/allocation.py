@@ -36,7 +36,7 @@ V = TypeVar("V", bound=Hashable)
 RULES = ("independent_markets", "mean")
 
 
-def verify_ballot(voter: V, ballot: Sequence[int], n_categories: int) -> None:
+def check_ballot(voter: V, ballot: Sequence[int], n_categories: int) -> None:
     """DESIGN §5 AllocationBallot: one integer >= 0 per category, summing to 10 000."""
     if len(ballot) != n_categories:
         raise GovernanceError(f"ballot of {voter!r} has {len(ballot)} values for {n_categories} categories")
@@ -56,7 +56,7 @@ def compute_rows(ballots: Mapping[V, Sequence[int]], weights: Mapping[V, int],
     rows = []
     for voter in sorted(ballots):
         ballot = ballots[voter]
-        verify_ballot(voter, ballot, n_categories)
+        check_ballot(voter, ballot, n_categories)
         if voter not in weights:
             raise GovernanceError(f"ballot of {voter!r} has no weight")
         weight = weights[voter]

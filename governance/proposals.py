@@ -34,7 +34,7 @@ class ProposalTally(Generic[V]):
     effective_weight: dict[V, int]
 
 
-def verify_bp(name: str, value: BasisPoints) -> None:
+def check_bp(name: str, value: BasisPoints) -> None:
     if type(value) is not int or not 0 <= value <= TOTAL_BP:
         raise GovernanceError(f"{name} must be an integer from 0 to {TOTAL_BP}, got {value!r}")
 
@@ -59,8 +59,8 @@ def tally_proposal(votes: Mapping[V, str], weights: Mapping[V, int],
                    quorum_bp: BasisPoints, threshold_bp: BasisPoints,
                    topic: str = PARAMS_TOPIC) -> ProposalTally[V]:
     """Tally one proposal: each direct voter's choice carries the weight it received."""
-    verify_bp("quorum_bp", quorum_bp)
-    verify_bp("threshold_bp", threshold_bp)
+    check_bp("quorum_bp", quorum_bp)
+    check_bp("threshold_bp", threshold_bp)
     for voter in sorted(votes):
         if votes[voter] not in CHOICES:
             raise GovernanceError(f"vote of {voter!r} is {votes[voter]!r}; expected yes, no or abstain")

@@ -16,7 +16,7 @@ MINUTES_PER_HOUR = 60
 _EMPTY: Mapping = MappingProxyType({})
 
 
-def verify_amounts(name: str, amounts: Mapping[V, int], households: Collection[V]) -> None:
+def check_amounts(name: str, amounts: Mapping[V, int], households: Collection[V]) -> None:
     """Contribution figures are non-negative integers, for known households only."""
     for voter, amount in amounts.items():
         if voter not in households:
@@ -51,8 +51,8 @@ def compute_weights(kind: str, households: Collection[V], levy_paid: Mapping[V, 
     if type(hour_wh) is not int or hour_wh < 0:
         raise GovernanceError(f"hour_wh must be an integer >= 0, got {hour_wh!r}")
     known = frozenset(voters)
-    verify_amounts("levy paid", levy_paid, known)
-    verify_amounts("public service minutes", public_service_minutes, known)
+    check_amounts("levy paid", levy_paid, known)
+    check_amounts("public service minutes", public_service_minutes, known)
     return {voter: compute_contribution_weight(levy_paid.get(voter, 0), public_service_minutes.get(voter, 0),
                                                hour_wh)
             for voter in voters}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from wire import Keypair, Message, signing_bytes, verify_message
 
 from consensus.block import ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root
-from consensus.block import verify_block_time
+from consensus.block import check_block_time
 from consensus.engine import Engine
 from consensus.errors import InvalidBlock
 from consensus.events import (
@@ -117,7 +117,7 @@ class SimApp:
 
     def validate(self, block: Block) -> bool:
         try:
-            verify_block_time(block, self.time_ms, GENESIS_TIME_MS + self.sim.now)
+            check_block_time(block, self.time_ms, GENESIS_TIME_MS + self.sim.now)
         except InvalidBlock:
             return False
         return block.header.state_hash == self.state_hash

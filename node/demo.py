@@ -201,7 +201,7 @@ def summarise(c: DemoCommune, seed: int, settlements: list, epochs: list) -> dic
         "totals": totals, "treasury": treasury, "allocation": tokens.get_allocation(kv), "funds": funds,
         "accounts": accounts, "state_hash": tokens.get_state_hash(kv).hex(),
         "conserved": kwh_sum == totals["minted"] - totals["allocated"] and hour_sum == 0,
-        "state_hash_verified": tokens.get_state_hash(kv) == tokens.compute_state_hash_full(kv),
+        "state_hash_verified": tokens.get_state_hash(kv) == tokens.get_rescanned_state_hash(kv),
     }
 
 

@@ -117,7 +117,7 @@ class Ledger:
         self.ov.mark(L.ACCOUNT + addr)
         return acct
 
-    def verify_spendable(self, acct: list, cls_index: int, amount: int) -> None:
+    def check_spendable(self, acct: list, cls_index: int, amount: int) -> None:
         # DESIGN §4: voluntary spending may take a balance down to -credit_limit, no further.
         limit = self.get_credit_limit(cls_index)
         if acct[cls_index] - amount < -limit:

@@ -139,7 +139,7 @@ def get_household_intervals(kv: KV, addr: bytes, start_from: int, start_to: int)
     return out
 
 
-def compute_consumers(kv: KV, addr: bytes, k: int) -> list[dict[str, Any]]:
+def get_consumers(kv: KV, addr: bytes, k: int) -> list[dict[str, Any]]:
     """DESIGN §4 step 4, "who used my energy in interval k": a_i·E_j/ΣE for each
     consumer i, as an exact fraction (numerator, denominator) plus Wh rounded down."""
     start = k * get_interval_s(kv)

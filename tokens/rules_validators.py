@@ -64,7 +64,7 @@ def verify_cosignatures(lg: Ledger, tx: ValidatorSetChange) -> None:
             raise InvalidTx("bad_signature", f"co-signature of {item.validator.hex()[:16]}… does not verify")
 
 
-def verify_cosigners(current: list[bytes], tx: ValidatorSetChange) -> None:
+def check_cosigners(current: list[bytes], tx: ValidatorSetChange) -> None:
     members = set(current)
     signers = {item.validator for item in tx.sigs}
     strangers = sorted(signers - members)
@@ -93,7 +93,7 @@ def compute_new_set(latest: list[bytes], tx: ValidatorSetChange) -> list[bytes]:
 def process_validator_set_change(lg: Ledger, tx: ValidatorSetChange, tx_id: bytes) -> None:
     entries = lg.ov.iter_prefix(L.VALIDATOR_SET)
     current = get_set_at(entries, lg.height)
-    verify_cosigners(current, tx)
+    check_cosigners(current, tx)
     last_nonce = lg.get_meta(L.META_VSC_NONCE, 0)
     if tx.nonce <= last_nonce:
         raise InvalidTx("stale_nonce", f"nonce {tx.nonce} is not above the last one, {last_nonce}")

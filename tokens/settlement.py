@@ -179,7 +179,7 @@ def get_standing_allocation(lg: Ledger) -> list[BasisPoints]:
     return list(stored)
 
 
-def process_epoch(lg: Ledger, events: list, compute_allocation) -> None:
+def process_epoch(lg: Ledger, events: list, get_ballot_allocation) -> None:
     # DESIGN §4 "Treasury epoch": at each epoch boundary (multiples of
     # allocation_epoch_s) the treasury's kwh is split among the category funds by the
     # standing allocation, with largest-remainder rounding.
@@ -187,7 +187,7 @@ def process_epoch(lg: Ledger, events: list, compute_allocation) -> None:
     next_epoch = lg.get_meta(L.META_NEXT_EPOCH, 0)
     if lg.now_s < next_epoch:
         return
-    allocation = compute_allocation(lg)
+    allocation = get_ballot_allocation(lg)
     lg.ov.put(L.META_ALLOCATION, allocation)
     names = get_categories(lg)
     treasury = lg.get_treasury()

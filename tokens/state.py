@@ -113,7 +113,7 @@ def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext) -> Ledger:
         raise InvalidLedgerBlock("time_not_rising", f"block time {ctx.time_ms} ms is not after {last_time} ms")
     settlement.process_settlements(lg, events)
     rules_money.process_offer_expiry(lg)
-    settlement.process_epoch(lg, events, rules_gov.compute_allocation)
+    settlement.process_epoch(lg, events, rules_gov.get_ballot_allocation)
     return lg
 
 
@@ -246,12 +246,12 @@ def get_state_hash(kv: KV) -> bytes:
     return decode_value(raw)
 
 
-def compute_state_hash_full(kv: KV) -> bytes:
+def get_rescanned_state_hash(kv: KV) -> bytes:
     """Full rescan of every state entry (audits and tests; never per block)."""
     return compute_state_hash_items(kv.iter_prefix(b""))
 
 
 __all__ = [
     "BlockContext", "BlockResult", "apply_block", "check_tx", "select_txs", "genesis_writes",
-    "get_state_hash", "compute_state_hash_full", "encode_params",
+    "get_state_hash", "get_rescanned_state_hash", "encode_params",
 ]

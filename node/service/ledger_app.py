@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from consensus.block import (
-    ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, verify_block_time,
+    ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, check_block_time,
 )
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.vote import DuplicateVote
@@ -114,7 +114,7 @@ class LedgerApp:
         header = block.header
         if header.state_hash != self.store.state_hash():
             raise InvalidConsensusBlock("header state hash is not the state after the parent")
-        verify_block_time(block, get_time_ms(self.store.state) if header.height > 1 else None,
+        check_block_time(block, get_time_ms(self.store.state) if header.height > 1 else None,
                           self.now_ms() if check_time else None)
         ctx = BlockContext(header.height, header.time_ms, header.proposer)
         started = time.perf_counter()

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tokens import (
-    BlockContext, BlockResult, InvalidLedgerBlock, InvalidTx, MemoryKV, apply_block, check_tx, compute_state_hash_full,
-    genesis_writes, get_account, get_state_hash,
+    BlockContext, BlockResult, InvalidLedgerBlock, InvalidTx, MemoryKV, apply_block, check_tx, genesis_writes,
+    get_account, get_rescanned_state_hash, get_state_hash,
 )
 from tokens import txs as T
 from tokens.genesis import Genesis, parse_genesis
@@ -98,7 +98,7 @@ class Chain:
         return get_state_hash(self.kv)
 
     def full_hash(self) -> bytes:
-        return compute_state_hash_full(self.kv)
+        return get_rescanned_state_hash(self.kv)
 
 
 def expect_invalid(chain: Chain, data: bytes, reason: str, dt_s: int = 1) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.tokens.commune import Chain, balances, make_genesis
-from tokens import compute_consumers, get_funds, get_interval_at, get_totals, get_treasury
+from tokens import get_consumers, get_funds, get_interval_at, get_totals, get_treasury
 from tokens import txs as T
 from wire import compute_id
 
@@ -149,11 +149,11 @@ def test_who_used_my_energy_is_a_i_times_e_j_over_sum_e():
     c.energy(exports={0: 300, 1: 100}, imports={2: 200, 3: 100})
     c.settle()
     k = c.start // 1800
-    used = {row["consumer"]: row for row in compute_consumers(c.chain.kv, c.keys[0].public, k)}
+    used = {row["consumer"]: row for row in get_consumers(c.chain.kv, c.keys[0].public, k)}
     # a_2 = 200, a_3 = 100; producer 0 made 3/4 of ΣE.
     assert used[c.keys[2].public.hex()]["wh"] == 150
     assert used[c.keys[3].public.hex()]["wh"] == 75
-    assert compute_consumers(c.chain.kv, c.keys[2].public, k) == []
+    assert get_consumers(c.chain.kv, c.keys[2].public, k) == []
 
 
 def test_treasury_epoch_splits_by_the_standing_allocation():
