@@ -21,7 +21,8 @@ PREVOTE = 1
 PRECOMMIT = 2
 VOTE_KINDS = {PREVOTE: "prevote", PRECOMMIT: "precommit"}
 
-# Evidence older than this many heights is no longer accepted in a block.
+# A block accepts evidence from at most this many heights below its own; the
+# engine keeps committed evidence keys as long, to refuse a second inclusion.
 EVIDENCE_MAX_AGE = 100
 
 
