@@ -32,40 +32,23 @@ def test_transfer_moves_value_down_to_the_credit_limit(setup):
     assert get_account(chain.kv, keys[0].public)["nonce"] == 2
 
 
-def test_invalid_transfer_over_credit_limit(setup):
+def who(keys, party):
+    """A key of the commune by index, or an outsider given as a key pair."""
+    return keys[party] if isinstance(party, int) else party
+
+
+@pytest.mark.parametrize("signer, to, cls, amount, reason", [
+    (0, 1, "kwh", 1001, "over_credit_limit"),
+    (0, 1, "eur", 1, "unknown_class"),
+    (0, 1, "kwh", 0, "zero_amount"),
+    (0, 0, "kwh", 1, "self_payment"),
+    (0, STRANGER, "kwh", 1, "unknown_recipient"),
+    (STRANGER, 0, "kwh", 1, "unknown_signer"),
+], ids=["over_credit_limit", "unknown_class", "zero", "to_self", "to_unknown_recipient", "from_unknown_signer"])
+def test_invalid_transfer(setup, signer, to, cls, amount, reason):
     chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=keys[1].public, cls="kwh", amount=1001, memo=""),
-                   "over_credit_limit")
-
-
-def test_invalid_transfer_unknown_class(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=keys[1].public, cls="eur", amount=1, memo=""),
-                   "unknown_class")
-
-
-def test_invalid_transfer_zero(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=keys[1].public, cls="kwh", amount=0, memo=""),
-                   "zero_amount")
-
-
-def test_invalid_transfer_to_self(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=keys[0].public, cls="kwh", amount=1, memo=""),
-                   "self_payment")
-
-
-def test_invalid_transfer_to_unknown_recipient(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=STRANGER.public, cls="kwh", amount=1, memo=""),
-                   "unknown_recipient")
-
-
-def test_invalid_transfer_from_unknown_signer(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, STRANGER, to=keys[0].public, cls="kwh", amount=1, memo=""),
-                   "unknown_signer")
+    data = chain.tx(T.Transfer, who(keys, signer), to=who(keys, to).public, cls=cls, amount=amount, memo="")
+    expect_invalid(chain, data, reason)
 
 
 def test_invalid_transfer_replayed(setup):
@@ -174,29 +157,17 @@ def test_service_pays_the_provider_in_minutes(setup):
     assert balances(chain, keys[0])[1] == -90 and balances(chain, keys[1])[1] == 90
 
 
-def test_invalid_service_without_the_providers_signature(setup):
+@pytest.mark.parametrize("provider, minutes, provider_key, reason", [
+    (1, 90, 2, "bad_signature"),
+    (1, 121, None, "over_credit_limit"),
+    (1, 0, None, "zero_amount"),
+    (STRANGER, 5, None, "unknown_provider"),
+    (0, 5, None, "self_payment"),
+], ids=["without_the_providers_signature", "over_credit_limit", "zero_minutes", "unknown_provider", "to_self"])
+def test_invalid_service(setup, provider, minutes, provider_key, reason):
     chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], keys[1], 90, provider_key=keys[2]), "bad_signature")
-
-
-def test_invalid_service_over_credit_limit(setup):
-    chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], keys[1], 121), "over_credit_limit")
-
-
-def test_invalid_service_zero_minutes(setup):
-    chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], keys[1], 0), "zero_amount")
-
-
-def test_invalid_service_unknown_provider(setup):
-    chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], STRANGER, 5), "unknown_provider")
-
-
-def test_invalid_service_to_self(setup):
-    chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], keys[0], 5), "self_payment")
+    key = who(keys, provider_key) if provider_key is not None else None
+    expect_invalid(chain, service(chain, keys[0], who(keys, provider), minutes, provider_key=key), reason)
 
 
 # --- PublicService ------------------------------------------------------------------
@@ -221,19 +192,14 @@ def test_public_service_rounds_down():
     assert balances(chain, keys[1])[1] == 59
 
 
-def test_invalid_public_service_by_household(setup):
+@pytest.mark.parametrize("to, on_call_s, signer, reason", [
+    (2, 3600, 0, "not_registrar"),
+    (2, 100, REGISTRAR, "zero_amount"),
+    (STRANGER, 86_400, REGISTRAR, "unknown_recipient"),
+], ids=["by_household", "too_short", "unknown_beneficiary"])
+def test_invalid_public_service(setup, to, on_call_s, signer, reason):
     chain, keys = setup
-    expect_invalid(chain, public_service(chain, keys[2], 3600, signer=keys[0]), "not_registrar")
-
-
-def test_invalid_public_service_too_short(setup):
-    chain, keys = setup
-    expect_invalid(chain, public_service(chain, keys[2], 100), "zero_amount")
-
-
-def test_invalid_public_service_unknown_beneficiary(setup):
-    chain, keys = setup
-    expect_invalid(chain, public_service(chain, STRANGER, 86_400), "unknown_recipient")
+    expect_invalid(chain, public_service(chain, who(keys, to), on_call_s, signer=who(keys, signer)), reason)
 
 
 # --- Offer / Accept -----------------------------------------------------------------
@@ -313,24 +279,17 @@ def test_same_class_exchange_is_checked_on_the_net_result(setup):
     assert balances(chain, keys[0])[0] == -500 and balances(chain, keys[1])[0] == 500
 
 
-def test_invalid_offer_expired(setup):
+@pytest.mark.parametrize("change, reason", [
+    ({"expires": 0}, "expired"),
+    ({"give": ("kwh", 0)}, "zero_amount"),
+    ({"want": ("gold", 1)}, "unknown_class"),
+    ({"counterparty": STRANGER.public}, "unknown_counterparty"),
+], ids=["expired", "zero_amount", "unknown_class", "unknown_counterparty"])
+def test_invalid_offer(setup, change, reason):
     chain, keys = setup
-    expect_invalid(chain, offer(chain, keys, expires=chain.time_s), "expired")
-
-
-def test_invalid_offer_zero_amount(setup):
-    chain, keys = setup
-    expect_invalid(chain, offer(chain, keys, give=("kwh", 0)), "zero_amount")
-
-
-def test_invalid_offer_unknown_class(setup):
-    chain, keys = setup
-    expect_invalid(chain, offer(chain, keys, want=("gold", 1)), "unknown_class")
-
-
-def test_invalid_offer_unknown_counterparty(setup):
-    chain, keys = setup
-    expect_invalid(chain, offer(chain, keys, counterparty=STRANGER.public), "unknown_counterparty")
+    if "expires" in change:
+        change = {"expires": chain.time_s + change["expires"]}
+    expect_invalid(chain, offer(chain, keys, **change), reason)
 
 
 # --- Spend --------------------------------------------------------------------------
@@ -354,19 +313,12 @@ def test_spend_pays_out_of_a_fund():
     assert balances(chain, keys[3])[0] == 100
 
 
-def test_invalid_spend_overdraws_fund():
+@pytest.mark.parametrize("signer, category, amount, reason", [
+    (REGISTRAR, "roads", 101, "fund_overdraw"),
+    (REGISTRAR, "fêtes", 1, "unknown_category"),
+    (1, "roads", 1, "not_registrar"),
+], ids=["overdraws_fund", "unknown_category", "by_household"])
+def test_invalid_spend(signer, category, amount, reason):
     chain, keys = funded_chain()
-    expect_invalid(chain, chain.tx(T.Spend, REGISTRAR, category="roads", to=keys[3].public, amount=101, memo=""),
-                   "fund_overdraw")
-
-
-def test_invalid_spend_unknown_category():
-    chain, keys = funded_chain()
-    expect_invalid(chain, chain.tx(T.Spend, REGISTRAR, category="fêtes", to=keys[3].public, amount=1, memo=""),
-                   "unknown_category")
-
-
-def test_invalid_spend_by_household():
-    chain, keys = funded_chain()
-    expect_invalid(chain, chain.tx(T.Spend, keys[1], category="roads", to=keys[3].public, amount=1, memo=""),
-                   "not_registrar")
+    data = chain.tx(T.Spend, who(keys, signer), category=category, to=keys[3].public, amount=amount, memo="")
+    expect_invalid(chain, data, reason)
