@@ -114,6 +114,11 @@ def expect_invalid(chain: Chain, data: bytes, reason: str, dt_s: int = 1) -> Non
     assert chain.kv.items() == before
 
 
+def who(keys, party):
+    """A key of the commune by index, or an outsider given as a key pair."""
+    return keys[party] if isinstance(party, int) else party
+
+
 def balances(chain: Chain, key: Keypair) -> tuple[int, int]:
     b = get_account(chain.kv, key.public)["balances"]
     return b["kwh"], b["hour"]

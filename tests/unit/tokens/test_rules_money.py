@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 
-from tests.unit.tokens.commune import REGISTRAR, ZERO_SIG, Chain, balances, expect_invalid, keypair, make_genesis
+from tests.unit.tokens.commune import (
+    REGISTRAR, ZERO_SIG, Chain, balances, expect_invalid, keypair, make_genesis, who,
+)
 from tokens import InvalidTx, check_tx, get_account, get_funds, get_treasury
 from tokens import txs as T
 from wire import compute_id, sign_message
@@ -30,11 +32,6 @@ def test_transfer_moves_value_down_to_the_credit_limit(setup):
     assert balances(chain, keys[0]) == (-1000, -120)
     assert balances(chain, keys[1]) == (1000, 120)
     assert get_account(chain.kv, keys[0].public)["nonce"] == 2
-
-
-def who(keys, party):
-    """A key of the commune by index, or an outsider given as a key pair."""
-    return keys[party] if isinstance(party, int) else party
 
 
 @pytest.mark.parametrize("signer, to, cls, amount, reason", [
