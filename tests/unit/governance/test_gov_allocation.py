@@ -192,16 +192,6 @@ def test_invalid_ballot(bad, message):
         allocate(IM, {"a": bad}, {"a": 1}, 2)
 
 
-def test_invalid_rule():
-    with pytest.raises(GovernanceError, match="unknown allocation rule 'median'"):
-        allocate("median", {"a": [10_000]}, {"a": 1}, 1)
-
-
-def test_invalid_ballot_without_weight():
-    with pytest.raises(GovernanceError, match="has no weight"):
-        allocate(IM, {"a": [10_000]}, {}, 1)
-
-
 def test_invalid_no_counted_ballot():
     with pytest.raises(NoCountedBallot):
         allocate(IM, {"a": [10_000]}, {"a": 0}, 1)
@@ -209,6 +199,11 @@ def test_invalid_no_counted_ballot():
         allocate("mean", {}, {}, 3)
 
 
-def test_invalid_number_of_categories():
-    with pytest.raises(GovernanceError, match="n_categories"):
-        allocate(IM, {}, {}, 0)
+@pytest.mark.parametrize("rule, ballots, weights, n_categories, message", [
+    ("median", {"a": [10_000]}, {"a": 1}, 1, "unknown allocation rule 'median'"),
+    (IM, {"a": [10_000]}, {}, 1, "has no weight"),
+    (IM, {}, {}, 0, "n_categories"),
+], ids=["rule", "ballot_without_weight", "number_of_categories"])
+def test_invalid_allocation_input(rule, ballots, weights, n_categories, message):
+    with pytest.raises(GovernanceError, match=message):
+        allocate(rule, ballots, weights, n_categories)
