@@ -141,7 +141,7 @@ def check_block_shape(block: Block, chain_id: bytes, height: Height, parent_id: 
     check_block_time(block, parent_time_ms, now_ms)
 
 
-def check_last_commit_shape(block: Block, height: int, parent_id: bytes) -> None:
+def check_last_commit_shape(block: Block, height: Height, parent_id: BlockId) -> None:
     """DESIGN §6: last_commit holds the precommits for the parent; none at height 1."""
     last = block.last_commit
     if height == 1:

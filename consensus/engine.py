@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Callable
 
 from wire import Keypair, Message, signing_bytes, verify_message
+from wire.units import BlockId, Round
 
 from consensus.block import (
     ZERO_ID, Block, Commit, CommitSig, compute_block_id, get_equivocators, verify_block_evidence,
@@ -93,7 +94,7 @@ class Engine(RemoteIntake):
         handler(inp, out)
         return out
 
-    def get_proposer(self, round: int) -> bytes:
+    def get_proposer(self, round: Round) -> bytes:
         """DESIGN §6: proposer(h, r) = V[(h + r) mod n]."""
         return self.validators[(self.height + round) % len(self.validators)]
 
@@ -243,7 +244,7 @@ class Engine(RemoteIntake):
 
     # ---- rounds, timeouts ---------------------------------------------------
 
-    def _start_round(self, round: int, out: list[Effect]) -> None:
+    def _start_round(self, round: Round, out: list[Effect]) -> None:
         """StartRound: the proposer proposes validValue if any, else a new value."""
         self.round, self.current_step = round, Step.PROPOSE
         if self.me is not None and self.get_proposer(round) == self.me:
@@ -338,7 +339,7 @@ class Engine(RemoteIntake):
 
     # ---- signing, validity, deciding ---------------------------------------
 
-    def _vote(self, kind: int, block_id: bytes | None, out: list[Effect]) -> None:
+    def _vote(self, kind: int, block_id: BlockId | None, out: list[Effect]) -> None:
         if self.me is None or self.me not in self.members:
             return
         vote = Vote(kind=kind, height=self.height, round=self.round, block_id=block_id,
@@ -364,7 +365,7 @@ class Engine(RemoteIntake):
         self.own.append((self.round, signed))
         return signed
 
-    def _is_valid(self, block: Block, block_id: bytes) -> bool:
+    def _is_valid(self, block: Block, block_id: BlockId) -> bool:
         """valid(v): consensus checks here, then the application's; cached by id."""
         cached = self.valid_cache.get(block_id)
         if cached is None:
@@ -388,12 +389,12 @@ class Engine(RemoteIntake):
             return False
         return True
 
-    def _make_commit(self, round: int, block_id: bytes) -> Commit:
+    def _make_commit(self, round: Round, block_id: BlockId) -> Commit:
         votes = self.log.get_votes(PRECOMMIT, round).get_votes_for(block_id)
         sigs = tuple(CommitSig(validator=v, sig=votes[v].sig) for v in self.validators if v in votes)
         return Commit(height=self.height, round=round, block_id=block_id, sigs=sigs)
 
-    def _decide(self, block: Block, block_id: bytes, commit: Commit, out: list[Effect]) -> None:
+    def _decide(self, block: Block, block_id: BlockId, commit: Commit, out: list[Effect]) -> None:
         self.current_step = Step.DECIDED
         self.decisions[self.height] = Decision(block=block, commit=commit)
         self.decisions.pop(self.height - KEPT_DECISIONS, None)

@@ -71,10 +71,10 @@ class VoteSet:
     def counts(self) -> dict[bytes | None, int]:
         return {block_id: len(voters) for block_id, voters in self.by_id.items()}
 
-    def has_quorum_for(self, block_id: bytes | None) -> bool:
+    def has_quorum_for(self, block_id: BlockId | None) -> bool:
         return len(self.by_id.get(block_id, ())) >= self.quorum
 
-    def get_votes_for(self, block_id: bytes | None) -> dict[bytes, Vote]:
+    def get_votes_for(self, block_id: BlockId | None) -> dict[bytes, Vote]:
         return self.by_id.get(block_id, {})
 
 

@@ -42,6 +42,8 @@ big-endian, so a prefix scan walks them in time order. Keys are 32 bytes.
 
 from __future__ import annotations
 
+from wire.units import Height
+
 META_HEIGHT = b"meta/height"
 META_TIME = b"meta/time_ms"
 META_CHAIN = b"meta/chain_id"
@@ -156,5 +158,5 @@ def key_vote(pid: bytes, addr: bytes) -> bytes:
     return VOTE + pid + addr
 
 
-def key_validator_set(height: int) -> bytes:
+def key_validator_set(height: Height) -> bytes:
     return VALIDATOR_SET + u64(height)

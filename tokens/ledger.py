@@ -15,6 +15,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import Genesis
 from tokens.kv import KV, Overlay
+from wire.units import Height
 
 CLASSES = ("kwh", "hour")
 
@@ -37,7 +38,7 @@ class Ledger:
     __slots__ = ("ov", "genesis", "chain_id", "height", "now_ms", "now_s", "proposer", "_params",
                  "_limits", "_registrars", "events")
 
-    def __init__(self, kv: KV, genesis: Genesis, height: int, now_ms: int, proposer: bytes = b"") -> None:
+    def __init__(self, kv: KV, genesis: Genesis, height: Height, now_ms: int, proposer: bytes = b"") -> None:
         self.ov = Overlay(kv)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
