@@ -16,8 +16,8 @@ from wire import Keypair, Message, signing_bytes, verify_message
 from wire.units import BlockId, Round
 
 from consensus.block import (
-    ZERO_ID, Block, Commit, CommitSig, compute_block_id, get_equivocators, verify_block_evidence,
-    check_block_shape, verify_commit,
+    ZERO_ID, Block, Commit, CommitSig, check_block_shape, compute_block_id, get_equivocators,
+    verify_block_evidence, verify_commit,
 )
 from consensus.errors import InvalidBlock
 from consensus.events import (

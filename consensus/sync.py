@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Sequence
 from wire.units import BlockId, Height
 
 from consensus.block import (
-    ZERO_ID, Block, Commit, compute_block_id, verify_block_evidence, check_block_shape, verify_commit,
+    ZERO_ID, Block, Commit, check_block_shape, compute_block_id, verify_block_evidence, verify_commit,
 )
 from consensus.errors import InvalidBlock
 

@@ -6,8 +6,8 @@ from hypothesis import given, strategies as st
 
 from wire import DecodeError
 from consensus.block import (
-    MAX_CLOCK_DRIFT_MS, ZERO_ID, Block, Commit, CommitSig, compute_block_id, compute_tx_root,
-    get_equivocators, verify_block_evidence, check_block_shape, check_block_time, verify_commit,
+    MAX_CLOCK_DRIFT_MS, ZERO_ID, Block, Commit, CommitSig, check_block_shape, check_block_time, compute_block_id,
+    compute_tx_root, get_equivocators, verify_block_evidence, verify_commit,
 )
 from consensus.errors import InvalidBlock
 from consensus.messages import Decision, decode_consensus
