@@ -15,7 +15,7 @@ from tokens import (
 from tokens import txs as T
 from tokens.kv import decode_value
 from tokens.state import HANDLERS
-from wire import DecodeError
+from wire import DecodeError, compute_id
 
 
 @pytest.fixture
@@ -122,14 +122,14 @@ def test_verified_ids_skip_signature_checks(setup):
     data = tx.encode()
     with pytest.raises(InvalidLedgerBlock):
         apply_block(chain.kv, chain.genesis, chain.ctx(), [data])
-    chain.block([data], verified={hashlib.sha256(data).digest()})
+    chain.block([data], verified={compute_id(data)})
     assert balances(chain, keys[1])[1] == 5
 
 
 def test_verified_dict_of_decoded_txs_is_neither_decoded_nor_verified_again(setup, monkeypatch):
     chain, keys = setup
     data = transfer(chain, keys[0], keys[1], amount=7)
-    known = {hashlib.sha256(data).digest(): T.decode_tx(data)}
+    known = {compute_id(data): T.decode_tx(data)}
 
     def refuse(_data):
         raise AssertionError("decoded again")
