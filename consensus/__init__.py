@@ -8,7 +8,7 @@ Contracts (what node/ and tokens/ code against):
   proposer)``, ``Block(header, txs, last_commit, evidence)``, ``Commit(height, round,
   block_id, sigs: tuple[CommitSig(validator, sig)])``; ``compute_block_id`` (sha256 of
   the header encoding), ``compute_tx_root`` (Merkle root of sha256 tx ids),
-  ``verify_block_shape``, ``verify_block_time``, ``verify_commit`` and
+  ``check_block_shape``, ``check_block_time``, ``verify_commit`` and
   ``verify_block_evidence``, raising ``InvalidBlock(reason)``; ``get_equivocators``.
 - ``consensus.messages``: ``Proposal``, ``Vote``, ``DuplicateVote`` (evidence),
   ``Decision`` (block + commit for lagging peers), ``decode_consensus(bytes)``.
@@ -17,7 +17,8 @@ Contracts (what node/ and tokens/ code against):
   ``verify_vote``, ``verify_evidence(validators, chain_id, ev)`` raising
   ``InvalidVote(reason)``, ``compute_quorum`` (floor(2n/3)+1).
 - ``consensus.privval``: ``SignState`` (a wire message: store it with fsync),
-  ``check_hrs(last, height, round, step, sign_hash) -> Decision(allow, reason)``.
+  ``check_hrs(last, height, round, step, sign_hash) -> SignVerdict(allow, reason)``;
+  ``consensus.step.Step``: the steps of a height, defined once (engine state, sign record).
 - ``consensus.events``: engine inputs ``Start``, ``ProposalMsg``, ``VoteMsg``,
   ``EvidenceMsg``, ``DecisionMsg``, ``Timeout``, ``ValueReady`` (= ``NewTx``);
   effects ``Broadcast``, ``ScheduleTimeout``, ``PersistBeforeSign`` (fsync before the

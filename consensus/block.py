@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Container, Sequence
+from typing import Callable, Container, Sequence
 
 from wire import HASH, KEY, MAX_BLOCK_BYTES, MAX_TX_BYTES, SIG, U64, Bytes, List, Message, Nested, Opt
-from wire import field_of, register, verify_message
+from wire import compute_id, field_of, register, verify_message
+from wire.units import BlockId, Height, Round
 
 from consensus.errors import InvalidBlock
 from consensus.vote import (
@@ -31,7 +32,7 @@ MAX_CLOCK_DRIFT_MS = 5_000      # DESIGN §6: at most 5 s ahead of the validator
 @dataclass(frozen=True)
 class Header(Message):
     chain_id: bytes = field_of(HASH)
-    height: int = field_of(U64)
+    height: Height = field_of(U64)
     time_ms: int = field_of(U64)        # unix milliseconds
     parent: bytes = field_of(HASH)      # block id at height-1; 32 zero bytes at height 1
     tx_root: bytes = field_of(HASH)
@@ -51,9 +52,9 @@ class CommitSig(Message):
 class Commit(Message):
     """>= quorum precommits for ``block_id`` at (height, round)."""
 
-    height: int = field_of(U64)
-    round: int = field_of(U64)
-    block_id: bytes = field_of(HASH)
+    height: Height = field_of(U64)
+    round: Round = field_of(U64)
+    block_id: BlockId = field_of(HASH)
     sigs: tuple[CommitSig, ...] = field_of(List(Nested(CommitSig), MAX_COMMIT_SIGS))
 
 
@@ -66,17 +67,17 @@ class Block(Message):
     evidence: tuple[DuplicateVote, ...] = field_of(List(Nested(DuplicateVote), MAX_EVIDENCE))
 
 
-def compute_block_id(block: Block | Header) -> bytes:
+def compute_block_id(block: Block | Header) -> BlockId:
     """block id = sha256 of the encoded header."""
     header = block.header if isinstance(block, Block) else block
-    return hashlib.sha256(header.encode()).digest()
+    return BlockId(compute_id(header.encode()))
 
 
 def compute_tx_root(txs: Sequence[bytes]) -> bytes:
     """RFC 6962 Merkle root over the tx ids; leaf and node hashes are domain-separated."""
     if not txs:
         return hashlib.sha256(b"").digest()
-    level = [hashlib.sha256(b"\x00" + hashlib.sha256(tx).digest()).digest() for tx in txs]
+    level = [hashlib.sha256(b"\x00" + compute_id(tx)).digest() for tx in txs]
     return _merkle(level)
 
 
@@ -93,7 +94,7 @@ def make_commit_vote(commit: Commit, sig: CommitSig) -> Vote:
                 block_id=commit.block_id, validator=sig.validator, sig=sig.sig)
 
 
-def verify_commit(validators: Sequence[bytes], chain_id: bytes, height: int, block_id: bytes,
+def verify_commit(validators: Sequence[bytes], chain_id: bytes, height: Height, block_id: BlockId,
                   commit: Commit | None, verified: Container[tuple[bytes, bytes]] = frozenset()) -> None:
     """A commit is >= quorum valid precommits for block_id by distinct validators of ``height``.
 
@@ -119,7 +120,7 @@ def verify_commit(validators: Sequence[bytes], chain_id: bytes, height: int, blo
         raise InvalidBlock(f"commit has {len(seen)} signatures, quorum is {compute_quorum(len(members))}")
 
 
-def verify_block_shape(block: Block, chain_id: bytes, height: int, parent_id: bytes,
+def check_block_shape(block: Block, chain_id: bytes, height: Height, parent_id: BlockId,
                        parent_time_ms: int | None = None, now_ms: int | None = None,
                        max_txs: int = MAX_BLOCK_TXS) -> None:
     """Consensus-level checks that need no validator set; time checks when times are given."""
@@ -136,11 +137,11 @@ def verify_block_shape(block: Block, chain_id: bytes, height: int, parent_id: by
         raise InvalidBlock(f"block has {len(block.txs)} txs, at most {max_txs}")
     if header.tx_root != compute_tx_root(block.txs):
         raise InvalidBlock("tx root does not match the txs")
-    verify_last_commit_shape(block, height, parent_id)
-    verify_block_time(block, parent_time_ms, now_ms)
+    check_last_commit_shape(block, height, parent_id)
+    check_block_time(block, parent_time_ms, now_ms)
 
 
-def verify_last_commit_shape(block: Block, height: int, parent_id: bytes) -> None:
+def check_last_commit_shape(block: Block, height: Height, parent_id: BlockId) -> None:
     """DESIGN §6: last_commit holds the precommits for the parent; none at height 1."""
     last = block.last_commit
     if height == 1:
@@ -153,7 +154,7 @@ def verify_last_commit_shape(block: Block, height: int, parent_id: bytes) -> Non
         raise InvalidBlock("last commit is not for the parent block")
 
 
-def verify_block_time(block: Block, parent_time_ms: int | None, now_ms: int | None) -> None:
+def check_block_time(block: Block, parent_time_ms: int | None, now_ms: int | None) -> None:
     """DESIGN §6: time above the parent's, at most 5 s ahead of the validator's clock."""
     t = block.header.time_ms
     if parent_time_ms is not None and t <= parent_time_ms:
@@ -162,7 +163,8 @@ def verify_block_time(block: Block, parent_time_ms: int | None, now_ms: int | No
         raise InvalidBlock("block time is more than 5 s ahead of this clock")
 
 
-def verify_block_evidence(block: Block, chain_id: bytes, validator_set, committed=frozenset()) -> None:
+def verify_block_evidence(block: Block, chain_id: bytes, validator_set: Callable[[Height], Sequence[bytes]],
+                          committed: Container[tuple] = frozenset()) -> None:
     """Evidence in a block: valid, not too old, not from the future, each slot at most once.
 
     ``validator_set(height)`` gives the set of the evidence's own height;

@@ -13,10 +13,11 @@ from collections import Counter
 from typing import Callable
 
 from wire import Keypair, Message, signing_bytes, verify_message
+from wire.units import BlockId, Round
 
 from consensus.block import (
-    ZERO_ID, Block, Commit, CommitSig, compute_block_id, get_equivocators, verify_block_evidence,
-    verify_block_shape, verify_commit,
+    ZERO_ID, Block, Commit, CommitSig, check_block_shape, compute_block_id, get_equivocators,
+    verify_block_evidence, verify_commit,
 )
 from consensus.errors import InvalidBlock
 from consensus.events import (
@@ -24,20 +25,16 @@ from consensus.events import (
     DecisionMsg, Effect, EngineConfig, EvidenceMsg, PersistBeforeSign, ProposalMsg,
     ScheduleTimeout, Start, Timeout, ValueReady, VoteMsg,
 )
-# Engine steps: WAIT is before round 0 while nothing is ready to propose (DESIGN §6
-# heartbeat); DECIDED is after a commit until the node sends Start(height + 1).
-from consensus.intake import (
-    DECIDED, IDLE, KEPT_DECISIONS, PRECOMMIT_STEP, PREVOTE_STEP, PROPOSE, WAIT, RemoteIntake,
-)
+from consensus.intake import KEPT_DECISIONS, RemoteIntake
 from consensus.log import HeightLog
 from consensus.messages import Decision, Proposal
-from consensus.privval import INITIAL_SIGN_STATE, SignState, Step, check_hrs
+from consensus.privval import INITIAL_SIGN_STATE, SignState, check_hrs, get_sign_step
+from consensus.step import Step
 from consensus.vote import (
     EVIDENCE_MAX_AGE, PRECOMMIT, PREVOTE, DuplicateVote, Vote, compute_evidence_key, compute_quorum,
     compute_sign_hash, compute_skip_threshold,
 )
 
-STEP_NAMES = ("idle", "wait", "propose", "prevote", "precommit", "decided")
 NO_SIG = bytes(64)
 
 
@@ -53,7 +50,7 @@ class Engine(RemoteIntake):
         self.verify = verify
         self.dropped: Counter[str] = Counter()      # remote input dropped, by reason
         self.refused_signs = 0                      # double-sign protection refusals
-        self.height, self.round, self.step_ = 0, 0, IDLE
+        self.height, self.round, self.current_step = 0, 0, Step.IDLE
         self.validators: list[bytes] = []
         self.members: frozenset[bytes] = frozenset()
         self.quorum = self.skip = 1
@@ -97,12 +94,12 @@ class Engine(RemoteIntake):
         handler(inp, out)
         return out
 
-    def get_proposer(self, round: int) -> bytes:
+    def get_proposer(self, round: Round) -> bytes:
         """DESIGN §6: proposer(h, r) = V[(h + r) mod n]."""
         return self.validators[(self.height + round) % len(self.validators)]
 
     def get_step_name(self) -> str:
-        return STEP_NAMES[self.step_]
+        return self.current_step.name.lower()
 
     # ---- Start (a new height) --------------------------------------------
 
@@ -123,7 +120,7 @@ class Engine(RemoteIntake):
         if inp.ready or self.round > 0:
             self._start_round(self.round, out)
         else:
-            self.step_ = WAIT
+            self.current_step = Step.WAIT
             out.append(ScheduleTimeout(self.height, self.round, T_WAIT, self.config.idle_ms))
         self._replay_future(out)
         self._check_rules(out)
@@ -153,7 +150,7 @@ class Engine(RemoteIntake):
 
     def _check_rules(self, out: list[Effect]) -> None:
         """Fire every enabled rule until none is: rules may enable one another."""
-        while self.step_ not in (IDLE, WAIT, DECIDED):
+        while self.current_step not in (Step.IDLE, Step.WAIT, Step.DECIDED):
             if not (self._rule_decide(out) or self._rule_round_skip(out)
                     or self._rule_proposal(out) or self._rule_polka_value(out)
                     or self._rule_polka_nil(out)):
@@ -163,7 +160,7 @@ class Engine(RemoteIntake):
 
     def _rule_proposal(self, out: list[Effect]) -> bool:
         """Lines 22 and 28: prevote for the round's proposal if valid and the lock allows."""
-        if self.step_ != PROPOSE:
+        if self.current_step != Step.PROPOSE:
             return False
         block_id = self.log.first_proposal.get(self.round)
         if block_id is None:
@@ -178,19 +175,19 @@ class Engine(RemoteIntake):
                 return False
             ok = self._is_valid(p.block, block_id) and (self.locked_round <= vr or self.locked_id == block_id)
         self._vote(PREVOTE, block_id if ok else None, out)
-        self.step_ = PREVOTE_STEP
+        self.current_step = Step.PREVOTE
         return True
 
     def _rule_polka_any(self, out: list[Effect]) -> None:
         """Line 34: 2f+1 prevotes of any kind at step prevote start timeoutPrevote, once."""
         prevotes = self.log.peek_votes(PREVOTE, self.round)
-        if self.step_ == PREVOTE_STEP and prevotes is not None and prevotes.total >= self.quorum:
+        if self.current_step == Step.PREVOTE and prevotes is not None and prevotes.total >= self.quorum:
             self._schedule_once(34, T_PREVOTE, out)
 
     def _rule_polka_value(self, out: list[Effect]) -> bool:
         """Line 36: a valid proposal with a polka: lock and precommit it (at step prevote),
         and remember it as the valid value."""
-        if self.step_ < PREVOTE_STEP or (36, self.round) in self.fired:
+        if self.current_step < Step.PREVOTE or (36, self.round) in self.fired:
             return False
         prevotes = self.log.peek_votes(PREVOTE, self.round)
         for block_id in (prevotes.quorum_ids if prevotes is not None else ()):
@@ -198,10 +195,10 @@ class Engine(RemoteIntake):
             if p is None or not self._is_valid(p.block, block_id):
                 continue
             self.fired.add((36, self.round))
-            if self.step_ == PREVOTE_STEP:
+            if self.current_step == Step.PREVOTE:
                 self.locked_round, self.locked_id = self.round, block_id
                 self._vote(PRECOMMIT, block_id, out)
-                self.step_ = PRECOMMIT_STEP
+                self.current_step = Step.PRECOMMIT
             self.valid_round, self.valid_block, self.valid_id = self.round, p.block, block_id
             out.extend(self._get_polka_broadcasts())
             return True
@@ -210,10 +207,10 @@ class Engine(RemoteIntake):
     def _rule_polka_nil(self, out: list[Effect]) -> bool:
         """Line 44: 2f+1 nil prevotes at step prevote: precommit nil."""
         prevotes = self.log.peek_votes(PREVOTE, self.round)
-        if self.step_ != PREVOTE_STEP or prevotes is None or not prevotes.has_quorum_for(None):
+        if self.current_step != Step.PREVOTE or prevotes is None or not prevotes.has_quorum_for(None):
             return False
         self._vote(PRECOMMIT, None, out)
-        self.step_ = PRECOMMIT_STEP
+        self.current_step = Step.PRECOMMIT
         return True
 
     def _rule_precommit_any(self, out: list[Effect]) -> None:
@@ -247,9 +244,9 @@ class Engine(RemoteIntake):
 
     # ---- rounds, timeouts ---------------------------------------------------
 
-    def _start_round(self, round: int, out: list[Effect]) -> None:
+    def _start_round(self, round: Round, out: list[Effect]) -> None:
         """StartRound: the proposer proposes validValue if any, else a new value."""
-        self.round, self.step_ = round, PROPOSE
+        self.round, self.current_step = round, Step.PROPOSE
         if self.me is not None and self.get_proposer(round) == self.me:
             self._propose(out)
         # Also scheduled for the proposer: if double-sign protection refused its
@@ -266,7 +263,7 @@ class Engine(RemoteIntake):
             pol_round = -1
         p = Proposal(height=self.height, round=self.round, pol_round=pol_round, block=block,
                      proposer=self.me, sig=NO_SIG)
-        signed = self._sign(p, Step.PROPOSE, out)
+        signed = self._sign(p, out)
         if signed is not None:
             self._process_proposal(signed, compute_block_id(block))
             out.extend(self._get_polka_broadcasts())
@@ -284,19 +281,19 @@ class Engine(RemoteIntake):
         if t.step == T_GOSSIP:
             self._gossip(out)
             return
-        if t.height != self.height or self.step_ in (IDLE, DECIDED):
+        if t.height != self.height or self.current_step in (Step.IDLE, Step.DECIDED):
             return
-        if t.step == T_WAIT and self.step_ == WAIT:
+        if t.step == T_WAIT and self.current_step == Step.WAIT:
             self._end_wait(out)
         elif t.round != self.round:
             return
-        elif t.step == T_PROPOSE and self.step_ == PROPOSE:      # OnTimeoutPropose
+        elif t.step == T_PROPOSE and self.current_step == Step.PROPOSE:        # OnTimeoutPropose
             self._vote(PREVOTE, None, out)
-            self.step_ = PREVOTE_STEP
-        elif t.step == T_PREVOTE and self.step_ == PREVOTE_STEP:  # OnTimeoutPrevote
+            self.current_step = Step.PREVOTE
+        elif t.step == T_PREVOTE and self.current_step == Step.PREVOTE:        # OnTimeoutPrevote
             self._vote(PRECOMMIT, None, out)
-            self.step_ = PRECOMMIT_STEP
-        elif t.step == T_PRECOMMIT and self.step_ != WAIT:        # OnTimeoutPrecommit
+            self.current_step = Step.PRECOMMIT
+        elif t.step == T_PRECOMMIT and self.current_step != Step.WAIT:         # OnTimeoutPrecommit
             self._start_round(self.round + 1, out)
         self._check_rules(out)
 
@@ -308,7 +305,7 @@ class Engine(RemoteIntake):
     def _end_wait(self, out: list[Effect]) -> None:
         """DESIGN §6: round 0 starts once there is something to propose, a peer has
         started, or max_idle_s has passed (the empty-block heartbeat)."""
-        if self.step_ == WAIT:
+        if self.current_step == Step.WAIT:
             self._start_round(self.round, out)
 
     def _gossip(self, out: list[Effect]) -> None:
@@ -322,9 +319,9 @@ class Engine(RemoteIntake):
         quorum decided): answering each with a whole block would send every block
         several times more over gossip."""
         out.append(ScheduleTimeout(0, 0, T_GOSSIP, self.config.gossip_ms))
-        mark = (self.height, self.round, self.step_)
+        mark = (self.height, self.round, self.current_step)
         stuck, self.gossip_mark = mark == self.gossip_mark, mark
-        if self.step_ in (PROPOSE, PREVOTE_STEP, PRECOMMIT_STEP):
+        if self.current_step in (Step.PROPOSE, Step.PREVOTE, Step.PRECOMMIT):
             oldest = self.round - self.config.rebroadcast_rounds + 1
             out.extend(Broadcast(msg) for r, msg in self.own
                        if r >= oldest and (stuck or not isinstance(msg, Proposal)))
@@ -342,19 +339,20 @@ class Engine(RemoteIntake):
 
     # ---- signing, validity, deciding ---------------------------------------
 
-    def _vote(self, kind: int, block_id: bytes | None, out: list[Effect]) -> None:
+    def _vote(self, kind: int, block_id: BlockId | None, out: list[Effect]) -> None:
         if self.me is None or self.me not in self.members:
             return
         vote = Vote(kind=kind, height=self.height, round=self.round, block_id=block_id,
                     validator=self.me, sig=NO_SIG)
-        signed = self._sign(vote, Step.PREVOTE if kind == PREVOTE else Step.PRECOMMIT, out)
+        signed = self._sign(vote, out)
         if signed is not None:
             self._process_vote(signed)
 
-    def _sign(self, msg: Message, step: Step, out: list[Effect]):
+    def _sign(self, msg: Proposal | Vote, out: list[Effect]):
         """DESIGN §6 double-sign protection: check h/r/s, persist, then broadcast."""
         data = signing_bytes(self.chain_id, msg)
         sign_hash = compute_sign_hash(data)
+        step = get_sign_step(msg)
         if not check_hrs(self.sign_state, self.height, self.round, step, sign_hash).allow:
             self.refused_signs += 1
             return None
@@ -367,7 +365,7 @@ class Engine(RemoteIntake):
         self.own.append((self.round, signed))
         return signed
 
-    def _is_valid(self, block: Block, block_id: bytes) -> bool:
+    def _is_valid(self, block: Block, block_id: BlockId) -> bool:
         """valid(v): consensus checks here, then the application's; cached by id."""
         cached = self.valid_cache.get(block_id)
         if cached is None:
@@ -376,7 +374,7 @@ class Engine(RemoteIntake):
 
     def _check_block(self, block: Block) -> bool:
         try:
-            verify_block_shape(block, self.chain_id, self.height, self.parent_id)
+            check_block_shape(block, self.chain_id, self.height, self.parent_id)
             if block.header.proposer not in self.members:
                 raise InvalidBlock("block proposer is not a validator")
             if self.height > 1:
@@ -391,13 +389,13 @@ class Engine(RemoteIntake):
             return False
         return True
 
-    def _make_commit(self, round: int, block_id: bytes) -> Commit:
+    def _make_commit(self, round: Round, block_id: BlockId) -> Commit:
         votes = self.log.get_votes(PRECOMMIT, round).get_votes_for(block_id)
         sigs = tuple(CommitSig(validator=v, sig=votes[v].sig) for v in self.validators if v in votes)
         return Commit(height=self.height, round=round, block_id=block_id, sigs=sigs)
 
-    def _decide(self, block: Block, block_id: bytes, commit: Commit, out: list[Effect]) -> None:
-        self.step_ = DECIDED
+    def _decide(self, block: Block, block_id: BlockId, commit: Commit, out: list[Effect]) -> None:
+        self.current_step = Step.DECIDED
         self.decisions[self.height] = Decision(block=block, commit=commit)
         self.decisions.pop(self.height - KEPT_DECISIONS, None)
         for ev in block.evidence:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from wire import Message
+from wire.units import Height, Round
 
 from consensus.block import Block, Commit
 from consensus.messages import Decision, Proposal
@@ -44,7 +45,7 @@ class EngineConfig:
     max_pending_evidence: int = 256
     rebroadcast_rounds: int = 3     # own messages of the last rounds re-sent on GOSSIP
 
-    def get_timeout_ms(self, step: str, round: int) -> int:
+    def get_timeout_ms(self, step: str, round: Round) -> int:
         """DESIGN §6: propose 1 s + 0.5 s·r; prevote and precommit 0.5 s + 0.5 s·r."""
         if step == T_PROPOSE:
             return self.propose_ms + self.propose_delta_ms * round
@@ -58,11 +59,11 @@ class EngineConfig:
 class Application(Protocol):
     """What the engine needs from the ledger. It knows nothing of tokens."""
 
-    def validator_set(self, height: int) -> Sequence[bytes]:
+    def validator_set(self, height: Height) -> Sequence[bytes]:
         """Validators of ``height``, in proposer order; must answer for heights up to
         ``EVIDENCE_MAX_AGE`` back (to check evidence) and for the next height."""
 
-    def propose(self, height: int, round: int, last_commit: Commit | None,
+    def propose(self, height: Height, round: Round, last_commit: Commit | None,
                 evidence: tuple[DuplicateVote, ...]) -> Block:
         """A new block for ``height`` on top of the last committed one, carrying
         ``last_commit`` and ``evidence`` as given."""
@@ -84,7 +85,7 @@ class Start:
     the idle timeout before round 0, DESIGN §6 heartbeat).
     """
 
-    height: int
+    height: Height
     last_commit: Commit | None
     ready: bool = False
 
@@ -111,8 +112,8 @@ class DecisionMsg:
 
 @dataclass(frozen=True)
 class Timeout:
-    height: int
-    round: int
+    height: Height
+    round: Round
     step: str
 
 
@@ -120,12 +121,25 @@ class Timeout:
 class ValueReady:
     """The app has txs to propose (a new tx entered the mempool)."""
 
-    height: int
+    height: Height
 
 
 NewTx = ValueReady
 
 Input = Start | ProposalMsg | VoteMsg | EvidenceMsg | DecisionMsg | Timeout | ValueReady
+MessageInput = ProposalMsg | VoteMsg | EvidenceMsg | DecisionMsg
+
+INPUT_OF: dict[type[Message], type[MessageInput]] = {
+    Proposal: ProposalMsg, Vote: VoteMsg, DuplicateVote: EvidenceMsg, Decision: DecisionMsg,
+}
+
+
+def as_input(msg: Message) -> MessageInput:
+    """The engine input that carries a consensus message (one of CONSENSUS_MESSAGES)."""
+    wrap = INPUT_OF.get(type(msg))
+    if wrap is None:
+        raise TypeError(f"not a consensus message: {type(msg).__name__}")
+    return wrap(msg)
 
 
 # ---- effects ---------------------------------------------------------------
@@ -139,8 +153,8 @@ class Broadcast:
 class ScheduleTimeout:
     """Feed back ``Timeout(height, round, step)`` after ``delay_ms``."""
 
-    height: int
-    round: int
+    height: Height
+    round: Round
     step: str
     delay_ms: int
 

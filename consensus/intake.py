@@ -11,12 +11,12 @@ from consensus.block import compute_block_id, verify_commit
 from consensus.errors import InvalidBlock, InvalidVote
 from consensus.events import Broadcast, DecisionMsg, Effect, EvidenceMsg, ProposalMsg, VoteMsg
 from consensus.messages import Proposal
+from consensus.step import Step
 from consensus.vote import EVIDENCE_MAX_AGE, DuplicateVote, Vote, compute_evidence_key, make_duplicate_vote
 from consensus.vote import verify_evidence
 from wire import Message
+from wire.units import BlockId, Height, Round
 
-# Engine steps (shared with consensus/engine.py).
-IDLE, WAIT, PROPOSE, PREVOTE_STEP, PRECOMMIT_STEP, DECIDED = range(6)
 KEPT_DECISIONS = 2      # decisions re-sent to peers seen lagging this many heights behind
 
 
@@ -78,7 +78,7 @@ class RemoteIntake:
 
     def _on_evidence(self, inp: EvidenceMsg, out: list[Effect]) -> None:
         ev = inp.evidence
-        if self.step_ == IDLE:
+        if self.current_step == Step.IDLE:
             self.dropped["not started"] += 1
             return
         if ev.height > self.height or ev.height + EVIDENCE_MAX_AGE < self.height:
@@ -102,12 +102,12 @@ class RemoteIntake:
             return
         self._decide(block, block_id, commit, out)
 
-    def _is_current(self, inp, height: int, round: int, sender: bytes | None, lagging: bool = True) -> bool:
+    def _is_current(self, inp, height: Height, round: Round, sender: bytes | None, lagging: bool = True) -> bool:
         """Route a message by height: current, buffered (height+1), or dropped and counted."""
-        if self.step_ == IDLE:
+        if self.current_step == Step.IDLE:
             self.dropped["not started"] += 1
             return False
-        if height == self.height and self.step_ != DECIDED:
+        if height == self.height and self.current_step != Step.DECIDED:
             if round > self.round + self.config.max_rounds_ahead:
                 self.dropped["round too far ahead"] += 1
                 return False
@@ -131,7 +131,7 @@ class RemoteIntake:
         self.future.append(inp)
         self.highest_seen = max(self.highest_seen, self.height + 1)
 
-    def _note_height_seen(self, inp, height: int, sender: bytes | None) -> None:
+    def _note_height_seen(self, inp, height: Height, sender: bytes | None) -> None:
         """A signed message of a far height is a hint that block sync is needed."""
         if height <= self.highest_seen or sender not in self.members:
             return
@@ -154,7 +154,7 @@ class RemoteIntake:
         if self.log.add_vote(vote) >= self.skip and vote.round > self.round:
             self.fired.add((55, vote.round))
 
-    def _process_proposal(self, p: Proposal, block_id: bytes) -> None:
+    def _process_proposal(self, p: Proposal, block_id: BlockId) -> None:
         if self.log.add_proposal(p, block_id) >= self.skip and p.round > self.round:
             self.fired.add((55, p.round))
 

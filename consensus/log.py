@@ -7,6 +7,8 @@ is reported to the caller as an equivocation.
 
 from __future__ import annotations
 
+from wire.units import BlockId, Round
+
 from consensus.messages import Proposal
 from consensus.vote import PRECOMMIT, Vote
 
@@ -69,10 +71,10 @@ class VoteSet:
     def counts(self) -> dict[bytes | None, int]:
         return {block_id: len(voters) for block_id, voters in self.by_id.items()}
 
-    def has_quorum_for(self, block_id: bytes | None) -> bool:
+    def has_quorum_for(self, block_id: BlockId | None) -> bool:
         return len(self.by_id.get(block_id, ())) >= self.quorum
 
-    def get_votes_for(self, block_id: bytes | None) -> dict[bytes, Vote]:
+    def get_votes_for(self, block_id: BlockId | None) -> dict[bytes, Vote]:
         return self.by_id.get(block_id, {})
 
 
@@ -92,14 +94,14 @@ class HeightLog:
         # (round, block id) pairs with >= quorum precommits: Algorithm 1 line 49 candidates.
         self.commit_candidates: list[tuple[int, bytes]] = []
 
-    def get_votes(self, kind: int, round: int) -> VoteSet:
+    def get_votes(self, kind: int, round: Round) -> VoteSet:
         table = self.precommits if kind == PRECOMMIT else self.prevotes
         vs = table.get(round)
         if vs is None:
             vs = table[round] = VoteSet(self.quorum)
         return vs
 
-    def peek_votes(self, kind: int, round: int) -> VoteSet | None:
+    def peek_votes(self, kind: int, round: Round) -> VoteSet | None:
         return (self.precommits if kind == PRECOMMIT else self.prevotes).get(round)
 
     def add_vote(self, vote: Vote) -> int:
@@ -109,20 +111,20 @@ class HeightLog:
                 self.commit_candidates.append((vote.round, vote.block_id))
         return self.add_sender(vote.round, vote.validator)
 
-    def add_proposal(self, proposal: Proposal, block_id: bytes) -> int:
+    def add_proposal(self, proposal: Proposal, block_id: BlockId) -> int:
         self.proposals.setdefault(proposal.round, {})[block_id] = proposal
         self.first_proposal.setdefault(proposal.round, block_id)
         return self.add_sender(proposal.round, proposal.proposer)
 
-    def add_sender(self, round: int, validator: bytes) -> int:
+    def add_sender(self, round: Round, validator: bytes) -> int:
         senders = self.senders.get(round)
         if senders is None:
             senders = self.senders[round] = set()
         senders.add(validator)
         return len(senders)
 
-    def get_proposal(self, round: int, block_id: bytes) -> Proposal | None:
+    def get_proposal(self, round: Round, block_id: BlockId) -> Proposal | None:
         return self.proposals.get(round, {}).get(block_id)
 
-    def count_proposals(self, round: int) -> int:
+    def count_proposals(self, round: Round) -> int:
         return len(self.proposals.get(round, ()))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from wire import I64, KEY, MAX_BLOCK_BYTES, SIG, U64, Message, Nested, decode, field_of, register
+from wire.units import Height, Round
 
 from consensus.block import Block, Commit
 from consensus.vote import DuplicateVote, Vote
@@ -27,9 +28,9 @@ MAX_CONSENSUS_BYTES = MAX_BLOCK_BYTES + 64 * 1024
 @dataclass(frozen=True)
 class Proposal(Message):
     SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = (("proposer", "sig"),)
-    height: int = field_of(U64)
-    round: int = field_of(U64)
-    pol_round: int = field_of(I64)      # -1: none
+    height: Height = field_of(U64)
+    round: Round = field_of(U64)
+    pol_round: int = field_of(I64)      # a Round, or -1: none
     block: Block = field_of(Nested(Block))
     proposer: bytes = field_of(KEY)
     sig: bytes = field_of(SIG)

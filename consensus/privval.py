@@ -10,18 +10,14 @@ conflicting message nor forgets what it locked on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 from wire import I64, OPT_HASH, U64, Message, field_of, register
 from wire.message import Bytes
+from wire.units import Height, Round
 
-
-class Step(IntEnum):
-    """Signing steps, in the order they happen within a round."""
-
-    PROPOSE = 1
-    PREVOTE = 2
-    PRECOMMIT = 3
+from consensus.messages import Proposal
+from consensus.step import NOTHING_SIGNED, Step
+from consensus.vote import PREVOTE, Vote
 
 
 @register("cs/sign-state")
@@ -29,31 +25,39 @@ class Step(IntEnum):
 class SignState(Message):
     """The last thing signed: (height, round, step), sha256 of the signed bytes, the lock."""
 
-    height: int = field_of(U64)
-    round: int = field_of(U64)
-    step: int = field_of(U64)           # 0 before anything was signed
+    height: Height = field_of(U64)
+    round: Round = field_of(U64)
+    step: int = field_of(U64)           # a signing Step, or NOTHING_SIGNED
     sign_hash: bytes = field_of(Bytes(max=32))   # b"" before anything was signed
     locked_round: int = field_of(I64)   # -1: not locked
     locked_id: bytes | None = field_of(OPT_HASH)
 
 
-INITIAL_SIGN_STATE = SignState(height=0, round=0, step=0, sign_hash=b"", locked_round=-1, locked_id=None)
+INITIAL_SIGN_STATE = SignState(height=Height(0), round=Round(0), step=NOTHING_SIGNED, sign_hash=b"",
+                               locked_round=-1, locked_id=None)
 
 
 @dataclass(frozen=True)
-class Decision:
+class SignVerdict:
     """Whether to sign: ``allow`` is False with a ``reason`` when signing would be unsafe."""
 
     allow: bool
     reason: str = ""
 
 
-def check_hrs(last: SignState, height: int, round: int, step: int, sign_hash: bytes) -> Decision:
+def get_sign_step(msg: Proposal | Vote) -> Step:
+    """The step at which a validator signs ``msg``."""
+    if isinstance(msg, Proposal):
+        return Step.PROPOSE
+    return Step.PREVOTE if msg.kind == PREVOTE else Step.PRECOMMIT
+
+
+def check_hrs(last: SignState, height: Height, round: Round, step: Step, sign_hash: bytes) -> SignVerdict:
     """CometBFT privval rule: never sign below the last (h, r, s); at the same (h, r, s)
     re-sign only the exact same bytes."""
     new, old = (height, round, step), (last.height, last.round, last.step)
     if new < old:
-        return Decision(False, f"refusing to sign h/r/s {new} below last signed {old}")
+        return SignVerdict(False, f"refusing to sign h/r/s {new} below last signed {old}")
     if new == old and sign_hash != last.sign_hash:
-        return Decision(False, f"refusing to sign different bytes at h/r/s {new}")
-    return Decision(True)
+        return SignVerdict(False, f"refusing to sign different bytes at h/r/s {new}")
+    return SignVerdict(True)

@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
+from wire.units import BlockId, Height
+
 from consensus.block import (
-    ZERO_ID, Block, Commit, compute_block_id, verify_block_evidence, verify_block_shape, verify_commit,
+    ZERO_ID, Block, Commit, check_block_shape, compute_block_id, verify_block_evidence, verify_commit,
 )
 from consensus.errors import InvalidBlock
 
@@ -27,13 +29,13 @@ MAX_SYNC_BATCH = 256        # DESIGN §7: GetBlocks count <= 256
 class Trusted:
     """The last block the caller trusts: height 0 (genesis) has ZERO_ID and no time."""
 
-    height: int
+    height: Height
     block_id: bytes = ZERO_ID
     time_ms: int | None = None
 
 
 def verify_chain(trusted: Trusted, chain_id: bytes, pairs: Sequence[tuple[Block, Commit]],
-                 validator_set: Callable[[int], Sequence[bytes]]) -> Iterator[tuple[Block, Commit]]:
+                 validator_set: Callable[[Height], Sequence[bytes]]) -> Iterator[tuple[Block, Commit]]:
     """Yield each (block, commit) once it is the verified next block; raise at the first bad one."""
     if len(pairs) > MAX_SYNC_BATCH:
         raise InvalidBlock(f"more than {MAX_SYNC_BATCH} blocks in one sync response")
@@ -45,12 +47,12 @@ def verify_chain(trusted: Trusted, chain_id: bytes, pairs: Sequence[tuple[Block,
 
 
 def verify_next_block(tip: Trusted, chain_id: bytes, block: Block, commit: Commit,
-                      validator_set: Callable[[int], Sequence[bytes]]) -> bytes:
+                      validator_set: Callable[[Height], Sequence[bytes]]) -> BlockId:
     """One block on top of ``tip``: no gap, right parent and chain, valid commits; its id."""
     height = tip.height + 1
     if block.header.height != height:
         raise InvalidBlock(f"gap: expected height {height}, got {block.header.height}")
-    verify_block_shape(block, chain_id, height, tip.block_id, parent_time_ms=tip.time_ms)
+    check_block_shape(block, chain_id, height, tip.block_id, parent_time_ms=tip.time_ms)
     if height > 1:
         verify_commit(validator_set(tip.height), chain_id, tip.height, tip.block_id, block.last_commit)
     validators = validator_set(height)

@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, ClassVar, NewType, Sequence
+from typing import Any, ClassVar, Sequence
 
 from wire import KEY, OPT_HASH, SIG, U64, Message, Nested, field_of, register, verify_message
 from wire.errors import DecodeError
 from wire.message import Kind
+from wire.units import BlockId, Height, Round
 
 from consensus.errors import InvalidVote
-
-Height = NewType("Height", int)
-Round = NewType("Round", int)
-BlockId = NewType("BlockId", bytes)
 
 PREVOTE = 1
 PRECOMMIT = 2
 VOTE_KINDS = {PREVOTE: "prevote", PRECOMMIT: "precommit"}
 
-# Evidence older than this many heights is no longer accepted in a block.
+# A block accepts evidence from at most this many heights below its own; the
+# engine keeps committed evidence keys as long, to refuse a second inclusion.
 EVIDENCE_MAX_AGE = 100
 
 
@@ -60,9 +58,9 @@ class Vote(Message):
 
     SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = (("validator", "sig"),)
     kind: int = field_of(VOTE_KIND)
-    height: int = field_of(U64)
-    round: int = field_of(U64)
-    block_id: bytes | None = field_of(OPT_HASH)
+    height: Height = field_of(U64)
+    round: Round = field_of(U64)
+    block_id: BlockId | None = field_of(OPT_HASH)
     validator: bytes = field_of(KEY)
     sig: bytes = field_of(SIG)
 
@@ -93,7 +91,7 @@ class DuplicateVote(Message):
         return self.vote_a.validator
 
     @property
-    def height(self) -> int:
+    def height(self) -> Height:
         return self.vote_a.height
 
 
@@ -135,8 +133,8 @@ def compute_sign_hash(data: bytes) -> bytes:
 
 
 __all__ = [
-    "BlockId", "DuplicateVote", "EVIDENCE_MAX_AGE", "Height", "PRECOMMIT", "PREVOTE",
-    "Round", "VOTE_KINDS", "Vote", "compute_evidence_key", "compute_quorum", "compute_sign_hash",
+    "DuplicateVote", "EVIDENCE_MAX_AGE", "PRECOMMIT", "PREVOTE", "VOTE_KINDS", "Vote", "compute_evidence_key",
+    "compute_quorum", "compute_sign_hash",
     "compute_skip_threshold", "compute_vote_key", "make_duplicate_vote", "verify_evidence",
     "verify_vote",
 ]

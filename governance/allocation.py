@@ -24,18 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from fractions import Fraction
-from typing import NewType, TypeVar
+from typing import TypeVar
 
 from governance.errors import GovernanceError, NoCountedBallot
 from governance.markets import TOTAL_BP, compute_independent_markets
+from governance.rounding import compute_largest_remainder
+from wire.units import BasisPoints
 
 V = TypeVar("V", bound=Hashable)
-BasisPoints = NewType("BasisPoints", int)
 
 RULES = ("independent_markets", "mean")
 
 
-def verify_ballot(voter: V, ballot: Sequence[int], n_categories: int) -> None:
+def check_ballot(voter: V, ballot: Sequence[int], n_categories: int) -> None:
     """DESIGN §5 AllocationBallot: one integer >= 0 per category, summing to 10 000."""
     if len(ballot) != n_categories:
         raise GovernanceError(f"ballot of {voter!r} has {len(ballot)} values for {n_categories} categories")
@@ -55,7 +56,7 @@ def compute_rows(ballots: Mapping[V, Sequence[int]], weights: Mapping[V, int],
     rows = []
     for voter in sorted(ballots):
         ballot = ballots[voter]
-        verify_ballot(voter, ballot, n_categories)
+        check_ballot(voter, ballot, n_categories)
         if voter not in weights:
             raise GovernanceError(f"ballot of {voter!r} has no weight")
         weight = weights[voter]
@@ -85,20 +86,12 @@ def compute_shares(rule: str, ballots: Mapping[V, Sequence[int]], weights: Mappi
     return compute_independent_markets(rows, n_categories)[0]
 
 
-def compute_largest_remainder(shares: Sequence[Fraction], total: int) -> list[int]:
-    """Round exact shares summing to ``total`` to integers summing to ``total``.
-
-    Each share gets its floor; the units left over go to the largest fractional
-    parts, ties to the lower index (DESIGN §5: deterministic tie-break).
-    """
-    floors = [share.numerator // share.denominator for share in shares]
-    left = total - sum(floors)
-    if sum(shares) != total or not 0 <= left <= len(shares):
-        raise RuntimeError("largest remainder: shares do not sum to the total")
-    order = sorted(range(len(shares)), key=lambda j: (-(shares[j] - floors[j]), j))
-    for j in order[:left]:
-        floors[j] += 1
-    return floors
+def compute_basis_points(shares: Sequence[Fraction]) -> list[BasisPoints]:
+    """Round exact shares summing to 10 000 to integer basis points summing to 10 000:
+    the largest remainder, ties to the lower category index (DESIGN §5)."""
+    if sum(shares) != TOTAL_BP:
+        raise RuntimeError(f"allocation shares sum to {sum(shares)}, not {TOTAL_BP}")
+    return [BasisPoints(bp) for bp in compute_largest_remainder(TOTAL_BP, list(enumerate(shares)))]
 
 
 def allocate(rule: str, ballots: Mapping[V, Sequence[int]], weights: Mapping[V, int],
@@ -110,4 +103,4 @@ def allocate(rule: str, ballots: Mapping[V, Sequence[int]], weights: Mapping[V, 
     no ballot carries weight (the caller keeps the previous allocation).
     """
     shares = compute_shares(rule, ballots, weights, n_categories)
-    return [BasisPoints(bp) for bp in compute_largest_remainder(shares, TOTAL_BP)]
+    return compute_basis_points(shares)

@@ -44,14 +44,14 @@ def get_delegate(delegations: Mapping[V, Mapping[str, V | None]], voter: V, topi
     return entries.get(DEFAULT_TOPIC)
 
 
-def verify_weights(weights: Mapping[V, int]) -> None:
+def check_weights(weights: Mapping[V, int]) -> None:
     """Weights are non-negative integers (DESIGN §1: integers only, no floats)."""
     for voter, weight in weights.items():
         if type(weight) is not int or weight < 0:
             raise GovernanceError(f"weight of voter {voter!r} must be an integer >= 0, got {weight!r}")
 
 
-def verify_delegations(weights: Mapping[V, int], delegations: Mapping[V, Mapping[str, V | None]]) -> None:
+def check_delegations(weights: Mapping[V, int], delegations: Mapping[V, Mapping[str, V | None]]) -> None:
     """Delegations go from and to known voters: the ledger only lets a household
     delegate to a registered household, and the offline tally refuses anything else."""
     for source, entries in delegations.items():
@@ -103,8 +103,8 @@ def resolve_delegations(weights: Mapping[V, int], delegations: Mapping[V, Mappin
     ``weights`` holds every voter; ``delegations`` maps a voter to {topic: target or
     None}; ``voted`` are the voters with a direct ballot or vote on ``topic``.
     """
-    verify_weights(weights)
-    verify_delegations(weights, delegations)
+    check_weights(weights)
+    check_delegations(weights, delegations)
     direct = frozenset(voted)
     unknown = sorted(repr(v) for v in direct if v not in weights)
     if unknown:

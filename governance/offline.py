@@ -40,7 +40,7 @@ def kind_name(kind: type) -> str:
     return {dict: "object", list: "array", str: "string", int: "integer"}[kind]
 
 
-def verify_fields(doc: dict, allowed: tuple[str, ...], where: str) -> None:
+def check_fields(doc: dict, allowed: tuple[str, ...], where: str) -> None:
     """Refuse unknown fields: a misspelt optional field would otherwise be ignored."""
     unknown = sorted(set(doc) - set(allowed))
     if unknown:
@@ -60,7 +60,7 @@ def parse_delegation(item: Any, index: int, weights: dict[str, int]) -> tuple[st
     where = f"delegations[{index}]"
     if type(item) is not dict:
         raise GovernanceError(f"{where}: expected an object with from, topic and to")
-    verify_fields(item, DELEGATION_FIELDS, where)
+    check_fields(item, DELEGATION_FIELDS, where)
     source = get_field(item, "from", str, where)
     topic = get_field(item, "topic", str, where)
     if "to" not in item:
@@ -139,7 +139,7 @@ def run_case(doc: Any) -> dict[str, Any]:
     topic = doc.get("topic")
     if topic not in CASE_FIELDS:
         raise GovernanceError(f"case: topic must be \"allocation\" or \"params\", got {topic!r}")
-    verify_fields(doc, CASE_FIELDS[topic], "case")
+    check_fields(doc, CASE_FIELDS[topic], "case")
     weights = parse_weights(doc)
     delegations = parse_delegations(doc, weights)
     if topic == "allocation":

@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 from governance.delegation import resolve_delegations
 from governance.errors import GovernanceError
 from governance.markets import TOTAL_BP
+from wire.units import BasisPoints
 
 V = TypeVar("V", bound=Hashable)
 
@@ -28,37 +29,38 @@ class ProposalTally(Generic[V]):
     yes: int
     no: int
     abstain: int
-    participation_bp: int
+    participation_bp: BasisPoints
     passed: bool
     effective_weight: dict[V, int]
 
 
-def verify_bp(name: str, value: int) -> None:
+def check_bp(name: str, value: BasisPoints) -> None:
     if type(value) is not int or not 0 <= value <= TOTAL_BP:
         raise GovernanceError(f"{name} must be an integer from 0 to {TOTAL_BP}, got {value!r}")
 
 
-def is_quorum_met(participation: int, total_weight: int, quorum_bp: int) -> bool:
+def is_quorum_met(participation: int, total_weight: int, quorum_bp: BasisPoints) -> bool:
     """DESIGN §5: participation × 10 000 >= quorum_bp × total weight."""
     return participation * TOTAL_BP >= quorum_bp * total_weight
 
 
-def is_threshold_met(yes: int, no: int, threshold_bp: int) -> bool:
+def is_threshold_met(yes: int, no: int, threshold_bp: BasisPoints) -> bool:
     """DESIGN §5: yes × 10 000 > threshold_bp × (yes + no); nobody deciding fails."""
     return yes * TOTAL_BP > threshold_bp * (yes + no)
 
 
-def compute_participation_bp(participation: int, total_weight: int) -> int:
+def compute_participation_bp(participation: int, total_weight: int) -> BasisPoints:
     """Participation in basis points of the total weight, rounded down."""
-    return participation * TOTAL_BP // total_weight if total_weight else 0
+    return BasisPoints(participation * TOTAL_BP // total_weight if total_weight else 0)
 
 
 def tally_proposal(votes: Mapping[V, str], weights: Mapping[V, int],
                    delegations: Mapping[V, Mapping[str, V | None]], total_weight: int,
-                   quorum_bp: int, threshold_bp: int, topic: str = PARAMS_TOPIC) -> ProposalTally[V]:
+                   quorum_bp: BasisPoints, threshold_bp: BasisPoints,
+                   topic: str = PARAMS_TOPIC) -> ProposalTally[V]:
     """Tally one proposal: each direct voter's choice carries the weight it received."""
-    verify_bp("quorum_bp", quorum_bp)
-    verify_bp("threshold_bp", threshold_bp)
+    check_bp("quorum_bp", quorum_bp)
+    check_bp("threshold_bp", threshold_bp)
     for voter in sorted(votes):
         if votes[voter] not in CHOICES:
             raise GovernanceError(f"vote of {voter!r} is {votes[voter]!r}; expected yes, no or abstain")

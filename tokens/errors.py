@@ -1,4 +1,4 @@
-"""The ledger's exception family (STYLE "Applying a block"): InvalidTx and InvalidBlock."""
+"""The ledger's exception family (STYLE "Applying a block"): InvalidTx and InvalidLedgerBlock."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ class InvalidTx(Exception):
         self.detail = detail or reason
 
 
-class InvalidBlock(Exception):
-    """A block that cannot be applied: a bad header field or an invalid transaction.
+class InvalidLedgerBlock(Exception):
+    """A block the ledger cannot apply: a bad header field or an invalid transaction.
+    (A block that breaks a consensus rule raises consensus.errors.InvalidBlock.)
 
     ``reason`` is the code (the InvalidTx reason when a tx caused it), ``index`` the
     position of the offending tx (None for header problems)."""

@@ -42,11 +42,7 @@ big-endian, so a prefix scan walks them in time order. Keys are 32 bytes.
 
 from __future__ import annotations
 
-from typing import NewType
-
-Wh = NewType("Wh", int)
-Minutes = NewType("Minutes", int)
-BasisPoints = NewType("BasisPoints", int)
+from wire.units import Height
 
 META_HEIGHT = b"meta/height"
 META_TIME = b"meta/time_ms"
@@ -162,5 +158,5 @@ def key_vote(pid: bytes, addr: bytes) -> bytes:
     return VOTE + pid + addr
 
 
-def key_validator_set(height: int) -> bytes:
+def key_validator_set(height: Height) -> bytes:
     return VALIDATOR_SET + u64(height)

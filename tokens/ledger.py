@@ -15,6 +15,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import Genesis
 from tokens.kv import KV, Overlay
+from wire.units import Height
 
 CLASSES = ("kwh", "hour")
 
@@ -37,7 +38,7 @@ class Ledger:
     __slots__ = ("ov", "genesis", "chain_id", "height", "now_ms", "now_s", "proposer", "_params",
                  "_limits", "_registrars", "events")
 
-    def __init__(self, kv: KV, genesis: Genesis, height: int, now_ms: int, proposer: bytes = b"") -> None:
+    def __init__(self, kv: KV, genesis: Genesis, height: Height, now_ms: int, proposer: bytes = b"") -> None:
         self.ov = Overlay(kv)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -117,7 +118,7 @@ class Ledger:
         self.ov.mark(L.ACCOUNT + addr)
         return acct
 
-    def verify_spendable(self, acct: list, cls_index: int, amount: int) -> None:
+    def check_spendable(self, acct: list, cls_index: int, amount: int) -> None:
         # DESIGN §4: voluntary spending may take a balance down to -credit_limit, no further.
         limit = self.get_credit_limit(cls_index)
         if acct[cls_index] - amount < -limit:

@@ -12,6 +12,7 @@ from typing import Any
 from tokens import layout as L
 from tokens.kv import KV, decode_value
 from tokens.rules_validators import get_set_at
+from wire.units import Height
 
 
 def _get(kv: KV, key: bytes, default: Any = None) -> Any:
@@ -23,7 +24,7 @@ def _scan(kv: KV, prefix: bytes) -> list[tuple[bytes, Any]]:
     return [(key, decode_value(raw)) for key, raw in kv.iter_prefix(prefix)]
 
 
-def get_height(kv: KV) -> int:
+def get_height(kv: KV) -> Height:
     return _get(kv, L.META_HEIGHT, 0)
 
 
@@ -138,7 +139,7 @@ def get_household_intervals(kv: KV, addr: bytes, start_from: int, start_to: int)
     return out
 
 
-def compute_consumers(kv: KV, addr: bytes, k: int) -> list[dict[str, Any]]:
+def get_consumers(kv: KV, addr: bytes, k: int) -> list[dict[str, Any]]:
     """DESIGN §4 step 4, "who used my energy in interval k": a_i·E_j/ΣE for each
     consumer i, as an exact fraction (numerator, denominator) plus Wh rounded down."""
     start = k * get_interval_s(kv)
@@ -156,7 +157,7 @@ def compute_consumers(kv: KV, addr: bytes, k: int) -> list[dict[str, Any]]:
     return out
 
 
-def get_validator_set(kv: KV, height: int) -> list[bytes]:
+def get_validator_set(kv: KV, height: Height) -> list[bytes]:
     """The validator keys that sign blocks at ``height`` (changes start at h+2)."""
     return get_set_at(_scan(kv, L.VALIDATOR_SET), height)
 

@@ -16,6 +16,7 @@ from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
 from tokens.ledger import Ledger
 from tokens.settlement import get_first_contribution_day, get_standing_allocation, process_force_settle
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote
+from wire.units import BasisPoints
 
 TOPICS = ("allocation", "params", "*")
 CHOICES = ("yes", "no", "abstain")
@@ -46,7 +47,7 @@ class ProposalTallied:
     kind: str = "proposal"
 
 
-def process_delegate(lg: Ledger, tx: Delegate) -> None:
+def process_delegate(lg: Ledger, tx: Delegate, tx_id: bytes) -> None:
     # DESIGN §5 Delegate(topic, to | none): a topic beats "*", none on a topic blocks
     # "*"; revocable at any time. Delegating to oneself removes the topic's entry.
     lg.require_household(tx.signer)
@@ -62,7 +63,7 @@ def process_delegate(lg: Ledger, tx: Delegate) -> None:
         lg.ov.put(key, b"" if tx.to is None else tx.to)
 
 
-def process_ballot(lg: Ledger, tx: AllocationBallot) -> None:
+def process_ballot(lg: Ledger, tx: AllocationBallot, tx_id: bytes) -> None:
     # DESIGN §5 AllocationBallot: bp per category, summing to 10 000; stands until replaced.
     lg.require_household(tx.signer)
     n = len(lg.params["allocation_categories"])
@@ -74,7 +75,7 @@ def process_ballot(lg: Ledger, tx: AllocationBallot) -> None:
     lg.ov.put(L.BALLOT + tx.signer, list(tx.bps))
 
 
-def compute_param_change(lg: Ledger, param: str, value_text: str) -> dict:
+def parse_param_change(lg: Ledger, param: str, value_text: str) -> dict:
     """The full parameter set with ``param`` changed, checked; raises InvalidTx."""
     if param not in DEFAULT_PARAMS:
         raise InvalidTx("unknown_param", f"no parameter {param!r}")
@@ -91,7 +92,7 @@ def compute_param_change(lg: Ledger, param: str, value_text: str) -> dict:
 def process_propose(lg: Ledger, tx: Propose, tx_id: bytes) -> None:
     # DESIGN §5 Propose: a parameter change with a voting window.
     lg.require_household(tx.signer)
-    compute_param_change(lg, tx.param, tx.value)
+    parse_param_change(lg, tx.param, tx.value)
     if not lg.now_s < tx.voting_end <= lg.now_s + MAX_VOTING_WINDOW_S:
         raise InvalidTx("bad_window", "voting must end after block time and within 365 days")
     lg.process_nonce(tx.signer, tx.nonce)
@@ -99,7 +100,7 @@ def process_propose(lg: Ledger, tx: Propose, tx_id: bytes) -> None:
     lg.ov.put(L.key_pending(tx.voting_end, tx_id), 1)
 
 
-def process_vote(lg: Ledger, tx: Vote) -> None:
+def process_vote(lg: Ledger, tx: Vote, tx_id: bytes) -> None:
     # DESIGN §5 Vote: yes, no or abstain while the window is open; a later vote replaces.
     lg.require_household(tx.signer)
     prop = lg.ov.get(L.key_proposal(tx.proposal))
@@ -144,7 +145,7 @@ def get_delegations(lg: Ledger) -> dict[bytes, dict[str, bytes | None]]:
     return out
 
 
-def compute_allocation(lg: Ledger) -> list[int]:
+def get_ballot_allocation(lg: Ledger) -> list[BasisPoints]:
     # DESIGN §5: the standing allocation aggregates every counted ballot by the
     # allocation_rule; with no counted ballot the current allocation stands.
     n = len(lg.params["allocation_categories"])
@@ -199,7 +200,7 @@ def process_tally(lg: Ledger, pid: bytes, events: list) -> ProposalTallied:
 def process_param_change(lg: Ledger, param: str, value_text: str, events: list) -> bool:
     """Apply a passed change if it is still valid with today's parameters."""
     try:
-        params = compute_param_change(lg, param, value_text)
+        params = parse_param_change(lg, param, value_text)
     except InvalidTx:
         return False
     if params["settlement_interval_s"] != lg.params["settlement_interval_s"]:

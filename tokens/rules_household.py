@@ -11,33 +11,33 @@ from tokens.txs import MeterReading, RegisterHousehold, UpdateHousehold
 MAX_READING_AHEAD_S = 60
 
 
-def verify_digits(value: str, n: int, what: str) -> None:
+def check_digits(value: str, n: int, what: str) -> None:
     # DESIGN §4: Linky meter serial (ADCO/ADSC) is 12 digits, PRM 14 digits.
     if len(value) != n or not value.isascii() or not value.isdigit():
         raise InvalidTx(f"bad_{what}", f"{what} must be {n} digits, got {value!r}")
 
 
-def verify_kva(kva: int) -> None:
+def check_kva(kva: int) -> None:
     if kva < 1:
         raise InvalidTx("bad_kva", "subscribed power must be at least 1 kVA")
 
 
-def verify_meter_free(lg: Ledger, meter: str, owner: bytes) -> None:
+def check_meter_free(lg: Ledger, meter: str, owner: bytes) -> None:
     # One Linky meter belongs to one household.
     holder = lg.ov.get(L.METER + meter.encode())
     if holder is not None and holder != owner:
         raise InvalidTx("meter_in_use", f"meter {meter} is registered to another household")
 
 
-def process_register_household(lg: Ledger, tx: RegisterHousehold) -> None:
+def process_register_household(lg: Ledger, tx: RegisterHousehold, tx_id: bytes) -> None:
     # DESIGN §4 RegisterHousehold (registrar): key, meter, PRM, label, kVA, kWc.
     lg.require_registrar(tx.signer)
-    verify_digits(tx.meter, 12, "meter")
-    verify_digits(tx.prm, 14, "prm")
-    verify_kva(tx.kva)
+    check_digits(tx.meter, 12, "meter")
+    check_digits(tx.prm, 14, "prm")
+    check_kva(tx.kva)
     if lg.get_household(tx.key) is not None:
         raise InvalidTx("already_registered", f"{tx.key.hex()[:16]}… is already a household")
-    verify_meter_free(lg, tx.meter, tx.key)
+    check_meter_free(lg, tx.meter, tx.key)
     lg.process_nonce(tx.signer, tx.nonce)
     process_new_household(lg, tx.key, tx.meter, tx.prm, tx.label, tx.kva, tx.peak_w)
 
@@ -51,14 +51,14 @@ def process_new_household(lg: Ledger, key: bytes, meter: str, prm: str, label: s
     lg.get_account(key)
 
 
-def process_update_household(lg: Ledger, tx: UpdateHousehold) -> None:
+def process_update_household(lg: Ledger, tx: UpdateHousehold, tx_id: bytes) -> None:
     # DESIGN §4 UpdateHousehold (registrar): a meter change with a new base index, or
     # the solidarity flag.
     lg.require_registrar(tx.signer)
     hh = lg.require_household(tx.key, "unknown_household")
-    verify_digits(tx.meter, 12, "meter")
-    verify_kva(tx.kva)
-    verify_meter_free(lg, tx.meter, tx.key)
+    check_digits(tx.meter, 12, "meter")
+    check_kva(tx.kva)
+    check_meter_free(lg, tx.meter, tx.key)
     lg.process_nonce(tx.signer, tx.nonce)
     if tx.meter != hh[L.HH_METER]:
         lg.ov.delete(L.METER + hh[L.HH_METER].encode())
@@ -86,7 +86,7 @@ def get_settled_until(lg: Ledger) -> int:
     return max(lg.get_meta(L.META_SETTLED, 0), boundary)
 
 
-def verify_reading_order(hh: list, tx: MeterReading) -> None:
+def check_reading_order(hh: list, tx: MeterReading) -> None:
     # DESIGN §4 MeterReading: seq and t must rise.
     if tx.seq <= hh[L.HH_SEQ]:
         raise InvalidTx("stale_seq", f"seq {tx.seq} is not above the last one, {hh[L.HH_SEQ]}")
@@ -94,7 +94,7 @@ def verify_reading_order(hh: list, tx: MeterReading) -> None:
         raise InvalidTx("stale_time", f"t {tx.t} is not after the last reading's, {hh[L.HH_T]}")
 
 
-def verify_reading_time(lg: Ledger, tx: MeterReading) -> int:
+def check_reading_time(lg: Ledger, tx: MeterReading) -> int:
     """Checks t against the block time and settled intervals; returns t's interval start."""
     # DESIGN §4: t <= block time + 60 s.
     if tx.t > lg.now_s + MAX_READING_AHEAD_S:
@@ -116,7 +116,7 @@ def compute_reading_deltas(hh: list, tx: MeterReading) -> tuple[int, int]:
     return d_imp, d_exp
 
 
-def verify_physics_cap(hh: list, tx: MeterReading, d_imp: int, d_exp: int) -> None:
+def check_physics_cap(hh: list, tx: MeterReading, d_imp: int, d_exp: int) -> None:
     # DESIGN §4: import <= subscribed kVA x elapsed time, export <= peak power x elapsed time.
     elapsed = tx.t - hh[L.HH_T]
     if d_imp * 3600 > hh[L.HH_KVA] * 1000 * elapsed:
@@ -125,15 +125,15 @@ def verify_physics_cap(hh: list, tx: MeterReading, d_imp: int, d_exp: int) -> No
         raise InvalidTx("physics_cap", f"export of {d_exp} Wh in {elapsed} s exceeds {hh[L.HH_PEAK_W]} W peak")
 
 
-def process_meter_reading(lg: Ledger, tx: MeterReading) -> None:
+def process_meter_reading(lg: Ledger, tx: MeterReading, tx_id: bytes) -> None:
     hh = lg.require_household(tx.signer)
     if tx.meter != hh[L.HH_METER]:
         raise InvalidTx("wrong_meter", f"meter {tx.meter} is not this household's meter")
-    verify_reading_order(hh, tx)
-    start = verify_reading_time(lg, tx)
+    check_reading_order(hh, tx)
+    start = check_reading_time(lg, tx)
     if hh[L.HH_BASELINE]:
         d_imp, d_exp = compute_reading_deltas(hh, tx)
-        verify_physics_cap(hh, tx, d_imp, d_exp)
+        check_physics_cap(hh, tx, d_imp, d_exp)
     else:
         # DESIGN §4: the first reading after registration or a meter change sets the baseline.
         d_imp = d_exp = 0

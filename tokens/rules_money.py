@@ -9,6 +9,7 @@ from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
 from tokens.settlement import DAY_S, process_contribution
 from tokens.txs import Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer
+from wire.units import Minutes
 
 HOUR = L.CLASS_INDEX["hour"]
 KWH = L.CLASS_INDEX["kwh"]
@@ -23,25 +24,25 @@ def get_class_index(cls: str) -> int:
     return index
 
 
-def verify_positive(amount: int, what: str = "amount") -> None:
+def check_positive(amount: int, what: str = "amount") -> None:
     if amount <= 0:
         raise InvalidTx("zero_amount", f"{what} must be positive")
 
 
-def verify_not_self(a: bytes, b: bytes) -> None:
+def check_not_self(a: bytes, b: bytes) -> None:
     if a == b:
         raise InvalidTx("self_payment", "an account cannot pay itself")
 
 
-def process_transfer(lg: Ledger, tx: Transfer) -> None:
+def process_transfer(lg: Ledger, tx: Transfer, tx_id: bytes) -> None:
     # DESIGN §4 Transfer: to, class, amount, memo; voluntary, so limited by -credit_limit.
     lg.require_household(tx.signer)
     lg.require_household(tx.to, "unknown_recipient")
     cls = get_class_index(tx.cls)
-    verify_positive(tx.amount)
-    verify_not_self(tx.signer, tx.to)
+    check_positive(tx.amount)
+    check_not_self(tx.signer, tx.to)
     acct = lg.get_account(tx.signer)
-    lg.verify_spendable(acct, cls, tx.amount)
+    lg.check_spendable(acct, cls, tx.amount)
     lg.process_nonce(tx.signer, tx.nonce)
     lg.process_move(tx.signer, tx.to, cls, tx.amount)
 
@@ -57,7 +58,7 @@ def process_standing_gift(lg: Ledger, tx: StandingGift, tx_id: bytes) -> None:
     # several per household, together <= 10 000 bp.
     lg.require_household(tx.signer)
     lg.require_household(tx.beneficiary, "unknown_recipient")
-    verify_not_self(tx.signer, tx.beneficiary)
+    check_not_self(tx.signer, tx.beneficiary)
     if not 1 <= tx.bp <= MAX_GIFT_BP:
         raise InvalidTx("bad_bp", f"a gift is 1 to {MAX_GIFT_BP} basis points, got {tx.bp}")
     if tx.until <= lg.now_s:
@@ -69,7 +70,7 @@ def process_standing_gift(lg: Ledger, tx: StandingGift, tx_id: bytes) -> None:
     lg.ov.put(L.key_gift(tx.signer, tx_id), [tx.beneficiary, tx.bp, tx.until])
 
 
-def process_revoke_gift(lg: Ledger, tx: RevokeGift) -> None:
+def process_revoke_gift(lg: Ledger, tx: RevokeGift, tx_id: bytes) -> None:
     # DESIGN §4: RevokeGift ends one standing gift, named by the id of its StandingGift.
     lg.require_household(tx.signer)
     key = L.key_gift(tx.signer, tx.gift)
@@ -79,29 +80,29 @@ def process_revoke_gift(lg: Ledger, tx: RevokeGift) -> None:
     lg.ov.delete(key)
 
 
-def process_service(lg: Ledger, tx: Service) -> None:
+def process_service(lg: Ledger, tx: Service, tx_id: bytes) -> None:
     # DESIGN §4 Service: provider and beneficiary both sign; the beneficiary (signer)
     # pays N minutes of hour: a time bank as mutual credit, limited by -credit_limit.
     lg.require_household(tx.signer)
     lg.require_household(tx.provider, "unknown_provider")
-    verify_positive(tx.minutes, "minutes")
-    verify_not_self(tx.signer, tx.provider)
-    lg.verify_spendable(lg.get_account(tx.signer), HOUR, tx.minutes)
+    check_positive(tx.minutes, "minutes")
+    check_not_self(tx.signer, tx.provider)
+    lg.check_spendable(lg.get_account(tx.signer), HOUR, tx.minutes)
     lg.process_nonce(tx.signer, tx.nonce)
     lg.process_move(tx.signer, tx.provider, HOUR, tx.minutes)
 
 
-def compute_public_service_minutes(on_call_s: int, rate: dict) -> int:
+def compute_public_service_minutes(on_call_s: int, rate: dict) -> Minutes:
     # DESIGN §3 public_service_rate: 5 h per 24 h on call.
-    return on_call_s * rate["minutes"] // rate["per_s"]
+    return Minutes(on_call_s * rate["minutes"] // rate["per_s"])
 
 
-def process_public_service(lg: Ledger, tx: PublicService) -> None:
+def process_public_service(lg: Ledger, tx: PublicService, tx_id: bytes) -> None:
     # DESIGN §4 PublicService (registrar): credits on-call duty in hours from the treasury.
     lg.require_registrar(tx.signer)
     lg.require_household(tx.beneficiary, "unknown_recipient")
     minutes = compute_public_service_minutes(tx.on_call_s, lg.params["public_service_rate"])
-    verify_positive(minutes, "credited minutes")
+    check_positive(minutes, "credited minutes")
     lg.process_nonce(tx.signer, tx.nonce)
     lg.process_treasury(HOUR, -minutes)
     lg.process_credit(tx.beneficiary, HOUR, minutes)
@@ -113,11 +114,11 @@ def process_offer(lg: Ledger, tx: Offer, tx_id: bytes) -> None:
     lg.require_household(tx.signer)
     get_class_index(tx.give_cls)
     get_class_index(tx.want_cls)
-    verify_positive(tx.give_amount, "give_amount")
-    verify_positive(tx.want_amount, "want_amount")
+    check_positive(tx.give_amount, "give_amount")
+    check_positive(tx.want_amount, "want_amount")
     if tx.counterparty is not None:
         lg.require_household(tx.counterparty, "unknown_counterparty")
-        verify_not_self(tx.signer, tx.counterparty)
+        check_not_self(tx.signer, tx.counterparty)
     if tx.expires <= lg.now_s:
         raise InvalidTx("expired", f"expires {tx.expires} is not after block time {lg.now_s}")
     lg.process_nonce(tx.signer, tx.nonce)
@@ -135,7 +136,7 @@ def get_open_offer(lg: Ledger, offer_id: bytes) -> list:
     return offer
 
 
-def verify_exchange_limits(lg: Ledger, maker: bytes, taker: bytes, legs: list[tuple[bytes, bytes, int, int]]) -> None:
+def check_exchange_limits(lg: Ledger, maker: bytes, taker: bytes, legs: list[tuple[bytes, bytes, int, int]]) -> None:
     # DESIGN §4: both legs are voluntary spending; after the exchange no balance that
     # fell may be below -credit_limit.
     after: dict[tuple[bytes, int], int] = {}
@@ -149,7 +150,7 @@ def verify_exchange_limits(lg: Ledger, maker: bytes, taker: bytes, legs: list[tu
             raise InvalidTx("over_credit_limit", f"the exchange takes a balance to {balance}, past the credit limit")
 
 
-def process_accept(lg: Ledger, tx: Accept) -> None:
+def process_accept(lg: Ledger, tx: Accept, tx_id: bytes) -> None:
     # DESIGN §4 Accept: atomic, both legs at once, only by the named counterparty if any.
     lg.require_household(tx.signer)
     offer = get_open_offer(lg, tx.offer)
@@ -160,7 +161,7 @@ def process_accept(lg: Ledger, tx: Accept) -> None:
         raise InvalidTx("not_counterparty", "the offer is reserved for another household")
     lg.require_household(maker, "unknown_counterparty")
     legs = [(maker, tx.signer, L.CLASS_INDEX[give_cls], give), (tx.signer, maker, L.CLASS_INDEX[want_cls], want)]
-    verify_exchange_limits(lg, maker, tx.signer, legs)
+    check_exchange_limits(lg, maker, tx.signer, legs)
     lg.process_nonce(tx.signer, tx.nonce)
     for src, dst, cls, amount in legs:
         lg.process_move(src, dst, cls, amount)
@@ -177,11 +178,11 @@ def process_offer_expiry(lg: Ledger) -> None:
         lg.ov.delete(L.key_offer(key[13:]))
 
 
-def process_spend(lg: Ledger, tx: Spend) -> None:
+def process_spend(lg: Ledger, tx: Spend, tx_id: bytes) -> None:
     # DESIGN §4 Spend (registrar): pays out of a category fund, publicly, with a memo.
     lg.require_registrar(tx.signer)
     lg.require_household(tx.to, "unknown_recipient")
-    verify_positive(tx.amount)
+    check_positive(tx.amount)
     names = [name for name, _ in lg.params["allocation_categories"]]
     if tx.category not in names:
         raise InvalidTx("unknown_category", f"no allocation category {tx.category!r}")

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tokens import layout as L
-from tokens.errors import InvalidBlock, InvalidTx
+from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.ledger import Ledger
 from tokens.txs import ValidatorSetChange
 from wire import signing_bytes, verify_signature
+from wire.units import Height
 
 # DESIGN §4: a ValidatorSetChange takes effect at height h+2.
 ACTIVATION_DELAY = 2
@@ -40,7 +41,7 @@ def process_genesis_validators(lg: Ledger, genesis: Genesis) -> None:
     lg.ov.put(L.key_validator_set(0), [v.key for v in genesis.validators])
 
 
-def get_set_at(entries: list[tuple[bytes, list]], height: int) -> list[bytes]:
+def get_set_at(entries: list[tuple[bytes, list]], height: Height) -> list[bytes]:
     """The set in force at ``height``: the latest entry whose start is <= height."""
     chosen: list[bytes] = []
     for key, keys in entries:
@@ -63,7 +64,7 @@ def verify_cosignatures(lg: Ledger, tx: ValidatorSetChange) -> None:
             raise InvalidTx("bad_signature", f"co-signature of {item.validator.hex()[:16]}… does not verify")
 
 
-def verify_cosigners(current: list[bytes], tx: ValidatorSetChange) -> None:
+def check_cosigners(current: list[bytes], tx: ValidatorSetChange) -> None:
     members = set(current)
     signers = {item.validator for item in tx.sigs}
     strangers = sorted(signers - members)
@@ -92,7 +93,7 @@ def compute_new_set(latest: list[bytes], tx: ValidatorSetChange) -> list[bytes]:
 def process_validator_set_change(lg: Ledger, tx: ValidatorSetChange, tx_id: bytes) -> None:
     entries = lg.ov.iter_prefix(L.VALIDATOR_SET)
     current = get_set_at(entries, lg.height)
-    verify_cosigners(current, tx)
+    check_cosigners(current, tx)
     last_nonce = lg.get_meta(L.META_VSC_NONCE, 0)
     if tx.nonce <= last_nonce:
         raise InvalidTx("stale_nonce", f"nonce {tx.nonce} is not above the last one, {last_nonce}")
@@ -110,7 +111,7 @@ def process_equivocators(lg: Ledger, keys: Sequence[bytes], events: list) -> Non
     # equivocating (flag + heights); the remedy is a ValidatorSetChange.
     for key in sorted(set(keys)):
         if type(key) is not bytes or lg.ov.get(L.VALIDATOR + key) is None:
-            raise InvalidBlock("unknown_equivocator", "evidence names a key that was never a validator")
+            raise InvalidLedgerBlock("unknown_equivocator", "evidence names a key that was never a validator")
         rec = lg.ov.get(L.EQUIVOCATION + key)
         lg.ov.put(L.EQUIVOCATION + key, [lg.height, lg.height, 1] if rec is None
                   else [rec[0], lg.height, rec[2] + 1])

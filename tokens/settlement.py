@@ -7,13 +7,13 @@ have records; the rest settle trivially by moving ``meta/settled_until`` on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from governance.rounding import compute_largest_remainder
 from tokens import layout as L
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
+from wire.units import BasisPoints, Minutes, Wh
 
 KWH = L.CLASS_INDEX["kwh"]
 DAY_S = 86_400
@@ -46,22 +46,6 @@ class EpochRun:
     allocation: tuple[int, ...]
     shares: tuple[tuple[str, int], ...]
     kind: str = "epoch"
-
-
-def compute_largest_remainder(amount: int, weights: Sequence[tuple[Any, int]]) -> list[int]:
-    """Split ``amount`` in proportion to ``weights`` [(tiebreak, w)], in integers summing
-    exactly to ``amount``: floors first, then one unit each to the largest remainders,
-    ties to the smallest tiebreak (DESIGN §4 settlement step 3: tie-broken by address)."""
-    total = sum(w for _, w in weights)
-    if total <= 0 or amount == 0:
-        return [0] * len(weights)
-    shares = [amount * w // total for _, w in weights]
-    left = amount - sum(shares)
-    if left:
-        order = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i][1] % total), weights[i][0]))
-        for i in order[:left]:
-            shares[i] += 1
-    return shares
 
 
 def get_due_intervals(lg: Ledger, until: int) -> list[tuple[int, int]]:
@@ -113,7 +97,7 @@ def process_interval(lg: Ledger, start: int) -> Settled:
                    sum(1 for _, r in entries if r[L.IE_E]), sum(1 for _, r in entries if r[L.IE_I]))
 
 
-def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> int:
+def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> Wh:
     # DESIGN §4 settlement step 1: producer j gets E_j·(1−levy), the treasury E_j·levy
     # (each producer's levy is rounded down, so j's two parts sum to E_j exactly).
     levy_bp = lg.params["levy_bp"]
@@ -136,7 +120,7 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> i
     return total_levy
 
 
-def process_gifts(lg: Ledger, giver: bytes, start: int, net: int) -> int:
+def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh) -> Wh:
     # DESIGN §4 settlement step 1: standing gifts move their share of j's mint.
     # A gift applies to intervals that start before its ``until``; once an interval
     # at or after ``until`` settles it can never apply again and is dropped.
@@ -154,7 +138,7 @@ def process_gifts(lg: Ledger, giver: bytes, start: int, net: int) -> int:
     return given
 
 
-def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], sum_e: int, sum_i: int) -> int:
+def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], sum_e: Wh, sum_i: Wh) -> Wh:
     # DESIGN §4 settlement step 2: M = min(ΣE, ΣI); consumer i is allocated I_i·M/ΣI
     # (largest remainder, ties by address: step 3) and its kwh balance falls by a_i.
     # Never refused: a debt past the credit limit only blocks voluntary spending.
@@ -169,7 +153,7 @@ def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], 
     return m
 
 
-def process_contribution(lg: Ledger, addr: bytes, day: int, levy: int, minutes: int) -> None:
+def process_contribution(lg: Ledger, addr: bytes, day: int, levy: Wh, minutes: Minutes) -> None:
     """Record levy paid and public service per UTC day, for the "contribution" vote
     weight (DESIGN §5: over the trailing 365 days)."""
     key = L.key_contribution(addr, day)
@@ -186,7 +170,7 @@ def get_categories(lg: Ledger) -> list[str]:
     return [name for name, _ in lg.params["allocation_categories"]]
 
 
-def get_standing_allocation(lg: Ledger) -> list[int]:
+def get_standing_allocation(lg: Ledger) -> list[BasisPoints]:
     stored = lg.ov.get(L.META_ALLOCATION)
     cats = lg.params["allocation_categories"]
     if stored is None or len(stored) != len(cats):
@@ -195,7 +179,7 @@ def get_standing_allocation(lg: Ledger) -> list[int]:
     return list(stored)
 
 
-def process_epoch(lg: Ledger, events: list, compute_allocation) -> None:
+def process_epoch(lg: Ledger, events: list, get_ballot_allocation) -> None:
     # DESIGN §4 "Treasury epoch": at each epoch boundary (multiples of
     # allocation_epoch_s) the treasury's kwh is split among the category funds by the
     # standing allocation, with largest-remainder rounding.
@@ -203,7 +187,7 @@ def process_epoch(lg: Ledger, events: list, compute_allocation) -> None:
     next_epoch = lg.get_meta(L.META_NEXT_EPOCH, 0)
     if lg.now_s < next_epoch:
         return
-    allocation = compute_allocation(lg)
+    allocation = get_ballot_allocation(lg)
     lg.ov.put(L.META_ALLOCATION, allocation)
     names = get_categories(lg)
     treasury = lg.get_treasury()

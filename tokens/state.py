@@ -14,14 +14,13 @@ any rule raises (STYLE "Applying a block"):
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from tokens import layout as L
 from tokens import rules_gov, rules_household, rules_money, rules_validators
 from tokens import settlement
-from tokens.errors import InvalidBlock, InvalidTx
+from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
@@ -31,12 +30,13 @@ from tokens.txs import (
     RevokeGift, Service, Spend, StandingGift, Transfer, Tx, UpdateHousehold, ValidatorSetChange, Vote,
     decode_tx,
 )
-from wire import DecodeError, verify_message
+from wire import DecodeError, compute_id, verify_message
+from wire.units import Height
 
 
 @dataclass(frozen=True)
 class BlockContext:
-    height: int
+    height: Height
     time_ms: int
     proposer: bytes
 
@@ -49,28 +49,25 @@ class BlockResult:
     tx_ids: list[bytes] = field(default_factory=list)
 
 
-# One handler per transaction type: (ledger, tx, tx id) -> None, raising InvalidTx.
-HANDLERS = {
-    RegisterHousehold: lambda lg, tx, _: rules_household.process_register_household(lg, tx),
-    UpdateHousehold: lambda lg, tx, _: rules_household.process_update_household(lg, tx),
-    MeterReading: lambda lg, tx, _: rules_household.process_meter_reading(lg, tx),
-    Transfer: lambda lg, tx, _: rules_money.process_transfer(lg, tx),
+# One handler per transaction type, all (ledger, tx, tx id) -> None, raising InvalidTx.
+HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
+    RegisterHousehold: rules_household.process_register_household,
+    UpdateHousehold: rules_household.process_update_household,
+    MeterReading: rules_household.process_meter_reading,
+    Transfer: rules_money.process_transfer,
     StandingGift: rules_money.process_standing_gift,
-    RevokeGift: lambda lg, tx, _: rules_money.process_revoke_gift(lg, tx),
-    Service: lambda lg, tx, _: rules_money.process_service(lg, tx),
-    PublicService: lambda lg, tx, _: rules_money.process_public_service(lg, tx),
+    RevokeGift: rules_money.process_revoke_gift,
+    Service: rules_money.process_service,
+    PublicService: rules_money.process_public_service,
     Offer: rules_money.process_offer,
-    Accept: lambda lg, tx, _: rules_money.process_accept(lg, tx),
-    Spend: lambda lg, tx, _: rules_money.process_spend(lg, tx),
-    Delegate: lambda lg, tx, _: rules_gov.process_delegate(lg, tx),
-    AllocationBallot: lambda lg, tx, _: rules_gov.process_ballot(lg, tx),
+    Accept: rules_money.process_accept,
+    Spend: rules_money.process_spend,
+    Delegate: rules_gov.process_delegate,
+    AllocationBallot: rules_gov.process_ballot,
     Propose: rules_gov.process_propose,
-    Vote: lambda lg, tx, _: rules_gov.process_vote(lg, tx),
+    Vote: rules_gov.process_vote,
+    ValidatorSetChange: rules_validators.process_validator_set_change,
 }
-
-
-def compute_tx_id(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
@@ -97,10 +94,7 @@ def process_tx(lg: Ledger, data: bytes, tx_id: bytes, known: Collection[bytes]) 
             raise InvalidTx("malformed", exc.reason) from None
         if tx_id not in known:
             verify_tx_signatures(lg, tx)
-    if isinstance(tx, ValidatorSetChange):
-        rules_validators.process_validator_set_change(lg, tx, tx_id)
-    else:
-        HANDLERS[type(tx)](lg, tx, tx_id)
+    HANDLERS[type(tx)](lg, tx, tx_id)
     return tx
 
 
@@ -110,16 +104,16 @@ def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext) -> Ledger:
     events = lg.events
     last_height = lg.get_meta(L.META_HEIGHT, None)
     if last_height is None:
-        raise InvalidBlock("no_state", "the state holds no genesis (meta/height missing)")
+        raise InvalidLedgerBlock("no_state", "the state holds no genesis (meta/height missing)")
     if ctx.height != last_height + 1:
-        raise InvalidBlock("bad_height", f"expected height {last_height + 1}, got {ctx.height}")
+        raise InvalidLedgerBlock("bad_height", f"expected height {last_height + 1}, got {ctx.height}")
     # DESIGN §6: a block's time is above its parent's.
     last_time = lg.get_meta(L.META_TIME, 0)
     if ctx.time_ms <= last_time:
-        raise InvalidBlock("time_not_rising", f"block time {ctx.time_ms} ms is not after {last_time} ms")
+        raise InvalidLedgerBlock("time_not_rising", f"block time {ctx.time_ms} ms is not after {last_time} ms")
     settlement.process_settlements(lg, events)
     rules_money.process_offer_expiry(lg)
-    settlement.process_epoch(lg, events, rules_gov.compute_allocation)
+    settlement.process_epoch(lg, events, rules_gov.get_ballot_allocation)
     return lg
 
 
@@ -138,21 +132,22 @@ def process_end_block(lg: Ledger, tx_ids: list[bytes], equivocators: Sequence[by
 def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes], *,
                 verified: Collection[bytes] = (), equivocators: Sequence[bytes] = ()) -> BlockResult:
     """Apply a whole block through an overlay; ``kv`` is never touched. Raises
-    ``InvalidBlock`` (with the tx index and InvalidTx reason) if anything is invalid.
+    ``InvalidLedgerBlock`` (with the tx index and InvalidTx reason) if anything is invalid.
 
     ``verified`` holds ids (sha256 of the tx bytes) whose signatures were already
     checked; if it is a dict {id: decoded Tx}, those txs are not even decoded again."""
     lg = process_begin_block(kv, genesis, ctx)
     if len(txs) > lg.params["block_max_txs"]:
-        raise InvalidBlock("too_many_txs", f"{len(txs)} txs exceeds block_max_txs {lg.params['block_max_txs']}")
+        raise InvalidLedgerBlock("too_many_txs",
+                                 f"{len(txs)} txs exceeds block_max_txs {lg.params['block_max_txs']}")
     known = get_known(verified)
     tx_ids = []
     for index, data in enumerate(txs):
-        tx_id = compute_tx_id(data) if type(data) is bytes else b""
+        tx_id = compute_id(data) if type(data) is bytes else b""
         try:
             process_tx(lg, data, tx_id, known)
         except InvalidTx as exc:
-            raise InvalidBlock(exc.reason, exc.detail, index) from None
+            raise InvalidLedgerBlock(exc.reason, exc.detail, index) from None
         tx_ids.append(tx_id)
     return process_end_block(lg, tx_ids, equivocators)
 
@@ -165,10 +160,7 @@ def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: b
     lg = Ledger(kv, genesis, height, now_ms)
     if not verified:
         verify_tx_signatures(lg, tx)
-    if isinstance(tx, ValidatorSetChange):
-        rules_validators.process_validator_set_change(lg, tx, compute_tx_id(tx_bytes))
-    else:
-        HANDLERS[type(tx)](lg, tx, compute_tx_id(tx_bytes))
+    HANDLERS[type(tx)](lg, tx, compute_id(tx_bytes))
     return tx
 
 
@@ -202,7 +194,7 @@ def _select(lg: Ledger, candidates: Sequence[bytes], max_txs: int,
     for data in candidates:
         if len(kept) >= max_txs:
             break
-        tx_id = compute_tx_id(data) if type(data) is bytes else b""
+        tx_id = compute_id(data) if type(data) is bytes else b""
         dirty = lg.ov.dirty_count()
         try:
             process_tx(lg, data, tx_id, known)
@@ -254,12 +246,12 @@ def get_state_hash(kv: KV) -> bytes:
     return decode_value(raw)
 
 
-def compute_state_hash_full(kv: KV) -> bytes:
+def get_rescanned_state_hash(kv: KV) -> bytes:
     """Full rescan of every state entry (audits and tests; never per block)."""
     return compute_state_hash_items(kv.iter_prefix(b""))
 
 
 __all__ = [
     "BlockContext", "BlockResult", "apply_block", "check_tx", "select_txs", "genesis_writes",
-    "get_state_hash", "compute_state_hash_full", "encode_params",
+    "get_state_hash", "get_rescanned_state_hash", "encode_params",
 ]

@@ -1,4 +1,4 @@
-"""Domain-separated Ed25519 signatures and ids (DESIGN §2).
+"""Domain-separated Ed25519 signatures (DESIGN §2).
 
 Signed bytes are ``b"voisinage/1/" + chain_id + b"/" + type_tag + b"/" + body``, so a
 signature cannot be replayed in another commune or as another message type.
@@ -8,7 +8,6 @@ Key generation needs randomness, so it lives in node/; here a key comes from a s
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import nacl.bindings
 import nacl.exceptions
@@ -16,11 +15,6 @@ import nacl.exceptions
 from wire.message import Message
 
 DOMAIN = b"voisinage/1/"
-
-
-def compute_id(data: bytes) -> bytes:
-    """id = sha256(encoded signed message)."""
-    return hashlib.sha256(data).digest()
 
 
 def signing_bytes(chain_id: bytes, msg: Message) -> bytes:

@@ -169,7 +169,12 @@ class Message:
         return msgpack.packb(arr, use_bin_type=True)
 
     def id(self) -> bytes:
-        return hashlib.sha256(self.encode()).digest()
+        return compute_id(self.encode())
+
+
+def compute_id(data: bytes) -> bytes:
+    """DESIGN §2: id = sha256(encoded signed message). A tx id is the id of its bytes."""
+    return hashlib.sha256(data).digest()
 
 
 _REGISTRY: dict[str, type[Message]] = {}

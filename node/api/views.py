@@ -18,11 +18,11 @@ from tokens.genesis import Genesis
 from tokens.kv import KV
 from tokens.ledger import Ledger
 from tokens.queries import (
-    compute_consumers, get_account, get_allocation, get_funds, get_height, get_household,
+    get_consumers, get_account, get_allocation, get_funds, get_height, get_household,
     get_household_intervals, get_interval_at, get_interval_s, get_params, get_proposals, get_time_ms,
     get_totals, get_treasury, get_validators,
 )
-from tokens.rules_gov import compute_allocation
+from tokens.rules_gov import get_ballot_allocation
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
 CHART_INTERVALS = 48            # the dashboard's chart: the last 48 half hours
@@ -81,7 +81,7 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
         rows: list[dict[str, Any]] = []
     else:
         interval = get_interval_at(kv, start)
-        rows = compute_consumers(kv, addr, k)
+        rows = get_consumers(kv, addr, k)
     if after is not None:
         rows = [row for row in rows if row["consumer"] > after.hex()]
     mine = interval["households"].get(addr.hex(), {})
@@ -94,7 +94,7 @@ def compute_live_allocation(kv: KV, genesis: Genesis) -> list[int]:
     """DESIGN §5: the standing allocation that the ballots standing now give, by the
     ledger's own rule (tokens.rules_gov), i.e. what the next epoch will apply."""
     lg = Ledger(kv, genesis, get_height(kv), get_time_ms(kv))
-    return compute_allocation(lg)
+    return get_ballot_allocation(lg)
 
 
 def get_allocation_view(kv: KV, live: list[int]) -> dict[str, Any]:

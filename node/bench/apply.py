@@ -22,10 +22,10 @@ import nacl.bindings
 from node.store.store import Store
 from node.bench.stats import compute_percentile
 from node.bench.workload import BenchBlock, Signed, Workload, make_workload
-from tokens import BlockContext, InvalidBlock, apply_block, genesis_writes, get_state_hash
+from tokens import BlockContext, InvalidLedgerBlock, apply_block, genesis_writes, get_state_hash
 from tokens.kv import MemoryKV
 from tokens.txs import Tx, decode_tx
-from wire import signing_bytes, verify_signature
+from wire import compute_id, signing_bytes, verify_signature
 
 
 class BenchFailed(Exception):
@@ -82,14 +82,13 @@ def prepare_checks(txs: Sequence[bytes], chain_id: bytes) -> Prepared:
     """Decode each tx and list its signature checks: the part that needs the GIL."""
     decoded: dict[bytes, Tx] = {}
     checks: list[tuple[bytes, bytes, bytes]] = []
-    sha256 = hashlib.sha256
     for raw in txs:
         tx = decode_tx(raw)
         if not tx.SIGNERS:
             continue    # co-signed by validators: apply_block checks it against their set
         data = signing_bytes(chain_id, tx)
         checks.extend((getattr(tx, key), data, getattr(tx, sig)) for key, sig in tx.SIGNERS)
-        decoded[sha256(raw).digest()] = tx
+        decoded[compute_id(raw)] = tx
     return Prepared(decoded, checks)
 
 
@@ -120,7 +119,7 @@ def process_block(store: Store, workload: Workload, block: BenchBlock, ids: Mapp
     ctx = BlockContext(block.height, block.time_ms, genesis.validators[0].key)
     try:
         result = apply_block(store.state, genesis, ctx, block.txs, verified=ids)
-    except InvalidBlock as exc:
+    except InvalidLedgerBlock as exc:
         raise BenchFailed(f"block {block.height} refused: {exc}") from None
     applied = time.perf_counter()
     block_bytes = encode_bench_block(block)

@@ -22,7 +22,7 @@ from node.commands.client import (
 from node.commands.tx import parse_amount, parse_memo
 from node.errors import UserError
 from tokens.errors import InvalidTx
-from tokens.rules_household import verify_digits, verify_kva
+from tokens.rules_household import check_digits, check_kva
 from tokens.txs import PublicService, RegisterHousehold, Spend, UpdateHousehold
 
 registrar_app = typer.Typer(help="The registrar office: register and update households, credit public "
@@ -39,7 +39,7 @@ HOUR_S = 3600
 def parse_serial(value: str, digits: int, option: str) -> str:
     """A meter serial (12 digits) or PRM (14 digits), by the ledger's own rule."""
     try:
-        verify_digits(value, digits, option.lstrip("-"))
+        check_digits(value, digits, option.lstrip("-"))
     except InvalidTx as exc:
         raise UserError(f"{option}: {exc.detail}") from None
     return value
@@ -47,7 +47,7 @@ def parse_serial(value: str, digits: int, option: str) -> str:
 
 def parse_kva(kva: int) -> int:
     try:
-        verify_kva(kva)
+        check_kva(kva)
     except InvalidTx as exc:
         raise UserError(f"--kva: {exc.detail}") from None
     return kva

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 from consensus.block import (
-    ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, verify_block_time,
+    ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, check_block_time,
 )
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
 from node.store import Store
 from tokens import (
-    BlockContext, BlockResult, InvalidBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,
+    BlockContext, BlockResult, InvalidLedgerBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,
 )
 from tokens.genesis import Genesis
 from tokens.txs import Tx
@@ -95,7 +95,7 @@ class LedgerApp:
     def validate(self, block: Block) -> bool:
         try:
             self.compute_result(block, check_time=True)
-        except (InvalidBlock, InvalidConsensusBlock) as exc:
+        except (InvalidLedgerBlock, InvalidConsensusBlock) as exc:
             log.warning("invalid block %d from %s: %s", block.header.height,
                         block.header.proposer.hex()[:8], exc)
             return False
@@ -113,7 +113,7 @@ class LedgerApp:
         header = block.header
         if header.state_hash != self.store.state_hash():
             raise InvalidConsensusBlock("header state hash is not the state after the parent")
-        verify_block_time(block, get_time_ms(self.store.state) if header.height > 1 else None,
+        check_block_time(block, get_time_ms(self.store.state) if header.height > 1 else None,
                           self.now_ms() if check_time else None)
         ctx = BlockContext(header.height, header.time_ms, header.proposer)
         started = time.perf_counter()

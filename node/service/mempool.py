@@ -9,13 +9,13 @@ reason being returned to the caller.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
 from tokens.txs import MeterReading, Tx
+from wire import compute_id
 
 DEFAULT_MAX_TXS = 50_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -63,7 +63,7 @@ class Mempool:
 
     def add(self, data: bytes, check: Callable[[bytes], Tx], now: float | None = None) -> Entry:
         """Admit ``data`` after ``check`` (which raises DecodeError/InvalidTx for bad txs)."""
-        tx_id = hashlib.sha256(data).digest()
+        tx_id = compute_id(data)
         if tx_id in self._entries:
             raise Duplicate(tx_id.hex())
         if len(self._entries) >= self.max_txs or self._bytes + len(data) > self.max_bytes:

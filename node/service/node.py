@@ -18,16 +18,12 @@ from typing import Any
 import trio
 from prometheus_client import Counter as PromCounter
 
-from consensus.block import Commit
+from consensus.block import Block, Commit
 from consensus.engine import Engine
-from consensus.events import (
-    DecisionMsg, EngineConfig, EvidenceMsg, ProposalMsg,
-    ValueReady, VoteMsg,
-)
-from consensus.block import Block
+from consensus.events import EngineConfig, ValueReady, as_input
 from consensus.messages import Decision, Proposal, decode_consensus
 from consensus.privval import INITIAL_SIGN_STATE
-from consensus.vote import DuplicateVote, Vote
+from consensus.vote import DuplicateVote
 from node.api.app import TxRefused
 from node.clock import ChainClock
 from node.home.homedir import Home, home_key
@@ -142,9 +138,8 @@ class Node:
                       len(msg.block.txs), len(data), peer[-8:])
             if self.net is not None and msg.height == self.engine.height:
                 self.net.batcher.cue()
-        wrap = {Proposal: ProposalMsg, Vote: VoteMsg, DuplicateVote: EvidenceMsg, Decision: DecisionMsg}
         try:
-            self.inputs_send.send_nowait(wrap[type(msg)](msg))
+            self.inputs_send.send_nowait(as_input(msg))
         except trio.WouldBlock:
             return ignore("busy")
         return ACCEPT

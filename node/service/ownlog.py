@@ -21,10 +21,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from consensus.events import ProposalMsg, VoteMsg
 from consensus.messages import Proposal, decode_consensus
-from consensus.privval import SignState, Step
-from consensus.vote import PREVOTE, Vote, compute_sign_hash
+from consensus.privval import SignState, get_sign_step
+from consensus.vote import Vote, compute_sign_hash
 from node.service.signstate import write_durably
 from wire import DecodeError, signing_bytes
 
@@ -89,17 +88,11 @@ def load_own_messages(home: Path, chain_id: bytes, height: int, me: bytes,
 
 def is_covered(msg: Vote | Proposal, chain_id: bytes, record: SignState) -> bool:
     """DESIGN §6: the record was saved for this message or for a later one."""
-    hrs = (msg.height, msg.round, get_step(msg))
+    hrs = (msg.height, msg.round, get_sign_step(msg))
     last = (record.height, record.round, record.step)
     if hrs == last:
         return compute_sign_hash(signing_bytes(chain_id, msg)) == record.sign_hash
     return hrs < last
-
-
-def get_step(msg: Vote | Proposal) -> int:
-    if isinstance(msg, Proposal):
-        return Step.PROPOSE
-    return Step.PREVOTE if msg.kind == PREVOTE else Step.PRECOMMIT
 
 
 def is_own_at(msg: object, height: int, me: bytes) -> bool:
@@ -108,7 +101,3 @@ def is_own_at(msg: object, height: int, me: bytes) -> bool:
     if isinstance(msg, Proposal):
         return msg.height == height and msg.proposer == me
     return False
-
-
-def as_input(msg: Vote | Proposal) -> VoteMsg | ProposalMsg:
-    return VoteMsg(msg) if isinstance(msg, Vote) else ProposalMsg(msg)

@@ -18,7 +18,7 @@ from hypercorn.trio import serve as serve_http
 from consensus.block import Block, Commit, get_equivocators
 from consensus.errors import InvalidBlock
 from consensus.events import (
-    Broadcast, CommitBlock, PersistBeforeSign, ScheduleTimeout, Start, Timeout,
+    Broadcast, CommitBlock, PersistBeforeSign, ScheduleTimeout, Start, Timeout, as_input,
 )
 from consensus.sync import MAX_SYNC_BATCH, Trusted, verify_chain
 from consensus.messages import Decision
@@ -29,7 +29,7 @@ from node.home.homedir import home_key, load_home
 from node.net.peers import parse_peer_addr
 from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network, peer_id_of_key
 from node.service.ledger_app import Committed
-from node.service.ownlog import OwnMessages, as_input, load_own_messages
+from node.service.ownlog import OwnMessages, load_own_messages
 from node.service.node import EffectsRewrite, Node
 from node.service.signstate import append_sign_journal, save_sign_state
 from node.store import Store

@@ -26,7 +26,7 @@ from node.service.signstate import SIGN_STATE_FILE, load_sign_state
 from node.store import Store, StoreReader
 from node.store.store import DB_DIR
 from tokens import (
-    BlockContext, InvalidBlock, MemoryKV, apply_block, genesis_writes, get_state_hash, get_validator_set,
+    BlockContext, InvalidLedgerBlock, MemoryKV, apply_block, genesis_writes, get_state_hash, get_validator_set,
 )
 from tokens.genesis import Genesis
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
@@ -101,7 +101,7 @@ def verify_stored_block(store: StoreReader, genesis: Genesis, kv: MemoryKV, tip:
     ctx = BlockContext(height, block.header.time_ms, block.header.proposer)
     try:
         result = apply_block(kv, genesis, ctx, block.txs, equivocators=get_equivocators(block))
-    except InvalidBlock as exc:
+    except InvalidLedgerBlock as exc:
         raise VerifyError(f"height {height}: the block does not apply: {exc}") from None
     kv.apply(result.writes)
     return Trusted(height, block_id, block.header.time_ms), len(block.txs)

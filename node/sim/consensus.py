@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from wire import Keypair, Message, signing_bytes, verify_message
 
 from consensus.block import ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root
-from consensus.block import verify_block_time
+from consensus.block import check_block_time
 from consensus.engine import Engine
 from consensus.errors import InvalidBlock
 from consensus.events import (
-    Broadcast, CommitBlock, DecisionMsg, EngineConfig, EvidenceMsg, PersistBeforeSign, ProposalMsg,
-    ScheduleTimeout, Start, Timeout, VoteMsg,
+    Broadcast, CommitBlock, EngineConfig, PersistBeforeSign, ScheduleTimeout, Start, Timeout, as_input,
 )
 from consensus.messages import Proposal, decode_consensus
 from consensus.privval import INITIAL_SIGN_STATE
@@ -38,8 +37,6 @@ CHAIN_ID = hashlib.sha256(b"voisinage simulated commune").digest()
 GENESIS_TIME_MS = 1_700_000_000_000
 SYNC_PERIOD_MS = 1_000
 
-_INPUT_OF = {"cs/vote": VoteMsg, "cs/proposal": ProposalMsg, "cs/duplicate-vote": EvidenceMsg,
-             "cs/decision": DecisionMsg}
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,7 @@ class SimApp:
 
     def validate(self, block: Block) -> bool:
         try:
-            verify_block_time(block, self.time_ms, GENESIS_TIME_MS + self.sim.now)
+            check_block_time(block, self.time_ms, GENESIS_TIME_MS + self.sim.now)
         except InvalidBlock:
             return False
         return block.header.state_hash == self.state_hash
@@ -160,7 +157,7 @@ class SimNode:
         effects = self.engine.step(Start(len(self.chain) + 1, last_commit, self.sim.config.always_ready))
         restored = self.restored()
         for msg in restored:
-            effects += self.engine.step(VoteMsg(msg) if isinstance(msg, Vote) else ProposalMsg(msg))
+            effects += self.engine.step(as_input(msg))
         if restored:
             self.sim.push(self.sim.now, self.index, self.incarnation, ("regossip", self.engine.height))
         return effects
@@ -272,7 +269,7 @@ class Simulation:
         elif node.up and incarnation == node.incarnation:
             if isinstance(event, bytes):
                 msg = decode_consensus(event)
-                event = _INPUT_OF[msg.TAG](msg)
+                event = as_input(msg)
             self.process(node, node.engine.step(event))
 
     # ---- faults ------------------------------------------------------------
@@ -327,7 +324,7 @@ class Simulation:
     def send(self, src: int, msg: Message, targets: list[int] | None) -> None:
         """Deliver ``msg`` to each target (default: every other node), subject to faults."""
         cfg, rng, side = self.config, self.rng, self.side
-        event = msg.encode() if cfg.encode else _INPUT_OF[msg.TAG](msg)
+        event = msg.encode() if cfg.encode else as_input(msg)
         lo, hi = cfg.delay_ms
         for dst in (targets if targets is not None else range(len(self.nodes))):
             if dst == src:

@@ -21,7 +21,7 @@ import tokens
 from node.sim.profiles import MeterSim, Weather, build_profiles, compute_commune_mix
 from tokens import txs as T
 from tokens.genesis import Genesis, parse_genesis
-from wire import Keypair, sign_message
+from wire import Keypair, compute_id, sign_message
 
 DEMO_DAY = 1_718_928_000           # 2024-06-21 00:00 UTC: the summer solstice
 READING_EVERY_S = 300
@@ -88,7 +88,7 @@ def apply_demo_block(c: DemoCommune, time_s: int, candidates: list[bytes]) -> to
     kept, rejected = tokens.select_txs(c.kv, c.genesis, ctx, candidates, c.genesis.params["block_max_txs"])
     c.rejected.extend((T.decode_tx(data).TAG if _decodes(data) else "?", exc.reason) for data, exc in rejected)
     # select_txs checked the signatures; like a node, do not check them twice.
-    result = tokens.apply_block(c.kv, c.genesis, ctx, kept, verified={hashlib.sha256(d).digest() for d in kept})
+    result = tokens.apply_block(c.kv, c.genesis, ctx, kept, verified={compute_id(d) for d in kept})
     c.kv.apply(result.writes)
     c.height += 1
     c.n_txs += len(kept)
@@ -136,7 +136,7 @@ def build_events(c: DemoCommune, seed: int) -> dict[int, list[bytes]]:
     offer = c.tx(T.Offer, k[big], give_cls="kwh", give_amount=3000, want_cls="hour", want_amount=30,
                  counterparty=None, expires=DEMO_DAY + 18 * 3600)
     events[192] = [offer]
-    events[198] = [c.tx(T.Accept, k[friend], offer=hashlib.sha256(offer).digest())]
+    events[198] = [c.tx(T.Accept, k[friend], offer=compute_id(offer))]
     events[240] = [c.tx(T.AllocationBallot, k[i], bps=_ballot(rng)) for i in rng.sample(range(n), max(1, n // 4))]
     events[240].append(c.tx(T.Delegate, k[poor], topic="allocation", to=k[friend].public))
     return events
@@ -201,7 +201,7 @@ def summarise(c: DemoCommune, seed: int, settlements: list, epochs: list) -> dic
         "totals": totals, "treasury": treasury, "allocation": tokens.get_allocation(kv), "funds": funds,
         "accounts": accounts, "state_hash": tokens.get_state_hash(kv).hex(),
         "conserved": kwh_sum == totals["minted"] - totals["allocated"] and hour_sum == 0,
-        "state_hash_verified": tokens.get_state_hash(kv) == tokens.compute_state_hash_full(kv),
+        "state_hash_verified": tokens.get_state_hash(kv) == tokens.get_rescanned_state_hash(kv),
     }
 
 

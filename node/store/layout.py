@@ -24,9 +24,7 @@ scan walks blocks from 1 upwards.
 
 from __future__ import annotations
 
-from typing import NewType
-
-Height = NewType("Height", int)
+from wire.units import Height
 
 FORMAT_VERSION = 1
 MAX_HEIGHT = 2**64 - 1

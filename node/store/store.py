@@ -19,7 +19,7 @@ import plyvel
 
 from node.store import layout as L
 from node.store.layout import Height
-from tokens import compute_state_hash_full, get_state_hash
+from tokens import get_rescanned_state_hash, get_state_hash
 
 DB_DIR = "db"
 STATE_HASH_ENTRY = b"meta/state_hash"   # tokens.layout.META_STATE_HASH: the ledger's copy
@@ -130,7 +130,7 @@ class StoreReader:
 
     def read_full_state_hash(self) -> bytes:
         """DESIGN §8 audit: the state hash recomputed from every stored state entry."""
-        return compute_state_hash_full(self.state)
+        return get_rescanned_state_hash(self.state)
 
     def verify_state_hash(self) -> bytes:
         """Recompute the state hash and compare it with the stored one; return it."""

@@ -22,7 +22,7 @@ from consensus.vote import PREVOTE, Vote
 from node.net import ACCEPT, TopicKind, TxBatch, open_network
 from tokens.genesis import Genesis, parse_genesis
 from tokens.txs import MeterReading, Transfer
-from wire import Keypair, sign_message
+from wire import Keypair, compute_id, sign_message
 
 def forged_reading(genesis: Genesis, forger: Keypair, i: int) -> bytes:
     """A reading in household 0's name, signed with the wrong key: a bad signature."""
@@ -58,7 +58,7 @@ def make_round(genesis: Genesis, forger: Keypair, height: int, i: int) -> tuple[
         (TopicKind.CONSENSUS, b"\x93\xa4junk%d" % i),
         (TopicKind.EVIDENCE, os.urandom(64)),
     ]
-    return messages, [hashlib.sha256(tx).hexdigest() for tx in (reading, transfer)]
+    return messages, [compute_id(tx).hex() for tx in (reading, transfer)]
 
 
 async def attack(home: Path, genesis: Genesis, peer: str, rounds: int) -> dict:

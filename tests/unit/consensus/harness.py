@@ -12,8 +12,7 @@ from wire import Keypair, sign_message
 from consensus.block import ZERO_ID, Block, Commit, Header, compute_tx_root
 from consensus.engine import Engine
 from consensus.events import (
-    Broadcast, CommitBlock, DecisionMsg, EngineConfig, EvidenceMsg, PersistBeforeSign, ProposalMsg,
-    ScheduleTimeout, Start, Timeout, VoteMsg,
+    Broadcast, CommitBlock, EngineConfig, PersistBeforeSign, ScheduleTimeout, Start, Timeout, as_input,
 )
 from consensus.messages import Proposal
 from consensus.vote import Vote
@@ -22,8 +21,6 @@ CHAIN = hashlib.sha256(b"test chain").digest()
 OTHER_CHAIN = hashlib.sha256(b"other chain").digest()
 KEYS = [Keypair(hashlib.sha256(b"validator-%d" % i).digest()) for i in range(12)]
 OUTSIDER = Keypair(hashlib.sha256(b"outsider").digest())
-INPUT_OF = {"cs/vote": VoteMsg, "cs/proposal": ProposalMsg, "cs/duplicate-vote": EvidenceMsg,
-            "cs/decision": DecisionMsg}
 
 
 def publics(n: int) -> list[bytes]:
@@ -94,7 +91,7 @@ class Net:
             if isinstance(e, Broadcast):
                 for j in range(len(self.engines)):
                     if j != i and j not in self.down:
-                        self.queue.append((j, INPUT_OF[e.message.TAG](e.message)))
+                        self.queue.append((j, as_input(e.message)))
             elif isinstance(e, ScheduleTimeout):
                 self.timeouts[i].append(e)
             elif isinstance(e, PersistBeforeSign):

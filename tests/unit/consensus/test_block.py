@@ -6,8 +6,8 @@ from hypothesis import given, strategies as st
 
 from wire import DecodeError
 from consensus.block import (
-    MAX_CLOCK_DRIFT_MS, ZERO_ID, Block, Commit, CommitSig, compute_block_id, compute_tx_root,
-    get_equivocators, verify_block_evidence, verify_block_shape, verify_block_time, verify_commit,
+    MAX_CLOCK_DRIFT_MS, ZERO_ID, Block, Commit, CommitSig, check_block_shape, check_block_time, compute_block_id,
+    compute_tx_root, get_equivocators, verify_block_evidence, verify_commit,
 )
 from consensus.errors import InvalidBlock
 from consensus.messages import Decision, decode_consensus
@@ -98,9 +98,9 @@ def test_invalid_missing_commit():
 
 def test_block_shape_accepts_a_good_block(chain):
     block, _ = chain[1]
-    verify_block_shape(block, CHAIN, 2, chain[0][1].block_id, parent_time_ms=chain[0][0].header.time_ms,
+    check_block_shape(block, CHAIN, 2, chain[0][1].block_id, parent_time_ms=chain[0][0].header.time_ms,
                        now_ms=block.header.time_ms)
-    verify_block_shape(chain[0][0], CHAIN, 1, ZERO_ID)
+    check_block_shape(chain[0][0], CHAIN, 1, ZERO_ID)
 
 
 def _retx(block: Block, txs) -> Block:
@@ -118,31 +118,31 @@ def test_invalid_block_shape(chain, mutate, reason):
     block, _ = chain[1]
     args = mutate(block, chain[0][1].block_id)
     with pytest.raises(InvalidBlock, match=reason):
-        verify_block_shape(*args)
+        check_block_shape(*args)
 
 
 def test_invalid_last_commit_at_height_one_or_for_another_block(chain):
     first, commit = chain[0]
     with pytest.raises(InvalidBlock, match="height 1 carries"):
-        verify_block_shape(dataclasses.replace(first, last_commit=commit), CHAIN, 1, ZERO_ID)
+        check_block_shape(dataclasses.replace(first, last_commit=commit), CHAIN, 1, ZERO_ID)
     second = chain[1][0]
     other = dataclasses.replace(commit, block_id=bytes(32))
     with pytest.raises(InvalidBlock, match="not for the parent"):
-        verify_block_shape(dataclasses.replace(second, last_commit=other), CHAIN, 2, commit.block_id)
+        check_block_shape(dataclasses.replace(second, last_commit=other), CHAIN, 2, commit.block_id)
 
 
 def test_invalid_too_many_txs(chain):
     with pytest.raises(InvalidBlock, match="at most 0"):
-        verify_block_shape(chain[0][0], CHAIN, 1, ZERO_ID, max_txs=0)
+        check_block_shape(chain[0][0], CHAIN, 1, ZERO_ID, max_txs=0)
 
 
 def test_block_time_rules():
     block = make_block(2, None, KEYS[0].public, time_ms=10_000)
-    verify_block_time(block, 9_999, 10_000 - MAX_CLOCK_DRIFT_MS)
+    check_block_time(block, 9_999, 10_000 - MAX_CLOCK_DRIFT_MS)
     with pytest.raises(InvalidBlock, match="not after"):
-        verify_block_time(block, 10_000, None)
+        check_block_time(block, 10_000, None)
     with pytest.raises(InvalidBlock, match="5 s ahead"):
-        verify_block_time(block, None, 10_000 - MAX_CLOCK_DRIFT_MS - 1)
+        check_block_time(block, None, 10_000 - MAX_CLOCK_DRIFT_MS - 1)
 
 
 def _evidence(height, key=KEYS[1]):

@@ -31,7 +31,7 @@ def solo(sign_state=INITIAL_SIGN_STATE, ready=True, sets=None, height=1, last_co
 
 def snapshot(e: Engine):
     log = e.log
-    return (e.height, e.round, e.step_, e.locked_round, e.locked_id, e.valid_round, e.valid_id,
+    return (e.height, e.round, e.current_step, e.locked_round, e.locked_id, e.valid_round, e.valid_id,
             {r: vs.counts for r, vs in log.prevotes.items()}, {r: vs.counts for r, vs in log.precommits.items()},
             {r: sorted(p) for r, p in log.proposals.items()}, {r: set(s) for r, s in log.senders.items()},
             e.sign_state, len(e.future), sorted(e.pending_evidence))
@@ -92,6 +92,15 @@ def test_line_22_prevotes_a_valid_proposal():
     effects = engine.step(ProposalMsg(p))
     assert [v.block_id for v in own_votes(effects, PREVOTE)] == [bid]
     assert engine.get_step_name() == "prevote"
+
+
+def test_the_sign_record_keeps_the_signing_step_numbers():
+    engine, _, _ = solo()
+    p, bid = proposal_for()
+    effects = engine.step(ProposalMsg(p)) + feed_votes(engine, PREVOTE, 0, bid, [1, 2])
+    persisted = [e.state for e in effects if isinstance(e, PersistBeforeSign)]
+    # sign_state.bin numbers: 2 for the prevote, 3 for the precommit on the polka.
+    assert [(r.height, r.round, r.step) for r in persisted] == [(1, 0, 2), (1, 0, 3)]
 
 
 def test_line_22_prevotes_nil_for_an_invalid_proposal():

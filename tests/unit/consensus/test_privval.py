@@ -1,8 +1,12 @@
 import hashlib
 
+import pytest
 from hypothesis import given, strategies as st
 
-from consensus.privval import INITIAL_SIGN_STATE, SignState, Step, check_hrs
+from consensus.privval import INITIAL_SIGN_STATE, SignState, check_hrs, get_sign_step
+from consensus.step import NOTHING_SIGNED, SIGNING_STEPS, Step
+from consensus.vote import PRECOMMIT, PREVOTE
+from tests.unit.consensus.harness import KEYS, make_block, signed_proposal, signed_vote
 from wire import decode
 
 H1 = hashlib.sha256(b"one").digest()
@@ -29,17 +33,40 @@ def test_same_bytes_at_same_hrs_may_be_signed_again():
 
 
 def test_invalid_different_bytes_at_same_hrs():
-    decision = check_hrs(state(5, 2, Step.PREVOTE), 5, 2, Step.PREVOTE, H2)
-    assert not decision.allow
-    assert "different bytes" in decision.reason
+    verdict = check_hrs(state(5, 2, Step.PREVOTE), 5, 2, Step.PREVOTE, H2)
+    assert not verdict.allow
+    assert "different bytes" in verdict.reason
 
 
-def test_invalid_lower_hrs():
-    last = state(5, 2, Step.PREVOTE)
-    for h, r, s in [(5, 2, Step.PROPOSE), (5, 1, Step.PRECOMMIT), (4, 9, Step.PRECOMMIT)]:
-        decision = check_hrs(last, h, r, s, H1)
-        assert not decision.allow
-        assert "below" in decision.reason
+@pytest.mark.parametrize("h, r, s", [(5, 2, Step.PROPOSE), (5, 1, Step.PRECOMMIT), (4, 9, Step.PRECOMMIT)])
+def test_invalid_lower_hrs(h, r, s):
+    verdict = check_hrs(state(5, 2, Step.PREVOTE), h, r, s, H1)
+    assert not verdict.allow
+    assert "below" in verdict.reason
+
+
+@pytest.mark.parametrize("msg, step", [
+    (signed_proposal(KEYS[1], 1, 0, make_block(1, None, KEYS[1].public)), Step.PROPOSE),
+    (signed_vote(KEYS[1], PREVOTE, 1, 0, None), Step.PREVOTE),
+    (signed_vote(KEYS[1], PRECOMMIT, 1, 0, None), Step.PRECOMMIT),
+], ids=["proposal", "prevote", "precommit"])
+def test_sign_step_of_each_signed_message(msg, step):
+    assert get_sign_step(msg) is step
+
+
+def test_a_stored_record_reads_back_with_the_same_step():
+    # Bytes of a sign_state.bin record (h 7, r 2, prevote): the step numbers are a file format.
+    stored = bytes.fromhex("98ad63732f7369676e2d737461746501070202c4207692c3ad3540bb803c020b3aee66cd"
+                           "8887123234ea0c6e7143c0add73ff431edffc0")
+    record = decode(stored, SignState)
+    assert (record.height, record.round, Step(record.step)) == (7, 2, Step.PREVOTE)
+    assert state(7, 2, Step.PREVOTE).encode() == stored
+    assert not check_hrs(record, 7, 2, Step.PROPOSE, H1).allow
+
+
+def test_nothing_signed_is_below_every_signing_step():
+    assert INITIAL_SIGN_STATE.step == NOTHING_SIGNED
+    assert all(check_hrs(INITIAL_SIGN_STATE, 0, 0, step, H2).allow for step in SIGNING_STEPS)
 
 
 def test_sign_state_roundtrip():
@@ -54,5 +81,5 @@ hrs = st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(1, 3))
 @given(hrs, hrs, st.booleans())
 def test_rule_is_the_lexicographic_order(old, new, same_bytes):
     last = state(*old)
-    decision = check_hrs(last, *new, H1 if same_bytes else H2)
-    assert decision.allow == (new > old or (new == old and same_bytes))
+    verdict = check_hrs(last, *new, H1 if same_bytes else H2)
+    assert verdict.allow == (new > old or (new == old and same_bytes))

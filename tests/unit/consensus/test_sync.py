@@ -33,9 +33,31 @@ def test_verifies_from_a_trusted_middle(chain):
     assert list(verify_chain(tip, CHAIN, chain[3:], _sets)) == chain[3:]
 
 
-def test_invalid_gap(chain):
-    with pytest.raises(InvalidBlock, match="gap: expected height 2, got 3"):
-        list(verify_chain(Trusted(0), CHAIN, [chain[0], chain[2]], _sets))
+def with_weak_commit(chain):
+    block, commit = chain[1]
+    return [chain[0], (block, dataclasses.replace(commit, sigs=commit.sigs[:2]))]
+
+
+def with_commit_for_another_block(chain):
+    return [(chain[0][0], dataclasses.replace(chain[0][1], block_id=chain[1][1].block_id))]
+
+
+def with_tampered_block(chain):
+    block, commit = chain[0]
+    return [(dataclasses.replace(block, txs=(b"forged",)), commit)]
+
+
+@pytest.mark.parametrize("segment, chain_id, reason", [
+    (lambda chain: [chain[0], chain[2]], CHAIN, "gap: expected height 2, got 3"),
+    (with_weak_commit, CHAIN, "quorum"),
+    (with_commit_for_another_block, CHAIN, "another block"),
+    (lambda chain: chain, OTHER_CHAIN, "another chain"),
+    (with_tampered_block, CHAIN, "tx root"),
+    (lambda chain: chain + chain * (MAX_SYNC_BATCH // len(chain) + 1), CHAIN, "more than"),
+], ids=["gap", "commit", "commit_for_another_block", "wrong_chain_id", "tampered_block", "too_many_blocks"])
+def test_invalid_segment(chain, segment, chain_id, reason):
+    with pytest.raises(InvalidBlock, match=reason):
+        list(verify_chain(Trusted(0), chain_id, segment(chain), _sets))
 
 
 def test_good_blocks_before_the_bad_one_are_yielded(chain):
@@ -46,19 +68,6 @@ def test_good_blocks_before_the_bad_one_are_yielded(chain):
     assert good == chain[:3]
 
 
-def test_invalid_commit(chain):
-    block, commit = chain[1]
-    weak = dataclasses.replace(commit, sigs=commit.sigs[:2])
-    with pytest.raises(InvalidBlock, match="quorum"):
-        list(verify_chain(Trusted(0), CHAIN, [chain[0], (block, weak)], _sets))
-
-
-def test_invalid_commit_for_another_block(chain):
-    with pytest.raises(InvalidBlock, match="another block"):
-        other = dataclasses.replace(chain[0][1], block_id=chain[1][1].block_id)
-        list(verify_chain(Trusted(0), CHAIN, [(chain[0][0], other)], _sets))
-
-
 def test_invalid_wrong_parent(chain):
     block, _ = chain[2]
     tip = Trusted(2, bytes(32), chain[1][0].header.time_ms)
@@ -66,26 +75,10 @@ def test_invalid_wrong_parent(chain):
         list(verify_chain(tip, CHAIN, chain[2:], _sets))
 
 
-def test_invalid_wrong_chain_id(chain):
-    with pytest.raises(InvalidBlock, match="another chain"):
-        list(verify_chain(Trusted(0), OTHER_CHAIN, chain, _sets))
-
-
-def test_invalid_tampered_block(chain):
-    block, commit = chain[0]
-    with pytest.raises(InvalidBlock, match="tx root"):
-        list(verify_chain(Trusted(0), CHAIN, [(dataclasses.replace(block, txs=(b"forged",)), commit)], _sets))
-
-
 def test_invalid_commit_signed_by_a_removed_validator(chain):
     """Commits are checked against the set of their own height."""
     with pytest.raises(InvalidBlock):
         list(verify_chain(Trusted(0), CHAIN, chain, lambda h: publics(4) if h < 3 else publics(4)[1:] + [KEYS[9].public]))
-
-
-def test_invalid_too_many_blocks(chain):
-    with pytest.raises(InvalidBlock, match="more than"):
-        list(verify_chain(Trusted(0), CHAIN, chain + chain * (MAX_SYNC_BATCH // len(chain) + 1), lambda h: publics(4)))
 
 
 def test_follows_a_validator_set_change():

@@ -50,22 +50,21 @@ def test_invalid_vote_kind_is_a_decode_error():
         decode(msgpack.packb(arr, use_bin_type=True), Vote)
 
 
-def test_invalid_vote_from_non_validator():
-    with pytest.raises(InvalidVote, match="non-validator"):
-        verify_vote(publics(4), CHAIN, signed_vote(OUTSIDER, PREVOTE, 1, 0, BID))
-
-
-def test_invalid_vote_signature():
+def forged_vote():
+    """KEYS[0]'s signature of a prevote for BID, put on a prevote for BID2."""
     vote = signed_vote(KEYS[0], PREVOTE, 1, 0, BID)
-    forged = Vote(kind=vote.kind, height=vote.height, round=vote.round, block_id=BID2,
-                  validator=vote.validator, sig=vote.sig)
-    with pytest.raises(InvalidVote, match="signature"):
-        verify_vote(publics(4), CHAIN, forged)
+    return Vote(kind=vote.kind, height=vote.height, round=vote.round, block_id=BID2, validator=vote.validator,
+                sig=vote.sig)
 
 
-def test_invalid_vote_from_another_chain():
-    with pytest.raises(InvalidVote, match="signature"):
-        verify_vote(publics(4), CHAIN, signed_vote(KEYS[0], PREVOTE, 1, 0, BID, chain_id=OTHER_CHAIN))
+@pytest.mark.parametrize("make, reason", [
+    (lambda: signed_vote(OUTSIDER, PREVOTE, 1, 0, BID), "non-validator"),
+    (forged_vote, "signature"),
+    (lambda: signed_vote(KEYS[0], PREVOTE, 1, 0, BID, chain_id=OTHER_CHAIN), "signature"),
+], ids=["from_non_validator", "signature", "from_another_chain"])
+def test_invalid_vote(make, reason):
+    with pytest.raises(InvalidVote, match=reason):
+        verify_vote(publics(4), CHAIN, make())
 
 
 def test_evidence_is_canonical_and_valid():

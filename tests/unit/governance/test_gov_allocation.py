@@ -1,4 +1,4 @@
-"""Allocation rules (DESIGN §5): independent markets, mean, largest-remainder rounding."""
+"""Allocation rules (DESIGN §5): independent markets, mean, rounding to basis points."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from governance import GovernanceError, NoCountedBallot, allocate, compute_independent_markets, compute_shares
-from governance.allocation import compute_largest_remainder
+from governance.allocation import compute_basis_points
 
 from .ballots import TOTAL, ballot, phantom_medians
 
@@ -29,26 +29,26 @@ def as_inputs(rows):
 
 # --- rounding ---------------------------------------------------------------------
 
-def test_largest_remainder_gives_leftover_units_to_largest_remainders():
+def test_basis_points_give_leftover_units_to_largest_remainders():
     shares = [Fraction(10_000, 3)] * 2 + [Fraction(10_000, 3)]
-    assert compute_largest_remainder(shares, TOTAL) == [3334, 3333, 3333]
+    assert compute_basis_points(shares) == [3334, 3333, 3333]
 
 
-def test_largest_remainder_ties_go_to_the_lower_index():
+def test_basis_points_ties_go_to_the_lower_index():
     shares = [Fraction(5001, 2), Fraction(4999, 2), Fraction(5001, 2), Fraction(4999, 2)]
-    result = compute_largest_remainder(shares, TOTAL)
+    result = compute_basis_points(shares)
     # all four remainders are 1/2 and two units are left: indices 0 and 1 get them
     assert result == [2501, 2500, 2500, 2499]
 
 
-def test_largest_remainder_prefers_larger_remainder_over_index():
+def test_basis_points_prefer_larger_remainder_over_index():
     shares = [Fraction(1000), Fraction(29999, 10), Fraction(60001, 10)]
-    assert compute_largest_remainder(shares, TOTAL) == [1000, 3000, 6000]
+    assert compute_basis_points(shares) == [1000, 3000, 6000]
 
 
-def test_invalid_largest_remainder_of_shares_not_summing_to_total():
+def test_invalid_basis_points_of_shares_not_summing_to_total():
     with pytest.raises(RuntimeError):
-        compute_largest_remainder([Fraction(1), Fraction(2)], TOTAL)
+        compute_basis_points([Fraction(1), Fraction(2)])
 
 
 # --- mean -------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_im_huge_contribution_weights_are_exact():
     weights = {"a": 10**15, "b": 10**15 + 1, "c": 3}
     shares = compute_shares(IM, ballots, weights, 2)
     assert sum(shares) == TOTAL
-    assert allocate(IM, ballots, weights, 2) == compute_largest_remainder(shares, TOTAL)
+    assert allocate(IM, ballots, weights, 2) == compute_basis_points(shares)
 
 
 # --- independent markets: properties ----------------------------------------------
@@ -159,7 +159,7 @@ def test_im_is_proportional_for_single_minded_voters(case):
     proportional = [Fraction(TOTAL * s, total) for s in support]
     assert compute_shares(IM, ballots, weights, n_categories) == proportional
     result = allocate(IM, ballots, weights, n_categories)
-    assert result == compute_largest_remainder(proportional, TOTAL)
+    assert result == compute_basis_points(proportional)
     assert all(abs(bp - share) < 1 for bp, share in zip(result, proportional))
 
 
@@ -192,16 +192,6 @@ def test_invalid_ballot(bad, message):
         allocate(IM, {"a": bad}, {"a": 1}, 2)
 
 
-def test_invalid_rule():
-    with pytest.raises(GovernanceError, match="unknown allocation rule 'median'"):
-        allocate("median", {"a": [10_000]}, {"a": 1}, 1)
-
-
-def test_invalid_ballot_without_weight():
-    with pytest.raises(GovernanceError, match="has no weight"):
-        allocate(IM, {"a": [10_000]}, {}, 1)
-
-
 def test_invalid_no_counted_ballot():
     with pytest.raises(NoCountedBallot):
         allocate(IM, {"a": [10_000]}, {"a": 0}, 1)
@@ -209,6 +199,11 @@ def test_invalid_no_counted_ballot():
         allocate("mean", {}, {}, 3)
 
 
-def test_invalid_number_of_categories():
-    with pytest.raises(GovernanceError, match="n_categories"):
-        allocate(IM, {}, {}, 0)
+@pytest.mark.parametrize("rule, ballots, weights, n_categories, message", [
+    ("median", {"a": [10_000]}, {"a": 1}, 1, "unknown allocation rule 'median'"),
+    (IM, {"a": [10_000]}, {}, 1, "has no weight"),
+    (IM, {}, {}, 0, "n_categories"),
+], ids=["rule", "ballot_without_weight", "number_of_categories"])
+def test_invalid_allocation_input(rule, ballots, weights, n_categories, message):
+    with pytest.raises(GovernanceError, match=message):
+        allocate(rule, ballots, weights, n_categories)

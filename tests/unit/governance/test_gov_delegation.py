@@ -211,19 +211,14 @@ def test_matches_a_naive_walk_and_conserves_weight(delegations, voted, weight_li
 
 # --- invalid input -------------------------------------------------------------------
 
-def test_invalid_delegation_to_unknown_voter():
-    with pytest.raises(GovernanceError, match="to unknown voter 'z'"):
-        resolve_delegations({"a": 1}, {"a": {"*": "z"}}, set(), "params")
-
-
-def test_invalid_delegation_from_unknown_voter():
-    with pytest.raises(GovernanceError, match="from unknown voter 'z'"):
-        resolve_delegations({"a": 1}, {"z": {"*": "a"}}, set(), "params")
-
-
-def test_invalid_vote_from_unknown_voter():
-    with pytest.raises(GovernanceError, match="unknown voter 'z'"):
-        resolve_delegations({"a": 1}, {}, {"z"}, "params")
+@pytest.mark.parametrize("delegations, voted, message", [
+    ({"a": {"*": "z"}}, set(), "to unknown voter 'z'"),
+    ({"z": {"*": "a"}}, set(), "from unknown voter 'z'"),
+    ({}, {"z"}, "unknown voter 'z'"),
+], ids=["delegation_to_unknown_voter", "delegation_from_unknown_voter", "vote_from_unknown_voter"])
+def test_invalid_voter(delegations, voted, message):
+    with pytest.raises(GovernanceError, match=message):
+        resolve_delegations({"a": 1}, delegations, voted, "params")
 
 
 @pytest.mark.parametrize("weight", [-1, 1.5, True, "1"])

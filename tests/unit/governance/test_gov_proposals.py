@@ -71,22 +71,17 @@ def test_predicates():
     assert not is_threshold_met(0, 0, 0)
 
 
-def test_invalid_choice():
-    with pytest.raises(GovernanceError, match="expected yes, no or abstain"):
-        tally_proposal({"a": "maybe"}, W5, {}, 5, 2000, 5000)
+@pytest.mark.parametrize("votes, weights, total_weight, message", [
+    ({"a": "maybe"}, W5, 5, "expected yes, no or abstain"),
+    ({"a": "yes"}, {"a": 3}, 2, "total weight"),
+    ({"z": "yes"}, W5, 5, "unknown voter"),
+], ids=["choice", "total_weight_below_participation", "vote_from_unknown_voter"])
+def test_invalid_tally_input(votes, weights, total_weight, message):
+    with pytest.raises(GovernanceError, match=message):
+        tally_proposal(votes, weights, {}, total_weight, 2000, 5000)
 
 
 @pytest.mark.parametrize("quorum, threshold", [(-1, 5000), (2000, 10_001), (2000.0, 5000)])
 def test_invalid_basis_points(quorum, threshold):
     with pytest.raises(GovernanceError, match="from 0 to 10000"):
         tally_proposal({}, W5, {}, 5, quorum, threshold)
-
-
-def test_invalid_total_weight_below_participation():
-    with pytest.raises(GovernanceError, match="total weight"):
-        tally_proposal({"a": "yes"}, {"a": 3}, {}, 2, 2000, 5000)
-
-
-def test_invalid_vote_from_unknown_voter():
-    with pytest.raises(GovernanceError, match="unknown voter"):
-        tally_proposal({"z": "yes"}, W5, {}, 5, 2000, 5000)

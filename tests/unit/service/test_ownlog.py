@@ -7,7 +7,8 @@ import hashlib
 
 import pytest
 
-from consensus.privval import SignState, Step
+from consensus.privval import SignState
+from consensus.step import Step
 from consensus.vote import PRECOMMIT, PREVOTE, Vote, compute_sign_hash
 from node.service.ownlog import (
     OWN_FILE, OwnMessages, decode_frames, encode_frames, is_covered, load_own_messages,

@@ -22,7 +22,7 @@ from node.service.ledger_app import LedgerApp
 from node.service.node import Node
 from node.service.runner import open_store
 from node.store import Store
-from tokens import InvalidBlock
+from tokens import InvalidLedgerBlock
 from tokens.txs import MeterReading
 from wire import compute_id, sign_message
 
@@ -87,7 +87,7 @@ def test_invalid_block_with_a_bad_tx_signature_is_refused_when_checking_signatur
     block = block_of(store, commune, [reading(commune, tampered=True)])
     app = app_for(store, commune, trust_quorum=False)
     assert app.validate(block) is False
-    with pytest.raises(InvalidBlock) as caught:
+    with pytest.raises(InvalidLedgerBlock) as caught:
         app.compute_result(block, check_time=True)
     assert (caught.value.reason, caught.value.index) == ("bad_signature", 0)
 
@@ -109,7 +109,7 @@ def test_invalid_ledger_rules_still_apply_when_trusting_the_quorum(store, commun
     block = block_of(store, commune, [reading(commune, tampered=True, meter="999999999999")])
     app = app_for(store, commune, trust_quorum=True)
     assert app.validate(block) is False
-    with pytest.raises(InvalidBlock) as caught:
+    with pytest.raises(InvalidLedgerBlock) as caught:
         app.compute_result(block, check_time=True)
     assert caught.value.reason == "wrong_meter"
 

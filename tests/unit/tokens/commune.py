@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tokens import (
-    BlockContext, BlockResult, InvalidBlock, InvalidTx, MemoryKV, apply_block, check_tx, compute_state_hash_full,
-    genesis_writes, get_account, get_state_hash,
+    BlockContext, BlockResult, InvalidLedgerBlock, InvalidTx, MemoryKV, apply_block, check_tx, genesis_writes,
+    get_account, get_rescanned_state_hash, get_state_hash,
 )
 from tokens import txs as T
 from tokens.genesis import Genesis, parse_genesis
@@ -98,7 +98,7 @@ class Chain:
         return get_state_hash(self.kv)
 
     def full_hash(self) -> bytes:
-        return compute_state_hash_full(self.kv)
+        return get_rescanned_state_hash(self.kv)
 
 
 def expect_invalid(chain: Chain, data: bytes, reason: str, dt_s: int = 1) -> None:
@@ -108,10 +108,15 @@ def expect_invalid(chain: Chain, data: bytes, reason: str, dt_s: int = 1) -> Non
     with pytest.raises(InvalidTx) as info:
         check_tx(chain.kv, chain.genesis, data, (chain.time_s + dt_s) * 1000)
     assert info.value.reason == reason, info.value
-    with pytest.raises(InvalidBlock) as block_info:
+    with pytest.raises(InvalidLedgerBlock) as block_info:
         apply_block(chain.kv, chain.genesis, chain.ctx(dt_s), [data])
     assert block_info.value.reason == reason and block_info.value.index == 0
     assert chain.kv.items() == before
+
+
+def who(keys, party):
+    """A key of the commune by index, or an outsider given as a key pair."""
+    return keys[party] if isinstance(party, int) else party
 
 
 def balances(chain: Chain, key: Keypair) -> tuple[int, int]:

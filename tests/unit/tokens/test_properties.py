@@ -22,8 +22,7 @@ from tokens import MemoryKV, apply_block, select_and_apply
 from tokens import layout as L
 from tokens import txs as T
 from tokens.kv import decode_value
-from tokens.state import compute_tx_id
-from wire import sign_message
+from wire import compute_id, sign_message
 
 N = 5
 LIMITS = {"kwh": 2_000, "hour": 60}
@@ -89,7 +88,7 @@ class Driver:
             self.gifts.append(data)
             return data
         if kind == "revoke":
-            gift = compute_tx_id(self.gifts[a[1] % len(self.gifts)]) if self.gifts else bytes(32)
+            gift = compute_id(self.gifts[a[1] % len(self.gifts)]) if self.gifts else bytes(32)
             return c.tx(T.RevokeGift, k[a[0]], gift=gift)
         if kind == "offer":
             i, give_cls, give, want_cls, want, restricted, expires = a
@@ -104,7 +103,7 @@ class Driver:
             data, maker = self.offers[-1 - back % len(self.offers)]
             # Often the household the offer may be reserved for, so that many succeed.
             signer = k[(maker + 1) % N] if as_counterparty else k[who]
-            return c.tx(T.Accept, signer, offer=compute_tx_id(data))
+            return c.tx(T.Accept, signer, offer=compute_id(data))
         if kind == "public":
             return c.tx(T.PublicService, REGISTRAR, beneficiary=k[a[0]].public, on_call_s=a[1], memo="")
         return c.tx(T.Spend, REGISTRAR, category=a[0], to=k[a[1]].public, amount=a[2], memo="")
@@ -147,7 +146,7 @@ def check_voluntary_limits(chain: Chain, ctx, kept: list[bytes]) -> None:
         tx = T.decode_tx(data)
         if tx.TAG not in VOLUNTARY:
             continue
-        ids = {compute_tx_id(d) for d in kept}
+        ids = {compute_id(d) for d in kept}
         before = MemoryKV(chain.kv.items())
         before.apply(apply_block(chain.kv, chain.genesis, ctx, kept[:n], verified=ids).writes)
         after = MemoryKV(before.items())
@@ -173,7 +172,7 @@ def run(levy_bp: int, plan: list, check_limits: bool) -> tuple[Driver, list]:
         if check_limits:
             check_voluntary_limits(chain, ctx, kept)
         # Signatures were checked by select_txs, as a node's mempool would.
-        result = chain.block(kept, dt_s=step, verified={compute_tx_id(data) for data in kept})
+        result = chain.block(kept, dt_s=step, verified={compute_id(data) for data in kept})
         # A proposer keeps the result of its selection instead of applying its block again.
         assert (proposed.writes, proposed.state_hash, proposed.tx_ids) == (result.writes, result.state_hash,
                                                                             result.tx_ids)

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from tests.unit.tokens.commune import Chain, expect_invalid, keypair, make_genesis
+from tests.unit.tokens.commune import Chain, expect_invalid, keypair, make_genesis, who
 from tokens import get_account, get_allocation, get_params, get_proposals
 from tokens import txs as T
-from tokens.state import compute_tx_id
+from wire import compute_id
 
 DAY = 86_400
 STRANGER = keypair("stranger")
@@ -41,32 +41,24 @@ def test_delegate_is_stored_and_replaceable(setup):
     assert get_account(chain.kv, keys[0].public)["delegations"] == {"*": keys[2].public.hex()}
 
 
-def test_invalid_delegate_bad_topic(setup):
+@pytest.mark.parametrize("signer, topic, to, reason", [
+    (0, "roads", 1, "bad_topic"),
+    (0, "*", STRANGER, "unknown_delegate"),
+    (STRANGER, "*", 0, "unknown_signer"),
+], ids=["bad_topic", "to_unknown", "by_unknown"])
+def test_invalid_delegate(setup, signer, topic, to, reason):
     chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Delegate, keys[0], topic="roads", to=keys[1].public), "bad_topic")
-
-
-def test_invalid_delegate_to_unknown(setup):
-    chain, keys = setup
-    expect_invalid(chain, delegate(chain, keys[0], "*", STRANGER), "unknown_delegate")
-
-
-def test_invalid_delegate_by_unknown(setup):
-    chain, keys = setup
-    expect_invalid(chain, delegate(chain, STRANGER, "*", keys[0]), "unknown_signer")
+    expect_invalid(chain, delegate(chain, who(keys, signer), topic, who(keys, to)), reason)
 
 
 # --- AllocationBallot and the standing allocation -------------------------------------
 
 
-def test_invalid_ballot_wrong_length(setup):
+@pytest.mark.parametrize("bps", [[5000, 5000], [4000, 1000, 1000, 2000, 1000, 999]],
+                         ids=["wrong_length", "wrong_sum"])
+def test_invalid_ballot(setup, bps):
     chain, keys = setup
-    expect_invalid(chain, ballot(chain, keys[0], [5000, 5000]), "bad_ballot")
-
-
-def test_invalid_ballot_wrong_sum(setup):
-    chain, keys = setup
-    expect_invalid(chain, ballot(chain, keys[0], [4000, 1000, 1000, 2000, 1000, 999]), "bad_ballot")
+    expect_invalid(chain, ballot(chain, keys[0], bps), "bad_ballot")
 
 
 def test_allocation_without_ballots_stays_the_genesis_default(setup):
@@ -108,7 +100,7 @@ def propose(chain, key, param="levy_bp", value=1500, end_in=3600):
 
 
 def vote(chain, key, proposal, choice):
-    return chain.tx(T.Vote, key, proposal=compute_tx_id(proposal), choice=choice)
+    return chain.tx(T.Vote, key, proposal=compute_id(proposal), choice=choice)
 
 
 def test_passed_proposal_changes_the_parameter_from_the_next_block(setup):

@@ -34,29 +34,21 @@ def test_register_household_creates_record_and_account(chain):
     assert hh["meter"] == "021499999999" and hh["kva"] == 6 and not hh["last_reading"]["baseline_set"]
 
 
-def test_invalid_register_by_non_registrar(chain, keys):
-    expect_invalid(chain, register(chain, signer=keys[0]), "not_registrar")
-
-
-def test_invalid_register_twice(chain, keys):
-    expect_invalid(chain, register(chain, key=keys[0]), "already_registered")
+@pytest.mark.parametrize("change, reason", [
+    ({"signer": 0}, "not_registrar"),
+    ({"key": 0}, "already_registered"),
+    ({"prm": "3000"}, "bad_prm"),
+    ({"kva": 0}, "bad_kva"),
+    ({"meter": "021400000000"}, "meter_in_use"),
+], ids=["by_non_registrar", "twice", "bad_prm", "zero_kva", "meter_in_use"])
+def test_invalid_register(chain, keys, change, reason):
+    change = {name: keys[v] if name in ("signer", "key") else v for name, v in change.items()}
+    expect_invalid(chain, register(chain, **change), reason)
 
 
 @pytest.mark.parametrize("meter", ["12345", "0214abcdefgh", "02140000000 ", "-21400000000"])
 def test_invalid_register_bad_meter(chain, meter):
     expect_invalid(chain, register(chain, meter=meter), "bad_meter")
-
-
-def test_invalid_register_bad_prm(chain):
-    expect_invalid(chain, register(chain, prm="3000"), "bad_prm")
-
-
-def test_invalid_register_zero_kva(chain):
-    expect_invalid(chain, register(chain, kva=0), "bad_kva")
-
-
-def test_invalid_register_meter_in_use(chain):
-    expect_invalid(chain, register(chain, meter="021400000000"), "meter_in_use")
 
 
 def test_invalid_register_stale_nonce(chain):
@@ -98,24 +90,17 @@ def test_update_household_same_meter_keeps_baseline(chain, keys):
     assert get_household(chain.kv, keys[2].public)["last_reading"]["baseline_set"]
 
 
-def test_invalid_update_unknown_household(chain):
-    expect_invalid(chain, update(chain, NEW, "021400000099"), "unknown_household")
-
-
-def test_invalid_update_by_household(chain, keys):
-    expect_invalid(chain, update(chain, keys[1], "021400000001", signer=keys[1]), "not_registrar")
-
-
-def test_invalid_update_to_a_meter_in_use(chain, keys):
-    expect_invalid(chain, update(chain, keys[1], "021400000000"), "meter_in_use")
-
-
-def test_invalid_update_bad_meter(chain, keys):
-    expect_invalid(chain, update(chain, keys[1], "1"), "bad_meter")
-
-
-def test_invalid_update_zero_kva(chain, keys):
-    expect_invalid(chain, update(chain, keys[1], "021400000001", kva=0), "bad_kva")
+@pytest.mark.parametrize("household, meter, change, reason", [
+    (None, "021400000099", {}, "unknown_household"),
+    (1, "021400000001", {"signer": 1}, "not_registrar"),
+    (1, "021400000000", {}, "meter_in_use"),
+    (1, "1", {}, "bad_meter"),
+    (1, "021400000001", {"kva": 0}, "bad_kva"),
+], ids=["unknown_household", "by_household", "to_a_meter_in_use", "bad_meter", "zero_kva"])
+def test_invalid_update(chain, keys, household, meter, change, reason):
+    change = {name: keys[v] if name == "signer" else v for name, v in change.items()}
+    key = NEW if household is None else keys[household]
+    expect_invalid(chain, update(chain, key, meter, **change), reason)
 
 
 # --- MeterReading -------------------------------------------------------------------
@@ -150,16 +135,6 @@ def test_lost_reading_loses_no_energy(chain, keys):
     assert get_interval_at(chain.kv, t - t % 1800)["sum_i"] == 1400
 
 
-def test_invalid_reading_stale_seq(chain, keys):
-    t = baseline(chain, keys)
-    expect_invalid(chain, chain.reading(keys[0], 0, 1, t + 10, 1000, 1000), "stale_seq", dt_s=10)
-
-
-def test_invalid_reading_stale_time(chain, keys):
-    t = baseline(chain, keys)
-    expect_invalid(chain, chain.reading(keys[0], 0, 2, t, 1000, 1000), "stale_time")
-
-
 def test_invalid_reading_too_far_ahead(chain, keys):
     t = baseline(chain, keys)
     # Block time is time_s + 1; t may be at most 60 s past it.
@@ -168,10 +143,22 @@ def test_invalid_reading_too_far_ahead(chain, keys):
     assert t
 
 
-def test_invalid_reading_index_fell(chain, keys):
+@pytest.mark.parametrize("household, seq, dt, import_wh, export_wh, reason", [
+    (0, 1, 10, 1000, 1000, "stale_seq"),
+    (0, 2, 0, 1000, 1000, "stale_time"),
+    (0, 2, 5, 999, 1000, "index_fell"),
+    (0, 2, 5, 1000, 999, "index_fell"),
+    # Household 2 subscribes 6 kVA: 360 s may import at most 600 Wh.
+    (2, 2, 360, 1601, 1000, "physics_cap"),
+    # Household 3 has no panels: it may export nothing.
+    (3, 2, 60, 1000, 1001, "physics_cap"),
+], ids=["stale_seq", "stale_time", "import_index_fell", "export_index_fell", "physics_cap_import",
+        "export_without_panels"])
+def test_invalid_reading(chain, keys, household, seq, dt, import_wh, export_wh, reason):
+    # After the baseline (index 1000 each way at t), a reading ``dt`` seconds later.
     t = baseline(chain, keys)
-    expect_invalid(chain, chain.reading(keys[0], 0, 2, t + 5, 999, 1000), "index_fell", dt_s=5)
-    expect_invalid(chain, chain.reading(keys[0], 0, 2, t + 5, 1000, 999), "index_fell", dt_s=5)
+    data = chain.reading(keys[household], household, seq, t + dt, import_wh, export_wh)
+    expect_invalid(chain, data, reason, dt_s=max(dt, 1))
 
 
 def test_physics_cap_import_at_the_limit_is_accepted(chain, keys):
@@ -180,21 +167,11 @@ def test_physics_cap_import_at_the_limit_is_accepted(chain, keys):
     chain.block([chain.reading(keys[2], 2, 2, t + 360, 1600, 1000)], dt_s=360)
 
 
-def test_invalid_reading_physics_cap_import(chain, keys):
-    t = baseline(chain, keys)
-    expect_invalid(chain, chain.reading(keys[2], 2, 2, t + 360, 1601, 1000), "physics_cap", dt_s=360)
-
-
 def test_invalid_reading_physics_cap_export(chain, keys):
     t = baseline(chain, keys)
     # Producer 0 has a 6000 W peak: 600 Wh in 360 s is the most it can export.
     chain.block([chain.reading(keys[0], 0, 2, t + 360, 1000, 1600)], dt_s=360)
     expect_invalid(chain, chain.reading(keys[0], 0, 3, t + 720, 1000, 2201), "physics_cap", dt_s=360)
-
-
-def test_invalid_reading_export_without_panels(chain, keys):
-    t = baseline(chain, keys)
-    expect_invalid(chain, chain.reading(keys[3], 3, 2, t + 60, 1000, 1001), "physics_cap", dt_s=60)
 
 
 def test_invalid_reading_late_after_settlement(chain, keys):

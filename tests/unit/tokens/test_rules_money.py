@@ -6,11 +6,12 @@ import dataclasses
 
 import pytest
 
-from tests.unit.tokens.commune import REGISTRAR, ZERO_SIG, Chain, balances, expect_invalid, keypair, make_genesis
+from tests.unit.tokens.commune import (
+    REGISTRAR, ZERO_SIG, Chain, balances, expect_invalid, keypair, make_genesis, who,
+)
 from tokens import InvalidTx, check_tx, get_account, get_funds, get_treasury
 from tokens import txs as T
-from tokens.state import compute_tx_id
-from wire import sign_message
+from wire import compute_id, sign_message
 
 STRANGER = keypair("stranger")
 
@@ -33,40 +34,18 @@ def test_transfer_moves_value_down_to_the_credit_limit(setup):
     assert get_account(chain.kv, keys[0].public)["nonce"] == 2
 
 
-def test_invalid_transfer_over_credit_limit(setup):
+@pytest.mark.parametrize("signer, to, cls, amount, reason", [
+    (0, 1, "kwh", 1001, "over_credit_limit"),
+    (0, 1, "eur", 1, "unknown_class"),
+    (0, 1, "kwh", 0, "zero_amount"),
+    (0, 0, "kwh", 1, "self_payment"),
+    (0, STRANGER, "kwh", 1, "unknown_recipient"),
+    (STRANGER, 0, "kwh", 1, "unknown_signer"),
+], ids=["over_credit_limit", "unknown_class", "zero", "to_self", "to_unknown_recipient", "from_unknown_signer"])
+def test_invalid_transfer(setup, signer, to, cls, amount, reason):
     chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=keys[1].public, cls="kwh", amount=1001, memo=""),
-                   "over_credit_limit")
-
-
-def test_invalid_transfer_unknown_class(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=keys[1].public, cls="eur", amount=1, memo=""),
-                   "unknown_class")
-
-
-def test_invalid_transfer_zero(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=keys[1].public, cls="kwh", amount=0, memo=""),
-                   "zero_amount")
-
-
-def test_invalid_transfer_to_self(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=keys[0].public, cls="kwh", amount=1, memo=""),
-                   "self_payment")
-
-
-def test_invalid_transfer_to_unknown_recipient(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, keys[0], to=STRANGER.public, cls="kwh", amount=1, memo=""),
-                   "unknown_recipient")
-
-
-def test_invalid_transfer_from_unknown_signer(setup):
-    chain, keys = setup
-    expect_invalid(chain, chain.tx(T.Transfer, STRANGER, to=keys[0].public, cls="kwh", amount=1, memo=""),
-                   "unknown_signer")
+    data = chain.tx(T.Transfer, who(keys, signer), to=who(keys, to).public, cls=cls, amount=amount, memo="")
+    expect_invalid(chain, data, reason)
 
 
 def test_invalid_transfer_replayed(setup):
@@ -121,7 +100,7 @@ def test_revoking_a_gift_frees_its_bp(setup):
     chain, keys = setup
     first = gift(chain, keys, 6000, 1)
     chain.block([first])
-    chain.block([chain.tx(T.RevokeGift, keys[0], gift=compute_tx_id(first)), gift(chain, keys, 10_000, 2)])
+    chain.block([chain.tx(T.RevokeGift, keys[0], gift=compute_id(first)), gift(chain, keys, 10_000, 2)])
     assert [g["bp"] for g in get_account(chain.kv, keys[0].public)["gifts"]] == [10_000]
 
 
@@ -156,7 +135,7 @@ def test_invalid_revoke_someone_elses_gift(setup):
     chain, keys = setup
     first = gift(chain, keys)
     chain.block([first])
-    expect_invalid(chain, chain.tx(T.RevokeGift, keys[1], gift=compute_tx_id(first)), "unknown_gift")
+    expect_invalid(chain, chain.tx(T.RevokeGift, keys[1], gift=compute_id(first)), "unknown_gift")
 
 
 # --- Service ------------------------------------------------------------------------
@@ -175,29 +154,17 @@ def test_service_pays_the_provider_in_minutes(setup):
     assert balances(chain, keys[0])[1] == -90 and balances(chain, keys[1])[1] == 90
 
 
-def test_invalid_service_without_the_providers_signature(setup):
+@pytest.mark.parametrize("provider, minutes, provider_key, reason", [
+    (1, 90, 2, "bad_signature"),
+    (1, 121, None, "over_credit_limit"),
+    (1, 0, None, "zero_amount"),
+    (STRANGER, 5, None, "unknown_provider"),
+    (0, 5, None, "self_payment"),
+], ids=["without_the_providers_signature", "over_credit_limit", "zero_minutes", "unknown_provider", "to_self"])
+def test_invalid_service(setup, provider, minutes, provider_key, reason):
     chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], keys[1], 90, provider_key=keys[2]), "bad_signature")
-
-
-def test_invalid_service_over_credit_limit(setup):
-    chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], keys[1], 121), "over_credit_limit")
-
-
-def test_invalid_service_zero_minutes(setup):
-    chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], keys[1], 0), "zero_amount")
-
-
-def test_invalid_service_unknown_provider(setup):
-    chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], STRANGER, 5), "unknown_provider")
-
-
-def test_invalid_service_to_self(setup):
-    chain, keys = setup
-    expect_invalid(chain, service(chain, keys[0], keys[0], 5), "self_payment")
+    key = who(keys, provider_key) if provider_key is not None else None
+    expect_invalid(chain, service(chain, keys[0], who(keys, provider), minutes, provider_key=key), reason)
 
 
 # --- PublicService ------------------------------------------------------------------
@@ -222,19 +189,14 @@ def test_public_service_rounds_down():
     assert balances(chain, keys[1])[1] == 59
 
 
-def test_invalid_public_service_by_household(setup):
+@pytest.mark.parametrize("to, on_call_s, signer, reason", [
+    (2, 3600, 0, "not_registrar"),
+    (2, 100, REGISTRAR, "zero_amount"),
+    (STRANGER, 86_400, REGISTRAR, "unknown_recipient"),
+], ids=["by_household", "too_short", "unknown_beneficiary"])
+def test_invalid_public_service(setup, to, on_call_s, signer, reason):
     chain, keys = setup
-    expect_invalid(chain, public_service(chain, keys[2], 3600, signer=keys[0]), "not_registrar")
-
-
-def test_invalid_public_service_too_short(setup):
-    chain, keys = setup
-    expect_invalid(chain, public_service(chain, keys[2], 100), "zero_amount")
-
-
-def test_invalid_public_service_unknown_beneficiary(setup):
-    chain, keys = setup
-    expect_invalid(chain, public_service(chain, STRANGER, 86_400), "unknown_recipient")
+    expect_invalid(chain, public_service(chain, who(keys, to), on_call_s, signer=who(keys, signer)), reason)
 
 
 # --- Offer / Accept -----------------------------------------------------------------
@@ -250,7 +212,7 @@ def test_offer_accept_exchanges_both_legs(setup):
     chain, keys = setup
     o = offer(chain, keys)
     chain.block([o])
-    chain.block([chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))])
+    chain.block([chain.tx(T.Accept, keys[1], offer=compute_id(o))])
     assert balances(chain, keys[0]) == (-500, 60)
     assert balances(chain, keys[1]) == (500, -60)
 
@@ -259,15 +221,15 @@ def test_invalid_accept_twice(setup):
     chain, keys = setup
     o = offer(chain, keys)
     chain.block([o])
-    chain.block([chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))])
-    expect_invalid(chain, chain.tx(T.Accept, keys[2], offer=compute_tx_id(o)), "unknown_offer")
+    chain.block([chain.tx(T.Accept, keys[1], offer=compute_id(o))])
+    expect_invalid(chain, chain.tx(T.Accept, keys[2], offer=compute_id(o)), "unknown_offer")
 
 
 def test_invalid_accept_after_expiry(setup):
     chain, keys = setup
     o = offer(chain, keys, expires=chain.time_s + 10)
     chain.block([o])
-    accept = chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))
+    accept = chain.tx(T.Accept, keys[1], offer=compute_id(o))
     # At expiry the offer is refused in the mempool and dropped from the state.
     with pytest.raises(InvalidTx) as info:
         check_tx(chain.kv, chain.genesis, accept, (chain.time_s + 9) * 1000)
@@ -280,29 +242,29 @@ def test_invalid_accept_by_other_than_counterparty(setup):
     chain, keys = setup
     o = offer(chain, keys, counterparty=keys[1].public)
     chain.block([o])
-    expect_invalid(chain, chain.tx(T.Accept, keys[2], offer=compute_tx_id(o)), "not_counterparty")
-    chain.block([chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))])
+    expect_invalid(chain, chain.tx(T.Accept, keys[2], offer=compute_id(o)), "not_counterparty")
+    chain.block([chain.tx(T.Accept, keys[1], offer=compute_id(o))])
 
 
 def test_invalid_accept_own_offer(setup):
     chain, keys = setup
     o = offer(chain, keys)
     chain.block([o])
-    expect_invalid(chain, chain.tx(T.Accept, keys[0], offer=compute_tx_id(o)), "self_payment")
+    expect_invalid(chain, chain.tx(T.Accept, keys[0], offer=compute_id(o)), "self_payment")
 
 
 def test_invalid_accept_when_makers_leg_passes_the_limit(setup):
     chain, keys = setup
     o = offer(chain, keys, give=("kwh", 900))
     chain.block([o, chain.tx(T.Transfer, keys[0], to=keys[3].public, cls="kwh", amount=200, memo="")])
-    expect_invalid(chain, chain.tx(T.Accept, keys[1], offer=compute_tx_id(o)), "over_credit_limit")
+    expect_invalid(chain, chain.tx(T.Accept, keys[1], offer=compute_id(o)), "over_credit_limit")
 
 
 def test_invalid_accept_when_takers_leg_passes_the_limit(setup):
     chain, keys = setup
     o = offer(chain, keys, want=("hour", 121))
     chain.block([o])
-    expect_invalid(chain, chain.tx(T.Accept, keys[1], offer=compute_tx_id(o)), "over_credit_limit")
+    expect_invalid(chain, chain.tx(T.Accept, keys[1], offer=compute_id(o)), "over_credit_limit")
 
 
 def test_same_class_exchange_is_checked_on_the_net_result(setup):
@@ -310,28 +272,21 @@ def test_same_class_exchange_is_checked_on_the_net_result(setup):
     o = offer(chain, keys, give=("kwh", 1500), want=("kwh", 1000))
     chain.block([o])
     # Only the net result counts: the maker ends at -500 Wh, within the 1000 Wh limit.
-    chain.block([chain.tx(T.Accept, keys[1], offer=compute_tx_id(o))])
+    chain.block([chain.tx(T.Accept, keys[1], offer=compute_id(o))])
     assert balances(chain, keys[0])[0] == -500 and balances(chain, keys[1])[0] == 500
 
 
-def test_invalid_offer_expired(setup):
+@pytest.mark.parametrize("change, reason", [
+    ({"expires": 0}, "expired"),
+    ({"give": ("kwh", 0)}, "zero_amount"),
+    ({"want": ("gold", 1)}, "unknown_class"),
+    ({"counterparty": STRANGER.public}, "unknown_counterparty"),
+], ids=["expired", "zero_amount", "unknown_class", "unknown_counterparty"])
+def test_invalid_offer(setup, change, reason):
     chain, keys = setup
-    expect_invalid(chain, offer(chain, keys, expires=chain.time_s), "expired")
-
-
-def test_invalid_offer_zero_amount(setup):
-    chain, keys = setup
-    expect_invalid(chain, offer(chain, keys, give=("kwh", 0)), "zero_amount")
-
-
-def test_invalid_offer_unknown_class(setup):
-    chain, keys = setup
-    expect_invalid(chain, offer(chain, keys, want=("gold", 1)), "unknown_class")
-
-
-def test_invalid_offer_unknown_counterparty(setup):
-    chain, keys = setup
-    expect_invalid(chain, offer(chain, keys, counterparty=STRANGER.public), "unknown_counterparty")
+    if "expires" in change:
+        change = {"expires": chain.time_s + change["expires"]}
+    expect_invalid(chain, offer(chain, keys, **change), reason)
 
 
 # --- Spend --------------------------------------------------------------------------
@@ -355,19 +310,12 @@ def test_spend_pays_out_of_a_fund():
     assert balances(chain, keys[3])[0] == 100
 
 
-def test_invalid_spend_overdraws_fund():
+@pytest.mark.parametrize("signer, category, amount, reason", [
+    (REGISTRAR, "roads", 101, "fund_overdraw"),
+    (REGISTRAR, "fêtes", 1, "unknown_category"),
+    (1, "roads", 1, "not_registrar"),
+], ids=["overdraws_fund", "unknown_category", "by_household"])
+def test_invalid_spend(signer, category, amount, reason):
     chain, keys = funded_chain()
-    expect_invalid(chain, chain.tx(T.Spend, REGISTRAR, category="roads", to=keys[3].public, amount=101, memo=""),
-                   "fund_overdraw")
-
-
-def test_invalid_spend_unknown_category():
-    chain, keys = funded_chain()
-    expect_invalid(chain, chain.tx(T.Spend, REGISTRAR, category="fêtes", to=keys[3].public, amount=1, memo=""),
-                   "unknown_category")
-
-
-def test_invalid_spend_by_household():
-    chain, keys = funded_chain()
-    expect_invalid(chain, chain.tx(T.Spend, keys[1], category="roads", to=keys[3].public, amount=1, memo=""),
-                   "not_registrar")
+    data = chain.tx(T.Spend, who(keys, signer), category=category, to=keys[3].public, amount=amount, memo="")
+    expect_invalid(chain, data, reason)

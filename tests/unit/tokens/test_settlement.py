@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.tokens.commune import Chain, balances, make_genesis
-from tokens import compute_consumers, get_funds, get_interval_at, get_totals, get_treasury
+from tokens import get_consumers, get_funds, get_interval_at, get_totals, get_treasury
 from tokens import txs as T
-from tokens.settlement import compute_largest_remainder
-from tokens.state import compute_tx_id
+from wire import compute_id
 
 DAY = 86_400
 
@@ -44,15 +43,6 @@ class Commune:
 
     def kwh(self, i: int) -> int:
         return balances(self.chain, self.keys[i])[0]
-
-
-def test_largest_remainder_is_exact_and_ties_go_to_the_smallest_address():
-    assert compute_largest_remainder(10, [(b"b", 1), (b"a", 1), (b"c", 1)]) == [3, 4, 3]
-    assert compute_largest_remainder(7, [(b"x", 2), (b"y", 5)]) == [2, 5]
-    assert compute_largest_remainder(0, [(b"x", 2)]) == [0]
-    assert compute_largest_remainder(5, []) == []
-    shares = compute_largest_remainder(1000, [(bytes([i]), i * 7 + 1) for i in range(13)])
-    assert sum(shares) == 1000
 
 
 def test_mint_levy_and_matching_when_consumption_exceeds_production():
@@ -148,7 +138,7 @@ def test_revoked_gift_no_longer_applies():
     chain = c.chain
     gift = chain.tx(T.StandingGift, c.keys[0], beneficiary=c.keys[2].public, bp=5000, until=c.start + DAY)
     chain.block([gift])
-    chain.block([chain.tx(T.RevokeGift, c.keys[0], gift=compute_tx_id(gift))])
+    chain.block([chain.tx(T.RevokeGift, c.keys[0], gift=compute_id(gift))])
     c.energy(exports={0: 1000}, imports={})
     c.settle()
     assert c.kwh(2) == 0 and c.kwh(0) == 900
@@ -159,11 +149,11 @@ def test_who_used_my_energy_is_a_i_times_e_j_over_sum_e():
     c.energy(exports={0: 300, 1: 100}, imports={2: 200, 3: 100})
     c.settle()
     k = c.start // 1800
-    used = {row["consumer"]: row for row in compute_consumers(c.chain.kv, c.keys[0].public, k)}
+    used = {row["consumer"]: row for row in get_consumers(c.chain.kv, c.keys[0].public, k)}
     # a_2 = 200, a_3 = 100; producer 0 made 3/4 of ΣE.
     assert used[c.keys[2].public.hex()]["wh"] == 150
     assert used[c.keys[3].public.hex()]["wh"] == 75
-    assert compute_consumers(c.chain.kv, c.keys[2].public, k) == []
+    assert get_consumers(c.chain.kv, c.keys[2].public, k) == []
 
 
 def test_treasury_epoch_splits_by_the_standing_allocation():

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import pytest
 
 from tests.unit.tokens.commune import REGISTRAR, VALIDATORS, ZERO_SIG, Chain, balances, keypair, make_genesis, sign
 from tokens import (
-    BlockContext, InvalidBlock, InvalidTx, MemoryKV, apply_block, check_tx, compute_state_hash_full, genesis_writes,
-    get_account, get_funds, get_height, get_params, get_state_hash, get_time_ms, get_treasury, select_txs,
+    BlockContext, InvalidLedgerBlock, InvalidTx, MemoryKV, apply_block, check_tx, get_rescanned_state_hash,
+    genesis_writes, get_account, get_funds, get_height, get_params, get_state_hash, get_time_ms, get_treasury, select_txs,
 )
 from tokens import txs as T
 from tokens.kv import decode_value
-from wire import DecodeError
+from tokens.state import HANDLERS
+from wire import DecodeError, compute_id
 
 
 @pytest.fixture
@@ -38,7 +40,7 @@ def test_genesis_state_holds_households_funds_params_and_its_hash(setup):
     assert set(get_funds(chain.kv)) == {"pensions", "energy", "roads", "startups", "canteen", "security"}
     assert get_params(chain.kv) == chain.genesis.params
     assert get_treasury(chain.kv) == {"kwh": 0, "hour": 0}
-    assert get_state_hash(chain.kv) == compute_state_hash_full(chain.kv)
+    assert get_state_hash(chain.kv) == get_rescanned_state_hash(chain.kv)
 
 
 def test_genesis_writes_are_deterministic_and_commune_specific():
@@ -62,7 +64,7 @@ def test_block_result_lists_tx_ids_and_changes(setup):
 
 def test_invalid_block_bad_height(setup):
     chain, _ = setup
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, chain.genesis, BlockContext(2, (chain.time_s + 1) * 1000, b""), [])
     assert info.value.reason == "bad_height" and info.value.index is None
 
@@ -70,14 +72,14 @@ def test_invalid_block_bad_height(setup):
 def test_invalid_block_time_not_rising(setup):
     chain, _ = setup
     chain.block(dt_s=5)
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, chain.genesis, BlockContext(2, chain.time_s * 1000, b""), [])
     assert info.value.reason == "time_not_rising"
 
 
 def test_invalid_block_on_empty_state(setup):
     chain, _ = setup
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(MemoryKV(), chain.genesis, chain.ctx(), [])
     assert info.value.reason == "no_state"
 
@@ -86,7 +88,7 @@ def test_invalid_block_too_many_txs():
     genesis, keys = make_genesis(2, {"block_max_txs": 2})
     chain = Chain(genesis)
     txs = [transfer(chain, keys[0], keys[1]) for _ in range(3)]
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, genesis, chain.ctx(), txs)
     assert info.value.reason == "too_many_txs"
 
@@ -96,7 +98,7 @@ def test_invalid_block_with_malformed_tx_leaves_state_untouched(setup, garbage):
     chain, keys = setup
     before = chain.kv.items()
     good = transfer(chain, keys[0], keys[1])
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, chain.genesis, chain.ctx(), [good, garbage])
     assert info.value.reason == "malformed" and info.value.index == 1
     assert chain.kv.items() == before
@@ -107,7 +109,7 @@ def test_one_invalid_tx_refuses_the_whole_block(setup):
     before = chain.kv.items()
     txs = [transfer(chain, keys[0], keys[1]), transfer(chain, keys[1], keys[2]),
            transfer(chain, keys[2], keys[3], amount=10**6)]
-    with pytest.raises(InvalidBlock) as info:
+    with pytest.raises(InvalidLedgerBlock) as info:
         apply_block(chain.kv, chain.genesis, chain.ctx(), txs)
     assert (info.value.reason, info.value.index) == ("over_credit_limit", 2)
     assert "tx 2" in str(info.value)
@@ -118,16 +120,16 @@ def test_verified_ids_skip_signature_checks(setup):
     chain, keys = setup
     tx = T.Transfer(signer=keys[0].public, nonce=1, to=keys[1].public, cls="hour", amount=5, memo="", sig=ZERO_SIG)
     data = tx.encode()
-    with pytest.raises(InvalidBlock):
+    with pytest.raises(InvalidLedgerBlock):
         apply_block(chain.kv, chain.genesis, chain.ctx(), [data])
-    chain.block([data], verified={hashlib.sha256(data).digest()})
+    chain.block([data], verified={compute_id(data)})
     assert balances(chain, keys[1])[1] == 5
 
 
 def test_verified_dict_of_decoded_txs_is_neither_decoded_nor_verified_again(setup, monkeypatch):
     chain, keys = setup
     data = transfer(chain, keys[0], keys[1], amount=7)
-    known = {hashlib.sha256(data).digest(): T.decode_tx(data)}
+    known = {compute_id(data): T.decode_tx(data)}
 
     def refuse(_data):
         raise AssertionError("decoded again")
@@ -253,3 +255,9 @@ def test_unknown_signature_validator_key_is_rejected_by_check_tx(setup):
     with pytest.raises(InvalidTx) as info:
         check_tx(chain.kv, chain.genesis, data, chain.time_s * 1000)
     assert info.value.reason == "unknown_signer"
+
+
+def test_every_tx_type_has_one_handler_with_the_common_signature():
+    assert set(HANDLERS) == set(T.TX_TYPES)
+    for handler in HANDLERS.values():
+        assert list(inspect.signature(handler).parameters) == ["lg", "tx", "tx_id"], handler.__name__

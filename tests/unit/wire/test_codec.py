@@ -72,9 +72,14 @@ def test_invalid_field_layouts(mutate, reason):
         decode_tx(raw(mutate(signed_transfer().to_array())))
 
 
-def test_invalid_extra_bytes():
-    with pytest.raises(DecodeError, match="extra bytes"):
-        decode_tx(signed_transfer().encode() + b"\x00")
+@pytest.mark.parametrize("make, reason", [
+    (lambda: signed_transfer().encode() + b"\x00", "extra bytes"),
+    (lambda: b"\x90" * (MAX_TX_BYTES + 1), "oversize"),
+    (lambda: "text", "expected bytes"),
+], ids=["extra_bytes", "oversize", "not_bytes"])
+def test_invalid_input(make, reason):
+    with pytest.raises(DecodeError, match=reason):
+        decode_tx(make())
 
 
 def test_invalid_non_canonical_integer():
@@ -86,16 +91,6 @@ def test_invalid_non_canonical_integer():
     assert decode_tx(good) == signed_transfer()
     with pytest.raises(DecodeError, match="non-canonical"):
         decode_tx(bad)
-
-
-def test_invalid_oversize():
-    with pytest.raises(DecodeError, match="oversize"):
-        decode_tx(b"\x90" * (MAX_TX_BYTES + 1))
-
-
-def test_invalid_not_bytes():
-    with pytest.raises(DecodeError, match="expected bytes"):
-        decode_tx("text")  # type: ignore[arg-type]
 
 
 def test_invalid_unexpected_type():
