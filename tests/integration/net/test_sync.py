@@ -15,10 +15,10 @@ from node.net import sync as sync_module
 from node.net.framing import encode_frame, read_frame, write_message
 from node.net.messages import MAX_SYNC_RESPONSE_BYTES
 from node.net.topics import status_protocol, sync_protocol
-
+from tests.support.wait import wait_until
 from wire import decode
 
-from .conftest import CHAIN_ID, LOOPBACK, wait_until
+from .conftest import CHAIN_ID, LOOPBACK
 
 pytestmark = pytest.mark.integration
 

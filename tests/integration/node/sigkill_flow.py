@@ -30,7 +30,8 @@ from consensus.privval import SignState
 from consensus.vote import PRECOMMIT, Vote, compute_sign_hash
 from node.home.homedir import load_home
 from node.service.signstate import SIGN_JOURNAL_FILE, load_sign_state
-from tests.integration.node.conftest import CONVERGE_S, Cluster, NodeProc, make_commune, wait_for
+from tests.support.nodes import CONVERGE_S, Cluster, NodeProc, make_commune
+from tests.support.wait import wait_for
 from wire import signing_bytes
 
 VICTIM = "validator-1"

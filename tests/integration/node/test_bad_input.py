@@ -19,7 +19,8 @@ import pytest
 
 from node.home.homedir import load_home
 from node.store import Store
-from tests.integration.node.conftest import CLI, REPO, free_port, make_commune
+from tests.support.nodes import CLI, REPO, make_commune
+from tests.support.ports import free_port
 
 CASE_TIMEOUT_S = 120
 

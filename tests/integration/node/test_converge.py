@@ -9,7 +9,8 @@ import httpx
 
 from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
-from tests.integration.node.conftest import CONVERGE_S, Cluster, NodeProc, wait_for
+from tests.support.nodes import CONVERGE_S, Cluster, NodeProc
+from tests.support.wait import wait_for
 from tokens.txs import MeterReading
 from wire import sign_message
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import signal
 
-from tests.integration.node.conftest import CONVERGE_S, wait_for
 from tests.integration.node.sigkill_flow import check_no_double_sign, find_double_signs, read_journal, run_flow
+from tests.support.nodes import CONVERGE_S
+from tests.support.wait import wait_for
 
 KILLS = 3
 

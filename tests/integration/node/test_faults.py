@@ -8,7 +8,7 @@ import json
 import subprocess
 import time
 
-from tests.integration.node.conftest import CLI, CONVERGE_S, REPO, wait_for
+from tests.support.nodes import CLI, REPO
 
 STALL_S = 6.0        # wall time over which a halted network must not commit
 

@@ -13,7 +13,8 @@ import pytest
 
 from consensus.block import Block, Commit
 from node.store import layout as L
-from tests.integration.node.conftest import Cluster, run_cli, wait_for
+from tests.support.nodes import Cluster, run_cli
+from tests.support.wait import wait_for
 from wire import MAX_BLOCK_BYTES, decode
 
 
