@@ -20,7 +20,8 @@ import pytest
 
 from node.home.keyfile import load_key
 from node.net.messages import TxBatch
-from tests.integration.api.livenet import LiveNet, wait_for
+from tests.support.livenet import LiveNet
+from tests.support.wait import wait_for
 from tokens.txs import MeterReading
 from wire import Keypair, compute_id, sign_message
 
@@ -31,20 +32,11 @@ INTERVAL_S = 1800
 COMMIT_TIMEOUT_S = 30.0
 
 
-class QuietNet(LiveNet):
-    """The live commune with no meter feeder: this module writes the only readings."""
-
-    def feed(self) -> None:
-        return None
-
-
 @pytest.fixture(scope="module")
-def quiet_net(tmp_path_factory) -> Iterator[QuietNet]:
-    net = QuietNet(tmp_path_factory.mktemp("batch") / "net")
-    try:
-        yield net.start()
-    finally:
-        net.stop()
+def quiet_net(tmp_path_factory) -> Iterator[LiveNet]:
+    """The live commune with no meter feeder: this module writes the only readings."""
+    with LiveNet(tmp_path_factory.mktemp("batch") / "net", feed=False) as net:
+        yield net
 
 
 def wait_early_in_an_interval(net: LiveNet) -> int:
@@ -87,7 +79,7 @@ def committed_reading_ids(net: LiveNet, name: str, addr: str) -> set[str]:
     return {t["id"] for t in doc["txs"] if t["type"] == "tx/reading"}
 
 
-def test_a_batch_of_readings_is_judged_per_tx_and_what_was_taken_is_committed(quiet_net: QuietNet):
+def test_a_batch_of_readings_is_judged_per_tx_and_what_was_taken_is_committed(quiet_net: LiveNet):
     net = quiet_net
     key = load_key(net.key_path(HH0))
     meter = {h.key: h.meter for h in net.genesis.households}[key.public]
@@ -123,7 +115,7 @@ def test_a_batch_of_readings_is_judged_per_tx_and_what_was_taken_is_committed(qu
              "the validator to show the readings", net.logs)
 
 
-def test_invalid_batch_after_commit_is_refused_per_tx_not_as_a_whole(quiet_net: QuietNet):
+def test_invalid_batch_after_commit_is_refused_per_tx_not_as_a_whole(quiet_net: LiveNet):
     net = quiet_net
     key = load_key(net.key_path(HH0))
     meter = {h.key: h.meter for h in net.genesis.households}[key.public]
