@@ -13,13 +13,10 @@ node stub and checks the signed readings that arrive.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import termios
 import threading
 import time
 import tty
-from pathlib import Path
 
 import pytest
 import serial
@@ -28,10 +25,11 @@ from node.home.keyfile import save_key
 from node.meter.reading import compute_reading, parse_capture
 from node.meter.source import BAUD_RATES, SerialSource, detect_mode, open_serial
 from node.meter.tic import Mode, TicParser
-from tests.unit.meter.meter_helpers import NodeStub, free_port, historic_base_frame, load_capture, split_frames
+from tests.support.fake_node import NodeStub
+from tests.support.nodes import run_cli
+from tests.unit.meter.meter_helpers import historic_base_frame, load_capture, split_frames
 from wire import Keypair, verify_message
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
@@ -139,19 +137,16 @@ def test_meter_tic_cli_over_pty_submits_signed_readings(tmp_path):
     chain_id = bytes(range(100, 132))
     key = Keypair(b"\x09" * 32)
     save_key(tmp_path / "key.json", key)
-    node = NodeStub(free_port(), chain_id)
-    node.start()
     meter = PtyMeter(Mode.HISTORIC)
     written = [historic_base_frame(base=5_000_000 + 7 * i, papp=800) for i in range(400)]
     meter.start_loop(written, pause_s=0.25)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "node.cli", "meter", "tic", "--device", meter.path, "--mode", "historic",
-             "--node", node.url, "--key", str(tmp_path / "key.json"), "--every", "0.5", "--max-submissions", "2"],
-            cwd=REPO, capture_output=True, text=True, timeout=120)
+        with NodeStub(chain_id) as node:
+            proc = run_cli("meter", "tic", "--device", meter.path, "--mode", "historic", "--node", node.url,
+                           "--key", str(tmp_path / "key.json"), "--every", "0.5", "--max-submissions", "2",
+                           timeout=120)
     finally:
         meter.close()
-        node.stop()
     assert proc.returncode == 0, proc.stderr
     assert len(node.accepted) == 2 and node.refused == []
     first, second = node.accepted
