@@ -116,10 +116,11 @@ async def test_invalid_remote_batch_without_a_configured_token_is_403():
     assert node.calls == []
 
 
-async def test_invalid_remote_batch_with_a_wrong_token_is_401():
+@pytest.mark.parametrize("header", [None, "Bearer nope", "Basic " + TOKEN, TOKEN, "Bearer"])
+async def test_invalid_remote_batch_with_a_missing_or_wrong_token_is_401(header):
     node = RecordingNode()
-    resp = await asgi_client(node, "192.0.2.7", TOKEN).post("/txs", content=batch(b"tx-1"),
-                                                         headers={"authorization": "Bearer nope"})
+    headers = {} if header is None else {"authorization": header}
+    resp = await asgi_client(node, "192.0.2.7", TOKEN).post("/txs", content=batch(b"tx-1"), headers=headers)
     assert resp.status_code == 401 and resp.headers["www-authenticate"] == "Bearer"
     assert node.calls == []
 

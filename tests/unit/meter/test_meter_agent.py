@@ -130,16 +130,16 @@ async def test_invalid_status_answers_mean_the_node_is_unavailable(status, body)
             await NodeClient("http://node", client).get_chain_id()
 
 
-async def test_invalid_tx_answers_are_classified():
+@pytest.mark.parametrize("status, body, expected, reason", [
+    (503, b"", NodeUnavailable, "answered 503"),
+    (400, b'{"error": "seq too low"}', NodeRejected, "seq too low"),
+    (418, b"teapot", NodeRejected, "status 418"),
+], ids=["503", "400", "418"])
+async def test_invalid_tx_answers_are_classified(status, body, expected, reason):
     tx = build_reading_tx(KEY, CHAIN_ID, READING, t=1_760_000_000, seq=1)
-    answers = {"503": httpx.Response(503), "400": httpx.Response(400, json={"error": "seq too low"}),
-               "418": httpx.Response(418, content=b"teapot")}
-    for code, answer in answers.items():
-        async with _mock_client(lambda request, a=answer: a) as client:
-            api = NodeClient("http://node", client)
-            expected = NodeUnavailable if code == "503" else NodeRejected
-            with pytest.raises(expected):
-                await api.submit(tx)
+    async with _mock_client(lambda request: httpx.Response(status, content=body)) as client:
+        with pytest.raises(expected, match=reason):
+            await NodeClient("http://node", client).submit(tx)
 
 
 async def test_tx_is_posted_as_msgpack():
