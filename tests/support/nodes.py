@@ -241,6 +241,13 @@ class Cluster:
         wait_for(lambda: all(n.height() >= height for n in nodes), timeout,
                  f"height {height} on {[n.name for n in nodes]}", self.logs)
 
+    def wait_caught_up(self, node: NodeProc, others: list[NodeProc], timeout: float = CONVERGE_S) -> int:
+        """Wait until ``node`` reaches the height the highest of ``others`` has now; return it."""
+        target = max(n.height() for n in others)
+        wait_for(lambda: node.height() >= target, timeout, f"{node.name} to catch up to height {target}",
+                 self.logs)
+        return target
+
     def assert_agree(self, nodes: list[NodeProc] | None = None, upto: int | None = None) -> int:
         """Same block id and header state hash at every height up to the common one;
         returns that height."""

@@ -122,10 +122,8 @@ def run_flow(cluster: Cluster, kills: int, say: Callable[[str], None] = lambda l
         target = max(n.height() for n in others) + 1
         wait_for(lambda: min(n.height() for n in others) >= target, CONVERGE_S,
                  "the 3 others to commit without the victim", cluster.logs)
-        victim.start()
-        victim.wait_ready()
-        target = max(n.height() for n in others)
-        wait_for(lambda: victim.height() >= target, CONVERGE_S, "the victim to catch up", cluster.logs)
+        cluster.start(VICTIM)
+        target = cluster.wait_caught_up(victim, others)
         say(f"restarted {VICTIM}: caught up to height {victim.height()} (others at {target})")
     top = max(n.height() for n in nodes) + 2
     cluster.wait_height(top, nodes)

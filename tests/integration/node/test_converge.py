@@ -75,11 +75,8 @@ def test_household_started_late_syncs_from_genesis(cluster_of) -> None:
     cluster = cluster_of(4, 1)
     validators = cluster.start(*cluster.validator_names)
     cluster.wait_height(6, validators)
-    late = cluster.node("household-0")
-    late.start()
-    late.wait_ready()
-    target = max(v.height() for v in validators)
-    wait_for(lambda: late.height() >= target, CONVERGE_S, "the late household to catch up", cluster.logs)
+    [late] = cluster.start("household-0")
+    target = cluster.wait_caught_up(late, validators)
     log = late.log_path.read_text()
     assert "block sync" in log, late.tail()
     assert late.metric("voisinage_synced_blocks_total") >= target - 2
