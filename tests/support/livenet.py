@@ -86,8 +86,16 @@ class LiveNet:
     def key_path(self, name: str) -> Path:
         return self.root / name / KEY_FILE
 
+    def key(self, name: str) -> Keypair:
+        return load_key(self.key_path(name))
+
     def address(self, name: str) -> str:
-        return load_key(self.key_path(name)).public.hex()
+        return self.key(name).public.hex()
+
+    def meter_serial(self, name: str) -> str:
+        """The meter genesis gives household ``name``."""
+        public = self.key(name).public
+        return next(h.meter for h in self.genesis.households if h.key == public)
 
     # -- processes -------------------------------------------------------------------
 
@@ -134,11 +142,8 @@ class LiveNet:
 
     def feed(self) -> None:
         """Post each household's cumulative reading every FEED_EVERY_S (60 chain s)."""
-        households = {h.key: h for h in self.genesis.households}
-        meters = {}
-        for name, profile in PROFILE.items():
-            key = load_key(self.key_path(name))
-            meters[name] = Meter(key, households[key.public].meter, profile)
+        meters = {name: Meter(self.key(name), self.meter_serial(name), profile)
+                  for name, profile in PROFILE.items()}
         with httpx.Client(timeout=5) as client:
             while not self._stop.is_set():
                 t = self.clock.now_ms() // 1000

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from node.home.keyfile import load_key
 from node.net.messages import TxBatch
 from tests.support.livenet import LiveNet
 from tests.support.wait import wait_for
@@ -81,9 +80,7 @@ def committed_reading_ids(net: LiveNet, name: str, addr: str) -> set[str]:
 
 def test_a_batch_of_readings_is_judged_per_tx_and_what_was_taken_is_committed(quiet_net: LiveNet):
     net = quiet_net
-    key = load_key(net.key_path(HH0))
-    meter = {h.key: h.meter for h in net.genesis.households}[key.public]
-    addr = key.public.hex()
+    key, meter, addr = net.key(HH0), net.meter_serial(HH0), net.address(HH0)
     now_s = wait_early_in_an_interval(net)
     good = readings(net, key, meter, now_s, 4)
     bad = tamper(net, key, meter, seq=5, t=now_s + 4)
@@ -117,9 +114,7 @@ def test_a_batch_of_readings_is_judged_per_tx_and_what_was_taken_is_committed(qu
 
 def test_invalid_batch_after_commit_is_refused_per_tx_not_as_a_whole(quiet_net: LiveNet):
     net = quiet_net
-    key = load_key(net.key_path(HH0))
-    meter = {h.key: h.meter for h in net.genesis.households}[key.public]
-    addr = key.public.hex()
+    key, meter, addr = net.key(HH0), net.meter_serial(HH0), net.address(HH0)
     committed = net.get_json(HH0, f"/accounts/{addr}")["household"]["last_reading"]["seq"]
     # An old reading (a replay: seq not above the committed one, or t long settled) is
     # refused with 400 for that tx; the answer itself is still 202.

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from node.home.keyfile import load_key
 from node.net.gossip import HEARTBEAT_S
 from tests.integration.api.test_txs_batch_live import committed_reading_ids, post_batch, readings
 from tests.support.livenet import LiveNet
@@ -60,9 +59,7 @@ def net(tmp_path) -> Iterator[LiveNet]:
 def test_readings_posted_before_any_validator_are_committed_once_posted_again(net: LiveNet):
     assert net.genesis.params["time_scale"] == SCALE
     net.start_nodes(HH0)
-    key = load_key(net.key_path(HH0))
-    meter = {h.key: h.meter for h in net.genesis.households}[key.public]
-    addr = key.public.hex()
+    key, meter, addr = net.key(HH0), net.meter_serial(HH0), net.address(HH0)
     alone = net.status(HH0)
     assert (alone["peers"], alone["height"]) == (0, 0)
 
