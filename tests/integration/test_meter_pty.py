@@ -17,6 +17,7 @@ import termios
 import threading
 import time
 import tty
+from collections.abc import Callable
 
 import pytest
 import serial
@@ -27,6 +28,7 @@ from node.meter.source import BAUD_RATES, SerialSource, detect_mode, open_serial
 from node.meter.tic import Mode, TicParser
 from tests.support.fake_node import NodeStub
 from tests.support.nodes import run_cli
+from tests.support.wait import wait_for
 from tests.unit.meter.meter_helpers import historic_base_frame, load_capture, split_frames
 from wire import Keypair, verify_message
 
@@ -80,11 +82,14 @@ class PtyMeter:
         os.close(self.slave)
 
 
-def _read_frames(port: serial.Serial, count: int) -> tuple[list, TicParser]:
+def _read_frames(read: Callable[[int], bytes], count: int) -> tuple[list, TicParser]:
+    """Parse what ``read`` gives until ``count`` frames are out (each read blocks a while)."""
     parser, frames = TicParser(), []
-    deadline = time.monotonic() + 30   # a safety net only
-    while len(frames) < count and time.monotonic() < deadline:
-        frames.extend(parser.feed(port.read(512)))
+
+    def enough() -> bool:
+        frames.extend(parser.feed(read(512)))
+        return len(frames) >= count
+    wait_for(enough, 30, f"{count} TIC frames over the pty", poll_s=0)
     return frames, parser
 
 
@@ -101,7 +106,7 @@ def test_pyserial_reads_tic_frames_over_pty(name, mode, repeat):
     try:
         writer = threading.Thread(target=meter.write, args=(data,), daemon=True)
         writer.start()
-        frames, parser = _read_frames(port, expected.frames)
+        frames, parser = _read_frames(port.read, expected.frames)
         writer.join()
     finally:
         port.close()
@@ -122,10 +127,7 @@ def test_auto_mode_detection_over_pty(name, mode):
         found = detect_mode(meter.path)
         source = SerialSource(meter.path, found)
         try:
-            parser, frames = TicParser(), []
-            deadline = time.monotonic() + 30
-            while not frames and time.monotonic() < deadline:
-                frames = parser.feed(source.read(512))
+            frames, _ = _read_frames(source.read, 1)
         finally:
             source.close()
     finally:
