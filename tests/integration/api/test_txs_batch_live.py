@@ -12,7 +12,6 @@ can only reach a block through the validator.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -42,11 +41,11 @@ def wait_early_in_an_interval(net: LiveNet) -> int:
     """The chain time (s) once it is in the first two thirds of a settlement interval.
     A reading's interval is closed to it once the interval ends (plus 300 s grace): this
     leaves the commit at least 900 chain s (7.5 s at SPEED 120) after the post."""
-    now_s = net.clock.now_ms() // 1000
-    while now_s % INTERVAL_S > INTERVAL_S * 2 // 3:
-        time.sleep(0.2)
+    def early() -> int | None:
         now_s = net.clock.now_ms() // 1000
-    return now_s
+        return now_s if now_s % INTERVAL_S <= INTERVAL_S * 2 // 3 else None
+    # A safety net: at most a third of an interval (5 s at SPEED 120) passes first.
+    return wait_for(early, 60, "the first two thirds of a settlement interval")
 
 
 def readings(net: LiveNet, key: Keypair, meter: str, now_s: int, count: int) -> list[bytes]:
