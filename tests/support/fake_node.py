@@ -49,8 +49,9 @@ class RecordingNode:
                 for tx in txs]
 
 
-def asgi_client(node: RecordingNode, host: str = "127.0.0.1", token: str | None = None) -> httpx.AsyncClient:
-    """A client of the production app over ``node``, seen by it as coming from ``host``."""
+def asgi_client(node: object, host: str = "127.0.0.1", token: str | None = None) -> httpx.AsyncClient:
+    """A client of the production app over ``node`` (any stand-in for its NodeAPI), seen
+    by it as coming from ``host``."""
     app = build_app(node, api_token=token, peer_id_of=lambda key: "peer")
     return httpx.AsyncClient(transport=httpx.ASGITransport(app, client=(host, 40000)), base_url="http://node")
 
