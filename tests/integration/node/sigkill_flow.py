@@ -1,4 +1,4 @@
-"""The SIGKILL-and-restart flow of issue 4 item 7, with separate processes.
+"""The SIGKILL-and-restart flow (DESIGN §6 double-sign protection, §8 crash safety), with separate processes.
 
 ``voisinage genesis new`` writes a commune of 4 validators; each runs as its own
 ``voisinage node run --sign-journal`` process. One validator is killed with SIGKILL

@@ -1,5 +1,5 @@
 """Bad input for ``voisinage node run``: one clear line on stderr, a non-zero exit, never
-a traceback (issue 4 "Bad input", DESIGN §9 CLI).
+a traceback (DESIGN §9 CLI).
 
 Every case gets its own copy of a validator home from ``voisinage genesis new``, and
 all cases run at once as separate processes (a node start costs seconds of imports).

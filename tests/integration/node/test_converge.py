@@ -1,4 +1,4 @@
-"""Issue 4 item 7: 4 validators and 2 households converge; a tx commits everywhere;
+"""4 validators and 2 households converge; a tx commits everywhere;
 a household started late catches up by block sync (DESIGN §7)."""
 
 from __future__ import annotations

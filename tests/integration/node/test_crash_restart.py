@@ -1,4 +1,4 @@
-"""Issue 4 item 7: a validator killed with SIGKILL mid-run restarts, catches up on the
+"""A validator killed with SIGKILL mid-run restarts, catches up on the
 same blocks and never double-signs (DESIGN §6 "Double-sign protection", §8)."""
 
 from __future__ import annotations

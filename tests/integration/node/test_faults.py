@@ -1,4 +1,4 @@
-"""Issue 4 item 7: with 2 of 4 validators killed no block commits, and once they restart
+"""With 2 of 4 validators killed no block commits, and once they restart
 blocks commit again; a rogue peer gossiping garbage and forgeries is rejected while the
 network keeps committing (DESIGN §6 quorum, §7 gossip validation)."""
 

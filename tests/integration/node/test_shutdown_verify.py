@@ -1,4 +1,4 @@
-"""SIGTERM shuts a node down cleanly and it restarts where it was (issue 4 item 3);
+"""SIGTERM shuts a node down cleanly and it restarts where it was;
 ``voisinage node verify`` replays a real run's home and catches tampering (DESIGN §8)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""node/meter/reading.py: frame-to-reading mapping and capture summaries (issue 6 items 2–3)."""
+"""node/meter/reading.py: frame-to-reading mapping and capture summaries (DESIGN §10)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""node/service gossip handlers: hostile input gets a verdict, never an exception
-(issue 4 "Hostile network input never crashes a node"; DESIGN §7 REJECT/IGNORE)."""
+"""node/service gossip handlers: hostile input gets a verdict, never an exception (DESIGN §7 REJECT/IGNORE)."""
 
 from __future__ import annotations
 
