@@ -32,6 +32,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "proposal_threshold_bp": 5000,
     "block_max_txs": 5000,
     "max_idle_s": 10,
+    # A nonce or meter seq (a clock value in ms) may be at most this far ahead of the
+    # block time: a signer whose clock jumped ahead is refused instead of locked out.
+    "max_nonce_ahead_s": 600,
     # Development only: the chain clock runs time_scale times faster than wall
     # time from genesis_time. Only a genesis marked "dev": true may set it.
     "time_scale": 1,
@@ -111,7 +114,8 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
         raise GenesisError(f"params: unknown parameter {unknown[0]!r}")
     merged = default_params()
     merged.update(copy.deepcopy(params))
-    for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "max_idle_s", "time_scale"):
+    for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "max_idle_s", "time_scale",
+                 "max_nonce_ahead_s"):
         _int(merged[name], f"params.{name}", 1)
     for name in ("settlement_grace_s",):
         _int(merged[name], f"params.{name}")

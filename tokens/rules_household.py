@@ -86,10 +86,12 @@ def get_settled_until(lg: Ledger) -> int:
     return max(lg.get_meta(L.META_SETTLED, 0), boundary)
 
 
-def check_reading_order(hh: list, tx: MeterReading) -> None:
+def check_reading_order(lg: Ledger, hh: list, tx: MeterReading) -> None:
     # DESIGN §4 MeterReading: seq and t must rise.
     if tx.seq <= hh[L.HH_SEQ]:
         raise InvalidTx("stale_seq", f"seq {tx.seq} is not above the last one, {hh[L.HH_SEQ]}")
+    # The agent's seq is its signing clock in ms (node/meter/agent.py): bounded like a nonce.
+    lg.check_not_ahead(tx.seq, "seq_ahead", "seq")
     if tx.t <= hh[L.HH_T]:
         raise InvalidTx("stale_time", f"t {tx.t} is not after the last reading's, {hh[L.HH_T]}")
 
@@ -129,7 +131,7 @@ def process_meter_reading(lg: Ledger, tx: MeterReading, tx_id: bytes) -> None:
     hh = lg.require_household(tx.signer)
     if tx.meter != hh[L.HH_METER]:
         raise InvalidTx("wrong_meter", f"meter {tx.meter} is not this household's meter")
-    check_reading_order(hh, tx)
+    check_reading_order(lg, hh, tx)
     start = check_reading_time(lg, tx)
     if hh[L.HH_BASELINE]:
         d_imp, d_exp = compute_reading_deltas(hh, tx)

@@ -20,8 +20,8 @@ from pathlib import Path
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, TOKEN_ENV, fetch_deadline, get_chain_id, open_client, parse_key_hex, parse_node_url,
-    post_tx, read_nonce_ms, sign_tx, submit,
+    DEFAULT_NODE, NO_SIG, TOKEN_ENV, fetch_deadline, fetch_next_nonce, get_chain_id, open_client, parse_key_hex,
+    parse_node_url, post_tx, sign_tx, submit,
 )
 from node.errors import UserError
 from node.home.keyfile import load_key
@@ -147,9 +147,10 @@ def tx_service(
 def write_half_signed(node: str, key_path: Path, build, out: Path) -> None:
     """Sign as the beneficiary only and write the tx (hex) for the provider to co-sign."""
     key = load_key(key_path)
+    url = parse_node_url(node)
     with open_client() as client:
-        chain_id = get_chain_id(client, parse_node_url(node))
-    tx = sign_tx(build(key.public, read_nonce_ms()), key, chain_id)
+        chain_id = get_chain_id(client, url)
+        tx = sign_tx(build(key.public, fetch_next_nonce(client, url, key.public)), key, chain_id)
     try:
         out.write_text(tx.encode().hex() + "\n")
     except OSError as exc:
