@@ -111,6 +111,40 @@ def test_line_22_prevotes_nil_for_an_invalid_proposal():
     assert [v.block_id for v in own_votes(effects, PREVOTE)] == [None]
 
 
+def test_line_22_prevotes_nil_for_a_fresh_proposal_too_far_behind_the_clock():
+    # DESIGN §6 lower bound on block time (consensus/block.py check_block_lag).
+    engine, app, _ = solo()
+    p, bid = proposal_for()
+    app.stale.add(p.block.header.tx_root)
+    effects = engine.step(ProposalMsg(p))
+    assert [v.block_id for v in own_votes(effects, PREVOTE)] == [None]
+
+
+def test_line_28_prevotes_a_value_with_a_polka_however_old_its_time():
+    # Its time was judged when it was fresh; judging it again could lock the height forever.
+    engine, app, _ = solo()
+    engine.step(Timeout(1, 0, T_PROPOSE))
+    p, bid = proposal_for(round=0)
+    feed_votes(engine, PREVOTE, 0, bid, [1, 2, 3])
+    feed_votes(engine, PRECOMMIT, 0, None, [1, 2])
+    engine.step(Timeout(1, 0, T_PRECOMMIT))
+    app.stale.add(p.block.header.tx_root)
+    effects = engine.step(ProposalMsg(signed_proposal(KEYS[2], 1, 1, p.block, pol_round=0)))
+    assert [v.block_id for v in own_votes(effects, PREVOTE)] == [bid]
+
+
+def test_line_22_a_locked_validator_prevotes_its_own_locked_value_however_old():
+    engine, app, _ = solo()
+    p0, bid0 = proposal_for()
+    engine.step(ProposalMsg(p0))
+    feed_votes(engine, PREVOTE, 0, bid0, [1, 2])             # locked on bid0 at round 0
+    feed_votes(engine, PRECOMMIT, 0, None, [1, 2])
+    engine.step(Timeout(1, 0, T_PRECOMMIT))
+    app.stale.add(p0.block.header.tx_root)
+    effects = engine.step(ProposalMsg(signed_proposal(KEYS[2], 1, 1, p0.block)))
+    assert [v.block_id for v in own_votes(effects, PREVOTE)] == [bid0]
+
+
 def test_line_34_and_44_timeout_prevote_then_nil_polka():
     engine, _, _ = solo()
     engine.step(Timeout(1, 0, T_PROPOSE))                  # prevote nil on timeout
