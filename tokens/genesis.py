@@ -151,8 +151,9 @@ def _check_categories(cats: Any) -> None:
         raise GenesisError(f"{where}: expected 1 to 32 [name, bp] pairs")
     names = set()
     for i, item in enumerate(cats):
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and item[0]):
-            raise GenesisError(f"{where}[{i}]: expected [name, bp]")
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                and 1 <= len(item[0].encode()) <= 32):
+            raise GenesisError(f"{where}[{i}]: expected [name, bp], a name of 1 to 32 bytes")
         _int(item[1], f"{where}[{i}]")
         names.add(item[0])
     if len(names) != len(cats):

@@ -11,7 +11,7 @@ key                             value
 ``meta/settled_until``          unix s: every interval starting before it has settled
 ``meta/next_epoch``             unix s of the next treasury epoch
 ``meta/totals``                 [kwh minted, kwh allocated] since genesis, Wh
-``meta/allocation``             standing allocation, bp per category (genesis order)
+``meta/allocation``             standing allocation, [[category, bp], ...]
 ``meta/vsc_nonce``              last ValidatorSetChange nonce
 ``treasury``                    [kwh, hour]
 ``fund/`` name                  [kwh, received, spent]: one category fund
@@ -27,7 +27,7 @@ key                             value
 ``open/`` end ‖ start           1: an interval with data, waiting to settle
 ``ctb/`` day ‖ key              [levy paid Wh, public-service minutes] that UTC day (t // 86400)
 ``dlg/`` key ‖ topic            delegate key, or b"" for an explicit "none"
-``ballot/`` key                 [bp per category]: standing allocation ballot
+``ballot/`` key                 [[category, bp], ...] sorted by name: standing allocation ballot
 ``prop/`` proposal id           [proposer, param, value, voting_end, status, tally...]
 ``pend/`` voting_end ‖ id       1: proposal waiting for its tally
 ``vote/`` proposal id ‖ key     "yes" | "no" | "abstain"

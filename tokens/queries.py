@@ -12,6 +12,7 @@ from typing import Any
 from tokens import layout as L
 from tokens.kv import KV, decode_value
 from tokens.rules_validators import get_set_at
+from tokens.settlement import compute_standing_allocation
 from wire.units import Height
 
 
@@ -60,8 +61,7 @@ def get_funds(kv: KV) -> dict[str, dict[str, int]]:
 def get_allocation(kv: KV) -> dict[str, int]:
     """The standing allocation, bp per category."""
     cats = get_params(kv).get("allocation_categories", [])
-    stored = _get(kv, L.META_ALLOCATION)
-    bps = stored if stored is not None and len(stored) == len(cats) else [bp for _, bp in cats]
+    bps = compute_standing_allocation(_get(kv, L.META_ALLOCATION), cats)
     return {name: bp for (name, _), bp in zip(cats, bps)}
 
 
@@ -87,6 +87,12 @@ def get_gifts(kv: KV, addr: bytes) -> list[dict[str, Any]]:
             for key, (ben, bp, until) in _scan(kv, L.GIFT + addr)]
 
 
+def get_ballot(kv: KV, addr: bytes) -> dict[str, int] | None:
+    """The household's standing ballot, bp by category name (DESIGN §5)."""
+    ballot = _get(kv, L.BALLOT + addr)
+    return None if ballot is None else dict(ballot)
+
+
 def get_account(kv: KV, addr: bytes) -> dict[str, Any]:
     """Balances per class, nonce, household info, gifts, delegations and ballot."""
     kwh, hour, nonce = _get(kv, L.key_account(addr), [0, 0, 0])
@@ -99,7 +105,7 @@ def get_account(kv: KV, addr: bytes) -> dict[str, Any]:
         "gifts": get_gifts(kv, addr),
         "delegations": {key[len(L.DELEGATION) + 32:].decode(): (to.hex() if to else None)
                         for key, to in _scan(kv, L.DELEGATION + addr)},
-        "ballot": _get(kv, L.BALLOT + addr),
+        "ballot": get_ballot(kv, addr),
     }
 
 

@@ -170,13 +170,17 @@ def get_categories(lg: Ledger) -> list[str]:
     return [name for name, _ in lg.params["allocation_categories"]]
 
 
-def get_standing_allocation(lg: Ledger) -> list[BasisPoints]:
-    stored = lg.ov.get(L.META_ALLOCATION)
-    cats = lg.params["allocation_categories"]
-    if stored is None or len(stored) != len(cats):
+def compute_standing_allocation(stored: list | None, cats: list) -> list[BasisPoints]:
+    """``meta/allocation`` ([[name, bp], ...]) in the order of the categories ``cats``."""
+    by_name = dict(stored or ())
+    if by_name.keys() != {name for name, _ in cats}:
         # The genesis default (or the new default after the categories changed).
         return [bp for _, bp in cats]
-    return list(stored)
+    return [by_name[name] for name, _ in cats]
+
+
+def get_standing_allocation(lg: Ledger) -> list[BasisPoints]:
+    return compute_standing_allocation(lg.ov.get(L.META_ALLOCATION), lg.params["allocation_categories"])
 
 
 def process_epoch(lg: Ledger, events: list, get_ballot_allocation) -> None:
@@ -188,8 +192,8 @@ def process_epoch(lg: Ledger, events: list, get_ballot_allocation) -> None:
     if lg.now_s < next_epoch:
         return
     allocation = get_ballot_allocation(lg)
-    lg.ov.put(L.META_ALLOCATION, allocation)
     names = get_categories(lg)
+    lg.ov.put(L.META_ALLOCATION, [[name, bp] for name, bp in zip(names, allocation)])
     treasury = lg.get_treasury()
     amount = max(treasury[KWH], 0)
     shares = compute_largest_remainder(amount, list(enumerate(allocation)))

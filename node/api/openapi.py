@@ -79,7 +79,7 @@ def build_schemas() -> dict[str, Schema]:
         "Account": obj({"address": HEX32, "balances": balances, "nonce": INT, "household": nullable(household),
                         "registrar": BOOL, "gifts": arr(gift),
                         "delegations": {"type": "object", "additionalProperties": nullable(HEX32)},
-                        "ballot": nullable(arr(INT)), "ballot_by_category": nullable(bp_map)}),
+                        "ballot": nullable(bp_map), "ballot_by_category": nullable(bp_map)}),
         "Intervals": obj({"address": HEX32, "interval_s": INT, "from": INT, "to": INT, "intervals": arr(interval),
                           "next_from": nullable(INT)}),
         "Consumers": obj({"address": HEX32, "interval": INT, "start": INT, "end": INT, "settled": BOOL,
