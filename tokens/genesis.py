@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tokens.txs import SOLIDARITY
+
 # DESIGN §3, every parameter with its default.
 DEFAULT_PARAMS: dict[str, Any] = {
     "settlement_interval_s": 1800,
@@ -173,7 +175,10 @@ def _household(item: Any, where: str) -> HouseholdSpec:
     label = item.get("label", "")
     if not isinstance(label, str) or len(label.encode()) > 64:
         raise GenesisError(f"{where}.label: text of at most 64 bytes")
-    return HouseholdSpec(_key(item.get("key"), f"{where}.key"), meter, prm, label,
+    key = _key(item.get("key"), f"{where}.key")
+    if key == SOLIDARITY:
+        raise GenesisError(f"{where}.key: reserved for the solidarity gift target")
+    return HouseholdSpec(key, meter, prm, label,
                          _int(item.get("kva"), f"{where}.kva", 1), _int(item.get("peak_w", 0), f"{where}.peak_w"))
 
 

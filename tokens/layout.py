@@ -19,7 +19,7 @@ key                             value
 ``acct/`` key                   [kwh, hour, nonce]: a household's or registrar's account
 ``hh/`` key                     household record, fields ``HH_*`` below
 ``meter/`` serial               key of the household that has this meter
-``gift/`` giver ‖ gift id       [beneficiary, bp, until]
+``gift/`` giver ‖ gift id       [beneficiary (or txs.SOLIDARITY), bp, until]
 ``offer/`` offer id             [maker, give_cls, give, want_cls, want, counterparty, expires]
 ``oexp/`` expires ‖ offer id    1: expiry index, offers are dropped once expired
 ``int/`` start                  [end, ΣE, ΣI, M, settled, levy, minted, allocated]

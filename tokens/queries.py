@@ -13,6 +13,7 @@ from tokens import layout as L
 from tokens.kv import KV, decode_value
 from tokens.rules_validators import get_set_at
 from tokens.settlement import compute_standing_allocation
+from tokens.txs import SOLIDARITY
 from wire.units import Height
 
 
@@ -83,7 +84,8 @@ def get_household(kv: KV, addr: bytes) -> dict[str, Any] | None:
 
 
 def get_gifts(kv: KV, addr: bytes) -> list[dict[str, Any]]:
-    return [{"id": key[-32:].hex(), "beneficiary": ben.hex(), "bp": bp, "until": until}
+    return [{"id": key[-32:].hex(), "beneficiary": ben.hex(), "solidarity": ben == SOLIDARITY, "bp": bp,
+             "until": until}
             for key, (ben, bp, until) in _scan(kv, L.GIFT + addr)]
 
 

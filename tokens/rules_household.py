@@ -5,7 +5,7 @@ from __future__ import annotations
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
-from tokens.txs import MeterReading, RegisterHousehold, UpdateHousehold
+from tokens.txs import SOLIDARITY, MeterReading, RegisterHousehold, UpdateHousehold
 
 # DESIGN §4 MeterReading: t <= block time + 60 s.
 MAX_READING_AHEAD_S = 60
@@ -35,6 +35,8 @@ def process_register_household(lg: Ledger, tx: RegisterHousehold, tx_id: bytes) 
     check_digits(tx.meter, 12, "meter")
     check_digits(tx.prm, 14, "prm")
     check_kva(tx.kva)
+    if tx.key == SOLIDARITY:
+        raise InvalidTx("reserved_key", "this key stands for the solidarity gift target")
     if lg.get_household(tx.key) is not None:
         raise InvalidTx("already_registered", f"{tx.key.hex()[:16]}… is already a household")
     check_meter_free(lg, tx.meter, tx.key)

@@ -26,6 +26,9 @@ TOPIC = Str(32)         # governance topic: "allocation", "params" or "*"
 CATEGORY = Str(32)      # allocation category name
 
 _SIGNER = (("signer", "sig"),)
+# StandingGift.beneficiary meaning "the households flagged solidarity at mint time"
+# (UpdateHousehold.solidarity). No household may be registered under this key.
+SOLIDARITY = bytes(32)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ class Transfer(Tx):
 @register("tx/gift")
 @dataclass(frozen=True)
 class StandingGift(Tx):
-    """Gives ``bp`` of each future mint of the signer to ``beneficiary`` until ``until``."""
+    """Gives ``bp`` of each future mint of the signer to ``beneficiary`` until ``until``;
+    ``beneficiary == SOLIDARITY`` splits it among the households flagged solidarity."""
 
     signer: bytes = field_of(KEY)
     nonce: int = field_of(U64)
@@ -262,5 +266,5 @@ def decode_tx(data: bytes) -> Tx:
     return decode(data, TX_TYPES, MAX_TX_BYTES)
 
 
-__all__ = [t.__name__ for t in TX_TYPES] + ["BallotEntry", "Tx", "TX_TYPES", "ValidatorSig", "decode_tx",
+__all__ = [t.__name__ for t in TX_TYPES] + ["BallotEntry", "SOLIDARITY", "Tx", "TX_TYPES", "ValidatorSig", "decode_tx",
                                             "DecodeError"]

@@ -54,7 +54,7 @@ def build_schemas() -> dict[str, Schema]:
     balances = obj({"kwh": INT, "hour": INT})
     household = obj({"meter": STR, "prm": STR, "label": STR, "kva": INT, "peak_w": INT, "solidarity": BOOL,
                      "since_height": INT, "last_reading": ANY_OBJECT})
-    gift = obj({"id": HEX32, "beneficiary": HEX32, "bp": INT, "until": INT})
+    gift = obj({"id": HEX32, "beneficiary": HEX32, "solidarity": BOOL, "bp": INT, "until": INT})
     interval = obj({"start": INT, "end": INT, "k": INT, "export_wh": INT, "import_wh": INT, "minted_wh": INT,
                     "allocated_wh": INT, "settled": BOOL})
     consumer = obj({"consumer": HEX32, "wh": INT, "numerator": INT, "denominator": INT})

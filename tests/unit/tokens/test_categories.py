@@ -8,11 +8,11 @@ import json
 import pytest
 
 from tests.unit.tokens.commune import REGISTRAR, Chain, expect_invalid, make_genesis
+from tests.unit.tokens.test_properties import check_conservation, scan
 from tests.unit.tokens.test_rules_gov import DAY, ballot, delegate, propose, vote
 from tokens import get_account, get_allocation, get_funds, get_params, get_treasury
 from tokens import layout as L
 from tokens import txs as T
-from tokens.kv import decode_value
 
 DEFAULT = [["pensions", 4000], ["energy", 1000], ["roads", 1000], ["startups", 2000], ["canteen", 1000],
            ["security", 1000]]
@@ -45,7 +45,8 @@ def fill_funds(chain: Chain, keys) -> None:
 
 
 def get_total_kwh(chain: Chain) -> int:
-    accounts = sum(decode_value(raw)[0] for _, raw in chain.kv.iter_prefix(L.ACCOUNT))
+    check_conservation(chain.kv)
+    accounts = sum(rec[0] for _, rec in scan(chain.kv, L.ACCOUNT))
     return accounts + get_treasury(chain.kv)["kwh"] + sum(f["kwh"] for f in get_funds(chain.kv).values())
 
 
