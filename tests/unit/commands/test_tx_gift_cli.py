@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from node.cli import main
-from tests.unit.governance.test_gov_cli import CHAIN_NOW_S, OTHER, key_file, node, server_url  # noqa: F401
+from tests.unit.governance.test_gov_cli import (  # noqa: F401  (fixtures)
+    CHAIN_NOW_S, OTHER, key_file, node, run_cli, server_url,
+)
 from tokens.txs import SOLIDARITY, StandingGift
 
 
 def tx(capsys, *args):
-    rc = main(["tx", *args])
-    out = capsys.readouterr()
-    return rc, out.out, out.err
+    return run_cli(capsys, "tx", *args)
 
 
 def test_gift_to_solidarity_signs_the_reserved_beneficiary(node, key_file, capsys):

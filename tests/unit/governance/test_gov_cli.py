@@ -96,10 +96,15 @@ def key_file(tmp_path):
     return str(path)
 
 
-def gov(capsys, *args):
-    rc = main(["gov", *args])
+def run_cli(capsys, *args):
+    """``voisinage ARGS``: exit code, stdout, stderr."""
+    rc = main(list(args))
     out = capsys.readouterr()
     return rc, out.out, out.err
+
+
+def gov(capsys, *args):
+    return run_cli(capsys, "gov", *args)
 
 
 def test_delegate_signs_and_posts_a_delegate_tx(node, key_file, capsys):
