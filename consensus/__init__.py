@@ -8,7 +8,7 @@ Contracts (what node/ and tokens/ code against):
   proposer)``, ``Block(header, txs, last_commit, evidence)``, ``Commit(height, round,
   block_id, sigs: tuple[CommitSig(validator, sig)])``; ``compute_block_id`` (sha256 of
   the header encoding), ``compute_tx_root`` (Merkle root of sha256 tx ids),
-  ``check_block_shape``, ``check_block_time``, ``verify_commit`` and
+  ``check_block_shape``, ``check_block_time``, ``check_block_lag``, ``verify_commit`` and
   ``verify_block_evidence``, raising ``InvalidBlock(reason)``; ``get_equivocators``.
 - ``consensus.messages``: ``Proposal``, ``Vote``, ``DuplicateVote`` (evidence),
   ``Decision`` (block + commit for lagging peers), ``decode_consensus(bytes)``.
@@ -23,7 +23,7 @@ Contracts (what node/ and tokens/ code against):
   ``EvidenceMsg``, ``DecisionMsg``, ``Timeout``, ``ValueReady`` (= ``NewTx``);
   effects ``Broadcast``, ``ScheduleTimeout``, ``PersistBeforeSign`` (fsync before the
   Broadcast after it), ``CommitBlock(block, commit, equivocators)``; the
-  ``Application`` protocol (``validator_set``, ``propose``, ``validate``) and
+  ``Application`` protocol (``validator_set``, ``propose``, ``validate``, ``is_timely``) and
   ``EngineConfig`` (timeouts of DESIGN §6).
 - ``consensus.engine.Engine(chain_id, key, app, config, sign_state)``:
   ``step(input) -> [effects]``; ``dropped`` counts refused remote input by reason.

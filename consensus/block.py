@@ -26,6 +26,8 @@ MAX_BLOCK_TXS = 65_536          # hard wire cap; the genesis block_max_txs is th
 MAX_COMMIT_SIGS = 1024
 MAX_EVIDENCE = 256
 MAX_CLOCK_DRIFT_MS = 5_000      # DESIGN §6: at most 5 s ahead of the validator's clock
+# DESIGN §6: a fresh proposal at most 30 s behind the validator's clock (check_block_lag).
+MAX_BLOCK_LAG_MS = 30_000
 
 
 @register("cs/header")
@@ -161,6 +163,20 @@ def check_block_time(block: Block, parent_time_ms: int | None, now_ms: int | Non
         raise InvalidBlock("block time is not after its parent's")
     if now_ms is not None and t > now_ms + MAX_CLOCK_DRIFT_MS:
         raise InvalidBlock("block time is more than 5 s ahead of this clock")
+
+
+def check_block_lag(block: Block, now_ms: int, max_lag_ms: int = MAX_BLOCK_LAG_MS) -> None:
+    """DESIGN §6: a fresh proposal's time is at most ``max_lag_ms`` behind this clock, so a
+    proposer cannot hold the chain's time (and settlement) back. Together with the parent
+    bound the time must lie in [max(parent + 1, now − lag), now + 5 s]: after a network-wide
+    halt the first block, stamped with its proposer's now, is still acceptable. Only live
+    prevotes on a fresh proposal apply it (consensus/engine.py line 22): a value with a
+    polka, a decision and a synced block are judged without it, as their time was fixed
+    when they were fresh."""
+    t = block.header.time_ms
+    if t < now_ms - max_lag_ms:
+        raise InvalidBlock(f"block time is {(now_ms - t) // 1000} s behind this clock, "
+                           f"more than {max_lag_ms // 1000} s")
 
 
 def verify_block_evidence(block: Block, chain_id: bytes, validator_set: Callable[[Height], Sequence[bytes]],

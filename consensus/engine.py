@@ -167,8 +167,9 @@ class Engine(RemoteIntake):
             return False
         p = self.log.proposals[self.round][block_id]
         vr = p.pol_round
-        if vr == -1:        # line 22
-            ok = self._is_valid(p.block, block_id) and (self.locked_round == -1 or self.locked_id == block_id)
+        if vr == -1:        # line 22, with DESIGN §6's lower bound on a fresh proposal's time
+            ok = self._is_valid(p.block, block_id) and (
+                self.locked_id == block_id or (self.locked_round == -1 and self.app.is_timely(p.block)))
         else:               # line 28: only with a polka for it at round vr
             prevotes = self.log.peek_votes(PREVOTE, vr)
             if prevotes is None or not prevotes.has_quorum_for(block_id):

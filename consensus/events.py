@@ -73,6 +73,11 @@ class Application(Protocol):
         The engine has already checked chain id, height, parent, tx root,
         last commit and evidence."""
 
+    def is_timely(self, block: Block) -> bool:
+        """True iff a fresh proposal's time is not too far behind this validator's clock
+        (consensus/block.py check_block_lag). Asked only before prevoting a proposal
+        without a polka (line 22), never when deciding or syncing."""
+
 
 # ---- inputs ----------------------------------------------------------------
 

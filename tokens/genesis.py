@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tokens.txs import SOLIDARITY
+
 # DESIGN §3, every parameter with its default.
 DEFAULT_PARAMS: dict[str, Any] = {
     "settlement_interval_s": 1800,
@@ -32,6 +34,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "proposal_threshold_bp": 5000,
     "block_max_txs": 5000,
     "max_idle_s": 10,
+    # A nonce or meter seq (a clock value in ms) may be at most this far ahead of the
+    # block time: a signer whose clock jumped ahead is refused instead of locked out.
+    "max_nonce_ahead_s": 600,
     # Development only: the chain clock runs time_scale times faster than wall
     # time from genesis_time. Only a genesis marked "dev": true may set it.
     "time_scale": 1,
@@ -111,7 +116,8 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
         raise GenesisError(f"params: unknown parameter {unknown[0]!r}")
     merged = default_params()
     merged.update(copy.deepcopy(params))
-    for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "max_idle_s", "time_scale"):
+    for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "max_idle_s", "time_scale",
+                 "max_nonce_ahead_s"):
         _int(merged[name], f"params.{name}", 1)
     for name in ("settlement_grace_s",):
         _int(merged[name], f"params.{name}")
@@ -147,8 +153,9 @@ def _check_categories(cats: Any) -> None:
         raise GenesisError(f"{where}: expected 1 to 32 [name, bp] pairs")
     names = set()
     for i, item in enumerate(cats):
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and item[0]):
-            raise GenesisError(f"{where}[{i}]: expected [name, bp]")
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                and 1 <= len(item[0].encode()) <= 32):
+            raise GenesisError(f"{where}[{i}]: expected [name, bp], a name of 1 to 32 bytes")
         _int(item[1], f"{where}[{i}]")
         names.add(item[0])
     if len(names) != len(cats):
@@ -168,7 +175,10 @@ def _household(item: Any, where: str) -> HouseholdSpec:
     label = item.get("label", "")
     if not isinstance(label, str) or len(label.encode()) > 64:
         raise GenesisError(f"{where}.label: text of at most 64 bytes")
-    return HouseholdSpec(_key(item.get("key"), f"{where}.key"), meter, prm, label,
+    key = _key(item.get("key"), f"{where}.key")
+    if key == SOLIDARITY:
+        raise GenesisError(f"{where}.key: reserved for the solidarity gift target")
+    return HouseholdSpec(key, meter, prm, label,
                          _int(item.get("kva"), f"{where}.kva", 1), _int(item.get("peak_w", 0), f"{where}.peak_w"))
 
 

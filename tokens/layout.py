@@ -11,7 +11,7 @@ key                             value
 ``meta/settled_until``          unix s: every interval starting before it has settled
 ``meta/next_epoch``             unix s of the next treasury epoch
 ``meta/totals``                 [kwh minted, kwh allocated] since genesis, Wh
-``meta/allocation``             standing allocation, bp per category (genesis order)
+``meta/allocation``             standing allocation, [[category, bp], ...]
 ``meta/vsc_nonce``              last ValidatorSetChange nonce
 ``treasury``                    [kwh, hour]
 ``fund/`` name                  [kwh, received, spent]: one category fund
@@ -19,7 +19,7 @@ key                             value
 ``acct/`` key                   [kwh, hour, nonce]: a household's or registrar's account
 ``hh/`` key                     household record, fields ``HH_*`` below
 ``meter/`` serial               key of the household that has this meter
-``gift/`` giver ‖ gift id       [beneficiary, bp, until]
+``gift/`` giver ‖ gift id       [beneficiary (or txs.SOLIDARITY), bp, until]
 ``offer/`` offer id             [maker, give_cls, give, want_cls, want, counterparty, expires]
 ``oexp/`` expires ‖ offer id    1: expiry index, offers are dropped once expired
 ``int/`` start                  [end, ΣE, ΣI, M, settled, levy, minted, allocated]
@@ -27,7 +27,7 @@ key                             value
 ``open/`` end ‖ start           1: an interval with data, waiting to settle
 ``ctb/`` day ‖ key              [levy paid Wh, public-service minutes] that UTC day (t // 86400)
 ``dlg/`` key ‖ topic            delegate key, or b"" for an explicit "none"
-``ballot/`` key                 [bp per category]: standing allocation ballot
+``ballot/`` key                 [[category, bp], ...] sorted by name: standing allocation ballot
 ``prop/`` proposal id           [proposer, param, value, voting_end, status, tally...]
 ``pend/`` voting_end ‖ id       1: proposal waiting for its tally
 ``vote/`` proposal id ‖ key     "yes" | "no" | "abstain"

@@ -114,9 +114,20 @@ class Ledger:
         # tokens/txs.py convention: strictly rising, gaps allowed.
         if nonce <= acct[L.A_NONCE]:
             raise InvalidTx("stale_nonce", f"nonce {nonce} is not above the last one, {acct[L.A_NONCE]}")
+        self.check_not_ahead(nonce, "nonce_ahead", "nonce")
         acct[L.A_NONCE] = nonce
         self.ov.mark(L.ACCOUNT + addr)
         return acct
+
+    def check_not_ahead(self, value_ms: int, reason: str, what: str) -> None:
+        """A nonce or seq taken from a clock in ms may not run more than max_nonce_ahead_s
+        past block time: one tx signed under a clock that jumped ahead would otherwise
+        lock its signer out (strictly rising) until the chain caught up with it."""
+        limit_s = self.params["max_nonce_ahead_s"]
+        if value_ms > self.now_ms + limit_s * 1000:
+            ahead_s = (value_ms - self.now_ms) // 1000
+            raise InvalidTx(reason, f"{what} {value_ms} is {ahead_s} s ahead of the chain's clock "
+                                    f"(at most {limit_s} s): the signer's clock is ahead")
 
     def check_spendable(self, acct: list, cls_index: int, amount: int) -> None:
         # DESIGN §4: voluntary spending may take a balance down to -credit_limit, no further.

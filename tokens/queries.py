@@ -12,6 +12,8 @@ from typing import Any
 from tokens import layout as L
 from tokens.kv import KV, decode_value
 from tokens.rules_validators import get_set_at
+from tokens.settlement import compute_standing_allocation
+from tokens.txs import SOLIDARITY
 from wire.units import Height
 
 
@@ -60,8 +62,7 @@ def get_funds(kv: KV) -> dict[str, dict[str, int]]:
 def get_allocation(kv: KV) -> dict[str, int]:
     """The standing allocation, bp per category."""
     cats = get_params(kv).get("allocation_categories", [])
-    stored = _get(kv, L.META_ALLOCATION)
-    bps = stored if stored is not None and len(stored) == len(cats) else [bp for _, bp in cats]
+    bps = compute_standing_allocation(_get(kv, L.META_ALLOCATION), cats)
     return {name: bp for (name, _), bp in zip(cats, bps)}
 
 
@@ -83,8 +84,15 @@ def get_household(kv: KV, addr: bytes) -> dict[str, Any] | None:
 
 
 def get_gifts(kv: KV, addr: bytes) -> list[dict[str, Any]]:
-    return [{"id": key[-32:].hex(), "beneficiary": ben.hex(), "bp": bp, "until": until}
+    return [{"id": key[-32:].hex(), "beneficiary": ben.hex(), "solidarity": ben == SOLIDARITY, "bp": bp,
+             "until": until}
             for key, (ben, bp, until) in _scan(kv, L.GIFT + addr)]
+
+
+def get_ballot(kv: KV, addr: bytes) -> dict[str, int] | None:
+    """The household's standing ballot, bp by category name (DESIGN §5)."""
+    ballot = _get(kv, L.BALLOT + addr)
+    return None if ballot is None else dict(ballot)
 
 
 def get_account(kv: KV, addr: bytes) -> dict[str, Any]:
@@ -99,7 +107,7 @@ def get_account(kv: KV, addr: bytes) -> dict[str, Any]:
         "gifts": get_gifts(kv, addr),
         "delegations": {key[len(L.DELEGATION) + 32:].decode(): (to.hex() if to else None)
                         for key, to in _scan(kv, L.DELEGATION + addr)},
-        "ballot": _get(kv, L.BALLOT + addr),
+        "ballot": get_ballot(kv, addr),
     }
 
 

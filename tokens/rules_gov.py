@@ -14,11 +14,14 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
 from tokens.ledger import Ledger
-from tokens.settlement import get_first_contribution_day, get_standing_allocation, process_force_settle
-from tokens.txs import AllocationBallot, Delegate, Propose, Vote
+from tokens.settlement import (
+    get_categories, get_first_contribution_day, get_standing_allocation, process_force_settle,
+)
+from tokens.txs import AllocationBallot, BallotEntry, Delegate, Propose, Vote
 from wire.units import BasisPoints
 
 TOPICS = ("allocation", "params", "*")
+KWH = L.CLASS_INDEX["kwh"]
 CHOICES = ("yes", "no", "abstain")
 TOTAL_BP = 10_000
 # A voting window may stay open at most this long.
@@ -47,6 +50,17 @@ class ProposalTallied:
     kind: str = "proposal"
 
 
+@dataclass(frozen=True)
+class FundClosed:
+    """Event: a removed category's fund closed; its kwh went to the treasury."""
+
+    category: str
+    kwh: int
+    received: int
+    spent: int
+    kind: str = "fund_closed"
+
+
 def process_delegate(lg: Ledger, tx: Delegate, tx_id: bytes) -> None:
     # DESIGN §5 Delegate(topic, to | none): a topic beats "*", none on a topic blocks
     # "*"; revocable at any time. Delegating to oneself removes the topic's entry.
@@ -63,16 +77,38 @@ def process_delegate(lg: Ledger, tx: Delegate, tx_id: bytes) -> None:
         lg.ov.put(key, b"" if tx.to is None else tx.to)
 
 
+def check_ballot_entries(lg: Ledger, entries: tuple[BallotEntry, ...]) -> None:
+    # DESIGN §5 AllocationBallot: a distribution over the categories, keyed by name so
+    # that a change of allocation_categories never makes it mean something else.
+    names = [e.category for e in entries]
+    if names != sorted(set(names)):
+        raise InvalidTx("bad_ballot", "ballot entries name each category once, sorted by name")
+    known = set(get_categories(lg))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise InvalidTx("unknown_category", f"no allocation category {unknown[0]!r}")
+    if any(e.bp == 0 for e in entries):
+        raise InvalidTx("bad_ballot", "an entry of 0 bp is left out (an omitted category gets 0)")
+    total = sum(e.bp for e in entries)
+    if total != TOTAL_BP:
+        raise InvalidTx("bad_ballot", f"a ballot sums to {TOTAL_BP} bp, got {total}")
+
+
 def process_ballot(lg: Ledger, tx: AllocationBallot, tx_id: bytes) -> None:
-    # DESIGN §5 AllocationBallot: bp per category, summing to 10 000; stands until replaced.
+    # DESIGN §5 AllocationBallot: stands until replaced; stored as [[name, bp], ...].
     lg.require_household(tx.signer)
-    n = len(lg.params["allocation_categories"])
-    if len(tx.bps) != n:
-        raise InvalidTx("bad_ballot", f"a ballot has one entry per category ({n}), got {len(tx.bps)}")
-    if sum(tx.bps) != TOTAL_BP:
-        raise InvalidTx("bad_ballot", f"a ballot sums to {TOTAL_BP} bp, got {sum(tx.bps)}")
+    check_ballot_entries(lg, tx.entries)
     lg.process_nonce(tx.signer, tx.nonce)
-    lg.ov.put(L.BALLOT + tx.signer, list(tx.bps))
+    lg.ov.put(L.BALLOT + tx.signer, [[e.category, e.bp] for e in tx.entries])
+
+
+def compute_ballot_vector(ballot: list, names: list[str]) -> list[int] | None:
+    """A stored ballot as bp in the order of ``names``; None if it names a category that no
+    longer exists: it then stops counting, and its voter's weight follows their delegation."""
+    by_name = dict(ballot)
+    if not by_name.keys() <= set(names):
+        return None
+    return [by_name.get(name, 0) for name in names]
 
 
 def parse_param_change(lg: Ledger, param: str, value_text: str) -> dict:
@@ -148,8 +184,10 @@ def get_delegations(lg: Ledger) -> dict[bytes, dict[str, bytes | None]]:
 def get_ballot_allocation(lg: Ledger) -> list[BasisPoints]:
     # DESIGN §5: the standing allocation aggregates every counted ballot by the
     # allocation_rule; with no counted ballot the current allocation stands.
-    n = len(lg.params["allocation_categories"])
-    ballots = {key[len(L.BALLOT):]: bps for key, bps in lg.ov.iter_prefix(L.BALLOT) if len(bps) == n}
+    names = get_categories(lg)
+    n = len(names)
+    vectors = ((key[len(L.BALLOT):], compute_ballot_vector(ballot, names)) for key, ballot in lg.ov.iter_prefix(L.BALLOT))
+    ballots = {voter: bps for voter, bps in vectors if bps is not None}
     current = get_standing_allocation(lg)
     if not ballots:
         return current
@@ -206,8 +244,25 @@ def process_param_change(lg: Ledger, param: str, value_text: str, events: list) 
     if params["settlement_interval_s"] != lg.params["settlement_interval_s"]:
         # Intervals of the old length settle now; the new grid starts after them.
         process_force_settle(lg, events)
+    process_removed_categories(lg, params, events)
     if params["allocation_epoch_s"] != lg.params["allocation_epoch_s"]:
         epoch_s = params["allocation_epoch_s"]
         lg.ov.put(L.META_NEXT_EPOCH, (lg.now_s // epoch_s + 1) * epoch_s)
     lg.set_params(params)
     return True
+
+
+def process_removed_categories(lg: Ledger, params: dict, events: list) -> None:
+    # DESIGN §4 "category funds, one per allocation category": a removed category's
+    # fund closes in the block that removes it, and its kwh goes back to the treasury,
+    # which the next epoch splits by the new allocation. Nothing is stranded.
+    kept = {name for name, _ in params["allocation_categories"]}
+    for name in get_categories(lg):
+        if name in kept:
+            continue
+        fund = lg.ov.get(L.key_fund(name))
+        if fund is None:
+            continue
+        lg.process_treasury(KWH, fund[0])
+        lg.ov.delete(L.key_fund(name))
+        events.append(FundClosed(name, fund[0], fund[1], fund[2]))

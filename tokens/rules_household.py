@@ -5,7 +5,7 @@ from __future__ import annotations
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
-from tokens.txs import MeterReading, RegisterHousehold, UpdateHousehold
+from tokens.txs import SOLIDARITY, MeterReading, RegisterHousehold, UpdateHousehold
 
 # DESIGN §4 MeterReading: t <= block time + 60 s.
 MAX_READING_AHEAD_S = 60
@@ -35,6 +35,8 @@ def process_register_household(lg: Ledger, tx: RegisterHousehold, tx_id: bytes) 
     check_digits(tx.meter, 12, "meter")
     check_digits(tx.prm, 14, "prm")
     check_kva(tx.kva)
+    if tx.key == SOLIDARITY:
+        raise InvalidTx("reserved_key", "this key stands for the solidarity gift target")
     if lg.get_household(tx.key) is not None:
         raise InvalidTx("already_registered", f"{tx.key.hex()[:16]}… is already a household")
     check_meter_free(lg, tx.meter, tx.key)
@@ -86,10 +88,12 @@ def get_settled_until(lg: Ledger) -> int:
     return max(lg.get_meta(L.META_SETTLED, 0), boundary)
 
 
-def check_reading_order(hh: list, tx: MeterReading) -> None:
+def check_reading_order(lg: Ledger, hh: list, tx: MeterReading) -> None:
     # DESIGN §4 MeterReading: seq and t must rise.
     if tx.seq <= hh[L.HH_SEQ]:
         raise InvalidTx("stale_seq", f"seq {tx.seq} is not above the last one, {hh[L.HH_SEQ]}")
+    # The agent's seq is its signing clock in ms (node/meter/agent.py): bounded like a nonce.
+    lg.check_not_ahead(tx.seq, "seq_ahead", "seq")
     if tx.t <= hh[L.HH_T]:
         raise InvalidTx("stale_time", f"t {tx.t} is not after the last reading's, {hh[L.HH_T]}")
 
@@ -129,7 +133,7 @@ def process_meter_reading(lg: Ledger, tx: MeterReading, tx_id: bytes) -> None:
     hh = lg.require_household(tx.signer)
     if tx.meter != hh[L.HH_METER]:
         raise InvalidTx("wrong_meter", f"meter {tx.meter} is not this household's meter")
-    check_reading_order(hh, tx)
+    check_reading_order(lg, hh, tx)
     start = check_reading_time(lg, tx)
     if hh[L.HH_BASELINE]:
         d_imp, d_exp = compute_reading_deltas(hh, tx)

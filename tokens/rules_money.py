@@ -8,7 +8,9 @@ from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
 from tokens.settlement import DAY_S, process_contribution
-from tokens.txs import Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer
+from tokens.txs import (
+    SOLIDARITY, Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer,
+)
 from wire.units import Minutes
 
 HOUR = L.CLASS_INDEX["hour"]
@@ -57,8 +59,9 @@ def process_standing_gift(lg: Ledger, tx: StandingGift, tx_id: bytes) -> None:
     # DESIGN §4 StandingGift: bp of each future mint to the beneficiary, until a time;
     # several per household, together <= 10 000 bp.
     lg.require_household(tx.signer)
-    lg.require_household(tx.beneficiary, "unknown_recipient")
-    check_not_self(tx.signer, tx.beneficiary)
+    if tx.beneficiary != SOLIDARITY:
+        lg.require_household(tx.beneficiary, "unknown_recipient")
+        check_not_self(tx.signer, tx.beneficiary)
     if not 1 <= tx.bp <= MAX_GIFT_BP:
         raise InvalidTx("bad_bp", f"a gift is 1 to {MAX_GIFT_BP} basis points, got {tx.bp}")
     if tx.until <= lg.now_s:

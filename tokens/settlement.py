@@ -7,12 +7,15 @@ have records; the rest settle trivially by moving ``meta/settled_until`` on.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from governance.rounding import compute_largest_remainder
 from tokens import layout as L
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
+from tokens.txs import SOLIDARITY
 from wire.units import BasisPoints, Minutes, Wh
 
 KWH = L.CLASS_INDEX["kwh"]
@@ -103,6 +106,7 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> W
     levy_bp = lg.params["levy_bp"]
     day = start // DAY_S
     total_levy = 0
+    needy = functools.cache(lambda: get_solidarity_households(lg))
     for addr, rec in entries:
         e = rec[L.IE_E]
         if not e:
@@ -113,14 +117,14 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> W
         lg.process_treasury(KWH, levy)
         if levy:
             process_contribution(lg, addr, day, levy, 0)
-        kept = net - process_gifts(lg, addr, start, net)
+        kept = net - process_gifts(lg, addr, start, net, needy)
         lg.process_credit(addr, KWH, kept)
         rec[L.IE_MINTED] = net
         lg.ov.mark(L.key_entry(start, addr))
     return total_levy
 
 
-def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh) -> Wh:
+def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh, needy: Callable[[], list[bytes]]) -> Wh:
     # DESIGN §4 settlement step 1: standing gifts move their share of j's mint.
     # A gift applies to intervals that start before its ``until``; once an interval
     # at or after ``until`` settles it can never apply again and is dropped.
@@ -130,12 +134,31 @@ def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh) -> Wh:
             lg.ov.delete(key)
             continue
         share = net * bp // 10_000
-        if share:
+        if share and beneficiary == SOLIDARITY:
+            given += process_solidarity_gift(lg, giver, share, needy())
+        elif share:
             lg.process_credit(beneficiary, KWH, share)
             given += share
     if given > net:
         raise RuntimeError("standing gifts exceed 10 000 bp")
     return given
+
+
+def get_solidarity_households(lg: Ledger) -> list[bytes]:
+    """Households flagged solidarity (UpdateHousehold), sorted by address."""
+    return [key[len(L.HOUSEHOLD):] for key, hh in lg.ov.iter_prefix(L.HOUSEHOLD) if hh[L.HH_SOLIDARITY]]
+
+
+def process_solidarity_gift(lg: Ledger, giver: bytes, share: Wh, needy: list[bytes]) -> Wh:
+    """A gift to SOLIDARITY: ``share`` split equally among the flagged households other
+    than the giver, largest remainder tie-broken by address (DESIGN §4 step 3). With
+    none flagged it stays with the producer. Returns what was given."""
+    targets = [addr for addr in needy if addr != giver]
+    parts = compute_largest_remainder(share, [(addr, 1) for addr in targets])
+    for addr, part in zip(targets, parts):
+        if part:
+            lg.process_credit(addr, KWH, part)
+    return sum(parts)
 
 
 def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], sum_e: Wh, sum_i: Wh) -> Wh:
@@ -170,13 +193,17 @@ def get_categories(lg: Ledger) -> list[str]:
     return [name for name, _ in lg.params["allocation_categories"]]
 
 
-def get_standing_allocation(lg: Ledger) -> list[BasisPoints]:
-    stored = lg.ov.get(L.META_ALLOCATION)
-    cats = lg.params["allocation_categories"]
-    if stored is None or len(stored) != len(cats):
+def compute_standing_allocation(stored: list | None, cats: list) -> list[BasisPoints]:
+    """``meta/allocation`` ([[name, bp], ...]) in the order of the categories ``cats``."""
+    by_name = dict(stored or ())
+    if by_name.keys() != {name for name, _ in cats}:
         # The genesis default (or the new default after the categories changed).
         return [bp for _, bp in cats]
-    return list(stored)
+    return [by_name[name] for name, _ in cats]
+
+
+def get_standing_allocation(lg: Ledger) -> list[BasisPoints]:
+    return compute_standing_allocation(lg.ov.get(L.META_ALLOCATION), lg.params["allocation_categories"])
 
 
 def process_epoch(lg: Ledger, events: list, get_ballot_allocation) -> None:
@@ -188,8 +215,8 @@ def process_epoch(lg: Ledger, events: list, get_ballot_allocation) -> None:
     if lg.now_s < next_epoch:
         return
     allocation = get_ballot_allocation(lg)
-    lg.ov.put(L.META_ALLOCATION, allocation)
     names = get_categories(lg)
+    lg.ov.put(L.META_ALLOCATION, [[name, bp] for name, bp in zip(names, allocation)])
     treasury = lg.get_treasury()
     amount = max(treasury[KWH], 0)
     shares = compute_largest_remainder(amount, list(enumerate(allocation)))

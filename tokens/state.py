@@ -222,7 +222,7 @@ def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
     epoch_s = genesis.params["allocation_epoch_s"]
     put(L.META_NEXT_EPOCH, (genesis.genesis_time // epoch_s + 1) * epoch_s)
     put(L.META_TOTALS, [0, 0])
-    put(L.META_ALLOCATION, [bp for _, bp in genesis.params["allocation_categories"]])
+    put(L.META_ALLOCATION, [list(pair) for pair in genesis.params["allocation_categories"]])
     put(L.META_VSC_NONCE, 0)
     put(L.TREASURY, [0, 0])
     for name, _ in genesis.params["allocation_categories"]:

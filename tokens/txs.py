@@ -23,8 +23,12 @@ from wire.limits import MAX_TX_BYTES
 CLASS = Str(8)          # token class name: "kwh" or "hour"
 MEMO = Str(140)         # DESIGN §4: memo <= 140 bytes
 TOPIC = Str(32)         # governance topic: "allocation", "params" or "*"
+CATEGORY = Str(32)      # allocation category name
 
 _SIGNER = (("signer", "sig"),)
+# StandingGift.beneficiary meaning "the households flagged solidarity at mint time"
+# (UpdateHousehold.solidarity). No household may be registered under this key.
+SOLIDARITY = bytes(32)
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,8 @@ class Transfer(Tx):
 @register("tx/gift")
 @dataclass(frozen=True)
 class StandingGift(Tx):
-    """Gives ``bp`` of each future mint of the signer to ``beneficiary`` until ``until``."""
+    """Gives ``bp`` of each future mint of the signer to ``beneficiary`` until ``until``;
+    ``beneficiary == SOLIDARITY`` splits it among the households flagged solidarity."""
 
     signer: bytes = field_of(KEY)
     nonce: int = field_of(U64)
@@ -167,7 +172,7 @@ class Spend(Tx):
 
     signer: bytes = field_of(KEY)
     nonce: int = field_of(U64)
-    category: str = field_of(Str(32))
+    category: str = field_of(CATEGORY)
     to: bytes = field_of(KEY)
     amount: int = field_of(U64)         # kwh, in Wh
     memo: str = field_of(MEMO)
@@ -186,14 +191,22 @@ class Delegate(Tx):
     sig: bytes = field_of(SIG)
 
 
-@register("tx/ballot")
+@register("tx/ballot-entry")
+@dataclass(frozen=True)
+class BallotEntry(Message):
+    category: str = field_of(CATEGORY)
+    bp: int = field_of(U64)
+
+
+@register("tx/ballot", version=2)
 @dataclass(frozen=True)
 class AllocationBallot(Tx):
-    """Basis points per allocation category, in genesis order, summing to 10 000."""
+    """Basis points per allocation category, keyed by name (sorted, each named once,
+    each > 0; an omitted category gets 0), summing to 10 000."""
 
     signer: bytes = field_of(KEY)
     nonce: int = field_of(U64)
-    bps: tuple[int, ...] = field_of(List(U64, 32))
+    entries: tuple[BallotEntry, ...] = field_of(List(Nested(BallotEntry), 32))
     sig: bytes = field_of(SIG)
 
 
@@ -253,4 +266,5 @@ def decode_tx(data: bytes) -> Tx:
     return decode(data, TX_TYPES, MAX_TX_BYTES)
 
 
-__all__ = [t.__name__ for t in TX_TYPES] + ["Tx", "TX_TYPES", "ValidatorSig", "decode_tx", "DecodeError"]
+__all__ = [t.__name__ for t in TX_TYPES] + ["BallotEntry", "SOLIDARITY", "Tx", "TX_TYPES", "ValidatorSig", "decode_tx",
+                                            "DecodeError"]

@@ -54,7 +54,7 @@ def build_schemas() -> dict[str, Schema]:
     balances = obj({"kwh": INT, "hour": INT})
     household = obj({"meter": STR, "prm": STR, "label": STR, "kva": INT, "peak_w": INT, "solidarity": BOOL,
                      "since_height": INT, "last_reading": ANY_OBJECT})
-    gift = obj({"id": HEX32, "beneficiary": HEX32, "bp": INT, "until": INT})
+    gift = obj({"id": HEX32, "beneficiary": HEX32, "solidarity": BOOL, "bp": INT, "until": INT})
     interval = obj({"start": INT, "end": INT, "k": INT, "export_wh": INT, "import_wh": INT, "minted_wh": INT,
                     "allocated_wh": INT, "settled": BOOL})
     consumer = obj({"consumer": HEX32, "wh": INT, "numerator": INT, "denominator": INT})
@@ -79,7 +79,7 @@ def build_schemas() -> dict[str, Schema]:
         "Account": obj({"address": HEX32, "balances": balances, "nonce": INT, "household": nullable(household),
                         "registrar": BOOL, "gifts": arr(gift),
                         "delegations": {"type": "object", "additionalProperties": nullable(HEX32)},
-                        "ballot": nullable(arr(INT)), "ballot_by_category": nullable(bp_map)}),
+                        "ballot": nullable(bp_map), "ballot_by_category": nullable(bp_map)}),
         "Intervals": obj({"address": HEX32, "interval_s": INT, "from": INT, "to": INT, "intervals": arr(interval),
                           "next_from": nullable(INT)}),
         "Consumers": obj({"address": HEX32, "interval": INT, "start": INT, "end": INT, "settled": BOOL,

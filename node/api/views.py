@@ -38,10 +38,11 @@ def get_account_view(kv: KV, addr: bytes) -> dict[str, Any] | None:
     if account["household"] is None and account["nonce"] == 0 and not any(account["balances"].values()) \
             and not account["registrar"]:
         return None
+    # DESIGN §5: a ballot naming a category that no longer exists stops counting (null).
     ballot = account["ballot"]
     names = get_categories(kv)
-    account["ballot_by_category"] = (dict(zip(names, ballot)) if ballot is not None and len(ballot) == len(names)
-                                     else None)
+    account["ballot_by_category"] = ({name: ballot.get(name, 0) for name in names}
+                                     if ballot is not None and ballot.keys() <= set(names) else None)
     return account
 
 

@@ -80,7 +80,9 @@ def format_account(doc: dict[str, Any]) -> list[str]:
     for topic, to in sorted(doc.get("delegations", {}).items()):
         lines.append(f"delegation  {topic}: {to[:16] + '…' if to else 'none'}")
     if doc.get("ballot"):
-        lines.append(f"ballot      {doc['ballot']}")
+        ballot = doc["ballot"]
+        shown = ", ".join(f"{name} {bp} bp" for name, bp in ballot.items()) if isinstance(ballot, dict) else ballot
+        lines.append(f"ballot      {shown}")
     return lines
 
 

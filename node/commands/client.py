@@ -49,12 +49,14 @@ def describe_unreachable(url: str, exc: httpx.HTTPError) -> UserError:
     return UserError(f"cannot reach the node at {url}: {str(exc)[:120] or type(exc).__name__}")
 
 
-def get_json(client: httpx.Client, url: str, path: str) -> Any:
-    """GET a JSON document from the node; any failure is one line."""
+def get_json(client: httpx.Client, url: str, path: str, missing: Any = None) -> Any:
+    """GET a JSON document from the node (``missing`` on a 404, if given); any failure is one line."""
     try:
         resp = client.get(f"{url}{path}")
     except httpx.HTTPError as exc:
         raise describe_unreachable(url, exc) from None
+    if resp.status_code == 404 and missing is not None:
+        return missing
     if resp.status_code != 200:
         raise UserError(f"GET {path} answered {resp.status_code}: {describe_error(resp)}")
     try:
@@ -107,13 +109,35 @@ def post_tx(client: httpx.Client, url: str, tx: Tx, token: str | None = None) ->
     except httpx.HTTPError as exc:
         raise describe_unreachable(url, exc) from None
     if resp.status_code not in (200, 202):
-        raise UserError(f"the node refused the transaction ({resp.status_code}): {describe_error(resp)}")
+        reason = describe_error(resp)
+        if reason.startswith("nonce_ahead:"):
+            raise describe_clock_ahead(client, url, getattr(tx, "nonce", 0))
+        raise UserError(f"the node refused the transaction ({resp.status_code}): {reason}")
     return tx.id().hex()
+
+
+def describe_clock_ahead(client: httpx.Client, url: str, nonce_ms: int) -> UserError:
+    """tokens/ledger.py check_not_ahead refused our clock-derived nonce: say by how much."""
+    ahead_s = (nonce_ms - get_chain_time_s(client, url) * 1000) // 1000
+    return UserError(f"your clock is ahead of the chain's by {ahead_s} s: the node refuses nonces that far "
+                     "ahead; set this computer's clock right (NTP) and sign again")
 
 
 def read_nonce_ms() -> int:
     """tokens/txs.py: nonces rise with gaps allowed, so a clock in ms serves."""
     return time.time_ns() // 1_000_000
+
+
+def fetch_next_nonce(client: httpx.Client, url: str, signer: bytes) -> int:
+    """The clock in ms, or one past the committed nonce if that is higher: after a clock
+    that ran ahead is set back, the signer is not locked out until it catches up."""
+    path = f"/accounts/{signer.hex()}"
+    # An unknown account (404) has nonce 0.
+    doc = get_json(client, url, path, missing={"nonce": 0})
+    committed = doc.get("nonce") if isinstance(doc, dict) else None
+    if type(committed) is not int:
+        raise UserError(f"GET {path}: no nonce in the node's answer")
+    return max(read_nonce_ms(), committed + 1)
 
 
 def sign_tx(unsigned: Tx, key: Keypair, chain_id: bytes, sig_field: str = "sig") -> Tx:
@@ -132,7 +156,7 @@ def submit(node: str, key_path: Path, build: Callable[[bytes, int], Tx], *, toke
     key = load_key(key_path)
     with open_client() as client:
         chain_id = get_chain_id(client, url)
-        tx = build(key.public, read_nonce_ms())
+        tx = build(key.public, fetch_next_nonce(client, url, key.public))
         for cosigner, field in cosigners:
             tx = sign_tx(tx, cosigner, chain_id, field)
         tx = sign_tx(tx, key, chain_id)

@@ -25,7 +25,7 @@ from node.commands.client import (
 )
 from node.errors import UserError
 from tokens.genesis import DEFAULT_PARAMS
-from tokens.txs import AllocationBallot, Delegate, Propose, Vote
+from tokens.txs import AllocationBallot, BallotEntry, Delegate, Propose, Vote
 
 gov_app = typer.Typer(help="Liquid democracy: delegate, allocate, propose, vote, show; offline tally.",
                       no_args_is_help=True)
@@ -77,21 +77,55 @@ def build_delegate(signer: bytes, nonce: int, topic: str, to: bytes | None) -> D
     return Delegate(signer=signer, nonce=nonce, topic=topic, to=to, sig=NO_SIG)
 
 
-def parse_bps(text: str) -> tuple[int, ...]:
-    """``4000,1000,...``: basis points per category in genesis order, summing to 10 000."""
+def parse_bp(text: str) -> int:
     try:
-        bps = tuple(int(part) for part in text.split(","))
+        bp = int(text)
     except ValueError:
-        raise UserError(f"--bps must be comma-separated integers, not {text!r}") from None
-    if any(bp < 0 for bp in bps) or len(bps) > 32:
-        raise UserError("--bps takes at most 32 values, each >= 0")
-    if sum(bps) != TOTAL_BP:
-        raise UserError(f"--bps must sum to {TOTAL_BP}, not {sum(bps)}")
-    return bps
+        raise UserError(f"--bps: {text!r} is not an integer") from None
+    if bp < 0:
+        raise UserError(f"--bps: {bp} is negative")
+    return bp
 
 
-def build_ballot(signer: bytes, nonce: int, bps: tuple[int, ...]) -> AllocationBallot:
-    return AllocationBallot(signer=signer, nonce=nonce, bps=bps, sig=NO_SIG)
+def parse_bps(text: str, categories: list[str]) -> dict[str, int]:
+    """``pensions=4000,energy=1000,...`` (an omitted category gets 0), or one value per
+    category in the node's current order; by name either way, summing to 10 000."""
+    parts = [part.strip() for part in text.split(",")]
+    named = ["=" in part for part in parts]
+    if any(named) and not all(named):
+        raise UserError("--bps: give every entry as name=bp, or only numbers in the categories' order")
+    if all(named):
+        pairs = [part.split("=", 1) for part in parts]
+        ballot = {name.strip(): parse_bp(bp) for name, bp in pairs}
+        if len(ballot) != len(pairs):
+            raise UserError("--bps: a category is named twice")
+    elif len(parts) != len(categories):
+        raise UserError(f"--bps: {len(parts)} numbers for {len(categories)} categories "
+                        f"({', '.join(categories)}); or give name=bp entries")
+    else:
+        ballot = dict(zip(categories, (parse_bp(part) for part in parts)))
+    unknown = sorted(set(ballot) - set(categories))
+    if unknown:
+        raise UserError(f"--bps: no category {unknown[0]!r}; the categories are {', '.join(categories)}")
+    if sum(ballot.values()) != TOTAL_BP:
+        raise UserError(f"--bps must sum to {TOTAL_BP}, not {sum(ballot.values())}")
+    return ballot
+
+
+def build_ballot(signer: bytes, nonce: int, ballot: dict[str, int]) -> AllocationBallot:
+    # tokens/rules_gov.py check_ballot_entries: sorted by name, zero entries left out.
+    entries = tuple(BallotEntry(category=name, bp=bp) for name, bp in sorted(ballot.items()) if bp)
+    return AllocationBallot(signer=signer, nonce=nonce, entries=entries, sig=NO_SIG)
+
+
+def fetch_categories(node: str) -> list[str]:
+    """The allocation categories, in order, as the node sees them now."""
+    with open_client() as client:
+        doc = get_json(client, parse_node_url(node), "/governance/allocation")
+    names = doc.get("categories") if isinstance(doc, dict) else None
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise UserError("GET /governance/allocation: no categories in the node's answer")
+    return names
 
 
 def parse_canonical_value(text: str) -> str:
@@ -142,13 +176,15 @@ def gov_delegate(
 
 @gov_app.command("allocate")
 def gov_allocate(
-    bps: str = typer.Option(..., "--bps", help="Basis points per category, in genesis order, "
-                            "summing to 10000, e.g. 4000,1000,1000,2000,1000,1000."),
+    bps: str = typer.Option(..., "--bps", help="Basis points by category, summing to 10000, e.g. "
+                            "pensions=5000,roads=5000 (an omitted category gets 0); or one number per "
+                            "category in the order gov show lists them."),
     node: str = NODE_OPTION, key: Path = KEY_OPTION,
 ) -> None:
-    """Cast (or replace) the household's standing allocation ballot."""
-    parsed = parse_bps(bps)
-    typer.echo(submit(node, key, lambda signer, nonce: build_ballot(signer, nonce, parsed)))
+    """Cast (or replace) the household's standing allocation ballot, keyed by category name."""
+    # The categories are the node's at signing time: a positional --bps is named by them.
+    typer.echo(submit(node, key, lambda signer, nonce: build_ballot(signer, nonce,
+                                                                    parse_bps(bps, fetch_categories(node)))))
 
 
 @gov_app.command("propose")

@@ -20,12 +20,12 @@ from pathlib import Path
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, TOKEN_ENV, fetch_deadline, get_chain_id, open_client, parse_key_hex, parse_node_url,
-    post_tx, read_nonce_ms, sign_tx, submit,
+    DEFAULT_NODE, NO_SIG, TOKEN_ENV, fetch_deadline, fetch_next_nonce, get_chain_id, open_client, parse_key_hex,
+    parse_node_url, post_tx, sign_tx, submit,
 )
 from node.errors import UserError
 from node.home.keyfile import load_key
-from tokens.txs import Accept, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx
+from tokens.txs import SOLIDARITY, Accept, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx
 from wire import DecodeError, verify_signature
 from wire.crypto import signing_bytes
 from wire.limits import MAX_TX_BYTES
@@ -86,14 +86,16 @@ def tx_transfer(
 
 @tx_app.command("gift")
 def tx_gift(
-    to: str = typer.Option(..., "--to", help="Beneficiary's public key (hex)."),
+    to: str = typer.Option(..., "--to", help="Beneficiary's public key (hex), or 'solidarity': shared "
+                           "equally among the households the mairie flags as in need, at each mint."),
     bp: int = typer.Option(..., "--bp", help="Basis points of each of your future mints (100 = 1 %)."),
     until: int | None = typer.Option(None, "--until", min=0, help="Unix time the gift ends."),
     days: int | None = typer.Option(None, "--days", min=1, help="Or: days from now (chain clock)."),
     node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
 ) -> None:
-    """Give a share of your future production to a neighbour, until a date (a standing gift)."""
-    beneficiary = parse_key_hex(to, "--to")
+    """Give a share of your future production to a neighbour, or to the households in need,
+    until a date (a standing gift)."""
+    beneficiary = SOLIDARITY if to == "solidarity" else parse_key_hex(to, "--to (a key or 'solidarity')")
     if not 0 < bp <= TOTAL_BP:
         raise UserError(f"--bp must be between 1 and {TOTAL_BP}")
     end = fetch_deadline(node, until, None if days is None else days * DAY_S, ("--until", "--days"))
@@ -147,9 +149,10 @@ def tx_service(
 def write_half_signed(node: str, key_path: Path, build, out: Path) -> None:
     """Sign as the beneficiary only and write the tx (hex) for the provider to co-sign."""
     key = load_key(key_path)
+    url = parse_node_url(node)
     with open_client() as client:
-        chain_id = get_chain_id(client, parse_node_url(node))
-    tx = sign_tx(build(key.public, read_nonce_ms()), key, chain_id)
+        chain_id = get_chain_id(client, url)
+        tx = sign_tx(build(key.public, fetch_next_nonce(client, url, key.public)), key, chain_id)
     try:
         out.write_text(tx.encode().hex() + "\n")
     except OSError as exc:

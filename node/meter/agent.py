@@ -7,8 +7,12 @@ latest reading and retries with backoff, re-signing it with a fresh ``seq``.
 - ``t`` is the unix second at which the latest frame arrived (the meter's own DATE is
   local time and absent in historic mode). A reading is submitted only if its ``t`` is
   past the last submitted one, so ``t`` rises.
-- ``seq`` is the signing time in milliseconds, bumped past the previous value: it rises
-  across restarts without any state on disk, as long as the clock does not go back.
+- ``seq`` is the signing time in milliseconds, bumped past the previous value and, from
+  the first contact with the node on, past the household's last committed seq. So it
+  rises across restarts without any state on disk, and a clock that ran ahead and was
+  set back does not lock the meter out: the ledger refuses a seq more than
+  ``max_nonce_ahead_s`` ahead of block time (``seq_ahead``), and the agent starts
+  again from the seq that was committed.
 """
 
 from __future__ import annotations
@@ -78,6 +82,25 @@ class NodeClient:
             return parse_status_chain_id(doc)
         except ValueError as exc:
             raise NodeUnavailable(str(exc)) from None
+
+    async def get_last_seq(self, signer: bytes) -> int:
+        """The household's last committed seq (0 for none yet), from GET /accounts/{addr}."""
+        path = f"/accounts/{signer.hex()}"
+        try:
+            resp = await self.client.get(f"{self.url}{path}", timeout=HTTP_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"GET {path}: {str(exc)[:120] or type(exc).__name__}") from None
+        if resp.status_code == 404:
+            return 0
+        if resp.status_code != 200:
+            raise NodeUnavailable(f"GET {path} answered {resp.status_code}")
+        try:
+            seq = ((resp.json().get("household") or {}).get("last_reading") or {}).get("seq", 0)
+        except (ValueError, AttributeError):
+            raise NodeUnavailable(f"GET {path}: not an account document") from None
+        if type(seq) is not int:
+            raise NodeUnavailable(f"GET {path}: the household's seq is not an integer")
+        return seq
 
     async def submit(self, tx: MeterReading) -> str:
         """POST the tx; return the id the node gives it."""
@@ -197,6 +220,7 @@ class MeterAgent:
         if status.reading is None or status.reading_t is None or status.reading_t <= status.submitted_t:
             return
         if self.chain_id is None:
+            status.last_seq = max(status.last_seq, await self.node.get_last_seq(self.key.public))
             self.chain_id = await self.node.get_chain_id()
         reading, t = status.reading, status.reading_t
         seq = compute_next_seq(status.last_seq, self.now())

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from consensus.block import (
-    ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, check_block_time,
+    MAX_BLOCK_LAG_MS, ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, check_block_lag,
+    check_block_time,
 )
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.vote import DuplicateVote
@@ -97,6 +98,17 @@ class LedgerApp:
             self.compute_result(block, check_time=True)
         except (InvalidLedgerBlock, InvalidConsensusBlock) as exc:
             log.warning("invalid block %d from %s: %s", block.header.height,
+                        block.header.proposer.hex()[:8], exc)
+            return False
+        return True
+
+    def is_timely(self, block: Block) -> bool:
+        # DESIGN §6: the lag is wall time; a development chain clock runs time_scale
+        # times faster, so its bound is as many times longer in chain milliseconds.
+        try:
+            check_block_lag(block, self.now_ms(), MAX_BLOCK_LAG_MS * self.genesis.params["time_scale"])
+        except InvalidConsensusBlock as exc:
+            log.warning("prevote nil on block %d from %s: %s", block.header.height,
                         block.header.proposer.hex()[:8], exc)
             return False
         return True

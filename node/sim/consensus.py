@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from wire import Keypair, Message, signing_bytes, verify_message
 
 from consensus.block import ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root
-from consensus.block import check_block_time
+from consensus.block import check_block_lag, check_block_time
 from consensus.engine import Engine
 from consensus.errors import InvalidBlock
 from consensus.events import (
@@ -63,6 +63,7 @@ class SimConfig:
     encode: bool = False            # carry every message as bytes through the strict decoder
     shared_verify: bool = True      # verify each distinct signed message once for all nodes
     max_virtual_s: float = 0.0      # 0: 120 s + 30 s per height
+    clock_skew_ms: tuple[int, ...] = ()     # validator i's clock runs this far from virtual time
     engine: EngineConfig = field(default_factory=EngineConfig)
 
 
@@ -97,8 +98,8 @@ class SimResult:
 class SimApp:
     """A trivial application: each block carries random bytes; the state is a hash chain."""
 
-    def __init__(self, sim: "Simulation", me: bytes, rng: random.Random, chain: list) -> None:
-        self.sim, self.me, self.rng = sim, me, rng
+    def __init__(self, sim: "Simulation", me: bytes, rng: random.Random, chain: list, skew_ms: int = 0) -> None:
+        self.sim, self.me, self.rng, self.skew_ms = sim, me, rng, skew_ms
         self.state_hash, self.time_ms = bytes(32), GENESIS_TIME_MS
         for block, _ in chain:
             self.apply(block)
@@ -110,17 +111,28 @@ class SimApp:
         txs = (self.rng.randbytes(16),)
         parent = last_commit.block_id if last_commit is not None else ZERO_ID
         header = Header(chain_id=CHAIN_ID, height=height,
-                        time_ms=max(self.time_ms + 1, GENESIS_TIME_MS + self.sim.now),
+                        time_ms=max(self.time_ms + 1, self.now_ms()),
                         parent=parent, tx_root=compute_tx_root(txs), state_hash=self.state_hash,
                         proposer=self.me)
         return Block(header=header, txs=txs, last_commit=last_commit, evidence=evidence)
 
+    def now_ms(self) -> int:
+        """This validator's clock: virtual time plus its configured skew."""
+        return GENESIS_TIME_MS + self.sim.now + self.skew_ms
+
     def validate(self, block: Block) -> bool:
         try:
-            check_block_time(block, self.time_ms, GENESIS_TIME_MS + self.sim.now)
+            check_block_time(block, self.time_ms, self.now_ms())
         except InvalidBlock:
             return False
         return block.header.state_hash == self.state_hash
+
+    def is_timely(self, block: Block) -> bool:
+        try:
+            check_block_lag(block, self.now_ms())
+        except InvalidBlock:
+            return False
+        return True
 
     def apply(self, block: Block) -> None:
         self.state_hash = hashlib.sha256(self.state_hash + block.header.tx_root).digest()
@@ -150,7 +162,9 @@ class SimNode:
         may not sign them again) and out to the peers, as the node's Driver does."""
         self.incarnation += 1
         self.up = True
-        self.app = SimApp(self.sim, self.key.public, self.rng, self.chain)
+        skews = self.sim.config.clock_skew_ms
+        self.app = SimApp(self.sim, self.key.public, self.rng, self.chain,
+                          skews[self.index] if self.index < len(skews) else 0)
         self.engine = Engine(CHAIN_ID, self.key, self.app, self.sim.config.engine, self.sign_state,
                              self.sim.verify)
         last_commit = self.chain[-1][1] if self.chain else None

@@ -20,7 +20,7 @@ from typing import Any
 import tokens
 from node.sim.profiles import MeterSim, Weather, build_profiles, compute_commune_mix
 from tokens import txs as T
-from tokens.genesis import Genesis, parse_genesis
+from tokens.genesis import DEFAULT_PARAMS, Genesis, parse_genesis
 from wire import Keypair, compute_id, sign_message
 
 DEMO_DAY = 1_718_928_000           # 2024-06-21 00:00 UTC: the summer solstice
@@ -137,7 +137,7 @@ def build_events(c: DemoCommune, seed: int) -> dict[int, list[bytes]]:
                  counterparty=None, expires=DEMO_DAY + 18 * 3600)
     events[192] = [offer]
     events[198] = [c.tx(T.Accept, k[friend], offer=compute_id(offer))]
-    events[240] = [c.tx(T.AllocationBallot, k[i], bps=_ballot(rng)) for i in rng.sample(range(n), max(1, n // 4))]
+    events[240] = [c.tx(T.AllocationBallot, k[i], entries=_ballot(rng)) for i in rng.sample(range(n), max(1, n // 4))]
     events[240].append(c.tx(T.Delegate, k[poor], topic="allocation", to=k[friend].public))
     return events
 
@@ -148,10 +148,12 @@ def _service(c: DemoCommune, payer: Keypair, provider: Keypair) -> T.Service:
     return sign_message(tx, c.genesis.chain_id, provider, "provider_sig")
 
 
-def _ballot(rng: random.Random) -> tuple[int, ...]:
+def _ballot(rng: random.Random) -> tuple[T.BallotEntry, ...]:
+    """A random split over the default categories, keyed by name (tokens/rules_gov.py)."""
     cuts = sorted(rng.randint(0, 100) for _ in range(5))
     parts = [b - a for a, b in zip([0] + cuts, cuts + [100])]
-    return tuple(p * 100 for p in parts)
+    names = [name for name, _ in DEFAULT_PARAMS["allocation_categories"]]
+    return tuple(T.BallotEntry(category=name, bp=p * 100) for name, p in sorted(zip(names, parts)) if p)
 
 
 def run_ledger_demo(households: int, seed: int) -> dict[str, Any]:

@@ -37,8 +37,12 @@ async function getJSON(path) {
 
 function short(key) { return key ? key.slice(0, 8) + "…" : "–"; }
 
+// tokens/txs.py SOLIDARITY: a gift to the households flagged solidarity.
+const SOLIDARITY = "0".repeat(64);
+
 function who(key) {
   if (key === state.addr) return T("my_household");
+  if (key === SOLIDARITY) return T("solidarity");
   const label = state.labels.get(key);
   return label ? `${label} (${short(key)})` : short(key);
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema_rs
 import pytest
 
 from node.cli import main
@@ -135,3 +136,26 @@ def test_invalid_cosign_by_the_wrong_key(livenet: LiveNet, capsys, tmp_path):
 def test_invalid_unreachable_node_is_one_line(livenet: LiveNet, capsys):
     code, _, err = run(capsys, "account", "show", "--node", "http://127.0.0.1:1")
     assert code == 1 and err.startswith("error: cannot reach the node") and len(err.splitlines()) == 1
+
+
+def check_schema(livenet: LiveNet, name: str, doc: dict) -> None:
+    """``doc`` validates against the node's own OpenAPI component ``name``."""
+    spec = livenet.get_json(HH0, "/openapi.json")
+    jsonschema_rs.validate({"$ref": f"#/components/schemas/{name}", "components": spec["components"]}, doc)
+
+
+def test_ballot_by_name_and_solidarity_gift_show_under_the_schemas(livenet: LiveNet, capsys):
+    ballot_id = submit(capsys, livenet, "gov", "allocate", "--bps", "roads=6000,canteen=4000", key=HH1)
+    gift_id = submit(capsys, livenet, "tx", "gift", "--to", "solidarity", "--bp", "300", "--days", "2", key=HH1)
+    wait_committed(livenet, ballot_id, HH1)
+    wait_committed(livenet, gift_id, HH1)
+    account = livenet.get_json(HH0, f"/accounts/{livenet.address(HH1)}")
+    check_schema(livenet, "Account", account)
+    assert account["ballot"] == {"canteen": 4000, "roads": 6000}
+    assert account["ballot_by_category"]["roads"] == 6000 and account["ballot_by_category"]["pensions"] == 0
+    assert [(g["id"], g["solidarity"]) for g in account["gifts"]] == [(gift_id, True)]
+    allocation = livenet.get_json(HH0, "/governance/allocation")
+    check_schema(livenet, "Allocation", allocation)
+    assert allocation["categories"][:3] == ["pensions", "energy", "roads"]
+    code, out, _ = run(capsys, "account", "show", "--node", livenet.url(HH0), "--key", str(livenet.key_path(HH1)))
+    assert code == 0 and "roads 6000 bp" in out

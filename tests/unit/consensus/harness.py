@@ -33,6 +33,7 @@ class ToyApp:
     def __init__(self, me: bytes, sets) -> None:
         self.me, self.sets, self.salt = me, sets, 0
         self.rejected: set[bytes] = set()
+        self.stale: set[bytes] = set()      # tx roots of blocks this validator finds too old
         self.proposed: list[tuple] = []
 
     def validator_set(self, height: int) -> list[bytes]:
@@ -44,6 +45,9 @@ class ToyApp:
 
     def validate(self, block: Block) -> bool:
         return block.header.tx_root not in self.rejected
+
+    def is_timely(self, block: Block) -> bool:
+        return block.header.tx_root not in self.stale
 
 
 def make_block(height: int, last_commit: Commit | None, proposer: bytes, round: int = 0, salt: int = 0,

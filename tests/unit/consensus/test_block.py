@@ -6,8 +6,8 @@ from hypothesis import given, strategies as st
 
 from wire import DecodeError
 from consensus.block import (
-    MAX_CLOCK_DRIFT_MS, ZERO_ID, Block, Commit, CommitSig, check_block_shape, check_block_time, compute_block_id,
-    compute_tx_root, get_equivocators, verify_block_evidence, verify_commit,
+    MAX_BLOCK_LAG_MS, MAX_CLOCK_DRIFT_MS, ZERO_ID, Block, Commit, CommitSig, check_block_lag, check_block_shape,
+    check_block_time, compute_block_id, compute_tx_root, get_equivocators, verify_block_evidence, verify_commit,
 )
 from consensus.errors import InvalidBlock
 from consensus.messages import Decision, decode_consensus
@@ -143,6 +143,20 @@ def test_block_time_rules():
         check_block_time(block, 10_000, None)
     with pytest.raises(InvalidBlock, match="5 s ahead"):
         check_block_time(block, None, 10_000 - MAX_CLOCK_DRIFT_MS - 1)
+
+
+def test_block_lag_accepts_up_to_the_bound():
+    block = make_block(2, None, KEYS[0].public, time_ms=100_000)
+    check_block_lag(block, 100_000 + MAX_BLOCK_LAG_MS)
+    check_block_lag(block, 100_000 - MAX_CLOCK_DRIFT_MS)     # ahead: check_block_time's business
+    check_block_lag(block, 100_000 + 60_000, max_lag_ms=60_000)
+
+
+@pytest.mark.parametrize("now_ms", [100_000 + MAX_BLOCK_LAG_MS + 1, 100_000 + 86_400_000])
+def test_invalid_block_lag_behind_the_clock(now_ms):
+    block = make_block(2, None, KEYS[0].public, time_ms=100_000)
+    with pytest.raises(InvalidBlock, match="behind this clock"):
+        check_block_lag(block, now_ms)
 
 
 def _evidence(height, key=KEYS[1]):

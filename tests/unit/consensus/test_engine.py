@@ -103,12 +103,45 @@ def test_the_sign_record_keeps_the_signing_step_numbers():
     assert [(r.height, r.round, r.step) for r in persisted] == [(1, 0, 2), (1, 0, 3)]
 
 
-def test_line_22_prevotes_nil_for_an_invalid_proposal():
+# "stale": DESIGN §6 lower bound on a fresh proposal's time (consensus/block.py check_block_lag).
+@pytest.mark.parametrize("refusal", ["rejected", "stale"], ids=["invalid", "too_far_behind_the_clock"])
+def test_line_22_prevotes_nil_for_a_refused_proposal(refusal):
     engine, app, _ = solo()
     p, bid = proposal_for()
-    app.rejected.add(p.block.header.tx_root)
+    getattr(app, refusal).add(p.block.header.tx_root)
     effects = engine.step(ProposalMsg(p))
     assert [v.block_id for v in own_votes(effects, PREVOTE)] == [None]
+
+
+def test_line_28_prevotes_a_value_with_a_polka_however_old_its_time():
+    # Its time was judged when it was fresh; judging it again could lock the height forever.
+    engine, app, _ = solo()
+    engine.step(Timeout(1, 0, T_PROPOSE))
+    p, bid = proposal_for(round=0)
+    feed_votes(engine, PREVOTE, 0, bid, [1, 2, 3])
+    feed_votes(engine, PRECOMMIT, 0, None, [1, 2])
+    engine.step(Timeout(1, 0, T_PRECOMMIT))
+    app.stale.add(p.block.header.tx_root)
+    effects = engine.step(ProposalMsg(signed_proposal(KEYS[2], 1, 1, p.block, pol_round=0)))
+    assert [v.block_id for v in own_votes(effects, PREVOTE)] == [bid]
+
+
+def lock_in_round_0_then_start_round_1(engine):
+    """Validator 0 locks on round 0's proposal, then round 0 ends without a decision."""
+    p0, bid0 = proposal_for()
+    engine.step(ProposalMsg(p0))
+    feed_votes(engine, PREVOTE, 0, bid0, [1, 2])             # locked on bid0 at round 0
+    feed_votes(engine, PRECOMMIT, 0, None, [1, 2])
+    engine.step(Timeout(1, 0, T_PRECOMMIT))                  # line 47 timeout: round 1
+    return p0, bid0
+
+
+def test_line_22_a_locked_validator_prevotes_its_own_locked_value_however_old():
+    engine, app, _ = solo()
+    p0, bid0 = lock_in_round_0_then_start_round_1(engine)
+    app.stale.add(p0.block.header.tx_root)
+    effects = engine.step(ProposalMsg(signed_proposal(KEYS[2], 1, 1, p0.block)))
+    assert [v.block_id for v in own_votes(effects, PREVOTE)] == [bid0]
 
 
 def test_line_34_and_44_timeout_prevote_then_nil_polka():
@@ -136,11 +169,7 @@ def test_line_36_locks_and_precommits_on_a_polka():
 
 def test_locked_validator_prevotes_nil_for_another_value_then_follows_a_newer_polka():
     engine, _, _ = solo()
-    p0, bid0 = proposal_for()
-    engine.step(ProposalMsg(p0))
-    feed_votes(engine, PREVOTE, 0, bid0, [1, 2])             # locked on bid0 at round 0
-    feed_votes(engine, PRECOMMIT, 0, None, [1, 2])
-    engine.step(Timeout(1, 0, T_PRECOMMIT))                  # line 47 timeout: round 1
+    lock_in_round_0_then_start_round_1(engine)
     assert engine.round == 1
     p1, bid1 = proposal_for(round=1, salt=1)
     effects = engine.step(ProposalMsg(p1))                   # line 22, locked elsewhere

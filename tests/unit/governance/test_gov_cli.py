@@ -45,7 +45,9 @@ class FakeNode(BaseHTTPRequestHandler):
     def do_GET(self):
         docs = {
             "/status": {"chain_id": CHAIN_ID.hex(), "height": 3, "time_ms": CHAIN_NOW_S * 1000},
-            "/governance/allocation": {"allocation": {"pensions": 4000, "energy": 6000}},
+            "/governance/allocation": {"allocation": {"pensions": 4000, "energy": 6000},
+                                       "categories": ["pensions", "energy", "roads", "startups", "canteen",
+                                                      "security"]},
             "/governance/proposals": [{"id": PROPOSAL.hex(), "param": "levy_bp", "status": "open"}],
         }
         if self.path in docs:
@@ -94,10 +96,15 @@ def key_file(tmp_path):
     return str(path)
 
 
-def gov(capsys, *args):
-    rc = main(["gov", *args])
+def run_cli(capsys, *args):
+    """``voisinage ARGS``: exit code, stdout, stderr."""
+    rc = main(list(args))
     out = capsys.readouterr()
     return rc, out.out, out.err
+
+
+def gov(capsys, *args):
+    return run_cli(capsys, "gov", *args)
 
 
 def test_delegate_signs_and_posts_a_delegate_tx(node, key_file, capsys):
@@ -124,7 +131,18 @@ def test_allocate_posts_a_ballot(node, key_file, capsys):
     rc, _, _ = gov(capsys, "allocate", "--bps", "4000,1000,1000,2000,1000,1000", "--node", url, "--key", key_file)
     assert rc == 0
     [tx] = fake.received
-    assert isinstance(tx, AllocationBallot) and tx.bps == (4000, 1000, 1000, 2000, 1000, 1000)
+    assert isinstance(tx, AllocationBallot)
+    assert [(e.category, e.bp) for e in tx.entries] == [
+        ("canteen", 1000), ("energy", 1000), ("pensions", 4000), ("roads", 1000), ("security", 1000),
+        ("startups", 2000)]
+
+
+def test_allocate_by_name_leaves_out_the_categories_it_does_not_name(node, key_file, capsys):
+    url, fake = node
+    rc, _, _ = gov(capsys, "allocate", "--bps", "roads=6000, pensions=4000,energy=0", "--node", url,
+                   "--key", key_file)
+    assert rc == 0
+    assert [(e.category, e.bp) for e in fake.received[0].entries] == [("pensions", 4000), ("roads", 6000)]
 
 
 def test_propose_posts_canonical_json_value(node, key_file, capsys):
@@ -160,7 +178,7 @@ def test_show_prints_allocation_and_proposals(node, capsys):
     assert rc == 0
     assert "pensions" in out and "40.00 %" in out and "levy_bp" in out
     rc, out, _ = gov(capsys, "show", "--node", url, "--json")
-    assert json.loads(out)["allocation"] == {"allocation": {"pensions": 4000, "energy": 6000}}
+    assert json.loads(out)["allocation"]["allocation"] == {"pensions": 4000, "energy": 6000}
 
 
 @pytest.mark.parametrize("args, message", [
@@ -168,9 +186,13 @@ def test_show_prints_allocation_and_proposals(node, capsys):
     (["delegate"], "exactly one of --to or --none"),
     (["delegate", "--to", "abcd"], "--to must be 64 hex characters"),
     (["delegate", "--topic", "roads", "--none"], "--topic must be one of"),
-    (["allocate", "--bps", "5000,4000"], "must sum to 10000"),
-    (["allocate", "--bps", "5000,x"], "comma-separated integers"),
-    (["allocate", "--bps", "12000,-2000"], "each >= 0"),
+    (["allocate", "--bps", "pensions=5000,energy=4000"], "must sum to 10000"),
+    (["allocate", "--bps", "5000,5000"], "2 numbers for 6 categories"),
+    (["allocate", "--bps", "pensions=5000,energy=x"], "'x' is not an integer"),
+    (["allocate", "--bps", "pensions=12000,energy=-2000"], "-2000 is negative"),
+    (["allocate", "--bps", "pensions=5000,5000"], "every entry as name=bp"),
+    (["allocate", "--bps", "parks=10000"], "no category 'parks'"),
+    (["allocate", "--bps", "roads=5000,roads=5000"], "named twice"),
     (["propose", "--param", "nope", "--value", "1", "--window", "60"], "unknown parameter 'nope'"),
     (["propose", "--param", "levy_bp", "--value", "{", "--window", "60"], "--value must be JSON"),
     (["propose", "--param", "levy_bp", "--value", "1"], "exactly one of --voting-end or --window"),

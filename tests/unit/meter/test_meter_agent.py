@@ -172,3 +172,39 @@ def test_damaged_frames_are_counted_and_never_replace_the_latest_reading():
     assert agent.status.frames == 2 and agent.status.unusable_frames == 1
     assert agent.status.reading.import_wh == 1000
     assert "2 frames (1 unusable)" in agent.status.compute_line(agent.now())
+
+
+def _account_node(committed_seq: int | None, posted: list):
+    """/status, /accounts/{addr} (404 when ``committed_seq`` is None) and /tx."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/status":
+            return httpx.Response(200, json={"chain_id": CHAIN_ID.hex()})
+        if request.url.path.startswith("/accounts/"):
+            if committed_seq is None:
+                return httpx.Response(404, json={"error": "unknown account"})
+            return httpx.Response(200, json={"household": {"last_reading": {"seq": committed_seq}}})
+        posted.append(decode_tx(request.content))
+        return httpx.Response(202, json={"id": "ab" * 32})
+    return handler
+
+
+@pytest.mark.parametrize("committed, expected", [
+    (None, 1_760_000_000_000), (5, 1_760_000_000_000), (1_790_000_000_000, 1_790_000_000_001),
+], ids=["no_account", "old_seq", "seq_signed_under_a_clock_that_ran_ahead"])
+async def test_agent_starts_past_the_committed_seq(committed, expected):
+    # A restarted agent whose clock was set back after a jump is not locked out.
+    posted: list = []
+    async with _mock_client(_account_node(committed, posted)) as client:
+        agent = MeterAgent(None, KEY, NodeClient("http://node", client), 60, now=lambda: 1_760_000_000.0,
+                           out=lambda line: None)
+        agent.status.reading, agent.status.reading_t = READING, 1_760_000_000
+        await agent.submit_latest()
+    assert [tx.seq for tx in posted] == [expected]
+
+
+@pytest.mark.parametrize("answer", [httpx.Response(500), httpx.Response(200, content=b"[]"),
+                                    httpx.Response(200, json={"household": {"last_reading": {"seq": "1"}}})])
+async def test_invalid_account_answers_mean_the_node_is_unavailable(answer):
+    async with _mock_client(lambda request: answer) as client:
+        with pytest.raises(NodeUnavailable):
+            await NodeClient("http://node", client).get_last_seq(KEY.public)

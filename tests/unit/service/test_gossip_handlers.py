@@ -21,7 +21,7 @@ from node.net import Outcome, TxBatch, TxBatcher, Verdict
 from node.service.checks import get_consensus_fault
 from node.service.node import Node
 from node.service.runner import open_store
-from tokens.txs import MeterReading, Transfer
+from tokens.txs import Delegate, MeterReading, Transfer
 from wire import Keypair, sign_message
 
 
@@ -172,3 +172,12 @@ async def test_a_proposal_of_the_current_height_makes_a_loaded_batch_leave(commu
     finally:
         store.close()
         proposer_store.close()
+
+
+def test_invalid_tx_with_a_nonce_ahead_of_the_chain_is_ignored_not_rejected(node, commune) -> None:
+    # DESIGN §7: too far in the future is IGNORE; the signer's clock, not the peer, is at fault.
+    key = load_key(commune / "household-0" / KEY_FILE)
+    ahead = node.clock.now_ms() + 365 * 86_400_000
+    tx = Delegate(signer=key.public, nonce=ahead, topic="*", to=None, sig=b"")
+    verdict = assert_verdict(node.on_tx("peer", sign_message(tx, node.chain_id, key).encode()))
+    assert (verdict.outcome, verdict.reason) == (Outcome.IGNORE, "nonce_ahead")

@@ -36,7 +36,9 @@ ops = st.one_of(
     st.tuples(st.just("read"), who, st.integers(0, 102), st.integers(0, 102), st.integers(-30, 600)),
     st.tuples(st.just("transfer"), who, who, cls, st.integers(0, 2500)),
     st.tuples(st.just("service"), who, who, st.integers(0, 90)),
-    st.tuples(st.just("gift"), who, who, st.integers(0, 10_001), st.integers(-100, 7200)),
+    # Beneficiary N: the solidarity target (tokens/txs.py SOLIDARITY).
+    st.tuples(st.just("gift"), who, st.integers(0, N), st.integers(0, 10_001), st.integers(-100, 7200)),
+    st.tuples(st.just("flag"), who, st.booleans()),
     st.tuples(st.just("revoke"), who, st.integers(0, 5)),
     st.tuples(st.just("offer"), who, cls, st.integers(0, 2500), cls, st.integers(0, 2500), st.booleans(),
               st.integers(-10, 4000)),
@@ -84,7 +86,8 @@ class Driver:
             tx = sign_message(tx, c.genesis.chain_id, k[a[1]], "provider_sig")
             return sign_message(tx, c.genesis.chain_id, k[a[0]]).encode()
         if kind == "gift":
-            data = c.tx(T.StandingGift, k[a[0]], beneficiary=k[a[1]].public, bp=a[2], until=now + a[3])
+            to = T.SOLIDARITY if a[1] == N else k[a[1]].public
+            data = c.tx(T.StandingGift, k[a[0]], beneficiary=to, bp=a[2], until=now + a[3])
             self.gifts.append(data)
             return data
         if kind == "revoke":
@@ -104,6 +107,10 @@ class Driver:
             # Often the household the offer may be reserved for, so that many succeed.
             signer = k[(maker + 1) % N] if as_counterparty else k[who]
             return c.tx(T.Accept, signer, offer=compute_id(data))
+        if kind == "flag":
+            h = c.genesis.households[a[0]]
+            return c.tx(T.UpdateHousehold, REGISTRAR, key=h.key, meter=h.meter, kva=h.kva, peak_w=h.peak_w,
+                        solidarity=a[1])
         if kind == "public":
             return c.tx(T.PublicService, REGISTRAR, beneficiary=k[a[0]].public, on_call_s=a[1], memo="")
         return c.tx(T.Spend, REGISTRAR, category=a[0], to=k[a[1]].public, amount=a[2], memo="")

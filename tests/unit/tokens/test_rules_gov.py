@@ -22,8 +22,18 @@ def setup():
     return Chain(genesis), keys
 
 
+NAMES = ["pensions", "energy", "roads", "startups", "canteen", "security"]
+
+
 def ballot(chain, key, bps):
-    return chain.tx(T.AllocationBallot, key, bps=tuple(bps))
+    """``bps``: {name: bp}, or bp per default category in genesis order (zeros left out)."""
+    by_name = bps if isinstance(bps, dict) else dict(zip(NAMES, bps))
+    return entries_ballot(chain, key, [(n, bp) for n, bp in sorted(by_name.items()) if bp])
+
+
+def entries_ballot(chain, key, pairs):
+    """A ballot with exactly these (name, bp) entries, in this order."""
+    return chain.tx(T.AllocationBallot, key, entries=tuple(T.BallotEntry(category=n, bp=bp) for n, bp in pairs))
 
 
 def delegate(chain, key, topic, to):
@@ -54,11 +64,23 @@ def test_invalid_delegate(setup, signer, topic, to, reason):
 # --- AllocationBallot and the standing allocation -------------------------------------
 
 
-@pytest.mark.parametrize("bps", [[5000, 5000], [4000, 1000, 1000, 2000, 1000, 999]],
-                         ids=["wrong_length", "wrong_sum"])
-def test_invalid_ballot(setup, bps):
+@pytest.mark.parametrize("pairs, reason", [
+    ([("pensions", 5000), ("energy", 5000)], "bad_ballot"),
+    ([("energy", 5000), ("energy", 5000)], "bad_ballot"),
+    ([("energy", 5000), ("pensions", 4999)], "bad_ballot"),
+    ([("energy", 0), ("pensions", 10_000)], "bad_ballot"),
+    ([("energy", 5000), ("parks", 5000)], "unknown_category"),
+    ([], "bad_ballot"),
+], ids=["unsorted", "named_twice", "wrong_sum", "zero_entry", "unknown_category", "empty"])
+def test_invalid_ballot(setup, pairs, reason):
     chain, keys = setup
-    expect_invalid(chain, ballot(chain, keys[0], bps), "bad_ballot")
+    expect_invalid(chain, entries_ballot(chain, keys[0], pairs), reason)
+
+
+def test_ballot_is_stored_by_name_and_shown_by_name(setup):
+    chain, keys = setup
+    chain.block([ballot(chain, keys[0], {"roads": 6000, "canteen": 4000})])
+    assert get_account(chain.kv, keys[0].public)["ballot"] == {"canteen": 4000, "roads": 6000}
 
 
 def test_allocation_without_ballots_stays_the_genesis_default(setup):
