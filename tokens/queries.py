@@ -11,6 +11,7 @@ from typing import Any
 
 from tokens import layout as L
 from tokens.kv import KV, decode_value
+from tokens.ledger import is_registrar_at
 from tokens.rules_validators import get_set_at
 from wire.units import Height
 
@@ -87,15 +88,29 @@ def get_gifts(kv: KV, addr: bytes) -> list[dict[str, Any]]:
             for key, (ben, bp, until) in _scan(kv, L.GIFT + addr)]
 
 
+def get_key_status(kv: KV, addr: bytes) -> dict[str, Any]:
+    """DESIGN §12: a pending recovery (start, completes_at, new key), the key that replaced
+    this one, or the height it moved out at."""
+    status = _get(kv, L.key_status(addr))
+    kind = None if status is None else status[0]
+    recovery = None
+    if kind == L.KS_RECOVERING:
+        recovery = {"new_key": status[1].hex(), "start": status[2], "completes_at": status[3]}
+    return {"recovery": recovery, "rotated_to": status[1].hex() if kind == L.KS_ROTATED else None,
+            "deregistered_at": status[1] if kind == L.KS_DEREGISTERED else None}
+
+
 def get_account(kv: KV, addr: bytes) -> dict[str, Any]:
-    """Balances per class, nonce, household info, gifts, delegations and ballot."""
+    """Balances per class, nonce, household info, key status, gifts, delegations and ballot.
+    ``registrar``: whether the key may sign registrar txs in the next block."""
     kwh, hour, nonce = _get(kv, L.key_account(addr), [0, 0, 0])
     return {
         "address": addr.hex(),
         "balances": {"kwh": kwh, "hour": hour},
         "nonce": nonce,
         "household": get_household(kv, addr),
-        "registrar": kv.get(L.REGISTRAR + addr) is not None,
+        **get_key_status(kv, addr),
+        "registrar": is_registrar_at(_get(kv, L.key_registrar(addr)), get_height(kv) + 1),
         "gifts": get_gifts(kv, addr),
         "delegations": {key[len(L.DELEGATION) + 32:].decode(): (to.hex() if to else None)
                         for key, to in _scan(kv, L.DELEGATION + addr)},

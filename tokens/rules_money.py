@@ -7,6 +7,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
+from tokens.rules_membership import is_former_household
 from tokens.settlement import DAY_S, process_contribution
 from tokens.txs import Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer
 from wire.units import Minutes
@@ -34,15 +35,25 @@ def check_not_self(a: bytes, b: bytes) -> None:
         raise InvalidTx("self_payment", "an account cannot pay itself")
 
 
+def check_payer(lg: Ledger, addr: bytes, cls: int, amount: int) -> None:
+    # DESIGN §4: a household's voluntary spending is limited by -credit_limit. DESIGN §12:
+    # a household that moved out keeps its account and may transfer only what it holds.
+    acct = lg.get_account(addr)
+    if lg.get_household(addr) is not None:
+        lg.check_spendable(acct, cls, amount)
+    elif not is_former_household(lg, addr):
+        lg.require_household(addr)
+    elif acct[cls] < amount:
+        raise InvalidTx("insufficient_balance", f"a former household holds {acct[cls]}, less than {amount}")
+
+
 def process_transfer(lg: Ledger, tx: Transfer, tx_id: bytes) -> None:
     # DESIGN §4 Transfer: to, class, amount, memo; voluntary, so limited by -credit_limit.
-    lg.require_household(tx.signer)
     lg.require_household(tx.to, "unknown_recipient")
     cls = get_class_index(tx.cls)
     check_positive(tx.amount)
     check_not_self(tx.signer, tx.to)
-    acct = lg.get_account(tx.signer)
-    lg.check_spendable(acct, cls, tx.amount)
+    check_payer(lg, tx.signer, cls, tx.amount)
     lg.process_nonce(tx.signer, tx.nonce)
     lg.process_move(tx.signer, tx.to, cls, tx.amount)
 
