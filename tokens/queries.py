@@ -12,7 +12,8 @@ from typing import Any
 from tokens import layout as L
 from tokens.kv import KV, decode_value
 from tokens.ledger import is_registrar_at
-from tokens.rules_validators import get_set_at
+from tokens.rules_registrars import get_registrars_at
+from tokens.rules_validators import compute_quorum_cosigners, get_set_at
 from wire.units import Height
 
 
@@ -175,6 +176,16 @@ def get_consumers(kv: KV, addr: bytes, k: int) -> list[dict[str, Any]]:
 def get_validator_set(kv: KV, height: Height) -> list[bytes]:
     """The validator keys that sign blocks at ``height`` (changes start at h+2)."""
     return get_set_at(_scan(kv, L.VALIDATOR_SET), height)
+
+
+def get_registrar_set(kv: KV) -> dict[str, Any]:
+    """DESIGN §12: the registrar keys in force at the next height, and what a
+    RegistrarSetChange needs: its next nonce, the validators who co-sign it, how many."""
+    height = get_height(kv) + 1
+    validators = get_validator_set(kv, height)
+    return {"height": height, "registrars": [k.hex() for k in get_registrars_at(_scan(kv, L.REGISTRAR), height)],
+            "next_nonce": _get(kv, L.META_RSC_NONCE, 0) + 1, "validators": [k.hex() for k in validators],
+            "quorum": compute_quorum_cosigners(len(validators))}
 
 
 def get_validators(kv: KV) -> list[dict[str, Any]]:

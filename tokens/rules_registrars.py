@@ -18,9 +18,9 @@ from wire.units import Height
 REGISTRAR_ACTIVATION_DELAY = 1
 
 
-def get_registrars_at(lg: Ledger, height: Height) -> list[bytes]:
-    """Every registrar key in force at ``height``, sorted."""
-    return [key[len(L.REGISTRAR):] for key, rec in lg.ov.iter_prefix(L.REGISTRAR) if is_registrar_at(rec, height)]
+def get_registrars_at(entries: list[tuple[bytes, list]], height: Height) -> list[bytes]:
+    """Every registrar key in force at ``height``, sorted, from the ``reg/`` entries."""
+    return [key[len(L.REGISTRAR):] for key, rec in entries if is_registrar_at(rec, height)]
 
 
 def check_registrar_change(current: list[bytes], tx: RegistrarSetChange) -> None:
@@ -42,7 +42,7 @@ def process_registrar_set_change(lg: Ledger, tx: RegistrarSetChange, tx_id: byte
     # rule as ValidatorSetChange), from the next block on.
     check_validator_quorum(lg, tx, L.META_RSC_NONCE)
     start = lg.height + REGISTRAR_ACTIVATION_DELAY
-    check_registrar_change(get_registrars_at(lg, start), tx)
+    check_registrar_change(get_registrars_at(lg.ov.iter_prefix(L.REGISTRAR), start), tx)
     lg.ov.put(L.META_RSC_NONCE, tx.nonce)
     for key in tx.add:
         lg.ov.put(L.key_registrar(key), [start, 0])

@@ -49,12 +49,15 @@ def describe_unreachable(url: str, exc: httpx.HTTPError) -> UserError:
     return UserError(f"cannot reach the node at {url}: {str(exc)[:120] or type(exc).__name__}")
 
 
-def get_json(client: httpx.Client, url: str, path: str) -> Any:
-    """GET a JSON document from the node; any failure is one line."""
+def get_json(client: httpx.Client, url: str, path: str, *, none_if_missing: bool = False) -> Any:
+    """GET a JSON document from the node (None for a 404 if ``none_if_missing``); any
+    failure is one line."""
     try:
         resp = client.get(f"{url}{path}")
     except httpx.HTTPError as exc:
         raise describe_unreachable(url, exc) from None
+    if resp.status_code == 404 and none_if_missing:
+        return None
     if resp.status_code != 200:
         raise UserError(f"GET {path} answered {resp.status_code}: {describe_error(resp)}")
     try:
