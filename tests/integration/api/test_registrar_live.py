@@ -103,6 +103,45 @@ def test_invalid_registrar_signed_by_a_household_key(net: LiveNet, capsys, tmp_p
     assert account(net, pub) is None
 
 
+def test_registrar_set_change_cosigned_by_the_validators(net: LiveNet, capsys, tmp_path):
+    clerk_path, clerk = new_key(tmp_path, "clerk.json")
+    change, signed = tmp_path / "change.json", tmp_path / "signed.json"
+    code, _, err = run(capsys, "registrar", "propose-set-change", "--add", clerk, "--out", str(change),
+                       "--node", net.url(HH0))
+    assert code == 0, err
+    code, _, err = run(capsys, "registrar", "submit", "--in", str(change), "--node", net.url(HH0))
+    assert code == 1 and "too few signatures: 0 of the 1" in err
+    code, _, err = run(capsys, "registrar", "cosign", "--in", str(change), "--key", str(net.key_path(HH0)),
+                       "--out", str(signed))
+    assert code == 1 and "is not one of this change's validators" in err
+    code, _, err = run(capsys, "registrar", "cosign", "--in", str(change), "--key", str(net.key_path("validator-0")),
+                       "--out", str(signed))
+    assert code == 0, err
+    code, _, err = run(capsys, "registrar", "submit", "--in", str(signed), "--node", net.url(HH0))
+    assert code == 0, err
+    wait_for(lambda: clerk in (net.get_json(HH0, "/registrars") or {}).get("registrars", []), 60,
+             "the new registrar", net.logs)
+    _, pub = new_key(tmp_path, "family.json")
+    code, _, err = run(capsys, "registrar", "register", "--household-pub", pub, "--meter", "021400000066",
+                       "--prm", "30000000000066", "--label", "x", "--kva", "6", "--node", net.url(HH0),
+                       "--key", str(clerk_path))
+    assert code == 0, err
+    wait_account(net, pub, lambda a: a["household"], "a household registered by the new registrar")
+    code, _, err = run(capsys, "registrar", "submit", "--in", str(signed), "--node", net.url(HH0))
+    assert code == 1 and "stale change" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--remove", "ab" * 32], "unknown_registrar"),
+    ([], "the change must add or remove a registrar"),
+], ids=["remove_unknown", "empty"])
+def test_invalid_registrar_set_change_is_one_line(net: LiveNet, capsys, tmp_path, argv, message):
+    code, _, err = run(capsys, "registrar", "propose-set-change", *argv, "--out", str(tmp_path / "c.json"),
+                       "--node", net.url(HH0))
+    assert code == 1 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "c.json").exists()
+
+
 def test_recovery_is_shown_then_cancelled_and_a_household_rotates_its_key(net: LiveNet, capsys, tmp_path):
     hh1 = net.address(HH1)
     _, lost = new_key(tmp_path, "lost.json")
