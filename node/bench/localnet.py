@@ -214,7 +214,7 @@ async def bench_localnet(*, validators: int = 4, households: int = 8, steps=DEFA
                 async with trio.open_nursery() as nursery:
                     # Watched on the last household node: committed there is committed at a
                     # node that learns blocks only from the validators, and rendering every
-                    # block as JSON (2 000 txs) no longer loads validator-0.
+                    # block as JSON (2 000 txs) does not load validator-0.
                     nursery.start_soon(watch_commits, client, nodes[-1], sent, watch)
                     for rate in steps:
                         step = await run_step(client, urls, meters, genesis.chain_id, clock, rate, step_s, sent, watch)

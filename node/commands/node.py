@@ -57,7 +57,7 @@ def _run(home: Path, *, log_level: str, **options) -> None:
     for noisy in ("libp2p", "multiaddr", "hypercorn", "voisinage.http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # The ~130 000 objects of the loaded libraries never die: moved out of the
-    # collector's sight, each full collection no longer pauses the node for tens of
+    # collector's sight, so a full collection does not pause the node for tens of
     # milliseconds that could hold a proposal (docs/performance.md).
     gc.freeze()
     trio.run(partial(run_node, home, **options))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.api.livenet import LiveNet
+from tests.support.livenet import LiveNet
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -23,11 +23,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 @pytest.fixture(scope="module")
 def livenet(tmp_path_factory) -> Iterator[LiveNet]:
-    net = LiveNet(tmp_path_factory.mktemp("browser-commune") / "net")
-    try:
-        yield net.start()
-    finally:
-        net.stop()
+    with LiveNet(tmp_path_factory.mktemp("browser-commune") / "net") as net:
+        yield net
 
 
 @pytest.fixture(scope="module")

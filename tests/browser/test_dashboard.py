@@ -7,12 +7,11 @@ deadline, never a fixed sleep.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.integration.api.livenet import REPO, LiveNet
+from tests.support.livenet import LiveNet
+from tests.support.nodes import run_cli
 
 HH0, HH1 = "household-0", "household-1"
 WAIT_MS = 30_000
@@ -60,8 +59,7 @@ def shot(page, tmp_path: Path, name: str) -> Path:
 
 
 def cli(*argv: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "node.cli", *argv], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    done = run_cli(*argv, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
 

@@ -13,13 +13,11 @@ node stub and checks the signed readings that arrive.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import termios
 import threading
 import time
 import tty
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import serial
@@ -28,10 +26,12 @@ from node.home.keyfile import save_key
 from node.meter.reading import compute_reading, parse_capture
 from node.meter.source import BAUD_RATES, SerialSource, detect_mode, open_serial
 from node.meter.tic import Mode, TicParser
-from tests.unit.meter.meter_helpers import NodeStub, free_port, historic_base_frame, load_capture, split_frames
+from tests.support.fake_node import NodeStub
+from tests.support.nodes import run_cli
+from tests.support.wait import wait_for
+from tests.unit.meter.meter_helpers import historic_base_frame, load_capture, split_frames
 from wire import Keypair, verify_message
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
@@ -82,11 +82,14 @@ class PtyMeter:
         os.close(self.slave)
 
 
-def _read_frames(port: serial.Serial, count: int) -> tuple[list, TicParser]:
+def _read_frames(read: Callable[[int], bytes], count: int) -> tuple[list, TicParser]:
+    """Parse what ``read`` gives until ``count`` frames are out (each read blocks a while)."""
     parser, frames = TicParser(), []
-    deadline = time.monotonic() + 30   # a safety net only
-    while len(frames) < count and time.monotonic() < deadline:
-        frames.extend(parser.feed(port.read(512)))
+
+    def enough() -> bool:
+        frames.extend(parser.feed(read(512)))
+        return len(frames) >= count
+    wait_for(enough, 30, f"{count} TIC frames over the pty", poll_s=0)
     return frames, parser
 
 
@@ -103,7 +106,7 @@ def test_pyserial_reads_tic_frames_over_pty(name, mode, repeat):
     try:
         writer = threading.Thread(target=meter.write, args=(data,), daemon=True)
         writer.start()
-        frames, parser = _read_frames(port, expected.frames)
+        frames, parser = _read_frames(port.read, expected.frames)
         writer.join()
     finally:
         port.close()
@@ -124,10 +127,7 @@ def test_auto_mode_detection_over_pty(name, mode):
         found = detect_mode(meter.path)
         source = SerialSource(meter.path, found)
         try:
-            parser, frames = TicParser(), []
-            deadline = time.monotonic() + 30
-            while not frames and time.monotonic() < deadline:
-                frames = parser.feed(source.read(512))
+            frames, _ = _read_frames(source.read, 1)
         finally:
             source.close()
     finally:
@@ -139,19 +139,16 @@ def test_meter_tic_cli_over_pty_submits_signed_readings(tmp_path):
     chain_id = bytes(range(100, 132))
     key = Keypair(b"\x09" * 32)
     save_key(tmp_path / "key.json", key)
-    node = NodeStub(free_port(), chain_id)
-    node.start()
     meter = PtyMeter(Mode.HISTORIC)
     written = [historic_base_frame(base=5_000_000 + 7 * i, papp=800) for i in range(400)]
     meter.start_loop(written, pause_s=0.25)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "node.cli", "meter", "tic", "--device", meter.path, "--mode", "historic",
-             "--node", node.url, "--key", str(tmp_path / "key.json"), "--every", "0.5", "--max-submissions", "2"],
-            cwd=REPO, capture_output=True, text=True, timeout=120)
+        with NodeStub(chain_id) as node:
+            proc = run_cli("meter", "tic", "--device", meter.path, "--mode", "historic", "--node", node.url,
+                           "--key", str(tmp_path / "key.json"), "--every", "0.5", "--max-submissions", "2",
+                           timeout=120)
     finally:
         meter.close()
-        node.stop()
     assert proc.returncode == 0, proc.stderr
     assert len(node.accepted) == 2 and node.refused == []
     first, second = node.accepted

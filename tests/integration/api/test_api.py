@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from node.api.app import build_app
-from tests.integration.api.livenet import LiveNet, wait_for
+from tests.support.livenet import LiveNet
+from tests.support.wait import wait_for
 
 HH0, HH1, VAL = "household-0", "household-1", "validator-0"
 

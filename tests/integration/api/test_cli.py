@@ -11,7 +11,8 @@ import json
 import pytest
 
 from node.cli import main
-from tests.integration.api.livenet import LiveNet, wait_for
+from tests.support.livenet import LiveNet
+from tests.support.wait import wait_for
 
 HH0, HH1 = "household-0", "household-1"
 

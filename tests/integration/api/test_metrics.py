@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.api.livenet import LiveNet, wait_for
+from tests.support.livenet import LiveNet
+from tests.support.wait import wait_for
 
 # DESIGN §9's metrics and the type Prometheus conventions call for. The parser names
 # a counter's family without its "_total" suffix; its samples carry it.

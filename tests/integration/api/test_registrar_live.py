@@ -13,7 +13,8 @@ import pytest
 
 from node.cli import main
 from node.home.keyfile import new_keypair, save_key
-from tests.integration.api.livenet import LiveNet, wait_for
+from tests.support.livenet import LiveNet
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +24,8 @@ METER, PRM = "021400000009", "30000000000009"       # the ninth household's (gen
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory) -> Iterator[LiveNet]:
-    commune = LiveNet(tmp_path_factory.mktemp("registrar-commune") / "net", households=8)
-    try:
-        yield commune.start()
-    finally:
-        commune.stop()
+    with LiveNet(tmp_path_factory.mktemp("registrar-commune") / "net", households=8) as commune:
+        yield commune
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

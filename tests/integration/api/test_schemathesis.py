@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.api.livenet import LiveNet
+from tests.support.livenet import LiveNet
 
 MAX_EXAMPLES = 60           # per operation and phase; ~1 000 requests in all
 RUN_TIMEOUT_S = 240

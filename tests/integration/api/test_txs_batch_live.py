@@ -12,15 +12,14 @@ can only reach a block through the validator.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from node.home.keyfile import load_key
 from node.net.messages import TxBatch
-from tests.integration.api.livenet import LiveNet, wait_for
+from tests.support.livenet import LiveNet
+from tests.support.wait import wait_for
 from tokens.txs import MeterReading
 from wire import Keypair, compute_id, sign_message
 
@@ -31,31 +30,22 @@ INTERVAL_S = 1800
 COMMIT_TIMEOUT_S = 30.0
 
 
-class QuietNet(LiveNet):
-    """The live commune with no meter feeder: this module writes the only readings."""
-
-    def feed(self) -> None:
-        return None
-
-
 @pytest.fixture(scope="module")
-def quiet_net(tmp_path_factory) -> Iterator[QuietNet]:
-    net = QuietNet(tmp_path_factory.mktemp("batch") / "net")
-    try:
-        yield net.start()
-    finally:
-        net.stop()
+def quiet_net(tmp_path_factory) -> Iterator[LiveNet]:
+    """The live commune with no meter feeder: this module writes the only readings."""
+    with LiveNet(tmp_path_factory.mktemp("batch") / "net", feed=False) as net:
+        yield net
 
 
 def wait_early_in_an_interval(net: LiveNet) -> int:
     """The chain time (s) once it is in the first two thirds of a settlement interval.
     A reading's interval is closed to it once the interval ends (plus 300 s grace): this
     leaves the commit at least 900 chain s (7.5 s at SPEED 120) after the post."""
-    now_s = net.clock.now_ms() // 1000
-    while now_s % INTERVAL_S > INTERVAL_S * 2 // 3:
-        time.sleep(0.2)
+    def early() -> int | None:
         now_s = net.clock.now_ms() // 1000
-    return now_s
+        return now_s if now_s % INTERVAL_S <= INTERVAL_S * 2 // 3 else None
+    # A safety net: at most a third of an interval (5 s at SPEED 120) passes first.
+    return wait_for(early, 60, "the first two thirds of a settlement interval")
 
 
 def readings(net: LiveNet, key: Keypair, meter: str, now_s: int, count: int) -> list[bytes]:
@@ -87,11 +77,9 @@ def committed_reading_ids(net: LiveNet, name: str, addr: str) -> set[str]:
     return {t["id"] for t in doc["txs"] if t["type"] == "tx/reading"}
 
 
-def test_a_batch_of_readings_is_judged_per_tx_and_what_was_taken_is_committed(quiet_net: QuietNet):
+def test_a_batch_of_readings_is_judged_per_tx_and_what_was_taken_is_committed(quiet_net: LiveNet):
     net = quiet_net
-    key = load_key(net.key_path(HH0))
-    meter = {h.key: h.meter for h in net.genesis.households}[key.public]
-    addr = key.public.hex()
+    key, meter, addr = net.key(HH0), net.meter_serial(HH0), net.address(HH0)
     now_s = wait_early_in_an_interval(net)
     good = readings(net, key, meter, now_s, 4)
     bad = tamper(net, key, meter, seq=5, t=now_s + 4)
@@ -123,11 +111,9 @@ def test_a_batch_of_readings_is_judged_per_tx_and_what_was_taken_is_committed(qu
              "the validator to show the readings", net.logs)
 
 
-def test_invalid_batch_after_commit_is_refused_per_tx_not_as_a_whole(quiet_net: QuietNet):
+def test_invalid_batch_after_commit_is_refused_per_tx_not_as_a_whole(quiet_net: LiveNet):
     net = quiet_net
-    key = load_key(net.key_path(HH0))
-    meter = {h.key: h.meter for h in net.genesis.households}[key.public]
-    addr = key.public.hex()
+    key, meter, addr = net.key(HH0), net.meter_serial(HH0), net.address(HH0)
     committed = net.get_json(HH0, f"/accounts/{addr}")["household"]["last_reading"]["seq"]
     # An old reading (a replay: seq not above the committed one, or t long settled) is
     # refused with 400 for that tx; the answer itself is still 202.

@@ -21,17 +21,15 @@ a few blocks on a loaded machine, and the readings would be late, not lost.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from node.home.keyfile import load_key
 from node.net.gossip import HEARTBEAT_S
-from tests.integration.api import livenet
-from tests.integration.api.livenet import CLI, REPO, STARTUP_S, LiveNet, wait_for
 from tests.integration.api.test_txs_batch_live import committed_reading_ids, post_batch, readings
+from tests.support.livenet import LiveNet
+from tests.support.wait import wait_for
 from wire import compute_id
 
 pytestmark = pytest.mark.integration
@@ -48,42 +46,20 @@ class ReadingsNotCommitted(AssertionError):
     """The readings posted again did not reach a block (the known bug below)."""
 
 
-class LateValidatorNet(LiveNet):
-    """LiveNet's commune, no feeder, each node started when the test says."""
-
-    def feed(self) -> None:
-        return None
-
-    def start_nodes(self, *names: str) -> None:
-        for name in names:
-            with open(self.root / name / "node.log", "ab") as log:
-                self.procs[name] = subprocess.Popen(
-                    [*CLI, "node", "run", "--home", str(self.root / name), "--http",
-                     f"127.0.0.1:{self.ports[name]}"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True)
-        for name in names:
-            wait_for(lambda n=name: self.get_json(n, "/status"), STARTUP_S, f"{name} to answer", self.logs)
-
-    def status(self, name: str) -> dict:
-        return self.get_json(name, "/status") or {}
-
-
 @pytest.fixture
-def net(tmp_path, monkeypatch) -> Iterator[LateValidatorNet]:
-    monkeypatch.setattr(livenet, "SPEED", SCALE)      # read by LiveNet.__init__ (genesis and clock)
-    commune = LateValidatorNet(tmp_path / "net")
+def net(tmp_path) -> Iterator[LiveNet]:
+    """LiveNet's commune at SCALE, no feeder, each node started when the test says."""
+    commune = LiveNet(tmp_path / "net", speed=SCALE, feed=False)
     try:
         yield commune
     finally:
         commune.stop()
 
 
-def test_readings_posted_before_any_validator_are_committed_once_posted_again(net: LateValidatorNet):
+def test_readings_posted_before_any_validator_are_committed_once_posted_again(net: LiveNet):
     assert net.genesis.params["time_scale"] == SCALE
     net.start_nodes(HH0)
-    key = load_key(net.key_path(HH0))
-    meter = {h.key: h.meter for h in net.genesis.households}[key.public]
-    addr = key.public.hex()
+    key, meter, addr = net.key(HH0), net.meter_serial(HH0), net.address(HH0)
     alone = net.status(HH0)
     assert (alone["peers"], alone["height"]) == (0, 0)
 

@@ -1,4 +1,5 @@
-"""Who may POST /tx (node/api/auth.py), through the real ASGI app with a recording node.
+"""Who may POST /tx (node/api/auth.py), through the real ASGI app with a recording node
+(tests/support/fake_node.py).
 
 The client address is what httpx's ASGI transport reports, so a remote client can
 be played without a second machine; the app and its guard are the production ones.
@@ -6,42 +7,25 @@ be played without a second machine; the app and its guard are the production one
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from node.api.app import TxRefused, build_app
 from node.api.auth import is_loopback, verify_bearer
+from tests.support.fake_node import RecordingNode, asgi_client
 
 TOKEN = "s3cret-token"
-
-
-class RecordingNode:
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-
-    def submit_tx(self, data: bytes) -> bytes:
-        if data == b"bad":
-            raise TxRefused("malformed: test")
-        self.received.append(data)
-        return bytes(32)
-
-
-def client_for(node: RecordingNode, host: str, token: str | None = None) -> httpx.AsyncClient:
-    app = build_app(node, api_token=token, peer_id_of=lambda key: "peer")
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app, client=(host, 40000)), base_url="http://node")
 
 
 async def test_loopback_clients_write_without_a_token():
     node = RecordingNode()
     for host in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
-        resp = await client_for(node, host).post("/tx", content=b"tx")
+        resp = await asgi_client(node, host).post("/tx", content=b"tx")
         assert resp.status_code == 202 and resp.json() == {"id": "00" * 32}
     assert len(node.received) == 4
 
 
 async def test_invalid_remote_write_without_a_configured_token_is_403():
     node = RecordingNode()
-    resp = await client_for(node, "192.0.2.7").post("/tx", content=b"tx")
+    resp = await asgi_client(node, "192.0.2.7").post("/tx", content=b"tx")
     assert resp.status_code == 403 and "--api-token" in resp.json()["error"]
     assert node.received == []
 
@@ -50,31 +34,31 @@ async def test_invalid_remote_write_without_a_configured_token_is_403():
 async def test_invalid_remote_write_with_a_missing_or_wrong_token_is_401(header):
     node = RecordingNode()
     headers = {} if header is None else {"authorization": header}
-    resp = await client_for(node, "192.0.2.7", TOKEN).post("/tx", content=b"tx", headers=headers)
+    resp = await asgi_client(node, "192.0.2.7", TOKEN).post("/tx", content=b"tx", headers=headers)
     assert resp.status_code == 401 and resp.headers["www-authenticate"] == "Bearer"
     assert node.received == []
 
 
 async def test_remote_write_with_the_token_is_accepted():
     node = RecordingNode()
-    resp = await client_for(node, "2001:db8::1", TOKEN).post("/tx", content=b"tx",
+    resp = await asgi_client(node, "2001:db8::1", TOKEN).post("/tx", content=b"tx",
                                                        headers={"authorization": f"Bearer {TOKEN}"})
     assert resp.status_code == 202 and node.received == [b"tx"]
 
 
 async def test_remote_reads_need_no_token():
-    resp = await client_for(RecordingNode(), "192.0.2.7", TOKEN).get("/openapi.json")
+    resp = await asgi_client(RecordingNode(), "192.0.2.7", TOKEN).get("/openapi.json")
     assert resp.status_code == 200 and resp.json()["openapi"].startswith("3.")
 
 
 async def test_invalid_refused_tx_keeps_its_reason():
-    resp = await client_for(RecordingNode(), "127.0.0.1").post("/tx", content=b"bad")
+    resp = await asgi_client(RecordingNode(), "127.0.0.1").post("/tx", content=b"bad")
     assert resp.status_code == 400 and resp.json() == {"error": "malformed: test"}
 
 
 async def test_invalid_oversize_body_is_413_before_submitting():
     node = RecordingNode()
-    resp = await client_for(node, "127.0.0.1").post("/tx", content=b"x" * 4097)
+    resp = await asgi_client(node, "127.0.0.1").post("/tx", content=b"x" * 4097)
     assert resp.status_code == 413 and node.received == []
 
 

@@ -10,9 +10,10 @@ import trio
 
 from node.net import LocalProtocolError, TopicKind, TxBatch, TxBatcher, open_network
 from node.net.batcher import CUE_MIN_AGE_S, IDLE_S, QUICK_DELAY_S
+from tests.support.wait import wait_until
 from wire import decode
 
-from .conftest import CHAIN_ID, LOOPBACK, Recorder, handlers_for, wait_until
+from .conftest import CHAIN_ID, LOOPBACK, Recorder, handlers_for
 
 pytestmark = pytest.mark.integration
 

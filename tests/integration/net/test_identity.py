@@ -10,9 +10,11 @@ import pytest
 from node.net import NetSetupError
 from node.net import genesis_peer_addrs, load_or_create_identity, open_network, peer_id_of_key
 from node.net.identity import P2P_KEY_FILE
+from tests.support.ports import free_port
+from tests.support.wait import wait_until
 from wire import Keypair
 
-from .conftest import CHAIN_ID, LOOPBACK, free_port, wait_until
+from .conftest import CHAIN_ID, LOOPBACK
 
 pytestmark = pytest.mark.integration
 

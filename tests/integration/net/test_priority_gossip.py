@@ -28,8 +28,9 @@ from libp2p.pubsub.pubsub import PUBSUB_SIGNING_PREFIX
 from node.net import TopicKind, TxBatch, gossip, libp2p_fixes, open_network
 from node.net.identity import peer_id_of_key
 from node.net.network import NetSettings, Network
+from tests.support.wait import wait_until
 
-from .conftest import CHAIN_ID, LOOPBACK, Recorder, handlers_for, wait_until
+from .conftest import CHAIN_ID, LOOPBACK, Recorder, handlers_for
 
 pytestmark = pytest.mark.integration
 

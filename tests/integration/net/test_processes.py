@@ -6,21 +6,21 @@ import json
 import selectors
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.nodes import REPO, terminate_all
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
 TX_COUNT = 2000
 
 
 def start(role: str, home: Path, *args: str) -> subprocess.Popen:
     home.mkdir()
     return subprocess.Popen([sys.executable, "-m", "tests.integration.net.netproc", role, str(home), *args],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
 def read_json_line(proc: subprocess.Popen, timeout: float) -> dict:
@@ -55,12 +55,4 @@ def test_three_processes_relay_paced_batched_txs_without_loss(tmp_path):
         # Batched: each chunk of 50 txs leaves in one gossip message (or fewer).
         assert 1 <= sent["batches"] <= TX_COUNT // 50
     finally:
-        for proc in procs:
-            proc.terminate()
-        deadline = time.monotonic() + 10
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate_all(procs, timeout=10)

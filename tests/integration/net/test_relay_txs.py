@@ -10,8 +10,9 @@ import trio
 
 from node.net import TopicKind, open_network
 from node.net.network import NetSettings
+from tests.support.wait import wait_until
 
-from .conftest import CHAIN_ID, LOOPBACK, Recorder, wait_until
+from .conftest import CHAIN_ID, LOOPBACK, Recorder
 
 pytestmark = pytest.mark.integration
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
 import pytest
 import trio
 from libp2p.custom_types import TProtocol
@@ -14,11 +18,12 @@ from node.net import (
 from node.net import sync as sync_module
 from node.net.framing import encode_frame, read_frame, write_message
 from node.net.messages import MAX_SYNC_RESPONSE_BYTES
+from node.net.network import Network
 from node.net.topics import status_protocol, sync_protocol
-
+from tests.support.wait import wait_until
 from wire import decode
 
-from .conftest import CHAIN_ID, LOOPBACK, wait_until
+from .conftest import CHAIN_ID, LOOPBACK
 
 pytestmark = pytest.mark.integration
 
@@ -31,16 +36,26 @@ def stored_block(height: int) -> tuple[bytes, bytes] | None:
     return b"block %d " % height + b"\x00" * 100, b"commit %d" % height
 
 
-async def test_sync_returns_the_requested_blocks_in_order(home):
-    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}, get_block=stored_block,
-                            get_height=lambda: CHAIN_LENGTH) as a:
+@asynccontextmanager
+async def server_and_client(home, answer: tuple[str, Callable] | None = None,
+                            **server: Any) -> AsyncIterator[tuple[Network, Network]]:
+    """A network ``a`` opened with the ``server`` keywords and a network ``b`` that dials
+    it. With ``answer`` = (protocol, handler), ``a`` answers that protocol by hand."""
+    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}, **server) as a:
+        if answer is not None:
+            a.host.set_stream_handler(TProtocol(answer[0]), answer[1])
         async with open_network(home("b"), CHAIN_ID, LOOPBACK, a.listen_addrs(), {}) as b:
-            await wait_until(lambda: a.peer_id in b.peers(), what="b connected to a")
-            got = await b.request_blocks(a.peer_id, 1, 256)
-            assert got == [stored_block(h) for h in range(1, 257)]
-            tail = await b.request_blocks(a.peer_id, 290, 50)      # only 11 exist
-            assert tail == [stored_block(h) for h in range(290, 301)]
-            assert await b.request_blocks(a.peer_id, 1000, 10) == []
+            yield a, b
+
+
+async def test_sync_returns_the_requested_blocks_in_order(home):
+    async with server_and_client(home, get_block=stored_block, get_height=lambda: CHAIN_LENGTH) as (a, b):
+        await wait_until(lambda: a.peer_id in b.peers(), what="b connected to a")
+        got = await b.request_blocks(a.peer_id, 1, 256)
+        assert got == [stored_block(h) for h in range(1, 257)]
+        tail = await b.request_blocks(a.peer_id, 290, 50)      # only 11 exist
+        assert tail == [stored_block(h) for h in range(290, 301)]
+        assert await b.request_blocks(a.peer_id, 1000, 10) == []
 
 
 async def test_status_exchange_tells_each_side_the_others_height(home):
@@ -53,19 +68,18 @@ async def test_status_exchange_tells_each_side_the_others_height(home):
 
 
 async def test_invalid_count_is_refused_locally_and_by_the_server(home):
-    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}, get_block=stored_block) as a:
-        async with open_network(home("b"), CHAIN_ID, LOOPBACK, a.listen_addrs(), {}) as b:
-            for count in (0, 257):
-                with pytest.raises(LocalProtocolError):
-                    await b.request_blocks(a.peer_id, 1, count)
+    async with server_and_client(home, get_block=stored_block) as (a, b):
+        for count in (0, 257):
             with pytest.raises(LocalProtocolError):
-                await b.request_blocks("not-a-peer-id", 1, 1)
-            # A peer that skips our client check gets a SyncFailure, not 1000 blocks.
-            stream = await b.host.new_stream(a.host.get_id(), [TProtocol(sync_protocol(CHAIN_ID))])
-            await write_message(stream, GetBlocks(from_height=1, count=1000))
-            answer = decode(await read_frame(stream, 1024), expect=SyncFailure)
-            assert "count" in answer.reason
-            await stream.close()
+                await b.request_blocks(a.peer_id, 1, count)
+        with pytest.raises(LocalProtocolError):
+            await b.request_blocks("not-a-peer-id", 1, 1)
+        # A peer that skips our client check gets a SyncFailure, not 1000 blocks.
+        stream = await b.host.new_stream(a.host.get_id(), [TProtocol(sync_protocol(CHAIN_ID))])
+        await write_message(stream, GetBlocks(from_height=1, count=1000))
+        answer = decode(await read_frame(stream, 1024), expect=SyncFailure)
+        assert "count" in answer.reason
+        await stream.close()
 
 
 def test_server_response_respects_its_byte_budget():
@@ -98,31 +112,25 @@ async def test_invalid_oversize_answer_is_refused_before_it_is_read(home):
         await stream.write((MAX_SYNC_RESPONSE_BYTES + 1).to_bytes(4, "big") + b"\x00" * 1024)
         await trio.sleep(5)
 
-    async with open_network(home("rogue"), CHAIN_ID, LOOPBACK, [], {}) as rogue:
-        rogue.host.set_stream_handler(TProtocol(sync_protocol(CHAIN_ID)), huge)
-        async with open_network(home("b"), CHAIN_ID, LOOPBACK, rogue.listen_addrs(), {}) as b:
-            with pytest.raises(RemoteProtocolError, match="exceeds the limit"):
-                await b.request_blocks(rogue.peer_id, 1, 10)
+    async with server_and_client(home, (sync_protocol(CHAIN_ID), huge)) as (rogue, b):
+        with pytest.raises(RemoteProtocolError, match="exceeds the limit"):
+            await b.request_blocks(rogue.peer_id, 1, 10)
 
 
-async def test_invalid_answer_with_extra_blocks_or_garbage_is_refused(home):
-    replies = [
-        Blocks(from_height=1, entries=(BlockEntry(block=b"b", commit=b"c"),) * 3).encode(),
-        b"\x93\xa3bad",
-    ]
-
+@pytest.mark.parametrize("reply, error", [
+    pytest.param(Blocks(from_height=1, entries=(BlockEntry(block=b"b", commit=b"c"),) * 3).encode(), "asked for 2",
+                 id="extra blocks"),
+    pytest.param(b"\x93\xa3bad", "bad message", id="garbage"),
+])
+async def test_invalid_answer_with_extra_blocks_or_garbage_is_refused(home, reply, error):
     async def liar(stream):
         await stream.read(64)
-        await stream.write(encode_frame(replies.pop(0)))
+        await stream.write(encode_frame(reply))
         await stream.close()
 
-    async with open_network(home("rogue"), CHAIN_ID, LOOPBACK, [], {}) as rogue:
-        rogue.host.set_stream_handler(TProtocol(sync_protocol(CHAIN_ID)), liar)
-        async with open_network(home("b"), CHAIN_ID, LOOPBACK, rogue.listen_addrs(), {}) as b:
-            with pytest.raises(RemoteProtocolError, match="asked for 2"):
-                await b.request_blocks(rogue.peer_id, 1, 2)
-            with pytest.raises(RemoteProtocolError, match="bad message"):
-                await b.request_blocks(rogue.peer_id, 1, 2)
+    async with server_and_client(home, (sync_protocol(CHAIN_ID), liar)) as (rogue, b):
+        with pytest.raises(RemoteProtocolError, match=error):
+            await b.request_blocks(rogue.peer_id, 1, 2)
 
 
 async def test_invalid_silent_server_hits_the_deadline(home, monkeypatch):
@@ -131,37 +139,32 @@ async def test_invalid_silent_server_hits_the_deadline(home, monkeypatch):
     async def silent(stream):
         await trio.sleep(30)
 
-    async with open_network(home("rogue"), CHAIN_ID, LOOPBACK, [], {}) as rogue:
-        rogue.host.set_stream_handler(TProtocol(status_protocol(CHAIN_ID)), silent)
-        async with open_network(home("b"), CHAIN_ID, LOOPBACK, rogue.listen_addrs(), {}) as b:
-            with pytest.raises(PeerUnavailable, match="no answer"):
-                await b.request_status(rogue.peer_id)
+    async with server_and_client(home, (status_protocol(CHAIN_ID), silent)) as (rogue, b):
+        with pytest.raises(PeerUnavailable, match="no answer"):
+            await b.request_status(rogue.peer_id)
 
 
 async def test_invalid_oversize_request_is_dropped_by_the_server(home):
-    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}, get_block=stored_block) as a:
-        async with open_network(home("b"), CHAIN_ID, LOOPBACK, a.listen_addrs(), {}) as b:
-            stream = await b.host.new_stream(a.host.get_id(), [TProtocol(sync_protocol(CHAIN_ID))])
-            await stream.write((10**6).to_bytes(4, "big") + b"\x00" * 64)
-            with pytest.raises((RemoteProtocolError, BaseLibp2pError)):   # reset, no answer
-                with trio.fail_after(5):
-                    await read_frame(stream, 1024)
-            assert a._server.served == 0
-            # The server still serves well-behaved requests afterwards.
-            assert len(await b.request_blocks(a.peer_id, 1, 3)) == 3
+    async with server_and_client(home, get_block=stored_block) as (a, b):
+        stream = await b.host.new_stream(a.host.get_id(), [TProtocol(sync_protocol(CHAIN_ID))])
+        await stream.write((10**6).to_bytes(4, "big") + b"\x00" * 64)
+        with pytest.raises((RemoteProtocolError, BaseLibp2pError)):   # reset, no answer
+            with trio.fail_after(5):
+                await read_frame(stream, 1024)
+        assert a._server.served == 0
+        # The server still serves well-behaved requests afterwards.
+        assert len(await b.request_blocks(a.peer_id, 1, 3)) == 3
 
 
 async def test_highest_peer_and_stats_report_what_the_network_knows(home):
-    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}, get_block=stored_block,
-                            get_height=lambda: CHAIN_LENGTH) as a:
-        async with open_network(home("b"), CHAIN_ID, LOOPBACK, a.listen_addrs(), {}) as b:
-            assert b.highest_peer() in (None, (a.peer_id, CHAIN_LENGTH))
-            await wait_until(lambda: b.highest_peer() == (a.peer_id, CHAIN_LENGTH), what="a's height")
-            await b.request_blocks(a.peer_id, 1, 2)
-            assert a.stats()["blocks_requests_served"] == 1
-            assert b.stats()["peers"] == 1 and b.stats()["peer_id"] == b.peer_id
-            with pytest.raises(LocalProtocolError):
-                b.ban_peer("not-a-peer-id", "test")
+    async with server_and_client(home, get_block=stored_block, get_height=lambda: CHAIN_LENGTH) as (a, b):
+        assert b.highest_peer() in (None, (a.peer_id, CHAIN_LENGTH))
+        await wait_until(lambda: b.highest_peer() == (a.peer_id, CHAIN_LENGTH), what="a's height")
+        await b.request_blocks(a.peer_id, 1, 2)
+        assert a.stats()["blocks_requests_served"] == 1
+        assert b.stats()["peers"] == 1 and b.stats()["peer_id"] == b.peer_id
+        with pytest.raises(LocalProtocolError):
+            b.ban_peer("not-a-peer-id", "test")
 
 
 async def test_largest_blocks_travel_whole_within_the_response_budget(home):
@@ -172,10 +175,9 @@ async def test_largest_blocks_travel_whole_within_the_response_budget(home):
             return None
         return bytes([height]) * MAX_BLOCK_BYTES, b"commit" * 100
 
-    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}, get_block=largest) as a:
-        async with open_network(home("b"), CHAIN_ID, LOOPBACK, a.listen_addrs(), {}) as b:
-            first = await b.request_blocks(a.peer_id, 1, 6)
-            assert 1 <= len(first) < 6                 # the byte budget cut the answer short
-            assert sum(len(blk) for blk, _ in first) <= MAX_SYNC_RESPONSE_BYTES
-            rest = await b.request_blocks(a.peer_id, 1 + len(first), 6)
-            assert first + rest == [largest(h) for h in range(1, 1 + len(first) + len(rest))]
+    async with server_and_client(home, get_block=largest) as (a, b):
+        first = await b.request_blocks(a.peer_id, 1, 6)
+        assert 1 <= len(first) < 6                 # the byte budget cut the answer short
+        assert sum(len(blk) for blk, _ in first) <= MAX_SYNC_RESPONSE_BYTES
+        rest = await b.request_blocks(a.peer_id, 1 + len(first), 6)
+        assert first + rest == [largest(h) for h in range(1, 1 + len(first) + len(rest))]

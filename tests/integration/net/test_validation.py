@@ -10,9 +10,10 @@ from node.net.gossip import (
     BAN_THRESHOLD, GOSSIP_THRESHOLD, GRAYLIST_THRESHOLD, INVALID_WEIGHT, PUBLISH_THRESHOLD,
 )
 from node.net.verdict import Outcome, compute_batch_verdict
+from tests.support.wait import wait_until
 from wire.limits import MAX_GOSSIP_BYTES
 
-from .conftest import CHAIN_ID, LOOPBACK, Recorder, handlers_for, wait_until
+from .conftest import CHAIN_ID, LOOPBACK, Recorder, handlers_for
 
 pytestmark = pytest.mark.integration
 

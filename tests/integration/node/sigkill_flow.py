@@ -1,4 +1,4 @@
-"""The SIGKILL-and-restart flow of issue 4 item 7, with separate processes.
+"""The SIGKILL-and-restart flow (DESIGN §6 double-sign protection, §8 crash safety), with separate processes.
 
 ``voisinage genesis new`` writes a commune of 4 validators; each runs as its own
 ``voisinage node run --sign-journal`` process. One validator is killed with SIGKILL
@@ -30,7 +30,8 @@ from consensus.privval import SignState
 from consensus.vote import PRECOMMIT, Vote, compute_sign_hash
 from node.home.homedir import load_home
 from node.service.signstate import SIGN_JOURNAL_FILE, load_sign_state
-from tests.integration.node.conftest import CONVERGE_S, Cluster, NodeProc, make_commune, wait_for
+from tests.support.nodes import CONVERGE_S, Cluster, NodeProc, make_commune
+from tests.support.wait import wait_for
 from wire import signing_bytes
 
 VICTIM = "validator-1"
@@ -121,10 +122,8 @@ def run_flow(cluster: Cluster, kills: int, say: Callable[[str], None] = lambda l
         target = max(n.height() for n in others) + 1
         wait_for(lambda: min(n.height() for n in others) >= target, CONVERGE_S,
                  "the 3 others to commit without the victim", cluster.logs)
-        victim.start()
-        victim.wait_ready()
-        target = max(n.height() for n in others)
-        wait_for(lambda: victim.height() >= target, CONVERGE_S, "the victim to catch up", cluster.logs)
+        cluster.start(VICTIM)
+        target = cluster.wait_caught_up(victim, others)
         say(f"restarted {VICTIM}: caught up to height {victim.height()} (others at {target})")
     top = max(n.height() for n in nodes) + 2
     cluster.wait_height(top, nodes)

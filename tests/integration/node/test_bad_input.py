@@ -1,5 +1,5 @@
 """Bad input for ``voisinage node run``: one clear line on stderr, a non-zero exit, never
-a traceback (issue 4 "Bad input", DESIGN §9 CLI).
+a traceback (DESIGN §9 CLI).
 
 Every case gets its own copy of a validator home from ``voisinage genesis new``, and
 all cases run at once as separate processes (a node start costs seconds of imports).
@@ -19,7 +19,8 @@ import pytest
 
 from node.home.homedir import load_home
 from node.store import Store
-from tests.integration.node.conftest import CLI, REPO, free_port, make_commune
+from tests.support.nodes import CLI, REPO, make_commune
+from tests.support.ports import free_port
 
 CASE_TIMEOUT_S = 120
 

@@ -1,4 +1,4 @@
-"""Issue 4 item 7: 4 validators and 2 households converge; a tx commits everywhere;
+"""4 validators and 2 households converge; a tx commits everywhere;
 a household started late catches up by block sync (DESIGN §7)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import httpx
 
 from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
-from tests.integration.node.conftest import CONVERGE_S, Cluster, NodeProc, wait_for
+from tests.support.nodes import CONVERGE_S, Cluster, NodeProc
+from tests.support.wait import wait_for
 from tokens.txs import MeterReading
 from wire import sign_message
 
@@ -74,11 +75,8 @@ def test_household_started_late_syncs_from_genesis(cluster_of) -> None:
     cluster = cluster_of(4, 1)
     validators = cluster.start(*cluster.validator_names)
     cluster.wait_height(6, validators)
-    late = cluster.node("household-0")
-    late.start()
-    late.wait_ready()
-    target = max(v.height() for v in validators)
-    wait_for(lambda: late.height() >= target, CONVERGE_S, "the late household to catch up", cluster.logs)
+    [late] = cluster.start("household-0")
+    target = cluster.wait_caught_up(late, validators)
     log = late.log_path.read_text()
     assert "block sync" in log, late.tail()
     assert late.metric("voisinage_synced_blocks_total") >= target - 2

@@ -1,12 +1,13 @@
-"""Issue 4 item 7: a validator killed with SIGKILL mid-run restarts, catches up on the
+"""A validator killed with SIGKILL mid-run restarts, catches up on the
 same blocks and never double-signs (DESIGN §6 "Double-sign protection", §8)."""
 
 from __future__ import annotations
 
 import signal
 
-from tests.integration.node.conftest import CONVERGE_S, wait_for
 from tests.integration.node.sigkill_flow import check_no_double_sign, find_double_signs, read_journal, run_flow
+from tests.support.nodes import CONVERGE_S
+from tests.support.wait import wait_for
 
 KILLS = 3
 

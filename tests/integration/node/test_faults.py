@@ -1,4 +1,4 @@
-"""Issue 4 item 7: with 2 of 4 validators killed no block commits, and once they restart
+"""With 2 of 4 validators killed no block commits, and once they restart
 blocks commit again; a rogue peer gossiping garbage and forgeries is rejected while the
 network keeps committing (DESIGN §6 quorum, §7 gossip validation)."""
 
@@ -8,7 +8,7 @@ import json
 import subprocess
 import time
 
-from tests.integration.node.conftest import CLI, CONVERGE_S, REPO, wait_for
+from tests.support.nodes import CLI, REPO
 
 STALL_S = 6.0        # wall time over which a halted network must not commit
 

@@ -1,4 +1,4 @@
-"""SIGTERM shuts a node down cleanly and it restarts where it was (issue 4 item 3);
+"""SIGTERM shuts a node down cleanly and it restarts where it was;
 ``voisinage node verify`` replays a real run's home and catches tampering (DESIGN §8)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 
 from consensus.block import Block, Commit
 from node.store import layout as L
-from tests.integration.node.conftest import Cluster, run_cli, wait_for
+from tests.support.nodes import Cluster, run_cli
+from tests.support.wait import wait_for
 from wire import MAX_BLOCK_BYTES, decode
 
 

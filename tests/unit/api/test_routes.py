@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from node.api.app import build_app
+from tests.support.fake_node import asgi_client
 
 GOOD_HEX = "ab" * 32
 REMOTE = "192.0.2.7"
@@ -31,9 +32,8 @@ class UntouchableNode:
         raise Reached(name)
 
 
-def client_for(host: str = "127.0.0.1", token: str | None = None) -> httpx.AsyncClient:
-    app = build_app(UntouchableNode(), api_token=token, peer_id_of=lambda key: "peer")
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app, client=(host, 40000)), base_url="http://node")
+def client_for(host: str = "127.0.0.1") -> httpx.AsyncClient:
+    return asgi_client(UntouchableNode(), host)
 
 
 async def fetch_doc() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The offline tally (DESIGN §5, issue 5 item 3): ``voisinage gov tally --input CASE.json``."""
+"""The offline tally (DESIGN §5): ``voisinage gov tally --input CASE.json``."""
 
 from __future__ import annotations
 

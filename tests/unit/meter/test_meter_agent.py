@@ -15,9 +15,10 @@ from node.meter.agent import (
 from node.meter.reading import Reading, parse_capture
 from node.meter.source import FileSource
 from tokens.txs import decode_tx
-from tests.unit.meter.meter_helpers import (
-    TIC_DIR, NodeStub, free_port, historic_base_frame, load_capture, split_frames,
-)
+from tests.support.fake_node import NodeStub
+from tests.support.ports import free_port
+from tests.support.wait import wait_until
+from tests.unit.meter.meter_helpers import TIC_DIR, historic_base_frame, load_capture, split_frames
 from wire import Keypair, verify_message
 
 CHAIN_ID = bytes(range(32))
@@ -33,14 +34,6 @@ class StepClock:
 
     def __call__(self) -> float:
         return float(next(self._ticks))
-
-
-async def _wait_until(predicate, what: str) -> None:
-    with trio.move_on_after(20) as scope:   # a safety net, not a timing assertion
-        while not predicate():
-            await trio.sleep(0.02)
-    if scope.cancelled_caught:
-        raise AssertionError(f"gave up waiting for {what}")
 
 
 def test_signed_reading_round_trips_and_verifies():
@@ -61,7 +54,7 @@ async def test_agent_submits_and_retries_while_the_node_is_down(tmp_path):
     expected = [r.import_wh for r in parse_capture(b"".join(frames)).readings]
     capture = tmp_path / "tic.bin"
     capture.write_bytes(b"".join(frames[:3]))
-    node = NodeStub(free_port(), CHAIN_ID)
+    node = NodeStub(CHAIN_ID)
     lines: list[str] = []
     async with httpx.AsyncClient() as client:
         agent = MeterAgent(FileSource(capture), KEY, NodeClient(node.url, client), 0.05,
@@ -69,23 +62,23 @@ async def test_agent_submits_and_retries_while_the_node_is_down(tmp_path):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(agent.run)
             # 1. The node is down: the agent reads, keeps its latest reading and keeps retrying.
-            await _wait_until(lambda: agent.status.failures >= 3, "failed attempts")
+            await wait_until(lambda: agent.status.failures >= 3, what="failed attempts")
             assert agent.status.reading.import_wh == expected[2] and agent.status.accepted == 0
             # 2. The node comes up: the latest reading is submitted.
             await trio.to_thread.run_sync(node.start)
-            await _wait_until(lambda: node.accepted, "a first accepted reading")
+            await wait_until(lambda: node.accepted, what="a first accepted reading")
             # 3. The node goes down while the meter moves on; then it comes back.
             await trio.to_thread.run_sync(node.stop)
             failures = agent.status.failures
             with capture.open("ab") as fh:
                 fh.write(b"".join(frames[3:]))
-            await _wait_until(lambda: agent.status.reading.import_wh == expected[-1]
-                              and agent.status.failures > failures, "failures with the newest reading")
+            await wait_until(lambda: agent.status.reading.import_wh == expected[-1]
+                             and agent.status.failures > failures, what="failures with the newest reading")
             await trio.to_thread.run_sync(node.start)
-            await _wait_until(lambda: node.accepted[-1].import_wh == expected[-1], "the newest reading")
+            await wait_until(lambda: node.accepted[-1].import_wh == expected[-1], what="the newest reading")
             # The node counts a reading when it answers; the agent only when the answer
             # arrives: cancelling in between made the final count comparison flaky.
-            await _wait_until(lambda: agent.status.accepted == len(node.accepted), "the agent's last answer")
+            await wait_until(lambda: agent.status.accepted == len(node.accepted), what="the agent's last answer")
             nursery.cancel_scope.cancel()
         agent.source.close()
     await trio.to_thread.run_sync(node.stop)
@@ -102,32 +95,24 @@ async def test_agent_submits_and_retries_while_the_node_is_down(tmp_path):
 async def test_agent_stops_after_max_submissions(tmp_path):
     capture = tmp_path / "tic.bin"
     capture.write_bytes(load_capture("historic_bbr_10frames.bin"))
-    node = NodeStub(free_port(), CHAIN_ID)
-    node.start()
-    try:
+    with NodeStub(CHAIN_ID) as node:
         async with httpx.AsyncClient() as client:
             agent = MeterAgent(FileSource(capture), KEY, NodeClient(node.url, client), 0.05,
                                now=StepClock(), out=lambda _: None, max_submissions=1)
             with trio.move_on_after(20):
                 await agent.run()
         agent.source.close()
-    finally:
-        node.stop()
     assert agent.status.accepted == 1 and len(node.accepted) == 1
 
 
 async def test_invalid_signature_is_rejected_by_the_node_with_its_reason():
-    node = NodeStub(free_port(), CHAIN_ID)
-    node.start()
-    try:
+    with NodeStub(CHAIN_ID) as node:
         async with httpx.AsyncClient() as client:
             api = NodeClient(node.url, client)
             assert await api.get_chain_id() == CHAIN_ID
             wrong = build_reading_tx(KEY, b"\xff" * 32, READING, t=1_760_000_000, seq=1)
             with pytest.raises(NodeRejected, match="bad signature"):
                 await api.submit(wrong)
-    finally:
-        node.stop()
     assert node.accepted == [] and node.refused == ["bad signature"]
 
 
@@ -145,16 +130,16 @@ async def test_invalid_status_answers_mean_the_node_is_unavailable(status, body)
             await NodeClient("http://node", client).get_chain_id()
 
 
-async def test_invalid_tx_answers_are_classified():
+@pytest.mark.parametrize("status, body, expected, reason", [
+    (503, b"", NodeUnavailable, "answered 503"),
+    (400, b'{"error": "seq too low"}', NodeRejected, "seq too low"),
+    (418, b"teapot", NodeRejected, "status 418"),
+], ids=["503", "400", "418"])
+async def test_invalid_tx_answers_are_classified(status, body, expected, reason):
     tx = build_reading_tx(KEY, CHAIN_ID, READING, t=1_760_000_000, seq=1)
-    answers = {"503": httpx.Response(503), "400": httpx.Response(400, json={"error": "seq too low"}),
-               "418": httpx.Response(418, content=b"teapot")}
-    for code, answer in answers.items():
-        async with _mock_client(lambda request, a=answer: a) as client:
-            api = NodeClient("http://node", client)
-            expected = NodeUnavailable if code == "503" else NodeRejected
-            with pytest.raises(expected):
-                await api.submit(tx)
+    async with _mock_client(lambda request: httpx.Response(status, content=body)) as client:
+        with pytest.raises(expected, match=reason):
+            await NodeClient("http://node", client).submit(tx)
 
 
 async def test_tx_is_posted_as_msgpack():

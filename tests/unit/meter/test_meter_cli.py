@@ -8,7 +8,8 @@ import pytest
 
 from node.cli import main
 from node.home.keyfile import save_key
-from tests.unit.meter.meter_helpers import CAPTURES, TIC_DIR, NodeStub, free_port, load_capture
+from tests.support.fake_node import NodeStub
+from tests.unit.meter.meter_helpers import CAPTURES, TIC_DIR, load_capture
 from wire import Keypair
 
 EXPECTED_JSON = {
@@ -95,13 +96,9 @@ def test_invalid_tic_key_file(tmp_path, capsys):
 
 
 def test_tic_from_file_submits_a_signed_reading(tmp_path, capsys):
-    node = NodeStub(free_port(), bytes(32))
-    node.start()
-    try:
+    with NodeStub(bytes(32)) as node:
         code = main(["meter", "tic", "--file", str(TIC_DIR / "historic_bbr_10frames.bin"), "--node", node.url,
                      "--key", _key_file(tmp_path), "--every", "0.1", "--max-submissions", "1"])
-    finally:
-        node.stop()
     assert code == 0
     assert len(node.accepted) == 1 and node.accepted[0].import_wh == 47371481
     assert node.accepted[0].signer == Keypair(b"\x05" * 32).public

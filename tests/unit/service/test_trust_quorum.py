@@ -83,13 +83,19 @@ def test_a_block_with_a_bad_tx_signature_is_applied_when_trusting_the_quorum(sto
     assert app_for(store, commune, trust_quorum=True).validate(block) is True
 
 
-def test_invalid_block_with_a_bad_tx_signature_is_refused_when_checking_signatures(store, commune):
-    block = block_of(store, commune, [reading(commune, tampered=True)])
-    app = app_for(store, commune, trust_quorum=False)
+@pytest.mark.parametrize("trust_quorum, meter, reason", [
+    # Checking signatures, a tampered one is refused.
+    pytest.param(False, None, "bad_signature", id="bad signature when checking signatures"),
+    # Only signatures are trusted: a reading for another meter is refused all the same.
+    pytest.param(True, "999999999999", "wrong_meter", id="ledger rules still apply when trusting the quorum"),
+])
+def test_invalid_block_is_refused(store, commune, trust_quorum, meter, reason):
+    block = block_of(store, commune, [reading(commune, tampered=True, meter=meter)])
+    app = app_for(store, commune, trust_quorum=trust_quorum)
     assert app.validate(block) is False
     with pytest.raises(InvalidLedgerBlock) as caught:
         app.compute_result(block, check_time=True)
-    assert (caught.value.reason, caught.value.index) == ("bad_signature", 0)
+    assert (caught.value.reason, caught.value.index) == (reason, 0)
 
 
 def test_the_same_block_with_a_good_signature_is_valid_either_way(store, commune):
@@ -102,16 +108,6 @@ def test_the_same_block_with_a_good_signature_is_valid_either_way(store, commune
     tampered = block_of(store, commune, [reading(commune, tampered=True)])
     trusted = app_for(store, commune, trust_quorum=True).compute_result(tampered, check_time=True)
     assert trusted.state_hash == results[0].state_hash
-
-
-def test_invalid_ledger_rules_still_apply_when_trusting_the_quorum(store, commune):
-    # Only signatures are trusted: a reading for another meter is refused all the same.
-    block = block_of(store, commune, [reading(commune, tampered=True, meter="999999999999")])
-    app = app_for(store, commune, trust_quorum=True)
-    assert app.validate(block) is False
-    with pytest.raises(InvalidLedgerBlock) as caught:
-        app.compute_result(block, check_time=True)
-    assert caught.value.reason == "wrong_meter"
 
 
 @pytest.mark.parametrize("name, check_all, trusts", [

@@ -1,4 +1,4 @@
-"""node/sim/profiles.py: believable, deterministic household days (issue 6 item 6)."""
+"""node/sim/profiles.py: believable, deterministic household days."""
 
 from __future__ import annotations
 

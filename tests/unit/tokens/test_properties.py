@@ -1,4 +1,4 @@
-"""Property tests on random transaction sequences (issue 2 item 6).
+"""Property tests on random transaction sequences.
 
 A random list of blocks of random transactions (valid or not) is pushed through
 ``select_and_apply`` then ``apply_block``, as a proposer and the validators would. After

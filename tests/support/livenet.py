@@ -1,0 +1,168 @@
+"""A small live commune for the API, CLI, metrics and browser tests.
+
+One validator and two households, each a real ``voisinage node run`` process
+(``tests.support.nodes.NodeProc``) on loopback ports found free at run time. The
+chain clock runs ``speed`` times faster (dev genesis ``time_scale``), so a half-hour
+interval passes in seconds. A feeder thread plays both meters: household-0 produces
+more than it uses, household-1 only consumes, so after an interval settles
+household-1 has used household-0's energy. Readings are posted by the test rather than
+by simulated weather, so production does not depend on the hour the suite runs at.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from node.clock import ChainClock
+from node.home.homedir import KEY_FILE, create_network
+from node.home.keyfile import load_key
+from tests.support.nodes import NodeProc, terminate_all
+from tests.support.ports import free_port_block
+from tests.support.wait import wait_for
+from tokens.txs import MeterReading
+from wire import Keypair, sign_message
+
+SPEED = 120                 # 30 min of chain time in 15 s
+STARTUP_S = 90.0
+FEED_EVERY_S = 0.5          # one reading per household per 60 chain seconds
+# Wh per chain minute: under the caps (6 kWc -> 100 Wh/min, 9 kVA -> 150 Wh/min).
+PROFILE = {"household-0": (10, 80), "household-1": (120, 0)}   # (import, export)
+
+
+class Meter:
+    def __init__(self, key: Keypair, serial: str, profile: tuple[int, int]) -> None:
+        self.key, self.serial, self.profile = key, serial, profile
+        self.seq, self.import_wh, self.export_wh = 0, 1_000, 0
+
+    def next_reading(self, chain_id: bytes, t: int) -> bytes:
+        if self.seq > 0:
+            self.import_wh += self.profile[0]
+            self.export_wh += self.profile[1]
+        self.seq += 1
+        tx = MeterReading(signer=self.key.public, meter=self.serial, seq=self.seq, t=t,
+                          import_wh=self.import_wh, export_wh=self.export_wh, sig=bytes(64))
+        return sign_message(tx, chain_id, self.key).encode()
+
+
+class LiveNet:
+    """The commune and its three processes. ``with LiveNet(root) as net:`` starts them
+    all (and the feeder unless ``feed=False``) and stops them at the end; a test that
+    starts nodes one by one calls ``start_nodes`` and ``stop`` itself."""
+
+    def __init__(self, root: Path, api_token: str | None = None, speed: int = SPEED, feed: bool = True,
+                 households: int = 2) -> None:
+        """``households`` in genesis; the first two run a node and have a meter."""
+        self.root = root
+        base = free_port_block(8)
+        self.genesis = create_network(root, name="Testville", insee="12345", validators=1, households=households,
+                                      base_port=base, time_scale=speed, http_base=base + 4,
+                                      params={"max_idle_s": 1})
+        self.clock = ChainClock(self.genesis.genesis_time, speed)
+        self.names = ["validator-0", "household-0", "household-1"]
+        self.ports = {name: base + 4 + i for i, name in enumerate(self.names)}
+        extra = ("--api-token", api_token) if api_token else ()
+        self.nodes = {name: NodeProc(name, root / name, self.ports[name], extra) for name in self.names}
+        self.with_feeder = feed
+        self._stop = threading.Event()
+        self._feeder: threading.Thread | None = None
+
+    def __enter__(self) -> LiveNet:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- who is who ----------------------------------------------------------------
+
+    def url(self, name: str) -> str:
+        return self.nodes[name].url
+
+    def key_path(self, name: str) -> Path:
+        return self.root / name / KEY_FILE
+
+    def key(self, name: str) -> Keypair:
+        return load_key(self.key_path(name))
+
+    def address(self, name: str) -> str:
+        return self.key(name).public.hex()
+
+    def meter_serial(self, name: str) -> str:
+        """The meter genesis gives household ``name``."""
+        public = self.key(name).public
+        return next(h.meter for h in self.genesis.households if h.key == public)
+
+    # -- processes -------------------------------------------------------------------
+
+    def start(self) -> LiveNet:
+        self.start_nodes(*self.names)
+        if self.with_feeder:
+            self._feeder = threading.Thread(target=self.feed, daemon=True)
+            self._feeder.start()
+        wait_for(lambda: all(self.height(n) >= 1 for n in self.names), STARTUP_S, "the first block everywhere",
+                 self.logs)
+        return self
+
+    def start_nodes(self, *names: str) -> None:
+        """Start these nodes and wait until each answers /status."""
+        for name in names:
+            self.nodes[name].start()
+        for name in names:
+            self.nodes[name].wait_ready(STARTUP_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._feeder is not None:
+            self._feeder.join(timeout=10)
+        terminate_all(node.proc for node in self.nodes.values() if node.proc is not None)
+
+    def logs(self) -> str:
+        return "\n".join(node.tail() for node in self.nodes.values())
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def get(self, name: str, path: str) -> httpx.Response | None:
+        return self.nodes[name].get(path)
+
+    def get_json(self, name: str, path: str) -> Any:
+        return self.nodes[name].get_json(path)
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.nodes[name].status() or {}
+
+    def height(self, name: str = "household-0") -> int:
+        return self.nodes[name].height()
+
+    # -- meters -------------------------------------------------------------------------
+
+    def feed(self) -> None:
+        """Post each household's cumulative reading every FEED_EVERY_S (60 chain s)."""
+        meters = {name: Meter(self.key(name), self.meter_serial(name), profile)
+                  for name, profile in PROFILE.items()}
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.is_set():
+                t = self.clock.now_ms() // 1000
+                for name, meter in meters.items():
+                    try:
+                        client.post(self.url(name) + "/tx", content=meter.next_reading(self.genesis.chain_id, t),
+                                    headers={"content-type": "application/msgpack"})
+                    except httpx.HTTPError:
+                        pass
+                self._stop.wait(FEED_EVERY_S)
+
+    def wait_settled_production(self, name: str = "household-0", timeout: float = 90.0) -> dict[str, Any]:
+        """The first settled interval in which ``name`` exported energy."""
+        addr = self.address(name)
+
+        def found():
+            doc = self.get_json(name, f"/households/{addr}/intervals")
+            rows = [r for r in (doc or {}).get("intervals", []) if r["settled"] and r["export_wh"] > 0]
+            return rows[0] if rows else None
+        return wait_for(found, timeout, f"a settled interval with production for {name}", self.logs)
