@@ -8,7 +8,8 @@ from tests.unit.tokens.commune import REGISTRAR, balances, expect_invalid
 from tests.unit.tokens.membership import (
     DELAY, NEW, NEXT, deregister, members, recover, register, rotate, state, transfer,
 )
-from tokens import BlockContext, apply_block, get_account, get_household, get_interval_at
+from tests.unit.tokens.commune import Chain, make_genesis
+from tokens import BlockContext, apply_block, get_account, get_household, get_interval_at, get_proposals
 from tokens import layout as L
 from tokens import txs as T
 from wire import sign_message
@@ -19,8 +20,10 @@ __all__ = ["members"]
 def test_rotate_moves_balances_gifts_ballot_delegations_and_energy(members):
     chain, keys = members
     t0 = chain.time_s
-    chain.block([chain.reading(k, i, 1, t0 + 1, 0, 0) for i, k in enumerate(keys)], dt_s=2)
+    propose = chain.tx(T.Propose, keys[0], param="levy_bp", value="500", voting_end=t0 + 5000)
+    chain.block([chain.reading(k, i, 1, t0 + 1, 0, 0) for i, k in enumerate(keys)] + [propose], dt_s=2)
     chain.block([
+        chain.tx(T.Vote, keys[2], proposal=T.decode_tx(propose).id(), choice="no"),
         transfer(chain, keys[0], keys[2], 400),
         chain.tx(T.StandingGift, keys[2], beneficiary=keys[0].public, bp=500, until=t0 + 9000),
         chain.tx(T.StandingGift, keys[1], beneficiary=keys[2].public, bp=700, until=t0 + 9000),
@@ -39,6 +42,7 @@ def test_rotate_moves_balances_gifts_ballot_delegations_and_energy(members):
     assert [g["bp"] for g in new["gifts"]] == [500]
     assert get_account(chain.kv, keys[1].public)["gifts"][0]["beneficiary"] == NEW.public.hex()
     assert get_account(chain.kv, keys[3].public)["delegations"] == {"*": NEW.public.hex()}
+    assert get_proposals(chain.kv)[0]["votes"] == {NEW.public.hex(): "no"}
     assert state(chain, L.key_meter("021400000002")) == NEW.public == state(chain, L.key_prm("30000000000002"))
     start = (t0 + 20) - (t0 + 20) % 1800
     assert NEW.public.hex() in get_interval_at(chain.kv, start)["households"]
@@ -49,6 +53,20 @@ def test_rotate_moves_balances_gifts_ballot_delegations_and_energy(members):
     chain.block(at=t0 + 1800 + 400)
     assert balances(chain, NEW)[0] == 400 - 30 and state(chain, L.key_account(keys[2].public)) is None
     expect_invalid(chain, transfer(chain, keys[2], keys[0]), "key_rotated")
+
+
+def test_rotate_moves_the_contributions_that_weigh_the_vote():
+    genesis, keys = make_genesis(4, {"vote_weight": "contribution"})
+    chain = Chain(genesis)
+    t0 = chain.time_s
+    chain.block([chain.reading(keys[0], 0, 1, t0 + 1, 0, 0)], dt_s=2)
+    chain.block([chain.reading(keys[0], 0, 2, t0 + 600, 0, 900)], dt_s=600)
+    chain.block(at=t0 + 1800 + 400)
+    day = L.key_contribution(keys[0].public, (t0 + 600) // 86_400)
+    levy = state(chain, day)
+    assert levy[0] == 90
+    chain.block([rotate(chain, keys[0], NEW)])
+    assert state(chain, day) is None and state(chain, L.key_contribution(NEW.public, (t0 + 600) // 86_400)) == levy
 
 
 @pytest.mark.parametrize("case, reason", [
