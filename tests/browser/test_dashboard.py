@@ -158,7 +158,8 @@ def test_a_pending_recovery_shows_its_completion_time_until_cancelled(livenet: L
             due = wait_page(page, lambda p: attr(p, "#hh-key-status", "data-completes-at"), "the pending recovery")
             assert int(due) == livenet.get_json(HH1, f"/accounts/{hh1}")["recovery"]["completes_at"]
             text = page.locator("#hh-key-status").inner_text()
-            assert "Récupération de clé en cours" in text and "abababababababab" in text and "cancel-recovery" in text
+            assert "Récupération de clé en cours" in text and "abababababababab" in text
+            assert "cancel-recovery" in text
             shot(page, tmp_path, "recovery-pending-fr")
             page.click("#lang-toggle")
             wait_page(page, lambda p: "Key recovery pending" in p.locator("#hh-key-status").inner_text(),
