@@ -37,6 +37,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # A nonce or meter seq (a clock value in ms) may be at most this far ahead of the
     # block time: a signer whose clock jumped ahead is refused instead of locked out.
     "max_nonce_ahead_s": 600,
+    # DESIGN §12: a registrar's key recovery completes this long after it starts,
+    # unless the household's key cancels it.
+    "recovery_delay_s": 7 * 86_400,
     # Development only: the chain clock runs time_scale times faster than wall
     # time from genesis_time. Only a genesis marked "dev": true may set it.
     "time_scale": 1,
@@ -119,7 +122,7 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
     for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "max_idle_s", "time_scale",
                  "max_nonce_ahead_s"):
         _int(merged[name], f"params.{name}", 1)
-    for name in ("settlement_grace_s",):
+    for name in ("settlement_grace_s", "recovery_delay_s"):
         _int(merged[name], f"params.{name}")
     for name in ("levy_bp", "proposal_quorum_bp", "proposal_threshold_bp"):
         if _int(merged[name], f"params.{name}") > 10_000:
@@ -214,6 +217,9 @@ def parse_genesis(data: bytes) -> Genesis:
     if not isinstance(regs, list) or not regs:
         raise GenesisError("registrars: at least one is required")
     households = tuple(_household(h, f"households[{i}]") for i, h in enumerate(doc.get("households", [])))
+    for what in ("key", "meter", "prm"):
+        if len({getattr(h, what) for h in households}) != len(households):
+            raise GenesisError(f"households: duplicate {what}")
     return Genesis(
         chain_id=compute_chain_id(data),
         name=commune["name"], insee=insee,

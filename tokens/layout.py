@@ -13,12 +13,17 @@ key                             value
 ``meta/totals``                 [kwh minted, kwh allocated] since genesis, Wh
 ``meta/allocation``             standing allocation, [[category, bp], ...]
 ``meta/vsc_nonce``              last ValidatorSetChange nonce
+``meta/rsc_nonce``              last RegistrarSetChange nonce
 ``treasury``                    [kwh, hour]
 ``fund/`` name                  [kwh, received, spent]: one category fund
-``reg/`` key                    1: a genesis registrar
+``reg/`` key                    [since height, until height or 0]: a registrar key
 ``acct/`` key                   [kwh, hour, nonce]: a household's or registrar's account
 ``hh/`` key                     household record, fields ``HH_*`` below
 ``meter/`` serial               key of the household that has this meter
+``prm/`` PRM                    key of the household at this delivery point
+``kst/`` key                    key status: [``KS_RECOVERING``, new key, start, completes_at],
+                                [``KS_ROTATED``, new key, height] or [``KS_DEREGISTERED``, height]
+``rdue/`` completes_at ‖ key    1: a pending key recovery, in completion order
 ``gift/`` giver ‖ gift id       [beneficiary (or txs.SOLIDARITY), bp, until]
 ``offer/`` offer id             [maker, give_cls, give, want_cls, want, counterparty, expires]
 ``oexp/`` expires ‖ offer id    1: expiry index, offers are dropped once expired
@@ -54,6 +59,7 @@ META_NEXT_EPOCH = b"meta/next_epoch"
 META_TOTALS = b"meta/totals"
 META_ALLOCATION = b"meta/allocation"
 META_VSC_NONCE = b"meta/vsc_nonce"
+META_RSC_NONCE = b"meta/rsc_nonce"
 TREASURY = b"treasury"
 
 FUND = b"fund/"
@@ -61,6 +67,9 @@ REGISTRAR = b"reg/"
 ACCOUNT = b"acct/"
 HOUSEHOLD = b"hh/"
 METER = b"meter/"
+PRM = b"prm/"
+KEY_STATUS = b"kst/"
+RECOVERY_DUE = b"rdue/"
 GIFT = b"gift/"
 OFFER = b"offer/"
 OFFER_EXPIRY = b"oexp/"
@@ -85,6 +94,9 @@ A_NONCE = 2
 HH_METER, HH_PRM, HH_LABEL, HH_KVA, HH_PEAK_W, HH_SOLIDARITY, HH_SINCE = range(7)
 HH_SEQ, HH_T, HH_IMPORT, HH_EXPORT, HH_BASELINE = range(7, 12)
 
+# Key status records (``kst/``): the first field says which.
+KS_RECOVERING, KS_ROTATED, KS_DEREGISTERED = "recovering", "rotated", "deregistered"
+
 # Interval record fields.
 IV_END, IV_SUM_E, IV_SUM_I, IV_M, IV_SETTLED, IV_LEVY, IV_MINTED, IV_ALLOCATED = range(8)
 # Interval entry fields.
@@ -108,6 +120,26 @@ def key_account(addr: bytes) -> bytes:
 
 def key_household(addr: bytes) -> bytes:
     return HOUSEHOLD + addr
+
+
+def key_meter(meter: str) -> bytes:
+    return METER + meter.encode()
+
+
+def key_prm(prm: str) -> bytes:
+    return PRM + prm.encode()
+
+
+def key_status(addr: bytes) -> bytes:
+    return KEY_STATUS + addr
+
+
+def key_recovery_due(completes_at: int, addr: bytes) -> bytes:
+    return RECOVERY_DUE + u64(completes_at) + addr
+
+
+def key_registrar(addr: bytes) -> bytes:
+    return REGISTRAR + addr
 
 
 def key_interval(start: int) -> bytes:

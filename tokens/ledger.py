@@ -32,11 +32,16 @@ def parse_params(text: bytes) -> dict[str, Any]:
     return json.loads(text)
 
 
+def is_registrar_at(record: list | None, height: int) -> bool:
+    """A ``reg/`` record [since, until or 0] is in force at ``height`` if since <= height < until."""
+    return record is not None and record[0] <= height and (record[1] == 0 or height < record[1])
+
+
 class Ledger:
     """State access for one block (or one mempool check) at block time ``now_ms``."""
 
     __slots__ = ("ov", "genesis", "chain_id", "height", "now_ms", "now_s", "proposer", "_params",
-                 "_limits", "_registrars", "events")
+                 "_limits", "events")
 
     def __init__(self, kv: KV, genesis: Genesis, height: Height, now_ms: int, proposer: bytes = b"") -> None:
         self.ov = Overlay(kv)
@@ -48,7 +53,6 @@ class Ledger:
         self.proposer = proposer
         self._params: dict[str, Any] | None = None
         self._limits: tuple[int, int] | None = None
-        self._registrars = frozenset(genesis.registrars)
         self.events: list = []   # what happened, for the API (settlements, epochs ...)
 
     # -- parameters -------------------------------------------------------------------
@@ -80,7 +84,7 @@ class Ledger:
     # -- who is who -------------------------------------------------------------------
 
     def is_registrar(self, key: bytes) -> bool:
-        return key in self._registrars
+        return is_registrar_at(self.ov.get(L.key_registrar(key)), self.height)
 
     def get_household(self, addr: bytes) -> list | None:
         return self.ov.get(L.HOUSEHOLD + addr)
@@ -92,9 +96,10 @@ class Ledger:
         return hh
 
     def require_registrar(self, key: bytes) -> None:
-        # DESIGN §3/§4: registrar transactions are signed by a genesis registrar key.
-        if key not in self._registrars:
-            raise InvalidTx("not_registrar", f"{key.hex()[:16]}… is not a genesis registrar")
+        # DESIGN §3/§4: registrar transactions are signed by a registrar key of the state
+        # (genesis, then RegistrarSetChange, DESIGN §12).
+        if not self.is_registrar(key):
+            raise InvalidTx("not_registrar", f"{key.hex()[:16]}… is not a registrar at height {self.height}")
 
     # -- accounts ---------------------------------------------------------------------
 

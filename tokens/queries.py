@@ -11,7 +11,9 @@ from typing import Any
 
 from tokens import layout as L
 from tokens.kv import KV, decode_value
-from tokens.rules_validators import get_set_at
+from tokens.ledger import is_registrar_at
+from tokens.rules_registrars import get_registrars_at
+from tokens.rules_validators import compute_quorum_cosigners, get_set_at
 from tokens.settlement import compute_standing_allocation
 from tokens.txs import SOLIDARITY
 from wire.units import Height
@@ -93,17 +95,29 @@ def get_ballot(kv: KV, addr: bytes) -> dict[str, int] | None:
     """The household's standing ballot, bp by category name (DESIGN §5)."""
     ballot = _get(kv, L.BALLOT + addr)
     return None if ballot is None else dict(ballot)
+def get_key_status(kv: KV, addr: bytes) -> dict[str, Any]:
+    """DESIGN §12: a pending recovery (start, completes_at, new key), the key that replaced
+    this one, or the height it moved out at."""
+    status = _get(kv, L.key_status(addr))
+    kind = None if status is None else status[0]
+    recovery = None
+    if kind == L.KS_RECOVERING:
+        recovery = {"new_key": status[1].hex(), "start": status[2], "completes_at": status[3]}
+    return {"recovery": recovery, "rotated_to": status[1].hex() if kind == L.KS_ROTATED else None,
+            "deregistered_at": status[1] if kind == L.KS_DEREGISTERED else None}
 
 
 def get_account(kv: KV, addr: bytes) -> dict[str, Any]:
-    """Balances per class, nonce, household info, gifts, delegations and ballot."""
+    """Balances per class, nonce, household info, key status, gifts, delegations and ballot.
+    ``registrar``: whether the key may sign registrar txs in the next block."""
     kwh, hour, nonce = _get(kv, L.key_account(addr), [0, 0, 0])
     return {
         "address": addr.hex(),
         "balances": {"kwh": kwh, "hour": hour},
         "nonce": nonce,
         "household": get_household(kv, addr),
-        "registrar": kv.get(L.REGISTRAR + addr) is not None,
+        **get_key_status(kv, addr),
+        "registrar": is_registrar_at(_get(kv, L.key_registrar(addr)), get_height(kv) + 1),
         "gifts": get_gifts(kv, addr),
         "delegations": {key[len(L.DELEGATION) + 32:].decode(): (to.hex() if to else None)
                         for key, to in _scan(kv, L.DELEGATION + addr)},
@@ -168,6 +182,16 @@ def get_consumers(kv: KV, addr: bytes, k: int) -> list[dict[str, Any]]:
 def get_validator_set(kv: KV, height: Height) -> list[bytes]:
     """The validator keys that sign blocks at ``height`` (changes start at h+2)."""
     return get_set_at(_scan(kv, L.VALIDATOR_SET), height)
+
+
+def get_registrar_set(kv: KV) -> dict[str, Any]:
+    """DESIGN §12: the registrar keys in force at the next height, and what a
+    RegistrarSetChange needs: its next nonce, the validators who co-sign it, how many."""
+    height = get_height(kv) + 1
+    validators = get_validator_set(kv, height)
+    return {"height": height, "registrars": [k.hex() for k in get_registrars_at(_scan(kv, L.REGISTRAR), height)],
+            "next_nonce": _get(kv, L.META_RSC_NONCE, 0) + 1, "validators": [k.hex() for k in validators],
+            "quorum": compute_quorum_cosigners(len(validators))}
 
 
 def get_validators(kv: KV) -> list[dict[str, Any]]:

@@ -24,9 +24,32 @@ def check_kva(kva: int) -> None:
 
 def check_meter_free(lg: Ledger, meter: str, owner: bytes) -> None:
     # One Linky meter belongs to one household.
-    holder = lg.ov.get(L.METER + meter.encode())
+    holder = lg.ov.get(L.key_meter(meter))
     if holder is not None and holder != owner:
         raise InvalidTx("meter_in_use", f"meter {meter} is registered to another household")
+
+
+def check_prm_free(lg: Ledger, prm: str) -> None:
+    # One delivery point (PRM) is one household's.
+    if lg.ov.get(L.key_prm(prm)) is not None:
+        raise InvalidTx("prm_in_use", f"PRM {prm} is registered to another household")
+
+
+def check_key_not_reserved(key: bytes) -> None:
+    # The all-zero key stands for the solidarity gift target: it is nobody's.
+    if key == SOLIDARITY:
+        raise InvalidTx("reserved_key", "this key stands for the solidarity gift target")
+
+
+def check_key_registrable(lg: Ledger, key: bytes) -> None:
+    # DESIGN §12: a key that is a household now, or was replaced by another key, cannot
+    # be registered; a key that moved out may be, and keeps its account.
+    check_key_not_reserved(key)
+    if lg.get_household(key) is not None:
+        raise InvalidTx("already_registered", f"{key.hex()[:16]}… is already a household")
+    status = lg.ov.get(L.key_status(key))
+    if status is not None and status[0] == L.KS_ROTATED:
+        raise InvalidTx("key_rotated", f"{key.hex()[:16]}… was replaced by another key")
 
 
 def process_register_household(lg: Ledger, tx: RegisterHousehold, tx_id: bytes) -> None:
@@ -35,21 +58,21 @@ def process_register_household(lg: Ledger, tx: RegisterHousehold, tx_id: bytes) 
     check_digits(tx.meter, 12, "meter")
     check_digits(tx.prm, 14, "prm")
     check_kva(tx.kva)
-    if tx.key == SOLIDARITY:
-        raise InvalidTx("reserved_key", "this key stands for the solidarity gift target")
-    if lg.get_household(tx.key) is not None:
-        raise InvalidTx("already_registered", f"{tx.key.hex()[:16]}… is already a household")
+    check_key_registrable(lg, tx.key)
     check_meter_free(lg, tx.meter, tx.key)
+    check_prm_free(lg, tx.prm)
     lg.process_nonce(tx.signer, tx.nonce)
+    lg.ov.delete(L.key_status(tx.key))
     process_new_household(lg, tx.key, tx.meter, tx.prm, tx.label, tx.kva, tx.peak_w)
 
 
 def process_new_household(lg: Ledger, key: bytes, meter: str, prm: str, label: str, kva: int,
                           peak_w: int) -> None:
-    """Write a household record (no baseline yet), its meter index and its account."""
+    """Write a household record (no baseline yet), its meter and PRM index and its account."""
     hh = [meter, prm, label, kva, peak_w, False, lg.height, 0, 0, 0, 0, False]
     lg.ov.put(L.key_household(key), hh)
-    lg.ov.put(L.METER + meter.encode(), key)
+    lg.ov.put(L.key_meter(meter), key)
+    lg.ov.put(L.key_prm(prm), key)
     lg.get_account(key)
 
 
@@ -63,8 +86,8 @@ def process_update_household(lg: Ledger, tx: UpdateHousehold, tx_id: bytes) -> N
     check_meter_free(lg, tx.meter, tx.key)
     lg.process_nonce(tx.signer, tx.nonce)
     if tx.meter != hh[L.HH_METER]:
-        lg.ov.delete(L.METER + hh[L.HH_METER].encode())
-        lg.ov.put(L.METER + tx.meter.encode(), tx.key)
+        lg.ov.delete(L.key_meter(hh[L.HH_METER]))
+        lg.ov.put(L.key_meter(tx.meter), tx.key)
         # DESIGN §4: the first reading after a meter change only sets the baseline.
         # seq and t keep rising across the change, so old readings cannot be replayed.
         hh[L.HH_BASELINE] = False

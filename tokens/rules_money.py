@@ -7,6 +7,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
+from tokens.rules_membership import is_former_household
 from tokens.settlement import DAY_S, process_contribution
 from tokens.txs import (
     SOLIDARITY, Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer,
@@ -36,15 +37,34 @@ def check_not_self(a: bytes, b: bytes) -> None:
         raise InvalidTx("self_payment", "an account cannot pay itself")
 
 
+def require_payer(lg: Ledger, addr: bytes) -> bool:
+    """True for a household; False for a household that moved out (DESIGN §12: it keeps
+    its account and may transfer what it holds); anyone else is refused."""
+    if lg.get_household(addr) is not None:
+        return True
+    if not is_former_household(lg, addr):
+        lg.require_household(addr)
+    return False
+
+
+def check_payer_balance(lg: Ledger, addr: bytes, household: bool, cls: int, amount: int) -> None:
+    # DESIGN §4: a household's voluntary spending is limited by -credit_limit; a
+    # household that moved out has no credit line.
+    acct = lg.get_account(addr)
+    if household:
+        lg.check_spendable(acct, cls, amount)
+    elif acct[cls] < amount:
+        raise InvalidTx("insufficient_balance", f"a former household holds {acct[cls]}, less than {amount}")
+
+
 def process_transfer(lg: Ledger, tx: Transfer, tx_id: bytes) -> None:
     # DESIGN §4 Transfer: to, class, amount, memo; voluntary, so limited by -credit_limit.
-    lg.require_household(tx.signer)
+    household = require_payer(lg, tx.signer)
     lg.require_household(tx.to, "unknown_recipient")
     cls = get_class_index(tx.cls)
     check_positive(tx.amount)
     check_not_self(tx.signer, tx.to)
-    acct = lg.get_account(tx.signer)
-    lg.check_spendable(acct, cls, tx.amount)
+    check_payer_balance(lg, tx.signer, household, cls, tx.amount)
     lg.process_nonce(tx.signer, tx.nonce)
     lg.process_move(tx.signer, tx.to, cls, tx.amount)
 

@@ -9,7 +9,7 @@ from tokens import layout as L
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.ledger import Ledger
-from tokens.txs import ValidatorSetChange
+from tokens.txs import RegistrarSetChange, ValidatorSetChange
 from wire import signing_bytes, verify_signature
 from wire.units import Height
 
@@ -56,7 +56,11 @@ def compute_quorum_cosigners(n: int) -> int:
     return -(-2 * n // 3)
 
 
-def verify_cosignatures(lg: Ledger, tx: ValidatorSetChange) -> None:
+# Transactions signed by >= 2/3 of the current validators (DESIGN §4, §12).
+CosignedTx = ValidatorSetChange | RegistrarSetChange
+
+
+def verify_cosignatures(lg: Ledger, tx: CosignedTx) -> None:
     # DESIGN §2: each co-signature covers signing_bytes(chain_id, tx) ("sigs" excluded).
     data = signing_bytes(lg.chain_id, tx)
     for item in tx.sigs:
@@ -64,7 +68,7 @@ def verify_cosignatures(lg: Ledger, tx: ValidatorSetChange) -> None:
             raise InvalidTx("bad_signature", f"co-signature of {item.validator.hex()[:16]}… does not verify")
 
 
-def check_cosigners(current: list[bytes], tx: ValidatorSetChange) -> None:
+def check_cosigners(current: list[bytes], tx: CosignedTx) -> None:
     members = set(current)
     signers = {item.validator for item in tx.sigs}
     strangers = sorted(signers - members)
@@ -90,13 +94,18 @@ def compute_new_set(latest: list[bytes], tx: ValidatorSetChange) -> list[bytes]:
     return new
 
 
-def process_validator_set_change(lg: Ledger, tx: ValidatorSetChange, tx_id: bytes) -> None:
-    entries = lg.ov.iter_prefix(L.VALIDATOR_SET)
-    current = get_set_at(entries, lg.height)
-    check_cosigners(current, tx)
-    last_nonce = lg.get_meta(L.META_VSC_NONCE, 0)
+def check_validator_quorum(lg: Ledger, tx: CosignedTx, nonce_key: bytes) -> None:
+    """The co-signers are >= 2/3 of the validators in force at this height, and the
+    tx's nonce is above the last one of its kind (stored under ``nonce_key``)."""
+    check_cosigners(get_set_at(lg.ov.iter_prefix(L.VALIDATOR_SET), lg.height), tx)
+    last_nonce = lg.get_meta(nonce_key, 0)
     if tx.nonce <= last_nonce:
         raise InvalidTx("stale_nonce", f"nonce {tx.nonce} is not above the last one, {last_nonce}")
+
+
+def process_validator_set_change(lg: Ledger, tx: ValidatorSetChange, tx_id: bytes) -> None:
+    entries = lg.ov.iter_prefix(L.VALIDATOR_SET)
+    check_validator_quorum(lg, tx, L.META_VSC_NONCE)
     # Changes compose: the new set starts from the latest one, even if still pending.
     new = compute_new_set(list(entries[-1][1]), tx)
     lg.ov.put(L.META_VSC_NONCE, tx.nonce)

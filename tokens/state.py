@@ -6,7 +6,8 @@ any rule raises (STYLE "Applying a block"):
 1. header: height is the next one, time rises;
 2. settlement of every due interval, oldest first (DESIGN §4 "Settlement");
 3. expired offers are dropped; the treasury epoch runs if a boundary has passed;
-4. the transactions, in block order: decode, signatures, rules;
+   due key recoveries complete (DESIGN §12);
+4. the transactions, in block order: decode, signatures, the signers' key status, rules;
 5. proposals whose voting window has ended are tallied (a passed change takes
    effect from the next block); double-sign evidence is recorded;
 6. height, time and the incrementally updated state hash are written.
@@ -18,7 +19,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from tokens import layout as L
-from tokens import rules_gov, rules_household, rules_money, rules_validators
+from tokens import rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
 from tokens import settlement
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
@@ -26,9 +27,9 @@ from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
 from tokens.statehash import compute_state_hash_items, compute_state_hash_update
 from tokens.txs import (
-    Accept, AllocationBallot, Delegate, MeterReading, Offer, PublicService, Propose, RegisterHousehold,
-    RevokeGift, Service, Spend, StandingGift, Transfer, Tx, UpdateHousehold, ValidatorSetChange, Vote,
-    decode_tx,
+    Accept, AllocationBallot, CancelRecovery, Delegate, Deregister, MeterReading, Offer, PublicService, Propose,
+    RecoverKey, RegisterHousehold, RegistrarSetChange, RevokeGift, RotateKey, Service, Spend, StandingGift,
+    Transfer, Tx, UpdateHousehold, ValidatorSetChange, Vote, decode_tx,
 )
 from wire import DecodeError, compute_id, verify_message
 from wire.units import Height
@@ -67,12 +68,17 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     Propose: rules_gov.process_propose,
     Vote: rules_gov.process_vote,
     ValidatorSetChange: rules_validators.process_validator_set_change,
+    Deregister: rules_membership.process_deregister,
+    RotateKey: rules_membership.process_rotate_key,
+    RecoverKey: rules_membership.process_recover_key,
+    CancelRecovery: rules_membership.process_cancel_recovery,
+    RegistrarSetChange: rules_registrars.process_registrar_set_change,
 }
 
 
 def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
     # DESIGN §2: every signer's Ed25519 signature over the domain-separated body.
-    if isinstance(tx, ValidatorSetChange):
+    if isinstance(tx, (ValidatorSetChange, RegistrarSetChange)):
         rules_validators.verify_cosignatures(lg, tx)
     elif not verify_message(tx, lg.chain_id):
         raise InvalidTx("bad_signature", f"{tx.TAG}: a signature does not verify")
@@ -94,6 +100,7 @@ def process_tx(lg: Ledger, data: bytes, tx_id: bytes, known: Collection[bytes]) 
             raise InvalidTx("malformed", exc.reason) from None
         if tx_id not in known:
             verify_tx_signatures(lg, tx)
+    rules_membership.check_signers_active(lg, tx)
     HANDLERS[type(tx)](lg, tx, tx_id)
     return tx
 
@@ -114,6 +121,7 @@ def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext) -> Ledger:
     settlement.process_settlements(lg, events)
     rules_money.process_offer_expiry(lg)
     settlement.process_epoch(lg, events, rules_gov.get_ballot_allocation)
+    rules_membership.process_due_recoveries(lg, events)
     return lg
 
 
@@ -160,6 +168,7 @@ def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: b
     lg = Ledger(kv, genesis, height, now_ms)
     if not verified:
         verify_tx_signatures(lg, tx)
+    rules_membership.check_signers_active(lg, tx)
     HANDLERS[type(tx)](lg, tx, compute_id(tx_bytes))
     return tx
 
@@ -228,7 +237,7 @@ def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
     for name, _ in genesis.params["allocation_categories"]:
         put(L.key_fund(name), [0, 0, 0])
     for key in genesis.registrars:
-        put(L.REGISTRAR + key, 1)
+        put(L.key_registrar(key), [0, 0])
         put(L.key_account(key), [0, 0, 0])
     rules_validators.process_genesis_validators(lg, genesis)
     for h in genesis.households:

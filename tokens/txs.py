@@ -6,7 +6,10 @@ Conventions:
   last committed nonce (gaps are allowed, so a household CLI can use a clock value);
 - ``MeterReading`` has no nonce: its ``seq`` must rise, which does the same job;
 - amounts are integers: ``kwh`` in Wh, ``hour`` in minutes; times are unix seconds;
-- registrar transactions are signed by a registrar key listed in genesis.
+- registrar transactions are signed by a registrar key in force in the state (genesis,
+  then RegistrarSetChange);
+- a tx with several signers lists them in ``SIGNERS``; ``NOT_SIGNED`` fields (the
+  validators' co-signatures) are left out of the signed bytes.
 """
 
 from __future__ import annotations
@@ -254,10 +257,70 @@ class ValidatorSetChange(Tx):
     sigs: tuple[ValidatorSig, ...] = field_of(List(Nested(ValidatorSig), 256))
 
 
+@register("tx/deregister")
+@dataclass(frozen=True)
+class Deregister(Tx):
+    """Registrar: the household ``key`` moves out; its account stays with the key."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    key: bytes = field_of(KEY)
+    memo: str = field_of(MEMO)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/rotate-key")
+@dataclass(frozen=True)
+class RotateKey(Tx):
+    """The household moves to ``new_key``: signed by the old key and by the new one."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = (("signer", "sig"), ("new_key", "new_sig"))
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    new_key: bytes = field_of(KEY)
+    new_sig: bytes = field_of(SIG)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/recover-key")
+@dataclass(frozen=True)
+class RecoverKey(Tx):
+    """Registrar: move household ``key`` to ``new_key`` after recovery_delay_s, unless cancelled."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    key: bytes = field_of(KEY)
+    new_key: bytes = field_of(KEY)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/cancel-recovery")
+@dataclass(frozen=True)
+class CancelRecovery(Tx):
+    """Signed by the household's current key: ends a pending recovery of that key."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/registrar-set")
+@dataclass(frozen=True)
+class RegistrarSetChange(Tx):
+    """Signed by >= 2/3 of the current validators; takes effect at the next block."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    NOT_SIGNED: ClassVar[tuple[str, ...]] = ("sigs",)
+    nonce: int = field_of(U64)
+    add: tuple[bytes, ...] = field_of(List(KEY, 64))
+    remove: tuple[bytes, ...] = field_of(List(KEY, 64))
+    sigs: tuple[ValidatorSig, ...] = field_of(List(Nested(ValidatorSig), 256))
+
+
 TX_TYPES: tuple[type[Tx], ...] = (
     RegisterHousehold, UpdateHousehold, MeterReading, Transfer, StandingGift, RevokeGift,
     Service, PublicService, Offer, Accept, Spend, Delegate, AllocationBallot, Propose, Vote,
-    ValidatorSetChange,
+    ValidatorSetChange, Deregister, RotateKey, RecoverKey, CancelRecovery, RegistrarSetChange,
 )
 
 

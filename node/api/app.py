@@ -27,7 +27,7 @@ from node.api.views import (
     get_commune_view, get_consumers_view, get_intervals_view, get_proposals_view, get_validators_view,
 )
 from node.net.messages import TxBatch
-from tokens.queries import get_interval_s, get_time_ms
+from tokens.queries import get_interval_s, get_registrar_set, get_time_ms
 from wire import DecodeError, decode
 from wire.limits import MAX_GOSSIP_BYTES
 
@@ -124,6 +124,9 @@ class Api:
 
     async def commune(self, call: Call) -> Response:
         return JSONResponse(self.with_snapshot(lambda s: get_commune_view(s.state, self.node.genesis)))
+
+    async def registrars(self, call: Call) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_registrar_set(s.state)))
 
     def get_liveness(self, height: int) -> Liveness:
         net = self.node.net

@@ -55,6 +55,7 @@ def build_schemas() -> dict[str, Schema]:
     household = obj({"meter": STR, "prm": STR, "label": STR, "kva": INT, "peak_w": INT, "solidarity": BOOL,
                      "since_height": INT, "last_reading": ANY_OBJECT})
     gift = obj({"id": HEX32, "beneficiary": HEX32, "solidarity": BOOL, "bp": INT, "until": INT})
+    recovery = obj({"new_key": HEX32, "start": INT, "completes_at": INT})
     interval = obj({"start": INT, "end": INT, "k": INT, "export_wh": INT, "import_wh": INT, "minted_wh": INT,
                     "allocated_wh": INT, "settled": BOOL})
     consumer = obj({"consumer": HEX32, "wh": INT, "numerator": INT, "denominator": INT})
@@ -77,7 +78,8 @@ def build_schemas() -> dict[str, Schema]:
                       "last_commit": nullable(ANY_OBJECT), "evidence": arr(ANY_OBJECT),
                       "commit": nullable(ANY_OBJECT)}),
         "Account": obj({"address": HEX32, "balances": balances, "nonce": INT, "household": nullable(household),
-                        "registrar": BOOL, "gifts": arr(gift),
+                        "recovery": nullable(recovery), "rotated_to": nullable(HEX32),
+                        "deregistered_at": nullable(INT), "registrar": BOOL, "gifts": arr(gift),
                         "delegations": {"type": "object", "additionalProperties": nullable(HEX32)},
                         "ballot": nullable(bp_map), "ballot_by_category": nullable(bp_map)}),
         "Intervals": obj({"address": HEX32, "interval_s": INT, "from": INT, "to": INT, "intervals": arr(interval),
@@ -94,6 +96,8 @@ def build_schemas() -> dict[str, Schema]:
                                                                                  "spent": INT})},
                         "totals": obj({"minted": INT, "allocated": INT}), "categories": arr(STR),
                         "params": ANY_OBJECT}),
+        "Registrars": obj({"height": INT, "registrars": arr(HEX32), "next_nonce": INT, "validators": arr(HEX32),
+                           "quorum": INT}),
         "Validators": obj({"height": INT, "round": INT, "last_commit_round": nullable(INT),
                            "validators": arr(validator), "total": INT, "next_offset": nullable(INT)}),
         "Txs": obj({"txs": arr(tx), "scanned": nullable({"type": "array", "items": INT, "minItems": 2,

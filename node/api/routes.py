@@ -103,6 +103,10 @@ def build_commune_rows(api: Api) -> tuple[Operation, ...]:
                       CURSOR, limit_param(100, 20))),
         Operation("/commune", "GET", api.commune, "Treasury, category funds (received, spent), totals and parameters.",
                   "governance", json_reply("Commune", "Commune")),
+        Operation("/registrars", "GET", api.registrars,
+                  "Registrar keys in force at the next height, and what a RegistrarSetChange needs: its next "
+                  "nonce, the validators who co-sign it and how many.", "governance",
+                  json_reply("Registrars", "Registrars")),
         Operation("/validators", "GET", api.validators,
                   "Validators: active, equivocating, and as seen by this node: height, round, last commit "
                   "signature.", "node", json_reply("Validators", "Validators"), (

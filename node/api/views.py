@@ -36,7 +36,7 @@ def get_account_view(kv: KV, addr: bytes) -> dict[str, Any] | None:
     """Balances, household, gifts, delegations and ballot; None for an account never used."""
     account = get_account(kv, addr)
     if account["household"] is None and account["nonce"] == 0 and not any(account["balances"].values()) \
-            and not account["registrar"]:
+            and not account["registrar"] and account["rotated_to"] is None and account["deregistered_at"] is None:
         return None
     # DESIGN §5: a ballot naming a category that no longer exists stops counting (null).
     ballot = account["ballot"]

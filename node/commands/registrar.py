@@ -6,6 +6,10 @@ Each command builds one registrar-signed transaction of tokens/txs.py, signs it 
 ledger's own rules before anything is sent, and the node checks everything again
 (a duplicate meter or PRM, an unknown household, a signer who is not a registrar):
 either way the refusal is one line and nothing changes on chain.
+
+Changing the registrars themselves takes >= 2/3 of the validators (DESIGN §12):
+``propose-set-change`` writes a RegistrarSetChange file (node/commands/cosigned.py),
+each validator adds its signature with ``cosign``, and ``submit`` posts it.
 """
 
 from __future__ import annotations
@@ -17,16 +21,22 @@ from typing import Any
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, TOKEN_ENV, get_json, open_client, parse_key_hex, parse_node_url, submit,
+    DEFAULT_NODE, NO_SIG, TOKEN_ENV, get_chain_id, get_json, open_client, parse_key_hex, parse_node_url, post_tx,
+    submit,
 )
+from node.commands.cosigned import Change, check_ready, cosign_change, read_change, write_change
 from node.commands.tx import parse_amount, parse_memo
 from node.errors import UserError
 from tokens.errors import InvalidTx
 from tokens.rules_household import check_digits, check_kva
-from tokens.txs import PublicService, RegisterHousehold, Spend, UpdateHousehold
+from tokens.rules_registrars import check_registrar_change
+from tokens.txs import (
+    Deregister, PublicService, RecoverKey, RegisterHousehold, RegistrarSetChange, Spend, UpdateHousehold,
+)
 
-registrar_app = typer.Typer(help="The registrar office: register and update households, credit public "
-                                 "service, spend from category funds.", no_args_is_help=True)
+registrar_app = typer.Typer(help="The registrar office: register, update, deregister and recover households, "
+                                 "credit public service, spend from category funds; registrar set changes.",
+                            no_args_is_help=True)
 
 NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
 KEY_OPTION = typer.Option(..., "--key", help="The registrar's key file.")
@@ -73,7 +83,7 @@ def parse_label(label: str) -> str:
 def fetch_household(node: str, household: bytes) -> dict[str, Any]:
     """The household as the node's committed state has it; unknown is one clear line."""
     with open_client() as client:
-        doc = get_json(client, parse_node_url(node), f"/accounts/{household.hex()}")
+        doc = get_json(client, parse_node_url(node), f"/accounts/{household.hex()}", missing={})
     if not isinstance(doc, dict) or not isinstance(doc.get("household"), dict):
         raise UserError(f"{household.hex()} is not a registered household")
     return doc["household"]
@@ -153,6 +163,94 @@ def registrar_spend(
     typer.echo(submit(node, key, lambda signer, nonce: Spend(
         signer=signer, nonce=nonce, category=category, to=target, amount=amount, memo=memo, sig=NO_SIG),
         token=token))
+
+
+@registrar_app.command("deregister")
+def registrar_deregister(
+    household_pub: str = typer.Option(..., "--household-pub", help="The household's public key (hex)."),
+    memo: str = typer.Option("", "--memo", help="Why (a move...), up to 140 bytes, public."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """A household moves out: its meter and PRM are free from the next block; its account stays with its key."""
+    target = parse_key_hex(household_pub, "--household-pub")
+    parse_memo(memo)
+    fetch_household(node, target)
+    typer.echo(submit(node, key, lambda signer, nonce: Deregister(
+        signer=signer, nonce=nonce, key=target, memo=memo, sig=NO_SIG), token=token))
+
+
+@registrar_app.command("recover")
+def registrar_recover(
+    household_pub: str = typer.Option(..., "--household-pub", help="The household's lost key (hex)."),
+    new_pub: str = typer.Option(..., "--new-pub", help="Its new public key (hex), from `keys new`."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Start a key recovery: it completes after recovery_delay_s unless the old key cancels it."""
+    old = parse_key_hex(household_pub, "--household-pub")
+    new = parse_key_hex(new_pub, "--new-pub")
+    if old == new:
+        raise UserError("--new-pub must differ from --household-pub")
+    fetch_household(node, old)
+    typer.echo(submit(node, key, lambda signer, nonce: RecoverKey(
+        signer=signer, nonce=nonce, key=old, new_key=new, sig=NO_SIG), token=token))
+
+
+def fetch_registrar_basis(node: str) -> tuple[bytes, dict[str, Any]]:
+    """The chain id and GET /registrars of the node."""
+    url = parse_node_url(node)
+    with open_client() as client:
+        chain_id = get_chain_id(client, url)
+        basis = get_json(client, url, "/registrars")
+    if not isinstance(basis, dict) or not {"next_nonce", "validators", "registrars", "quorum"} <= set(basis):
+        raise UserError("GET /registrars: the node's answer lacks the registrar set")
+    return chain_id, basis
+
+
+@registrar_app.command("propose-set-change")
+def registrar_propose_set_change(
+    add: list[str] = typer.Option([], "--add", help="Public key (hex) of a registrar to add (repeatable)."),
+    remove: list[str] = typer.Option([], "--remove", help="Public key (hex) of a registrar to remove (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the change for the validators to co-sign."),
+    node: str = NODE_OPTION,
+) -> None:
+    """Write a registrar set change built on the node's registrars and next nonce."""
+    chain_id, basis = fetch_registrar_basis(node)
+    tx = RegistrarSetChange(nonce=basis["next_nonce"], add=tuple(parse_key_hex(k, "--add") for k in add),
+                            remove=tuple(parse_key_hex(k, "--remove") for k in remove), sigs=())
+    try:
+        check_registrar_change([bytes.fromhex(k) for k in basis["registrars"]], tx)
+    except InvalidTx as exc:
+        raise UserError(f"{exc.reason}: {exc.detail}") from None
+    change = Change(chain_id, tuple(bytes.fromhex(k) for k in basis["validators"]), basis["quorum"], tx)
+    write_change(out, change)
+    typer.echo(f"registrar change {tx.nonce} written to {out}: {change.quorum} of {len(change.validators)} "
+               f"validators co-sign it with `voisinage registrar cosign --in {out} --key KEY --out FILE`")
+
+
+@registrar_app.command("cosign")
+def registrar_cosign(
+    in_file: Path = typer.Option(..., "--in", help="The change (from propose-set-change or another cosign)."),
+    key: Path = typer.Option(..., "--key", help="Your validator key file."),
+    out: Path = typer.Option(..., "--out", help="Where to write the change with your signature."),
+) -> None:
+    """Validator: check a proposed registrar change and add your co-signature (offline)."""
+    signed, count = cosign_change(read_change(in_file, RegistrarSetChange), key)
+    write_change(out, signed)
+    typer.echo(f"registrar change {signed.tx.nonce}: {count} of {signed.quorum} signatures; written to {out}")
+
+
+@registrar_app.command("submit")
+def registrar_submit(
+    in_file: Path = typer.Option(..., "--in", help="The co-signed registrar change."),
+    node: str = NODE_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Check the co-signatures against the node's current validators, then post the change."""
+    change = read_change(in_file, RegistrarSetChange)
+    chain_id, basis = fetch_registrar_basis(node)
+    check_ready(change, chain_id, basis)
+    url = parse_node_url(node)
+    with open_client() as client:
+        typer.echo(post_tx(client, url, change.tx, token))
 
 
 def register(app: typer.Typer) -> None:

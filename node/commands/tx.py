@@ -25,12 +25,15 @@ from node.commands.client import (
 )
 from node.errors import UserError
 from node.home.keyfile import load_key
-from tokens.txs import SOLIDARITY, Accept, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx
+from tokens.txs import (
+    SOLIDARITY, Accept, CancelRecovery, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx,
+)
 from wire import DecodeError, verify_signature
 from wire.crypto import signing_bytes
 from wire.limits import MAX_TX_BYTES
 
-tx_app = typer.Typer(help="Household transactions: transfer, gift, revoke-gift, service, cosign, offer, accept.",
+tx_app = typer.Typer(help="Household transactions: transfer, gift, revoke-gift, service, cosign, offer, accept, "
+                          "cancel-recovery.",
                      no_args_is_help=True)
 
 CLASSES = ("kwh", "hour")
@@ -233,6 +236,15 @@ def tx_accept(
     offer_id = parse_key_hex(offer, "--offer")
     typer.echo(submit(node, key, lambda signer, nonce: Accept(
         signer=signer, nonce=nonce, offer=offer_id, sig=NO_SIG), token=token))
+
+
+@tx_app.command("cancel-recovery")
+def tx_cancel_recovery(node: str = NODE_OPTION, key: Path = typer.Option(..., "--key", help="Your key file: the "
+                                                                          "key a registrar is recovering."),
+                       token: str | None = TOKEN_OPTION) -> None:
+    """Cancel a key recovery of your household that you did not ask for."""
+    typer.echo(submit(node, key, lambda signer, nonce: CancelRecovery(signer=signer, nonce=nonce, sig=NO_SIG),
+                      token=token))
 
 
 def register(app: typer.Typer) -> None:

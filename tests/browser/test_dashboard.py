@@ -145,3 +145,29 @@ def test_validator_node_page_asks_for_a_household(livenet: LiveNet, browser):
         message = wait_page(page, lambda p: p.locator("#hh-message").inner_text(), "a message")
         assert "not a registered household" in message or "Unknown account" in message
         assert wait_page(page, lambda p: p.locator("#validators-table tbody tr").count(), "validator rows") == 1
+
+
+def test_a_pending_recovery_shows_its_completion_time_until_cancelled(livenet: LiveNet, browser, tmp_path):
+    hh1 = livenet.address(HH1)
+    cancel = ("tx", "cancel-recovery", "--node", livenet.url(HH1), "--key", str(livenet.key_path(HH1)))
+    cli("registrar", "recover", "--household-pub", hh1, "--new-pub", "ab" * 32, "--node", livenet.url(HH0),
+        "--key", str(livenet.key_path("registrar")))
+    cancelled = False
+    try:
+        with open_page(browser, livenet.url(HH1) + "/") as page:
+            due = wait_page(page, lambda p: attr(p, "#hh-key-status", "data-completes-at"), "the pending recovery")
+            assert int(due) == livenet.get_json(HH1, f"/accounts/{hh1}")["recovery"]["completes_at"]
+            text = page.locator("#hh-key-status").inner_text()
+            assert "Récupération de clé en cours" in text and "abababababababab" in text
+            assert "cancel-recovery" in text
+            shot(page, tmp_path, "recovery-pending-fr")
+            page.click("#lang-toggle")
+            wait_page(page, lambda p: "Key recovery pending" in p.locator("#hh-key-status").inner_text(),
+                      "the recovery in English")
+            cli(*cancel)
+            cancelled = True
+            wait_page(page, lambda p: p.locator("#hh-key-status").is_hidden(), "the status gone after the cancel")
+    finally:
+        # A recovery left pending would keep household-1 from signing in the other tests.
+        if not cancelled:
+            cli(*cancel)

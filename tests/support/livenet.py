@@ -53,10 +53,12 @@ class LiveNet:
     all (and the feeder unless ``feed=False``) and stops them at the end; a test that
     starts nodes one by one calls ``start_nodes`` and ``stop`` itself."""
 
-    def __init__(self, root: Path, api_token: str | None = None, speed: int = SPEED, feed: bool = True) -> None:
+    def __init__(self, root: Path, api_token: str | None = None, speed: int = SPEED, feed: bool = True,
+                 households: int = 2) -> None:
+        """``households`` in genesis; the first two run a node and have a meter."""
         self.root = root
         base = free_port_block(8)
-        self.genesis = create_network(root, name="Testville", insee="12345", validators=1, households=2,
+        self.genesis = create_network(root, name="Testville", insee="12345", validators=1, households=households,
                                       base_port=base, time_scale=speed, http_base=base + 4,
                                       params={"max_idle_s": 1})
         self.clock = ChainClock(self.genesis.genesis_time, speed)

@@ -114,6 +114,24 @@ function renderGifts(acct) {
   "gifts-empty");
 }
 
+function renderKeyStatus(acct) {
+  // DESIGN §12: a pending recovery (with its completion time), a replaced key, a move.
+  const shortKey = k => k.slice(0, 16) + "…";
+  let text = "";
+  if (acct.recovery) {
+    text = I18N.format("recovery_pending", {key: shortKey(acct.recovery.new_key),
+      when: fmt.time(acct.recovery.completes_at)}) + " " + T("recovery_hint");
+  } else if (acct.rotated_to) {
+    text = I18N.format("key_rotated", {key: shortKey(acct.rotated_to)});
+  } else if (acct.deregistered_at !== null && acct.deregistered_at !== undefined) {
+    text = I18N.format("moved_out", {height: acct.deregistered_at});
+  }
+  const node = $("hh-key-status");
+  node.hidden = text === "";
+  node.textContent = text;
+  node.dataset.completesAt = acct.recovery ? acct.recovery.completes_at : "";
+}
+
 function renderVote(acct, allocation) {
   const topics = Object.keys(acct.delegations).sort();
   const topicName = t => T(t === "*" ? "topic_all" : "topic_" + t);
@@ -171,6 +189,7 @@ async function refreshHousehold(allocation) {
     await learnLabels([...acct.gifts.map(g => g.beneficiary), ...Object.values(acct.delegations),
       ...txs.txs.flatMap(tx => [tx.signer, tx.to, tx.beneficiary, tx.provider])]);
     renderBalances(acct);
+    renderKeyStatus(acct);
     renderGifts(acct);
     renderVote(acct, allocation);
   }

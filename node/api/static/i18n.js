@@ -32,6 +32,12 @@ const STRINGS = {
     "tx/offer": "offre", "tx/accept": "échange accepté", "tx/spend": "dépense", "tx/delegate": "délégation",
     "tx/ballot": "bulletin", "tx/propose": "proposition", "tx/vote": "vote", "tx/register": "inscription",
     "tx/update": "mise à jour du foyer", "tx/public-service": "astreinte", "tx/reading": "relevé",
+    "tx/deregister": "départ du foyer", "tx/rotate-key": "changement de clé", "tx/recover-key": "récupération de clé",
+    "tx/cancel-recovery": "récupération annulée",
+    recovery_pending: "Récupération de clé en cours : la clé {key} remplacera celle-ci le {when}.",
+    recovery_hint: "Si vous ne l'avez pas demandée : voisinage tx cancel-recovery --key VOTRE_CLE.",
+    key_rotated: "Cette clé a été remplacée par la clé {key}.",
+    moved_out: "Ce foyer a déménagé (bloc {height}) ; le solde reste à cette clé.",
     cat_pensions: "Retraites", cat_energy: "Énergie collective", cat_roads: "Voirie", cat_startups: "Jeunes entreprises",
     cat_canteen: "Cantine", cat_security: "Sécurité",
   },
@@ -64,6 +70,12 @@ const STRINGS = {
     "tx/offer": "offer", "tx/accept": "exchange accepted", "tx/spend": "spending", "tx/delegate": "delegation",
     "tx/ballot": "ballot", "tx/propose": "proposal", "tx/vote": "vote", "tx/register": "registration",
     "tx/update": "household update", "tx/public-service": "on-call duty", "tx/reading": "meter reading",
+    "tx/deregister": "moving out", "tx/rotate-key": "key change", "tx/recover-key": "key recovery",
+    "tx/cancel-recovery": "recovery cancelled",
+    recovery_pending: "Key recovery pending: key {key} replaces this one on {when}.",
+    recovery_hint: "If you did not ask for it: voisinage tx cancel-recovery --key YOUR_KEY.",
+    key_rotated: "This key was replaced by key {key}.",
+    moved_out: "This household moved out (block {height}); the balance stays with this key.",
     cat_pensions: "Pensions", cat_energy: "Collective energy", cat_roads: "Roads", cat_startups: "Local start-ups",
     cat_canteen: "Canteen", cat_security: "Security",
   },
@@ -83,6 +95,9 @@ const I18N = {
   t(key) {
     const table = STRINGS[this.lang];
     return key in table ? table[key] : (key in STRINGS.en ? STRINGS.en[key] : key);
+  },
+  format(key, values) {
+    return this.t(key).replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
   },
   category(name) {
     const key = "cat_" + name;

@@ -3,6 +3,7 @@ that applies blocks to a MemoryKV. Shared by the tokens tests."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from tokens import (
 )
 from tokens import txs as T
 from tokens.genesis import Genesis, parse_genesis
-from wire import Keypair, sign_message
+from wire import Keypair, sign_message, signing_bytes
 
 GENESIS_TIME = 1_700_000_000 - 1_700_000_000 % 86_400      # midnight UTC
 ZERO_SIG = bytes(64)
@@ -99,6 +100,13 @@ class Chain:
 
     def full_hash(self) -> bytes:
         return get_rescanned_state_hash(self.kv)
+
+
+def cosign(genesis: Genesis, tx: T.Tx, signers: Sequence[Keypair]) -> bytes:
+    """A ValidatorSetChange or RegistrarSetChange co-signed by ``signers``."""
+    data = signing_bytes(genesis.chain_id, tx)
+    return dataclasses.replace(tx, sigs=tuple(T.ValidatorSig(validator=k.public, sig=k.sign(data))
+                                              for k in signers)).encode()
 
 
 def expect_invalid(chain: Chain, data: bytes, reason: str, dt_s: int = 1) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from tests.unit.tokens.commune import REGISTRAR, ZERO_SIG, Chain, make_genesis
+from tests.unit.tokens.commune import REGISTRAR, ZERO_SIG, Chain, keypair, make_genesis
 from tokens import MemoryKV, apply_block, select_and_apply
 from tokens import layout as L
 from tokens import txs as T
@@ -26,7 +26,7 @@ from wire import compute_id, sign_message
 
 N = 5
 LIMITS = {"kwh": 2_000, "hour": 60}
-PARAMS = {"credit_limit": LIMITS, "allocation_epoch_s": 3600}
+PARAMS = {"credit_limit": LIMITS, "allocation_epoch_s": 3600, "recovery_delay_s": 3000}
 CATEGORIES = ["pensions", "energy", "roads", "startups", "canteen", "security"]
 
 who = st.integers(0, N - 1)
@@ -45,6 +45,8 @@ ops = st.one_of(
     st.tuples(st.just("accept"), who, st.integers(0, 5), st.booleans()),
     st.tuples(st.just("public"), who, st.integers(0, 40_000)),
     st.tuples(st.just("spend"), st.sampled_from(CATEGORIES + ["fêtes"]), who, st.integers(0, 300)),
+    # DESIGN §12 membership: rotate, start or cancel a recovery, move out, come back.
+    st.tuples(st.sampled_from(["rotate", "recover", "cancel", "leave", "return"]), who),
 )
 blocks = st.lists(st.tuples(st.integers(1, 2400), st.lists(ops, max_size=8)), min_size=1, max_size=8)
 levies = st.sampled_from([0, 1000, 3333, 10_000])
@@ -66,6 +68,34 @@ class Driver:
         self.history: list[tuple[int, list[bytes]]] = [(2, baselines)]
         self.gifts: list[bytes] = []
         self.offers: list[tuple[bytes, int]] = []
+        self.households = genesis.households
+        self.new_keys: dict[bytes, object] = {}
+
+    def build_membership(self, kind: str, i: int) -> bytes:
+        c, k = self.chain, self.keys
+        if kind in ("rotate", "recover"):
+            new = keypair("rotated", len(self.new_keys))
+            self.new_keys[new.public] = new
+            if kind == "recover":
+                return c.tx(T.RecoverKey, REGISTRAR, key=k[i].public, new_key=new.public)
+            tx = T.RotateKey(signer=k[i].public, nonce=c.nonce(k[i]), new_key=new.public, new_sig=ZERO_SIG,
+                             sig=ZERO_SIG)
+            return sign_message(sign_message(tx, c.genesis.chain_id, new, "new_sig"), c.genesis.chain_id,
+                                k[i]).encode()
+        if kind == "cancel":
+            return c.tx(T.CancelRecovery, k[i])
+        if kind == "leave":
+            return c.tx(T.Deregister, REGISTRAR, key=k[i].public, memo="")
+        h = self.households[i]
+        return c.tx(T.RegisterHousehold, REGISTRAR, key=k[i].public, meter=h.meter, prm=h.prm, label=h.label,
+                    kva=h.kva, peak_w=h.peak_w)
+
+    def after_block(self, events: list) -> None:
+        """A rotated or recovered household signs with its new key from now on."""
+        for e in events:
+            if e.kind == "key_moved":
+                i = [key.public for key in self.keys].index(e.old)
+                self.keys[i] = self.new_keys[e.new]
 
     def build(self, op: tuple, now: int) -> bytes:
         c, k = self.chain, self.keys
@@ -111,6 +141,8 @@ class Driver:
             h = c.genesis.households[a[0]]
             return c.tx(T.UpdateHousehold, REGISTRAR, key=h.key, meter=h.meter, kva=h.kva, peak_w=h.peak_w,
                         solidarity=a[1])
+        if kind in ("rotate", "recover", "cancel", "leave", "return"):
+            return self.build_membership(kind, a[0])
         if kind == "public":
             return c.tx(T.PublicService, REGISTRAR, beneficiary=k[a[0]].public, on_call_s=a[1], memo="")
         return c.tx(T.Spend, REGISTRAR, category=a[0], to=k[a[1]].public, amount=a[2], memo="")
@@ -184,6 +216,7 @@ def run(levy_bp: int, plan: list, check_limits: bool) -> tuple[Driver, list]:
         assert (proposed.writes, proposed.state_hash, proposed.tx_ids) == (result.writes, result.state_hash,
                                                                             result.tx_ids)
         history.append((step, kept))
+        d.after_block(result.events)
         for kind in sorted({e.kind for e in result.events}):
             event(f"block with {kind}")
         for data in kept:

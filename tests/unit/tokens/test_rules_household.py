@@ -53,7 +53,8 @@ def test_invalid_register_bad_meter(chain, meter):
 
 def test_invalid_register_stale_nonce(chain):
     chain.block([register(chain, nonce=5)])
-    expect_invalid(chain, register(chain, key=keypair("other"), meter="021488888888", nonce=5), "stale_nonce")
+    expect_invalid(chain, register(chain, key=keypair("other"), meter="021488888888", prm="30000088888888", nonce=5),
+                   "stale_nonce")
 
 
 def test_invalid_register_bad_signature(chain):

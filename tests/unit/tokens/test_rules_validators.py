@@ -6,10 +6,9 @@ import dataclasses
 
 import pytest
 
-from tests.unit.tokens.commune import VALIDATORS, Chain, expect_invalid, keypair, make_genesis
+from tests.unit.tokens.commune import VALIDATORS, Chain, cosign, expect_invalid, keypair, make_genesis
 from tokens import InvalidLedgerBlock, apply_block, get_validator_set, get_validators
 from tokens.txs import ValidatorSetChange, ValidatorSig, decode_tx
-from wire import signing_bytes
 
 NEWCOMER = keypair("validator", 9)
 
@@ -23,9 +22,7 @@ def vsc(chain, signers, nonce=1, add=(NEWCOMER,), remove=(), addrs=None) -> byte
     tx = ValidatorSetChange(nonce=nonce, add=tuple(k.public for k in add),
                             add_addrs=tuple(addrs if addrs is not None else ["/ip4/127.0.0.1/tcp/27009"] * len(add)),
                             remove=tuple(k.public for k in remove), sigs=())
-    data = signing_bytes(chain.genesis.chain_id, tx)
-    return dataclasses.replace(tx, sigs=tuple(ValidatorSig(validator=k.public, sig=k.sign(data))
-                                              for k in signers)).encode()
+    return cosign(chain.genesis, tx, signers)
 
 
 def keys_of(validators) -> list[bytes]:
