@@ -47,7 +47,10 @@ PENDING_CHECK_S = 30.0
 MAX_REGOSSIP = 4096
 # Gossip REJECT (the forwarder is penalised) only for what no honest peer relays;
 # every state-dependent refusal is IGNORE (DESIGN §7).
-REJECT_REASONS = frozenset({"bad_signature", "unknown_signer", "malformed", "not_registrar"})
+# DESIGN §7: REJECT only what no honest relayer could have accepted. A registrar
+# removed by RegistrarSetChange was a registrar one block earlier, so a peer relaying
+# its tx across the change is honest: ``not_registrar`` is an IGNORE.
+REJECT_REASONS = frozenset({"bad_signature", "unknown_signer", "malformed"})
 
 
 # The engine's effects, rewritten before they are executed: (effects, chain id, key) -> effects.

@@ -21,7 +21,7 @@ from node.net import Outcome, TxBatch, TxBatcher, Verdict
 from node.service.checks import get_consensus_fault
 from node.service.node import Node
 from node.service.runner import open_store
-from tokens.txs import Delegate, MeterReading, Transfer
+from tokens.txs import Delegate, MeterReading, Spend, Transfer
 from wire import Keypair, sign_message
 
 
@@ -132,6 +132,15 @@ def test_invalid_tx_from_an_unknown_signer_is_rejected(node, commune) -> None:
     tx = sign_message(Transfer(signer=forger.public, nonce=1, to=forger.public, cls="kwh", amount=1,
                                memo="", sig=b""), node.chain_id, forger)
     assert node.on_tx("peer", tx.encode()).outcome is Outcome.REJECT
+
+
+def test_a_registrar_tx_from_a_non_registrar_is_ignored_not_penalised(node, commune) -> None:
+    # A registrar removed one block ago signed it: the peer that relayed it may be honest.
+    former = Keypair(hashlib.sha256(b"former registrar").digest())
+    tx = sign_message(Spend(signer=former.public, nonce=1, category="roads", to=former.public, amount=1,
+                            memo="", sig=b""), node.chain_id, former)
+    verdict = node.on_tx("peer", tx.encode())
+    assert (verdict.outcome, verdict.reason) == (Outcome.IGNORE, "not_registrar")
 
 
 def test_invalid_tx_batch_given_as_a_tx_is_malformed(node, commune) -> None:
