@@ -15,7 +15,8 @@ from typing import Any
 import trio
 
 from node.localnet.cluster import Cluster, NodeProc
-from node.e2e.manifest import Perturbation
+from node.e2e.manifest import VALIDATOR_OPS, Perturbation
+from node.e2e.validators import run_validator_op
 
 RECOVERY_POLL_S = 0.25
 
@@ -30,6 +31,7 @@ class PerturbResult:
     exit_code: int | None = None
     recovery_s: float | None = None
     error: str | None = None
+    detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,10 +50,12 @@ async def _fabric(fn, *args):
 
 
 async def apply_fault(cluster: Cluster, p: Perturbation, node: NodeProc | None, result: PerturbResult,
-                      seed: int) -> None:
+                      seed: int, spares: dict[str, NodeProc], limit_s: float) -> None:
     """Inject the fault, hold it for ``p.duration`` seconds, then undo it."""
     fabric = cluster.fabric
-    if p.op == "disconnect":
+    if p.op in VALIDATOR_OPS:
+        result.detail = await run_validator_op(cluster, p.op, node, spares.get(p.spare), spares, limit_s)
+    elif p.op == "disconnect":
         await _fabric(fabric.set_link, node.index, False)
         await trio.sleep(p.duration)
         await _fabric(fabric.set_link, node.index, True)
@@ -93,13 +97,14 @@ async def measure_recovery(cluster: Cluster, node: NodeProc | None, limit_s: flo
 
 
 async def run_perturbation(cluster: Cluster, p: Perturbation, load_start: float, limit_s: float,
-                           seed: int, results: list[PerturbResult]) -> None:
+                           seed: int, results: list[PerturbResult], spares: dict[str, NodeProc]) -> None:
     await trio.sleep_until(load_start + p.at)
-    node = cluster.by_name[p.node] if p.node is not None and p.op != "partition" else None
+    named = cluster.by_name | spares
+    node = named[p.node] if p.node is not None and p.op != "partition" else None
     result = PerturbResult(p.op, node.name if node else None, p.at, p.duration)
     results.append(result)
     try:
-        await apply_fault(cluster, p, node, result, seed)
+        await apply_fault(cluster, p, node, result, seed, spares, limit_s)
     except Exception as exc:  # a failed injection is a finding of the run, reported, not a crash
         result.error = f"{type(exc).__name__}: {exc}"
         if node is not None and node.paused:
