@@ -162,7 +162,8 @@ def get_validators_view(kv: KV, last_commit: Commit | None, live: Liveness, peer
     rows = []
     for v in get_validators(kv):
         key = bytes.fromhex(v["key"])
-        peer = peer_id_of(key)
+        # An added validator's address may name its peer id (a household promoted while running).
+        peer = v["addr"].rsplit("/p2p/", 1)[1] if "/p2p/" in v["addr"] else peer_id_of(key)
         is_self = key == live.own_key
         rows.append(dict(v, peer_id=peer, self=is_self, connected=is_self or peer in live.connected,
                          height=compute_known_height(live, peer, is_self, key in signed),

@@ -34,6 +34,7 @@ validator_app = typer.Typer(help="Change the validator set: propose-change, cosi
 FORMAT = "voisinage/validator-set-change/1"
 MAX_FILE_BYTES = 64 * 1024
 NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
+OUT_OPTION = typer.Option(..., "--out", help="Where to write the change for the validators to co-sign.")
 TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
                             help="Bearer token, when the node is remote and runs with --api-token.")
 
@@ -173,7 +174,7 @@ def validator_propose_change(
     add_addr: list[str] = typer.Option([], "--add-addr", help="Its libp2p multiaddr, one per --add, in order; "
                                        "end it with /p2p/<peer id> to promote a node already running."),
     remove: list[str] = typer.Option([], "--remove", help="Public key (hex) of a validator to remove (repeatable)."),
-    out: Path = typer.Option(..., "--out", help="Where to write the change for the validators to co-sign."),
+    out: Path = OUT_OPTION,
     node: str = NODE_OPTION,
 ) -> None:
     """Write a validator set change built on the node's current set and next nonce."""
@@ -185,7 +186,7 @@ def validator_rotate(
     old: str = typer.Option(..., "--old", help="The validator's current public key (hex)."),
     new: str = typer.Option(..., "--new", help="Its new public key (hex)."),
     new_addr: str = typer.Option(..., "--new-addr", help="The multiaddr of the node holding the new key."),
-    out: Path = typer.Option(..., "--out", help="Where to write the change for the validators to co-sign."),
+    out: Path = OUT_OPTION,
     node: str = NODE_OPTION,
 ) -> None:
     """Rotate a validator's key: one change removes the old key and adds the new one at the same height."""
