@@ -50,11 +50,11 @@ async def _fabric(fn, *args):
 
 
 async def apply_fault(cluster: Cluster, p: Perturbation, node: NodeProc | None, result: PerturbResult,
-                      seed: int, spares: dict[str, NodeProc], limit_s: float) -> None:
+                      seed: int, limit_s: float) -> None:
     """Inject the fault, hold it for ``p.duration`` seconds, then undo it."""
     fabric = cluster.fabric
     if p.op in VALIDATOR_OPS:
-        result.detail = await run_validator_op(cluster, p.op, node, spares.get(p.spare), spares, limit_s)
+        result.detail = await run_validator_op(cluster, p.op, node, cluster.by_name.get(p.spare), limit_s)
     elif p.op == "disconnect":
         await _fabric(fabric.set_link, node.index, False)
         await trio.sleep(p.duration)
@@ -97,14 +97,13 @@ async def measure_recovery(cluster: Cluster, node: NodeProc | None, limit_s: flo
 
 
 async def run_perturbation(cluster: Cluster, p: Perturbation, load_start: float, limit_s: float,
-                           seed: int, results: list[PerturbResult], spares: dict[str, NodeProc]) -> None:
+                           seed: int, results: list[PerturbResult]) -> None:
     await trio.sleep_until(load_start + p.at)
-    named = cluster.by_name | spares
-    node = named[p.node] if p.node is not None and p.op != "partition" else None
+    node = cluster.by_name[p.node] if p.node is not None and p.op != "partition" else None
     result = PerturbResult(p.op, node.name if node else None, p.at, p.duration)
     results.append(result)
     try:
-        await apply_fault(cluster, p, node, result, seed, spares, limit_s)
+        await apply_fault(cluster, p, node, result, seed, limit_s)
     except Exception as exc:  # a failed injection is a finding of the run, reported, not a crash
         result.error = f"{type(exc).__name__}: {exc}"
         if node is not None and node.paused:

@@ -19,7 +19,7 @@ import httpx
 import trio
 
 from node.e2e import checks
-from node.localnet.cluster import Cluster, NodeProc, build_network, open_client
+from node.localnet.cluster import Cluster, build_network, open_client
 from node.e2e.hostile_run import HostileResult, run_hostile
 from node.e2e.load import LoadGen
 from node.e2e.manifest import Manifest
@@ -80,7 +80,7 @@ def compute_max_gap(follower, start: float, end: float) -> float:
 
 
 async def run_load_phase(m: Manifest, cluster: Cluster, load: LoadGen, perturbations: list[PerturbResult],
-                         hostile: list[HostileResult], spares: dict[str, NodeProc]) -> tuple[float, float]:
+                         hostile: list[HostileResult]) -> tuple[float, float]:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(load.follower.run, cluster)
         async with trio.open_nursery() as loading:
@@ -88,7 +88,7 @@ async def run_load_phase(m: Manifest, cluster: Cluster, load: LoadGen, perturbat
             load_start = trio.current_time()
             for p in m.perturb:
                 loading.start_soon(run_perturbation, cluster, p, load_start, m.check.max_recovery_s,
-                                   m.seed, perturbations, spares)
+                                   m.seed, perturbations)
             if m.hostile is not None:
                 loading.start_soon(run_hostile, cluster, m.hostile, load_start, hostile)
             await trio.sleep(m.duration)
@@ -191,7 +191,8 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
         if fabric is not None:
             await trio.to_thread.run_sync(fabric.setup)
         nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine)
-        spares = build_spares(home, m.spares, nodes)
+        # Spare homes (no genesis role) run from the start as full nodes; validator ops promote them.
+        nodes += build_spares(home, m.spares, nodes).values()
         async with open_client() as client:
             cluster = Cluster(nodes, fabric, client)
             try:
@@ -200,9 +201,9 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
                 await cluster.record_peer_ids()
                 await wait_first_block(cluster)
                 stages.enter("load+perturb")
-                load = LoadGen(cluster, [n for n in nodes if not n.is_validator], m.seed, m.load.readings_per_s,
+                load = LoadGen(cluster, [n for n in nodes if n.name.startswith("household-")], m.seed, m.load.readings_per_s,
                                m.load.transfer_every_s, m.load.resubmit_after_s)
-                load_start, load_end = await run_load_phase(m, cluster, load, perturbations, hostile, spares)
+                load_start, load_end = await run_load_phase(m, cluster, load, perturbations, hostile)
                 stages.enter("check")
                 report.update(await run_checks(m, cluster, load, home))
                 report["throughput_readings_per_s"] = compute_throughput(load.follower, load_start, load_end)

@@ -1,22 +1,24 @@
 """Validator set changes on a running e2e network (DESIGN §4 ValidatorSetChange, §12).
 
 Spare homes are prepared at setup: keys the genesis does not know, with their own
-ports. ``add_validator`` starts a spare as a full node and promotes it while it runs;
-``remove_validator`` drops a validator, which keeps running as a full node;
-``rotate_key`` replaces a validator's key by a spare's in one change. Each change goes
-through the real CLI (``voisinage validator propose-change`` / ``rotate``, one
-``cosign`` per co-signing validator, ``submit``), and the op then checks on the chain
-that the set changed at h+2: the new key's precommits in commits from h+2 on, none of
-the removed key's from h+2 on.
+ports, started with the network as full nodes (an operator promotes a node once it
+has synced). ``add_validator`` promotes a spare while it runs; ``remove_validator``
+drops a validator, which keeps running as a full node; ``rotate_key`` replaces a
+validator's key by a spare's in one change. Each change goes through the real CLI
+(``voisinage validator propose-change`` / ``rotate``, one ``cosign`` per co-signing
+validator, ``submit``) once the previous change is in force, and the op then checks
+on the chain that the set changed at h+2: the new key's precommits in a commit from
+h+2 on (a commit holds a quorum of precommits, so not necessarily the next one), none
+of the removed key's in the WATCHED_COMMITS commits from h+2 on.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import trio
 
@@ -30,6 +32,9 @@ ACTIVATION_DELAY = 2
 # After the change takes effect, this many commits must show (or not show) the key.
 WATCHED_COMMITS = 4
 BLOCK_WAIT_S = 5
+# One change at a time per network: each is built on the nonce the previous one left,
+# as the mairie's operators would wait for one change before proposing the next.
+_CHANGE_LOCKS: WeakKeyDictionary[Cluster, trio.Lock] = WeakKeyDictionary()
 
 
 def build_spares(home: Path, count: int, nodes: list[NodeProc]) -> dict[str, NodeProc]:
@@ -53,15 +58,25 @@ def key_hex(node: NodeProc) -> str:
     return home_key(load_home(node.home)).public.hex()
 
 
-async def start_spare(cluster: Cluster, spare: NodeProc) -> str:
-    """Start the spare as a full node; its address, naming its (random) peer id."""
-    await cluster.start(spare)
-    await cluster.wait_ready(spare)
-    cluster.nodes.append(spare)
-    cluster.by_name[spare.name] = spare
-    status = await cluster.status(spare)
+async def fetch_spare_addr(cluster: Cluster, spare: NodeProc) -> str:
+    """The running spare's address, naming its (random) peer id: no restart needed."""
+    status = await cluster.status(spare, timeout=10)
+    if status is None:
+        raise E2EError(f"{spare.name} does not answer: it cannot be promoted")
     listen = json.loads((spare.home / CONFIG_FILE).read_text())["listen"]
     return f"{listen}/p2p/{status['peer_id']}"
+
+
+async def wait_no_pending_change(cluster: Cluster, limit_s: float) -> None:
+    """Until the latest set is the one in force: the previous change took effect."""
+    url = cluster.nodes[0].url
+    with trio.move_on_after(limit_s):
+        while True:
+            basis = await get_json(cluster, f"{url}/validators/change")
+            if basis is not None and basis["latest"] == basis["validators"]:
+                return
+            await trio.sleep(0.5)
+    raise E2EError(f"a validator set change was still pending after {limit_s:.0f} s")
 
 
 async def run_cli(*args: str) -> str:
@@ -78,11 +93,11 @@ async def get_json(cluster: Cluster, url: str) -> dict | None:
     return response.json() if response.status_code == 200 else None
 
 
-async def submit_change(cluster: Cluster, homes: dict[str, NodeProc], change_args: list[str], work: Path) -> str:
+async def submit_change(cluster: Cluster, change_args: list[str], work: Path) -> str:
     """propose, co-sign by a quorum of the current validators, submit: the tx id."""
     url = cluster.nodes[0].url
     basis = await get_json(cluster, f"{url}/validators/change")
-    by_key = {key_hex(n): n for n in homes.values()}
+    by_key = {key_hex(n): n for n in cluster.nodes}
     cosigners = [by_key[k] for k in basis["validators"] if k in by_key][:basis["quorum"]]
     work.mkdir(parents=True, exist_ok=True)
     path = work / "change-0.json"
@@ -108,51 +123,55 @@ async def wait_commit_of(cluster: Cluster, tx_id: str, start: int, limit_s: floa
     raise E2EError(f"the validator set change {tx_id[:12]} was not committed within {limit_s:.0f} s")
 
 
-async def read_signers(cluster: Cluster, first: int, count: int, limit_s: float) -> dict[int, set[str]]:
-    """Who signed the commit of each height in [first, first + count)."""
-    url, out = cluster.nodes[0].url, {}
-    with trio.move_on_after(limit_s):
-        for height in range(first, first + count):
-            block = None
-            while block is None or block.get("commit") is None:
-                block = await get_json(cluster, f"{url}/blocks/{height}?wait={BLOCK_WAIT_S}")
-            out[height] = {s["validator"] for s in block["commit"]["sigs"]}
-        return out
-    raise E2EError(f"no commits from height {first} to {first + count - 1} within {limit_s:.0f} s")
+async def read_signers(cluster: Cluster, height: int) -> set[str]:
+    """Who signed the commit of ``height`` (waiting for it)."""
+    while True:
+        block = await get_json(cluster, f"{cluster.nodes[0].url}/blocks/{height}?wait={BLOCK_WAIT_S}")
+        if block is not None and block.get("commit") is not None:
+            return {s["validator"] for s in block["commit"]["sigs"]}
 
 
-def check_signers(signers: dict[int, set[str]], added: list[str], removed: list[str]) -> str:
-    """From h+2 on: every added key signs some commit, no removed key signs any."""
-    for key in removed:
-        late = [h for h, keys in signers.items() if key in keys]
+async def check_removed(cluster: Cluster, keys: list[str], effective: int) -> None:
+    for height in range(effective, effective + WATCHED_COMMITS):
+        late = set(keys) & await read_signers(cluster, height)
         if late:
-            raise E2EError(f"removed validator {key[:12]} still signed the commit of height {late[0]}")
-    firsts = []
-    for key in added:
-        signed = [h for h, keys in signers.items() if key in keys]
-        if not signed:
-            raise E2EError(f"added validator {key[:12]} signed none of the commits {min(signers)}..{max(signers)}")
-        firsts.append(f"{key[:8]} signs from {signed[0]}")
-    return "; ".join(firsts)
+            raise E2EError(f"removed validator {sorted(late)[0][:12]} still signed the commit of height {height}")
+
+
+async def find_first_signature(cluster: Cluster, key: str, effective: int, limit_s: float) -> int:
+    """The first height from ``effective`` on whose commit holds ``key``'s precommit."""
+    height = effective
+    with trio.move_on_after(limit_s):
+        while key not in await read_signers(cluster, height):
+            height += 1
+        return height
+    raise E2EError(f"added validator {key[:12]} signed no commit from {effective} to {height}")
 
 
 async def run_validator_op(cluster: Cluster, op: str, node: NodeProc, spare: NodeProc | None,
-                           spares: dict[str, NodeProc], limit_s: float) -> str:
-    """Carry out one change op; a line saying at which heights it took effect."""
-    homes = {n.name: n for n in cluster.nodes} | spares
+                           limit_s: float) -> str:
+    """Carry out one change op, after any other in progress; a line saying at which
+    heights it took effect."""
+    async with _CHANGE_LOCKS.setdefault(cluster, trio.Lock()):
+        return await change_and_check(cluster, op, node, spare, limit_s)
+
+
+async def change_and_check(cluster: Cluster, op: str, node: NodeProc, spare: NodeProc | None,
+                           limit_s: float) -> str:
     added, removed, args = [], [], []
     if op == "add_validator":
-        addr = await start_spare(cluster, node)
-        added, args = [key_hex(node)], ["propose-change", "--add", key_hex(node), "--add-addr", addr]
+        added, args = [key_hex(node)], ["propose-change", "--add", key_hex(node), "--add-addr",
+                                        await fetch_spare_addr(cluster, node)]
     elif op == "remove_validator":
         removed, args = [key_hex(node)], ["propose-change", "--remove", key_hex(node)]
     elif op == "rotate_key":
-        addr = await start_spare(cluster, spare)
         added, removed = [key_hex(spare)], [key_hex(node)]
-        args = ["rotate", "--old", removed[0], "--new", added[0], "--new-addr", addr]
+        args = ["rotate", "--old", removed[0], "--new", added[0], "--new-addr", await fetch_spare_addr(cluster, spare)]
+    await wait_no_pending_change(cluster, limit_s)
     start = max((await cluster.heights()).values(), default=1)
-    tx_id = await submit_change(cluster, homes, args, node.home.parent / f"changes-{op}-{node.name}")
+    tx_id = await submit_change(cluster, args, node.home.parent / f"changes-{op}-{node.name}")
     height = await wait_commit_of(cluster, tx_id, start, limit_s)
-    signers = await read_signers(cluster, height + ACTIVATION_DELAY, WATCHED_COMMITS, limit_s)
-    effect = check_signers(signers, added, removed)
-    return f"change in block {height}, effective at {height + ACTIVATION_DELAY}" + (f"; {effect}" if effect else "")
+    effective = height + ACTIVATION_DELAY
+    await check_removed(cluster, removed, effective)
+    firsts = [f"{key[:8]} signs from {await find_first_signature(cluster, key, effective, limit_s)}" for key in added]
+    return "; ".join([f"change in block {height}, effective at {effective}"] + firsts)

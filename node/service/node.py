@@ -225,9 +225,9 @@ class Node:
         return tx_id, None
 
     async def keep_pending_moving(self) -> None:
-        """A household node never proposes (a validator's own proposals carry its txs): a tx it took stays in its mempool until a
-        block holds it. Gossip is best effort (no validator reachable yet, a queue
-        overflow), so every PENDING_CHECK_S each tx waiting longer than that is checked
+        """A household node never proposes (a validator's own proposals carry its txs):
+        a tx it took stays in its mempool until a block holds it. Gossip is best effort
+        (no validator reachable yet, a queue overflow), so every PENDING_CHECK_S each tx waiting longer than that is checked
         again against the committed state: gossiped again if still valid, dropped
         (with its reason logged) if not, e.g. a reading whose interval has settled.
         Without this an acknowledged tx could be lost and the mempool would only grow."""

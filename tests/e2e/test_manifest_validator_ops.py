@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 
 from node.e2e.manifest import ManifestError, parse_manifest
-from node.e2e.validators import check_signers
-from node.e2e.errors import E2EError
 
 
 def parse(text: str):
@@ -34,16 +32,3 @@ def test_spares_and_validator_ops_parse():
 def test_invalid_validator_ops(text, words):
     with pytest.raises(ManifestError, match=words):
         parse(text)
-
-
-def test_signers_check_finds_the_added_key_and_dates_it():
-    assert check_signers({10: {"a"}, 11: {"a", "n"}}, added=["n"], removed=["r"]) == "n signs from 11"
-
-
-@pytest.mark.parametrize("signers, added, removed, words", [
-    ({10: {"a"}, 11: {"a"}}, ["n"], [], "signed none"),
-    ({10: {"a"}, 11: {"a", "r"}}, [], ["r"], "still signed the commit of height 11"),
-])
-def test_invalid_signers_after_a_change(signers, added, removed, words):
-    with pytest.raises(E2EError, match=words):
-        check_signers(signers, added, removed)
