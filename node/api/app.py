@@ -24,7 +24,8 @@ from node.api.routes import build_route_table
 from node.api.txlog import TxLog
 from node.api.views import (
     Liveness, compute_live_allocation, decode_commit, get_account_view, get_allocation_view,
-    get_commune_view, get_consumers_view, get_intervals_view, get_proposals_view, get_validators_view,
+    get_commune_view, get_consumers_view, get_intervals_view, get_proposals_view, get_validator_change_view,
+    get_validators_view,
 )
 from node.net.messages import TxBatch
 from tokens.queries import get_interval_s, get_registrar_set, get_time_ms
@@ -141,6 +142,9 @@ class Api:
             return get_validators_view(snap.state, last, self.get_liveness(height), self.peer_id_of,
                                        call["offset"], call["limit"])
         return JSONResponse(self.with_snapshot(read))
+
+    async def validator_change(self, call: Call) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_validator_change_view(s.state)))
 
     async def txs(self, call: Call) -> Response:
         account = call["account"]

@@ -100,6 +100,8 @@ def build_schemas() -> dict[str, Schema]:
                            "quorum": INT}),
         "Validators": obj({"height": INT, "round": INT, "last_commit_round": nullable(INT),
                            "validators": arr(validator), "total": INT, "next_offset": nullable(INT)}),
+        "ValidatorChange": obj({"height": INT, "next_nonce": INT, "validators": arr(HEX32), "latest": arr(HEX32),
+                                "quorum": INT}),
         "Txs": obj({"txs": arr(tx), "scanned": nullable({"type": "array", "items": INT, "minItems": 2,
                                                          "maxItems": 2}),
                     "next_before": nullable(INT)}),

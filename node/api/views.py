@@ -15,14 +15,15 @@ from consensus.block import Commit
 from node.api.params import MAX_TIME_S
 from tokens import layout as L
 from tokens.genesis import Genesis
-from tokens.kv import KV
+from tokens.kv import KV, decode_value
 from tokens.ledger import Ledger
 from tokens.queries import (
     get_consumers, get_account, get_allocation, get_funds, get_height, get_household,
     get_household_intervals, get_interval_at, get_interval_s, get_params, get_proposals, get_time_ms,
-    get_totals, get_treasury, get_validators,
+    get_totals, get_treasury, get_validator_set, get_validators,
 )
 from tokens.rules_gov import get_ballot_allocation
+from tokens.rules_validators import compute_quorum_cosigners
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
 CHART_INTERVALS = 48            # the dashboard's chart: the last 48 half hours
@@ -162,7 +163,8 @@ def get_validators_view(kv: KV, last_commit: Commit | None, live: Liveness, peer
     rows = []
     for v in get_validators(kv):
         key = bytes.fromhex(v["key"])
-        peer = peer_id_of(key)
+        # An added validator's address may name its peer id (a household promoted while running).
+        peer = v["addr"].rsplit("/p2p/", 1)[1] if "/p2p/" in v["addr"] else peer_id_of(key)
         is_self = key == live.own_key
         rows.append(dict(v, peer_id=peer, self=is_self, connected=is_self or peer in live.connected,
                          height=compute_known_height(live, peer, is_self, key in signed),
@@ -172,3 +174,16 @@ def get_validators_view(kv: KV, last_commit: Commit | None, live: Liveness, peer
             "last_commit_round": last_commit.round if last_commit is not None else None,
             "validators": page, "total": len(rows),
             "next_offset": offset + limit if offset + limit < len(rows) else None}
+
+
+def get_validator_change_view(kv: KV) -> dict[str, Any]:
+    """What a ValidatorSetChange is built on (DESIGN §4): the nonce it must carry, the
+    set that co-signs it (the one in force at the next height), the latest set (a
+    change applies to it, even when still scheduled) and the co-signatures needed."""
+    height = get_height(kv)
+    raw = kv.get(L.META_VSC_NONCE)
+    signing = get_validator_set(kv, height + 1)
+    latest = [v["key"] for v in get_validators(kv) if v["scheduled"]]
+    return {"height": height, "next_nonce": (0 if raw is None else decode_value(raw)) + 1,
+            "validators": [k.hex() for k in signing], "latest": latest,
+            "quorum": compute_quorum_cosigners(len(signing))}

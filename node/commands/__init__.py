@@ -21,6 +21,7 @@ MODULES = [
     "sim",
     "demo",
     "registrar",
+    "validator",
     "node",
     "localnet",
     "e2e",

@@ -17,9 +17,14 @@ Example (e2e/manifests/kill.toml)::
 
     [[perturb]]
     at = 15                  # seconds after the load starts
-    op = "kill"              # disconnect pause kill restart latency partition
-    node = "validator-1"     # every op but partition
+    op = "kill"              # disconnect pause kill restart latency partition,
+                             # add_validator remove_validator rotate_key
+    node = "validator-1"     # every op but partition; add_validator: a spare
     duration = 10            # down / paused / disconnected / delayed time
+    spare = "spare-0"        # rotate_key: the spare home holding the new key
+
+With ``spares = N`` the setup also writes N homes named spare-0..N-1 whose keys no
+genesis list holds; ``add_validator`` and ``rotate_key`` start one and promote it.
 
     [hostile]                # optional: a hostile peer floods one node
     at = 20
@@ -42,10 +47,12 @@ from typing import Any
 
 from node.e2e.errors import E2EError
 
-OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition")
+# Validator set changes (DESIGN §4): add a spare home, remove a validator, rotate a key.
+VALIDATOR_OPS = ("add_validator", "remove_validator", "rotate_key")
+OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition") + VALIDATOR_OPS
 NETNS_OPS = frozenset({"disconnect", "latency", "partition"})
-NODE_OPS = frozenset(OPS) - {"partition"}
-TOP_KEYS = {"name", "description", "netns", "validators", "households", "speed", "duration", "seed",
+NODE_OPS = frozenset(OPS) - {"partition"} - set(VALIDATOR_OPS)
+TOP_KEYS = {"name", "description", "netns", "validators", "households", "spares", "speed", "duration", "seed",
             "byzantine", "load", "perturb", "hostile", "check"}
 
 
@@ -64,6 +71,7 @@ class Perturbation:
     duration: float = 10.0
     delay_ms: int = 125
     jitter_ms: int = 75
+    spare: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,7 @@ class Manifest:
     netns: bool = False
     validators: int = 4
     households: int = 4
+    spares: int = 0
     speed: int = 120
     duration: float = 60.0
     seed: int = 1
@@ -102,6 +111,10 @@ class Manifest:
     def node_names(self) -> list[str]:
         return ([f"validator-{i}" for i in range(self.validators)]
                 + [f"household-{i}" for i in range(self.households)])
+
+    @property
+    def spare_names(self) -> list[str]:
+        return [f"spare-{i}" for i in range(self.spares)]
 
 
 class ManifestError(E2EError):
@@ -134,7 +147,7 @@ NUM = (int, float)
 LOAD_LIMITS = {"readings_per_s": (NUM, 0, 50), "transfer_every_s": (NUM, 0, 3600),
                "resubmit_after_s": (NUM, 1, 3600)}
 PERTURB_LIMITS = {"at": (NUM, 0, 86400), "op": (str,), "node": (str,), "duration": (NUM, 0, 3600),
-                  "delay_ms": (int, 1, 5000), "jitter_ms": (int, 0, 5000)}
+                  "delay_ms": (int, 1, 5000), "jitter_ms": (int, 0, 5000), "spare": (str,)}
 HOSTILE_LIMITS = {"at": (NUM, 0, 86400), "duration": (NUM, 1, 3600), "target": (str,), "rate": (NUM, 1, 1000)}
 CHECK_LIMITS = {"max_recovery_s": (NUM, 1, 3600), "min_throughput_ratio": (NUM, 0, 1),
                 "settle_timeout_s": (NUM, 1, 3600)}
@@ -159,6 +172,7 @@ def parse_manifest(data: bytes, path: Path) -> Manifest:
         netns=_typed(f"{w}: netns", doc.get("netns", False), bool),
         validators=_typed(f"{w}: validators", doc.get("validators", 4), int, 1, 31),
         households=_typed(f"{w}: households", doc.get("households", 4), int, 0, 100),
+        spares=_typed(f"{w}: spares", doc.get("spares", 0), int, 0, 8),
         speed=_typed(f"{w}: speed", doc.get("speed", 120), int, 1, 3600),
         duration=_typed(f"{w}: duration", doc.get("duration", 60), NUM, 5, 86400),
         seed=_typed(f"{w}: seed", doc.get("seed", 1), int, 0, 2**32),
@@ -190,6 +204,8 @@ def check_manifest(m: Manifest) -> None:
             raise ManifestError(f"{where}: {p.op} needs node = one of this network's nodes")
         if p.op == "partition" and m.validators < 2:
             raise ManifestError(f"{where}: a partition needs at least 2 validators")
+        if p.op in VALIDATOR_OPS:
+            check_validator_op(m, p, where)
         if p.at + p.duration > m.duration:
             raise ManifestError(f"{where}: ends after the load (at + duration > duration)")
     if m.hostile is not None:
@@ -200,6 +216,20 @@ def check_manifest(m: Manifest) -> None:
                                 "within the load")
     if m.households == 0:
         raise ManifestError(f"{m.path}: the load needs at least one household")
+
+
+def check_validator_op(m: Manifest, p: Perturbation, where: str) -> None:
+    """add_validator names a spare; remove_validator and rotate_key a validator or a spare
+    (added earlier); rotate_key's spare holds the new key. Loopback only."""
+    signers = {f"validator-{i}" for i in range(m.validators)} | set(m.spare_names)
+    if m.netns:
+        raise ManifestError(f"{where}: {p.op} runs on loopback only (netns = false)")
+    if p.op == "add_validator" and p.node not in m.spare_names:
+        raise ManifestError(f"{where}: add_validator needs node = a spare (spares = N gives spare-0..N-1)")
+    if p.op != "add_validator" and p.node not in signers:
+        raise ManifestError(f"{where}: {p.op} needs node = a validator or a spare")
+    if p.op == "rotate_key" and (p.spare not in m.spare_names or p.spare == p.node):
+        raise ManifestError(f"{where}: rotate_key needs spare = another spare, holding the new key")
 
 
 def load_manifest(path: Path) -> Manifest:

@@ -15,7 +15,8 @@ from typing import Any
 import trio
 
 from node.localnet.cluster import Cluster, NodeProc
-from node.e2e.manifest import Perturbation
+from node.e2e.manifest import VALIDATOR_OPS, Perturbation
+from node.e2e.validators import run_validator_op
 
 RECOVERY_POLL_S = 0.25
 
@@ -30,6 +31,7 @@ class PerturbResult:
     exit_code: int | None = None
     recovery_s: float | None = None
     error: str | None = None
+    detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,10 +50,12 @@ async def _fabric(fn, *args):
 
 
 async def apply_fault(cluster: Cluster, p: Perturbation, node: NodeProc | None, result: PerturbResult,
-                      seed: int) -> None:
+                      seed: int, limit_s: float) -> None:
     """Inject the fault, hold it for ``p.duration`` seconds, then undo it."""
     fabric = cluster.fabric
-    if p.op == "disconnect":
+    if p.op in VALIDATOR_OPS:
+        result.detail = await run_validator_op(cluster, p.op, node, cluster.by_name.get(p.spare), limit_s)
+    elif p.op == "disconnect":
         await _fabric(fabric.set_link, node.index, False)
         await trio.sleep(p.duration)
         await _fabric(fabric.set_link, node.index, True)
@@ -99,7 +103,7 @@ async def run_perturbation(cluster: Cluster, p: Perturbation, load_start: float,
     result = PerturbResult(p.op, node.name if node else None, p.at, p.duration)
     results.append(result)
     try:
-        await apply_fault(cluster, p, node, result, seed)
+        await apply_fault(cluster, p, node, result, seed, limit_s)
     except Exception as exc:  # a failed injection is a finding of the run, reported, not a crash
         result.error = f"{type(exc).__name__}: {exc}"
         if node is not None and node.paused:

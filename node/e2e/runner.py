@@ -26,6 +26,7 @@ from node.e2e.manifest import Manifest
 from node.localnet.netns import Fabric, require_root
 from node.e2e.perturb import PerturbResult, run_perturbation
 from node.e2e.errors import E2EError
+from node.e2e.validators import build_spares
 from node.home.homedir import load_home
 
 FIRST_BLOCK_TIMEOUT_S = 60
@@ -190,6 +191,8 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
         if fabric is not None:
             await trio.to_thread.run_sync(fabric.setup)
         nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine)
+        # Spare homes (no genesis role) run from the start as full nodes; validator ops promote them.
+        nodes += build_spares(home, m.spares, nodes).values()
         async with open_client() as client:
             cluster = Cluster(nodes, fabric, client)
             try:
@@ -198,7 +201,7 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
                 await cluster.record_peer_ids()
                 await wait_first_block(cluster)
                 stages.enter("load+perturb")
-                load = LoadGen(cluster, [n for n in nodes if not n.is_validator], m.seed, m.load.readings_per_s,
+                load = LoadGen(cluster, [n for n in nodes if n.name.startswith("household-")], m.seed, m.load.readings_per_s,
                                m.load.transfer_every_s, m.load.resubmit_after_s)
                 load_start, load_end = await run_load_phase(m, cluster, load, perturbations, hostile)
                 stages.enter("check")

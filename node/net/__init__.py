@@ -6,7 +6,10 @@ wire; it must not import consensus, tokens, governance or the rest of node excep
 
 from node.net.batcher import TxBatcher
 from node.net.errors import LocalProtocolError, NetError, NetSetupError, PeerUnavailable, RemoteProtocolError
-from node.net.identity import genesis_peer_addrs, load_or_create_identity, peer_id_of_key
+from node.net.identity import (
+    genesis_peer_addrs, has_explicit_peer_id, is_full_peer_addr, load_or_create_identity, peer_id_of_key,
+    validator_peer_addr,
+)
 from node.net.messages import BlockEntry, Blocks, GetBlocks, Status, SyncFailure, TxBatch
 from node.net.network import Network, NetSettings, open_network
 from node.net.topics import TopicKind, topic_name
@@ -14,7 +17,8 @@ from node.net.verdict import ACCEPT, Outcome, Verdict, ignore, reject
 
 __all__ = [
     "TxBatcher", "LocalProtocolError", "NetError", "NetSetupError", "PeerUnavailable", "RemoteProtocolError",
-    "genesis_peer_addrs", "load_or_create_identity", "peer_id_of_key",
+    "genesis_peer_addrs", "has_explicit_peer_id", "is_full_peer_addr", "load_or_create_identity",
+    "peer_id_of_key", "validator_peer_addr",
     "BlockEntry", "Blocks", "GetBlocks", "Status", "SyncFailure", "TxBatch",
     "Network", "NetSettings", "open_network", "TopicKind", "topic_name",
     "ACCEPT", "Outcome", "Verdict", "ignore", "reject",

@@ -1,8 +1,10 @@
-"""The node's libp2p identity: ``p2p.key`` in its home, and peer ids of genesis validators.
+"""The node's libp2p identity: ``p2p.key`` in its home, and peer ids of validators.
 
 A validator's libp2p key is its validator key (from key.json), so the peer id of every
-validator can be computed from genesis and its genesis multiaddr dialled with Noise
-checking who answers. The two signing domains cannot collide: libp2p signs with the
+validator can be computed from its key and its multiaddr (genesis, or a
+ValidatorSetChange's add_addrs) dialled with Noise checking who answers. An address
+that already ends in /p2p/<peer id> names the identity to expect instead: that is how
+a running household, whose identity is random, is promoted without a restart. The two signing domains cannot collide: libp2p signs with the
 prefixes "noise-libp2p-static-key:", "libp2p-pubsub:" and a peer-record envelope
 domain, and we sign b"voisinage/1/..." (DESIGN §2). Other nodes get a random key.
 """
@@ -74,10 +76,16 @@ class ValidatorEntry(Protocol):
     addr: str
 
 
+def has_explicit_peer_id(addr: str) -> bool:
+    return "/p2p/" in addr
+
+
+def validator_peer_addr(key: bytes, addr: str) -> str:
+    """A validator's full multiaddr: ``addr`` gains /p2p/<peer id of ``key``> unless it
+    already carries a peer id."""
+    return addr if has_explicit_peer_id(addr) else f"{addr.rstrip('/')}/p2p/{peer_id_of_key(key)}"
+
+
 def genesis_peer_addrs(validators: Iterable[ValidatorEntry]) -> list[str]:
-    """Full multiaddrs of genesis validators (``Genesis.validators``): each addr gains
-    /p2p/<peer id of the validator key> unless it already carries one."""
-    out = []
-    for v in validators:
-        out.append(v.addr if "/p2p/" in v.addr else f"{v.addr.rstrip('/')}/p2p/{peer_id_of_key(v.key)}")
-    return out
+    """Full multiaddrs of genesis validators (``Genesis.validators``)."""
+    return [validator_peer_addr(v.key, v.addr) for v in validators]

@@ -122,6 +122,9 @@ class Network:
         self.batcher = TxBatcher(self._publish_tx_batch, delay_s=settings.batch_delay_s)
         self._server = sync.SyncServer(get_block, get_height, self._record_height)
         self._nursery: trio.Nursery | None = None
+        # Validators added after start-up: peer id -> the cancel scope of their dialling.
+        self._validator_dials: dict[ID, trio.CancelScope] = {}
+        self._tx_drain: trio.CancelScope | None = None
 
     # ---- API for the node ----
 
@@ -186,6 +189,51 @@ class Network:
             await self.batcher.add(data)
         else:
             await self.publish_raw(kind, data)
+
+    def set_validator_peers(self, addrs: Sequence[str]) -> None:
+        """DESIGN §7 peers follow the validator set in state: ``addrs`` (full multiaddrs)
+        become the core peers, and each one is dialled and kept connected without a
+        restart; one no longer listed stops being dialled unless it is a bootstrap peer.
+        An address that does not parse is skipped: the ledger stores add_addrs as text."""
+        infos = {}
+        for addr in addrs:
+            try:
+                info = parse_peer_addr(addr)
+            except NetSetupError as exc:
+                log.warning("validator address skipped: %s", exc)
+                continue
+            infos[info.peer_id] = info
+        self.router.core_peers = frozenset(infos)
+        for peer in [p for p in self._validator_dials if p not in infos]:
+            self._validator_dials.pop(peer).cancel()
+        known = {b.peer_id for b in self._bootstrap} | set(self._validator_dials) | {self.host.get_id()}
+        for peer, info in infos.items():
+            if peer not in known and self._nursery is not None:
+                scope = self._validator_dials[peer] = trio.CancelScope()
+                self._nursery.start_soon(self._keep_validator_connected, info, scope)
+
+    async def _keep_validator_connected(self, info, scope: trio.CancelScope) -> None:
+        with scope:
+            await self.peer_manager.keep_connected(info)
+
+    async def set_tx_relay(self, on: bool) -> None:
+        """Subscribe to the tx topic (receive, check and relay everybody's txs) or leave it:
+        a node that becomes a validator must receive the txs it will propose."""
+        topic = self._topics[TopicKind.TX]
+        if on == (self._tx_drain is not None) or self._nursery is None:
+            return
+        if on:
+            sub = await self.pubsub.subscribe(topic)
+            self._tx_drain = trio.CancelScope()
+            self._nursery.start_soon(self._drain_within, sub, self._tx_drain)
+        else:
+            self._tx_drain.cancel()
+            self._tx_drain = None
+            await self.pubsub.unsubscribe(topic)
+
+    async def _drain_within(self, sub: ISubscriptionAPI, scope: trio.CancelScope) -> None:
+        with scope:
+            await self._drain(sub)
 
     async def flush_txs(self) -> None:
         await self.batcher.flush()
@@ -358,8 +406,9 @@ class Network:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for kind in TopicKind:
-                if kind is not TopicKind.TX or self.settings.relay_txs:
+                if kind is not TopicKind.TX:
                     nursery.start_soon(self._drain, await self.pubsub.subscribe(self._topics[kind]))
+            await self.set_tx_relay(self.settings.relay_txs)
             await nursery.start(self.batcher.run)
             for info in self._bootstrap:
                 if info.peer_id != self.host.get_id():

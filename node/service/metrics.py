@@ -24,6 +24,9 @@ class Metrics:
         self.commit_latency = Histogram("voisinage_commit_latency_seconds",
                                         "Time from a transaction's arrival at this node to its commit.",
                                         buckets=_LATENCY_BUCKETS, registry=r)
+        self.validator = Gauge("voisinage_validator",
+                               "1 when this node's key is in the validator set of the next two heights.",
+                               registry=r)
         self.equivocations = Counter("voisinage_validator_equivocations",
                                      "Equivocation evidence committed against validators.", registry=r)
 

@@ -22,7 +22,6 @@ from consensus.block import Block, Commit
 from consensus.engine import Engine
 from consensus.events import EngineConfig, ValueReady, as_input
 from consensus.messages import Decision, Proposal, decode_consensus
-from consensus.privval import INITIAL_SIGN_STATE
 from consensus.vote import DuplicateVote
 from node.api.app import TxRefused
 from node.clock import ChainClock
@@ -33,6 +32,7 @@ from node.net import ACCEPT, TopicKind, Verdict, ignore, reject
 from node.service.ledger_app import LedgerApp
 from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
+from node.service.roles import compute_role
 from node.service.signstate import load_sign_state
 from node.store import Store
 from tokens import InvalidTx, check_tx, get_account
@@ -68,31 +68,29 @@ class NodeStats:
 class Node:
     def __init__(self, home: Home, store: Store, *, check_all_signatures: bool = False,
                  rewrite_effects: EffectsRewrite | None = None,
-                 sign_journal: bool = False) -> None:
+                 sign_journal: bool = False, relay_txs: bool | None = None) -> None:
+        """``relay_txs``: None means as the role needs (validators yes, households no)."""
         self.home, self.store = home, store
         self.sign_journal = sign_journal
         # None when honest. The e2e suite's ``--byzantine`` passes a rewrite that adds
         # equivocations to the engine's effects; the service itself knows no misbehaviour.
         self.rewrite_effects = rewrite_effects
+        self.check_all_signatures, self.relay_txs = check_all_signatures, relay_txs
         self.genesis = home.genesis
         self.chain_id = self.genesis.chain_id
         self.key = home_key(home)
-        self.is_validator = self.key.public in {v.key for v in self.genesis.validators}
+        self.role = compute_role(self.key.public, store.state, store.height())
         self.clock = ChainClock(self.genesis.genesis_time, self.genesis.params["time_scale"])
         self.mempool = Mempool()
         self.metrics = Metrics()
         self.stats = NodeStats()
-        # A household node re-executes every block and checks its state hash, but by
-        # default takes the tx signatures as checked by the quorum of validators that
-        # committed the block (nothing is stored before the commit is verified): at a
-        # commune's rate that is most of a small box's CPU. Validators check them all,
-        # and so does `node verify`.
-        self.app = LedgerApp(self.genesis, store, self.mempool, self.key if self.is_validator else None,
-                             self.clock.now_ms, trust_quorum=not (self.is_validator or check_all_signatures))
+        self.app = LedgerApp(self.genesis, store, self.mempool, self.key, self.clock.now_ms,
+                             trust_quorum=self._trusts_quorum())
         config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)
-        sign_state = load_sign_state(home.path) if self.is_validator else INITIAL_SIGN_STATE
-        self.engine = Engine(self.chain_id, self.key if self.is_validator else None, self.app, config,
-                             sign_state)
+        # Every node's engine holds its key and its double-sign record (DESIGN §6): the
+        # engine signs only at heights whose validator set holds the key, and the record
+        # is loaded now, so a node that becomes a validator never signs without it.
+        self.engine = Engine(self.chain_id, self.key, self.app, config, load_sign_state(home.path))
         self.net = None
         self.inputs_send, self.inputs_recv = trio.open_memory_channel(INPUT_QUEUE)
         self.commit_lock = trio.Lock()
@@ -100,8 +98,38 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self._rejected_seen: dict[str, int] = {}
         self.metrics.height.set(store.height())
+        self.metrics.validator.set(int(self.is_validator))
         self.synced_blocks = PromCounter("voisinage_synced_blocks", "Blocks stored by block sync (DESIGN §7).",
                                      registry=self.metrics.registry)
+
+    @property
+    def is_validator(self) -> bool:
+        return self.role.is_validator
+
+    def _trusts_quorum(self) -> bool:
+        # A household node re-executes every block and checks its state hash, but by
+        # default takes the tx signatures as checked by the quorum of validators that
+        # committed the block (nothing is stored before the commit is verified): at a
+        # commune's rate that is most of a small box's CPU. Validators check them all,
+        # and so does `node verify`.
+        return not (self.is_validator or self.check_all_signatures)
+
+    def follow_validator_set(self) -> None:
+        """After each stored block: the role and the validators' peers as the state now
+        says (roles.py). Nothing else about the node is restarted."""
+        role = compute_role(self.key.public, self.store.state, self.store.height())
+        if role == self.role:
+            return
+        if role.is_validator != self.role.is_validator:
+            log.info("this node is %s at height %d", "now a validator" if role.is_validator
+                     else "no longer a validator: a full node", self.store.height())
+        self.role = role
+        self.app.trust_quorum = self._trusts_quorum()
+        self.metrics.validator.set(int(role.is_validator))
+        if self.net is not None:
+            self.net.set_validator_peers(role.validator_addrs)
+            if self.relay_txs is None and self._nursery is not None:
+                self._nursery.start_soon(self.net.set_tx_relay, role.is_validator)
 
     # ---- gossip handlers (run inside gossip validation) ----
 
@@ -195,15 +223,16 @@ class Node:
         return tx_id, None
 
     async def keep_pending_moving(self) -> None:
-        """A household node never proposes: a tx it took stays in its mempool until a
-        block holds it. Gossip is best effort (no validator reachable yet, a queue
-        overflow), so every PENDING_CHECK_S each tx waiting longer than that is checked
+        """A household node never proposes (a validator's own proposals carry its txs):
+        a tx it took stays in its mempool until a block holds it. Gossip is best effort
+        (no validator reachable yet, a queue overflow), so every PENDING_CHECK_S each tx waiting longer than that is checked
         again against the committed state: gossiped again if still valid, dropped
         (with its reason logged) if not, e.g. a reading whose interval has settled.
         Without this an acknowledged tx could be lost and the mempool would only grow."""
         while True:
             await trio.sleep(PENDING_CHECK_S)
-            self.recheck_pending(time.monotonic() - PENDING_CHECK_S)
+            if not self.is_validator:
+                self.recheck_pending(time.monotonic() - PENDING_CHECK_S)
 
     def recheck_pending(self, older_than: float) -> tuple[int, int]:
         """(gossiped again, dropped) for the mempool txs that arrived before ``older_than``."""

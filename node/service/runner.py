@@ -27,9 +27,10 @@ from node.api.app import build_app
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
 from node.net.peers import parse_peer_addr
-from node.net import NetError, NetSettings, TopicKind, genesis_peer_addrs, open_network, peer_id_of_key
+from node.net import NetError, NetSettings, TopicKind, open_network
 from node.service.ledger_app import Committed
 from node.service.ownlog import OwnMessages, load_own_messages
+from node.service.roles import get_identity_seed
 from node.service.node import EffectsRewrite, Node
 from node.service.signstate import append_sign_journal, save_sign_state
 from node.store import Store
@@ -63,7 +64,8 @@ class Driver:
 
     def __init__(self, node: Node, nursery: trio.Nursery) -> None:
         self.node, self.nursery = node, nursery
-        self.own = OwnMessages(node.home.path) if node.is_validator else None
+        # Every node: one that becomes a validator records what it signs from its first vote.
+        self.own = OwnMessages(node.home.path)
 
     async def run(self) -> None:
         node = self.node
@@ -175,6 +177,7 @@ def record_commit(node: Node, committed: Committed) -> None:
     m.height.set(block.header.height)
     m.mempool_txs.set(len(node.mempool))
     node.notify_stored()
+    node.follow_validator_set()
     log.info("committed height %d: %d txs, id %s, round %d%s", block.header.height, len(block.txs),
              committed.block_id.hex()[:12], committed.round,
              "" if interval is None else f", {interval:.2f} s after the previous one")
@@ -323,15 +326,17 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)
     listen = listen or home.config.get("listen") or _genesis_listen(home)
-    bootstrap = check_addrs(listen, genesis_peer_addrs(home.genesis.validators) + list(peers))
+    peers = check_addrs(listen, list(peers))
     store, started = open_store(home), False
     try:
         node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
-                    check_all_signatures=check_all_signatures)
+                    check_all_signatures=check_all_signatures, relay_txs=relay_txs)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence}
-        settings = NetSettings(identity_seed=node.key.seed if node.is_validator else None,
-                               core_peers=frozenset(peer_id_of_key(v.key) for v in home.genesis.validators),
+        # DESIGN §7 peers: the validators in state (genesis + ValidatorSetChange), then --peer.
+        bootstrap = list(node.role.validator_addrs) + peers
+        settings = NetSettings(identity_seed=get_identity_seed(node.key, store.state, store.height()),
+                               core_peers=node.role.core_peers,
                                relay_txs=node.is_validator if relay_txs is None else relay_txs)
         async with open_network(home.path, home.genesis.chain_id, listen, bootstrap, handlers,
                                 get_block=lambda h: _stored_pair(store, h), get_height=store.height,
@@ -345,8 +350,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 await nursery.start(serve_api, node, http_host, http_port, api_token)
                 nursery.start_soon(Driver(node, nursery).run)
                 nursery.start_soon(Syncer(node).run)
-                if not node.is_validator:
-                    nursery.start_soon(node.keep_pending_moving)
+                nursery.start_soon(node.keep_pending_moving)
     finally:
         store.close()
         if started:

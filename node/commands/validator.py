@@ -1,0 +1,231 @@
+"""``voisinage validator``: changing the validator set on a live chain (DESIGN §4 ValidatorSetChange).
+
+A change travels as a JSON file between the mairie's operators: ``propose-change``
+builds it from the node's current set and next nonce, each validator checks and
+co-signs it with ``cosign`` (offline, with its own key file), and ``submit`` checks
+that enough current validators signed before posting it. Every check uses the
+ledger's own rules, and the node checks everything again: a refusal is one line and
+nothing reaches the chain. The change takes effect two heights after its block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import multiaddr
+import typer
+
+from node.commands.client import (
+    DEFAULT_NODE, TOKEN_ENV, get_chain_id, get_json, open_client, parse_key_hex, parse_node_url, post_tx,
+)
+from node.errors import UserError
+from node.home.keyfile import load_key
+from tokens.errors import InvalidTx
+from tokens.rules_validators import compute_new_set
+from tokens.txs import ValidatorSetChange, ValidatorSig, decode_tx
+from wire import DecodeError, signing_bytes, verify_signature
+
+validator_app = typer.Typer(help="Change the validator set: propose-change, cosign, submit, rotate.",
+                            no_args_is_help=True)
+
+FORMAT = "voisinage/validator-set-change/1"
+MAX_FILE_BYTES = 64 * 1024
+NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
+OUT_OPTION = typer.Option(..., "--out", help="Where to write the change for the validators to co-sign.")
+TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
+                            help="Bearer token, when the node is remote and runs with --api-token.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A proposed change: the tx, the chain it is for, and the set that must co-sign it."""
+
+    chain_id: bytes
+    validators: tuple[bytes, ...]
+    quorum: int
+    tx: ValidatorSetChange
+
+
+# --- checking arguments and files -----------------------------------------------------------
+
+def parse_maddr(text: str) -> str:
+    try:
+        multiaddr.Multiaddr(text)
+    except Exception:  # multiaddr raises many types on garbage; all mean bad input
+        raise UserError(f"--add-addr {text!r} is not a multiaddr such as /ip4/192.0.2.10/tcp/26656") from None
+    return text
+
+
+def build_change(basis: dict[str, Any], add: list[str], addrs: list[str], remove: list[str]) -> ValidatorSetChange:
+    """The unsigned change, checked by the ledger's rule against the latest set."""
+    if len(add) != len(addrs):
+        raise UserError(f"give one --add-addr per --add ({len(add)} keys, {len(addrs)} addresses)")
+    tx = ValidatorSetChange(nonce=basis["next_nonce"], add=tuple(parse_key_hex(k, "--add") for k in add),
+                            add_addrs=tuple(parse_maddr(a) for a in addrs),
+                            remove=tuple(parse_key_hex(k, "--remove") for k in remove), sigs=())
+    try:
+        compute_new_set([bytes.fromhex(k) for k in basis["latest"]], tx)
+    except InvalidTx as exc:
+        raise UserError(f"{exc.reason}: {exc.detail}") from None
+    return tx
+
+
+def fetch_basis(node: str) -> tuple[bytes, dict[str, Any]]:
+    """The chain id and GET /validators/change of the node."""
+    url = parse_node_url(node)
+    with open_client() as client:
+        chain_id = get_chain_id(client, url)
+        basis = get_json(client, url, "/validators/change")
+    if not isinstance(basis, dict) or not {"next_nonce", "validators", "latest", "quorum"} <= set(basis):
+        raise UserError("GET /validators/change: the node's answer lacks the validator set")
+    return chain_id, basis
+
+
+def encode_change(change: Change) -> str:
+    return json.dumps({"format": FORMAT, "chain_id": change.chain_id.hex(),
+                       "validators": [k.hex() for k in change.validators], "quorum": change.quorum,
+                       "tx": change.tx.encode().hex()}, indent=2) + "\n"
+
+
+def decode_change(text: str) -> Change:
+    """Raises ValueError, KeyError, TypeError or DecodeError on anything malformed."""
+    doc = json.loads(text)
+    if doc["format"] != FORMAT:
+        raise ValueError(f"format is {doc['format']!r}, not {FORMAT}")
+    tx = decode_tx(bytes.fromhex(doc["tx"]))
+    if not isinstance(tx, ValidatorSetChange):
+        raise ValueError(f"a {tx.TAG} transaction, not a validator set change")
+    validators = tuple(bytes.fromhex(k) for k in doc["validators"])
+    if type(doc["quorum"]) is not int or not all(len(k) == 32 for k in validators):
+        raise ValueError("bad validators or quorum")
+    return Change(bytes.fromhex(doc["chain_id"]), validators, doc["quorum"], tx)
+
+
+def read_change(path: Path) -> Change:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise UserError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a validator set change")
+        return decode_change(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except DecodeError as exc:
+        raise UserError(f"{path}: malformed transaction: {exc.reason}") from None
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a validator set change file ({type(exc).__name__}: {exc})") from None
+
+
+def write_change(path: Path, change: Change) -> None:
+    try:
+        path.write_text(encode_change(change))
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def check_signatures(change: Change) -> set[bytes]:
+    """The distinct co-signers; a stranger or a signature that does not verify is refused."""
+    data = signing_bytes(change.chain_id, change.tx)
+    for item in change.tx.sigs:
+        if item.validator not in change.validators:
+            raise UserError(f"co-signer {item.validator.hex()[:16]}… is not a validator of this change's set")
+        if not verify_signature(item.validator, data, item.sig):
+            raise UserError(f"the co-signature of {item.validator.hex()[:16]}… does not verify")
+    return {item.validator for item in change.tx.sigs}
+
+
+def describe(change: Change) -> str:
+    tx = change.tx
+    parts = [f"add {k.hex()[:16]}… at {a}" for k, a in zip(tx.add, tx.add_addrs)]
+    parts += [f"remove {k.hex()[:16]}…" for k in tx.remove]
+    return f"change {tx.nonce}: {'; '.join(parts)}"
+
+
+def check_ready(change: Change, chain_id: bytes, basis: dict[str, Any]) -> None:
+    """Before posting: the node's chain, the nonce still next, >= quorum of its current set."""
+    if change.chain_id != chain_id:
+        raise UserError("this change is for another chain than the node's")
+    if change.tx.nonce != basis["next_nonce"]:
+        raise UserError(f"stale change: nonce {change.tx.nonce}, the chain expects {basis['next_nonce']} "
+                        "(another change was committed); propose it again")
+    current = {bytes.fromhex(k) for k in basis["validators"]}
+    signers = check_signatures(dataclasses.replace(change, validators=tuple(current)))
+    if len(signers) < basis["quorum"]:
+        raise UserError(f"too few signatures: {len(signers)} of the {basis['quorum']} current validators needed")
+
+
+def propose(node: str, add: list[str], addrs: list[str], remove: list[str], out: Path) -> None:
+    chain_id, basis = fetch_basis(node)
+    tx = build_change(basis, add, addrs, remove)
+    change = Change(chain_id, tuple(bytes.fromhex(k) for k in basis["validators"]), basis["quorum"], tx)
+    write_change(out, change)
+    typer.echo(f"{describe(change)}; written to {out}: {change.quorum} of {len(change.validators)} validators "
+               f"co-sign it with `voisinage validator cosign --in {out} --key KEY --out FILE`")
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+@validator_app.command("propose-change")
+def validator_propose_change(
+    add: list[str] = typer.Option([], "--add", help="Public key (hex) of a validator to add (repeatable)."),
+    add_addr: list[str] = typer.Option([], "--add-addr", help="Its libp2p multiaddr, one per --add, in order; "
+                                       "end it with /p2p/<peer id> to promote a node already running."),
+    remove: list[str] = typer.Option([], "--remove", help="Public key (hex) of a validator to remove (repeatable)."),
+    out: Path = OUT_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """Write a validator set change built on the node's current set and next nonce."""
+    propose(node, add, add_addr, remove, out)
+
+
+@validator_app.command("rotate")
+def validator_rotate(
+    old: str = typer.Option(..., "--old", help="The validator's current public key (hex)."),
+    new: str = typer.Option(..., "--new", help="Its new public key (hex)."),
+    new_addr: str = typer.Option(..., "--new-addr", help="The multiaddr of the node holding the new key."),
+    out: Path = OUT_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """Rotate a validator's key: one change removes the old key and adds the new one at the same height."""
+    propose(node, [new], [new_addr], [old], out)
+
+
+@validator_app.command("cosign")
+def validator_cosign(
+    in_file: Path = typer.Option(..., "--in", help="The change (from propose-change or another cosign)."),
+    key: Path = typer.Option(..., "--key", help="Your validator key file."),
+    out: Path = typer.Option(..., "--out", help="Where to write the change with your signature."),
+) -> None:
+    """Validator: check a proposed change and add your co-signature (offline)."""
+    change = read_change(in_file)
+    signer = load_key(key)
+    if signer.public not in change.validators:
+        raise UserError(f"your key {signer.public.hex()[:16]}… is not one of this change's validators")
+    signers = check_signatures(change)
+    if signer.public in signers:
+        raise UserError("you already co-signed this change")
+    sig = ValidatorSig(validator=signer.public, sig=signer.sign(signing_bytes(change.chain_id, change.tx)))
+    signed = dataclasses.replace(change, tx=dataclasses.replace(change.tx, sigs=change.tx.sigs + (sig,)))
+    write_change(out, signed)
+    typer.echo(f"{describe(change)}; {len(signers) + 1} of {change.quorum} signatures; written to {out}")
+
+
+@validator_app.command("submit")
+def validator_submit(
+    in_file: Path = typer.Option(..., "--in", help="The co-signed change."),
+    node: str = NODE_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Check the co-signatures against the node's current set, then post the change."""
+    change = read_change(in_file)
+    chain_id, basis = fetch_basis(node)
+    check_ready(change, chain_id, basis)
+    url = parse_node_url(node)
+    with open_client() as client:
+        typer.echo(post_tx(client, url, change.tx, token))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(validator_app, name="validator")
