@@ -65,9 +65,12 @@ def get_tree_record(kv: KV, node: bytes) -> bytes:
 
 
 def _split(items: list[tuple[bytes, bytes | None]], lo: int, hi: int, depth: int) -> int:
-    """First index in [lo, hi) whose path goes right at ``depth`` (the items are sorted
-    by path and share their first ``depth`` bits, so the lefts come first)."""
-    return bisect.bisect_left(items, 1, lo, hi, key=lambda item: get_bit(item[0], depth))
+    """First index in [lo, hi) whose path goes right at ``depth``. The items are sorted
+    by path and share their first ``depth`` bits, so the first right one is the first
+    at or above that prefix followed by a 1 and zeros."""
+    shift = DEPTH - 1 - depth
+    first_right = (((int.from_bytes(items[lo][0], "big") >> shift) | 1) << shift).to_bytes(HASH_LEN, "big")
+    return bisect.bisect_left(items, (first_right,), lo, hi)
 
 
 class TreeWriter:
@@ -126,7 +129,11 @@ class TreeWriter:
                 mid = _split(changes, lo, hi, depth)
                 return self.join(self.update(record[1:33], depth + 1, changes, lo, mid),
                                  self.update(record[33:65], depth + 1, changes, mid, hi))
+            if hi - lo == 1 and changes[lo][0] == record[1:33]:
+                return changes[lo][1] or EMPTY      # the key's own leaf, changed in place
             merged[record[1:33]] = node
+        elif hi - lo == 1:
+            return changes[lo][1] or EMPTY
         merged.update(changes[lo:hi])
         leaves = sorted((kh, leaf) for kh, leaf in merged.items() if leaf is not None)
         return self.build(depth, leaves, 0, len(leaves))
