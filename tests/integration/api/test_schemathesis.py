@@ -44,6 +44,6 @@ def test_schemathesis_finds_no_failure(livenet: LiveNet, tmp_path):
           f"{cases['with_failures']} with failures, {len(doc['errors'])} errors, exit {doc['exit_code']}")
     output = f"{done.stdout[-6000:]}\n{done.stderr[-2000:]}\n{livenet.logs()}"
     assert (doc["failures"], doc["errors"], cases["with_failures"]) == ([], [], 0), output
-    assert doc["operations"]["tested"] == doc["operations"]["total"] == 15, output   # every operation, POST /txs included
+    assert doc["operations"]["tested"] == doc["operations"]["total"] == 16, output   # every operation, POST /txs included
     assert cases["generated"] >= 500, output
     assert done.returncode == 0, output
