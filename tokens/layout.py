@@ -6,7 +6,7 @@ key                             value
 ``meta/height``                 last applied height (0 after genesis)
 ``meta/time_ms``                time of the last applied block, ms
 ``meta/chain_id``               the chain id (sha256 of genesis.json)
-``meta/state_hash``             state hash after the last block (left out of the hash)
+``meta/state_hash``             state root after the last block (not a leaf of its tree)
 ``meta/params``                 the parameters, as canonical JSON text
 ``meta/settled_until``          unix s: every interval starting before it has settled
 ``meta/next_epoch``             unix s of the next treasury epoch
@@ -39,6 +39,7 @@ key                             value
 ``val/`` key                    [addr, name]: every validator ever in a set
 ``vset/`` height                [keys...]: the validator set from that height on
 ``equiv/`` key                  [first height, last height, count]: double-sign evidence
+``smt/`` node hash              a state tree node (tokens/statetree.py), not a leaf
 ==============================  ==========================================================
 
 Integers in keys (``start``, ``end``, ``expires``, ``height``, ``day``) are 8-byte
@@ -85,6 +86,7 @@ VOTE = b"vote/"
 VALIDATOR = b"val/"
 VALIDATOR_SET = b"vset/"
 EQUIVOCATION = b"equiv/"
+TREE = b"smt/"
 
 # Account record [kwh, hour, nonce]; a class name indexes the balance.
 CLASS_INDEX = {"kwh": 0, "hour": 1}

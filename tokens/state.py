@@ -10,7 +10,8 @@ any rule raises (STYLE "Applying a block"):
 4. the transactions, in block order: decode, signatures, the signers' key status, rules;
 5. proposals whose voting window has ended are tallied (a passed change takes
    effect from the next block); double-sign evidence is recorded;
-6. height, time and the incrementally updated state hash are written.
+6. height and time are written, and the state tree is updated along the paths of the
+   changed keys; its root is the state hash (tokens/statetree.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
-from tokens.statehash import compute_state_hash_items, compute_state_hash_update
+from tokens.statetree import compute_tree_build, compute_tree_update
 from tokens.txs import (
     Accept, AllocationBallot, CancelRecovery, Delegate, Deregister, MeterReading, Offer, PublicService, Propose,
     RecoverKey, RegisterHousehold, RegistrarSetChange, RevokeGift, RotateKey, Service, Spend, StandingGift,
@@ -132,7 +133,9 @@ def process_end_block(lg: Ledger, tx_ids: list[bytes], equivocators: Sequence[by
     lg.ov.put(L.META_TIME, lg.now_ms)
     writes = lg.ov.writes()
     previous = decode_value(lg.ov.original(L.META_STATE_HASH))
-    state_hash = compute_state_hash_update(previous, writes, lg.ov.original)
+    # DESIGN §4 "State hash": O(changes × depth), from the committed tree's nodes.
+    state_hash, nodes = compute_tree_update(lg.ov.base, previous, writes)
+    writes.update(nodes)
     writes[L.META_STATE_HASH] = encode_value(state_hash)
     return BlockResult(writes, state_hash, lg.events, tx_ids)
 
@@ -220,7 +223,7 @@ def _select(lg: Ledger, candidates: Sequence[bytes], max_txs: int,
 
 def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
     """The initial state: parameters, registrars, validators, households, treasury,
-    category funds and meta, with the initial state hash under ``meta/state_hash``."""
+    category funds and meta, the state tree's nodes, and its root under ``meta/state_hash``."""
     lg = Ledger(MemoryKV(), genesis, 0, genesis.genesis_time * 1000)
     put = lg.ov.put
     put(L.META_CHAIN, genesis.chain_id)
@@ -244,7 +247,9 @@ def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
         rules_household.process_new_household(lg, h.key, h.meter, h.prm, h.label, h.kva, h.peak_w)
         lg.ov.mark(L.key_account(h.key))
     writes = {k: v for k, v in lg.ov.writes().items() if v is not None}
-    writes[L.META_STATE_HASH] = encode_value(compute_state_hash_items(writes.items()))
+    root, nodes = compute_tree_build(writes.items())
+    writes.update(nodes)
+    writes[L.META_STATE_HASH] = encode_value(root)
     return writes
 
 
@@ -256,8 +261,8 @@ def get_state_hash(kv: KV) -> bytes:
 
 
 def get_rescanned_state_hash(kv: KV) -> bytes:
-    """Full rescan of every state entry (audits and tests; never per block)."""
-    return compute_state_hash_items(kv.iter_prefix(b""))
+    """The state tree rebuilt from every state entry (audits and tests; never per block)."""
+    return compute_tree_build(kv.iter_prefix(b""))[0]
 
 
 __all__ = [

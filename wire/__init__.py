@@ -1,4 +1,5 @@
-"""Canonical msgpack encoding, strict decoding, Ed25519 signing and ids (DESIGN §2).
+"""Canonical msgpack encoding, strict decoding, Ed25519 signing and ids (DESIGN §2), and the
+state tree's hashes and proof check (wire.merkle, DESIGN §12).
 
 Pure: imports nothing of ours and no I/O, clock, randomness, trio, libp2p or plyvel.
 """

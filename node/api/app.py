@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from node.api.assets import StaticAssets
 from node.api.openapi import build_openapi
 from node.api.operations import Call, build_routes
+from node.api.proofs import get_proof_view
 from node.api.routes import build_route_table
 from node.api.txlog import TxLog
 from node.api.views import (
@@ -152,6 +153,10 @@ class Api:
             s, account=account.hex() if account else None, tx_type=call["type"], before=call["before"],
             limit=call["limit"], readings=call["readings"]))
         return JSONResponse(doc)
+
+    async def proof(self, call: Call) -> Response:
+        doc = self.with_snapshot(lambda s: get_proof_view(s, call["key"], call["height"]))
+        return self.found(doc, "no committed header carries the state root of that height yet")
 
     async def submit(self, call: Call) -> Response:
         try:

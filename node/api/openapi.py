@@ -105,6 +105,8 @@ def build_schemas() -> dict[str, Schema]:
         "Txs": obj({"txs": arr(tx), "scanned": nullable({"type": "array", "items": INT, "minItems": 2,
                                                          "maxItems": 2}),
                     "next_before": nullable(INT)}),
+        "Proof": obj({"height": INT, "header_height": INT, "root": HEX32, "key": STR, "value": nullable(STR),
+                      "proof": STR}),
         "Accepted": obj({"id": HEX32}),
         "BatchAccepted": obj({"ids": arr(HEX32), "accepted": INT,
                               "refused": arr(obj({"index": INT, "error": STR, "status": INT}))}),

@@ -21,6 +21,7 @@ MAX_TIME_S = 2**62              # interval starts (unix seconds)
 MAX_INTERVAL_INDEX = 2**40      # k of interval [kΔ, (k+1)Δ)
 MAX_BLOCK_WAIT_S = 10           # GET /blocks/{h}?wait=: the longest wait for the next block
 HEX32 = re.compile(r"[0-9a-f]{64}")
+HEX_BYTES = re.compile(r"([0-9a-f]{2})+")
 INT = re.compile(r"(0|[1-9][0-9]{0,18})")
 
 Schema = dict[str, Any]
@@ -76,6 +77,24 @@ class Hex32:
 
 
 @dataclass(frozen=True)
+class HexBytes:
+    """Bytes of 1 to ``max_bytes``, as lowercase hex (a state key)."""
+
+    max_bytes: int
+    default: ClassVar[None] = None
+    refusal: ClassVar[int] = 400
+
+    def parse(self, text: str, what: str) -> bytes:
+        if len(text) > 2 * self.max_bytes or HEX_BYTES.fullmatch(text) is None:
+            raise HTTPException(400, f"{what} must be 1 to {self.max_bytes} bytes as lowercase hex")
+        return bytes.fromhex(text)
+
+    def get_schema(self) -> Schema:
+        return {"type": "string", "pattern": f"^{HEX_BYTES.pattern}$", "minLength": 2,
+                "maxLength": 2 * self.max_bytes}
+
+
+@dataclass(frozen=True)
 class Choice:
     """One of a fixed set of names; ``refusal`` is the status for any other."""
 
@@ -108,7 +127,7 @@ class Bool:
         return {"type": "boolean", "default": self.default}
 
 
-Kind = Int | Hex32 | Choice | Bool
+Kind = Int | Hex32 | HexBytes | Choice | Bool
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from node.api import params as P
 from node.api.assets import StaticAssets, get_file_media_types
 from node.api.openapi import ANY_OBJECT, STR, ref
 from node.api.operations import Body, Handler, Operation, Reply
-from node.api.params import Bool, Choice, Hex32, Int, Param, path_param, query_param
+from node.api.params import Bool, Choice, Hex32, HexBytes, Int, Param, path_param, query_param
+from node.api.proofs import MAX_PROOF_KEY_BYTES
 from tokens.rules_gov import STATUS_FAILED, STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED
 from tokens.txs import TX_TYPES
 from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
@@ -70,6 +71,14 @@ def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
                       query_param("before", Int(1, P.MAX_HEIGHT),
                                   "Only blocks below this height (the previous page's next_before)."),
                       query_param("readings", Bool(False), "Include meter readings."), limit_param(100, 20))),
+        Operation("/proofs/{key}", "GET", api.proof,
+                  "A state entry and its inclusion proof, or a proof of its absence, against the state root in "
+                  "the header of block height+1 (docs/state.md).", "ledger", json_reply("The proof", "Proof"), (
+                      path_param("key", HexBytes(MAX_PROOF_KEY_BYTES), "State key (tokens/layout.py), lowercase hex.",
+                                 label="state key", example=b"meta/height".hex()),
+                      query_param("height", Int(0, P.MAX_HEIGHT),
+                                  "State after this height; default: the last height whose root a committed "
+                                  "header carries (the last committed height minus one).")), errors=(404,)),
     )
 
 

@@ -20,6 +20,7 @@ import plyvel
 from node.store import layout as L
 from node.store.layout import Height
 from tokens import get_rescanned_state_hash, get_state_hash
+from tokens.statetree import MissingTreeNode, is_proven_key, iter_tree_entries
 
 DB_DIR = "db"
 STATE_HASH_ENTRY = b"meta/state_hash"   # tokens.layout.META_STATE_HASH: the ledger's copy
@@ -138,10 +139,24 @@ class StoreReader:
         if stored != computed:
             raise StoreCorrupt(f"database {self.path}: stored state hash {stored.hex()[:16]}… "
                                f"!= recomputed {computed.hex()[:16]}… at height {self.height()}")
-        if self.state.get(STATE_HASH_ENTRY) is not None and get_state_hash(self.state) != stored:
-            raise StoreCorrupt(f"database {self.path}: the ledger's own state hash entry "
-                               f"differs from the store's at height {self.height()}")
+        if self.state.get(STATE_HASH_ENTRY) is not None:
+            if get_state_hash(self.state) != stored:
+                raise StoreCorrupt(f"database {self.path}: the ledger's own state hash entry "
+                                   f"differs from the store's at height {self.height()}")
+            self.verify_state_tree(stored)
         return computed
+
+    def verify_state_tree(self, root: bytes) -> None:
+        """The stored tree of ``root`` holds exactly the state's entries (docs/state.md):
+        proofs and snapshots read it, not the entries."""
+        try:
+            tree = dict(iter_tree_entries(self.state, root))
+        except MissingTreeNode as exc:
+            raise StoreCorrupt(f"database {self.path}: {exc} at height {self.height()}") from None
+        entries = {k: v for k, v in self.state.iter_prefix(b"") if is_proven_key(k)}
+        if tree != entries:
+            raise StoreCorrupt(f"database {self.path}: the state tree of {root.hex()[:16]}… does not hold "
+                               f"the stored state at height {self.height()}")
 
 
 class Snapshot(StoreReader):

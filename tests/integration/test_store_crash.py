@@ -2,7 +2,8 @@
 
 A child process (this file run as a script) commits blocks in a loop. Block h
 rewrites or deletes hundreds of state keys as a deterministic function of h, and
-keeps the state hash incrementally, as the ledger does. The parent SIGKILLs it at
+keeps the state tree incrementally, as the ledger does: its new nodes are part of
+the block's batch. The parent SIGKILLs it at
 random moments, reopens the store and checks that the state is exactly the state
 of the stored height (never half a block), that the stored hash equals a full
 recomputation, and that no block the child reported as committed was lost.
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from node.store import Store
-from tokens.statehash import MODULUS, compute_entry_hash, compute_state_hash_items
+from tokens.statetree import compute_tree_build, compute_tree_update, is_proven_key
 
 CHAIN = hashlib.sha256(b"crash-test genesis").digest()
 KEYS = 400          # state keys; every block touches about three quarters of them
@@ -72,21 +73,15 @@ def run_child(path: str) -> None:
     store = Store.open(path, chain_id=CHAIN)
     if not store.is_initialized():
         state = genesis_state()
-        store.init_genesis(CHAIN, state, compute_state_hash_items(state.items()))
+        root, nodes = compute_tree_build(state.items())
+        store.init_genesis(CHAIN, {**state, **nodes}, root)
     print(f"ready {store.height()}", flush=True)
-    total = int.from_bytes(store.state_hash(), "big")
     while True:
         height = store.height() + 1
         writes = block_writes(height)
-        for key, value in writes.items():  # incremental hash: minus old entry, plus new
-            old = store.state.get(key)
-            if old is not None:
-                total -= compute_entry_hash(key, old)
-            if value is not None:
-                total += compute_entry_hash(key, value)
-        total %= MODULUS
+        root, nodes = compute_tree_update(store.state, store.state_hash(), writes)
         store.commit_block(height, block_id(height), block_bytes(height), b"commit-%d" % height,
-                           writes, total.to_bytes(32, "big"))
+                           {**writes, **nodes}, root)
         print(f"committed {height}", flush=True)
 
 
@@ -128,10 +123,11 @@ def check_reopened(path: Path, expected: Expected, reported: int) -> int:
         height = store.height()
         # Nothing reported as committed is lost; at most one more block landed unreported.
         assert reported <= height <= reported + 1
-        state = dict(store.state.iter_prefix(b""))
+        state = {k: v for k, v in store.state.iter_prefix(b"") if is_proven_key(k)}
         assert state == expected.at(height)
-        assert store.verify_state_hash() == compute_state_hash_items(state.items())
-        assert store.state_hash() == compute_state_hash_items(expected.at(height).items())
+        assert store.verify_state_hash() == compute_tree_build(state.items())[0]
+        assert store.state_hash() == compute_tree_build(expected.at(height).items())[0]
+        store.verify_state_tree(store.state_hash())     # its nodes landed with the block
         if height > 0:
             assert store.last_block_id() == block_id(height)
             assert store.block(height) == block_bytes(height)

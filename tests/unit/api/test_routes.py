@@ -54,6 +54,8 @@ def get_good_values(schema: dict[str, Any]) -> list[str]:
         return ["true", "false"]
     if schema.get("pattern") == "^[0-9a-f]{64}$":
         return [GOOD_HEX]
+    if schema.get("pattern") == "^([0-9a-f]{2})+$":
+        return ["ab", "ab" * (schema["maxLength"] // 2)]
     raise AssertionError(f"no test values for the schema {schema}")
 
 
@@ -64,6 +66,8 @@ def get_bad_values(schema: dict[str, Any]) -> list[str]:
         return [str(schema["minimum"] - 1), str(schema["maximum"] + 1), "x"]
     if schema["type"] == "boolean":
         return ["yes", "1"]
+    if "maxLength" in schema:
+        return ["AB", "a", "g0", "ab" * (schema["maxLength"] // 2 + 1)]
     return ["AB" * 32, "a" * 63, "g" * 64]
 
 

@@ -12,7 +12,7 @@ from node.cli import ONE_LINE_ERRORS
 from node.errors import UserError
 from node.store import Store, StoreCorrupt, StoreError, StoreLocked
 from node.store import layout as L
-from tokens.statehash import compute_state_hash_items
+from tokens.statetree import compute_tree_build
 
 CHAIN = b"\x01" * 32
 OTHER_CHAIN = b"\x02" * 32
@@ -24,7 +24,7 @@ def block_id(height: int) -> bytes:
 
 
 def hash_of(state: dict[bytes, bytes]) -> bytes:
-    return compute_state_hash_items(sorted(state.items()))
+    return compute_tree_build(state.items())[0]
 
 
 def apply(state: dict[bytes, bytes], writes: dict[bytes, bytes | None]) -> dict[bytes, bytes]:

@@ -1,0 +1,44 @@
+"""GET /proofs/{key}: a state entry, or its absence, proven against a committed header.
+
+The header of block h+1 carries the state root after height h (DESIGN §6: "state
+hash after the parent"), so the state of height h is provable once block h+1 is
+committed: the default height is the last committed height minus one. The proof is
+checked with ``wire.merkle.verify_proof(root, key, value, proof)``, which a light
+client can run alone (docs/state.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consensus.block import Block
+from tokens.statetree import compute_proof
+from wire import MAX_BLOCK_BYTES, decode
+from wire.merkle import encode_proof
+
+MAX_PROOF_KEY_BYTES = 1024      # state keys are tens of bytes (tokens/layout.py)
+
+
+def get_committed_root(snap: Any, height: int) -> bytes | None:
+    """The state root after ``height``, as committed in the header of block height+1."""
+    if height + 1 > snap.height():
+        return None
+    raw = snap.block(height + 1)
+    if raw is None:
+        return None
+    return decode(raw, Block, MAX_BLOCK_BYTES).header.state_hash
+
+
+def get_proof_view(snap: Any, key: bytes, height: int | None) -> dict[str, Any] | None:
+    """{height, header_height, root, key, value, proof}; None when no committed header
+    carries the state root of ``height`` yet."""
+    if height is None:
+        height = snap.height() - 1
+    if height < 0:
+        return None
+    root = get_committed_root(snap, height)
+    if root is None:
+        return None
+    value, proof = compute_proof(snap.state, root, key)
+    return {"height": height, "header_height": height + 1, "root": root.hex(), "key": key.hex(),
+            "value": None if value is None else value.hex(), "proof": encode_proof(proof).hex()}
