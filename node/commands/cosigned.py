@@ -16,10 +16,14 @@ from typing import Any
 
 from node.errors import UserError
 from node.home.keyfile import load_key
-from tokens.txs import RegistrarSetChange, Tx, ValidatorSig, decode_tx
+from tokens.txs import RegistrarSetChange, Tx, ValidatorSetChange, ValidatorSig, decode_tx
 from wire import DecodeError, signing_bytes, verify_signature
 
-FORMATS: dict[type[Tx], str] = {RegistrarSetChange: "voisinage/registrar-set-change/1"}
+# Each co-signed change type: its file format and what a person calls it.
+FORMATS: dict[type[Tx], tuple[str, str]] = {
+    RegistrarSetChange: ("voisinage/registrar-set-change/1", "registrar set change"),
+    ValidatorSetChange: ("voisinage/validator-set-change/1", "validator set change"),
+}
 MAX_FILE_BYTES = 64 * 1024
 
 
@@ -34,7 +38,7 @@ class Change:
 
 
 def encode_change(change: Change) -> str:
-    return json.dumps({"format": FORMATS[type(change.tx)], "chain_id": change.chain_id.hex(),
+    return json.dumps({"format": FORMATS[type(change.tx)][0], "chain_id": change.chain_id.hex(),
                        "validators": [k.hex() for k in change.validators], "quorum": change.quorum,
                        "tx": change.tx.encode().hex()}, indent=2) + "\n"
 
@@ -42,8 +46,8 @@ def encode_change(change: Change) -> str:
 def decode_change(text: str, tx_type: type[Tx]) -> Change:
     """Raises ValueError, KeyError, TypeError or DecodeError on anything malformed."""
     doc = json.loads(text)
-    if doc["format"] != FORMATS[tx_type]:
-        raise ValueError(f"format is {doc['format']!r}, not {FORMATS[tx_type]}")
+    if doc["format"] != FORMATS[tx_type][0]:
+        raise ValueError(f"format is {doc['format']!r}, not {FORMATS[tx_type][0]}")
     tx = decode_tx(bytes.fromhex(doc["tx"]))
     if not isinstance(tx, tx_type):
         raise ValueError(f"a {tx.TAG} transaction, not a {tx_type.TAG}")
@@ -56,7 +60,7 @@ def decode_change(text: str, tx_type: type[Tx]) -> Change:
 def read_change(path: Path, tx_type: type[Tx]) -> Change:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise UserError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a change file")
+            raise UserError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a {FORMATS[tx_type][1]}")
         return decode_change(path.read_text(), tx_type)
     except FileNotFoundError:
         raise UserError(f"file not found: {path}") from None
@@ -65,7 +69,7 @@ def read_change(path: Path, tx_type: type[Tx]) -> Change:
     except DecodeError as exc:
         raise UserError(f"{path}: malformed transaction: {exc.reason}") from None
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not a {FORMATS[tx_type]} file ({type(exc).__name__}: {exc})") from None
+        raise UserError(f"{path}: not a {FORMATS[tx_type][1]} file ({type(exc).__name__}: {exc})") from None
 
 
 def write_change(path: Path, change: Change) -> None:

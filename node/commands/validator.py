@@ -10,8 +10,6 @@ nothing reaches the chain. The change takes effect two heights after its block.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,32 +19,19 @@ import typer
 from node.commands.client import (
     DEFAULT_NODE, TOKEN_ENV, get_chain_id, get_json, open_client, parse_key_hex, parse_node_url, post_tx,
 )
+from node.commands.cosigned import Change, check_ready, cosign_change, read_change, write_change
 from node.errors import UserError
-from node.home.keyfile import load_key
 from tokens.errors import InvalidTx
 from tokens.rules_validators import compute_new_set
-from tokens.txs import ValidatorSetChange, ValidatorSig, decode_tx
-from wire import DecodeError, signing_bytes, verify_signature
+from tokens.txs import ValidatorSetChange
 
 validator_app = typer.Typer(help="Change the validator set: propose-change, cosign, submit, rotate.",
                             no_args_is_help=True)
 
-FORMAT = "voisinage/validator-set-change/1"
-MAX_FILE_BYTES = 64 * 1024
 NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
 OUT_OPTION = typer.Option(..., "--out", help="Where to write the change for the validators to co-sign.")
 TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
                             help="Bearer token, when the node is remote and runs with --api-token.")
-
-
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """A proposed change: the tx, the chain it is for, and the set that must co-sign it."""
-
-    chain_id: bytes
-    validators: tuple[bytes, ...]
-    quorum: int
-    tx: ValidatorSetChange
 
 
 # --- checking arguments and files -----------------------------------------------------------
@@ -84,77 +69,11 @@ def fetch_basis(node: str) -> tuple[bytes, dict[str, Any]]:
     return chain_id, basis
 
 
-def encode_change(change: Change) -> str:
-    return json.dumps({"format": FORMAT, "chain_id": change.chain_id.hex(),
-                       "validators": [k.hex() for k in change.validators], "quorum": change.quorum,
-                       "tx": change.tx.encode().hex()}, indent=2) + "\n"
-
-
-def decode_change(text: str) -> Change:
-    """Raises ValueError, KeyError, TypeError or DecodeError on anything malformed."""
-    doc = json.loads(text)
-    if doc["format"] != FORMAT:
-        raise ValueError(f"format is {doc['format']!r}, not {FORMAT}")
-    tx = decode_tx(bytes.fromhex(doc["tx"]))
-    if not isinstance(tx, ValidatorSetChange):
-        raise ValueError(f"a {tx.TAG} transaction, not a validator set change")
-    validators = tuple(bytes.fromhex(k) for k in doc["validators"])
-    if type(doc["quorum"]) is not int or not all(len(k) == 32 for k in validators):
-        raise ValueError("bad validators or quorum")
-    return Change(bytes.fromhex(doc["chain_id"]), validators, doc["quorum"], tx)
-
-
-def read_change(path: Path) -> Change:
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise UserError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a validator set change")
-        return decode_change(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"file not found: {path}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except DecodeError as exc:
-        raise UserError(f"{path}: malformed transaction: {exc.reason}") from None
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not a validator set change file ({type(exc).__name__}: {exc})") from None
-
-
-def write_change(path: Path, change: Change) -> None:
-    try:
-        path.write_text(encode_change(change))
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def check_signatures(change: Change) -> set[bytes]:
-    """The distinct co-signers; a stranger or a signature that does not verify is refused."""
-    data = signing_bytes(change.chain_id, change.tx)
-    for item in change.tx.sigs:
-        if item.validator not in change.validators:
-            raise UserError(f"co-signer {item.validator.hex()[:16]}… is not a validator of this change's set")
-        if not verify_signature(item.validator, data, item.sig):
-            raise UserError(f"the co-signature of {item.validator.hex()[:16]}… does not verify")
-    return {item.validator for item in change.tx.sigs}
-
-
 def describe(change: Change) -> str:
     tx = change.tx
     parts = [f"add {k.hex()[:16]}… at {a}" for k, a in zip(tx.add, tx.add_addrs)]
     parts += [f"remove {k.hex()[:16]}…" for k in tx.remove]
     return f"change {tx.nonce}: {'; '.join(parts)}"
-
-
-def check_ready(change: Change, chain_id: bytes, basis: dict[str, Any]) -> None:
-    """Before posting: the node's chain, the nonce still next, >= quorum of its current set."""
-    if change.chain_id != chain_id:
-        raise UserError("this change is for another chain than the node's")
-    if change.tx.nonce != basis["next_nonce"]:
-        raise UserError(f"stale change: nonce {change.tx.nonce}, the chain expects {basis['next_nonce']} "
-                        "(another change was committed); propose it again")
-    current = {bytes.fromhex(k) for k in basis["validators"]}
-    signers = check_signatures(dataclasses.replace(change, validators=tuple(current)))
-    if len(signers) < basis["quorum"]:
-        raise UserError(f"too few signatures: {len(signers)} of the {basis['quorum']} current validators needed")
 
 
 def propose(node: str, add: list[str], addrs: list[str], remove: list[str], out: Path) -> None:
@@ -200,17 +119,10 @@ def validator_cosign(
     out: Path = typer.Option(..., "--out", help="Where to write the change with your signature."),
 ) -> None:
     """Validator: check a proposed change and add your co-signature (offline)."""
-    change = read_change(in_file)
-    signer = load_key(key)
-    if signer.public not in change.validators:
-        raise UserError(f"your key {signer.public.hex()[:16]}… is not one of this change's validators")
-    signers = check_signatures(change)
-    if signer.public in signers:
-        raise UserError("you already co-signed this change")
-    sig = ValidatorSig(validator=signer.public, sig=signer.sign(signing_bytes(change.chain_id, change.tx)))
-    signed = dataclasses.replace(change, tx=dataclasses.replace(change.tx, sigs=change.tx.sigs + (sig,)))
+    change = read_change(in_file, ValidatorSetChange)
+    signed, count = cosign_change(change, key)
     write_change(out, signed)
-    typer.echo(f"{describe(change)}; {len(signers) + 1} of {change.quorum} signatures; written to {out}")
+    typer.echo(f"{describe(change)}; {count} of {change.quorum} signatures; written to {out}")
 
 
 @validator_app.command("submit")
@@ -219,7 +131,7 @@ def validator_submit(
     node: str = NODE_OPTION, token: str | None = TOKEN_OPTION,
 ) -> None:
     """Check the co-signatures against the node's current set, then post the change."""
-    change = read_change(in_file)
+    change = read_change(in_file, ValidatorSetChange)
     chain_id, basis = fetch_basis(node)
     check_ready(change, chain_id, basis)
     url = parse_node_url(node)

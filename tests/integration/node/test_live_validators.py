@@ -8,7 +8,8 @@ from pathlib import Path
 
 from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key
-from tests.integration.node.conftest import CONVERGE_S, Cluster, NodeProc, run_cli, wait_for
+from tests.support.nodes import CONVERGE_S, Cluster, NodeProc, run_cli
+from tests.support.wait import wait_for
 from tests.integration.node.test_converge import find_tx
 
 WATCHED_HEIGHTS = 6

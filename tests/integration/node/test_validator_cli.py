@@ -14,7 +14,8 @@ import pytest
 
 from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key
-from tests.integration.node.conftest import NodeProc, free_port, make_commune, run_cli
+from tests.support.nodes import NodeProc, make_commune, run_cli
+from tests.support.ports import free_port
 
 ADDR = "/ip4/127.0.0.1/tcp/27999"
 
