@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from node.commands.client import get_chain_id, get_json, open_client, parse_node_url, post_tx
 from node.errors import UserError
 from node.home.keyfile import load_key
 from tokens.txs import RegistrarSetChange, Tx, ValidatorSetChange, ValidatorSig, decode_tx
@@ -25,6 +26,14 @@ FORMATS: dict[type[Tx], tuple[str, str]] = {
     ValidatorSetChange: ("voisinage/validator-set-change/1", "validator set change"),
 }
 MAX_FILE_BYTES = 64 * 1024
+# Where the node tells what a change of each type is built on (the co-signing set, its
+# quorum, the next nonce), with the fields its answer must hold, and what that set is.
+BASES: dict[type[Tx], tuple[str, frozenset[str], str]] = {
+    RegistrarSetChange: ("/registrars", frozenset({"next_nonce", "validators", "registrars", "quorum"}),
+                         "the registrar set"),
+    ValidatorSetChange: ("/validators/change", frozenset({"next_nonce", "validators", "latest", "quorum"}),
+                         "the validator set"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,3 +123,24 @@ def cosign_change(change: Change, key_path: Path) -> tuple[Change, int]:
     sig = ValidatorSig(validator=signer.public, sig=signer.sign(signing_bytes(change.chain_id, change.tx)))
     return dataclasses.replace(change, tx=dataclasses.replace(change.tx, sigs=change.tx.sigs + (sig,))), \
         len(signers) + 1
+
+
+def fetch_basis(node: str, tx_type: type[Tx]) -> tuple[bytes, dict[str, Any]]:
+    """The node's chain id, and what a change of ``tx_type`` is built on there."""
+    path, fields, what = BASES[tx_type]
+    url = parse_node_url(node)
+    with open_client() as client:
+        chain_id = get_chain_id(client, url)
+        basis = get_json(client, url, path)
+    if not isinstance(basis, dict) or not fields <= set(basis):
+        raise UserError(f"GET {path}: the node's answer lacks {what}")
+    return chain_id, basis
+
+
+def submit_change(in_file: Path, tx_type: type[Tx], node: str, token: str | None) -> str:
+    """Check a co-signed change against the node's current set, post it, return its id."""
+    change = read_change(in_file, tx_type)
+    chain_id, basis = fetch_basis(node, tx_type)
+    check_ready(change, chain_id, basis)
+    with open_client() as client:
+        return post_tx(client, parse_node_url(node), change.tx, token)

@@ -21,10 +21,11 @@ from typing import Any
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, TOKEN_ENV, get_chain_id, get_json, open_client, parse_key_hex, parse_node_url, post_tx,
-    submit,
+    DEFAULT_NODE, NO_SIG, TOKEN_ENV, get_json, open_client, parse_key_hex, parse_node_url, submit,
 )
-from node.commands.cosigned import Change, check_ready, cosign_change, read_change, write_change
+from node.commands.cosigned import (
+    Change, cosign_change, fetch_basis, read_change, submit_change, write_change,
+)
 from node.commands.tx import parse_amount, parse_memo
 from node.errors import UserError
 from tokens.errors import InvalidTx
@@ -195,17 +196,6 @@ def registrar_recover(
         signer=signer, nonce=nonce, key=old, new_key=new, sig=NO_SIG), token=token))
 
 
-def fetch_registrar_basis(node: str) -> tuple[bytes, dict[str, Any]]:
-    """The chain id and GET /registrars of the node."""
-    url = parse_node_url(node)
-    with open_client() as client:
-        chain_id = get_chain_id(client, url)
-        basis = get_json(client, url, "/registrars")
-    if not isinstance(basis, dict) or not {"next_nonce", "validators", "registrars", "quorum"} <= set(basis):
-        raise UserError("GET /registrars: the node's answer lacks the registrar set")
-    return chain_id, basis
-
-
 @registrar_app.command("propose-set-change")
 def registrar_propose_set_change(
     add: list[str] = typer.Option([], "--add", help="Public key (hex) of a registrar to add (repeatable)."),
@@ -214,7 +204,7 @@ def registrar_propose_set_change(
     node: str = NODE_OPTION,
 ) -> None:
     """Write a registrar set change built on the node's registrars and next nonce."""
-    chain_id, basis = fetch_registrar_basis(node)
+    chain_id, basis = fetch_basis(node, RegistrarSetChange)
     tx = RegistrarSetChange(nonce=basis["next_nonce"], add=tuple(parse_key_hex(k, "--add") for k in add),
                             remove=tuple(parse_key_hex(k, "--remove") for k in remove), sigs=())
     try:
@@ -245,12 +235,7 @@ def registrar_submit(
     node: str = NODE_OPTION, token: str | None = TOKEN_OPTION,
 ) -> None:
     """Check the co-signatures against the node's current validators, then post the change."""
-    change = read_change(in_file, RegistrarSetChange)
-    chain_id, basis = fetch_registrar_basis(node)
-    check_ready(change, chain_id, basis)
-    url = parse_node_url(node)
-    with open_client() as client:
-        typer.echo(post_tx(client, url, change.tx, token))
+    typer.echo(submit_change(in_file, RegistrarSetChange, node, token))
 
 
 def register(app: typer.Typer) -> None:

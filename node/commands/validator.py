@@ -17,9 +17,11 @@ import multiaddr
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, TOKEN_ENV, get_chain_id, get_json, open_client, parse_key_hex, parse_node_url, post_tx,
+    DEFAULT_NODE, TOKEN_ENV, parse_key_hex,
 )
-from node.commands.cosigned import Change, check_ready, cosign_change, read_change, write_change
+from node.commands.cosigned import (
+    Change, cosign_change, fetch_basis, read_change, submit_change, write_change,
+)
 from node.errors import UserError
 from tokens.errors import InvalidTx
 from tokens.rules_validators import compute_new_set
@@ -58,17 +60,6 @@ def build_change(basis: dict[str, Any], add: list[str], addrs: list[str], remove
     return tx
 
 
-def fetch_basis(node: str) -> tuple[bytes, dict[str, Any]]:
-    """The chain id and GET /validators/change of the node."""
-    url = parse_node_url(node)
-    with open_client() as client:
-        chain_id = get_chain_id(client, url)
-        basis = get_json(client, url, "/validators/change")
-    if not isinstance(basis, dict) or not {"next_nonce", "validators", "latest", "quorum"} <= set(basis):
-        raise UserError("GET /validators/change: the node's answer lacks the validator set")
-    return chain_id, basis
-
-
 def describe(change: Change) -> str:
     tx = change.tx
     parts = [f"add {k.hex()[:16]}… at {a}" for k, a in zip(tx.add, tx.add_addrs)]
@@ -77,7 +68,7 @@ def describe(change: Change) -> str:
 
 
 def propose(node: str, add: list[str], addrs: list[str], remove: list[str], out: Path) -> None:
-    chain_id, basis = fetch_basis(node)
+    chain_id, basis = fetch_basis(node, ValidatorSetChange)
     tx = build_change(basis, add, addrs, remove)
     change = Change(chain_id, tuple(bytes.fromhex(k) for k in basis["validators"]), basis["quorum"], tx)
     write_change(out, change)
@@ -131,12 +122,7 @@ def validator_submit(
     node: str = NODE_OPTION, token: str | None = TOKEN_OPTION,
 ) -> None:
     """Check the co-signatures against the node's current set, then post the change."""
-    change = read_change(in_file, ValidatorSetChange)
-    chain_id, basis = fetch_basis(node)
-    check_ready(change, chain_id, basis)
-    url = parse_node_url(node)
-    with open_client() as client:
-        typer.echo(post_tx(client, url, change.tx, token))
+    typer.echo(submit_change(in_file, ValidatorSetChange, node, token))
 
 
 def register(app: typer.Typer) -> None:
