@@ -11,13 +11,7 @@ import sys
 import typer
 
 from node.commands import register_all
-from node.e2e.errors import E2EError
-from node.errors import UserError, find_only
-from node.home.errors import HomeError
-from node.localnet.errors import LocalnetError
-from node.net.errors import NetSetupError
-from node.service.errors import ServiceError
-from node.store import StoreError
+from node.errors import OneLineError, find_only
 
 app = typer.Typer(
     name="voisinage",
@@ -30,7 +24,7 @@ app = typer.Typer(
 register_all(app)
 
 # What a person can act on, whichever room raised it: printed as one line, exit 1.
-ONE_LINE_ERRORS = (UserError, HomeError, NetSetupError, StoreError, ServiceError, LocalnetError, E2EError)
+ONE_LINE_ERRORS = OneLineError
 
 
 def main(argv: list[str] | None = None) -> int:

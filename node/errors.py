@@ -2,13 +2,20 @@
 
 Commands raise ``UserError``. Every other room of node/ raises its own family
 (``NetSetupError``, ``StoreError``, ``HomeError``, ``LocalnetError``, ``ServiceError``,
-``E2EError``, the meter's errors); ``node.cli`` prints those as one line too.
+``E2EError``), each a ``OneLineError``, which ``node.cli`` prints as one line.
 """
 
 from __future__ import annotations
 
 
-class UserError(Exception):
+class OneLineError(Exception):
+    """A failure a person can act on, whichever room raised it: ``node.cli`` prints its
+    message as one line. Each room's own family derives from it, so the CLI needs to
+    import none of them (importing the network alone would load py-libp2p for every
+    command)."""
+
+
+class UserError(OneLineError):
     """A command's failure a person must act on: a bad argument, a missing file."""
 
 

@@ -1,5 +1,7 @@
 """Errors of home directories and key files."""
 
+from node.errors import OneLineError
 
-class HomeError(Exception):
+
+class HomeError(OneLineError):
     """A home, genesis, config or key file that cannot be used as it is; the message says why."""

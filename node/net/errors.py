@@ -1,5 +1,7 @@
 """Network errors, named for whose fault they are (as h11's Local/RemoteProtocolError)."""
 
+from node.errors import OneLineError
+
 
 class NetError(Exception):
     """Base of every error raised by node.net to its callers."""
@@ -17,6 +19,6 @@ class PeerUnavailable(NetError):
     """The peer could not be reached, refused the protocol, or was too slow."""
 
 
-class NetSetupError(NetError):
+class NetSetupError(NetError, OneLineError):
     """The network cannot start: a bad address, a corrupt or foreign identity file, a
     port in use. The operator's to fix; the CLI prints it as one line."""

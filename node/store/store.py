@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import plyvel
 
 
+from node.errors import OneLineError
 from node.store import layout as L
 from node.store.layout import Height
 from tokens import get_rescanned_state_hash, get_state_hash
@@ -26,7 +27,7 @@ DB_DIR = "db"
 STATE_HASH_ENTRY = b"meta/state_hash"   # tokens.layout.META_STATE_HASH: the ledger's copy
 
 
-class StoreError(Exception):
+class StoreError(OneLineError):
     """A store problem a person must act on; printed as one line by the CLI."""
 
 
