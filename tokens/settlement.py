@@ -147,16 +147,22 @@ def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh, needy: Callable
         elif beneficiary in funds():
             process_fund_gift(lg, funds()[beneficiary], share)
             given += share
-        elif (assoc := get_association(lg, beneficiary)) is not None:
-            if assoc[2] == 0:
-                lg.process_credit(beneficiary, KWH, share)
-                given += share
-        else:
+        elif is_gift_recipient(lg, beneficiary):
             lg.process_credit(beneficiary, KWH, share)
             given += share
     if given > net:
         raise RuntimeError("standing gifts exceed 10 000 bp")
     return given
+
+
+def is_gift_recipient(lg: Ledger, addr: bytes) -> bool:
+    """An association in force, or a household (present, or whose key moved out or was
+    replaced: its account stays with the key, DESIGN §12). Anything else, such as the
+    address of a fund no longer in the categories, receives nothing."""
+    assoc = get_association(lg, addr)
+    if assoc is not None:
+        return assoc[2] == 0
+    return lg.get_household(addr) is not None or lg.ov.get(L.key_status(addr)) is not None
 
 
 def get_solidarity_households(lg: Ledger) -> list[bytes]:
