@@ -94,7 +94,9 @@ def get_euro_ledger(kv: KV, start: int, end: int, after: bytes | None, limit: in
             break
         kind, subject = decode_value(raw)
         rows.append(dict(get_ledger_row(kv, key, kind, subject), key=suffix.hex()))
-    return {"from": start, "to": end, "rows": rows, "next_after": next_after, "chain": get_euro_totals(kv)}
+    height = kv.get(L.META_HEIGHT)
+    return {"from": start, "to": end, "rows": rows, "next_after": next_after, "chain": get_euro_totals(kv),
+            "height": 0 if height is None else decode_value(height)}
 
 
 def get_associations(kv: KV) -> list[dict[str, Any]]:

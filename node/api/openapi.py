@@ -129,7 +129,8 @@ def build_euro_schemas(balances: Schema) -> dict[str, Schema]:
     return {
         "Payout": payout,
         "Payouts": obj({"payouts": arr(payout), "next_cursor": nullable(HEX32), "totals": totals}),
-        "EuroLedger": obj({"from": INT, "to": INT, "rows": arr(row), "next_after": nullable(STR), "chain": totals}),
+        "EuroLedger": obj({"from": INT, "to": INT, "rows": arr(row), "next_after": nullable(STR), "chain": totals,
+                                 "height": INT}),
         "Associations": obj({"associations": arr(association)}),
     }
 
