@@ -43,7 +43,15 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # Development only: the chain clock runs time_scale times faster than wall
     # time from genesis_time. Only a genesis marked "dev": true may set it.
     "time_scale": 1,
+    # docs/euro.md: the euro price of one kWh, in cents, at which the treasury buys kWh
+    # (Redeem) and the registrar records a debt paid in euros (PayDebt). 0 closes both.
+    # 20: about the energy part of the regulated tariff (tarif bleu base, 2025).
+    "eur_per_kwh_cents": 20,
 }
+
+# docs/euro.md: the highest euro price a proposal may set (1 000 EUR per kWh), so that
+# every amount of cents fits the ledger's 64-bit integers.
+MAX_EUR_PER_KWH_CENTS = 100_000
 
 CLASSES = {"kwh": "Wh", "hour": "min"}
 ALLOCATION_RULES = ("independent_markets", "mean")
@@ -124,6 +132,8 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
         _int(merged[name], f"params.{name}", 1)
     for name in ("settlement_grace_s", "recovery_delay_s"):
         _int(merged[name], f"params.{name}")
+    if _int(merged["eur_per_kwh_cents"], "params.eur_per_kwh_cents") > MAX_EUR_PER_KWH_CENTS:
+        raise GenesisError(f"params.eur_per_kwh_cents: at most {MAX_EUR_PER_KWH_CENTS} cents")
     for name in ("levy_bp", "proposal_quorum_bp", "proposal_threshold_bp"):
         if _int(merged[name], f"params.{name}") > 10_000:
             raise GenesisError(f"params.{name}: at most 10000 basis points")

@@ -40,6 +40,14 @@ key                             value
 ``vset/`` height                [keys...]: the validator set from that height on
 ``equiv/`` key                  [first height, last height, count]: double-sign evidence
 ``smt/`` node hash              a state tree node (tokens/statetree.py), not a leaf
+``meta/euro``                   [Wh redeemed, cents owed, cents paid out, Wh cleared, cents
+                                received] since genesis (docs/euro.md)
+``payout/`` redeem id           [account, class, amount, price, cents, height, time, label,
+                                status, paid height, paid time, ref]: a Redeem's payout
+``debtpay/`` pay-debt id        [household, class, amount cleared, price, cents, height, time,
+                                label, ref, registrar]: a PayDebt
+``elog/`` time ‖ tx id          [kind, payout or payment id]: euro events in time order
+``assoc/`` key                  [name, since height, until height or 0]: an association
 ==============================  ==========================================================
 
 Integers in keys (``start``, ``end``, ``expires``, ``height``, ``day``) are 8-byte
@@ -87,6 +95,11 @@ VALIDATOR = b"val/"
 VALIDATOR_SET = b"vset/"
 EQUIVOCATION = b"equiv/"
 TREE = b"smt/"
+META_EURO = b"meta/euro"
+PAYOUT = b"payout/"
+DEBT_PAYMENT = b"debtpay/"
+EURO_LOG = b"elog/"
+ASSOCIATION = b"assoc/"
 
 # Account record [kwh, hour, nonce]; a class name indexes the balance.
 CLASS_INDEX = {"kwh": 0, "hour": 1}
@@ -194,3 +207,27 @@ def key_vote(pid: bytes, addr: bytes) -> bytes:
 
 def key_validator_set(height: Height) -> bytes:
     return VALIDATOR_SET + u64(height)
+
+
+# Payout record fields (``payout/``) and debt payment fields (``debtpay/``).
+PO_ACCOUNT, PO_CLASS, PO_AMOUNT, PO_PRICE, PO_CENTS, PO_HEIGHT, PO_TIME, PO_LABEL = range(8)
+PO_STATUS, PO_PAID_HEIGHT, PO_PAID_TIME, PO_REF = range(8, 12)
+DP_HOUSEHOLD, DP_CLASS, DP_AMOUNT, DP_PRICE, DP_CENTS, DP_HEIGHT, DP_TIME, DP_LABEL, DP_REF, DP_REGISTRAR = range(10)
+# ``meta/euro`` fields.
+EU_REDEEMED, EU_OWED, EU_PAID, EU_CLEARED, EU_RECEIVED = range(5)
+
+
+def key_payout(redeem_id: bytes) -> bytes:
+    return PAYOUT + redeem_id
+
+
+def key_debt_payment(tx_id: bytes) -> bytes:
+    return DEBT_PAYMENT + tx_id
+
+
+def key_euro_log(time_s: int, tx_id: bytes) -> bytes:
+    return EURO_LOG + u64(time_s) + tx_id
+
+
+def key_association(addr: bytes) -> bytes:
+    return ASSOCIATION + addr

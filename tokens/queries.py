@@ -12,6 +12,7 @@ from typing import Any
 from tokens import layout as L
 from tokens.kv import KV, decode_value
 from tokens.ledger import is_registrar_at
+from tokens.rules_assoc import compute_fund_address
 from tokens.rules_registrars import get_registrars_at
 from tokens.rules_validators import compute_quorum_cosigners, get_set_at
 from tokens.settlement import compute_standing_allocation
@@ -85,9 +86,22 @@ def get_household(kv: KV, addr: bytes) -> dict[str, Any] | None:
     }
 
 
+def describe_gift_target(kv: KV, beneficiary: bytes) -> str:
+    """"solidarity", "fund:NAME", "association:NAME" or "household" (docs/euro.md)."""
+    if beneficiary == SOLIDARITY:
+        return "solidarity"
+    for name, _ in get_params(kv).get("allocation_categories", []):
+        if compute_fund_address(name) == beneficiary:
+            return f"fund:{name}"
+    assoc = _get(kv, L.key_association(beneficiary))
+    if assoc is not None:
+        return f"association:{assoc[0]}"
+    return "household"
+
+
 def get_gifts(kv: KV, addr: bytes) -> list[dict[str, Any]]:
-    return [{"id": key[-32:].hex(), "beneficiary": ben.hex(), "solidarity": ben == SOLIDARITY, "bp": bp,
-             "until": until}
+    return [{"id": key[-32:].hex(), "beneficiary": ben.hex(), "solidarity": ben == SOLIDARITY,
+             "target": describe_gift_target(kv, ben), "bp": bp, "until": until}
             for key, (ben, bp, until) in _scan(kv, L.GIFT + addr)]
 
 

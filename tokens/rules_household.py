@@ -47,6 +47,8 @@ def check_key_registrable(lg: Ledger, key: bytes) -> None:
     check_key_not_reserved(key)
     if lg.get_household(key) is not None:
         raise InvalidTx("already_registered", f"{key.hex()[:16]}… is already a household")
+    if lg.ov.get(L.key_association(key)) is not None:
+        raise InvalidTx("key_in_use", f"{key.hex()[:16]}… is an association's key")
     status = lg.ov.get(L.key_status(key))
     if status is not None and status[0] == L.KS_ROTATED:
         raise InvalidTx("key_rotated", f"{key.hex()[:16]}… was replaced by another key")

@@ -6,11 +6,12 @@ from __future__ import annotations
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
+from tokens.rules_assoc import check_gift_target, get_association, is_active_association
 from tokens.rules_household import get_settled_until
 from tokens.rules_membership import is_former_household
 from tokens.settlement import DAY_S, process_contribution
 from tokens.txs import (
-    SOLIDARITY, Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer,
+    Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer,
 )
 from wire.units import Minutes
 
@@ -39,10 +40,11 @@ def check_not_self(a: bytes, b: bytes) -> None:
 
 def require_payer(lg: Ledger, addr: bytes) -> bool:
     """True for a household; False for a household that moved out (DESIGN §12: it keeps
-    its account and may transfer what it holds); anyone else is refused."""
+    its account and may transfer what it holds) or an association (docs/euro.md: it
+    spends what it was given, with no credit line); anyone else is refused."""
     if lg.get_household(addr) is not None:
         return True
-    if not is_former_household(lg, addr):
+    if not is_former_household(lg, addr) and get_association(lg, addr) is None:
         lg.require_household(addr)
     return False
 
@@ -54,13 +56,15 @@ def check_payer_balance(lg: Ledger, addr: bytes, household: bool, cls: int, amou
     if household:
         lg.check_spendable(acct, cls, amount)
     elif acct[cls] < amount:
-        raise InvalidTx("insufficient_balance", f"a former household holds {acct[cls]}, less than {amount}")
+        raise InvalidTx("insufficient_balance", f"an account with no credit line holds {acct[cls]}, "
+                                                f"less than {amount}")
 
 
 def process_transfer(lg: Ledger, tx: Transfer, tx_id: bytes) -> None:
     # DESIGN §4 Transfer: to, class, amount, memo; voluntary, so limited by -credit_limit.
     household = require_payer(lg, tx.signer)
-    lg.require_household(tx.to, "unknown_recipient")
+    if not is_active_association(lg, tx.to):
+        lg.require_household(tx.to, "unknown_recipient")
     cls = get_class_index(tx.cls)
     check_positive(tx.amount)
     check_not_self(tx.signer, tx.to)
@@ -78,10 +82,9 @@ def get_committed_gift_bp(lg: Ledger, giver: bytes) -> int:
 def process_standing_gift(lg: Ledger, tx: StandingGift, tx_id: bytes) -> None:
     # DESIGN §4 StandingGift: bp of each future mint to the beneficiary, until a time;
     # several per household, together <= 10 000 bp.
+    # Issue 19 item 4: the beneficiary may also be an association or a category fund.
     lg.require_household(tx.signer)
-    if tx.beneficiary != SOLIDARITY:
-        lg.require_household(tx.beneficiary, "unknown_recipient")
-        check_not_self(tx.signer, tx.beneficiary)
+    check_gift_target(lg, tx.signer, tx.beneficiary)
     if not 1 <= tx.bp <= MAX_GIFT_BP:
         raise InvalidTx("bad_bp", f"a gift is 1 to {MAX_GIFT_BP} basis points, got {tx.bp}")
     if tx.until <= lg.now_s:

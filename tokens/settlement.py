@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from governance.rounding import compute_largest_remainder
 from tokens import layout as L
 from tokens.ledger import Ledger
+from tokens.rules_assoc import get_association, get_fund_addresses, process_fund_gift
 from tokens.rules_household import get_settled_until
 from tokens.txs import SOLIDARITY
 from wire.units import BasisPoints, Minutes, Wh
@@ -107,6 +108,7 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> W
     day = start // DAY_S
     total_levy = 0
     needy = functools.cache(lambda: get_solidarity_households(lg))
+    funds = functools.cache(lambda: get_fund_addresses(lg))
     for addr, rec in entries:
         e = rec[L.IE_E]
         if not e:
@@ -117,31 +119,50 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> W
         lg.process_treasury(KWH, levy)
         if levy:
             process_contribution(lg, addr, day, levy, 0)
-        kept = net - process_gifts(lg, addr, start, net, needy)
+        kept = net - process_gifts(lg, addr, start, net, needy, funds)
         lg.process_credit(addr, KWH, kept)
         rec[L.IE_MINTED] = net
         lg.ov.mark(L.key_entry(start, addr))
     return total_levy
 
 
-def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh, needy: Callable[[], list[bytes]]) -> Wh:
+def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh, needy: Callable[[], list[bytes]],
+                  funds: Callable[[], dict[bytes, str]]) -> Wh:
     # DESIGN §4 settlement step 1: standing gifts move their share of j's mint.
     # A gift applies to intervals that start before its ``until``; once an interval
     # at or after ``until`` settles it can never apply again and is dropped.
+    # tokens/rules_assoc.py: the beneficiary may be a category fund or an association;
+    # a fund no longer in the categories, or an association struck off, gets nothing
+    # and the share stays with the producer.
     given = 0
     for key, (beneficiary, bp, until) in lg.ov.iter_prefix(L.GIFT + giver):
         if until <= start:
             lg.ov.delete(key)
             continue
         share = net * bp // 10_000
-        if share and beneficiary == SOLIDARITY:
+        if not share:
+            continue
+        if beneficiary == SOLIDARITY:
             given += process_solidarity_gift(lg, giver, share, needy())
-        elif share:
+        elif beneficiary in funds():
+            process_fund_gift(lg, funds()[beneficiary], share)
+            given += share
+        elif is_gift_recipient(lg, beneficiary):
             lg.process_credit(beneficiary, KWH, share)
             given += share
     if given > net:
         raise RuntimeError("standing gifts exceed 10 000 bp")
     return given
+
+
+def is_gift_recipient(lg: Ledger, addr: bytes) -> bool:
+    """An association in force, or a household (present, or whose key moved out or was
+    replaced: its account stays with the key, DESIGN §12). Anything else, such as the
+    address of a fund no longer in the categories, receives nothing."""
+    assoc = get_association(lg, addr)
+    if assoc is not None:
+        return assoc[2] == 0
+    return lg.get_household(addr) is not None or lg.ov.get(L.key_status(addr)) is not None
 
 
 def get_solidarity_households(lg: Ledger) -> list[bytes]:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from tokens import layout as L
-from tokens import rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
+from tokens import rules_assoc, rules_euro, rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
 from tokens import settlement
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
@@ -28,9 +28,10 @@ from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
 from tokens.statetree import compute_tree_build, compute_tree_update
 from tokens.txs import (
-    Accept, AllocationBallot, CancelRecovery, Delegate, Deregister, MeterReading, Offer, PublicService, Propose,
-    RecoverKey, RegisterHousehold, RegistrarSetChange, RevokeGift, RotateKey, Service, Spend, StandingGift,
-    Transfer, Tx, UpdateHousehold, ValidatorSetChange, Vote, decode_tx,
+    Accept, AllocationBallot, CancelRecovery, Delegate, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
+    PublicService, Propose, RecoverKey, Redeem, RegisterAssociation, RegisterHousehold, RegistrarSetChange,
+    RemoveAssociation, RevokeGift, RotateKey, Service, Spend, StandingGift, Transfer, Tx, UpdateHousehold,
+    ValidatorSetChange, Vote, decode_tx,
 )
 from wire import DecodeError, compute_id, verify_message
 from wire.units import Height
@@ -74,6 +75,12 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     RecoverKey: rules_membership.process_recover_key,
     CancelRecovery: rules_membership.process_cancel_recovery,
     RegistrarSetChange: rules_registrars.process_registrar_set_change,
+    # Issue 19 items 2 and 4 (docs/euro.md).
+    Redeem: rules_euro.process_redeem,
+    PayDebt: rules_euro.process_pay_debt,
+    MarkPaid: rules_euro.process_mark_paid,
+    RegisterAssociation: rules_assoc.process_register_association,
+    RemoveAssociation: rules_assoc.process_remove_association,
 }
 
 

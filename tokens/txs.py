@@ -331,3 +331,79 @@ def decode_tx(data: bytes) -> Tx:
 
 __all__ = [t.__name__ for t in TX_TYPES] + ["BallotEntry", "SOLIDARITY", "Tx", "TX_TYPES", "ValidatorSig", "decode_tx",
                                             "DecodeError"]
+
+
+# --- Euros and associations (issue 19, items 2 and 4; docs/euro.md) ---------------------------------
+
+SEPA_REF = Str(35)      # a SEPA end-to-end id, or a cheque / receipt number: at most 35 characters
+NAME = Str(64)
+
+
+@register("tx/redeem")
+@dataclass(frozen=True)
+class Redeem(Tx):
+    """The signer sells ``amount`` of ``cls`` it holds to the treasury at the governed euro
+    price of this block; a payout owed (its id is this tx's id) is recorded."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    cls: str = field_of(CLASS)
+    amount: int = field_of(U64)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/pay-debt")
+@dataclass(frozen=True)
+class PayDebt(Tx):
+    """Registrar: ``household`` paid ``cents`` euro cents (reference ``ref``), which clear
+    part or all of its negative ``cls`` balance at the governed price of this block."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    household: bytes = field_of(KEY)
+    cls: str = field_of(CLASS)
+    cents: int = field_of(U64)
+    ref: str = field_of(SEPA_REF)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/mark-paid")
+@dataclass(frozen=True)
+class MarkPaid(Tx):
+    """Registrar: the payout ``payout`` (a Redeem's id) was paid by the transfer ``ref``."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    payout: bytes = field_of(HASH)
+    ref: str = field_of(SEPA_REF)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/association")
+@dataclass(frozen=True)
+class RegisterAssociation(Tx):
+    """Registrar: ``key`` is the account of the association ``name``; standing gifts and
+    transfers may go to it."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    key: bytes = field_of(KEY)
+    name: str = field_of(NAME)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/remove-association")
+@dataclass(frozen=True)
+class RemoveAssociation(Tx):
+    """Registrar: the association ``key`` is struck off; its account stays with its key."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    key: bytes = field_of(KEY)
+    memo: str = field_of(MEMO)
+    sig: bytes = field_of(SIG)
+
+
+EURO_TX_TYPES: tuple[type[Tx], ...] = (Redeem, PayDebt, MarkPaid, RegisterAssociation, RemoveAssociation)
+TX_TYPES = TX_TYPES + EURO_TX_TYPES
+__all__ += [t.__name__ for t in EURO_TX_TYPES] + ["EURO_TX_TYPES"]

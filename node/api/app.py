@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from node.api import params as P
 from node.api.assets import StaticAssets
 from node.api.openapi import build_openapi
 from node.api.operations import Call, build_routes
@@ -30,6 +31,7 @@ from node.api.views import (
 )
 from node.net.messages import TxBatch
 from tokens.queries import get_interval_s, get_registrar_set, get_time_ms
+from tokens.queries_euro import get_associations, get_euro_ledger, get_payout, get_payouts
 from wire import DecodeError, decode
 from wire.limits import MAX_GOSSIP_BYTES
 
@@ -126,6 +128,22 @@ class Api:
 
     async def commune(self, call: Call) -> Response:
         return JSONResponse(self.with_snapshot(lambda s: get_commune_view(s.state, self.node.genesis)))
+
+    async def payouts(self, call: Call) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_payouts(s.state, call["status"], call["cursor"],
+                                                                     call["limit"])))
+
+    async def payout(self, call: Call) -> Response:
+        return self.found(self.with_snapshot(lambda s: get_payout(s.state, call["id"])), "no such payout")
+
+    async def euro_ledger(self, call: Call) -> Response:
+        start = call["from"] or 0
+        end = P.MAX_TIME_S if call["to"] is None else call["to"]
+        return JSONResponse(self.with_snapshot(lambda s: get_euro_ledger(s.state, start, end, call["after"],
+                                                                         call["limit"])))
+
+    async def associations(self, call: Call) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: {"associations": get_associations(s.state)}))
 
     async def registrars(self, call: Call) -> Response:
         return JSONResponse(self.with_snapshot(lambda s: get_registrar_set(s.state)))

@@ -54,7 +54,7 @@ def build_schemas() -> dict[str, Schema]:
     balances = obj({"kwh": INT, "hour": INT})
     household = obj({"meter": STR, "prm": STR, "label": STR, "kva": INT, "peak_w": INT, "solidarity": BOOL,
                      "since_height": INT, "last_reading": ANY_OBJECT})
-    gift = obj({"id": HEX32, "beneficiary": HEX32, "solidarity": BOOL, "bp": INT, "until": INT})
+    gift = obj({"id": HEX32, "beneficiary": HEX32, "solidarity": BOOL, "target": STR, "bp": INT, "until": INT})
     recovery = obj({"new_key": HEX32, "start": INT, "completes_at": INT})
     interval = obj({"start": INT, "end": INT, "k": INT, "export_wh": INT, "import_wh": INT, "minted_wh": INT,
                     "allocated_wh": INT, "settled": BOOL})
@@ -107,9 +107,31 @@ def build_schemas() -> dict[str, Schema]:
                     "next_before": nullable(INT)}),
         "Proof": obj({"height": INT, "header_height": INT, "root": HEX32, "key": STR, "value": nullable(STR),
                       "proof": STR}),
+        **build_euro_schemas(balances),
         "Accepted": obj({"id": HEX32}),
         "BatchAccepted": obj({"ids": arr(HEX32), "accepted": INT,
                               "refused": arr(obj({"index": INT, "error": STR, "status": INT}))}),
+    }
+
+
+def build_euro_schemas(balances: Schema) -> dict[str, Schema]:
+    """docs/euro.md: payouts, the accountant's ledger, the associations."""
+    totals = obj({"redeemed_wh": INT, "owed_cents": INT, "paid_cents": INT, "outstanding_cents": INT,
+                  "cleared_wh": INT, "received_cents": INT})
+    payout = obj({"id": HEX32, "account": HEX32, "label": STR, "class": STR, "amount": INT, "price_cents": INT,
+                  "cents": INT, "height": INT, "time": INT, "status": STR, "paid_height": nullable(INT),
+                  "paid_time": nullable(INT), "ref": nullable(STR)})
+    row = obj({"kind": STR, "id": HEX32, "key": STR, "payout": nullable(HEX32), "height": INT, "time": INT,
+               "account": HEX32, "label": STR, "class": STR, "amount": INT, "price_cents": INT, "cents": INT,
+               "status": STR, "ref": nullable(STR)})
+    association = obj({"address": HEX32, "name": STR, "since_height": INT, "until_height": nullable(INT),
+                       "balances": balances})
+    return {
+        "Payout": payout,
+        "Payouts": obj({"payouts": arr(payout), "next_cursor": nullable(HEX32), "totals": totals}),
+        "EuroLedger": obj({"from": INT, "to": INT, "rows": arr(row), "next_after": nullable(STR), "chain": totals,
+                                 "height": INT}),
+        "Associations": obj({"associations": arr(association)}),
     }
 
 

@@ -15,6 +15,7 @@ from node.api.openapi import ANY_OBJECT, STR, ref
 from node.api.operations import Body, Handler, Operation, Reply
 from node.api.params import Bool, Choice, Hex32, HexBytes, Int, Param, path_param, query_param
 from node.api.proofs import MAX_PROOF_KEY_BYTES
+from tokens.queries_euro import EURO_LOG_KEY_BYTES, STATUS_OWED, STATUS_PAID
 from tokens.rules_gov import STATUS_FAILED, STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED
 from tokens.txs import TX_TYPES
 from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
@@ -112,6 +113,7 @@ def build_commune_rows(api: Api) -> tuple[Operation, ...]:
                       CURSOR, limit_param(100, 20))),
         Operation("/commune", "GET", api.commune, "Treasury, category funds (received, spent), totals and parameters.",
                   "governance", json_reply("Commune", "Commune")),
+        *build_euro_rows(api),
         Operation("/registrars", "GET", api.registrars,
                   "Registrar keys in force at the next height, and what a RegistrarSetChange needs: its next "
                   "nonce, the validators who co-sign it and how many.", "governance",
@@ -124,6 +126,33 @@ def build_commune_rows(api: Api) -> tuple[Operation, ...]:
                   "What the next ValidatorSetChange is built on: its nonce, the validators who co-sign it "
                   "and how many must, and the latest (possibly scheduled) set it applies to.", "node",
                   json_reply("Validator change basis", "ValidatorChange")),
+    )
+
+
+def build_euro_rows(api: Api) -> tuple[Operation, ...]:
+    """docs/euro.md: the redemption record and the associations."""
+    return (
+        Operation("/euro/payouts", "GET", api.payouts,
+                  "Payouts the treasury owes or paid for redeemed kWh, by id, with the euro totals since genesis.",
+                  "euro", json_reply("Payouts", "Payouts"), (
+                      query_param("status", Choice((STATUS_OWED, STATUS_PAID)), "Only payouts in this state."),
+                      CURSOR, limit_param(1000, 100))),
+        Operation("/euro/payouts/{id}", "GET", api.payout, "One payout: the id of its Redeem transaction.", "euro",
+                  json_reply("The payout", "Payout"),
+                  (path_param("id", Hex32(), "Id of the Redeem transaction, lowercase hex.", label="payout id",
+                              example="00" * 32),), errors=(404,)),
+        Operation("/euro/ledger", "GET", api.euro_ledger,
+                  "The accountant's ledger: every redemption, payout paid and debt payment with block time in "
+                  "[from, to], oldest first, and the totals since genesis they reconcile with.", "euro",
+                  json_reply("Euro ledger", "EuroLedger"), (
+                      query_param("from", TIME_S, "First block time (unix s); default 0."),
+                      query_param("to", TIME_S, "Last block time (unix s), inclusive; default: no end."),
+                      query_param("after", HexBytes(EURO_LOG_KEY_BYTES),
+                                  "Continue after this row key (the previous page's next_after)."),
+                      limit_param(5000, 1000))),
+        Operation("/associations", "GET", api.associations,
+                  "Associations registered by the registrar (gift and transfer targets), in force or struck off.",
+                  "euro", json_reply("Associations", "Associations")),
     )
 
 

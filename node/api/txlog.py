@@ -21,7 +21,7 @@ SCAN_BLOCKS = 512
 CACHE_BLOCKS = 8192
 READING = "tx/reading"
 # Fields that name an account a transaction touches (tokens/txs.py).
-PARTY_FIELDS = ("signer", "to", "beneficiary", "provider", "counterparty", "key", "new_key")
+PARTY_FIELDS = ("signer", "to", "beneficiary", "provider", "counterparty", "key", "new_key", "household")
 
 
 class BlockReader(Protocol):

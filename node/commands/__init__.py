@@ -25,6 +25,7 @@ MODULES = [
     "node",
     "localnet",
     "e2e",
+    "euro",         # adds its commands to the tx and registrar groups
 ]
 
 

@@ -36,7 +36,8 @@ from tokens.txs import (
 )
 
 registrar_app = typer.Typer(help="The registrar office: register, update, deregister and recover households, "
-                                 "credit public service, spend from category funds; registrar set changes.",
+                                 "credit public service, spend from category funds; euro debt payments, payouts "
+                                 "and the accountant's ledger; associations; registrar set changes.",
                             no_args_is_help=True)
 
 NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")

@@ -25,6 +25,7 @@ from node.commands.client import (
 )
 from node.errors import UserError
 from node.home.keyfile import load_key
+from tokens.rules_assoc import compute_fund_address
 from tokens.txs import (
     SOLIDARITY, Accept, CancelRecovery, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx,
 )
@@ -33,7 +34,7 @@ from wire.crypto import signing_bytes
 from wire.limits import MAX_TX_BYTES
 
 tx_app = typer.Typer(help="Household transactions: transfer, gift, revoke-gift, service, cosign, offer, accept, "
-                          "cancel-recovery.",
+                          "cancel-recovery, redeem.",
                      no_args_is_help=True)
 
 CLASSES = ("kwh", "hour")
@@ -68,6 +69,18 @@ def parse_memo(memo: str) -> str:
     return memo
 
 
+def parse_gift_target(to: str) -> bytes:
+    """A gift's beneficiary key: 'solidarity', 'fund:NAME' (tokens/rules_assoc.py) or a key."""
+    if to == "solidarity":
+        return SOLIDARITY
+    if to.startswith("fund:"):
+        name = to[len("fund:"):]
+        if not name or len(name.encode()) > 32:
+            raise UserError(f"--to fund:NAME needs a category name of 1 to 32 bytes, not {to!r}")
+        return compute_fund_address(name)
+    return parse_key_hex(to, "--to (a key, 'fund:NAME' or 'solidarity')")
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 @tx_app.command("transfer")
@@ -89,16 +102,17 @@ def tx_transfer(
 
 @tx_app.command("gift")
 def tx_gift(
-    to: str = typer.Option(..., "--to", help="Beneficiary's public key (hex), or 'solidarity': shared "
+    to: str = typer.Option(..., "--to", help="Beneficiary: a household's or association's public key (hex); "
+                           "'fund:NAME' for a category fund (e.g. fund:energy); or 'solidarity': shared "
                            "equally among the households the mairie flags as in need, at each mint."),
     bp: int = typer.Option(..., "--bp", help="Basis points of each of your future mints (100 = 1 %)."),
     until: int | None = typer.Option(None, "--until", min=0, help="Unix time the gift ends."),
     days: int | None = typer.Option(None, "--days", min=1, help="Or: days from now (chain clock)."),
     node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
 ) -> None:
-    """Give a share of your future production to a neighbour, or to the households in need,
-    until a date (a standing gift)."""
-    beneficiary = SOLIDARITY if to == "solidarity" else parse_key_hex(to, "--to (a key or 'solidarity')")
+    """Give a share of your future production to a neighbour, an association, a category
+    fund or the households in need, until a date (a standing gift)."""
+    beneficiary = parse_gift_target(to)
     if not 0 < bp <= TOTAL_BP:
         raise UserError(f"--bp must be between 1 and {TOTAL_BP}")
     end = fetch_deadline(node, until, None if days is None else days * DAY_S, ("--until", "--days"))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.support.livenet import LiveNet
 from tests.support.nodes import run_cli
+from tests.support.wait import wait_for
 
 HH0, HH1 = "household-0", "household-1"
 WAIT_MS = 30_000
@@ -171,3 +172,25 @@ def test_a_pending_recovery_shows_its_completion_time_until_cancelled(livenet: L
         # A recovery left pending would keep household-1 from signing in the other tests.
         if not cancelled:
             cli(*cancel)
+
+
+def test_a_redemption_is_owed_on_the_commune_page_until_the_registrar_marks_it_paid(livenet: LiveNet, browser,
+                                                                                     tmp_path):
+    # docs/euro.md: household-0 sells 200 Wh at 20 c/kWh; the treasury owes it 0.04 EUR.
+    livenet.wait_settled_production(HH0)
+    wait_for(lambda: livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}")["balances"]["kwh"] >= 300, 90,
+             "household-0 holds 300 Wh", livenet.logs)
+    payout = cli("tx", "redeem", "--amount", "200", "--node", livenet.url(HH0), "--key", str(livenet.key_path(HH0)))
+    row = f"#payouts-table tr[data-payout='{payout}']"
+    with open_page(browser, livenet.url(HH1) + "/", locale="en-GB") as page:
+        page.wait_for_selector(row, timeout=WAIT_MS)
+        text = page.locator(row).inner_text()
+        assert "Foyer 0" in text and "0.20 kWh" in text and "€0.04" in text and "owed" in text
+        assert page.locator("#euro-outstanding").inner_text() == "€0.04"
+        shot(page, tmp_path, "payout-owed")
+        cli("registrar", "mark-paid", "--payout", payout, "--ref", "SEPA-TEST-0001", "--node", livenet.url(HH0),
+            "--key", str(livenet.key_path("registrar")))
+        wait_page(page, lambda p: p.locator(row).count() == 0, "the paid payout leaves the owed list")
+        assert page.locator("#euro-paid").inner_text() == "€0.04"
+        assert page.locator("#euro-outstanding").inner_text() == "€0.00"
+        shot(page, tmp_path, "payout-paid")

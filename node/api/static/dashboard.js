@@ -13,6 +13,7 @@ const fmt = {
   time: s => I18N.time(s),
   hour: s => I18N.hour(s),
   amount: (cls, n) => cls === "hour" ? fmt.hours(n) : fmt.kwh(n),
+  euros: cents => I18N.euros(cents),
 };
 
 const state = {addr: null, selectedK: null, labels: new Map(), inputError: null};
@@ -108,9 +109,17 @@ async function refreshConsumers() {
     el("td", {}, who(c.consumer)), el("td", {class: "num"}, fmt.kwh(c.wh)))), "consumers-empty");
 }
 
+function giftTarget(g) {
+  // docs/euro.md: a gift may go to a category fund or an association as well as a household.
+  const target = g.target || "household";
+  if (target.startsWith("fund:")) return T("fund") + " " + I18N.category(target.slice(5));
+  if (target.startsWith("association:")) return target.slice(12);
+  return who(g.beneficiary);
+}
+
 function renderGifts(acct) {
   fillTable("gifts-table", acct.gifts.map(g => el("tr", {"data-gift": g.id},
-    el("td", {}, who(g.beneficiary)), el("td", {class: "num"}, fmt.pct(g.bp)), el("td", {}, fmt.time(g.until)))),
+    el("td", {}, giftTarget(g)), el("td", {class: "num"}, fmt.pct(g.bp)), el("td", {}, fmt.time(g.until)))),
   "gifts-empty");
 }
 
@@ -213,6 +222,18 @@ function renderCommune(commune, allocation) {
       el("td", {class: "num"}, fmt.kwh(f.received)), el("td", {class: "num"}, fmt.kwh(f.spent)))));
 }
 
+function renderPayouts(doc) {
+  // docs/euro.md: what the treasury owes for redeemed kWh, what it paid, what debts were paid.
+  $("euro-outstanding").textContent = fmt.euros(doc.totals.outstanding_cents);
+  $("euro-paid").textContent = fmt.euros(doc.totals.paid_cents);
+  $("euro-received").textContent = fmt.euros(doc.totals.received_cents);
+  const owed = [...doc.payouts].sort((a, b) => b.time - a.time);
+  fillTable("payouts-table", owed.map(p => el("tr", {"data-payout": p.id, class: p.status},
+    el("td", {}, p.label || who(p.account)), el("td", {class: "num"}, fmt.kwh(p.amount)),
+    el("td", {class: "num"}, fmt.euros(p.cents)), el("td", {}, fmt.time(p.time)),
+    el("td", {}, T("status_" + p.status) + (p.ref ? " · " + p.ref : "")))), "payouts-empty");
+}
+
 function renderValidators(doc) {
   const rows = doc.validators.map(v => {
     const health = v.equivocating ? el("span", {class: "badge bad"}, T("equivocating"))
@@ -233,14 +254,15 @@ function renderValidators(doc) {
 
 async function refresh() {
   try {
-    const [status, commune, allocation, validators, spends] = await Promise.all([getJSON("/status"),
+    const [status, commune, allocation, validators, spends, payouts] = await Promise.all([getJSON("/status"),
       getJSON("/commune"), getJSON("/governance/allocation"), getJSON("/validators"),
-      getJSON("/txs?type=tx/spend&limit=10")]);
+      getJSON("/txs?type=tx/spend&limit=10"), getJSON("/euro/payouts?status=owed&limit=50")]);
     state.addr = state.addr || status.address;
     $("status-height").textContent = status.height;
     $("status-time").textContent = fmt.time(Math.floor(status.block_time_ms / 1000));
     renderCommune(commune, allocation);
     renderValidators(validators);
+    renderPayouts(payouts);
     await learnLabels(spends.txs.map(tx => tx.to));
     renderTxList("spends", "spends-empty", spends.txs);
     await refreshHousehold(allocation);

@@ -40,6 +40,11 @@ const STRINGS = {
     moved_out: "Ce foyer a déménagé (bloc {height}) ; le solde reste à cette clé.",
     cat_pensions: "Retraites", cat_energy: "Énergie collective", cat_roads: "Voirie", cat_startups: "Jeunes entreprises",
     cat_canteen: "Cantine", cat_security: "Sécurité",
+    euro_title: "Rachats en euros", payouts_owed: "Dû aux foyers", payouts_paid: "Versé",
+    debts_paid: "Dettes réglées en euros", amount_eur: "Montant", date: "Date", payout_status: "État",
+    no_payouts: "Aucun rachat à verser.", status_owed: "à verser", status_paid: "versé", fund: "fonds",
+    "tx/redeem": "rachat en euros", "tx/pay-debt": "dette réglée en euros", "tx/mark-paid": "rachat versé",
+    "tx/association": "inscription d'association", "tx/remove-association": "radiation d'association",
   },
   en: {
     height: "Height", connecting: "connecting…", live: "live", offline: "node unreachable",
@@ -78,6 +83,11 @@ const STRINGS = {
     moved_out: "This household moved out (block {height}); the balance stays with this key.",
     cat_pensions: "Pensions", cat_energy: "Collective energy", cat_roads: "Roads", cat_startups: "Local start-ups",
     cat_canteen: "Canteen", cat_security: "Security",
+    euro_title: "Redemptions in euros", payouts_owed: "Owed to households", payouts_paid: "Paid out",
+    debts_paid: "Debts paid in euros", amount_eur: "Amount", date: "Date", payout_status: "Status",
+    no_payouts: "No payout owed.", status_owed: "owed", status_paid: "paid", fund: "fund",
+    "tx/redeem": "redemption in euros", "tx/pay-debt": "debt paid in euros", "tx/mark-paid": "payout paid",
+    "tx/association": "association registered", "tx/remove-association": "association struck off",
   },
 };
 
@@ -122,6 +132,10 @@ const I18N = {
   time(unixS) {
     return new Date(unixS * 1000).toLocaleString(this.lang === "fr" ? "fr-FR" : "en-GB",
       {day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit"});
+  },
+  euros(cents) {
+    return (cents / 100).toLocaleString(this.lang === "fr" ? "fr-FR" : "en-GB",
+      {style: "currency", currency: "EUR"});
   },
   hour(unixS) {
     return new Date(unixS * 1000).toLocaleTimeString(this.lang === "fr" ? "fr-FR" : "en-GB",
