@@ -54,9 +54,8 @@ def parse_pruning(mode: str, keep_states: int, keep_blocks: int, archive_keep_da
     if keep_states < 2:
         raise PruningError(f"--keep-states must be at least 2 (proofs read the root of the height before "
                            f"the last), not {keep_states}")
-    if keep_blocks < keep_states:
-        raise PruningError(f"--keep-blocks ({keep_blocks}) must be at least --keep-states ({keep_states}): "
-                           "a proof reads the header of the block after its height")
+    if keep_blocks < 1:
+        raise PruningError(f"--keep-blocks must be at least 1 (the last block), not {keep_blocks}")
     if archive_keep_days < 0:
         raise PruningError(f"--archive-keep-days must be 0 (forever) or more, not {archive_keep_days}")
     return Pruning(mode, keep_states, keep_blocks, archive_keep_days * 86_400)
