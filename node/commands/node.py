@@ -52,7 +52,7 @@ def node_run(
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
     from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
-    from node.service.pruning import PruningError, parse_pruning
+    from node.store.pruning import PruningError, parse_pruning
 
     if byzantine is not None and byzantine not in BEHAVIOURS:
         raise UserError(f"--byzantine must be one of: {', '.join(BEHAVIOURS)}")

@@ -20,7 +20,7 @@ from consensus.block import (
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
-from node.service.pruning import Pruner
+from node.store.pruning import Pruner
 from node.store import Store
 from tokens import (
     BlockContext, BlockResult, InvalidLedgerBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,
@@ -57,7 +57,7 @@ class LedgerApp:
                  now_ms: Callable[[], int], *, trust_quorum: bool = False, pruner: Pruner | None = None) -> None:
         """``trust_quorum``: take the tx signatures of a block as checked by the validators
         (for a household node only: see Node). ``pruner``: what the store keeps
-        (node/service/pruning.py); None keeps everything and archives every entry."""
+        (node/store/pruning.py); None keeps everything and archives every entry."""
         self.genesis, self.store, self.mempool, self.key = genesis, store, mempool, key
         self.pruner = pruner
         self.now_ms = now_ms

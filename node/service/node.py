@@ -30,7 +30,7 @@ from node.service.mempool import Duplicate, Mempool, MempoolFull
 from node.service.metrics import Metrics
 from node.net import ACCEPT, TopicKind, Verdict, ignore, reject
 from node.service.ledger_app import LedgerApp
-from node.service.pruning import Pruner, Pruning
+from node.store.pruning import Pruner, Pruning
 from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
 from node.service.roles import compute_role
@@ -71,7 +71,7 @@ class Node:
                  rewrite_effects: EffectsRewrite | None = None,
                  sign_journal: bool = False, relay_txs: bool | None = None, pruning: Pruning | None = None) -> None:
         """``relay_txs``: None means as the role needs (validators yes, households no).
-        ``pruning``: what the store keeps (node/service/pruning.py; default ``Pruning()``)."""
+        ``pruning``: what the store keeps (node/store/pruning.py; default ``Pruning()``)."""
         self.home, self.store = home, store
         self.sign_journal = sign_journal
         # None when honest. The e2e suite's ``--byzantine`` passes a rewrite that adds

@@ -327,7 +327,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                    rewrite_effects: EffectsRewrite | None = None, relay_txs: bool | None = None,
                    check_all_signatures: bool = False, pruning: Pruning | None = None) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no);
-    ``pruning``: what the store keeps (node/service/pruning.py)."""
+    ``pruning``: what the store keeps (node/store/pruning.py)."""
     home = load_home(home_dir)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)

@@ -292,22 +292,25 @@ class Store(StoreReader):
     # and closing the second handle would drop the first one's lock. Refuse instead.
     _OPEN_PATHS: ClassVar[set[str]] = set()
 
-    def __init__(self, db: plyvel.DB, path: Path, real: str) -> None:
+    def __init__(self, db: plyvel.DB, path: Path, real: str, sync: bool = True) -> None:
         super().__init__(db, path)
         self._db = db
         self._real = real
+        self._sync = sync
         self._height: Height | None = None
         self._state_hash: bytes | None = None
 
     @classmethod
-    def open(cls, path: Path | str, *, chain_id: bytes | None = None, create: bool = True) -> Store:
-        """Open (or create) the database at ``path``; refuse another commune's database."""
+    def open(cls, path: Path | str, *, chain_id: bytes | None = None, create: bool = True,
+             sync: bool = True) -> Store:
+        """Open (or create) the database at ``path``; refuse another commune's database.
+        ``sync=False`` (benchmarks of disk size only): commits are not fsynced."""
         path = Path(path)
         real = os.path.realpath(path)
         if real in cls._OPEN_PATHS:
             raise StoreLocked(f"database {path} is already open in this process")
         db = _open_db(path, create)
-        store = cls(db, path, real)
+        store = cls(db, path, real, sync)
         cls._OPEN_PATHS.add(real)
         try:
             store._load_meta()
@@ -406,7 +409,7 @@ class Store(StoreReader):
         _check_hash(state_hash, "state hash")
         if type(block_bytes) is not bytes or type(commit_bytes) is not bytes:
             raise StoreError("block and commit must be bytes")
-        batch = self._db.write_batch(sync=True)
+        batch = self._db.write_batch(sync=self._sync)
         _put_writes(batch, writes)
         _put_extra(batch, extra_meta or {})
         for key, value in archive:
@@ -511,6 +514,20 @@ class Store(StoreReader):
                 dropped += 1
         batch.write()
         return dropped
+
+    def compact(self) -> None:
+        """Compact the whole database: what pruning deleted leaves the disk."""
+        self._db.compact_range()
+
+    def disk_bytes(self) -> int:
+        """Bytes of the database's files on disk."""
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+
+    def live_bytes(self) -> int:
+        """Bytes of every key and value held (what the files hold before compression and
+        table overhead): a full scan."""
+        with self._db.iterator() as it:
+            return sum(len(key) + len(value) for key, value in it)
 
     def _check_next(self, height: int, block_id: bytes) -> None:
         """Blocks are committed in order, once each, on top of a genesis."""

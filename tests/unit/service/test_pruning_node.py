@@ -18,7 +18,7 @@ from node.home.keyfile import load_key
 from node.net import BlocksPruned, GetBlocks, SyncFailure
 from node.net.sync import get_blocks_response
 from node.service.node import Node
-from node.service.pruning import PRUNE_EVERY, Pruning, PruningError, parse_pruning
+from node.store.pruning import PRUNE_EVERY, Pruning, PruningError, parse_pruning
 from node.service import runner
 from node.service.runner import Syncer, _stored_pair, open_store
 from node.service.verify import VerifyError, verify_home

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 
 from consensus.block import Block
-from node.store import Store
+from node.store.store import Store
 from tokens import layout as TL
 from tokens.kv import decode_value
 from tokens.settlement import HistoryLeft
