@@ -40,6 +40,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # DESIGN §12: a registrar's key recovery completes this long after it starts,
     # unless the household's key cancels it.
     "recovery_delay_s": 7 * 86_400,
+    # DESIGN §4 "History": a settled interval's records (``int/``, ``ie/``) leave the
+    # state once its end is this far behind the block time; nodes keep them in their
+    # archive store (node/store/), not in the consensus state.
+    "history_retention_s": 2 * 86_400,
     # Development only: the chain clock runs time_scale times faster than wall
     # time from genesis_time. Only a genesis marked "dev": true may set it.
     "time_scale": 1,
@@ -128,7 +132,7 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
     merged = default_params()
     merged.update(copy.deepcopy(params))
     for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "max_idle_s", "time_scale",
-                 "max_nonce_ahead_s"):
+                 "max_nonce_ahead_s", "history_retention_s"):
         _int(merged[name], f"params.{name}", 1)
     for name in ("settlement_grace_s", "recovery_delay_s"):
         _int(merged[name], f"params.{name}")

@@ -160,6 +160,12 @@ class Overlay:
                 found[key] = cache[key]
         return [(k, found[k]) for k in sorted(found) if found[k] is not None]
 
+    def iter_committed_keys(self, prefix: bytes) -> Iterator[bytes]:
+        """The committed keys under ``prefix``, lazily, in key order: a scan that may stop
+        early (this block's own changes are not seen)."""
+        for key, _ in self.base.iter_prefix(prefix):
+            yield key
+
     def dirty_count(self) -> int:
         return len(self._dirty)
 

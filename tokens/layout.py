@@ -29,6 +29,8 @@ key                             value
 ``oexp/`` expires ‖ offer id    1: expiry index, offers are dropped once expired
 ``int/`` start                  [end, ΣE, ΣI, M, settled, levy, minted, allocated]
 ``ie/`` start ‖ key             [E_j, I_i, minted to j after levy, a_i]: one household
+                                (``int/`` and ``ie/`` of a settled interval leave the state
+                                ``history_retention_s`` after its end: settlement.process_history)
 ``open/`` end ‖ start           1: an interval with data, waiting to settle
 ``ctb/`` day ‖ key              [levy paid Wh, public-service minutes] that UTC day (t // 86400)
 ``dlg/`` key ‖ topic            delegate key, or b"" for an explicit "none"

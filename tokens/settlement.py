@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from governance.rounding import compute_largest_remainder
 from tokens import layout as L
+from tokens.kv import encode_value
 from tokens.ledger import Ledger
 from tokens.rules_assoc import get_association, get_fund_addresses, process_fund_gift
 from tokens.rules_household import get_settled_until
@@ -52,6 +53,17 @@ class EpochRun:
     kind: str = "epoch"
 
 
+@dataclass(frozen=True)
+class HistoryLeft:
+    """Event: settled intervals that left the state (DESIGN §4 "History"). ``records``
+    are their ``int/`` and ``ie/`` entries as they last were: the node archives them."""
+
+    cutoff: int
+    intervals: int
+    records: tuple[tuple[bytes, bytes], ...]
+    kind: str = "history"
+
+
 def get_due_intervals(lg: Ledger, until: int) -> list[tuple[int, int]]:
     """(end, start) of every interval with data that ends at or before ``until``."""
     due = []
@@ -72,6 +84,34 @@ def process_settlements(lg: Ledger, events: list) -> None:
         lg.ov.delete(L.key_open(end, start))
     if until != lg.get_meta(L.META_SETTLED, 0):
         lg.ov.put(L.META_SETTLED, until)
+
+
+def process_history(lg: Ledger, events: list) -> None:
+    """DESIGN §4 "History": a settled interval whose end is ``history_retention_s`` or more
+    behind the block time leaves the state, its aggregate and every household's entry.
+    No rule reads a settled interval (settlement reads open ones, a key move renames
+    open ones, a late reading is refused by ``meta/settled_until``): what stays is for
+    queries and proofs. Deterministic: block time and the state alone decide it."""
+    cutoff = lg.now_s - lg.params["history_retention_s"]
+    records: list[tuple[bytes, bytes]] = []
+    count = 0
+    # Committed keys only: this block's own new intervals are open, never due; the scan
+    # stops at the first interval starting at or after the cutoff (keys are in time order).
+    for ikey in lg.ov.iter_committed_keys(L.INTERVAL):
+        start = L.from_u64(ikey[len(L.INTERVAL):])
+        if start >= cutoff:
+            break
+        iv = lg.ov.get(ikey)
+        if not iv[L.IV_SETTLED] or iv[L.IV_END] > cutoff:
+            continue
+        records.append((ikey, encode_value(iv)))
+        lg.ov.delete(ikey)
+        for ekey, entry in lg.ov.iter_prefix(L.INTERVAL_ENTRY + L.u64(start)):
+            records.append((ekey, encode_value(entry)))
+            lg.ov.delete(ekey)
+        count += 1
+    if count:
+        events.append(HistoryLeft(cutoff, count, tuple(records)))
 
 
 def process_force_settle(lg: Ledger, events: list) -> None:

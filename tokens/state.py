@@ -4,7 +4,8 @@ A block is applied in this order, every step on one Overlay that is thrown away 
 any rule raises (STYLE "Applying a block"):
 
 1. header: height is the next one, time rises;
-2. settlement of every due interval, oldest first (DESIGN §4 "Settlement");
+2. settlement of every due interval, oldest first (DESIGN §4 "Settlement"); settled
+   intervals older than ``history_retention_s`` leave the state (DESIGN §4 "History");
 3. expired offers are dropped; the treasury epoch runs if a boundary has passed;
    due key recoveries complete (DESIGN §12);
 4. the transactions, in block order: decode, signatures, the signers' key status, rules;
@@ -26,7 +27,7 @@ from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
-from tokens.statetree import compute_tree_build, compute_tree_update
+from tokens.statetree import compute_tree_build, compute_tree_change
 from tokens.txs import (
     Accept, AllocationBallot, CancelRecovery, Delegate, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
     PublicService, Propose, RecoverKey, Redeem, RegisterAssociation, RegisterHousehold, RegistrarSetChange,
@@ -50,6 +51,9 @@ class BlockResult:
     state_hash: bytes
     events: list = field(default_factory=list)
     tx_ids: list[bytes] = field(default_factory=list)
+    # State tree nodes this block left unreachable from its root (node-side pruning only;
+    # not part of the state).
+    stale_nodes: tuple[bytes, ...] = ()
 
 
 # One handler per transaction type, all (ledger, tx, tx id) -> None, raising InvalidTx.
@@ -127,6 +131,7 @@ def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext) -> Ledger:
     if ctx.time_ms <= last_time:
         raise InvalidLedgerBlock("time_not_rising", f"block time {ctx.time_ms} ms is not after {last_time} ms")
     settlement.process_settlements(lg, events)
+    settlement.process_history(lg, events)
     rules_money.process_offer_expiry(lg)
     settlement.process_epoch(lg, events, rules_gov.get_ballot_allocation)
     rules_membership.process_due_recoveries(lg, events)
@@ -141,10 +146,10 @@ def process_end_block(lg: Ledger, tx_ids: list[bytes], equivocators: Sequence[by
     writes = lg.ov.writes()
     previous = decode_value(lg.ov.original(L.META_STATE_HASH))
     # DESIGN §4 "State hash": O(changes × depth), from the committed tree's nodes.
-    state_hash, nodes = compute_tree_update(lg.ov.base, previous, writes)
-    writes.update(nodes)
-    writes[L.META_STATE_HASH] = encode_value(state_hash)
-    return BlockResult(writes, state_hash, lg.events, tx_ids)
+    change = compute_tree_change(lg.ov.base, previous, writes)
+    writes.update(change.nodes)
+    writes[L.META_STATE_HASH] = encode_value(change.root)
+    return BlockResult(writes, change.root, lg.events, tx_ids, change.stale)
 
 
 def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes], *,

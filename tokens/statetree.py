@@ -4,8 +4,11 @@ Every state entry but the tree's own nodes and ``meta/state_hash`` is a leaf of 
 sparse Merkle tree whose hashes and proofs ``wire.merkle`` defines. Its nodes live in
 the state itself, content-addressed under ``smt/`` + node hash (tokens/layout.py), so
 they reach the store in the block's one write batch (DESIGN §8) and every node holds
-the same ones. Nodes are never deleted: the tree of any past root can still be walked,
-which is what serves a proof or a snapshot at an earlier height (docs/state.md).
+the same ones. The ledger never deletes a node: the tree of a past root can still be
+walked, which is what serves a proof or a snapshot at an earlier height. A block's
+update also names the committed nodes it made unreachable from the new root
+(``TreeChange.stale``); a node's store may drop them once the roots that still reach
+them are older than it keeps (node/store/, docs/state.md "Pruning").
 
 Node records, whose first 65 bytes are the node's hash preimage:
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 from tokens.kv import KV
 from tokens.layout import META_STATE_HASH, TREE
@@ -76,11 +80,12 @@ def _split(items: list[tuple[bytes, bytes | None]], lo: int, hi: int, depth: int
 class TreeWriter:
     """Builds new nodes over a committed tree; ``nodes`` holds the records to write."""
 
-    __slots__ = ("kv", "nodes")
+    __slots__ = ("kv", "nodes", "stale")
 
     def __init__(self, kv: KV) -> None:
         self.kv = kv
         self.nodes: dict[bytes, bytes] = {}     # node hash -> record, made by this writer
+        self.stale: list[bytes] = []            # committed nodes the update left out of the new tree
 
     def load(self, node: bytes) -> bytes:
         record = self.nodes.get(node)
@@ -127,21 +132,43 @@ class TreeWriter:
             record = self.load(node)
             if record[0] == INTERNAL_TAG[0]:
                 mid = _split(changes, lo, hi, depth)
-                return self.join(self.update(record[1:33], depth + 1, changes, lo, mid),
-                                 self.update(record[33:65], depth + 1, changes, mid, hi))
+                new = self.join(self.update(record[1:33], depth + 1, changes, lo, mid),
+                                self.update(record[33:65], depth + 1, changes, mid, hi))
+                # An internal node's place is fixed by its leaves' common prefix: once
+                # replaced here it is nowhere in the new tree.
+                if new != node:
+                    self.stale.append(node)
+                return new
             if hi - lo == 1 and changes[lo][0] == record[1:33]:
-                return changes[lo][1] or EMPTY      # the key's own leaf, changed in place
+                new = changes[lo][1] or EMPTY       # the key's own leaf, changed in place
+                if new != node:
+                    self.stale.append(node)
+                return new
             merged[record[1:33]] = node
         elif hi - lo == 1:
             return changes[lo][1] or EMPTY
         merged.update(changes[lo:hi])
+        # A leaf that only moves deeper keeps its hash; one whose key changed is stale.
+        if node != EMPTY and merged[record[1:33]] != node:
+            self.stale.append(node)
         leaves = sorted((kh, leaf) for kh, leaf in merged.items() if leaf is not None)
         return self.build(depth, leaves, 0, len(leaves))
 
 
-def compute_tree_update(kv: KV, root: bytes, writes: Mapping[bytes, bytes | None]) -> tuple[bytes, dict[bytes, bytes]]:
-    """The root after a block's ``writes`` (None deletes) on the committed tree of
-    ``root`` in ``kv``, and the new node entries to commit with the block."""
+@dataclass(frozen=True)
+class TreeChange:
+    """One block's update of the tree: the new root, the node entries to commit with the
+    block (``smt/`` + hash -> record), and the hashes of the committed nodes that are
+    not in the new root's tree (a later root may reach one again: same content)."""
+
+    root: bytes
+    nodes: dict[bytes, bytes]
+    stale: tuple[bytes, ...]
+
+
+def compute_tree_change(kv: KV, root: bytes, writes: Mapping[bytes, bytes | None]) -> TreeChange:
+    """The tree after a block's ``writes`` (None deletes) on the committed tree of
+    ``root`` in ``kv``."""
     writer = TreeWriter(kv)
     changes = []
     for key, value in writes.items():
@@ -149,7 +176,14 @@ def compute_tree_update(kv: KV, root: bytes, writes: Mapping[bytes, bytes | None
             changes.append(writer.add_leaf(key, value) if value is not None else (compute_key_hash(key), None))
     changes.sort()
     new_root = writer.update(root, 0, changes, 0, len(changes))
-    return new_root, {TREE + node: record for node, record in writer.nodes.items()}
+    nodes = {TREE + node: record for node, record in writer.nodes.items()}
+    return TreeChange(new_root, nodes, tuple(writer.stale))
+
+
+def compute_tree_update(kv: KV, root: bytes, writes: Mapping[bytes, bytes | None]) -> tuple[bytes, dict[bytes, bytes]]:
+    """The root after a block's ``writes`` and the new node entries to commit with it."""
+    change = compute_tree_change(kv, root, writes)
+    return change.root, change.nodes
 
 
 def compute_tree_build(items: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, dict[bytes, bytes]]:

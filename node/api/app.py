@@ -1,7 +1,7 @@
 """The HTTP API (DESIGN §9): its handlers, and the app made from the route table.
 
 Every error is JSON, ``{"error": "..."}``: 400 bad input, 401/403 a refused writer,
-404 nothing there, 405 wrong method, 413 too large, 500 a bug (logged), 503 busy.
+404 nothing there, 405 wrong method, 410 pruned on this node, 413 too large, 500 a bug (logged), 503 busy.
 Reads use one consistent store snapshot per request; nothing here holds a key.
 """
 
@@ -21,7 +21,7 @@ from node.api import params as P
 from node.api.assets import StaticAssets
 from node.api.openapi import build_openapi
 from node.api.operations import Call, build_routes
-from node.api.proofs import get_proof_view
+from node.api.proofs import ProofPruned, get_proof_view
 from node.api.routes import build_route_table
 from node.api.txlog import TxLog
 from node.api.views import (
@@ -103,12 +103,13 @@ class Api:
         return self.found(self.with_snapshot(lambda s: get_account_view(s.state, call["addr"])), "unknown account")
 
     async def intervals(self, call: Call) -> Response:
-        doc = self.with_snapshot(lambda s: get_intervals_view(s.state, call["addr"], call["from"], call["to"],
+        # The recent intervals from the state, the older ones from the archive (a/).
+        doc = self.with_snapshot(lambda s: get_intervals_view(s.history, call["addr"], call["from"], call["to"],
                                                               call["limit"]))
         return self.found(doc, "not a registered household")
 
     async def consumers(self, call: Call) -> Response:
-        doc = self.with_snapshot(lambda s: get_consumers_view(s.state, call["addr"], call["interval"],
+        doc = self.with_snapshot(lambda s: get_consumers_view(s.history, call["addr"], call["interval"],
                                                               call["cursor"], call["limit"]))
         return self.found(doc, "not a registered household")
 
@@ -173,7 +174,10 @@ class Api:
         return JSONResponse(doc)
 
     async def proof(self, call: Call) -> Response:
-        doc = self.with_snapshot(lambda s: get_proof_view(s, call["key"], call["height"]))
+        try:
+            doc = self.with_snapshot(lambda s: get_proof_view(s, call["key"], call["height"]))
+        except ProofPruned as exc:
+            return error(410, str(exc))
         return self.found(doc, "no committed header carries the state root of that height yet")
 
     async def submit(self, call: Call) -> Response:

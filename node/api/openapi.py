@@ -26,7 +26,8 @@ MSGPACK_BODY = {"required": True, "content": {"application/msgpack": {"schema": 
 ERROR = {"$ref": "#/components/schemas/Error"}
 REASONS = {400: "Bad input: the error says which parameter and why.", 401: "Missing or wrong bearer token.",
            403: "Writes from a non-loopback client while the node runs without --api-token.",
-           404: "Nothing there.", 503: "The node is busy (mempool full)."}
+           404: "Nothing there.", 410: "Pruned on this node (node run --pruning default); an archive node has it.",
+           503: "The node is busy (mempool full)."}
 
 
 def obj(props: dict[str, Schema], required: tuple[str, ...] | None = None) -> Schema:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consensus.block import Block
+from consensus.block import Block, Header
 from tokens.statetree import compute_proof
 from wire import MAX_BLOCK_BYTES, decode
 from wire.merkle import encode_proof
@@ -19,14 +19,20 @@ from wire.merkle import encode_proof
 MAX_PROOF_KEY_BYTES = 1024      # state keys are tens of bytes (tokens/layout.py)
 
 
+class ProofPruned(Exception):
+    """The state tree of that height is no longer kept here (``node run --pruning``)."""
+
+
 def get_committed_root(snap: Any, height: int) -> bytes | None:
-    """The state root after ``height``, as committed in the header of block height+1."""
+    """The state root after ``height``, as committed in the header of block height+1
+    (kept as a header alone once a household node pruned the block's body)."""
     if height + 1 > snap.height():
         return None
     raw = snap.block(height + 1)
-    if raw is None:
-        return None
-    return decode(raw, Block, MAX_BLOCK_BYTES).header.state_hash
+    if raw is not None:
+        return decode(raw, Block, MAX_BLOCK_BYTES).header.state_hash
+    header = snap.pruned_header(height + 1)
+    return None if header is None else decode(header, Header, MAX_BLOCK_BYTES).state_hash
 
 
 def get_proof_view(snap: Any, key: bytes, height: int | None) -> dict[str, Any] | None:
@@ -36,6 +42,9 @@ def get_proof_view(snap: Any, key: bytes, height: int | None) -> dict[str, Any] 
         height = snap.height() - 1
     if height < 0:
         return None
+    if height < snap.tree_from():
+        raise ProofPruned(f"the state tree of height {height} is pruned here: this node keeps it from height "
+                          f"{snap.tree_from()} (node run --pruning default); ask a node run with --pruning archive")
     root = get_committed_root(snap, height)
     if root is None:
         return None

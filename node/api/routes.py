@@ -79,7 +79,9 @@ def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
                                  label="state key", example=b"meta/height".hex()),
                       query_param("height", Int(0, P.MAX_HEIGHT),
                                   "State after this height; default: the last height whose root a committed "
-                                  "header carries (the last committed height minus one).")), errors=(404,)),
+                                  "header carries (the last committed height minus one); a node run with "
+                                  "--pruning default keeps the last --keep-states heights (410 below).")),
+                  errors=(404, 410)),
     )
 
 

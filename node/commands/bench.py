@@ -142,5 +142,51 @@ def bench_apply(
                f"(pipelined: {'met' if piped['ratio'] >= 0.8 else 'not met'})")
 
 
+@bench_app.command("storage")
+def bench_storage(
+    households: int = typer.Option(450, "--households", min=2, max=2000, help="Households of the commune."),
+    days: int = typer.Option(4, "--days", min=1, max=400, help="Simulated days."),
+    idle_s: int = typer.Option(10, "--idle-s", min=1, max=1800,
+                               help="Seconds between two blocks (an empty one unless readings are due)."),
+    keep_states: int = typer.Option(1000, "--keep-states", min=2, help="State tree versions a pruned store keeps."),
+    keep_blocks: int = typer.Option(60_480, "--keep-blocks", min=1, help="Block bodies a household node keeps."),
+    out: Path = typer.Option(None, "--dir", help="Where the stores go (default: a temporary directory)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Disk bytes per simulated day: the store before (history in the state, nothing pruned)
+    and after (history archived, --pruning default on a validator and a household node)."""
+    import tempfile
+
+    from node.bench.storage import BenchFailed, run_storage_bench
+    from node.errors import UserError
+
+    def on_day(name: str, day: int) -> None:
+        if not as_json:
+            typer.echo(f"  {name}: day {day} done", err=True)
+
+    with tempfile.TemporaryDirectory(prefix="voisinage-storage-") as tmp:
+        try:
+            report = run_storage_bench(out or Path(tmp), households, days, idle_s, keep_states=keep_states,
+                                       keep_blocks=keep_blocks, on_day=on_day)
+        except BenchFailed as exc:
+            raise UserError(f"bench storage failed: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"{report['households']} households, {report['days']} days, a block every {report['idle_s']} s "
+               f"({report['blocks']} blocks), history_retention_s {report['history_retention_s']}, "
+               f"{report['seconds']} s")
+    base = report["before"]["last_day_live_growth_bytes"]
+    for name in ("before", "validator", "household"):
+        run = report[name]
+        last = run["days"][-1]
+        typer.echo(f"{name:<10} last day +{run['last_day_live_growth_bytes'] / 1e6:8.2f} MB live "
+                   f"({run['last_day_live_growth_bytes'] / base:.2f} x before), "
+                   f"+{run['last_day_growth_bytes'] / 1e6:.2f} MB on disk;  total {last['live_bytes'] / 1e6:.2f} MB "
+                   f"live, {last['disk_bytes'] / 1e6:.2f} MB on disk;  "
+                   f"state entries {last['state_entries']}  tree nodes {last['tree_nodes']}  "
+                   f"archived {last['archived_entries']}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")

@@ -37,15 +37,32 @@ def node_run(
                                                    "checked them (validators always do)."),
     byzantine: str = typer.Option(None, "--byzantine", hidden=True,
                                   help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote."),
+    pruning: str = typer.Option("default", "--pruning",
+                                help="archive: keep every block and state tree version (full `node verify`, "
+                                     "proofs at any height); default: the state tree of the last --keep-states "
+                                     "heights, and on a household node the block bodies of the last "
+                                     "--keep-blocks (headers and commits always)."),
+    keep_states: int = typer.Option(1000, "--keep-states", help="With --pruning default: state tree versions "
+                                                                "kept (proofs below answer 'pruned')."),
+    keep_blocks: int = typer.Option(60_480, "--keep-blocks", help="With --pruning default, household node: "
+                                                                  "block bodies kept (7 days of 10 s blocks)."),
+    archive_keep_days: int = typer.Option(0, "--archive-keep-days",
+                                          help="Drop archived interval history older than this many days "
+                                               "(0: keep it all)."),
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
     from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
+    from node.store.pruning import PruningError, parse_pruning
 
     if byzantine is not None and byzantine not in BEHAVIOURS:
         raise UserError(f"--byzantine must be one of: {', '.join(BEHAVIOURS)}")
+    try:
+        kept = parse_pruning(pruning, keep_states, keep_blocks, archive_keep_days)
+    except PruningError as exc:
+        raise UserError(str(exc)) from None
     _run(home, listen=listen, peers=list(peer), http=http, log_level=log_level, api_token=api_token,
          sign_journal=sign_journal, relay_txs=relay_txs, check_all_signatures=check_all_signatures,
-         rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine))
+         rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine), pruning=kept)
 
 
 def _run(home: Path, *, log_level: str, **options) -> None:

@@ -5,7 +5,9 @@ wire; it must not import consensus, tokens, governance or the rest of node excep
 """
 
 from node.net.batcher import TxBatcher
-from node.net.errors import LocalProtocolError, NetError, NetSetupError, PeerUnavailable, RemoteProtocolError
+from node.net.errors import (
+    BlocksPruned, LocalProtocolError, NetError, NetSetupError, PeerUnavailable, RemoteProtocolError,
+)
 from node.net.identity import (
     genesis_peer_addrs, has_explicit_peer_id, is_full_peer_addr, load_or_create_identity, peer_id_of_key,
     validator_peer_addr,
@@ -16,6 +18,7 @@ from node.net.topics import TopicKind, topic_name
 from node.net.verdict import ACCEPT, Outcome, Verdict, ignore, reject
 
 __all__ = [
+    "BlocksPruned",
     "TxBatcher", "LocalProtocolError", "NetError", "NetSetupError", "PeerUnavailable", "RemoteProtocolError",
     "genesis_peer_addrs", "has_explicit_peer_id", "is_full_peer_addr", "load_or_create_identity",
     "peer_id_of_key", "validator_peer_addr",

@@ -19,6 +19,11 @@ class PeerUnavailable(NetError):
     """The peer could not be reached, refused the protocol, or was too slow."""
 
 
+class BlocksPruned(NetError):
+    """Raised by a node's block lookup: the block body asked for was pruned here. The
+    sync server answers SyncFailure with this reason; the asker tries another peer."""
+
+
 class NetSetupError(NetError, OneLineError):
     """The network cannot start: a bad address, a corrupt or foreign identity file, a
     port in use. The operator's to fix; the CLI prints it as one line."""

@@ -52,7 +52,7 @@ class Blocks(Message):
 @register("net/syncfailure")
 @dataclass(frozen=True)
 class SyncFailure(Message):
-    """The server's answer to a request it refuses (bad count, busy)."""
+    """The server's answer to a request it refuses (bad count, busy, blocks pruned here)."""
 
     reason: str = field_of(Str(200))
 

@@ -20,7 +20,7 @@ from libp2p.peer.id import ID
 
 from wire.limits import MAX_BLOCK_BYTES
 
-from node.net.errors import LocalProtocolError, PeerUnavailable, RemoteProtocolError
+from node.net.errors import BlocksPruned, LocalProtocolError, PeerUnavailable, RemoteProtocolError
 from node.net.framing import read_message, write_message
 from node.net.messages import (
     MAX_COMMIT_BYTES, MAX_REQUEST_BYTES, MAX_SYNC_COUNT, MAX_SYNC_RESPONSE_BYTES, BlockEntry,
@@ -44,13 +44,19 @@ def get_blocks_response(get_block: GetBlock, req: GetBlocks,
                         budget: int = MAX_SYNC_RESPONSE_BYTES // 2) -> Blocks | SyncFailure:
     """DESIGN §7: up to ``count`` (<= 256) consecutive blocks with their commits from
     ``from_height``; stop at the first height we lack or when the byte budget is
-    spent (at least one block is always sent, and one always fits a frame)."""
+    spent (at least one block is always sent, and one always fits a frame). A request
+    that starts below what a pruned node keeps gets SyncFailure "pruned: ..."."""
     if not 1 <= req.count <= MAX_SYNC_COUNT:
         return SyncFailure(reason=f"count must be 1..{MAX_SYNC_COUNT}")
     entries: list[BlockEntry] = []
     size = 0
     for height in range(req.from_height, req.from_height + req.count):
-        found = get_block(height)
+        try:
+            found = get_block(height)
+        except BlocksPruned as exc:
+            if not entries:
+                return SyncFailure(reason=str(exc)[:200])
+            break
         if found is None:
             break
         block, commit = found

@@ -20,11 +20,13 @@ from consensus.block import (
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
+from node.store.pruning import Pruner
 from node.store import Store
 from tokens import (
     BlockContext, BlockResult, InvalidLedgerBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,
 )
 from tokens.genesis import Genesis
+from tokens.settlement import HistoryLeft
 from tokens.txs import Tx
 from wire import Keypair, compute_id
 from wire.limits import MAX_GOSSIP_BYTES
@@ -52,10 +54,12 @@ class Committed:
 
 class LedgerApp:
     def __init__(self, genesis: Genesis, store: Store, mempool: Mempool, key: Keypair | None,
-                 now_ms: Callable[[], int], *, trust_quorum: bool = False) -> None:
+                 now_ms: Callable[[], int], *, trust_quorum: bool = False, pruner: Pruner | None = None) -> None:
         """``trust_quorum``: take the tx signatures of a block as checked by the validators
-        (for a household node only: see Node)."""
+        (for a household node only: see Node). ``pruner``: what the store keeps
+        (node/store/pruning.py); None keeps everything and archives every entry."""
         self.genesis, self.store, self.mempool, self.key = genesis, store, mempool, key
+        self.pruner = pruner
         self.now_ms = now_ms
         self.trust_quorum = trust_quorum
         self._results: OrderedDict[bytes, BlockResult] = OrderedDict()
@@ -150,9 +154,14 @@ class LedgerApp:
             # Evidence changes the state: recompute with the equivocators recorded.
             result = self.compute_result(block, check_time=False, equivocators=equivocators)
             self._results.pop(block_id, None)
+        pruner = self.pruner
+        archive = pruner.get_archive(result.events) if pruner else get_all_archived(result.events)
         self.store.commit_block(block.header.height, block_id, block.encode(), commit.encode(),
-                                result.writes, result.state_hash)
+                                result.writes, result.state_hash, archive=archive,
+                                stale_nodes=result.stale_nodes if pruner and pruner.indexes_tree else None)
         self._results.clear()
+        if pruner is not None:
+            pruner.process_commit(self.store, block.header.height, block.header.time_ms // 1000)
         return Committed(block, block_id, result, commit.round)
 
     def _verified(self, txs) -> dict[bytes, Tx]:
@@ -164,6 +173,11 @@ class LedgerApp:
             if entry is not None:
                 known[tx_id] = entry.tx
         return known
+
+
+def get_all_archived(events: list) -> list[tuple[bytes, bytes]]:
+    """Every entry a block's ``HistoryLeft`` events took out of the state."""
+    return [record for event in events if isinstance(event, HistoryLeft) for record in event.records]
 
 
 def compute_ids(txs) -> list[bytes]:

@@ -30,6 +30,7 @@ from node.service.mempool import Duplicate, Mempool, MempoolFull
 from node.service.metrics import Metrics
 from node.net import ACCEPT, TopicKind, Verdict, ignore, reject
 from node.service.ledger_app import LedgerApp
+from node.store.pruning import Pruner, Pruning
 from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
 from node.service.roles import compute_role
@@ -68,8 +69,9 @@ class NodeStats:
 class Node:
     def __init__(self, home: Home, store: Store, *, check_all_signatures: bool = False,
                  rewrite_effects: EffectsRewrite | None = None,
-                 sign_journal: bool = False, relay_txs: bool | None = None) -> None:
-        """``relay_txs``: None means as the role needs (validators yes, households no)."""
+                 sign_journal: bool = False, relay_txs: bool | None = None, pruning: Pruning | None = None) -> None:
+        """``relay_txs``: None means as the role needs (validators yes, households no).
+        ``pruning``: what the store keeps (node/store/pruning.py; default ``Pruning()``)."""
         self.home, self.store = home, store
         self.sign_journal = sign_journal
         # None when honest. The e2e suite's ``--byzantine`` passes a rewrite that adds
@@ -84,8 +86,9 @@ class Node:
         self.mempool = Mempool()
         self.metrics = Metrics()
         self.stats = NodeStats()
+        self.pruner = Pruner(pruning or Pruning(), self.key.public, self.is_validator)
         self.app = LedgerApp(self.genesis, store, self.mempool, self.key, self.clock.now_ms,
-                             trust_quorum=self._trusts_quorum())
+                             trust_quorum=self._trusts_quorum(), pruner=self.pruner)
         config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)
         # Every node's engine holds its key and its double-sign record (DESIGN §6): the
         # engine signs only at heights whose validator set holds the key, and the record
@@ -125,6 +128,7 @@ class Node:
                      else "no longer a validator: a full node", self.store.height())
         self.role = role
         self.app.trust_quorum = self._trusts_quorum()
+        self.pruner.is_validator = role.is_validator
         self.metrics.validator.set(int(role.is_validator))
         if self.net is not None:
             self.net.set_validator_peers(role.validator_addrs)

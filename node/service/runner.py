@@ -27,7 +27,7 @@ from node.api.app import build_app
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
 from node.net.peers import parse_peer_addr
-from node.net import NetError, NetSettings, TopicKind, open_network
+from node.net import BlocksPruned, NetError, NetSettings, TopicKind, open_network
 from node.service.ledger_app import Committed
 from node.service.ownlog import OwnMessages, load_own_messages
 from node.service.roles import get_identity_seed
@@ -205,14 +205,19 @@ class Syncer:
         heights = {p: h for p, h in node.net.peer_heights().items() if p not in banned}
         if not heights:
             return
-        peer, best = max(heights.items(), key=lambda item: item[1])
-        if best - node.store.height() <= behind:
+        tried = False
+        # Highest first; a peer that fails (a pruned node answers "pruned" for blocks
+        # below its window, docs/state.md) hands over to the next one.
+        for peer, best in sorted(heights.items(), key=lambda item: -item[1]):
+            if best - node.store.height() <= behind:
+                break
+            tried = node.stats.syncing = True
+            try:
+                await self.sync_from(peer, best)
+            finally:
+                node.stats.syncing = False
+        if not tried:
             return
-        node.stats.syncing = True
-        try:
-            await self.sync_from(peer, best)
-        finally:
-            node.stats.syncing = False
         await node.inputs_send.send(Start(node.store.height() + 1, last_commit(node.store),
                                           ready=len(node.mempool) > 0))
 
@@ -320,8 +325,9 @@ async def serve_api(node: Node, host: str, port: int, api_token: str | None = No
 async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),
                    http: str | None = None, sign_journal: bool = False, api_token: str | None = None,
                    rewrite_effects: EffectsRewrite | None = None, relay_txs: bool | None = None,
-                   check_all_signatures: bool = False) -> None:
-    """``relay_txs``: None means as the role needs (validators yes, households no)."""
+                   check_all_signatures: bool = False, pruning: Pruning | None = None) -> None:
+    """``relay_txs``: None means as the role needs (validators yes, households no);
+    ``pruning``: what the store keeps (node/store/pruning.py)."""
     home = load_home(home_dir)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)
@@ -330,7 +336,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     store, started = open_store(home), False
     try:
         node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
-                    check_all_signatures=check_all_signatures, relay_txs=relay_txs)
+                    check_all_signatures=check_all_signatures, relay_txs=relay_txs, pruning=pruning)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence}
         # DESIGN §7 peers: the validators in state (genesis + ValidatorSetChange), then --peer.
@@ -370,6 +376,9 @@ def check_addrs(listen: str, peers: list[str]) -> list[str]:
 
 def _stored_pair(store: Store, height: int):
     block, commit = store.block(height), store.commit(height)
+    if block is None and 1 <= height < store.blocks_from():
+        # DESIGN §7: the asker moves on to another peer (runner.BlockSync.catch_up).
+        raise BlocksPruned(f"pruned: blocks are kept here from height {store.blocks_from()}")
     return (block, commit) if block is not None and commit is not None else None
 
 

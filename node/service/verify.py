@@ -6,8 +6,11 @@ peer's blocks (consensus/sync.py: height, parent, chain id, proposer, evidence, 
 last commit and the block's own commit against the validator set of their height),
 its stored id is compared with the id of its header, its header's state hash with
 the replayed state, and it is re-applied with ``tokens.apply_block``. At the end
-the replayed state must equal the stored state entry by entry, and the stored
-state hash must equal both the replayed one and a full recomputation.
+the replayed state must equal the stored state entry by entry (the stored state
+tree of the last root must hold exactly those entries: a pruned store keeps only the
+last versions of the tree), and the stored state hash must equal both the replayed one
+and a full recomputation. A store whose block bodies were pruned is refused: the replay
+needs every block (docs/state.md "Pruning").
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tokens import (
     BlockContext, InvalidLedgerBlock, MemoryKV, apply_block, genesis_writes, get_state_hash, get_validator_set,
 )
 from tokens.genesis import Genesis
+from tokens.statetree import is_proven_key
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
 
@@ -65,6 +69,11 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -
     with Store.open(home.path / DB_DIR, chain_id=home.genesis.chain_id, create=False) as store:
         if not store.is_initialized():
             raise VerifyError(f"{home.path}: the store holds no chain yet (run the node first)")
+        if store.blocks_from() > 1:
+            # docs/state.md "Pruning": a replay from genesis needs every block body.
+            raise VerifyError(f"{home.path}: blocks below height {store.blocks_from()} were pruned (a household "
+                              "node run with --pruning default keeps --keep-blocks); node verify replays from "
+                              "genesis: verify the home of a node run with --pruning archive, or of a validator")
         kv, txs = MemoryKV(genesis_writes(home.genesis)), 0
         tip = Trusted(0)
         for height in range(1, store.height() + 1):
@@ -113,8 +122,10 @@ def verify_final_state(store: StoreReader, kv: MemoryKV) -> None:
     if replayed != store.state_hash():
         raise VerifyError(f"height {store.height()}: stored state hash {store.state_hash().hex()[:16]}… "
                           f"!= replayed {replayed.hex()[:16]}…")
-    stored_items = dict(store.state.iter_prefix(b""))
-    replayed_items = dict(kv.items())
+    # The tree's nodes are left out: the replay keeps every version's, a pruned store
+    # only the last --keep-states'; verify_state_hash walks the stored tree of the root.
+    stored_items = {k: v for k, v in store.state.iter_prefix(b"") if is_proven_key(k)}
+    replayed_items = {k: v for k, v in kv.items() if is_proven_key(k)}
     for key in sorted(set(stored_items) | set(replayed_items)):
         if stored_items.get(key) != replayed_items.get(key):
             raise VerifyError(f"height {store.height()}: state entry {key!r} differs from the replay")

@@ -59,8 +59,9 @@ def compute_seed_key(seed: int, role: str, i: int = 0) -> Keypair:
     return Keypair(hashlib.sha256(f"voisinage-demo/{seed}/{role}/{i}".encode()).digest())
 
 
-def build_commune(n: int, seed: int) -> DemoCommune:
-    """A genesis with ``n`` households (about 30 % producers) and their simulated meters."""
+def build_commune(n: int, seed: int, params: dict[str, Any] | None = None) -> DemoCommune:
+    """A genesis with ``n`` households (about 30 % producers) and their simulated meters;
+    ``params`` over the defaults."""
     specs = compute_commune_mix(n, seed)
     keys = [compute_seed_key(seed, "household", i) for i in range(n)]
     registrar = compute_seed_key(seed, "registrar")
@@ -74,6 +75,7 @@ def build_commune(n: int, seed: int) -> DemoCommune:
         "households": [{"key": k.public.hex(), "meter": f"0214{i:08d}", "prm": f"300000{i:08d}",
                         "label": labels[i], "kva": s.kva, "peak_w": s.peak_w}
                        for i, (k, s) in enumerate(zip(keys, specs))],
+        "params": params or {},
     }
     genesis = parse_genesis(json.dumps(doc, sort_keys=True).encode())
     profiles = build_profiles(specs, Weather(seed))

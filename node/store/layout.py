@@ -16,6 +16,13 @@ key                         value
 ``m/state_hash``            state hash after the last committed height (32 bytes)
 ``m/block_id``              id of the last committed block (absent at height 0)
 ``x/`` + name               extra meta a caller commits with a block (e.g. validator set)
+``a/`` + state key          archive: a state entry the ledger removed (``int/``, ``ie/`` of
+                            intervals past ``history_retention_s``), as it last was
+``t/`` + height + node      pruning index: a state tree node left out of the root of height
+``T/`` + node               the last height that node was left out at (8 bytes)
+``H/`` + height             header bytes of a block whose body was pruned
+``m/tree_from``             lowest height whose state tree is whole (absent: all heights)
+``m/blocks_from``           lowest height whose block body is kept (absent: all heights)
 ==========================  ============================================================
 
 Heights are 8-byte big-endian, so LevelDB's byte order is height order and a prefix
@@ -35,12 +42,18 @@ COMMIT = b"c/"
 BLOCK_ID = b"h/"
 HEIGHT_OF = b"i/"
 EXTRA = b"x/"
+ARCHIVE = b"a/"
+STALE = b"t/"
+STALE_AT = b"T/"
+HEADER = b"H/"
 
 META_VERSION = b"m/version"
 META_GENESIS = b"m/genesis"
 META_HEIGHT = b"m/height"
 META_STATE_HASH = b"m/state_hash"
 META_BLOCK_ID = b"m/block_id"
+META_TREE_FROM = b"m/tree_from"
+META_BLOCKS_FROM = b"m/blocks_from"
 
 HASH_LEN = 32
 
@@ -77,3 +90,19 @@ def key_height_of(block_id: bytes) -> bytes:
 
 def key_extra(name: str) -> bytes:
     return EXTRA + name.encode()
+
+
+def key_archive(state_key: bytes) -> bytes:
+    return ARCHIVE + state_key
+
+
+def key_stale(height: int, node: bytes) -> bytes:
+    return STALE + encode_height(height) + node
+
+
+def key_stale_at(node: bytes) -> bytes:
+    return STALE_AT + node
+
+
+def key_header(height: int) -> bytes:
+    return HEADER + encode_height(height)

@@ -8,8 +8,9 @@ some committed height: never half a block. The key layout is in ``node.store.lay
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,9 +22,11 @@ from node.errors import OneLineError
 from node.store import layout as L
 from node.store.layout import Height
 from tokens import get_rescanned_state_hash, get_state_hash
+from tokens.layout import INTERVAL, INTERVAL_ENTRY, TREE
 from tokens.statetree import MissingTreeNode, is_proven_key, iter_tree_entries
 
 DB_DIR = "db"
+PRUNE_BATCH = 200_000       # index entries per prune_tree call: one write batch
 STATE_HASH_ENTRY = b"meta/state_hash"   # tokens.layout.META_STATE_HASH: the ledger's copy
 
 
@@ -48,22 +51,47 @@ class StoredBlock:
 
 
 class StateView:
-    """The ledger's key-value state (tokens' ``KV``): ``s/`` keys with the prefix removed."""
+    """The ledger's key-value state (tokens' ``KV``): ``s/`` keys with the prefix removed.
+    With ``space=L.ARCHIVE``, the same over the archive of entries that left the state."""
 
-    __slots__ = ("_source",)
+    __slots__ = ("_source", "_space")
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, space: bytes = L.STATE) -> None:
         self._source = source
+        self._space = space
 
     def get(self, key: bytes) -> bytes | None:
-        return self._source.get(L.STATE + key)
+        return self._source.get(self._space + key)
 
     def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Entries whose key starts with ``prefix``, in key order."""
-        cut = len(L.STATE)
-        with self._source.iterator(prefix=L.STATE + prefix) as it:
+        cut = len(self._space)
+        with self._source.iterator(prefix=self._space + prefix) as it:
             for key, value in it:
                 yield key[cut:], value
+
+
+class HistoryView:
+    """The state with its archive underneath (tokens' ``KV``): interval history reads
+    the recent intervals from the state and the older ones from the archive, as one.
+    A key in both (never, unless a replay re-archives) reads from the state."""
+
+    __slots__ = ("_state", "_archive")
+
+    def __init__(self, state: StateView, archive: StateView) -> None:
+        self._state, self._archive = state, archive
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self._state.get(key)
+        return self._archive.get(key) if value is None else value
+
+    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        last = None
+        for key, source, value in heapq.merge(((k, 0, v) for k, v in self._state.iter_prefix(prefix)),
+                                              ((k, 1, v) for k, v in self._archive.iter_prefix(prefix))):
+            if key != last:
+                yield key, value
+            last = key
 
 
 class StoreReader:
@@ -73,6 +101,8 @@ class StoreReader:
         self._source = source
         self.path = path
         self.state = StateView(source)
+        self.archive = StateView(source, L.ARCHIVE)
+        self.history = HistoryView(self.state, self.archive)
 
     def chain_id(self) -> bytes | None:
         """The genesis chain id, or None if the store has no genesis yet."""
@@ -112,6 +142,20 @@ class StoreReader:
         raw = self._source.get(L.key_height_of(block_id))
         return None if raw is None else L.decode_height(raw)
 
+    def pruned_header(self, height: int) -> bytes | None:
+        """The header bytes kept for a height whose block body was pruned."""
+        return self._source.get(L.key_header(height)) if _is_height(height) else None
+
+    def tree_from(self) -> Height:
+        """Lowest height whose state tree is whole (proofs and snapshots at or above it)."""
+        raw = self._source.get(L.META_TREE_FROM)
+        return Height(0) if raw is None else L.decode_height(raw)
+
+    def blocks_from(self) -> Height:
+        """Lowest height whose block body is kept (1: every block)."""
+        raw = self._source.get(L.META_BLOCKS_FROM)
+        return Height(1) if raw is None else L.decode_height(raw)
+
     def extra(self, name: str) -> bytes | None:
         """Extra meta committed with a block by ``commit_block(extra_meta=...)``."""
         return self._source.get(L.key_extra(name))
@@ -126,6 +170,9 @@ class StoreReader:
         """Block, id and commit at a committed height; a gap means the database is corrupt."""
         block, commit = self.block(height), self.commit(height)
         block_id = self.block_id(height)
+        if block is None and 1 <= height < self.blocks_from():
+            raise StoreError(f"database {self.path}: block {height} was pruned (blocks are kept from "
+                             f"height {self.blocks_from()}; run the node with --pruning archive to keep all)")
         if block is None or commit is None or block_id is None:
             raise StoreCorrupt(f"database {self.path}: block {height} is missing")
         return StoredBlock(Height(height), block_id, block, commit)
@@ -245,22 +292,25 @@ class Store(StoreReader):
     # and closing the second handle would drop the first one's lock. Refuse instead.
     _OPEN_PATHS: ClassVar[set[str]] = set()
 
-    def __init__(self, db: plyvel.DB, path: Path, real: str) -> None:
+    def __init__(self, db: plyvel.DB, path: Path, real: str, sync: bool = True) -> None:
         super().__init__(db, path)
         self._db = db
         self._real = real
+        self._sync = sync
         self._height: Height | None = None
         self._state_hash: bytes | None = None
 
     @classmethod
-    def open(cls, path: Path | str, *, chain_id: bytes | None = None, create: bool = True) -> Store:
-        """Open (or create) the database at ``path``; refuse another commune's database."""
+    def open(cls, path: Path | str, *, chain_id: bytes | None = None, create: bool = True,
+             sync: bool = True) -> Store:
+        """Open (or create) the database at ``path``; refuse another commune's database.
+        ``sync=False`` (benchmarks of disk size only): commits are not fsynced."""
         path = Path(path)
         real = os.path.realpath(path)
         if real in cls._OPEN_PATHS:
             raise StoreLocked(f"database {path} is already open in this process")
         db = _open_db(path, create)
-        store = cls(db, path, real)
+        store = cls(db, path, real, sync)
         cls._OPEN_PATHS.add(real)
         try:
             store._load_meta()
@@ -347,15 +397,25 @@ class Store(StoreReader):
 
     def commit_block(self, height: int, block_id: bytes, block_bytes: bytes, commit_bytes: bytes,
                      writes: Mapping[bytes, bytes | None], state_hash: bytes,
-                     extra_meta: Mapping[str, bytes | None] | None = None) -> None:
-        """DESIGN §8 "Commit": block, commit, state changes and meta in ONE synced batch."""
+                     extra_meta: Mapping[str, bytes | None] | None = None, *,
+                     archive: Sequence[tuple[bytes, bytes]] = (),
+                     stale_nodes: Sequence[bytes] | None = None) -> None:
+        """DESIGN §8 "Commit": block, commit, state changes and meta in ONE synced batch.
+
+        ``archive``: (state key, value) entries the block removed from the state, kept
+        under ``a/``. ``stale_nodes``: the state tree nodes the block left out of its
+        root, indexed for ``prune_tree`` (None: this store never prunes its tree)."""
         self._check_next(height, block_id)
         _check_hash(state_hash, "state hash")
         if type(block_bytes) is not bytes or type(commit_bytes) is not bytes:
             raise StoreError("block and commit must be bytes")
-        batch = self._db.write_batch(sync=True)
+        batch = self._db.write_batch(sync=self._sync)
         _put_writes(batch, writes)
         _put_extra(batch, extra_meta or {})
+        for key, value in archive:
+            batch.put(L.key_archive(key), value)
+        if stale_nodes is not None:
+            self._put_stale(batch, height, writes, stale_nodes)
         encoded = L.encode_height(height)
         batch.put(L.key_block(height), block_bytes)
         batch.put(L.key_commit(height), commit_bytes)
@@ -366,6 +426,108 @@ class Store(StoreReader):
         batch.put(L.META_BLOCK_ID, block_id)
         batch.write()  # the only write: until here nothing reached the database
         self._height, self._state_hash = Height(height), state_hash
+
+    def _put_stale(self, batch: Any, height: int, writes: Mapping[bytes, bytes | None],
+                   stale_nodes: Sequence[bytes]) -> None:
+        """Index this block's stale tree nodes. A node written again (same content: a
+        key set back to an earlier value) is live again: its pending index entry no
+        longer counts (``T/`` names the last height it went stale at, or nothing)."""
+        get, cut = self._db.get, len(TREE)
+        for key, value in writes.items():
+            if value is not None and key.startswith(TREE) and get(L.key_stale_at(key[cut:])) is not None:
+                batch.delete(L.key_stale_at(key[cut:]))
+        encoded = L.encode_height(height)
+        for node in stale_nodes:
+            batch.put(L.key_stale(height, node), b"")
+            batch.put(L.key_stale_at(node), encoded)
+
+    # ---- pruning (docs/state.md "Pruning"); never part of the consensus state ----
+
+    def prune_tree(self, keep_roots: int, max_nodes: int = PRUNE_BATCH) -> int:
+        """Delete the state tree nodes that no root of the last ``keep_roots`` heights
+        reaches; at most ``max_nodes`` index entries per call. Returns the nodes deleted."""
+        if keep_roots < 1:
+            raise StoreError("keep_roots must be at least 1")
+        until = self.height() - keep_roots + 1      # roots of heights >= until stay whole
+        if until <= self.tree_from():
+            return 0
+        batch = self._db.write_batch()
+        deleted = seen = 0
+        done, last = True, self.tree_from()
+        with self._db.iterator(prefix=L.STALE) as it:
+            for key, _ in it:
+                stale_at = key[len(L.STALE):len(L.STALE) + 8]
+                if L.decode_height(stale_at) > until:
+                    break
+                if seen >= max_nodes:
+                    done = False
+                    break
+                seen += 1
+                last = max(last, L.decode_height(stale_at))
+                node = key[len(L.STALE) + 8:]
+                batch.delete(key)
+                # Only the last time a node went stale frees it, and only if it was not
+                # written again since (which deleted its T/ entry).
+                if self._db.get(L.key_stale_at(node)) == stale_at:
+                    batch.delete(L.key_stale_at(node))
+                    batch.delete(L.key_state(TREE + node))
+                    deleted += 1
+        # Roots of heights at or above the last one processed reach no deleted node.
+        batch.put(L.META_TREE_FROM, L.encode_height(until if done else last))
+        batch.write()
+        return deleted
+
+    def prune_blocks(self, keep_from: int, get_header: Callable[[bytes], bytes]) -> int:
+        """Drop the block bodies below height ``keep_from`` (the last block is always kept),
+        keeping each one's header (``get_header(block bytes)``), commit and id. Returns
+        how many were dropped."""
+        keep_from = min(keep_from, self.height())
+        first = self.blocks_from()
+        if keep_from <= first:
+            return 0
+        batch = self._db.write_batch()
+        dropped = 0
+        for height in range(first, keep_from):
+            block = self._db.get(L.key_block(height))
+            if block is not None:
+                batch.put(L.key_header(height), get_header(block))
+                batch.delete(L.key_block(height))
+                dropped += 1
+        batch.put(L.META_BLOCKS_FROM, L.encode_height(keep_from))
+        batch.write()
+        return dropped
+
+    def prune_archive(self, before_s: int) -> int:
+        """Drop archived intervals that start before unix second ``before_s``, with every
+        household's entry of them. Returns how many intervals were dropped."""
+        batch = self._db.write_batch()
+        dropped = 0
+        with self._db.iterator(prefix=L.key_archive(INTERVAL), include_value=False) as it:
+            for key in it:
+                start = key[-8:]
+                if int.from_bytes(start, "big") >= before_s:
+                    break
+                batch.delete(key)
+                with self._db.iterator(prefix=L.key_archive(INTERVAL_ENTRY + start), include_value=False) as entries:
+                    for entry in entries:
+                        batch.delete(entry)
+                dropped += 1
+        batch.write()
+        return dropped
+
+    def compact(self) -> None:
+        """Compact the whole database: what pruning deleted leaves the disk."""
+        self._db.compact_range()
+
+    def disk_bytes(self) -> int:
+        """Bytes of the database's files on disk."""
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+
+    def live_bytes(self) -> int:
+        """Bytes of every key and value held (what the files hold before compression and
+        table overhead): a full scan."""
+        with self._db.iterator() as it:
+            return sum(len(key) + len(value) for key, value in it)
 
     def _check_next(self, height: int, block_id: bytes) -> None:
         """Blocks are committed in order, once each, on top of a genesis."""

@@ -16,6 +16,20 @@ def test_a_home_error_from_a_command_is_one_line(tmp_path, capsys):
     assert err.startswith("error: ") and "home directory not found" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("args,expected", [
+    (["--pruning", "full"], "--pruning must be one of archive, default"),
+    (["--keep-states", "1"], "--keep-states must be at least 2"),
+    (["--keep-blocks", "0"], "--keep-blocks must be at least 1"),
+    (["--archive-keep-days", "-3"], "--archive-keep-days must be 0"),
+])
+def test_invalid_node_run_pruning_is_one_line(tmp_path, capsys, args, expected):
+    """Refused before the home is even looked at: nothing is opened or written."""
+    assert main(["node", "run", "--home", str(tmp_path / "missing"), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err and err.count("\n") == 1
+    assert not (tmp_path / "missing").exists()
+
+
 def test_find_only_unwraps_nested_groups_holding_one_setup_error():
     inner = StoreLocked("db is locked")
     group = BaseExceptionGroup("outer", [BaseExceptionGroup("inner", [inner])])

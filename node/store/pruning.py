@@ -1,0 +1,125 @@
+"""What a node keeps on disk (docs/state.md "Pruning"): ``node run --pruning``.
+
+Nothing here touches the consensus state: the ledger decides which history leaves the
+state (``history_retention_s``), and every node computes the same state root. What a
+node keeps besides is its own choice:
+
+- ``archive``: every block, every state tree version (proofs at any height, a full
+  ``node verify`` replay, block sync for any peer);
+- ``default``: the state tree of the last ``keep_states`` heights only (proofs below
+  answer "pruned"); a validator keeps every block, a household node the headers and
+  commits of every height but the block bodies of the last ``keep_blocks`` only.
+
+In both modes the interval history that leaves the state is archived under ``a/``; a
+household node archives only its own household's entries (and every interval's
+aggregates), a validator everyone's. ``archive_keep_s`` > 0 drops archived intervals
+older than that.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from consensus.block import Block
+from node.store.store import Store
+from tokens import layout as TL
+from tokens.kv import decode_value
+from tokens.settlement import HistoryLeft
+from wire import MAX_BLOCK_BYTES, decode
+
+log = logging.getLogger("voisinage.node")
+
+PRUNING_MODES = ("archive", "default")
+DEFAULT_KEEP_STATES = 1000          # state tree versions: ~3 h of 10 s blocks
+DEFAULT_KEEP_BLOCKS = 60_480        # a household's block window: 7 days of 10 s blocks
+PRUNE_EVERY = 10                    # heights between two pruning passes
+
+
+class PruningError(ValueError):
+    """A pruning setting out of range (the CLI prints it as one line)."""
+
+
+@dataclass(frozen=True)
+class Pruning:
+    mode: str = "default"
+    keep_states: int = DEFAULT_KEEP_STATES
+    keep_blocks: int = DEFAULT_KEEP_BLOCKS
+    archive_keep_s: int = 0          # 0: keep the archived history forever
+
+
+def parse_pruning(mode: str, keep_states: int, keep_blocks: int, archive_keep_days: int) -> Pruning:
+    if mode not in PRUNING_MODES:
+        raise PruningError(f"--pruning must be one of {', '.join(PRUNING_MODES)}, not {mode!r}")
+    if keep_states < 2:
+        raise PruningError(f"--keep-states must be at least 2 (proofs read the root of the height before "
+                           f"the last), not {keep_states}")
+    if keep_blocks < 1:
+        raise PruningError(f"--keep-blocks must be at least 1 (the last block), not {keep_blocks}")
+    if archive_keep_days < 0:
+        raise PruningError(f"--archive-keep-days must be 0 (forever) or more, not {archive_keep_days}")
+    return Pruning(mode, keep_states, keep_blocks, archive_keep_days * 86_400)
+
+
+def get_header_bytes(block: bytes) -> bytes:
+    """The header of a stored block, kept when its body is pruned."""
+    return decode(block, Block, MAX_BLOCK_BYTES).header.encode()
+
+
+class Pruner:
+    """Applies a ``Pruning`` to one store after each commit. ``is_validator`` follows the
+    node's role (a household promoted to validator starts keeping every block)."""
+
+    def __init__(self, pruning: Pruning, own_key: bytes, is_validator: bool) -> None:
+        self.pruning = pruning
+        self.own_key = own_key
+        self.is_validator = is_validator
+
+    @property
+    def indexes_tree(self) -> bool:
+        return self.pruning.mode != "archive"
+
+    def get_archive(self, events: list) -> list[tuple[bytes, bytes]]:
+        """The entries to archive from a block's ``HistoryLeft`` events: all of them on a
+        validator. A household node keeps every interval's aggregate, its own entry, and
+        where it exported, the entries of the households allocated some of it (what
+        "who used my energy" reads)."""
+        out: list[tuple[bytes, bytes]] = []
+        for event in events:
+            if not isinstance(event, HistoryLeft):
+                continue
+            if self.is_validator:
+                out.extend(event.records)
+                continue
+            by_start: dict[bytes, list[tuple[bytes, bytes]]] = {}
+            for key, value in event.records:
+                if key.startswith(TL.INTERVAL_ENTRY):
+                    by_start.setdefault(key[len(TL.INTERVAL_ENTRY):-32], []).append((key, value))
+                else:
+                    out.append((key, value))
+            for entries in by_start.values():
+                out.extend(self.get_own_entries(entries))
+        return out
+
+    def get_own_entries(self, entries: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        mine = [(key, value) for key, value in entries if key.endswith(self.own_key)]
+        if not mine or not decode_value(mine[0][1])[TL.IE_E]:
+            return mine
+        return [(key, value) for key, value in entries
+                if key.endswith(self.own_key) or decode_value(value)[TL.IE_ALLOCATED]]
+
+    def process_commit(self, store: Store, height: int, time_s: int) -> None:
+        """Every PRUNE_EVERY heights: drop what the settings no longer keep."""
+        pruning = self.pruning
+        if height % PRUNE_EVERY:
+            return
+        if pruning.archive_keep_s:
+            store.prune_archive(time_s - pruning.archive_keep_s)
+        if pruning.mode == "archive":
+            return
+        nodes = store.prune_tree(pruning.keep_states)
+        blocks = 0
+        if not self.is_validator:
+            blocks = store.prune_blocks(height - pruning.keep_blocks + 1, get_header_bytes)
+        if nodes or blocks:
+            log.debug("pruned %d state tree nodes and %d block bodies at height %d", nodes, blocks, height)
