@@ -188,5 +188,40 @@ def bench_storage(
                    f"archived {last['archived_entries']}")
 
 
+@bench_app.command("year")
+def bench_year(
+    households: int = typer.Option(450, "--households", min=1, max=5000, help="Registered households."),
+    days: int = typer.Option(365, "--days", min=1, max=3650, help="Simulated days (a year by default)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulated commune."),
+    workdir: Path = typer.Option(None, "--workdir", help="Where to build the stores (default: the system's "
+                                 "temporary directory); removed afterwards."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A simulated year of a commune through the real ledger and store: disk, state, snapshot, join vs replay."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from node.bench.year import YearBenchFailed, format_year_report, run_year_bench
+    from node.errors import UserError
+
+    if workdir is not None and not workdir.is_dir():
+        raise UserError(f"--workdir {workdir} is not a directory")
+    progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True), disable=as_json)
+    tasks: dict[str, int] = {}
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(phase, total=total)
+        progress.update(tasks[phase], completed=done)
+
+    with progress:
+        try:
+            report = run_year_bench(households, days, seed, on_progress, workdir)
+        except YearBenchFailed as exc:
+            raise UserError(f"bench year failed: {exc}") from None
+    typer.echo(json.dumps(report) if as_json else format_year_report(report))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")

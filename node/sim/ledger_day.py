@@ -59,9 +59,10 @@ def compute_seed_key(seed: int, role: str, i: int = 0) -> Keypair:
     return Keypair(hashlib.sha256(f"voisinage-demo/{seed}/{role}/{i}".encode()).digest())
 
 
-def build_commune(n: int, seed: int, params: dict[str, Any] | None = None) -> DemoCommune:
-    """A genesis with ``n`` households (about 30 % producers) and their simulated meters;
-    ``params`` over the defaults."""
+def build_commune(n: int, seed: int, params: dict[str, Any] | None = None, validators: int = 1) -> DemoCommune:
+    """A genesis with ``n`` households (about 30 % producers), their simulated meters and
+    ``validators`` validators (keys ``compute_seed_key(seed, "validator", i)``); ``params``
+    over the defaults."""
     specs = compute_commune_mix(n, seed)
     keys = [compute_seed_key(seed, "household", i) for i in range(n)]
     registrar = compute_seed_key(seed, "registrar")
@@ -69,8 +70,9 @@ def build_commune(n: int, seed: int, params: dict[str, Any] | None = None) -> De
     doc = {
         "commune": {"name": "Demoville", "insee": "84000"},
         "genesis_time": DEMO_DAY,
-        "validators": [{"name": "mairie", "key": compute_seed_key(seed, "validator").public.hex(),
-                        "addr": "/ip4/127.0.0.1/tcp/26656"}],
+        "validators": [{"name": "mairie" if i == 0 else f"mairie-{i}",
+                        "key": compute_seed_key(seed, "validator", i).public.hex(),
+                        "addr": f"/ip4/127.0.0.1/tcp/{26656 + i}"} for i in range(validators)],
         "registrars": [registrar.public.hex()],
         "households": [{"key": k.public.hex(), "meter": f"0214{i:08d}", "prm": f"300000{i:08d}",
                         "label": labels[i], "kva": s.kva, "peak_w": s.peak_w}

@@ -45,7 +45,8 @@ ROOMS = {
     "service": BELOW_SERVICE | {"api"},
     "sim": {"errors", "clock", "home"},
     "localnet": {"errors", "clock", "home", "sim", "bench.stats"},
-    "bench": BELOW_SERVICE | {"sim", "localnet"},
+    # bench year builds its chain with the service's own LedgerApp and mempool.
+    "bench": BELOW_SERVICE | {"sim", "localnet", "service"},
     "e2e": BELOW_SERVICE | {"sim", "localnet", "bench.stats"},
     "commands": {"errors", "clock", "home", "net", "store", "meter", "api", "service", "sim", "localnet",
                  "bench", "e2e"},
