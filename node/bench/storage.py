@@ -162,7 +162,7 @@ def summarise_runs(runs: list[Measured]) -> dict[str, Any]:
 
 
 def run_storage_bench(path: Path, households: int = 450, days: int = 4, idle_s: int = 10, seed: int = 1,
-                      keep_states: int = 1000, keep_blocks: int = 60_480,
+                      keep_states: int | None = None, keep_blocks: int = 0,
                       on_day: Callable[[str, int], None] = lambda name, day: None) -> dict[str, Any]:
     if 86_400 % idle_s or DEFAULT_PARAMS["settlement_interval_s"] % idle_s:
         raise BenchFailed(f"idle_s must divide the settlement interval ({DEFAULT_PARAMS['settlement_interval_s']} s)")

@@ -148,8 +148,10 @@ def bench_storage(
     days: int = typer.Option(4, "--days", min=1, max=400, help="Simulated days."),
     idle_s: int = typer.Option(10, "--idle-s", min=1, max=1800,
                                help="Seconds between two blocks (an empty one unless readings are due)."),
-    keep_states: int = typer.Option(1000, "--keep-states", min=2, help="State tree versions a pruned store keeps."),
-    keep_blocks: int = typer.Option(60_480, "--keep-blocks", min=1, help="Block bodies a household node keeps."),
+    keep_states: int = typer.Option(None, "--keep-states", min=2, show_default="as node run",
+                                    help="State tree versions a pruned store keeps."),
+    keep_blocks: int = typer.Option(0, "--keep-blocks", min=0,
+                                    help="Block bodies a household node keeps (0: 7 days of chain time)."),
     out: Path = typer.Option(None, "--dir", help="Where the stores go (default: a temporary directory)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

@@ -41,11 +41,15 @@ def node_run(
                                 help="archive: keep every block and state tree version (full `node verify`, "
                                      "proofs at any height); default: the state tree of the last --keep-states "
                                      "heights, and on a household node the block bodies of the last "
-                                     "--keep-blocks (headers and commits always)."),
-    keep_states: int = typer.Option(1000, "--keep-states", help="With --pruning default: state tree versions "
-                                                                "kept (proofs below answer 'pruned')."),
-    keep_blocks: int = typer.Option(60_480, "--keep-blocks", help="With --pruning default, household node: "
-                                                                  "block bodies kept (7 days of 10 s blocks)."),
+                                     "--keep-days (headers and commits always)."),
+    keep_states: int = typer.Option(None, "--keep-states", show_default="100 on a validator, 10 on a household node",
+                                    help="With --pruning default: state tree versions kept (proofs below "
+                                         "answer 'pruned')."),
+    keep_days: int = typer.Option(7, "--keep-days", help="With --pruning default, household node: block bodies "
+                                                         "of the last this many days of chain time are kept."),
+    keep_blocks: int = typer.Option(0, "--keep-blocks", help="With --pruning default, household node: keep the "
+                                                             "bodies of the last this many heights instead "
+                                                             "(0: by --keep-days)."),
     archive_keep_days: int = typer.Option(0, "--archive-keep-days",
                                           help="Drop archived interval history older than this many days "
                                                "(0: keep it all)."),
@@ -57,7 +61,7 @@ def node_run(
     if byzantine is not None and byzantine not in BEHAVIOURS:
         raise UserError(f"--byzantine must be one of: {', '.join(BEHAVIOURS)}")
     try:
-        kept = parse_pruning(pruning, keep_states, keep_blocks, archive_keep_days)
+        kept = parse_pruning(pruning, keep_states, keep_blocks, keep_days, archive_keep_days)
     except PruningError as exc:
         raise UserError(str(exc)) from None
     _run(home, listen=listen, peers=list(peer), http=http, log_level=log_level, api_token=api_token,

@@ -7,8 +7,13 @@ node keeps besides is its own choice:
 - ``archive``: every block, every state tree version (proofs at any height, a full
   ``node verify`` replay, block sync for any peer);
 - ``default``: the state tree of the last ``keep_states`` heights only (proofs below
-  answer "pruned"); a validator keeps every block, a household node the headers and
-  commits of every height but the block bodies of the last ``keep_blocks`` only.
+  answer "pruned"; 100 heights on a validator, 10 on a household node unless set); a
+  validator keeps every block, a household node the headers and commits of every
+  height but the block bodies of its window only: the last ``keep_block_s`` seconds of
+  chain time (7 days), or the last ``keep_blocks`` heights when that is set.
+
+Windows are in chain time because the chain grows with work, not with time: a block
+count means days on a busy chain and months on a quiet one.
 
 In both modes the interval history that leaves the state is archived under ``a/``; a
 household node archives only its own household's entries (and every interval's
@@ -19,6 +24,7 @@ older than that.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 
 from consensus.block import Block
@@ -31,8 +37,9 @@ from wire import MAX_BLOCK_BYTES, decode
 log = logging.getLogger("voisinage.node")
 
 PRUNING_MODES = ("archive", "default")
-DEFAULT_KEEP_STATES = 1000          # state tree versions: ~3 h of 10 s blocks
-DEFAULT_KEEP_BLOCKS = 60_480        # a household's block window: 7 days of 10 s blocks
+DEFAULT_KEEP_STATES = 100           # state tree versions on a validator (about two days of intervals)
+DEFAULT_HOUSEHOLD_KEEP_STATES = 10  # ... on a household node (its own proofs are served by validators)
+DEFAULT_KEEP_DAYS = 7               # a household's block window, in chain time
 PRUNE_EVERY = 10                    # heights between two pruning passes
 
 
@@ -43,22 +50,27 @@ class PruningError(ValueError):
 @dataclass(frozen=True)
 class Pruning:
     mode: str = "default"
-    keep_states: int = DEFAULT_KEEP_STATES
-    keep_blocks: int = DEFAULT_KEEP_BLOCKS
+    keep_states: int | None = None   # None: DEFAULT_KEEP_STATES or DEFAULT_HOUSEHOLD_KEEP_STATES by role
+    keep_blocks: int = 0             # > 0: a household's window in heights instead of keep_block_s
+    keep_block_s: int = DEFAULT_KEEP_DAYS * 86_400
     archive_keep_s: int = 0          # 0: keep the archived history forever
 
 
-def parse_pruning(mode: str, keep_states: int, keep_blocks: int, archive_keep_days: int) -> Pruning:
+def parse_pruning(mode: str, keep_states: int | None, keep_blocks: int, keep_days: int,
+                  archive_keep_days: int) -> Pruning:
     if mode not in PRUNING_MODES:
         raise PruningError(f"--pruning must be one of {', '.join(PRUNING_MODES)}, not {mode!r}")
-    if keep_states < 2:
+    if keep_states is not None and keep_states < 2:
         raise PruningError(f"--keep-states must be at least 2 (proofs read the root of the height before "
                            f"the last), not {keep_states}")
-    if keep_blocks < 1:
-        raise PruningError(f"--keep-blocks must be at least 1 (the last block), not {keep_blocks}")
+    if keep_blocks < 0:
+        raise PruningError(f"--keep-blocks must be 0 (use --keep-days) or at least 1 (the last block), "
+                           f"not {keep_blocks}")
+    if keep_days < 1:
+        raise PruningError(f"--keep-days must be at least 1, not {keep_days}")
     if archive_keep_days < 0:
         raise PruningError(f"--archive-keep-days must be 0 (forever) or more, not {archive_keep_days}")
-    return Pruning(mode, keep_states, keep_blocks, archive_keep_days * 86_400)
+    return Pruning(mode, keep_states, keep_blocks, keep_days * 86_400, archive_keep_days * 86_400)
 
 
 def get_header_bytes(block: bytes) -> bytes:
@@ -74,6 +86,26 @@ class Pruner:
         self.pruning = pruning
         self.own_key = own_key
         self.is_validator = is_validator
+        # (height, chain time) of the commits seen since start, oldest first: where the
+        # time window starts. After a restart the window refills; until then it keeps more.
+        self._times: deque[tuple[int, int]] = deque()
+
+    @property
+    def keep_states(self) -> int:
+        if self.pruning.keep_states is not None:
+            return self.pruning.keep_states
+        return DEFAULT_KEEP_STATES if self.is_validator else DEFAULT_HOUSEHOLD_KEEP_STATES
+
+    def get_blocks_from(self, height: int, time_s: int) -> int:
+        """The lowest height whose block body a household node keeps."""
+        if self.pruning.keep_blocks:
+            return height - self.pruning.keep_blocks + 1
+        self._times.append((height, time_s))
+        since = time_s - self.pruning.keep_block_s
+        while len(self._times) > 1 and self._times[1][1] <= since:
+            self._times.popleft()
+        first_height, first_time = self._times[0]
+        return first_height + 1 if first_time <= since else 0
 
     @property
     def indexes_tree(self) -> bool:
@@ -111,15 +143,16 @@ class Pruner:
     def process_commit(self, store: Store, height: int, time_s: int) -> None:
         """Every PRUNE_EVERY heights: drop what the settings no longer keep."""
         pruning = self.pruning
+        keep_from = 0 if self.is_validator or pruning.mode == "archive" else self.get_blocks_from(height, time_s)
         if height % PRUNE_EVERY:
             return
         if pruning.archive_keep_s:
             store.prune_archive(time_s - pruning.archive_keep_s)
         if pruning.mode == "archive":
             return
-        nodes = store.prune_tree(pruning.keep_states)
+        nodes = store.prune_tree(self.keep_states)
         blocks = 0
-        if not self.is_validator:
-            blocks = store.prune_blocks(height - pruning.keep_blocks + 1, get_header_bytes)
+        if keep_from:
+            blocks = store.prune_blocks(keep_from, get_header_bytes)
         if nodes or blocks:
             log.debug("pruned %d state tree nodes and %d block bodies at height %d", nodes, blocks, height)

@@ -19,7 +19,8 @@ def test_a_home_error_from_a_command_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("args,expected", [
     (["--pruning", "full"], "--pruning must be one of archive, default"),
     (["--keep-states", "1"], "--keep-states must be at least 2"),
-    (["--keep-blocks", "0"], "--keep-blocks must be at least 1"),
+    (["--keep-blocks", "-1"], "--keep-blocks must be 0"),
+    (["--keep-days", "0"], "--keep-days must be at least 1"),
     (["--archive-keep-days", "-3"], "--archive-keep-days must be 0"),
 ])
 def test_invalid_node_run_pruning_is_one_line(tmp_path, capsys, args, expected):

@@ -168,10 +168,11 @@ def test_validator_keeps_every_block_and_verifies_with_a_pruned_tree(commune: Pa
 
 
 @pytest.mark.parametrize("args,match", [
-    (("full", 10, 10, 0), "--pruning must be one of"),
-    (("default", 1, 10, 0), "--keep-states must be at least 2"),
-    (("default", 100, 0, 0), "--keep-blocks must be at least 1"),
-    (("default", 10, 10, -1), "--archive-keep-days"),
+    (("full", 10, 10, 7, 0), "--pruning must be one of"),
+    (("default", 1, 10, 7, 0), "--keep-states must be at least 2"),
+    (("default", 100, -1, 7, 0), "--keep-blocks must be 0"),
+    (("default", None, 0, 0, 0), "--keep-days must be at least 1"),
+    (("default", 10, 10, 7, -1), "--archive-keep-days"),
 ])
 def test_invalid_pruning_settings(args, match):
     with pytest.raises(PruningError, match=match):

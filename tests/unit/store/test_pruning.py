@@ -161,3 +161,45 @@ def test_history_reads_the_archive_under_the_state_and_prunes_it(tmp_path):
         assert store.archive.get(L.key_entry(0, addr)) is None
         assert store.prune_archive(10**6) == 1           # the state's own interval is not the archive's
         assert [r["start"] for r in get_household_intervals(store.history, addr, 0, 10**6)] == [3600]
+
+
+def test_household_block_window_is_in_chain_time_not_heights():
+    """A quiet chain (a block an hour) and a busy one (a block a minute) keep the same
+    7 days of bodies; the window only ever starts after a block older than it."""
+    from node.store.pruning import Pruner, Pruning
+
+    for step_s in (3600, 60):
+        pruner = Pruner(Pruning(keep_block_s=7 * 86_400), b"\x01" * 32, False)
+        starts = [pruner.get_blocks_from(h, 1_000_000 + h * step_s) for h in range(1, 7 * 86_400 // step_s + 50)]
+        height = len(starts)
+        keep_from = starts[-1]
+        assert 1_000_000 + (keep_from - 1) * step_s <= 1_000_000 + height * step_s - 7 * 86_400
+        assert 1_000_000 + keep_from * step_s > 1_000_000 + height * step_s - 7 * 86_400
+        assert starts[: 7 * 86_400 // step_s - 1] == [0] * (7 * 86_400 // step_s - 1)   # nothing before a week
+        assert starts == sorted(starts)
+
+
+def test_keep_states_defaults_by_role_and_keep_blocks_counts_heights():
+    from node.store.pruning import DEFAULT_HOUSEHOLD_KEEP_STATES, DEFAULT_KEEP_STATES, Pruner, Pruning
+
+    assert Pruner(Pruning(), b"", True).keep_states == DEFAULT_KEEP_STATES
+    assert Pruner(Pruning(), b"", False).keep_states == DEFAULT_HOUSEHOLD_KEEP_STATES
+    assert Pruner(Pruning(keep_states=7), b"", False).keep_states == 7
+    assert Pruner(Pruning(keep_blocks=30), b"", False).get_blocks_from(100, 0) == 71
+
+
+def test_compact_returns_what_pruning_deleted_to_the_disk(tmp_path):
+    """Large random values (incompressible), all but the last block's body pruned:
+    compaction must bring the files close to what is still held."""
+    import os
+
+    with Store.open(tmp_path / "db", sync=False) as store:
+        store.init_genesis(CHAIN, {b"meta/x": b"0"}, b"\x00" * 32)
+        for height in range(1, 401):
+            store.commit_block(height, block_id(height), os.urandom(50_000), b"c", {}, b"\x00" * 32)
+        store.prune_blocks(400, lambda block: b"h")
+        before = store.disk_bytes()
+        store.compact()
+        after = store.disk_bytes()
+        assert before > 15_000_000           # the bodies were on disk ...
+        assert after < 2 * store.live_bytes() + 1_000_000 < before   # ... and compaction freed them
