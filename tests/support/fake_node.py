@@ -111,34 +111,41 @@ class NodeStub:
         return 202, {"id": tx.id().hex()}
 
 
-def _make_handler(stub: NodeStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, code: int, doc: dict[str, str]) -> None:
-            data = json.dumps(doc).encode()
-            self.send_response(code)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+class JSONHandler(BaseHTTPRequestHandler):
+    """A quiet http.server handler answering JSON, the base of the tests' fake nodes."""
 
+    def log_message(self, *args: object) -> None:
+        return
+
+    def answer(self, code: int, doc: object) -> None:
+        data = json.dumps(doc).encode()
+        self.send_response(code)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _make_handler(stub: NodeStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(JSONHandler):
         def do_GET(self) -> None:
             if self.path == "/status":
-                self._answer(200, {"chain_id": stub.chain_id.hex(), "height": "0"})
+                self.answer(200, {"chain_id": stub.chain_id.hex(), "height": "0"})
             else:
-                self._answer(404, {"error": "not found"})
+                self.answer(404, {"error": "not found"})
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             if self.path != "/tx" or length > 4096:
-                self._answer(400, {"error": "bad request"})
+                self.answer(400, {"error": "bad request"})
                 return
             if self.headers.get("content-type") != "application/msgpack":
-                self._answer(400, {"error": "content-type must be application/msgpack"})
+                self.answer(400, {"error": "content-type must be application/msgpack"})
                 return
             code, doc = stub.check_tx(self.rfile.read(length))
             if code != 202:
                 stub.refused.append(doc["error"])
-            self._answer(code, doc)
+            self.answer(code, doc)
 
         def log_message(self, format: str, *args: object) -> None:
             return None

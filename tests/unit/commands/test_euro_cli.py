@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,6 +20,7 @@ from node.api.views import get_account_view
 from node.cli import main
 from node.commands import euro as euro_cli
 from node.home.keyfile import save_key
+from tests.support.fake_node import JSONHandler
 from tests.unit.tokens.commune import REGISTRAR, Chain, keypair, make_genesis
 from tests.unit.tokens.test_properties import check_conservation, scan
 from tokens import InvalidLedgerBlock
@@ -33,19 +33,8 @@ EXPORT_WH, IMPORT_WH = 1_501, 1_000
 CLUB = keypair("association", 0)
 
 
-class LedgerNode(BaseHTTPRequestHandler):
+class LedgerNode(JSONHandler):
     chain: Chain
-
-    def log_message(self, *args):
-        return
-
-    def answer(self, status, doc):
-        body = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         c, url = self.chain, urlsplit(self.path)

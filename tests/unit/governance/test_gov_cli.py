@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from node.cli import main
 from node.bench.tally import run_tally_bench
 from node.home.keyfile import save_key
+from tests.support.fake_node import JSONHandler
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote, decode_tx
 from wire import DecodeError, Keypair, verify_message
 
@@ -25,22 +26,11 @@ PROPOSAL = bytes([9]) * 32
 CHAIN_NOW_S = 1_234_567_890     # far from this machine's clock
 
 
-class FakeNode(BaseHTTPRequestHandler):
+class FakeNode(JSONHandler):
     """GET /status and /governance/*, POST /tx: checks the signature like a node would."""
 
     received: list = []
     refuse: str | None = None
-
-    def log_message(self, *args):
-        return
-
-    def answer(self, status, doc):
-        body = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         docs = {
