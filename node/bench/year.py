@@ -27,6 +27,7 @@ Measured at the end, in the same run:
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -161,7 +162,9 @@ def replay_from_genesis(c: DemoCommune, source: Path, path: Path, progress: Prog
     with Store.open(source, chain_id=c.genesis.chain_id) as src, \
             Store.open(path, chain_id=c.genesis.chain_id) as store:
         init_store(store, c)
-        app = LedgerApp(c.genesis, store, Mempool(), None, lambda: 0)
+        # A node joining by block sync runs with the default pruning, as `node run` does.
+        app = LedgerApp(c.genesis, store, Mempool(), None, lambda: 0,
+                        pruner=Pruner(Pruning(), compute_seed_key(0, "replay").public, True))
         tip = Trusted(0)
         total = src.height()
         for stored in src.iter_blocks(1):
@@ -190,10 +193,12 @@ def count_state_entries(path: Path, chain_id: bytes) -> int:
 
 
 def run_year_bench(households: int = 450, days: int = 365, seed: int = 0,
-                   progress: Progress = lambda phase, done, total: None, workdir: Path | None = None) -> dict:
+                   progress: Progress = lambda phase, done, total: None, workdir: Path | None = None,
+                   keep: bool = False) -> dict:
+    """``keep``: leave the stores in ``workdir`` (reported as "stores") for a later look."""
     c = build_commune(households, seed, validators=VALIDATORS)
-    with tempfile.TemporaryDirectory(prefix="voisinage-year-", dir=workdir) as tmp:
-        root = Path(tmp)
+    root = Path(tempfile.mkdtemp(prefix="voisinage-year-", dir=workdir))
+    try:
         validator = root / "validator"
         keys = [compute_seed_key(seed, "validator", i) for i in range(VALIDATORS)]
         counters = build_chain(c, keys, days, validator, progress, root / "household")
@@ -212,6 +217,11 @@ def run_year_bench(households: int = 450, days: int = 365, seed: int = 0,
             "replay_s": round(replay_s, 2),
             "cpus": os.cpu_count(),
         }
+        if keep:
+            report["stores"] = str(root)
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
     return report
 
 

@@ -196,7 +196,8 @@ def bench_year(
     days: int = typer.Option(365, "--days", min=1, max=3650, help="Simulated days (a year by default)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated commune."),
     workdir: Path = typer.Option(None, "--workdir", help="Where to build the stores (default: the system's "
-                                 "temporary directory); removed afterwards."),
+                                 "temporary directory); removed afterwards unless --keep."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the stores (their directory is in the report)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A simulated year of a commune through the real ledger and store: disk, state, snapshot, join vs replay."""
@@ -219,7 +220,7 @@ def bench_year(
 
     with progress:
         try:
-            report = run_year_bench(households, days, seed, on_progress, workdir)
+            report = run_year_bench(households, days, seed, on_progress, workdir, keep)
         except YearBenchFailed as exc:
             raise UserError(f"bench year failed: {exc}") from None
     typer.echo(json.dumps(report) if as_json else format_year_report(report))

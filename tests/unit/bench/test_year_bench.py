@@ -39,3 +39,11 @@ def test_cli_refuses_a_missing_workdir(tmp_path, capsys):
     assert main(["bench", "year", "--days", "1", "--workdir", str(tmp_path / "nope")]) != 0
     err = capsys.readouterr().err
     assert "is not a directory" in err and "Traceback" not in err
+
+
+def test_keep_leaves_the_stores_and_says_where(tmp_path):
+    report = run_year_bench(households=2, days=1, workdir=tmp_path, keep=True)
+    stores = tmp_path / report["stores"]
+    assert {p.name for p in stores.iterdir()} == {"validator", "household", "replay"}
+    assert run_year_bench(households=2, days=1, workdir=tmp_path)["blocks"] == 48
+    assert [p for p in tmp_path.iterdir()] == [stores]      # without --keep, nothing is left
