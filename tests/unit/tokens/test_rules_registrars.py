@@ -81,3 +81,62 @@ def test_invalid_transfer_from_a_registrar_account(chain):
     chain.block([rsc(chain)])
     expect_invalid(chain, chain.tx(T.Transfer, CLERK, to=keypair("household", 0).public, cls="kwh", amount=1,
                                    memo=""), "unknown_signer")
+
+
+# --- by a passed proposal (DESIGN §12) ----------------------------------------------
+
+
+def propose_registrars(chain, key, value: dict, end_in=3600) -> bytes:
+    import json
+    return chain.tx(T.Propose, key, param="registrars", value=json.dumps(value), voting_end=chain.time_s + end_in)
+
+
+def pass_proposal(chain, households, proposal) -> list:
+    from wire import compute_id
+    chain.block([proposal])
+    chain.block([chain.tx(T.Vote, k, proposal=compute_id(proposal), choice="yes") for k in households[:2]])
+    return [e for e in chain.block(dt_s=3600).events if e.kind == "proposal"]
+
+
+def test_passed_proposal_replaces_the_registrar_from_the_next_block():
+    genesis, households = make_genesis(2)
+    chain = Chain(genesis)
+    p = propose_registrars(chain, households[0], {"add": [CLERK.public.hex()], "remove": [REGISTRAR.public.hex()]})
+    tallies = pass_proposal(chain, households, p)
+    assert tallies[0].passed and tallies[0].applied and tallies[0].param == "registrars"
+    assert get_account(chain.kv, CLERK.public)["registrar"]
+    assert not get_account(chain.kv, REGISTRAR.public)["registrar"]
+    # The removed registrar is refused, the added one accepted.
+    expect_invalid(chain, register_by(chain, REGISTRAR), "not_registrar")
+    chain.block([register_by(chain, CLERK)])
+    assert get_account(chain.kv, FAMILY.public)["household"] is not None
+
+
+def test_passed_proposal_that_no_longer_fits_is_not_applied():
+    # The validators remove the registrar first; the proposal to remove it fails at tally.
+    genesis, households = make_genesis(2)
+    chain = Chain(genesis)
+    p = propose_registrars(chain, households[0], {"remove": [REGISTRAR.public.hex()], "add": [FAMILY.public.hex()]})
+    chain.block([p])
+    chain.block([rsc(chain, add=(CLERK,), remove=(REGISTRAR,))])
+    from wire import compute_id
+    chain.block([chain.tx(T.Vote, k, proposal=compute_id(p), choice="yes") for k in households[:2]])
+    tally = [e for e in chain.block(dt_s=3600).events if e.kind == "proposal"][0]
+    assert tally.passed and not tally.applied
+    assert not get_account(chain.kv, FAMILY.public)["registrar"]
+    assert get_account(chain.kv, CLERK.public)["registrar"]
+
+
+@pytest.mark.parametrize("value, reason", [
+    ({"add": [REGISTRAR.public.hex()]}, "already_registrar"),
+    ({"remove": [CLERK.public.hex()]}, "unknown_registrar"),
+    ({"remove": [REGISTRAR.public.hex()]}, "bad_registrar_set"),
+    ({}, "bad_registrar_set"),
+    ({"add": ["zz" * 32]}, "bad_value"),
+    ({"add": "not a list"}, "bad_value"),
+    ({"appoint": []}, "bad_value"),
+], ids=["already", "remove_unknown", "remove_last", "empty", "not_hex", "not_list", "unknown_field"])
+def test_invalid_registrar_proposal(value, reason):
+    genesis, households = make_genesis(2)
+    chain = Chain(genesis)
+    expect_invalid(chain, propose_registrars(chain, households[0], value), reason)
