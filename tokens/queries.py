@@ -198,31 +198,14 @@ def get_validator_set(kv: KV, height: Height) -> list[bytes]:
     return get_set_at(_scan(kv, L.VALIDATOR_SET), height)
 
 
-MOVED_OUT_SHOWN = 50     # the registrar's panel lists the latest moves out
-
-
 def get_registrar_set(kv: KV) -> dict[str, Any]:
     """DESIGN §12: the registrar keys in force at the next height, and what a
-    RegistrarSetChange needs: its next nonce, the validators who co-sign it, how many;
-    the registrar's desk: the recovery delay, the key recoveries pending (the old key can
-    still cancel each until it completes) and the latest households that moved out."""
+    RegistrarSetChange needs: its next nonce, the validators who co-sign it, how many."""
     height = get_height(kv) + 1
     validators = get_validator_set(kv, height)
-    pending = []
-    for key, _ in _scan(kv, L.RECOVERY_DUE):
-        addr = key[len(L.RECOVERY_DUE) + 8:]
-        status = _get(kv, L.key_status(addr))
-        if status and status[0] == L.KS_RECOVERING:
-            pending.append({"household": addr.hex(), "new_key": status[1].hex(), "started_at": status[2],
-                            "completes_at": status[3]})
-    moved = sorted(((rec[1], key[len(L.KEY_STATUS):]) for key, rec in _scan(kv, L.KEY_STATUS)
-                    if rec[0] == L.KS_DEREGISTERED), reverse=True)
     return {"height": height, "registrars": [k.hex() for k in get_registrars_at(_scan(kv, L.REGISTRAR), height)],
             "next_nonce": _get(kv, L.META_RSC_NONCE, 0) + 1, "validators": [k.hex() for k in validators],
-            "quorum": compute_quorum_cosigners(len(validators)),
-            "recovery_delay_s": get_params(kv)["recovery_delay_s"], "pending_recoveries": pending,
-            "moved_out": [{"key": addr.hex(), "height": h} for h, addr in moved[:MOVED_OUT_SHOWN]],
-            "moved_out_total": len(moved)}
+            "quorum": compute_quorum_cosigners(len(validators))}
 
 
 def get_validators(kv: KV) -> list[dict[str, Any]]:

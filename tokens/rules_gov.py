@@ -14,8 +14,6 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
 from tokens.ledger import Ledger
-from tokens.rules_registrars import REGISTRAR_ACTIVATION_DELAY, check_registrar_change, get_registrars_at, \
-    process_registrar_change
 from tokens.settlement import (
     get_categories, get_first_contribution_day, get_standing_allocation, process_force_settle,
 )
@@ -29,9 +27,6 @@ TOTAL_BP = 10_000
 # A voting window may stay open at most this long.
 MAX_VOTING_WINDOW_S = 365 * 86_400
 STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED, STATUS_FAILED = "open", "passed", "rejected", "failed"
-# DESIGN §12: besides >= 2/3 of the validators, a passed proposal may change the registrar
-# set. Its value is JSON {"add": [key hex, ...], "remove": [key hex, ...]}.
-REGISTRARS_PARAM = "registrars"
 
 
 def get_governance():
@@ -116,34 +111,6 @@ def compute_ballot_vector(ballot: list, names: list[str]) -> list[int] | None:
     return [by_name.get(name, 0) for name in names]
 
 
-def parse_registrar_proposal(value_text: str) -> tuple[list[bytes], list[bytes]]:
-    """(add, remove) from a registrars proposal's value; raises InvalidTx."""
-    shape = 'registrars takes {"add": [key hex, ...], "remove": [key hex, ...]}'
-    try:
-        doc = json.loads(value_text)
-    except ValueError:
-        raise InvalidTx("bad_value", "value of registrars is not JSON") from None
-    if not isinstance(doc, dict) or not set(doc) <= {"add", "remove"}:
-        raise InvalidTx("bad_value", shape)
-    out = []
-    for name in ("add", "remove"):
-        items = doc.get(name, [])
-        if not isinstance(items, list) or not all(isinstance(k, str) and len(k) == 64 for k in items):
-            raise InvalidTx("bad_value", f"{shape}: {name} must list 64-hex-digit keys")
-        try:
-            out.append([bytes.fromhex(k) for k in items])
-        except ValueError:
-            raise InvalidTx("bad_value", f"{shape}: {name} must list 64-hex-digit keys") from None
-    return out[0], out[1]
-
-
-def check_registrar_proposal(lg: Ledger, value_text: str) -> tuple[list[bytes], list[bytes]]:
-    add, remove = parse_registrar_proposal(value_text)
-    current = get_registrars_at(lg.ov.iter_prefix(L.REGISTRAR), lg.height + REGISTRAR_ACTIVATION_DELAY)
-    check_registrar_change(current, add, remove)
-    return add, remove
-
-
 def parse_param_change(lg: Ledger, param: str, value_text: str) -> dict:
     """The full parameter set with ``param`` changed, checked; raises InvalidTx."""
     if param not in DEFAULT_PARAMS:
@@ -161,10 +128,7 @@ def parse_param_change(lg: Ledger, param: str, value_text: str) -> dict:
 def process_propose(lg: Ledger, tx: Propose, tx_id: bytes) -> None:
     # DESIGN §5 Propose: a parameter change with a voting window.
     lg.require_household(tx.signer)
-    if tx.param == REGISTRARS_PARAM:
-        check_registrar_proposal(lg, tx.value)
-    else:
-        parse_param_change(lg, tx.param, tx.value)
+    parse_param_change(lg, tx.param, tx.value)
     if not lg.now_s < tx.voting_end <= lg.now_s + MAX_VOTING_WINDOW_S:
         raise InvalidTx("bad_window", "voting must end after block time and within 365 days")
     lg.process_nonce(tx.signer, tx.nonce)
@@ -272,15 +236,7 @@ def process_tally(lg: Ledger, pid: bytes, events: list) -> ProposalTallied:
 
 
 def process_param_change(lg: Ledger, param: str, value_text: str, events: list) -> bool:
-    """Apply a passed change if it is still valid with today's parameters (registrars:
-    with today's registrar set; in force from the next block)."""
-    if param == REGISTRARS_PARAM:
-        try:
-            add, remove = check_registrar_proposal(lg, value_text)
-        except InvalidTx:
-            return False
-        process_registrar_change(lg, add, remove)
-        return True
+    """Apply a passed change if it is still valid with today's parameters."""
     try:
         params = parse_param_change(lg, param, value_text)
     except InvalidTx:

@@ -23,38 +23,30 @@ def get_registrars_at(entries: list[tuple[bytes, list]], height: Height) -> list
     return [key[len(L.REGISTRAR):] for key, rec in entries if is_registrar_at(rec, height)]
 
 
-def check_registrar_change(current: list[bytes], add: tuple[bytes, ...] | list[bytes],
-                           remove: tuple[bytes, ...] | list[bytes]) -> None:
+def check_registrar_change(current: list[bytes], tx: RegistrarSetChange) -> None:
     """``current``: the set as it will be at the activation height before this change."""
-    if len(set(add)) != len(add) or len(set(remove)) != len(remove):
+    if len(set(tx.add)) != len(tx.add) or len(set(tx.remove)) != len(tx.remove):
         raise InvalidTx("bad_registrar_set", "a key is listed twice")
-    if not (add or remove):
+    if not (tx.add or tx.remove):
         raise InvalidTx("bad_registrar_set", "the change must add or remove a registrar")
-    if set(add) & set(current):
+    if set(tx.add) & set(current):
         raise InvalidTx("already_registrar", "an added key is already a registrar")
-    if not set(remove) <= set(current):
+    if not set(tx.remove) <= set(current):
         raise InvalidTx("unknown_registrar", "a removed key is not a registrar")
-    if not (set(current) - set(remove)) | set(add):
+    if not (set(current) - set(tx.remove)) | set(tx.add):
         raise InvalidTx("bad_registrar_set", "the change must leave at least one registrar")
-
-
-def process_registrar_change(lg: Ledger, add: tuple[bytes, ...] | list[bytes],
-                             remove: tuple[bytes, ...] | list[bytes]) -> None:
-    """Check and apply a change of the registrar set, in force from the next block (a
-    co-signed RegistrarSetChange, or a passed proposal: tokens/rules_gov.py)."""
-    start = lg.height + REGISTRAR_ACTIVATION_DELAY
-    check_registrar_change(get_registrars_at(lg.ov.iter_prefix(L.REGISTRAR), start), add, remove)
-    for key in add:
-        lg.ov.put(L.key_registrar(key), [start, 0])
-    for key in remove:
-        rec = lg.ov.get(L.key_registrar(key))
-        rec[1] = start
-        lg.ov.mark(L.key_registrar(key))
 
 
 def process_registrar_set_change(lg: Ledger, tx: RegistrarSetChange, tx_id: bytes) -> None:
     # DESIGN §12: registrar sets change by >= 2/3 of the validators (the same co-signature
     # rule as ValidatorSetChange), from the next block on.
     check_validator_quorum(lg, tx, L.META_RSC_NONCE)
-    process_registrar_change(lg, tx.add, tx.remove)
+    start = lg.height + REGISTRAR_ACTIVATION_DELAY
+    check_registrar_change(get_registrars_at(lg.ov.iter_prefix(L.REGISTRAR), start), tx)
     lg.ov.put(L.META_RSC_NONCE, tx.nonce)
+    for key in tx.add:
+        lg.ov.put(L.key_registrar(key), [start, 0])
+    for key in tx.remove:
+        rec = lg.ov.get(L.key_registrar(key))
+        rec[1] = start
+        lg.ov.mark(L.key_registrar(key))

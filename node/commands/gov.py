@@ -25,7 +25,6 @@ from node.commands.client import (
 )
 from node.errors import UserError
 from tokens.genesis import DEFAULT_PARAMS
-from tokens.rules_gov import REGISTRARS_PARAM
 from tokens.txs import AllocationBallot, BallotEntry, Delegate, Propose, Vote
 
 gov_app = typer.Typer(help="Liquid democracy: delegate, allocate, propose, vote, show; offline tally.",
@@ -204,31 +203,6 @@ def gov_propose(
     # faster on a development chain, and a household's clock may be wrong).
     end = fetch_deadline(node, voting_end, window, ("--voting-end", "--window"))
     typer.echo(submit(node, key, lambda signer, nonce: build_propose(signer, nonce, param, value, end)))
-
-
-@gov_app.command("propose-registrars")
-def gov_propose_registrars(
-    add: list[str] = typer.Option([], "--add", help="A registrar key to add (hex; repeatable)."),
-    remove: list[str] = typer.Option([], "--remove", help="A registrar key to remove (hex; repeatable)."),
-    voting_end: int | None = typer.Option(None, "--voting-end", min=0, help="Unix time voting closes."),
-    window: int | None = typer.Option(None, "--window", min=1, help="Or: seconds from now voting stays open."),
-    node: str = NODE_OPTION, key: Path = KEY_OPTION,
-) -> None:
-    """Propose a change of the registrars; if the tally passes it, the change is in force
-    from the next block (the validators can also change them: `registrar propose-set-change`)."""
-    if (voting_end is None) == (window is None):
-        raise UserError("give exactly one of --voting-end or --window")
-    if not add and not remove:
-        raise UserError("give at least one --add or --remove")
-    keys = {"add": [parse_key_hex(k, "--add").hex() for k in add],
-            "remove": [parse_key_hex(k, "--remove").hex() for k in remove]}
-    overlap = set(keys["add"]) & set(keys["remove"])
-    if overlap:
-        raise UserError(f"{sorted(overlap)[0][:16]}… is both added and removed")
-    value = json.dumps({name: ks for name, ks in keys.items() if ks}, separators=(",", ":"), sort_keys=True)
-    end = fetch_deadline(node, voting_end, window, ("--voting-end", "--window"))
-    typer.echo(submit(node, key, lambda signer, nonce: Propose(
-        signer=signer, nonce=nonce, param=REGISTRARS_PARAM, value=value, voting_end=end, sig=NO_SIG)))
 
 
 @gov_app.command("vote")

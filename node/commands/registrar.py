@@ -209,7 +209,7 @@ def registrar_propose_set_change(
     tx = RegistrarSetChange(nonce=basis["next_nonce"], add=tuple(parse_key_hex(k, "--add") for k in add),
                             remove=tuple(parse_key_hex(k, "--remove") for k in remove), sigs=())
     try:
-        check_registrar_change([bytes.fromhex(k) for k in basis["registrars"]], tx.add, tx.remove)
+        check_registrar_change([bytes.fromhex(k) for k in basis["registrars"]], tx)
     except InvalidTx as exc:
         raise UserError(f"{exc.reason}: {exc.detail}") from None
     change = Change(chain_id, tuple(bytes.fromhex(k) for k in basis["validators"]), basis["quorum"], tx)

@@ -19,25 +19,12 @@ Example (e2e/manifests/kill.toml)::
     at = 15                  # seconds after the load starts
     op = "kill"              # disconnect pause kill restart latency partition,
                              # add_validator remove_validator rotate_key
-                             # register rotate_household recover_household
-                             # deregister reregister
-    node = "validator-1"     # every op but partition; add_validator: a spare;
-                             # register: the node the new household uses; the
-                             # other membership ops: a genesis household
+    node = "validator-1"     # every op but partition; add_validator: a spare
     duration = 10            # down / paused / disconnected / delayed time
     spare = "spare-0"        # rotate_key: the spare home holding the new key
 
 With ``spares = N`` the setup also writes N homes named spare-0..N-1 whose keys no
 genesis list holds; ``add_validator`` and ``rotate_key`` start one and promote it.
-
-Membership ops (node/e2e/membership.py) go through the real CLI: a registrar
-registers a new household whose key was made with ``keys new``; a household rotates
-its key; the registrar recovers a lost key (after ``recovery_delay_s``, set in
-``[params]``); a household moves out; the next occupant registers on the same meter
-and PRM.
-
-    [params]                 # optional: genesis parameters over the defaults
-    recovery_delay_s = 600
 
     [hostile]                # optional: a hostile peer floods one node
     at = 20
@@ -59,17 +46,14 @@ from pathlib import Path
 from typing import Any
 
 from node.e2e.errors import E2EError
-from tokens.genesis import DEFAULT_PARAMS
 
 # Validator set changes (DESIGN §4): add a spare home, remove a validator, rotate a key.
 VALIDATOR_OPS = ("add_validator", "remove_validator", "rotate_key")
-# Membership events (DESIGN §12) through the registrar's and the household's CLI.
-MEMBERSHIP_OPS = ("register", "rotate_household", "recover_household", "deregister", "reregister")
-OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition") + VALIDATOR_OPS + MEMBERSHIP_OPS
+OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition") + VALIDATOR_OPS
 NETNS_OPS = frozenset({"disconnect", "latency", "partition"})
-NODE_OPS = frozenset(OPS) - {"partition"} - set(VALIDATOR_OPS) - set(MEMBERSHIP_OPS)
+NODE_OPS = frozenset(OPS) - {"partition"} - set(VALIDATOR_OPS)
 TOP_KEYS = {"name", "description", "netns", "validators", "households", "spares", "speed", "duration", "seed",
-            "byzantine", "load", "perturb", "hostile", "check", "params"}
+            "byzantine", "load", "perturb", "hostile", "check"}
 
 
 @dataclass(frozen=True)
@@ -122,7 +106,6 @@ class Manifest:
     perturb: tuple[Perturbation, ...] = ()
     hostile: Hostile | None = None
     check: Checks = field(default_factory=Checks)
-    params: dict[str, Any] = field(default_factory=dict)   # genesis parameters over the defaults
 
     @property
     def node_names(self) -> list[str]:
@@ -170,19 +153,6 @@ CHECK_LIMITS = {"max_recovery_s": (NUM, 1, 3600), "min_throughput_ratio": (NUM, 
                 "settle_timeout_s": (NUM, 1, 3600)}
 
 
-def _params(where: str, doc: Any) -> dict[str, Any]:
-    """Genesis parameters: known names, values as genesis takes them (checked in full by
-    the genesis parser when the network is written)."""
-    if not isinstance(doc, dict):
-        raise ManifestError(f"{where}: expected a table")
-    for name, value in doc.items():
-        if name not in DEFAULT_PARAMS or name == "time_scale":
-            raise ManifestError(f"{where}: unknown genesis parameter {name!r}" +
-                                (" (set speed instead)" if name == "time_scale" else ""))
-        _typed(f"{where}.{name}", value, type(DEFAULT_PARAMS[name]))
-    return dict(doc)
-
-
 def parse_manifest(data: bytes, path: Path) -> Manifest:
     try:
         doc = tomllib.loads(data.decode("utf-8"))
@@ -212,7 +182,6 @@ def parse_manifest(data: bytes, path: Path) -> Manifest:
         perturb=tuple(_table(f"{w}: perturb[{i}]", p, Perturbation, PERTURB_LIMITS) for i, p in enumerate(perturb)),
         hostile=_table(f"{w}: hostile", doc["hostile"], Hostile, HOSTILE_LIMITS) if "hostile" in doc else None,
         check=_table(f"{w}: check", doc.get("check", {}), Checks, CHECK_LIMITS),
-        params=_params(f"{w}: params", doc.get("params", {})),
     )
     check_manifest(manifest)
     return manifest
@@ -237,8 +206,6 @@ def check_manifest(m: Manifest) -> None:
             raise ManifestError(f"{where}: a partition needs at least 2 validators")
         if p.op in VALIDATOR_OPS:
             check_validator_op(m, p, where)
-        if p.op in MEMBERSHIP_OPS:
-            check_membership_op(m, p, where, m.perturb[:i])
         if p.at + p.duration > m.duration:
             raise ManifestError(f"{where}: ends after the load (at + duration > duration)")
     if m.hostile is not None:
@@ -263,28 +230,6 @@ def check_validator_op(m: Manifest, p: Perturbation, where: str) -> None:
         raise ManifestError(f"{where}: {p.op} needs node = a validator or a spare")
     if p.op == "rotate_key" and (p.spare not in m.spare_names or p.spare == p.node):
         raise ManifestError(f"{where}: rotate_key needs spare = another spare, holding the new key")
-
-
-def check_membership_op(m: Manifest, p: Perturbation, where: str, before: tuple[Perturbation, ...]) -> None:
-    """register names the node the new household uses; the others a genesis household.
-    A household moved out takes no other op until the next occupant registers."""
-    households = {f"household-{i}" for i in range(m.households)}
-    if m.netns:
-        raise ManifestError(f"{where}: {p.op} runs on loopback only (netns = false)")
-    if p.op == "register":
-        if p.node not in set(m.node_names) | set(m.spare_names):
-            raise ManifestError(f"{where}: register needs node = the node the new household submits to")
-        return
-    if p.node not in households:
-        raise ManifestError(f"{where}: {p.op} needs node = a household of the genesis (household-0..N-1)")
-    moved_out = False
-    for q in sorted((q for q in before if q.node == p.node and q.op in MEMBERSHIP_OPS), key=lambda q: q.at):
-        if q.at >= p.at:
-            raise ManifestError(f"{where}: membership ops of {p.node} must come in time order")
-        moved_out = q.op == "deregister"
-    if (p.op == "reregister") != moved_out:
-        raise ManifestError(f"{where}: {p.op} of {p.node} " +
-                            ("needs an earlier deregister" if p.op == "reregister" else "after it moved out"))
 
 
 def load_manifest(path: Path) -> Manifest:

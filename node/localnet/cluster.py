@@ -97,8 +97,7 @@ def load_nodes(home: Path, names: list[str], byzantine: tuple[str, ...] = ()) ->
 
 def build_network(home: Path, validators: int, households: int, speed: int, fabric: Fabric | None,
                   byzantine: tuple[str, ...] = (), *, name: str = "E2E", http_base: int | None = None,
-                  p2p_base: int | None = None, extra_households: list | None = None,
-                  params: dict | None = None) -> list[NodeProc]:
+                  p2p_base: int | None = None, extra_households: list | None = None) -> list[NodeProc]:
     """Write genesis and homes under ``home`` (an empty directory) and describe the nodes.
 
     On loopback, ports not given are free blocks found now; in namespaces every node
@@ -111,8 +110,7 @@ def build_network(home: Path, validators: int, households: int, speed: int, fabr
     else:
         p2p, http = P2P_PORT, HTTP_PORT
     create_network(home, name=name, insee="99999", validators=validators, households=households,
-                   base_port=p2p, time_scale=speed, http_base=http, extra_households=extra_households or (),
-                   params=params)
+                   base_port=p2p, time_scale=speed, http_base=http, extra_households=extra_households or ())
     if fabric is not None:
         _rewrite_for_fabric(home, names, fabric)
     return load_nodes(home, names, byzantine)

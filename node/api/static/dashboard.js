@@ -234,20 +234,6 @@ function renderPayouts(doc) {
     el("td", {}, T("status_" + p.status) + (p.ref ? " · " + p.ref : "")))), "payouts-empty");
 }
 
-function renderRegistrars(doc) {
-  // DESIGN §12: the registrar's desk: pending key recoveries (cancellable by the old
-  // key until they complete) and the latest households that moved out.
-  $("registrars-count").textContent = doc.registrars.length;
-  const days = doc.recovery_delay_s / 86400;
-  $("recovery-delay").textContent = Number.isInteger(days) ? `${days} ${T("days")}` : `${doc.recovery_delay_s} s`;
-  fillTable("recoveries-table", doc.pending_recoveries.map(r => el("tr", {"data-recovery": r.household},
-    el("td", {}, who(r.household)), el("td", {class: "key"}, r.new_key.slice(0, 16) + "…"),
-    el("td", {}, fmt.time(r.completes_at)))), "recoveries-empty");
-  $("moved-out-total").textContent = doc.moved_out_total ? `(${doc.moved_out_total})` : "";
-  fillTable("moved-out-table", doc.moved_out.map(m => el("tr", {"data-moved-out": m.key},
-    el("td", {}, who(m.key)), el("td", {class: "num"}, m.height))), "moved-out-empty");
-}
-
 function renderValidators(doc) {
   const rows = doc.validators.map(v => {
     const health = v.equivocating ? el("span", {class: "badge bad"}, T("equivocating"))
@@ -268,18 +254,15 @@ function renderValidators(doc) {
 
 async function refresh() {
   try {
-    const [status, commune, allocation, validators, spends, payouts, registrars] = await Promise.all([
-      getJSON("/status"), getJSON("/commune"), getJSON("/governance/allocation"), getJSON("/validators"),
-      getJSON("/txs?type=tx/spend&limit=10"), getJSON("/euro/payouts?status=owed&limit=50"),
-      getJSON("/registrars")]);
+    const [status, commune, allocation, validators, spends, payouts] = await Promise.all([getJSON("/status"),
+      getJSON("/commune"), getJSON("/governance/allocation"), getJSON("/validators"),
+      getJSON("/txs?type=tx/spend&limit=10"), getJSON("/euro/payouts?status=owed&limit=50")]);
     state.addr = state.addr || status.address;
     $("status-height").textContent = status.height;
     $("status-time").textContent = fmt.time(Math.floor(status.block_time_ms / 1000));
     renderCommune(commune, allocation);
     renderValidators(validators);
     renderPayouts(payouts);
-    await learnLabels([...registrars.pending_recoveries.map(r => r.household), ...registrars.moved_out.map(m => m.key)]);
-    renderRegistrars(registrars);
     await learnLabels(spends.txs.map(tx => tx.to));
     renderTxList("spends", "spends-empty", spends.txs);
     await refreshHousehold(allocation);

@@ -154,16 +154,6 @@ def test_propose_window_counts_from_the_chain_clock_not_this_machines(node, key_
     assert tx.voting_end == CHAIN_NOW_S + 3600
 
 
-def test_propose_registrars_posts_a_registrars_proposal(node, key_file, capsys):
-    url, fake = node
-    rc, _, _ = gov(capsys, "propose-registrars", "--add", OTHER.hex(), "--remove", PROPOSAL.hex(), "--window", "600",
-                   "--node", url, "--key", key_file)
-    assert rc == 0
-    [tx] = fake.received
-    assert isinstance(tx, Propose) and tx.param == "registrars" and tx.voting_end == CHAIN_NOW_S + 600
-    assert json.loads(tx.value) == {"add": [OTHER.hex()], "remove": [PROPOSAL.hex()]}
-
-
 def test_vote_posts_a_vote(node, key_file, capsys):
     url, fake = node
     rc, _, _ = gov(capsys, "vote", "--proposal", PROPOSAL.hex(), "--choice", "no", "--node", url, "--key", key_file)
@@ -197,10 +187,6 @@ def test_show_prints_allocation_and_proposals(node, capsys):
     (["propose", "--param", "levy_bp", "--value", "{", "--window", "60"], "--value must be JSON"),
     (["propose", "--param", "levy_bp", "--value", "1"], "exactly one of --voting-end or --window"),
     (["vote", "--proposal", PROPOSAL.hex(), "--choice", "maybe"], "--choice must be yes, no or abstain"),
-    (["propose-registrars", "--window", "60"], "at least one --add or --remove"),
-    (["propose-registrars", "--add", "zz", "--window", "60"], "--add must be 64 hex"),
-    (["propose-registrars", "--add", OTHER.hex(), "--remove", OTHER.hex(), "--window", "60"], "both added and removed"),
-    (["propose-registrars", "--add", OTHER.hex()], "exactly one of --voting-end or --window"),
     (["vote", "--proposal", "zz", "--choice", "yes"], "--proposal must be 64 hex"),
 ])
 def test_invalid_household_input_is_one_line_and_posts_nothing(node, key_file, capsys, args, message):

@@ -113,21 +113,3 @@ def test_invalid_deregister_twice(members):
     chain, keys = members
     chain.block([deregister(chain, keys[1])])
     expect_invalid(chain, deregister(chain, keys[1]), "unknown_household")
-
-
-def test_registrar_desk_shows_the_delay_pending_recoveries_and_moves_out(members):
-    from tests.unit.tokens.membership import DELAY, recover
-    from tokens.queries import get_registrar_set
-
-    chain, keys = members
-    chain.block([deregister(chain, keys[0])])
-    moved_at = chain.height
-    chain.block([recover(chain, keys[1], NEW)])
-    desk = get_registrar_set(chain.kv)
-    assert desk["recovery_delay_s"] == DELAY
-    assert desk["moved_out"] == [{"key": keys[0].public.hex(), "height": moved_at}] and desk["moved_out_total"] == 1
-    [pending] = desk["pending_recoveries"]
-    assert (pending["household"], pending["new_key"]) == (keys[1].public.hex(), NEW.public.hex())
-    assert pending["completes_at"] - pending["started_at"] == DELAY
-    chain.block(dt_s=DELAY + 1)
-    assert get_registrar_set(chain.kv)["pending_recoveries"] == []
