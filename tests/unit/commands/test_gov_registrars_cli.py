@@ -4,15 +4,10 @@ is posted, voted, tallied, and the removed registrar's next command is refused."
 
 from __future__ import annotations
 
-import threading
-import time
-from http.server import ThreadingHTTPServer
-
 import pytest
 
 from node.cli import main
-from node.home.keyfile import save_key
-from tests.unit.commands.test_euro_cli import LedgerNode
+from tests.unit.commands.test_euro_cli import LedgerNode, serve_ledger
 from tests.unit.tokens.commune import REGISTRAR, Chain, keypair, make_genesis
 from tokens import get_account, get_proposals
 from tokens import txs as T
@@ -31,20 +26,7 @@ class RegistrarNode(LedgerNode):
 @pytest.fixture
 def commune(tmp_path):
     genesis, keys = make_genesis(3)
-    chain = Chain(genesis)
-    chain.block(at=int(time.time()) - 5)        # the CLI's nonces are its clock in ms
-    files = {}
-    for name, key in (("registrar", REGISTRAR), ("hh0", keys[0])):
-        files[name] = str(tmp_path / f"{name}.json")
-        save_key(tmp_path / f"{name}.json", key)
-    RegistrarNode.chain = chain
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RegistrarNode)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield chain, keys, files, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    yield from serve_ledger(RegistrarNode, Chain(genesis), keys, tmp_path, {"registrar": REGISTRAR, "hh0": keys[0]})
 
 
 def run(capsys, *args):
