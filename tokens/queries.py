@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from tokens import layout as L
+from tokens.genesis import DEFAULT_PARAMS
 from tokens.kv import KV, decode_value
 from tokens.ledger import is_registrar_at
 from tokens.rules_assoc import compute_fund_address
@@ -200,12 +201,30 @@ def get_validator_set(kv: KV, height: Height) -> list[bytes]:
 
 def get_registrar_set(kv: KV) -> dict[str, Any]:
     """DESIGN §12: the registrar keys in force at the next height, and what a
-    RegistrarSetChange needs: its next nonce, the validators who co-sign it, how many."""
+    RegistrarSetChange needs: its next nonce, the validators who co-sign it, how many.
+    For the registrar's desk: ``recovery_delay_s``, the pending recoveries (each
+    cancellable by the household's old key until ``completes_at``) and the keys that
+    moved out (newest first)."""
     height = get_height(kv) + 1
     validators = get_validator_set(kv, height)
+    recoveries, moved_out = [], []
+    for key, status in _scan(kv, L.KEY_STATUS):
+        addr = key[len(L.KEY_STATUS):]
+        if status[0] == L.KS_RECOVERING:
+            hh = _get(kv, L.key_household(addr))
+            recoveries.append({"household": addr.hex(), "label": hh[L.HH_LABEL] if hh else "",
+                               "new_key": status[1].hex(), "start": status[2], "completes_at": status[3],
+                               "cancellable_by": addr.hex()})
+        elif status[0] == L.KS_DEREGISTERED:
+            moved_out.append({"key": addr.hex(), "height": status[1]})
+    recoveries.sort(key=lambda r: (r["completes_at"], r["household"]))
+    moved_out.sort(key=lambda m: (-m["height"], m["key"]))
     return {"height": height, "registrars": [k.hex() for k in get_registrars_at(_scan(kv, L.REGISTRAR), height)],
             "next_nonce": _get(kv, L.META_RSC_NONCE, 0) + 1, "validators": [k.hex() for k in validators],
-            "quorum": compute_quorum_cosigners(len(validators))}
+            "quorum": compute_quorum_cosigners(len(validators)),
+            "recovery_delay_s": get_params(kv).get("recovery_delay_s", DEFAULT_PARAMS["recovery_delay_s"]),
+            "recoveries": recoveries,
+            "moved_out": moved_out}
 
 
 def get_validators(kv: KV) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
 from tokens.ledger import Ledger
+from tokens.rules_registrars import REGISTRARS_PARAM, check_registrar_proposal, process_registrar_proposal
 from tokens.settlement import (
     get_categories, get_first_contribution_day, get_standing_allocation, process_force_settle,
 )
@@ -126,9 +127,13 @@ def parse_param_change(lg: Ledger, param: str, value_text: str) -> dict:
 
 
 def process_propose(lg: Ledger, tx: Propose, tx_id: bytes) -> None:
-    # DESIGN §5 Propose: a parameter change with a voting window.
+    # DESIGN §5 Propose: a parameter change with a voting window; DESIGN §12: or a
+    # change of the registrar set.
     lg.require_household(tx.signer)
-    parse_param_change(lg, tx.param, tx.value)
+    if tx.param == REGISTRARS_PARAM:
+        check_registrar_proposal(lg, tx.value)
+    else:
+        parse_param_change(lg, tx.param, tx.value)
     if not lg.now_s < tx.voting_end <= lg.now_s + MAX_VOTING_WINDOW_S:
         raise InvalidTx("bad_window", "voting must end after block time and within 365 days")
     lg.process_nonce(tx.signer, tx.nonce)
@@ -236,7 +241,9 @@ def process_tally(lg: Ledger, pid: bytes, events: list) -> ProposalTallied:
 
 
 def process_param_change(lg: Ledger, param: str, value_text: str, events: list) -> bool:
-    """Apply a passed change if it is still valid with today's parameters."""
+    """Apply a passed change if it is still valid with today's parameters (or registrars)."""
+    if param == REGISTRARS_PARAM:
+        return process_registrar_proposal(lg, value_text)
     try:
         params = parse_param_change(lg, param, value_text)
     except InvalidTx:

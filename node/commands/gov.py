@@ -24,7 +24,9 @@ from node.commands.client import (
     DEFAULT_NODE, NO_SIG, fetch_deadline, get_json, open_client, parse_key_hex, parse_node_url, submit,
 )
 from node.errors import UserError
+from tokens.errors import InvalidTx
 from tokens.genesis import DEFAULT_PARAMS
+from tokens.rules_registrars import REGISTRARS_PARAM, RegistrarProposal, check_registrar_change
 from tokens.txs import AllocationBallot, BallotEntry, Delegate, Propose, Vote
 
 gov_app = typer.Typer(help="Liquid democracy: delegate, allocate, propose, vote, show; offline tally.",
@@ -141,6 +143,8 @@ def parse_canonical_value(text: str) -> str:
 
 
 def build_propose(signer: bytes, nonce: int, param: str, value: str, voting_end: int) -> Propose:
+    if param == REGISTRARS_PARAM:
+        raise UserError("to change the registrars, use `voisinage gov propose-registrars --add/--remove`")
     if param not in DEFAULT_PARAMS:
         raise UserError(f"unknown parameter {param!r}")
     return Propose(signer=signer, nonce=nonce, param=param, value=parse_canonical_value(value),
@@ -203,6 +207,34 @@ def gov_propose(
     # faster on a development chain, and a household's clock may be wrong).
     end = fetch_deadline(node, voting_end, window, ("--voting-end", "--window"))
     typer.echo(submit(node, key, lambda signer, nonce: build_propose(signer, nonce, param, value, end)))
+
+
+@gov_app.command("propose-registrars")
+def gov_propose_registrars(
+    add: list[str] = typer.Option([], "--add", help="Public key (hex) of a registrar to add (repeatable)."),
+    remove: list[str] = typer.Option([], "--remove", help="Public key (hex) of a registrar to remove "
+                                                          "(repeatable)."),
+    voting_end: int | None = typer.Option(None, "--voting-end", min=0, help="Unix time voting closes."),
+    window: int | None = typer.Option(None, "--window", min=1, help="Or: seconds from now voting stays open."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION,
+) -> None:
+    """Propose a change of the registrar set; if it passes, it is in force from the next block
+    (a removed registrar's signatures are refused from then on)."""
+    if (voting_end is None) == (window is None):
+        raise UserError("give exactly one of --voting-end or --window")
+    change = RegistrarProposal(tuple(parse_key_hex(k, "--add") for k in add),
+                               tuple(parse_key_hex(k, "--remove") for k in remove))
+    with open_client() as client:
+        current = get_json(client, parse_node_url(node), "/registrars")
+    if not isinstance(current, dict) or not isinstance(current.get("registrars"), list):
+        raise UserError("GET /registrars: the node's answer lacks the registrars")
+    try:
+        check_registrar_change([bytes.fromhex(k) for k in current["registrars"]], change)
+    except InvalidTx as exc:
+        raise UserError(f"{exc.reason}: {exc.detail}") from None
+    end = fetch_deadline(node, voting_end, window, ("--voting-end", "--window"))
+    typer.echo(submit(node, key, lambda signer, nonce: Propose(
+        signer=signer, nonce=nonce, param=REGISTRARS_PARAM, value=change.to_value(), voting_end=end, sig=NO_SIG)))
 
 
 @gov_app.command("vote")

@@ -106,11 +106,20 @@ class Follower:
 
 
 class Household:
-    def __init__(self, node: NodeProc, meter: Meter, key: Keypair, chain_id: bytes) -> None:
+    """One household of the load: its meter, its key (which membership ops may change) and
+    the node its txs go to. ``paused`` holds its load while a membership op runs."""
+
+    def __init__(self, node: NodeProc, meter: Meter, key: Keypair, chain_id: bytes, name: str | None = None) -> None:
         self.node, self.meter, self.key, self.chain_id = node, meter, key, chain_id
+        self.name = name or node.name
         self.nonce = 0
         self.last_t = 0
         self.pending_transfer: Acked | None = None
+        self.paused = False
+
+    def switch_key(self, key: Keypair) -> None:
+        """Sign from now on with ``key`` (a rotation, a recovery, a new occupant)."""
+        self.key = self.meter.key = key
 
 
 class LoadGen:
@@ -134,6 +143,7 @@ class LoadGen:
         self.log = AckLog()
         self.follower = Follower()
         self.resubmitted = 0
+        self._nursery: trio.Nursery | None = None
 
     async def post(self, node: NodeProc, data: bytes) -> tuple[int, str]:
         """(status, id or reason); status 0 when the node could not be reached."""
@@ -162,20 +172,21 @@ class LoadGen:
         period = 1 / self.readings_per_s
         while True:
             t = self.clock.now_ms() // 1000
-            if t > hh.last_t:   # DESIGN §4: a meter's t must rise
+            if t > hh.last_t and not hh.paused:   # DESIGN §4: a meter's t must rise
                 hh.last_t = t
                 data = hh.meter.reading(hh.chain_id, t)
                 await self.submit(hh, data, "reading", hh.meter.seq)
             await trio.sleep(period)
 
-    async def run_transfers(self, hh: Household, to: bytes) -> None:
+    async def run_transfers(self, hh: Household, to: Household) -> None:
         while True:
             await trio.sleep(self.transfer_every_s)
             pending = hh.pending_transfer
-            if pending is not None and pending.tx_id not in self.follower.committed:
+            if hh.paused or to.paused or (pending is not None and pending.tx_id not in self.follower.committed):
                 continue
             hh.nonce += 1
-            tx = Transfer(signer=hh.key.public, nonce=hh.nonce, to=to, cls="kwh", amount=1, memo="e2e", sig=b"")
+            tx = Transfer(signer=hh.key.public, nonce=hh.nonce, to=to.key.public, cls="kwh", amount=1, memo="e2e",
+                          sig=b"")
             entry = await self.submit(hh, sign_message(tx, hh.chain_id, hh.key).encode(), "transfer", hh.nonce)
             if entry is None:
                 hh.nonce -= 1   # refused or unreachable: the same nonce is free for the next try
@@ -197,13 +208,19 @@ class LoadGen:
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             task_status.started()
             for i, hh in enumerate(self.households):
                 nursery.start_soon(self.run_readings, hh)
                 if self.transfer_every_s > 0 and len(self.households) > 1:
-                    to = self.households[(i + 1) % len(self.households)].key.public
-                    nursery.start_soon(self.run_transfers, hh, to)
+                    nursery.start_soon(self.run_transfers, hh, self.households[(i + 1) % len(self.households)])
             nursery.start_soon(self.run_resubmitter)
+
+    def add_household(self, hh: Household) -> None:
+        """A household registered during the run: its readings start now."""
+        self.households.append(hh)
+        if self._nursery is not None:
+            self._nursery.start_soon(self.run_readings, hh)
 
     def pending(self) -> list[Acked]:
         """Acknowledged txs neither committed nor superseded yet."""

@@ -23,6 +23,11 @@ Example (e2e/manifests/kill.toml)::
     duration = 10            # down / paused / disconnected / delayed time
     spare = "spare-0"        # rotate_key: the spare home holding the new key
 
+Membership ops (register rotate_household recover_household deregister reregister)
+act through the real CLI while the load runs (node/e2e/membership.py); register
+names no node, the others a household. ``[genesis]`` sets genesis parameters, e.g.
+``recovery_delay_s = 600`` (chain seconds: 5 s at speed 120).
+
 With ``spares = N`` the setup also writes N homes named spare-0..N-1 whose keys no
 genesis list holds; ``add_validator`` and ``rotate_key`` start one and promote it.
 
@@ -46,14 +51,19 @@ from pathlib import Path
 from typing import Any
 
 from node.e2e.errors import E2EError
+from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
 
 # Validator set changes (DESIGN §4): add a spare home, remove a validator, rotate a key.
 VALIDATOR_OPS = ("add_validator", "remove_validator", "rotate_key")
-OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition") + VALIDATOR_OPS
+# Membership events (DESIGN §12) through the real CLI, under load: a new household joins
+# with its own node; a household of the load rotates its key, is recovered, moves out,
+# and the next occupant registers on the same meter and PRM.
+MEMBERSHIP_OPS = ("register", "rotate_household", "recover_household", "deregister", "reregister")
+OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition") + VALIDATOR_OPS + MEMBERSHIP_OPS
 NETNS_OPS = frozenset({"disconnect", "latency", "partition"})
-NODE_OPS = frozenset(OPS) - {"partition"} - set(VALIDATOR_OPS)
+NODE_OPS = frozenset(OPS) - {"partition"} - set(VALIDATOR_OPS) - set(MEMBERSHIP_OPS)
 TOP_KEYS = {"name", "description", "netns", "validators", "households", "spares", "speed", "duration", "seed",
-            "byzantine", "load", "perturb", "hostile", "check"}
+            "byzantine", "genesis", "load", "perturb", "hostile", "check"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,7 @@ class Manifest:
     duration: float = 60.0
     seed: int = 1
     byzantine: tuple[str, ...] = ()
+    genesis: dict[str, Any] = field(default_factory=dict)    # params over the defaults
     load: Load = field(default_factory=Load)
     perturb: tuple[Perturbation, ...] = ()
     hostile: Hostile | None = None
@@ -178,6 +189,7 @@ def parse_manifest(data: bytes, path: Path) -> Manifest:
         seed=_typed(f"{w}: seed", doc.get("seed", 1), int, 0, 2**32),
         byzantine=tuple(_typed(f"{w}: byzantine[]", b, str) for b in _typed(f"{w}: byzantine",
                                                                              doc.get("byzantine", []), list)),
+        genesis=parse_genesis_params(f"{w}: genesis", doc.get("genesis", {})),
         load=_table(f"{w}: load", doc.get("load", {}), Load, LOAD_LIMITS),
         perturb=tuple(_table(f"{w}: perturb[{i}]", p, Perturbation, PERTURB_LIMITS) for i, p in enumerate(perturb)),
         hostile=_table(f"{w}: hostile", doc["hostile"], Hostile, HOSTILE_LIMITS) if "hostile" in doc else None,
@@ -185,6 +197,19 @@ def parse_manifest(data: bytes, path: Path) -> Manifest:
     )
     check_manifest(manifest)
     return manifest
+
+
+def parse_genesis_params(where: str, doc: Any) -> dict[str, Any]:
+    """``[genesis]``: parameters of the run's genesis (DESIGN §3), checked as the genesis checks them."""
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected a table of genesis parameters")
+    if "time_scale" in doc:
+        raise ManifestError(f"{where}: time_scale is set by speed")
+    try:
+        check_params(doc, dev=True)
+    except GenesisError as exc:
+        raise ManifestError(f"{where}: {exc}") from None
+    return dict(doc)
 
 
 def check_manifest(m: Manifest) -> None:
@@ -216,6 +241,7 @@ def check_manifest(m: Manifest) -> None:
                                 "within the load")
     if m.households == 0:
         raise ManifestError(f"{m.path}: the load needs at least one household")
+    check_membership_ops(m)
 
 
 def check_validator_op(m: Manifest, p: Perturbation, where: str) -> None:
@@ -230,6 +256,39 @@ def check_validator_op(m: Manifest, p: Perturbation, where: str) -> None:
         raise ManifestError(f"{where}: {p.op} needs node = a validator or a spare")
     if p.op == "rotate_key" and (p.spare not in m.spare_names or p.spare == p.node):
         raise ManifestError(f"{where}: rotate_key needs spare = another spare, holding the new key")
+
+
+def check_membership_ops(m: Manifest) -> None:
+    """In time order: register names no node (it starts its own, member-N); the others
+    name a household of the load; nothing acts on a household that moved out but
+    reregister, which needs one that did. A recovery must complete (recovery_delay_s of
+    chain time, at speed) within check.max_recovery_s. Loopback only."""
+    moved_out: set[str] = set()
+    households = {f"household-{i}" for i in range(m.households)}
+    delay_s = m.genesis.get("recovery_delay_s", DEFAULT_PARAMS["recovery_delay_s"]) / m.speed
+    for i, p in sorted(enumerate(m.perturb), key=lambda ip: ip[1].at):
+        where = f"{m.path}: perturb[{i}]"
+        if p.op not in MEMBERSHIP_OPS:
+            continue
+        if m.netns:
+            raise ManifestError(f"{where}: {p.op} runs on loopback only (netns = false)")
+        if p.op == "register":
+            if p.node is not None:
+                raise ManifestError(f"{where}: register takes no node (the new household starts its own)")
+            continue
+        if p.node not in households:
+            raise ManifestError(f"{where}: {p.op} needs node = a household of the load (household-0..)")
+        if p.op == "reregister" and p.node not in moved_out:
+            raise ManifestError(f"{where}: reregister needs an earlier deregister of {p.node}")
+        if p.op != "reregister" and p.node in moved_out:
+            raise ManifestError(f"{where}: {p.node} has moved out (deregister) before this {p.op}")
+        if p.op == "recover_household" and delay_s > m.check.max_recovery_s:
+            raise ManifestError(f"{where}: recovery_delay_s / speed = {delay_s:.0f} s is longer than "
+                                f"check.max_recovery_s; set [genesis] recovery_delay_s")
+        if p.op == "deregister":
+            moved_out.add(p.node)
+        elif p.op == "reregister":
+            moved_out.discard(p.node)
 
 
 def load_manifest(path: Path) -> Manifest:

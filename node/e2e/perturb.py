@@ -15,7 +15,8 @@ from typing import Any
 import trio
 
 from node.localnet.cluster import Cluster, NodeProc
-from node.e2e.manifest import VALIDATOR_OPS, Perturbation
+from node.e2e.manifest import MEMBERSHIP_OPS, VALIDATOR_OPS, Perturbation
+from node.e2e.membership import Membership
 from node.e2e.validators import run_validator_op
 
 RECOVERY_POLL_S = 0.25
@@ -50,10 +51,15 @@ async def _fabric(fn, *args):
 
 
 async def apply_fault(cluster: Cluster, p: Perturbation, node: NodeProc | None, result: PerturbResult,
-                      seed: int, limit_s: float) -> None:
+                      seed: int, limit_s: float, membership: Membership | None = None) -> None:
     """Inject the fault, hold it for ``p.duration`` seconds, then undo it."""
     fabric = cluster.fabric
-    if p.op in VALIDATOR_OPS:
+    if p.op in MEMBERSHIP_OPS:
+        event = await membership.run(p.op, p.node)
+        result.node = event.household
+        result.detail = (f"key {(event.old_key or '-')[:8]} -> {(event.new_key or '-')[:8]}, "
+                         f"seen {event.seen_after_s} s after the command")
+    elif p.op in VALIDATOR_OPS:
         result.detail = await run_validator_op(cluster, p.op, node, cluster.by_name.get(p.spare), limit_s)
     elif p.op == "disconnect":
         await _fabric(fabric.set_link, node.index, False)
@@ -97,13 +103,13 @@ async def measure_recovery(cluster: Cluster, node: NodeProc | None, limit_s: flo
 
 
 async def run_perturbation(cluster: Cluster, p: Perturbation, load_start: float, limit_s: float,
-                           seed: int, results: list[PerturbResult]) -> None:
+                           seed: int, results: list[PerturbResult], membership: Membership | None = None) -> None:
     await trio.sleep_until(load_start + p.at)
     node = cluster.by_name[p.node] if p.node is not None and p.op != "partition" else None
     result = PerturbResult(p.op, node.name if node else None, p.at, p.duration)
     results.append(result)
     try:
-        await apply_fault(cluster, p, node, result, seed, limit_s)
+        await apply_fault(cluster, p, node, result, seed, limit_s, membership)
     except Exception as exc:  # a failed injection is a finding of the run, reported, not a crash
         result.error = f"{type(exc).__name__}: {exc}"
         if node is not None and node.paused:

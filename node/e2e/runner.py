@@ -23,6 +23,7 @@ from node.localnet.cluster import Cluster, build_network, open_client
 from node.e2e.hostile_run import HostileResult, run_hostile
 from node.e2e.load import LoadGen
 from node.e2e.manifest import Manifest
+from node.e2e.membership import Membership
 from node.localnet.netns import Fabric, require_root
 from node.e2e.perturb import PerturbResult, run_perturbation
 from node.e2e.errors import E2EError
@@ -80,7 +81,7 @@ def compute_max_gap(follower, start: float, end: float) -> float:
 
 
 async def run_load_phase(m: Manifest, cluster: Cluster, load: LoadGen, perturbations: list[PerturbResult],
-                         hostile: list[HostileResult]) -> tuple[float, float]:
+                         hostile: list[HostileResult], membership: Membership) -> tuple[float, float]:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(load.follower.run, cluster)
         async with trio.open_nursery() as loading:
@@ -88,7 +89,7 @@ async def run_load_phase(m: Manifest, cluster: Cluster, load: LoadGen, perturbat
             load_start = trio.current_time()
             for p in m.perturb:
                 loading.start_soon(run_perturbation, cluster, p, load_start, m.check.max_recovery_s,
-                                   m.seed, perturbations)
+                                   m.seed, perturbations, membership)
             if m.hostile is not None:
                 loading.start_soon(run_hostile, cluster, m.hostile, load_start, hostile)
             await trio.sleep(m.duration)
@@ -190,7 +191,7 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
         stages.enter("setup")
         if fabric is not None:
             await trio.to_thread.run_sync(fabric.setup)
-        nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine)
+        nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine, params=m.genesis)
         # Spare homes (no genesis role) run from the start as full nodes; validator ops promote them.
         nodes += build_spares(home, m.spares, nodes).values()
         async with open_client() as client:
@@ -203,7 +204,8 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
                 stages.enter("load+perturb")
                 load = LoadGen(cluster, [n for n in nodes if n.name.startswith("household-")], m.seed, m.load.readings_per_s,
                                m.load.transfer_every_s, m.load.resubmit_after_s)
-                load_start, load_end = await run_load_phase(m, cluster, load, perturbations, hostile)
+                membership = Membership(cluster, load, home, m.check.max_recovery_s)
+                load_start, load_end = await run_load_phase(m, cluster, load, perturbations, hostile, membership)
                 stages.enter("check")
                 report.update(await run_checks(m, cluster, load, home))
                 report["throughput_readings_per_s"] = compute_throughput(load.follower, load_start, load_end)

@@ -37,15 +37,20 @@ BLOCK_WAIT_S = 5
 _CHANGE_LOCKS: WeakKeyDictionary[Cluster, trio.Lock] = WeakKeyDictionary()
 
 
+def find_free_ports(nodes: list[NodeProc], count: int) -> tuple[int, int]:
+    """The first p2p and http ports of two blocks of ``count`` above every port of ``nodes``."""
+    taken = [int(n.http.rsplit(":", 1)[1]) for n in nodes]
+    taken += [int(load_home(n.home).config["listen"].rsplit("/", 1)[1]) for n in nodes if n.home.exists()]
+    p2p = find_port_block(count, start=max(taken) + 1)
+    return p2p, find_port_block(count, start=p2p + count)
+
+
 def build_spares(home: Path, count: int, nodes: list[NodeProc]) -> dict[str, NodeProc]:
     """``count`` homes of the network under ``home`` whose keys are in no genesis list,
     with ports above every port of ``nodes`` (written, not yet bound)."""
     if count == 0:
         return {}
-    taken = [int(n.http.rsplit(":", 1)[1]) for n in nodes]
-    taken += [int(load_home(n.home).config["listen"].rsplit("/", 1)[1]) for n in nodes]
-    p2p, spares = find_port_block(count, start=max(taken) + 1), {}
-    http = find_port_block(count, start=p2p + count)
+    (p2p, http), spares = find_free_ports(nodes, count), {}
     for i in range(count):
         name = f"spare-{i}"
         create_home(home / name, home / GENESIS_FILE, listen=f"/ip4/127.0.0.1/tcp/{p2p + i}",
@@ -58,12 +63,12 @@ def key_hex(node: NodeProc) -> str:
     return home_key(load_home(node.home)).public.hex()
 
 
-async def fetch_spare_addr(cluster: Cluster, spare: NodeProc) -> str:
-    """The running spare's address, naming its (random) peer id: no restart needed."""
-    status = await cluster.status(spare, timeout=10)
+async def fetch_listen_addr(cluster: Cluster, node: NodeProc) -> str:
+    """A running node's address, naming its (random) peer id: no restart needed."""
+    status = await cluster.status(node, timeout=10)
     if status is None:
-        raise E2EError(f"{spare.name} does not answer: it cannot be promoted")
-    listen = json.loads((spare.home / CONFIG_FILE).read_text())["listen"]
+        raise E2EError(f"{node.name} does not answer: no peer address for it")
+    listen = json.loads((node.home / CONFIG_FILE).read_text())["listen"]
     return f"{listen}/p2p/{status['peer_id']}"
 
 
@@ -79,13 +84,17 @@ async def wait_no_pending_change(cluster: Cluster, limit_s: float) -> None:
     raise E2EError(f"a validator set change was still pending after {limit_s:.0f} s")
 
 
-async def run_cli(*args: str) -> str:
-    cmd = [sys.executable, "-m", "node.cli", "validator", *args]
-    done = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True, check=False,
-                                  env=dict(os.environ, VOISINAGE_API_TOKEN=API_TOKEN))
+async def run_voisinage(*args: str) -> str:
+    """One ``voisinage`` command as its own process; its stdout, or an E2EError with its error line."""
+    done = await trio.run_process([sys.executable, "-m", "node.cli", *args], capture_stdout=True,
+                                  capture_stderr=True, check=False, env=dict(os.environ, VOISINAGE_API_TOKEN=API_TOKEN))
     if done.returncode != 0:
-        raise E2EError(f"voisinage validator {args[0]}: {done.stderr.decode(errors='replace').strip()[-300:]}")
+        raise E2EError(f"voisinage {' '.join(args[:2])}: {done.stderr.decode(errors='replace').strip()[-300:]}")
     return done.stdout.decode().strip()
+
+
+async def run_cli(*args: str) -> str:
+    return await run_voisinage("validator", *args)
 
 
 async def get_json(cluster: Cluster, url: str) -> dict | None:
@@ -161,12 +170,12 @@ async def change_and_check(cluster: Cluster, op: str, node: NodeProc, spare: Nod
     added, removed, args = [], [], []
     if op == "add_validator":
         added, args = [key_hex(node)], ["propose-change", "--add", key_hex(node), "--add-addr",
-                                        await fetch_spare_addr(cluster, node)]
+                                        await fetch_listen_addr(cluster, node)]
     elif op == "remove_validator":
         removed, args = [key_hex(node)], ["propose-change", "--remove", key_hex(node)]
     elif op == "rotate_key":
         added, removed = [key_hex(spare)], [key_hex(node)]
-        args = ["rotate", "--old", removed[0], "--new", added[0], "--new-addr", await fetch_spare_addr(cluster, spare)]
+        args = ["rotate", "--old", removed[0], "--new", added[0], "--new-addr", await fetch_listen_addr(cluster, spare)]
     await wait_no_pending_change(cluster, limit_s)
     start = max((await cluster.heights()).values(), default=1)
     tx_id = await submit_change(cluster, args, node.home.parent / f"changes-{op}-{node.name}")

@@ -46,6 +46,9 @@ class NodeProc:
     paused: bool = False
     starts: int = 0
     peer_id: str | None = None
+    # The ``voisinage`` arguments that start it, when not ``node run`` on its home
+    # (a household that joined the running network with ``node join``).
+    args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -97,7 +100,8 @@ def load_nodes(home: Path, names: list[str], byzantine: tuple[str, ...] = ()) ->
 
 def build_network(home: Path, validators: int, households: int, speed: int, fabric: Fabric | None,
                   byzantine: tuple[str, ...] = (), *, name: str = "E2E", http_base: int | None = None,
-                  p2p_base: int | None = None, extra_households: list | None = None) -> list[NodeProc]:
+                  p2p_base: int | None = None, extra_households: list | None = None,
+                  params: dict | None = None) -> list[NodeProc]:
     """Write genesis and homes under ``home`` (an empty directory) and describe the nodes.
 
     On loopback, ports not given are free blocks found now; in namespaces every node
@@ -110,7 +114,8 @@ def build_network(home: Path, validators: int, households: int, speed: int, fabr
     else:
         p2p, http = P2P_PORT, HTTP_PORT
     create_network(home, name=name, insee="99999", validators=validators, households=households,
-                   base_port=p2p, time_scale=speed, http_base=http, extra_households=extra_households or ())
+                   base_port=p2p, time_scale=speed, http_base=http, extra_households=extra_households or (),
+                   params=params)
     if fabric is not None:
         _rewrite_for_fabric(home, names, fabric)
     return load_nodes(home, names, byzantine)
@@ -128,13 +133,20 @@ class Cluster:
         self.nodes, self.fabric, self.client = nodes, fabric, client
         self.by_name = {n.name: n for n in nodes}
 
+    def add(self, node: NodeProc) -> None:
+        """A node that joins during the run: started, stopped and checked like the others."""
+        self.nodes.append(node)
+        self.by_name[node.name] = node
+
     def command(self, node: NodeProc) -> list[str]:
-        cmd = [sys.executable, "-m", "node.cli", "node", "run", "--home", str(node.home), "--http", node.http]
+        args = node.args or ("node", "run", "--home", str(node.home), "--http", node.http)
+        cmd = [sys.executable, "-m", "node.cli", *args]
         if node.byzantine:
             cmd += ["--byzantine", "double-sign"]
         return (self.fabric.exec_prefix(node.index) if self.fabric is not None else []) + cmd
 
     async def start(self, node: NodeProc) -> None:
+        node.home.mkdir(parents=True, exist_ok=True)
         with open(node.home / "node.log", "ab") as log:
             node.proc = await trio.lowlevel.open_process(self.command(node), stdout=log, stderr=subprocess.STDOUT,
                                                          stdin=subprocess.DEVNULL, start_new_session=True,

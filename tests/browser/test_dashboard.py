@@ -161,6 +161,13 @@ def test_a_pending_recovery_shows_its_completion_time_until_cancelled(livenet: L
             text = page.locator("#hh-key-status").inner_text()
             assert "Récupération de clé en cours" in text and "abababababababab" in text
             assert "cancel-recovery" in text
+            # The registrar's panel lists it too, with the same completion time and the delay.
+            row = f"#recoveries-table tr[data-recovery='{hh1}']"
+            page.wait_for_selector(row, timeout=WAIT_MS)
+            assert page.locator(row).get_attribute("data-completes-at") == due
+            assert "Foyer 1" in page.locator(row).inner_text() and "abababab" in page.locator(row).inner_text()
+            delay_s = livenet.get_json(HH1, "/registrars")["recovery_delay_s"]
+            assert attr(page, "#recovery-delay", "data-seconds") == str(delay_s)
             shot(page, tmp_path, "recovery-pending-fr")
             page.click("#lang-toggle")
             wait_page(page, lambda p: "Key recovery pending" in p.locator("#hh-key-status").inner_text(),
@@ -168,10 +175,30 @@ def test_a_pending_recovery_shows_its_completion_time_until_cancelled(livenet: L
             cli(*cancel)
             cancelled = True
             wait_page(page, lambda p: p.locator("#hh-key-status").is_hidden(), "the status gone after the cancel")
+            wait_page(page, lambda p: p.locator(row).count() == 0, "the recovery gone from the registrar's panel")
+            assert page.locator("#recoveries-empty").is_visible()
     finally:
         # A recovery left pending would keep household-1 from signing in the other tests.
         if not cancelled:
             cli(*cancel)
+
+
+def test_a_household_that_moves_out_is_listed_on_the_registrars_panel(livenet: LiveNet, browser, tmp_path):
+    newcomer = cli("keys", "new", "--out", str(tmp_path / "newcomer.json"))
+    registrar = ("--node", livenet.url(HH0), "--key", str(livenet.key_path("registrar")))
+    cli("registrar", "register", "--household-pub", newcomer, "--meter", "021400000777", "--prm", "30000000000777",
+        "--label", "Les Nouveaux", "--kva", "6", *registrar)
+    wait_for(lambda: (livenet.get_json(HH0, f"/accounts/{newcomer}") or {}).get("household"), 60,
+             "the newcomer registered", livenet.logs)
+    row = f"#moved-out-table tr[data-moved-out='{newcomer}']"
+    with open_page(browser, livenet.url(HH1) + "/", locale="en-GB") as page:
+        assert page.locator(row).count() == 0
+        cli("registrar", "deregister", "--household-pub", newcomer, "--memo", "moved to Lyon", *registrar)
+        page.wait_for_selector(row, timeout=WAIT_MS)
+        height = [m["height"] for m in livenet.get_json(HH1, "/registrars")["moved_out"] if m["key"] == newcomer]
+        assert page.locator(f"{row} td.num").inner_text() == str(height[0])
+        assert page.locator("#moved-out-empty").is_hidden()
+        shot(page, tmp_path, "moved-out")
 
 
 def test_a_redemption_is_owed_on_the_commune_page_until_the_registrar_marks_it_paid(livenet: LiveNet, browser,

@@ -250,19 +250,41 @@ function renderValidators(doc) {
   $("last-commit-round").textContent = doc.last_commit_round === null ? "–" : doc.last_commit_round;
 }
 
+function formatDelay(seconds) {
+  if (seconds >= 86400 && seconds % 86400 === 0) return I18N.format("days", {n: seconds / 86400});
+  if (seconds >= 3600) return I18N.format("hours", {n: Math.round(seconds / 360) / 10});
+  return I18N.format("minutes", {n: Math.round(seconds / 6) / 10});
+}
+
+function renderRegistrars(doc) {
+  // DESIGN §12: the registrar's desk: the recovery delay, recoveries the old key may
+  // still cancel (and when each takes effect), and the households that moved out.
+  $("registrars-count").textContent = doc.registrars.length;
+  $("recovery-delay").textContent = formatDelay(doc.recovery_delay_s);
+  $("recovery-delay").dataset.seconds = doc.recovery_delay_s;
+  fillTable("recoveries-table", doc.recoveries.map(r => el("tr", {"data-recovery": r.household,
+    "data-completes-at": r.completes_at},
+    el("td", {}, r.label ? `${r.label} (${short(r.household)})` : short(r.household)),
+    el("td", {}, short(r.new_key)), el("td", {}, fmt.time(r.completes_at)))), "recoveries-empty");
+  fillTable("moved-out-table", doc.moved_out.slice(0, 20).map(m => el("tr", {"data-moved-out": m.key},
+    el("td", {}, who(m.key)), el("td", {class: "num"}, m.height))), "moved-out-empty");
+}
+
 // ---- polling -------------------------------------------------------------------
 
 async function refresh() {
   try {
-    const [status, commune, allocation, validators, spends, payouts] = await Promise.all([getJSON("/status"),
-      getJSON("/commune"), getJSON("/governance/allocation"), getJSON("/validators"),
-      getJSON("/txs?type=tx/spend&limit=10"), getJSON("/euro/payouts?status=owed&limit=50")]);
+    const [status, commune, allocation, validators, spends, payouts, registrars] = await Promise.all([
+      getJSON("/status"), getJSON("/commune"), getJSON("/governance/allocation"), getJSON("/validators"),
+      getJSON("/txs?type=tx/spend&limit=10"), getJSON("/euro/payouts?status=owed&limit=50"),
+      getJSON("/registrars")]);
     state.addr = state.addr || status.address;
     $("status-height").textContent = status.height;
     $("status-time").textContent = fmt.time(Math.floor(status.block_time_ms / 1000));
     renderCommune(commune, allocation);
     renderValidators(validators);
     renderPayouts(payouts);
+    renderRegistrars(registrars);
     await learnLabels(spends.txs.map(tx => tx.to));
     renderTxList("spends", "spends-empty", spends.txs);
     await refreshHousehold(allocation);

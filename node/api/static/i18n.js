@@ -45,6 +45,13 @@ const STRINGS = {
     no_payouts: "Aucun rachat à verser.", status_owed: "à verser", status_paid: "versé", fund: "fonds",
     "tx/redeem": "rachat en euros", "tx/pay-debt": "dette réglée en euros", "tx/mark-paid": "rachat versé",
     "tx/association": "inscription d'association", "tx/remove-association": "radiation d'association",
+    reg_title: "Registre de la mairie", reg_registrars: "Secrétaires de mairie",
+    reg_delay: "Délai de récupération d'une clé", reg_recoveries: "Récupérations de clé en cours",
+    household: "Foyer", reg_new_key: "Nouvelle clé", reg_completes: "Effective le",
+    reg_no_recoveries: "Aucune récupération en cours.",
+    reg_cancel_hint: "L'ancienne clé peut annuler jusqu'à l'échéance (voisinage tx cancel-recovery).",
+    reg_moved_out: "Foyers partis", reg_key: "Clé", reg_since_block: "Depuis le bloc", reg_no_moves: "Aucun départ.",
+    days: "{n} j", hours: "{n} h", minutes: "{n} min",
   },
   en: {
     height: "Height", connecting: "connecting…", live: "live", offline: "node unreachable",
@@ -88,6 +95,13 @@ const STRINGS = {
     no_payouts: "No payout owed.", status_owed: "owed", status_paid: "paid", fund: "fund",
     "tx/redeem": "redemption in euros", "tx/pay-debt": "debt paid in euros", "tx/mark-paid": "payout paid",
     "tx/association": "association registered", "tx/remove-association": "association struck off",
+    reg_title: "The mairie's register", reg_registrars: "Registrars",
+    reg_delay: "Key recovery delay", reg_recoveries: "Key recoveries under way",
+    household: "Household", reg_new_key: "New key", reg_completes: "Takes effect",
+    reg_no_recoveries: "No recovery under way.",
+    reg_cancel_hint: "The old key can cancel until then (voisinage tx cancel-recovery).",
+    reg_moved_out: "Households that moved out", reg_key: "Key", reg_since_block: "Since block",
+    reg_no_moves: "Nobody moved out.", days: "{n} d", hours: "{n} h", minutes: "{n} min",
   },
 };
 

@@ -72,13 +72,20 @@ def commune(tmp_path):
     chain.block([chain.reading(keys[0], 0, 1, t0 + 1, 0, 0), chain.reading(keys[2], 2, 1, t0 + 1, 0, 0)], at=t0 + 1)
     chain.block([chain.reading(keys[0], 0, 2, t0 + 1000, 0, EXPORT_WH),
                  chain.reading(keys[2], 2, 2, t0 + 1000, IMPORT_WH, 0)], at=t0 + 1000)
+    yield from serve_ledger(LedgerNode, chain, keys, tmp_path, {"registrar": REGISTRAR, "hh0": keys[0],
+                                                               "hh2": keys[2], "club": CLUB})
+
+
+def serve_ledger(handler: type[LedgerNode], chain: Chain, keys, tmp_path, key_files: dict):
+    """Bring the chain to today's time, write the key files, serve the chain over HTTP:
+    yields (chain, keys, {name: key file}, url) and stops the server after."""
     chain.block(at=int(time.time()) - 5)        # the CLI's nonces are its clock in ms
     files = {}
-    for name, key in (("registrar", REGISTRAR), ("hh0", keys[0]), ("hh2", keys[2]), ("club", CLUB)):
+    for name, key in key_files.items():
         files[name] = str(tmp_path / f"{name}.json")
         save_key(tmp_path / f"{name}.json", key)
-    LedgerNode.chain = chain
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LedgerNode)
+    handler.chain = chain
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield chain, keys, files, f"http://127.0.0.1:{server.server_address[1]}"

@@ -11,6 +11,7 @@ from tests.unit.tokens.membership import (
 from tests.unit.tokens.commune import Chain, make_genesis
 from tokens import BlockContext, apply_block, get_account, get_household, get_interval_at, get_proposals
 from tokens import layout as L
+from tokens.queries import get_registrar_set
 from tokens import txs as T
 from wire import sign_message
 
@@ -195,3 +196,22 @@ def test_recovery_delay_is_a_governed_parameter(members):
                           voting_end=chain.time_s + 100)])
     expect_invalid(chain, chain.tx(T.Propose, keys[0], param="recovery_delay_s", value="-1",
                                    voting_end=chain.time_s + 100), "bad_value")
+
+
+def test_registrar_desk_lists_pending_recoveries_and_moves(members):
+    # GET /registrars (tokens.queries.get_registrar_set): the delay, each pending recovery
+    # with when it completes and the old key that may cancel it, and who moved out.
+    chain, keys = members
+    desk = get_registrar_set(chain.kv)
+    assert (desk["recovery_delay_s"], desk["recoveries"], desk["moved_out"]) == (DELAY, [], [])
+    chain.block([recover(chain, keys[1], NEW)])
+    started = chain.time_s
+    chain.block([deregister(chain, keys[3])])
+    moved_at = chain.height
+    desk = get_registrar_set(chain.kv)
+    assert desk["recoveries"] == [{"household": keys[1].public.hex(), "label": get_household(
+        chain.kv, keys[1].public)["label"], "new_key": NEW.public.hex(), "start": started,
+        "completes_at": started + DELAY, "cancellable_by": keys[1].public.hex()}]
+    assert desk["moved_out"] == [{"key": keys[3].public.hex(), "height": moved_at}]
+    chain.block([chain.tx(T.CancelRecovery, keys[1])])
+    assert get_registrar_set(chain.kv)["recoveries"] == []
