@@ -45,6 +45,15 @@ class SetChanges(Message):
     changes: tuple[SetChange, ...] = field_of(List(Nested(SetChange), MAX_SET_CHANGES))
 
 
+@register("ls/signed-header")
+@dataclass(frozen=True)
+class SignedHeader(Message):
+    """A header and its commit: what a light client checks with ``verify_trusted_header``."""
+
+    header: Header = field_of(Nested(Header))
+    commit: Commit = field_of(Nested(Commit))
+
+
 @dataclass(frozen=True)
 class TrustedSet:
     """The validators that sign every height from ``from_height`` until the next set's."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import msgpack
 
-from wire import HASH, U64, List, Message, field_of, register
+from wire import HASH, U64, List, Message, Nested, field_of, register
 from wire.units import Height
 
 from tokens.kv import encode_value
@@ -27,6 +27,7 @@ from tokens.statetree import MAX_KEY_BYTES, compute_tree_build, is_proven_key
 CHUNK_BYTES = 1024 * 1024           # a chunk's payload target; one entry never splits
 MAX_CHUNK_BYTES = 4 * 1024 * 1024   # what a joiner accepts for one chunk
 MAX_CHUNKS = 1 << 20                # 1 TiB of state at the target size
+MAX_LISTED = 16
 
 
 class InvalidSnapshot(Exception):
@@ -48,6 +49,14 @@ class SnapshotMeta(Message):
     state_root: bytes = field_of(HASH)
     entries: int = field_of(U64)
     chunk_hashes: tuple[bytes, ...] = field_of(List(HASH, MAX_CHUNKS))
+
+
+@register("ss/list")
+@dataclass(frozen=True)
+class SnapshotList(Message):
+    """The complete snapshots a node serves, newest first."""
+
+    metas: tuple[SnapshotMeta, ...] = field_of(List(Nested(SnapshotMeta), MAX_LISTED))
 
 
 @dataclass(frozen=True)

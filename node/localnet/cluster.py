@@ -129,7 +129,8 @@ class Cluster:
         self.by_name = {n.name: n for n in nodes}
 
     def command(self, node: NodeProc) -> list[str]:
-        cmd = [sys.executable, "-m", "node.cli", "node", "run", "--home", str(node.home), "--http", node.http]
+        cmd = [sys.executable, "-m", "node.cli", "node", "run", "--home", str(node.home), "--http", node.http,
+               "--no-state-sync"]
         if node.byzantine:
             cmd += ["--byzantine", "double-sign"]
         return (self.fabric.exec_prefix(node.index) if self.fabric is not None else []) + cmd

@@ -15,7 +15,8 @@ import os
 import shutil
 from pathlib import Path
 
-from consensus.block import Header
+from consensus.block import Header, compute_block_id
+from consensus.lightsync import SignedHeader
 from tokens.snapshot import (
     MAX_CHUNK_BYTES, InvalidSnapshot, Snapshot, SnapshotMeta, compute_snapshot, compute_snapshot_state,
     verify_chunk, verify_snapshot_header,
@@ -154,10 +155,15 @@ class ChunkDownload:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def install_snapshot(store: Store, chain_id: bytes, meta: SnapshotMeta, chunks: list[bytes], header: Header) -> None:
-    """Check the snapshot against ``header`` (block height+1, verified by lightsync: it
-    carries the state root after height) and every chunk, rebuild the tree, and install
-    the state as the store's start. Nothing is written unless all of it checks out."""
-    verify_snapshot_header(meta, header.height, header.state_hash)
+def install_snapshot(store: Store, chain_id: bytes, meta: SnapshotMeta, chunks: list[bytes],
+                     base: SignedHeader, next_header: Header) -> None:
+    """Check the snapshot against ``next_header`` (block height+1, verified by lightsync:
+    it carries the state root after height) and every chunk, rebuild the tree, and
+    install the state as the store's start, with ``base``, the verified header and commit
+    of the snapshot's height. Nothing is written unless all of it checks out."""
+    verify_snapshot_header(meta, next_header.height, next_header.state_hash)
+    if base.header.height != meta.height or compute_block_id(base.header) != next_header.parent:
+        raise InvalidSnapshot(f"the header of height {meta.height} is not the parent of the next one")
     writes = compute_snapshot_state(meta, chunks)
-    store.init_snapshot(chain_id, meta.height, header.parent, writes, meta.state_root)
+    store.init_snapshot(chain_id, meta.height, next_header.parent, base.header.encode(), base.commit.encode(),
+                        writes, meta.state_root)

@@ -400,11 +400,12 @@ class Store(StoreReader):
         batch.write()
         self._height, self._state_hash = Height(0), state_hash
 
-    def init_snapshot(self, chain_id: bytes, height: int, block_id: bytes,
+    def init_snapshot(self, chain_id: bytes, height: int, block_id: bytes, header_bytes: bytes, commit_bytes: bytes,
                       writes: Mapping[bytes, bytes | None], state_hash: bytes) -> None:
         """Install a verified state-sync snapshot of ``height`` (block ``block_id``) as this
         store's start, in one synced batch: no block at or below it is stored, so block
-        sync goes on from height+1, and pruning counts from there (docs/statesync.md)."""
+        sync goes on from height+1, and pruning counts from there (docs/statesync.md). The
+        block's header and commit are kept as a pruned block's are."""
         _check_hash(chain_id, "chain id")
         _check_hash(state_hash, "state hash")
         _check_hash(block_id, "block id")
@@ -422,6 +423,8 @@ class Store(StoreReader):
         batch.put(L.META_BLOCK_ID, block_id)
         batch.put(L.key_block_id(height), block_id)
         batch.put(L.key_height_of(block_id), encoded)
+        batch.put(L.key_header(height), header_bytes)
+        batch.put(L.key_commit(height), commit_bytes)
         batch.put(L.META_STATE_FROM, encoded)
         batch.put(L.META_TREE_FROM, encoded)
         batch.put(L.META_BLOCKS_FROM, L.encode_height(height + 1))
