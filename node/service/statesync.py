@@ -20,7 +20,8 @@ from pathlib import Path
 
 import trio
 
-from consensus.block import Commit, Header
+from consensus.block import Commit, Header, compute_block_id
+from consensus.sync import Trusted
 from consensus.errors import InvalidBlock
 from consensus.lightsync import (
     SetChange, SetChanges, SignedHeader, verify_set_changes, verify_trusted_header,
@@ -32,12 +33,15 @@ from node.net import (
 from node.store import Store
 from node.store.pruning import get_header_bytes
 from node.store.snapshots import (
-    DOWNLOAD_DIR, SNAPSHOTS_DIR, ChunkDownload, install_snapshot, list_snapshots, read_chunk, take_snapshot,
+    DOWNLOAD_DIR, META_FILE, SNAPSHOTS_DIR, ChunkDownload, install_snapshot, list_snapshots, read_chunk,
+    read_meta_file, take_snapshot,
 )
 from node.store.store import StoreReader
 from tokens import layout as TL
 from tokens.kv import decode_value
-from tokens.snapshot import InvalidSnapshot, SnapshotList, SnapshotMeta, verify_snapshot_header
+from tokens.snapshot import (
+    InvalidSnapshot, SnapshotList, SnapshotMeta, compute_snapshot_state, verify_snapshot_header,
+)
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
 log = logging.getLogger("voisinage.statesync")
@@ -125,6 +129,42 @@ def _snapshot_view(store: Store, directory: Path, keep: int) -> SnapshotMeta:
 
 # ---- joining ----
 
+def find_installed_snapshot(home: Path, store: StoreReader) -> ChunkDownload:
+    """The snapshot a state-synced store started from, kept in the home for ``node verify``."""
+    for path in sorted((Path(home) / DOWNLOAD_DIR).glob(f"{store.state_from()}-*")):
+        meta = read_meta_file(path / META_FILE)
+        if meta.height == store.state_from() and meta.state_root == store_state_root_at_start(store):
+            return ChunkDownload(home, meta)
+    raise StateUnavailable(f"{home}: the snapshot of height {store.state_from()} this home started from "
+                           f"is no longer in {DOWNLOAD_DIR}/")
+
+
+def check_installed_snapshot(home, store: StoreReader) -> tuple[dict[bytes, bytes], Trusted, int]:
+    """For ``node verify``: the kept set changes from genesis, the snapshot height's header
+    against them, and the kept snapshot rebuilt (its root is checked by the replay against
+    the next header). The state entries, the trusted tip, and how many set changes."""
+    chain_id = home.genesis.chain_id
+    changes = load_set_changes(home.path)
+    try:
+        sets = verify_set_changes(chain_id, [v.key for v in home.genesis.validators], changes)
+        base = read_signed_header(store, store.state_from())
+        verify_trusted_header(chain_id, sets, base.header, base.commit)
+        download = find_installed_snapshot(home.path, store)
+        writes = compute_snapshot_state(download.meta, download.chunks())
+    except (InvalidBlock, InvalidSnapshot, StateUnavailable) as exc:
+        raise ValueError(str(exc)) from None
+    tip = Trusted(base.header.height, compute_block_id(base.header), base.header.time_ms)
+    return writes, tip, len(changes)
+
+
+def store_state_root_at_start(store: StoreReader) -> bytes:
+    """The state root the header after the snapshot height carries (or the store's own
+    root while no block has been added yet)."""
+    height = store.state_from()
+    if store.height() == height:
+        return store.state_hash()
+    return read_signed_header(store, height + 1).header.state_hash
+
 def save_set_changes(home: Path, changes: SetChanges) -> None:
     path = Path(home) / DOWNLOAD_DIR / SET_CHANGES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +231,6 @@ class StateSync:
         await trio.to_thread.run_sync(install_snapshot, self.store, self.chain_id, meta, chunks, base,
                                       following.header)
         save_set_changes(self.home.path, changes)
-        download.discard()
         log.info("state installed at height %d, root %s: block sync goes on from height %d", meta.height,
                  meta.state_root.hex()[:16], meta.height + 1)
         return True

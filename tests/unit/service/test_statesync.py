@@ -5,6 +5,7 @@ path is tests/integration/node/test_state_sync.py."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,9 @@ from node.net import STATE_CHUNK, STATE_SET_CHANGES, GetState, PeerUnavailable, 
 from node.service.node import Node
 from node.service.statesync import StateSync, respond_state
 from node.store import Store
+from node.service.verify import VerifyError, verify_home
 from node.store.pruning import PRUNE_EVERY, Pruning
+from node.store.store import DB_DIR
 from node.store.snapshots import SNAPSHOTS_DIR, ChunkDownload, list_snapshots, take_snapshot
 from tests.unit.service.test_pruning_node import GENESIS_TIME, Run, commune  # noqa: F401 (fixture)
 from tokens import get_time_ms
@@ -94,7 +97,8 @@ def test_joiner_installs_the_snapshot_and_block_syncs_to_the_same_state(commune:
         assert store.state_hash() == meta.state_root == decode(source.block(31), Block, MAX_BLOCK_BYTES).header.state_hash
         assert store.last_block_id() == source.block_id(30)
         store.verify_state_hash()          # the rebuilt tree holds exactly the installed entries
-        assert not (commune / "household-2" / "statesync" / f"30-{meta.state_root.hex()[:16]}").exists()
+        # The installed snapshot stays in the home, for `node verify`.
+        assert (commune / "household-2" / "statesync" / f"30-{meta.state_root.hex()[:16]}" / "meta.bin").is_file()
         block_sync(commune, store, source)
         assert store.height() == source.height() == 60
         assert store.state_hash() == source.state_hash()
@@ -176,3 +180,37 @@ def test_download_keeps_only_verified_chunks(tmp_path: Path, chain: Run, commune
         download.save_chunk(1, chunk0)
     again = ChunkDownload(tmp_path, meta)     # a restarted join sees what is already there
     assert again.missing() == list(range(1, len(meta.chunk_hashes)))
+
+
+def test_node_verify_on_a_state_synced_home_replays_from_the_snapshot(commune: Path, chain: Run):
+    store, _ = join(commune, FakeNet({"validator": (chain.store, commune / "validator-0")}))
+    try:
+        block_sync(commune, store, chain.store)
+    finally:
+        store.close()
+    # Keep every block since the snapshot: the default household window (5 here) pruned some.
+    home = commune / "household-2"
+    with pytest.raises(VerifyError, match="state-synced at height 30"):
+        verify_home(home)
+    # Join again keeping every block (the kept download is reused: nothing is fetched twice).
+    shutil.rmtree(home / DB_DIR)
+    store, _ = join(commune, FakeNet({"validator": (chain.store, commune / "validator-0")}))
+    try:
+        node = Node(load_home(home), store, pruning=Pruning(mode="archive"))
+        trusted = Trusted(store.height(), store.last_block_id(), get_time_ms(store.state))
+        pairs = [(decode(b.block, Block, MAX_BLOCK_BYTES), decode(b.commit, Commit, MAX_BLOCK_BYTES))
+                 for b in chain.store.iter_blocks(31)]
+        for block, commit in verify_chain(trusted, node.chain_id, pairs, node.app.validator_set):
+            node.app.commit(block, commit, ())
+    finally:
+        store.close()
+    report = verify_home(home)
+    assert report.from_height == 30 and report.blocks == 30 and report.height == 60
+    assert report.state_hash == chain.store.state_hash().hex()
+    assert "snapshot of height 30" in report.summary()
+    # A tampered kept chunk is found.
+    kept = next((home / "statesync").glob("30-*"))
+    chunk = kept / "chunk-000001"
+    chunk.write_bytes(chunk.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(VerifyError, match="chunk 1 does not hash"):
+        verify_home(home)
