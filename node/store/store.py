@@ -248,6 +248,16 @@ def _put_writes(batch: Any, writes: Mapping[bytes, bytes | None]) -> None:
             raise StoreError(f"state value for {key!r} must be bytes or None")
 
 
+def _put_tip(batch: Any, height: int, block_id: bytes, state_hash: bytes) -> None:
+    """The last committed block: its id both ways, the height and the state hash after it."""
+    encoded = L.encode_height(height)
+    batch.put(L.key_block_id(height), block_id)
+    batch.put(L.key_height_of(block_id), encoded)
+    batch.put(L.META_HEIGHT, encoded)
+    batch.put(L.META_STATE_HASH, state_hash)
+    batch.put(L.META_BLOCK_ID, block_id)
+
+
 def _put_extra(batch: Any, extra_meta: Mapping[str, bytes | None]) -> None:
     for name in sorted(extra_meta):
         value = extra_meta[name]
@@ -418,11 +428,7 @@ class Store(StoreReader):
         _put_writes(batch, writes)
         batch.put(L.META_VERSION, L.encode_height(L.FORMAT_VERSION))
         batch.put(L.META_GENESIS, chain_id)
-        batch.put(L.META_HEIGHT, encoded)
-        batch.put(L.META_STATE_HASH, state_hash)
-        batch.put(L.META_BLOCK_ID, block_id)
-        batch.put(L.key_block_id(height), block_id)
-        batch.put(L.key_height_of(block_id), encoded)
+        _put_tip(batch, height, block_id, state_hash)
         batch.put(L.key_header(height), header_bytes)
         batch.put(L.key_commit(height), commit_bytes)
         batch.put(L.META_STATE_FROM, encoded)
@@ -452,14 +458,9 @@ class Store(StoreReader):
             batch.put(L.key_archive(key), value)
         if stale_nodes is not None:
             self._put_stale(batch, height, writes, stale_nodes)
-        encoded = L.encode_height(height)
         batch.put(L.key_block(height), block_bytes)
         batch.put(L.key_commit(height), commit_bytes)
-        batch.put(L.key_block_id(height), block_id)
-        batch.put(L.key_height_of(block_id), encoded)
-        batch.put(L.META_HEIGHT, encoded)
-        batch.put(L.META_STATE_HASH, state_hash)
-        batch.put(L.META_BLOCK_ID, block_id)
+        _put_tip(batch, height, block_id, state_hash)
         batch.write()  # the only write: until here nothing reached the database
         self._height, self._state_hash = Height(height), state_hash
 
