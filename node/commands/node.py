@@ -11,7 +11,6 @@ import trio
 import typer
 
 from node.errors import UserError
-from node.service.statesync import SNAPSHOT_INTERVAL, SNAPSHOT_KEEP
 
 node_app = typer.Typer(help="Run a validator or household node.", no_args_is_help=True)
 
@@ -53,10 +52,11 @@ def node_run(
     state_sync: bool = typer.Option(True, "--state-sync/--no-state-sync",
                                     help="On an empty home, install a peer's verified state snapshot, then "
                                          "block-sync from it (default); without, replay every block."),
-    snapshot_interval: int = typer.Option(SNAPSHOT_INTERVAL, "--snapshot-interval",
+    snapshot_interval: int = typer.Option(None, "--snapshot-interval", show_default=False,
                                           help="Validator: heights between state snapshots served to joining "
-                                               "nodes (0: take none)."),
-    snapshot_keep: int = typer.Option(SNAPSHOT_KEEP, "--snapshot-keep", help="Complete snapshots kept."),
+                                               "nodes (0: take none; default: 1000)."),
+    snapshot_keep: int = typer.Option(None, "--snapshot-keep", show_default=False,
+                                      help="Complete snapshots kept (default: 3)."),
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
     from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
@@ -75,10 +75,10 @@ def node_run(
          state_sync=state_sync, snapshot_interval=snapshot_interval, snapshot_keep=snapshot_keep)
 
 
-def check_snapshot_options(interval: int, keep: int) -> None:
-    if interval < 0:
+def check_snapshot_options(interval: int | None, keep: int | None) -> None:
+    if interval is not None and interval < 0:
         raise UserError(f"--snapshot-interval must be 0 (no snapshots) or more, not {interval}")
-    if keep < 1:
+    if keep is not None and keep < 1:
         raise UserError(f"--snapshot-keep must be 1 or more, not {keep}")
 
 

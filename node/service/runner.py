@@ -335,12 +335,14 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                    http: str | None = None, sign_journal: bool = False, api_token: str | None = None,
                    rewrite_effects: EffectsRewrite | None = None, relay_txs: bool | None = None,
                    check_all_signatures: bool = False, pruning: Pruning | None = None,
-                   state_sync: bool = True, snapshot_interval: int = SNAPSHOT_INTERVAL,
-                   snapshot_keep: int = SNAPSHOT_KEEP) -> None:
+                   state_sync: bool = True, snapshot_interval: int | None = None,
+                   snapshot_keep: int | None = None) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no);
     ``pruning``: what the store keeps (node/store/pruning.py); ``state_sync``: an empty
     home joins from a peer's snapshot; ``snapshot_interval``: heights between a
-    validator's snapshots (0: none) (node/service/statesync.py)."""
+    validator's snapshots (0: none; None: SNAPSHOT_INTERVAL) (node/service/statesync.py)."""
+    snapshot_interval = SNAPSHOT_INTERVAL if snapshot_interval is None else snapshot_interval
+    snapshot_keep = SNAPSHOT_KEEP if snapshot_keep is None else snapshot_keep
     home = load_home(home_dir)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)
