@@ -104,6 +104,8 @@ def test_joiner_installs_the_snapshot_and_block_syncs_to_the_same_state(commune:
         assert store.state_hash() == source.state_hash()
         # Pruning counts from the snapshot: nothing below it, bodies of the last window only.
         assert store.blocks_from() > 31 and store.height() % PRUNE_EVERY == 0
+        assert store.tree_from() > 30
+        store.verify_state_hash()          # the pruned tree still holds the last root whole
     finally:
         store.close()
 
