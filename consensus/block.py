@@ -40,6 +40,9 @@ class Header(Message):
     tx_root: bytes = field_of(HASH)
     state_hash: bytes = field_of(HASH)  # application state hash after the parent
     proposer: bytes = field_of(KEY)     # the validator that built the block
+    # compute_validators_hash of the set that signs height+1: a light client follows
+    # the set from genesis through the headers where it changes (consensus/lightsync.py).
+    next_validators: bytes = field_of(HASH)
 
 
 @register("cs/commit-sig")
@@ -73,6 +76,12 @@ def compute_block_id(block: Block | Header) -> BlockId:
     """block id = sha256 of the encoded header."""
     header = block.header if isinstance(block, Block) else block
     return BlockId(compute_id(header.encode()))
+
+
+def compute_validators_hash(validators: Sequence[bytes]) -> bytes:
+    """The hash a header commits to for a validator set: sha256 over the keys in set order
+    (the order fixes proposers, DESIGN §6), with a domain tag."""
+    return hashlib.sha256(b"voisinage/validators/" + b"".join(validators)).digest()
 
 
 def compute_tx_root(txs: Sequence[bytes]) -> bytes:

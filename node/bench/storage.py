@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from consensus.block import ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root
+from consensus.block import compute_validators_hash
 from node.sim.ledger_day import DEMO_DAY, DemoCommune, build_commune
 from node.store.pruning import Pruner, Pruning
 from node.store.store import Store
@@ -83,7 +84,8 @@ def fake_sig(*parts: int) -> bytes:
 def build_block(c: DemoCommune, height: int, time_ms: int, txs: list[bytes], parent: bytes, state_hash: bytes,
                 last_commit: Commit | None) -> tuple[Block, Commit]:
     header = Header(chain_id=c.genesis.chain_id, height=height, time_ms=time_ms, parent=parent,
-                    tx_root=compute_tx_root(txs), state_hash=state_hash, proposer=c.genesis.validators[0].key)
+                    tx_root=compute_tx_root(txs), state_hash=state_hash, proposer=c.genesis.validators[0].key,
+                    next_validators=compute_validators_hash([v.key for v in c.genesis.validators]))
     block = Block(header=header, txs=tuple(txs), last_commit=last_commit, evidence=())
     block_id = compute_block_id(block)
     sigs = tuple(CommitSig(validator=fake_sig(height, i)[:32], sig=fake_sig(height, i, 1))

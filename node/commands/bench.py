@@ -228,3 +228,35 @@ def bench_year(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("statesync")
+def bench_statesync(
+    households: int = typer.Option(100, "--households", min=2, max=2000, help="Households of the commune."),
+    days: int = typer.Option(1, "--days", min=1, max=400, help="Simulated days of chain."),
+    idle_s: int = typer.Option(10, "--idle-s", min=1, max=1800,
+                               help="Seconds between two blocks (an empty one unless readings are due)."),
+    out: Path = typer.Option(None, "--dir", help="Where the stores go (default: a temporary directory)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Join by state sync (check, rebuild and install a snapshot) versus replay every block
+    from genesis, into fresh stores, in the same run."""
+    import tempfile
+
+    from node.bench.statesync import run_statesync_bench
+    from node.bench.storage import BenchFailed
+    from node.errors import UserError
+
+    with tempfile.TemporaryDirectory(prefix="voisinage-statesync-") as tmp:
+        try:
+            report = run_statesync_bench(out or Path(tmp), households, days, idle_s)
+        except BenchFailed as exc:
+            raise UserError(f"bench statesync failed: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"{report['households']} households, {report['days']} days, {report['blocks']} blocks: "
+               f"snapshot of height {report['snapshot_height']}, {report['snapshot_entries']} entries, "
+               f"{report['snapshot_bytes']} bytes in {report['snapshot_chunks']} chunks "
+               f"(built in {report['snapshot_build_s']} s)")
+    typer.echo(f"join {report['join_s']} s vs replay {report['replay_s']} s: {report['ratio']}x faster")

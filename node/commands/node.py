@@ -53,6 +53,14 @@ def node_run(
     archive_keep_days: int = typer.Option(0, "--archive-keep-days",
                                           help="Drop archived interval history older than this many days "
                                                "(0: keep it all)."),
+    state_sync: bool = typer.Option(True, "--state-sync/--no-state-sync",
+                                    help="On an empty home, install a peer's verified state snapshot, then "
+                                         "block-sync from it (default); without, replay every block."),
+    snapshot_interval: int = typer.Option(None, "--snapshot-interval", show_default=False,
+                                          help="Validator: heights between state snapshots served to joining "
+                                               "nodes (0: take none; default: 1000)."),
+    snapshot_keep: int = typer.Option(None, "--snapshot-keep", show_default=False,
+                                      help="Complete snapshots kept (default: 3)."),
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
     from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
@@ -64,9 +72,18 @@ def node_run(
         kept = parse_pruning(pruning, keep_states, keep_blocks, keep_days, archive_keep_days)
     except PruningError as exc:
         raise UserError(str(exc)) from None
+    check_snapshot_options(snapshot_interval, snapshot_keep)
     _run(home, listen=listen, peers=list(peer), http=http, log_level=log_level, api_token=api_token,
          sign_journal=sign_journal, relay_txs=relay_txs, check_all_signatures=check_all_signatures,
-         rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine), pruning=kept)
+         rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine), pruning=kept,
+         state_sync=state_sync, snapshot_interval=snapshot_interval, snapshot_keep=snapshot_keep)
+
+
+def check_snapshot_options(interval: int | None, keep: int | None) -> None:
+    if interval is not None and interval < 0:
+        raise UserError(f"--snapshot-interval must be 0 (no snapshots) or more, not {interval}")
+    if keep is not None and keep < 1:
+        raise UserError(f"--snapshot-keep must be 1 or more, not {keep}")
 
 
 def _run(home: Path, *, log_level: str, **options) -> None:
@@ -98,10 +115,15 @@ def node_join(
                                   help="debug, info, warning or error."),
     api_token: str = typer.Option(None, "--api-token", envvar="VOISINAGE_API_TOKEN",
                                   help="Accept POST /tx from non-loopback clients bearing this token."),
+    state_sync: bool = typer.Option(True, "--state-sync/--no-state-sync",
+                                    help="Install a peer's verified state snapshot, then block-sync from it "
+                                         "(default); without, replay every block from genesis."),
 ) -> None:
     """Join a running commune without regenerating its genesis: create the home, then run.
 
-    The node syncs every block from its peers and checks each commit; a household
+    The node checks the header chain from genesis through validator-set changes, installs
+    a peer's snapshot checked against it (falling back to every block when no peer has
+    one), then syncs the blocks since and checks each commit; a household
     registered by the registrar (``registrar register``) then submits its readings
     here. Run again with the same --home to restart it."""
     from node.home.homedir import create_home, home_key
@@ -110,7 +132,8 @@ def node_join(
     public = home_key(joined).public.hex()
     typer.echo(f"{'created' if created else 'reusing'} {home} for {joined.genesis.name}; this node's key: {public}",
                err=True)
-    _run(joined.path, listen=None, peers=list(peer), http=None, log_level=log_level, api_token=api_token)
+    _run(joined.path, listen=None, peers=list(peer), http=None, log_level=log_level, api_token=api_token,
+         state_sync=state_sync)
 
 
 @node_app.command("verify")

@@ -139,7 +139,9 @@ class Cluster:
         self.by_name[node.name] = node
 
     def command(self, node: NodeProc) -> list[str]:
-        args = node.args or ("node", "run", "--home", str(node.home), "--http", node.http)
+        # Nodes of a local network start from genesis together: no state sync (a node
+        # that joins later, ``node.args``, says for itself how it starts).
+        args = node.args or ("node", "run", "--home", str(node.home), "--http", node.http, "--no-state-sync")
         cmd = [sys.executable, "-m", "node.cli", *args]
         if node.byzantine:
             cmd += ["--byzantine", "double-sign"]

@@ -7,18 +7,23 @@ wire; it must not import consensus, tokens, governance or the rest of node excep
 from node.net.batcher import TxBatcher
 from node.net.errors import (
     BlocksPruned, LocalProtocolError, NetError, NetSetupError, PeerUnavailable, RemoteProtocolError,
+    StateUnavailable,
 )
 from node.net.identity import (
     genesis_peer_addrs, has_explicit_peer_id, is_full_peer_addr, load_or_create_identity, peer_id_of_key,
     validator_peer_addr,
 )
-from node.net.messages import BlockEntry, Blocks, GetBlocks, Status, SyncFailure, TxBatch
+from node.net.messages import (
+    STATE_CHUNK, STATE_HEADER, STATE_SET_CHANGES, STATE_SNAPSHOTS, BlockEntry, Blocks, GetBlocks, GetState,
+    Status, SyncFailure, TxBatch,
+)
 from node.net.network import Network, NetSettings, open_network
 from node.net.topics import TopicKind, topic_name
 from node.net.verdict import ACCEPT, Outcome, Verdict, ignore, reject
 
 __all__ = [
-    "BlocksPruned",
+    "BlocksPruned", "StateUnavailable", "GetState",
+    "STATE_CHUNK", "STATE_HEADER", "STATE_SET_CHANGES", "STATE_SNAPSHOTS",
     "TxBatcher", "LocalProtocolError", "NetError", "NetSetupError", "PeerUnavailable", "RemoteProtocolError",
     "genesis_peer_addrs", "has_explicit_peer_id", "is_full_peer_addr", "load_or_create_identity",
     "peer_id_of_key", "validator_peer_addr",

@@ -24,6 +24,11 @@ class BlocksPruned(NetError):
     sync server answers SyncFailure with this reason; the asker tries another peer."""
 
 
+class StateUnavailable(NetError):
+    """Raised by a node's state-sync responder: it has no such snapshot, chunk or header.
+    The server answers SyncFailure with this reason; the joiner tries another peer."""
+
+
 class NetSetupError(NetError, OneLineError):
     """The network cannot start: a bad address, a corrupt or foreign identity file, a
     port in use. The operator's to fix; the CLI prints it as one line."""

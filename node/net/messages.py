@@ -15,6 +15,9 @@ MAX_SYNC_COUNT = 256                       # DESIGN §7: GetBlocks count <= 256
 MAX_COMMIT_BYTES = 1024 * 1024             # >= quorum precommits of any sane validator set
 MAX_SYNC_RESPONSE_BYTES = 32 * 1024 * 1024  # one Blocks frame; at least one block always fits
 MAX_REQUEST_BYTES = 256
+MAX_STATE_REPLY_BYTES = 8 * 1024 * 1024    # a snapshot chunk (<= 4 MiB), a meta list, the set changes
+# GetState kinds (docs/statesync.md): what a joiner asks a node that serves state sync.
+STATE_SNAPSHOTS, STATE_CHUNK, STATE_SET_CHANGES, STATE_HEADER = range(4)
 
 
 @register("net/txbatch")
@@ -64,3 +67,22 @@ class Status(Message):
 
     height: int = field_of(U64)
 
+
+
+@register("net/getstate")
+@dataclass(frozen=True)
+class GetState(Message):
+    """A state-sync request: the snapshot list, chunk ``index`` of the snapshot of
+    ``height``, the validator-set changes, or the header and commit of ``height``."""
+
+    kind: int = field_of(U64)
+    height: int = field_of(U64)
+    index: int = field_of(U64)
+
+
+@register("net/statereply")
+@dataclass(frozen=True)
+class StateReply(Message):
+    """The answer's bytes, a message of the node's own (the network only moves them)."""
+
+    data: bytes = field_of(Bytes(max=MAX_STATE_REPLY_BYTES))

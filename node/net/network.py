@@ -37,13 +37,15 @@ from wire import DecodeError, decode
 from wire.limits import MAX_GOSSIP_BYTES
 
 from node.errors import find_only
-from node.net import gossip, libp2p_fixes, sync
+from node.net import gossip, libp2p_fixes, statesync, sync
 from node.net.batcher import DEFAULT_DELAY_S, TxBatcher
 from node.net.errors import LocalProtocolError, NetError, NetSetupError
 from node.net.identity import load_or_create_identity
-from node.net.messages import TxBatch
+from node.net.messages import MAX_STATE_REPLY_BYTES, GetState, StateReply, SyncFailure, TxBatch
 from node.net.peers import PeerManager, PeerPolicy, parse_peer_addr
-from node.net.topics import TopicKind, compute_message_id, status_protocol, sync_protocol, topic_name
+from node.net.topics import (
+    TopicKind, compute_message_id, state_protocol, status_protocol, sync_protocol, topic_name,
+)
 from node.net.verdict import (
     MALFORMED, OVERSIZE, Outcome, Verdict, VerdictCounts, compute_batch_verdict, ignore, reject,
 )
@@ -101,7 +103,7 @@ class Network:
 
     def __init__(self, host: IHost, chain_id: bytes, handlers: Mapping[TopicKind, Handler],
                  bootstrap: Sequence[str], get_block: sync.GetBlock, get_height: sync.GetHeight,
-                 settings: NetSettings) -> None:
+                 settings: NetSettings, serve_state: statesync.StateResponder | None = None) -> None:
         self.host, self.chain_id, self.settings = host, chain_id, settings
         self._handlers = dict(handlers)
         self._topics = {kind: topic_name(chain_id, kind) for kind in TopicKind}
@@ -121,6 +123,7 @@ class Network:
         self.delivered = 0
         self.batcher = TxBatcher(self._publish_tx_batch, delay_s=settings.batch_delay_s)
         self._server = sync.SyncServer(get_block, get_height, self._record_height)
+        self._state_server = None if serve_state is None else statesync.StateSyncServer(serve_state)
         self._nursery: trio.Nursery | None = None
         # Validators added after start-up: peer id -> the cancel scope of their dialling.
         self._validator_dials: dict[ID, trio.CancelScope] = {}
@@ -270,6 +273,13 @@ class Network:
         return await sync.request_blocks(self.host, sync_protocol(self.chain_id), peer_id,
                                          from_height, count)
 
+    async def request_state(self, peer_id: str, kind: int, height: int = 0, index: int = 0) -> bytes:
+        """A state-sync answer's bytes from ``peer_id`` (docs/statesync.md); the node checks them."""
+        resp = await sync._exchange(self.host, peer_id, state_protocol(self.chain_id),
+                                    GetState(kind=kind, height=height, index=index),
+                                    (StateReply, SyncFailure), MAX_STATE_REPLY_BYTES + 64)
+        return statesync.verify_state_reply(resp)
+
     async def request_status(self, peer_id: str) -> int:
         height = await sync.request_status(self.host, status_protocol(self.chain_id), peer_id,
                                            self._get_height())
@@ -372,6 +382,14 @@ class Network:
     def _set_stream_handlers(self) -> None:
         self.host.set_stream_handler(TProtocol(sync_protocol(self.chain_id)), self._serve_sync)
         self.host.set_stream_handler(TProtocol(status_protocol(self.chain_id)), self._serve_status)
+        if self._state_server is not None:
+            self.host.set_stream_handler(TProtocol(state_protocol(self.chain_id)), self._serve_state)
+
+    async def _serve_state(self, stream) -> None:
+        if self.peer_manager.is_banned(stream.muxed_conn.peer_id):
+            await stream.reset()
+            return
+        await self._state_server.handle(stream)
 
     async def _serve_sync(self, stream) -> None:
         if self.peer_manager.is_banned(stream.muxed_conn.peer_id):
@@ -439,7 +457,8 @@ def _parse_listen(addr: str) -> multiaddr.Multiaddr:
 async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
                        bootstrap_peers: Sequence[str], handlers: Mapping[TopicKind, Handler], *,
                        get_block: sync.GetBlock = _no_block, get_height: sync.GetHeight = _zero_height,
-                       settings: NetSettings = NetSettings()) -> AsyncIterator[Network]:
+                       settings: NetSettings = NetSettings(),
+                       serve_state: statesync.StateResponder | None = None) -> AsyncIterator[Network]:
     """Start the network, yield it once listening, stop it cleanly on exit.
 
     Bad addresses, a corrupt ``p2p.key`` or a port in use raise ``NetSetupError``.
@@ -450,7 +469,7 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
     listen = _parse_listen(listen_maddr)
     key = load_or_create_identity(Path(home_dir), settings.identity_seed)
     host = new_host(key_pair=key, muxer_preference=settings.muxer)
-    net = Network(host, chain_id, handlers, bootstrap_peers, get_block, get_height, settings)
+    net = Network(host, chain_id, handlers, bootstrap_peers, get_block, get_height, settings, serve_state)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(net.serve, listen)

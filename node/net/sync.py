@@ -18,6 +18,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.exceptions import BaseLibp2pError
 from libp2p.peer.id import ID
 
+from wire import Message
 from wire.limits import MAX_BLOCK_BYTES
 
 from node.net.errors import BlocksPruned, LocalProtocolError, PeerUnavailable, RemoteProtocolError
@@ -96,7 +97,7 @@ async def _close_quietly(stream: INetStream, reset: bool) -> None:
             pass  # the stream is going away either way
 
 
-async def _exchange(host: IHost, peer_id: str, protocol: str, request: GetBlocks | Status,
+async def _exchange(host: IHost, peer_id: str, protocol: str, request: Message,
                     expect: tuple[type, ...], limit: int):
     """Open a stream, send one framed request, read one framed answer."""
     pid = parse_peer_id(peer_id)

@@ -27,6 +27,11 @@ def status_protocol(chain_id: bytes) -> str:
     return f"/voisinage/{chain_id.hex()}/status/1"
 
 
+def state_protocol(chain_id: bytes) -> str:
+    """State sync (docs/statesync.md): snapshots, their chunks and the light-client headers."""
+    return f"/voisinage/{chain_id.hex()}/statesync/1"
+
+
 def compute_message_id(data: bytes) -> bytes:
     """DESIGN §7: the message id is sha256(data)[:20], so copies of the same bytes
     from different publishers are one message."""

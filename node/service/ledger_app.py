@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from consensus.block import (
-    MAX_BLOCK_LAG_MS, ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, check_block_lag,
+    MAX_BLOCK_LAG_MS, ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, compute_validators_hash, check_block_lag,
     check_block_time,
 )
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
@@ -89,7 +89,8 @@ class LedgerApp:
             log.info("dropped %d mempool txs no longer valid (%s)", len(rejected), rejected[0][1].reason)
         header = Header(chain_id=self.genesis.chain_id, height=height, time_ms=time_ms,
                         parent=self.store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(txs),
-                        state_hash=self.store.state_hash(), proposer=self.key.public)
+                        state_hash=self.store.state_hash(), proposer=self.key.public,
+                        next_validators=compute_validators_hash(self.validator_set(height + 1)))
         block = Block(header=header, txs=tuple(txs), last_commit=last_commit, evidence=evidence)
         if not evidence:
             # Our own block was just applied while selecting its txs: the engine checks
@@ -129,6 +130,9 @@ class LedgerApp:
         header = block.header
         if header.state_hash != self.store.state_hash():
             raise InvalidConsensusBlock("header state hash is not the state after the parent")
+        # The set of height+1 is fixed by the state after the parent (changes start at h+2).
+        if header.next_validators != compute_validators_hash(self.validator_set(header.height + 1)):
+            raise InvalidConsensusBlock("header next validators hash is not the set of the next height")
         check_block_time(block, get_time_ms(self.store.state) if header.height > 1 else None,
                           self.now_ms() if check_time else None)
         ctx = BlockContext(header.height, header.time_ms, header.proposer)

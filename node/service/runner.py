@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import multiaddr
@@ -33,6 +34,9 @@ from node.service.ownlog import OwnMessages, load_own_messages
 from node.service.roles import get_identity_seed
 from node.service.node import EffectsRewrite, Node
 from node.service.signstate import append_sign_journal, save_sign_state
+from node.service.statesync import (
+    SNAPSHOT_INTERVAL, SNAPSHOT_KEEP, join_by_state_sync, keep_snapshots, respond_state,
+)
 from node.store import Store
 from tokens import MemoryKV, genesis_writes, get_state_hash, get_time_ms
 from tokens.settlement import Settled
@@ -290,10 +294,15 @@ class SyncProgress:
 
 def open_store(home) -> Store:
     store = Store.open_home(home.path, chain_id=home.genesis.chain_id)
+    init_genesis(home, store)
+    return store
+
+
+def init_genesis(home, store: Store) -> None:
+    """An empty store starts from genesis (unless state sync installed a snapshot)."""
     if not store.is_initialized():
         writes = genesis_writes(home.genesis)
         store.init_genesis(home.genesis.chain_id, writes, get_state_hash(MemoryKV(writes)))
-    return store
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -325,16 +334,26 @@ async def serve_api(node: Node, host: str, port: int, api_token: str | None = No
 async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),
                    http: str | None = None, sign_journal: bool = False, api_token: str | None = None,
                    rewrite_effects: EffectsRewrite | None = None, relay_txs: bool | None = None,
-                   check_all_signatures: bool = False, pruning: Pruning | None = None) -> None:
+                   check_all_signatures: bool = False, pruning: Pruning | None = None,
+                   state_sync: bool = True, snapshot_interval: int | None = None,
+                   snapshot_keep: int | None = None) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no);
-    ``pruning``: what the store keeps (node/store/pruning.py)."""
+    ``pruning``: what the store keeps (node/store/pruning.py); ``state_sync``: an empty
+    home joins from a peer's snapshot; ``snapshot_interval``: heights between a
+    validator's snapshots (0: none; None: SNAPSHOT_INTERVAL) (node/service/statesync.py)."""
+    snapshot_interval = SNAPSHOT_INTERVAL if snapshot_interval is None else snapshot_interval
+    snapshot_keep = SNAPSHOT_KEEP if snapshot_keep is None else snapshot_keep
     home = load_home(home_dir)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)
     listen = listen or home.config.get("listen") or _genesis_listen(home)
     peers = check_addrs(listen, list(peers))
-    store, started = open_store(home), False
+    store, started = Store.open_home(home.path, chain_id=home.genesis.chain_id), False
     try:
+        # A genesis validator on an empty home is the network starting: nothing to sync.
+        if state_sync and not store.is_initialized() and not _is_genesis_validator(home):
+            await join_by_state_sync(home, store, peers)
+        init_genesis(home, store)
         node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
                     check_all_signatures=check_all_signatures, relay_txs=relay_txs, pruning=pruning)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
@@ -346,7 +365,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                                relay_txs=node.is_validator if relay_txs is None else relay_txs)
         async with open_network(home.path, home.genesis.chain_id, listen, bootstrap, handlers,
                                 get_block=lambda h: _stored_pair(store, h), get_height=store.height,
-                                settings=settings) as net:
+                                settings=settings, serve_state=partial(respond_state, store, home.path)) as net:
             node.net, started = net, True
             log.info("node %s (%s) at height %d, peer id %s", home.config.get("name", home.path.name),
                      "validator" if node.is_validator else "full node", store.height(), net.peer_id)
@@ -357,6 +376,9 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 nursery.start_soon(Driver(node, nursery).run)
                 nursery.start_soon(Syncer(node).run)
                 nursery.start_soon(node.keep_pending_moving)
+                if snapshot_interval > 0:
+                    nursery.start_soon(keep_snapshots, store, home.path, snapshot_interval, snapshot_keep,
+                                       lambda: node.is_validator)
     finally:
         store.close()
         if started:
@@ -380,6 +402,11 @@ def _stored_pair(store: Store, height: int):
         # DESIGN §7: the asker moves on to another peer (runner.BlockSync.catch_up).
         raise BlocksPruned(f"pruned: blocks are kept here from height {store.blocks_from()}")
     return (block, commit) if block is not None and commit is not None else None
+
+
+def _is_genesis_validator(home) -> bool:
+    key = home_key(home).public
+    return any(v.key == key for v in home.genesis.validators)
 
 
 def _genesis_listen(home) -> str:

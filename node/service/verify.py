@@ -49,11 +49,17 @@ class VerifyReport:
     state_hash: str
     state_entries: int
     sign_state: str | None   # "h/r/s" of a validator's double-sign record, if any
+    from_height: int = 0     # a state-synced home: the snapshot height the replay starts at
+    set_changes: int = 0     # and the validator-set changes its header was checked through
 
     def summary(self) -> str:
         signed = f"; double-sign record at h/r/s {self.sign_state}" if self.sign_state else ""
+        start = "from genesis" if not self.from_height else (
+            f"from the snapshot of height {self.from_height} this home was state-synced from (its header "
+            f"checked from genesis through {self.set_changes} validator-set changes, its entries against "
+            f"the header's state root; blocks below it are not here to replay)")
         return (f"verified {self.blocks} blocks ({self.txs} txs) of chain {self.chain_id[:16]}… "
-                f"from genesis: height {self.height}, state hash {self.state_hash}, "
+                f"{start}: height {self.height}, state hash {self.state_hash}, "
                 f"{self.state_entries} state entries{signed}")
 
 
@@ -69,6 +75,8 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -
     with Store.open(home.path / DB_DIR, chain_id=home.genesis.chain_id, create=False) as store:
         if not store.is_initialized():
             raise VerifyError(f"{home.path}: the store holds no chain yet (run the node first)")
+        if store.state_from():
+            return verify_synced_home(home, store, sign_state, progress)
         if store.blocks_from() > 1:
             # docs/state.md "Pruning": a replay from genesis needs every block body.
             raise VerifyError(f"{home.path}: blocks below height {store.blocks_from()} were pruned (a household "
@@ -83,6 +91,30 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -
         verify_final_state(store, kv)
         return VerifyReport(home.genesis.chain_id.hex(), store.height(), store.height(), txs,
                             store.state_hash().hex(), len(kv), sign_state)
+
+
+def verify_synced_home(home, store: Store, sign_state: str | None, progress: Progress) -> VerifyReport:
+    """A home installed by state sync (docs/statesync.md): the set changes it kept are
+    checked from genesis, the snapshot's header against them, the snapshot it kept is
+    rebuilt, and every block since is replayed on it as from genesis."""
+    from node.service.statesync import check_installed_snapshot
+
+    start = store.state_from()
+    if store.blocks_from() > start + 1:
+        raise VerifyError(f"{home.path}: blocks below height {store.blocks_from()} were pruned; this home was "
+                          f"state-synced at height {start}, and a replay from there needs every block since")
+    try:
+        writes, tip, changes = check_installed_snapshot(home, store)
+    except (ValueError, ServiceError) as exc:
+        raise VerifyError(f"{home.path}: {exc}") from None
+    kv, txs = MemoryKV(writes), 0
+    for height in range(start + 1, store.height() + 1):
+        tip, count = verify_stored_block(store, home.genesis, kv, tip, height)
+        txs += count
+        progress(height - start, store.height() - start)
+    verify_final_state(store, kv)
+    return VerifyReport(home.genesis.chain_id.hex(), store.height(), store.height() - start, txs,
+                        store.state_hash().hex(), len(kv), sign_state, start, changes)
 
 
 def verify_stored_block(store: StoreReader, genesis: Genesis, kv: MemoryKV, tip: Trusted,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from wire import Keypair, Message, signing_bytes, verify_message
 
-from consensus.block import ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root
+from consensus.block import ZERO_ID, Block, Commit, Header, compute_block_id, compute_tx_root, compute_validators_hash
 from consensus.block import check_block_lag, check_block_time
 from consensus.engine import Engine
 from consensus.errors import InvalidBlock
@@ -113,7 +113,7 @@ class SimApp:
         header = Header(chain_id=CHAIN_ID, height=height,
                         time_ms=max(self.time_ms + 1, self.now_ms()),
                         parent=parent, tx_root=compute_tx_root(txs), state_hash=self.state_hash,
-                        proposer=self.me)
+                        proposer=self.me, next_validators=compute_validators_hash(self.sim.validators))
         return Block(header=header, txs=txs, last_commit=last_commit, evidence=evidence)
 
     def now_ms(self) -> int:

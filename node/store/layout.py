@@ -23,6 +23,8 @@ key                         value
 ``H/`` + height             header bytes of a block whose body was pruned
 ``m/tree_from``             lowest height whose state tree is whole (absent: all heights)
 ``m/blocks_from``           lowest height whose block body is kept (absent: all heights)
+``m/state_from``            the snapshot height a state-synced store started at (absent:
+                            genesis); no block at or below it is stored
 ==========================  ============================================================
 
 Heights are 8-byte big-endian, so LevelDB's byte order is height order and a prefix
@@ -54,6 +56,7 @@ META_STATE_HASH = b"m/state_hash"
 META_BLOCK_ID = b"m/block_id"
 META_TREE_FROM = b"m/tree_from"
 META_BLOCKS_FROM = b"m/blocks_from"
+META_STATE_FROM = b"m/state_from"
 
 HASH_LEN = 32
 

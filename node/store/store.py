@@ -156,6 +156,11 @@ class StoreReader:
         raw = self._source.get(L.META_BLOCKS_FROM)
         return Height(1) if raw is None else L.decode_height(raw)
 
+    def state_from(self) -> Height:
+        """The snapshot height this store was installed at by state sync (0: genesis)."""
+        raw = self._source.get(L.META_STATE_FROM)
+        return Height(0) if raw is None else L.decode_height(raw)
+
     def extra(self, name: str) -> bytes | None:
         """Extra meta committed with a block by ``commit_block(extra_meta=...)``."""
         return self._source.get(L.key_extra(name))
@@ -241,6 +246,16 @@ def _put_writes(batch: Any, writes: Mapping[bytes, bytes | None]) -> None:
             put(prefix + key, value)
         else:
             raise StoreError(f"state value for {key!r} must be bytes or None")
+
+
+def _put_tip(batch: Any, height: int, block_id: bytes, state_hash: bytes) -> None:
+    """The last committed block: its id both ways, the height and the state hash after it."""
+    encoded = L.encode_height(height)
+    batch.put(L.key_block_id(height), block_id)
+    batch.put(L.key_height_of(block_id), encoded)
+    batch.put(L.META_HEIGHT, encoded)
+    batch.put(L.META_STATE_HASH, state_hash)
+    batch.put(L.META_BLOCK_ID, block_id)
 
 
 def _put_extra(batch: Any, extra_meta: Mapping[str, bytes | None]) -> None:
@@ -364,7 +379,7 @@ class Store(StoreReader):
         state_hash = self._db.get(L.META_STATE_HASH)
         if state_hash is None or len(state_hash) != L.HASH_LEN:
             raise StoreCorrupt(f"database {self.path}: bad meta state hash")
-        if height > 0:
+        if height > 0 and height != self.state_from():
             self.get_stored_block(height)
         self._height, self._state_hash = height, state_hash
 
@@ -400,6 +415,33 @@ class Store(StoreReader):
         batch.write()
         self._height, self._state_hash = Height(0), state_hash
 
+    def init_snapshot(self, chain_id: bytes, height: int, block_id: bytes, header_bytes: bytes, commit_bytes: bytes,
+                      writes: Mapping[bytes, bytes | None], state_hash: bytes) -> None:
+        """Install a verified state-sync snapshot of ``height`` (block ``block_id``) as this
+        store's start, in one synced batch: no block at or below it is stored, so block
+        sync goes on from height+1, and pruning counts from there (docs/statesync.md). The
+        block's header and commit are kept as a pruned block's are."""
+        _check_hash(chain_id, "chain id")
+        _check_hash(state_hash, "state hash")
+        _check_hash(block_id, "block id")
+        if self.is_initialized():
+            raise StoreError(f"database {self.path} already has a genesis: state sync needs an empty home")
+        if not _is_height(height) or height < 1:
+            raise StoreError(f"a snapshot height is 1 or more, not {height}")
+        encoded = L.encode_height(height)
+        batch = self._db.write_batch(sync=True)
+        _put_writes(batch, writes)
+        batch.put(L.META_VERSION, L.encode_height(L.FORMAT_VERSION))
+        batch.put(L.META_GENESIS, chain_id)
+        _put_tip(batch, height, block_id, state_hash)
+        batch.put(L.key_header(height), header_bytes)
+        batch.put(L.key_commit(height), commit_bytes)
+        batch.put(L.META_STATE_FROM, encoded)
+        batch.put(L.META_TREE_FROM, encoded)
+        batch.put(L.META_BLOCKS_FROM, L.encode_height(height + 1))
+        batch.write()
+        self._height, self._state_hash = Height(height), state_hash
+
     def commit_block(self, height: int, block_id: bytes, block_bytes: bytes, commit_bytes: bytes,
                      writes: Mapping[bytes, bytes | None], state_hash: bytes,
                      extra_meta: Mapping[str, bytes | None] | None = None, *,
@@ -421,14 +463,9 @@ class Store(StoreReader):
             batch.put(L.key_archive(key), value)
         if stale_nodes is not None:
             self._put_stale(batch, height, writes, stale_nodes)
-        encoded = L.encode_height(height)
         batch.put(L.key_block(height), block_bytes)
         batch.put(L.key_commit(height), commit_bytes)
-        batch.put(L.key_block_id(height), block_id)
-        batch.put(L.key_height_of(block_id), encoded)
-        batch.put(L.META_HEIGHT, encoded)
-        batch.put(L.META_STATE_HASH, state_hash)
-        batch.put(L.META_BLOCK_ID, block_id)
+        _put_tip(batch, height, block_id, state_hash)
         batch.write()  # the only write: until here nothing reached the database
         self._height, self._state_hash = Height(height), state_hash
 

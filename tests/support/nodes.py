@@ -248,12 +248,13 @@ class Cluster:
                  self.logs)
         return target
 
-    def assert_agree(self, nodes: list[NodeProc] | None = None, upto: int | None = None) -> int:
-        """Same block id and header state hash at every height up to the common one;
+    def assert_agree(self, nodes: list[NodeProc] | None = None, upto: int | None = None, since: int = 1) -> int:
+        """Same block id and header state hash at every height from ``since`` (a
+        state-synced node has no block below its snapshot) up to the common one;
         returns that height."""
         nodes = nodes if nodes is not None else self.running()
         common = upto if upto is not None else min(n.height() for n in nodes)
-        for h in range(1, common + 1):
+        for h in range(since, common + 1):
             seen = {n.name: _block_key(n.block(h)) for n in nodes}
             assert len(set(seen.values())) == 1, f"nodes disagree at height {h}: {seen}"
         return common

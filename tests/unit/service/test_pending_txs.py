@@ -19,7 +19,7 @@ import pytest
 import trio
 import trio.testing
 
-from consensus.block import ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root
+from consensus.block import ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root, compute_validators_hash
 from consensus.vote import PRECOMMIT, Vote
 from node.home.homedir import KEY_FILE, create_network, load_home
 from node.home.keyfile import load_key
@@ -85,7 +85,8 @@ def commit_block(node: Node, commune: Path, txs: list[bytes]) -> None:
     height = node.store.height() + 1
     header = Header(chain_id=node.chain_id, height=height, time_ms=node.clock.now_ms(),
                     parent=node.store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(txs),
-                    state_hash=node.store.state_hash(), proposer=vkey.public)
+                    state_hash=node.store.state_hash(), proposer=vkey.public,
+                    next_validators=compute_validators_hash(node.app.validator_set(height + 1)))
     block = Block(header=header, txs=tuple(txs), last_commit=None, evidence=())
     block_id = compute_block_id(block)
     vote = sign_message(Vote(kind=PRECOMMIT, height=height, round=0, block_id=block_id, validator=vkey.public,

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import trio
 
-from consensus.block import ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root
+from consensus.block import ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root, compute_validators_hash
 from consensus.vote import PRECOMMIT, Vote
 from node.home.homedir import KEY_FILE, create_network, load_home
 from node.home.keyfile import load_key
@@ -67,7 +67,8 @@ class Run:
         height = store.height() + 1
         header = Header(chain_id=chain_id, height=height, time_ms=time_s * 1000,
                         parent=store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(list(txs)),
-                        state_hash=store.state_hash(), proposer=self.validator.public)
+                        state_hash=store.state_hash(), proposer=self.validator.public,
+                        next_validators=compute_validators_hash([self.validator.public]))
         block = Block(header=header, txs=tuple(txs), last_commit=self.last_commit, evidence=())
         block_id = compute_block_id(block)
         vote = sign_message(Vote(kind=PRECOMMIT, height=height, round=0, block_id=block_id,

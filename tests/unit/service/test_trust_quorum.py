@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from consensus.block import ZERO_ID, Block, Header, compute_tx_root
+from consensus.block import ZERO_ID, Block, Header, compute_tx_root, compute_validators_hash
 from node.home.homedir import KEY_FILE, create_network, load_home
 from node.home.keyfile import load_key
 from node.service.mempool import Mempool
@@ -64,7 +64,8 @@ def block_of(store: Store, commune: Path, txs: list[bytes]) -> Block:
     genesis = load_home(commune / "validator-0").genesis
     header = Header(chain_id=genesis.chain_id, height=1, time_ms=BLOCK_TIME_MS, parent=ZERO_ID,
                     tx_root=compute_tx_root(txs), state_hash=store.state_hash(),
-                    proposer=genesis.validators[0].key)
+                    proposer=genesis.validators[0].key,
+                    next_validators=compute_validators_hash([v.key for v in genesis.validators]))
     return Block(header=header, txs=tuple(txs), last_commit=None, evidence=())
 
 
