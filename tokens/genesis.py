@@ -55,6 +55,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # docs/reconciliation.md "Sky cap": an export delta above kWc × the genesis clear-sky
     # table × this margin is refused (above_clear_sky). 12000 bp: 1.2.
     "clear_sky_margin_bp": 12_000,
+    # docs/reconciliation.md: a reconciled day whose provisional energy deviates from the
+    # official one by more than this counts toward flagging the household (3 in a row).
+    "reconcile_flag_bp": 1000,
 }
 
 # The margin may not fall under 1 (a real clear day would be refused) nor exceed 10.
@@ -148,7 +151,7 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
         _int(merged[name], f"params.{name}")
     if _int(merged["eur_per_kwh_cents"], "params.eur_per_kwh_cents") > MAX_EUR_PER_KWH_CENTS:
         raise GenesisError(f"params.eur_per_kwh_cents: at most {MAX_EUR_PER_KWH_CENTS} cents")
-    for name in ("levy_bp", "proposal_quorum_bp", "proposal_threshold_bp"):
+    for name in ("levy_bp", "proposal_quorum_bp", "proposal_threshold_bp", "reconcile_flag_bp"):
         if _int(merged[name], f"params.{name}") > 10_000:
             raise GenesisError(f"params.{name}: at most 10000 basis points")
     lo, hi = CLEAR_SKY_MARGIN_BP
