@@ -75,9 +75,10 @@ def check_reconcile(lg: Ledger, tx: Reconcile) -> tuple[bytes, list]:
     interval_s = lg.params["settlement_interval_s"]
     if interval_s != OFFICIAL_INTERVAL_S:
         raise InvalidTx("interval_mismatch", f"official curves are half-hourly; settlement is {interval_s} s")
-    n = len(tx.export_wh)
-    if not n or n != len(tx.import_wh):
-        raise InvalidTx("bad_curve", "export and import must have the same number (1 to 50) of intervals")
+    n = get_curve_length(tx)
+    if not n or (tx.export_wh and tx.import_wh and len(tx.export_wh) != len(tx.import_wh)):
+        raise InvalidTx("bad_curve", "export and import must have the same number (1 to 50) of intervals; "
+                                     "one of them may be empty (that direction is not reconciled)")
     if tx.start % interval_s:
         raise InvalidTx("bad_start", f"start {tx.start} is not on the {interval_s} s grid")
     addr = lg.ov.get(L.key_prm(tx.prm))
@@ -98,10 +99,19 @@ def check_reconcile(lg: Ledger, tx: Reconcile) -> tuple[bytes, list]:
                         f"the interval at {tx.start} ended {lg.now_s - tx.start - interval_s} s ago: its entries "
                         f"have left the state (history_retention_s {lg.params['history_retention_s']})")
     # DESIGN §4 physics: even official data cannot beat the subscribed power or the panels.
-    for k, (e, i) in enumerate(zip(tx.export_wh, tx.import_wh)):
-        if e * 3600 > hh[L.HH_PEAK_W] * interval_s or i * 3600 > hh[L.HH_KVA] * 1000 * interval_s:
+    for k, (e, i) in enumerate(zip(get_curve(tx.export_wh, n), get_curve(tx.import_wh, n))):
+        if (e or 0) * 3600 > hh[L.HH_PEAK_W] * interval_s or (i or 0) * 3600 > hh[L.HH_KVA] * 1000 * interval_s:
             raise InvalidTx("physics_cap", f"interval {k}: {e} Wh out, {i} Wh in exceeds the household's powers")
     return addr, hh
+
+
+def get_curve_length(tx: Reconcile) -> int:
+    return max(len(tx.export_wh), len(tx.import_wh))
+
+
+def get_curve(values: tuple[int, ...], n: int) -> list[int | None]:
+    """One value per interval, or None throughout for a direction not given."""
+    return list(values) if values else [None] * n
 
 
 def process_reconcile(lg: Ledger, tx: Reconcile, tx_id: bytes) -> None:
@@ -109,11 +119,11 @@ def process_reconcile(lg: Ledger, tx: Reconcile, tx_id: bytes) -> None:
     addr, hh = check_reconcile(lg, tx)
     lg.process_nonce(tx.signer, tx.nonce)
     interval_s = lg.params["settlement_interval_s"]
-    prov_e = prov_i = 0
-    for k, (e, i) in enumerate(zip(tx.export_wh, tx.import_wh)):
-        pe, pi = process_correction(lg, addr, tx.start + k * interval_s, e, i)
-        prov_e, prov_i = prov_e + pe, prov_i + pi
-    off_e, off_i = sum(tx.export_wh), sum(tx.import_wh)
+    prov_e = prov_i = off_e = off_i = 0
+    n = get_curve_length(tx)
+    for k, (e, i) in enumerate(zip(get_curve(tx.export_wh, n), get_curve(tx.import_wh, n))):
+        pe, pi, oe, oi = process_correction(lg, addr, tx.start + k * interval_s, e, i)
+        prov_e, prov_i, off_e, off_i = prov_e + pe, prov_i + pi, off_e + oe, off_i + oi
     deviation = compute_deviation_bp(prov_e, off_e, prov_i, off_i)
     stats = lg.ov.get(L.key_reconcile_stats(tx.prm)) or [0, 0, 0, 0, 0, 0, 0]
     stats[L.RC_DAYS] += 1
@@ -124,7 +134,7 @@ def process_reconcile(lg: Ledger, tx: Reconcile, tx_id: bytes) -> None:
     stats[L.RC_OFF_I] += off_i
     stats[L.RC_LAST_BP] = deviation
     lg.ov.put(L.key_reconcile_stats(tx.prm), stats)
-    lg.events.append(Reconciled(addr, tx.prm, tx.start, len(tx.export_wh), off_e - prov_e, off_i - prov_i,
+    lg.events.append(Reconciled(addr, tx.prm, tx.start, n, off_e - prov_e, off_i - prov_i,
                                 deviation, stats[L.RC_STREAK] >= FLAG_DAYS))
 
 
@@ -138,15 +148,22 @@ def compute_deviation_bp(prov_e: int, off_e: int, prov_i: int, off_i: int) -> in
     return min(diff * 10_000 // total, 10_000_000)
 
 
-def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int, off_i: int) -> tuple[int, int]:
-    """Replace ``addr``'s energy in the settled interval ``start`` by the official one and
-    settle the difference; returns the provisional (meter-signed) energy it replaced."""
+def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int | None,
+                       off_i: int | None) -> tuple[int, int, int, int]:
+    """Replace ``addr``'s energy in the settled interval ``start`` by the official one
+    (a direction given as None keeps the meter's word) and settle the difference; returns
+    the provisional (meter-signed) energy it replaced and the energy now in force."""
     ikey = L.key_interval(start)
     iv = lg.ov.get(ikey)
     ekey = L.key_entry(start, addr)
     entry = lg.ov.get(ekey)
-    if entry is None and not (off_e or off_i):
-        return 0, 0
+    if entry is None:
+        off_e, off_i = off_e or 0, off_i or 0
+        if not (off_e or off_i):
+            return 0, 0, 0, 0
+    else:
+        off_e = entry[L.IE_E] if off_e is None else off_e
+        off_i = entry[L.IE_I] if off_i is None else off_i
     if iv is None:
         # A settled interval nobody reported energy in: it settled trivially.
         iv = [start + lg.params["settlement_interval_s"], 0, 0, 0, True, 0, 0, 0]
@@ -177,7 +194,7 @@ def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int, off_i: i
     meta[2] += off_i
     meta[3 if d_e > 0 else 4] += abs(d_e)
     lg.ov.put(L.META_RECONCILE, meta)
-    return provisional
+    return provisional[0], provisional[1], off_e, off_i
 
 
 def process_correct_mint(lg: Ledger, addr: bytes, start: int, iv: list, entry: list, prev_e: int) -> None:

@@ -113,9 +113,10 @@ def test_intervals_whose_entries_left_the_state_are_refused_not_zeroed():
     (0, GENESIS_TIME + 7, [0], [0], "bad_start"),
     (0, GENESIS_TIME, [0, 0], [0], "bad_curve"),
     (0, GENESIS_TIME, [], [], "bad_curve"),
+    (0, GENESIS_TIME, [0, 0], [0, 0, 0], "bad_curve"),
     (0, GENESIS_TIME, [3001], [0], "physics_cap"),
     (2, GENESIS_TIME, [0], [3001], "physics_cap"),
-], ids=["not_settled", "bad_start", "uneven", "empty", "export_cap", "import_cap"])
+], ids=["not_settled", "bad_start", "uneven", "empty", "uneven_both", "export_cap", "import_cap"])
 def test_invalid_reconcile(who, start, export, imp, reason):
     chain, _ = day_one()
     expect_invalid(chain, reconcile(chain, who, start, export, imp), reason)
@@ -173,4 +174,12 @@ def test_three_deviating_days_in_a_row_flag_the_household():
     assert flags == [False, False, True]
     stats = decode_value(chain.kv.get(L.key_reconcile_stats(prm(0))))
     assert stats[L.RC_DAYS] == 3 and stats[L.RC_STREAK] == 3
+    check_invariants(chain)
+
+
+def test_a_direction_left_empty_keeps_the_meters_word():
+    chain, keys = day_one()
+    chain.block([reconcile(chain, 2, GENESIS_TIME, [], [250])])       # consumption only
+    # ΣE 500, ΣI 450: M = 450; 2 and 3 pay 250 and 200; producer 0 untouched.
+    assert [kwh(chain, keys[i]) for i in (0, 2, 3)] == [450, -250, -200]
     check_invariants(chain)
