@@ -45,7 +45,8 @@ def test_schemathesis_finds_no_failure(livenet: LiveNet, tmp_path):
     output = f"{done.stdout[-6000:]}\n{done.stderr[-2000:]}\n{livenet.logs()}"
     assert (doc["failures"], doc["errors"], cases["with_failures"]) == ([], [], 0), output
     # Every operation: POST /txs, GET /registrars, /validators/change, /proofs/{key}, /euro/payouts,
-    # /euro/payouts/{id}, /euro/ledger and /associations included.
-    assert doc["operations"]["tested"] == doc["operations"]["total"] == 22, output
+    # /euro/payouts/{id}, /euro/ledger, /associations, /reconciliation and
+    # /households/{addr}/reconciliation included.
+    assert doc["operations"]["tested"] == doc["operations"]["total"] == 24, output
     assert cases["generated"] >= 500, output
     assert done.returncode == 0, output

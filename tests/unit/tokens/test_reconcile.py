@@ -183,3 +183,21 @@ def test_a_direction_left_empty_keeps_the_meters_word():
     # ΣE 500, ΣI 450: M = 450; 2 and 3 pay 250 and 200; producer 0 untouched.
     assert [kwh(chain, keys[i]) for i in (0, 2, 3)] == [450, -250, -200]
     check_invariants(chain)
+
+
+def test_queries_show_provisional_official_and_the_communes_share():
+    from tokens.queries_reconcile import get_household_reconciliation, get_reconciliation
+    chain, keys = day_one()
+    doc = get_reconciliation(chain.kv)
+    assert (doc["reconciled_share_bp"], doc["consenting"], doc["households"]) == (0, 4, 4)
+    chain.block([reconcile(chain, 0, GENESIS_TIME, [400], [0])])
+    hh = get_household_reconciliation(chain.kv, keys[0].public)
+    assert hh["consent"] is not None and hh["intervals"] == [{
+        "start": GENESIS_TIME, "provisional_export_wh": 500, "official_export_wh": 400, "provisional_import_wh": 0,
+        "official_import_wh": 0, "correction_export_wh": -100, "correction_import_wh": 0}]
+    assert hh["totals"]["days"] == 1 and not hh["totals"]["flagged"]
+    doc = get_reconciliation(chain.kv)
+    # In the state: 400 (0's, official) + 300 + 200 (2 and 3, provisional) Wh.
+    assert (doc["energy_in_state_wh"], doc["reconciled_in_state_wh"], doc["reconciled_share_bp"]) == (900, 400, 4444)
+    assert (doc["burned_wh"], doc["minted_wh"], doc["flagged"]) == (100, 0, [])
+    assert get_household_reconciliation(chain.kv, keypair("nobody").public) is None
