@@ -146,6 +146,14 @@ def parse_local_date(prm: str, text: Any, fmt: str) -> dt.date:
         raise CurveError(prm, f"bad date {text!r}") from None
 
 
+def parse_period(prm: str, start: Any, end: Any, fmt: str) -> tuple[int, int]:
+    """Unix times of the local midnights that start the first day and end the last."""
+    first, last = (compute_local_day_start(parse_local_date(prm, text, fmt)) for text in (start, end))
+    if last <= first:
+        raise CurveError(prm, f"end {end!r} is not after start {start!r}")
+    return first, last
+
+
 def parse_data_connect(text: str, curves: Curves, forced: str | None, path: Path) -> None:
     try:
         doc = json.loads(text)
@@ -176,10 +184,7 @@ def parse_meter_reading(prm: str, reading: dict, forced: str | None) -> tuple[st
     direction = forced or DIRECTIONS.get(rtype.get("flow_direction", "CONS"))
     if direction is None:
         raise CurveError(prm, f"flow_direction {rtype.get('flow_direction')!r}: expected CONS or PROD")
-    first = compute_local_day_start(parse_local_date(prm, reading.get("start"), "%Y-%m-%d"))
-    end = compute_local_day_start(parse_local_date(prm, reading.get("end"), "%Y-%m-%d"))
-    if end <= first:
-        raise CurveError(prm, "end is not after start")
+    first, end = parse_period(prm, reading.get("start"), reading.get("end"), "%Y-%m-%d")
     expected = (end - first) // HALF_S
     readings = reading.get("interval_reading")
     if not isinstance(readings, list):
@@ -232,8 +237,7 @@ def parse_csv_block(prm: str, block: list[list[str]], forced: str | None) -> tup
     direction = forced or DIRECTIONS.get(meta.get("Grandeur metier", ""))
     if direction is None:
         raise CurveError(prm, f"Grandeur metier {meta.get('Grandeur metier')!r}: expected Consommation or Production")
-    first = compute_local_day_start(parse_local_date(prm, meta.get("Date de debut"), "%d/%m/%Y"))
-    end = compute_local_day_start(parse_local_date(prm, meta.get("Date de fin"), "%d/%m/%Y"))
+    first, end = parse_period(prm, meta.get("Date de debut"), meta.get("Date de fin"), "%d/%m/%Y")
     if len(block) < 3 or block[2][:2] != ["Horodate", "Valeur"]:
         raise CurveError(prm, "no Horodate;Valeur line")
     found: dict[int, int] = {}

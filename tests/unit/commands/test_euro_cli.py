@@ -7,6 +7,7 @@ are the chain's euro totals and the sums of the payout and debt payment records.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -73,6 +74,21 @@ class LedgerNode(BaseHTTPRequestHandler):
         self.answer(202, {"id": compute_id(data).hex()})
 
 
+@contextlib.contextmanager
+def serving(chain: Chain):
+    """A LedgerNode over ``chain`` on a free loopback port; yields its URL."""
+    LedgerNode.chain = chain
+    server = ThreadingHTTPServer(("127.0.0.1", 0), LedgerNode)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 @pytest.fixture
 def commune(tmp_path):
     """A commune at today's time: household 0 holds kWh, household 2 owes some; the
@@ -88,14 +104,8 @@ def commune(tmp_path):
     for name, key in (("registrar", REGISTRAR), ("hh0", keys[0]), ("hh2", keys[2]), ("club", CLUB)):
         files[name] = str(tmp_path / f"{name}.json")
         save_key(tmp_path / f"{name}.json", key)
-    LedgerNode.chain = chain
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LedgerNode)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield chain, keys, files, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(chain) as url:
+        yield chain, keys, files, url
 
 
 def run(capsys, *args):

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
 import pytest
 
 from node.cli import main
 from node.home.keyfile import save_key
 from node.sim.profiles import compute_local_day_start
-from tests.unit.commands.test_euro_cli import LedgerNode, kwh
+from tests.unit.commands.test_euro_cli import kwh, serving
 from tests.unit.tokens.commune import REGISTRAR, Chain, make_genesis
 from tests.unit.tokens.test_properties import check_conservation, check_settled_intervals
 from tokens import layout as L
@@ -70,14 +68,8 @@ def commune(tmp_path):
     chain.block(at=int(time.time()) - 5)
     files = {"registrar": str(tmp_path / "registrar.json")}
     save_key(tmp_path / "registrar.json", REGISTRAR)
-    LedgerNode.chain = chain
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LedgerNode)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield chain, keys, files, f"http://127.0.0.1:{server.server_address[1]}", day
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(chain) as url:
+        yield chain, keys, files, url, day
 
 
 def run(capsys, *args):
