@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tokens.sky import Sky, SkyError, parse_sky
 from tokens.txs import SOLIDARITY
 
 # DESIGN §3, every parameter with its default.
@@ -51,7 +52,16 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # (Redeem) and the registrar records a debt paid in euros (PayDebt). 0 closes both.
     # 20: about the energy part of the regulated tariff (tarif bleu base, 2025).
     "eur_per_kwh_cents": 20,
+    # docs/reconciliation.md "Sky cap": an export delta above kWc × the genesis clear-sky
+    # table × this margin is refused (above_clear_sky). 12000 bp: 1.2.
+    "clear_sky_margin_bp": 12_000,
+    # docs/reconciliation.md: a reconciled day whose provisional energy deviates from the
+    # official one by more than this counts toward flagging the household (3 in a row).
+    "reconcile_flag_bp": 1000,
 }
+
+# The margin may not fall under 1 (a real clear day would be refused) nor exceed 10.
+CLEAR_SKY_MARGIN_BP = (10_000, 100_000)
 
 # docs/euro.md: the highest euro price a proposal may set (1 000 EUR per kWh), so that
 # every amount of cents fits the ledger's 64-bit integers.
@@ -96,6 +106,9 @@ class Genesis:
     registrars: tuple[bytes, ...]
     households: tuple[HouseholdSpec, ...]
     params: dict[str, Any]
+    # docs/reconciliation.md: the clear-sky table; a genesis without one has no sky cap
+    # (only the peak-power cap), as every commune made before issue 18.
+    sky: Sky | None = None
 
     @property
     def chain_id_hex(self) -> str:
@@ -138,9 +151,12 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
         _int(merged[name], f"params.{name}")
     if _int(merged["eur_per_kwh_cents"], "params.eur_per_kwh_cents") > MAX_EUR_PER_KWH_CENTS:
         raise GenesisError(f"params.eur_per_kwh_cents: at most {MAX_EUR_PER_KWH_CENTS} cents")
-    for name in ("levy_bp", "proposal_quorum_bp", "proposal_threshold_bp"):
+    for name in ("levy_bp", "proposal_quorum_bp", "proposal_threshold_bp", "reconcile_flag_bp"):
         if _int(merged[name], f"params.{name}") > 10_000:
             raise GenesisError(f"params.{name}: at most 10000 basis points")
+    lo, hi = CLEAR_SKY_MARGIN_BP
+    if not lo <= _int(merged["clear_sky_margin_bp"], "params.clear_sky_margin_bp") <= hi:
+        raise GenesisError(f"params.clear_sky_margin_bp: from {lo} to {hi} basis points")
     if merged["settlement_grace_s"] >= merged["settlement_interval_s"]:
         raise GenesisError("params.settlement_grace_s: must be shorter than the interval")
     limits = merged["credit_limit"]
@@ -231,6 +247,10 @@ def parse_genesis(data: bytes) -> Genesis:
     if not isinstance(regs, list) or not regs:
         raise GenesisError("registrars: at least one is required")
     households = tuple(_household(h, f"households[{i}]") for i, h in enumerate(doc.get("households", [])))
+    try:
+        sky = parse_sky(doc["sky"]) if "sky" in doc else None
+    except SkyError as exc:
+        raise GenesisError(str(exc)) from None
     for what in ("key", "meter", "prm"):
         if len({getattr(h, what) for h in households}) != len(households):
             raise GenesisError(f"households: duplicate {what}")
@@ -243,4 +263,5 @@ def parse_genesis(data: bytes) -> Genesis:
         registrars=tuple(_key(r, f"registrars[{i}]") for i, r in enumerate(regs)),
         households=households,
         params=check_params(doc.get("params", {}), dev),
+        sky=sky,
     )

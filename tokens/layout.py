@@ -50,6 +50,12 @@ key                             value
                                 label, ref, registrar]: a PayDebt
 ``elog/`` time ‖ tx id          [kind, payout or payment id]: euro events in time order
 ``assoc/`` key                  [name, since height, until height or 0]: an association
+``cons/`` PRM                   [household since height, since unix s]: the household at this
+                                PRM consents to reconciliation (docs/reconciliation.md)
+``rcs/`` PRM                    [days, streak, Σ provisional E, Σ official E, Σ provisional I,
+                                Σ official I, last deviation bp]: its reconciliations
+``meta/reconcile``              [intervals reconciled, Σ official E, Σ official I, Wh minted by
+                                corrections, Wh burned by corrections]
 ==============================  ==========================================================
 
 Integers in keys (``start``, ``end``, ``expires``, ``height``, ``day``) are 8-byte
@@ -102,6 +108,9 @@ PAYOUT = b"payout/"
 DEBT_PAYMENT = b"debtpay/"
 EURO_LOG = b"elog/"
 ASSOCIATION = b"assoc/"
+CONSENT = b"cons/"
+RECONCILE_STATS = b"rcs/"
+META_RECONCILE = b"meta/reconcile"
 
 # Account record [kwh, hour, nonce]; a class name indexes the balance.
 CLASS_INDEX = {"kwh": 0, "hour": 1}
@@ -118,6 +127,10 @@ KS_RECOVERING, KS_ROTATED, KS_DEREGISTERED = "recovering", "rotated", "deregiste
 IV_END, IV_SUM_E, IV_SUM_I, IV_M, IV_SETTLED, IV_LEVY, IV_MINTED, IV_ALLOCATED = range(8)
 # Interval entry fields.
 IE_E, IE_I, IE_MINTED, IE_ALLOCATED = range(4)
+# A reconciled entry also keeps what the meter first said (docs/reconciliation.md).
+IE_PROV_E, IE_PROV_I = 4, 5
+# ``rcs/`` fields.
+RC_DAYS, RC_STREAK, RC_PROV_E, RC_OFF_E, RC_PROV_I, RC_OFF_I, RC_LAST_BP = range(7)
 
 # Proposal record fields.
 P_PROPOSER, P_PARAM, P_VALUE, P_END, P_STATUS, P_YES, P_NO, P_ABSTAIN, P_PARTICIPATION = range(9)
@@ -233,3 +246,11 @@ def key_euro_log(time_s: int, tx_id: bytes) -> bytes:
 
 def key_association(addr: bytes) -> bytes:
     return ASSOCIATION + addr
+
+
+def key_consent(prm: str) -> bytes:
+    return CONSENT + prm.encode()
+
+
+def key_reconcile_stats(prm: str) -> bytes:
+    return RECONCILE_STATS + prm.encode()

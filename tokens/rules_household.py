@@ -154,6 +154,18 @@ def check_physics_cap(hh: list, tx: MeterReading, d_imp: int, d_exp: int) -> Non
         raise InvalidTx("physics_cap", f"export of {d_exp} Wh in {elapsed} s exceeds {hh[L.HH_PEAK_W]} W peak")
 
 
+def check_clear_sky(lg: Ledger, hh: list, tx: MeterReading, d_exp: int) -> None:
+    # docs/reconciliation.md "Sky cap": export <= kWc × clear-sky table × margin over the
+    # reading's span; the table is 0 at night, so night export is refused.
+    sky = lg.genesis.sky
+    if sky is None or not d_exp:
+        return
+    cap = sky.compute_export_cap_wh(hh[L.HH_PEAK_W], lg.params["clear_sky_margin_bp"], hh[L.HH_T], tx.t)
+    if d_exp > cap:
+        raise InvalidTx("above_clear_sky",
+                        f"export of {d_exp} Wh from {hh[L.HH_T]} to {tx.t} exceeds the clear-sky cap of {cap} Wh")
+
+
 def process_meter_reading(lg: Ledger, tx: MeterReading, tx_id: bytes) -> None:
     hh = lg.require_household(tx.signer)
     if tx.meter != hh[L.HH_METER]:
@@ -163,6 +175,7 @@ def process_meter_reading(lg: Ledger, tx: MeterReading, tx_id: bytes) -> None:
     if hh[L.HH_BASELINE]:
         d_imp, d_exp = compute_reading_deltas(hh, tx)
         check_physics_cap(hh, tx, d_imp, d_exp)
+        check_clear_sky(lg, hh, tx, d_exp)
     else:
         # DESIGN §4: the first reading after registration or a meter change sets the baseline.
         d_imp = d_exp = 0

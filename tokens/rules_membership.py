@@ -78,8 +78,9 @@ def get_open_proposal_ids(lg: Ledger) -> list[bytes]:
     return [key[len(L.PENDING) + 8:] for key, _ in lg.ov.iter_prefix(L.PENDING)]
 
 
-def get_open_interval_starts(lg: Ledger) -> list[int]:
-    return [L.from_u64(key[len(L.OPEN) + 8:]) for key, _ in lg.ov.iter_prefix(L.OPEN)]
+def get_interval_starts(lg: Ledger) -> list[int]:
+    """Every interval still in the state, open or settled (at most history_retention_s of them)."""
+    return [L.from_u64(key[len(L.INTERVAL):]) for key, _ in lg.ov.iter_prefix(L.INTERVAL)]
 
 
 def process_rename(lg: Ledger, old_key: bytes, new_key: bytes) -> None:
@@ -153,7 +154,9 @@ def process_move_household(lg: Ledger, old: bytes, new: bytes) -> None:
     process_votes(lg, old, new)
     process_gifts_to(lg, old, new)
     process_delegations_to(lg, old, new)
-    for start in get_open_interval_starts(lg):
+    # Open intervals' energy, and settled intervals' entries still in the state, so that
+    # the household's reconciliation (docs/reconciliation.md) finds them under its key.
+    for start in get_interval_starts(lg):
         process_rename(lg, L.key_entry(start, old), L.key_entry(start, new))
     process_contributions(lg, old, new)
     lg.ov.put(L.key_status(old), [L.KS_ROTATED, new, lg.height])

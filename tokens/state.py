@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from tokens import layout as L
 from tokens import rules_assoc, rules_euro, rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
+from tokens import rules_reconcile
 from tokens import settlement
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
@@ -29,7 +30,7 @@ from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
 from tokens.statetree import compute_tree_build, compute_tree_change
 from tokens.txs import (
-    Accept, AllocationBallot, CancelRecovery, Delegate, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
+    Accept, AllocationBallot, CancelRecovery, Consent, Delegate, Reconcile, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
     PublicService, Propose, RecoverKey, Redeem, RegisterAssociation, RegisterHousehold, RegistrarSetChange,
     RemoveAssociation, RevokeGift, RotateKey, Service, Spend, StandingGift, Transfer, Tx, UpdateHousehold,
     ValidatorSetChange, Vote, decode_tx,
@@ -85,6 +86,9 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     MarkPaid: rules_euro.process_mark_paid,
     RegisterAssociation: rules_assoc.process_register_association,
     RemoveAssociation: rules_assoc.process_remove_association,
+    # Issue 18 (docs/reconciliation.md).
+    Consent: rules_reconcile.process_consent,
+    Reconcile: rules_reconcile.process_reconcile,
 }
 
 

@@ -407,3 +407,42 @@ class RemoveAssociation(Tx):
 EURO_TX_TYPES: tuple[type[Tx], ...] = (Redeem, PayDebt, MarkPaid, RegisterAssociation, RemoveAssociation)
 TX_TYPES = TX_TYPES + EURO_TX_TYPES
 __all__ += [t.__name__ for t in EURO_TX_TYPES] + ["EURO_TX_TYPES"]
+
+
+# Issue 18 (docs/reconciliation.md): consent and official load curves.
+PRM_FIELD = Str(14)
+MAX_CURVE_INTERVALS = 50     # a local day of half hours: 46, 48 or 50 (clock changes)
+
+
+@register("tx/consent")
+@dataclass(frozen=True)
+class Consent(Tx):
+    """Registrar: the household at delivery point ``prm`` consents (``granted``) or stops
+    consenting to its official load curves being read and reconciled."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    prm: str = field_of(PRM_FIELD)
+    granted: bool = field_of(BOOL)
+    memo: str = field_of(MEMO)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/reconcile")
+@dataclass(frozen=True)
+class Reconcile(Tx):
+    """Registrar: the grid operator's official energy of delivery point ``prm`` for the
+    intervals from ``start`` on, one per settlement interval (Wh exported, Wh imported)."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    prm: str = field_of(PRM_FIELD)
+    start: int = field_of(U64)
+    export_wh: tuple[int, ...] = field_of(List(U64, MAX_CURVE_INTERVALS))
+    import_wh: tuple[int, ...] = field_of(List(U64, MAX_CURVE_INTERVALS))
+    sig: bytes = field_of(SIG)
+
+
+RECONCILE_TX_TYPES: tuple[type[Tx], ...] = (Consent, Reconcile)
+TX_TYPES = TX_TYPES + RECONCILE_TX_TYPES
+__all__ += [t.__name__ for t in RECONCILE_TX_TYPES] + ["RECONCILE_TX_TYPES", "MAX_CURVE_INTERVALS"]

@@ -32,6 +32,7 @@ from node.api.views import (
 from node.net.messages import TxBatch
 from tokens.queries import get_interval_s, get_registrar_set, get_time_ms
 from tokens.queries_euro import get_associations, get_euro_ledger, get_payout, get_payouts
+from tokens.queries_reconcile import get_household_reconciliation, get_reconciliation
 from wire import DecodeError, decode
 from wire.limits import MAX_GOSSIP_BYTES
 
@@ -107,6 +108,13 @@ class Api:
         doc = self.with_snapshot(lambda s: get_intervals_view(s.history, call["addr"], call["from"], call["to"],
                                                               call["limit"]))
         return self.found(doc, "not a registered household")
+
+    async def household_reconciliation(self, call: Call) -> Response:
+        doc = self.with_snapshot(lambda s: get_household_reconciliation(s.state, call["addr"]))
+        return self.found(doc, "not a registered household")
+
+    async def reconciliation(self, call: Call) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_reconciliation(s.state)))
 
     async def consumers(self, call: Call) -> Response:
         doc = self.with_snapshot(lambda s: get_consumers_view(s.history, call["addr"], call["interval"],

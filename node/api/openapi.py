@@ -112,6 +112,7 @@ def build_schemas() -> dict[str, Schema]:
         "Proof": obj({"height": INT, "header_height": INT, "root": HEX32, "key": STR, "value": nullable(STR),
                       "proof": STR}),
         **build_euro_schemas(balances),
+        **build_reconcile_schemas(),
         "Accepted": obj({"id": HEX32}),
         "BatchAccepted": obj({"ids": arr(HEX32), "accepted": INT,
                               "refused": arr(obj({"index": INT, "error": STR, "status": INT}))}),
@@ -136,6 +137,26 @@ def build_euro_schemas(balances: Schema) -> dict[str, Schema]:
         "EuroLedger": obj({"from": INT, "to": INT, "rows": arr(row), "next_after": nullable(STR), "chain": totals,
                                  "height": INT}),
         "Associations": obj({"associations": arr(association)}),
+    }
+
+
+def build_reconcile_schemas() -> dict[str, Schema]:
+    """docs/reconciliation.md: a household's corrections, the commune's share."""
+    interval = obj({name: INT for name in (
+        "start", "provisional_export_wh", "official_export_wh", "provisional_import_wh", "official_import_wh",
+        "correction_export_wh", "correction_import_wh")})
+    totals = obj({"days": INT, "streak": INT, "flagged": BOOL, "provisional_export_wh": INT,
+                  "official_export_wh": INT, "provisional_import_wh": INT, "official_import_wh": INT,
+                  "last_deviation_bp": INT})
+    flagged = obj({"prm": STR, "address": HEX32, "label": STR, "streak": INT, "last_deviation_bp": INT})
+    return {
+        "HouseholdReconciliation": obj({"address": HEX32, "prm": STR, "label": STR,
+                                        "consent": nullable(obj({"since_height": INT, "since_time": INT})),
+                                        "totals": totals, "intervals": arr(interval)}),
+        "Reconciliation": obj({**{name: INT for name in (
+            "intervals_reconciled", "official_export_wh", "official_import_wh", "minted_wh", "burned_wh",
+            "energy_in_state_wh", "reconciled_in_state_wh", "reconciled_share_bp", "households", "consenting",
+            "flag_days")}, "flagged": arr(flagged)}),
     }
 
 

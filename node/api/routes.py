@@ -56,6 +56,10 @@ def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
                       addr, query_param("from", TIME_S, "First interval start (unix s)."),
                       query_param("to", TIME_S, "Last interval start (unix s), inclusive."), limit_param(1000, 48)),
                   errors=(404,)),
+        Operation("/households/{addr}/reconciliation", "GET", api.household_reconciliation,
+                  "Provisional (meter-signed) against official energy per reconciled interval still in the state, "
+                  "the corrections, the consent and the running totals (docs/reconciliation.md).", "ledger",
+                  json_reply("Reconciliation", "HouseholdReconciliation"), (addr,), errors=(404,)),
         Operation("/households/{addr}/consumers", "GET", api.consumers,
                   "Who used my energy in interval k: a_i·E_j/ΣE per consumer (DESIGN §4 step 4).", "ledger",
                   json_reply("Consumers", "Consumers"), (
@@ -116,6 +120,10 @@ def build_commune_rows(api: Api) -> tuple[Operation, ...]:
         Operation("/commune", "GET", api.commune, "Treasury, category funds (received, spent), totals and parameters.",
                   "governance", json_reply("Commune", "Commune")),
         *build_euro_rows(api),
+        Operation("/reconciliation", "GET", api.reconciliation,
+                  "Reconciliation with official load curves: corrections since genesis, the share of the energy "
+                  "in the state that is official, households flagged for persistent deviations.", "governance",
+                  json_reply("Reconciliation", "Reconciliation")),
         Operation("/registrars", "GET", api.registrars,
                   "Registrar keys in force at the next height, and what a RegistrarSetChange needs: its next "
                   "nonce, the validators who co-sign it and how many.", "governance",

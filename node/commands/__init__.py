@@ -26,6 +26,7 @@ MODULES = [
     "localnet",
     "e2e",
     "euro",         # adds its commands to the tx and registrar groups
+    "reconcile",    # adds consent and reconcile to the registrar group
 ]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from node.home.homedir import create_network
+from node.home.sky import compute_sky, resolve_location
 
 genesis_app = typer.Typer(help="The commune's constitution: genesis.json and node homes.",
                           no_args_is_help=True)
@@ -24,11 +25,20 @@ def genesis_new(
     validator_ip: str = typer.Option(None, "--validator-ip",
                                      help="Validator i listens at this IPv4 address + i (default 127.0.0.1 for all)."),
     out: Path = typer.Option(..., "--out", help="Directory to write genesis.json and the homes into."),
+    lat: float = typer.Option(None, "--lat", help="Latitude, degrees north (default: the INSEE code's, if shipped)."),
+    lon: float = typer.Option(None, "--lon", help="Longitude, degrees east (default: the INSEE code's, if shipped)."),
+    elevation: int = typer.Option(None, "--elevation", help="Elevation, metres (default: the INSEE code's, or 0)."),
 ) -> None:
-    """Write OUT/genesis.json and one home per node (validator-i, household-i, registrar)."""
+    """Write OUT/genesis.json and one home per node (validator-i, household-i, registrar).
+
+    The genesis carries the commune's clear-sky table (pvlib, at this moment only), which
+    caps every household's export (docs/reconciliation.md)."""
+    sky = compute_sky(*resolve_location(insee, lat, lon, elevation))
     genesis = create_network(out, name=name, insee=insee, validators=validators, households=households,
-                             base_port=base_port, time_scale=time_scale, validator_ip=validator_ip)
+                             base_port=base_port, time_scale=time_scale, validator_ip=validator_ip, sky=sky)
     typer.echo(f"chain id {genesis.chain_id_hex}")
+    typer.echo(f"clear sky at {sky.lat}, {sky.lon}, {sky.elevation_m} m: {sky.get_day_wh(5)} Wh per kWc "
+               f"on a clear June day, {sky.get_day_wh(11)} in December")
     typer.echo(f"wrote {out / 'genesis.json'} and {validators + households + 1} homes")
 
 

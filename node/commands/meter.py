@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from node.errors import UserError
+from node.home.homedir import load_genesis_file
 from node.home.keyfile import load_key
 from node.sim.profiles import (
     MeterSim, Weather, build_profiles, compute_commune_mix, compute_local_day_start,
@@ -23,6 +24,7 @@ from node.meter.agent import MeterAgent, NodeClient
 from node.meter.reading import CaptureSummary, parse_capture
 from node.meter.source import ByteSource, FileSource, SerialSource, SourceError, detect_mode
 from node.meter.tic import Mode
+from tokens.genesis import Genesis
 from wire import Keypair
 
 meter_app = typer.Typer(help="Linky meters: TIC captures, the signing agent, simulated households.",
@@ -119,10 +121,14 @@ def meter_tic(
         source.close()
 
 
-def compute_hourly_totals(households: int, day: dt.date, seed: int) -> dict[str, object]:
-    """A simulated local day: per-hour commune import and export from cumulative meters."""
+def compute_hourly_totals(households: int, day: dt.date, seed: int,
+                          genesis: Genesis | None = None) -> dict[str, object]:
+    """A simulated local day: per-hour commune import and export from cumulative meters.
+    With ``genesis``, the sky is the commune's: its location and its clear-sky table,
+    which production never exceeds; each hour then shows the table's cap (no margin)."""
     specs = compute_commune_mix(households, seed)
-    profiles = build_profiles(specs, Weather(seed))
+    weather = Weather(seed) if genesis is None else Weather.for_genesis(seed, genesis)
+    profiles = build_profiles(specs, weather)
     start = compute_local_day_start(day)
     end = compute_local_day_start(day + dt.timedelta(days=1))
     sims = [MeterSim(p, start) for p in profiles]
@@ -134,7 +140,11 @@ def compute_hourly_totals(households: int, day: dt.date, seed: int) -> dict[str,
         exp = sum(ix[h + 1][1] - ix[h][1] for ix in indexes)
         tz = dt.timezone(dt.timedelta(seconds=compute_paris_offset_s(bounds[h])))
         local = dt.datetime.fromtimestamp(bounds[h], tz)
-        hours.append({"start": local.isoformat(), "import_wh": imp, "export_wh": exp})
+        hour = {"start": local.isoformat(), "import_wh": imp, "export_wh": exp}
+        if weather.sky is not None:
+            hour["clear_sky_cap_wh"] = sum(weather.sky.compute_export_cap_wh(s.peak_w, 10_000, bounds[h], bounds[h + 1])
+                                           for s in specs)
+        hours.append(hour)
     return {
         "day": day.isoformat(), "households": households, "seed": seed,
         "producers": sum(1 for s in specs if s.peak_w), "peak_w": sum(s.peak_w for s in specs),
@@ -150,23 +160,32 @@ def meter_simulate(
     day: str = typer.Option(..., "--day", help="Local day to simulate, YYYY-MM-DD."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the commune mix and weather."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    genesis_file: Path = typer.Option(None, "--genesis",
+                                      help="A commune's genesis.json: simulate under its clear-sky table."),
 ) -> None:
     """Simulate a day of readings for a commune (30 % producers); print hourly import/export."""
     try:
         when = dt.date.fromisoformat(day)
     except ValueError:
         raise UserError(f"--day must be YYYY-MM-DD, not {day!r}") from None
-    doc = compute_hourly_totals(households, when, seed)
+    genesis = None if genesis_file is None else load_genesis_file(genesis_file)
+    if genesis is not None and genesis.sky is None:
+        raise UserError(f"{genesis_file} has no clear-sky table (made before issue 18): simulate without --genesis")
+    doc = compute_hourly_totals(households, when, seed, genesis)
     if as_json:
         typer.echo(json.dumps(doc))
         return
     console = Console()
     console.print(f"{doc['day']}: {households} households, {doc['producers']} producers "
                   f"({doc['peak_w'] / 1000:g} kWc), seed {seed}")
-    table = Table("hour (local)", "import kWh", "export kWh", box=box.SIMPLE_HEAD)
+    sky = genesis is not None
+    table = Table("hour (local)", "import kWh", "export kWh", *(["clear-sky cap kWh"] if sky else []),
+                  box=box.SIMPLE_HEAD)
     for h in doc["hours"]:
-        table.add_row(str(h["start"])[11:16], f"{h['import_wh'] / 1000:.2f}", f"{h['export_wh'] / 1000:.2f}")
-    table.add_row("total", f"{doc['total_import_wh'] / 1000:.2f}", f"{doc['total_export_wh'] / 1000:.2f}")
+        table.add_row(str(h["start"])[11:16], f"{h['import_wh'] / 1000:.2f}", f"{h['export_wh'] / 1000:.2f}",
+                      *([f"{h['clear_sky_cap_wh'] / 1000:.2f}"] if sky else []))
+    table.add_row("total", f"{doc['total_import_wh'] / 1000:.2f}", f"{doc['total_export_wh'] / 1000:.2f}",
+                  *([f"{sum(h['clear_sky_cap_wh'] for h in doc['hours']) / 1000:.2f}"] if sky else []))
     console.print(table)
 
 

@@ -130,7 +130,7 @@ class LoadGen:
         self.genesis = genesis
         self.clock = ChainClock(genesis.genesis_time, genesis.params["time_scale"])
         specs = {h.key: h for h in genesis.households}
-        weather = Weather(seed)
+        weather = Weather.for_genesis(seed, genesis)
         self.households: list[Household] = []
         for index, node in enumerate(households):
             key = load_key(node.home / KEY_FILE)

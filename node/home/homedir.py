@@ -17,6 +17,7 @@ from typing import Any
 from node.home.errors import HomeError
 from node.home.keyfile import load_key, new_keypair, save_key
 from tokens.genesis import Genesis, GenesisError, default_params, parse_genesis
+from tokens.sky import Sky
 
 GENESIS_FILE = "genesis.json"
 KEY_FILE = "key.json"
@@ -67,8 +68,11 @@ def _write_json(path: Path, doc: Any) -> bytes:
 def create_network(out: Path, *, name: str, insee: str, validators: int, households: int = 0,
                    base_port: int = 26656, time_scale: int = 1, genesis_time: int | None = None,
                    http_base: int = DEFAULT_HTTP_PORT, params: dict[str, Any] | None = None,
-                   extra_households: list[dict[str, Any]] = (), validator_ip: str | None = None) -> Genesis:
-    """Write ``out/genesis.json`` and the homes of every node; return the parsed genesis."""
+                   extra_households: list[dict[str, Any]] = (), validator_ip: str | None = None,
+                   sky: Sky | None = None) -> Genesis:
+    """Write ``out/genesis.json`` and the homes of every node; return the parsed genesis.
+    With ``sky`` (node/home/sky.py), the genesis carries the clear-sky table and readings
+    are capped by it (docs/reconciliation.md)."""
     if validators < 1:
         raise HomeError("--validators must be at least 1")
     if households < 0:
@@ -99,6 +103,8 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         # Every parameter of DESIGN §3 is written out, so the constitution is self-describing.
         "params": {**default_params(), **(params or {}), "time_scale": time_scale},
     }
+    if sky is not None:
+        doc["sky"] = sky.to_doc()
     try:
         genesis_bytes = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
         genesis = parse_genesis(genesis_bytes)
@@ -154,17 +160,26 @@ def create_home(path: Path, genesis_file: Path, *, key_file: Path | None = None,
     return load_home(path), True
 
 
+def load_genesis_file(path: Path) -> Genesis:
+    """Read and check a genesis.json; any problem is a one-line ``HomeError``."""
+    try:
+        return parse_genesis(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise HomeError(f"genesis not found: {path}") from None
+    except OSError as exc:
+        raise HomeError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except GenesisError as exc:
+        raise HomeError(f"{path}: {exc}") from None
+
+
 def load_home(path: Path) -> Home:
     """Open a home directory; any problem is a one-line ``HomeError``."""
     path = Path(path)
     if not path.is_dir():
         raise HomeError(f"home directory not found: {path}")
-    try:
-        genesis = parse_genesis((path / GENESIS_FILE).read_bytes())
-    except FileNotFoundError:
-        raise HomeError(f"no {GENESIS_FILE} in {path}") from None
-    except GenesisError as exc:
-        raise HomeError(f"{path / GENESIS_FILE}: {exc}") from None
+    if not (path / GENESIS_FILE).exists():
+        raise HomeError(f"no {GENESIS_FILE} in {path}")
+    genesis = load_genesis_file(path / GENESIS_FILE)
     try:
         config = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).exists() else {}
     except (OSError, ValueError) as exc:

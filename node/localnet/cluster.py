@@ -28,6 +28,7 @@ from node.localnet.netns import Fabric
 from node.localnet.errors import LocalnetError
 from node.home.homedir import CONFIG_FILE, GENESIS_FILE, create_network, load_home
 from node.localnet.ports import find_port_block
+from node.home.sky import compute_sky, resolve_location
 
 P2P_PORT = 26656
 HTTP_PORT = 8700
@@ -98,6 +99,9 @@ def load_nodes(home: Path, names: list[str], byzantine: tuple[str, ...] = ()) ->
     return nodes
 
 
+LOCALNET_INSEE = "84007"
+
+
 def build_network(home: Path, validators: int, households: int, speed: int, fabric: Fabric | None,
                   byzantine: tuple[str, ...] = (), *, name: str = "E2E", http_base: int | None = None,
                   p2p_base: int | None = None, extra_households: list | None = None,
@@ -113,9 +117,11 @@ def build_network(home: Path, validators: int, households: int, speed: int, fabr
         http = http_base or find_port_block(total, start=p2p + total)
     else:
         p2p, http = P2P_PORT, HTTP_PORT
-    create_network(home, name=name, insee="99999", validators=validators, households=households,
+    # The localnet's commune sits at Avignon, where node/sim's sky is: one clear-sky table
+    # caps the ledger and the simulated meters alike (docs/reconciliation.md).
+    create_network(home, name=name, insee=LOCALNET_INSEE, validators=validators, households=households,
                    base_port=p2p, time_scale=speed, http_base=http, extra_households=extra_households or (),
-                   params=params)
+                   sky=compute_sky(*resolve_location(LOCALNET_INSEE, None, None, None)), params=params)
     if fabric is not None:
         _rewrite_for_fabric(home, names, fabric)
     return load_nodes(home, names, byzantine)

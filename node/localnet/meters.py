@@ -47,7 +47,7 @@ class MeterFleet:
         self.clock = ChainClock(genesis.genesis_time, genesis.params["time_scale"])
         specs = {h.key: h for h in genesis.households}
         self.meters: list[Meter] = []
-        weather = Weather(seed)   # one sky over the whole commune
+        weather = Weather.for_genesis(seed, genesis)   # one sky over the whole commune
         for index, node in enumerate(nodes):
             key = load_key(node.home / KEY_FILE)
             spec = specs.get(key.public)

@@ -35,6 +35,9 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 
+from tokens.genesis import Genesis
+from tokens.sky import Sky
+
 DAY_S = 86400
 GRID_S = 900                        # noise and clouds: one value per quarter hour
 GRID_POINTS = DAY_S // GRID_S + 1   # both ends of the day, to interpolate the last quarter
@@ -120,6 +123,16 @@ class Weather:
     seed: int = 0
     lat: float = AVIGNON[0]
     lon: float = AVIGNON[1]
+    # The genesis clear-sky table (tokens/sky.py): production never exceeds it, so the
+    # simulated meters are never refused as above_clear_sky.
+    sky: Sky | None = None
+
+    @classmethod
+    def for_genesis(cls, seed: int, genesis: Genesis) -> Weather:
+        """The commune's sky: at the genesis location, under its clear-sky table."""
+        if genesis.sky is None:
+            return cls(seed)
+        return cls(seed, genesis.sky.lat, genesis.sky.lon, genesis.sky)
 
     def clear_sky_index(self, t: float) -> float:
         day = math.floor(t / DAY_S)
@@ -199,7 +212,9 @@ class HouseholdProfile:
         self._scale_w = annual_kwh * 1000.0 / (365.0 * 24.0) / mean_shape / MEAN_DYNAMISATION
 
     def pv_w(self, t: float) -> float:
-        return self.peak_w * PERFORMANCE_RATIO * self.weather.ghi(t) / 1000.0
+        pv = self.peak_w * PERFORMANCE_RATIO * self.weather.ghi(t) / 1000.0
+        sky = self.weather.sky
+        return pv if sky is None else min(pv, sky.compute_power_cap_w(self.peak_w, t))
 
     def load_w(self, t: float) -> float:
         local = t + compute_paris_offset_s(t)

@@ -202,7 +202,12 @@ async function refreshHousehold(allocation) {
     renderGifts(acct);
     renderVote(acct, allocation);
   }
-  if (energy) { renderEnergy(energy); await refreshConsumers(); }
+  if (energy) {
+    renderEnergy(energy);
+    await refreshConsumers();
+    const rec = await getJSON(`/households/${addr}/reconciliation`);
+    if (rec) renderHouseholdReconciliation(rec);
+  }
   renderTxList("activity", "activity-empty", txs.txs);
 }
 
@@ -232,6 +237,27 @@ function renderPayouts(doc) {
     el("td", {}, p.label || who(p.account)), el("td", {class: "num"}, fmt.kwh(p.amount)),
     el("td", {class: "num"}, fmt.euros(p.cents)), el("td", {}, fmt.time(p.time)),
     el("td", {}, T("status_" + p.status) + (p.ref ? " · " + p.ref : "")))), "payouts-empty");
+}
+
+function renderReconciliation(doc) {
+  // docs/reconciliation.md: the commune's share of energy backed by official curves.
+  $("reconciled-share").textContent = (doc.reconciled_share_bp / 100).toFixed(1) + " %";
+  $("corrections-minted").textContent = fmt.kwh(doc.minted_wh);
+  $("corrections-burned").textContent = fmt.kwh(doc.burned_wh);
+  fillTable("flagged-table", doc.flagged.map(f => el("tr", {"data-prm": f.prm, class: "bad"},
+    el("td", {}, f.label || who(f.address)), el("td", {class: "num"}, f.streak),
+    el("td", {class: "num"}, (f.last_deviation_bp / 100).toFixed(1) + " %"))), "flagged-empty");
+}
+
+function renderHouseholdReconciliation(doc) {
+  const both = (e, i) => `${fmt.kwh(e)} / ${fmt.kwh(i)}`;
+  $("hh-reconcile-summary").textContent = (doc.consent ? T("consent_yes") : T("consent_no")) +
+    (doc.totals.flagged ? " · " + T("flagged") : "");
+  fillTable("hh-reconcile-table", [...doc.intervals].reverse().map(r => el("tr", {"data-start": r.start},
+    el("td", {}, fmt.time(r.start)),
+    el("td", {class: "num"}, both(r.provisional_export_wh, r.provisional_import_wh)),
+    el("td", {class: "num"}, both(r.official_export_wh, r.official_import_wh)),
+    el("td", {class: "num"}, both(r.correction_export_wh, r.correction_import_wh)))), "hh-reconcile-empty");
 }
 
 function renderValidators(doc) {
@@ -278,6 +304,7 @@ async function refresh() {
       getJSON("/status"), getJSON("/commune"), getJSON("/governance/allocation"), getJSON("/validators"),
       getJSON("/txs?type=tx/spend&limit=10"), getJSON("/euro/payouts?status=owed&limit=50"),
       getJSON("/registrars")]);
+    renderReconciliation(await getJSON("/reconciliation"));
     state.addr = state.addr || status.address;
     $("status-height").textContent = status.height;
     $("status-time").textContent = fmt.time(Math.floor(status.block_time_ms / 1000));

@@ -7,6 +7,7 @@ are the chain's euro totals and the sums of the payout and debt payment records.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import threading
@@ -62,6 +63,21 @@ class LedgerNode(JSONHandler):
         self.answer(202, {"id": compute_id(data).hex()})
 
 
+@contextlib.contextmanager
+def serving(chain: Chain, handler: type[LedgerNode] = LedgerNode):
+    """``handler`` (a LedgerNode) over ``chain`` on a free loopback port; yields its URL."""
+    handler.chain = chain
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 @pytest.fixture
 def commune(tmp_path):
     """A commune at today's time: household 0 holds kWh, household 2 owes some; the
@@ -84,14 +100,8 @@ def serve_ledger(handler: type[LedgerNode], chain: Chain, keys, tmp_path, key_fi
     for name, key in key_files.items():
         files[name] = str(tmp_path / f"{name}.json")
         save_key(tmp_path / f"{name}.json", key)
-    handler.chain = chain
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield chain, keys, files, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(chain, handler) as url:
+        yield chain, keys, files, url
 
 
 def run(capsys, *args):

@@ -37,8 +37,9 @@ def household_doc(i: int, key: Keypair, producer: bool) -> dict[str, Any]:
 
 
 def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, *, dev: bool = False,
-                 n_validators: int = 4) -> tuple[Genesis, list[Keypair]]:
-    """A genesis with ``n_households`` households; households 0 and 1 produce."""
+                 n_validators: int = 4, sky: dict[str, Any] | None = None) -> tuple[Genesis, list[Keypair]]:
+    """A genesis with ``n_households`` households; households 0 and 1 produce. With
+    ``sky`` (a genesis "sky" section), exports are capped by its clear-sky table."""
     keys = [keypair("household", i) for i in range(n_households)]
     doc = {
         "commune": {"name": "Testville", "insee": "99999"},
@@ -50,6 +51,8 @@ def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, *,
         "households": [household_doc(i, k, i < 2) for i, k in enumerate(keys)],
         "params": params or {},
     }
+    if sky is not None:
+        doc["sky"] = sky
     return parse_genesis(json.dumps(doc, sort_keys=True).encode()), keys
 
 

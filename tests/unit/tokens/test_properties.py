@@ -5,7 +5,8 @@ A random list of blocks of random transactions (valid or not) is pushed through
 every block:
 - per class, the sum of every balance equals what was created: kwh minted minus
   kwh allocated (households + treasury + funds), and 0 for hour (mutual credit);
-- every settled interval has Σ minted − Σ allocated == ΣE − M exactly;
+- every settled interval has Σ minted − Σ allocated == ΣE − M exactly, reconciled
+  (issue 18: official curves replacing the meters' word) or not;
 - the incremental state hash equals a full recomputation;
 - no voluntary spend (Transfer, Service, Accept) takes its payer below −credit_limit
   (each is replayed alone on the state just before it);
@@ -47,6 +48,10 @@ ops = st.one_of(
     st.tuples(st.just("spend"), st.sampled_from(CATEGORIES + ["fêtes"]), who, st.integers(0, 300)),
     # DESIGN §12 membership: rotate, start or cancel a recovery, move out, come back.
     st.tuples(st.sampled_from(["rotate", "recover", "cancel", "leave", "return"]), who),
+    # Issue 18: official curves (percent of the physics cap) for intervals some half hours back.
+    st.tuples(st.just("reconcile"), who, st.integers(0, 101), st.integers(0, 101), st.integers(0, 6),
+              st.integers(1, 3)),
+    st.tuples(st.just("consent"), who, st.booleans()),
 )
 blocks = st.lists(st.tuples(st.integers(1, 2400), st.lists(ops, max_size=8)), min_size=1, max_size=8)
 levies = st.sampled_from([0, 1000, 3333, 10_000])
@@ -64,6 +69,7 @@ class Driver:
         self.t = [c.time_s + 1] * N
         self.index = [[0, 0] for _ in range(N)]
         baselines = [c.reading(k, i, 1, c.time_s + 1, 0, 0) for i, k in enumerate(self.keys)]
+        baselines += [c.tx(T.Consent, REGISTRAR, prm=h.prm, granted=True, memo="") for h in genesis.households]
         c.block(baselines, dt_s=2)
         self.history: list[tuple[int, list[bytes]]] = [(2, baselines)]
         self.gifts: list[bytes] = []
@@ -143,6 +149,15 @@ class Driver:
                         solidarity=a[1])
         if kind in ("rotate", "recover", "cancel", "leave", "return"):
             return self.build_membership(kind, a[0])
+        if kind == "reconcile":
+            i, pct_exp, pct_imp, back, n = a
+            start = now - now % 1800 - back * 1800
+            imp_cap, exp_cap = self.caps[i]
+            return c.tx(T.Reconcile, REGISTRAR, prm=self.households[i].prm, start=max(start, 0),
+                        export_wh=tuple(exp_cap * pct_exp // 200 for _ in range(n)),
+                        import_wh=tuple(imp_cap * pct_imp // 200 for _ in range(n)))
+        if kind == "consent":
+            return c.tx(T.Consent, REGISTRAR, prm=self.households[a[0]].prm, granted=a[1], memo="")
         if kind == "public":
             return c.tx(T.PublicService, REGISTRAR, beneficiary=k[a[0]].public, on_call_s=a[1], memo="")
         return c.tx(T.Spend, REGISTRAR, category=a[0], to=k[a[1]].public, amount=a[2], memo="")
