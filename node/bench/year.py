@@ -21,7 +21,11 @@ Measured at the end, in the same run:
 - the entries in the state;
 - replay from genesis: a fresh store fed every stored block as block sync feeds it
   (``consensus.sync.verify_next_block``, every tx signature checked, apply, one synced
-  batch per block) until it reaches the same state hash.
+  batch per block) until it reaches the same state hash;
+- join by state sync: the validator's snapshot of its last height
+  (``node.bench.statesync.measure_join``: chunks checked against their hashes, the tree
+  rebuilt to the committed root, installed into a fresh store), its bytes and seconds,
+  and replay seconds / join seconds. The network transfer is not counted.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from consensus.block import Block, Commit, CommitSig
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.sync import Trusted, verify_next_block
 from consensus.vote import PRECOMMIT, Vote
+from node.bench.statesync import measure_join
 from node.service.ledger_app import LedgerApp, compute_block_id
 from node.service.mempool import Mempool
 from node.sim.ledger_day import DemoCommune, build_commune, compute_seed_key
@@ -207,6 +212,10 @@ def run_year_bench(households: int = 450, days: int = 365, seed: int = 0,
         replay_s, replay_hash = replay_from_genesis(c, validator, root / "replay", progress)
         if replay_hash != final_hash:
             raise YearBenchFailed("replay from genesis reached another state hash")
+        progress("join", 0, 1)
+        with Store.open(validator, chain_id=c.genesis.chain_id, create=False) as store:
+            join = measure_join(store, c.genesis.chain_id, root / "join")
+        progress("join", 1, 1)
         report = {
             "households": households, "days": days, "seed": seed, "validators": VALIDATORS,
             "blocks": counters.blocks, "readings": counters.readings,
@@ -215,6 +224,9 @@ def run_year_bench(households: int = 450, days: int = 365, seed: int = 0,
             "household_disk_bytes": measure_dir_bytes(root / "household"),
             "state_entries": count_state_entries(validator, c.genesis.chain_id),
             "replay_s": round(replay_s, 2),
+            "snapshot_bytes": join["snapshot_bytes"], "snapshot_chunks": join["snapshot_chunks"],
+            "snapshot_entries": join["snapshot_entries"], "join_s": join["join_s"],
+            "replay_over_join": round(replay_s / max(join["join_s"], 1e-6), 1),
             "cpus": os.cpu_count(),
         }
         if keep:
@@ -235,5 +247,8 @@ def format_year_report(r: dict) -> str:
              f"validator store   {_mb(r['validator_disk_bytes'])}",
              f"household store   {_mb(r['household_disk_bytes'])}",
              f"state entries     {r['state_entries']:,}",
-             f"replay from genesis {r['replay_s']} s"]
+             f"snapshot          {_mb(r['snapshot_bytes'])} in {r['snapshot_chunks']} chunks, "
+             f"{r['snapshot_entries']:,} entries",
+             f"join by state sync {r['join_s']} s; replay from genesis {r['replay_s']} s "
+             f"({r['replay_over_join']}x)"]
     return "\n".join(lines)

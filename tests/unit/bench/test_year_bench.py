@@ -19,6 +19,8 @@ def test_one_day_builds_one_block_per_interval_and_replays_to_the_same_state():
     assert report["validator_disk_bytes"] > 0 and report["household_disk_bytes"] > 0
     assert report["state_entries"] > 6
     assert report["replay_s"] > 0
+    assert report["snapshot_bytes"] > 0 and report["snapshot_entries"] >= report["state_entries"]
+    assert report["join_s"] > 0 and report["replay_over_join"] > 0
 
 
 def test_replay_refuses_another_communes_store(tmp_path):
@@ -44,6 +46,6 @@ def test_cli_refuses_a_missing_workdir(tmp_path, capsys):
 def test_keep_leaves_the_stores_and_says_where(tmp_path):
     report = run_year_bench(households=2, days=1, workdir=tmp_path, keep=True)
     stores = tmp_path / report["stores"]
-    assert {p.name for p in stores.iterdir()} == {"validator", "household", "replay"}
+    assert {p.name for p in stores.iterdir()} == {"validator", "household", "replay", "join"}
     assert run_year_bench(households=2, days=1, workdir=tmp_path)["blocks"] == 48
     assert [p for p in tmp_path.iterdir()] == [stores]      # without --keep, nothing is left
