@@ -163,7 +163,7 @@ def main(argv: list[str]) -> int:
     kills = int(argv[0]) if argv else 3
     with tempfile.TemporaryDirectory(prefix="voisinage-sigkill-") as tmp:
         root = Path(argv[1]) if len(argv) > 1 else Path(tmp) / "commune"   # keep the homes: give a DIR
-        print(f"$ voisinage genesis new --name Testville --insee 12345 --validators 4 --out {root}")
+        print(f"$ voisinage genesis new --name Testville --insee 84007 --validators 4 --out {root}")
         cluster = Cluster(make_commune(root, 4))
         start = time.monotonic()
 
