@@ -9,6 +9,7 @@ Effects are carried out in order; ``PersistBeforeSign`` is fsynced before the
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from node.service.roles import compute_role
 from node.service.signstate import load_sign_state
 from node.store import Store
 from tokens import InvalidTx, check_tx, get_account
+from tokens.due import get_next_due_ms
 from tokens.queries import get_household
 from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, compute_id, decode
 
@@ -225,6 +227,33 @@ class Node:
         except InvalidTx as exc:
             return tx_id, TxRefused(f"{exc.reason}: {exc.detail}")
         return tx_id, None
+
+    # ---- cadence: a block when something is due (docs/cadence.md) ----
+
+    def get_wait_s(self) -> float | None:
+        """Wall seconds until the committed state has a time-driven rule due (0: now),
+        or None when nothing is due until a tx arrives (tokens/due.py)."""
+        due = get_next_due_ms(self.store.state)
+        if due is None:
+            return None
+        return max(0.0, self.clock.chain_to_wall_s(due - self.clock.now_ms()))
+
+    def is_ready(self) -> bool:
+        """The next height has something to propose: txs, or a rule due now."""
+        return len(self.mempool) > 0 or self.get_wait_s() == 0.0
+
+    async def wake_when_due(self) -> None:
+        """DESIGN §12: an empty block only when something is due. Sleeps until the
+        committed state's next due time (or a new block, which may change it), then
+        tells the engine a value is ready at its height."""
+        while True:
+            stored = self._stored
+            wait_s = self.get_wait_s()
+            with trio.move_on_after(math.inf if wait_s is None else wait_s) as scope:
+                await stored.wait()
+            if scope.cancelled_caught:
+                await self.inputs_send.send(ValueReady(self.engine.height))
+                await stored.wait()
 
     async def keep_pending_moving(self) -> None:
         """A household node never proposes (a validator's own proposals carry its txs):

@@ -70,7 +70,7 @@ class Driver:
     async def run(self) -> None:
         node = self.node
         await self.execute(node.engine.step(Start(node.store.height() + 1, last_commit(node.store),
-                                                   ready=len(node.mempool) > 0)))
+                                                   ready=node.is_ready())))
         await self.restore_own_messages()
         async for inp in node.inputs_recv:
             if isinstance(inp, Start) and inp.height != node.store.height() + 1:
@@ -146,7 +146,7 @@ class Driver:
             if height == node.store.height() + 1:
                 record_commit(node, node.app.commit(effect.block, effect.commit, effect.equivocators))
             last = effect.commit if height == node.store.height() else last_commit(node.store)
-        await self.execute(node.engine.step(Start(node.store.height() + 1, last, ready=len(node.mempool) > 0)))
+        await self.execute(node.engine.step(Start(node.store.height() + 1, last, ready=node.is_ready())))
 
 
 def describe(message) -> str:
@@ -219,7 +219,7 @@ class Syncer:
         if not tried:
             return
         await node.inputs_send.send(Start(node.store.height() + 1, last_commit(node.store),
-                                          ready=len(node.mempool) > 0))
+                                          ready=node.is_ready()))
 
     async def sync_from(self, peer: str, target: int) -> None:
         node = self.node
@@ -357,6 +357,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 nursery.start_soon(Driver(node, nursery).run)
                 nursery.start_soon(Syncer(node).run)
                 nursery.start_soon(node.keep_pending_moving)
+                nursery.start_soon(node.wake_when_due)
     finally:
         store.close()
         if started:
