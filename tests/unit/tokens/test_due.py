@@ -24,7 +24,7 @@ def is_work(result) -> bool:
 def fresh_chain(**params) -> tuple[Chain, list]:
     genesis, keys = make_genesis(params=params)
     chain = Chain(genesis)
-    chain.block()           # the first epoch runs at once (meta/next_epoch starts at 0)
+    chain.block()
     return chain, keys
 
 
