@@ -27,9 +27,10 @@ from consensus.vote import DuplicateVote
 from node.api.app import TxRefused
 from node.clock import ChainClock
 from node.home.homedir import Home, home_key
+from node.service.heartbeat import HEARTBEAT_S, HeartbeatBook
 from node.service.mempool import Duplicate, Mempool, MempoolFull
 from node.service.metrics import Metrics
-from node.net import ACCEPT, TopicKind, Verdict, ignore, reject
+from node.net import ACCEPT, NetError, TopicKind, Verdict, ignore, reject
 from node.service.ledger_app import LedgerApp
 from node.store.pruning import Pruner, Pruning
 from node.service.checks import get_consensus_fault, is_evidence_too_old
@@ -39,6 +40,7 @@ from node.service.signstate import load_sign_state
 from node.store import Store
 from tokens import InvalidTx, check_tx, get_account
 from tokens.due import get_next_due_ms
+from tokens.layout import VALIDATOR
 from tokens.queries import get_household
 from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, compute_id, decode
 
@@ -86,6 +88,7 @@ class Node:
         self.role = compute_role(self.key.public, store.state, store.height())
         self.clock = ChainClock(self.genesis.genesis_time, self.genesis.params["time_scale"])
         self.mempool = Mempool()
+        self.heartbeats = HeartbeatBook(self.chain_id, self.clock.now_ms, self.genesis.params["time_scale"])
         self.metrics = Metrics()
         self.stats = NodeStats()
         self.pruner = Pruner(pruning or Pruning(), self.key.public, self.is_validator)
@@ -183,6 +186,22 @@ class Node:
 
     def on_evidence(self, peer: str, data: bytes) -> Verdict:
         return self.on_consensus(peer, data)
+
+    def on_heartbeat(self, peer: str, data: bytes) -> Verdict:
+        height = self.store.height()
+        return self.heartbeats.check(data, self.app.validator_set(height + 1),
+                                     lambda key: self.store.state.get(VALIDATOR + key) is not None)
+
+    async def send_heartbeats(self) -> None:
+        """A validator's liveness, gossiped every HEARTBEAT_S (docs/cadence.md)."""
+        while True:
+            if self.is_validator and self.net is not None:
+                data = self.heartbeats.build(self.key, self.store.height())
+                try:
+                    await self.net.publish(TopicKind.HEARTBEAT, data)
+                except NetError as exc:
+                    log.warning("could not gossip a heartbeat: %s", exc)
+            await trio.sleep(HEARTBEAT_S)
 
     def _admit(self, data: bytes) -> bool:
         was_empty = len(self.mempool) == 0
@@ -354,4 +373,7 @@ class Node:
                     self.metrics.gossip_rejected.labels(reason).inc(total - seen)
                     self._rejected_seen[reason] = total
         self.metrics.consensus_round.set(self.engine.round)
+        for key in self.app.validator_set(self.store.height() + 1):
+            age = self.heartbeats.get_age_s(key)
+            self.metrics.heartbeat_age.labels(key.hex()[:16]).set(-1 if age is None else age)
         return self.metrics.render()

@@ -338,7 +338,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
         node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
                     check_all_signatures=check_all_signatures, relay_txs=relay_txs, pruning=pruning)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
-                    TopicKind.EVIDENCE: node.on_evidence}
+                    TopicKind.EVIDENCE: node.on_evidence, TopicKind.HEARTBEAT: node.on_heartbeat}
         # DESIGN §7 peers: the validators in state (genesis + ValidatorSetChange), then --peer.
         bootstrap = list(node.role.validator_addrs) + peers
         settings = NetSettings(identity_seed=get_identity_seed(node.key, store.state, store.height()),
@@ -358,6 +358,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 nursery.start_soon(Syncer(node).run)
                 nursery.start_soon(node.keep_pending_moving)
                 nursery.start_soon(node.wake_when_due)
+                nursery.start_soon(node.send_heartbeats)
     finally:
         store.close()
         if started:
