@@ -51,3 +51,30 @@ def test_no_empty_block_until_a_tally_is_due(cluster_of) -> None:
     for _ in range(QUIET_POLLS // 2):
         time.sleep(0.5)
         assert validator.height() == top
+
+
+def test_validators_are_shown_live_by_heartbeats_without_blocks(cluster_of) -> None:
+    """Liveness by gossip heartbeats, not blocks: with no block at all, each validator
+    sees the other live; once one stops, the other shows it not live."""
+    cluster = cluster_of(2, 0, max_idle_s=0, allocation_epoch_s=YEAR_S)
+    a, b = cluster.start("validator-0", "validator-1")
+
+    def both_live(node):
+        rows = (node.get_json("/validators") or {}).get("validators", [])
+        return rows if len(rows) == 2 and all(r["live"] for r in rows) else None
+
+    rows = wait_for(lambda: both_live(a), CONVERGE_S, "both validators live on validator-0", cluster.logs)
+    assert all(r["heartbeat_age_s"] is not None for r in rows)
+    assert a.metric("voisinage_validator_heartbeat_age_seconds") >= 0
+    assert a.height() == 0 and b.height() == 0           # no block was needed for that
+    b.stop()
+    other = b.status() if b.is_running() else None
+    assert other is None
+
+    def b_not_live():
+        rows = (a.get_json("/validators") or {}).get("validators", [])
+        row = next((r for r in rows if not r["self"]), None)
+        return row if row is not None and not row["live"] else None
+
+    row = wait_for(b_not_live, CONVERGE_S, "validator-1 shown not live", cluster.logs)
+    assert row["heartbeat_age_s"] is not None

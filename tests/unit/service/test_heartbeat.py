@@ -65,7 +65,6 @@ def test_invalid_heartbeats_are_rejected(data, reason):
 
 
 def test_invalid_forged_signature_is_rejected():
-
     hb = decode(heartbeat(V[0]), Heartbeat)
     forged = dataclasses.replace(hb, height=hb.height + 1).encode()
     assert check(make_book(Clocks()), forged).reason == "bad_signature"
