@@ -77,17 +77,21 @@ class NodeClient:
         self.url = url.rstrip("/")
         self.client = client
 
-    async def get_chain_id(self) -> bytes:
+    async def _get_json(self, path: str):
+        """The JSON of a 200 answer to GET ``path``; NodeUnavailable for anything else."""
         try:
-            resp = await self.client.get(f"{self.url}/status", timeout=HTTP_TIMEOUT_S)
+            resp = await self.client.get(f"{self.url}{path}", timeout=HTTP_TIMEOUT_S)
         except httpx.HTTPError as exc:
-            raise NodeUnavailable(f"GET /status: {str(exc)[:120] or type(exc).__name__}") from None
+            raise NodeUnavailable(f"GET {path}: {str(exc)[:120] or type(exc).__name__}") from None
         if resp.status_code != 200:
-            raise NodeUnavailable(f"GET /status answered {resp.status_code}")
+            raise NodeUnavailable(f"GET {path} answered {resp.status_code}")
         try:
-            doc = resp.json()
+            return resp.json()
         except ValueError:
-            raise NodeUnavailable("GET /status: the node's answer is not JSON") from None
+            raise NodeUnavailable(f"GET {path}: the node's answer is not JSON") from None
+
+    async def get_chain_id(self) -> bytes:
+        doc = await self._get_json("/status")
         try:
             return parse_status_chain_id(doc)
         except ValueError as exc:
@@ -95,16 +99,11 @@ class NodeClient:
 
     async def get_interval_wall_s(self) -> float:
         """The settlement interval in wall seconds (interval_s / time_scale), from GET /commune."""
+        doc = await self._get_json("/commune")
         try:
-            resp = await self.client.get(f"{self.url}/commune", timeout=HTTP_TIMEOUT_S)
-        except httpx.HTTPError as exc:
-            raise NodeUnavailable(f"GET /commune: {str(exc)[:120] or type(exc).__name__}") from None
-        if resp.status_code != 200:
-            raise NodeUnavailable(f"GET /commune answered {resp.status_code}")
-        try:
-            params = resp.json()["params"]
+            params = doc["params"]
             interval, scale = params["settlement_interval_s"], params.get("time_scale", 1)
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, AttributeError):
             raise NodeUnavailable("GET /commune: no settlement_interval_s in the node's answer") from None
         if type(interval) is not int or type(scale) is not int or interval < 1 or scale < 1:
             raise NodeUnavailable("GET /commune: settlement_interval_s or time_scale is not a positive integer")

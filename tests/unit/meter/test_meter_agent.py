@@ -272,7 +272,19 @@ async def test_agent_submits_once_per_interval_and_catches_up_after_an_outage(au
     boundary = start - 100
     # One per interval, a minute before its end; the one missed in the outage is
     # caught up within MAX_BACKOFF_S of the node's return, not at the next reading time.
-    assert [t - boundary for t in ts[:2]] in ([1740, 3540], [1739, 3539])
+    # (the frame of that very second may or may not have been read yet: t or t - 1)
+    assert [t - boundary for t in ts[:2]] in ([a, b] for a in (1739, 1740) for b in (3539, 3540))
     back = boundary + 3 * 1800
     assert back - 1 <= ts[2] <= back + 31
     assert ts[3] - boundary in (7140, 7139)
+
+
+@pytest.mark.parametrize("answer", [
+    httpx.Response(500), httpx.Response(200, content=b"not json"), httpx.Response(200, json=[1]),
+    httpx.Response(200, json={"params": {}}), httpx.Response(200, json={"params": {"settlement_interval_s": 0}}),
+    httpx.Response(200, json={"params": {"settlement_interval_s": 1800, "time_scale": "60"}}),
+], ids=["server_error", "not_json", "not_object", "no_interval", "zero_interval", "scale_not_int"])
+async def test_invalid_commune_answers_mean_the_node_is_unavailable(answer):
+    async with _mock_client(lambda request: answer) as client:
+        with pytest.raises(NodeUnavailable):
+            await NodeClient("http://node", client).get_interval_wall_s()
