@@ -117,11 +117,14 @@ class Engine(RemoteIntake):
         if not self.gossiping:
             self.gossiping = True
             out.append(ScheduleTimeout(0, 0, T_GOSSIP, self.config.gossip_ms))
-        if inp.ready or self.round > 0:
+        # Pending evidence is something to propose, as txs are (DESIGN §12: a block when
+        # something is due). idle_ms = 0: no heartbeat, the app says when (ValueReady).
+        if inp.ready or self.round > 0 or self.pending_evidence:
             self._start_round(self.round, out)
         else:
             self.current_step = Step.WAIT
-            out.append(ScheduleTimeout(self.height, self.round, T_WAIT, self.config.idle_ms))
+            if self.config.idle_ms > 0:
+                out.append(ScheduleTimeout(self.height, self.round, T_WAIT, self.config.idle_ms))
         self._replay_future(out)
         self._check_rules(out)
 
@@ -304,8 +307,9 @@ class Engine(RemoteIntake):
             self._check_rules(out)
 
     def _end_wait(self, out: list[Effect]) -> None:
-        """DESIGN §6: round 0 starts once there is something to propose, a peer has
-        started, or max_idle_s has passed (the empty-block heartbeat)."""
+        """DESIGN §6 and §12: round 0 starts once there is something to propose (txs,
+        evidence, or a time-driven rule due, which the app signals with ValueReady), a
+        peer has started, or the optional max_idle_s safety heartbeat has passed."""
         if self.current_step == Step.WAIT:
             self._start_round(self.round, out)
 

@@ -37,7 +37,7 @@ class EngineConfig:
     propose_delta_ms: int = 500
     vote_ms: int = 500
     vote_delta_ms: int = 500
-    idle_ms: int = 10_000           # max_idle_s: empty-block heartbeat
+    idle_ms: int = 10_000           # max_idle_s: optional safety heartbeat; 0 = none
     gossip_ms: int = 1_000          # re-send period of own messages
     future_buffer: int = 4_096      # messages of height+1 kept until that height starts
     max_rounds_ahead: int = 1_000   # messages of rounds further ahead are dropped

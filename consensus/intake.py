@@ -85,6 +85,9 @@ class RemoteIntake:
             self.dropped["evidence height out of range"] += 1
             return
         self._process_evidence(ev, out, announce=False)
+        if self.pending_evidence and self.current_step == Step.WAIT:
+            self._end_wait(out)     # evidence must be committed: a block is due
+            self._check_rules(out)
 
     def _on_decision(self, inp: DecisionMsg, out: list[Effect]) -> None:
         """Algorithm 1 line 49 with its inputs packed: a value and >= quorum precommits."""

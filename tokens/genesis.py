@@ -34,7 +34,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "proposal_quorum_bp": 2000,
     "proposal_threshold_bp": 5000,
     "block_max_txs": 5000,
-    "max_idle_s": 10,
+    "max_idle_s": 0,        # optional safety heartbeat; 0: empty blocks only when due
     # A nonce or meter seq (a clock value in ms) may be at most this far ahead of the
     # block time: a signer whose clock jumped ahead is refused instead of locked out.
     "max_nonce_ahead_s": 600,
@@ -144,10 +144,10 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
         raise GenesisError(f"params: unknown parameter {unknown[0]!r}")
     merged = default_params()
     merged.update(copy.deepcopy(params))
-    for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "max_idle_s", "time_scale",
+    for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "time_scale",
                  "max_nonce_ahead_s", "history_retention_s"):
         _int(merged[name], f"params.{name}", 1)
-    for name in ("settlement_grace_s", "recovery_delay_s"):
+    for name in ("settlement_grace_s", "recovery_delay_s", "max_idle_s"):
         _int(merged[name], f"params.{name}")
     if _int(merged["eur_per_kwh_cents"], "params.eur_per_kwh_cents") > MAX_EUR_PER_KWH_CENTS:
         raise GenesisError(f"params.eur_per_kwh_cents: at most {MAX_EUR_PER_KWH_CENTS} cents")

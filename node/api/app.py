@@ -57,6 +57,7 @@ class NodeAPI(Protocol):
     key: Any            # wire.Keypair: the node's own household or validator key
     engine: Any         # consensus engine: .round
     net: Any            # node.net network or None: .peers(), .peer_heights()
+    heartbeats: Any     # node.service.heartbeat.HeartbeatBook: .get_age_s(key), .is_live(key)
 
     def status(self) -> dict[str, Any]: ...
     def block_json(self, height: int) -> dict[str, Any] | None: ...
@@ -161,7 +162,8 @@ class Api:
         net = self.node.net
         return Liveness(own_key=self.node.key.public, own_height=height, own_round=self.node.engine.round,
                         peer_heights=dict(net.peer_heights()) if net is not None else {},
-                        connected=frozenset(net.peers()) if net is not None else frozenset())
+                        connected=frozenset(net.peers()) if net is not None else frozenset(),
+                        heartbeats=self.node.heartbeats)
 
     async def validators(self, call: Call) -> Response:
         def read(snap) -> dict[str, Any]:

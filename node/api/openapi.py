@@ -63,7 +63,7 @@ def build_schemas() -> dict[str, Schema]:
     validator = obj({"key": HEX32, "name": STR, "addr": STR, "active": BOOL, "scheduled": BOOL,
                      "equivocating": BOOL, "equivocation_heights": nullable(ANY_OBJECT), "peer_id": STR,
                      "self": BOOL, "connected": BOOL, "height": nullable(INT), "round": nullable(INT),
-                     "signed_last_commit": BOOL})
+                     "signed_last_commit": BOOL, "heartbeat_age_s": nullable({"type": "number"}), "live": BOOL})
     tx = obj({"id": HEX32, "type": STR, "height": INT, "time_ms": INT}, required=("id", "type", "height", "time_ms"))
     proposal = obj({"id": HEX32, "proposer": HEX32, "param": STR, "value": STR, "voting_end": INT, "status": STR,
                     "yes": INT, "no": INT, "abstain": INT, "participation_bp": INT,

@@ -133,6 +133,7 @@ class Liveness:
     own_round: int
     peer_heights: dict[str, int]        # libp2p peer id -> last announced height
     connected: frozenset[str]
+    heartbeats: Any = None              # HeartbeatBook: gossip heartbeats heard (docs/cadence.md)
 
 
 def decode_commit(raw: bytes | None) -> Commit | None:
@@ -155,6 +156,13 @@ def compute_known_height(live: Liveness, peer: str, is_self: bool, signed_last: 
     return announced
 
 
+def get_heartbeat_view(book: Any, key: bytes) -> dict[str, Any]:
+    """heartbeat_age_s (None: never heard) and live, from this node's heartbeat book."""
+    age = book.get_age_s(key) if book is not None else None
+    return {"heartbeat_age_s": None if age is None else round(age, 1),
+            "live": book is not None and book.is_live(key)}
+
+
 def get_validators_view(kv: KV, last_commit: Commit | None, live: Liveness, peer_id_of,
                         offset: int, limit: int) -> dict[str, Any]:
     """Validators' health: ledger flags (active, equivocating) plus this node's view of
@@ -168,7 +176,8 @@ def get_validators_view(kv: KV, last_commit: Commit | None, live: Liveness, peer
         is_self = key == live.own_key
         rows.append(dict(v, peer_id=peer, self=is_self, connected=is_self or peer in live.connected,
                          height=compute_known_height(live, peer, is_self, key in signed),
-                         round=live.own_round if is_self else None, signed_last_commit=key in signed))
+                         round=live.own_round if is_self else None, signed_last_commit=key in signed,
+                         **get_heartbeat_view(live.heartbeats, key)))
     page = rows[offset:offset + limit]
     return {"height": live.own_height, "round": live.own_round,
             "last_commit_round": last_commit.round if last_commit is not None else None,

@@ -142,6 +142,37 @@ def bench_apply(
                f"(pipelined: {'met' if piped['ratio'] >= 0.8 else 'not met'})")
 
 
+@bench_app.command("cadence")
+def bench_cadence(
+    households: int = typer.Option(10, "--households", min=2, max=200, help="Households of the commune."),
+    days: int = typer.Option(2, "--days", min=1, max=30, help="Simulated days."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Blocks and block bytes per simulated day: an empty block every 10 s and a reading a
+    minute (before) against blocks only when something is due and a reading per
+    settlement interval (after), for an idle commune and an active one (docs/cadence.md)."""
+    from node.bench.cadence import BEFORE_IDLE_S, run_cadence_bench
+    from node.bench.storage import BenchFailed
+    from node.errors import UserError
+
+    try:
+        report = run_cadence_bench(households, days)
+    except BenchFailed as exc:
+        raise UserError(f"bench cadence failed: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"{households} households, {days} simulated days, {report['seconds']} s; "
+               f"before: a block every {BEFORE_IDLE_S} s and a reading a minute")
+    for name in ("idle", "active"):
+        row = report[name]
+        for when in ("before", "after"):
+            r = row[when]
+            typer.echo(f"{name:<6} {when:<6} {r['blocks_per_day']:9.1f} blocks/day ({r['empty_blocks_per_day']:.1f} empty), "
+                       f"{r['txs_per_day']:9.1f} txs/day, {r['block_bytes_per_day'] / 1e6:8.3f} MB/day")
+        typer.echo(f"{name:<6} ratio  after/before: blocks {row['blocks_ratio']:.5f}, bytes {row['bytes_ratio']:.5f}")
+
+
 @bench_app.command("storage")
 def bench_storage(
     households: int = typer.Option(450, "--households", min=2, max=2000, help="Households of the commune."),

@@ -91,7 +91,7 @@ def _open_source(device: str | None, file: Path | None, mode: str) -> ByteSource
         raise UserError(str(exc)) from None
 
 
-async def _run_agent(source: ByteSource, key: Keypair, node: str, every: float, max_submissions: int) -> None:
+async def _run_agent(source: ByteSource, key: Keypair, node: str, every: float | None, max_submissions: int) -> None:
     async with httpx.AsyncClient() as client:
         agent = MeterAgent(source, key, NodeClient(node, client), every, out=typer.echo,
                            max_submissions=max_submissions)
@@ -105,16 +105,19 @@ def meter_tic(
     mode: str = typer.Option("auto", "--mode", help="auto, historic (1200 baud) or standard (9600 baud)."),
     node: str = typer.Option(..., "--node", help="Node HTTP API, e.g. http://127.0.0.1:8700"),
     key: Path = typer.Option(..., "--key", help="The household's key file."),
-    every: float = typer.Option(60.0, "--every", min=0.1, help="Seconds between submitted readings."),
+    every: float = typer.Option(None, "--every", min=0.1,
+                                help="Seconds between submitted readings (default: one per settlement interval)."),
     max_submissions: int = typer.Option(0, "--max-submissions", min=0,
                                         help="Stop after this many accepted readings (0: run until stopped)."),
 ) -> None:
-    """Read the meter, sign one cumulative reading every --every seconds and POST it to the node."""
+    """Read the meter, sign one cumulative reading per settlement interval (or every
+    --every seconds) and POST it to the node; after an outage, a catch-up reading at once."""
     if not node.startswith(("http://", "https://")):
         raise UserError(f"--node must be an http:// or https:// URL, not {node!r}")
     keypair = load_key(key)   # fail before touching the device
     source = _open_source(device, file, mode)
-    typer.echo(f"reading {device or file}; submitting to {node} every {every:g}s as {keypair.public.hex()}")
+    typer.echo(f"reading {device or file}; submitting to {node} "
+               f"{'once per settlement interval' if every is None else f'every {every:g}s'} as {keypair.public.hex()}")
     try:
         trio.run(_run_agent, source, keypair, node, every, max_submissions)
     finally:

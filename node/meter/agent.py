@@ -60,6 +60,16 @@ def compute_next_seq(previous: int, now_s: float) -> int:
     return max(previous + 1, int(now_s * 1000))
 
 
+def compute_next_reading_s(now_s: float, period_s: float) -> float:
+    """When the agent next submits, with one reading per settlement interval: a little
+    before the interval's end (a tenth of it, at most a minute), so the reading's
+    energy counts for the interval it was used in (DESIGN §4: deltas count for the
+    interval that contains t). Wall seconds; strictly after ``now_s``."""
+    lead = min(60.0, period_s / 10)
+    k = (now_s + lead) // period_s + 1
+    return k * period_s - lead
+
+
 class NodeClient:
     """GET /status for the chain id; POST /tx with an encoded signed tx (DESIGN §9)."""
 
@@ -67,21 +77,37 @@ class NodeClient:
         self.url = url.rstrip("/")
         self.client = client
 
-    async def get_chain_id(self) -> bytes:
+    async def _get_json(self, path: str):
+        """The JSON of a 200 answer to GET ``path``; NodeUnavailable for anything else."""
         try:
-            resp = await self.client.get(f"{self.url}/status", timeout=HTTP_TIMEOUT_S)
+            resp = await self.client.get(f"{self.url}{path}", timeout=HTTP_TIMEOUT_S)
         except httpx.HTTPError as exc:
-            raise NodeUnavailable(f"GET /status: {str(exc)[:120] or type(exc).__name__}") from None
+            raise NodeUnavailable(f"GET {path}: {str(exc)[:120] or type(exc).__name__}") from None
         if resp.status_code != 200:
-            raise NodeUnavailable(f"GET /status answered {resp.status_code}")
+            raise NodeUnavailable(f"GET {path} answered {resp.status_code}")
         try:
-            doc = resp.json()
+            return resp.json()
         except ValueError:
-            raise NodeUnavailable("GET /status: the node's answer is not JSON") from None
+            raise NodeUnavailable(f"GET {path}: the node's answer is not JSON") from None
+
+    async def get_chain_id(self) -> bytes:
+        doc = await self._get_json("/status")
         try:
             return parse_status_chain_id(doc)
         except ValueError as exc:
             raise NodeUnavailable(str(exc)) from None
+
+    async def get_interval_wall_s(self) -> float:
+        """The settlement interval in wall seconds (interval_s / time_scale), from GET /commune."""
+        doc = await self._get_json("/commune")
+        try:
+            params = doc["params"]
+            interval, scale = params["settlement_interval_s"], params.get("time_scale", 1)
+        except (KeyError, TypeError, AttributeError):
+            raise NodeUnavailable("GET /commune: no settlement_interval_s in the node's answer") from None
+        if type(interval) is not int or type(scale) is not int or interval < 1 or scale < 1:
+            raise NodeUnavailable("GET /commune: settlement_interval_s or time_scale is not a positive integer")
+        return interval / scale
 
     async def get_last_seq(self, signer: bytes) -> int:
         """The household's last committed seq (0 for none yet), from GET /accounts/{addr}."""
@@ -152,9 +178,11 @@ class AgentStatus:
 
 
 class MeterAgent:
-    """Reads a source, keeps the latest reading and submits it every ``every_s`` seconds."""
+    """Reads a source, keeps the latest reading and submits it every ``every_s`` seconds,
+    or, with ``every_s`` None, once per settlement interval (asked of the node) plus a
+    catch-up reading as soon as an outage (node or meter) ends (docs/cadence.md)."""
 
-    def __init__(self, source: ByteSource, key: Keypair, node: NodeClient, every_s: float, *,
+    def __init__(self, source: ByteSource, key: Keypair, node: NodeClient, every_s: float | None, *,
                  now: Callable[[], float] = time.time, out: Callable[[str], None] = print,
                  max_submissions: int = 0) -> None:
         self.source, self.key, self.node, self.every_s = source, key, node, every_s
@@ -162,6 +190,7 @@ class MeterAgent:
         self.parser = TicParser()
         self.status = AgentStatus()
         self.chain_id: bytes | None = None
+        self.period_s: float | None = None     # the settlement interval, wall seconds
         self._done = trio.Event()
 
     async def run(self) -> None:
@@ -198,27 +227,46 @@ class MeterAgent:
             if not chunk:   # end of a followed file: wait for more (a port read already waited)
                 await trio.sleep(self.source.idle_sleep_s)
 
+    async def get_wait_s(self) -> float:
+        """Seconds until the next scheduled submission: ``every_s``, or the next reading
+        time of the settlement interval (asked of the node once)."""
+        if self.every_s is not None:
+            return self.every_s
+        if self.period_s is None:
+            self.period_s = await self.node.get_interval_wall_s()
+            self.out(f"one reading per settlement interval: every {self.period_s:g}s")
+        now = self.now()
+        return compute_next_reading_s(now, self.period_s) - now
+
     async def _submit_loop(self) -> None:
         backoff = 0.0
         while True:
-            await trio.sleep(backoff if backoff else self.every_s)
             try:
-                await self.submit_latest()
-                backoff = 0.0
+                await trio.sleep(backoff if backoff else await self.get_wait_s())
+                if not await self.submit_latest() and self.every_s is None:
+                    # A meter outage: no fresh frame for this interval. Catch up as soon
+                    # as one comes, not an interval later.
+                    backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2) if backoff else 1.0)
+                    self.status.last_submission = f"no fresh reading from the meter; retry in {backoff:.0f}s"
+                else:
+                    backoff = 0.0
             except NodeUnavailable as exc:
-                # Keep the latest reading; cumulative indexes make the retry lossless.
-                backoff = min(self.every_s, MAX_BACKOFF_S, max(1.0, backoff * 2) if backoff else 1.0)
+                # Keep the latest reading; cumulative indexes make the retry lossless. The
+                # retry is the catch-up reading: it does not wait for the next interval.
+                cap = MAX_BACKOFF_S if self.every_s is None else min(self.every_s, MAX_BACKOFF_S)
+                backoff = min(cap, max(1.0, backoff * 2) if backoff else 1.0)
                 self.status.failures += 1
                 self.status.last_submission = f"node unreachable ({exc}); retry in {backoff:.0f}s"
             self.out(self.status.compute_line(self.now()))
             if self.max_submissions and self.status.accepted >= self.max_submissions:
                 self._done.set()
 
-    async def submit_latest(self) -> None:
-        """Sign and submit the latest reading if it is newer than the last one submitted."""
+    async def submit_latest(self) -> bool:
+        """Sign and submit the latest reading if it is newer than the last one submitted;
+        False when there was none to submit."""
         status = self.status
         if status.reading is None or status.reading_t is None or status.reading_t <= status.submitted_t:
-            return
+            return False
         if self.chain_id is None:
             status.last_seq = max(status.last_seq, await self.node.get_last_seq(self.key.public))
             self.chain_id = await self.node.get_chain_id()
@@ -231,7 +279,8 @@ class MeterAgent:
         except NodeRejected as exc:
             status.submitted_t, status.rejected = t, status.rejected + 1
             status.last_submission = f"rejected seq {seq}: {exc}"
-            return
+            return True
         status.submitted_t, status.accepted = t, status.accepted + 1
         status.accepted_log.append((seq, t, reading))
         status.last_submission = f"accepted seq {seq} t {t} id {tx_id[:16]}"
+        return True

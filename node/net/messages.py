@@ -6,8 +6,9 @@ They are ordinary registered wire messages, so decoding is as strict as for txs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from wire import U64, Bytes, List, Message, Nested, Str, field_of, register
+from wire import KEY, SIG, U64, Bytes, List, Message, Nested, Str, field_of, register
 from wire.limits import MAX_BLOCK_BYTES, MAX_TX_BYTES
 
 MAX_BATCH_TXS = 4096
@@ -86,3 +87,19 @@ class StateReply(Message):
     """The answer's bytes, a message of the node's own (the network only moves them)."""
 
     data: bytes = field_of(Bytes(max=MAX_STATE_REPLY_BYTES))
+
+
+MAX_HEARTBEAT_BYTES = 256
+
+
+@register("net/heartbeat")
+@dataclass(frozen=True)
+class Heartbeat(Message):
+    """A validator's signed "I am alive at this height and time" (DESIGN §12: liveness by
+    gossip, not by blocks). Gossiped on ``/voisinage/<chain_id>/heartbeat/1``."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = (("validator", "sig"),)
+    validator: bytes = field_of(KEY)
+    height: int = field_of(U64)
+    time_ms: int = field_of(U64)
+    sig: bytes = field_of(SIG)

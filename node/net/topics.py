@@ -10,6 +10,7 @@ class TopicKind(enum.Enum):
     TX = "tx"
     CONSENSUS = "consensus"
     EVIDENCE = "evidence"
+    HEARTBEAT = "heartbeat"
 
 
 def topic_name(chain_id: bytes, kind: TopicKind) -> str:

@@ -30,5 +30,9 @@ class Metrics:
         self.equivocations = Counter("voisinage_validator_equivocations",
                                      "Equivocation evidence committed against validators.", registry=r)
 
+        self.heartbeat_age = Gauge("voisinage_validator_heartbeat_age_seconds",
+                                   "Seconds since each validator's last gossip heartbeat (-1: never heard).",
+                                   ["validator"], registry=r)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

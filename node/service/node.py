@@ -9,6 +9,7 @@ Effects are carried out in order; ``PersistBeforeSign`` is fsynced before the
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,9 +27,10 @@ from consensus.vote import DuplicateVote
 from node.api.app import TxRefused
 from node.clock import ChainClock
 from node.home.homedir import Home, home_key
+from node.service.heartbeat import HEARTBEAT_S, HeartbeatBook
 from node.service.mempool import Duplicate, Mempool, MempoolFull
 from node.service.metrics import Metrics
-from node.net import ACCEPT, TopicKind, Verdict, ignore, reject
+from node.net import ACCEPT, NetError, TopicKind, Verdict, ignore, reject
 from node.service.ledger_app import LedgerApp
 from node.store.pruning import Pruner, Pruning
 from node.service.checks import get_consensus_fault, is_evidence_too_old
@@ -37,6 +39,8 @@ from node.service.roles import compute_role
 from node.service.signstate import load_sign_state
 from node.store import Store
 from tokens import InvalidTx, check_tx, get_account
+from tokens.due import get_next_due_ms
+from tokens.layout import VALIDATOR
 from tokens.queries import get_household
 from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, compute_id, decode
 
@@ -84,6 +88,7 @@ class Node:
         self.role = compute_role(self.key.public, store.state, store.height())
         self.clock = ChainClock(self.genesis.genesis_time, self.genesis.params["time_scale"])
         self.mempool = Mempool()
+        self.heartbeats = HeartbeatBook(self.chain_id, self.clock.now_ms, self.genesis.params["time_scale"])
         self.metrics = Metrics()
         self.stats = NodeStats()
         self.pruner = Pruner(pruning or Pruning(), self.key.public, self.is_validator)
@@ -182,6 +187,22 @@ class Node:
     def on_evidence(self, peer: str, data: bytes) -> Verdict:
         return self.on_consensus(peer, data)
 
+    def on_heartbeat(self, peer: str, data: bytes) -> Verdict:
+        height = self.store.height()
+        return self.heartbeats.check(data, self.app.validator_set(height + 1),
+                                     lambda key: self.store.state.get(VALIDATOR + key) is not None)
+
+    async def send_heartbeats(self) -> None:
+        """A validator's liveness, gossiped every HEARTBEAT_S (docs/cadence.md)."""
+        while True:
+            if self.is_validator and self.net is not None:
+                data = self.heartbeats.build(self.key, self.store.height())
+                try:
+                    await self.net.publish(TopicKind.HEARTBEAT, data)
+                except NetError as exc:
+                    log.warning("could not gossip a heartbeat: %s", exc)
+            await trio.sleep(HEARTBEAT_S)
+
     def _admit(self, data: bytes) -> bool:
         was_empty = len(self.mempool) == 0
         self.mempool.add(data, lambda d: check_tx(self.store.state, self.genesis, d, self.clock.now_ms()))
@@ -225,6 +246,33 @@ class Node:
         except InvalidTx as exc:
             return tx_id, TxRefused(f"{exc.reason}: {exc.detail}")
         return tx_id, None
+
+    # ---- cadence: a block when something is due (docs/cadence.md) ----
+
+    def get_wait_s(self) -> float | None:
+        """Wall seconds until the committed state has a time-driven rule due (0: now),
+        or None when nothing is due until a tx arrives (tokens/due.py)."""
+        due = get_next_due_ms(self.store.state)
+        if due is None:
+            return None
+        return max(0.0, self.clock.chain_to_wall_s(due - self.clock.now_ms()))
+
+    def is_ready(self) -> bool:
+        """The next height has something to propose: txs, or a rule due now."""
+        return len(self.mempool) > 0 or self.get_wait_s() == 0.0
+
+    async def wake_when_due(self) -> None:
+        """DESIGN §12: an empty block only when something is due. Sleeps until the
+        committed state's next due time (or a new block, which may change it), then
+        tells the engine a value is ready at its height."""
+        while True:
+            stored = self._stored
+            wait_s = self.get_wait_s()
+            with trio.move_on_after(math.inf if wait_s is None else wait_s) as scope:
+                await stored.wait()
+            if scope.cancelled_caught:
+                await self.inputs_send.send(ValueReady(self.engine.height))
+                await stored.wait()
 
     async def keep_pending_moving(self) -> None:
         """A household node never proposes (a validator's own proposals carry its txs):
@@ -325,4 +373,7 @@ class Node:
                     self.metrics.gossip_rejected.labels(reason).inc(total - seen)
                     self._rejected_seen[reason] = total
         self.metrics.consensus_round.set(self.engine.round)
+        for key in self.app.validator_set(self.store.height() + 1):
+            age = self.heartbeats.get_age_s(key)
+            self.metrics.heartbeat_age.labels(key.hex()[:16]).set(-1 if age is None else age)
         return self.metrics.render()

@@ -74,7 +74,7 @@ class Driver:
     async def run(self) -> None:
         node = self.node
         await self.execute(node.engine.step(Start(node.store.height() + 1, last_commit(node.store),
-                                                   ready=len(node.mempool) > 0)))
+                                                   ready=node.is_ready())))
         await self.restore_own_messages()
         async for inp in node.inputs_recv:
             if isinstance(inp, Start) and inp.height != node.store.height() + 1:
@@ -150,7 +150,7 @@ class Driver:
             if height == node.store.height() + 1:
                 record_commit(node, node.app.commit(effect.block, effect.commit, effect.equivocators))
             last = effect.commit if height == node.store.height() else last_commit(node.store)
-        await self.execute(node.engine.step(Start(node.store.height() + 1, last, ready=len(node.mempool) > 0)))
+        await self.execute(node.engine.step(Start(node.store.height() + 1, last, ready=node.is_ready())))
 
 
 def describe(message) -> str:
@@ -223,7 +223,7 @@ class Syncer:
         if not tried:
             return
         await node.inputs_send.send(Start(node.store.height() + 1, last_commit(node.store),
-                                          ready=len(node.mempool) > 0))
+                                          ready=node.is_ready()))
 
     async def sync_from(self, peer: str, target: int) -> None:
         node = self.node
@@ -357,7 +357,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
         node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
                     check_all_signatures=check_all_signatures, relay_txs=relay_txs, pruning=pruning)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
-                    TopicKind.EVIDENCE: node.on_evidence}
+                    TopicKind.EVIDENCE: node.on_evidence, TopicKind.HEARTBEAT: node.on_heartbeat}
         # DESIGN §7 peers: the validators in state (genesis + ValidatorSetChange), then --peer.
         bootstrap = list(node.role.validator_addrs) + peers
         settings = NetSettings(identity_seed=get_identity_seed(node.key, store.state, store.height()),
@@ -379,6 +379,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 if snapshot_interval > 0:
                     nursery.start_soon(keep_snapshots, store, home.path, snapshot_interval, snapshot_keep,
                                        lambda: node.is_validator)
+                nursery.start_soon(node.wake_when_due)
+                nursery.start_soon(node.send_heartbeats)
     finally:
         store.close()
         if started:

@@ -60,8 +60,9 @@ class NodeStub:
     """A minimal node HTTP API on 127.0.0.1 (a free port unless given); can be stopped
     and started again. ``with NodeStub(chain_id) as node:`` runs it for the block."""
 
-    def __init__(self, chain_id: bytes, port: int | None = None) -> None:
+    def __init__(self, chain_id: bytes, port: int | None = None, interval_s: int = 1800) -> None:
         self.port, self.chain_id = port if port is not None else free_port(), chain_id
+        self.interval_s = interval_s      # GET /commune's settlement_interval_s
         self.accepted: list[MeterReading] = []
         self.refused: list[str] = []
         self._server: ThreadingHTTPServer | None = None
@@ -131,6 +132,8 @@ def _make_handler(stub: NodeStub) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/status":
                 self.answer(200, {"chain_id": stub.chain_id.hex(), "height": "0"})
+            elif self.path == "/commune":
+                self.answer(200, {"params": {"settlement_interval_s": stub.interval_s, "time_scale": 1}})
             else:
                 self.answer(404, {"error": "not found"})
 

@@ -269,7 +269,10 @@ function renderValidators(doc) {
       el("td", {class: "num"}, v.height === null ? "–" : v.height),
       el("td", {class: "num"}, v.round === null ? (v.self ? doc.round : "–") : v.round),
       el("td", {}, T(v.signed_last_commit ? "yes" : "no")),
-      el("td", {}, T(v.connected ? "connected" : "disconnected")), el("td", {}, health));
+      el("td", {}, T(v.connected ? "connected" : "disconnected")),
+      el("td", {class: "num"}, v.heartbeat_age_s === null || v.heartbeat_age_s === undefined ? "–"
+        : el("span", {class: v.live ? "badge good" : "badge bad"}, `${v.heartbeat_age_s} s`)),
+      el("td", {}, health));
   });
   $("validators-table").querySelector("tbody").replaceChildren(...rows);
   $("consensus-round").textContent = doc.round;

@@ -261,6 +261,26 @@ def test_idle_timeout_proposes_an_empty_heartbeat_block():
     assert app.proposed == [(4, 0, ())]
 
 
+def test_without_heartbeat_nothing_is_proposed_until_the_app_says_a_value_is_ready():
+    app = ToyApp(KEYS[0].public, lambda h: V)
+    engine = Engine(CHAIN, KEYS[0], app, EngineConfig(idle_ms=0), INITIAL_SIGN_STATE)
+    effects = engine.step(Start(4, None, False))
+    assert not any(isinstance(e, ScheduleTimeout) and e.step == T_WAIT for e in effects)
+    assert app.proposed == [] and engine.get_step_name() == "wait"
+    engine.step(ValueReady(4))                  # the node's due timer: a rule is due
+    assert app.proposed == [(4, 0, ())]
+
+
+def test_pending_evidence_ends_the_wait_without_heartbeat():
+    app = ToyApp(KEYS[0].public, lambda h: V)
+    engine = Engine(CHAIN, KEYS[0], app, EngineConfig(idle_ms=0), INITIAL_SIGN_STATE)
+    engine.step(Start(4, None, False))
+    a = signed_vote(KEYS[2], PREVOTE, 4, 0, b"\x01" * 32)
+    b = signed_vote(KEYS[2], PREVOTE, 4, 0, b"\x02" * 32)
+    engine.step(EvidenceMsg(make_duplicate_vote(a, b)))
+    assert app.proposed and app.proposed[0][:2] == (4, 0) and len(app.proposed[0][2]) == 1
+
+
 def test_a_peer_message_ends_the_wait():
     engine, _, _ = solo(ready=False)
     p, bid = proposal_for()

@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 import trio
+from hypothesis import given, strategies as st
 
 from node.meter.agent import (
     MeterAgent, NodeClient, NodeRejected, NodeUnavailable, build_reading_tx, compute_next_seq,
@@ -208,3 +209,82 @@ async def test_invalid_account_answers_mean_the_node_is_unavailable(answer):
     async with _mock_client(lambda request: answer) as client:
         with pytest.raises(NodeUnavailable):
             await NodeClient("http://node", client).get_last_seq(KEY.public)
+
+
+# ---- one reading per settlement interval (docs/cadence.md) ----------------------
+
+def test_next_reading_time_is_a_minute_before_each_interval_end():
+    from node.meter.agent import compute_next_reading_s
+    assert compute_next_reading_s(1_800 * 10, 1_800) == 1_800 * 11 - 60
+    assert compute_next_reading_s(1_800 * 11 - 60, 1_800) == 1_800 * 12 - 60      # strictly later
+    assert compute_next_reading_s(0, 30) == 27                                    # a tenth of a short one
+
+
+@given(st.floats(0, 4e9), st.integers(1, 86_400))
+def test_property_next_reading_is_later_and_inside_the_next_end(now, period):
+    from node.meter.agent import compute_next_reading_s
+    t = compute_next_reading_s(now, period)
+    assert now < t <= now + period
+    assert (t + min(60, period / 10)) % period == pytest.approx(0, abs=1e-6) or \
+        (t + min(60, period / 10)) % period == pytest.approx(period, abs=1e-6)
+
+
+def _interval_node(posted: list, down: list[bool]):
+    """/commune with a 1800 s interval; /tx answers 503 while ``down[0]``."""
+    account = _account_node(None, posted)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/commune":
+            return httpx.Response(200, json={"params": {"settlement_interval_s": 1800, "time_scale": 1}})
+        if request.url.path == "/tx" and down[0]:
+            return httpx.Response(503, json={"error": "down"})
+        return account(request)
+    return handler
+
+
+async def test_agent_submits_once_per_interval_and_catches_up_after_an_outage(autojump_clock):
+    start = 1_760_000_000 - 1_760_000_000 % 1800 + 100
+    now = lambda: start + trio.current_time()     # noqa: E731
+    posted: list = []
+    down = [False]
+    async with _mock_client(_interval_node(posted, down)) as client:
+        agent = MeterAgent(None, KEY, NodeClient("http://node", client), None, now=now, out=lambda line: None,
+                           max_submissions=4)
+
+        async def frames():        # the meter: a fresh reading every second
+            while True:
+                agent.status.reading, agent.status.reading_t = READING, int(now())
+                await trio.sleep(1)
+
+        async def outage():        # the node is down across the third reading time
+            await trio.sleep(2 * 1800 - 100)
+            down[0] = True
+            await trio.sleep(1800)
+            down[0] = False
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(frames)
+            nursery.start_soon(outage)
+            nursery.start_soon(agent._submit_loop)
+            await agent._done.wait()
+            nursery.cancel_scope.cancel()
+    ts = [tx.t for tx in posted]
+    boundary = start - 100
+    # One per interval, a minute before its end; the one missed in the outage is
+    # caught up within MAX_BACKOFF_S of the node's return, not at the next reading time.
+    # (the frame of that very second may or may not have been read yet: t or t - 1)
+    assert [t - boundary for t in ts[:2]] in ([a, b] for a in (1739, 1740) for b in (3539, 3540))
+    back = boundary + 3 * 1800
+    assert back - 1 <= ts[2] <= back + 31
+    assert ts[3] - boundary in (7140, 7139)
+
+
+@pytest.mark.parametrize("answer", [
+    httpx.Response(500), httpx.Response(200, content=b"not json"), httpx.Response(200, json=[1]),
+    httpx.Response(200, json={"params": {}}), httpx.Response(200, json={"params": {"settlement_interval_s": 0}}),
+    httpx.Response(200, json={"params": {"settlement_interval_s": 1800, "time_scale": "60"}}),
+], ids=["server_error", "not_json", "not_object", "no_interval", "zero_interval", "scale_not_int"])
+async def test_invalid_commune_answers_mean_the_node_is_unavailable(answer):
+    async with _mock_client(lambda request: answer) as client:
+        with pytest.raises(NodeUnavailable):
+            await NodeClient("http://node", client).get_interval_wall_s()

@@ -203,7 +203,8 @@ async def test_sync_moves_on_to_the_next_peer_when_one_fails(monkeypatch):
     """A pruned peer (or any failing one) hands over to the next highest."""
     send, recv = trio.open_memory_channel(4)
     node = SimpleNamespace(net=FakeNet({"pruned": 50, "archive": 48, "behind": 1}), store=FakeStore(),
-                           stats=SimpleNamespace(syncing=False), mempool=[], inputs_send=send)
+                           stats=SimpleNamespace(syncing=False), mempool=[], inputs_send=send,
+                           is_ready=lambda: False)
     asked: list[str] = []
 
     class Recording(Syncer):
