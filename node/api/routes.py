@@ -174,6 +174,14 @@ def build_route_table(api: Api, assets: StaticAssets, serve_openapi: Handler,
         Operation("/status", "GET", api.status, "This node: chain, height, round, peers, state hash.", "node",
                   json_reply("Status", "Status")),
     )
+    backup = Operation("/backup", "GET", api.backup,
+                       "A backup of this node's database from one snapshot (docs/operations.md \"Backups\"); "
+                       "`voisinage node backup` adds the home's files.", "node",
+                       Reply(200, "The backup file format of node/store/backup.py",
+                             {"application/octet-stream": {"type": "string", "format": "binary"}}),
+                       write=True,
+                       description="It holds every reading: served like writes, to loopback clients or with "
+                                   "the --api-token bearer token.")
     metrics = Operation("/metrics", "GET", api.metrics, "Prometheus metrics (DESIGN §9).", "node",
                         Reply(200, "Prometheus text format 0.0.4", {"text/plain": STR}))
-    return dashboard + build_ledger_rows(api, addr) + build_write_rows(api) + build_commune_rows(api) + (metrics,)
+    return dashboard + build_ledger_rows(api, addr) + build_write_rows(api) + build_commune_rows(api) + (backup, metrics)

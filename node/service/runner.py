@@ -26,13 +26,14 @@ from consensus.vote import VOTE_KINDS, DuplicateVote, Vote
 from node.api.app import build_app
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
+from node.service.roles import compute_role
 from node.net.peers import parse_peer_addr
 from node.net import BlocksPruned, NetError, NetSettings, TopicKind, open_network
 from node.service.ledger_app import Committed
 from node.service.ownlog import OwnMessages, load_own_messages
 from node.service.roles import get_identity_seed
 from node.service.node import EffectsRewrite, Node
-from node.service.signstate import append_sign_journal, save_sign_state
+from node.service.signstate import append_sign_journal, prepare_sign_state, save_sign_state
 from node.store import Store
 from tokens import MemoryKV, genesis_writes, get_state_hash, get_time_ms
 from tokens.settlement import Settled
@@ -325,9 +326,11 @@ async def serve_api(node: Node, host: str, port: int, api_token: str | None = No
 async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),
                    http: str | None = None, sign_journal: bool = False, api_token: str | None = None,
                    rewrite_effects: EffectsRewrite | None = None, relay_txs: bool | None = None,
-                   check_all_signatures: bool = False, pruning: Pruning | None = None) -> None:
+                   check_all_signatures: bool = False, pruning: Pruning | None = None,
+                   reset_sign_state_at: int | None = None) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no);
-    ``pruning``: what the store keeps (node/store/pruning.py)."""
+    ``pruning``: what the store keeps (node/store/pruning.py); ``reset_sign_state_at``:
+    the operator's explicit new double-sign record (signstate.prepare_sign_state)."""
     home = load_home(home_dir)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)
@@ -335,6 +338,9 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     peers = check_addrs(listen, list(peers))
     store, started = open_store(home), False
     try:
+        own = home_key(home).public
+        prepare_sign_state(home.path, store, own, compute_role(own, store.state, store.height()).is_validator,
+                           reset_sign_state_at)
         node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
                     check_all_signatures=check_all_signatures, relay_txs=relay_txs, pruning=pruning)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,

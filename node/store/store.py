@@ -160,6 +160,11 @@ class StoreReader:
         """Extra meta committed with a block by ``commit_block(extra_meta=...)``."""
         return self._source.get(L.key_extra(name))
 
+    def iter_entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every key and value of the database, in key order (a backup of a snapshot)."""
+        with self._source.iterator() as it:
+            yield from it
+
     def iter_blocks(self, start: int = 1, stop: int | None = None) -> Iterator[StoredBlock]:
         """Blocks ``start..stop`` (inclusive; ``stop`` defaults to the height), in order."""
         last = self.height() if stop is None else min(stop, self.height())
