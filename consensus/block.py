@@ -40,6 +40,7 @@ class Header(Message):
     tx_root: bytes = field_of(HASH)
     state_hash: bytes = field_of(HASH)  # application state hash after the parent
     proposer: bytes = field_of(KEY)     # the validator that built the block
+    version: int = field_of(U64)        # protocol version of the rules it was built by (tokens/upgrades.py)
 
 
 @register("cs/commit-sig")

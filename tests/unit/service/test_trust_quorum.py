@@ -64,7 +64,7 @@ def block_of(store: Store, commune: Path, txs: list[bytes]) -> Block:
     genesis = load_home(commune / "validator-0").genesis
     header = Header(chain_id=genesis.chain_id, height=1, time_ms=BLOCK_TIME_MS, parent=ZERO_ID,
                     tx_root=compute_tx_root(txs), state_hash=store.state_hash(),
-                    proposer=genesis.validators[0].key)
+                    proposer=genesis.validators[0].key, version=1)
     return Block(header=header, txs=tuple(txs), last_commit=None, evidence=())
 
 
