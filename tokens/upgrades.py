@@ -21,7 +21,6 @@ version  rule
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
@@ -102,13 +101,3 @@ def process_schedule_upgrade(lg: Ledger, tx: ScheduleUpgrade, tx_id: bytes) -> N
     lg.ov.put(L.META_UPG_NONCE, tx.nonce)
     lg.ov.put(L.key_upgrade(tx.version), tx.height)
 
-
-def get_upgrade_view(kv: KV, height: Height, chain_id: bytes) -> dict[str, Any]:
-    """GET /upgrades: the version now and next, every schedule, what this software knows."""
-    upgrades = get_upgrades(kv)
-    fork_hash, fork_next = compute_fork_id(chain_id, upgrades, height)
-    return {"height": height, "version": compute_version_at(upgrades, height),
-            "next_version": compute_version_at(upgrades, Height(height + 1)),
-            "software_version": PROTOCOL_VERSION,
-            "scheduled": [{"version": v, "height": h, "supported": is_supported(v)} for v, h in upgrades],
-            "fork_id": {"hash": fork_hash.hex(), "next": fork_next}}

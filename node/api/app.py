@@ -30,7 +30,7 @@ from node.api.views import (
     get_validators_view,
 )
 from node.net.messages import TxBatch
-from tokens.queries import get_interval_s, get_registrar_set, get_time_ms
+from tokens.queries import get_interval_s, get_registrar_set, get_time_ms, get_upgrade_view
 from tokens.queries_euro import get_associations, get_euro_ledger, get_payout, get_payouts
 from wire import DecodeError, decode
 from wire.limits import MAX_GOSSIP_BYTES
@@ -163,6 +163,9 @@ class Api:
             return get_validators_view(snap.state, last, self.get_liveness(height), self.peer_id_of,
                                        call["offset"], call["limit"])
         return JSONResponse(self.with_snapshot(read))
+
+    async def upgrades(self, call: Call) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_upgrade_view(s.state, s.height(), s.chain_id())))
 
     async def validator_change(self, call: Call) -> Response:
         return JSONResponse(self.with_snapshot(lambda s: get_validator_change_view(s.state)))

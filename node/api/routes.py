@@ -124,6 +124,10 @@ def build_commune_rows(api: Api) -> tuple[Operation, ...]:
                   "Validators: active, equivocating, and as seen by this node: height, round, last commit "
                   "signature.", "node", json_reply("Validators", "Validators"), (
                       query_param("offset", Int(0, P.MAX_HEIGHT, 0), "Skip this many."), limit_param(100, 100))),
+        Operation("/upgrades", "GET", api.upgrades,
+                  "Protocol versions: the one in force and at the next height, every scheduled upgrade and whether "
+                  "this software holds it, the fork id (EIP-2124), and what the next ScheduleUpgrade needs: its "
+                  "nonce, the validators who co-sign it and how many.", "node", json_reply("Upgrades", "Upgrades")),
         Operation("/validators/change", "GET", api.validator_change,
                   "What the next ValidatorSetChange is built on: its nonce, the validators who co-sign it "
                   "and how many must, and the latest (possibly scheduled) set it applies to.", "node",

@@ -27,6 +27,7 @@ from node.api.app import build_app
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
 from node.service.roles import compute_role
+from node.service.upgrades import check_software_version
 from node.net.peers import parse_peer_addr
 from node.net import BlocksPruned, NetError, NetSettings, TopicKind, open_network
 from node.service.ledger_app import Committed
@@ -182,6 +183,7 @@ def record_commit(node: Node, committed: Committed) -> None:
     log.info("committed height %d: %d txs, id %s, round %d%s", block.header.height, len(block.txs),
              committed.block_id.hex()[:12], committed.round,
              "" if interval is None else f", {interval:.2f} s after the previous one")
+    check_software_version(node.store.state, block.header.height)
 
 
 class Syncer:
@@ -338,6 +340,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     peers = check_addrs(listen, list(peers))
     store, started = open_store(home), False
     try:
+        check_software_version(store.state, store.height())
         own = home_key(home).public
         prepare_sign_state(home.path, store, own, compute_role(own, store.state, store.height()).is_validator,
                            reset_sign_state_at)
