@@ -198,6 +198,8 @@ def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: b
     tx = decode_tx(tx_bytes)
     height = decode_value(kv.get(L.META_HEIGHT) or encode_value(0)) + 1
     lg = Ledger(kv, genesis, height, now_ms)
+    # Judged by the rules of the version the next block runs.
+    lg.version = upgrades.get_protocol_version(kv, height)
     if not verified:
         verify_tx_signatures(lg, tx)
     rules_membership.check_signers_active(lg, tx)
