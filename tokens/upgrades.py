@@ -101,3 +101,30 @@ def process_schedule_upgrade(lg: Ledger, tx: ScheduleUpgrade, tx_id: bytes) -> N
     lg.ov.put(L.META_UPG_NONCE, tx.nonce)
     lg.ov.put(L.key_upgrade(tx.version), tx.height)
 
+
+
+def check_fork_id(chain_id: bytes, upgrades: list[tuple[int, int]], height: Height, remote_hash: bytes,
+                  remote_next: int) -> str | None:
+    """EIP-2124's rules, with our upgrades read from the chain: None if a peer announcing
+    (remote_hash, remote_next) can follow this chain, else why not. ``upgrades`` and
+    ``height`` are ours. A hash we do not know is accepted: the peer may be ahead of us
+    past upgrades our state does not hold yet, and every block it sends is checked."""
+    starts = sorted({start for _, start in upgrades})
+    # The fork hash after passing each prefix of the upgrade heights.
+    hashes = [compute_fork_id(chain_id, [(0, s) for s in starts[:i]], Height(2**63))[0]
+              for i in range(len(starts) + 1)]
+    passed = sum(start <= height for start in starts)
+    if remote_hash not in hashes:
+        return None
+    k = hashes.index(remote_hash)
+    if k == passed:
+        # Same forks passed: the peer must not announce one at a height we passed without it.
+        if remote_next and remote_next <= height and remote_next not in starts:
+            return f"it announces an upgrade at height {remote_next}, which this chain passed without one"
+        return None
+    if k < passed:
+        # The peer is behind us: its next upgrade, if it knows one, must be ours.
+        if remote_next not in (0, starts[k]):
+            return f"its next upgrade is at height {remote_next}, this chain's was at {starts[k]}"
+    # Otherwise the peer is ahead, past upgrades this chain has scheduled too.
+    return None

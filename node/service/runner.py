@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import multiaddr
@@ -27,7 +28,7 @@ from node.api.app import build_app
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
 from node.service.roles import compute_role
-from node.service.upgrades import check_software_version
+from node.service.upgrades import check_fork, check_software_version, get_fork
 from node.net.peers import parse_peer_addr
 from node.net import BlocksPruned, NetError, NetSettings, TopicKind, open_network
 from node.service.ledger_app import Committed
@@ -355,7 +356,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                                relay_txs=node.is_validator if relay_txs is None else relay_txs)
         async with open_network(home.path, home.genesis.chain_id, listen, bootstrap, handlers,
                                 get_block=lambda h: _stored_pair(store, h), get_height=store.height,
-                                settings=settings) as net:
+                                settings=settings, get_fork=partial(get_fork, store, home.genesis.chain_id),
+                                check_fork=partial(check_fork, store, home.genesis.chain_id)) as net:
             node.net, started = net, True
             log.info("node %s (%s) at height %d, peer id %s", home.config.get("name", home.path.name),
                      "validator" if node.is_validator else "full node", store.height(), net.peer_id)

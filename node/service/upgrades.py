@@ -8,7 +8,7 @@ status, instead of building or accepting blocks by rules it does not have.
 from __future__ import annotations
 
 from node.service.errors import ServiceError
-from tokens.upgrades import PROTOCOL_VERSION, get_upgrades, is_supported
+from tokens.upgrades import PROTOCOL_VERSION, check_fork_id, compute_fork_id, get_upgrades, is_supported
 from wire.units import Height
 
 UPGRADE_EXIT = 3
@@ -27,3 +27,13 @@ def check_software_version(state, height: Height) -> None:
             raise UpgradeRequired(f"halting at height {height}: the chain runs protocol version {version} from "
                                   f"height {start}, this software knows versions up to {PROTOCOL_VERSION}; "
                                   f"install a release with version {version}, then start the node again")
+
+
+def get_fork(store, chain_id: bytes) -> tuple[bytes, int]:
+    """This node's fork id for the status handshake (EIP-2124)."""
+    return compute_fork_id(chain_id, get_upgrades(store.state), store.height())
+
+
+def check_fork(store, chain_id: bytes, fork_hash: bytes, fork_next: int) -> str | None:
+    """Whether a peer's fork id can follow our chain (None) or why not."""
+    return check_fork_id(chain_id, get_upgrades(store.state), store.height(), fork_hash, fork_next)

@@ -12,7 +12,8 @@ from tokens import BlockContext, InvalidLedgerBlock, apply_block
 from tokens import txs as T
 from tokens.queries import get_upgrade_view
 from tokens.upgrades import (
-    GENESIS_VERSION, PROTOCOL_VERSION, compute_fork_id, compute_version_at, get_protocol_version, get_rule,
+    GENESIS_VERSION, PROTOCOL_VERSION, check_fork_id, compute_fork_id, compute_version_at, get_protocol_version,
+    get_rule,
     get_upgrades,
 )
 
@@ -125,3 +126,27 @@ def test_upgrade_view_gives_the_cosigning_basis(chain_keys):
     assert view["next_nonce"] == 2 and view["quorum"] == 3 and len(view["validators"]) == 4
     assert view["scheduled"] == [{"version": PROTOCOL_VERSION + 1, "height": 6, "supported": False}]
     assert view["fork_id"]["next"] == 6 and view["version"] == 1
+
+
+def test_fork_id_check_accepts_peers_on_this_chain_behind_level_or_ahead():
+    chain_id = b"\x01" * 32
+    ups = [(2, 10), (3, 20)]
+    mine = compute_fork_id(chain_id, ups, 15)
+    assert check_fork_id(chain_id, ups, 15, *mine) is None
+    behind = compute_fork_id(chain_id, ups, 5)                  # (genesis hash, next 10)
+    assert check_fork_id(chain_id, ups, 15, *behind) is None
+    assert check_fork_id(chain_id, ups, 15, behind[0], 0) is None   # has not seen the schedule yet
+    ahead = compute_fork_id(chain_id, ups, 25)
+    assert check_fork_id(chain_id, ups, 15, *ahead) is None
+    assert check_fork_id(chain_id, ups, 15, b"\xee" * 4, 0) is None  # unknown: we may be the one behind
+
+
+def test_invalid_fork_id_of_a_peer_with_another_schedule():
+    chain_id = b"\x01" * 32
+    ups = [(2, 10)]
+    genesis_hash = compute_fork_id(chain_id, [], 0)[0]
+    # Behind us, but its next upgrade is not the one this chain passed at 10.
+    assert "height 12" in check_fork_id(chain_id, ups, 15, genesis_hash, 12)
+    # Level with us, announcing an upgrade at a height we passed without one.
+    level = compute_fork_id(chain_id, ups, 15)[0]
+    assert "passed without one" in check_fork_id(chain_id, ups, 15, level, 13)
