@@ -128,6 +128,14 @@ def cosign_change(change: Change, key_path: Path) -> tuple[Change, int]:
         len(signers) + 1
 
 
+def cosign_file(in_file: Path, tx_type: type[Tx], key_path: Path, out: Path) -> tuple[Change, int]:
+    """``cosign`` of each co-signed change type: read, check, add the key's signature,
+    write; the signed change and how many have signed."""
+    signed, count = cosign_change(read_change(in_file, tx_type), key_path)
+    write_change(out, signed)
+    return signed, count
+
+
 def fetch_basis(node: str, tx_type: type[Tx]) -> tuple[bytes, dict[str, Any]]:
     """The node's chain id, and what a change of ``tx_type`` is built on there."""
     path, fields, what = BASES[tx_type]

@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from node.commands.client import DEFAULT_NODE, TOKEN_ENV, get_json, open_client, parse_node_url
-from node.commands.cosigned import Change, cosign_change, fetch_basis, read_change, submit_change, write_change
+from node.commands.cosigned import Change, cosign_file, fetch_basis, submit_change, write_change
 from node.errors import UserError
 from tokens.txs import ScheduleUpgrade
 from tokens.upgrades import MIN_UPGRADE_LEAD, PROTOCOL_VERSION, is_supported
@@ -69,10 +69,8 @@ def upgrade_cosign(
     out: Path = typer.Option(..., "--out", help="Where to write the upgrade with your signature."),
 ) -> None:
     """Validator: check a proposed upgrade and add your co-signature (offline)."""
-    change = read_change(in_file, ScheduleUpgrade)
-    signed, count = cosign_change(change, key)
-    write_change(out, signed)
-    typer.echo(f"{describe(change)}; {count} of {change.quorum} signatures; written to {out}")
+    signed, count = cosign_file(in_file, ScheduleUpgrade, key, out)
+    typer.echo(f"{describe(signed)}; {count} of {signed.quorum} signatures; written to {out}")
 
 
 @upgrade_app.command("submit")
