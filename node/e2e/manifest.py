@@ -18,7 +18,7 @@ Example (e2e/manifests/kill.toml)::
     [[perturb]]
     at = 15                  # seconds after the load starts
     op = "kill"              # disconnect pause kill restart latency partition,
-                             # add_validator remove_validator rotate_key
+                             # add_validator remove_validator rotate_key schedule_upgrade
     node = "validator-1"     # every op but partition; add_validator: a spare
     duration = 10            # down / paused / disconnected / delayed time
     spare = "spare-0"        # rotate_key: the spare home holding the new key
@@ -49,9 +49,11 @@ from node.e2e.errors import E2EError
 
 # Validator set changes (DESIGN §4): add a spare home, remove a validator, rotate a key.
 VALIDATOR_OPS = ("add_validator", "remove_validator", "rotate_key")
-OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition") + VALIDATOR_OPS
+# A protocol upgrade (docs/operations.md "Upgrading"): no node, no duration.
+UPGRADE_OP = "schedule_upgrade"
+OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition", UPGRADE_OP) + VALIDATOR_OPS
 NETNS_OPS = frozenset({"disconnect", "latency", "partition"})
-NODE_OPS = frozenset(OPS) - {"partition"} - set(VALIDATOR_OPS)
+NODE_OPS = frozenset(OPS) - {"partition", UPGRADE_OP} - set(VALIDATOR_OPS)
 TOP_KEYS = {"name", "description", "netns", "validators", "households", "spares", "speed", "duration", "seed",
             "byzantine", "load", "perturb", "hostile", "check"}
 

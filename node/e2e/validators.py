@@ -79,12 +79,12 @@ async def wait_no_pending_change(cluster: Cluster, limit_s: float) -> None:
     raise E2EError(f"a validator set change was still pending after {limit_s:.0f} s")
 
 
-async def run_cli(*args: str) -> str:
-    cmd = [sys.executable, "-m", "node.cli", "validator", *args]
+async def run_cli(*args: str, group: str = "validator") -> str:
+    cmd = [sys.executable, "-m", "node.cli", group, *args]
     done = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True, check=False,
                                   env=dict(os.environ, VOISINAGE_API_TOKEN=API_TOKEN))
     if done.returncode != 0:
-        raise E2EError(f"voisinage validator {args[0]}: {done.stderr.decode(errors='replace').strip()[-300:]}")
+        raise E2EError(f"voisinage {group} {args[0]}: {done.stderr.decode(errors='replace').strip()[-300:]}")
     return done.stdout.decode().strip()
 
 
@@ -93,20 +93,23 @@ async def get_json(cluster: Cluster, url: str) -> dict | None:
     return response.json() if response.status_code == 200 else None
 
 
-async def submit_change(cluster: Cluster, change_args: list[str], work: Path) -> str:
-    """propose, co-sign by a quorum of the current validators, submit: the tx id."""
+async def submit_change(cluster: Cluster, change_args: list[str], work: Path, group: str = "validator",
+                        basis_path: str = "/validators/change") -> str:
+    """propose, co-sign by a quorum of the current validators, submit: the tx id. ``group``
+    is the CLI group of the change, ``basis_path`` where the node tells its co-signers."""
     url = cluster.nodes[0].url
-    basis = await get_json(cluster, f"{url}/validators/change")
+    basis = await get_json(cluster, f"{url}{basis_path}")
     by_key = {key_hex(n): n for n in cluster.nodes}
     cosigners = [by_key[k] for k in basis["validators"] if k in by_key][:basis["quorum"]]
     work.mkdir(parents=True, exist_ok=True)
     path = work / "change-0.json"
-    await run_cli(*change_args, "--node", url, "--out", str(path))
+    await run_cli(*change_args, "--node", url, "--out", str(path), group=group)
     for i, node in enumerate(cosigners, 1):
         signed = work / f"change-{i}.json"
-        await run_cli("cosign", "--in", str(path), "--key", str(node.home / KEY_FILE), "--out", str(signed))
+        await run_cli("cosign", "--in", str(path), "--key", str(node.home / KEY_FILE), "--out", str(signed),
+                      group=group)
         path = signed
-    return await run_cli("submit", "--in", str(path), "--node", url)
+    return await run_cli("submit", "--in", str(path), "--node", url, group=group)
 
 
 async def wait_commit_of(cluster: Cluster, tx_id: str, start: int, limit_s: float) -> int:
