@@ -43,6 +43,7 @@ class Header(Message):
     # compute_validators_hash of the set that signs height+1: a light client follows
     # the set from genesis through the headers where it changes (consensus/lightsync.py).
     next_validators: bytes = field_of(HASH)
+    version: int = field_of(U64)        # protocol version of the rules it was built by (tokens/upgrades.py)
 
 
 @register("cs/commit-sig")

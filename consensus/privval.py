@@ -61,3 +61,24 @@ def check_hrs(last: SignState, height: Height, round: Round, step: Step, sign_ha
     if new == old and sign_hash != last.sign_hash:
         return SignVerdict(False, f"refusing to sign different bytes at h/r/s {new}")
     return SignVerdict(True)
+
+
+def check_record_fresh(last: SignState | None, signed_height: Height | None, is_validator: bool) -> SignVerdict:
+    """Before a validator starts: its double-sign record exists and is not older than the
+    chain it stores. ``last`` is the record (None: no file); ``signed_height`` the highest
+    stored commit carrying this key's precommit (None: none). A record below that height
+    was restored or copied from an earlier time, and signing with it could equivocate."""
+    if last is None:
+        if is_validator or signed_height is not None:
+            return SignVerdict(False, "missing")
+        return SignVerdict(True)
+    if signed_height is not None and last.height < signed_height:
+        return SignVerdict(False, "older")
+    return SignVerdict(True)
+
+
+def compute_reset_state(at_height: Height) -> SignState:
+    """The record an operator sets explicitly after losing it: nothing below ``at_height``
+    is ever signed again."""
+    return SignState(height=at_height, round=Round(0), step=NOTHING_SIGNED, sign_hash=b"",
+                     locked_round=-1, locked_id=None)

@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 register_all(app)
 
-# What a person can act on, whichever room raised it: printed as one line, exit 1.
+# What a person can act on, whichever room raised it: printed as one line, exit 1 (or its own code).
 ONE_LINE_ERRORS = OneLineError
 
 
@@ -44,13 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(exc, "exit_code", 2)
     except ONE_LINE_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except BaseExceptionGroup as group:     # raised by a task of a trio nursery
         single = find_only(group, ONE_LINE_ERRORS)
         if single is None:
             raise
         print(f"error: {single}", file=sys.stderr)
-        return 1
+        return single.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -12,7 +12,10 @@ class OneLineError(Exception):
     """A failure a person can act on, whichever room raised it: ``node.cli`` prints its
     message as one line. Each room's own family derives from it, so the CLI needs to
     import none of them (importing the network alone would load py-libp2p for every
-    command)."""
+    command). ``exit_code`` is the process's exit status: 1, or for a few refusals an
+    operator's scripts must tell apart, their own."""
+
+    exit_code = 1
 
 
 class UserError(OneLineError):

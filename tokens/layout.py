@@ -14,6 +14,8 @@ key                             value
 ``meta/allocation``             standing allocation, [[category, bp], ...]
 ``meta/vsc_nonce``              last ValidatorSetChange nonce
 ``meta/rsc_nonce``              last RegistrarSetChange nonce
+``meta/upg_nonce``              last ScheduleUpgrade nonce
+``upg/`` version                activation height of that protocol version (tokens/upgrades.py)
 ``treasury``                    [kwh, hour]
 ``fund/`` name                  [kwh, received, spent]: one category fund
 ``reg/`` key                    [since height, until height or 0]: a registrar key
@@ -77,6 +79,8 @@ META_TOTALS = b"meta/totals"
 META_ALLOCATION = b"meta/allocation"
 META_VSC_NONCE = b"meta/vsc_nonce"
 META_RSC_NONCE = b"meta/rsc_nonce"
+META_UPG_NONCE = b"meta/upg_nonce"
+UPGRADE = b"upg/"
 TREASURY = b"treasury"
 
 FUND = b"fund/"
@@ -222,6 +226,10 @@ def key_vote(pid: bytes, addr: bytes) -> bytes:
 
 def key_validator_set(height: Height) -> bytes:
     return VALIDATOR_SET + u64(height)
+
+
+def key_upgrade(version: int) -> bytes:
+    return UPGRADE + u64(version)
 
 
 # Payout record fields (``payout/``) and debt payment fields (``debtpay/``).

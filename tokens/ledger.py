@@ -41,7 +41,7 @@ class Ledger:
     """State access for one block (or one mempool check) at block time ``now_ms``."""
 
     __slots__ = ("ov", "genesis", "chain_id", "height", "now_ms", "now_s", "proposer", "_params",
-                 "_limits", "events")
+                 "_limits", "events", "version")
 
     def __init__(self, kv: KV, genesis: Genesis, height: Height, now_ms: int, proposer: bytes = b"") -> None:
         self.ov = Overlay(kv)
@@ -54,6 +54,7 @@ class Ledger:
         self._params: dict[str, Any] | None = None
         self._limits: tuple[int, int] | None = None
         self.events: list = []   # what happened, for the API (settlements, epochs ...)
+        self.version = 1         # the protocol version of this block (tokens/upgrades.py)
 
     # -- parameters -------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from tokens.rules_registrars import get_registrars_at
 from tokens.rules_validators import compute_quorum_cosigners, get_set_at
 from tokens.settlement import compute_standing_allocation
 from tokens.txs import SOLIDARITY
+from tokens.upgrades import PROTOCOL_VERSION, compute_fork_id, compute_version_at, get_upgrades, is_supported
 from wire.units import Height
 
 
@@ -254,3 +255,18 @@ def get_proposals(kv: KV) -> list[dict[str, Any]]:
                     "yes": p[L.P_YES], "no": p[L.P_NO], "abstain": p[L.P_ABSTAIN],
                     "participation_bp": p[L.P_PARTICIPATION], "votes": votes})
     return out
+
+
+def get_upgrade_view(kv: KV, height: Height, chain_id: bytes) -> dict[str, Any]:
+    """GET /upgrades: the version now and next, every schedule, what this software knows,
+    and what a ScheduleUpgrade needs (its next nonce, the validators who co-sign it, how many)."""
+    upgrades = get_upgrades(kv)
+    fork_hash, fork_next = compute_fork_id(chain_id, upgrades, height)
+    validators = get_validator_set(kv, Height(height + 1))
+    return {"next_nonce": _get(kv, L.META_UPG_NONCE, 0) + 1, "validators": [k.hex() for k in validators],
+            "quorum": compute_quorum_cosigners(len(validators)), "height": height,
+            "version": compute_version_at(upgrades, height),
+            "next_version": compute_version_at(upgrades, Height(height + 1)),
+            "software_version": PROTOCOL_VERSION,
+            "scheduled": [{"version": v, "height": h, "supported": is_supported(v)} for v, h in upgrades],
+            "fork_id": {"hash": fork_hash.hex(), "next": fork_next}}

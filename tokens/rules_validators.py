@@ -9,7 +9,7 @@ from tokens import layout as L
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.ledger import Ledger
-from tokens.txs import RegistrarSetChange, ValidatorSetChange
+from tokens.txs import RegistrarSetChange, ScheduleUpgrade, ValidatorSetChange
 from wire import signing_bytes, verify_signature
 from wire.units import Height
 
@@ -57,7 +57,7 @@ def compute_quorum_cosigners(n: int) -> int:
 
 
 # Transactions signed by >= 2/3 of the current validators (DESIGN §4, §12).
-CosignedTx = ValidatorSetChange | RegistrarSetChange
+CosignedTx = ValidatorSetChange | RegistrarSetChange | ScheduleUpgrade
 
 
 def verify_cosignatures(lg: Ledger, tx: CosignedTx) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from tokens import layout as L
 from tokens import rules_assoc, rules_euro, rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
 from tokens import rules_reconcile
-from tokens import settlement
+from tokens import settlement, upgrades
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.kv import KV, MemoryKV, decode_value, encode_value
@@ -32,7 +32,8 @@ from tokens.statetree import compute_tree_build, compute_tree_change
 from tokens.txs import (
     Accept, AllocationBallot, CancelRecovery, Consent, Delegate, Reconcile, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
     PublicService, Propose, RecoverKey, Redeem, RegisterAssociation, RegisterHousehold, RegistrarSetChange,
-    RemoveAssociation, RevokeGift, RotateKey, Service, Spend, StandingGift, Transfer, Tx, UpdateHousehold,
+    RemoveAssociation, RevokeGift, RotateKey, ScheduleUpgrade, Service, Spend, StandingGift, Transfer, Tx,
+    UpdateHousehold,
     ValidatorSetChange, Vote, decode_tx,
 )
 from wire import DecodeError, compute_id, verify_message
@@ -44,6 +45,7 @@ class BlockContext:
     height: Height
     time_ms: int
     proposer: bytes
+    version: int = 1        # the header's protocol version (tokens/upgrades.py)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     RecoverKey: rules_membership.process_recover_key,
     CancelRecovery: rules_membership.process_cancel_recovery,
     RegistrarSetChange: rules_registrars.process_registrar_set_change,
+    ScheduleUpgrade: upgrades.process_schedule_upgrade,
     # Issue 19 items 2 and 4 (docs/euro.md).
     Redeem: rules_euro.process_redeem,
     PayDebt: rules_euro.process_pay_debt,
@@ -94,7 +97,7 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
 
 def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
     # DESIGN §2: every signer's Ed25519 signature over the domain-separated body.
-    if isinstance(tx, (ValidatorSetChange, RegistrarSetChange)):
+    if isinstance(tx, (ValidatorSetChange, RegistrarSetChange, ScheduleUpgrade)):
         rules_validators.verify_cosignatures(lg, tx)
     elif not verify_message(tx, lg.chain_id):
         raise InvalidTx("bad_signature", f"{tx.TAG}: a signature does not verify")
@@ -121,6 +124,19 @@ def process_tx(lg: Ledger, data: bytes, tx_id: bytes, known: Collection[bytes]) 
     return tx
 
 
+def process_version(lg: Ledger, version: int) -> None:
+    # DESIGN §12: a header carries the protocol version the state schedules at its
+    # height, and the block is applied by that version's rules.
+    expected = upgrades.get_ledger_version(lg, lg.height)
+    if not upgrades.is_supported(expected):
+        raise InvalidLedgerBlock("unsupported_version", f"height {lg.height} runs protocol version {expected}; "
+                                 f"this software knows versions up to {upgrades.PROTOCOL_VERSION}")
+    if version != expected:
+        raise InvalidLedgerBlock("bad_version", f"header version {version}, the chain runs {expected} "
+                                 f"at height {lg.height}")
+    lg.version = version
+
+
 def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext) -> Ledger:
     """Header checks, then settlement, offer expiry and the treasury epoch."""
     lg = Ledger(kv, genesis, ctx.height, ctx.time_ms, ctx.proposer)
@@ -134,6 +150,7 @@ def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext) -> Ledger:
     last_time = lg.get_meta(L.META_TIME, 0)
     if ctx.time_ms <= last_time:
         raise InvalidLedgerBlock("time_not_rising", f"block time {ctx.time_ms} ms is not after {last_time} ms")
+    process_version(lg, ctx.version)
     settlement.process_settlements(lg, events)
     settlement.process_history(lg, events)
     rules_money.process_offer_expiry(lg)
@@ -185,6 +202,8 @@ def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: b
     tx = decode_tx(tx_bytes)
     height = decode_value(kv.get(L.META_HEIGHT) or encode_value(0)) + 1
     lg = Ledger(kv, genesis, height, now_ms)
+    # Judged by the rules of the version the next block runs.
+    lg.version = upgrades.get_protocol_version(kv, height)
     if not verified:
         verify_tx_signatures(lg, tx)
     rules_membership.check_signers_active(lg, tx)

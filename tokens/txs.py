@@ -317,10 +317,23 @@ class RegistrarSetChange(Tx):
     sigs: tuple[ValidatorSig, ...] = field_of(List(Nested(ValidatorSig), 256))
 
 
+@register("tx/schedule-upgrade")
+@dataclass(frozen=True)
+class ScheduleUpgrade(Tx):
+    """Signed by >= 2/3 of the current validators: protocol ``version`` from ``height`` on."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    NOT_SIGNED: ClassVar[tuple[str, ...]] = ("sigs",)
+    nonce: int = field_of(U64)
+    version: int = field_of(U64)
+    height: int = field_of(U64)
+    sigs: tuple[ValidatorSig, ...] = field_of(List(Nested(ValidatorSig), 256))
+
+
 TX_TYPES: tuple[type[Tx], ...] = (
     RegisterHousehold, UpdateHousehold, MeterReading, Transfer, StandingGift, RevokeGift,
     Service, PublicService, Offer, Accept, Spend, Delegate, AllocationBallot, Propose, Vote,
-    ValidatorSetChange, Deregister, RotateKey, RecoverKey, CancelRecovery, RegistrarSetChange,
+    ValidatorSetChange, Deregister, RotateKey, RecoverKey, CancelRecovery, RegistrarSetChange, ScheduleUpgrade,
 )
 
 

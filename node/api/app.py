@@ -8,14 +8,14 @@ Reads use one consistent store snapshot per request; nothing here holds a key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import trio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from node.api import params as P
 from node.api.assets import StaticAssets
@@ -30,7 +30,7 @@ from node.api.views import (
     get_validators_view,
 )
 from node.net.messages import TxBatch
-from tokens.queries import get_interval_s, get_registrar_set, get_time_ms
+from tokens.queries import get_interval_s, get_registrar_set, get_time_ms, get_upgrade_view
 from tokens.queries_euro import get_associations, get_euro_ledger, get_payout, get_payouts
 from tokens.queries_reconcile import get_household_reconciliation, get_reconciliation
 from wire import DecodeError, decode
@@ -65,6 +65,7 @@ class NodeAPI(Protocol):
     def submit_tx(self, data: bytes) -> bytes: ...
     def submit_txs(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]: ...
     def render_metrics(self) -> bytes: ...
+    def backup_chunks(self) -> tuple[int, Iterator[bytes]]: ...
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -173,6 +174,9 @@ class Api:
                                        call["offset"], call["limit"])
         return JSONResponse(self.with_snapshot(read))
 
+    async def upgrades(self, call: Call) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_upgrade_view(s.state, s.height(), s.chain_id())))
+
     async def validator_change(self, call: Call) -> Response:
         return JSONResponse(self.with_snapshot(lambda s: get_validator_change_view(s.state)))
 
@@ -211,6 +215,18 @@ class Api:
             return error(503, refused[0]["error"])
         return JSONResponse({"ids": [tx_id.hex() for tx_id, _ in results], "accepted": len(results) - len(refused),
                              "refused": refused}, status_code=202)
+
+    async def backup(self, call: Call) -> Response:
+        """One consistent snapshot of the database, streamed in the backup format; the
+        event loop runs between chunks, so the node keeps committing meanwhile."""
+        height, chunks = self.node.backup_chunks()
+
+        async def stream():
+            for chunk in chunks:
+                yield chunk
+                await trio.sleep(0)
+        return StreamingResponse(stream(), media_type="application/octet-stream",
+                                 headers={"X-Voisinage-Height": str(height)})
 
     async def metrics(self, call: Call) -> Response:
         return Response(self.node.render_metrics(), media_type=PROMETHEUS_TEXT)

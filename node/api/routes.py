@@ -132,6 +132,10 @@ def build_commune_rows(api: Api) -> tuple[Operation, ...]:
                   "Validators: active, equivocating, and as seen by this node: height, round, last commit "
                   "signature.", "node", json_reply("Validators", "Validators"), (
                       query_param("offset", Int(0, P.MAX_HEIGHT, 0), "Skip this many."), limit_param(100, 100))),
+        Operation("/upgrades", "GET", api.upgrades,
+                  "Protocol versions: the one in force and at the next height, every scheduled upgrade and whether "
+                  "this software holds it, the fork id (EIP-2124), and what the next ScheduleUpgrade needs: its "
+                  "nonce, the validators who co-sign it and how many.", "node", json_reply("Upgrades", "Upgrades")),
         Operation("/validators/change", "GET", api.validator_change,
                   "What the next ValidatorSetChange is built on: its nonce, the validators who co-sign it "
                   "and how many must, and the latest (possibly scheduled) set it applies to.", "node",
@@ -182,6 +186,14 @@ def build_route_table(api: Api, assets: StaticAssets, serve_openapi: Handler,
         Operation("/status", "GET", api.status, "This node: chain, height, round, peers, state hash.", "node",
                   json_reply("Status", "Status")),
     )
+    backup = Operation("/backup", "GET", api.backup,
+                       "A backup of this node's database from one snapshot (docs/operations.md \"Backups\"); "
+                       "`voisinage node backup` adds the home's files.", "node",
+                       Reply(200, "The backup file format of node/store/backup.py",
+                             {"application/octet-stream": {"type": "string", "format": "binary"}}),
+                       write=True,
+                       description="It holds every reading: served like writes, to loopback clients or with "
+                                   "the --api-token bearer token.")
     metrics = Operation("/metrics", "GET", api.metrics, "Prometheus metrics (DESIGN §9).", "node",
                         Reply(200, "Prometheus text format 0.0.4", {"text/plain": STR}))
-    return dashboard + build_ledger_rows(api, addr) + build_write_rows(api) + build_commune_rows(api) + (metrics,)
+    return dashboard + build_ledger_rows(api, addr) + build_write_rows(api) + build_commune_rows(api) + (backup, metrics)

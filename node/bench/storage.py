@@ -41,6 +41,7 @@ from tokens import txs as T
 from tokens.genesis import DEFAULT_PARAMS
 from tokens.layout import INTERVAL, INTERVAL_ENTRY, TREE
 from tokens.statetree import is_proven_key
+from tokens.upgrades import GENESIS_VERSION
 from wire import compute_id
 
 ZERO_SIG = bytes(64)
@@ -85,7 +86,8 @@ def build_block(c: DemoCommune, height: int, time_ms: int, txs: list[bytes], par
                 last_commit: Commit | None) -> tuple[Block, Commit]:
     header = Header(chain_id=c.genesis.chain_id, height=height, time_ms=time_ms, parent=parent,
                     tx_root=compute_tx_root(txs), state_hash=state_hash, proposer=c.genesis.validators[0].key,
-                    next_validators=compute_validators_hash([v.key for v in c.genesis.validators]))
+                    next_validators=compute_validators_hash([v.key for v in c.genesis.validators]),
+                    version=GENESIS_VERSION)
     block = Block(header=header, txs=tuple(txs), last_commit=last_commit, evidence=())
     block_id = compute_block_id(block)
     sigs = tuple(CommitSig(validator=fake_sig(height, i)[:32], sig=fake_sig(height, i, 1))

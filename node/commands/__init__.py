@@ -22,6 +22,7 @@ MODULES = [
     "demo",
     "registrar",
     "validator",
+    "upgrade",
     "node",
     "localnet",
     "e2e",

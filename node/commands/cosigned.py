@@ -17,13 +17,14 @@ from typing import Any
 from node.commands.client import get_chain_id, get_json, open_client, parse_node_url, post_tx
 from node.errors import UserError
 from node.home.keyfile import load_key
-from tokens.txs import RegistrarSetChange, Tx, ValidatorSetChange, ValidatorSig, decode_tx
+from tokens.txs import RegistrarSetChange, ScheduleUpgrade, Tx, ValidatorSetChange, ValidatorSig, decode_tx
 from wire import DecodeError, signing_bytes, verify_signature
 
 # Each co-signed change type: its file format and what a person calls it.
 FORMATS: dict[type[Tx], tuple[str, str]] = {
     RegistrarSetChange: ("voisinage/registrar-set-change/1", "registrar set change"),
     ValidatorSetChange: ("voisinage/validator-set-change/1", "validator set change"),
+    ScheduleUpgrade: ("voisinage/schedule-upgrade/1", "protocol upgrade"),
 }
 MAX_FILE_BYTES = 64 * 1024
 # Where the node tells what a change of each type is built on (the co-signing set, its
@@ -33,6 +34,8 @@ BASES: dict[type[Tx], tuple[str, frozenset[str], str]] = {
                          "the registrar set"),
     ValidatorSetChange: ("/validators/change", frozenset({"next_nonce", "validators", "latest", "quorum"}),
                          "the validator set"),
+    ScheduleUpgrade: ("/upgrades", frozenset({"next_nonce", "validators", "quorum", "height", "scheduled"}),
+                      "the upgrade schedule"),
 }
 
 
@@ -123,6 +126,14 @@ def cosign_change(change: Change, key_path: Path) -> tuple[Change, int]:
     sig = ValidatorSig(validator=signer.public, sig=signer.sign(signing_bytes(change.chain_id, change.tx)))
     return dataclasses.replace(change, tx=dataclasses.replace(change.tx, sigs=change.tx.sigs + (sig,))), \
         len(signers) + 1
+
+
+def cosign_file(in_file: Path, tx_type: type[Tx], key_path: Path, out: Path) -> tuple[Change, int]:
+    """``cosign`` of each co-signed change type: read, check, add the key's signature,
+    write; the signed change and how many have signed."""
+    signed, count = cosign_change(read_change(in_file, tx_type), key_path)
+    write_change(out, signed)
+    return signed, count
 
 
 def fetch_basis(node: str, tx_type: type[Tx]) -> tuple[bytes, dict[str, Any]]:

@@ -61,6 +61,11 @@ def node_run(
                                                "nodes (0: take none; default: 1000)."),
     snapshot_keep: int = typer.Option(None, "--snapshot-keep", show_default=False,
                                       help="Complete snapshots kept (default: 3)."),
+    reset_sign_state_at_height: int = typer.Option(
+        None, "--reset-sign-state-at-height", min=1,
+        help="Validator whose sign_state.bin is lost or stale (restored from a backup): write a new record "
+             "that never signs below this height. Give a height no validator has reached yet (the network's "
+             "height + 2); a wrong one risks a double sign."),
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node."""
     from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
@@ -76,7 +81,8 @@ def node_run(
     _run(home, listen=listen, peers=list(peer), http=http, log_level=log_level, api_token=api_token,
          sign_journal=sign_journal, relay_txs=relay_txs, check_all_signatures=check_all_signatures,
          rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine), pruning=kept,
-         state_sync=state_sync, snapshot_interval=snapshot_interval, snapshot_keep=snapshot_keep)
+         state_sync=state_sync, snapshot_interval=snapshot_interval, snapshot_keep=snapshot_keep,
+         reset_sign_state_at=reset_sign_state_at_height)
 
 
 def check_snapshot_options(interval: int | None, keep: int | None) -> None:
@@ -153,6 +159,38 @@ def node_verify(
     finally:
         done()
     typer.echo(json.dumps(asdict(report)) if as_json else report.summary())
+
+
+@node_app.command("backup")
+def node_backup(
+    home: Path = typer.Option(..., "--home", help="The home to back up (its node may be running)."),
+    out: Path = typer.Option(..., "--out", help="The backup file to write (mode 0600: it holds the key)."),
+    node: str = typer.Option(None, "--node", help="The running node's HTTP API (default: from the home)."),
+    api_token: str = typer.Option(None, "--api-token", envvar="VOISINAGE_API_TOKEN",
+                                  help="Bearer token, when the node's API is remote."),
+) -> None:
+    """Write a consistent backup of a home: its database (from the running node's snapshot
+    if it runs) and its genesis, config and key; never the double-sign record."""
+    from node.commands.backup import backup_home
+
+    info, size, how = backup_home(home, out, node, api_token)
+    typer.echo(f"backup of {home} ({how} node) at height {info.height}: {info.entries} entries, "
+               f"{size} bytes, written to {out}")
+
+
+@node_app.command("restore")
+def node_restore(
+    in_file: Path = typer.Option(..., "--in", help="A file from `node backup`."),
+    home: Path = typer.Option(..., "--home", help="The home to restore into (empty, or give --force)."),
+    force: bool = typer.Option(False, "--force", help="Replace the database and files of a non-empty home "
+                                                      "(its double-sign record is kept)."),
+) -> None:
+    """Restore a home from a backup; the whole file is checked before anything is written."""
+    from node.commands.backup import restore_home
+
+    info = restore_home(in_file, home, force)
+    typer.echo(f"restored {home} at height {info.height} ({info.entries} entries). A validator starts only "
+               f"with its own sign_state.bin, or with `node run --reset-sign-state-at-height H`")
 
 
 def register(app: typer.Typer) -> None:

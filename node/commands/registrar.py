@@ -24,7 +24,7 @@ from node.commands.client import (
     DEFAULT_NODE, NO_SIG, TOKEN_ENV, get_json, open_client, parse_key_hex, parse_node_url, submit,
 )
 from node.commands.cosigned import (
-    Change, cosign_change, fetch_basis, read_change, submit_change, write_change,
+    Change, cosign_file, fetch_basis, submit_change, write_change,
 )
 from node.commands.tx import parse_amount, parse_memo
 from node.errors import UserError
@@ -225,8 +225,7 @@ def registrar_cosign(
     out: Path = typer.Option(..., "--out", help="Where to write the change with your signature."),
 ) -> None:
     """Validator: check a proposed registrar change and add your co-signature (offline)."""
-    signed, count = cosign_change(read_change(in_file, RegistrarSetChange), key)
-    write_change(out, signed)
+    signed, count = cosign_file(in_file, RegistrarSetChange, key, out)
     typer.echo(f"registrar change {signed.tx.nonce}: {count} of {signed.quorum} signatures; written to {out}")
 
 

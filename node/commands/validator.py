@@ -20,7 +20,7 @@ from node.commands.client import (
     DEFAULT_NODE, TOKEN_ENV, parse_key_hex,
 )
 from node.commands.cosigned import (
-    Change, cosign_change, fetch_basis, read_change, submit_change, write_change,
+    Change, cosign_file, fetch_basis, submit_change, write_change,
 )
 from node.errors import UserError
 from tokens.errors import InvalidTx
@@ -110,10 +110,8 @@ def validator_cosign(
     out: Path = typer.Option(..., "--out", help="Where to write the change with your signature."),
 ) -> None:
     """Validator: check a proposed change and add your co-signature (offline)."""
-    change = read_change(in_file, ValidatorSetChange)
-    signed, count = cosign_change(change, key)
-    write_change(out, signed)
-    typer.echo(f"{describe(change)}; {count} of {change.quorum} signatures; written to {out}")
+    signed, count = cosign_file(in_file, ValidatorSetChange, key, out)
+    typer.echo(f"{describe(signed)}; {count} of {signed.quorum} signatures; written to {out}")
 
 
 @validator_app.command("submit")

@@ -18,7 +18,7 @@ Example (e2e/manifests/kill.toml)::
     [[perturb]]
     at = 15                  # seconds after the load starts
     op = "kill"              # disconnect pause kill restart latency partition,
-                             # add_validator remove_validator rotate_key
+                             # add_validator remove_validator rotate_key schedule_upgrade
     node = "validator-1"     # every op but partition; add_validator: a spare
     duration = 10            # down / paused / disconnected / delayed time
     spare = "spare-0"        # rotate_key: the spare home holding the new key
@@ -59,9 +59,11 @@ VALIDATOR_OPS = ("add_validator", "remove_validator", "rotate_key")
 # with its own node; a household of the load rotates its key, is recovered, moves out,
 # and the next occupant registers on the same meter and PRM.
 MEMBERSHIP_OPS = ("register", "rotate_household", "recover_household", "deregister", "reregister")
-OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition") + VALIDATOR_OPS + MEMBERSHIP_OPS
+# A protocol upgrade (docs/operations.md "Upgrading"): no node, no duration.
+UPGRADE_OP = "schedule_upgrade"
+OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition", UPGRADE_OP) + VALIDATOR_OPS + MEMBERSHIP_OPS
 NETNS_OPS = frozenset({"disconnect", "latency", "partition"})
-NODE_OPS = frozenset(OPS) - {"partition"} - set(VALIDATOR_OPS) - set(MEMBERSHIP_OPS)
+NODE_OPS = frozenset(OPS) - {"partition", UPGRADE_OP} - set(VALIDATOR_OPS) - set(MEMBERSHIP_OPS)
 TOP_KEYS = {"name", "description", "netns", "validators", "households", "spares", "speed", "duration", "seed",
             "byzantine", "genesis", "load", "perturb", "hostile", "check"}
 

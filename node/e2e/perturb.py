@@ -15,8 +15,9 @@ from typing import Any
 import trio
 
 from node.localnet.cluster import Cluster, NodeProc
-from node.e2e.manifest import MEMBERSHIP_OPS, VALIDATOR_OPS, Perturbation
+from node.e2e.manifest import MEMBERSHIP_OPS, UPGRADE_OP, VALIDATOR_OPS, Perturbation
 from node.e2e.membership import Membership
+from node.e2e.upgrade import run_upgrade_op
 from node.e2e.validators import run_validator_op
 
 RECOVERY_POLL_S = 0.25
@@ -61,6 +62,8 @@ async def apply_fault(cluster: Cluster, p: Perturbation, node: NodeProc | None, 
                          f"seen {event.seen_after_s} s after the command")
     elif p.op in VALIDATOR_OPS:
         result.detail = await run_validator_op(cluster, p.op, node, cluster.by_name.get(p.spare), limit_s)
+    elif p.op == UPGRADE_OP:
+        result.detail = await run_upgrade_op(cluster, limit_s)
     elif p.op == "disconnect":
         await _fabric(fabric.set_link, node.index, False)
         await trio.sleep(p.duration)
@@ -105,7 +108,7 @@ async def measure_recovery(cluster: Cluster, node: NodeProc | None, limit_s: flo
 async def run_perturbation(cluster: Cluster, p: Perturbation, load_start: float, limit_s: float,
                            seed: int, results: list[PerturbResult], membership: Membership | None = None) -> None:
     await trio.sleep_until(load_start + p.at)
-    node = cluster.by_name[p.node] if p.node is not None and p.op != "partition" else None
+    node = cluster.by_name[p.node] if p.node is not None and p.op not in ("partition", UPGRADE_OP) else None
     result = PerturbResult(p.op, node.name if node else None, p.at, p.duration)
     results.append(result)
     try:

@@ -79,7 +79,8 @@ def render_row(report: dict[str, Any]) -> str:
     extra = []
     if report.get("evidence"):
         extra.append("evidence " + ", ".join(f"{k}: {v}" for k, v in report["evidence"].items()))
-    extra += [f"{p['op']} {p['node']}: {p['detail']}" for p in report.get("perturbations", []) if p.get("detail")]
+    extra += [f"{' '.join(filter(None, (p['op'], p['node'])))}: {p['detail']}"
+              for p in report.get("perturbations", []) if p.get("detail")]
     for h in report.get("hostile", []):
         extra.append(f"hostile: ratio {h.get('throughput_ratio')}, banned {h.get('banned_in_log')}")
     cells = [

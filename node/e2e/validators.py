@@ -93,8 +93,8 @@ async def run_voisinage(*args: str) -> str:
     return done.stdout.decode().strip()
 
 
-async def run_cli(*args: str) -> str:
-    return await run_voisinage("validator", *args)
+async def run_cli(*args: str, group: str = "validator") -> str:
+    return await run_voisinage(group, *args)
 
 
 async def get_json(cluster: Cluster, url: str) -> dict | None:
@@ -102,20 +102,23 @@ async def get_json(cluster: Cluster, url: str) -> dict | None:
     return response.json() if response.status_code == 200 else None
 
 
-async def submit_change(cluster: Cluster, change_args: list[str], work: Path) -> str:
-    """propose, co-sign by a quorum of the current validators, submit: the tx id."""
+async def submit_change(cluster: Cluster, change_args: list[str], work: Path, group: str = "validator",
+                        basis_path: str = "/validators/change") -> str:
+    """propose, co-sign by a quorum of the current validators, submit: the tx id. ``group``
+    is the CLI group of the change, ``basis_path`` where the node tells its co-signers."""
     url = cluster.nodes[0].url
-    basis = await get_json(cluster, f"{url}/validators/change")
+    basis = await get_json(cluster, f"{url}{basis_path}")
     by_key = {key_hex(n): n for n in cluster.nodes}
     cosigners = [by_key[k] for k in basis["validators"] if k in by_key][:basis["quorum"]]
     work.mkdir(parents=True, exist_ok=True)
     path = work / "change-0.json"
-    await run_cli(*change_args, "--node", url, "--out", str(path))
+    await run_cli(*change_args, "--node", url, "--out", str(path), group=group)
     for i, node in enumerate(cosigners, 1):
         signed = work / f"change-{i}.json"
-        await run_cli("cosign", "--in", str(path), "--key", str(node.home / KEY_FILE), "--out", str(signed))
+        await run_cli("cosign", "--in", str(path), "--key", str(node.home / KEY_FILE), "--out", str(signed),
+                      group=group)
         path = signed
-    return await run_cli("submit", "--in", str(path), "--node", url)
+    return await run_cli("submit", "--in", str(path), "--node", url, group=group)
 
 
 async def wait_commit_of(cluster: Cluster, tx_id: str, start: int, limit_s: float) -> int:

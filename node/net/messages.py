@@ -11,6 +11,8 @@ from typing import ClassVar
 from wire import KEY, SIG, U64, Bytes, List, Message, Nested, Str, field_of, register
 from wire.limits import MAX_BLOCK_BYTES, MAX_TX_BYTES
 
+FORK_HASH_BYTES = 4
+
 MAX_BATCH_TXS = 4096
 MAX_SYNC_COUNT = 256                       # DESIGN §7: GetBlocks count <= 256
 MAX_COMMIT_BYTES = 1024 * 1024             # >= quorum precommits of any sane validator set
@@ -64,9 +66,13 @@ class SyncFailure(Message):
 @register("net/status")
 @dataclass(frozen=True)
 class Status(Message):
-    """A node's committed height; sent by both sides of the status protocol."""
+    """A node's committed height and fork id (EIP-2124: a hash of the chain id and the
+    upgrade heights passed, and the next scheduled height or 0); sent by both sides of
+    the status protocol, which refuses a peer whose fork id is incompatible."""
 
     height: int = field_of(U64)
+    fork_hash: bytes = field_of(Bytes(max=FORK_HASH_BYTES))
+    fork_next: int = field_of(U64)
 
 
 

@@ -39,9 +39,9 @@ from wire.limits import MAX_GOSSIP_BYTES
 from node.errors import find_only
 from node.net import gossip, libp2p_fixes, statesync, sync
 from node.net.batcher import DEFAULT_DELAY_S, TxBatcher
-from node.net.errors import LocalProtocolError, NetError, NetSetupError
+from node.net.errors import LocalProtocolError, NetError, NetSetupError, RemoteProtocolError
 from node.net.identity import load_or_create_identity
-from node.net.messages import MAX_STATE_REPLY_BYTES, GetState, StateReply, SyncFailure, TxBatch
+from node.net.messages import FORK_HASH_BYTES, MAX_STATE_REPLY_BYTES, GetState, StateReply, Status, SyncFailure, TxBatch
 from node.net.peers import PeerManager, PeerPolicy, parse_peer_addr
 from node.net.topics import (
     TopicKind, compute_message_id, state_protocol, status_protocol, sync_protocol, topic_name,
@@ -98,18 +98,29 @@ def _zero_height() -> int:
     return 0
 
 
+def _no_fork() -> tuple[bytes, int]:
+    return bytes(FORK_HASH_BYTES), 0
+
+
+def _any_fork(fork_hash: bytes, fork_next: int) -> None:
+    return None
+
+
 class Network:
     """Built by ``open_network``; see the module docstring for the API."""
 
     def __init__(self, host: IHost, chain_id: bytes, handlers: Mapping[TopicKind, Handler],
                  bootstrap: Sequence[str], get_block: sync.GetBlock, get_height: sync.GetHeight,
-                 settings: NetSettings, serve_state: statesync.StateResponder | None = None) -> None:
+                 settings: NetSettings, serve_state: statesync.StateResponder | None = None,
+                 get_fork: sync.GetFork = _no_fork, check_fork: sync.CheckFork = _any_fork) -> None:
         self.host, self.chain_id, self.settings = host, chain_id, settings
         self._handlers = dict(handlers)
         self._topics = {kind: topic_name(chain_id, kind) for kind in TopicKind}
         self._kind_of = {name: kind for kind, name in self._topics.items()}
         self._bootstrap = [parse_peer_addr(a) for a in bootstrap]
         self._get_height = get_height
+        self._get_fork, self._check_fork = get_fork, check_fork
+        self.refused: dict[str, str] = {}     # peer -> why its fork id was refused (the last time)
         self.router: GossipSub = gossip.make_router(
             urgent_topics=frozenset(self._topics[kind] for kind in (TopicKind.CONSENSUS, TopicKind.EVIDENCE)),
             direct_topics=frozenset({self._topics[TopicKind.TX]}),
@@ -122,7 +133,7 @@ class Network:
         self._heights: dict[str, int] = {}
         self.delivered = 0
         self.batcher = TxBatcher(self._publish_tx_batch, delay_s=settings.batch_delay_s)
-        self._server = sync.SyncServer(get_block, get_height, self._record_height)
+        self._server = sync.SyncServer(get_block, self._own_status, self._on_peer_status)
         self._state_server = None if serve_state is None else statesync.StateSyncServer(serve_state)
         self._nursery: trio.Nursery | None = None
         # Validators added after start-up: peer id -> the cancel scope of their dialling.
@@ -281,10 +292,36 @@ class Network:
         return statesync.verify_state_reply(resp)
 
     async def request_status(self, peer_id: str) -> int:
-        height = await sync.request_status(self.host, status_protocol(self.chain_id), peer_id,
-                                           self._get_height())
-        self._record_height(peer_id, height)
-        return height
+        theirs = await sync.request_status(self.host, status_protocol(self.chain_id), peer_id, self._own_status())
+        if not self._on_peer_status(peer_id, theirs):
+            raise RemoteProtocolError(f"{peer_id} refused: {self.refused[peer_id]}")
+        return theirs.height
+
+    def _own_status(self) -> Status:
+        fork_hash, fork_next = self._get_fork()
+        return Status(height=self._get_height(), fork_hash=fork_hash, fork_next=fork_next)
+
+    def _on_peer_status(self, peer: str, theirs: Status) -> bool:
+        """Record a compatible peer's height; refuse an incompatible one (EIP-2124): its
+        height is not used and it is disconnected. Returns whether it was compatible."""
+        reason = self._check_fork(theirs.fork_hash, theirs.fork_next)
+        if reason is None:
+            self.refused.pop(peer, None)
+            self._record_height(peer, theirs.height)
+            return True
+        if peer not in self.refused:
+            log.warning("refusing peer %s: incompatible fork id: %s", peer, reason)
+        self.refused[peer] = reason
+        self._heights.pop(peer, None)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._disconnect, peer)
+        return False
+
+    async def _disconnect(self, peer: str) -> None:
+        try:
+            await self.host.disconnect(sync.parse_peer_id(peer))
+        except Exception as exc:  # py-libp2p raises many types for a connection already gone
+            log.debug("disconnecting %s: %r", peer, exc)
 
     # ---- gossip validation ----
 
@@ -458,7 +495,8 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
                        bootstrap_peers: Sequence[str], handlers: Mapping[TopicKind, Handler], *,
                        get_block: sync.GetBlock = _no_block, get_height: sync.GetHeight = _zero_height,
                        settings: NetSettings = NetSettings(),
-                       serve_state: statesync.StateResponder | None = None) -> AsyncIterator[Network]:
+                       serve_state: statesync.StateResponder | None = None, get_fork: sync.GetFork = _no_fork,
+                       check_fork: sync.CheckFork = _any_fork) -> AsyncIterator[Network]:
     """Start the network, yield it once listening, stop it cleanly on exit.
 
     Bad addresses, a corrupt ``p2p.key`` or a port in use raise ``NetSetupError``.
@@ -469,7 +507,8 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
     listen = _parse_listen(listen_maddr)
     key = load_or_create_identity(Path(home_dir), settings.identity_seed)
     host = new_host(key_pair=key, muxer_preference=settings.muxer)
-    net = Network(host, chain_id, handlers, bootstrap_peers, get_block, get_height, settings, serve_state)
+    net = Network(host, chain_id, handlers, bootstrap_peers, get_block, get_height, settings, serve_state,
+                  get_fork, check_fork)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(net.serve, listen)

@@ -2,7 +2,8 @@
 
 ``/voisinage/<chain>/sync/1``: one framed GetBlocks(from, count <= 256) in, one framed
 Blocks (or SyncFailure) out, then the stream closes. ``/voisinage/<chain>/status/1``:
-each side sends its committed height in a framed Status, the dialler first. Frames are
+each side sends its committed height and fork id in a framed Status, the dialler first;
+a peer whose fork id is incompatible is refused. Frames are
 length-prefixed; every read has a size limit and every exchange a deadline. Blocks
 are returned as raw bytes: consensus/sync.py verifies them.
 """
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 GetBlock = Callable[[int], "tuple[bytes, bytes] | None"]
 GetHeight = Callable[[], int]
+# This node's fork id (hash, next), and the judge of a peer's: None if compatible, else why not.
+GetFork = Callable[[], "tuple[bytes, int]"]
+CheckFork = Callable[[bytes, int], "str | None"]
 
 REQUEST_DEADLINE_S = 20.0     # whole client exchange, dial included
 SERVE_READ_DEADLINE_S = 5.0   # a peer that opens a stream must ask promptly
@@ -131,19 +135,18 @@ async def request_blocks(host: IHost, protocol: str, peer_id: str, from_height: 
     return verify_blocks_response(req, resp)
 
 
-async def request_status(host: IHost, protocol: str, peer_id: str, my_height: int) -> int:
-    """Tell ``peer_id`` our height and return its height."""
-    resp = await _exchange(host, peer_id, protocol, Status(height=my_height), (Status,), _STATUS_LIMIT)
-    return resp.height
+async def request_status(host: IHost, protocol: str, peer_id: str, mine: Status) -> Status:
+    """Tell ``peer_id`` our height and fork id; return its own."""
+    return await _exchange(host, peer_id, protocol, mine, (Status,), _STATUS_LIMIT)
 
 
 class SyncServer:
     """Serves GetBlocks and Status streams from callbacks supplied by the node."""
 
-    def __init__(self, get_block: GetBlock, get_height: GetHeight,
-                 on_peer_height: Callable[[str, int], None]) -> None:
-        self._get_block, self._get_height = get_block, get_height
-        self._on_peer_height = on_peer_height
+    def __init__(self, get_block: GetBlock, get_status: Callable[[], Status],
+                 on_peer_status: Callable[[str, Status], None]) -> None:
+        self._get_block, self._get_status = get_block, get_status
+        self._on_peer_status = on_peer_status
         self._slots = trio.Semaphore(MAX_CONCURRENT_SERVES)
         self.served = 0
 
@@ -173,8 +176,9 @@ class SyncServer:
         with trio.move_on_after(SERVE_READ_DEADLINE_S):
             try:
                 theirs = await read_message(stream, (Status,), _STATUS_LIMIT)
-                self._on_peer_height(stream.muxed_conn.peer_id.to_base58(), theirs.height)
-                await write_message(stream, Status(height=self._get_height()))
+                # Answer first, so that an incompatible peer learns why it is refused too.
+                await write_message(stream, self._get_status())
+                self._on_peer_status(stream.muxed_conn.peer_id.to_base58(), theirs)
                 ok = True
             except (RemoteProtocolError, BaseLibp2pError) as exc:
                 log.debug("status from %s dropped: %s", stream.muxed_conn.peer_id, exc)

@@ -28,6 +28,7 @@ from tokens import (
 from tokens.genesis import Genesis
 from tokens.settlement import HistoryLeft
 from tokens.txs import Tx
+from tokens.upgrades import get_protocol_version
 from wire import Keypair, compute_id
 from wire.limits import MAX_GOSSIP_BYTES
 
@@ -74,7 +75,8 @@ class LedgerApp:
         """Mempool txs valid together, within the block and gossip size limits."""
         parent_time = get_time_ms(self.store.state)
         time_ms = max(self.now_ms(), parent_time + 1)
-        ctx = BlockContext(height, time_ms, self.key.public)
+        version = get_protocol_version(self.store.state, height)
+        ctx = BlockContext(height, time_ms, self.key.public, version)
         max_txs = min(self.genesis.params["block_max_txs"], PROPOSAL_MAX_TXS)
         candidates, budget = [], PROPOSAL_TX_BYTES
         for entry in self.mempool.reap(max_txs * 2):
@@ -90,7 +92,7 @@ class LedgerApp:
         header = Header(chain_id=self.genesis.chain_id, height=height, time_ms=time_ms,
                         parent=self.store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(txs),
                         state_hash=self.store.state_hash(), proposer=self.key.public,
-                        next_validators=compute_validators_hash(self.validator_set(height + 1)))
+                        next_validators=compute_validators_hash(self.validator_set(height + 1)), version=version)
         block = Block(header=header, txs=tuple(txs), last_commit=last_commit, evidence=evidence)
         if not evidence:
             # Our own block was just applied while selecting its txs: the engine checks
@@ -135,7 +137,7 @@ class LedgerApp:
             raise InvalidConsensusBlock("header next validators hash is not the set of the next height")
         check_block_time(block, get_time_ms(self.store.state) if header.height > 1 else None,
                           self.now_ms() if check_time else None)
-        ctx = BlockContext(header.height, header.time_ms, header.proposer)
+        ctx = BlockContext(header.height, header.time_ms, header.proposer, header.version)
         started = time.perf_counter()
         verified = set(compute_ids(block.txs)) if self.trust_quorum else self._verified(block.txs)
         result = apply_block(self.store.state, self.genesis, ctx, block.txs, verified=verified,

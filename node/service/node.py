@@ -13,7 +13,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import trio
@@ -38,6 +38,7 @@ from node.api.render import block_json
 from node.service.roles import compute_role
 from node.service.signstate import load_sign_state
 from node.store import Store
+from node.store.backup import iter_backup
 from tokens import InvalidTx, check_tx, get_account
 from tokens.due import get_next_due_ms
 from tokens.layout import VALIDATOR
@@ -356,6 +357,17 @@ class Node:
         block = decode(stored, Block, MAX_BLOCK_BYTES)
         commit = decode(self.store.commit(height), Commit, MAX_BLOCK_BYTES)
         return block_json(block, commit)
+
+    def backup_chunks(self) -> tuple[int, Iterator[bytes]]:
+        """A backup of the database as of now (node/store/backup.py), without the home's
+        files: its height, and its bytes taken from one snapshot, closed when done."""
+        snap = self.store.snapshot()
+        height = snap.height()
+
+        def chunks() -> Iterator[bytes]:
+            with snap:
+                yield from iter_backup(snap.iter_entries(), (), chain_id=self.chain_id, height=height)
+        return height, chunks()
 
     def account_json(self, addr: bytes) -> dict[str, Any] | None:
         state = self.store.state

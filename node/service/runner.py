@@ -27,13 +27,15 @@ from consensus.vote import VOTE_KINDS, DuplicateVote, Vote
 from node.api.app import build_app
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
+from node.service.roles import compute_role
+from node.service.upgrades import check_fork, check_software_version, get_fork
 from node.net.peers import parse_peer_addr
 from node.net import BlocksPruned, NetError, NetSettings, TopicKind, open_network
 from node.service.ledger_app import Committed
 from node.service.ownlog import OwnMessages, load_own_messages
 from node.service.roles import get_identity_seed
 from node.service.node import EffectsRewrite, Node
-from node.service.signstate import append_sign_journal, save_sign_state
+from node.service.signstate import append_sign_journal, prepare_sign_state, save_sign_state
 from node.service.statesync import (
     SNAPSHOT_INTERVAL, SNAPSHOT_KEEP, join_by_state_sync, keep_snapshots, respond_state,
 )
@@ -185,6 +187,7 @@ def record_commit(node: Node, committed: Committed) -> None:
     log.info("committed height %d: %d txs, id %s, round %d%s", block.header.height, len(block.txs),
              committed.block_id.hex()[:12], committed.round,
              "" if interval is None else f", {interval:.2f} s after the previous one")
+    check_software_version(node.store.state, block.header.height)
 
 
 class Syncer:
@@ -336,11 +339,13 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                    rewrite_effects: EffectsRewrite | None = None, relay_txs: bool | None = None,
                    check_all_signatures: bool = False, pruning: Pruning | None = None,
                    state_sync: bool = True, snapshot_interval: int | None = None,
-                   snapshot_keep: int | None = None) -> None:
+                   snapshot_keep: int | None = None, reset_sign_state_at: int | None = None) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no);
     ``pruning``: what the store keeps (node/store/pruning.py); ``state_sync``: an empty
     home joins from a peer's snapshot; ``snapshot_interval``: heights between a
-    validator's snapshots (0: none; None: SNAPSHOT_INTERVAL) (node/service/statesync.py)."""
+    validator's snapshots (0: none; None: SNAPSHOT_INTERVAL) (node/service/statesync.py);
+    ``reset_sign_state_at``: the operator's explicit new double-sign record
+    (signstate.prepare_sign_state)."""
     snapshot_interval = SNAPSHOT_INTERVAL if snapshot_interval is None else snapshot_interval
     snapshot_keep = SNAPSHOT_KEEP if snapshot_keep is None else snapshot_keep
     home = load_home(home_dir)
@@ -351,9 +356,14 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     store, started = Store.open_home(home.path, chain_id=home.genesis.chain_id), False
     try:
         # A genesis validator on an empty home is the network starting: nothing to sync.
-        if state_sync and not store.is_initialized() and not _is_genesis_validator(home):
+        new_home = not store.is_initialized()
+        if state_sync and new_home and not _is_genesis_validator(home):
             await join_by_state_sync(home, store, peers)
         init_genesis(home, store)
+        check_software_version(store.state, store.height())
+        own = home_key(home).public
+        prepare_sign_state(home.path, store, own, compute_role(own, store.state, store.height()).is_validator,
+                           reset_sign_state_at, new_home=new_home)
         node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
                     check_all_signatures=check_all_signatures, relay_txs=relay_txs, pruning=pruning)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
@@ -365,7 +375,9 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                                relay_txs=node.is_validator if relay_txs is None else relay_txs)
         async with open_network(home.path, home.genesis.chain_id, listen, bootstrap, handlers,
                                 get_block=lambda h: _stored_pair(store, h), get_height=store.height,
-                                settings=settings, serve_state=partial(respond_state, store, home.path)) as net:
+                                settings=settings, serve_state=partial(respond_state, store, home.path),
+                                get_fork=partial(get_fork, store, home.genesis.chain_id),
+                                check_fork=partial(check_fork, store, home.genesis.chain_id)) as net:
             node.net, started = net, True
             log.info("node %s (%s) at height %d, peer id %s", home.config.get("name", home.path.name),
                      "validator" if node.is_validator else "full node", store.height(), net.peer_id)

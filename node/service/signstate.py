@@ -10,12 +10,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from consensus.privval import INITIAL_SIGN_STATE, SignState
+from consensus.block import Commit
+from consensus.privval import INITIAL_SIGN_STATE, SignState, check_record_fresh, compute_reset_state
 from node.service.errors import ServiceError
-from wire import DecodeError, decode
+from wire import MAX_BLOCK_BYTES, DecodeError, decode
+from wire.units import Height
 
 SIGN_STATE_FILE = "sign_state.bin"
 SIGN_JOURNAL_FILE = "sign_journal.log"
+# How far below the stored height to look for this key's last precommit: a validator
+# that was away longer than this has no signature there that a stale record could repeat.
+SIGNED_LOOKBACK = 10_000
+SIGN_STATE_EXIT = 4
+
+
+class SignStateRefused(ServiceError):
+    """The validator will not start: its double-sign record is missing or stale."""
+
+    exit_code = SIGN_STATE_EXIT
 
 
 def load_sign_state(home: Path) -> SignState:
@@ -70,3 +82,48 @@ def append_sign_journal(home: Path, state: SignState) -> None:
         os.write(fd, line)
     finally:
         os.close(fd)
+
+
+def find_signed_height(store, key: bytes) -> Height | None:
+    """The highest stored commit holding ``key``'s precommit, looking SIGNED_LOOKBACK down."""
+    top = store.height()
+    for height in range(top, max(0, top - SIGNED_LOOKBACK), -1):
+        raw = store.commit(height)
+        if raw is None:
+            break
+        if any(sig.validator == key for sig in decode(raw, Commit, MAX_BLOCK_BYTES).sigs):
+            return Height(height)
+    return None
+
+
+def prepare_sign_state(home: Path, store, key: bytes, is_validator: bool, reset_at: int | None, *,
+                       new_home: bool = False) -> None:
+    """Refuse to start a validator whose record is missing or older than its store, saying
+    how to recover; ``reset_at`` (the operator's explicit --reset-sign-state-at-height)
+    writes a fresh record that signs nothing below that height. ``new_home``: the store was
+    empty at this start (it was just filled by state sync, or holds only genesis)."""
+    signed = find_signed_height(store, key)
+    if reset_at is not None:
+        floor = max(store.height(), signed or 0) + 1
+        if reset_at < floor:
+            raise SignStateRefused(f"--reset-sign-state-at-height {reset_at} is too low: this store is at "
+                                   f"height {store.height()}; give a height no validator has reached, "
+                                   f"at least {floor} (the network's height + 2 is safe)")
+        save_sign_state(home, compute_reset_state(Height(reset_at)))
+        return
+    present = (Path(home) / SIGN_STATE_FILE).exists()
+    if not present and is_validator and (store.height() == 0 or new_home):
+        # A new validator: its record exists from its first start, so that a later
+        # missing file always means a lost one.
+        save_sign_state(home, INITIAL_SIGN_STATE)
+        return
+    verdict = check_record_fresh(load_sign_state(home) if present else None, signed, is_validator)
+    if verdict.allow:
+        return
+    what = (f"{SIGN_STATE_FILE} is missing" if verdict.reason == "missing" else
+            f"{SIGN_STATE_FILE} (height {load_sign_state(home).height}) is older than the store, "
+            f"which holds this validator's precommit at height {signed}")
+    raise SignStateRefused(f"refusing to sign: {what} in {home} (restored from a backup?); copy back this "
+                           "validator's latest sign_state.bin, or, if it is lost, start once with "
+                           "--reset-sign-state-at-height H where H is above every height it may have signed "
+                           "(the network's current height + 2)")

@@ -139,7 +139,7 @@ def verify_stored_block(store: StoreReader, genesis: Genesis, kv: MemoryKV, tip:
     if block.header.state_hash != get_state_hash(kv):
         raise VerifyError(f"height {height}: header state hash {block.header.state_hash.hex()[:16]}… "
                           f"!= replayed {get_state_hash(kv).hex()[:16]}…")
-    ctx = BlockContext(height, block.header.time_ms, block.header.proposer)
+    ctx = BlockContext(height, block.header.time_ms, block.header.proposer, block.header.version)
     try:
         result = apply_block(kv, genesis, ctx, block.txs, equivocators=get_equivocators(block))
     except InvalidLedgerBlock as exc:

@@ -31,6 +31,7 @@ from consensus.messages import Proposal, decode_consensus
 from consensus.privval import INITIAL_SIGN_STATE
 from consensus.sync import Trusted, verify_chain
 from consensus.vote import Vote
+from tokens.upgrades import GENESIS_VERSION
 from node.sim.actors import Byzantine
 
 CHAIN_ID = hashlib.sha256(b"voisinage simulated commune").digest()
@@ -113,7 +114,7 @@ class SimApp:
         header = Header(chain_id=CHAIN_ID, height=height,
                         time_ms=max(self.time_ms + 1, self.now_ms()),
                         parent=parent, tx_root=compute_tx_root(txs), state_hash=self.state_hash,
-                        proposer=self.me, next_validators=compute_validators_hash(self.sim.validators))
+                        proposer=self.me, next_validators=compute_validators_hash(self.sim.validators), version=GENESIS_VERSION)
         return Block(header=header, txs=txs, last_commit=last_commit, evidence=evidence)
 
     def now_ms(self) -> int:

@@ -38,6 +38,10 @@ class StoreLocked(StoreError):
     """Another process (or another handle in this one) has the database open."""
 
 
+class StoreNewer(StoreError):
+    """The database was written by newer software, in a format this one does not know."""
+
+
 class StoreCorrupt(StoreError):
     """The database does not hold what a committed store must hold."""
 
@@ -164,6 +168,11 @@ class StoreReader:
     def extra(self, name: str) -> bytes | None:
         """Extra meta committed with a block by ``commit_block(extra_meta=...)``."""
         return self._source.get(L.key_extra(name))
+
+    def iter_entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every key and value of the database, in key order (a backup of a snapshot)."""
+        with self._source.iterator() as it:
+            yield from it
 
     def iter_blocks(self, start: int = 1, stop: int | None = None) -> Iterator[StoredBlock]:
         """Blocks ``start..stop`` (inclusive; ``stop`` defaults to the height), in order."""
@@ -365,7 +374,11 @@ class Store(StoreReader):
         """Check the meta of a reopened store and cache the height and state hash."""
         version = self._db.get(L.META_VERSION)
         if version is not None and version != L.encode_height(L.FORMAT_VERSION):
-            raise StoreError(f"database {self.path} has an unsupported layout version")
+            found = L.decode_height(version) if len(version) == 8 else None
+            if found is not None and found > L.FORMAT_VERSION:
+                raise StoreNewer(f"database {self.path} has store format {found}, newer than this software's "
+                                 f"{L.FORMAT_VERSION}: run the voisinage release that wrote it (or a newer one)")
+            raise StoreCorrupt(f"database {self.path} has an unknown store format {version.hex()}")
         if self._db.get(L.META_GENESIS) is None:
             with self._db.iterator(include_value=False) as keys:
                 empty = next(keys, None) is None

@@ -23,7 +23,7 @@ def get_committed_header(livenet: LiveNet, height: int) -> Header:
     header = Header(chain_id=bytes.fromhex(h["chain_id"]), height=h["height"], time_ms=h["time_ms"],
                     parent=bytes.fromhex(h["parent"]), tx_root=bytes.fromhex(h["tx_root"]),
                     state_hash=bytes.fromhex(h["state_hash"]), proposer=bytes.fromhex(h["proposer"]),
-                    next_validators=bytes.fromhex(h["next_validators"]))
+                    next_validators=bytes.fromhex(h["next_validators"]), version=h["version"])
     c = block["commit"]
     commit = Commit(height=c["height"], round=c["round"], block_id=bytes.fromhex(c["block_id"]),
                     sigs=tuple(CommitSig(bytes.fromhex(s["validator"]), bytes.fromhex(s["sig"])) for s in c["sigs"]))

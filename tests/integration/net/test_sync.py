@@ -67,6 +67,26 @@ async def test_status_exchange_tells_each_side_the_others_height(home):
             await wait_until(lambda: b.peer_heights().get(a.peer_id) == 42, what="b polls a")
 
 
+async def test_invalid_fork_id_peer_is_refused_at_the_status_handshake(home):
+    # EIP-2124: a peer whose fork id cannot follow our chain gets no height recorded
+    # and is disconnected, on both sides of the exchange.
+    ours, theirs = (b"\x0a" * 4, 0), (b"\x0b" * 4, 99)
+
+    def judge(fork_hash: bytes, fork_next: int) -> str | None:
+        return None if (fork_hash, fork_next) == ours else "another schedule"
+
+    async with open_network(home("a"), CHAIN_ID, LOOPBACK, [], {}, get_height=lambda: 42,
+                            get_fork=lambda: ours, check_fork=judge) as a:
+        async with open_network(home("b"), CHAIN_ID, LOOPBACK, a.listen_addrs(), {}, get_height=lambda: 7,
+                                get_fork=lambda: theirs, check_fork=lambda h, n: "another schedule") as b:
+            await wait_until(lambda: b.peer_id in a.refused, what="a refuses b")
+            await wait_until(lambda: b.peer_id not in a.peers(), what="a disconnects b")
+            # Dialling again is answered, then refused again: or the connection is already gone.
+            with pytest.raises((RemoteProtocolError, PeerUnavailable)):
+                await b.request_status(a.peer_id)
+            assert b.peer_id not in a.peer_heights() and a.peer_id not in b.peer_heights()
+
+
 async def test_invalid_count_is_refused_locally_and_by_the_server(home):
     async with server_and_client(home, get_block=stored_block) as (a, b):
         for count in (0, 257):

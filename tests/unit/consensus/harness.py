@@ -56,7 +56,7 @@ def make_block(height: int, last_commit: Commit | None, proposer: bytes, round: 
     header = Header(chain_id=chain_id, height=height, time_ms=time_ms if time_ms is not None else 1000 * height + round,
                     parent=last_commit.block_id if last_commit is not None else ZERO_ID,
                     tx_root=compute_tx_root(txs), state_hash=bytes(32), proposer=proposer,
-                    next_validators=bytes(32))
+                    next_validators=bytes(32), version=1)
     return Block(header=header, txs=txs, last_commit=last_commit, evidence=tuple(evidence))
 
 

@@ -23,7 +23,7 @@ C = KEYS[6:10]          # from height 31: no overlap with A
 def header(height: int, next_set, chain=CHAIN) -> Header:
     return Header(chain_id=chain, height=height, time_ms=1000 * height, parent=bytes(32), tx_root=bytes(32),
                   state_hash=bytes([height % 256]) * 32, proposer=next_set[0].public,
-                  next_validators=compute_validators_hash([k.public for k in next_set]))
+                  next_validators=compute_validators_hash([k.public for k in next_set]), version=1)
 
 
 def commit(h: Header, signers, chain=CHAIN) -> Commit:

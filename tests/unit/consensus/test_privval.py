@@ -3,11 +3,14 @@ import hashlib
 import pytest
 from hypothesis import given, strategies as st
 
-from consensus.privval import INITIAL_SIGN_STATE, SignState, check_hrs, get_sign_step
+from consensus.privval import (
+    INITIAL_SIGN_STATE, SignState, check_hrs, check_record_fresh, compute_reset_state, get_sign_step,
+)
 from consensus.step import NOTHING_SIGNED, SIGNING_STEPS, Step
 from consensus.vote import PRECOMMIT, PREVOTE
 from tests.unit.consensus.harness import KEYS, make_block, signed_proposal, signed_vote
 from wire import decode
+from wire.units import Height, Round
 
 H1 = hashlib.sha256(b"one").digest()
 H2 = hashlib.sha256(b"two").digest()
@@ -83,3 +86,28 @@ def test_rule_is_the_lexicographic_order(old, new, same_bytes):
     last = state(*old)
     verdict = check_hrs(last, *new, H1 if same_bytes else H2)
     assert verdict.allow == (new > old or (new == old and same_bytes))
+
+
+# --- a validator's start: its record must exist and be at least as new as its store ---
+
+def test_record_fresh_when_at_or_above_the_last_stored_precommit() -> None:
+    record = compute_reset_state(Height(9))
+    assert check_record_fresh(record, Height(9), True).allow
+    assert check_record_fresh(record, None, True).allow
+
+
+def test_invalid_record_older_than_the_store() -> None:
+    verdict = check_record_fresh(compute_reset_state(Height(3)), Height(9), True)
+    assert not verdict.allow and verdict.reason == "older"
+
+
+def test_invalid_missing_record_of_a_validator() -> None:
+    assert check_record_fresh(None, None, True).reason == "missing"
+    assert check_record_fresh(None, Height(4), False).reason == "missing"
+    assert check_record_fresh(None, None, False).allow
+
+
+def test_reset_record_refuses_everything_below_its_height() -> None:
+    record = compute_reset_state(Height(10))
+    assert not check_hrs(record, Height(9), Round(5), Step.PRECOMMIT, b"\x01" * 32).allow
+    assert check_hrs(record, Height(10), Round(0), Step.PROPOSE, b"\x01" * 32).allow

@@ -86,7 +86,7 @@ def commit_block(node: Node, commune: Path, txs: list[bytes]) -> None:
     header = Header(chain_id=node.chain_id, height=height, time_ms=node.clock.now_ms(),
                     parent=node.store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(txs),
                     state_hash=node.store.state_hash(), proposer=vkey.public,
-                    next_validators=compute_validators_hash(node.app.validator_set(height + 1)))
+                    next_validators=compute_validators_hash(node.app.validator_set(height + 1)), version=1)
     block = Block(header=header, txs=tuple(txs), last_commit=None, evidence=())
     block_id = compute_block_id(block)
     vote = sign_message(Vote(kind=PRECOMMIT, height=height, round=0, block_id=block_id, validator=vkey.public,

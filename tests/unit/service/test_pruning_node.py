@@ -68,7 +68,7 @@ class Run:
         header = Header(chain_id=chain_id, height=height, time_ms=time_s * 1000,
                         parent=store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(list(txs)),
                         state_hash=store.state_hash(), proposer=self.validator.public,
-                        next_validators=compute_validators_hash([self.validator.public]))
+                        next_validators=compute_validators_hash([self.validator.public]), version=1)
         block = Block(header=header, txs=tuple(txs), last_commit=self.last_commit, evidence=())
         block_id = compute_block_id(block)
         vote = sign_message(Vote(kind=PRECOMMIT, height=height, round=0, block_id=block_id,

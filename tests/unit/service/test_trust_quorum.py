@@ -65,7 +65,7 @@ def block_of(store: Store, commune: Path, txs: list[bytes]) -> Block:
     header = Header(chain_id=genesis.chain_id, height=1, time_ms=BLOCK_TIME_MS, parent=ZERO_ID,
                     tx_root=compute_tx_root(txs), state_hash=store.state_hash(),
                     proposer=genesis.validators[0].key,
-                    next_validators=compute_validators_hash([v.key for v in genesis.validators]))
+                    next_validators=compute_validators_hash([v.key for v in genesis.validators]), version=1)
     return Block(header=header, txs=tuple(txs), last_commit=None, evidence=())
 
 

@@ -293,3 +293,28 @@ def test_blocks_stay_in_the_memtable_until_16_mib(tmp_path):
         tables = list((tmp_path / "db").glob("*.ldb"))
         assert s.height() == 80
     assert tables == []
+
+
+def test_invalid_store_of_a_newer_format_is_refused_and_left_alone(tmp_path) -> None:
+    from node.store.store import StoreNewer
+
+    with Store.open(tmp_path / "db") as store:
+        store.init_genesis(CHAIN, GENESIS_STATE, hash_of(GENESIS_STATE))
+    db = plyvel.DB(str(tmp_path / "db"))
+    db.put(L.META_VERSION, L.encode_height(L.FORMAT_VERSION + 1))
+    db.close()
+    with pytest.raises(StoreNewer, match=f"store format {L.FORMAT_VERSION + 1}, newer than this software"):
+        Store.open(tmp_path / "db", create=False)
+    db = plyvel.DB(str(tmp_path / "db"))
+    assert db.get(L.META_VERSION) == L.encode_height(L.FORMAT_VERSION + 1)
+    db.close()
+
+
+def test_invalid_store_with_a_garbled_format_key_is_corrupt(tmp_path) -> None:
+    with Store.open(tmp_path / "db") as store:
+        store.init_genesis(CHAIN, GENESIS_STATE, hash_of(GENESIS_STATE))
+    db = plyvel.DB(str(tmp_path / "db"))
+    db.put(L.META_VERSION, b"\x01")
+    db.close()
+    with pytest.raises(StoreCorrupt, match="unknown store format"):
+        Store.open(tmp_path / "db", create=False)

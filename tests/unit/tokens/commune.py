@@ -16,6 +16,7 @@ from tokens import (
 )
 from tokens import txs as T
 from tokens.genesis import Genesis, parse_genesis
+from tokens.upgrades import get_protocol_version
 from wire import Keypair, sign_message, signing_bytes
 
 GENESIS_TIME = 1_700_000_000 - 1_700_000_000 % 86_400      # midnight UTC
@@ -72,7 +73,10 @@ class Chain:
         self.results: list[BlockResult] = []
 
     def ctx(self, dt_s: int = 1) -> BlockContext:
-        return BlockContext(self.height + 1, (self.time_s + dt_s) * 1000, VALIDATORS[0].public)
+        """The next block's context, with the protocol version the state schedules for it."""
+        height = self.height + 1
+        return BlockContext(height, (self.time_s + dt_s) * 1000, VALIDATORS[0].public,
+                            get_protocol_version(self.kv, height))
 
     def block(self, txs: Sequence[bytes] = (), dt_s: int = 1, at: int | None = None, **kw: Any) -> BlockResult:
         """Apply one block ``dt_s`` seconds after the last one (or at unix time ``at``)."""
@@ -106,7 +110,7 @@ class Chain:
 
 
 def cosign(genesis: Genesis, tx: T.Tx, signers: Sequence[Keypair]) -> bytes:
-    """A ValidatorSetChange or RegistrarSetChange co-signed by ``signers``."""
+    """A ValidatorSetChange, RegistrarSetChange or ScheduleUpgrade co-signed by ``signers``."""
     data = signing_bytes(genesis.chain_id, tx)
     return dataclasses.replace(tx, sigs=tuple(T.ValidatorSig(validator=k.public, sig=k.sign(data))
                                               for k in signers)).encode()
