@@ -8,6 +8,8 @@ Example (e2e/manifests/kill.toml)::
     validators = 4
     households = 4
     speed = 120              # chain clock speed-up, so settlement intervals pass
+    snapshot_interval = 40   # optional: validators snapshot every 40 heights (node run
+                             # --snapshot-interval); a household that joins state-syncs
     duration = 60            # seconds of load
     byzantine = []           # validators run with --byzantine double-sign
 
@@ -39,6 +41,8 @@ genesis list holds; ``add_validator`` and ``rotate_key`` start one and promote i
     [check]
     max_recovery_s = 60
     min_throughput_ratio = 0.8
+    join_after_snapshots = 2 # with snapshot_interval: every household that joins
+                             # (register) state-synced from the 2nd snapshot or later
 
 Every mistake is a one-line ``E2EError`` naming the file and the field.
 """
@@ -65,7 +69,7 @@ OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition", UPGRADE
 NETNS_OPS = frozenset({"disconnect", "latency", "partition"})
 NODE_OPS = frozenset(OPS) - {"partition", UPGRADE_OP} - set(VALIDATOR_OPS) - set(MEMBERSHIP_OPS)
 TOP_KEYS = {"name", "description", "netns", "validators", "households", "spares", "speed", "duration", "seed",
-            "byzantine", "genesis", "load", "perturb", "hostile", "check"}
+            "byzantine", "genesis", "load", "perturb", "hostile", "check", "snapshot_interval"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,9 @@ class Checks:
     max_recovery_s: float = 60.0
     min_throughput_ratio: float = 0.8
     settle_timeout_s: float = 45.0
+    # Every household that joins (op register) must have installed a snapshot by state
+    # sync, one taken after at least this many snapshots (0: block sync is fine too).
+    join_after_snapshots: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,7 @@ class Manifest:
     speed: int = 120
     duration: float = 60.0
     seed: int = 1
+    snapshot_interval: int | None = None    # node run --snapshot-interval (None: the node's default)
     byzantine: tuple[str, ...] = ()
     genesis: dict[str, Any] = field(default_factory=dict)    # params over the defaults
     load: Load = field(default_factory=Load)
@@ -163,7 +171,7 @@ PERTURB_LIMITS = {"at": (NUM, 0, 86400), "op": (str,), "node": (str,), "duration
                   "delay_ms": (int, 1, 5000), "jitter_ms": (int, 0, 5000), "spare": (str,)}
 HOSTILE_LIMITS = {"at": (NUM, 0, 86400), "duration": (NUM, 1, 3600), "target": (str,), "rate": (NUM, 1, 1000)}
 CHECK_LIMITS = {"max_recovery_s": (NUM, 1, 3600), "min_throughput_ratio": (NUM, 0, 1),
-                "settle_timeout_s": (NUM, 1, 3600)}
+                "settle_timeout_s": (NUM, 1, 3600), "join_after_snapshots": (int, 0, 1000)}
 
 
 def parse_manifest(data: bytes, path: Path) -> Manifest:
@@ -189,6 +197,8 @@ def parse_manifest(data: bytes, path: Path) -> Manifest:
         speed=_typed(f"{w}: speed", doc.get("speed", 120), int, 1, 3600),
         duration=_typed(f"{w}: duration", doc.get("duration", 60), NUM, 5, 86400),
         seed=_typed(f"{w}: seed", doc.get("seed", 1), int, 0, 2**32),
+        snapshot_interval=(_typed(f"{w}: snapshot_interval", doc["snapshot_interval"], int, 0, 1_000_000)
+                           if "snapshot_interval" in doc else None),
         byzantine=tuple(_typed(f"{w}: byzantine[]", b, str) for b in _typed(f"{w}: byzantine",
                                                                              doc.get("byzantine", []), list)),
         genesis=parse_genesis_params(f"{w}: genesis", doc.get("genesis", {})),
@@ -244,6 +254,11 @@ def check_manifest(m: Manifest) -> None:
     if m.households == 0:
         raise ManifestError(f"{m.path}: the load needs at least one household")
     check_membership_ops(m)
+    if m.check.join_after_snapshots and not m.snapshot_interval:
+        raise ManifestError(f"{m.path}: check.join_after_snapshots needs snapshot_interval (heights between "
+                            "the validators' snapshots)")
+    if m.check.join_after_snapshots and not any(p.op == "register" for p in m.perturb):
+        raise ManifestError(f"{m.path}: check.join_after_snapshots needs a register op (a household that joins)")
 
 
 def check_validator_op(m: Manifest, p: Perturbation, where: str) -> None:

@@ -18,6 +18,7 @@ then resumes the household's load under its new key:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ class MembershipEvent:
     old_key: str | None
     new_key: str | None
     seen_after_s: float         # from the command's exit to the change visible on the node
+    joined_from: int | None = None  # register: the snapshot height its node state-synced from
 
 
 async def fetch_household(cluster: Cluster, node: NodeProc, key_hex: str) -> dict[str, Any] | None:
@@ -128,12 +130,20 @@ class Membership:
         self.cluster.add(node)
         return node
 
+    @staticmethod
+    def find_snapshot_installed(node: NodeProc) -> int | None:
+        """The height of the snapshot a joined node installed, from its log (None: it
+        replayed from genesis). Its HTTP API answers only once the join is over."""
+        found = re.search(rb"state installed at height (\d+)", (node.home / "node.log").read_bytes())
+        return int(found.group(1)) if found else None
+
     async def register(self, name: str | None) -> MembershipEvent:
         self.registered += 1
         n = self.registered
         name = f"member-{n}"
         key, key_file = await make_key_file(self.work, name)
         node = await self.join(name, key_file)
+        joined_from = self.find_snapshot_installed(node)
         spec = HouseholdSpec(key=key.public, meter=f"0299{n:08d}", prm=f"39999{n:09d}", label=f"Nouveau {n}",
                              kva=6, peak_w=3000)
         await run_voisinage(*self._registrar("register", "--household-pub", key.public.hex(), "--meter", spec.meter,
@@ -144,7 +154,7 @@ class Membership:
         sim = MeterSim(household_profile(1000 + n, spec.peak_w, spec.kva), start_t=self.load.genesis.genesis_time)
         hh = Household(node, Meter(spec, key, node.url, sim), key, self.load.genesis.chain_id, name=name)
         self.load.add_household(hh)
-        return MembershipEvent("register", name, None, key.public.hex(), seen)
+        return MembershipEvent("register", name, None, key.public.hex(), seen, joined_from)
 
     async def _move(self, hh: Household, op: str, command: list[str], new_key) -> MembershipEvent:
         old = hh.key.public.hex()

@@ -34,6 +34,7 @@ class PerturbResult:
     recovery_s: float | None = None
     error: str | None = None
     detail: str = ""
+    joined_from: int | None = None   # register: the snapshot height its node state-synced from
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +61,10 @@ async def apply_fault(cluster: Cluster, p: Perturbation, node: NodeProc | None, 
         result.node = event.household
         result.detail = (f"key {(event.old_key or '-')[:8]} -> {(event.new_key or '-')[:8]}, "
                          f"seen {event.seen_after_s} s after the command")
+        if p.op == "register":
+            result.joined_from = event.joined_from
+            result.detail += ("; its node replayed from genesis" if event.joined_from is None else
+                              f"; its node state-synced from the snapshot of height {event.joined_from}")
     elif p.op in VALIDATOR_OPS:
         result.detail = await run_validator_op(cluster, p.op, node, cluster.by_name.get(p.spare), limit_s)
     elif p.op == UPGRADE_OP:

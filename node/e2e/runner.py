@@ -123,6 +123,21 @@ async def _metric_total(cluster: Cluster, name: str) -> float:
     return total
 
 
+def check_joins(perturbations: list[dict[str, Any]], interval: int, snapshots: int) -> list[str]:
+    """A household node that joined must have state-synced from a snapshot taken after at
+    least ``snapshots`` of them (snapshots are at multiples of ``interval``)."""
+    problems = []
+    for p in perturbations:
+        if p["op"] != "register" or p["error"]:
+            continue
+        if p["joined_from"] is None:
+            problems.append(f"register {p['node']}: its node replayed from genesis instead of state sync")
+        elif p["joined_from"] < snapshots * interval:
+            problems.append(f"register {p['node']}: state-synced from height {p['joined_from']}, before "
+                            f"{snapshots} snapshots ({snapshots} x {interval} heights)")
+    return problems
+
+
 def judge(m: Manifest, report: dict[str, Any]) -> list[str]:
     """Every failed check, one line each; an empty list means the run passed."""
     problems = []
@@ -150,6 +165,8 @@ def judge(m: Manifest, report: dict[str, Any]) -> list[str]:
             problems.append(f"{p['op']} {p['node'] or ''}: {p['error']}")
         elif p["recovery_s"] is None:
             problems.append(f"{p['op']} {p['node'] or ''}: no recovery within {m.check.max_recovery_s} s")
+    if m.check.join_after_snapshots:
+        problems += check_joins(report["perturbations"], m.snapshot_interval, m.check.join_after_snapshots)
     for name, count in report["evidence"].items():
         if count == 0:
             problems.append(f"no committed evidence against byzantine {name}")
@@ -195,7 +212,8 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
         # Spare homes (no genesis role) run from the start as full nodes; validator ops promote them.
         nodes += build_spares(home, m.spares, nodes).values()
         async with open_client() as client:
-            cluster = Cluster(nodes, fabric, client)
+            run_args = () if m.snapshot_interval is None else ("--snapshot-interval", str(m.snapshot_interval))
+            cluster = Cluster(nodes, fabric, client, run_args)
             try:
                 stages.enter("start")
                 await cluster.start_all()

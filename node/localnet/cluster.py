@@ -135,8 +135,11 @@ def open_client() -> httpx.AsyncClient:
 
 
 class Cluster:
-    def __init__(self, nodes: list[NodeProc], fabric: Fabric | None, client: httpx.AsyncClient) -> None:
-        self.nodes, self.fabric, self.client = nodes, fabric, client
+    def __init__(self, nodes: list[NodeProc], fabric: Fabric | None, client: httpx.AsyncClient,
+                 run_args: tuple[str, ...] = ()) -> None:
+        """``run_args``: more ``node run`` options for every node started from its own home
+        (e.g. ``--snapshot-interval 40``)."""
+        self.nodes, self.fabric, self.client, self.run_args = nodes, fabric, client, run_args
         self.by_name = {n.name: n for n in nodes}
 
     def add(self, node: NodeProc) -> None:
@@ -147,7 +150,8 @@ class Cluster:
     def command(self, node: NodeProc) -> list[str]:
         # Nodes of a local network start from genesis together: no state sync (a node
         # that joins later, ``node.args``, says for itself how it starts).
-        args = node.args or ("node", "run", "--home", str(node.home), "--http", node.http, "--no-state-sync")
+        args = node.args or ("node", "run", "--home", str(node.home), "--http", node.http, "--no-state-sync",
+                             *self.run_args)
         cmd = [sys.executable, "-m", "node.cli", *args]
         if node.byzantine:
             cmd += ["--byzantine", "double-sign"]
