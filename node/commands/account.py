@@ -8,13 +8,13 @@ from typing import Any
 
 import typer
 
-from node.commands.client import DEFAULT_NODE, get_json, get_status, open_client, parse_key_hex, parse_node_url
+from node.commands.client import get_json, get_status, open_client, parse_key_hex, parse_node_url
+from node.commands.options import NODE_OPTION
 from node.errors import UserError
 from node.home.keyfile import load_key
 
 account_app = typer.Typer(help="Accounts: balances, household, gifts, delegations, ballot.", no_args_is_help=True)
 
-NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
 JSON_OPTION = typer.Option(False, "--json", help="Print the node's JSON.")
 
 

@@ -28,8 +28,9 @@ from typing import Any
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, TOKEN_ENV, get_json, open_client, parse_key_hex, parse_node_url, submit,
+    NO_SIG, get_json, open_client, parse_key_hex, parse_node_url, submit,
 )
+from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.commands.registrar import registrar_app
 from node.commands.tx import parse_amount, parse_memo, tx_app
 from node.errors import UserError
@@ -41,10 +42,7 @@ from tokens.txs import MarkPaid, PayDebt, Redeem, RegisterAssociation, RemoveAss
 association_app = typer.Typer(help="Association accounts (gift and transfer targets): add, remove.",
                               no_args_is_help=True)
 
-NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
 KEY_OPTION = typer.Option(..., "--key", help="The registrar's key file.")
-TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
-                            help="Bearer token, when the node is remote and runs with --api-token.")
 MAX_CENTS = 2**63 - 1
 DAY_S = 86_400
 LEDGER_PAGE = 5000

@@ -21,8 +21,9 @@ from governance.markets import TOTAL_BP
 from governance.offline import run_case
 from governance.proposals import CHOICES
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, fetch_deadline, get_json, open_client, parse_key_hex, parse_node_url, submit,
+    NO_SIG, fetch_deadline, get_json, open_client, parse_key_hex, parse_node_url, submit,
 )
+from node.commands.options import NODE_OPTION
 from node.errors import UserError
 from tokens.errors import InvalidTx
 from tokens.genesis import DEFAULT_PARAMS
@@ -159,7 +160,6 @@ def build_vote(signer: bytes, nonce: int, proposal: bytes, choice: str) -> Vote:
 
 # --- household commands ------------------------------------------------------------------------
 
-NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
 KEY_OPTION = typer.Option(..., "--key", help="The household's key file.")
 
 

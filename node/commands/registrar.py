@@ -21,8 +21,9 @@ from typing import Any
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, TOKEN_ENV, get_json, open_client, parse_key_hex, parse_node_url, submit,
+    NO_SIG, get_json, open_client, parse_key_hex, parse_node_url, submit,
 )
+from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.commands.cosigned import (
     Change, cosign_file, fetch_basis, submit_change, write_change,
 )
@@ -40,10 +41,7 @@ registrar_app = typer.Typer(help="The registrar office: register, update, deregi
                                  "and the accountant's ledger; associations; registrar set changes.",
                             no_args_is_help=True)
 
-NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
 KEY_OPTION = typer.Option(..., "--key", help="The registrar's key file.")
-TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
-                            help="Bearer token, when the node is remote and runs with --api-token.")
 MAX_LABEL_BYTES = 64        # tokens/txs.py RegisterHousehold.label
 HOUR_S = 3600
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import typer
 
 from node.commands.client import (
-    DEFAULT_NODE, NO_SIG, TOKEN_ENV, fetch_deadline, fetch_next_nonce, get_chain_id, open_client, parse_key_hex,
+    NO_SIG, fetch_deadline, fetch_next_nonce, get_chain_id, open_client, parse_key_hex,
     parse_node_url, post_tx, sign_tx, submit,
 )
+from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.errors import UserError
 from node.home.keyfile import load_key
 from tokens.rules_assoc import compute_fund_address
@@ -43,10 +44,7 @@ MAX_MEMO_BYTES = 140         # DESIGN §4: memo <= 140 bytes
 MAX_U64 = 2**64 - 1
 DAY_S, HOUR_S = 86_400, 3_600
 
-NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
 KEY_OPTION = typer.Option(..., "--key", help="Your key file (the signer, who pays).")
-TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
-                            help="Bearer token, when the node is remote and runs with --api-token.")
 
 
 # --- checking arguments (before any I/O) ---------------------------------------------------

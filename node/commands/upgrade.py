@@ -16,7 +16,8 @@ from typing import Any
 
 import typer
 
-from node.commands.client import DEFAULT_NODE, TOKEN_ENV, get_json, open_client, parse_node_url
+from node.commands.client import get_json, open_client, parse_node_url
+from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.commands.cosigned import Change, cosign_file, fetch_basis, submit_change, write_change
 from node.errors import UserError
 from tokens.txs import ScheduleUpgrade
@@ -24,8 +25,6 @@ from tokens.upgrades import MIN_UPGRADE_LEAD, PROTOCOL_VERSION, is_supported
 
 upgrade_app = typer.Typer(help="Schedule a protocol upgrade: propose, cosign, submit, status.",
                           no_args_is_help=True)
-
-NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
 
 
 def build_upgrade(basis: dict[str, Any], version: int, height: int) -> ScheduleUpgrade:
@@ -77,8 +76,7 @@ def upgrade_cosign(
 def upgrade_submit(
     in_file: Path = typer.Option(..., "--in", help="The co-signed upgrade."),
     node: str = NODE_OPTION,
-    token: str | None = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
-                                     help="Bearer token, when the node is remote and runs with --api-token."),
+    token: str | None = TOKEN_OPTION,
 ) -> None:
     """Check the co-signatures against the node's current set, then post the upgrade."""
     typer.echo(submit_change(in_file, ScheduleUpgrade, node, token))

@@ -16,9 +16,8 @@ from typing import Any
 import multiaddr
 import typer
 
-from node.commands.client import (
-    DEFAULT_NODE, TOKEN_ENV, parse_key_hex,
-)
+from node.commands.client import parse_key_hex
+from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.commands.cosigned import (
     Change, cosign_file, fetch_basis, submit_change, write_change,
 )
@@ -30,10 +29,7 @@ from tokens.txs import ValidatorSetChange
 validator_app = typer.Typer(help="Change the validator set: propose-change, cosign, submit, rotate.",
                             no_args_is_help=True)
 
-NODE_OPTION = typer.Option(DEFAULT_NODE, "--node", help="The node's HTTP API.")
 OUT_OPTION = typer.Option(..., "--out", help="Where to write the change for the validators to co-sign.")
-TOKEN_OPTION = typer.Option(None, "--api-token", envvar=TOKEN_ENV,
-                            help="Bearer token, when the node is remote and runs with --api-token.")
 
 
 # --- checking arguments and files -----------------------------------------------------------
