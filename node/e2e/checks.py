@@ -13,9 +13,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
 
 from node.localnet.cluster import Cluster
 from node.e2e.load import AckLog, Follower
@@ -35,12 +32,13 @@ class Agreement:
     state_hash_mismatches: list[int] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
     lagging: list[str] = field(default_factory=list)
+    # Heights below which each node holds no block: a node that joined by state sync
+    # starts after its snapshot (only heights it holds are compared).
+    first_held: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)   # nodes without the common height's block
 
 
-async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
-    response = await client.get(url, timeout=10)
-    response.raise_for_status()
-    return response.json()
+NOT_HELD = (404, 410)   # GET /blocks/{h}: never held (state sync) or pruned
 
 
 async def check_agreement(cluster: Cluster) -> Agreement:
@@ -60,10 +58,15 @@ async def check_agreement(cluster: Cluster) -> Agreement:
     for h in range(1, out.common_height + 1):
         ids = set()
         for name in statuses:
-            block = await _get_json(cluster.client, f"{cluster.by_name[name].url}/blocks/{h}")
-            ids.add(block["id"])
-        if len(ids) != 1:
+            response = await cluster.client.get(f"{cluster.by_name[name].url}/blocks/{h}", timeout=10)
+            if response.status_code in NOT_HELD:
+                out.first_held[name] = h + 1
+                continue
+            response.raise_for_status()
+            ids.add(response.json()["id"])
+        if len(ids) > 1:
             out.forks.append(h)
+    out.missing = [name for name, first in out.first_held.items() if first > out.common_height]
     by_height: dict[int, set[str]] = {}
     for st in statuses.values():
         by_height.setdefault(st["height"], set()).add(st["state_hash"])

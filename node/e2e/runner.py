@@ -19,7 +19,7 @@ import httpx
 import trio
 
 from node.e2e import checks
-from node.localnet.cluster import Cluster, build_network, open_client
+from node.localnet.cluster import Cluster, NodeProc, build_network, open_client
 from node.e2e.hostile_run import HostileResult, run_hostile
 from node.e2e.load import LoadGen
 from node.e2e.manifest import Manifest
@@ -30,7 +30,7 @@ from node.e2e.errors import E2EError
 from node.e2e.validators import build_spares
 from node.home.homedir import load_home
 
-FIRST_BLOCK_TIMEOUT_S = 60
+NETWORK_UP_TIMEOUT_S = 60
 
 
 class Stages:
@@ -45,12 +45,29 @@ class Stages:
         self.say(f"[{name}]")
 
 
-async def wait_first_block(cluster: Cluster) -> None:
-    with trio.move_on_after(FIRST_BLOCK_TIMEOUT_S):
-        while min((await cluster.heights()).values(), default=0) < 1:
-            await trio.sleep(0.2)
-        return
-    raise E2EError(f"no block committed within {FIRST_BLOCK_TIMEOUT_S} s of start")
+async def hears_every_validator(cluster: Cluster, node: NodeProc) -> bool:
+    """Whether ``node`` hears a live heartbeat from every other validator (GET /validators)."""
+    try:
+        response = await cluster.client.get(f"{node.url}/validators", timeout=5)
+    except httpx.HTTPError:
+        return False
+    if response.status_code != 200:
+        return False
+    return all(v["self"] or v["live"] for v in response.json()["validators"])
+
+
+async def wait_network_up(cluster: Cluster) -> None:
+    """Until every node hears every validator's heartbeat: the gossip mesh is formed. A
+    new chain makes no block before something is due (docs/cadence.md), so a first
+    block is not the sign of a network that is up."""
+    with trio.move_on_after(NETWORK_UP_TIMEOUT_S):
+        while True:
+            up = [await hears_every_validator(cluster, n) for n in cluster.nodes]
+            if all(up):
+                return
+            await trio.sleep(0.5)
+    deaf = [n.name for n, ok in zip(cluster.nodes, up) if not ok]
+    raise E2EError(f"{', '.join(deaf)} still missing a validator's heartbeat {NETWORK_UP_TIMEOUT_S} s after start")
 
 
 async def wait_settled(cluster: Cluster, load: LoadGen, timeout: float) -> float:
@@ -146,6 +163,8 @@ def judge(m: Manifest, report: dict[str, Any]) -> list[str]:
         problems.append(f"fork: nodes disagree on the block at heights {ag['forks'][:5]}")
     if ag["state_hash_mismatches"]:
         problems.append(f"state hashes differ at heights {ag['state_hash_mismatches'][:5]}")
+    if ag["missing"]:
+        problems.append(f"no block at the common height {ag['common_height']} on {', '.join(ag['missing'])}")
     if ag["unreachable"]:
         problems.append(f"no status from {', '.join(ag['unreachable'])} at check time")
     if ag["lagging"]:
@@ -218,7 +237,7 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
                 stages.enter("start")
                 await cluster.start_all()
                 await cluster.record_peer_ids()
-                await wait_first_block(cluster)
+                await wait_network_up(cluster)
                 stages.enter("load+perturb")
                 load = LoadGen(cluster, [n for n in nodes if n.name.startswith("household-")], m.seed, m.load.readings_per_s,
                                m.load.transfer_every_s, m.load.resubmit_after_s)
