@@ -28,6 +28,7 @@ import trio
 from libp2p import new_host
 from libp2p.abc import IHost, ISubscriptionAPI
 from libp2p.custom_types import TProtocol
+from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
@@ -79,6 +80,12 @@ class NetSettings:
     relay_txs: bool = True
     status_interval_s: float = 2.0
     identity_seed: bytes | None = None   # a validator's key seed: see identity.py
+    # A throwaway identity, neither read from nor written to p2p.key: state sync's short
+    # session before the node's own network. Under its real peer id, the session's
+    # closed connections left the peers' gossipsub without that peer in its mesh when
+    # the node came back at once: it then heard no block and no tx of its reached a
+    # validator (measured: a household block-synced every 4 s and its readings were late).
+    ephemeral_identity: bool = False
     # Peer ids (base58) of the validators: our own consensus messages and tx batches go
     # to each of them directly, not only to our gossip mesh, and a tx batch received
     # from its (non-validator) author is not relayed to them (gossip.PriorityGossipSub).
@@ -505,7 +512,8 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
     if settings.libp2p_log_level is not None:
         logging.getLogger("libp2p").setLevel(settings.libp2p_log_level)
     listen = _parse_listen(listen_maddr)
-    key = load_or_create_identity(Path(home_dir), settings.identity_seed)
+    key = create_new_key_pair() if settings.ephemeral_identity else \
+        load_or_create_identity(Path(home_dir), settings.identity_seed)
     host = new_host(key_pair=key, muxer_preference=settings.muxer)
     net = Network(host, chain_id, handlers, bootstrap_peers, get_block, get_height, settings, serve_state,
                   get_fork, check_fork)

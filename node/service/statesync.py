@@ -254,5 +254,5 @@ async def join_by_state_sync(home, store: Store, peers: list[str]) -> bool:
     bootstrap = genesis_peer_addrs(home.genesis.validators) + list(peers)
     handlers = {kind: _not_yet for kind in TopicKind}
     async with open_network(home.path, home.genesis.chain_id, JOIN_LISTEN, bootstrap, handlers,
-                            settings=NetSettings(relay_txs=False)) as net:
+                            settings=NetSettings(relay_txs=False, ephemeral_identity=True)) as net:
         return await StateSync(home, store, net).run()
