@@ -36,7 +36,7 @@ from node.store.pruning import Pruner, Pruning
 from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
 from node.service.roles import compute_role
-from node.service.signstate import load_sign_state
+from node.service.signstate import SIGN_STATE_FILE, load_sign_state, start_record_if_missing
 from node.store import Store
 from node.store.backup import iter_backup
 from tokens import InvalidTx, check_tx, get_account
@@ -132,6 +132,8 @@ class Node:
         if role.is_validator != self.role.is_validator:
             log.info("this node is %s at height %d", "now a validator" if role.is_validator
                      else "no longer a validator: a full node", self.store.height())
+            if role.is_validator and start_record_if_missing(self.home.path):
+                log.info("double-sign record started in %s", self.home.path / SIGN_STATE_FILE)
         self.role = role
         self.app.trust_quorum = self._trusts_quorum()
         self.pruner.is_validator = role.is_validator

@@ -96,6 +96,17 @@ def find_signed_height(store, key: bytes) -> Height | None:
     return None
 
 
+def start_record_if_missing(home: Path) -> bool:
+    """A running full node just became a validator: write the initial record now, so
+    that its restart before its first vote is not refused as a lost record (a missing
+    file always means a lost one). Returns whether it wrote one; an existing record
+    (a validator removed and added again) is kept."""
+    if (Path(home) / SIGN_STATE_FILE).exists():
+        return False
+    save_sign_state(home, INITIAL_SIGN_STATE)
+    return True
+
+
 def prepare_sign_state(home: Path, store, key: bytes, is_validator: bool, reset_at: int | None, *,
                        new_home: bool = False) -> None:
     """Refuse to start a validator whose record is missing or older than its store, saying

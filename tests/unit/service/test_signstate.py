@@ -11,7 +11,7 @@ from consensus.privval import INITIAL_SIGN_STATE, SignState
 from node.service.errors import ServiceError
 from node.service.signstate import (
     SIGN_JOURNAL_FILE, SIGN_STATE_EXIT, SIGN_STATE_FILE, SignStateRefused, append_sign_journal, load_sign_state,
-    prepare_sign_state, save_sign_state,
+    prepare_sign_state, save_sign_state, start_record_if_missing,
 )
 from node.store import Store
 
@@ -94,3 +94,21 @@ def test_reset_writes_a_record_at_the_given_height_only_above_the_store(tmp_path
         prepare_sign_state(tmp_path, store, KEY, True, 6)
         assert load_sign_state(tmp_path).height == 6
         prepare_sign_state(tmp_path, store, KEY, True, None)     # the record now starts it
+
+
+def test_a_full_node_promoted_to_validator_starts_its_record_at_once(tmp_path) -> None:
+    assert start_record_if_missing(tmp_path)
+    assert load_sign_state(tmp_path) == INITIAL_SIGN_STATE
+    with stored(tmp_path, set(), 3) as store:      # restarted before its first vote
+        prepare_sign_state(tmp_path, store, KEY, True, None)
+    save_sign_state(tmp_path, STATE)
+    assert not start_record_if_missing(tmp_path)   # a validator added again keeps its record
+    assert load_sign_state(tmp_path) == STATE
+
+
+def test_a_home_just_filled_by_state_sync_starts_a_new_validators_record(tmp_path) -> None:
+    with stored(tmp_path, set(), 5) as store:
+        with pytest.raises(SignStateRefused, match="missing"):
+            prepare_sign_state(tmp_path, store, KEY, True, None)
+        prepare_sign_state(tmp_path, store, KEY, True, None, new_home=True)
+    assert load_sign_state(tmp_path) == INITIAL_SIGN_STATE
