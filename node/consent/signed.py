@@ -52,7 +52,6 @@ class ReplayGuard:
             del self.seen[sig]
 
     def check_and_remember(self, sig: bytes, t: int, now: int) -> None:
-        self.forget_expired(now)
         if sig in self.seen:
             raise SignatureRefused("this signed request was already used: sign each request afresh")
         if len(self.seen) >= MAX_REMEMBERED:
@@ -74,6 +73,7 @@ def verify_signed_request(headers: Mapping[str, str], method: str, path: str, qu
                           household: bytes, guard: ReplayGuard) -> None:
     """Raise ``SignatureRefused`` unless the request is signed by ``household``'s key,
     within the window of ``now``, and was not seen before."""
+    guard.forget_expired(now)
     key = parse_hex(headers.get(KEY_HEADER), 32, KEY_HEADER)
     sig = parse_hex(headers.get(SIG_HEADER), 64, SIG_HEADER)
     text = headers.get(TIME_HEADER) or ""
