@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError
+from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError, TokenValidator
+from authlib.oauth2.rfc6750 import InsufficientScopeError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -220,7 +221,8 @@ class ConsentApi:
                 return {"who": "unknown"}, household
             return {"who": "household", "client_id": None, "client_name": None}, None
         try:
-            token = self.server.protector.validate_request([measure.scope], to_http_request(request))
+            # The scope is checked below, once the token says who asks, so that the refusal is logged.
+            token = self.server.protector.validate_request(None, to_http_request(request))
         except OAuth2Error as exc:
             if isinstance(exc, MissingAuthorizationError):
                 exc.description = ("sign the request with the household's key, "
@@ -229,6 +231,8 @@ class ConsentApi:
         grant = token.grant
         who = {"who": "client", "client_id": grant["client_id"], "client_name": grant["client_name"],
                "grant_id": grant["id"]}
+        if TokenValidator.scope_insufficient(token.get_scope(), [measure.scope]):
+            return who, oauth_error(InsufficientScopeError())
         if prm != grant["prm"]:
             return who, error(403, "access_denied", f"this token covers usage point {grant['prm']} only")
         return who, None

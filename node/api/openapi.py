@@ -41,8 +41,9 @@ SECURITY_SCHEMES = {
     "householdSignature": {
         "type": "apiKey", "in": "header", "name": "X-Voisinage-Signature",
         "description": "Ed25519 signature (hex) by the household's key over b'voisinage/1/http:' + "
-                       "METHOD\\nPATH\\nQUERY\\nTIME, with X-Voisinage-Key (public key, hex) and "
-                       "X-Voisinage-Time (unix s, within 60 s); each signature is taken once."},
+                       "METHOD\\nPATH\\nQUERY\\nTIME\\nNONCE, with X-Voisinage-Key (public key, hex), "
+                       "X-Voisinage-Time (unix s, within 60 s) and X-Voisinage-Nonce (16 random bytes, hex); "
+                       "each signature is taken once."},
     "dataConnect": {"type": "oauth2", "flows": {"authorizationCode": {
         "authorizationUrl": "/oauth/authorize", "tokenUrl": "/oauth/token", "refreshUrl": "/oauth/token",
         "scopes": SCOPE_NAMES}}},
