@@ -10,6 +10,7 @@ read is logged, with who, when, which scope and which dates.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -29,8 +30,7 @@ from node.consent.signed import ReplayGuard, SignatureRefused, is_signed, verify
 from node.consent.store import ConsentError, ConsentStore, compute_secret_hash
 from tokens.queries import get_household, get_household_intervals, get_interval_s
 
-MAX_NAME = 100
-MAX_URI = 500
+PRINTABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
 def oauth_reply(reply: tuple[int, Any, list[tuple[str, str]]]) -> Response:
@@ -54,8 +54,13 @@ def error(status: int, code: str, description: str, headers: dict[str, str] | No
 
 
 def to_http_request(request: Request, form: list[tuple[str, str]] = ()) -> HttpRequest:
-    return HttpRequest(request.method, str(request.url), request.headers,
-                       parse_qsl(request.url.query, keep_blank_values=True), form)
+    """RFC 6749 appendix A: OAuth2 parameters are printable ASCII; we also refuse the quote
+    and the backslash, which no parameter of ours needs and no error description may carry."""
+    query = parse_qsl(request.url.query, keep_blank_values=True)
+    for name, value in [*query, *form]:
+        if not PRINTABLE.fullmatch(name + value):
+            raise InvalidRequestError("every parameter must be printable ASCII, without quote or backslash")
+    return HttpRequest(request.method, str(request.url), request.headers, query, form)
 
 
 def parse_form(body: bytes) -> list[tuple[str, str]]:
@@ -183,8 +188,8 @@ class ConsentApi:
         household = self.check_household(call.request)
         if isinstance(household, Response):
             return household
-        request = self.server.create_oauth2_request(to_http_request(call.request))
         try:
+            request = self.server.create_oauth2_request(to_http_request(call.request))
             grant = self.server.get_consent_grant(request, end_user=household)
         except OAuth2Error as exc:
             return oauth_error(exc)

@@ -161,9 +161,12 @@ class Date:
         try:
             if len(text) != 10:
                 raise ValueError(text)
-            return dt.date.fromisoformat(text)
+            day = dt.date.fromisoformat(text)
         except ValueError:
             raise HTTPException(400, f"{what} must be a date YYYY-MM-DD") from None
+        if not 1971 <= day.year <= 9998:
+            raise HTTPException(400, f"{what} must be a date between the years 1971 and 9998")
+        return day
 
     def get_schema(self) -> Schema:
         return {"type": "string", "format": "date"}

@@ -173,6 +173,7 @@ def build_euro_rows(api: Api) -> tuple[Operation, ...]:
 
 
 FORM = "application/x-www-form-urlencoded"
+FORM_BYTES = 64 * 1024          # the form's fields at their longest, percent-encoded
 OAUTH_TEXT = Text(500)
 OAUTH_QUERY = ("response_type", "client_id", "redirect_uri", "scope", "state", "duration", "code_challenge",
                "code_challenge_method")
@@ -223,11 +224,11 @@ def build_consent_rows(consent: ConsentApi) -> tuple[Operation, ...]:
                   "An access token (3 h) and a refresh token for an authorization code or a refresh token "
                   "(client_secret_basic or client_secret_post; PKCE S256 or plain).", "consent",
                   json_reply("Bearer token (RFC 6749 §5.1)", "TokenResponse"),
-                  body=Body(4096, "a token request", {FORM: TOKEN_FORM}), errors=(401, 404)),
+                  body=Body(FORM_BYTES, "a token request", {FORM: TOKEN_FORM}), errors=(401, 404)),
         Operation("/oauth/revoke", "POST", consent.revoke,
                   "RFC 7009: the client revokes a token, and with it its whole grant, at once.", "consent",
                   json_reply("Revoked (or an unknown token, RFC 7009 §2.2)", "Empty"),
-                  body=Body(4096, "a revocation request", {FORM: REVOKE_FORM}), errors=(401, 404)),
+                  body=Body(FORM_BYTES, "a revocation request", {FORM: REVOKE_FORM}), errors=(401, 404)),
         Operation("/consent/clients", "POST", consent.add_client,
                   "The household registers a third party's client: its id and secret (shown once).", "consent",
                   json_reply("The client", "ConsentClient", 201), (

@@ -79,7 +79,7 @@ def get_bad_values(schema: dict[str, Any]) -> list[str]:
     if schema.get("pattern") == "^[0-9a-f]{16}$":
         return ["0" * 15, "G" * 16, "0" * 17]
     if schema.get("format") == "date":
-        return ["2026-13-01", "2025-02-29", "21/06/2026", "2026-6-1"]
+        return ["2026-13-01", "2025-02-29", "21/06/2026", "2026-6-1", "0001-01-01"]
     if "pattern" not in schema and "maxLength" in schema:
         return ["x" * (schema["maxLength"] + 1)]
     if "maxLength" in schema:
