@@ -18,14 +18,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError, TokenValidator
-from authlib.oauth2.rfc6750 import InsufficientScopeError
+from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from node.api.operations import Call
-from node.consent.dataconnect import HALF_S, MEASURES, Measure, PeriodError, compute_period, render_meter_reading
-from node.consent.oauth import ConsentServer, Household, HttpRequest, parse_duration_days
+from node.consent.dataconnect import HALF_S, Measure, PeriodError, compute_period, render_meter_reading
+from node.consent.oauth import ConsentServer, Household, HttpRequest, check_token_covers, parse_duration_days
 from node.consent.signed import ReplayGuard, SignatureRefused, is_signed, verify_signed_request
 from node.consent.store import ConsentError, ConsentStore, compute_secret_hash
 from tokens.queries import get_household, get_household_intervals, get_interval_s
@@ -236,10 +235,10 @@ class ConsentApi:
         grant = token.grant
         who = {"who": "client", "client_id": grant["client_id"], "client_name": grant["client_name"],
                "grant_id": grant["id"]}
-        if TokenValidator.scope_insufficient(token.get_scope(), [measure.scope]):
-            return who, oauth_error(InsufficientScopeError())
-        if prm != grant["prm"]:
-            return who, error(403, "access_denied", f"this token covers usage point {grant['prm']} only")
+        try:
+            check_token_covers(token, measure.scope, prm)
+        except OAuth2Error as exc:
+            return who, oauth_error(exc)
         return who, None
 
     def read_wh_by_start(self, household: Household, measure: Measure, first: int, end: int) -> dict[int, int]:

@@ -28,7 +28,8 @@ REASONS = {400: "Bad input: the error says which parameter and why.",
            401: "Missing or wrong credentials: the bearer token, or the household's signed-request headers.",
            403: "Refused: a write from a non-loopback client while the node runs without --api-token, or an "
                 "OAuth2 token without the scope (insufficient_scope) or the usage point (access_denied).",
-           404: "Nothing there.", 409: "A limit of this node's consent store is reached.", 410: "Pruned on this node (node run --pruning default); an archive node has it.",
+           404: "Nothing there.", 409: "A limit of this node's consent store is reached.",
+           410: "Pruned on this node (node run --pruning default); an archive node has it.",
            503: "The node is busy (mempool full)."}
 
 

@@ -20,13 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin, AuthorizationServer, ClientMixin, InvalidRequestError, InvalidScopeError,
-    OAuth2Payload, OAuth2Request, ResourceProtector, TokenMixin,
+    OAuth2Payload, OAuth2Request, ResourceProtector, TokenMixin, TokenValidator,
 )
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc6749.util import scope_to_list
-from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
+from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator, InsufficientScopeError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 
@@ -228,6 +229,22 @@ class Revocation(RevocationEndpoint):
 
     def revoke_token(self, token: Token, request: OAuth2Request) -> None:
         self.server.store.revoke_grant(token.grant["id"], self.server.clock())
+
+
+class UsagePointDenied(OAuth2Error):
+    """A token used for a usage point its grant does not cover."""
+
+    error = "access_denied"
+    status_code = 403
+
+
+def check_token_covers(token: Token, scope: str, prm: str) -> None:
+    """RFC 6750 §3.1 insufficient_scope (403) unless the token's grant holds ``scope``;
+    access_denied (403) unless it covers the usage point ``prm``."""
+    if TokenValidator.scope_insufficient(token.get_scope(), [scope]):
+        raise InsufficientScopeError()
+    if prm != token.grant["prm"]:
+        raise UsagePointDenied(f"this token covers usage point {token.grant['prm']} only")
 
 
 class AccessValidator(BearerTokenValidator):

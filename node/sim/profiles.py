@@ -35,7 +35,7 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 
-from node.clock import compute_local_day_start, compute_paris_offset_s  # noqa: F401 (re-exported)
+from node.clock import compute_paris_offset_s
 from tokens.genesis import Genesis
 from tokens.sky import Sky
 

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from node.consent.oauth import (
-    ACCESS_TOKEN_S, DAY_S, MAX_GRANT_DAYS, ConsentServer, Household, HttpRequest, parse_duration_days,
+    ACCESS_TOKEN_S, DAY_S, MAX_GRANT_DAYS, ConsentServer, Household, HttpRequest, check_token_covers,
+    parse_duration_days,
 )
 from node.consent.store import compute_secret_hash, open_consent_store
 from authlib.oauth2 import OAuth2Error
@@ -190,7 +191,8 @@ def test_invalid_revoked_grant_stops_its_tokens_at_once(flow):
     with pytest.raises(OAuth2Error) as refused:
         read(server, body["access_token"], "consumption_load_curve")
     assert refused.value.error == "invalid_token"
-    status, refreshed, _ = token_request(server, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
+    status, refreshed, _ = token_request(server, {"grant_type": "refresh_token",
+                                                  "refresh_token": body["refresh_token"]})
     assert (status, refreshed["error"]) == (400, "invalid_grant")
 
 
@@ -227,3 +229,17 @@ def test_invalid_expired_grant_and_access_token(flow):
         read(server, fresh["access_token"], "consumption_load_curve")
     status, late, _ = token_request(server, {"grant_type": "refresh_token", "refresh_token": fresh["refresh_token"]})
     assert (status, late["error"]) == (400, "invalid_grant")
+
+
+def test_invalid_wrong_usage_point_or_scope_for_the_token(flow):
+    server, _, _ = flow
+    _, location = approve(server, scope="production_load_curve")
+    _, body, _ = exchange(server, code_of(location))
+    token = read(server, body["access_token"], "production_load_curve")
+    check_token_covers(token, "production_load_curve", HOUSEHOLD.prm)
+    with pytest.raises(OAuth2Error) as refused:
+        check_token_covers(token, "production_load_curve", "12345678901299")
+    assert (refused.value.error, refused.value.status_code) == ("access_denied", 403)
+    with pytest.raises(OAuth2Error) as refused:
+        check_token_covers(token, "consumption_load_curve", HOUSEHOLD.prm)
+    assert (refused.value.error, refused.value.status_code) == ("insufficient_scope", 403)
