@@ -39,6 +39,7 @@ log = logging.getLogger("voisinage.consent")
 DAY_S = 86400
 MAX_GRANT_DAYS = 3 * 365        # issue 20: a consent lasts at most 3 years
 CODE_S = 600                    # RFC 6749 §4.1.2: a code lives at most 10 minutes
+SWEEP_AFTER_S = DAY_S           # a dead code or token is forgotten a day after it stopped working
 ACCESS_TOKEN_S = 3 * 3600
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 DURATION = re.compile(r"P(?:(\d{1,4})Y)?(?:(\d{1,5})M)?(?:(\d{1,6})D)?")
@@ -292,6 +293,7 @@ class ConsentServer(AuthorizationServer):
     def save_code(self, code: str, request: OAuth2Request) -> None:
         """The household approved: its grant starts now, and the code (10 minutes) opens it."""
         now, user, client = self.clock(), request.user, request.client
+        self.store.sweep(now - SWEEP_AFTER_S)
         days = parse_duration_days(request.payload.data.get("duration"))
         grant = {"id": secrets.token_hex(8), "client_id": client.get_client_id(),
                  "client_name": client.record["name"], "household": user.address, "prm": user.prm,

@@ -111,6 +111,18 @@ class ConsentStore:
     def get_token(self, token: str) -> Record | None:
         return self._get(TOKEN, compute_secret_hash(token))
 
+    def sweep(self, before: int) -> int:
+        """Forget the codes and tokens that stopped working before ``before``: a used code
+        is kept until then so that its replay is still seen (and its grant revoked)."""
+        with self.db.write_batch(sync=True) as batch:
+            dropped = 0
+            for prefix in (CODE, TOKEN):
+                for key, raw in self.db.iterator(prefix=prefix):
+                    if json.loads(raw)["expires"] < before:
+                        batch.delete(key)
+                        dropped += 1
+        return dropped
+
     # -- the access log ----------------------------------------------------------------
 
     def append_log(self, entry: Record) -> int:

@@ -243,3 +243,16 @@ def test_invalid_wrong_usage_point_or_scope_for_the_token(flow):
     with pytest.raises(OAuth2Error) as refused:
         check_token_covers(token, "consumption_load_curve", HOUSEHOLD.prm)
     assert (refused.value.error, refused.value.status_code) == ("insufficient_scope", 403)
+
+
+def test_dead_codes_and_access_tokens_are_swept_a_day_later(flow):
+    server, store, clock = flow
+    _, location = approve(server)
+    _, body, _ = exchange(server, code_of(location))
+    assert store.get_code(code_of(location)) is not None and store.get_token(body["access_token"]) is not None
+    clock.now += DAY_S + ACCESS_TOKEN_S + 1
+    approve(server)         # each approval sweeps
+    assert store.get_code(code_of(location)) is None and store.get_token(body["access_token"]) is None
+    # The refresh token lives as long as its grant: still there, still good.
+    status, fresh, _ = token_request(server, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
+    assert status == 200 and fresh["access_token"]
