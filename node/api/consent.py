@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError
@@ -29,6 +29,8 @@ from node.consent.signed import ReplayGuard, SignatureRefused, is_signed, verify
 from node.consent.store import ConsentError, ConsentStore, compute_secret_hash
 from tokens.queries import get_household, get_household_intervals, get_interval_s
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SIGNATURE_CHALLENGE = {"WWW-Authenticate": 'Voisinage-Signature realm="household"'}
 PRINTABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
@@ -70,12 +72,20 @@ def parse_form(body: bytes) -> list[tuple[str, str]]:
 
 
 def check_redirect_uri(uri: str) -> str | None:
-    """RFC 6749 §3.1.2 and RFC 8252 §7.3: an absolute https URI, or http on loopback; no fragment."""
-    if "#" in uri:
+    """RFC 6749 §3.1.2 and RFC 8252 §7.3: an absolute https URI, or http on loopback; no
+    fragment; printable ASCII as every OAuth2 parameter here. None if it is one."""
+    if not PRINTABLE.fullmatch(uri) or " " in uri:
+        return "a redirect URI is printable ASCII, without space, quote or backslash"
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return "a redirect URI must be an absolute URI"
+    if parts.fragment or "#" in uri:
         return "a redirect URI has no fragment"
-    if uri.startswith("https://") and len(uri) > len("https://"):
+    if parts.scheme == "https" and host:
         return None
-    if uri.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
         return None
     return "a redirect URI is https://..., or http:// on 127.0.0.1, localhost or [::1]"
 
@@ -109,7 +119,7 @@ class ConsentApi:
             verify_signed_request(request.headers, request.method, request.url.path, request.url.query,
                                   self.now(), bytes.fromhex(household.address), self.guard)
         except SignatureRefused as exc:
-            return error(401, "invalid_request", str(exc))
+            return error(401, "invalid_request", str(exc), SIGNATURE_CHALLENGE)
         return household
 
     # -- the household: clients, grants, log -----------------------------------------
