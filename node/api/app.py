@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from node.api import params as P
 from node.api.assets import StaticAssets
+from node.api.consent import ConsentApi
 from node.api.openapi import build_openapi
 from node.api.operations import Call, build_routes
 from node.api.proofs import ProofPruned, get_proof_view
@@ -29,6 +30,7 @@ from node.api.views import (
     get_commune_view, get_consumers_view, get_intervals_view, get_proposals_view, get_validator_change_view,
     get_validators_view,
 )
+from node.consent.store import ConsentStore
 from node.net.messages import TxBatch
 from tokens.queries import get_interval_s, get_registrar_set, get_time_ms, get_upgrade_view
 from tokens.queries_euro import get_associations, get_euro_ledger, get_payout, get_payouts
@@ -233,11 +235,13 @@ class Api:
 
 
 def build_app(node: NodeAPI, *, api_token: str | None = None,
-              peer_id_of: Callable[[bytes], str] | None = None) -> Starlette:
-    """The node's ASGI app. ``api_token`` lets remote clients write (see node.api.auth)."""
+              peer_id_of: Callable[[bytes], str] | None = None, consent: ConsentStore | None = None) -> Starlette:
+    """The node's ASGI app. ``api_token`` lets remote clients write (see node.api.auth);
+    ``consent``: the household's consent store (node/consent/store.py), None to serve none."""
     if peer_id_of is None:
         from node.net.identity import peer_id_of_key as peer_id_of
     api = Api(node, peer_id_of)
+    consent_api = ConsentApi(node, consent)
     # The example address is this node's own key: a household node's is a real household.
     own_key = getattr(getattr(node, "key", None), "public", bytes(32))
     # The document describes the table that serves it: filled in once the table exists.
@@ -246,7 +250,7 @@ def build_app(node: NodeAPI, *, api_token: str | None = None,
     async def serve_openapi(call: Call) -> Response:
         return JSONResponse(document)
 
-    table = build_route_table(api, StaticAssets(), serve_openapi, own_key.hex())
+    table = build_route_table(api, consent_api, StaticAssets(), serve_openapi, own_key.hex())
     document.update(build_openapi(table))
 
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -24,10 +24,31 @@ BINARY: Schema = {"type": "string", "format": "binary"}
 MSGPACK_BODY = {"required": True, "content": {"application/msgpack": {"schema": BINARY},
                                               "application/octet-stream": {"schema": BINARY}}}
 ERROR = {"$ref": "#/components/schemas/Error"}
-REASONS = {400: "Bad input: the error says which parameter and why.", 401: "Missing or wrong bearer token.",
-           403: "Writes from a non-loopback client while the node runs without --api-token.",
-           404: "Nothing there.", 410: "Pruned on this node (node run --pruning default); an archive node has it.",
+REASONS = {400: "Bad input: the error says which parameter and why.",
+           401: "Missing or wrong credentials: the bearer token, or the household's signed-request headers.",
+           403: "Refused: a write from a non-loopback client while the node runs without --api-token, or an "
+                "OAuth2 token without the scope (insufficient_scope) or the usage point (access_denied).",
+           404: "Nothing there.", 409: "A limit of this node's consent store is reached.",
+           410: "Pruned on this node (node run --pruning default); an archive node has it.",
            503: "The node is busy (mempool full)."}
+
+
+SCOPE_NAMES = {"consumption_load_curve": "Half-hourly consumption (W)",
+               "production_load_curve": "Half-hourly production (W)", "daily_consumption": "Wh per day",
+               "max_power": "Highest half-hour mean consumption (W) per day"}
+SECURITY = {"household": [{"householdSignature": []}],
+            "dataconnect": [{"householdSignature": []}, {"dataConnect": list(SCOPE_NAMES)}]}
+SECURITY_SCHEMES = {
+    "householdSignature": {
+        "type": "apiKey", "in": "header", "name": "X-Voisinage-Signature",
+        "description": "Ed25519 signature (hex) by the household's key over b'voisinage/1/http:' + "
+                       "METHOD\\nPATH\\nQUERY\\nTIME\\nNONCE, with X-Voisinage-Key (public key, hex), "
+                       "X-Voisinage-Time (unix s, within 60 s) and X-Voisinage-Nonce (16 random bytes, hex); "
+                       "each signature is taken once."},
+    "dataConnect": {"type": "oauth2", "flows": {"authorizationCode": {
+        "authorizationUrl": "/oauth/authorize", "tokenUrl": "/oauth/token", "refreshUrl": "/oauth/token",
+        "scopes": SCOPE_NAMES}}},
+}
 
 
 def obj(props: dict[str, Schema], required: tuple[str, ...] | None = None) -> Schema:
@@ -117,6 +138,7 @@ def build_schemas() -> dict[str, Schema]:
                       "proof": STR}),
         **build_euro_schemas(balances),
         **build_reconcile_schemas(),
+        **build_consent_schemas(),
         "Accepted": obj({"id": HEX32}),
         "BatchAccepted": obj({"ids": arr(HEX32), "accepted": INT,
                               "refused": arr(obj({"index": INT, "error": STR, "status": INT}))}),
@@ -164,6 +186,33 @@ def build_reconcile_schemas() -> dict[str, Schema]:
     }
 
 
+def build_consent_schemas() -> dict[str, Schema]:
+    """docs/privacy.md: Data Connect readings, the OAuth2 answers, grants and the access log."""
+    reading = obj({"rank": INT, "value": STR}, required=("rank", "value"))
+    meter_reading = obj({"usage_point_id": STR, "start": STR, "end": STR, "quality": STR,
+                         "reading_type": ANY_OBJECT, "interval_reading": arr(reading)})
+    grant = obj({"id": STR, "client_id": STR, "client_name": STR, "household": HEX32, "prm": STR,
+                 "scopes": arr(STR), "duration_days": INT, "created": INT, "expires": INT,
+                 "revoked": nullable(INT), "status": STR})
+    client = obj({"client_id": STR, "name": STR, "redirect_uri": STR, "created": INT})
+    entry = obj({"seq": INT, "t": INT, "who": STR, "client_id": nullable(STR), "client_name": nullable(STR),
+                 "scope": STR, "usage_point_id": STR, "start": STR, "end": STR, "status": INT},
+                required=("seq", "t", "who", "scope", "usage_point_id", "start", "end", "status"))
+    return {
+        "MeterReading": obj({"usage_point": arr(obj({"meter_reading": meter_reading}))}),
+        "AuthorizationRequest": obj({"client_id": STR, "client_name": STR, "redirect_uri": STR, "scopes": arr(STR),
+                                     "duration_days": INT, "usage_point_id": STR, "household": HEX32,
+                                     "approve": STR}),
+        "TokenResponse": obj({"access_token": STR, "token_type": STR, "expires_in": INT, "scope": STR},
+                             required=("access_token", "token_type", "expires_in")),
+        "Empty": {"type": "object"},
+        "ConsentClient": obj({**client["properties"], "client_secret": STR}),
+        "ConsentGrant": grant,
+        "ConsentGrants": obj({"address": HEX32, "usage_point_id": STR, "grants": arr(grant), "clients": arr(client)}),
+        "AccessLog": obj({"entries": arr(entry), "next_before": nullable(INT)}),
+    }
+
+
 def get_reply_doc(reply: Reply) -> dict[str, Any]:
     return {"description": reply.description,
             "content": {media: {"schema": schema} for media, schema in reply.content.items()}}
@@ -185,8 +234,13 @@ def get_operation_doc(op: Operation) -> dict[str, Any]:
     doc["tags"] = [op.tag]
     if op.params:
         doc["parameters"] = [param.get_doc() for param in op.params]
-    if op.body is not None:
+    if op.body is not None and op.body.content is not None:
+        doc["requestBody"] = {"required": True, "content": {media: {"schema": schema}
+                                                            for media, schema in op.body.content.items()}}
+    elif op.body is not None:
         doc["requestBody"] = MSGPACK_BODY
+    if op.auth:
+        doc["security"] = SECURITY[op.auth]
     doc["responses"] = {str(op.ok.status): get_reply_doc(op.ok),
                         **{str(code): get_error_doc(op, code) for code in compute_error_codes(op)}}
     return doc
@@ -203,5 +257,5 @@ def build_openapi(table: Sequence[Operation]) -> dict[str, Any]:
                                 "is {\"error\": \"...\"}. Amounts: kwh in Wh, hour in minutes; times in unix "
                                 "seconds (time_ms: milliseconds). Lists page with limit and a cursor."},
         "paths": paths,
-        "components": {"schemas": build_schemas()},
+        "components": {"schemas": build_schemas(), "securitySchemes": SECURITY_SCHEMES},
     }

@@ -27,6 +27,7 @@ class Call:
 
     args: Mapping[str, Any]
     body: bytes = b""
+    request: Request | None = None      # for the handlers that read headers (node/api/consent.py)
 
     def __getitem__(self, name: str) -> Any:
         return self.args[name]
@@ -38,10 +39,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class Body:
-    """A body of canonical msgpack (DESIGN §2): ``what`` it is, at most ``limit`` bytes."""
+    """A body of canonical msgpack (DESIGN §2), or of another ``content`` (a schema per
+    media type): ``what`` it is, at most ``limit`` bytes."""
 
     limit: int
     what: str
+    content: Mapping[str, Schema] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Operation:
     write: bool = False             # guarded by node/api/auth.py: loopback, or the bearer token
     errors: tuple[int, ...] = ()    # answered by the handler itself: 404 nothing there, 503 busy
     description: str = ""
+    auth: str = ""                  # node/api/consent.py: "household" (signed), "dataconnect" (signed or bearer)
 
 
 def compute_error_codes(op: Operation) -> tuple[int, ...]:
@@ -76,6 +80,9 @@ def compute_error_codes(op: Operation) -> tuple[int, ...]:
         codes |= {400, 413}
     if op.write:
         codes |= {401, 403}
+    if op.auth:
+        # 403: a bearer token without the scope or the usage point (node/api/consent.py).
+        codes |= {401, 403} if op.auth == "dataconnect" else {401}
     return tuple(sorted(codes))
 
 
@@ -100,13 +107,13 @@ def make_endpoint(op: Operation, api_token: str | None) -> Endpoint:
             verify_write_allowed(request, api_token)
         args = parse_params(op.params, request)
         if op.body is None:
-            return await op.handler(Call(args))
+            return await op.handler(Call(args, request=request))
         try:
             data = await read_body(request, op.body)
         except ClientDisconnect:
             # The client left before its body arrived: nobody to answer, nothing to log.
             return Response(status_code=400)
-        return await op.handler(Call(args, data))
+        return await op.handler(Call(args, data, request))
     return endpoint
 
 

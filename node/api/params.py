@@ -8,6 +8,7 @@ that follows the document is never refused and one that does not always gets a
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -127,7 +128,51 @@ class Bool:
         return {"type": "boolean", "default": self.default}
 
 
-Kind = Int | Hex32 | HexBytes | Choice | Bool
+@dataclass(frozen=True)
+class Text:
+    """A string of at most ``max_len`` characters, matching ``pattern`` if one is given;
+    an OAuth2 parameter is left to the OAuth2 layer, which refuses with its own codes."""
+
+    max_len: int
+    pattern: str | None = None
+    default: ClassVar[None] = None
+    refusal: ClassVar[int] = 400
+
+    def parse(self, text: str, what: str) -> str:
+        if len(text) > self.max_len:
+            raise HTTPException(400, f"{what} is at most {self.max_len} characters")
+        if self.pattern is not None and re.fullmatch(self.pattern, text) is None:
+            raise HTTPException(400, f"{what} must match {self.pattern}")
+        return text
+
+    def get_schema(self) -> Schema:
+        schema: Schema = {"type": "string", "maxLength": self.max_len}
+        return schema if self.pattern is None else dict(schema, pattern=f"^{self.pattern}$")
+
+
+@dataclass(frozen=True)
+class Date:
+    """A calendar date YYYY-MM-DD (Data Connect's start and end)."""
+
+    default: ClassVar[None] = None
+    refusal: ClassVar[int] = 400
+
+    def parse(self, text: str, what: str) -> dt.date:
+        try:
+            if len(text) != 10:
+                raise ValueError(text)
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise HTTPException(400, f"{what} must be a date YYYY-MM-DD") from None
+        if not 1971 <= day.year <= 9998:
+            raise HTTPException(400, f"{what} must be a date between the years 1971 and 9998")
+        return day
+
+    def get_schema(self) -> Schema:
+        return {"type": "string", "format": "date"}
+
+
+Kind = Int | Hex32 | HexBytes | Choice | Bool | Text | Date
 
 
 @dataclass(frozen=True)

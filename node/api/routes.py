@@ -13,7 +13,8 @@ from node.api import params as P
 from node.api.assets import StaticAssets, get_file_media_types
 from node.api.openapi import ANY_OBJECT, STR, ref
 from node.api.operations import Body, Handler, Operation, Reply
-from node.api.params import Bool, Choice, Hex32, HexBytes, Int, Param, path_param, query_param
+from node.api.params import Bool, Choice, Date, Hex32, HexBytes, Int, Param, Text, path_param, query_param
+from node.consent.dataconnect import MEASURES, PRM
 from node.api.proofs import MAX_PROOF_KEY_BYTES
 from tokens.queries_euro import EURO_LOG_KEY_BYTES, STATUS_OWED, STATUS_PAID
 from tokens.rules_gov import STATUS_FAILED, STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED
@@ -22,6 +23,7 @@ from wire.limits import MAX_GOSSIP_BYTES, MAX_TX_BYTES
 
 if TYPE_CHECKING:
     from node.api.app import Api
+    from node.api.consent import ConsentApi
 
 TX_TAGS = tuple(t.TAG for t in TX_TYPES)
 PROPOSAL_STATUSES = (STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED, STATUS_FAILED)
@@ -170,7 +172,86 @@ def build_euro_rows(api: Api) -> tuple[Operation, ...]:
     )
 
 
-def build_route_table(api: Api, assets: StaticAssets, serve_openapi: Handler,
+FORM = "application/x-www-form-urlencoded"
+FORM_BYTES = 64 * 1024          # the form's fields at their longest, percent-encoded
+OAUTH_TEXT = Text(500)
+OAUTH_QUERY = ("response_type", "client_id", "redirect_uri", "scope", "state", "duration", "code_challenge",
+               "code_challenge_method")
+TOKEN_FORM = {"type": "object", "required": ["grant_type"], "properties": {
+    "grant_type": {"type": "string", "enum": ["authorization_code", "refresh_token"]},
+    **{name: {"type": "string", "maxLength": 500} for name in (
+        "code", "redirect_uri", "client_id", "client_secret", "code_verifier", "refresh_token", "scope")}}}
+REVOKE_FORM = {"type": "object", "required": ["token"], "properties": {
+    "token": {"type": "string", "maxLength": 500},
+    "token_type_hint": {"type": "string", "enum": ["access_token", "refresh_token"]},
+    **{name: {"type": "string", "maxLength": 500} for name in ("client_id", "client_secret")}}}
+
+
+def build_dataconnect_rows(consent: ConsentApi) -> tuple[Operation, ...]:
+    """Enedis Data Connect v5 paths under /dataconnect, one per scope (docs/privacy.md)."""
+    params = (query_param("usage_point_id", Text(14, PRM.pattern), "The usage point (PRM, 14 digits).",
+                          required=True),
+              query_param("start", Date(), "First local day, YYYY-MM-DD.", required=True),
+              query_param("end", Date(), "Day after the last one, YYYY-MM-DD (excluded).", required=True))
+    return tuple(
+        Operation("/dataconnect" + m.path, "GET", consent.dataconnect_handler(m),
+                  f"Data Connect {m.scope} of this node's household (scope {m.scope}; at most {m.max_days} days).",
+                  "consent", json_reply("Data Connect meter reading", "MeterReading"), params, errors=(400, 404),
+                  auth="dataconnect",
+                  description="Signed by the household's key (X-Voisinage-Key, -Time, -Signature), or with an "
+                              "OAuth2 bearer token of a grant holding this scope and usage point. Load curves: "
+                              "the mean W of each settled half hour; daily: Wh per local day, or the day's "
+                              "highest half-hour mean W (max_power).")
+        for m in MEASURES)
+
+
+def build_consent_rows(consent: ConsentApi) -> tuple[Operation, ...]:
+    """The OAuth2 authorization-code flow and the household's consents (docs/privacy.md)."""
+    oauth_query = tuple(query_param(name, OAUTH_TEXT, f"OAuth2 {name} (RFC 6749 §4.1.1; duration: ISO 8601, "
+                                                      "at most P3Y)" if name == "duration" else f"OAuth2 {name}.")
+                        for name in OAUTH_QUERY)
+    grant_id = path_param("id", Text(16, "[0-9a-f]{16}"), "Grant id.", label="grant id", example="00" * 8)
+    return (
+        Operation("/oauth/authorize", "GET", consent.authorize_show,
+                  "What a client asks of this household: client, scopes, duration, usage point.", "consent",
+                  json_reply("The request, to approve", "AuthorizationRequest"), oauth_query, errors=(400, 401, 404)),
+        Operation("/oauth/authorize", "POST", consent.authorize_approve,
+                  "The household's decision, signed by its key: a redirect to the client with the code.", "consent",
+                  Reply(302, "To the redirect URI with code and state (or error=access_denied)", {}),
+                  oauth_query + (query_param("decision", Choice(("approve", "deny")), "approve (default) or deny."),),
+                  errors=(400, 404), auth="household"),
+        Operation("/oauth/token", "POST", consent.token,
+                  "An access token (3 h) and a refresh token for an authorization code or a refresh token "
+                  "(client_secret_basic or client_secret_post; PKCE S256 or plain).", "consent",
+                  json_reply("Bearer token (RFC 6749 §5.1)", "TokenResponse"),
+                  body=Body(FORM_BYTES, "a token request", {FORM: TOKEN_FORM}), errors=(401, 404)),
+        Operation("/oauth/revoke", "POST", consent.revoke,
+                  "RFC 7009: the client revokes a token, and with it its whole grant, at once.", "consent",
+                  json_reply("Revoked (or an unknown token, RFC 7009 §2.2)", "Empty"),
+                  body=Body(FORM_BYTES, "a revocation request", {FORM: REVOKE_FORM}), errors=(401, 404)),
+        Operation("/consent/clients", "POST", consent.add_client,
+                  "The household registers a third party's client: its id and secret (shown once).", "consent",
+                  json_reply("The client", "ConsentClient", 201), (
+                      query_param("name", Text(100), "Who the client is, as the household will see it.",
+                                  required=True),
+                      query_param("redirect_uri", Text(500), "Where codes go: https, or http on loopback.",
+                                  required=True)), errors=(404, 409), auth="household"),
+        Operation("/consent/grants", "GET", consent.grants,
+                  "The household's grants (active, expired, revoked) and clients.", "consent",
+                  json_reply("Grants", "ConsentGrants"), errors=(404,), auth="household"),
+        Operation("/consent/grants/{id}/revoke", "POST", consent.revoke_grant,
+                  "The household revokes a grant: every token of it stops working at once.", "consent",
+                  json_reply("The revoked grant", "ConsentGrant"), (grant_id,), errors=(404,), auth="household"),
+        Operation("/consent/log", "GET", consent.access_log,
+                  "Every Data Connect read of this household's data, newest first: who, when, scope, dates, answer.",
+                  "consent", json_reply("Access log", "AccessLog"), (
+                      query_param("before", Int(1, P.MAX_HEIGHT), "Entries below this seq (the previous "
+                                                                  "page's next_before)."),
+                      limit_param(1000, 100)), errors=(404,), auth="household"),
+    )
+
+
+def build_route_table(api: Api, consent: ConsentApi, assets: StaticAssets, serve_openapi: Handler,
                       example_addr: str) -> tuple[Operation, ...]:
     """Every operation of the API, in the order Starlette tries the paths."""
     addr = path_param("addr", Hex32(), "Account: Ed25519 public key, lowercase hex.", label="address",
@@ -196,4 +277,5 @@ def build_route_table(api: Api, assets: StaticAssets, serve_openapi: Handler,
                                    "the --api-token bearer token.")
     metrics = Operation("/metrics", "GET", api.metrics, "Prometheus metrics (DESIGN §9).", "node",
                         Reply(200, "Prometheus text format 0.0.4", {"text/plain": STR}))
-    return dashboard + build_ledger_rows(api, addr) + build_write_rows(api) + build_commune_rows(api) + (backup, metrics)
+    return (dashboard + build_ledger_rows(api, addr) + build_write_rows(api) + build_commune_rows(api)
+            + (backup, metrics) + build_dataconnect_rows(consent) + build_consent_rows(consent))

@@ -28,6 +28,7 @@ MODULES = [
     "e2e",
     "euro",         # adds its commands to the tx and registrar groups
     "reconcile",    # adds consent and reconcile to the registrar group
+    "consent",      # the consent group, and account curve
 ]
 
 

@@ -13,13 +13,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from node.clock import compute_local_day_start, compute_paris_offset_s
 from node.errors import UserError
 from node.home.homedir import load_genesis_file
 from node.home.keyfile import load_key
-from node.sim.profiles import (
-    MeterSim, Weather, build_profiles, compute_commune_mix, compute_local_day_start,
-    compute_paris_offset_s,
-)
+from node.sim.profiles import MeterSim, Weather, build_profiles, compute_commune_mix
 from node.meter.agent import MeterAgent, NodeClient
 from node.meter.reading import CaptureSummary, parse_capture
 from node.meter.source import ByteSource, FileSource, SerialSource, SourceError, detect_mode

@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.clock import compute_local_day_start
+from node.consent.dataconnect import DATE_FORMAT, DIRECTIONS, HALF_S
 from node.errors import UserError
-from node.sim.profiles import compute_local_day_start
 
-HALF_S = 1800
 MAX_FILE_BYTES = 64 * 1024 * 1024
 CSV_HEADER = ["Identifiant PRM", "Type de donnees", "Date de debut", "Date de fin", "Grandeur physique",
               "Grandeur metier", "Etape metier", "Unite", "Pas en minutes"]
-DIRECTIONS = {"CONS": "import", "PROD": "export", "Consommation": "import", "Production": "export"}
 
 
 class CurveError(ValueError):
@@ -184,7 +183,7 @@ def parse_meter_reading(prm: str, reading: dict, forced: str | None) -> tuple[st
     direction = forced or DIRECTIONS.get(rtype.get("flow_direction", "CONS"))
     if direction is None:
         raise CurveError(prm, f"flow_direction {rtype.get('flow_direction')!r}: expected CONS or PROD")
-    first, end = parse_period(prm, reading.get("start"), reading.get("end"), "%Y-%m-%d")
+    first, end = parse_period(prm, reading.get("start"), reading.get("end"), DATE_FORMAT)
     expected = (end - first) // HALF_S
     readings = reading.get("interval_reading")
     if not isinstance(readings, list):

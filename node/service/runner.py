@@ -25,6 +25,7 @@ from consensus.sync import MAX_SYNC_BATCH, Trusted, verify_chain
 from consensus.messages import Decision
 from consensus.vote import VOTE_KINDS, DuplicateVote, Vote
 from node.api.app import build_app
+from node.consent.store import open_consent_store
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
 from node.service.roles import compute_role
@@ -331,7 +332,9 @@ async def serve_api(node: Node, host: str, port: int, api_token: str | None = No
     config.accesslog = None
     config.errorlog = logging.getLogger("voisinage.http")
     config.graceful_timeout = 1
-    await serve_http(build_app(node, api_token=api_token), config, task_status=task_status)
+    # The household's consents live in its home, beside the chain's store (node/consent/store.py).
+    with open_consent_store(node.home.path) as consent:
+        await serve_http(build_app(node, api_token=api_token, consent=consent), config, task_status=task_status)
 
 
 async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str] = (),

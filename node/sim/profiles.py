@@ -35,6 +35,7 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 
+from node.clock import compute_paris_offset_s
 from tokens.genesis import Genesis
 from tokens.sky import Sky
 
@@ -68,27 +69,6 @@ def _interpolate(grid: list[float], second_of_day: float) -> float:
     i = min(int(pos), GRID_POINTS - 2)
     frac = pos - i
     return grid[i] * (1.0 - frac) + grid[i + 1] * frac
-
-
-# --- time -----------------------------------------------------------------------------
-
-def _last_sunday_utc(year: int, month: int) -> int:
-    last = dt.date(year, month, 31)
-    day = last - dt.timedelta(days=(last.weekday() + 1) % 7)
-    return int(dt.datetime(day.year, day.month, day.day, 1, tzinfo=dt.timezone.utc).timestamp())
-
-
-def compute_paris_offset_s(t: float) -> int:
-    """French legal time offset from UTC at unix time t (EU Directive 2000/84/EC)."""
-    year = dt.datetime.fromtimestamp(t, dt.timezone.utc).year
-    summer = _last_sunday_utc(year, 3) <= t < _last_sunday_utc(year, 10)
-    return 7200 if summer else 3600
-
-
-def compute_local_day_start(day: dt.date) -> int:
-    """Unix time of local midnight starting ``day`` in France."""
-    naive = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
-    return naive - compute_paris_offset_s(naive - 3600)
 
 
 # --- sun and clouds ---------------------------------------------------------------------

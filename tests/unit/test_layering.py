@@ -41,15 +41,16 @@ ROOMS = {
     "store": {"errors"},
     "home": {"errors"},
     "meter": {"errors", "api.status"},
-    "api": {"errors", "clock", "net"},
-    "service": BELOW_SERVICE | {"api"},
+    "consent": {"errors", "clock"},
+    "api": {"errors", "clock", "net", "consent"},
+    "service": BELOW_SERVICE | {"api", "consent"},
     "sim": {"errors", "clock", "home"},
     "localnet": {"errors", "clock", "home", "sim", "bench.stats"},
     # bench year builds its chain with the service's own LedgerApp and mempool.
     "bench": BELOW_SERVICE | {"sim", "localnet", "service"},
     "e2e": BELOW_SERVICE | {"sim", "localnet", "bench.stats"},
     "commands": {"errors", "clock", "home", "net", "store", "meter", "api", "service", "sim", "localnet",
-                 "bench", "e2e"},
+                 "bench", "e2e", "consent"},
     "cli": {"errors", "commands", "home", "net", "store", "service", "localnet", "e2e.errors"},
 }
 

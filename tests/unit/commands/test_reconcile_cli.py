@@ -14,7 +14,7 @@ import pytest
 
 from node.cli import main
 from node.home.keyfile import save_key
-from node.sim.profiles import compute_local_day_start
+from node.clock import compute_local_day_start
 from tests.unit.commands.test_euro_cli import kwh, serving
 from tests.unit.tokens.commune import REGISTRAR, Chain, make_genesis
 from tests.unit.tokens.test_properties import check_conservation, check_settled_intervals

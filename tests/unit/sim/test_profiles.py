@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
+from node.clock import compute_local_day_start, compute_paris_offset_s
 from node.sim.profiles import (
     AVIGNON, HouseholdProfile, MeterSim, Weather, build_profiles, compute_clear_sky_ghi,
-    compute_commune_mix, compute_cos_zenith, compute_h0_dynamisation, compute_local_day_start,
-    compute_paris_offset_s, household_profile,
+    compute_commune_mix, compute_cos_zenith, compute_h0_dynamisation, household_profile,
 )
 
 JUNE_21 = compute_local_day_start(dt.date(2026, 6, 21))
