@@ -8,7 +8,7 @@ Reads use one consistent store snapshot per request; nothing here holds a key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import trio
@@ -67,7 +67,7 @@ class NodeAPI(Protocol):
     def submit_tx(self, data: bytes) -> bytes: ...
     def submit_txs(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]: ...
     def render_metrics(self) -> bytes: ...
-    def backup_chunks(self) -> tuple[int, Iterator[bytes]]: ...
+    def backup_chunks(self, consent: Iterable[tuple[bytes, bytes]] = ()) -> tuple[int, Iterator[bytes]]: ...
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -77,8 +77,8 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 class Api:
     """The route handlers over one node; node/api/routes.py says which path reaches which."""
 
-    def __init__(self, node: NodeAPI, peer_id_of: Callable[[bytes], str]) -> None:
-        self.node, self.peer_id_of = node, peer_id_of
+    def __init__(self, node: NodeAPI, peer_id_of: Callable[[bytes], str], consent: ConsentStore | None = None) -> None:
+        self.node, self.peer_id_of, self.consent = node, peer_id_of, consent
         self.txlog = TxLog()
         self._allocation: tuple[int, list[int]] | None = None   # (height, live allocation)
 
@@ -219,9 +219,10 @@ class Api:
                              "refused": refused}, status_code=202)
 
     async def backup(self, call: Call) -> Response:
-        """One consistent snapshot of the database, streamed in the backup format; the
-        event loop runs between chunks, so the node keeps committing meanwhile."""
-        height, chunks = self.node.backup_chunks()
+        """One consistent snapshot of the database (and of the household's consent
+        database), streamed in the backup format; the event loop runs between chunks, so
+        the node keeps committing meanwhile."""
+        height, chunks = self.node.backup_chunks(self.consent.iter_entries() if self.consent is not None else ())
 
         async def stream():
             for chunk in chunks:
@@ -240,7 +241,7 @@ def build_app(node: NodeAPI, *, api_token: str | None = None,
     ``consent``: the household's consent store (node/consent/store.py), None to serve none."""
     if peer_id_of is None:
         from node.net.identity import peer_id_of_key as peer_id_of
-    api = Api(node, peer_id_of)
+    api = Api(node, peer_id_of, consent)
     consent_api = ConsentApi(node, consent)
     # The example address is this node's own key: a household node's is a real household.
     own_key = getattr(getattr(node, "key", None), "public", bytes(32))

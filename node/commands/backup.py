@@ -1,23 +1,27 @@
 """``voisinage node backup`` and ``node restore`` (docs/operations.md "Backups").
 
-A stopped node's database is opened directly; a running node holds LevelDB's lock,
-so its backup is asked of its own HTTP API (GET /backup), which streams one plyvel
-snapshot. Either way the home's files are added here, on the node's machine, and the
+A stopped node's databases (the chain's store and, on a household's box, its consent
+database) are opened directly; a running node holds LevelDB's locks, so its backup is
+asked of its own HTTP API (GET /backup), which streams one plyvel snapshot of each. Either way the home's files are added here, on the node's machine, and the
 file is checked whole before it gets its name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import plyvel
 
 from node.commands.client import describe_error, describe_unreachable, parse_node_url
 from node.errors import UserError
 from node.home.homedir import load_home
 from node.store import Store
 from node.store.backup import (
-    DB_ENTRY, HOME_FILES, BackupInfo, iter_backup, iter_records, read_backup_info, restore_backup, write_backup,
+    CONSENT_DIR, CONSENT_ENTRY, DB_ENTRY, HOME_FILES, BackupError, BackupInfo, iter_backup, iter_records,
+    read_backup_info, restore_backup, write_backup,
 )
 from node.store.store import DB_DIR, StoreLocked
 
@@ -38,11 +42,29 @@ def backup_home(home_dir: Path, out: Path, node: str | None, token: str | None) 
         url = parse_node_url(node or f"http://{home.config.get('http', '127.0.0.1:8700')}")
         size = _backup_over_http(url, token, files, out, home.genesis.chain_id)
         return read_backup_info(out), size, "running"
-    with store, store.snapshot() as snap:
+    with store, store.snapshot() as snap, _consent_snapshot(home.path) as consent:
         height = snap.height()
         size = write_backup(iter_backup(snap.iter_entries(), files, chain_id=home.genesis.chain_id,
-                                        height=height), out)
+                                        height=height, consent=consent), out)
     return read_backup_info(out), size, "stopped"
+
+
+@contextmanager
+def _consent_snapshot(home: Path) -> Iterator[Iterable[tuple[bytes, bytes]]]:
+    """A stopped household node's consent entries (none when it keeps no consent database)."""
+    path = home / CONSENT_DIR
+    if not path.is_dir():
+        yield ()
+        return
+    try:
+        db = plyvel.DB(str(path), create_if_missing=False)
+    except plyvel.Error as exc:
+        raise BackupError(f"cannot open the consent database {path}: {str(exc).splitlines()[0][:160]}") from None
+    try:
+        with db.snapshot() as snap:
+            yield snap.iterator()
+    finally:
+        db.close()
 
 
 def _backup_over_http(url: str, token: str | None, files: list[tuple[str, bytes]], out: Path,
@@ -62,7 +84,8 @@ def _backup_over_http(url: str, token: str | None, files: list[tuple[str, bytes]
         info = read_backup_info(download)
         if info.chain_id != chain_id:
             raise UserError(f"the node at {url} runs another chain than this home's")
-        return write_backup(iter_backup(_db_entries(download), files, chain_id=chain_id, height=info.height), out)
+        return write_backup(iter_backup(_entries(download, DB_ENTRY), files, chain_id=chain_id, height=info.height,
+                                        consent=_entries(download, CONSENT_ENTRY)), out)
     except httpx.HTTPError as exc:
         raise describe_unreachable(url, exc) from None
     except OSError as exc:
@@ -71,10 +94,10 @@ def _backup_over_http(url: str, token: str | None, files: list[tuple[str, bytes]
         download.unlink(missing_ok=True)
 
 
-def _db_entries(path: Path):
+def _entries(path: Path, kind: int) -> Iterator[tuple[bytes, bytes]]:
     with open(path, "rb") as f:
         for item in iter_records(f):
-            if not isinstance(item, BackupInfo) and item[0] == DB_ENTRY:
+            if not isinstance(item, BackupInfo) and item[0] == kind:
                 yield item[1], item[2]
 
 

@@ -169,13 +169,14 @@ def node_backup(
     api_token: str = typer.Option(None, "--api-token", envvar="VOISINAGE_API_TOKEN",
                                   help="Bearer token, when the node's API is remote."),
 ) -> None:
-    """Write a consistent backup of a home: its database (from the running node's snapshot
-    if it runs) and its genesis, config and key; never the double-sign record."""
+    """Write a consistent backup of a home: its database and, on a household's box, its
+    consent database (from the running node's snapshots if it runs), and its genesis,
+    config and key; never the double-sign record."""
     from node.commands.backup import backup_home
 
     info, size, how = backup_home(home, out, node, api_token)
     typer.echo(f"backup of {home} ({how} node) at height {info.height}: {info.entries} entries, "
-               f"{size} bytes, written to {out}")
+               f"{info.consent_entries} consent entries, {size} bytes, written to {out}")
 
 
 @node_app.command("restore")
@@ -189,7 +190,8 @@ def node_restore(
     from node.commands.backup import restore_home
 
     info = restore_home(in_file, home, force)
-    typer.echo(f"restored {home} at height {info.height} ({info.entries} entries). A validator starts only "
+    typer.echo(f"restored {home} at height {info.height} ({info.entries} entries, {info.consent_entries} consent "
+               f"entries). A validator starts only "
                f"with its own sign_state.bin, or with `node run --reset-sign-state-at-height H`")
 
 

@@ -51,6 +51,15 @@ class ConsentStore:
     def __init__(self, db: plyvel.DB) -> None:
         self.db = db
 
+    def iter_entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every key and value, from one snapshot taken at the first step (for a backup:
+        node/store/backup.py)."""
+        snap = self.db.snapshot()
+        try:
+            yield from snap.iterator()
+        finally:
+            snap.close()
+
     def _get(self, prefix: bytes, key: str) -> Record | None:
         return decode_record(self.db.get(prefix + key.encode()))
 

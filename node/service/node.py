@@ -13,7 +13,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import trio
@@ -360,15 +360,17 @@ class Node:
         commit = decode(self.store.commit(height), Commit, MAX_BLOCK_BYTES)
         return block_json(block, commit)
 
-    def backup_chunks(self) -> tuple[int, Iterator[bytes]]:
-        """A backup of the database as of now (node/store/backup.py), without the home's
-        files: its height, and its bytes taken from one snapshot, closed when done."""
+    def backup_chunks(self, consent: Iterable[tuple[bytes, bytes]] = ()) -> tuple[int, Iterator[bytes]]:
+        """A backup of the database as of now (node/store/backup.py), and of the
+        ``consent`` entries, without the home's files: its height, and its bytes taken
+        from one snapshot, closed when done."""
         snap = self.store.snapshot()
         height = snap.height()
 
         def chunks() -> Iterator[bytes]:
             with snap:
-                yield from iter_backup(snap.iter_entries(), (), chain_id=self.chain_id, height=height)
+                yield from iter_backup(snap.iter_entries(), (), chain_id=self.chain_id, height=height,
+                                       consent=consent)
         return height, chunks()
 
     def account_json(self, addr: bytes) -> dict[str, Any] | None:

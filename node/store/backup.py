@@ -4,18 +4,21 @@ database plus the home's small files, with a format header and a checksum.
 Layout (integers big-endian)::
 
     header   MAGIC (16) | backup format u16 | store format u16 | chain id (32) | height u64
-    record   kind u8 (DB_ENTRY or HOME_FILE) | key length u32 | key | value length u32 | value
+    record   kind u8 (DB_ENTRY, HOME_FILE or CONSENT_ENTRY) | key length u32 | key | value length u32 | value
     trailer  END u8 | record count u64 | sha256 of every byte before the trailer's digest (32)
 
 A file is read twice on restore: once to check everything (header, every record,
 count, checksum, chain id), and only then to write, so a corrupt or truncated file
-writes nothing. The double-sign record (sign_state.bin) is never in a backup: a copy
+writes nothing. Format 2 adds the household's consent database (``consent/``: its
+clients, grants and access log, node/consent/store.py) as CONSENT_ENTRY records; a
+format 1 file (none) is still read. The double-sign record (sign_state.bin) is never in a backup: a copy
 of it is older than the validator's last signature by construction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import struct
@@ -30,8 +33,10 @@ from node.errors import OneLineError
 from node.store import layout as L
 
 MAGIC = b"VOISINAGE-BACKUP"
-BACKUP_FORMAT = 1
-DB_ENTRY, HOME_FILE, END = 1, 2, 0xFF
+BACKUP_FORMAT = 2
+READABLE_FORMATS = (1, 2)
+DB_ENTRY, HOME_FILE, CONSENT_ENTRY, END = 1, 2, 3, 0xFF
+CONSENT_DIR = "consent"             # node/consent/store.py keeps its LevelDB there
 HEADER = struct.Struct(">16sHH32sQ")
 LENGTH = struct.Struct(">I")
 TRAILER = struct.Struct(">BQ32s")
@@ -53,6 +58,7 @@ class BackupInfo:
     store_format: int
     entries: int
     files: tuple[str, ...]
+    consent_entries: int = 0
 
 
 def encode_record(kind: int, key: bytes, value: bytes) -> bytes:
@@ -60,16 +66,18 @@ def encode_record(kind: int, key: bytes, value: bytes) -> bytes:
 
 
 def iter_backup(entries: Iterable[tuple[bytes, bytes]], files: Iterable[tuple[str, bytes]], *,
-                chain_id: bytes, height: int) -> Iterator[bytes]:
+                chain_id: bytes, height: int, consent: Iterable[tuple[bytes, bytes]] = ()) -> Iterator[bytes]:
     """The backup's bytes, in chunks of about CHUNK_BYTES: ``entries`` are every key and
-    value of one database snapshot, ``files`` the home's files (name, content)."""
+    value of one database snapshot, ``files`` the home's files (name, content),
+    ``consent`` every key and value of the consent database."""
     digest = hashlib.sha256()
     head = HEADER.pack(MAGIC, BACKUP_FORMAT, L.FORMAT_VERSION, chain_id, height)
     digest.update(head)
     buffer, count = [head], 0
     size = len(head)
     records = [(HOME_FILE, name.encode(), data) for name, data in files]
-    for kind, key, value in (*records, *((DB_ENTRY, k, v) for k, v in entries)):
+    for kind, key, value in itertools.chain(records, ((DB_ENTRY, k, v) for k, v in entries),
+                                            ((CONSENT_ENTRY, k, v) for k, v in consent)):
         record = encode_record(kind, key, value)
         digest.update(record)
         buffer.append(record)
@@ -119,23 +127,27 @@ def iter_records(f: BinaryIO) -> Iterator[tuple[int, bytes, bytes] | BackupInfo]
         raise BackupError("not a voisinage backup file (bad magic)")
     digest.update(head)
     _, version, store_format, chain_id, height = HEADER.unpack(head)
-    if version != BACKUP_FORMAT:
-        raise BackupError(f"backup format {version} is not known to this software (it knows {BACKUP_FORMAT})")
+    if version not in READABLE_FORMATS:
+        raise BackupError(f"backup format {version} is not known to this software (it reads "
+                          f"{', '.join(map(str, READABLE_FORMATS))})")
     if store_format > L.FORMAT_VERSION:
         raise BackupError(f"the backup holds store format {store_format}, newer than this software's "
                           f"{L.FORMAT_VERSION}: restore it with a newer voisinage")
-    count, files = 0, []
+    count, files, consent = 0, [], 0
+    kinds = (DB_ENTRY, HOME_FILE, CONSENT_ENTRY) if version >= 2 else (DB_ENTRY, HOME_FILE)
     while True:
         kind = _read_exact(f, 1, digest, "a record")[0]
         if kind == END:
             break
-        if kind not in (DB_ENTRY, HOME_FILE):
+        if kind not in kinds:
             raise BackupError(f"corrupt backup: unknown record kind {kind} after {count} records")
         key = _read_sized(f, digest, MAX_KEY_BYTES, "a key")
         value = _read_sized(f, digest, MAX_VALUE_BYTES, "a value")
         count += 1
         if kind == HOME_FILE:
             files.append(_check_file_name(key))
+        elif kind == CONSENT_ENTRY:
+            consent += 1
         elif key == L.META_GENESIS and value != chain_id:
             raise BackupError("corrupt backup: its header names another chain than its database")
         yield kind, key, value
@@ -147,7 +159,7 @@ def iter_records(f: BinaryIO) -> Iterator[tuple[int, bytes, bytes] | BackupInfo]
         raise BackupError("corrupt backup: the checksum does not match the content")
     if stated != count or f.read(1):
         raise BackupError("corrupt backup: bytes after the trailer or a wrong record count")
-    yield BackupInfo(chain_id, height, store_format, count - len(files), tuple(files))
+    yield BackupInfo(chain_id, height, store_format, count - len(files) - consent, tuple(files), consent)
 
 
 def _read_sized(f: BinaryIO, digest: hashlib._Hash, limit: int, what: str) -> bytes:
@@ -181,30 +193,41 @@ def read_backup_info(path: Path) -> BackupInfo:
 def restore_backup(path: Path, home: Path, *, force: bool = False) -> BackupInfo:
     """Check ``path`` whole, then write its database into ``home/db`` and its files into
     ``home``. A non-empty home is refused
-    unless ``force``; then its database and carried files are replaced, and the
-    double-sign record, if any, is kept (it is newer than anything in the backup)."""
+    unless ``force``; then its database and carried files are replaced (its consent
+    database too when the backup carries one), and the double-sign record, if any, is
+    kept (it is newer than anything in the backup)."""
     info = read_backup_info(path)
     home = Path(home)
     if home.exists() and any(home.iterdir()) and not force:
         raise BackupError(f"{home} is not empty; give --force to replace its database and files")
-    db_dir, tmp_dir = home / "db", home / "db.restoring"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(tmp_dir, ignore_errors=True)
+    dirs = {DB_ENTRY: home / "db"}
+    if info.consent_entries:
+        dirs[CONSENT_ENTRY] = home / CONSENT_DIR
+    temps = {kind: path.with_name(path.name + ".restoring") for kind, path in dirs.items()}
+    dbs = {}
     try:
-        db = plyvel.DB(str(tmp_dir), create_if_missing=True, error_if_exists=True)
-    except plyvel.Error as exc:
-        raise BackupError(f"cannot create the database {tmp_dir}: {exc}") from None
-    try:
-        _write_records(path, home, db)
+        for kind, tmp_dir in temps.items():
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            try:
+                dbs[kind] = plyvel.DB(str(tmp_dir), create_if_missing=True, error_if_exists=True)
+            except plyvel.Error as exc:
+                raise BackupError(f"cannot create the database {tmp_dir}: {exc}") from None
+        _write_records(path, home, dbs)
     finally:
-        db.close()
-    shutil.rmtree(db_dir, ignore_errors=True)
-    os.replace(tmp_dir, db_dir)
+        for db in dbs.values():
+            db.close()
+    for kind, target in dirs.items():
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(temps[kind], target)
     return info
 
 
-def _write_records(path: Path, home: Path, db) -> None:
-    batch, pending = db.write_batch(sync=True), 0
+def _write_records(path: Path, home: Path, dbs: dict) -> None:
+    """Write a checked backup's records: home files into ``home``, database entries
+    into ``dbs`` by record kind (the chain's store, the consent database)."""
+    batches = {kind: db.write_batch(sync=True) for kind, db in dbs.items()}
+    pending = 0
     with open(path, "rb") as f:
         for item in iter_records(f):
             if isinstance(item, BackupInfo):
@@ -215,9 +238,12 @@ def _write_records(path: Path, home: Path, db) -> None:
                 target.write_bytes(value)
                 os.chmod(target, 0o600)
                 continue
-            batch.put(key, value)
+            batches[kind].put(key, value)
             pending += len(key) + len(value)
             if pending >= CHUNK_BYTES * 16:
-                batch.write()
-                batch, pending = db.write_batch(sync=True), 0
-    batch.write()
+                for batch in batches.values():
+                    batch.write()
+                batches = {kind: db.write_batch(sync=True) for kind, db in dbs.items()}
+                pending = 0
+    for batch in batches.values():
+        batch.write()

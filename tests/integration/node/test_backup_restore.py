@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from node.consent.store import open_consent_store
 from node.service.signstate import SIGN_STATE_EXIT
 from node.store import Store
 from node.store.store import DB_DIR
@@ -46,3 +47,29 @@ def test_backup_while_running_restores_a_home_that_verifies_and_agrees(cluster_o
     # A second restore into the now non-empty home is refused unless forced; nothing changes.
     again = run_cli("node", "restore", "--in", str(backup), "--home", str(restored))
     assert again.returncode == 1 and "--force" in again.stderr
+
+
+def test_a_households_consents_go_with_its_backup_running_or_stopped(cluster_of, tmp_path) -> None:
+    cluster = cluster_of(1, 1)
+    v0, hh = cluster.start("validator-0", "household-0")
+    cluster.wait_height(2, [v0, hh])
+    added = run_cli("consent", "client", "add", "--name", "Watt App", "--redirect-uri", "https://watt.example/cb",
+                    "--key", str(hh.home / "key.json"), "--node", hh.url, "--json")
+    assert added.returncode == 0, added.stderr
+    client_id = json.loads(added.stdout)["client_id"]
+
+    running = tmp_path / "running.bak"
+    done = run_cli("node", "backup", "--home", str(hh.home), "--out", str(running), "--node", hh.url)
+    assert done.returncode == 0 and "running node" in done.stdout, done.stderr
+    assert " 0 consent entries" not in done.stdout and "consent entries" in done.stdout
+    assert hh.stop() == 0
+    stopped = tmp_path / "stopped.bak"
+    done = run_cli("node", "backup", "--home", str(hh.home), "--out", str(stopped))
+    assert done.returncode == 0 and "stopped node" in done.stdout, done.stderr
+
+    for name, file in (("from-running", running), ("from-stopped", stopped)):
+        restored = tmp_path / name
+        done = run_cli("node", "restore", "--in", str(file), "--home", str(restored))
+        assert done.returncode == 0, done.stderr
+        with open_consent_store(restored) as consent:
+            assert consent.get_client(client_id)["name"] == "Watt App"

@@ -8,7 +8,9 @@ import os
 import pytest
 
 from node.cli import main
+from node.consent.store import CONSENT_DIR, open_consent_store
 from node.store import Store
+from node.store import backup
 from node.store import layout as L
 from node.store.backup import BackupError, iter_backup, read_backup_info, restore_backup, write_backup
 from node.store.store import DB_DIR
@@ -102,3 +104,48 @@ def test_cli_restore_of_a_corrupt_file_is_one_line(tmp_path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
     assert not (tmp_path / "home").exists()
+
+
+# --- the household's consent database (format 2) ---
+
+CONSENT = [(b"client/c1", b'{"client_id":"c1"}'), (b"log/\x00\x00\x00\x00\x00\x00\x00\x01", b'{"scope":"x"}')]
+
+
+def test_consent_entries_are_restored_into_the_homes_consent_database(tmp_path) -> None:
+    with make_store(tmp_path / "src") as store, store.snapshot() as snap:
+        write_backup(iter_backup(snap.iter_entries(), FILES, chain_id=CHAIN, height=snap.height(), consent=CONSENT),
+                     tmp_path / "home.bak")
+        entries = dict(snap.iter_entries())
+    info = restore_backup(tmp_path / "home.bak", tmp_path / "home")
+    assert (info.entries, info.consent_entries) == (len(entries), 2)
+    with open_consent_store(tmp_path / "home") as consent:
+        assert list(consent.iter_entries()) == CONSENT
+    with Store.open(tmp_path / "home" / DB_DIR, chain_id=CHAIN, create=False) as restored:
+        assert dict(restored.iter_entries()) == entries      # no consent entry in the chain's store
+
+
+def test_a_format_1_backup_is_still_restored_and_keeps_the_homes_consents(tmp_path, monkeypatch) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(backup, "BACKUP_FORMAT", 1)
+        out, entries = backup_of(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    with open_consent_store(home) as consent:
+        consent.add_client({"client_id": "kept"})
+    info = restore_backup(out, home, force=True)
+    assert info.consent_entries == 0 and info.entries == len(entries)
+    with open_consent_store(home) as consent:
+        assert consent.get_client("kept") == {"client_id": "kept"}
+
+
+def test_invalid_consent_record_in_a_format_1_file_is_refused(tmp_path, monkeypatch) -> None:
+    with make_store(tmp_path / "src") as store, store.snapshot() as snap, monkeypatch.context() as m:
+        m.setattr(backup, "BACKUP_FORMAT", 1)
+        chunks = b"".join(iter_backup(snap.iter_entries(), (), chain_id=CHAIN, height=snap.height(), consent=CONSENT))
+    (tmp_path / "odd.bak").write_bytes(chunks)
+    with pytest.raises(BackupError, match="unknown record kind 3"):
+        read_backup_info(tmp_path / "odd.bak")
+
+
+def test_the_backups_consent_directory_is_the_consent_stores() -> None:
+    assert backup.CONSENT_DIR == CONSENT_DIR
