@@ -50,8 +50,9 @@ def node_run(
     keep_blocks: int = typer.Option(0, "--keep-blocks", help="With --pruning default, household node: keep the "
                                                              "bodies of the last this many heights instead "
                                                              "(0: by --keep-days)."),
-    archive_keep_days: int = typer.Option(0, "--archive-keep-days",
-                                          help="Drop archived interval history older than this many days "
+    archive_keep_days: int = typer.Option(730, "--archive-keep-days",   # pruning.DEFAULT_ARCHIVE_KEEP_DAYS
+                                          help="Drop archived interval history (half-hourly load curves: "
+                                               "personal data) older than this many days of chain time "
                                                "(0: keep it all)."),
     state_sync: bool = typer.Option(True, "--state-sync/--no-state-sync",
                                     help="On an empty home, install a peer's verified state snapshot, then "

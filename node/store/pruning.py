@@ -40,6 +40,9 @@ PRUNING_MODES = ("archive", "default")
 DEFAULT_KEEP_STATES = 100           # state tree versions on a validator (about two days of intervals)
 DEFAULT_HOUSEHOLD_KEEP_STATES = 10  # ... on a household node (its own proofs are served by validators)
 DEFAULT_KEEP_DAYS = 7               # a household's block window, in chain time
+# Archived half-hourly history is personal data (a load curve): the CNIL's practice for
+# sub-daily meter data is 2 years at most, so by default `node run` drops it after that.
+DEFAULT_ARCHIVE_KEEP_DAYS = 730
 PRUNE_EVERY = 10                    # heights between two pruning passes
 
 

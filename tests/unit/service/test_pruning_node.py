@@ -217,3 +217,15 @@ async def test_sync_moves_on_to_the_next_peer_when_one_fails(monkeypatch):
     await Recording(node).catch_up(behind=0)
     assert asked == ["pruned", "archive"]
     assert recv.receive_nowait().height == 49
+
+
+def test_node_run_drops_archived_load_curves_after_two_years_by_default():
+    import typer
+
+    from node.cli import app
+    from node.store.pruning import DEFAULT_ARCHIVE_KEEP_DAYS
+
+    run = typer.main.get_command(app).commands["node"].commands["run"]
+    default = next(p.default for p in run.params if p.name == "archive_keep_days")
+    assert default == DEFAULT_ARCHIVE_KEEP_DAYS == 730
+    assert parse_pruning("default", None, 0, 7, default).archive_keep_s == 730 * 86_400
