@@ -13,14 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import plyvel
 
 from node.commands.client import describe_error, describe_unreachable, parse_node_url
+from node.consent.store import open_consent_store
 from node.errors import UserError
 from node.home.homedir import load_home
 from node.store import Store
 from node.store.backup import (
-    CONSENT_DIR, CONSENT_ENTRY, DB_ENTRY, HOME_FILES, BackupError, BackupInfo, iter_backup, iter_records,
+    CONSENT_DIR, CONSENT_ENTRY, DB_ENTRY, HOME_FILES, BackupInfo, iter_backup, iter_records,
     read_backup_info, restore_backup, write_backup,
 )
 from node.store.store import DB_DIR, StoreLocked
@@ -52,19 +52,11 @@ def backup_home(home_dir: Path, out: Path, node: str | None, token: str | None) 
 @contextmanager
 def _consent_snapshot(home: Path) -> Iterator[Iterable[tuple[bytes, bytes]]]:
     """A stopped household node's consent entries (none when it keeps no consent database)."""
-    path = home / CONSENT_DIR
-    if not path.is_dir():
+    if not (home / CONSENT_DIR).is_dir():
         yield ()
         return
-    try:
-        db = plyvel.DB(str(path), create_if_missing=False)
-    except plyvel.Error as exc:
-        raise BackupError(f"cannot open the consent database {path}: {str(exc).splitlines()[0][:160]}") from None
-    try:
-        with db.snapshot() as snap:
-            yield snap.iterator()
-    finally:
-        db.close()
+    with open_consent_store(home) as consent:
+        yield consent.iter_entries()
 
 
 def _backup_over_http(url: str, token: str | None, files: list[tuple[str, bytes]], out: Path,

@@ -3,17 +3,15 @@ its snapshot, and only the heights each node holds are compared."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 
 from node.e2e.checks import check_agreement
 from node.localnet.cluster import Cluster, NodeProc
-from tests.support.fake_node import JSONHandler
+from tests.support.fake_node import JSONHandler, serve_handler
 
 
 def chain_node(blocks: dict[int, str], height: int) -> type[JSONHandler]:
@@ -31,18 +29,10 @@ def chain_node(blocks: dict[int, str], height: int) -> type[JSONHandler]:
 
 @contextmanager
 def serving(handlers: dict[str, type[JSONHandler]], tmp_path: Path) -> Iterator[list[NodeProc]]:
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), h) for h in handlers.values()]
-    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True) for s in servers]
-    for t in threads:
-        t.start()
-    try:
-        yield [NodeProc(i, name, tmp_path / name, f"127.0.0.1:{s.server_address[1]}")
-               for i, (name, s) in enumerate(zip(handlers, servers))]
-    finally:
-        for s, t in zip(servers, threads):
-            s.shutdown()
-            s.server_close()
-            t.join()
+    with ExitStack() as stack:
+        urls = [stack.enter_context(serve_handler(h)) for h in handlers.values()]
+        yield [NodeProc(i, name, tmp_path / name, url.removeprefix("http://"))
+               for i, (name, url) in enumerate(zip(handlers, urls))]
 
 
 CHAIN = {h: f"block-{h}" for h in range(1, 7)}

@@ -10,9 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import threading
 import time
-from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,7 +19,7 @@ from node.api.views import get_account_view
 from node.cli import main
 from node.commands import euro as euro_cli
 from node.home.keyfile import save_key
-from tests.support.fake_node import JSONHandler
+from tests.support.fake_node import JSONHandler, serve_handler
 from tests.unit.tokens.commune import REGISTRAR, Chain, keypair, make_genesis
 from tests.unit.tokens.test_properties import check_conservation, scan
 from tokens import InvalidLedgerBlock
@@ -67,15 +65,8 @@ class LedgerNode(JSONHandler):
 def serving(chain: Chain, handler: type[LedgerNode] = LedgerNode):
     """``handler`` (a LedgerNode) over ``chain`` on a free loopback port; yields its URL."""
     handler.chain = chain
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_handler(handler) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import ThreadingHTTPServer
 
 import pytest
 
 from node.cli import main
 from node.bench.tally import run_tally_bench
 from node.home.keyfile import save_key
-from tests.support.fake_node import JSONHandler
+from tests.support.fake_node import JSONHandler, serve_handler
 from tokens.txs import AllocationBallot, Delegate, Propose, Vote, decode_tx
 from wire import DecodeError, Keypair, verify_message
 
@@ -63,13 +61,8 @@ class FakeNode(JSONHandler):
 
 @pytest.fixture(scope="module")
 def server_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNode)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_handler(FakeNode) as url:
+        yield url
 
 
 @pytest.fixture
