@@ -93,9 +93,10 @@ def check_redirect_uri(uri: str) -> str | None:
 class ConsentApi:
     """The handlers; ``store`` is None on a node run without a home (unit tests of the API)."""
 
-    def __init__(self, node: Any, store: ConsentStore | None, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, node: Any, store: ConsentStore | None, wall: Callable[[], float] = time.time,
+                 guard: ReplayGuard | None = None) -> None:
         self.node, self.store, self.wall = node, store, wall
-        self.guard = ReplayGuard()
+        self.guard = guard if guard is not None else ReplayGuard()
         self.server = ConsentServer(store, self.now) if store is not None else None
 
     def now(self) -> int:
@@ -176,10 +177,10 @@ class ConsentApi:
     # -- OAuth2 -------------------------------------------------------------------------
 
     async def authorize_show(self, call: Call) -> Response:
-        """What the client asks, for the household to read before it approves."""
-        household = self.read_household()
-        if household is None:
-            return error(404, "not_found", "this node serves no registered household")
+        """What the client asks, for the household to read (signed: it names its usage point)."""
+        household = self.check_household(call.request)
+        if isinstance(household, Response):
+            return household
         try:
             grant = self.server.get_consent_grant(to_http_request(call.request), end_user=household)
             days = parse_duration_days(grant.request.payload.data.get("duration"))

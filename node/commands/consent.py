@@ -149,13 +149,8 @@ def consent_approve(
     base, keypair = parse_node_url(node), load_key(key)
     query = split_authorize_url(url, base)
     with open_client() as client:
-        try:
-            resp = client.get(f"{base}/oauth/authorize?{query}")
-        except httpx.HTTPError as exc:
-            raise describe_unreachable(base, exc) from None
-        if resp.status_code != 200:
-            raise UserError(f"the request is refused ({resp.status_code}): {describe_refusal(resp)}")
-        asked = resp.json()
+        # The request names the household's usage point: it is shown to the household only.
+        asked = send_signed(client, base, keypair, "GET", "/oauth/authorize", query).json()
         typer.echo(f"{asked['client_name']} ({asked['client_id']}) asks to read {', '.join(asked['scopes'])} "
                    f"of usage point {asked['usage_point_id']} for {asked['duration_days']} days")
         if not yes and not deny and not typer.confirm("Approve?"):

@@ -1,0 +1,125 @@
+"""What the redacted routes leave out for whoever may not read it (node/api/access.py
+REDACTED; docs/privacy.md "Who sees what through the API").
+
+Each function takes a view as the ledger gives it and the ``Viewer``, and returns what
+that viewer may see. A household's private data is its balances, gifts, household
+record (meter, PRM, label, kVA, kWc), meter indexes, its trades and payouts; what stays
+public is what the chain needs in clear (addresses, nonces, a reading's seq and time,
+key recoveries and moves, the solidarity flag) and governance (delegations, ballots,
+votes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.api.access import Viewer
+from tokens import layout as L
+
+# Transactions that carry a household's consumption, production, trades or identity.
+PRIVATE_TXS = frozenset({
+    "tx/register", "tx/update", "tx/reading", "tx/transfer", "tx/gift", "tx/revoke-gift", "tx/service",
+    "tx/public-service", "tx/offer", "tx/accept", "tx/redeem", "tx/pay-debt", "tx/mark-paid", "tx/deregister",
+    "tx/consent", "tx/reconcile",
+})
+# Fields that name an account a transaction touches (tokens/txs.py).
+PARTY_FIELDS = ("signer", "to", "beneficiary", "provider", "counterparty", "key", "new_key", "household")
+# What a stub of a private transaction keeps: what consensus needs in clear.
+STUB_FIELDS = ("id", "type", "signer", "nonce", "height", "time_ms")
+# An account's fields anyone sees.
+PUBLIC_ACCOUNT = ("address", "nonce", "registrar", "recovery", "rotated_to", "deregistered_at", "delegations",
+                  "ballot", "ballot_by_category")
+RECORD_FIELDS = ("meter", "prm", "label", "kva", "peak_w")
+
+
+def compute_parties(doc: dict[str, Any]) -> frozenset[str]:
+    """The accounts (hex) a transaction names."""
+    return frozenset(doc[f] for f in PARTY_FIELDS if isinstance(doc.get(f), str))
+
+
+def may_read_tx(doc: dict[str, Any], parties: frozenset[str], viewer: Viewer) -> bool:
+    """A public transaction, or a private one the viewer is a party of (or the operator)."""
+    if doc["type"] not in PRIVATE_TXS or viewer.operator:
+        return True
+    return viewer.signer is not None and viewer.signer.hex() in parties
+
+
+def redact_tx(doc: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
+    """The transaction, or its stub: id, type, signer (and nonce, height, time)."""
+    if may_read_tx(doc, compute_parties(doc), viewer):
+        return doc
+    return dict({f: doc[f] for f in STUB_FIELDS if f in doc}, redacted=True)
+
+
+def redact_block(doc: dict[str, Any] | None, viewer: Viewer) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    return dict(doc, txs=[redact_tx(tx, viewer) for tx in doc["txs"]])
+
+
+def redact_account(doc: dict[str, Any] | None, viewer: Viewer) -> dict[str, Any] | None:
+    """The whole account to its household, the operator, or (a registrar key's account)
+    anyone; else its public part. A registrar's signature also shows the household
+    record it registered, without balances, gifts or meter indexes."""
+    if doc is None or doc["registrar"] or viewer.may_read(bytes.fromhex(doc["address"])):
+        return doc
+    public = {f: doc[f] for f in PUBLIC_ACCOUNT}
+    household = doc["household"]
+    if household is not None:
+        reading = household["last_reading"]
+        shown = {"solidarity": household["solidarity"], "since_height": household["since_height"],
+                 "last_reading": {"seq": reading["seq"], "t": reading["t"]}}
+        if viewer.may_read_records(None):
+            shown.update({f: household[f] for f in RECORD_FIELDS})
+        household = shown
+    return dict(public, household=household, redacted=True)
+
+
+def redact_registrars(doc: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
+    """A pending recovery's label only to its household, the operator or a registrar."""
+    recoveries = [r if viewer.may_read_records(bytes.fromhex(r["household"])) else dict(r, label="")
+                  for r in doc["recoveries"]]
+    return dict(doc, recoveries=recoveries)
+
+
+def redact_reconciliation(doc: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
+    """The commune's totals to all; a flagged household only to itself or the operator."""
+    flagged = [f for f in doc["flagged"] if viewer.may_read(bytes.fromhex(f["address"]))]
+    return dict(doc, flagged=flagged, flagged_count=len(doc["flagged"]))
+
+
+def filter_rows(rows: list[dict[str, Any]], viewer: Viewer) -> list[dict[str, Any]]:
+    """Payouts and euro ledger rows: each to its account's household or the operator."""
+    return [row for row in rows if viewer.may_read(bytes.fromhex(row["account"]))]
+
+
+# State keys (tokens/layout.py) by who may read their proof: anyone, or the household
+# whose key the state key holds at ``offset`` (the rest: the operator only).
+PUBLIC_PREFIXES = (L.META_HEIGHT, L.META_TIME, L.META_CHAIN, L.META_STATE_HASH, L.META_PARAMS, L.META_SETTLED,
+                   L.META_NEXT_EPOCH, L.META_TOTALS, L.META_ALLOCATION, L.META_VSC_NONCE, L.META_RSC_NONCE,
+                   L.META_UPG_NONCE, L.META_EURO, L.META_RECONCILE, L.UPGRADE, L.TREASURY, L.FUND, L.REGISTRAR,
+                   L.KEY_STATUS, L.RECOVERY_DUE, L.DELEGATION, L.BALLOT, L.PROPOSAL, L.PENDING, L.VOTE,
+                   L.VALIDATOR, L.VALIDATOR_SET, L.EQUIVOCATION, L.ASSOCIATION)
+OWNED_PREFIXES = ((L.ACCOUNT, 0), (L.HOUSEHOLD, 0), (L.GIFT, 0), (L.INTERVAL_ENTRY, 8), (L.CONTRIBUTION, 8))
+
+
+def get_key_owner(key: bytes) -> tuple[bool, bytes | None]:
+    """(anyone may read this state key's proof, the household it belongs to or None)."""
+    if any(key.startswith(p) for p in PUBLIC_PREFIXES):
+        return True, None
+    for prefix, offset in OWNED_PREFIXES:
+        start = len(prefix) + offset
+        if key.startswith(prefix) and len(key) >= start + 32:
+            return False, key[start:start + 32]
+    return False, None
+
+
+def check_proof_access(key: bytes, viewer: Viewer) -> None:
+    """Raise AccessRefused unless ``viewer`` may read the entry (or absence) at ``key``."""
+    public, owner = get_key_owner(key)
+    if public:
+        return
+    if owner is None:
+        viewer.require_operator("this state entry (per-interval totals, meters, PRMs, offers, payouts ...)")
+    else:
+        viewer.require(owner, "this household's state entry")
