@@ -42,7 +42,6 @@ OWN = "own"
 GRANT = "grant"
 CLIENT = "client"
 LOCAL = "local"
-OPERATOR = "operator"
 
 ACCESS_CLASSES: dict[str, str] = {
     PUBLIC: "Anyone: aggregates, treasury, funds, governance, validators, block headers, node status.",
@@ -58,8 +57,10 @@ ACCESS_CLASSES: dict[str, str] = {
            "grant holding the route's scope and usage point.",
     CLIENT: "An OAuth2 client, by its client credentials.",
     LOCAL: "A client on this machine (loopback), or the operator's API token: writes and the backup.",
-    OPERATOR: "Only the operator's API token: the mairie acting as PMO on its validators sees everything.",
 }
+# The operator (the API token) reads every route in full: on the mairie's validators, the
+# PMO's view. Only it reads the entries no household owns and no aggregate rule covers
+# (proofs of per-interval sums, meters, PRMs, offers, payouts) and who used whose energy.
 TOKEN_HINT = "the operator's API token (Authorization: Bearer <token>)"
 SIGN_HINT = ("sign the request with the household's key (X-Voisinage-Key, -Time, -Nonce, -Signature; "
              "`voisinage ... --key KEY` and the dashboard do it)")
@@ -81,10 +82,11 @@ class Viewer:
     signer: bytes | None = None         # the verified key of a signed request
     registrar: bool = False             # ``signer`` is a registrar key at this height
     token_configured: bool = False      # does the node run with --api-token at all
+    served: bool = True                 # False: another household's node, which serves only its own
 
     def may_read(self, owner: bytes | None) -> bool:
         """May this viewer read what belongs to ``owner`` (a household's key)?"""
-        return self.operator or (owner is not None and self.signer == owner)
+        return self.operator or (self.served and owner is not None and self.signer == owner)
 
     def may_read_records(self, owner: bytes | None) -> bool:
         """Household records (meter, PRM, label, kVA, kWc): the household, the operator, a registrar."""
@@ -96,6 +98,9 @@ class Viewer:
             return
         if self.signer is None:
             raise AccessRefused(401, f"{what} is private: {SIGN_HINT}, or send {TOKEN_HINT}")
+        if not self.served:
+            raise AccessRefused(403, "this is another household's node: it serves only its own household's "
+                                     "data; ask your own node or a validator's")
         raise AccessRefused(403, f"{what} is private and this request is signed by {self.signer.hex()[:16]}…, "
                                  "not by the household it belongs to")
 
@@ -145,28 +150,21 @@ class Gate:
                                  int(self.wall()), self.guard)
         except SignatureRefused as exc:
             raise AccessRefused(401, str(exc)) from None
+        # A household's own node serves only that household; any other node, every household.
+        served = signer == self.node.key.public or not self.is_household_node()
         return Viewer(operator=operator, signer=signer, registrar=self.is_registrar(signer),
-                      token_configured=self.token is not None)
+                      token_configured=self.token is not None, served=served)
 
     def check(self, access: str, viewer: Viewer, args: Mapping[str, Any]) -> None:
-        """Refuse (AccessRefused) what ``access`` does not serve ``viewer``; the classes
-        OWN, GRANT, CLIENT and LOCAL are checked by their handlers and the write guard."""
+        """Refuse (AccessRefused) what ``access`` does not serve ``viewer``: a household
+        route, to all but its household and the operator. REDACTED routes answer each
+        viewer its part (node/api/private.py); OWN, GRANT, CLIENT and LOCAL are checked
+        by their handlers (node/api/consent.py) and the write guard (node/api/auth.py)."""
         if access == HOUSEHOLD:
-            subject = args["addr"]
-            viewer.require(subject, "a household's data")
-            if not viewer.operator:
-                self.check_node_serves(subject)
-        elif access == OPERATOR:
-            viewer.require_operator("this route")
-
-    def check_node_serves(self, subject: bytes) -> None:
-        """A household's own node serves only that household, even to another's signature."""
-        if subject != self.node.key.public and self.is_household_node():
-            raise AccessRefused(403, "this is another household's node: it serves only its own household's "
-                                     "data; ask your own node or a validator's")
+            viewer.require(args["addr"], "a household's data")
 
 
 def get_identified_classes() -> frozenset[str]:
     """The classes whose routes the gate identifies the viewer of (the others authenticate
     in their handlers, with a replay guard the gate must not spend first)."""
-    return frozenset({PUBLIC, REDACTED, HOUSEHOLD, OPERATOR})
+    return frozenset({PUBLIC, REDACTED, HOUSEHOLD})

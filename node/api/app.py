@@ -160,7 +160,7 @@ class Api:
 
     async def payout(self, call: Call) -> Response:
         doc = self.with_snapshot(lambda s: get_payout(s.state, call["id"]))
-        if doc is not None:
+        if doc is not None and not call.viewer.may_read_records(bytes.fromhex(doc["account"])):
             call.viewer.require(bytes.fromhex(doc["account"]), "a household's payout")
         return self.found(doc, "no such payout")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from node.api.access import ACCESS_CLASSES, GRANT, HOUSEHOLD, LOCAL, OPERATOR, OWN, REDACTED
+from node.api.access import ACCESS_CLASSES, GRANT, HOUSEHOLD, LOCAL, OWN, REDACTED
 from node.api.operations import Operation, Reply, compute_error_codes
 from node.api.params import HEX32_SCHEMA, Schema
 
@@ -44,8 +44,7 @@ SECURITY = {OWN: [{"householdSignature": []}],
             GRANT: [{"householdSignature": []}, {"dataConnect": list(SCOPE_NAMES)}],
             HOUSEHOLD: [{"householdSignature": []}, {"apiToken": []}],
             REDACTED: [{}, {"householdSignature": []}, {"apiToken": []}],
-            LOCAL: [{}, {"apiToken": []}],
-            OPERATOR: [{"apiToken": []}]}
+            LOCAL: [{}, {"apiToken": []}]}
 SECURITY_SCHEMES = {
     "apiToken": {"type": "http", "scheme": "bearer",
                  "description": "The token the node runs with (voisinage node run --api-token): its operator."},

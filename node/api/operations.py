@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from node.api.access import (
-    ACCESS_CLASSES, GRANT, HOUSEHOLD, OPERATOR, OWN, PUBLIC_VIEWER, AccessRefused, Gate, Viewer,
+    ACCESS_CLASSES, GRANT, HOUSEHOLD, OWN, PUBLIC_VIEWER, AccessRefused, Gate, Viewer,
     get_identified_classes,
 )
 from node.api.auth import verify_write_allowed
@@ -87,7 +87,7 @@ def compute_error_codes(op: Operation) -> tuple[int, ...]:
         codes |= {401, 403}
     if op.access in get_identified_classes() or op.access == OWN:
         codes.add(401)          # credentials given must be good (node/api/access.py)
-    if op.access in (HOUSEHOLD, OPERATOR, GRANT):
+    if op.access in (HOUSEHOLD, GRANT):
         # 403: another household's signature, or (GRANT) a token without the scope or usage point.
         codes |= {401, 403}
     return tuple(sorted(codes))

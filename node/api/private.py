@@ -89,8 +89,9 @@ def redact_reconciliation(doc: dict[str, Any], viewer: Viewer) -> dict[str, Any]
 
 
 def filter_rows(rows: list[dict[str, Any]], viewer: Viewer) -> list[dict[str, Any]]:
-    """Payouts and euro ledger rows: each to its account's household or the operator."""
-    return [row for row in rows if viewer.may_read(bytes.fromhex(row["account"]))]
+    """Payouts and euro ledger rows: each to its account's household, the operator, or a
+    registrar (the mairie pays them and keeps their books)."""
+    return [row for row in rows if viewer.may_read_records(bytes.fromhex(row["account"]))]
 
 
 # State keys (tokens/layout.py) by who may read their proof: anyone, or the household

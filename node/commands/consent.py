@@ -69,7 +69,7 @@ def parse_day(text: str, what: str) -> dt.date:
 
 
 def fetch_own_prm(client: httpx.Client, url: str, key: Keypair) -> str:
-    doc = get_json(client, url, f"/accounts/{key.public.hex()}")
+    doc = get_json(client, url, f"/accounts/{key.public.hex()}", signer=key)
     household = doc.get("household") if isinstance(doc, dict) else None
     if not isinstance(household, dict) or not household.get("prm"):
         raise UserError(f"{key.public.hex()[:16]}… is not a registered household on this chain")
