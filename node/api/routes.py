@@ -223,12 +223,18 @@ def build_consent_rows(consent: ConsentApi) -> tuple[Operation, ...]:
     return (
         Operation("/oauth/authorize", "GET", consent.authorize_show,
                   "What a client asks of this household: client, scopes, duration, usage point.", "consent",
-                  json_reply("The request, to approve", "AuthorizationRequest"), oauth_query, errors=(400, 401, 404), access=OWN),
+                  json_reply("The request, to approve", "AuthorizationRequest"), oauth_query, errors=(400, 401, 404),
+                  access=OWN,
+                  description="Signed by the household's key (it names its usage point). A browser the client "
+                              "sent here (Accept: text/html, unsigned) is answered 303 to the dashboard, "
+                              "/?authorize=<this query>, whose approval panel signs the same question."),
         Operation("/oauth/authorize", "POST", consent.authorize_approve,
                   "The household's decision, signed by its key: a redirect to the client with the code.", "consent",
                   Reply(302, "To the redirect URI with code and state (or error=access_denied)", {}),
                   oauth_query + (query_param("decision", Choice(("approve", "deny")), "approve (default) or deny."),),
-                  errors=(400, 404), access=OWN),
+                  errors=(400, 404), access=OWN,
+                  description="With Accept: application/json (the dashboard) the redirect is answered 200 "
+                              "{\"location\": ...} instead of 302, for the page to show it."),
         Operation("/oauth/token", "POST", consent.token,
                   "An access token (3 h) and a refresh token for an authorization code or a refresh token "
                   "(client_secret_basic or client_secret_post; PKCE S256 or plain).", "consent",
