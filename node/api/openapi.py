@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from node.api.access import ACCESS_CLASSES, GRANT, HOUSEHOLD, LOCAL, OWN, REDACTED
+from node.api.access import ACCESS_CLASSES, GRANT, HOUSEHOLD, OWN
 from node.api.operations import Operation, Reply, compute_error_codes
 from node.api.params import HEX32_SCHEMA, Schema
 
@@ -39,12 +39,12 @@ REASONS = {400: "Bad input: the error says which parameter and why.",
 SCOPE_NAMES = {"consumption_load_curve": "Half-hourly consumption (W)",
                "production_load_curve": "Half-hourly production (W)", "daily_consumption": "Wh per day",
                "max_power": "Highest half-hour mean consumption (W) per day"}
-# Each access class (node/api/access.py) as OpenAPI security requirements; {} is "none needed".
+# The access classes (node/api/access.py) that need credentials, as OpenAPI security
+# requirements. The others need none (REDACTED answers more to a household's signature
+# or the API token, LOCAL takes the token from a remote client): their x-access says so.
 SECURITY = {OWN: [{"householdSignature": []}],
             GRANT: [{"householdSignature": []}, {"dataConnect": list(SCOPE_NAMES)}],
-            HOUSEHOLD: [{"householdSignature": []}, {"apiToken": []}],
-            REDACTED: [{}, {"householdSignature": []}, {"apiToken": []}],
-            LOCAL: [{}, {"apiToken": []}]}
+            HOUSEHOLD: [{"householdSignature": []}, {"apiToken": []}]}
 SECURITY_SCHEMES = {
     "apiToken": {"type": "http", "scheme": "bearer",
                  "description": "The token the node runs with (voisinage node run --api-token): its operator."},
