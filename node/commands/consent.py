@@ -71,6 +71,9 @@ def parse_day(text: str, what: str) -> dt.date:
 def fetch_own_prm(client: httpx.Client, url: str, key: Keypair) -> str:
     doc = get_json(client, url, f"/accounts/{key.public.hex()}", signer=key)
     household = doc.get("household") if isinstance(doc, dict) else None
+    if isinstance(household, dict) and doc.get("redacted"):
+        # The node answered the public part: another household's node serves only its own.
+        raise UserError(f"{key.public.hex()[:16]}… is not this node's household: ask your own node")
     if not isinstance(household, dict) or not household.get("prm"):
         raise UserError(f"{key.public.hex()[:16]}… is not a registered household on this chain")
     return str(household["prm"])

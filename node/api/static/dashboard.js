@@ -492,7 +492,9 @@ async function refresh() {
   try {
     const [status, commune, allocation, validators, spends, payouts, registrars] = await Promise.all([
       getJSON("/status"), getJSON("/commune"), getJSON("/governance/allocation"), getJSON("/validators"),
-      getJSON("/txs?type=tx/spend&limit=10"), getJSON("/euro/payouts?status=owed&limit=50"),
+      getJSON("/txs?type=tx/spend&limit=10"),
+      // Payouts: the totals to all, the rows to their household (signed with the loaded key).
+      getJSON("/euro/payouts?status=owed&limit=50", Signer.key !== null),
       getJSON("/registrars")]);
     renderReconciliation(await getJSON("/reconciliation"));
     renderAggregates(await getJSON("/aggregates"));
