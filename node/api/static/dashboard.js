@@ -230,17 +230,19 @@ function renderTxList(listId, emptyId, txs) {
 
 async function refreshHousehold(allocation) {
   const addr = state.addr, signed = isMine();
-  const [acct, energy, txs] = await Promise.all([getJSON(`/accounts/${addr}`, signed),
+  const answers = await Promise.all([getJSON(`/accounts/${addr}`, signed),
     getJSON(`/households/${addr}/intervals`, signed), getJSON(`/txs?account=${addr}&limit=20`, signed)]);
-  const refused = energy && energy.refused ? energy : null;
+  // A refusal (401/403): the household route's, or any signed one's (a clock far off).
+  const refused = answers.find(doc => doc && doc.refused) || null;
+  const [acct, energy, txs] = answers.map(doc => doc && doc.refused ? null : doc);
   const message = $("hh-message");
-  const problem = state.inputError || (!acct ? "unknown_account" : (!energy ? "not_household" : null));
+  const problem = state.inputError || (!answers[0] ? "unknown_account" : (!answers[1] ? "not_household" : null));
   message.hidden = problem === null;
   message.textContent = problem === null ? "" : T(problem);
   renderPrivate(refused);
   if (acct) {
     await learnLabels([...(acct.gifts || []).map(g => g.beneficiary), ...Object.values(acct.delegations),
-      ...txs.txs.flatMap(tx => [tx.signer, tx.to, tx.beneficiary, tx.provider])]);
+      ...(txs ? txs.txs : []).flatMap(tx => [tx.signer, tx.to, tx.beneficiary, tx.provider])]);
     renderBalances(acct);
     renderKeyStatus(acct);
     renderGifts(acct);
@@ -252,7 +254,7 @@ async function refreshHousehold(allocation) {
     const rec = await getJSON(`/households/${addr}/reconciliation`, signed);
     if (rec && !rec.refused) renderHouseholdReconciliation(rec);
   }
-  renderTxList("activity", "activity-empty", txs.txs);
+  renderTxList("activity", "activity-empty", txs ? txs.txs : []);
   await refreshConsent(signed && !refused);
 }
 
