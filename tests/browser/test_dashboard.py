@@ -172,7 +172,8 @@ def test_a_household_grants_and_revokes_a_third_party_and_sees_the_access_log(li
         assert "Watt App" in text and "90 days" in text and prm in text and "production curve" in text
         shot(page, tmp_path, "consent-request")
         page.click("#authorize-approve")
-        location = wait_page(page, lambda p: attr(p, "#authorize-location", "href"), "the redirect with the code")
+        location = wait_page(page, lambda p: (attr(p, "#authorize-location", "href") or "").startswith(redirect)
+                             and attr(p, "#authorize-location", "href"), "the redirect with the code")
         assert location.startswith(redirect + "?")
         query = parse_qs(urlsplit(location).query)
         assert query["state"] == ["st-7"]

@@ -107,9 +107,10 @@ function renderPrivate(refused) {
   const node = $("hh-private");
   node.hidden = !refused;
   node.dataset.status = refused ? refused.refused : "";
-  if (!refused) { node.textContent = ""; return; }
+  if (!refused) { node.textContent = ""; node.title = ""; return; }
   const why = Signer.pub === null ? T("private_locked") : T("private_refused");
-  node.textContent = why + (refused.error ? ` (${refused.error})` : "");
+  node.textContent = why;
+  node.title = refused.error;          // the node's own words, for whoever wants them
   for (const id of ["produced-total", "consumed-total"]) { $(id).textContent = "–"; $(id).dataset.wh = ""; }
   $("energy-chart").replaceChildren();
   $("consumers-summary").textContent = "";
@@ -149,6 +150,7 @@ async function refreshConsumers() {
   summary.dataset.wh = doc.local_wh;
   fillTable("consumers-table", doc.consumers.map(c => el("tr", {"data-consumer": c.consumer},
     el("td", {}, who(c.consumer)), el("td", {class: "num"}, fmt.kwh(c.wh)))), "consumers-empty");
+  if (doc.consumers_count) $("consumers-empty").hidden = true;
 }
 
 function giftTarget(g) {
