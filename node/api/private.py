@@ -16,11 +16,16 @@ from typing import Any
 from node.api.access import Viewer
 from tokens import layout as L
 
-# Transactions that carry a household's consumption, production, trades or identity.
-PRIVATE_TXS = frozenset({
-    "tx/register", "tx/update", "tx/reading", "tx/transfer", "tx/gift", "tx/revoke-gift", "tx/service",
-    "tx/public-service", "tx/offer", "tx/accept", "tx/redeem", "tx/pay-debt", "tx/mark-paid", "tx/deregister",
-    "tx/consent", "tx/reconcile",
+# Transactions anyone may read whole: spending from the funds (DESIGN §4 "Public"),
+# governance, the validator and registrar sets, upgrades, associations, and key recovery
+# and rotation (the old key must be able to see a recovery to cancel it). Every other
+# type (readings, transfers, gifts, services, offers, registrations, redemptions,
+# reconciliations ..., and any type added later until it is listed here) carries a
+# household's consumption, production, trades or identity.
+PUBLIC_TXS = frozenset({
+    "tx/spend", "tx/delegate", "tx/ballot", "tx/propose", "tx/vote", "tx/validator-set", "tx/registrar-set",
+    "tx/schedule-upgrade", "tx/association", "tx/remove-association", "tx/rotate-key", "tx/recover-key",
+    "tx/cancel-recovery",
 })
 # Fields that name an account a transaction touches (tokens/txs.py).
 PARTY_FIELDS = ("signer", "to", "beneficiary", "provider", "counterparty", "key", "new_key", "household")
@@ -39,7 +44,7 @@ def compute_parties(doc: dict[str, Any]) -> frozenset[str]:
 
 def may_read_tx(doc: dict[str, Any], parties: frozenset[str], viewer: Viewer) -> bool:
     """A public transaction, or a private one the viewer is a party of (or the operator)."""
-    if doc["type"] not in PRIVATE_TXS or viewer.operator:
+    if doc["type"] in PUBLIC_TXS or viewer.operator:
         return True
     return viewer.signer is not None and viewer.signer.hex() in parties
 

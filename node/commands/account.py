@@ -10,7 +10,6 @@ import typer
 
 from node.commands.client import get_json, get_status, open_client, parse_key_hex, parse_node_url
 from node.commands.options import NODE_OPTION, TOKEN_OPTION
-from node.errors import UserError
 from node.home.keyfile import load_key
 
 account_app = typer.Typer(help="Accounts: balances, household, gifts, delegations, ballot.", no_args_is_help=True)

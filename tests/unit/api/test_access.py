@@ -15,10 +15,11 @@ import httpx
 import pytest
 import trio
 
-from node.api.access import ACCESS_CLASSES
+from node.api.access import ACCESS_CLASSES, Viewer
 from node.api.app import build_app
 from node.api.assets import StaticAssets
 from node.api.operations import Operation, Reply, build_routes
+from node.api.private import PUBLIC_TXS, redact_tx
 from node.api.routes import build_route_table
 from node.consent.signed import NONCE_BYTES, sign_target
 from node.home.homedir import KEY_FILE, create_network
@@ -27,6 +28,7 @@ from node.store.pruning import Pruning
 from tests.unit.service.test_pruning_node import Run
 from tokens import layout as L
 from tokens.genesis import DEFAULT_PARAMS
+from tokens.txs import TX_TYPES
 from wire import Keypair
 
 GENESIS_TIME = 1_700_000_000 - 1_700_000_000 % 1800
@@ -314,3 +316,15 @@ def test_aggregates_default_to_five_households(commune, tmp_path):
         run.close()
     assert doc["min_aggregate"] == 5
     assert [(r["sum_e"], r["sum_i"], r["m"], r["suppressed"]) for r in doc["intervals"]] == [(None, None, None, True)]
+
+
+def test_every_transaction_type_is_public_or_private_by_a_list_and_new_ones_are_private():
+    tags = {t.TAG for t in TX_TYPES}
+    assert PUBLIC_TXS <= tags
+    private = tags - PUBLIC_TXS
+    assert {"tx/reading", "tx/transfer", "tx/gift", "tx/service", "tx/offer", "tx/register", "tx/redeem"} <= private
+    doc = {"id": "00" * 32, "type": "tx/some-future-type", "signer": "ab" * 32, "nonce": 1, "payload": "secret"}
+    assert redact_tx(doc, Viewer()) == {"id": "00" * 32, "type": "tx/some-future-type", "signer": "ab" * 32,
+                                        "nonce": 1, "redacted": True}
+    assert redact_tx(doc, Viewer(signer=bytes.fromhex("ab" * 32))) == doc
+    assert redact_tx(doc, Viewer(operator=True)) == doc
