@@ -62,13 +62,19 @@ def node_run(
                                                "nodes (0: take none; default: 1000)."),
     snapshot_keep: int = typer.Option(None, "--snapshot-keep", show_default=False,
                                       help="Complete snapshots kept (default: 3)."),
+    light: bool = typer.Option(False, "--light",
+                               help="Household node: follow the chain by verified headers and keep only this "
+                                    "household's entries and the public ones, proven by the validators; no block "
+                                    "and nobody else's data is downloaded (docs/privacy.md). A home started light "
+                                    "stays light."),
     reset_sign_state_at_height: int = typer.Option(
         None, "--reset-sign-state-at-height", min=1,
         help="Validator whose sign_state.bin is lost or stale (restored from a backup): write a new record "
              "that never signs below this height. Give a height no validator has reached yet (the network's "
              "height + 2); a wrong one risks a double sign."),
 ) -> None:
-    """Run a node: a validator if its key is in genesis, otherwise a household full node."""
+    """Run a node: a validator if its key is in genesis, otherwise a household full node
+    (or, with --light, a household node that holds only its own data)."""
     from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
     from node.store.pruning import PruningError, parse_pruning
 
@@ -83,7 +89,7 @@ def node_run(
          sign_journal=sign_journal, relay_txs=relay_txs, check_all_signatures=check_all_signatures,
          rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine), pruning=kept,
          state_sync=state_sync, snapshot_interval=snapshot_interval, snapshot_keep=snapshot_keep,
-         reset_sign_state_at=reset_sign_state_at_height)
+         reset_sign_state_at=reset_sign_state_at_height, light=light)
 
 
 def check_snapshot_options(interval: int | None, keep: int | None) -> None:
