@@ -36,7 +36,8 @@ def node_run(
                                                    "block too, not only the commit of the validators that "
                                                    "checked them (validators always do)."),
     byzantine: str = typer.Option(None, "--byzantine", hidden=True,
-                                  help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote."),
+                                  help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote, 'lie-proofs' "
+                                      "forges the entries it serves household nodes."),
     pruning: str = typer.Option("default", "--pruning",
                                 help="archive: keep every block and state tree version (full `node verify`, "
                                      "proofs at any height); default: the state tree of the last --keep-states "
@@ -75,7 +76,7 @@ def node_run(
 ) -> None:
     """Run a node: a validator if its key is in genesis, otherwise a household full node
     (or, with --light, a household node that holds only its own data)."""
-    from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
+    from node.e2e.byzantine import BEHAVIOURS, make_answer_rewrite, make_effects_rewrite
     from node.store.pruning import PruningError, parse_pruning
 
     if byzantine is not None and byzantine not in BEHAVIOURS:
@@ -88,6 +89,7 @@ def node_run(
     _run(home, listen=listen, peers=list(peer), http=http, log_level=log_level, api_token=api_token,
          sign_journal=sign_journal, relay_txs=relay_txs, check_all_signatures=check_all_signatures,
          rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine), pruning=kept,
+         rewrite_answers=None if byzantine is None else make_answer_rewrite(byzantine),
          state_sync=state_sync, snapshot_interval=snapshot_interval, snapshot_keep=snapshot_keep,
          reset_sign_state_at=reset_sign_state_at_height, light=light)
 

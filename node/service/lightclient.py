@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 
@@ -118,13 +119,16 @@ class LightClient:
         return self.store.header_top() - 1 > self.store.height()
 
     async def step(self) -> bool:
-        """Headers up to the highest peer, then the entries below the newest one, from the
-        first peer that serves them. True when the store moved."""
+        """Headers up to a peer's height, then the entries below the newest header, from
+        the first peer that serves them. Peers able to serve are asked in random order:
+        households spread over the validators, and one lying peer cannot stay first. True
+        when the store moved."""
         banned = set(self.net.banned_peers())
-        heights = {p: h for p, h in self.net.peer_heights().items() if p not in banned}
-        for peer, best in sorted(heights.items(), key=lambda item: -item[1]):
-            if best <= self.store.header_top() and not self.is_refresh_due():
-                return False
+        top, due = self.store.header_top(), self.is_refresh_due()
+        able = [(p, h) for p, h in self.net.peer_heights().items()
+                if p not in banned and (h > top or (due and h >= top))]
+        random.shuffle(able)
+        for peer, best in able:
             try:
                 return await self.step_from(peer, best)
             except (NetError, DecodeError, LightError) as exc:

@@ -106,8 +106,12 @@ class EntriesServer:
     """The responder a node gives its network for the light protocol."""
 
     def __init__(self, open_snapshot: Callable[[], StoreReader], chain_id: bytes,
-                 now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+                 now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+                 rewrite: Callable[[bytes], bytes] | None = None) -> None:
+        """``rewrite``: None when honest; the e2e and live tests' ``--byzantine
+        lie-proofs`` passes one that forges answers (node/e2e/byzantine.py)."""
         self.open_snapshot, self.chain_id, self.now_ms = open_snapshot, chain_id, now_ms
+        self.rewrite = rewrite
         self.guard = ReplayGuard()
         self.served = 0
 
@@ -127,4 +131,4 @@ class EntriesServer:
         with self.open_snapshot() as snap:
             answer = answer_entries(snap, req)
         self.served += 1
-        return answer.encode()
+        return answer.encode() if self.rewrite is None else self.rewrite(answer.encode())

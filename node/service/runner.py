@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -347,14 +348,15 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                    check_all_signatures: bool = False, pruning: Pruning | None = None,
                    state_sync: bool = True, snapshot_interval: int | None = None,
                    snapshot_keep: int | None = None, reset_sign_state_at: int | None = None,
-                   light: bool = False) -> None:
+                   light: bool = False, rewrite_answers: Callable[[bytes], bytes] | None = None) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no);
     ``pruning``: what the store keeps (node/store/pruning.py); ``state_sync``: an empty
     home joins from a peer's snapshot; ``snapshot_interval``: heights between a
     validator's snapshots (0: none; None: SNAPSHOT_INTERVAL) (node/service/statesync.py);
     ``reset_sign_state_at``: the operator's explicit new double-sign record
     (signstate.prepare_sign_state); ``light``: a household node that follows headers
-    and its own proven entries only (lightnode.py; a home made light stays light)."""
+    and its own proven entries only (lightnode.py; a home made light stays light);
+    ``rewrite_answers``: None when honest (the live tests' ``--byzantine lie-proofs``)."""
     snapshot_interval = SNAPSHOT_INTERVAL if snapshot_interval is None else snapshot_interval
     snapshot_keep = SNAPSHOT_KEEP if snapshot_keep is None else snapshot_keep
     home = load_home(home_dir)
@@ -391,7 +393,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                                 settings=settings, serve_state=partial(respond_state, store, home.path),
                                 get_fork=partial(get_fork, store, home.genesis.chain_id),
                                 check_fork=partial(check_fork, store, home.genesis.chain_id),
-                                serve_light=EntriesServer(store.snapshot, home.genesis.chain_id).respond) as net:
+                                serve_light=EntriesServer(store.snapshot, home.genesis.chain_id,
+                                                          rewrite=rewrite_answers).respond) as net:
             node.net, started = net, True
             log.info("node %s (%s) at height %d, peer id %s", home.config.get("name", home.path.name),
                      "validator" if node.is_validator else "full node", store.height(), net.peer_id)

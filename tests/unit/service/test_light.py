@@ -18,6 +18,7 @@ from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
 from node.net import STATE_HEADERS, GetState, PeerUnavailable, StateUnavailable
 from node.service.errors import ServiceError
+from node.service import lightclient
 from node.service.lightclient import LightClient
 from node.service.lightnode import LightNode, check_not_validator, open_light_store
 from node.service.lightserve import EntriesServer
@@ -187,10 +188,11 @@ def flip_value(data: bytes) -> bytes:
     return dataclasses.replace(answer, entries=(forged,) + tuple(e for e in answer.entries if e is not first)).encode()
 
 
-def test_invalid_proof_bans_the_peer_and_another_one_is_asked(commune: Path, validator: Run):
+def test_invalid_proof_bans_the_peer_and_another_one_is_asked(commune: Path, validator: Run, monkeypatch):
     feed(validator, 3)
     net = FakeNet(validator, peers=("zz-liar", "aa-honest"), tamper={("zz-liar", "entries"): flip_value})
-    net.peer_heights = lambda: {"zz-liar": validator.store.height(), "aa-honest": validator.store.height() - 1}
+    # Peers are asked in random order: here the liar first.
+    monkeypatch.setattr(lightclient.random, "shuffle", lambda peers: peers.sort(reverse=True))
     node, client = light(commune, net)
     try:
         follow(client)
