@@ -240,6 +240,8 @@ def compute_light_genesis(home: Home) -> tuple[dict[bytes, bytes], bytes]:
 def open_light_store(home: Home) -> LightStore:
     """The home's light store, made from genesis on an empty home. A full node's home
     is refused: its store holds blocks and everybody's state (start from a fresh home)."""
+    if _is_genesis_validator(home):
+        raise ServiceError("a validator cannot run in light mode: it must apply every block")
     store = LightStore.open_home(home.path, chain_id=home.genesis.chain_id)
     try:
         if not store.is_initialized():
@@ -257,9 +259,16 @@ def _no_blocks(height: int):
     raise BlocksPruned("a household node in light mode keeps no block bodies")
 
 
-def check_not_validator(home: Home, store: LightStore) -> None:
+def _is_genesis_validator(home: Home) -> bool:
     key = home_key(home).public
-    if any(v.key == key for v in home.genesis.validators) or \
+    return any(v.key == key for v in home.genesis.validators)
+
+
+def check_not_validator(home: Home, store: LightStore) -> None:
+    """A validator (in genesis, or in the set of one of the next two heights) must apply
+    every block: it cannot run light. A household made one must restart as a full node."""
+    key = home_key(home).public
+    if _is_genesis_validator(home) or \
             any(key in get_validator_set(store.state, store.height() + ahead) for ahead in (1, 2)):
         raise ServiceError("a validator cannot run in light mode: it must apply every block")
 

@@ -283,9 +283,11 @@ def test_anonymous_request_gets_public_entries_only(commune: Path, validator: Ru
 
 def test_invalid_light_mode_for_a_validator_or_a_full_home(commune: Path, validator: Run):
     home = load_home(commune / "validator-0")
-    validator.close()
+    with pytest.raises(ServiceError, match="validator cannot run in light mode"):
+        open_light_store(home)
+    Run(commune, "household-1", Pruning()).close()      # a full household node's home
     with pytest.raises(ServiceError, match="full node's store"):
-        open_light_store(home)          # validator-0's home holds the full store Run made
+        open_light_store(load_home(commune / "household-1"))
     fresh = load_home(commune / "household-2")
     store = open_light_store(fresh)
     try:
