@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -273,6 +274,25 @@ def check_not_validator(home: Home, store: LightStore) -> None:
         raise ServiceError("a validator cannot run in light mode: it must apply every block")
 
 
+@asynccontextmanager
+async def open_light_network(node: LightNode, listen: str, peers: Sequence[str]) -> AsyncIterator:
+    """The light node's network (heartbeats heard, its own txs sent, no block served) and
+    its ``LightClient`` over it, as ``node.net`` and ``node.client``."""
+    home, store = node.home, node.store
+    addrs = get_validator_addrs(store.state, node.key.public)
+    bootstrap = list(dict.fromkeys(list(addrs) + genesis_peer_addrs(home.genesis.validators) + list(peers)))
+    settings = NetSettings(relay_txs=False, subscribe=frozenset({TopicKind.HEARTBEAT}),
+                           core_peers=frozenset(a.rsplit("/p2p/", 1)[1] for a in addrs))
+    async with open_network(home.path, home.genesis.chain_id, listen, bootstrap,
+                            {TopicKind.HEARTBEAT: node.on_heartbeat}, get_block=_no_blocks,
+                            get_height=store.height, settings=settings,
+                            get_fork=partial(get_fork, store, home.genesis.chain_id),
+                            check_fork=partial(check_fork, store, home.genesis.chain_id)) as net:
+        node.net = net
+        node.client = LightClient(home, store, net, node.key, node.notify_stored)
+        yield net
+
+
 async def run_light_node(home_dir: Path, *, listen: str, peers: list[str], http_host: str, http_port: int,
                          api_token: str | None = None, archive_keep_s: int = 0) -> None:
     from node.service.runner import _stop_on_signal, serve_api
@@ -282,18 +302,7 @@ async def run_light_node(home_dir: Path, *, listen: str, peers: list[str], http_
     try:
         check_not_validator(home, store)
         node = LightNode(home, store, archive_keep_s)
-        own = node.key.public
-        addrs = get_validator_addrs(store.state, own)
-        bootstrap = list(dict.fromkeys(list(addrs) + genesis_peer_addrs(home.genesis.validators) + list(peers)))
-        settings = NetSettings(relay_txs=False, subscribe=frozenset({TopicKind.HEARTBEAT}),
-                               core_peers=frozenset(a.rsplit("/p2p/", 1)[1] for a in addrs))
-        async with open_network(home.path, home.genesis.chain_id, listen, bootstrap,
-                                {TopicKind.HEARTBEAT: node.on_heartbeat}, get_block=_no_blocks,
-                                get_height=store.height, settings=settings,
-                                get_fork=partial(get_fork, store, home.genesis.chain_id),
-                                check_fork=partial(check_fork, store, home.genesis.chain_id)) as net:
-            node.net = net
-            node.client = LightClient(home, store, net, node.key, node.notify_stored)
+        async with open_light_network(node, listen, peers) as net:
             log.info("household node %s in light mode at height %d (headers to %d), peer id %s",
                      home.config.get("name", home.path.name), store.height(), store.header_top(), net.peer_id)
             async with trio.open_nursery() as nursery:
@@ -304,4 +313,3 @@ async def run_light_node(home_dir: Path, *, listen: str, peers: list[str], http_
                 nursery.start_soon(node.keep_pending_moving)
     finally:
         store.close()
-
