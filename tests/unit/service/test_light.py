@@ -296,3 +296,13 @@ def test_invalid_light_mode_for_a_validator_or_a_full_home(commune: Path, valida
             check_not_validator(home, store)
     finally:
         store.close()
+
+
+def test_invalid_verify_of_a_light_home(commune: Path, validator: Run):
+    from node.service.verify import VerifyError, verify_home
+    feed(validator, 2)
+    node, client = light(commune, FakeNet(validator))
+    follow(client)
+    node.store.close()
+    with pytest.raises(VerifyError, match="light mode holds no block to replay"):
+        verify_home(commune / OWN)
