@@ -14,7 +14,8 @@ from node.net.identity import (
     validator_peer_addr,
 )
 from node.net.messages import (
-    STATE_CHUNK, STATE_HEADER, STATE_HEADERS, STATE_SET_CHANGES, STATE_SNAPSHOTS, BlockEntry, Blocks, GetBlocks, GetState,
+    STATE_CHUNK, STATE_HEADER, STATE_HEADERS, STATE_SET_CHANGES, STATE_SNAPSHOTS, BlockEntry, Blocks, GetBlocks,
+    GetState,
     Status, SyncFailure, TxBatch,
 )
 from node.net.network import Network, NetSettings, open_network

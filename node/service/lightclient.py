@@ -75,7 +75,8 @@ def get_followed_keys(store: LightStore, own: bytes, top_time_s: int, full: bool
     return keys, prefixes
 
 
-def compute_state_writes(store: LightStore, verified: list) -> tuple[dict[bytes, bytes | None], list[tuple[bytes, bytes]]]:
+def compute_state_writes(store: LightStore, verified: list
+                         ) -> tuple[dict[bytes, bytes | None], list[tuple[bytes, bytes]]]:
     """The state writes an answer makes, and the held interval entries it shows have left
     the state (to archive, as they were last held)."""
     writes: dict[bytes, bytes | None] = {}
