@@ -206,7 +206,7 @@ class Api:
         return JSONResponse(doc)
 
     async def proof(self, call: Call) -> Response:
-        check_proof_access(call["key"], call.viewer)
+        self.with_snapshot(lambda s: check_proof_access(s.state, call["key"], call.viewer))
         try:
             doc = self.with_snapshot(lambda s: get_proof_view(s, call["key"], call["height"]))
         except ProofPruned as exc:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from node.api.access import Viewer
-from tokens import layout as L
+from tokens.kv import KV
+from tokens.visibility import PUBLIC, get_entry_reader
 
 # Transactions anyone may read whole: spending from the funds (DESIGN §4 "Public"),
 # governance, the validator and registrar sets, upgrades, associations, and key recovery
@@ -99,33 +100,14 @@ def filter_rows(rows: list[dict[str, Any]], viewer: Viewer) -> list[dict[str, An
     return [row for row in rows if viewer.may_read_records(bytes.fromhex(row["account"]))]
 
 
-# State keys (tokens/layout.py) by who may read their proof: anyone, or the household
-# whose key the state key holds at ``offset`` (the rest: the operator only).
-PUBLIC_PREFIXES = (L.META_HEIGHT, L.META_TIME, L.META_CHAIN, L.META_STATE_HASH, L.META_PARAMS, L.META_SETTLED,
-                   L.META_NEXT_EPOCH, L.META_TOTALS, L.META_ALLOCATION, L.META_VSC_NONCE, L.META_RSC_NONCE,
-                   L.META_UPG_NONCE, L.META_EURO, L.META_RECONCILE, L.UPGRADE, L.TREASURY, L.FUND, L.REGISTRAR,
-                   L.KEY_STATUS, L.RECOVERY_DUE, L.DELEGATION, L.BALLOT, L.PROPOSAL, L.PENDING, L.VOTE,
-                   L.VALIDATOR, L.VALIDATOR_SET, L.EQUIVOCATION, L.ASSOCIATION)
-OWNED_PREFIXES = ((L.ACCOUNT, 0), (L.HOUSEHOLD, 0), (L.GIFT, 0), (L.INTERVAL_ENTRY, 8), (L.CONTRIBUTION, 8))
-
-
-def get_key_owner(key: bytes) -> tuple[bool, bytes | None]:
-    """(anyone may read this state key's proof, the household it belongs to or None)."""
-    if any(key.startswith(p) for p in PUBLIC_PREFIXES):
-        return True, None
-    for prefix, offset in OWNED_PREFIXES:
-        start = len(prefix) + offset
-        if key.startswith(prefix) and len(key) >= start + 32:
-            return False, key[start:start + 32]
-    return False, None
-
-
-def check_proof_access(key: bytes, viewer: Viewer) -> None:
-    """Raise AccessRefused unless ``viewer`` may read the entry (or absence) at ``key``."""
-    public, owner = get_key_owner(key)
-    if public:
+def check_proof_access(kv: KV, key: bytes, viewer: Viewer) -> None:
+    """Raise AccessRefused unless ``viewer`` may read the entry (or absence) at ``key``:
+    the rule the validators apply to light household nodes (tokens/visibility.py), a
+    public entry to anyone, a household's to it, the rest to the operator only."""
+    reader = get_entry_reader(kv, key)
+    if reader is PUBLIC:
         return
-    if owner is None:
-        viewer.require_operator("this state entry (per-interval totals, meters, PRMs, offers, payouts ...)")
+    if reader is None:
+        viewer.require_operator("this state entry (indexes, and entries no household owns)")
     else:
-        viewer.require(owner, "this household's state entry")
+        viewer.require(reader, "this household's state entry")

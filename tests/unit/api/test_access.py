@@ -22,7 +22,7 @@ from node.api.operations import Operation, Reply, build_routes
 from node.api.private import PUBLIC_TXS, redact_tx
 from node.api.routes import build_route_table
 from node.consent.signed import NONCE_BYTES, sign_target
-from node.home.homedir import KEY_FILE, create_network
+from node.home.homedir import KEY_FILE, create_network, load_home
 from node.home.keyfile import load_key
 from node.store.pruning import Pruning
 from tests.unit.service.test_pruning_node import Run
@@ -280,10 +280,16 @@ def test_proofs_of_a_household_s_entries_are_its_own(commune, validator):
     assert get(validator, f"/proofs/{account_key}", signer=key(commune, "household-4")).status_code == 403
     assert get(validator, f"/proofs/{account_key}", signer=key(commune, "household-3")).status_code == 200
     assert get(validator, f"/proofs/{b'meta/height'.hex()}").status_code == 200
-    # An interval's unsuppressed sums: the operator's.
-    interval = L.key_interval(GENESIS_TIME).hex()
-    assert get(validator, f"/proofs/{interval}", signer=key(commune, "household-3")).status_code == 403
-    assert get(validator, f"/proofs/{interval}", token=TOKEN).status_code == 200
+    # The same rule as for light household nodes (tokens/visibility.py): a meter's entry
+    # names its household (read from the value); an index no household owns, the operator's.
+    spec = {h.key: h for h in load_home(commune / "household-3").genesis.households}
+    meter = L.key_meter(spec[key(commune, "household-3").public].meter).hex()
+    assert get(validator, f"/proofs/{meter}", signer=key(commune, "household-3")).status_code == 200
+    assert get(validator, f"/proofs/{meter}", signer=key(commune, "household-4")).status_code == 403
+    index = L.key_offer_expiry(GENESIS_TIME, bytes(32)).hex()
+    assert get(validator, f"/proofs/{index}", signer=key(commune, "household-3")).status_code == 403
+    assert get(validator, f"/proofs/{index}").status_code == 401
+    assert get(validator, f"/proofs/{index}", token=TOKEN).status_code == 200
 
 
 # -- public aggregates ---------------------------------------------------------------------------
