@@ -99,7 +99,7 @@ class LiveNet:
 
     def name_of(self, address: str) -> str:
         """The home whose key has this address (hex)."""
-        return next(name for name in [*self.names, "registrar"] if self.address(name) == address)
+        return next(name for name in [*self.nodes, "registrar"] if self.address(name) == address)
 
     def meter_serial(self, name: str) -> str:
         """The meter genesis gives household ``name``."""
