@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from tokens import layout as L
 from tokens import rules_assoc, rules_euro, rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
-from tokens import rules_reconcile
+from tokens import rules_ibc, rules_reconcile
 from tokens import settlement, upgrades
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
@@ -35,6 +35,9 @@ from tokens.txs import (
     RemoveAssociation, RevokeGift, RotateKey, ScheduleUpgrade, Service, Spend, StandingGift, Transfer, Tx,
     UpdateHousehold,
     ValidatorSetChange, Vote, decode_tx,
+)
+from tokens.txs import (
+    PROOF_CARRIED_TX_TYPES, Acknowledge, CreateClient, Misbehaviour, RecvPacket, SendToCommune, Timeout, UpdateClient,
 )
 from wire import DecodeError, compute_id, verify_message
 from wire.units import Height
@@ -92,6 +95,14 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     # Issue 18 (docs/reconciliation.md).
     Consent: rules_reconcile.process_consent,
     Reconcile: rules_reconcile.process_reconcile,
+    # Transfers between communes (docs/communes.md).
+    CreateClient: rules_ibc.process_create_client,
+    UpdateClient: rules_ibc.process_update_client,
+    Misbehaviour: rules_ibc.process_misbehaviour,
+    SendToCommune: rules_ibc.process_send_to_commune,
+    RecvPacket: rules_ibc.process_recv_packet,
+    Acknowledge: rules_ibc.process_acknowledge,
+    Timeout: rules_ibc.process_timeout,
 }
 
 
@@ -99,6 +110,8 @@ def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
     # DESIGN §2: every signer's Ed25519 signature over the domain-separated body.
     if isinstance(tx, (ValidatorSetChange, RegistrarSetChange, ScheduleUpgrade)):
         rules_validators.verify_cosignatures(lg, tx)
+    elif isinstance(tx, PROOF_CARRIED_TX_TYPES):
+        return      # docs/communes.md: their validity is the proof they carry, checked by their rule
     elif not verify_message(tx, lg.chain_id):
         raise InvalidTx("bad_signature", f"{tx.TAG}: a signature does not verify")
 
