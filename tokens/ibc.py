@@ -13,7 +13,8 @@ State keys (values are msgpack objects, tokens/kv.py); ``chain`` is a 32-byte ch
 
 ==================================  =========================================================
 ``ibc/client/`` chain               [name, latest height, frozen height or 0, created height,
-                                    evidence [height, block id, other block id] or None]
+                                    evidence or None: [height, block id, other block id, the
+                                    other header, its commit] (encoded)]
 ``ibc/cset/`` chain ‖ from          [keys...]: its validator set from that height on
 ``ibc/cons/`` chain ‖ height        [block id, state root, time ms]: its verified header
 ``ibc/seq/`` dest                   the next sequence of packets sent to ``dest``

@@ -8,7 +8,7 @@ from typing import Any
 
 from tokens import ibc as I
 from tokens.kv import KV, decode_value
-from tokens.layout import META_CHAIN, from_u64
+from tokens.layout import META_CHAIN, VALIDATOR_SET, from_u64
 from tokens.txs import Packet
 
 
@@ -28,7 +28,9 @@ def get_client_view(kv: KV, chain: bytes, client: list) -> dict[str, Any]:
         "latest_height": latest, "latest_time_ms": state[I.CS_TIME_MS] if state else None,
         "frozen": bool(client[I.C_FROZEN]), "frozen_height": client[I.C_FROZEN] or None,
         "evidence": None if evidence is None else {"height": evidence[0], "block_id": evidence[1].hex(),
-                                                   "other_block_id": evidence[2].hex()},
+                                                   "other_block_id": evidence[2].hex(),
+                                                   "other_header": evidence[3].hex(),
+                                                   "other_commit": evidence[4].hex()},
         "created_height": client[I.C_CREATED], "validator_sets": sets,
     }
 
@@ -107,6 +109,8 @@ def get_ibc_view(kv: KV) -> dict[str, Any]:
         "clients": clients,
         "channels": [get_channel_view(kv, dest) for dest in dests],
         "vouchers": get_voucher_supply(kv),
+        "set_change_heights": [from_u64(key[len(VALIDATOR_SET):]) - 1 for key, _ in kv.iter_prefix(VALIDATOR_SET)
+                               if from_u64(key[len(VALIDATOR_SET):]) >= 2],
         "self_misbehaviour": [{"height": from_u64(key[len(I.SELF_MISBEHAVIOUR):]),
                                "block_ids": [b.hex() for b in ids]}
                               for key, ids in _scan(kv, I.SELF_MISBEHAVIOUR)],

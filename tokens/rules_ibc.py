@@ -59,10 +59,13 @@ def process_create_client(lg: Ledger, tx: CreateClient, tx_id: bytes) -> None:
     lg.ov.put(I.key_client_set(tx.chain_id, tx.from_height), list(tx.validators))
 
 
-def process_freeze(lg: Ledger, chain: bytes, client: list, height: int, first: bytes, second: bytes) -> None:
+def process_freeze(lg: Ledger, chain: bytes, client: list, height: int, first: bytes, header: Header,
+                   commit: Commit) -> None:
+    """Freeze the client; the evidence keeps the second header whole, so that a relayer can
+    show it, with the chain's own header, to that chain's council (process_misbehaviour)."""
     client = list(client)
     client[I.C_FROZEN] = height
-    client[I.C_EVIDENCE] = [height, first, second]
+    client[I.C_EVIDENCE] = [height, first, compute_block_id(header), header.encode(), commit.encode()]
     lg.ov.put(I.key_client(chain), client)
 
 
@@ -78,7 +81,7 @@ def process_update_client(lg: Ledger, tx: UpdateClient, tx_id: bytes) -> None:
         if known[I.CS_BLOCK_ID] == block_id:
             raise InvalidTx("header_known", f"header {header.height} is already verified")
         # Two valid headers at one height: the chain's validators equivocated. Freeze.
-        process_freeze(lg, chain, client, header.height, known[I.CS_BLOCK_ID], block_id)
+        process_freeze(lg, chain, client, header.height, known[I.CS_BLOCK_ID], header, tx.commit)
         return
     change = I.compute_next_set(sets, header, tx.next_validators, client[I.C_LATEST])
     lg.ov.put(I.key_consensus(chain, header.height), [block_id, header.state_hash, header.time_ms])
@@ -126,7 +129,7 @@ def process_misbehaviour(lg: Ledger, tx: Misbehaviour, tx_id: bytes) -> None:
     second = I.verify_client_header(chain, sets, tx.header_b, tx.commit_b)
     if first == second:
         raise InvalidTx("bad_evidence", "the two headers are the same block")
-    process_freeze(lg, chain, client, height, first, second)
+    process_freeze(lg, chain, client, height, first, tx.header_b, tx.commit_b)
 
 
 # -- packets: the source side ---------------------------------------------------------

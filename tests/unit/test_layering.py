@@ -51,8 +51,9 @@ ROOMS = {
     # bench year builds its chain with the service's own LedgerApp and mempool.
     "bench": BELOW_SERVICE | {"sim", "localnet", "service"},
     "e2e": BELOW_SERVICE | {"sim", "localnet", "bench.stats"},
+    "relay": {"errors"},
     "commands": {"errors", "clock", "home", "net", "store", "meter", "api", "service", "sim", "localnet",
-                 "bench", "e2e", "consent"},
+                 "bench", "e2e", "consent", "relay"},
     "cli": {"errors", "commands", "home", "net", "store", "service", "localnet", "e2e.errors"},
 }
 
