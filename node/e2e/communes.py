@@ -151,6 +151,19 @@ async def drain(client, communes: list[Commune], timeout: float) -> bool:
     return False
 
 
+async def read_still_books(client, communes: list[Commune]) -> dict[str, Any]:
+    """The books once two reads in a row agree: txs the relayer posted before it stopped
+    may still commit, and the two chains are read one after the other."""
+    books = await read_books(client, communes)
+    for _ in range(20):
+        await trio.sleep(1.0)
+        again = await read_books(client, communes)
+        if again == books:
+            break
+        books = again
+    return books
+
+
 def judge(report: dict[str, Any]) -> list[str]:
     problems = []
     for direction, mid in report["books_relayer_stopped"].items():
@@ -164,7 +177,10 @@ def judge(report: dict[str, Any]) -> list[str]:
             problems.append(f"{direction}: escrow {end['escrow']} != vouchers {end['vouchers']} once drained")
         committed = sum(end["statuses"].values())
         src = direction.split("->")[0]
-        if committed != report["sent"][src]["accepted"]:
+        # A send taken into B's mempool just before B was stopped may never commit: the
+        # sender's tx is lost with the mempool, not a packet (nothing was escrowed).
+        slack = 2 if src == "B" else 0
+        if not report["sent"][src]["accepted"] - slack <= committed <= report["sent"][src]["accepted"]:
             problems.append(f"{direction}: {report['sent'][src]['accepted']} sends accepted, {committed} committed")
     if not report["books_drained"]["A->B"]["statuses"].get("timed-out"):
         problems.append("no packet sent while B was down timed out")
@@ -201,7 +217,7 @@ async def run_communes_manifest(m: CommunesManifest, workdir: Path | None = None
             say("load over: checking the books with the relayer stopped")
             await relayer.stop()
             await trio.sleep(3.0)
-            report["books_relayer_stopped"] = await read_books(client, communes)
+            report["books_relayer_stopped"] = await read_still_books(client, communes)
             await relayer.start()
             report["drained"] = await drain(client, communes, m.drain_timeout_s)
             report["books_drained"] = await read_books(client, communes)

@@ -10,6 +10,7 @@ relayer is ``voisinage relay --a URL --b URL``, a process that can be killed.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
 from node.localnet.cluster import API_TOKEN, Cluster, NodeProc, build_network
 from node.localnet.errors import LocalnetError
+from node.localnet.meters import MeterFleet
 from node.localnet.ports import find_port_block
 from tokens.ibc import key_receipt
 from tokens.kv import decode_value
@@ -201,3 +203,39 @@ async def read_books(client: httpx.AsyncClient, communes: list[Commune]) -> dict
             "statuses": {s: sum(1 for t in transfers if t["status"] == s) for s in {t["status"] for t in transfers}},
         }
     return books
+
+
+async def run_two_communes(home: Path, validators: int, households: int, speed: int, http_base: int | None,
+                           duration: float | None, say=print) -> int:
+    """``localnet up --communes 2``: both networks, linked and funded, the relayer, meter
+    load on both; until Ctrl-C / SIGTERM or ``duration``; prints both chains' books."""
+    communes = build_communes(home, validators, households, speed, http_base)
+    relayer = Relayer(communes, home / "relayer.log")
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as stop_signals:
+        async with httpx.AsyncClient(headers={"authorization": f"Bearer {API_TOKEN}"}) as client:
+            for c in communes:
+                c.cluster = Cluster(c.nodes, None, client)
+            try:
+                for c in communes:
+                    await c.cluster.start_all()
+                    say(f"commune {c.name} (chain {c.chain_id.hex()[:16]}…): dashboard {c.nodes[-1].url}/")
+                await link_and_fund(client, communes)
+                await relayer.start()
+                say(f"relayer: voisinage relay --a {communes[0].url} --b {communes[1].url} (log {relayer.log})")
+                fleets = [MeterFleet(load_home(c.nodes[0].home).genesis,
+                                     [n for n in c.nodes if n.role == "household"]) for c in communes]
+                async with trio.open_nursery() as nursery:
+                    for fleet in fleets:
+                        nursery.start_soon(fleet.run, client)
+                    with trio.move_on_after(duration if duration is not None else float("inf")):
+                        async for signum in stop_signals:
+                            say(f"{signal.Signals(signum).name}: stopping both communes")
+                            break
+                    nursery.cancel_scope.cancel()
+                say(json.dumps(await read_books(client, communes)))
+            finally:
+                with trio.CancelScope(shield=True):
+                    await relayer.stop()
+                    for c in communes:
+                        await c.cluster.stop_all()
+    return 0
