@@ -1,6 +1,6 @@
 """The ledger: accounts, transactions, half-hourly settlement, treasury epochs, state hash (DESIGN §4).
 
-Pure: imports only wire, governance and consensus (light clients of other communes, docs/communes.md); no I/O, clock, randomness, trio, libp2p or plyvel.
+Pure: imports only wire and governance; no I/O, clock, randomness, trio, libp2p or plyvel.
 """
 
 from tokens.errors import InvalidLedgerBlock, InvalidTx

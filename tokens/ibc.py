@@ -3,11 +3,17 @@ the light client of another commune's chain (docs/communes.md). Pure.
 
 A commune keeps, for each chain its registrars linked (``CreateClient``), a light
 client: the chain's validator sets from a trusted height on, and the headers a relayer
-brought it (``UpdateClient``), each checked as consensus/lightsync.py checks a header
-(>= quorum of the set in force at its height signed its commit; a header that changes
-the set carries the new keys, which must hash to what it commits to). A header's
-``state_hash`` is the chain's state root after the previous height, against which
-packet commitments, receipts and acknowledgements are proven (wire/merkle.py).
+brought it (``UpdateClient``): >= quorum of the set in force at its height signed its
+commit, and a header that changes the set carries the new keys, which must hash to what
+it commits to. A header's ``state_hash`` is the chain's state root after the previous
+height, against which packet commitments, receipts and acknowledgements are proven
+(wire/merkle.py).
+
+Headers and commits travel in the txs as opaque bytes: what they are and when a commit
+makes a header final are consensus's rules, which the ledger does not import (DESIGN §1).
+It asks a ``HeaderVerifier`` that node/ passes to every ledger it builds
+(consensus.lightsync.HEADER_RULES): pure and deterministic, so every node judges a
+relayed header alike.
 
 State keys (values are msgpack objects, tokens/kv.py); ``chain`` is a 32-byte chain id:
 
@@ -38,14 +44,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from consensus.block import Commit, Header, compute_block_id, compute_validators_hash, verify_commit
-from consensus.errors import InvalidBlock
-from consensus.lightsync import TrustedSet, get_trusted_set
 from tokens.errors import InvalidTx
 from tokens.kv import Overlay
 from tokens.layout import from_u64, u64
+from tokens.rules_validators import get_set_at
 from tokens.txs import Packet
 
 CLIENT = b"ibc/client/"
@@ -184,9 +190,14 @@ def require_client(ov: Overlay, chain: bytes) -> list:
     return client
 
 
-def get_client_sets(ov: Overlay, chain: bytes) -> list[TrustedSet]:
-    prefix = CLIENT_SET + chain
-    return [TrustedSet(from_u64(key[len(prefix):]), tuple(keys)) for key, keys in ov.iter_prefix(prefix)]
+def get_client_sets(ov: Overlay, chain: bytes) -> list[tuple[bytes, list]]:
+    """The client's validator sets, (``ibc/cset/`` key, keys) in height order."""
+    return list(ov.iter_prefix(CLIENT_SET + chain))
+
+
+def get_client_set_at(sets: list[tuple[bytes, list]], chain: bytes, height: int) -> list[bytes]:
+    """The set the client follows at ``height``: the last one starting at or below it."""
+    return get_set_at(sets, height, CLIENT_SET + chain)
 
 
 def get_consensus(ov: Overlay, chain: bytes, height: int) -> list | None:
@@ -201,28 +212,73 @@ def require_consensus(ov: Overlay, chain: bytes, height: int) -> list:
     return state
 
 
-def verify_client_header(chain: bytes, sets: list[TrustedSet], header: Header, commit: Commit) -> bytes:
-    """The block id of ``header``, whose commit >= quorum of the set in force at its height
-    signed (consensus/lightsync.py's sequential step). Raises InvalidTx ``bad_header``."""
+# -- headers: consensus's rules, behind an interface ----------------------------------
+
+class HeaderView(Protocol):
+    """What a ledger reads of a decoded header (consensus.block.Header is one)."""
+
+    @property
+    def chain_id(self) -> bytes: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def time_ms(self) -> int: ...
+    @property
+    def state_hash(self) -> bytes: ...        # the chain's state root after height - 1
+    @property
+    def next_validators(self) -> bytes: ...   # the hash of the set that signs height + 1
+
+
+class HeaderVerifier(Protocol):
+    """A chain's header rules: how a header decodes, when a commit makes it final, and the
+    hash a header commits to for a validator set. Pure and deterministic. Each method
+    raises ValueError (with a one-line reason) on bad input."""
+
+    def decode_header(self, data: bytes) -> HeaderView:
+        """The header encoded in ``data``."""
+
+    def verify_commit(self, header: HeaderView, commit: bytes, validators: Sequence[bytes]) -> bytes:
+        """The block id of ``header``, whose ``commit`` >= quorum of ``validators`` signed."""
+
+    def compute_validators_hash(self, validators: Sequence[bytes]) -> bytes:
+        """What a header's ``next_validators`` holds for ``validators``."""
+
+
+def decode_header(rules: HeaderVerifier, data: bytes) -> HeaderView:
+    try:
+        return rules.decode_header(data)
+    except ValueError as exc:
+        raise InvalidTx("bad_header", f"not a header: {exc}") from None
+
+
+def verify_header(rules: HeaderVerifier, header: HeaderView, commit: bytes, validators: Sequence[bytes]) -> bytes:
+    """The block id of ``header``, signed by >= quorum of ``validators``. Raises InvalidTx ``bad_header``."""
+    if not validators:
+        raise InvalidTx("bad_header", f"no validator set is known for height {header.height}")
+    try:
+        return rules.verify_commit(header, commit, validators)
+    except ValueError as exc:
+        raise InvalidTx("bad_header", f"header {header.height}: {exc}") from None
+
+
+def verify_client_header(rules: HeaderVerifier, chain: bytes, sets: list[tuple[bytes, list]], header: HeaderView,
+                         commit: bytes) -> bytes:
+    """The block id of ``header``, a header of ``chain`` whose commit >= quorum of the set
+    the client follows at its height signed (Tendermint light client, sequential step).
+    Raises InvalidTx ``bad_header``."""
     if header.chain_id != chain:
         raise InvalidTx("bad_header", "the header is of another chain")
-    try:
-        trusted = get_trusted_set(sets, header.height)
-        block_id = compute_block_id(header)
-        verify_commit(trusted, chain, header.height, block_id, commit)
-    except InvalidBlock as exc:
-        raise InvalidTx("bad_header", f"header {header.height}: {exc}") from None
-    return block_id
+    return verify_header(rules, header, commit, get_client_set_at(sets, chain, header.height))
 
 
-def compute_next_set(sets: list[TrustedSet], header: Header, next_validators: tuple[bytes, ...],
-                     latest: int) -> TrustedSet | None:
-    """The set change ``header`` makes (None: it makes none), checked against what the
-    client knows. Raises InvalidTx ``set_mismatch`` / ``bad_set``."""
-    known = get_trusted_set(sets, header.height + 1)
-    if header.next_validators == compute_validators_hash(known):
+def compute_next_set(rules: HeaderVerifier, chain: bytes, sets: list[tuple[bytes, list]], header: HeaderView,
+                     next_validators: tuple[bytes, ...], latest: int) -> tuple[int, tuple[bytes, ...]] | None:
+    """The set change ``header`` makes, (from height, keys) (None: it makes none), checked
+    against what the client knows. Raises InvalidTx ``set_mismatch`` / ``bad_set``."""
+    known = get_client_set_at(sets, chain, header.height + 1)
+    if header.next_validators == rules.compute_validators_hash(known):
         return None
-    if header.height + 1 <= sets[-1].from_height:
+    if header.height + 1 <= from_u64(sets[-1][0][len(CLIENT_SET) + len(chain):]):
         raise InvalidTx("set_mismatch", f"header {header.height} commits to a next set other than the one the "
                                         "client already follows there")
     if header.height < latest:
@@ -231,6 +287,6 @@ def compute_next_set(sets: list[TrustedSet], header: Header, next_validators: tu
     if not next_validators or len(set(next_validators)) != len(next_validators):
         raise InvalidTx("bad_set", f"header {header.height} changes the validator set: the update must carry "
                                    "the new keys, each once")
-    if compute_validators_hash(next_validators) != header.next_validators:
+    if rules.compute_validators_hash(next_validators) != header.next_validators:
         raise InvalidTx("bad_set", f"the keys carried do not hash to header {header.height}'s next validators")
-    return TrustedSet(header.height + 1, tuple(next_validators))
+    return header.height + 1, tuple(next_validators)

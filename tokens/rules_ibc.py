@@ -20,8 +20,6 @@ Every check comes before the first write (STYLE "Applying a block").
 
 from __future__ import annotations
 
-from consensus.block import Commit, Header, compute_block_id, verify_commit
-from consensus.errors import InvalidBlock
 from tokens import ibc as I
 from tokens import layout as L
 from tokens.errors import InvalidTx
@@ -59,64 +57,70 @@ def process_create_client(lg: Ledger, tx: CreateClient, tx_id: bytes) -> None:
     lg.ov.put(I.key_client_set(tx.chain_id, tx.from_height), list(tx.validators))
 
 
-def process_freeze(lg: Ledger, chain: bytes, client: list, height: int, first: bytes, header: Header,
-                   commit: Commit) -> None:
+def get_header_rules(lg: Ledger) -> I.HeaderVerifier:
+    """The header rules node/ gave this ledger. A ledger built without them cannot judge a
+    header: that is a wiring bug of the node, and it must not pass as an invalid tx."""
+    if lg.headers is None:
+        raise RuntimeError("this ledger was built without header rules (apply_block(..., headers=)); "
+                           "it cannot judge UpdateClient or Misbehaviour")
+    return lg.headers
+
+
+def process_freeze(lg: Ledger, chain: bytes, client: list, height: int, first: bytes, second: bytes,
+                   header: bytes, commit: bytes) -> None:
     """Freeze the client; the evidence keeps the second header whole, so that a relayer can
     show it, with the chain's own header, to that chain's council (process_misbehaviour)."""
     client = list(client)
     client[I.C_FROZEN] = height
-    client[I.C_EVIDENCE] = [height, first, compute_block_id(header), header.encode(), commit.encode()]
+    client[I.C_EVIDENCE] = [height, first, second, header, commit]
     lg.ov.put(I.key_client(chain), client)
 
 
 def process_update_client(lg: Ledger, tx: UpdateClient, tx_id: bytes) -> None:
     # ICS-07: a header is trusted when >= quorum of the set in force at its height signed it.
-    header = tx.header
+    rules = get_header_rules(lg)
+    header = I.decode_header(rules, tx.header)
     chain = header.chain_id
     client = I.require_client(lg.ov, chain)
     sets = I.get_client_sets(lg.ov, chain)
-    block_id = I.verify_client_header(chain, sets, header, tx.commit)
+    block_id = I.verify_client_header(rules, chain, sets, header, tx.commit)
     known = I.get_consensus(lg.ov, chain, header.height)
     if known is not None:
         if known[I.CS_BLOCK_ID] == block_id:
             raise InvalidTx("header_known", f"header {header.height} is already verified")
         # Two valid headers at one height: the chain's validators equivocated. Freeze.
-        process_freeze(lg, chain, client, header.height, known[I.CS_BLOCK_ID], header, tx.commit)
+        process_freeze(lg, chain, client, header.height, known[I.CS_BLOCK_ID], block_id, tx.header, tx.commit)
         return
-    change = I.compute_next_set(sets, header, tx.next_validators, client[I.C_LATEST])
+    change = I.compute_next_set(rules, chain, sets, header, tx.next_validators, client[I.C_LATEST])
     lg.ov.put(I.key_consensus(chain, header.height), [block_id, header.state_hash, header.time_ms])
     if change is not None:
-        lg.ov.put(I.key_client_set(chain, change.from_height), list(change.validators))
+        lg.ov.put(I.key_client_set(chain, change[0]), list(change[1]))
     if header.height > client[I.C_LATEST]:
         client = list(client)
         client[I.C_LATEST] = header.height
         lg.ov.put(I.key_client(chain), client)
 
 
-def verify_evidence_pair(tx: Misbehaviour) -> None:
-    a, b = tx.header_a, tx.header_b
+def verify_evidence_pair(a: I.HeaderView, b: I.HeaderView) -> None:
     if a.chain_id != b.chain_id or a.height != b.height:
         raise InvalidTx("bad_evidence", "misbehaviour is two headers of one chain at one height")
 
 
-def verify_own_commit(lg: Ledger, header: Header, commit: Commit) -> bytes:
+def verify_own_commit(lg: Ledger, rules: I.HeaderVerifier, header: I.HeaderView, commit: bytes) -> bytes:
     entries = list(lg.ov.iter_prefix(L.VALIDATOR_SET))
-    block_id = compute_block_id(header)
-    try:
-        verify_commit(get_set_at(entries, header.height), lg.chain_id, header.height, block_id, commit)
-    except InvalidBlock as exc:
-        raise InvalidTx("bad_header", f"header {header.height}: {exc}") from None
-    return block_id
+    return I.verify_header(rules, header, commit, get_set_at(entries, header.height))
 
 
 def process_misbehaviour(lg: Ledger, tx: Misbehaviour, tx_id: bytes) -> None:
     # ICS-07 misbehaviour: two headers at one height, each committed by its set.
-    verify_evidence_pair(tx)
-    chain, height = tx.header_a.chain_id, tx.header_a.height
+    rules = get_header_rules(lg)
+    header_a, header_b = I.decode_header(rules, tx.header_a), I.decode_header(rules, tx.header_b)
+    verify_evidence_pair(header_a, header_b)
+    chain, height = header_a.chain_id, header_a.height
     if chain == lg.chain_id:
         # Relayed back from a commune that froze its client: our own council is alerted.
-        first, second = verify_own_commit(lg, tx.header_a, tx.commit_a), verify_own_commit(lg, tx.header_b,
-                                                                                            tx.commit_b)
+        first = verify_own_commit(lg, rules, header_a, tx.commit_a)
+        second = verify_own_commit(lg, rules, header_b, tx.commit_b)
         if first == second:
             raise InvalidTx("bad_evidence", "the two headers are the same block")
         if lg.ov.get(I.key_self_misbehaviour(height)) is not None:
@@ -125,11 +129,11 @@ def process_misbehaviour(lg: Ledger, tx: Misbehaviour, tx_id: bytes) -> None:
         return
     client = I.require_client(lg.ov, chain)
     sets = I.get_client_sets(lg.ov, chain)
-    first = I.verify_client_header(chain, sets, tx.header_a, tx.commit_a)
-    second = I.verify_client_header(chain, sets, tx.header_b, tx.commit_b)
+    first = I.verify_client_header(rules, chain, sets, header_a, tx.commit_a)
+    second = I.verify_client_header(rules, chain, sets, header_b, tx.commit_b)
     if first == second:
         raise InvalidTx("bad_evidence", "the two headers are the same block")
-    process_freeze(lg, chain, client, height, first, tx.header_b, tx.commit_b)
+    process_freeze(lg, chain, client, height, first, second, tx.header_b, tx.commit_b)
 
 
 # -- packets: the source side ---------------------------------------------------------

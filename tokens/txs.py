@@ -21,7 +21,7 @@ from wire import (
     BOOL, HASH, KEY, OPT_KEY, SIG, U64, Bytes, DecodeError, List, Message, Nested, Str, decode, field_of,
     register,
 )
-from wire.limits import MAX_TX_BYTES
+from wire.limits import MAX_HEADER_BYTES, MAX_TX_BYTES
 
 CLASS = Str(8)          # token class name: "kwh" or "hour"
 MEMO = Str(140)         # DESIGN §4: memo <= 140 bytes
@@ -463,12 +463,14 @@ __all__ += [t.__name__ for t in RECONCILE_TX_TYPES] + ["RECONCILE_TX_TYPES", "MA
 
 # Transfers between communes (docs/communes.md): light clients of other communes' chains,
 # packets carried by an untrusted relayer with proofs against their state roots.
-from consensus.block import Commit, Header  # noqa: E402  (appended section; consensus is pure)
-
+# A header and its commit are carried as their bytes: the ledger reads them through the
+# header rules node/ gives it (tokens/ibc.py HeaderVerifier), not consensus's classes.
 DENOM = Str(40)             # a class ("kwh") or a voucher "ibc/<16 hex of its origin>/<class>"
 IBC_REASON = Str(64)
 MAX_IBC_PROOF_BYTES = 3 * 1024      # a state-tree proof of ~90 siblings; a tx stays <= 4 KiB
 MAX_CLIENT_VALIDATORS = 64
+HEADER = Bytes(max=MAX_HEADER_BYTES)
+COMMIT = Bytes(max=MAX_TX_BYTES)    # the tx size limit bounds it (~100 bytes a signature)
 
 
 @register("ibc/packet")
@@ -505,25 +507,25 @@ class CreateClient(Tx):
 @register("tx/update-client")
 @dataclass(frozen=True)
 class UpdateClient(Tx):
-    """Anyone: a header of a linked chain and its commit; ``next_validators`` are the keys
-    of the set the header commits to when it changes the set (empty otherwise)."""
+    """Anyone: a header of a linked chain and its commit (encoded); ``next_validators`` are
+    the keys of the set the header commits to when it changes the set (empty otherwise)."""
 
     SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
-    header: Header = field_of(Nested(Header))
-    commit: Commit = field_of(Nested(Commit))
+    header: bytes = field_of(HEADER)
+    commit: bytes = field_of(COMMIT)
     next_validators: tuple[bytes, ...] = field_of(List(KEY, MAX_CLIENT_VALIDATORS))
 
 
 @register("tx/misbehaviour")
 @dataclass(frozen=True)
 class Misbehaviour(Tx):
-    """Anyone: two headers of one chain at one height, each with a commit of its set."""
+    """Anyone: two headers of one chain at one height, each with a commit of its set (encoded)."""
 
     SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
-    header_a: Header = field_of(Nested(Header))
-    commit_a: Commit = field_of(Nested(Commit))
-    header_b: Header = field_of(Nested(Header))
-    commit_b: Commit = field_of(Nested(Commit))
+    header_a: bytes = field_of(HEADER)
+    commit_a: bytes = field_of(COMMIT)
+    header_b: bytes = field_of(HEADER)
+    commit_b: bytes = field_of(COMMIT)
 
 
 @register("tx/send-to-commune")

@@ -1,9 +1,7 @@
 """DESIGN §1 layering, enforced by parsing every import of every module.
 
 wire imports nothing of ours; consensus, tokens and governance import only wire
-(tokens may also import governance, and consensus: the light clients of other communes'
-chains check their headers with consensus's pure rules); node imports everything; nothing
-imports node.
+(tokens may also import governance); node imports everything; nothing imports node.
 The pure cores import no I/O, clock, randomness, network, storage, HTTP, serial or
 CLI module. Inside node/, each room imports only the rooms below it (ROOMS): the
 network and the store know nothing of the service, the API or the commands, and
@@ -23,7 +21,7 @@ ALLOWED = {
     "wire": set(),
     "consensus": {"wire"},
     "governance": {"wire"},
-    "tokens": {"wire", "governance", "consensus"},
+    "tokens": {"wire", "governance"},
     "node": OURS - {"node"},
 }
 FORBIDDEN_IN_CORES = {

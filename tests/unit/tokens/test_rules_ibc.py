@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.tokens.commune import REGISTRAR, VALIDATORS, expect_invalid, keypair
 from tests.unit.tokens.test_properties import check_conservation
-from tests.unit.tokens.twocommunes import FAR, Communes, make_commit, make_header, prove
+from tests.unit.tokens.twocommunes import FAR, Communes, make_commit, make_header, misbehaviour_tx, prove, update_tx
 from tokens import InvalidLedgerBlock, apply_block, get_account
 from tokens import ibc as I
 from tokens import layout as L
@@ -184,8 +184,8 @@ def test_invalid_packet_against_a_frozen_client_and_the_alert_reaches_both_counc
     net.b.block([update])
     # A's validators sign a second header at the same height: B's client of A freezes.
     twin = dataclasses.replace(header, tx_root=b"\x01" * 32)
-    conflict = T.UpdateClient(header=twin, commit=make_commit(twin, VALIDATORS[:4]), next_validators=())
-    net.b.block([conflict.encode()])
+    twin_commit = make_commit(twin, VALIDATORS[:4])
+    net.b.block([update_tx(header=twin, commit=twin_commit).encode()])
     client = decode_value(net.b.kv.get(I.key_client(net.id_a)))
     assert client[I.C_FROZEN] == header.height
     view = get_ibc_view(net.b.kv)["clients"][0]
@@ -193,8 +193,8 @@ def test_invalid_packet_against_a_frozen_client_and_the_alert_reaches_both_counc
     expect_invalid(net.b, net.recv(packet, header.height), "client_frozen")
     expect_invalid(net.b, net.update(net.a)[0], "client_frozen")
     # Relayed to A: its own validators' double header is recorded for its council.
-    evidence = T.Misbehaviour(header_a=header, commit_a=make_commit(header, VALIDATORS[:4]), header_b=twin,
-                              commit_b=conflict.commit).encode()
+    evidence = misbehaviour_tx(header_a=header, commit_a=make_commit(header, VALIDATORS[:4]), header_b=twin,
+                              commit_b=twin_commit).encode()
     net.a.block([evidence])
     assert get_ibc_view(net.a.kv)["self_misbehaviour"][0]["height"] == header.height
     expect_invalid(net.a, evidence, "evidence_known")
@@ -203,7 +203,7 @@ def test_invalid_packet_against_a_frozen_client_and_the_alert_reaches_both_counc
 def test_misbehaviour_tx_freezes_a_client_from_two_headers_never_relayed_before(net):
     h1, c1 = make_header(net.b, VALIDATORS[:3], salt=b"x")
     h2, c2 = make_header(net.b, VALIDATORS[:3], salt=b"y")
-    net.a.block([T.Misbehaviour(header_a=h1, commit_a=c1, header_b=h2, commit_b=c2).encode()])
+    net.a.block([misbehaviour_tx(header_a=h1, commit_a=c1, header_b=h2, commit_b=c2).encode()])
     assert decode_value(net.a.kv.get(I.key_client(net.id_b)))[I.C_FROZEN] == h1.height
     data, _ = net.send(net.keys_a[0], 10)
     expect_invalid(net.a, data, "client_frozen")
@@ -211,9 +211,9 @@ def test_misbehaviour_tx_freezes_a_client_from_two_headers_never_relayed_before(
 
 def test_invalid_misbehaviour_of_one_header_twice_or_different_heights(net):
     h1, c1 = make_header(net.b, VALIDATORS[:3])
-    expect_invalid(net.a, T.Misbehaviour(header_a=h1, commit_a=c1, header_b=h1, commit_b=c1).encode(), "bad_evidence")
+    expect_invalid(net.a, misbehaviour_tx(header_a=h1, commit_a=c1, header_b=h1, commit_b=c1).encode(), "bad_evidence")
     h2 = dataclasses.replace(h1, height=h1.height + 1)
-    expect_invalid(net.a, T.Misbehaviour(header_a=h1, commit_a=c1, header_b=h2,
+    expect_invalid(net.a, misbehaviour_tx(header_a=h1, commit_a=c1, header_b=h2,
                                          commit_b=make_commit(h2, VALIDATORS[:3])).encode(), "bad_evidence")
 
 
@@ -278,34 +278,34 @@ def test_update_client_refusals(net):
     # Signed by validators the client does not trust.
     outsiders = [keypair("outsider", i) for i in range(3)]
     forged, _ = make_header(net.b, VALIDATORS[:3], dt_s=2)
-    bad = T.UpdateClient(header=forged, commit=make_commit(forged, outsiders), next_validators=())
+    bad = update_tx(header=forged, commit=make_commit(forged, outsiders), next_validators=())
     expect_invalid(net.a, bad.encode(), "bad_header")
     # One signature of three is short of the quorum.
-    short = T.UpdateClient(header=forged, commit=make_commit(forged, VALIDATORS[:1]), next_validators=())
+    short = update_tx(header=forged, commit=make_commit(forged, VALIDATORS[:1]), next_validators=())
     expect_invalid(net.a, short.encode(), "bad_header")
     unknown = dataclasses.replace(forged, chain_id=bytes(range(32)))
-    expect_invalid(net.a, T.UpdateClient(header=unknown, commit=make_commit(unknown, VALIDATORS[:3]),
+    expect_invalid(net.a, update_tx(header=unknown, commit=make_commit(unknown, VALIDATORS[:3]),
                                          next_validators=()).encode(), "unknown_client")
 
 
 def test_update_client_follows_a_validator_set_change(net):
     new_set = [VALIDATORS[1], VALIDATORS[2], keypair("new-validator")]
     header, commit = make_header(net.b, VALIDATORS[:3], next_set=new_set)
-    without = T.UpdateClient(header=header, commit=commit, next_validators=())
+    without = update_tx(header=header, commit=commit, next_validators=())
     expect_invalid(net.a, without.encode(), "bad_set")
-    wrong = T.UpdateClient(header=header, commit=commit, next_validators=(VALIDATORS[0].public,))
+    wrong = update_tx(header=header, commit=commit, next_validators=(VALIDATORS[0].public,))
     expect_invalid(net.a, wrong.encode(), "bad_set")
-    net.a.block([T.UpdateClient(header=header, commit=commit,
+    net.a.block([update_tx(header=header, commit=commit,
                                 next_validators=tuple(k.public for k in new_set)).encode()])
     net.b.block()
     sets = get_ibc_view(net.a.kv)["clients"][0]["validator_sets"]
     assert [s["from_height"] for s in sets] == [1, header.height + 1]
     # The next header must be signed by the new set; the old one alone no longer will do.
     after, _ = make_header(net.b, new_set)
-    old_only = T.UpdateClient(header=after, commit=make_commit(after, [VALIDATORS[0]] + VALIDATORS[1:2]),
+    old_only = update_tx(header=after, commit=make_commit(after, [VALIDATORS[0]] + VALIDATORS[1:2]),
                               next_validators=())
     expect_invalid(net.a, old_only.encode(), "bad_header")
-    net.a.block([T.UpdateClient(header=after, commit=make_commit(after, new_set), next_validators=()).encode()])
+    net.a.block([update_tx(header=after, commit=make_commit(after, new_set), next_validators=()).encode()])
     assert get_ibc_view(net.a.kv)["clients"][0]["latest_height"] == after.height
 
 
@@ -315,6 +315,26 @@ def test_packets_and_txs_round_trip_and_reject_an_oversized_proof(net):
     assert T.decode_tx(T.RecvPacket(packet=packet, proof_height=1, proof=b"").encode()).packet == packet
     with pytest.raises(DecodeError):
         T.decode_tx(T.RecvPacket(packet=packet, proof_height=1, proof=b"x" * (T.MAX_IBC_PROOF_BYTES + 1)).encode())
+
+
+def test_invalid_update_of_bytes_that_are_no_header_or_no_commit(net):
+    header, commit = make_header(net.b, VALIDATORS[:3])
+    junk = T.UpdateClient(header=b"\x93not a header", commit=commit.encode(), next_validators=())
+    expect_invalid(net.a, junk.encode(), "bad_header")
+    no_commit = T.UpdateClient(header=header.encode(), commit=b"\xc0", next_validators=())
+    expect_invalid(net.a, no_commit.encode(), "bad_header")
+    with pytest.raises(DecodeError):
+        T.decode_tx(T.UpdateClient(header=b"h" * 513, commit=b"", next_validators=()).encode())
+
+
+def test_a_ledger_without_header_rules_fails_loudly_not_as_an_invalid_tx(net):
+    # DESIGN §1: the ledger judges headers by the rules node/ gives it; forgetting them is
+    # a wiring bug that must crash, never a refusal a proposer would silently drop.
+    update, _ = net.update(net.b)
+    with pytest.raises(RuntimeError, match="header rules"):
+        apply_block(net.a.kv, net.a.genesis, net.a.ctx(), [update])
+    data, _ = net.send(net.keys_a[0], 10)
+    assert apply_block(net.a.kv, net.a.genesis, net.a.ctx(), [data]).tx_ids     # other txs need none
 
 
 def test_many_transfers_both_ways_keep_both_chains_exact(net):

@@ -39,6 +39,16 @@ def make_commit(header: Header, signers: list[Keypair]) -> Commit:
     return Commit(height=header.height, round=0, block_id=block_id, sigs=tuple(sigs))
 
 
+def update_tx(header: Header, commit: Commit, next_validators: tuple[bytes, ...] = ()) -> T.UpdateClient:
+    """An UpdateClient carrying ``header`` and ``commit`` encoded, as a relayer does."""
+    return T.UpdateClient(header=header.encode(), commit=commit.encode(), next_validators=next_validators)
+
+
+def misbehaviour_tx(header_a: Header, commit_a: Commit, header_b: Header, commit_b: Commit) -> T.Misbehaviour:
+    return T.Misbehaviour(header_a=header_a.encode(), commit_a=commit_a.encode(), header_b=header_b.encode(),
+                          commit_b=commit_b.encode())
+
+
 def prove(chain: Chain, key: bytes, root: bytes | None = None) -> bytes:
     """A proof of ``key`` (present or absent) against ``root`` (default: the current one);
     the tree nodes of earlier roots stay in a test chain's store."""
@@ -80,7 +90,7 @@ class Communes:
         applies its next block at the header's time, so the header is its real one."""
         header, commit = make_header(there, self.vals[id(there)], **kw)
         self.roots[(header.chain_id, header.height)] = header.state_hash
-        return T.UpdateClient(header=header, commit=commit, next_validators=()).encode(), header
+        return update_tx(header, commit).encode(), header
 
     def relay_header(self, there: Chain) -> int:
         """Update the other chain's client of ``there``; returns the proof height."""
