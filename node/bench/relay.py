@@ -238,7 +238,11 @@ def run_relay(a: Commune, b: Commune, n: int) -> RelayRun:
     while get_in_flight(a.store.state, b.chain_id, 1):
         if run.rounds > MAX_ROUNDS_PER_PACKET * n + 16:
             raise RelayBenchFailed(f"packets still in flight after {run.rounds} rounds")
-        report = relay_pass(side_a, side_b, sleep=round_)
+        try:
+            report = relay_pass(side_a, side_b, sleep=round_)
+        except RelayError as exc:
+            refused = ", ".join(f"{k} ×{v}" for k, v in sorted(a.checks.refused.items()))
+            raise RelayBenchFailed(f"the relayer stopped: {exc} (refused: {refused or 'nothing'})") from None
         run.passes += 1
         for name in ("updates", "received", "acknowledged", "timed_out", "evidence"):
             setattr(run.report, name, getattr(run.report, name) + getattr(report, name))
