@@ -58,6 +58,8 @@ key                             value
                                 Σ official I, last deviation bp]: its reconciliations
 ``meta/reconcile``              [intervals reconciled, Σ official E, Σ official I, Wh minted by
                                 corrections, Wh burned by corrections]
+``ibc/`` ...                    transfers between communes: light clients, packets, escrow,
+                                vouchers (tokens/ibc.py, docs/communes.md)
 ==============================  ==========================================================
 
 Integers in keys (``start``, ``end``, ``expires``, ``height``, ``day``) are 8-byte

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 
 from tokens import layout as L
 from tokens import rules_assoc, rules_euro, rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
-from tokens import rules_reconcile
+from tokens import rules_ibc, rules_reconcile
 from tokens import settlement, upgrades
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
+from tokens.ibc import HeaderVerifier
 from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
 from tokens.statetree import compute_tree_build, compute_tree_change
@@ -35,6 +36,9 @@ from tokens.txs import (
     RemoveAssociation, RevokeGift, RotateKey, ScheduleUpgrade, Service, Spend, StandingGift, Transfer, Tx,
     UpdateHousehold,
     ValidatorSetChange, Vote, decode_tx,
+)
+from tokens.txs import (
+    PROOF_CARRIED_TX_TYPES, Acknowledge, CreateClient, Misbehaviour, RecvPacket, SendToCommune, Timeout, UpdateClient,
 )
 from wire import DecodeError, compute_id, verify_message
 from wire.units import Height
@@ -92,6 +96,14 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     # Issue 18 (docs/reconciliation.md).
     Consent: rules_reconcile.process_consent,
     Reconcile: rules_reconcile.process_reconcile,
+    # Transfers between communes (docs/communes.md).
+    CreateClient: rules_ibc.process_create_client,
+    UpdateClient: rules_ibc.process_update_client,
+    Misbehaviour: rules_ibc.process_misbehaviour,
+    SendToCommune: rules_ibc.process_send_to_commune,
+    RecvPacket: rules_ibc.process_recv_packet,
+    Acknowledge: rules_ibc.process_acknowledge,
+    Timeout: rules_ibc.process_timeout,
 }
 
 
@@ -99,6 +111,8 @@ def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
     # DESIGN §2: every signer's Ed25519 signature over the domain-separated body.
     if isinstance(tx, (ValidatorSetChange, RegistrarSetChange, ScheduleUpgrade)):
         rules_validators.verify_cosignatures(lg, tx)
+    elif isinstance(tx, PROOF_CARRIED_TX_TYPES):
+        return      # docs/communes.md: their validity is the proof they carry, checked by their rule
     elif not verify_message(tx, lg.chain_id):
         raise InvalidTx("bad_signature", f"{tx.TAG}: a signature does not verify")
 
@@ -137,9 +151,9 @@ def process_version(lg: Ledger, version: int) -> None:
     lg.version = version
 
 
-def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext) -> Ledger:
+def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext, headers: HeaderVerifier | None = None) -> Ledger:
     """Header checks, then settlement, offer expiry and the treasury epoch."""
-    lg = Ledger(kv, genesis, ctx.height, ctx.time_ms, ctx.proposer)
+    lg = Ledger(kv, genesis, ctx.height, ctx.time_ms, ctx.proposer, headers)
     events = lg.events
     last_height = lg.get_meta(L.META_HEIGHT, None)
     if last_height is None:
@@ -174,13 +188,17 @@ def process_end_block(lg: Ledger, tx_ids: list[bytes], equivocators: Sequence[by
 
 
 def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes], *,
-                verified: Collection[bytes] = (), equivocators: Sequence[bytes] = ()) -> BlockResult:
+                verified: Collection[bytes] = (), equivocators: Sequence[bytes] = (),
+                headers: HeaderVerifier | None = None) -> BlockResult:
     """Apply a whole block through an overlay; ``kv`` is never touched. Raises
     ``InvalidLedgerBlock`` (with the tx index and InvalidTx reason) if anything is invalid.
 
     ``verified`` holds ids (sha256 of the tx bytes) whose signatures were already
-    checked; if it is a dict {id: decoded Tx}, those txs are not even decoded again."""
-    lg = process_begin_block(kv, genesis, ctx)
+    checked; if it is a dict {id: decoded Tx}, those txs are not even decoded again.
+    ``headers`` are the header rules the light clients of other communes judge headers by
+    (node/ passes consensus.lightsync.HEADER_RULES; without them a block carrying a header
+    cannot be applied)."""
+    lg = process_begin_block(kv, genesis, ctx, headers)
     if len(txs) > lg.params["block_max_txs"]:
         raise InvalidLedgerBlock("too_many_txs",
                                  f"{len(txs)} txs exceeds block_max_txs {lg.params['block_max_txs']}")
@@ -196,12 +214,13 @@ def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes
     return process_end_block(lg, tx_ids, equivocators)
 
 
-def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: bool = False) -> Tx:
+def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: bool = False,
+             headers: HeaderVerifier | None = None) -> Tx:
     """Mempool admission against committed state at time ``now_ms``. Raises
     ``DecodeError`` for malformed bytes and ``InvalidTx`` for any broken rule."""
     tx = decode_tx(tx_bytes)
     height = decode_value(kv.get(L.META_HEIGHT) or encode_value(0)) + 1
-    lg = Ledger(kv, genesis, height, now_ms)
+    lg = Ledger(kv, genesis, height, now_ms, headers=headers)
     # Judged by the rules of the version the next block runs.
     lg.version = upgrades.get_protocol_version(kv, height)
     if not verified:
@@ -212,20 +231,21 @@ def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: b
 
 
 def select_txs(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence[bytes], max_txs: int,
-               verified: Collection[bytes] = ()) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]]]:
+               verified: Collection[bytes] = (), headers: HeaderVerifier | None = None,
+               ) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]]]:
     """For a proposer: the valid candidates in order (applied one after another to one
     overlay, so they are valid together), and the rejected ones with their reason."""
-    lg = process_begin_block(kv, genesis, ctx)
+    lg = process_begin_block(kv, genesis, ctx, headers)
     kept, _, rejected = _select(lg, candidates, max_txs, verified)
     return kept, rejected
 
 
 def select_and_apply(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence[bytes], max_txs: int,
-                     verified: Collection[bytes] = ()) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]],
-                                                                 BlockResult]:
+                     verified: Collection[bytes] = (), headers: HeaderVerifier | None = None,
+                     ) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]], BlockResult]:
     """``select_txs``, plus the result of the block of the kept txs (with no evidence):
     what ``apply_block`` would return for it, without applying it a second time."""
-    lg = process_begin_block(kv, genesis, ctx)
+    lg = process_begin_block(kv, genesis, ctx, headers)
     kept, kept_ids, rejected = _select(lg, candidates, max_txs, verified)
     return kept, rejected, process_end_block(lg, kept_ids, ())
 

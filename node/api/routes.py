@@ -16,6 +16,7 @@ from node.api.openapi import ANY_OBJECT, STR, ref
 from node.api.operations import Body, Handler, Operation, Reply
 from node.api.params import Bool, Choice, Date, Hex32, HexBytes, Int, Param, Text, path_param, query_param
 from node.consent.dataconnect import MEASURES, PRM
+from node.api.ibc import build_ibc_rows
 from node.api.proofs import MAX_PROOF_KEY_BYTES
 from tokens.queries_euro import EURO_LOG_KEY_BYTES, STATUS_OWED, STATUS_PAID
 from tokens.rules_gov import STATUS_FAILED, STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED
@@ -293,4 +294,5 @@ def build_route_table(api: Api, consent: ConsentApi, assets: StaticAssets, serve
     metrics = Operation("/metrics", "GET", api.metrics, "Prometheus metrics (DESIGN §9).", "node",
                         Reply(200, "Prometheus text format 0.0.4", {"text/plain": STR}), access=PUBLIC)
     return (dashboard + build_ledger_rows(api, addr) + build_write_rows(api) + build_commune_rows(api)
-            + (backup, metrics) + build_dataconnect_rows(consent) + build_consent_rows(consent))
+            + (backup, metrics) + build_dataconnect_rows(consent) + build_consent_rows(consent)
+            + build_ibc_rows(api))

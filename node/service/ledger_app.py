@@ -18,6 +18,7 @@ from consensus.block import (
     check_block_time,
 )
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
+from consensus.lightsync import HEADER_RULES
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
 from node.store.pruning import Pruner
@@ -85,7 +86,7 @@ class LedgerApp:
                 break
             candidates.append(entry.data)
         txs, rejected, result = select_and_apply(self.store.state, self.genesis, ctx, candidates, max_txs,
-                                                 verified=self._verified(candidates))
+                                                 verified=self._verified(candidates), headers=HEADER_RULES)
         if rejected:
             self.mempool.remove(compute_ids(data for data, _ in rejected))
             log.info("dropped %d mempool txs no longer valid (%s)", len(rejected), rejected[0][1].reason)
@@ -141,7 +142,7 @@ class LedgerApp:
         started = time.perf_counter()
         verified = set(compute_ids(block.txs)) if self.trust_quorum else self._verified(block.txs)
         result = apply_block(self.store.state, self.genesis, ctx, block.txs, verified=verified,
-                             equivocators=equivocators)
+                             equivocators=equivocators, headers=HEADER_RULES)
         log.debug("applied block %d: %d txs (%d signatures checked before or trusted) in %.3f s", header.height,
                   len(block.txs), len(verified), time.perf_counter() - started)
         self._remember(block_id, result)
