@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from tokens import ibc
 from tokens import layout as L
 from tokens.kv import KV, decode_value
 
@@ -37,6 +38,9 @@ PUBLIC: Final = _Public()
 PUBLIC_PREFIXES = (
     b"meta/", L.TREASURY, L.FUND, L.REGISTRAR, L.INTERVAL, L.OPEN, L.PROPOSAL, L.PENDING, L.VOTE,
     L.DELEGATION, L.BALLOT, L.VALIDATOR, L.VALIDATOR_SET, L.EQUIVOCATION, L.UPGRADE, L.ASSOCIATION,
+    # Transfers between communes: proven to the other chain by a keyless relayer, so
+    # public (docs/privacy.md); but what vouchers a household holds is its own.
+    ibc.VOUCHER_PREFIX.encode(),
 )
 # Families keyed by the owner's address at a fixed offset after the prefix.
 _OWNER_AT = {L.ACCOUNT: 0, L.HOUSEHOLD: 0, L.KEY_STATUS: 0, L.GIFT: 0, L.INTERVAL_ENTRY: 8,
@@ -49,6 +53,8 @@ _BY_PRM = (L.CONSENT, L.RECONCILE_STATS)
 
 
 def is_public_key(key: bytes) -> bool:
+    if key.startswith(ibc.VOUCHER):
+        return False
     return key == L.TREASURY or any(key.startswith(p) for p in PUBLIC_PREFIXES if p != L.TREASURY)
 
 
@@ -68,6 +74,9 @@ def get_entry_reader(kv: KV, key: bytes) -> bytes | _Public | None:
     validators only). Read from ``kv``, the state the answer is given from."""
     if is_public_key(key):
         return PUBLIC
+    if key.startswith(ibc.VOUCHER):     # ibc/vch/ ‖ origin ‖ holder ‖ class
+        holder = key[len(ibc.VOUCHER) + ADDR:len(ibc.VOUCHER) + 2 * ADDR]
+        return holder if len(key) > len(ibc.VOUCHER) + 2 * ADDR else None
     for prefix, offset in _OWNER_AT.items():
         if key.startswith(prefix):
             rest = key[len(prefix) + offset:]

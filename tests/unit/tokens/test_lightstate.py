@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from tokens import ibc
 from tokens import layout as L
 from tokens.kv import MemoryKV, encode_value
 from tokens.lightstate import (
@@ -39,6 +40,10 @@ def state() -> MemoryKV:
     (L.key_account(ME), ME), (L.key_entry(1800, HER), HER), (L.key_gift(ME, bytes(32)), ME),
     (L.key_prm("30000000000002"), HER), (L.key_consent("30000000000002"), HER), (L.key_offer(bytes(32)), HER),
     (L.key_offer_expiry(5, bytes(32)), None), (L.key_account(ME) + b"x", None), (b"zzz/unknown", None),
+    # Transfers between communes are proven to the other chain by a keyless relayer: public;
+    # the vouchers a household holds are its own.
+    (ibc.COMMITMENT + CHAIN + bytes(8), PUBLIC), (ibc.RECEIPT + CHAIN + bytes(8), PUBLIC), (ibc.CLIENT + CHAIN, PUBLIC),
+    (ibc.VOUCHER + CHAIN + ME + b"kwh", ME), (ibc.VOUCHER + CHAIN + ME, None),
 ])
 def test_entry_readers(key: bytes, reader):
     assert get_entry_reader(state(), key) == reader if reader is not PUBLIC else get_entry_reader(state(), key) is PUBLIC
