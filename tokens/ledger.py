@@ -41,9 +41,10 @@ class Ledger:
     """State access for one block (or one mempool check) at block time ``now_ms``."""
 
     __slots__ = ("ov", "genesis", "chain_id", "height", "now_ms", "now_s", "proposer", "_params",
-                 "_limits", "events", "version")
+                 "_limits", "events", "version", "keys", "resalted")
 
-    def __init__(self, kv: KV, genesis: Genesis, height: Height, now_ms: int, proposer: bytes = b"") -> None:
+    def __init__(self, kv: KV, genesis: Genesis, height: Height, now_ms: int, proposer: bytes = b"",
+                 keys: Any = None) -> None:
         self.ov = Overlay(kv)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -55,6 +56,10 @@ class Ledger:
         self._limits: tuple[int, int] | None = None
         self.events: list = []   # what happened, for the API (settlements, epochs ...)
         self.version = 1         # the protocol version of this block (tokens/upgrades.py)
+        # docs/privacy.md: the commune data keys this node holds (tokens.sealing.Keyring),
+        # and the committed entries whose leaf takes a salt in this block.
+        self.keys = keys
+        self.resalted: set[bytes] = set()
 
     # -- parameters -------------------------------------------------------------------
 
