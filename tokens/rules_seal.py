@@ -24,7 +24,7 @@ from tokens.errors import InvalidTx
 from tokens.genesis import Genesis
 from tokens.ledger import Ledger
 from tokens.rules_validators import check_cosigners, get_set_at
-from tokens.sealing import MissingCommuneKey
+from tokens.sealing import MissingCommuneKey, get_first_data_key
 from tokens.settlement import CONTRIBUTION_DAYS, DAY_S
 from tokens.txs import (
     SEALABLE_TYPES, MeterReading, Offer, RotateDataKey, Sealed, SetDataKey, Tx, decode_sealable,
@@ -96,15 +96,13 @@ def process_set_data_key(lg: Ledger, tx: SetDataKey, tx_id: bytes) -> None:
     except SealError:
         raise InvalidTx("data_key_does_not_open", "the sealed data key does not open with the epoch's commune key") \
             from None
-    earlier = lg.ov.iter_prefix(L.HOUSEHOLD_DATA_KEY + tx.signer)
+    earlier = get_first_data_key(lg.ov.get, tx.signer)
     # The leaf salt is the household's for good: its entries' leaves never change salt.
-    if earlier:
-        epoch = L.from_u64(earlier[0][0][-8:])
-        if keys.open_household_key(tx.signer, epoch, earlier[0][1])[1] != salt:
-            raise InvalidTx("salt_changed", "the leaf salt differs from the one of the household's earlier data key")
+    if earlier is not None and keys.open_household_key(tx.signer, *earlier)[1] != salt:
+        raise InvalidTx("salt_changed", "the leaf salt differs from the one of the household's earlier data key")
     lg.process_nonce(tx.signer, tx.nonce)
     lg.ov.put(L.key_household_data_key(tx.signer, tx.epoch), tx.sealed)
-    if not earlier:
+    if earlier is None:
         lg.resalted.update(get_owned_keys(lg, tx.signer))
 
 
@@ -114,8 +112,12 @@ def get_owned_keys(lg: Ledger, addr: bytes) -> list[bytes]:
     keys = [L.key_account(addr), L.key_household(addr), L.key_status(addr)]
     keys.extend(ov.iter_committed_keys(L.GIFT + addr))
     keys.extend(L.key_entry(L.from_u64(key[len(L.INTERVAL):]), addr) for key in ov.iter_committed_keys(L.INTERVAL))
-    today = lg.now_s // DAY_S
-    keys.extend(L.key_contribution(addr, day) for day in range(max(0, today - CONTRIBUTION_DAYS), today + 1))
+    # Contribution days: from the oldest one the state holds (at most CONTRIBUTION_DAYS back).
+    oldest = next(ov.iter_committed_keys(L.CONTRIBUTION), None)
+    if oldest is not None:
+        today = lg.now_s // DAY_S
+        first = max(L.from_u64(oldest[len(L.CONTRIBUTION):len(L.CONTRIBUTION) + 8]), today - CONTRIBUTION_DAYS)
+        keys.extend(L.key_contribution(addr, day) for day in range(first, today + 1))
     return [key for key in keys if ov.original(key) is not None]
 
 
@@ -177,10 +179,9 @@ def check_inner(lg: Ledger, tx: Sealed, inner: Tx) -> None:
         raise InvalidTx("nonce_mismatch", f"envelope nonce {tx.nonce}, sealed tx {order}")
     # The envelope's signature stands for the signer's; any other signer (a Service's
     # provider) still signs the inner tx.
-    data = signing_bytes(lg.chain_id, inner)
     for key_field, sig_field in inner.SIGNERS:
-        if key_field != "signer" and not verify_signature(getattr(inner, key_field), data,
-                                                          getattr(inner, sig_field)):
+        if key_field != "signer" and not verify_signature(getattr(inner, key_field),
+                                                          signing_bytes(lg.chain_id, inner), getattr(inner, sig_field)):
             raise InvalidTx("bad_signature", f"{inner.TAG}: the {key_field}'s signature does not verify")
 
 

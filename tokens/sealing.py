@@ -5,7 +5,9 @@ commune data key's secret of each epoch this node may open. A validator builds i
 its own sealed copies in the state and its Ed25519 seed (``compute_keyring``); a node
 without it cannot apply a sealed block nor compute such a chain's state root
 (``MissingCommuneKey``, never a verdict on the block). The keyring also caches what it
-opened: each household's data key and salt, and each envelope's inner tx.
+opened: each household's data key and salt (by its sealed bytes), and each envelope's
+inner tx (by the envelope's id). Both are content-addressed, so a block thrown away
+leaves nothing wrong behind.
 
 Leaf salts (``make_salt_of``): an entry a household owns (tokens/layout.py
 ``get_key_owner``) is hashed into the state tree with the salt the household published
@@ -15,7 +17,7 @@ in its sealed data key, once it has published one; b"" otherwise.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from tokens import layout as L
@@ -42,7 +44,6 @@ class Keyring:
     def __init__(self, secrets: dict[int, bytes] | None = None) -> None:
         self.secrets: dict[int, bytes] = dict(secrets or {})
         self._household: dict[tuple[bytes, int], tuple[bytes, bytes, bytes]] = {}
-        self.salts: dict[bytes, bytes] = {}
         self.opened: OrderedDict[bytes, Tx] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -109,32 +110,38 @@ def _walk_links(keyring: Keyring, epochs: dict[int, list]) -> None:
 
 # -- leaf salts ------------------------------------------------------------------------------
 
-PrefixReader = Callable[[bytes], Iterable[tuple[bytes, Any]]]
+Getter = Callable[[bytes], Any]     # a state key -> its decoded value, or None
 
 
-def read_salt(read_prefix: PrefixReader, keyring: Keyring | None, owner: bytes) -> bytes:
-    """``owner``'s leaf salt, from any of its sealed data keys; b"" before it published one."""
-    if keyring is not None:
-        cached = keyring.salts.get(owner)
-        if cached is not None:
-            return cached
-    prefix = L.HOUSEHOLD_DATA_KEY + owner
-    for key, sealed in read_prefix(prefix):
-        if keyring is None:
-            raise MissingCommuneKey("the state root of a chain that seals payloads needs the commune data key")
-        epoch = L.from_u64(key[len(prefix):])
-        try:
-            salt = keyring.open_household_key(owner, epoch, sealed)[1]
-        except SealError:
-            # The ledger stores only data keys that opened (rules_seal): the key is not ours.
-            raise MissingCommuneKey(f"the data key of {owner.hex()[:16]}… does not open with this keyring") from None
-        keyring.salts[owner] = salt
-        return salt
-    return b""
+def get_first_data_key(get: Getter, owner: bytes) -> tuple[int, bytes] | None:
+    """(epoch, sealed data key) of ``owner``'s earliest published data key, or None."""
+    current = get(L.META_DATA_EPOCH)
+    for epoch in range(0 if current is None else current + 1):
+        sealed = get(L.key_household_data_key(owner, epoch))
+        if sealed is not None:
+            return epoch, sealed
+    return None
 
 
-def make_salt_of(read_prefix: PrefixReader, keyring: Keyring | None, seals: bool) -> SaltOf:
-    """The state tree's salt lookup over a state read by ``read_prefix`` (decoded values)."""
+def read_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> bytes:
+    """``owner``'s leaf salt, from its sealed data key; b"" before it published one. Read
+    from the state each time (the opening is cached by sealed bytes): a block that is
+    thrown away must leave no salt behind."""
+    first = get_first_data_key(get, owner)
+    if first is None:
+        return b""
+    if keyring is None:
+        raise MissingCommuneKey("the state root of a chain that seals payloads needs the commune data key")
+    try:
+        salt = keyring.open_household_key(owner, first[0], first[1])[1]
+    except SealError:
+        # The ledger stores only data keys that opened (rules_seal): the key is not ours.
+        raise MissingCommuneKey(f"the data key of {owner.hex()[:16]}… does not open with this keyring") from None
+    return salt
+
+
+def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
+    """The state tree's salt lookup over a state read by ``get`` (decoded values)."""
     if not seals:
         return no_salt
     found: dict[bytes, bytes] = {}
@@ -145,7 +152,7 @@ def make_salt_of(read_prefix: PrefixReader, keyring: Keyring | None, seals: bool
             return b""
         salt = found.get(owner)
         if salt is None:
-            salt = found[owner] = read_salt(read_prefix, keyring, owner)
+            salt = found[owner] = read_salt(get, keyring, owner)
         return salt
     return salt_of
 
@@ -153,7 +160,11 @@ def make_salt_of(read_prefix: PrefixReader, keyring: Keyring | None, seals: bool
 def make_kv_salt_of(kv: KV, keyring: Keyring | None) -> SaltOf:
     """``make_salt_of`` over committed state (audits, rebuilds, snapshots)."""
     seals = kv.get(L.META_DATA_EPOCH) is not None
-    return make_salt_of(lambda prefix: ((k, decode_value(v)) for k, v in kv.iter_prefix(prefix)), keyring, seals)
+
+    def get(key: bytes) -> Any:
+        raw = kv.get(key)
+        return None if raw is None else decode_value(raw)
+    return make_salt_of(get, keyring, seals)
 
 
 # -- the household's side: building and reading its own sealed txs ------------------------------

@@ -188,7 +188,7 @@ def process_end_block(lg: Ledger, tx_ids: list[bytes], equivocators: Sequence[by
     previous = decode_value(lg.ov.original(L.META_STATE_HASH))
     # DESIGN §4 "State hash": O(changes × depth), from the committed tree's nodes.
     change = compute_tree_change(lg.ov.base, previous, get_tree_writes(lg, writes),
-                                 make_salt_of(lg.ov.iter_prefix, lg.keys, lg.genesis.seals_payloads))
+                                 make_salt_of(lg.ov.get, lg.keys, lg.genesis.seals_payloads))
     writes.update(change.nodes)
     writes[L.META_STATE_HASH] = encode_value(change.root)
     return BlockResult(writes, change.root, lg.events, tx_ids, change.stale)
