@@ -164,19 +164,24 @@ def open_client() -> httpx.Client:
 def submit(node: str, key_path: Path, build: Callable[[bytes, int], Tx], *, token: str | None = None,
            cosigners: tuple[tuple[Keypair, str], ...] = ()) -> str:
     """Sign ``build(signer, nonce)`` with the key file (and each ``(key, sig_field)``
-    co-signer), POST it, and return the tx id (hex)."""
+    co-signer), POST it, and return the tx id (hex). On a chain that seals payloads, a
+    household payload is posted sealed (docs/privacy.md)."""
     url = parse_node_url(node)
     key = load_key(key_path)
     with open_client() as client:
         chain_id = get_chain_id(client, url)
-        tx = build(key.public, fetch_next_nonce(client, url, key.public))
-        for cosigner, field in cosigners:
-            tx = sign_tx(tx, cosigner, chain_id, field)
-        tx = sign_tx(tx, key, chain_id)
+
+        def make(nonce: int) -> Tx:
+            tx = build(key.public, nonce)
+            for cosigner, field in cosigners:
+                tx = sign_tx(tx, cosigner, chain_id, field)
+            return sign_tx(tx, key, chain_id)
+
+        tx = make(fetch_next_nonce(client, url, key.public))
         if is_sealed_on(tx):
             sealing = fetch_sealing(client, url)
             if sealing is not None:
-                return post_sealed(client, url, key, chain_id, tx, sealing, token)
+                return post_sealed(client, url, key, chain_id, make, tx, sealing, token)
         return post_tx(client, url, tx, token)
 
 
@@ -188,10 +193,11 @@ def fetch_sealing(client: httpx.Client, url: str) -> ChainSealing | None:
         raise UserError(str(exc)) from None
 
 
-def post_sealed(client: httpx.Client, url: str, key: Keypair, chain_id: bytes, tx: Tx, sealing: ChainSealing,
-                token: str | None = None) -> str:
-    """docs/privacy.md: post ``tx`` sealed under the household's data key, publishing
-    that key first if the chain has none of this epoch (and waiting for its block)."""
+def post_sealed(client: httpx.Client, url: str, key: Keypair, chain_id: bytes, make: Callable[[int], Tx], tx: Tx,
+                sealing: ChainSealing, token: str | None = None) -> str:
+    """docs/privacy.md: post ``tx`` sealed under the household's data key. If the chain
+    has no data key of this epoch for the household, publish it first, wait for its
+    block, and post the tx again built by ``make`` with a nonce after the key's."""
     envelope = seal_tx(tx, key, chain_id, sealing)
     refused = try_post_tx(client, url, envelope, token)
     if refused is None:
@@ -199,11 +205,11 @@ def post_sealed(client: httpx.Client, url: str, key: Keypair, chain_id: bytes, t
     if not any(code in refused for code in NEEDS_DATA_KEY):
         raise UserError(f"the node refused the sealed transaction {refused}")
     sealing = fetch_sealing(client, url) or sealing
-    published = try_post_tx(client, url, make_data_key_tx(key, chain_id, fetch_next_nonce(client, url, key.public),
-                                                           sealing), token)
+    key_nonce = fetch_next_nonce(client, url, key.public)
+    published = try_post_tx(client, url, make_data_key_tx(key, chain_id, key_nonce, sealing), token)
     if published is not None and "data_key_exists" not in published:
         raise UserError(f"the node refused this household's data key {published}")
-    envelope = seal_tx(tx, key, chain_id, sealing)
+    envelope = seal_tx(make(max(key_nonce + 1, fetch_next_nonce(client, url, key.public))), key, chain_id, sealing)
     deadline = time.monotonic() + DATA_KEY_WAIT_S
     while (refused := try_post_tx(client, url, envelope, token)) is not None:
         if "no_data_key" not in refused or time.monotonic() > deadline:
