@@ -112,3 +112,31 @@ def verify_trusted_header(chain_id: bytes, sets: Sequence[TrustedSet], header: H
     if header.next_validators != compute_validators_hash(get_trusted_set(sets, Height(header.height + 1))):
         raise InvalidBlock(f"header {header.height} commits to a next validator set the set changes "
                            "did not show: a change is missing")
+
+
+MAX_SIGNED_HEADERS = 256    # one GetState(STATE_HEADERS) answer, as block sync's batch
+
+
+@register("ls/signed-headers")
+@dataclass(frozen=True)
+class SignedHeaders(Message):
+    """Consecutive headers with their commits: what a household node follows the chain by."""
+
+    headers: tuple[SignedHeader, ...] = field_of(List(Nested(SignedHeader), MAX_SIGNED_HEADERS))
+
+
+def verify_header_chain(chain_id: bytes, sets: Sequence[TrustedSet], parent_height: Height, parent_id: bytes,
+                        headers: Sequence[SignedHeader]) -> bytes:
+    """Headers that follow the trusted one (``parent_height``, ``parent_id``: 32 zero
+    bytes at genesis) one by one, each signed by >= quorum of the set at its height and
+    committing to the next set the verified changes say. Returns the last one's id."""
+    height, block_id = parent_height, parent_id
+    for signed in headers:
+        header = signed.header
+        if header.height != height + 1:
+            raise InvalidBlock(f"expected the header of height {height + 1}, got {header.height}")
+        if header.parent != block_id:
+            raise InvalidBlock(f"header {header.height} does not follow the trusted header of height {height}")
+        verify_trusted_header(chain_id, sets, header, signed.commit)
+        height, block_id = header.height, compute_block_id(header)
+    return block_id

@@ -42,6 +42,8 @@ def get_proof_view(snap: Any, key: bytes, height: int | None) -> dict[str, Any] 
         height = snap.height() - 1
     if height < 0:
         return None
+    if snap.is_light():
+        raise ProofPruned("a household node in light mode holds no state tree: ask a validator or full node")
     if height < snap.tree_from():
         raise ProofPruned(f"the state tree of height {height} is pruned here: this node keeps it from height "
                           f"{snap.tree_from()} (node run --pruning default); ask a node run with --pruning archive")

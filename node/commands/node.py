@@ -36,7 +36,8 @@ def node_run(
                                                    "block too, not only the commit of the validators that "
                                                    "checked them (validators always do)."),
     byzantine: str = typer.Option(None, "--byzantine", hidden=True,
-                                  help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote."),
+                                  help="TEST ONLY (e2e suite): misbehave; 'double-sign' equivocates every vote, 'lie-proofs' "
+                                      "forges the entries it serves household nodes."),
     pruning: str = typer.Option("default", "--pruning",
                                 help="archive: keep every block and state tree version (full `node verify`, "
                                      "proofs at any height); default: the state tree of the last --keep-states "
@@ -62,14 +63,20 @@ def node_run(
                                                "nodes (0: take none; default: 1000)."),
     snapshot_keep: int = typer.Option(None, "--snapshot-keep", show_default=False,
                                       help="Complete snapshots kept (default: 3)."),
+    light: bool = typer.Option(False, "--light",
+                               help="Household node: follow the chain by verified headers and keep only this "
+                                    "household's entries and the public ones, proven by the validators; no block "
+                                    "and nobody else's data is downloaded (docs/privacy.md). A home started light "
+                                    "stays light."),
     reset_sign_state_at_height: int = typer.Option(
         None, "--reset-sign-state-at-height", min=1,
         help="Validator whose sign_state.bin is lost or stale (restored from a backup): write a new record "
              "that never signs below this height. Give a height no validator has reached yet (the network's "
              "height + 2); a wrong one risks a double sign."),
 ) -> None:
-    """Run a node: a validator if its key is in genesis, otherwise a household full node."""
-    from node.e2e.byzantine import BEHAVIOURS, make_effects_rewrite
+    """Run a node: a validator if its key is in genesis, otherwise a household full node
+    (or, with --light, a household node that holds only its own data)."""
+    from node.e2e.byzantine import BEHAVIOURS, make_answer_rewrite, make_effects_rewrite
     from node.store.pruning import PruningError, parse_pruning
 
     if byzantine is not None and byzantine not in BEHAVIOURS:
@@ -82,8 +89,9 @@ def node_run(
     _run(home, listen=listen, peers=list(peer), http=http, log_level=log_level, api_token=api_token,
          sign_journal=sign_journal, relay_txs=relay_txs, check_all_signatures=check_all_signatures,
          rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine), pruning=kept,
+         rewrite_answers=None if byzantine is None else make_answer_rewrite(byzantine),
          state_sync=state_sync, snapshot_interval=snapshot_interval, snapshot_keep=snapshot_keep,
-         reset_sign_state_at=reset_sign_state_at_height)
+         reset_sign_state_at=reset_sign_state_at_height, light=light)
 
 
 def check_snapshot_options(interval: int | None, keep: int | None) -> None:

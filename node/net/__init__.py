@@ -14,7 +14,8 @@ from node.net.identity import (
     validator_peer_addr,
 )
 from node.net.messages import (
-    STATE_CHUNK, STATE_HEADER, STATE_SET_CHANGES, STATE_SNAPSHOTS, BlockEntry, Blocks, GetBlocks, GetState,
+    STATE_CHUNK, STATE_HEADER, STATE_HEADERS, STATE_SET_CHANGES, STATE_SNAPSHOTS, BlockEntry, Blocks, GetBlocks,
+    GetState,
     Status, SyncFailure, TxBatch,
 )
 from node.net.network import Network, NetSettings, open_network
@@ -23,7 +24,7 @@ from node.net.verdict import ACCEPT, Outcome, Verdict, ignore, reject
 
 __all__ = [
     "BlocksPruned", "StateUnavailable", "GetState",
-    "STATE_CHUNK", "STATE_HEADER", "STATE_SET_CHANGES", "STATE_SNAPSHOTS",
+    "STATE_CHUNK", "STATE_HEADER", "STATE_HEADERS", "STATE_SET_CHANGES", "STATE_SNAPSHOTS",
     "TxBatcher", "LocalProtocolError", "NetError", "NetSetupError", "PeerUnavailable", "RemoteProtocolError",
     "genesis_peer_addrs", "has_explicit_peer_id", "is_full_peer_addr", "load_or_create_identity",
     "peer_id_of_key", "validator_peer_addr",

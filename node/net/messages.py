@@ -19,8 +19,10 @@ MAX_COMMIT_BYTES = 1024 * 1024             # >= quorum precommits of any sane va
 MAX_SYNC_RESPONSE_BYTES = 32 * 1024 * 1024  # one Blocks frame; at least one block always fits
 MAX_REQUEST_BYTES = 256
 MAX_STATE_REPLY_BYTES = 8 * 1024 * 1024    # a snapshot chunk (<= 4 MiB), a meta list, the set changes
-# GetState kinds (docs/statesync.md): what a joiner asks a node that serves state sync.
-STATE_SNAPSHOTS, STATE_CHUNK, STATE_SET_CHANGES, STATE_HEADER = range(4)
+# GetState kinds (docs/statesync.md): what a joiner asks a node that serves state sync;
+# STATE_HEADERS (``index`` of them from ``height``) is how a household node follows the chain.
+STATE_SNAPSHOTS, STATE_CHUNK, STATE_SET_CHANGES, STATE_HEADER, STATE_HEADERS = range(5)
+MAX_LIGHT_REQUEST_BYTES = 1024 * 1024   # a household node's GetEntries (tokens/lightstate.py)
 
 
 @register("net/txbatch")
@@ -109,3 +111,13 @@ class Heartbeat(Message):
     height: int = field_of(U64)
     time_ms: int = field_of(U64)
     sig: bytes = field_of(SIG)
+
+
+
+@register("net/lightrequest")
+@dataclass(frozen=True)
+class LightRequest(Message):
+    """A household node's request for proven state entries (docs/privacy.md "Household
+    nodes"): a message of the node's own, moved as bytes, answered by a StateReply."""
+
+    data: bytes = field_of(Bytes(max=MAX_LIGHT_REQUEST_BYTES))

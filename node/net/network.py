@@ -42,10 +42,12 @@ from node.net import gossip, libp2p_fixes, statesync, sync
 from node.net.batcher import DEFAULT_DELAY_S, TxBatcher
 from node.net.errors import LocalProtocolError, NetError, NetSetupError, RemoteProtocolError
 from node.net.identity import load_or_create_identity
-from node.net.messages import FORK_HASH_BYTES, MAX_STATE_REPLY_BYTES, GetState, StateReply, Status, SyncFailure, TxBatch
+from node.net.messages import (
+    FORK_HASH_BYTES, MAX_STATE_REPLY_BYTES, GetState, LightRequest, StateReply, Status, SyncFailure, TxBatch,
+)
 from node.net.peers import PeerManager, PeerPolicy, parse_peer_addr
 from node.net.topics import (
-    TopicKind, compute_message_id, state_protocol, status_protocol, sync_protocol, topic_name,
+    TopicKind, compute_message_id, light_protocol, state_protocol, status_protocol, sync_protocol, topic_name,
 )
 from node.net.verdict import (
     MALFORMED, OVERSIZE, Outcome, Verdict, VerdictCounts, compute_batch_verdict, ignore, reject,
@@ -95,6 +97,10 @@ class NetSettings:
     # leaves the "libp2p" logger as the application configured it.
     libp2p_log_level: int | None = logging.CRITICAL
     peers: PeerPolicy = field(default_factory=PeerPolicy)
+    # The topics heard besides the tx topic (which ``relay_txs`` says). A household node
+    # in light mode hears heartbeats only: consensus messages carry whole blocks, and
+    # it keeps nobody else's data (docs/privacy.md "Household nodes").
+    subscribe: frozenset[TopicKind] = frozenset({TopicKind.CONSENSUS, TopicKind.EVIDENCE, TopicKind.HEARTBEAT})
 
 
 def _no_block(height: int) -> tuple[bytes, bytes] | None:
@@ -119,7 +125,8 @@ class Network:
     def __init__(self, host: IHost, chain_id: bytes, handlers: Mapping[TopicKind, Handler],
                  bootstrap: Sequence[str], get_block: sync.GetBlock, get_height: sync.GetHeight,
                  settings: NetSettings, serve_state: statesync.StateResponder | None = None,
-                 get_fork: sync.GetFork = _no_fork, check_fork: sync.CheckFork = _any_fork) -> None:
+                 get_fork: sync.GetFork = _no_fork, check_fork: sync.CheckFork = _any_fork,
+                 serve_light: statesync.LightResponder | None = None) -> None:
         self.host, self.chain_id, self.settings = host, chain_id, settings
         self._handlers = dict(handlers)
         self._topics = {kind: topic_name(chain_id, kind) for kind in TopicKind}
@@ -142,6 +149,7 @@ class Network:
         self.batcher = TxBatcher(self._publish_tx_batch, delay_s=settings.batch_delay_s)
         self._server = sync.SyncServer(get_block, self._own_status, self._on_peer_status)
         self._state_server = None if serve_state is None else statesync.StateSyncServer(serve_state)
+        self._light_server = None if serve_light is None else statesync.StateSyncServer(serve_light, light=True)
         self._nursery: trio.Nursery | None = None
         # Validators added after start-up: peer id -> the cancel scope of their dialling.
         self._validator_dials: dict[ID, trio.CancelScope] = {}
@@ -298,6 +306,13 @@ class Network:
                                     (StateReply, SyncFailure), MAX_STATE_REPLY_BYTES + 64)
         return statesync.verify_state_reply(resp)
 
+    async def request_entries(self, peer_id: str, data: bytes) -> bytes:
+        """A household node's request (bytes of its own) to ``peer_id``, and the answer's
+        bytes (docs/privacy.md "Household nodes"); the node checks them."""
+        resp = await sync._exchange(self.host, peer_id, light_protocol(self.chain_id), LightRequest(data=data),
+                                    (StateReply, SyncFailure), MAX_STATE_REPLY_BYTES + 64)
+        return statesync.verify_state_reply(resp)
+
     async def request_status(self, peer_id: str) -> int:
         theirs = await sync.request_status(self.host, status_protocol(self.chain_id), peer_id, self._own_status())
         if not self._on_peer_status(peer_id, theirs):
@@ -428,12 +443,20 @@ class Network:
         self.host.set_stream_handler(TProtocol(status_protocol(self.chain_id)), self._serve_status)
         if self._state_server is not None:
             self.host.set_stream_handler(TProtocol(state_protocol(self.chain_id)), self._serve_state)
+        if self._light_server is not None:
+            self.host.set_stream_handler(TProtocol(light_protocol(self.chain_id)), self._serve_light)
 
     async def _serve_state(self, stream) -> None:
         if self.peer_manager.is_banned(stream.muxed_conn.peer_id):
             await stream.reset()
             return
         await self._state_server.handle(stream)
+
+    async def _serve_light(self, stream) -> None:
+        if self.peer_manager.is_banned(stream.muxed_conn.peer_id):
+            await stream.reset()
+            return
+        await self._light_server.handle(stream)
 
     async def _serve_sync(self, stream) -> None:
         if self.peer_manager.is_banned(stream.muxed_conn.peer_id):
@@ -468,7 +491,7 @@ class Network:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for kind in TopicKind:
-                if kind is not TopicKind.TX:
+                if kind is not TopicKind.TX and kind in self.settings.subscribe:
                     nursery.start_soon(self._drain, await self.pubsub.subscribe(self._topics[kind]))
             await self.set_tx_relay(self.settings.relay_txs)
             await nursery.start(self.batcher.run)
@@ -503,7 +526,8 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
                        get_block: sync.GetBlock = _no_block, get_height: sync.GetHeight = _zero_height,
                        settings: NetSettings = NetSettings(),
                        serve_state: statesync.StateResponder | None = None, get_fork: sync.GetFork = _no_fork,
-                       check_fork: sync.CheckFork = _any_fork) -> AsyncIterator[Network]:
+                       check_fork: sync.CheckFork = _any_fork,
+                       serve_light: statesync.LightResponder | None = None) -> AsyncIterator[Network]:
     """Start the network, yield it once listening, stop it cleanly on exit.
 
     Bad addresses, a corrupt ``p2p.key`` or a port in use raise ``NetSetupError``.
@@ -516,7 +540,7 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
         load_or_create_identity(Path(home_dir), settings.identity_seed)
     host = new_host(key_pair=key, muxer_preference=settings.muxer)
     net = Network(host, chain_id, handlers, bootstrap_peers, get_block, get_height, settings, serve_state,
-                  get_fork, check_fork)
+                  get_fork, check_fork, serve_light)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(net.serve, listen)

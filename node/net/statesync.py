@@ -1,9 +1,13 @@
-"""The state-sync request/response protocol (docs/statesync.md), as block sync's.
+"""The state-sync request/response protocols (docs/statesync.md), as block sync's.
 
 ``/voisinage/<chain>/statesync/1``: one framed GetState in, one framed StateReply (or
 SyncFailure) out, then the stream closes. The payload is the node's own bytes (a
-snapshot list, a chunk, the set changes, a signed header): the network moves them and
+snapshot list, a chunk, the set changes, signed headers): the network moves them and
 the node checks them (tokens/snapshot.py, consensus/lightsync.py).
+
+``/voisinage/<chain>/light/1`` is the same exchange for a household node's proven
+entries (docs/privacy.md "Household nodes"): a LightRequest whose bytes, with the
+asking peer's id (authenticated by the Noise handshake), go to the node's responder.
 """
 
 from __future__ import annotations
@@ -17,17 +21,22 @@ from libp2p.exceptions import BaseLibp2pError
 
 from node.net.errors import PeerUnavailable, RemoteProtocolError, StateUnavailable
 from node.net.framing import read_message, write_message
-from node.net.messages import MAX_REQUEST_BYTES, MAX_STATE_REPLY_BYTES, GetState, StateReply, SyncFailure
+from node.net.messages import (
+    MAX_LIGHT_REQUEST_BYTES, MAX_REQUEST_BYTES, MAX_STATE_REPLY_BYTES, GetState, LightRequest, StateReply,
+    SyncFailure,
+)
 from node.net.sync import MAX_CONCURRENT_SERVES, SERVE_READ_DEADLINE_S, SERVE_WRITE_DEADLINE_S, _close_quietly
 
 log = logging.getLogger(__name__)
 
 StateResponder = Callable[[GetState], bytes]
+# (the request's bytes, the asking peer's id) -> the answer's bytes; StateUnavailable to refuse.
+LightResponder = Callable[[bytes, str], bytes]
 
 
-def get_state_response(respond: StateResponder, req: GetState) -> StateReply | SyncFailure:
+def get_state_response(respond: Callable[[], bytes]) -> StateReply | SyncFailure:
     try:
-        data = respond(req)
+        data = respond()
     except StateUnavailable as exc:
         return SyncFailure(reason=str(exc)[:200])
     if len(data) > MAX_STATE_REPLY_BYTES:
@@ -42,10 +51,12 @@ def verify_state_reply(resp: StateReply | SyncFailure) -> bytes:
 
 
 class StateSyncServer:
-    """Serves GetState streams from the node's responder, a few at a time."""
+    """Serves GetState streams (or, with ``light``, LightRequest streams) from the
+    node's responder, a few at a time."""
 
-    def __init__(self, respond: StateResponder) -> None:
+    def __init__(self, respond: StateResponder | LightResponder, light: bool = False) -> None:
         self._respond = respond
+        self._light = light
         self._slots = trio.Semaphore(MAX_CONCURRENT_SERVES)
         self.served = 0
 
@@ -61,9 +72,9 @@ class StateSyncServer:
         try:
             req = None
             with trio.move_on_after(SERVE_READ_DEADLINE_S):
-                req = await read_message(stream, (GetState,), MAX_REQUEST_BYTES)
+                req = await read_message(stream, *self._expect())
             if req is not None:
-                answer = await trio.to_thread.run_sync(get_state_response, self._respond, req)
+                answer = await trio.to_thread.run_sync(get_state_response, self._bind(req, stream))
                 with trio.move_on_after(SERVE_WRITE_DEADLINE_S):
                     ok = await self._write(stream, answer)
                 self.served += ok
@@ -72,6 +83,15 @@ class StateSyncServer:
         finally:
             self._slots.release()
             await _close_quietly(stream, reset=not ok)
+
+    def _expect(self) -> tuple[tuple[type, ...], int]:
+        return ((LightRequest,), MAX_LIGHT_REQUEST_BYTES + 64) if self._light else ((GetState,), MAX_REQUEST_BYTES)
+
+    def _bind(self, req: GetState | LightRequest, stream: INetStream) -> Callable[[], bytes]:
+        if self._light:
+            peer = stream.muxed_conn.peer_id.to_base58()
+            return lambda: self._respond(req.data, peer)
+        return lambda: self._respond(req)
 
     async def _write(self, stream: INetStream, msg: StateReply | SyncFailure) -> bool:
         try:

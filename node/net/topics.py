@@ -33,6 +33,11 @@ def state_protocol(chain_id: bytes) -> str:
     return f"/voisinage/{chain_id.hex()}/statesync/1"
 
 
+def light_protocol(chain_id: bytes) -> str:
+    """A household node's proven entries (docs/privacy.md "Household nodes")."""
+    return f"/voisinage/{chain_id.hex()}/light/1"
+
+
 def compute_message_id(data: bytes) -> bytes:
     """DESIGN §7: the message id is sha256(data)[:20], so copies of the same bytes
     from different publishers are one message."""

@@ -39,7 +39,7 @@ from node.service.roles import compute_role
 from node.service.sealing import open_node_keyring
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state, start_record_if_missing
 from node.store import Store
-from node.store.backup import iter_backup
+from node.store.backup import iter_store_backup
 from tokens import InvalidTx, check_tx, get_account
 from tokens.due import get_next_due_ms
 from tokens.layout import VALIDATOR
@@ -372,14 +372,7 @@ class Node:
         """A backup of the database as of now (node/store/backup.py), and of the
         ``consent`` entries, without the home's files: its height, and its bytes taken
         from one snapshot, closed when done."""
-        snap = self.store.snapshot()
-        height = snap.height()
-
-        def chunks() -> Iterator[bytes]:
-            with snap:
-                yield from iter_backup(snap.iter_entries(), (), chain_id=self.chain_id, height=height,
-                                       consent=consent)
-        return height, chunks()
+        return iter_store_backup(self.store, self.chain_id, consent)
 
     def account_json(self, addr: bytes) -> dict[str, Any] | None:
         state = self.store.state

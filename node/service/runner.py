@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -40,7 +41,11 @@ from node.service.signstate import append_sign_journal, prepare_sign_state, save
 from node.service.statesync import (
     SNAPSHOT_INTERVAL, SNAPSHOT_KEEP, join_by_state_sync, keep_snapshots, respond_state,
 )
+from node.service.lightnode import run_light_node
+from node.service.lightserve import EntriesServer
 from node.store import Store
+from node.store.pruning import Pruning
+from node.store.store import DB_DIR
 from tokens import MemoryKV, genesis_writes, get_state_hash, get_time_ms
 from tokens.settlement import Settled
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
@@ -342,13 +347,16 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                    rewrite_effects: EffectsRewrite | None = None, relay_txs: bool | None = None,
                    check_all_signatures: bool = False, pruning: Pruning | None = None,
                    state_sync: bool = True, snapshot_interval: int | None = None,
-                   snapshot_keep: int | None = None, reset_sign_state_at: int | None = None) -> None:
+                   snapshot_keep: int | None = None, reset_sign_state_at: int | None = None,
+                   light: bool = False, rewrite_answers: Callable[[bytes], bytes] | None = None) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no);
     ``pruning``: what the store keeps (node/store/pruning.py); ``state_sync``: an empty
     home joins from a peer's snapshot; ``snapshot_interval``: heights between a
     validator's snapshots (0: none; None: SNAPSHOT_INTERVAL) (node/service/statesync.py);
     ``reset_sign_state_at``: the operator's explicit new double-sign record
-    (signstate.prepare_sign_state)."""
+    (signstate.prepare_sign_state); ``light``: a household node that follows headers
+    and its own proven entries only (lightnode.py; a home made light stays light);
+    ``rewrite_answers``: None when honest (the live tests' ``--byzantine lie-proofs``)."""
     snapshot_interval = SNAPSHOT_INTERVAL if snapshot_interval is None else snapshot_interval
     snapshot_keep = SNAPSHOT_KEEP if snapshot_keep is None else snapshot_keep
     home = load_home(home_dir)
@@ -356,6 +364,10 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     check_port_free(http_host, http_port)
     listen = listen or home.config.get("listen") or _genesis_listen(home)
     peers = check_addrs(listen, list(peers))
+    if light or is_light_home(home):
+        await run_light_node(home.path, listen=listen, peers=peers, http_host=http_host, http_port=http_port,
+                             api_token=api_token, archive_keep_s=(pruning or Pruning()).archive_keep_s)
+        return
     store, started = Store.open_home(home.path, chain_id=home.genesis.chain_id), False
     try:
         # A genesis validator on an empty home is the network starting: nothing to sync.
@@ -380,7 +392,9 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                                 get_block=lambda h: _stored_pair(store, h), get_height=store.height,
                                 settings=settings, serve_state=partial(respond_state, store, home.path),
                                 get_fork=partial(get_fork, store, home.genesis.chain_id),
-                                check_fork=partial(check_fork, store, home.genesis.chain_id)) as net:
+                                check_fork=partial(check_fork, store, home.genesis.chain_id),
+                                serve_light=EntriesServer(store.snapshot, home.genesis.chain_id,
+                                                          rewrite=rewrite_answers).respond) as net:
             node.net, started = net, True
             log.info("node %s (%s) at height %d, peer id %s", home.config.get("name", home.path.name),
                      "validator" if node.is_validator else "full node", store.height(), net.peer_id)
@@ -400,6 +414,14 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
         store.close()
         if started:
             log.info("store closed at height %d", store.height())
+
+
+def is_light_home(home) -> bool:
+    """Whether the home's store is a light one (node/store/light.py)."""
+    if not (home.path / DB_DIR).is_dir():
+        return False
+    with Store.open_home(home.path, chain_id=home.genesis.chain_id) as store:
+        return store.is_light()
 
 
 def check_addrs(listen: str, peers: list[str]) -> list[str]:

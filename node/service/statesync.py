@@ -24,10 +24,11 @@ from consensus.block import Commit, Header, compute_block_id
 from consensus.sync import Trusted
 from consensus.errors import InvalidBlock
 from consensus.lightsync import (
-    SetChange, SetChanges, SignedHeader, verify_set_changes, verify_trusted_header,
+    MAX_SIGNED_HEADERS, SetChange, SetChanges, SignedHeader, SignedHeaders, verify_set_changes,
+    verify_trusted_header,
 )
 from node.net import (
-    STATE_CHUNK, STATE_HEADER, STATE_SET_CHANGES, STATE_SNAPSHOTS, GetState, NetError, NetSettings,
+    STATE_CHUNK, STATE_HEADER, STATE_HEADERS, STATE_SET_CHANGES, STATE_SNAPSHOTS, GetState, NetError, NetSettings,
     StateUnavailable, TopicKind, genesis_peer_addrs, ignore, open_network,
 )
 from node.home.homedir import home_key
@@ -67,6 +68,17 @@ def read_signed_header(store: StoreReader, height: int) -> SignedHeader:
     return SignedHeader(header=decode(header, Header, MAX_BLOCK_BYTES), commit=decode(commit, Commit, MAX_BLOCK_BYTES))
 
 
+def read_signed_headers(store: StoreReader, start: int, count: int) -> SignedHeaders:
+    """The headers and commits of ``count`` heights from ``start`` (fewer at the top):
+    what a household node follows the chain by (docs/privacy.md "Household nodes")."""
+    if not 1 <= count <= MAX_SIGNED_HEADERS or start < 1:
+        raise StateUnavailable(f"ask for 1 to {MAX_SIGNED_HEADERS} headers from height 1 or more")
+    stop = min(start + count, store.height() + 1)
+    if start > store.height():
+        raise StateUnavailable(f"no header of height {start} here yet (height {store.height()})")
+    return SignedHeaders(headers=tuple(read_signed_header(store, h) for h in range(start, stop)))
+
+
 def read_set_changes(store: StoreReader, home: Path) -> SetChanges:
     """Every validator-set change up to the committed height: for a set that starts at
     height a, the header of a-1 (which commits to it) with its commit. A node that
@@ -103,6 +115,8 @@ def respond_state(store: StoreReader, home: Path, req: GetState) -> bytes:
         return read_set_changes(store, home).encode()
     if req.kind == STATE_HEADER:
         return read_signed_header(store, req.height).encode()
+    if req.kind == STATE_HEADERS:
+        return read_signed_headers(store, req.height, req.index).encode()
     raise StateUnavailable(f"unknown state-sync request kind {req.kind}")
 
 

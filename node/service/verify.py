@@ -76,6 +76,9 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -
     with Store.open(home.path / DB_DIR, chain_id=home.genesis.chain_id, create=False) as store:
         if not store.is_initialized():
             raise VerifyError(f"{home.path}: the store holds no chain yet (run the node first)")
+        if store.is_light():
+            raise VerifyError(f"{home.path}: a household node in light mode holds no block to replay (it trusts "
+                              "the validators' signed state roots, docs/privacy.md); verify a full node's home")
         if store.state_from():
             return verify_synced_home(home, store, sign_state, progress)
         if store.blocks_from() > 1:

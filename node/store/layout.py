@@ -25,6 +25,9 @@ key                         value
 ``m/blocks_from``           lowest height whose block body is kept (absent: all heights)
 ``m/state_from``            the snapshot height a state-synced store started at (absent:
                             genesis); no block at or below it is stored
+``m/light``                 present on a household node in light mode (node/store/light.py):
+                            no block body at all; ``s/`` holds only the entries it follows
+``m/header_top``            light mode: the highest verified header kept (``H/``, ``c/``)
 ==========================  ============================================================
 
 Heights are 8-byte big-endian, so LevelDB's byte order is height order and a prefix
@@ -57,6 +60,8 @@ META_BLOCK_ID = b"m/block_id"
 META_TREE_FROM = b"m/tree_from"
 META_BLOCKS_FROM = b"m/blocks_from"
 META_STATE_FROM = b"m/state_from"
+META_LIGHT = b"m/light"
+META_HEADER_TOP = b"m/header_top"
 
 HASH_LEN = 32
 

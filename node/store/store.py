@@ -166,6 +166,10 @@ class StoreReader:
         raw = self._source.get(L.META_STATE_FROM)
         return Height(0) if raw is None else L.decode_height(raw)
 
+    def is_light(self) -> bool:
+        """A household node's light store: headers, commits and the entries it follows."""
+        return self._source.get(L.META_LIGHT) is not None
+
     def extra(self, name: str) -> bytes | None:
         """Extra meta committed with a block by ``commit_block(extra_meta=...)``."""
         return self._source.get(L.key_extra(name))
@@ -394,7 +398,7 @@ class Store(StoreReader):
         state_hash = self._db.get(L.META_STATE_HASH)
         if state_hash is None or len(state_hash) != L.HASH_LEN:
             raise StoreCorrupt(f"database {self.path}: bad meta state hash")
-        if height > 0 and height != self.state_from():
+        if height > 0 and height != self.state_from() and not self.is_light():
             self.get_stored_block(height)
         self._height, self._state_hash = height, state_hash
 

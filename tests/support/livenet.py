@@ -104,8 +104,7 @@ class LiveNet:
     def start(self) -> LiveNet:
         self.start_nodes(*self.names)
         if self.with_feeder:
-            self._feeder = threading.Thread(target=self.feed, daemon=True)
-            self._feeder.start()
+            self.start_feeder()
         wait_for(lambda: all(self.height(n) >= 1 for n in self.names), STARTUP_S, "the first block everywhere",
                  self.logs)
         return self
@@ -116,6 +115,11 @@ class LiveNet:
             self.nodes[name].start()
         for name in names:
             self.nodes[name].wait_ready(STARTUP_S)
+
+    def start_feeder(self) -> None:
+        """Play both meters from now on (``feed``), in a thread ``stop`` ends."""
+        self._feeder = threading.Thread(target=self.feed, daemon=True)
+        self._feeder.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -159,10 +163,17 @@ class LiveNet:
 
     def wait_settled_production(self, name: str = "household-0", timeout: float = 90.0) -> dict[str, Any]:
         """The first settled interval in which ``name`` exported energy."""
+        return self.wait_settled(name, "export_wh", timeout)
+
+    def wait_settled_import(self, name: str = "household-1", timeout: float = 90.0) -> dict[str, Any]:
+        """The first settled interval in which ``name`` imported energy."""
+        return self.wait_settled(name, "import_wh", timeout)
+
+    def wait_settled(self, name: str, field: str, timeout: float) -> dict[str, Any]:
         addr = self.address(name)
 
         def found():
             doc = self.get_json(name, f"/households/{addr}/intervals")
-            rows = [r for r in (doc or {}).get("intervals", []) if r["settled"] and r["export_wh"] > 0]
+            rows = [r for r in (doc or {}).get("intervals", []) if r["settled"] and r[field] > 0]
             return rows[0] if rows else None
-        return wait_for(found, timeout, f"a settled interval with production for {name}", self.logs)
+        return wait_for(found, timeout, f"a settled interval with {field} for {name}", self.logs)

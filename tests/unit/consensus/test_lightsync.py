@@ -9,7 +9,8 @@ import pytest
 from consensus.block import Commit, CommitSig, Header, compute_block_id, compute_validators_hash
 from consensus.errors import InvalidBlock
 from consensus.lightsync import (
-    SetChange, SetChanges, TrustedSet, get_trusted_set, verify_set_changes, verify_trusted_header,
+    SetChange, SetChanges, SignedHeader, SignedHeaders, TrustedSet, get_trusted_set, verify_header_chain,
+    verify_set_changes, verify_trusted_header,
 )
 from consensus.vote import PRECOMMIT, Vote
 from tests.unit.consensus.harness import CHAIN, KEYS, OTHER_CHAIN, OUTSIDER
@@ -111,3 +112,35 @@ def test_invalid_header_with_a_bad_signature():
     tampered = dataclasses.replace(good, sigs=(dataclasses.replace(good.sigs[0], sig=bytes(64)), *good.sigs[1:]))
     with pytest.raises(InvalidBlock, match="bad precommit"):
         verify_trusted_header(CHAIN, sets, h, tampered)
+
+
+def chained(start_parent: bytes, heights, next_set, signers) -> list[SignedHeader]:
+    out, parent = [], start_parent
+    for height in heights:
+        h = dataclasses.replace(header(height, next_set), parent=parent)
+        out.append(SignedHeader(header=h, commit=commit(h, signers)))
+        parent = compute_block_id(h)
+    return out
+
+
+def test_header_chain_follows_from_genesis_one_by_one():
+    sets = verify_set_changes(CHAIN, genesis(), [])
+    headers = chained(bytes(32), range(1, 6), A, A[:3])
+    assert verify_header_chain(CHAIN, sets, 0, bytes(32), headers) == compute_block_id(headers[-1].header)
+    wire = SignedHeaders(headers=tuple(headers)).encode()
+    assert decode(wire, SignedHeaders, len(wire)).headers == tuple(headers)
+
+
+def test_invalid_header_chain():
+    sets = verify_set_changes(CHAIN, genesis(), [])
+    headers = chained(bytes(32), range(1, 4), A, A[:3])
+    with pytest.raises(InvalidBlock, match="expected the header of height 1"):
+        verify_header_chain(CHAIN, sets, 0, bytes(32), headers[1:])
+    with pytest.raises(InvalidBlock, match="does not follow"):
+        verify_header_chain(CHAIN, sets, 0, bytes([1]) * 32, headers)
+    unsigned = chained(bytes(32), range(1, 3), A, [A[0], OUTSIDER, C[0]])
+    with pytest.raises(InvalidBlock):
+        verify_header_chain(CHAIN, sets, 0, bytes(32), unsigned)
+    # A header handing the chain to a set no verified change shows.
+    with pytest.raises(InvalidBlock, match="a change is missing"):
+        verify_header_chain(CHAIN, sets, 0, bytes(32), chained(bytes(32), range(1, 3), C, A[:3]))

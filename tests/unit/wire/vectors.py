@@ -17,7 +17,7 @@ from wire.message import BOOL, I64, U64, Bytes, Kind, List, Message, Nested, Opt
 VECTORS = Path(__file__).with_name("vectors.json")
 # Modules that register message types; each type must have a golden vector.
 MESSAGE_MODULES = ["tokens.txs", "tokens.snapshot", "consensus.messages", "consensus.block", "consensus.privval",
-                   "consensus.lightsync",
+                   "consensus.lightsync", "tokens.lightstate",
                    "node.net.messages"]
 
 

@@ -1,0 +1,217 @@
+"""Following the chain as a household node in light mode (docs/privacy.md "Household nodes").
+
+The node trusts genesis and >= 2/3 of each validator set's signatures, nothing else:
+
+1. the validator-set changes from genesis, each signed by the set before it
+   (consensus/lightsync.py), kept in the home;
+2. every header since, in order, each signed by >= quorum of the set at its height and
+   linked to the one before (``verify_header_chain``); no block body is fetched;
+3. the entries it follows at the height below the newest header: its own (account,
+   household record, key status, ballot, gifts, delegations, interval entries, consent
+   and reconciliation) and the public ones it shows, each checked against the state root
+   that header carries (tokens/lightstate.py). Its own entries are asked for by a request
+   signed with the household key; a validator answers them to nobody else.
+
+A peer that sends a forged header chain or a proof that does not reach the root is
+banned and the next peer is asked. Its own interval entries that leave the state
+(``history_retention_s``) go to the archive, as a full household node's do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+
+import trio
+
+from consensus.block import Header, compute_block_id
+from consensus.errors import InvalidBlock
+from consensus.lightsync import (
+    MAX_SIGNED_HEADERS, SetChanges, SignedHeaders, TrustedSet, verify_header_chain, verify_set_changes,
+)
+from node.net import STATE_HEADERS, STATE_SET_CHANGES, NetError
+from node.service.statesync import load_set_changes, save_set_changes
+from node.store.light import LightStore
+from tokens import layout as TL
+from tokens.kv import decode_value
+from tokens.lightstate import MAX_ENTRY_KEYS, GetEntries, InvalidProof, ProvenEntries, verify_entries
+from tokens.queries import get_params
+from tokens.visibility import (
+    PUBLIC_FOLLOWED_PREFIXES, PUBLIC_KEYS, get_interval_keys, get_own_keys, get_own_prefixes, get_prm_keys,
+)
+from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, decode, sign_message
+
+log = logging.getLogger("voisinage.light")
+
+FOLLOW_S = 1.0              # between two looks at the peers' heights
+RECHECK_EVERY = 30          # refreshes between two re-reads of every interval held (reconciliation)
+
+
+class LightError(Exception):
+    """A peer could not be followed this time (no answer, a refusal): try another."""
+
+
+def get_followed_keys(store: LightStore, own: bytes, top_time_s: int, full: bool) -> tuple[list[bytes], list[bytes]]:
+    """(single keys, prefixes) to read at the next height: public and own entries, and
+    the intervals still open, about to leave the state, or (``full``) every one held."""
+    state = store.state
+    keys = list(PUBLIC_KEYS) + list(get_own_keys(own))
+    household = state.get(TL.key_household(own))
+    if household is not None:
+        keys += get_prm_keys(decode_value(household)[TL.HH_PRM])
+    params = get_params(state)
+    delta, retention = params["settlement_interval_s"], params["history_retention_s"]
+    settled = decode_value(state.get(TL.META_SETTLED)) if state.get(TL.META_SETTLED) else 0
+    held = [TL.from_u64(k[len(TL.INTERVAL):]) for k, _ in state.iter_prefix(TL.INTERVAL)]
+    first = max(settled - delta, top_time_s - retention, 0) // delta * delta
+    starts = set(range(first, top_time_s + 1, delta))
+    starts |= {s for s in held if full or s + delta + retention <= top_time_s + 2 * delta}
+    for start in sorted(starts):
+        keys += get_interval_keys(own, start)
+    prefixes = list(PUBLIC_FOLLOWED_PREFIXES) + list(get_own_prefixes(own))
+    return keys, prefixes
+
+
+def compute_state_writes(store: LightStore, verified: list
+                         ) -> tuple[dict[bytes, bytes | None], list[tuple[bytes, bytes]]]:
+    """The state writes an answer makes, and the held interval entries it shows have left
+    the state (to archive, as they were last held)."""
+    writes: dict[bytes, bytes | None] = {}
+    archive = []
+    for answer in verified:
+        for key, value in answer.values.items():
+            held = store.state.get(key)
+            if value is None and held is not None and key.startswith((TL.INTERVAL, TL.INTERVAL_ENTRY)):
+                archive.append((key, held))
+            writes[key] = value
+        for prefix, (found, complete) in answer.listed.items():
+            if complete:
+                for key, _ in store.state.iter_prefix(prefix):
+                    if key not in found:
+                        writes[key] = None
+            writes.update(found)
+    return writes, archive
+
+
+class LightClient:
+    """The one task that moves a light store forward (``net``: node.net.Network)."""
+
+    def __init__(self, home, store: LightStore, net, key: Keypair, on_stored: Callable[[], None],
+                 now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self.home, self.store, self.net, self.key = home, store, net, key
+        self.chain_id = home.genesis.chain_id
+        self.genesis_set = [v.key for v in home.genesis.validators]
+        self.on_stored, self.now_ms = on_stored, now_ms
+        self.changes = load_set_changes(home.path)
+        self.sets: list[TrustedSet] = verify_set_changes(self.chain_id, self.genesis_set, self.changes)
+        self.refreshes = 0
+        self.refused_peers = 0
+
+    async def follow(self) -> None:
+        while True:
+            await self.step()
+            await trio.sleep(FOLLOW_S)
+
+    def is_refresh_due(self) -> bool:
+        """The entries are read at the height below the newest verified header."""
+        return self.store.header_top() - 1 > self.store.height()
+
+    async def step(self) -> bool:
+        """Headers up to a peer's height, then the entries below the newest header, from
+        the first peer that serves them. Peers able to serve are asked in random order:
+        households spread over the validators, and one lying peer cannot stay first. True
+        when the store moved."""
+        banned = set(self.net.banned_peers())
+        top, due = self.store.header_top(), self.is_refresh_due()
+        able = [(p, h) for p, h in self.net.peer_heights().items()
+                if p not in banned and (h > top or (due and h >= top))]
+        random.shuffle(able)
+        for peer, best in able:
+            try:
+                return await self.step_from(peer, best)
+            except (NetError, DecodeError, LightError) as exc:
+                log.warning("following %s failed: %s", peer[:12], exc)
+            except (InvalidBlock, InvalidProof) as exc:
+                log.warning("peer %s sent a bad header chain or proof (%s): banned", peer[:12], exc)
+                self.net.ban_peer(peer, f"bad light answer: {exc}")
+        return False
+
+    async def step_from(self, peer: str, best: int) -> bool:
+        while self.store.header_top() < best and await self.fetch_headers(peer, best):
+            pass
+        if not self.is_refresh_due():
+            return False
+        await self.refresh(peer)
+        self.on_stored()
+        return True
+
+    # ---- headers ----
+
+    async def fetch_sets(self, peer: str) -> None:
+        raw = await self.net.request_state(peer, STATE_SET_CHANGES)
+        changes = decode(raw, SetChanges, len(raw)).changes
+        self.sets = verify_set_changes(self.chain_id, self.genesis_set, changes)
+        if changes != self.changes:
+            self.changes = changes
+            save_set_changes(self.home.path, SetChanges(changes=changes))
+            log.info("validator sets from genesis checked through %d changes", len(changes))
+
+    async def fetch_headers(self, peer: str, best: int) -> bool:
+        """One batch of headers from ``peer``, verified and kept; False if it had none."""
+        top = self.store.header_top()
+        count = min(MAX_SIGNED_HEADERS, best - top)
+        raw = await self.net.request_state(peer, STATE_HEADERS, top + 1, count)
+        headers = decode(raw, SignedHeaders, len(raw)).headers
+        if not headers:
+            return False
+        parent = self.store.top_block_id()
+        try:
+            verify_header_chain(self.chain_id, self.sets, top, parent, headers)
+        except InvalidBlock:
+            # A set change we have not seen yet: ask for the changes, then judge again.
+            await self.fetch_sets(peer)
+            verify_header_chain(self.chain_id, self.sets, top, parent, headers)
+        self.store.add_headers([(s.header.height, compute_block_id(s.header), s.header.encode(), s.commit.encode())
+                                for s in headers])
+        return True
+
+    def header_at(self, height: int) -> Header:
+        return decode(self.store.pruned_header(height), Header, MAX_BLOCK_BYTES)
+
+    # ---- entries ----
+
+    def build_request(self, height: int, keys: list[bytes], prefixes: list[bytes]) -> GetEntries:
+        req = GetEntries(height=height, keys=tuple(keys), prefixes=tuple(prefixes), requester=self.key.public,
+                         peer=self.net.peer_id.encode(), time_ms=self.now_ms(), nonce=os.urandom(16), sig=b"")
+        return sign_message(req, self.chain_id, self.key)
+
+    async def ask(self, peer: str, root: bytes, height: int, keys: list[bytes], prefixes: list[bytes]):
+        raw = await self.net.request_entries(peer, self.build_request(height, keys, prefixes).encode())
+        answer = decode(raw, ProvenEntries, len(raw))
+        verified = verify_entries(root, height, keys, prefixes, answer)
+        if verified.refused:
+            self.refused_peers += 1
+            raise LightError(f"refused {len(verified.refused)} entries this household may read")
+        return verified
+
+    async def refresh(self, peer: str) -> None:
+        """The followed entries at the height below the newest header, proven against its root."""
+        top = self.store.header_top()
+        header = self.header_at(top)
+        height, root = top - 1, header.state_hash
+        self.refreshes += 1
+        keys, prefixes = get_followed_keys(self.store, self.key.public, header.time_ms // 1000,
+                                           full=self.refreshes % RECHECK_EVERY == 1)
+        answers = []
+        for i in range(0, len(keys), MAX_ENTRY_KEYS):
+            answers.append(await self.ask(peer, root, height, keys[i:i + MAX_ENTRY_KEYS],
+                                          prefixes if i == 0 else []))
+        writes, archive = compute_state_writes(self.store, answers)
+        self.store.set_state(height, root, writes, archive)
+        if archive:
+            log.info("archived %d of this household's interval entries that left the state", len(archive))
+        log.debug("state of height %d: %d entries proven against %s", height, len(writes), root.hex()[:12])
+

@@ -1,0 +1,315 @@
+"""A household node in light mode: ``node run --light`` (docs/privacy.md "Household nodes").
+
+It follows the chain by verified headers and keeps only its own entries and the public
+ones it shows, proven against the headers' state roots (lightclient.py); it never
+downloads a block body, applies a block or holds another household's state. It
+serves the same HTTP API and dashboard (node/api/) over its light store, so the
+household's balance, curve, consents and Data Connect routes work as on a full node.
+
+Gossip: it hears validators' heartbeats only. It does not subscribe to the consensus
+topic (a proposal carries a whole block, everybody's txs) nor to the tx topic; its
+own txs go out by gossipsub's fanout and directly to the validators, as a full
+household node's do, and are gossiped again until its own state shows them committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from node.api.app import TxRefused
+from node.clock import ChainClock
+from node.home.homedir import Home, home_key, load_home
+from node.net import (
+    BlocksPruned, NetError, NetSettings, TopicKind, Verdict, genesis_peer_addrs, open_network,
+)
+from node.service.errors import ServiceError
+from node.service.heartbeat import HeartbeatBook
+from node.service.lightclient import LightClient
+from node.service.mempool import Duplicate, Mempool, MempoolFull
+from node.service.metrics import Metrics
+from node.service.roles import get_validator_addrs
+from node.service.upgrades import check_fork, check_software_version, get_fork
+from node.store.backup import iter_store_backup
+from node.store.light import LightStore
+from node.store.pruning import PRUNE_EVERY
+from tokens import MemoryKV, genesis_writes, get_state_hash
+from tokens import layout as TL
+from tokens.kv import decode_value
+from tokens.queries import get_validator_set
+from tokens.statetree import is_proven_key
+from tokens.txs import MeterReading, Tx, decode_tx
+from tokens.visibility import is_readable_by
+from wire import DecodeError, compute_id, verify_message
+
+log = logging.getLogger("voisinage.light")
+
+PENDING_CHECK_S = 30.0      # own txs not yet in its state are gossiped again this often
+MAX_PENDING_S = 3600.0      # ... and given up after this long
+
+
+@dataclass
+class LightEngine:
+    """What the API reads of a consensus engine; a light node runs none."""
+
+    round: int = 0
+
+    def get_step_name(self) -> str:
+        return "light"
+
+
+class LightNode:
+    """The HTTP API's node (node.api.app.NodeAPI) over a light store."""
+
+    def __init__(self, home: Home, store: LightStore, archive_keep_s: int = 0) -> None:
+        self.home, self.store = home, store
+        self.genesis = home.genesis
+        self.chain_id = self.genesis.chain_id
+        self.key = home_key(home)
+        self.clock = ChainClock(self.genesis.genesis_time, self.genesis.params["time_scale"])
+        self.engine = LightEngine()
+        self.heartbeats = HeartbeatBook(self.chain_id, self.clock.now_ms, self.genesis.params["time_scale"])
+        self.pending = Mempool()
+        self.metrics = Metrics()
+        self.archive_keep_s = archive_keep_s
+        self.net = None
+        self.client: LightClient | None = None
+        self._nursery: trio.Nursery | None = None
+        self._stored = trio.Event()
+        self.metrics.height.set(store.height())
+
+    # ---- gossip ----
+
+    def on_heartbeat(self, peer: str, data: bytes) -> Verdict:
+        state = self.store.state
+        return self.heartbeats.check(data, get_validator_set(state, self.store.height() + 1),
+                                     lambda key: state.get(TL.VALIDATOR + key) is not None)
+
+    # ---- own txs ----
+
+    def check_tx(self, data: bytes) -> Tx:
+        """What a light node can check alone: the encoding and the signatures. The
+        validators judge the rest against the whole state."""
+        tx = decode_tx(data)
+        if tx.SIGNERS and not verify_message(tx, self.chain_id):
+            raise TxRefused("bad_signature: a signature does not verify")
+        return tx
+
+    def _take(self, data: bytes) -> tuple[bytes, TxRefused | None]:
+        tx_id = compute_id(data)
+        try:
+            self.pending.add(data, self.check_tx)
+        except Duplicate:
+            pass
+        except MempoolFull as exc:
+            return tx_id, TxRefused(str(exc), 503)
+        except DecodeError as exc:
+            return tx_id, TxRefused(f"malformed: {exc.reason}")
+        except TxRefused as exc:
+            return tx_id, exc
+        return tx_id, None
+
+    def submit_tx(self, data: bytes) -> bytes:
+        tx_id, refused = self._take(data)
+        if refused is not None:
+            raise refused
+        self._gossip([data])
+        return tx_id
+
+    def submit_txs(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]:
+        results = [self._take(data) for data in txs]
+        self._gossip([data for data, (_, refused) in zip(txs, results) if refused is None])
+        return results
+
+    def _gossip(self, txs: list[bytes]) -> None:
+        if txs and self.net is not None and self._nursery is not None:
+            self._nursery.start_soon(self._publish_txs, txs)
+
+    async def _publish_txs(self, txs: list[bytes]) -> None:
+        for data in txs:
+            try:
+                await self.net.publish(TopicKind.TX, data)
+            except NetError as exc:
+                log.warning("could not gossip a tx: %s", exc)
+
+    def is_committed(self, tx: Tx) -> bool | None:
+        """Whether the household's own state shows ``tx`` committed (or overtaken by a
+        later one); None for a tx of another signer, which it cannot see."""
+        own = self.key.public
+        if getattr(tx, "signer", None) != own:
+            return None
+        state = self.store.state
+        if isinstance(tx, MeterReading):
+            raw = state.get(TL.key_household(own))
+            return raw is not None and decode_value(raw)[TL.HH_SEQ] >= tx.seq
+        raw = state.get(TL.key_account(own))
+        return raw is not None and decode_value(raw)[TL.A_NONCE] >= getattr(tx, "nonce", 0)
+
+    def recheck_pending(self, now: float) -> tuple[int, int]:
+        """(gossiped again, dropped): own txs now committed are dropped, and so is
+        anything older than MAX_PENDING_S; the rest waiting PENDING_CHECK_S goes out again."""
+        done, again = [], []
+        for entry in self.pending.entries():
+            committed = self.is_committed(entry.tx)
+            if committed or now - entry.arrived > MAX_PENDING_S or (committed is None and
+                                                                   now - entry.arrived > PENDING_CHECK_S):
+                done.append(entry.id)
+            elif now - entry.arrived > PENDING_CHECK_S:
+                again.append(entry.data)
+        self.pending.remove(done)
+        self._gossip(again)
+        self.metrics.mempool_txs.set(len(self.pending))
+        return len(again), len(done)
+
+    async def keep_pending_moving(self) -> None:
+        while True:
+            await trio.sleep(PENDING_CHECK_S)
+            self.recheck_pending(time.monotonic())
+
+    # ---- after each step of the client ----
+
+    def notify_stored(self) -> None:
+        height = self.store.height()
+        self.metrics.height.set(height)
+        check_software_version(self.store.state, height)
+        if self.archive_keep_s and height % PRUNE_EVERY == 0:
+            time_ms = decode_value(self.store.state.get(TL.META_TIME) or b"\x00")
+            self.store.prune_archive(time_ms // 1000 - self.archive_keep_s)
+        self._stored.set()
+        self._stored = trio.Event()
+
+    async def wait_for_height(self, height: int) -> None:
+        while self.store.height() < height:
+            await self._stored.wait()
+
+    # ---- HTTP API (node.api.app.NodeAPI) ----
+
+    def status(self) -> dict[str, Any]:
+        net = self.net
+        return {
+            "chain_id": self.chain_id.hex(),
+            "name": self.home.config.get("name", self.home.path.name),
+            "height": self.store.height(),
+            "state_hash": self.store.state_hash().hex(),
+            "time_ms": self.clock.now_ms(),
+            "peers": len(net.peers()) if net is not None else 0,
+            "peer_id": net.peer_id if net is not None else None,
+            "listen_addrs": net.listen_addrs() if net is not None else [],
+            "validator": False,
+            "light": True,
+            "header_height": self.store.header_top(),
+            "address": self.key.public.hex(),
+            "syncing": self.store.header_top() > self.store.height() + 1,
+            "round": 0,
+            "step": "light",
+            "mempool_txs": len(self.pending),
+            "settled_intervals": 0,
+            "gossip_tx_batches": net.batcher.batches_sent if net is not None else 0,
+            "gossip_batched_txs": net.batcher.txs_sent if net is not None else 0,
+        }
+
+    def block_json(self, height: int) -> dict[str, Any] | None:
+        return None     # no block body is ever here
+
+    def render_metrics(self) -> bytes:
+        if self.net is not None:
+            self.metrics.peers.set(len(self.net.peers()))
+        return self.metrics.render()
+
+    def backup_chunks(self, consent: Iterable[tuple[bytes, bytes]] = ()) -> tuple[int, Iterator[bytes]]:
+        return iter_store_backup(self.store, self.chain_id, consent)
+
+
+# ---- running ----
+
+def compute_light_genesis(home: Home) -> tuple[dict[bytes, bytes], bytes]:
+    """The genesis entries this household may read, and the genesis state root."""
+    writes = genesis_writes(home.genesis)
+    kv, own = MemoryKV(writes), home_key(home).public
+    kept = {k: v for k, v in writes.items() if is_proven_key(k) and is_readable_by(kv, k, own)}
+    return kept, get_state_hash(kv)
+
+
+def open_light_store(home: Home) -> LightStore:
+    """The home's light store, made from genesis on an empty home. A full node's home
+    is refused: its store holds blocks and everybody's state (start from a fresh home)."""
+    if _is_genesis_validator(home):
+        raise ServiceError("a validator cannot run in light mode: it must apply every block")
+    store = LightStore.open_home(home.path, chain_id=home.genesis.chain_id)
+    try:
+        if not store.is_initialized():
+            store.init_light(home.genesis.chain_id, *compute_light_genesis(home))
+        elif not store.is_light():
+            raise ServiceError(f"{home.path}: this home holds a full node's store; light mode needs a fresh home "
+                               "(back up its consent database with `node backup` first)")
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _no_blocks(height: int):
+    raise BlocksPruned("a household node in light mode keeps no block bodies")
+
+
+def _is_genesis_validator(home: Home) -> bool:
+    key = home_key(home).public
+    return any(v.key == key for v in home.genesis.validators)
+
+
+def check_not_validator(home: Home, store: LightStore) -> None:
+    """A validator (in genesis, or in the set of one of the next two heights) must apply
+    every block: it cannot run light. A household made one must restart as a full node."""
+    key = home_key(home).public
+    if _is_genesis_validator(home) or \
+            any(key in get_validator_set(store.state, store.height() + ahead) for ahead in (1, 2)):
+        raise ServiceError("a validator cannot run in light mode: it must apply every block")
+
+
+@asynccontextmanager
+async def open_light_network(node: LightNode, listen: str, peers: Sequence[str]) -> AsyncIterator:
+    """The light node's network (heartbeats heard, its own txs sent, no block served) and
+    its ``LightClient`` over it, as ``node.net`` and ``node.client``."""
+    home, store = node.home, node.store
+    addrs = get_validator_addrs(store.state, node.key.public)
+    bootstrap = list(dict.fromkeys(list(addrs) + genesis_peer_addrs(home.genesis.validators) + list(peers)))
+    settings = NetSettings(relay_txs=False, subscribe=frozenset({TopicKind.HEARTBEAT}),
+                           core_peers=frozenset(a.rsplit("/p2p/", 1)[1] for a in addrs))
+    async with open_network(home.path, home.genesis.chain_id, listen, bootstrap,
+                            {TopicKind.HEARTBEAT: node.on_heartbeat}, get_block=_no_blocks,
+                            get_height=store.height, settings=settings,
+                            get_fork=partial(get_fork, store, home.genesis.chain_id),
+                            check_fork=partial(check_fork, store, home.genesis.chain_id)) as net:
+        node.net = net
+        node.client = LightClient(home, store, net, node.key, node.notify_stored)
+        yield net
+
+
+async def run_light_node(home_dir: Path, *, listen: str, peers: list[str], http_host: str, http_port: int,
+                         api_token: str | None = None, archive_keep_s: int = 0) -> None:
+    from node.service.runner import _stop_on_signal, serve_api
+
+    home = load_home(home_dir)
+    store = open_light_store(home)
+    try:
+        check_not_validator(home, store)
+        node = LightNode(home, store, archive_keep_s)
+        async with open_light_network(node, listen, peers) as net:
+            log.info("household node %s in light mode at height %d (headers to %d), peer id %s",
+                     home.config.get("name", home.path.name), store.height(), store.header_top(), net.peer_id)
+            async with trio.open_nursery() as nursery:
+                node._nursery = nursery
+                nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
+                await nursery.start(serve_api, node, http_host, http_port, api_token)
+                nursery.start_soon(node.client.follow)
+                nursery.start_soon(node.keep_pending_moving)
+    finally:
+        store.close()

@@ -1,0 +1,158 @@
+"""Proven state entries for a household node (docs/privacy.md "Household nodes"), pure.
+
+A household node holds only the entries it shows. It asks a validator for them at a
+height h and checks every answer against the state root that the verified header of
+h+1 carries (``wire.merkle.verify_proof``): a value it was sent is the value in the
+state all validators committed to, and an absence is an absence. A listing under a
+prefix proves each entry it holds, not that none was left out; the docs say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from wire import BOOL, OPT_KEY, SIG, U64, Bytes, List, Message, Nested, Opt, field_of, register
+from wire.crypto import verify_message
+from wire.merkle import MAX_PROOF_BYTES, verify_proof
+from wire.units import Height
+
+MAX_ENTRY_KEY_BYTES = 1024          # state keys are tens of bytes (tokens/layout.py)
+MAX_PREFIX_BYTES = 64
+MAX_ENTRY_VALUE_BYTES = 64 * 1024   # the largest entry is meta/params' JSON text
+MAX_ENTRY_KEYS = 512                # single keys in one request
+MAX_ENTRY_PREFIXES = 16
+MAX_PREFIX_ENTRIES = 1024           # entries listed under one prefix; more: ``complete`` False
+MAX_PEER_ID_BYTES = 64
+NONCE_BYTES = 16
+# A request is good this long either side of the server's clock, and its nonce is
+# remembered that long: a copy replayed later is refused.
+REQUEST_WINDOW_MS = 60_000
+
+
+class InvalidProof(Exception):
+    """An answer that does not check out against the state root; the fault is the peer's."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@register("ls/getentries")
+@dataclass(frozen=True)
+class GetEntries(Message):
+    """A household node asks for state entries with proofs at ``height``. Signed by the
+    household key when it asks for its own entries (``requester``), and bound to the
+    asker's libp2p peer id, a time and a fresh nonce, so that a copy replayed by anyone
+    else, elsewhere or later is refused (the chain id is in the signed bytes, DESIGN §2).
+    Anonymous (no requester, zero signature): only public entries are answered."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = (("requester", "sig"),)
+    height: Height = field_of(U64)
+    keys: tuple[bytes, ...] = field_of(List(Bytes(max=MAX_ENTRY_KEY_BYTES), MAX_ENTRY_KEYS))
+    prefixes: tuple[bytes, ...] = field_of(List(Bytes(max=MAX_PREFIX_BYTES), MAX_ENTRY_PREFIXES))
+    requester: bytes | None = field_of(OPT_KEY)
+    peer: bytes = field_of(Bytes(max=MAX_PEER_ID_BYTES))
+    time_ms: int = field_of(U64)
+    nonce: bytes = field_of(Bytes(size=NONCE_BYTES))
+    sig: bytes = field_of(SIG)
+
+
+@register("ls/entry")
+@dataclass(frozen=True)
+class ProvenEntry(Message):
+    """``key`` holds ``value`` (None: is absent) in the state of the answer's height."""
+
+    key: bytes = field_of(Bytes(max=MAX_ENTRY_KEY_BYTES))
+    value: bytes | None = field_of(Opt(Bytes(max=MAX_ENTRY_VALUE_BYTES)))
+    proof: bytes = field_of(Bytes(max=MAX_PROOF_BYTES))
+
+
+@register("ls/prefix")
+@dataclass(frozen=True)
+class ProvenPrefix(Message):
+    """Entries under ``prefix``, each proven present; ``complete`` False when cut short."""
+
+    prefix: bytes = field_of(Bytes(max=MAX_PREFIX_BYTES))
+    entries: tuple[ProvenEntry, ...] = field_of(List(Nested(ProvenEntry), MAX_PREFIX_ENTRIES))
+    complete: bool = field_of(BOOL)
+
+
+@register("ls/entries")
+@dataclass(frozen=True)
+class ProvenEntries(Message):
+    """The answer to a GetEntries: the keys and prefixes asked, in the state after
+    ``height``; ``refused`` the keys and prefixes the asker may not read."""
+
+    height: Height = field_of(U64)
+    entries: tuple[ProvenEntry, ...] = field_of(List(Nested(ProvenEntry), MAX_ENTRY_KEYS))
+    prefixes: tuple[ProvenPrefix, ...] = field_of(List(Nested(ProvenPrefix), MAX_ENTRY_PREFIXES))
+    refused: tuple[bytes, ...] = field_of(List(Bytes(max=MAX_ENTRY_KEY_BYTES), MAX_ENTRY_KEYS + MAX_ENTRY_PREFIXES))
+
+
+@dataclass(frozen=True)
+class VerifiedEntries:
+    """What an answer proved: every key asked (None: absent), and per prefix the entries
+    found and whether the list is whole; ``refused`` what the server would not show."""
+
+    values: Mapping[bytes, bytes | None]
+    listed: Mapping[bytes, tuple[dict[bytes, bytes], bool]]
+    refused: frozenset[bytes]
+
+
+def get_request_fault(req: GetEntries, chain_id: bytes, peer: bytes, now_ms: int) -> str | None:
+    """Why a server refuses ``req`` from the libp2p peer ``peer`` at its time ``now_ms``,
+    or None. (A replayed nonce is the server's memory to check.)"""
+    if req.peer != peer:
+        return "the request names another peer"
+    if abs(req.time_ms - now_ms) > REQUEST_WINDOW_MS:
+        return "the request's time is more than a minute off"
+    if req.requester is None:
+        return None if req.sig == bytes(64) else "an anonymous request carries a signature"
+    if not verify_message(req, chain_id):
+        return "bad signature"
+    return None
+
+
+def verify_entry(root: bytes, entry: ProvenEntry) -> None:
+    if not verify_proof(root, entry.key, entry.value, entry.proof):
+        what = "absence" if entry.value is None else "value"
+        raise InvalidProof(f"the proof of the {what} of {entry.key[:40]!r} does not reach the state root")
+
+
+def verify_prefix(root: bytes, listing: ProvenPrefix) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for entry in listing.entries:
+        if not entry.key.startswith(listing.prefix) or entry.value is None or entry.key in found:
+            raise InvalidProof(f"the listing of {listing.prefix!r} holds an entry it should not")
+        verify_entry(root, entry)
+        found[entry.key] = entry.value
+    return found
+
+
+def verify_entries(root: bytes, height: Height, keys: Sequence[bytes], prefixes: Sequence[bytes],
+                   answer: ProvenEntries) -> VerifiedEntries:
+    """Every key and prefix asked is answered (or refused) exactly once, and every value
+    and absence is proven against ``root``, the state root after ``height``."""
+    if answer.height != height:
+        raise InvalidProof(f"asked for the state of height {height}, got {answer.height}")
+    refused = frozenset(answer.refused)
+    if not refused <= set(keys) | set(prefixes):
+        raise InvalidProof("the answer refuses something that was not asked")
+    values: dict[bytes, bytes | None] = {}
+    for entry in answer.entries:
+        if entry.key not in keys or entry.key in values or entry.key in refused:
+            raise InvalidProof(f"the answer holds {entry.key[:40]!r} twice or unasked")
+        verify_entry(root, entry)
+        values[entry.key] = entry.value
+    listed: dict[bytes, tuple[dict[bytes, bytes], bool]] = {}
+    for listing in answer.prefixes:
+        if listing.prefix not in prefixes or listing.prefix in listed or listing.prefix in refused:
+            raise InvalidProof(f"the answer lists {listing.prefix!r} twice or unasked")
+        listed[listing.prefix] = (verify_prefix(root, listing), listing.complete)
+    missing = [k for k in keys if k not in values and k not in refused]
+    missing += [p for p in prefixes if p not in listed and p not in refused]
+    if missing:
+        raise InvalidProof(f"the answer leaves out {len(missing)} of what was asked, e.g. {missing[0][:40]!r}")
+    return VerifiedEntries(values, listed, refused)

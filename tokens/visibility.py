@@ -1,0 +1,131 @@
+"""Who may read which state entry outside the validators (docs/privacy.md "Household nodes").
+
+A household node holds no one else's data: it asks a validator for the entries it
+shows, with proofs. The validator answers an entry only to whoever may read it:
+
+- **public**: what everybody sees anyway (DESIGN §12 "Privacy"): the parameters and
+  totals (``meta/``), the treasury and funds, interval aggregates (``int/``, ``open/``),
+  governance (proposals, votes, delegations, ballots), registrars, validators and
+  their sets, upgrades, associations;
+- **one household**: its account, household record, key status, gifts, interval
+  entries, contributions, pending recovery, offers, payouts and debt payments, and the
+  meter, delivery point, consent and reconciliation entries that name it;
+- **nobody else** (``None``): everything not listed (expiry and euro-log indexes, and
+  any family a later rule adds until it is classified here).
+
+Pure: a function of the key and the state it is read from.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from tokens import layout as L
+from tokens.kv import KV, decode_value
+
+ADDR = 32
+
+
+class _Public:
+    def __repr__(self) -> str:
+        return "PUBLIC"
+
+
+PUBLIC: Final = _Public()
+
+# Prefixes whose every entry is public.
+PUBLIC_PREFIXES = (
+    b"meta/", L.TREASURY, L.FUND, L.REGISTRAR, L.INTERVAL, L.OPEN, L.PROPOSAL, L.PENDING, L.VOTE,
+    L.DELEGATION, L.BALLOT, L.VALIDATOR, L.VALIDATOR_SET, L.EQUIVOCATION, L.UPGRADE, L.ASSOCIATION,
+)
+# Families keyed by the owner's address at a fixed offset after the prefix.
+_OWNER_AT = {L.ACCOUNT: 0, L.HOUSEHOLD: 0, L.KEY_STATUS: 0, L.GIFT: 0, L.INTERVAL_ENTRY: 8,
+             L.CONTRIBUTION: 8, L.RECOVERY_DUE: 8}
+# Families whose value names the owner: (field index or None for the whole value).
+_OWNER_IN_VALUE = {L.METER: None, L.PRM: None, L.OFFER: 0, L.PAYOUT: L.PO_ACCOUNT,
+                   L.DEBT_PAYMENT: L.DP_HOUSEHOLD}
+# Families keyed by a PRM: the household at that delivery point (``prm/``).
+_BY_PRM = (L.CONSENT, L.RECONCILE_STATS)
+
+
+def is_public_key(key: bytes) -> bool:
+    return key == L.TREASURY or any(key.startswith(p) for p in PUBLIC_PREFIXES if p != L.TREASURY)
+
+
+def _owner_from_value(raw: bytes | None, field: int | None) -> bytes | None:
+    if raw is None:
+        return None
+    try:
+        value = decode_value(raw)
+        owner = value if field is None else value[field]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+    return owner if type(owner) is bytes and len(owner) == ADDR else None
+
+
+def get_entry_reader(kv: KV, key: bytes) -> bytes | _Public | None:
+    """PUBLIC, the address of the one household that may read ``key``, or None (the
+    validators only). Read from ``kv``, the state the answer is given from."""
+    if is_public_key(key):
+        return PUBLIC
+    for prefix, offset in _OWNER_AT.items():
+        if key.startswith(prefix):
+            rest = key[len(prefix) + offset:]
+            owner = rest[:ADDR]
+            # A gift key is giver ‖ gift id; every other one ends with the address.
+            exact = len(rest) == ADDR or (prefix == L.GIFT and len(rest) > ADDR)
+            return owner if exact else None
+    for prefix, field in _OWNER_IN_VALUE.items():
+        if key.startswith(prefix):
+            return _owner_from_value(kv.get(key), field)
+    for prefix in _BY_PRM:
+        if key.startswith(prefix):
+            return _owner_from_value(kv.get(L.PRM + key[len(prefix):]), None)
+    return None
+
+
+def is_readable_by(kv: KV, key: bytes, reader: bytes | None) -> bool:
+    """Whether ``reader`` (a household address, or None for anyone) may read ``key``."""
+    owner = get_entry_reader(kv, key)
+    return owner is PUBLIC or (reader is not None and owner == reader)
+
+
+def is_prefix_readable_by(prefix: bytes, reader: bytes | None) -> bool:
+    """Whether every entry under ``prefix`` is one ``reader`` may read: a public family,
+    or one keyed by the reader's own address first (its gifts, its delegations)."""
+    if any(prefix.startswith(p) for p in PUBLIC_PREFIXES if p != L.TREASURY) or prefix == L.TREASURY:
+        return True
+    if reader is None:
+        return False
+    return prefix in (L.GIFT + reader, L.DELEGATION + reader)
+
+
+# ---- what a household node follows ----
+
+# Public entries a household node shows (dashboard, status, governance, commune).
+PUBLIC_KEYS = (
+    L.META_HEIGHT, L.META_TIME, L.META_CHAIN, L.META_PARAMS, L.META_SETTLED, L.META_NEXT_EPOCH, L.META_TOTALS,
+    L.META_ALLOCATION, L.META_VSC_NONCE, L.META_RSC_NONCE, L.META_UPG_NONCE, L.META_EURO, L.META_RECONCILE,
+    L.TREASURY,
+)
+PUBLIC_FOLLOWED_PREFIXES = (L.FUND, L.VALIDATOR_SET, L.VALIDATOR, L.REGISTRAR, L.UPGRADE, L.EQUIVOCATION,
+                            L.ASSOCIATION, L.PROPOSAL)
+
+
+def get_own_keys(addr: bytes) -> tuple[bytes, ...]:
+    """The single entries of household ``addr`` its node follows."""
+    return (L.key_account(addr), L.key_household(addr), L.key_status(addr), L.BALLOT + addr)
+
+
+def get_own_prefixes(addr: bytes) -> tuple[bytes, ...]:
+    return (L.GIFT + addr, L.DELEGATION + addr)
+
+
+def get_prm_keys(prm: str) -> tuple[bytes, ...]:
+    """Its consent and reconciliation entries, found through its delivery point."""
+    return (L.key_consent(prm), L.key_reconcile_stats(prm))
+
+
+def get_interval_keys(addr: bytes, start: int) -> tuple[bytes, bytes]:
+    """The aggregate of the interval starting at ``start`` and the household's own entry."""
+    return L.key_interval(start), L.key_entry(start, addr)
