@@ -289,19 +289,20 @@ def key_household_data_key(addr: bytes, epoch: int) -> bytes:
     return HOUSEHOLD_DATA_KEY + addr + u64(epoch)
 
 
-# The entries a household owns, by prefix: (prefix, offset of the owner's key after it).
-# Its account, record and key status, its interval entries and contributions (its
-# energy, half hour by half hour), and the gifts it gives.
-OWNED_PREFIXES: tuple[tuple[bytes, int], ...] = (
-    (ACCOUNT, 0), (HOUSEHOLD, 0), (KEY_STATUS, 0), (INTERVAL_ENTRY, 8), (CONTRIBUTION, 8), (GIFT, 0),
-)
+# The entries a household owns: prefix -> offset of the owner's address after it. Its
+# account, record and key status, the gifts it gives, its interval entries and
+# contributions (its energy, half hour by half hour), its pending recovery. The key
+# ends with the address, but for a gift (giver ‖ gift id).
+OWNED_AT: dict[bytes, int] = {ACCOUNT: 0, HOUSEHOLD: 0, KEY_STATUS: 0, GIFT: 0, INTERVAL_ENTRY: 8, CONTRIBUTION: 8,
+                              RECOVERY_DUE: 8}
+ADDR_LEN = 32
 
 
 def get_key_owner(key: bytes) -> bytes | None:
-    """The household key that owns state entry ``key``, or None for a public entry."""
-    for prefix, offset in OWNED_PREFIXES:
+    """The household key that owns state entry ``key`` (``OWNED_AT``), or None."""
+    for prefix, offset in OWNED_AT.items():
         if key.startswith(prefix):
-            start = len(prefix) + offset
-            owner = key[start:start + 32]
-            return owner if len(owner) == 32 else None
+            rest = key[len(prefix) + offset:]
+            exact = len(rest) == ADDR_LEN or (prefix == GIFT and len(rest) > ADDR_LEN)
+            return rest[:ADDR_LEN] if exact else None
     return None
