@@ -299,10 +299,13 @@ ADDR_LEN = 32
 
 
 def get_key_owner(key: bytes) -> bytes | None:
-    """The household key that owns state entry ``key`` (``OWNED_AT``), or None."""
-    for prefix, offset in OWNED_AT.items():
-        if key.startswith(prefix):
-            rest = key[len(prefix) + offset:]
-            exact = len(rest) == ADDR_LEN or (prefix == GIFT and len(rest) > ADDR_LEN)
-            return rest[:ADDR_LEN] if exact else None
-    return None
+    """The household key that owns state entry ``key`` (``OWNED_AT``), or None. Every
+    owned family is one ``name/`` segment: one dict lookup per key (the state tree asks
+    it of every changed key of a block)."""
+    cut = key.find(b"/") + 1
+    offset = OWNED_AT.get(key[:cut]) if cut else None
+    if offset is None:
+        return None
+    rest = key[cut + offset:]
+    exact = len(rest) == ADDR_LEN or (key[:cut] == GIFT and len(rest) > ADDR_LEN)
+    return rest[:ADDR_LEN] if exact else None

@@ -27,7 +27,7 @@ from tokens.rules_validators import check_cosigners, get_set_at
 from tokens.sealing import MissingCommuneKey, get_first_data_key
 from tokens.settlement import CONTRIBUTION_DAYS, DAY_S
 from tokens.txs import (
-    SEALABLE_TYPES, MeterReading, Offer, RotateDataKey, Sealed, SetDataKey, Tx, decode_sealable,
+    SEALABLE_SET, SEALABLE_TYPES, MeterReading, Offer, RotateDataKey, Sealed, SetDataKey, Tx, decode_sealable,
 )
 from wire import DecodeError, signing_bytes, verify_signature
 from wire.seal import SealError, compute_payload_mac, open_payload
@@ -63,7 +63,7 @@ def get_epoch(lg: Ledger) -> int:
 def check_sealing_policy(lg: Ledger, tx: Tx) -> None:
     # docs/privacy.md "What is sealed": on a sealing chain a household payload that
     # reveals consumption, production or a trade travels only sealed.
-    if not lg.genesis.seals_payloads or type(tx) not in SEALABLE_TYPES:
+    if lg.genesis.sealing is None or type(tx) not in SEALABLE_SET:
         return
     if isinstance(tx, Offer) and tx.counterparty is None:
         return      # a public market offer: anyone must be able to see it to accept it

@@ -65,9 +65,10 @@ class Keyring:
         return data_key, salt
 
     def remember_opened(self, tx_id: bytes, inner: Tx) -> None:
-        self.opened[tx_id] = inner
-        while len(self.opened) > MAX_OPENED:
-            self.opened.popitem(last=False)
+        opened = self.opened
+        opened[tx_id] = inner
+        if len(opened) > MAX_OPENED:
+            opened.popitem(last=False)
 
 
 def compute_keyring(kv: KV, ed25519_seed: bytes, public: bytes, keyring: Keyring | None = None) -> Keyring:

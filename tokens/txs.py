@@ -340,7 +340,7 @@ TX_TYPES: tuple[type[Tx], ...] = (
 
 def decode_tx(data: bytes) -> Tx:
     """Strictly decode one signed transaction (<= 4 KiB); raises ``DecodeError``."""
-    return decode(data, TX_TYPES, MAX_TX_BYTES)
+    return decode(data, _TX_TYPE_SET, MAX_TX_BYTES)
 
 
 __all__ = [t.__name__ for t in TX_TYPES] + ["BallotEntry", "SOLIDARITY", "Tx", "TX_TYPES", "ValidatorSig", "decode_tx",
@@ -520,9 +520,14 @@ TX_TYPES = TX_TYPES + SEAL_TX_TYPES
 SEALABLE_TYPES: tuple[type[Tx], ...] = (MeterReading, Transfer, StandingGift, RevokeGift, Service, Offer, Accept)
 
 
+SEALABLE_SET: frozenset[type[Tx]] = frozenset(SEALABLE_TYPES)
+# Every tx type, as a set: a decode checks membership once per tx.
+_TX_TYPE_SET: frozenset[type[Tx]] = frozenset(TX_TYPES)
+
+
 def decode_sealable(data: bytes) -> Tx:
     """Strictly decode the inner tx of a Sealed box; raises ``DecodeError``."""
-    return decode(data, SEALABLE_TYPES, MAX_TX_BYTES)
+    return decode(data, SEALABLE_SET, MAX_TX_BYTES)
 
 
-__all__ += [t.__name__ for t in SEAL_TX_TYPES] + ["SEAL_TX_TYPES", "SEALABLE_TYPES", "decode_sealable"]
+__all__ += [t.__name__ for t in SEAL_TX_TYPES] + ["SEAL_TX_TYPES", "SEALABLE_TYPES", "SEALABLE_SET", "decode_sealable"]

@@ -310,3 +310,13 @@ def test_rotation_with_a_validator_set_change(chain):
         == new_secret
     assert get_rescanned_state_hash(chain.kv, newcomer) == chain.state_hash()
     assert chain.replay(newcomer) == chain.state_hash()
+
+
+def test_key_owner_names_the_household_of_owned_families_only():
+    a = bytes(range(32))
+    owned = [L.key_account(a), L.key_household(a), L.key_status(a), L.key_gift(a, bytes(32)), L.key_entry(5, a),
+             L.key_contribution(a, 9), L.key_recovery_due(3, a)]
+    assert [L.get_key_owner(k) for k in owned] == [a] * len(owned)
+    public = [L.TREASURY, L.key_interval(5), L.key_household_data_key(a, 0), L.key_meter("021400000001"),
+              L.key_account(a) + b"x", b"acct/short", b"nofamily"]
+    assert [L.get_key_owner(k) for k in public] == [None] * len(public)
