@@ -20,7 +20,7 @@ from consensus.block import (
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
-from node.service.sealing import refresh_keyring
+from node.service.sealing import opening_keys, refresh_keyring
 from node.store.pruning import Pruner
 from node.store import Store
 from tokens import (
@@ -89,8 +89,9 @@ class LedgerApp:
             if budget < 0:
                 break
             candidates.append(entry.data)
-        txs, rejected, result = select_and_apply(self.store.state, self.genesis, ctx, candidates, max_txs,
-                                                 verified=self._verified(candidates), keys=self.keys)
+        with opening_keys():
+            txs, rejected, result = select_and_apply(self.store.state, self.genesis, ctx, candidates, max_txs,
+                                                     verified=self._verified(candidates), keys=self.keys)
         if rejected:
             self.mempool.remove(compute_ids(data for data, _ in rejected))
             log.info("dropped %d mempool txs no longer valid (%s)", len(rejected), rejected[0][1].reason)
@@ -145,8 +146,9 @@ class LedgerApp:
         ctx = BlockContext(header.height, header.time_ms, header.proposer, header.version)
         started = time.perf_counter()
         verified = set(compute_ids(block.txs)) if self.trust_quorum else self._verified(block.txs)
-        result = apply_block(self.store.state, self.genesis, ctx, block.txs, verified=verified,
-                             equivocators=equivocators, keys=self.keys)
+        with opening_keys():
+            result = apply_block(self.store.state, self.genesis, ctx, block.txs, verified=verified,
+                                 equivocators=equivocators, keys=self.keys)
         log.debug("applied block %d: %d txs (%d signatures checked before or trusted) in %.3f s", header.height,
                   len(block.txs), len(verified), time.perf_counter() - started)
         self._remember(block_id, result)

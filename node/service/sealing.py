@@ -3,13 +3,14 @@ sealed copies in the state at start, and again after a block that seals a new ep
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 
 from node.service.errors import ServiceError
 from tokens import layout as L
 from tokens.genesis import Genesis
 from tokens.kv import KV, decode_value
-from tokens.sealing import Keyring, compute_keyring
+from tokens.sealing import Keyring, MissingCommuneKey, compute_keyring
 from wire import Keypair
 
 
@@ -38,3 +39,15 @@ def refresh_keyring(keys: Keyring | None, state: KV, key: Keypair, writes: Mappi
     """After a committed block: open the copies of a new epoch sealed to this node."""
     if keys is not None and any(k.startswith(L.DATA_KEY_SEALED) for k in writes):
         compute_keyring(state, key.seed, key.public, keys)
+
+
+@contextlib.contextmanager
+def opening_keys() -> Iterator[None]:
+    """A block this node cannot open stops the node in one line, not a traceback: a
+    validator removed before a rotation holds no key of the new epoch."""
+    try:
+        yield
+    except MissingCommuneKey as exc:
+        raise NoCommuneKey(f"{exc}: this node can no longer apply the chain's blocks (was it removed from the "
+                           "validators before a rotation of the commune data key?); a household's node runs "
+                           "--light (docs/privacy.md)") from None

@@ -22,7 +22,7 @@ from node.service.sealing import NoCommuneKey
 from tests.unit.service.test_pending_txs import commit_block
 from tokens import layout as L
 from tokens.queries import get_sealing
-from tokens.sealing import build_sealed, build_set_data_key
+from tokens.sealing import Keyring, build_sealed, build_set_data_key
 from tokens.txs import MeterReading, RotateDataKey, ValidatorSig
 from wire import sign_message, signing_bytes
 from wire.seal import compute_commune_public, seal_commune_secret, seal_link
@@ -128,3 +128,10 @@ def test_node_verify_opens_the_keys_of_a_validators_home_only(commune):
             read_verify_keyring(load_home(commune / "household-0"), store)
     finally:
         store.close()
+
+
+def test_a_block_this_node_cannot_open_stops_it_in_one_line(node, commune):
+    publish_data_key(node, commune)
+    node.app.keys = Keyring()        # as a validator removed before a rotation: no key of the epoch
+    with pytest.raises(NoCommuneKey, match="can no longer apply"):
+        commit_block(node, commune, [sealed_reading(node, commune, 2)])
