@@ -30,7 +30,7 @@ from wire.seal import (
     open_data_key, open_link, open_payload, seal_data_key, seal_payload,
 )
 
-MAX_OPENED = 100_000     # inner txs kept by envelope id: a mempool's worth
+MAX_OPENED = 50_000      # inner txs kept by envelope id: a full mempool (node/service/mempool.py)
 
 
 class MissingCommuneKey(RuntimeError):
