@@ -8,6 +8,8 @@ must hash to what the header commits to. ``verify_set_changes`` walks those from
 genesis; ``verify_trusted_header`` then checks any later header (the one carrying a
 snapshot's state root) against the set in force at its height. A peer that forges a
 change, skips one, or sends a header its set did not sign gets ``InvalidBlock``.
+``HEADER_RULES`` gives the same checks to the ledger's light clients of other communes
+(tokens.ibc.HeaderVerifier), which carry headers and commits as bytes.
 Pure: no I/O, no clock.
 """
 
@@ -16,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from wire import KEY, List, Message, Nested, field_of, register
+from wire import KEY, MAX_TX_BYTES, List, Message, Nested, decode, field_of, register
+from wire.limits import MAX_HEADER_BYTES
 from wire.units import Height
 
 from consensus.block import (
@@ -140,3 +143,21 @@ def verify_header_chain(chain_id: bytes, sets: Sequence[TrustedSet], parent_heig
         verify_trusted_header(chain_id, sets, header, signed.commit)
         height, block_id = header.height, compute_block_id(header)
     return block_id
+class HeaderRules:
+    """This chain family's header rules, for the ledger (tokens.ibc.HeaderVerifier): a
+    header and a commit decode strictly, and a commit makes a header final when >= quorum
+    of the set signed it. Raises ``DecodeError`` or ``InvalidBlock`` (both ValueError)."""
+
+    def decode_header(self, data: bytes) -> Header:
+        return decode(data, Header, MAX_HEADER_BYTES)
+
+    def verify_commit(self, header: Header, commit: bytes, validators: Sequence[bytes]) -> bytes:
+        block_id = compute_block_id(header)
+        verify_commit(validators, header.chain_id, header.height, block_id, decode(commit, Commit, MAX_TX_BYTES))
+        return block_id
+
+    def compute_validators_hash(self, validators: Sequence[bytes]) -> bytes:
+        return compute_validators_hash(validators)
+
+
+HEADER_RULES = HeaderRules()

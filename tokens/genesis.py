@@ -59,6 +59,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # docs/reconciliation.md: a reconciled day whose provisional energy deviates from the
     # official one by more than this counts toward flagging the household (3 in a row).
     "reconcile_flag_bp": 1000,
+    # docs/privacy.md "Public aggregates": a per-interval sum (ΣE, ΣI, M) is public only
+    # when at least this many households make it up (tokens/queries_aggregate.py).
+    "min_aggregate": 5,
 }
 
 # The margin may not fall under 1 (a real clear day would be refused) nor exceed 10.
@@ -161,7 +164,7 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
     merged = default_params()
     merged.update(copy.deepcopy(params))
     for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "time_scale",
-                 "max_nonce_ahead_s", "history_retention_s"):
+                 "max_nonce_ahead_s", "history_retention_s", "min_aggregate"):
         _int(merged[name], f"params.{name}", 1)
     for name in ("settlement_grace_s", "recovery_delay_s", "max_idle_s"):
         _int(merged[name], f"params.{name}")

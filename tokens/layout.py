@@ -64,6 +64,8 @@ key                             value
                                 link: the previous epoch's secret boxed under this one's (b"" at 0)
 ``dkv/`` epoch ‖ validator      the epoch's secret sealed to that validator's key
 ``hdk/`` key ‖ epoch            a household's data key and leaf salt, sealed to the epoch's key
+``ibc/`` ...                    transfers between communes: light clients, packets, escrow,
+                                vouchers (tokens/ibc.py, docs/communes.md)
 ==============================  ==========================================================
 
 Entries a household owns (``get_key_owner``) are salted leaves of the state tree on a

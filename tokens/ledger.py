@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import Genesis
 from tokens.kv import KV, Overlay
 from wire.units import Height
+
+if TYPE_CHECKING:
+    from tokens.ibc import HeaderVerifier
 
 CLASSES = ("kwh", "hour")
 
@@ -41,10 +44,10 @@ class Ledger:
     """State access for one block (or one mempool check) at block time ``now_ms``."""
 
     __slots__ = ("ov", "genesis", "chain_id", "height", "now_ms", "now_s", "proposer", "_params",
-                 "_limits", "events", "version", "keys", "resalted")
+                 "_limits", "events", "version", "headers", "keys", "resalted")
 
     def __init__(self, kv: KV, genesis: Genesis, height: Height, now_ms: int, proposer: bytes = b"",
-                 keys: Any = None) -> None:
+                 headers: HeaderVerifier | None = None, keys: Any = None) -> None:
         self.ov = Overlay(kv)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -56,6 +59,8 @@ class Ledger:
         self._limits: tuple[int, int] | None = None
         self.events: list = []   # what happened, for the API (settlements, epochs ...)
         self.version = 1         # the protocol version of this block (tokens/upgrades.py)
+        # Other chains' header rules (tokens.ibc.HeaderVerifier), for the light clients.
+        self.headers = headers
         # docs/privacy.md: the commune data keys this node holds (tokens.sealing.Keyring),
         # and the committed entries whose leaf takes a salt in this block.
         self.keys = keys

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tokens import layout as L
@@ -41,11 +41,12 @@ def process_genesis_validators(lg: Ledger, genesis: Genesis) -> None:
     lg.ov.put(L.key_validator_set(0), [v.key for v in genesis.validators])
 
 
-def get_set_at(entries: list[tuple[bytes, list]], height: Height) -> list[bytes]:
-    """The set in force at ``height``: the latest entry whose start is <= height."""
+def get_set_at(entries: Iterable[tuple[bytes, list]], height: Height, prefix: bytes = L.VALIDATOR_SET) -> list[bytes]:
+    """The set in force at ``height``: the latest entry (``prefix`` ‖ start height, keys),
+    in key order, whose start is <= height."""
     chosen: list[bytes] = []
     for key, keys in entries:
-        if L.from_u64(key[len(L.VALIDATOR_SET):]) > height:
+        if L.from_u64(key[len(prefix):]) > height:
             break
         chosen = keys
     return list(chosen)

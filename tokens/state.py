@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 
 from tokens import layout as L
 from tokens import rules_assoc, rules_euro, rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
-from tokens import rules_reconcile, rules_seal
+from tokens import rules_ibc, rules_reconcile, rules_seal
 from tokens import settlement, upgrades
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
+from tokens.ibc import HeaderVerifier
 from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
 from tokens.sealing import Keyring, MissingCommuneKey, make_kv_salt_of, make_salt_of
@@ -36,6 +37,9 @@ from tokens.txs import (
     RemoveAssociation, RevokeGift, RotateDataKey, RotateKey, ScheduleUpgrade, Sealed, Service, SetDataKey, Spend,
     StandingGift, Transfer, Tx, UpdateHousehold,
     ValidatorSetChange, Vote, decode_tx,
+)
+from tokens.txs import (
+    PROOF_CARRIED_TX_TYPES, Acknowledge, CreateClient, Misbehaviour, RecvPacket, SendToCommune, Timeout, UpdateClient,
 )
 from wire import DecodeError, compute_id, verify_message
 from wire.units import Height
@@ -93,6 +97,14 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     # Issue 18 (docs/reconciliation.md).
     Consent: rules_reconcile.process_consent,
     Reconcile: rules_reconcile.process_reconcile,
+    # Transfers between communes (docs/communes.md).
+    CreateClient: rules_ibc.process_create_client,
+    UpdateClient: rules_ibc.process_update_client,
+    Misbehaviour: rules_ibc.process_misbehaviour,
+    SendToCommune: rules_ibc.process_send_to_commune,
+    RecvPacket: rules_ibc.process_recv_packet,
+    Acknowledge: rules_ibc.process_acknowledge,
+    Timeout: rules_ibc.process_timeout,
     # docs/privacy.md "Sealed payloads".
     SetDataKey: rules_seal.process_set_data_key,
     RotateDataKey: rules_seal.process_rotate_data_key,
@@ -115,6 +127,8 @@ def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
     # DESIGN §2: every signer's Ed25519 signature over the domain-separated body.
     if isinstance(tx, (ValidatorSetChange, RegistrarSetChange, ScheduleUpgrade, RotateDataKey)):
         rules_validators.verify_cosignatures(lg, tx)
+    elif isinstance(tx, PROOF_CARRIED_TX_TYPES):
+        return      # docs/communes.md: their validity is the proof they carry, checked by their rule
     elif not verify_message(tx, lg.chain_id):
         raise InvalidTx("bad_signature", f"{tx.TAG}: a signature does not verify")
 
@@ -159,9 +173,10 @@ def process_version(lg: Ledger, version: int) -> None:
     lg.version = version
 
 
-def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext, keys: Keyring | None = None) -> Ledger:
+def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext, headers: HeaderVerifier | None = None,
+                        keys: Keyring | None = None) -> Ledger:
     """Header checks, then settlement, offer expiry and the treasury epoch."""
-    lg = Ledger(kv, genesis, ctx.height, ctx.time_ms, ctx.proposer, keys)
+    lg = Ledger(kv, genesis, ctx.height, ctx.time_ms, ctx.proposer, headers, keys)
     events = lg.events
     last_height = lg.get_meta(L.META_HEIGHT, None)
     if last_height is None:
@@ -210,14 +225,17 @@ def get_tree_writes(lg: Ledger, writes: dict[bytes, bytes | None]) -> dict[bytes
 
 def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes], *,
                 verified: Collection[bytes] = (), equivocators: Sequence[bytes] = (),
-                keys: Keyring | None = None) -> BlockResult:
+                headers: HeaderVerifier | None = None, keys: Keyring | None = None) -> BlockResult:
     """Apply a whole block through an overlay; ``kv`` is never touched. Raises
     ``InvalidLedgerBlock`` (with the tx index and InvalidTx reason) if anything is invalid.
 
     ``verified`` holds ids (sha256 of the tx bytes) whose signatures were already
     checked; if it is a dict {id: decoded Tx}, those txs are not even decoded again.
-    ``keys``: the commune data keys, on a chain that seals payloads (tokens/sealing.py)."""
-    lg = process_begin_block(kv, genesis, ctx, keys)
+    ``headers`` are the header rules the light clients of other communes judge headers by
+    (node/ passes consensus.lightsync.HEADER_RULES; without them a block carrying a header
+    cannot be applied). ``keys``: the commune data keys, on a chain that seals payloads
+    (tokens/sealing.py)."""
+    lg = process_begin_block(kv, genesis, ctx, headers, keys)
     if len(txs) > lg.params["block_max_txs"]:
         raise InvalidLedgerBlock("too_many_txs",
                                  f"{len(txs)} txs exceeds block_max_txs {lg.params['block_max_txs']}")
@@ -234,13 +252,13 @@ def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes
 
 
 def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: bool = False,
-             keys: Keyring | None = None) -> Tx:
+             headers: HeaderVerifier | None = None, keys: Keyring | None = None) -> Tx:
     """Mempool admission against committed state at time ``now_ms``. Raises
     ``DecodeError`` for malformed bytes and ``InvalidTx`` for any broken rule; a sealed
     tx this node cannot open is ``no_commune_key``."""
     tx = decode_tx(tx_bytes)
     height = decode_value(kv.get(L.META_HEIGHT) or encode_value(0)) + 1
-    lg = Ledger(kv, genesis, height, now_ms, keys=keys)
+    lg = Ledger(kv, genesis, height, now_ms, headers=headers, keys=keys)
     # Judged by the rules of the version the next block runs.
     lg.version = upgrades.get_protocol_version(kv, height)
     if not verified:
@@ -253,21 +271,22 @@ def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: b
 
 
 def select_txs(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence[bytes], max_txs: int,
-               verified: Collection[bytes] = (), keys: Keyring | None = None
-               ) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]]]:
+               verified: Collection[bytes] = (), headers: HeaderVerifier | None = None,
+               keys: Keyring | None = None) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]]]:
     """For a proposer: the valid candidates in order (applied one after another to one
     overlay, so they are valid together), and the rejected ones with their reason."""
-    lg = process_begin_block(kv, genesis, ctx, keys)
+    lg = process_begin_block(kv, genesis, ctx, headers, keys)
     kept, _, rejected = _select(lg, candidates, max_txs, verified)
     return kept, rejected
 
 
 def select_and_apply(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence[bytes], max_txs: int,
-                     verified: Collection[bytes] = (), keys: Keyring | None = None
+                     verified: Collection[bytes] = (), headers: HeaderVerifier | None = None,
+                     keys: Keyring | None = None,
                      ) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]], BlockResult]:
     """``select_txs``, plus the result of the block of the kept txs (with no evidence):
     what ``apply_block`` would return for it, without applying it a second time."""
-    lg = process_begin_block(kv, genesis, ctx, keys)
+    lg = process_begin_block(kv, genesis, ctx, headers, keys)
     kept, kept_ids, rejected = _select(lg, candidates, max_txs, verified)
     return kept, rejected, process_end_block(lg, kept_ids, ())
 

@@ -21,7 +21,7 @@ from wire import (
     BOOL, HASH, KEY, OPT_KEY, SIG, U64, Bytes, DecodeError, List, Message, Nested, Str, decode, field_of,
     register,
 )
-from wire.limits import MAX_TX_BYTES
+from wire.limits import MAX_HEADER_BYTES, MAX_TX_BYTES
 from wire.seal import LINK_LEN, SEALED_DATA_KEY_LEN, SEALED_SECRET_LEN
 
 CLASS = Str(8)          # token class name: "kwh" or "hour"
@@ -460,6 +460,133 @@ class Reconcile(Tx):
 RECONCILE_TX_TYPES: tuple[type[Tx], ...] = (Consent, Reconcile)
 TX_TYPES = TX_TYPES + RECONCILE_TX_TYPES
 __all__ += [t.__name__ for t in RECONCILE_TX_TYPES] + ["RECONCILE_TX_TYPES", "MAX_CURVE_INTERVALS"]
+
+
+# Transfers between communes (docs/communes.md): light clients of other communes' chains,
+# packets carried by an untrusted relayer with proofs against their state roots.
+# A header and its commit are carried as their bytes: the ledger reads them through the
+# header rules node/ gives it (tokens/ibc.py HeaderVerifier), not consensus's classes.
+DENOM = Str(40)             # a class ("kwh") or a voucher "ibc/<16 hex of its origin>/<class>"
+IBC_REASON = Str(64)
+MAX_IBC_PROOF_BYTES = 3 * 1024      # a state-tree proof of ~90 siblings; a tx stays <= 4 KiB
+MAX_CLIENT_VALIDATORS = 64
+HEADER = Bytes(max=MAX_HEADER_BYTES)
+COMMIT = Bytes(max=MAX_TX_BYTES)    # the tx size limit bounds it (~100 bytes a signature)
+
+
+@register("ibc/packet")
+@dataclass(frozen=True)
+class Packet(Message):
+    """``amount`` of ``denom`` sent by ``sender`` on chain ``source`` to ``receiver`` on chain
+    ``dest``; refunded unless received before ``dest``'s block time reaches ``timeout_s``."""
+
+    source: bytes = field_of(HASH)
+    dest: bytes = field_of(HASH)
+    seq: int = field_of(U64)
+    sender: bytes = field_of(KEY)
+    receiver: bytes = field_of(KEY)
+    denom: str = field_of(DENOM)
+    amount: int = field_of(U64)
+    timeout_s: int = field_of(U64)
+
+
+@register("tx/create-client")
+@dataclass(frozen=True)
+class CreateClient(Tx):
+    """Registrar: this commune trusts chain ``chain_id`` (named ``name``), whose validators
+    from height ``from_height`` on are ``validators`` (its genesis: height 1)."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    chain_id: bytes = field_of(HASH)
+    name: str = field_of(Str(64))
+    validators: tuple[bytes, ...] = field_of(List(KEY, MAX_CLIENT_VALIDATORS))
+    from_height: int = field_of(U64)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/update-client")
+@dataclass(frozen=True)
+class UpdateClient(Tx):
+    """Anyone: a header of a linked chain and its commit (encoded); ``next_validators`` are
+    the keys of the set the header commits to when it changes the set (empty otherwise)."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    header: bytes = field_of(HEADER)
+    commit: bytes = field_of(COMMIT)
+    next_validators: tuple[bytes, ...] = field_of(List(KEY, MAX_CLIENT_VALIDATORS))
+
+
+@register("tx/misbehaviour")
+@dataclass(frozen=True)
+class Misbehaviour(Tx):
+    """Anyone: two headers of one chain at one height, each with a commit of its set (encoded)."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    header_a: bytes = field_of(HEADER)
+    commit_a: bytes = field_of(COMMIT)
+    header_b: bytes = field_of(HEADER)
+    commit_b: bytes = field_of(COMMIT)
+
+
+@register("tx/send-to-commune")
+@dataclass(frozen=True)
+class SendToCommune(Tx):
+    """Escrow (or, for a voucher going home, burn) ``amount`` of ``denom`` and send it to
+    ``receiver`` on chain ``dest``, refunded if not received before ``timeout_s`` there."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    dest: bytes = field_of(HASH)
+    receiver: bytes = field_of(KEY)
+    denom: str = field_of(DENOM)
+    amount: int = field_of(U64)
+    timeout_s: int = field_of(U64)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/recv-packet")
+@dataclass(frozen=True)
+class RecvPacket(Tx):
+    """Anyone: ``packet``, proven committed on its source by ``proof`` against the source's
+    state root in its header of height ``proof_height``."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    packet: Packet = field_of(Nested(Packet))
+    proof_height: int = field_of(U64)
+    proof: bytes = field_of(Bytes(max=MAX_IBC_PROOF_BYTES))
+
+
+@register("tx/acknowledge")
+@dataclass(frozen=True)
+class Acknowledge(Tx):
+    """Anyone: the destination's acknowledgement (``ok``, ``reason``) of ``packet``, proven."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    packet: Packet = field_of(Nested(Packet))
+    ok: bool = field_of(BOOL)
+    reason: str = field_of(IBC_REASON)
+    proof_height: int = field_of(U64)
+    proof: bytes = field_of(Bytes(max=MAX_IBC_PROOF_BYTES))
+
+
+@register("tx/timeout")
+@dataclass(frozen=True)
+class Timeout(Tx):
+    """Anyone: ``packet`` was not received on its destination by the state of a height
+    whose header time is at or past its timeout (proof of absence of its receipt)."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    packet: Packet = field_of(Nested(Packet))
+    proof_height: int = field_of(U64)
+    proof: bytes = field_of(Bytes(max=MAX_IBC_PROOF_BYTES))
+
+
+# Their validity is the proof they carry: no signer, no nonce (a relayer holds no key).
+PROOF_CARRIED_TX_TYPES: tuple[type[Tx], ...] = (UpdateClient, Misbehaviour, RecvPacket, Acknowledge, Timeout)
+IBC_TX_TYPES: tuple[type[Tx], ...] = (CreateClient, SendToCommune) + PROOF_CARRIED_TX_TYPES
+TX_TYPES = TX_TYPES + IBC_TX_TYPES
+__all__ += [t.__name__ for t in IBC_TX_TYPES] + ["IBC_TX_TYPES", "PROOF_CARRIED_TX_TYPES", "Packet"]
 
 
 # docs/privacy.md "Sealed payloads": household payloads encrypted under a per-household

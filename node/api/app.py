@@ -18,18 +18,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from node.api import params as P
+from node.api.access import Gate
 from node.api.assets import StaticAssets
 from node.api.consent import ConsentApi
 from node.api.openapi import build_openapi
 from node.api.operations import Call, build_routes
+from node.api.private import (
+    check_proof_access, filter_rows, may_read_tx, redact_account, redact_block, redact_reconciliation,
+    redact_registrars,
+)
 from node.api.proofs import ProofPruned, get_proof_view
 from node.api.routes import build_route_table
 from node.api.txlog import TxLog
 from node.api.views import (
-    Liveness, compute_live_allocation, decode_commit, get_account_view, get_allocation_view,
+    Liveness, compute_live_allocation, decode_commit, get_account_view, get_aggregates_view, get_allocation_view,
     get_commune_view, get_consumers_view, get_intervals_view, get_proposals_view, get_validator_change_view,
     get_validators_view,
 )
+from node.consent.signed import ReplayGuard
 from node.consent.store import ConsentStore
 from node.net.messages import TxBatch
 from tokens.queries import get_interval_s, get_registrar_set, get_time_ms, get_upgrade_view
@@ -102,10 +108,15 @@ class Api:
             # instead of polling /status.
             with trio.move_on_after(call["wait"]):
                 await self.node.wait_for_height(height)
-        return self.found(self.node.block_json(height), f"no block at height {height}")
+        return self.found(redact_block(self.node.block_json(height), call.viewer), f"no block at height {height}")
 
     async def account(self, call: Call) -> Response:
-        return self.found(self.with_snapshot(lambda s: get_account_view(s.state, call["addr"])), "unknown account")
+        doc = self.with_snapshot(lambda s: get_account_view(s.state, call["addr"]))
+        return self.found(redact_account(doc, call.viewer), "unknown account")
+
+    async def aggregates(self, call: Call) -> Response:
+        return JSONResponse(self.with_snapshot(lambda s: get_aggregates_view(s.history, call["from"], call["to"],
+                                                                             call["limit"])))
 
     async def intervals(self, call: Call) -> Response:
         # The recent intervals from the state, the older ones from the archive (a/).
@@ -118,11 +129,12 @@ class Api:
         return self.found(doc, "not a registered household")
 
     async def reconciliation(self, call: Call) -> Response:
-        return JSONResponse(self.with_snapshot(lambda s: get_reconciliation(s.state)))
+        return JSONResponse(redact_reconciliation(self.with_snapshot(lambda s: get_reconciliation(s.state)),
+                                                  call.viewer))
 
     async def consumers(self, call: Call) -> Response:
         doc = self.with_snapshot(lambda s: get_consumers_view(s.history, call["addr"], call["interval"],
-                                                              call["cursor"], call["limit"]))
+                                                              call["cursor"], call["limit"], call.viewer.operator))
         return self.found(doc, "not a registered household")
 
     def get_live_allocation(self, snap) -> list[int]:
@@ -143,23 +155,26 @@ class Api:
         return JSONResponse(self.with_snapshot(lambda s: get_commune_view(s.state, self.node.genesis)))
 
     async def payouts(self, call: Call) -> Response:
-        return JSONResponse(self.with_snapshot(lambda s: get_payouts(s.state, call["status"], call["cursor"],
-                                                                     call["limit"])))
+        doc = self.with_snapshot(lambda s: get_payouts(s.state, call["status"], call["cursor"], call["limit"]))
+        return JSONResponse(dict(doc, payouts=filter_rows(doc["payouts"], call.viewer)))
 
     async def payout(self, call: Call) -> Response:
-        return self.found(self.with_snapshot(lambda s: get_payout(s.state, call["id"])), "no such payout")
+        doc = self.with_snapshot(lambda s: get_payout(s.state, call["id"]))
+        if doc is not None and not call.viewer.may_read_records(bytes.fromhex(doc["account"])):
+            call.viewer.require(bytes.fromhex(doc["account"]), "a household's payout")
+        return self.found(doc, "no such payout")
 
     async def euro_ledger(self, call: Call) -> Response:
         start = call["from"] or 0
         end = P.MAX_TIME_S if call["to"] is None else call["to"]
-        return JSONResponse(self.with_snapshot(lambda s: get_euro_ledger(s.state, start, end, call["after"],
-                                                                         call["limit"])))
+        doc = self.with_snapshot(lambda s: get_euro_ledger(s.state, start, end, call["after"], call["limit"]))
+        return JSONResponse(dict(doc, rows=filter_rows(doc["rows"], call.viewer)))
 
     async def associations(self, call: Call) -> Response:
         return JSONResponse(self.with_snapshot(lambda s: {"associations": get_associations(s.state)}))
 
     async def registrars(self, call: Call) -> Response:
-        return JSONResponse(self.with_snapshot(lambda s: get_registrar_set(s.state)))
+        return JSONResponse(redact_registrars(self.with_snapshot(lambda s: get_registrar_set(s.state)), call.viewer))
 
     def get_liveness(self, height: int) -> Liveness:
         net = self.node.net
@@ -183,13 +198,15 @@ class Api:
         return JSONResponse(self.with_snapshot(lambda s: get_validator_change_view(s.state)))
 
     async def txs(self, call: Call) -> Response:
-        account = call["account"]
+        account, viewer = call["account"], call.viewer
         doc = self.with_snapshot(lambda s: self.txlog.find(
             s, account=account.hex() if account else None, tx_type=call["type"], before=call["before"],
-            limit=call["limit"], readings=call["readings"]))
+            limit=call["limit"], readings=call["readings"],
+            visible=lambda tx, parties: may_read_tx(tx, parties, viewer)))
         return JSONResponse(doc)
 
     async def proof(self, call: Call) -> Response:
+        self.with_snapshot(lambda s: check_proof_access(s.state, call["key"], call.viewer))
         try:
             doc = self.with_snapshot(lambda s: get_proof_view(s, call["key"], call["height"]))
         except ProofPruned as exc:
@@ -242,7 +259,9 @@ def build_app(node: NodeAPI, *, api_token: str | None = None,
     if peer_id_of is None:
         from node.net.identity import peer_id_of_key as peer_id_of
     api = Api(node, peer_id_of, consent)
-    consent_api = ConsentApi(node, consent)
+    # One replay guard: a signature taken by the consent routes is not taken again elsewhere.
+    guard = ReplayGuard()
+    consent_api = ConsentApi(node, consent, guard=guard)
     # The example address is this node's own key: a household node's is a real household.
     own_key = getattr(getattr(node, "key", None), "public", bytes(32))
     # The document describes the table that serves it: filled in once the table exists.
@@ -261,5 +280,5 @@ def build_app(node: NodeAPI, *, api_token: str | None = None,
         log.error("%s %s failed: %r", request.method, request.url.path, exc)
         return error(500, "internal error; see the node's log")
 
-    return Starlette(routes=build_routes(table, api_token or None),
+    return Starlette(routes=build_routes(table, api_token or None, Gate(node, api_token or None, guard)),
                      exception_handlers={HTTPException: http_error, Exception: server_error})

@@ -15,12 +15,12 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, MissingAuthorizationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from node.api.operations import Call
 from node.consent.dataconnect import HALF_S, Measure, PeriodError, compute_period, render_meter_reading
@@ -93,9 +93,10 @@ def check_redirect_uri(uri: str) -> str | None:
 class ConsentApi:
     """The handlers; ``store`` is None on a node run without a home (unit tests of the API)."""
 
-    def __init__(self, node: Any, store: ConsentStore | None, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, node: Any, store: ConsentStore | None, wall: Callable[[], float] = time.time,
+                 guard: ReplayGuard | None = None) -> None:
         self.node, self.store, self.wall = node, store, wall
-        self.guard = ReplayGuard()
+        self.guard = guard if guard is not None else ReplayGuard()
         self.server = ConsentServer(store, self.now) if store is not None else None
 
     def now(self) -> int:
@@ -176,10 +177,15 @@ class ConsentApi:
     # -- OAuth2 -------------------------------------------------------------------------
 
     async def authorize_show(self, call: Call) -> Response:
-        """What the client asks, for the household to read before it approves."""
-        household = self.read_household()
-        if household is None:
-            return error(404, "not_found", "this node serves no registered household")
+        """What the client asks, for the household to read (signed: it names its usage point).
+        A browser sent here by the client, unsigned, is sent on to the dashboard's approval
+        panel, which asks the same question signed with the household's key."""
+        request = call.request
+        if not is_signed(request.headers) and request.headers.get("accept", "").startswith("text/html"):
+            return RedirectResponse("/?authorize=" + quote(request.url.query, safe=""), status_code=303)
+        household = self.check_household(request)
+        if isinstance(household, Response):
+            return household
         try:
             grant = self.server.get_consent_grant(to_http_request(call.request), end_user=household)
             days = parse_duration_days(grant.request.payload.data.get("duration"))
@@ -203,7 +209,11 @@ class ConsentApi:
         except OAuth2Error as exc:
             return oauth_error(exc)
         user = None if call["decision"] == "deny" else household
-        return oauth_reply(self.server.create_authorization_response(request, grant_user=user, grant=grant))
+        reply = oauth_reply(self.server.create_authorization_response(request, grant_user=user, grant=grant))
+        if reply.status_code == 302 and "application/json" in call.request.headers.get("accept", ""):
+            # The dashboard's fetch cannot read a redirect: it gets the location and shows it.
+            return JSONResponse({"location": reply.headers["location"]})
+        return reply
 
     async def token(self, call: Call) -> Response:
         if self.server is None or self.read_household() is None:

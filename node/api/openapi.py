@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from node.api.access import ACCESS_CLASSES, GRANT, HOUSEHOLD, OWN
 from node.api.operations import Operation, Reply, compute_error_codes
 from node.api.params import HEX32_SCHEMA, Schema
 
@@ -25,8 +26,10 @@ MSGPACK_BODY = {"required": True, "content": {"application/msgpack": {"schema": 
                                               "application/octet-stream": {"schema": BINARY}}}
 ERROR = {"$ref": "#/components/schemas/Error"}
 REASONS = {400: "Bad input: the error says which parameter and why.",
-           401: "Missing or wrong credentials: the bearer token, or the household's signed-request headers.",
-           403: "Refused: a write from a non-loopback client while the node runs without --api-token, or an "
+           401: "Missing or wrong credentials: the API token, the household's signed-request headers, or an "
+                "OAuth2 bearer token (x-access says which this route takes).",
+           403: "Refused: signed by another household than the one the data belongs to, another household's "
+                "node, a write from a non-loopback client while the node runs without --api-token, or an "
                 "OAuth2 token without the scope (insufficient_scope) or the usage point (access_denied).",
            404: "Nothing there.", 409: "A limit of this node's consent store is reached.",
            410: "Pruned on this node (node run --pruning default); an archive node has it.",
@@ -36,9 +39,15 @@ REASONS = {400: "Bad input: the error says which parameter and why.",
 SCOPE_NAMES = {"consumption_load_curve": "Half-hourly consumption (W)",
                "production_load_curve": "Half-hourly production (W)", "daily_consumption": "Wh per day",
                "max_power": "Highest half-hour mean consumption (W) per day"}
-SECURITY = {"household": [{"householdSignature": []}],
-            "dataconnect": [{"householdSignature": []}, {"dataConnect": list(SCOPE_NAMES)}]}
+# The access classes (node/api/access.py) that need credentials, as OpenAPI security
+# requirements. The others need none (REDACTED answers more to a household's signature
+# or the API token, LOCAL takes the token from a remote client): their x-access says so.
+SECURITY = {OWN: [{"householdSignature": []}],
+            GRANT: [{"householdSignature": []}, {"dataConnect": list(SCOPE_NAMES)}],
+            HOUSEHOLD: [{"householdSignature": []}, {"apiToken": []}]}
 SECURITY_SCHEMES = {
+    "apiToken": {"type": "http", "scheme": "bearer",
+                 "description": "The token the node runs with (voisinage node run --api-token): its operator."},
     "householdSignature": {
         "type": "apiKey", "in": "header", "name": "X-Voisinage-Signature",
         "description": "Ed25519 signature (hex) by the household's key over b'voisinage/1/http:' + "
@@ -74,8 +83,11 @@ def json_response(description: str, schema: Schema) -> dict[str, Any]:
 
 def build_schemas() -> dict[str, Schema]:
     balances = obj({"kwh": INT, "hour": INT})
+    # Without the household's signature or the token: only solidarity, since_height and
+    # the last reading's seq and t (node/api/private.py).
     household = obj({"meter": STR, "prm": STR, "label": STR, "kva": INT, "peak_w": INT, "solidarity": BOOL,
-                     "since_height": INT, "last_reading": ANY_OBJECT})
+                     "since_height": INT, "last_reading": ANY_OBJECT},
+                    required=("solidarity", "since_height", "last_reading"))
     gift = obj({"id": HEX32, "beneficiary": HEX32, "solidarity": BOOL, "target": STR, "bp": INT, "until": INT})
     recovery = obj({"new_key": HEX32, "start": INT, "completes_at": INT})
     interval = obj({"start": INT, "end": INT, "k": INT, "export_wh": INT, "import_wh": INT, "minted_wh": INT,
@@ -103,12 +115,20 @@ def build_schemas() -> dict[str, Schema]:
                         "recovery": nullable(recovery), "rotated_to": nullable(HEX32),
                         "deregistered_at": nullable(INT), "registrar": BOOL, "gifts": arr(gift),
                         "delegations": {"type": "object", "additionalProperties": nullable(HEX32)},
-                        "ballot": nullable(bp_map), "ballot_by_category": nullable(bp_map)}),
+                        "ballot": nullable(bp_map), "ballot_by_category": nullable(bp_map), "redacted": BOOL},
+                       required=("address", "nonce", "household", "recovery", "rotated_to", "deregistered_at",
+                                 "registrar", "delegations", "ballot", "ballot_by_category")),
+        "Aggregates": obj({"interval_s": INT, "from": INT, "to": INT, "min_aggregate": INT,
+                           "intervals": arr(obj({"start": INT, "end": INT, "k": INT, "participants": INT,
+                                                 "producers": INT, "consumers": INT, "sum_e": nullable(INT),
+                                                 "sum_i": nullable(INT), "m": nullable(INT),
+                                                 "suppressed": BOOL})),
+                           "next_from": nullable(INT)}),
         "Intervals": obj({"address": HEX32, "interval_s": INT, "from": INT, "to": INT, "intervals": arr(interval),
                           "next_from": nullable(INT)}),
         "Consumers": obj({"address": HEX32, "interval": INT, "start": INT, "end": INT, "settled": BOOL,
-                          "export_wh": INT, "sum_e": INT, "consumers": arr(consumer),
-                          "next_cursor": nullable(HEX32)}),
+                          "export_wh": INT, "sum_e": INT, "consumers_count": INT, "local_wh": INT, "named": BOOL,
+                          "consumers": arr(consumer), "next_cursor": nullable(HEX32)}),
         "Allocation": obj({"allocation": bp_map, "applied": bp_map, "categories": arr(STR), "rule": nullable(STR),
                            "vote_weight": nullable(STR), "ballots": INT, "epoch_s": nullable(INT), "height": INT}),
         "Proposals": obj({"proposals": arr(proposal), "next_cursor": nullable(HEX32)}),
@@ -183,7 +203,7 @@ def build_reconcile_schemas() -> dict[str, Schema]:
         "Reconciliation": obj({**{name: INT for name in (
             "intervals_reconciled", "official_export_wh", "official_import_wh", "minted_wh", "burned_wh",
             "energy_in_state_wh", "reconciled_in_state_wh", "reconciled_share_bp", "households", "consenting",
-            "flag_days")}, "flagged": arr(flagged)}),
+            "flag_days", "flagged_count")}, "flagged": arr(flagged)}),
     }
 
 
@@ -240,8 +260,9 @@ def get_operation_doc(op: Operation) -> dict[str, Any]:
                                                             for media, schema in op.body.content.items()}}
     elif op.body is not None:
         doc["requestBody"] = MSGPACK_BODY
-    if op.auth:
-        doc["security"] = SECURITY[op.auth]
+    doc["x-access"] = op.access
+    if op.access in SECURITY:
+        doc["security"] = SECURITY[op.access]
     doc["responses"] = {str(op.ok.status): get_reply_doc(op.ok),
                         **{str(code): get_error_doc(op, code) for code in compute_error_codes(op)}}
     return doc
@@ -256,7 +277,10 @@ def build_openapi(table: Sequence[Operation]) -> dict[str, Any]:
         "info": {"title": "Voisinage node API", "version": "1",
                  "description": "A commune energy-community ledger node (DESIGN §9). JSON everywhere; every error "
                                 "is {\"error\": \"...\"}. Amounts: kwh in Wh, hour in minutes; times in unix "
-                                "seconds (time_ms: milliseconds). Lists page with limit and a cursor."},
+                                "seconds (time_ms: milliseconds). Lists page with limit and a cursor. Who may "
+                                "read each route: its x-access, one of x-access-classes (docs/privacy.md "
+                                "\"Who sees what through the API\")."},
+        "x-access-classes": ACCESS_CLASSES,
         "paths": paths,
         "components": {"schemas": build_schemas(), "securitySchemes": SECURITY_SCHEMES},
     }

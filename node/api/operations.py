@@ -14,9 +14,13 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from node.api.access import (
+    ACCESS_CLASSES, GRANT, HOUSEHOLD, OWN, PUBLIC_VIEWER, AccessRefused, Gate, Viewer,
+    get_identified_classes,
+)
 from node.api.auth import verify_write_allowed
 from node.api.params import Param, Schema, parse_params
 
@@ -28,6 +32,7 @@ class Call:
     args: Mapping[str, Any]
     body: bytes = b""
     request: Request | None = None      # for the handlers that read headers (node/api/consent.py)
+    viewer: Viewer = PUBLIC_VIEWER      # who asks (node/api/access.py): redacted routes answer by it
 
     def __getitem__(self, name: str) -> Any:
         return self.args[name]
@@ -69,7 +74,7 @@ class Operation:
     write: bool = False             # guarded by node/api/auth.py: loopback, or the bearer token
     errors: tuple[int, ...] = ()    # answered by the handler itself: 404 nothing there, 503 busy
     description: str = ""
-    auth: str = ""                  # node/api/consent.py: "household" (signed), "dataconnect" (signed or bearer)
+    access: str = ""                # who may read it: a class of node/api/access.py (every row names one)
 
 
 def compute_error_codes(op: Operation) -> tuple[int, ...]:
@@ -80,9 +85,11 @@ def compute_error_codes(op: Operation) -> tuple[int, ...]:
         codes |= {400, 413}
     if op.write:
         codes |= {401, 403}
-    if op.auth:
-        # 403: a bearer token without the scope or the usage point (node/api/consent.py).
-        codes |= {401, 403} if op.auth == "dataconnect" else {401}
+    if op.access in get_identified_classes() or op.access == OWN:
+        codes.add(401)          # credentials given must be good (node/api/access.py)
+    if op.access in (HOUSEHOLD, GRANT):
+        # 403: another household's signature, or (GRANT) a token without the scope or usage point.
+        codes |= {401, 403}
     return tuple(sorted(codes))
 
 
@@ -100,20 +107,35 @@ async def read_body(request: Request, body: Body) -> bytes:
     return b"".join(chunks)
 
 
-def make_endpoint(op: Operation, api_token: str | None) -> Endpoint:
-    """The Starlette endpoint of ``op``: the write guard, then the parameters, then the body."""
+def refuse(exc: AccessRefused) -> Response:
+    headers = {"WWW-Authenticate": 'Voisinage-Signature realm="household"'} if exc.status == 401 else None
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+
+
+def make_endpoint(op: Operation, api_token: str | None, gate: Gate) -> Endpoint:
+    """The Starlette endpoint of ``op``: the write guard, then the parameters, then who
+    asks and whether the route's access class serves them, then the body."""
+    identified = op.access in get_identified_classes()
+
     async def endpoint(request: Request) -> Response:
         if op.write:
             verify_write_allowed(request, api_token)
         args = parse_params(op.params, request)
-        if op.body is None:
-            return await op.handler(Call(args, request=request))
+        viewer = PUBLIC_VIEWER
         try:
-            data = await read_body(request, op.body)
-        except ClientDisconnect:
-            # The client left before its body arrived: nobody to answer, nothing to log.
-            return Response(status_code=400)
-        return await op.handler(Call(args, data, request))
+            if identified:
+                viewer = gate.identify(request)
+                gate.check(op.access, viewer, args)
+            if op.body is None:
+                return await op.handler(Call(args, request=request, viewer=viewer))
+            try:
+                data = await read_body(request, op.body)
+            except ClientDisconnect:
+                # The client left before its body arrived: nobody to answer, nothing to log.
+                return Response(status_code=400)
+            return await op.handler(Call(args, data, request, viewer))
+        except AccessRefused as exc:
+            return refuse(exc)
     return endpoint
 
 
@@ -128,7 +150,7 @@ def make_dispatch(endpoints: Mapping[str, Endpoint]) -> Endpoint:
     return dispatch
 
 
-def build_routes(table: Sequence[Operation], api_token: str | None) -> list[Route]:
+def build_routes(table: Sequence[Operation], api_token: str | None, gate: Gate) -> list[Route]:
     """One Starlette route per path, in table order, so that a wrong method gets one 405
     whose Allow lists every method of the path."""
     by_path: dict[str, dict[str, Endpoint]] = {}
@@ -136,5 +158,7 @@ def build_routes(table: Sequence[Operation], api_token: str | None) -> list[Rout
         endpoints = by_path.setdefault(op.path, {})
         if op.method in endpoints:
             raise ValueError(f"the route table has {op.method} {op.path} twice")
-        endpoints[op.method] = make_endpoint(op, api_token)
+        if op.access not in ACCESS_CLASSES:
+            raise ValueError(f"{op.method} {op.path}: access class {op.access!r} is not one of node/api/access.py's")
+        endpoints[op.method] = make_endpoint(op, api_token, gate)
     return [Route(path, make_dispatch(endpoints), methods=list(endpoints)) for path, endpoints in by_path.items()]

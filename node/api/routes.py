@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from node.api import params as P
+from node.api.access import CLIENT, GRANT, HOUSEHOLD, LOCAL, OWN, PUBLIC, REDACTED
 from node.api.assets import StaticAssets, get_file_media_types
 from node.api.openapi import ANY_OBJECT, STR, ref
 from node.api.operations import Body, Handler, Operation, Reply
 from node.api.params import Bool, Choice, Date, Hex32, HexBytes, Int, Param, Text, path_param, query_param
 from node.consent.dataconnect import MEASURES, PRM
+from node.api.ibc import build_ibc_rows
 from node.api.proofs import MAX_PROOF_KEY_BYTES
 from tokens.queries_euro import EURO_LOG_KEY_BYTES, STATUS_OWED, STATUS_PAID
 from tokens.rules_gov import STATUS_FAILED, STATUS_OPEN, STATUS_PASSED, STATUS_REJECTED
@@ -48,26 +50,26 @@ def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
                       path_param("height", Int(0, P.MAX_HEIGHT), "Block height."),
                       query_param("wait", Int(0, P.MAX_BLOCK_WAIT_S, 0),
                                   "If the block asked for is the next one, wait up to this many seconds "
-                                  "for it to be committed before answering 404.")), errors=(404,)),
+                                  "for it to be committed before answering 404.")), errors=(404,), access=REDACTED),
         Operation("/accounts/{addr}", "GET", api.account,
                   "Balances per class, nonce, household, standing gifts, delegations, ballot.", "ledger",
-                  json_reply("The account", "Account"), (addr,), errors=(404,)),
+                  json_reply("The account", "Account"), (addr,), errors=(404,), access=REDACTED),
         Operation("/households/{addr}/intervals", "GET", api.intervals,
                   "Production (export_wh) and consumption (import_wh) per settlement interval, oldest first. "
                   "Default: the last 48 intervals.", "ledger", json_reply("Intervals", "Intervals"), (
                       addr, query_param("from", TIME_S, "First interval start (unix s)."),
                       query_param("to", TIME_S, "Last interval start (unix s), inclusive."), limit_param(1000, 48)),
-                  errors=(404,)),
+                  errors=(404,), access=HOUSEHOLD),
         Operation("/households/{addr}/reconciliation", "GET", api.household_reconciliation,
                   "Provisional (meter-signed) against official energy per reconciled interval still in the state, "
                   "the corrections, the consent and the running totals (docs/reconciliation.md).", "ledger",
-                  json_reply("Reconciliation", "HouseholdReconciliation"), (addr,), errors=(404,)),
+                  json_reply("Reconciliation", "HouseholdReconciliation"), (addr,), errors=(404,), access=HOUSEHOLD),
         Operation("/households/{addr}/consumers", "GET", api.consumers,
                   "Who used my energy in interval k: a_i·E_j/ΣE per consumer (DESIGN §4 step 4).", "ledger",
                   json_reply("Consumers", "Consumers"), (
                       addr, query_param("interval", Int(0, P.MAX_INTERVAL_INDEX),
                                         "Interval index k: the interval [kΔ, (k+1)Δ).", required=True),
-                      CURSOR, limit_param(1000, 100)), errors=(404,)),
+                      CURSOR, limit_param(1000, 100)), errors=(404,), access=HOUSEHOLD),
         Operation("/txs", "GET", api.txs,
                   "Committed transactions, newest first, found by walking back at most 512 blocks per page. Meter "
                   "readings are left out unless type=tx/reading or readings=true.", "ledger",
@@ -77,7 +79,7 @@ def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
                       query_param("type", Choice(TX_TAGS), "Only this transaction type."),
                       query_param("before", Int(1, P.MAX_HEIGHT),
                                   "Only blocks below this height (the previous page's next_before)."),
-                      query_param("readings", Bool(False), "Include meter readings."), limit_param(100, 20))),
+                      query_param("readings", Bool(False), "Include meter readings."), limit_param(100, 20)), access=REDACTED),
         Operation("/proofs/{key}", "GET", api.proof,
                   "A state entry and its inclusion proof, or a proof of its absence, against the state root in "
                   "the header of block height+1 (docs/state.md).", "ledger", json_reply("The proof", "Proof"), (
@@ -87,7 +89,7 @@ def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
                                   "State after this height; default: the last height whose root a committed "
                                   "header carries (the last committed height minus one); a node run with "
                                   "--pruning default keeps the last --keep-states heights (410 below).")),
-                  errors=(404, 410)),
+                  errors=(403, 404, 410), access=REDACTED),
     )
 
 
@@ -101,12 +103,12 @@ def build_write_rows(api: Api) -> tuple[Operation, ...]:
                   write=True, errors=(503,),
                   description="Each tx is judged on its own, as by POST /tx; the answer lists the refused ones by "
                               "index. 503 only when every tx was refused because the mempool is full. Same write "
-                              "rules as POST /tx."),
+                              "rules as POST /tx.", access=LOCAL),
         Operation("/tx", "POST", api.submit, "Submit an already-signed transaction (canonical msgpack, DESIGN §2).",
                   "ledger", json_reply("Accepted into the mempool (or already there).", "Accepted", 202),
                   body=TX_BODY, write=True, errors=(503,),
                   description="Accepted from loopback clients; from others only when the node runs with "
-                              "--api-token and the request carries Authorization: Bearer <token>."),
+                              "--api-token and the request carries Authorization: Bearer <token>.", access=LOCAL),
     )
 
 
@@ -114,34 +116,42 @@ def build_commune_rows(api: Api) -> tuple[Operation, ...]:
     return (
         Operation("/governance/allocation", "GET", api.allocation,
                   "The standing allocation of the surplus: live from the ballots standing now, and as applied at "
-                  "the last epoch.", "governance", json_reply("Allocation", "Allocation")),
+                  "the last epoch.", "governance", json_reply("Allocation", "Allocation"), access=PUBLIC),
         Operation("/governance/proposals", "GET", api.proposals, "Parameter proposals with their tallies, by id.",
                   "governance", json_reply("Proposals", "Proposals"), (
                       query_param("status", Choice(PROPOSAL_STATUSES), "Only proposals in this state."),
-                      CURSOR, limit_param(100, 20))),
+                      CURSOR, limit_param(100, 20)), access=PUBLIC),
+        Operation("/aggregates", "GET", api.aggregates,
+                  "The commune per settled interval: ΣE (exported), ΣI (imported), M (matched locally) and how "
+                  "many households took part; a sum fewer than min_aggregate households make up is null "
+                  "(docs/privacy.md \"Public aggregates\"). Default: the last 48 intervals.", "governance",
+                  json_reply("Aggregates", "Aggregates"), (
+                      query_param("from", TIME_S, "First interval start (unix s)."),
+                      query_param("to", TIME_S, "Last interval start (unix s), inclusive."), limit_param(1000, 48)),
+                  access=PUBLIC),
         Operation("/commune", "GET", api.commune, "Treasury, category funds (received, spent), totals and parameters.",
-                  "governance", json_reply("Commune", "Commune")),
+                  "governance", json_reply("Commune", "Commune"), access=PUBLIC),
         *build_euro_rows(api),
         Operation("/reconciliation", "GET", api.reconciliation,
                   "Reconciliation with official load curves: corrections since genesis, the share of the energy "
                   "in the state that is official, households flagged for persistent deviations.", "governance",
-                  json_reply("Reconciliation", "Reconciliation")),
+                  json_reply("Reconciliation", "Reconciliation"), access=REDACTED),
         Operation("/registrars", "GET", api.registrars,
                   "Registrar keys in force at the next height, and what a RegistrarSetChange needs: its next "
                   "nonce, the validators who co-sign it and how many.", "governance",
-                  json_reply("Registrars", "Registrars")),
+                  json_reply("Registrars", "Registrars"), access=REDACTED),
         Operation("/validators", "GET", api.validators,
                   "Validators: active, equivocating, and as seen by this node: height, round, last commit "
                   "signature.", "node", json_reply("Validators", "Validators"), (
-                      query_param("offset", Int(0, P.MAX_HEIGHT, 0), "Skip this many."), limit_param(100, 100))),
+                      query_param("offset", Int(0, P.MAX_HEIGHT, 0), "Skip this many."), limit_param(100, 100)), access=PUBLIC),
         Operation("/upgrades", "GET", api.upgrades,
                   "Protocol versions: the one in force and at the next height, every scheduled upgrade and whether "
                   "this software holds it, the fork id (EIP-2124), and what the next ScheduleUpgrade needs: its "
-                  "nonce, the validators who co-sign it and how many.", "node", json_reply("Upgrades", "Upgrades")),
+                  "nonce, the validators who co-sign it and how many.", "node", json_reply("Upgrades", "Upgrades"), access=PUBLIC),
         Operation("/validators/change", "GET", api.validator_change,
                   "What the next ValidatorSetChange is built on: its nonce, the validators who co-sign it "
                   "and how many must, and the latest (possibly scheduled) set it applies to.", "node",
-                  json_reply("Validator change basis", "ValidatorChange")),
+                  json_reply("Validator change basis", "ValidatorChange"), access=PUBLIC),
     )
 
 
@@ -152,11 +162,11 @@ def build_euro_rows(api: Api) -> tuple[Operation, ...]:
                   "Payouts the treasury owes or paid for redeemed kWh, by id, with the euro totals since genesis.",
                   "euro", json_reply("Payouts", "Payouts"), (
                       query_param("status", Choice((STATUS_OWED, STATUS_PAID)), "Only payouts in this state."),
-                      CURSOR, limit_param(1000, 100))),
+                      CURSOR, limit_param(1000, 100)), access=REDACTED),
         Operation("/euro/payouts/{id}", "GET", api.payout, "One payout: the id of its Redeem transaction.", "euro",
                   json_reply("The payout", "Payout"),
                   (path_param("id", Hex32(), "Id of the Redeem transaction, lowercase hex.", label="payout id",
-                              example="00" * 32),), errors=(404,)),
+                              example="00" * 32),), errors=(403, 404), access=REDACTED),
         Operation("/euro/ledger", "GET", api.euro_ledger,
                   "The accountant's ledger: every redemption, payout paid and debt payment with block time in "
                   "[from, to], oldest first, and the totals since genesis they reconcile with.", "euro",
@@ -165,10 +175,10 @@ def build_euro_rows(api: Api) -> tuple[Operation, ...]:
                       query_param("to", TIME_S, "Last block time (unix s), inclusive; default: no end."),
                       query_param("after", HexBytes(EURO_LOG_KEY_BYTES),
                                   "Continue after this row key (the previous page's next_after)."),
-                      limit_param(5000, 1000))),
+                      limit_param(5000, 1000)), access=REDACTED),
         Operation("/associations", "GET", api.associations,
                   "Associations registered by the registrar (gift and transfer targets), in force or struck off.",
-                  "euro", json_reply("Associations", "Associations")),
+                  "euro", json_reply("Associations", "Associations"), access=PUBLIC),
     )
 
 
@@ -197,7 +207,7 @@ def build_dataconnect_rows(consent: ConsentApi) -> tuple[Operation, ...]:
         Operation("/dataconnect" + m.path, "GET", consent.dataconnect_handler(m),
                   f"Data Connect {m.scope} of this node's household (scope {m.scope}; at most {m.max_days} days).",
                   "consent", json_reply("Data Connect meter reading", "MeterReading"), params, errors=(400, 404),
-                  auth="dataconnect",
+                  access=GRANT,
                   description="Signed by the household's key (X-Voisinage-Key, -Time, -Signature), or with an "
                               "OAuth2 bearer token of a grant holding this scope and usage point. Load curves: "
                               "the mean W of each settled half hour; daily: Wh per local day, or the day's "
@@ -214,40 +224,46 @@ def build_consent_rows(consent: ConsentApi) -> tuple[Operation, ...]:
     return (
         Operation("/oauth/authorize", "GET", consent.authorize_show,
                   "What a client asks of this household: client, scopes, duration, usage point.", "consent",
-                  json_reply("The request, to approve", "AuthorizationRequest"), oauth_query, errors=(400, 401, 404)),
+                  json_reply("The request, to approve", "AuthorizationRequest"), oauth_query, errors=(400, 401, 404),
+                  access=OWN,
+                  description="Signed by the household's key (it names its usage point). A browser the client "
+                              "sent here (Accept: text/html, unsigned) is answered 303 to the dashboard, "
+                              "/?authorize=<this query>, whose approval panel signs the same question."),
         Operation("/oauth/authorize", "POST", consent.authorize_approve,
                   "The household's decision, signed by its key: a redirect to the client with the code.", "consent",
                   Reply(302, "To the redirect URI with code and state (or error=access_denied)", {}),
                   oauth_query + (query_param("decision", Choice(("approve", "deny")), "approve (default) or deny."),),
-                  errors=(400, 404), auth="household"),
+                  errors=(400, 404), access=OWN,
+                  description="With Accept: application/json (the dashboard) the redirect is answered 200 "
+                              "{\"location\": ...} instead of 302, for the page to show it."),
         Operation("/oauth/token", "POST", consent.token,
                   "An access token (3 h) and a refresh token for an authorization code or a refresh token "
                   "(client_secret_basic or client_secret_post; PKCE S256 or plain).", "consent",
                   json_reply("Bearer token (RFC 6749 §5.1)", "TokenResponse"),
-                  body=Body(FORM_BYTES, "a token request", {FORM: TOKEN_FORM}), errors=(401, 404)),
+                  body=Body(FORM_BYTES, "a token request", {FORM: TOKEN_FORM}), errors=(401, 404), access=CLIENT),
         Operation("/oauth/revoke", "POST", consent.revoke,
                   "RFC 7009: the client revokes a token, and with it its whole grant, at once.", "consent",
                   json_reply("Revoked (or an unknown token, RFC 7009 §2.2)", "Empty"),
-                  body=Body(FORM_BYTES, "a revocation request", {FORM: REVOKE_FORM}), errors=(401, 404)),
+                  body=Body(FORM_BYTES, "a revocation request", {FORM: REVOKE_FORM}), errors=(401, 404), access=CLIENT),
         Operation("/consent/clients", "POST", consent.add_client,
                   "The household registers a third party's client: its id and secret (shown once).", "consent",
                   json_reply("The client", "ConsentClient", 201), (
                       query_param("name", Text(100), "Who the client is, as the household will see it.",
                                   required=True),
                       query_param("redirect_uri", Text(500), "Where codes go: https, or http on loopback.",
-                                  required=True)), errors=(404, 409), auth="household"),
+                                  required=True)), errors=(404, 409), access=OWN),
         Operation("/consent/grants", "GET", consent.grants,
                   "The household's grants (active, expired, revoked) and clients.", "consent",
-                  json_reply("Grants", "ConsentGrants"), errors=(404,), auth="household"),
+                  json_reply("Grants", "ConsentGrants"), errors=(404,), access=OWN),
         Operation("/consent/grants/{id}/revoke", "POST", consent.revoke_grant,
                   "The household revokes a grant: every token of it stops working at once.", "consent",
-                  json_reply("The revoked grant", "ConsentGrant"), (grant_id,), errors=(404,), auth="household"),
+                  json_reply("The revoked grant", "ConsentGrant"), (grant_id,), errors=(404,), access=OWN),
         Operation("/consent/log", "GET", consent.access_log,
                   "Every Data Connect read of this household's data, newest first: who, when, scope, dates, answer.",
                   "consent", json_reply("Access log", "AccessLog"), (
                       query_param("before", Int(1, P.MAX_HEIGHT), "Entries below this seq (the previous "
                                                                   "page's next_before)."),
-                      limit_param(1000, 100)), errors=(404,), auth="household"),
+                      limit_param(1000, 100)), errors=(404,), access=OWN),
     )
 
 
@@ -258,14 +274,14 @@ def build_route_table(api: Api, consent: ConsentApi, assets: StaticAssets, serve
                       example=example_addr)
     dashboard = (
         Operation("/", "GET", assets.index, "The household and commune dashboard (?addr= to choose the household).",
-                  "dashboard", Reply(200, "HTML page", {"text/html": STR})),
+                  "dashboard", Reply(200, "HTML page", {"text/html": STR}), access=PUBLIC),
         Operation("/static/{name}", "GET", assets.file, "A dashboard file.", "dashboard",
                   Reply(200, "The file", {media: STR for media in get_file_media_types()}),
-                  (path_param("name", Choice(assets.names, refusal=404), "File name.", label="dashboard file"),)),
+                  (path_param("name", Choice(assets.names, refusal=404), "File name.", label="dashboard file"),), access=PUBLIC),
         Operation("/openapi.json", "GET", serve_openapi, "This document.", "node",
-                  Reply(200, "OpenAPI 3.0", {"application/json": ANY_OBJECT})),
+                  Reply(200, "OpenAPI 3.0", {"application/json": ANY_OBJECT}), access=PUBLIC),
         Operation("/status", "GET", api.status, "This node: chain, height, round, peers, state hash.", "node",
-                  json_reply("Status", "Status")),
+                  json_reply("Status", "Status"), access=PUBLIC),
     )
     backup = Operation("/backup", "GET", api.backup,
                        "A backup of this node's database from one snapshot (docs/operations.md \"Backups\"); "
@@ -274,8 +290,9 @@ def build_route_table(api: Api, consent: ConsentApi, assets: StaticAssets, serve
                              {"application/octet-stream": {"type": "string", "format": "binary"}}),
                        write=True,
                        description="It holds every reading: served like writes, to loopback clients or with "
-                                   "the --api-token bearer token.")
+                                   "the --api-token bearer token.", access=LOCAL)
     metrics = Operation("/metrics", "GET", api.metrics, "Prometheus metrics (DESIGN §9).", "node",
-                        Reply(200, "Prometheus text format 0.0.4", {"text/plain": STR}))
+                        Reply(200, "Prometheus text format 0.0.4", {"text/plain": STR}), access=PUBLIC)
     return (dashboard + build_ledger_rows(api, addr) + build_write_rows(api) + build_commune_rows(api)
-            + (backup, metrics) + build_dataconnect_rows(consent) + build_consent_rows(consent))
+            + (backup, metrics) + build_dataconnect_rows(consent) + build_consent_rows(consent)
+            + build_ibc_rows(api))

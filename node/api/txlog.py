@@ -10,18 +10,18 @@ goes stale). A page answers ``next_before``: the height to continue below.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from consensus.block import Block
+from node.api.private import compute_parties
 from node.api.render import tx_json
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
 SCAN_BLOCKS = 512
 CACHE_BLOCKS = 8192
 READING = "tx/reading"
-# Fields that name an account a transaction touches (tokens/txs.py).
-PARTY_FIELDS = ("signer", "to", "beneficiary", "provider", "counterparty", "key", "new_key", "household")
 
 
 class BlockReader(Protocol):
@@ -33,10 +33,6 @@ class BlockReader(Protocol):
 class LoggedTx:
     doc: dict[str, Any]
     parties: frozenset[str]
-
-
-def compute_parties(doc: dict[str, Any]) -> frozenset[str]:
-    return frozenset(doc[f] for f in PARTY_FIELDS if isinstance(doc.get(f), str))
 
 
 class TxLog:
@@ -64,8 +60,11 @@ class TxLog:
         return txs
 
     def find(self, reader: BlockReader, *, account: str | None, tx_type: str | None, before: int | None,
-             limit: int, readings: bool) -> dict[str, Any]:
-        """Newest first: txs below height ``before`` touching ``account`` and of ``tx_type``.
+             limit: int, readings: bool,
+             visible: Callable[[dict[str, Any], frozenset[str]], bool] = lambda doc, parties: True,
+             ) -> dict[str, Any]:
+        """Newest first: txs below height ``before`` touching ``account`` and of ``tx_type``
+        that ``visible(doc, parties)`` lets the reader see (node/api/private.py).
         A page ends at a block boundary, so it holds the whole last block's matches
         (possibly a few more than ``limit``)."""
         top = reader.height() if before is None else min(before - 1, reader.height())
@@ -74,7 +73,7 @@ class TxLog:
         floor = max(0, top - SCAN_BLOCKS)
         while height > floor and len(found) < limit:
             for item in reversed(self.get_block_txs(reader, height)):
-                if self.is_match(item, account, tx_type, readings):
+                if self.is_match(item, account, tx_type, readings) and visible(item.doc, item.parties):
                     found.append(item.doc)
             height -= 1
         return {"txs": found, "scanned": [height + 1, top] if top > height else None,

@@ -22,6 +22,7 @@ from tokens.queries import (
     get_household_intervals, get_interval_at, get_interval_s, get_params, get_proposals, get_sealing, get_time_ms,
     get_totals, get_treasury, get_validator_set, get_validators,
 )
+from tokens.queries_aggregate import get_min_aggregate, get_public_aggregates
 from tokens.rules_gov import get_ballot_allocation
 from tokens.rules_validators import compute_quorum_cosigners
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
@@ -71,9 +72,27 @@ def get_intervals_view(kv: KV, addr: bytes, start_from: int | None, start_to: in
             "next_from": page[-1]["start"] + 1 if more else None}
 
 
-def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: int) -> dict[str, Any] | None:
+def get_aggregates_view(kv: KV, start_from: int | None, start_to: int | None, limit: int) -> dict[str, Any]:
+    """Issue 20: the commune's ΣE, ΣI, M and participants per settled interval with start
+    in [from, to] (default: the last 48), a sum left out (null) when fewer than
+    ``min_aggregate`` households make it up (tokens/queries_aggregate.py)."""
+    default_from, default_to = compute_default_range(kv)
+    lo = default_from if start_from is None else start_from
+    hi = default_to if start_to is None else start_to
+    rows, more = get_public_aggregates(kv, lo, hi, limit) if lo <= hi else ([], False)
+    step = get_interval_s(kv)
+    return {"interval_s": step, "from": lo, "to": hi, "min_aggregate": get_min_aggregate(kv),
+            "intervals": [dict(row, k=row["start"] // step) for row in rows],
+            "next_from": rows[-1]["start"] + 1 if more else None}
+
+
+def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: int,
+                       named: bool = True) -> dict[str, Any] | None:
     """DESIGN §4 step 4 "who used my energy in interval k": a_i·E_j/ΣE per consumer i,
-    in address order after ``after``, at most ``limit``."""
+    in address order after ``after``, at most ``limit``. Always: how many consumers and
+    how much of it they used in all (``local_wh``). ``named`` False leaves the consumers
+    out: with the public ΣE, ΣI and M, one row a_i·E_j/ΣE gives that neighbour's I_i
+    (docs/privacy.md), so only the operator (the PMO) reads them."""
     if get_household(kv, addr) is None:
         return None
     step = get_interval_s(kv)
@@ -84,12 +103,17 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
     else:
         interval = get_interval_at(kv, start)
         rows = get_consumers(kv, addr, k)
+    count, local_wh = len(rows), sum(row["wh"] for row in rows)
     if after is not None:
         rows = [row for row in rows if row["consumer"] > after.hex()]
     mine = interval["households"].get(addr.hex(), {})
-    return {"address": addr.hex(), "interval": k, "start": interval["start"], "end": interval["end"],
-            "settled": interval["settled"], "export_wh": mine.get("export_wh", 0), "sum_e": interval["sum_e"],
-            "consumers": rows[:limit], "next_cursor": rows[limit - 1]["consumer"] if len(rows) > limit else None}
+    doc = {"address": addr.hex(), "interval": k, "start": interval["start"], "end": interval["end"],
+           "settled": interval["settled"], "export_wh": mine.get("export_wh", 0), "sum_e": interval["sum_e"],
+           "consumers_count": count, "local_wh": local_wh, "named": named,
+           "consumers": rows[:limit], "next_cursor": rows[limit - 1]["consumer"] if len(rows) > limit else None}
+    if not named:
+        doc.update(consumers=[], next_cursor=None)
+    return doc
 
 
 def compute_live_allocation(kv: KV, genesis: Genesis) -> list[int]:

@@ -29,6 +29,7 @@ MODULES = [
     "euro",         # adds its commands to the tx and registrar groups
     "reconcile",    # adds consent and reconcile to the registrar group
     "consent",      # the consent group, and account curve
+    "communes",     # relay, and the commune group (docs/communes.md)
 ]
 
 

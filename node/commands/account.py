@@ -9,8 +9,7 @@ from typing import Any
 import typer
 
 from node.commands.client import get_json, get_status, open_client, parse_key_hex, parse_node_url
-from node.commands.options import NODE_OPTION
-from node.errors import UserError
+from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.home.keyfile import load_key
 
 account_app = typer.Typer(help="Accounts: balances, household, gifts, delegations, ballot.", no_args_is_help=True)
@@ -42,22 +41,23 @@ def format_status(doc: dict[str, Any]) -> list[str]:
 @account_app.command("show")
 def account_show(
     addr: str | None = typer.Option(None, "--addr", help="Public key (hex) of the account."),
-    key: Path | None = typer.Option(None, "--key", help="Or: the account of this key file."),
-    node: str = NODE_OPTION, as_json: bool = JSON_OPTION,
+    key: Path | None = typer.Option(None, "--key", help="Sign the request with this key file: a household sees "
+                                                        "its own balances and record; default account: this key's."),
+    node: str = NODE_OPTION, as_json: bool = JSON_OPTION, token: str | None = TOKEN_OPTION,
 ) -> None:
-    """Balances and household details of an account (default: the node's own household)."""
-    if addr is not None and key is not None:
-        raise UserError("give at most one of --addr or --key")
+    """Balances and household details of an account (default: the node's own household).
+    Unsigned, a household's account shows only its public part (docs/privacy.md)."""
     url = parse_node_url(node)
+    signer = load_key(key) if key is not None else None
     with open_client() as client:
         if addr is not None:
             target = parse_key_hex(addr, "--addr").hex()
-        elif key is not None:
-            target = load_key(key).public.hex()
+        elif signer is not None:
+            target = signer.public.hex()
         else:
             target = str(get_status(client, url).get("address", ""))
             parse_key_hex(target, "the node's address")
-        doc = get_json(client, url, f"/accounts/{target}")
+        doc = get_json(client, url, f"/accounts/{target}", signer=signer, token=token)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
@@ -65,13 +65,19 @@ def account_show(
 
 
 def format_account(doc: dict[str, Any]) -> list[str]:
-    balances = doc.get("balances", {})
-    lines = [f"account     {doc.get('address', '?')}",
-             f"kwh         {format_wh(balances.get('kwh', 0))}",
-             f"hour        {format_minutes(balances.get('hour', 0))}",
-             f"nonce       {doc.get('nonce', 0)}"]
+    lines = [f"account     {doc.get('address', '?')}"]
+    if doc.get("redacted"):
+        lines.append("balances    private: sign with the household's --key (or give the node's --api-token)")
+    else:
+        balances = doc.get("balances", {})
+        lines += [f"kwh         {format_wh(balances.get('kwh', 0))}",
+                  f"hour        {format_minutes(balances.get('hour', 0))}"]
+    lines.append(f"nonce       {doc.get('nonce', 0)}")
     household = doc.get("household")
-    if household:
+    if household and "label" not in household:
+        lines.append(f"household   registered at height {household.get('since_height')}"
+                     f"{', solidarity' if household.get('solidarity') else ''}")
+    elif household:
         lines.append(f"household   {household.get('label')}  meter {household.get('meter')}  "
                      f"{household.get('kva')} kVA  {household.get('peak_w')} W peak")
     for gift in doc.get("gifts", []):

@@ -271,6 +271,29 @@ def bench_year(
     typer.echo(json.dumps(report) if as_json else format_year_report(report))
 
 
+@bench_app.command("relay")
+def bench_relay(
+    packets: int = typer.Option(1000, "--packets", min=1, max=100_000, help="Packets sent from commune A to B."),
+    households: int = typer.Option(200, "--households", min=2, max=2000, help="Households of each commune."),
+    validators: int = typer.Option(4, "--validators", min=1, max=31, help="Validators of each commune."),
+    workdir: Path = typer.Option(None, "--workdir", help="Where to build the two stores (default: the system's "
+                                 "temporary directory); removed afterwards."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Packets/s relayed between two communes, proof bytes, light-client update cost, against a local transfer."""
+    from node.bench.relay import RelayBenchFailed, format_relay_report, run_relay_bench
+    from node.errors import UserError
+
+    if workdir is not None and not workdir.is_dir():
+        raise UserError(f"--workdir {workdir} is not a directory")
+    echo = (lambda phase: None) if as_json else (lambda phase: typer.echo(f"{phase}…", err=True))
+    try:
+        report = run_relay_bench(packets, households, validators, workdir, echo)
+    except RelayBenchFailed as exc:
+        raise UserError(f"bench relay failed: {exc}") from None
+    typer.echo(json.dumps(report) if as_json else format_relay_report(report))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
 

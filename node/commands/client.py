@@ -8,6 +8,7 @@ are posted. Every failure is a ``UserError``: one line, never a traceback.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 
 from node.api.status import parse_status_chain_id
+from node.consent.signed import NONCE_BYTES, sign_target
 from node.errors import UserError
 from node.home.homedir import DEFAULT_HTTP_PORT
 from node.home.keyfile import load_key
@@ -54,14 +56,29 @@ def describe_unreachable(url: str, exc: httpx.HTTPError) -> UserError:
     return UserError(f"cannot reach the node at {url}: {str(exc)[:120] or type(exc).__name__}")
 
 
-def get_json(client: httpx.Client, url: str, path: str, missing: Any = None) -> Any:
-    """GET a JSON document from the node (``missing`` on a 404, if given); any failure is one line."""
+def build_read_headers(path: str, signer: Keypair | None, token: str | None) -> dict[str, str]:
+    """Who reads (docs/privacy.md "Who sees what through the API"): a household's private
+    data answers a request signed by its key (``signer``, signed here, the key never sent)
+    or the node operator's API token."""
+    headers = sign_target(signer, "GET", path, int(time.time()), secrets.token_bytes(NONCE_BYTES)) if signer else {}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return headers
+
+
+def get_json(client: httpx.Client, url: str, path: str, missing: Any = None, *, signer: Keypair | None = None,
+             token: str | None = None) -> Any:
+    """GET a JSON document from the node (``missing`` on a 404, if given), signed by
+    ``signer`` and/or with the operator's ``token``; any failure is one line."""
     try:
-        resp = client.get(f"{url}{path}")
+        resp = client.get(f"{url}{path}", headers=build_read_headers(path, signer, token))
     except httpx.HTTPError as exc:
         raise describe_unreachable(url, exc) from None
     if resp.status_code == 404 and missing is not None:
         return missing
+    if resp.status_code in (401, 403) and signer is None and not token:
+        raise UserError(f"GET {path} answered {resp.status_code}: {describe_error(resp)} "
+                        "(give the household's --key, or the node's --api-token)")
     if resp.status_code != 200:
         raise UserError(f"GET {path} answered {resp.status_code}: {describe_error(resp)}")
     try:

@@ -69,8 +69,11 @@ def parse_day(text: str, what: str) -> dt.date:
 
 
 def fetch_own_prm(client: httpx.Client, url: str, key: Keypair) -> str:
-    doc = get_json(client, url, f"/accounts/{key.public.hex()}")
+    doc = get_json(client, url, f"/accounts/{key.public.hex()}", signer=key)
     household = doc.get("household") if isinstance(doc, dict) else None
+    if isinstance(household, dict) and doc.get("redacted"):
+        # The node answered the public part: another household's node serves only its own.
+        raise UserError(f"{key.public.hex()[:16]}… is not this node's household: ask your own node")
     if not isinstance(household, dict) or not household.get("prm"):
         raise UserError(f"{key.public.hex()[:16]}… is not a registered household on this chain")
     return str(household["prm"])
@@ -149,13 +152,8 @@ def consent_approve(
     base, keypair = parse_node_url(node), load_key(key)
     query = split_authorize_url(url, base)
     with open_client() as client:
-        try:
-            resp = client.get(f"{base}/oauth/authorize?{query}")
-        except httpx.HTTPError as exc:
-            raise describe_unreachable(base, exc) from None
-        if resp.status_code != 200:
-            raise UserError(f"the request is refused ({resp.status_code}): {describe_refusal(resp)}")
-        asked = resp.json()
+        # The request names the household's usage point: it is shown to the household only.
+        asked = send_signed(client, base, keypair, "GET", "/oauth/authorize", query).json()
         typer.echo(f"{asked['client_name']} ({asked['client_id']}) asks to read {', '.join(asked['scopes'])} "
                    f"of usage point {asked['usage_point_id']} for {asked['duration_days']} days")
         if not yes and not deny and not typer.confirm("Approve?"):

@@ -60,8 +60,14 @@ def e2e_run(
     from node.e2e.manifest import load_manifest
     from node.e2e.runner import run_manifest, write_report
 
-    m = load_manifest(manifest)
-    result = _run_trio(partial(run_manifest, m, workdir, partial(typer.echo, err=True)))
+    from node.e2e.communes import read_communes_manifest, run_communes_manifest
+
+    communes = read_communes_manifest(manifest)
+    if communes is not None:
+        result = _run_trio(partial(run_communes_manifest, communes, workdir, partial(typer.echo, err=True)))
+        result.setdefault("height", result.get("heights"))
+    else:
+        result = _run_trio(partial(run_manifest, load_manifest(manifest), workdir, partial(typer.echo, err=True)))
     if report is not None:
         write_report(result, report)
     typer.echo(json.dumps({k: result.get(k) for k in ("manifest", "passed", "height", "problems")}))

@@ -34,6 +34,7 @@ from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.commands.registrar import registrar_app
 from node.commands.tx import parse_amount, parse_memo, tx_app
 from node.errors import UserError
+from node.home.keyfile import load_key
 from tokens.errors import InvalidTx
 from tokens.rules_assoc import check_association_name
 from tokens.rules_euro import check_ref
@@ -145,7 +146,8 @@ def registrar_mark_paid(
     payout_id = parse_key_hex(payout, "--payout")
     parse_ref(ref)
     with open_client() as client:
-        doc = get_json(client, parse_node_url(node), f"/euro/payouts/{payout_id.hex()}", missing={})
+        doc = get_json(client, parse_node_url(node), f"/euro/payouts/{payout_id.hex()}", missing={},
+                       signer=load_key(key), token=token)
     if not doc:
         raise UserError(f"no payout {payout_id.hex()} on this node (the id of a `tx redeem`)")
     if doc.get("status") != "owed":
@@ -154,15 +156,20 @@ def registrar_mark_paid(
         signer=signer, nonce=nonce, payout=payout_id, ref=ref, sig=NO_SIG), token=token))
 
 
-def fetch_ledger(node: str, start: int, end: int) -> dict[str, Any]:
-    """Every row of GET /euro/ledger in [start, end], page after page, and the chain's totals."""
+def fetch_ledger(node: str, start: int, end: int, key: Path | None = None, token: str | None = None) -> dict[str, Any]:
+    """Every row of GET /euro/ledger in [start, end], page after page, and the chain's totals;
+    its rows name households, so they are read signed by a registrar's ``key`` or with the
+    operator's ``token`` (docs/privacy.md)."""
+    if key is None and not token:
+        raise UserError("the ledger names households: give the registrar's --key or the node's --api-token")
     url = parse_node_url(node)
+    signer = load_key(key) if key is not None else None
     rows: list[dict[str, Any]] = []
     after = None
     with open_client() as client:
         while True:
             path = f"/euro/ledger?from={start}&to={end}&limit={LEDGER_PAGE}" + (f"&after={after}" if after else "")
-            doc = get_json(client, url, path)
+            doc = get_json(client, url, path, signer=signer, token=token)
             if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list) or "chain" not in doc:
                 raise UserError("GET /euro/ledger: the node's answer is not a euro ledger")
             rows += doc["rows"]
@@ -227,6 +234,8 @@ def registrar_ledger(
     as_csv: bool = typer.Option(False, "--csv", help="CSV for the accountant: one row per event, then totals."),
     out: Path | None = typer.Option(None, "--out", help="Write to this file instead of the terminal."),
     node: str = NODE_OPTION,
+    key: Path | None = typer.Option(None, "--key", help="The registrar's key file, to sign the request."),
+    token: str | None = TOKEN_OPTION,
 ) -> None:
     """The accountant's export: every redemption, payout paid and debt payment between two
     dates, with totals, and the chain's totals since genesis they reconcile with."""
@@ -234,7 +243,7 @@ def registrar_ledger(
     last = parse_date(end, "--to") + DAY_S - 1
     if last < first:
         raise UserError(f"--to {end} is before --from {start}")
-    doc = fetch_ledger(node, first, last)
+    doc = fetch_ledger(node, first, last, key, token)
     if as_csv:
         text = format_ledger_csv(doc["rows"], doc["chain"], doc["height"])
     else:

@@ -22,8 +22,19 @@ def localnet_up(
     http_base: int = typer.Option(8700, "--http-base", min=1024, max=65000, help="Node i serves HTTP on this port + i."),
     netns: bool = typer.Option(False, "--netns", help="Root only: each node in its own network namespace, "
                                                       "joined by a bridge (10.77.S.0/24)."),
+    communes: int = typer.Option(1, "--communes", min=1, max=2, help="2: two communes, linked, with a relayer "
+                                                                    "(docs/communes.md)."),
 ) -> None:
     """Start every node on loopback (or each in its namespace), print their URLs; Ctrl-C stops them all."""
+    if communes == 2:
+        import tempfile
+
+        from node.localnet.communes import run_two_communes
+        if netns:
+            raise typer.BadParameter("--communes 2 runs on loopback only", param_hint="--netns")
+        where = home or Path(tempfile.mkdtemp(prefix="voisinage-communes-"))
+        raise typer.Exit(trio.run(partial(run_two_communes, where, validators, max(households, 2), speed,
+                                          http_base, duration)))
     from node.localnet.launcher import LocalnetConfig, run_localnet
 
     cfg = LocalnetConfig(validators=validators, households=households, speed=speed, duration=duration,

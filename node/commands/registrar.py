@@ -29,6 +29,7 @@ from node.commands.cosigned import (
 )
 from node.commands.tx import parse_amount, parse_memo
 from node.errors import UserError
+from node.home.keyfile import load_key
 from tokens.errors import InvalidTx
 from tokens.rules_household import check_digits, check_kva
 from tokens.rules_registrars import check_registrar_change
@@ -80,10 +81,13 @@ def parse_label(label: str) -> str:
     return label
 
 
-def fetch_household(node: str, household: bytes) -> dict[str, Any]:
-    """The household as the node's committed state has it; unknown is one clear line."""
+def fetch_household(node: str, household: bytes, key: Path, token: str | None = None) -> dict[str, Any]:
+    """The household as the node's committed state has it, read with a request signed by
+    the registrar's ``key`` (a registrar reads the records it registered); unknown is one
+    clear line."""
     with open_client() as client:
-        doc = get_json(client, parse_node_url(node), f"/accounts/{household.hex()}", missing={})
+        doc = get_json(client, parse_node_url(node), f"/accounts/{household.hex()}", missing={},
+                       signer=load_key(key), token=token)
     if not isinstance(doc, dict) or not isinstance(doc.get("household"), dict):
         raise UserError(f"{household.hex()} is not a registered household")
     return doc["household"]
@@ -125,7 +129,7 @@ def registrar_update(
     new = {"meter": None if meter is None else parse_serial(meter, 12, "--meter"),
            "kva": None if kva is None else parse_kva(kva),
            "peak_w": None if kwc is None else parse_kwc(kwc), "solidarity": solidarity}
-    current = fetch_household(node, target)
+    current = fetch_household(node, target, key, token)
     fields = {name: current[name] if value is None else value for name, value in new.items()}
     typer.echo(submit(node, key, lambda signer, nonce: UpdateHousehold(
         signer=signer, nonce=nonce, key=target, sig=NO_SIG, **fields), token=token))
@@ -174,7 +178,7 @@ def registrar_deregister(
     """A household moves out: its meter and PRM are free from the next block; its account stays with its key."""
     target = parse_key_hex(household_pub, "--household-pub")
     parse_memo(memo)
-    fetch_household(node, target)
+    fetch_household(node, target, key, token)
     typer.echo(submit(node, key, lambda signer, nonce: Deregister(
         signer=signer, nonce=nonce, key=target, memo=memo, sig=NO_SIG), token=token))
 
@@ -190,7 +194,7 @@ def registrar_recover(
     new = parse_key_hex(new_pub, "--new-pub")
     if old == new:
         raise UserError("--new-pub must differ from --household-pub")
-    fetch_household(node, old)
+    fetch_household(node, old, key, token)
     typer.echo(submit(node, key, lambda signer, nonce: RecoverKey(
         signer=signer, nonce=nonce, key=old, new_key=new, sig=NO_SIG), token=token))
 

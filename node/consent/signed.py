@@ -72,10 +72,12 @@ def parse_hex(text: str | None, size: int, what: str) -> bytes:
     return raw
 
 
-def verify_signed_request(headers: Mapping[str, str], method: str, path: str, query: str, now: int,
-                          household: bytes, guard: ReplayGuard) -> None:
-    """Raise ``SignatureRefused`` unless the request is signed by ``household``'s key,
-    within the window of ``now``, and was not seen before."""
+def read_signer(headers: Mapping[str, str], method: str, path: str, query: str, now: int, guard: ReplayGuard,
+                only: bytes | None = None) -> bytes:
+    """The key that signed the request, once its signature, its time (within the window
+    of ``now``) and its freshness are checked; else ``SignatureRefused``. With ``only``,
+    any other key is refused before its signature is even checked (a node serving one
+    household); without it the caller decides what the signer may read (node/api/access.py)."""
     guard.forget_expired(now)
     key = parse_hex(headers.get(KEY_HEADER), 32, KEY_HEADER)
     sig = parse_hex(headers.get(SIG_HEADER), 64, SIG_HEADER)
@@ -87,8 +89,22 @@ def verify_signed_request(headers: Mapping[str, str], method: str, path: str, qu
     if abs(t - now) > WINDOW_S:
         raise SignatureRefused(f"the signed time is {t - now:+d} s from the node's clock (at most ±{WINDOW_S} s): "
                                "check this computer's clock")
-    if key != household:
+    if only is not None and key != only:
         raise SignatureRefused("signed by a key that is not this node's household")
     if not verify_signature(key, compute_signed_bytes(method, path, query, t, nonce), sig):
         raise SignatureRefused("bad signature over this method, path, query and time")
     guard.check_and_remember(sig, t, now)
+    return key
+
+
+def verify_signed_request(headers: Mapping[str, str], method: str, path: str, query: str, now: int,
+                          household: bytes, guard: ReplayGuard) -> None:
+    """Raise ``SignatureRefused`` unless the request is signed by ``household``'s key,
+    within the window of ``now``, and was not seen before."""
+    read_signer(headers, method, path, query, now, guard, only=household)
+
+
+def sign_target(key: Keypair, method: str, target: str, t: int, nonce: bytes) -> dict[str, str]:
+    """The headers of ``method target`` (a path with its query, as sent) signed at ``t``."""
+    path, _, query = target.partition("?")
+    return sign_request(key, method, path, query, t, nonce)

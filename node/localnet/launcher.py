@@ -23,7 +23,7 @@ import httpx
 import trio
 
 from node.bench.stats import summarise_latencies
-from node.home.homedir import GENESIS_FILE, load_home
+from node.home.homedir import GENESIS_FILE, KEY_FILE, load_home
 from node.localnet.cluster import Cluster, NodeProc, build_network, load_nodes, node_names, open_client
 from node.localnet.errors import LocalnetError
 from node.localnet.meters import MeterFleet
@@ -165,7 +165,11 @@ async def _run(cfg: LocalnetConfig, cluster: Cluster, stop_signals, say: Callabl
         await cluster.start_all()
         for node in nodes:
             say(f"  {node.name:<14} {node.url}/")
-        say(f"dashboard: {nodes[cfg.validators].url if cfg.households else nodes[0].url}/")
+        shown = nodes[cfg.validators] if cfg.households else nodes[0]
+        say(f"dashboard: {shown.url}/")
+        if cfg.households:
+            # docs/privacy.md: the page shows a household's own data once it holds its key file.
+            say(f"  its household's key file, to load into the page: {shown.home / KEY_FILE}")
         fleet = MeterFleet(genesis, [n for n in nodes if n.role == "household"], seed=cfg.seed)
         watch = Watch()
         async with trio.open_nursery() as nursery:

@@ -18,6 +18,7 @@ from consensus.block import (
     check_block_time,
 )
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
+from consensus.lightsync import HEADER_RULES
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
 from node.service.sealing import opening_keys, refresh_keyring
@@ -91,7 +92,8 @@ class LedgerApp:
             candidates.append(entry.data)
         with opening_keys():
             txs, rejected, result = select_and_apply(self.store.state, self.genesis, ctx, candidates, max_txs,
-                                                     verified=self._verified(candidates), keys=self.keys)
+                                                     verified=self._verified(candidates), headers=HEADER_RULES,
+                                                     keys=self.keys)
         if rejected:
             self.mempool.remove(compute_ids(data for data, _ in rejected))
             log.info("dropped %d mempool txs no longer valid (%s)", len(rejected), rejected[0][1].reason)
@@ -148,7 +150,7 @@ class LedgerApp:
         verified = set(compute_ids(block.txs)) if self.trust_quorum else self._verified(block.txs)
         with opening_keys():
             result = apply_block(self.store.state, self.genesis, ctx, block.txs, verified=verified,
-                                 equivocators=equivocators, keys=self.keys)
+                                 equivocators=equivocators, headers=HEADER_RULES, keys=self.keys)
         log.debug("applied block %d: %d txs (%d signatures checked before or trusted) in %.3f s", header.height,
                   len(block.txs), len(verified), time.perf_counter() - started)
         self._remember(block_id, result)

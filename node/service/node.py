@@ -22,6 +22,7 @@ from prometheus_client import Counter as PromCounter
 from consensus.block import Block, Commit
 from consensus.engine import Engine
 from consensus.events import EngineConfig, ValueReady, as_input
+from consensus.lightsync import HEADER_RULES
 from consensus.messages import Decision, Proposal, decode_consensus
 from consensus.vote import DuplicateVote
 from node.api.app import TxRefused
@@ -216,7 +217,7 @@ class Node:
     def _admit(self, data: bytes) -> bool:
         was_empty = len(self.mempool) == 0
         self.mempool.add(data, lambda d: check_tx(self.store.state, self.genesis, d, self.clock.now_ms(),
-                                                  keys=self.keys))
+                                                  headers=HEADER_RULES, keys=self.keys))
         self.metrics.mempool_txs.set(len(self.mempool))
         if was_empty:
             try:
@@ -304,7 +305,8 @@ class Node:
             if entry.arrived > older_than or len(again) >= MAX_REGOSSIP:
                 break
             try:
-                check_tx(self.store.state, self.genesis, entry.data, now_ms, verified=True, keys=self.keys)
+                check_tx(self.store.state, self.genesis, entry.data, now_ms, verified=True, headers=HEADER_RULES,
+                         keys=self.keys)
             except (InvalidTx, DecodeError) as exc:
                 stale.append(entry.id)
                 reasons[exc.reason if isinstance(exc, InvalidTx) else "malformed"] += 1

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from consensus.block import Block, Commit, compute_block_id, get_equivocators
 from consensus.errors import InvalidBlock as InvalidConsensusBlock
+from consensus.lightsync import HEADER_RULES
 from consensus.sync import Trusted, verify_next_block
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
@@ -160,7 +161,8 @@ def verify_stored_block(store: StoreReader, genesis: Genesis, kv: MemoryKV, tip:
                           f"!= replayed {get_state_hash(kv).hex()[:16]}…")
     ctx = BlockContext(height, block.header.time_ms, block.header.proposer, block.header.version)
     try:
-        result = apply_block(kv, genesis, ctx, block.txs, equivocators=get_equivocators(block), keys=keys)
+        result = apply_block(kv, genesis, ctx, block.txs, equivocators=get_equivocators(block), headers=HEADER_RULES,
+                             keys=keys)
     except InvalidLedgerBlock as exc:
         raise VerifyError(f"height {height}: the block does not apply: {exc}") from None
     kv.apply(result.writes)

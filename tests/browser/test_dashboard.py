@@ -1,15 +1,24 @@
-"""The dashboard in a real browser against a live commune (DESIGN §9 "Dashboard").
+"""The dashboard in a real browser against a live commune (DESIGN §9 "Dashboard"; who
+sees what: docs/privacy.md "Who sees what through the API").
 
-Each test saves screenshots in its own tmp directory (printed with ``pytest -s``).
-The page polls the node every few seconds, so every expectation is a wait with a
-deadline, never a fixed sleep.
+A household's page reads its private data with requests the page signs with the
+household's key, loaded from its key file into the tab (WebCrypto Ed25519); without it
+the page shows the commune's public side only. Each test saves screenshots in its own
+tmp directory (printed with ``pytest -s``). The page polls the node every few seconds,
+so every expectation is a wait with a deadline, never a fixed sleep.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
+
+from node.clock import compute_paris_offset_s
 from tests.support.livenet import LiveNet
 from tests.support.nodes import run_cli
 from tests.support.wait import wait_for
@@ -65,20 +74,148 @@ def cli(*argv: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def load_key(page, livenet: LiveNet, name: str) -> None:
+    """Give the page household ``name``'s key file, as the household would pick it."""
+    page.set_input_files("#key-file", str(livenet.key_path(name)))
+    wait_page(page, lambda p: attr(p, "#key-status", "data-key") == livenet.address(name), f"{name}'s key loaded")
+
+
 def test_household_page_shows_production_after_an_interval_settles(livenet: LiveNet, browser, tmp_path):
     settled = livenet.wait_settled_production(HH0)
     with open_page(browser, livenet.url(HH0) + "/") as page:
+        load_key(page, livenet, HH0)
         wait_page(page, lambda p: int(attr(p, "#produced-total", "data-wh") or 0) > 0, "production on the page")
         chart = page.locator("#energy-chart svg")
         assert int(chart.get_attribute("data-slots")) == 48
         bar = page.locator(f"#energy-chart g.slot[data-k='{settled['k']}']")
         assert int(bar.get_attribute("data-export-wh")) == settled["export_wh"] > 0
         assert float(bar.locator("rect.prod").get_attribute("height")) > 0
-        # Who used my energy: household-1 consumed in that interval.
-        page.wait_for_selector(f"#consumers-table tr[data-consumer='{livenet.address(HH1)}']", timeout=WAIT_MS)
+        # Who used my energy: how many neighbours and how much (household-1 consumed
+        # in that interval), not who: that would be their curve (docs/privacy.md).
+        wait_page(page, lambda p: int(attr(p, "#consumers-summary", "data-count") or 0) >= 1, "the consumers")
+        assert 0 < int(attr(page, "#consumers-summary", "data-wh")) <= settled["export_wh"]
+        assert page.locator("#consumers-table tbody tr").count() == 0
         assert "Foyer 0" in page.locator("#hh-label").inner_text()
         assert page.locator("#produced-total").inner_text().endswith("kWh")
         shot(page, tmp_path, "household-production")
+
+
+def test_a_household_sees_its_own_curve_and_cannot_open_another_s(livenet: LiveNet, browser, tmp_path):
+    livenet.wait_settled_production(HH0)
+    sent: list[str] = []
+    with open_page(browser, livenet.url(HH0) + "/", locale="en-GB") as page:
+        page.on("request", lambda r: sent.append(f"{r.url} {r.headers} {r.post_data or ''}"))
+        # Without the key: the page says plainly that the data is private, and draws none.
+        private = wait_page(page, lambda p: p.locator("#hh-private").is_visible() and
+                            p.locator("#hh-private").inner_text(), "the private notice")
+        assert "load this household's key file" in private and attr(page, "#hh-private", "data-status") == "401"
+        assert page.locator("#energy-chart svg").count() == 0 and page.locator("#balance-kwh").inner_text() == "–"
+        shot(page, tmp_path, "own-locked")
+        # With its key: its own curve and balance.
+        load_key(page, livenet, HH0)
+        wait_page(page, lambda p: p.locator("#energy-chart svg").count() == 1, "the household's own curve")
+        wait_page(page, lambda p: p.locator("#hh-private").is_hidden(), "the notice gone")
+        assert page.locator("#balance-kwh").inner_text().endswith("kWh")
+        shot(page, tmp_path, "own-curve")
+        # Another household's page: the node refuses, the page says so and shows none of it.
+        page.goto(livenet.url(HH0) + f"/?addr={livenet.address(HH1)}")
+        page.wait_for_selector("body[data-height]", timeout=WAIT_MS)
+        assert attr(page, "#key-status", "data-key") == livenet.address(HH0)      # the key stayed in the tab
+        wait_page(page, lambda p: p.locator("#hh-private").is_visible(), "the refusal for household-1")
+        assert "Private data" in page.locator("#hh-private").inner_text()
+        assert page.locator("#energy-chart svg").count() == 0 and page.locator("#balance-kwh").inner_text() == "–"
+        assert "Foyer 1" not in page.locator("#hh-label").inner_text()
+        shot(page, tmp_path, "other-refused")
+        page.fill("#addr-input", "not-a-key")
+        page.click("#addr-form button")
+        page.wait_for_timeout(3500)            # one poll later the complaint still stands
+        assert "64" in page.locator("#hh-message").inner_text()
+        # A file that is not a key file is refused, and no key stays loaded.
+        bad = tmp_path / "not-a-key.json"
+        bad.write_text(json.dumps({"type": "ed25519", "public": "ab" * 32, "seed": "cd" * 32}))
+        page.set_input_files("#key-file", str(bad))
+        wait_page(page, lambda p: "does not match" in p.locator("#key-status").inner_text(), "the bad key refused")
+        assert attr(page, "#key-status", "data-key") == ""
+    # The API itself: household-0's signature does not open household-1's curve.
+    assert livenet.get(HH0, f"/households/{livenet.address(HH1)}/intervals", signer=HH0).status_code == 403
+    # The key never left the page: its seed is in no request the browser sent.
+    seed = livenet.key(HH0).seed.hex()
+    assert sent and not any(seed in line for line in sent)
+    assert any("x-voisinage-signature" in line for line in sent)
+
+
+def local_day(t: int) -> dt.date:
+    return dt.datetime.fromtimestamp(t + compute_paris_offset_s(t), dt.timezone.utc).date()
+
+
+def test_a_household_grants_and_revokes_a_third_party_and_sees_the_access_log(livenet: LiveNet, browser, tmp_path):
+    settled = livenet.wait_settled_production(HH0)
+    # The third party's client, registered by the household on its node; its redirect
+    # URI is never visited: the test plays the client with the code it would receive.
+    redirect = "http://127.0.0.1:9/callback"
+    client = json.loads(run_cli("consent", "client", "add", "--name", "Watt App", "--redirect-uri", redirect,
+                                "--json", "--node", livenet.url(HH0), "--key", str(livenet.key_path(HH0)),
+                                timeout=60).stdout)
+    asked = livenet.url(HH0) + "/oauth/authorize?" + urlencode({
+        "response_type": "code", "client_id": client["client_id"], "redirect_uri": redirect,
+        "scope": "consumption_load_curve production_load_curve", "state": "st-7", "duration": "P90D"})
+    prm = livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}", signer=HH0)["household"]["prm"]
+    start = local_day(settled["start"])
+    curve = {"usage_point_id": prm, "start": start.isoformat(), "end": (start + dt.timedelta(days=1)).isoformat()}
+    plc = livenet.url(HH0) + "/dataconnect/metering_data_plc/v5/production_load_curve"
+    with open_page(browser, livenet.url(HH0) + "/", locale="en-GB") as page, httpx.Client(timeout=10) as http:
+        load_key(page, livenet, HH0)
+        # The client sends the household's browser to the node, which sends it on to the dashboard.
+        page.goto(asked)
+        page.wait_for_selector("body[data-height]", timeout=WAIT_MS)
+        text = wait_page(page, lambda p: p.locator("#authorize-request").inner_text(), "the request shown")
+        assert "Watt App" in text and "90 days" in text and prm in text and "production curve" in text
+        shot(page, tmp_path, "consent-request")
+        page.click("#authorize-approve")
+        location = wait_page(page, lambda p: (attr(p, "#authorize-location", "href") or "").startswith(redirect)
+                             and attr(p, "#authorize-location", "href"), "the redirect with the code")
+        assert location.startswith(redirect + "?")
+        query = parse_qs(urlsplit(location).query)
+        assert query["state"] == ["st-7"]
+        # The client trades the code for a token and reads the curve.
+        token = http.post(livenet.url(HH0) + "/oauth/token", auth=(client["client_id"], client["client_secret"]),
+                          data={"grant_type": "authorization_code", "code": query["code"][0],
+                                "redirect_uri": redirect})
+        assert token.status_code == 200, token.text
+        bearer = {"authorization": f"Bearer {token.json()['access_token']}"}
+        read = http.get(plc, params=curve, headers=bearer)
+        assert read.status_code == 200 and read.json()["usage_point"][0]["meter_reading"]["usage_point_id"] == prm
+        # The household sees the grant and the client's read in its access log.
+        row = page.locator("#grants-table tr", has_text="Watt App").first
+        wait_page(page, lambda p: row.count() and row.locator("td[data-status='active']").count(), "the grant")
+        grant_id = row.get_attribute("data-grant")
+        wait_page(page, lambda p: p.locator("#log-table tr[data-who='client']", has_text="Watt App").count(),
+                  "the client's read in the access log")
+        logged = page.locator("#log-table tr[data-who='client']", has_text="Watt App").first.inner_text()
+        assert "production curve" in logged and "200" in logged and start.isoformat() in logged
+        shot(page, tmp_path, "consent-granted")
+        # It revokes the grant: the client's token stops working at once.
+        page.click(f"button.revoke[data-grant='{grant_id}']")
+        wait_page(page, lambda p: p.locator(f"#grants-table tr[data-grant='{grant_id}'] td[data-status='revoked']")
+                  .count(), "the grant revoked")
+        after = http.get(plc, params=curve, headers=bearer)
+        assert (after.status_code, after.json()["error"]) == (401, "invalid_token")
+        shot(page, tmp_path, "consent-revoked")
+
+
+def test_the_commune_page_shows_aggregates_and_suppresses_what_few_households_make(livenet: LiveNet, browser,
+                                                                                   tmp_path):
+    livenet.wait_settled_production(HH0)
+    with open_page(browser, livenet.url("validator-0") + "/", locale="en-GB") as page:
+        wait_page(page, lambda p: p.locator("#aggregates-chart svg").count(), "the commune's chart")
+        assert int(attr(page, "#aggregates-chart svg", "data-slots")) == 48
+        # Two households: every settled half hour is suppressed (min_aggregate 5).
+        wait_page(page, lambda p: int(attr(p, "#aggregates-panel", "data-suppressed") or 0) >= 1, "a suppressed one")
+        assert attr(page, "#aggregates-panel", "data-shown") == "0"
+        assert int(attr(page, "#aggregates-chart svg", "data-export-wh")) == 0
+        assert "fewer than 5 households" in page.locator("#aggregates-note").inner_text()
+        assert page.locator("#aggregates-chart g.slot.suppressed").count() >= 1
+        shot(page, tmp_path, "commune-aggregates")
 
 
 def test_transfer_made_with_the_cli_appears_on_both_pages(livenet: LiveNet, browser, tmp_path):
@@ -86,14 +223,18 @@ def test_transfer_made_with_the_cli_appears_on_both_pages(livenet: LiveNet, brow
                 "--node", livenet.url(HH0), "--key", str(livenet.key_path(HH0)))
     row = f"#activity li[data-tx-id='{tx_id}']"
     with open_page(browser, livenet.url(HH0) + "/", locale="en-GB") as page:      # the sender's own node
+        load_key(page, livenet, HH0)
         page.wait_for_selector(row, timeout=WAIT_MS)
         text = page.locator(row).inner_text()
         assert "transfer" in text and "sent to" in text and "1.23 kWh" in text and "−" in text
         shot(page, tmp_path, "transfer-sender")
     with open_page(browser, livenet.url(HH1) + "/", locale="en-GB") as page:      # the recipient's own node
+        load_key(page, livenet, HH1)
         page.wait_for_selector(row, timeout=WAIT_MS)
         text = page.locator(row).inner_text()
-        assert "received from" in text and "Foyer 0" in text and "+1.23 kWh" in text
+        # The sender's label is its own: the recipient sees its key.
+        assert "received from" in text and livenet.address(HH0)[:8] in text and "+1.23 kWh" in text
+        assert "Foyer 0" not in text
         shot(page, tmp_path, "transfer-recipient")
 
 
@@ -131,16 +272,6 @@ def test_phone_sized_screen_in_english_and_the_language_toggle(livenet: LiveNet,
         shot(page, tmp_path, "phone-french")
 
 
-def test_another_household_by_addr_and_a_bad_key(livenet: LiveNet, browser, tmp_path):
-    with open_page(browser, livenet.url(HH0) + f"/?addr={livenet.address(HH1)}") as page:
-        wait_page(page, lambda p: "Foyer 1" in p.locator("#hh-label").inner_text(), "household-1's page")
-        page.fill("#addr-input", "not-a-key")
-        page.click("#addr-form button")
-        page.wait_for_timeout(3500)            # one poll later the complaint still stands
-        assert "64" in page.locator("#hh-message").inner_text()
-        shot(page, tmp_path, "other-household")
-
-
 def test_validator_node_page_asks_for_a_household(livenet: LiveNet, browser):
     with open_page(browser, livenet.url("validator-0") + "/", locale="en-GB") as page:
         message = wait_page(page, lambda p: p.locator("#hh-message").inner_text(), "a message")
@@ -165,7 +296,9 @@ def test_a_pending_recovery_shows_its_completion_time_until_cancelled(livenet: L
             row = f"#recoveries-table tr[data-recovery='{hh1}']"
             page.wait_for_selector(row, timeout=WAIT_MS)
             assert page.locator(row).get_attribute("data-completes-at") == due
-            assert "Foyer 1" in page.locator(row).inner_text() and "abababab" in page.locator(row).inner_text()
+            # A household's label is private: the public panel names it by its key.
+            assert hh1[:8] in page.locator(row).inner_text() and "abababab" in page.locator(row).inner_text()
+            assert "Foyer 1" not in page.locator(row).inner_text()
             delay_s = livenet.get_json(HH1, "/registrars")["recovery_delay_s"]
             assert attr(page, "#recovery-delay", "data-seconds") == str(delay_s)
             shot(page, tmp_path, "recovery-pending-fr")
@@ -205,11 +338,17 @@ def test_a_redemption_is_owed_on_the_commune_page_until_the_registrar_marks_it_p
                                                                                      tmp_path):
     # docs/euro.md: household-0 sells 200 Wh at 20 c/kWh; the treasury owes it 0.04 EUR.
     livenet.wait_settled_production(HH0)
-    wait_for(lambda: livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}")["balances"]["kwh"] >= 300, 90,
+    wait_for(lambda: livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}", signer=HH0)["balances"]["kwh"] >= 300,
+             90,
              "household-0 holds 300 Wh", livenet.logs)
     payout = cli("tx", "redeem", "--amount", "200", "--node", livenet.url(HH0), "--key", str(livenet.key_path(HH0)))
     row = f"#payouts-table tr[data-payout='{payout}']"
     with open_page(browser, livenet.url(HH1) + "/", locale="en-GB") as page:
+        # The commune's totals are public; the payout itself is household-0's.
+        wait_page(page, lambda p: p.locator("#euro-outstanding").inner_text() == "€0.04", "the total owed")
+        assert page.locator(row).count() == 0
+    with open_page(browser, livenet.url(HH0) + "/", locale="en-GB") as page:
+        load_key(page, livenet, HH0)
         page.wait_for_selector(row, timeout=WAIT_MS)
         text = page.locator(row).inner_text()
         assert "Foyer 0" in text and "0.20 kWh" in text and "€0.04" in text and "owed" in text

@@ -11,13 +11,16 @@ by simulated weather, so production does not depend on the hour the suite runs a
 
 from __future__ import annotations
 
+import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from node.clock import ChainClock
+from node.consent.signed import NONCE_BYTES, sign_target
 from node.home.homedir import KEY_FILE, create_network
 from node.home.keyfile import load_key
 from tests.support.nodes import NodeProc, terminate_all
@@ -97,6 +100,10 @@ class LiveNet:
     def address(self, name: str) -> str:
         return self.key(name).public.hex()
 
+    def name_of(self, address: str) -> str:
+        """The home whose key has this address (hex)."""
+        return next(name for name in [*self.nodes, "registrar"] if self.address(name) == address)
+
     def meter_serial(self, name: str) -> str:
         """The meter genesis gives household ``name``."""
         public = self.key(name).public
@@ -135,11 +142,23 @@ class LiveNet:
 
     # -- HTTP --------------------------------------------------------------------------
 
-    def get(self, name: str, path: str) -> httpx.Response | None:
-        return self.nodes[name].get(path)
+    def get(self, name: str, path: str, signer: str | None = None) -> httpx.Response | None:
+        """GET ``path`` of node ``name``; ``signer``: signed by that home's key (a household
+        reads its own data by its signature, docs/privacy.md)."""
+        if signer is None:
+            return self.nodes[name].get(path)
+        headers = sign_target(self.key(signer), "GET", path, int(time.time()), secrets.token_bytes(NONCE_BYTES))
+        try:
+            return httpx.get(self.url(name) + path, headers=headers, timeout=10)
+        except httpx.HTTPError:
+            return None
 
-    def get_json(self, name: str, path: str) -> Any:
-        return self.nodes[name].get_json(path)
+    def get_json(self, name: str, path: str, signer: str | None = None) -> Any:
+        """The JSON of a 200 answer; None for any other answer or none at all."""
+        if signer is None:
+            return self.nodes[name].get_json(path)
+        response = self.get(name, path, signer)
+        return response.json() if response is not None and response.status_code == 200 else None
 
     def status(self, name: str) -> dict[str, Any]:
         return self.nodes[name].status() or {}
@@ -176,7 +195,7 @@ class LiveNet:
         addr = self.address(name)
 
         def found():
-            doc = self.get_json(name, f"/households/{addr}/intervals")
+            doc = self.get_json(name, f"/households/{addr}/intervals", signer=name)
             rows = [r for r in (doc or {}).get("intervals", []) if r["settled"] and r[field] > 0]
             return rows[0] if rows else None
         return wait_for(found, timeout, f"a settled interval with {field} for {name}", self.logs)

@@ -46,11 +46,13 @@ ROOMS = {
     "service": BELOW_SERVICE | {"api", "consent"},
     "sim": {"errors", "clock", "home"},
     "localnet": {"errors", "clock", "home", "sim", "bench.stats"},
-    # bench year builds its chain with the service's own LedgerApp and mempool.
-    "bench": BELOW_SERVICE | {"sim", "localnet", "service"},
+    # bench year builds its chain with the service's own LedgerApp and mempool;
+    # bench relay drives the relayer's own passes over in-process sides.
+    "bench": BELOW_SERVICE | {"sim", "localnet", "service", "relay"},
     "e2e": BELOW_SERVICE | {"sim", "localnet", "bench.stats"},
+    "relay": {"errors"},
     "commands": {"errors", "clock", "home", "net", "store", "meter", "api", "service", "sim", "localnet",
-                 "bench", "e2e", "consent"},
+                 "bench", "e2e", "consent", "relay"},
     "cli": {"errors", "commands", "home", "net", "store", "service", "localnet", "e2e.errors"},
 }
 

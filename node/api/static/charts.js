@@ -42,7 +42,8 @@ function energyChart(slots, selectedK, onPick, fmt, width) {
   root.append(svg("line", {x1: left, x2: W - right, y1: mid, y2: mid, class: "axis"}));
   slots.forEach((s, i) => {
     const x = left + i * slotW;
-    const g = svg("g", {class: "slot" + (s.k === selectedK ? " selected" : ""), "data-k": s.k,
+    const g = svg("g", {class: "slot" + (s.k === selectedK ? " selected" : "") + (s.suppressed ? " suppressed" : ""),
+      "data-k": s.k,
       "data-export-wh": s.export_wh, "data-import-wh": s.import_wh, tabindex: 0});
     g.append(svg("rect", {x, y: top, width: slotW, height: H - top - bottom, class: "hit"}));
     const pe = half * s.export_wh / peak, pi = half * s.import_wh / peak;

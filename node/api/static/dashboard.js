@@ -1,5 +1,8 @@
 // The household and commune dashboard: polls the node's own JSON API every few
 // seconds and redraws. Text is always set with textContent (never innerHTML).
+// A household's own data is read with requests signed by its key, loaded from its key
+// file into this tab (signing.js); without it the page shows the commune's public side
+// only, and says so (docs/privacy.md "Who sees what through the API").
 "use strict";
 
 const POLL_MS = 3000;
@@ -16,7 +19,8 @@ const fmt = {
   euros: cents => I18N.euros(cents),
 };
 
-const state = {addr: null, selectedK: null, labels: new Map(), inputError: null};
+const state = {addr: null, chosen: false, selectedK: null, labels: new Map(), inputError: null, node: null,
+  authorize: null, asked: null};
 
 function $(id) { return document.getElementById(id); }
 
@@ -29,12 +33,27 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-async function getJSON(path) {
-  const resp = await fetch(path, {cache: "no-store", headers: {accept: "application/json"}});
+// A request to the node; `signed`: with the household key's signature headers.
+async function request(method, path, signed) {
+  const headers = {accept: "application/json"};
+  if (signed && Signer.key) Object.assign(headers, await Signer.headers(method, path));
+  return fetch(path, {method, cache: "no-store", headers});
+}
+
+// The JSON of a GET: null for a 404, {refused: status, error} for a 401 or 403.
+async function getJSON(path, signed = false) {
+  const resp = await request("GET", path, signed);
   if (resp.status === 404) return null;
+  if (resp.status === 401 || resp.status === 403) {
+    const doc = await resp.json().catch(() => ({}));
+    return {refused: resp.status, error: doc.error_description || doc.error || ""};
+  }
   if (!resp.ok) throw new Error(`${path}: ${resp.status}`);
   return resp.json();
 }
+
+// Is the household on the page the one whose key is loaded? Then its requests are signed.
+function isMine() { return Signer.pub !== null && Signer.pub === state.addr; }
 
 function short(key) { return key ? key.slice(0, 8) + "…" : "–"; }
 
@@ -77,9 +96,27 @@ function buildSlots(doc) {
 }
 
 function renderBalances(acct) {
-  $("balance-kwh").textContent = fmt.kwh(acct.balances.kwh);
-  $("balance-hour").textContent = fmt.hours(acct.balances.hour);
-  $("hh-label").textContent = acct.household ? `${acct.household.label} · ${short(acct.address)}` : short(acct.address);
+  $("balance-kwh").textContent = acct.balances ? fmt.kwh(acct.balances.kwh) : "–";
+  $("balance-hour").textContent = acct.balances ? fmt.hours(acct.balances.hour) : "–";
+  const label = acct.household && acct.household.label;
+  $("hh-label").textContent = label ? `${label} · ${short(acct.address)}` : short(acct.address);
+}
+
+// The household's private side, refused: say why plainly, and draw none of it.
+function renderPrivate(refused) {
+  const node = $("hh-private");
+  node.hidden = !refused;
+  node.dataset.status = refused ? refused.refused : "";
+  if (!refused) { node.textContent = ""; node.title = ""; return; }
+  const why = Signer.pub === null ? T("private_locked") : T("private_refused");
+  node.textContent = why;
+  node.title = refused.error;          // the node's own words, for whoever wants them
+  for (const id of ["produced-total", "consumed-total"]) { $(id).textContent = "–"; $(id).dataset.wh = ""; }
+  $("energy-chart").replaceChildren();
+  $("consumers-summary").textContent = "";
+  fillTable("consumers-table", [], "consumers-empty");
+  fillTable("hh-reconcile-table", [], "hh-reconcile-empty");
+  $("hh-reconcile-summary").textContent = "";
 }
 
 function renderEnergy(doc) {
@@ -101,12 +138,19 @@ function renderEnergy(doc) {
 async function refreshConsumers() {
   const k = state.selectedK;
   if (k === null || !state.addr) { fillTable("consumers-table", [], "consumers-empty"); return; }
-  const doc = await getJSON(`/households/${state.addr}/consumers?interval=${k}`);
-  if (!doc || k !== state.selectedK) return;
+  const doc = await getJSON(`/households/${state.addr}/consumers?interval=${k}`, isMine());
+  if (!doc || doc.refused || k !== state.selectedK) return;
   await learnLabels(doc.consumers.map(c => c.consumer));
   $("consumers-interval").textContent = `(${T("interval")} ${fmt.time(doc.start)}, ${fmt.kwh(doc.export_wh)})`;
+  // docs/privacy.md: how many neighbours used how much of it; who, only the PMO reads.
+  const summary = $("consumers-summary");
+  summary.textContent = doc.consumers_count ? I18N.format("consumers_summary",
+    {n: doc.consumers_count, wh: fmt.kwh(doc.local_wh)}) : "";
+  summary.dataset.count = doc.consumers_count;
+  summary.dataset.wh = doc.local_wh;
   fillTable("consumers-table", doc.consumers.map(c => el("tr", {"data-consumer": c.consumer},
     el("td", {}, who(c.consumer)), el("td", {class: "num"}, fmt.kwh(c.wh)))), "consumers-empty");
+  if (doc.consumers_count) $("consumers-empty").hidden = true;
 }
 
 function giftTarget(g) {
@@ -118,7 +162,7 @@ function giftTarget(g) {
 }
 
 function renderGifts(acct) {
-  fillTable("gifts-table", acct.gifts.map(g => el("tr", {"data-gift": g.id},
+  fillTable("gifts-table", (acct.gifts || []).map(g => el("tr", {"data-gift": g.id},
     el("td", {}, giftTarget(g)), el("td", {class: "num"}, fmt.pct(g.bp)), el("td", {}, fmt.time(g.until)))),
   "gifts-empty");
 }
@@ -187,28 +231,157 @@ function renderTxList(listId, emptyId, txs) {
 }
 
 async function refreshHousehold(allocation) {
-  const addr = state.addr;
-  const [acct, energy, txs] = await Promise.all([getJSON(`/accounts/${addr}`),
-    getJSON(`/households/${addr}/intervals`), getJSON(`/txs?account=${addr}&limit=20`)]);
+  const addr = state.addr, signed = isMine();
+  const answers = await Promise.all([getJSON(`/accounts/${addr}`, signed),
+    getJSON(`/households/${addr}/intervals`, signed), getJSON(`/txs?account=${addr}&limit=20`, signed)]);
+  // A refusal (401/403): the household route's, or any signed one's (a clock far off).
+  const refused = answers.find(doc => doc && doc.refused) || null;
+  const [acct, energy, txs] = answers.map(doc => doc && doc.refused ? null : doc);
   const message = $("hh-message");
-  const problem = state.inputError || (!acct ? "unknown_account" : (!energy ? "not_household" : null));
+  const problem = state.inputError || (!answers[0] ? "unknown_account" : (!answers[1] ? "not_household" : null));
   message.hidden = problem === null;
   message.textContent = problem === null ? "" : T(problem);
+  renderPrivate(refused);
   if (acct) {
-    await learnLabels([...acct.gifts.map(g => g.beneficiary), ...Object.values(acct.delegations),
-      ...txs.txs.flatMap(tx => [tx.signer, tx.to, tx.beneficiary, tx.provider])]);
+    await learnLabels([...(acct.gifts || []).map(g => g.beneficiary), ...Object.values(acct.delegations),
+      ...(txs ? txs.txs : []).flatMap(tx => [tx.signer, tx.to, tx.beneficiary, tx.provider])]);
     renderBalances(acct);
     renderKeyStatus(acct);
     renderGifts(acct);
     renderVote(acct, allocation);
   }
-  if (energy) {
+  if (energy && !refused) {
     renderEnergy(energy);
     await refreshConsumers();
-    const rec = await getJSON(`/households/${addr}/reconciliation`);
-    if (rec) renderHouseholdReconciliation(rec);
+    const rec = await getJSON(`/households/${addr}/reconciliation`, signed);
+    if (rec && !rec.refused) renderHouseholdReconciliation(rec);
   }
-  renderTxList("activity", "activity-empty", txs.txs);
+  renderTxList("activity", "activity-empty", txs ? txs.txs : []);
+  await refreshConsent(signed && !refused);
+}
+
+// ---- the household's consents (on its own node) -----------------------------------
+
+function scopeNames(scopes) { return scopes.map(s => T("scope_" + s)).join(", "); }
+
+async function refreshConsent(own) {
+  // Consents live on the household's own node: the page's household is the node's.
+  const shown = own && state.node !== null && state.node.address === state.addr;
+  $("consent-panel").hidden = !shown;
+  if (!shown) return;
+  const [grants, log] = await Promise.all([getJSON("/consent/grants", true), getJSON("/consent/log?limit=20", true)]);
+  if (grants && !grants.refused) {
+    fillTable("grants-table", grants.grants.map(g => el("tr", {"data-grant": g.id, class: g.status},
+      el("td", {}, g.client_name), el("td", {}, scopeNames(g.scopes)), el("td", {}, fmt.time(g.expires)),
+      el("td", {"data-status": g.status}, T("grant_" + g.status)),
+      el("td", {}, g.status === "active" ? revokeButton(g) : ""))), "grants-empty");
+  }
+  if (log && !log.refused) {
+    fillTable("log-table", log.entries.map(e => el("tr", {"data-seq": e.seq, "data-who": e.who},
+      el("td", {}, fmt.time(e.t)), el("td", {}, e.who === "household" ? T("you") : (e.client_name || e.who)),
+      el("td", {}, T("scope_" + e.scope)), el("td", {}, `${e.start} → ${e.end}`),
+      el("td", {class: "num"}, e.status))), "log-empty");
+  }
+  if (state.authorize !== null && state.asked === null) await showAuthorize();
+}
+
+function revokeButton(grant) {
+  const button = el("button", {type: "button", class: "revoke", "data-grant": grant.id}, T("revoke"));
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    await request("POST", `/consent/grants/${grant.id}/revoke`, true);
+    await refreshConsent(true);
+  });
+  return button;
+}
+
+async function showAuthorize() {
+  // What the third party asks, read signed (it names this household's usage point).
+  const doc = await getJSON(`/oauth/authorize?${state.authorize}`, true);
+  $("authorize-box").hidden = false;
+  $("authorize-result").hidden = true;
+  if (!doc || doc.refused || doc.error) {
+    state.asked = null;
+    $("authorize-request").textContent = T("authorize_bad") + (doc && (doc.error_description || doc.error)
+      ? ` (${doc.error_description || doc.error})` : "");
+    $("authorize-approve").disabled = $("authorize-deny").disabled = true;
+    return;
+  }
+  state.asked = doc;
+  $("authorize-request").textContent = I18N.format("authorize_asks", {client: doc.client_name,
+    scopes: scopeNames(doc.scopes), days: doc.duration_days, prm: doc.usage_point_id});
+  $("authorize-approve").disabled = $("authorize-deny").disabled = false;
+}
+
+async function decideAuthorize(decision) {
+  if (state.authorize === null || state.asked === null) return;
+  $("authorize-approve").disabled = $("authorize-deny").disabled = true;
+  const resp = await request("POST", `/oauth/authorize?${state.authorize}&decision=${decision}`, true);
+  const doc = await resp.json().catch(() => ({}));
+  const link = $("authorize-location");
+  $("authorize-result").hidden = false;
+  if (resp.ok && doc.location) {
+    link.href = doc.location;
+    link.dataset.decision = decision;
+    link.textContent = I18N.format(decision === "approve" ? "authorize_done" : "authorize_denied",
+      {client: state.asked.client_name});
+  } else {
+    link.removeAttribute("href");
+    link.textContent = T("authorize_bad") + ` (${doc.error_description || doc.error || resp.status})`;
+  }
+  state.authorize = null;
+  await refreshConsent(true);
+}
+
+function chooseAuthorize() {
+  // A third party's link: /oauth/authorize?... sent here by the node as /?authorize=...
+  const asked = new URLSearchParams(location.search).get("authorize");
+  if (asked) state.authorize = asked;
+  $("authorize-form").addEventListener("submit", e => {
+    e.preventDefault();
+    const text = $("authorize-url").value.trim();
+    const at = text.indexOf("?");
+    if (at < 0) return;
+    state.authorize = text.slice(at + 1);
+    state.asked = null;
+    showAuthorize();
+  });
+  $("authorize-approve").addEventListener("click", () => decideAuthorize("approve"));
+  $("authorize-deny").addEventListener("click", () => decideAuthorize("deny"));
+}
+
+// ---- the household's key --------------------------------------------------------------
+
+function renderKey() {
+  const status = $("key-status");
+  status.textContent = Signer.pub ? I18N.format("key_loaded", {key: short(Signer.pub)}) : T("no_key");
+  status.dataset.key = Signer.pub || "";
+  $("key-forget").hidden = Signer.pub === null;
+}
+
+function chooseKey() {
+  $("key-file").addEventListener("change", async e => {
+    const file = e.target.files[0];
+    e.target.value = "";
+    if (!file) return;
+    try {
+      await Signer.load(await file.text());
+    } catch (err) {
+      Signer.forget();
+      renderKey();
+      $("key-status").textContent = T(err instanceof KeyFileError ? err.message : "not_key_file");
+      return;
+    }
+    renderKey();
+    if (!state.chosen) state.addr = Signer.pub;
+    state.selectedK = null;
+    refresh();
+  });
+  $("key-forget").addEventListener("click", () => {
+    Signer.forget();
+    renderKey();
+    refresh();
+  });
 }
 
 // ---- commune view -------------------------------------------------------------
@@ -237,6 +410,46 @@ function renderPayouts(doc) {
     el("td", {}, p.label || who(p.account)), el("td", {class: "num"}, fmt.kwh(p.amount)),
     el("td", {class: "num"}, fmt.euros(p.cents)), el("td", {}, fmt.time(p.time)),
     el("td", {}, T("status_" + p.status) + (p.ref ? " · " + p.ref : "")))), "payouts-empty");
+}
+
+function renderAggregates(doc) {
+  // Issue 20: the commune's sums per half hour; a sum fewer than min_aggregate
+  // households make up is not published (drawn as nothing, counted in the note).
+  const byStart = new Map(doc.intervals.map(r => [r.start, r]));
+  const slots = [];
+  for (let s = doc.from; s <= doc.to; s += doc.interval_s) {
+    const r = byStart.get(s);
+    slots.push({k: Math.floor(s / doc.interval_s), start: s, export_wh: r && r.sum_e !== null ? r.sum_e : 0,
+      import_wh: r && r.sum_i !== null ? r.sum_i : 0, settled: !!r, suppressed: !!(r && r.suppressed)});
+  }
+  const hidden = doc.intervals.filter(r => r.suppressed).length;
+  $("aggregates-note").textContent = I18N.format("aggregates_note", {min: doc.min_aggregate, n: hidden});
+  $("aggregates-panel").dataset.suppressed = hidden;
+  $("aggregates-panel").dataset.shown = doc.intervals.length - hidden;
+  $("aggregates-chart").replaceChildren(Charts.energyChart(slots, null, () => {}, fmt,
+    $("aggregates-chart").clientWidth));
+function renderCommunes(ibc, transfers) {
+  // docs/communes.md: linked communes, escrow, transfers in and out, and misbehaviour alerts.
+  const names = Object.fromEntries(ibc.clients.map(c => [c.chain_id, c.name]));
+  const alerts = ibc.clients.filter(c => c.frozen).map(c => T("client_frozen") + " " + c.name + " @" + c.frozen_height)
+    .concat(ibc.self_misbehaviour.map(m => T("own_misbehaviour") + " @" + m.height));
+  $("communes-alert").hidden = alerts.length === 0;
+  $("communes-alert").textContent = alerts.join(" · ");
+  const channels = Object.fromEntries(ibc.channels.map(ch => [ch.dest, ch]));
+  fillTable("communes-links", ibc.clients.map(c => {
+    const ch = channels[c.chain_id] || {escrow: {}, in_flight_packets: 0};
+    return el("tr", {"data-chain": c.chain_id, class: c.frozen ? "bad" : ""}, el("td", {}, c.name),
+      el("td", {class: "num"}, Object.entries(ch.escrow).map(([k, v]) => `${v} ${k}`).join(", ") || "0"),
+      el("td", {class: "num"}, String(ch.in_flight_packets)),
+      el("td", {}, c.frozen ? T("client_frozen") : `${T("header")} ${c.latest_height}`));
+  }), "communes-empty");
+  const rows = transfers.outgoing.map(t => ["out", t, names[t.dest], t.receiver, t.status])
+    .concat(transfers.incoming.map(t => ["in", t, names[t.source], t.sender, t.ok ? "delivered" : t.reason]))
+    .sort((a, b) => b[1].time_s - a[1].time_s).slice(0, 20);
+  fillTable("communes-transfers", rows.map(([dir, t, name, party, status]) =>
+    el("tr", {"data-transfer": dir + "/" + t.seq, class: dir}, el("td", {}, T(dir === "out" ? "sent_to" : "received_from") +
+      " " + (name || "?")), el("td", {}, who(party)), el("td", {class: "num"}, `${t.amount} ${t.credited_as || t.denom}`),
+      el("td", {}, status))), "communes-empty");
 }
 
 function renderReconciliation(doc) {
@@ -305,10 +518,15 @@ async function refresh() {
   try {
     const [status, commune, allocation, validators, spends, payouts, registrars] = await Promise.all([
       getJSON("/status"), getJSON("/commune"), getJSON("/governance/allocation"), getJSON("/validators"),
-      getJSON("/txs?type=tx/spend&limit=10"), getJSON("/euro/payouts?status=owed&limit=50"),
+      getJSON("/txs?type=tx/spend&limit=10"),
+      // Payouts: the totals to all, the rows to their household (signed with the loaded key).
+      getJSON("/euro/payouts?status=owed&limit=50", Signer.key !== null),
       getJSON("/registrars")]);
     renderReconciliation(await getJSON("/reconciliation"));
-    state.addr = state.addr || status.address;
+    renderAggregates(await getJSON("/aggregates"));
+    state.node = status;
+    state.addr = state.addr || Signer.pub || status.address;
+    renderCommunes(await getJSON("/ibc"), await getJSON("/ibc/transfers?limit=20"));
     $("status-height").textContent = status.height;
     $("status-time").textContent = fmt.time(Math.floor(status.block_time_ms / 1000));
     renderCommune(commune, allocation);
@@ -329,7 +547,7 @@ async function refresh() {
 
 function chooseAddress() {
   const wanted = new URLSearchParams(location.search).get("addr");
-  if (wanted && HEX64.test(wanted)) { state.addr = wanted; $("addr-input").value = wanted; }
+  if (wanted && HEX64.test(wanted)) { state.addr = wanted; state.chosen = true; $("addr-input").value = wanted; }
   $("addr-input").addEventListener("input", () => { state.inputError = null; });
   $("addr-form").addEventListener("submit", e => {
     e.preventDefault();
@@ -345,6 +563,7 @@ function chooseAddress() {
     url.searchParams.set("addr", value);
     history.replaceState(null, "", url);
     state.addr = value;
+    state.chosen = true;
     state.selectedK = null;
     refresh();
   });
@@ -357,13 +576,18 @@ async function loop() {
   timer = setTimeout(loop, POLL_MS);
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
   I18N.apply();
   $("lang-toggle").addEventListener("click", () => {
     I18N.set(I18N.lang === "fr" ? "en" : "fr");
+    renderKey();
     clearTimeout(timer);
     loop();
   });
+  await Signer.restore();
+  renderKey();
+  chooseKey();
   chooseAddress();
+  chooseAuthorize();
   loop();
 });

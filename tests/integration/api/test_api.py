@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from node.api.app import build_app
+from tests.integration.api.conftest import OPERATOR_TOKEN
 from tests.support.livenet import LiveNet
 from tests.support.wait import wait_for
 
@@ -31,10 +32,14 @@ def test_block_and_account(livenet: LiveNet):
     wait_for(lambda: livenet.height(HH0) >= 1, 60, "the first block", livenet.logs)
     block = livenet.get_json(HH0, "/blocks/1")
     assert block["height"] == 1 and len(block["id"]) == 64
-    account = livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}")
+    account = livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}", signer=HH0)
     assert account["household"]["label"] == "Foyer 0"
     assert set(account["balances"]) == {"kwh", "hour"}
     assert account["ballot_by_category"] is None
+    # Unsigned: what the chain needs in clear, no balances, no label.
+    public = livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}")
+    assert public["redacted"] and "balances" not in public and "label" not in public["household"]
+    assert public["nonce"] == account["nonce"]
 
 
 def test_block_long_poll_answers_with_the_next_block(livenet: LiveNet):
@@ -54,7 +59,7 @@ def test_intervals_show_production_after_an_interval_settles(livenet: LiveNet):
     row = livenet.wait_settled_production(HH0)
     assert row["export_wh"] > 0 and row["minted_wh"] > 0
     assert row["k"] * 1800 == row["start"]
-    doc = livenet.get_json(HH0, f"/households/{livenet.address(HH0)}/intervals")
+    doc = livenet.get_json(HH0, f"/households/{livenet.address(HH0)}/intervals", signer=HH0)
     assert doc["to"] - doc["from"] == 47 * 1800       # the last 48 half hours
     assert [r["start"] for r in doc["intervals"]] == sorted(r["start"] for r in doc["intervals"])
 
@@ -62,25 +67,59 @@ def test_intervals_show_production_after_an_interval_settles(livenet: LiveNet):
 def test_intervals_page_with_limit_and_next_from(livenet: LiveNet):
     livenet.wait_settled_production(HH0)
     addr = livenet.address(HH0)
-    everything = livenet.get_json(HH0, f"/households/{addr}/intervals")["intervals"]
+    everything = livenet.get_json(HH0, f"/households/{addr}/intervals", signer=HH0)["intervals"]
     assert len(everything) >= 2
-    first = livenet.get_json(HH0, f"/households/{addr}/intervals?limit=1&from={everything[0]['start']}")
+    first = livenet.get_json(HH0, f"/households/{addr}/intervals?limit=1&from={everything[0]['start']}", signer=HH0)
     assert len(first["intervals"]) == 1 and first["next_from"] == everything[0]["start"] + 1
-    rest = livenet.get_json(HH0, f"/households/{addr}/intervals?from={first['next_from']}&to={first['to']}")
+    rest = livenet.get_json(HH0, f"/households/{addr}/intervals?from={first['next_from']}&to={first['to']}",
+                            signer=HH0)
     assert [r["start"] for r in rest["intervals"]][:1] == [everything[1]["start"]]
 
 
-def test_consumers_name_the_neighbour_who_used_my_energy(livenet: LiveNet):
+def get_operator(livenet: LiveNet, name: str, path: str) -> httpx.Response:
+    return httpx.get(livenet.url(name) + path, headers={"authorization": f"Bearer {OPERATOR_TOKEN}"}, timeout=10)
+
+
+def test_consumers_are_counted_for_the_household_and_named_for_the_operator(livenet: LiveNet):
     row = livenet.wait_settled_production(HH0)
-    doc = livenet.get_json(HH0, f"/households/{livenet.address(HH0)}/consumers?interval={row['k']}")
-    assert doc["settled"] and doc["export_wh"] == row["export_wh"]
+    path = f"/households/{livenet.address(HH0)}/consumers?interval={row['k']}"
+    own = livenet.get_json(HH0, path, signer=HH0)
+    assert own["settled"] and own["export_wh"] == row["export_wh"]
+    assert own["consumers"] == [] and own["consumers_count"] >= 1 and 0 < own["local_wh"] <= row["export_wh"]
+    doc = get_operator(livenet, VAL, path).json()
     users = {c["consumer"]: c for c in doc["consumers"]}
-    assert livenet.address(HH1) in users
+    assert livenet.address(HH1) in users and doc["named"]
     for c in doc["consumers"]:
         assert c["wh"] == c["numerator"] // c["denominator"]
-    assert sum(c["wh"] for c in doc["consumers"]) <= row["export_wh"]
-    page = livenet.get_json(HH0, f"/households/{livenet.address(HH0)}/consumers?interval={row['k']}&limit=1")
+    assert sum(c["wh"] for c in doc["consumers"]) == own["local_wh"] <= row["export_wh"]
+    page = get_operator(livenet, VAL, path + "&limit=1").json()
     assert len(page["consumers"]) == 1
+
+
+def test_household_routes_refuse_the_public_and_other_households(livenet: LiveNet):
+    livenet.wait_settled_production(HH0)
+    path = f"/households/{livenet.address(HH1)}/intervals"
+    unsigned = livenet.get(VAL, path)
+    assert unsigned.status_code == 401 and "sign the request" in unsigned.json()["error"]
+    foreign = livenet.get(VAL, path, signer=HH0)
+    assert foreign.status_code == 403 and "not by the household it belongs to" in foreign.json()["error"]
+    # A validator's node serves each household its own data; another household's node does not.
+    assert livenet.get(VAL, path, signer=HH1).status_code == 200
+    other_node = livenet.get(HH0, path, signer=HH1)
+    assert other_node.status_code == 403 and "another household's node" in other_node.json()["error"]
+    assert get_operator(livenet, VAL, path).status_code == 200
+    assert get_operator(livenet, HH0, path).status_code == 200
+
+
+def test_aggregates_are_public_and_suppressed_below_min_aggregate(livenet: LiveNet):
+    row = livenet.wait_settled_production(HH0)
+    doc = livenet.get_json(VAL, f"/aggregates?from={row['start']}&to={row['start']}")
+    assert doc["min_aggregate"] == 5
+    (interval,) = doc["intervals"]
+    # Two households: a sum would be one neighbour's curve, so none is published.
+    assert interval["k"] == row["k"] and interval["producers"] >= 1 and interval["consumers"] >= 1
+    assert (interval["sum_e"], interval["sum_i"], interval["m"], interval["suppressed"]) == (None, None, None, True)
+    assert livenet.get_json(VAL, "/commune")["params"]["min_aggregate"] == 5
 
 
 def test_governance_allocation_and_proposals(livenet: LiveNet):
@@ -114,12 +153,15 @@ def test_commune_treasury_receives_the_levy(livenet: LiveNet):
 def test_txs_leave_readings_out_unless_asked(livenet: LiveNet):
     addr = livenet.address(HH0)
     livenet.wait_settled_production(HH0)
-    assert all(t["type"] != "tx/reading" for t in livenet.get_json(HH0, f"/txs?account={addr}")["txs"])
-    readings = livenet.get_json(HH0, f"/txs?account={addr}&readings=true&limit=3")
+    assert all(t["type"] != "tx/reading" for t in livenet.get_json(HH0, f"/txs?account={addr}", signer=HH0)["txs"])
+    # Readings are the household's: none to the public.
+    assert livenet.get_json(HH0, f"/txs?account={addr}&readings=true")["txs"] == []
+    readings = livenet.get_json(HH0, f"/txs?account={addr}&readings=true&limit=3", signer=HH0)
     assert readings["txs"] and all(t["signer"] == addr for t in readings["txs"])
     heights = [t["height"] for t in readings["txs"]]
     assert heights == sorted(heights, reverse=True)
-    older = livenet.get_json(HH0, f"/txs?account={addr}&type=tx/reading&before={readings['next_before']}")
+    older = livenet.get_json(HH0, f"/txs?account={addr}&type=tx/reading&before={readings['next_before']}",
+                             signer=HH0)
     assert all(t["height"] < readings["next_before"] for t in older["txs"])
 
 
@@ -144,7 +186,7 @@ def test_dashboard_and_its_files_are_served(livenet: LiveNet):
     ("/blocks/1?wait=11", 400),
     ("/blocks/1?wait=-1", 400),
     ("/blocks/1?wait=soon", 400),
-    ("/households/" + "ab" * 32 + "/intervals", 404),
+    ("/households/" + "ab" * 32 + "/intervals", 401),
     ("/households/{hh0}/consumers", 400),
     ("/households/{hh0}/consumers?interval=-3", 400),
     ("/households/{hh0}/intervals?limit=0", 400),

@@ -15,7 +15,7 @@ from node.cli import main
 from tests.support.livenet import LiveNet
 from tests.support.wait import wait_for
 
-HH0, HH1 = "household-0", "household-1"
+HH0, HH1, VAL = "household-0", "household-1", "validator-0"
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -35,7 +35,8 @@ def submit(capsys, livenet: LiveNet, *argv: str, key: str = HH0) -> str:
 def wait_committed(livenet: LiveNet, tx_id: str, account: str) -> dict:
     """The committed tx as /txs lists it for ``account``."""
     def listed():
-        doc = livenet.get_json(HH0, f"/txs?account={livenet.address(account)}&limit=100")
+        # A household's transactions are its own: read on the validator, signed by it.
+        doc = livenet.get_json(VAL, f"/txs?account={livenet.address(account)}&limit=100", signer=account)
         return next((t for t in (doc or {}).get("txs", []) if t["id"] == tx_id), None)
     return wait_for(listed, 60, f"tx {tx_id[:12]} committed", livenet.logs)
 
@@ -46,8 +47,10 @@ def test_status_and_account_show(livenet: LiveNet, capsys):
     code, out, _ = run(capsys, "status", "--node", livenet.url(HH0), "--json")
     assert code == 0 and json.loads(out)["chain_id"] == livenet.genesis.chain_id.hex()
     code, out, _ = run(capsys, "account", "show", "--node", livenet.url(HH0))      # the node's own household
+    assert code == 0 and "balances    private" in out and "Foyer 0" not in out
+    code, out, _ = run(capsys, "account", "show", "--node", livenet.url(HH0), "--key", str(livenet.key_path(HH0)))
     assert code == 0 and "Foyer 0" in out and "kWh" in out
-    code, out, _ = run(capsys, "account", "show", "--node", livenet.url(HH0), "--key", str(livenet.key_path(HH1)),
+    code, out, _ = run(capsys, "account", "show", "--node", livenet.url(HH1), "--key", str(livenet.key_path(HH1)),
                        "--json")
     assert code == 0 and json.loads(out)["household"]["label"] == "Foyer 1"
 
@@ -64,15 +67,15 @@ def test_transfer_is_committed_for_both_households(livenet: LiveNet, capsys):
 def test_gift_then_revoke(livenet: LiveNet, capsys):
     gift_id = submit(capsys, livenet, "tx", "gift", "--to", livenet.address(HH1), "--bp", "2500", "--days", "2")
     wait_committed(livenet, gift_id, HH0)
-    gifts = livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}")["gifts"]
+    gifts = livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}", signer=HH0)["gifts"]
     assert [(g["id"], g["bp"], g["beneficiary"]) for g in gifts] == [(gift_id, 2500, livenet.address(HH1))]
     revoke_id = submit(capsys, livenet, "tx", "revoke-gift", "--gift", gift_id)
     wait_committed(livenet, revoke_id, HH0)
-    assert livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}")["gifts"] == []
+    assert livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}", signer=HH0)["gifts"] == []
 
 
 def test_service_with_both_keys_here_and_with_cosign(livenet: LiveNet, capsys, tmp_path):
-    hour = lambda name: livenet.get_json(HH0, f"/accounts/{livenet.address(name)}")["balances"]["hour"]
+    hour = lambda name: livenet.get_json(VAL, f"/accounts/{livenet.address(name)}", signer=name)["balances"]["hour"]
     provider_before, payer_before = hour(HH0), hour(HH1)
     local = submit(capsys, livenet, "tx", "service", "--provider", livenet.address(HH0), "--minutes", "30",
                    "--memo", "jardinage", "--provider-key", str(livenet.key_path(HH0)), key=HH1)
@@ -160,8 +163,11 @@ def test_ballot_by_name_and_solidarity_gift_show_under_the_schemas(livenet: Live
     gift_id = submit(capsys, livenet, "tx", "gift", "--to", "solidarity", "--bp", "300", "--days", "2", key=HH1)
     wait_committed(livenet, ballot_id, HH1)
     wait_committed(livenet, gift_id, HH1)
-    account = livenet.get_json(HH0, f"/accounts/{livenet.address(HH1)}")
+    account = livenet.get_json(VAL, f"/accounts/{livenet.address(HH1)}", signer=HH1)
     check_schema(livenet, "Account", account)
+    public = livenet.get_json(HH0, f"/accounts/{livenet.address(HH1)}")
+    check_schema(livenet, "Account", public)
+    assert public["ballot"] == {"canteen": 4000, "roads": 6000} and "gifts" not in public
     assert account["ballot"] == {"canteen": 4000, "roads": 6000}
     assert account["ballot_by_category"]["roads"] == 6000 and account["ballot_by_category"]["pensions"] == 0
     assert [(g["id"], g["solidarity"]) for g in account["gifts"]] == [(gift_id, True)]

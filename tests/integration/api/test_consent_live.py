@@ -38,7 +38,7 @@ def local_day(t: int) -> dt.date:
 
 
 def prm_of(livenet: LiveNet, name: str) -> str:
-    return livenet.get_json(HH0, f"/accounts/{livenet.address(name)}")["household"]["prm"]
+    return livenet.get_json(name, f"/accounts/{livenet.address(name)}", signer=name)["household"]["prm"]
 
 
 def authorize_url(livenet: LiveNet, client_id: str, scope: str, duration: str = "P1Y") -> str:
@@ -75,7 +75,8 @@ def read(http: httpx.Client, livenet: LiveNet, path: str, token: str | None, prm
 def expected_w(livenet: LiveNet, start: dt.date, end: dt.date, field: str) -> dict[int, str]:
     """rank -> W of every settled interval in the period, from /households/{addr}/intervals."""
     first, last = compute_local_day_start(start), compute_local_day_start(end)
-    doc = livenet.get_json(HH0, f"/households/{livenet.address(HH0)}/intervals?from={first}&to={last - 1}&limit=1000")
+    doc = livenet.get_json(HH0, f"/households/{livenet.address(HH0)}/intervals?from={first}&to={last - 1}&limit=1000",
+                           signer=HH0)
     return {(row["start"] - first) // 1800 + 1: str(2 * row[field]) for row in doc["intervals"] if row["settled"]}
 
 
@@ -90,14 +91,21 @@ def test_client_reads_curves_with_consent_until_the_household_revokes(livenet: L
     assert code == 0, err
     client = json.loads(out)
     with httpx.Client(timeout=10) as http:
-        # Bad requests are refused with the OAuth2 codes before the household is asked.
+        # Bad requests are refused with the OAuth2 codes before the household is asked
+        # (what a client asks is shown to the household only: read signed).
         for url, error in [(authorize_url(livenet, client["client_id"], "production_load_curve everything"),
                             "invalid_scope"),
                            (authorize_url(livenet, client["client_id"], "production_load_curve", "P1096D"),
                             "invalid_request"),
                            (authorize_url(livenet, "no-such-client", "production_load_curve"), "invalid_client")]:
-            resp = http.get(url)
+            resp = livenet.get(HH0, url.removeprefix(livenet.url(HH0)), signer=HH0)
             assert (resp.status_code, resp.json()["error"]) == (400, error), resp.text
+        unsigned = http.get(authorize_url(livenet, client["client_id"], "production_load_curve"))
+        assert unsigned.status_code == 401 and "x-voisinage-key" in unsigned.json()["error_description"]
+        # A browser the client sends there is sent on to the dashboard's approval panel.
+        browser = http.get(authorize_url(livenet, client["client_id"], "production_load_curve"),
+                           headers={"accept": "text/html,application/xhtml+xml"})
+        assert browser.status_code == 303 and browser.headers["location"].startswith("/?authorize=response_type")
 
         code = approve(capsys, livenet,
                        authorize_url(livenet, client["client_id"], "consumption_load_curve production_load_curve"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 
 from consensus.block import Commit, CommitSig, Header, compute_block_id, verify_commit
+from tests.integration.api.conftest import OPERATOR_TOKEN
 from tests.support.livenet import LiveNet
 from tests.support.wait import wait_for
 from tokens.kv import decode_value
@@ -45,14 +46,18 @@ def check_proof(livenet: LiveNet, doc: dict) -> bytes | None:
 def test_an_account_is_proven_against_a_committed_header(livenet: LiveNet):
     wait_for(lambda: livenet.height(HH0) >= 3, 60, "three blocks", livenet.logs)
     key = key_account(livenet.key(HH0).public)
-    doc = livenet.get_json(HH0, f"/proofs/{key.hex()}")
+    # A household's entry is proven to that household (by its signature), not to anyone.
+    assert livenet.get(HH0, f"/proofs/{key.hex()}").status_code == 401
+    doc = livenet.get_json(HH0, f"/proofs/{key.hex()}", signer=HH0)
     value = check_proof(livenet, doc)
     assert value is not None and len(decode_value(value)) == 3      # [kwh, hour, nonce]
 
 
 def test_absence_and_past_heights_are_proven(livenet: LiveNet):
     wait_for(lambda: livenet.height(HH0) >= 3, 60, "three blocks", livenet.logs)
-    assert check_proof(livenet, livenet.get_json(HH0, f"/proofs/{key_account(bytes(32)).hex()}")) is None
+    absent = httpx.get(f"{livenet.url(HH0)}/proofs/{key_account(bytes(32)).hex()}", timeout=10,
+                       headers={"authorization": f"Bearer {OPERATOR_TOKEN}"}).json()
+    assert check_proof(livenet, absent) is None
     # A past height within what this household node keeps (the last 10 state versions
     # by default; below, 410: tests/integration/node/test_pruning_live.py).
     past = livenet.height(HH0) - 3

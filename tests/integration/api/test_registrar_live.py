@@ -45,7 +45,8 @@ def new_key(tmp_path: Path, name: str) -> tuple[Path, str]:
 
 
 def account(net: LiveNet, addr: str) -> dict | None:
-    return net.get_json(HH0, f"/accounts/{addr}")
+    # The registrar reads the household records it registered (docs/privacy.md).
+    return net.get_json(HH0, f"/accounts/{addr}", signer="registrar")
 
 
 def wait_account(net: LiveNet, addr: str, predicate, what: str) -> dict:

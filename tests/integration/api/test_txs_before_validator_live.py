@@ -92,7 +92,7 @@ def test_readings_posted_before_any_validator_are_committed_once_posted_again(ne
         raise ReadingsNotCommitted(str(exc)) from None
     wait_for(lambda: committed_reading_ids(net, VAL, addr) >= want, COMMIT_TIMEOUT_S,
              "the validator to show the readings", net.logs)
-    last = net.get_json(HH0, f"/accounts/{addr}")["household"]["last_reading"]
+    last = net.get_json(HH0, f"/accounts/{addr}", signer=HH0)["household"]["last_reading"]
     assert (last["seq"], last["import_wh"]) == (2, 5_001)
     # Committed txs leave the household's mempool.
     wait_for(lambda: net.status(HH0).get("mempool_txs") == 0, COMMIT_TIMEOUT_S, "the household mempool to empty",

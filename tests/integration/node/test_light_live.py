@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def balance(net: LiveNet, name: str, addr: str) -> int | None:
-    doc = net.get_json(name, f"/accounts/{addr}")
+    """The balance as node ``name`` shows it to the household itself (signed: docs/privacy.md)."""
+    doc = net.get_json(name, f"/accounts/{addr}", signer=net.name_of(addr))
     return None if doc is None else doc["balances"]["kwh"]
 
 
@@ -44,7 +45,8 @@ def test_light_household_follows_shows_its_own_data_and_bans_a_lying_peer(tmp_pa
                  balance(net, light, me) == balance(net, "validator-0", me) != 0 and
                  net.height(light) > 5, 120, "the light node's balance to match the validator's", net.logs)
         row = net.wait_settled_import(light)
-        full = net.get_json("validator-0", f"/households/{me}/intervals?from={row['start']}&to={row['start']}")
+        full = net.get_json("validator-0", f"/households/{me}/intervals?from={row['start']}&to={row['start']}",
+                            signer=light)
         assert full["intervals"] == [row]
         # The liar was asked in turn, refused and banned; its rich account never showed.
         log = net.nodes[light].log_path

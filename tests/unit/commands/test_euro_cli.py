@@ -125,7 +125,7 @@ def test_redeem_pay_debt_mark_paid_and_a_csv_whose_totals_are_the_chains(commune
     check_conservation(chain.kv)
 
     rc, out, err = run(capsys, "registrar", "ledger", "--from", "2000-01-01", "--to", "2099-12-31", "--csv",
-                       "--node", url)
+                       "--node", url, "--key", files["registrar"])
     assert (rc, err) == (0, "")
     rows = list(csv.DictReader(io.StringIO(out)))
     events = [r for r in rows if ":" not in r["kind"]]
@@ -155,10 +155,11 @@ def test_the_ledger_pages_and_a_narrow_range_leaves_out_what_is_outside(commune,
     for amount in (100, 200, 300):
         assert run(capsys, "tx", "redeem", "--amount", str(amount), "--node", url, "--key", files["hh0"])[0] == 0
     monkeypatch.setattr(euro_cli, "LEDGER_PAGE", 2)
-    rc, out, _ = run(capsys, "registrar", "ledger", "--from", "2000-01-01", "--to", "2099-12-31", "--node", url)
+    rc, out, _ = run(capsys, "registrar", "ledger", "--from", "2000-01-01", "--to", "2099-12-31", "--node", url,
+                     "--key", files["registrar"])
     assert rc == 0 and out.count(" redeem ") == 3 and "redeemed 0.600 kWh for 0.12 EUR" in out
     rc, out, _ = run(capsys, "registrar", "ledger", "--from", "2000-01-01", "--to", "2000-01-02", "--csv",
-                     "--node", url)
+                     "--node", url, "--key", files["registrar"])
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rc == 0 and [r["kind"] for r in rows if ":" not in r["kind"]] == []
     totals = {r["kind"]: r for r in rows}
@@ -199,6 +200,7 @@ def test_association_add_then_a_gift_and_a_transfer_to_it(commune, capsys):
     (["registrar", "mark-paid", "--payout", "ab", "--ref", "x"], "--payout must be 64 hex"),
     (["registrar", "ledger", "--from", "2026-13-01", "--to", "2026-12-31"], "--from must be a date"),
     (["registrar", "ledger", "--from", "2026-12-31", "--to", "2026-01-01"], "is before --from"),
+    (["registrar", "ledger", "--from", "2026-01-01", "--to", "2026-01-02"], "give the registrar's --key"),
     (["registrar", "association", "add", "--pub", "CLUB", "--name", " "], "--name: an association's name"),
     (["registrar", "association", "add", "--pub", "HH0", "--name", "Club"], "key_in_use"),
     (["registrar", "association", "remove", "--pub", "CLUB", "--memo", "x" * 141], "--memo is 141 bytes"),

@@ -7,6 +7,7 @@ the ``LightNode``. The libp2p path is tests/integration/node/test_light_live.py.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import trio
 
 from consensus.lightsync import SignedHeaders
+from node.consent.signed import NONCE_BYTES, sign_target
 from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
 from node.net import STATE_HEADERS, GetState, PeerUnavailable, StateUnavailable
@@ -146,10 +148,15 @@ def test_api_shows_its_balance_and_curve_and_the_archive_keeps_what_left_the_sta
             validator.commit(GENESIS_TIME + 2 * 1800 + 700 + i * 60)
         follow(client)              # they left it: archived from what it held
 
+        def signed(path: str) -> dict[str, str]:
+            """Its household reads its own data by its signature (docs/privacy.md)."""
+            return sign_target(node.key, "GET", path, int(time.time()), secrets.token_bytes(NONCE_BYTES))
+
         async def read():
+            curve_path = f"/households/{me}/intervals?from={GENESIS_TIME}&to={GENESIS_TIME + 1800}"
             async with asgi_client(node) as http:
-                return ((await http.get(f"/accounts/{me}")).json(),
-                        (await http.get(f"/households/{me}/intervals?from={GENESIS_TIME}&to={GENESIS_TIME + 1800}")).json(),
+                return ((await http.get(f"/accounts/{me}", headers=signed(f"/accounts/{me}"))).json(),
+                        (await http.get(curve_path, headers=signed(curve_path))).json(),
                         (await http.get("/status")).json(), (await http.get("/proofs/7472656173757279")))
         account, curve, status, proof = trio.run(read)
         full_account = decode_value(validator.store.state.get(L.key_account(bytes.fromhex(me))))

@@ -1,5 +1,6 @@
 """A small test commune: deterministic keys, a genesis, signed-tx builders and a chain
-that applies blocks to a MemoryKV. Shared by the tokens tests."""
+that applies blocks to a MemoryKV, as a node does (with consensus's header rules, which
+node/ gives every ledger). Shared by the tokens tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from consensus.lightsync import HEADER_RULES
 from tokens import (
     BlockContext, BlockResult, InvalidLedgerBlock, InvalidTx, MemoryKV, apply_block, check_tx, genesis_writes,
     get_account, get_rescanned_state_hash, get_state_hash,
@@ -89,7 +91,7 @@ class Chain:
         """Apply one block ``dt_s`` seconds after the last one (or at unix time ``at``)."""
         if at is not None:
             dt_s = at - self.time_s
-        result = apply_block(self.kv, self.genesis, self.ctx(dt_s), list(txs), **kw)
+        result = apply_block(self.kv, self.genesis, self.ctx(dt_s), list(txs), headers=HEADER_RULES, **kw)
         self.kv.apply(result.writes)
         self.height += 1
         self.time_s += dt_s
@@ -128,10 +130,10 @@ def expect_invalid(chain: Chain, data: bytes, reason: str, dt_s: int = 1) -> Non
     committed state is untouched (DESIGN §4: validation before mutation)."""
     before = chain.kv.items()
     with pytest.raises(InvalidTx) as info:
-        check_tx(chain.kv, chain.genesis, data, (chain.time_s + dt_s) * 1000)
+        check_tx(chain.kv, chain.genesis, data, (chain.time_s + dt_s) * 1000, headers=HEADER_RULES)
     assert info.value.reason == reason, info.value
     with pytest.raises(InvalidLedgerBlock) as block_info:
-        apply_block(chain.kv, chain.genesis, chain.ctx(dt_s), [data])
+        apply_block(chain.kv, chain.genesis, chain.ctx(dt_s), [data], headers=HEADER_RULES)
     assert block_info.value.reason == reason and block_info.value.index == 0
     assert chain.kv.items() == before
 
