@@ -187,7 +187,7 @@ def sealed_commune(tmp_path):
 def has_data_key(net: LiveNet, name: str) -> bool:
     """Whether the validator's state shows ``name``'s data key of epoch 0 (its node posts it)."""
     key = household_data_key(net.key(name).public, 0).hex()
-    doc = net.get_json("validator-0", f"/proofs/{key}")
+    doc = net.get_json("validator-0", f"/proofs/{key}", signer=name)
     return bool(doc and doc.get("value"))
 
 
@@ -214,6 +214,7 @@ async def test_passive_gossip_listener_sees_no_households_readings(sealed_commun
     assert heard, "the listener heard nothing: the test saw nothing"
     assert leaks(heard, feeder.sent, net.key("household-0").public) == []
     # The readings did go through, sealed: the validator took and settled household-0's energy.
-    await wait_until(lambda: (net.get_json("validator-0", f"/accounts/{net.address('household-0')}") or {})
+    await wait_until(lambda: (net.get_json("validator-0", f"/accounts/{net.address('household-0')}",
+                                           signer="household-0") or {})
                      .get("household", {}).get("last_reading") or None, what="household-0's sealed readings",
                      timeout=60, logs=net.logs, poll_s=1.0)
