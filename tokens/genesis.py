@@ -15,6 +15,7 @@ from typing import Any
 
 from tokens.sky import Sky, SkyError, parse_sky
 from tokens.txs import SOLIDARITY
+from wire.seal import SEALED_SECRET_LEN
 
 # DESIGN §3, every parameter with its default.
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -99,6 +100,15 @@ class HouseholdSpec:
 
 
 @dataclass(frozen=True)
+class Sealing:
+    """docs/privacy.md "Sealed payloads": the commune data key of epoch 0, its X25519
+    public key and its secret sealed to each genesis validator (in validator order)."""
+
+    public: bytes
+    sealed: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
 class Genesis:
     chain_id: bytes
     name: str
@@ -112,6 +122,12 @@ class Genesis:
     # docs/reconciliation.md: the clear-sky table; a genesis without one has no sky cap
     # (only the peak-power cap), as every commune made before issue 18.
     sky: Sky | None = None
+    # A genesis with a commune data key seals household payloads (docs/privacy.md).
+    sealing: Sealing | None = None
+
+    @property
+    def seals_payloads(self) -> bool:
+        return self.sealing is not None
 
     @property
     def chain_id_hex(self) -> str:
@@ -218,6 +234,24 @@ def _household(item: Any, where: str) -> HouseholdSpec:
                          _int(item.get("kva"), f"{where}.kva", 1), _int(item.get("peak_w", 0), f"{where}.peak_w"))
 
 
+def _sealing(doc: Any, validators: list[Validator]) -> Sealing | None:
+    if doc is None:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("sealed"), dict):
+        raise GenesisError("sealing: expected {public, sealed: {validator key: sealed secret}}")
+    public = _key(doc.get("public"), "sealing.public")
+    sealed = doc["sealed"]
+    if set(sealed) != {v.key.hex() for v in validators}:
+        raise GenesisError("sealing.sealed: one sealed secret per genesis validator, and no other")
+    out = []
+    for v in validators:
+        item = sealed[v.key.hex()]
+        if not (isinstance(item, str) and re.fullmatch(f"[0-9a-f]{{{2 * SEALED_SECRET_LEN}}}", item)):
+            raise GenesisError(f"sealing.sealed.{v.key.hex()[:16]}…: expected {SEALED_SECRET_LEN} bytes in hex")
+        out.append(bytes.fromhex(item))
+    return Sealing(public, tuple(out))
+
+
 def parse_genesis(data: bytes) -> Genesis:
     """Parse and check genesis.json bytes. Raises ``GenesisError`` with the reason."""
     try:
@@ -267,4 +301,5 @@ def parse_genesis(data: bytes) -> Genesis:
         households=households,
         params=check_params(doc.get("params", {}), dev),
         sky=sky,
+        sealing=_sealing(doc.get("sealing"), validators),
     )

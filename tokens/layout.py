@@ -58,9 +58,18 @@ key                             value
                                 Σ official I, last deviation bp]: its reconciliations
 ``meta/reconcile``              [intervals reconciled, Σ official E, Σ official I, Wh minted by
                                 corrections, Wh burned by corrections]
+``meta/data_epoch``             the commune data key's current epoch (docs/privacy.md "Sealed
+                                payloads"; absent on a chain that does not seal payloads)
+``dkey/`` epoch                 [X25519 public key, link]: the commune data key of that epoch;
+                                link: the previous epoch's secret boxed under this one's (b"" at 0)
+``dkv/`` epoch ‖ validator      the epoch's secret sealed to that validator's key
+``hdk/`` key ‖ epoch            a household's data key and leaf salt, sealed to the epoch's key
 ``ibc/`` ...                    transfers between communes: light clients, packets, escrow,
                                 vouchers (tokens/ibc.py, docs/communes.md)
 ==============================  ==========================================================
+
+Entries a household owns (``get_key_owner``) are salted leaves of the state tree on a
+chain that seals payloads (tokens/statetree.py, docs/privacy.md "Private state leaves").
 
 Integers in keys (``start``, ``end``, ``expires``, ``height``, ``day``) are 8-byte
 big-endian, so a prefix scan walks them in time order. Keys are 32 bytes.
@@ -117,6 +126,10 @@ ASSOCIATION = b"assoc/"
 CONSENT = b"cons/"
 RECONCILE_STATS = b"rcs/"
 META_RECONCILE = b"meta/reconcile"
+META_DATA_EPOCH = b"meta/data_epoch"
+DATA_KEY = b"dkey/"
+DATA_KEY_SEALED = b"dkv/"
+HOUSEHOLD_DATA_KEY = b"hdk/"
 
 # Account record [kwh, hour, nonce]; a class name indexes the balance.
 CLASS_INDEX = {"kwh": 0, "hour": 1}
@@ -264,3 +277,37 @@ def key_consent(prm: str) -> bytes:
 
 def key_reconcile_stats(prm: str) -> bytes:
     return RECONCILE_STATS + prm.encode()
+
+
+def key_data_key(epoch: int) -> bytes:
+    return DATA_KEY + u64(epoch)
+
+
+def key_data_key_sealed(epoch: int, validator: bytes) -> bytes:
+    return DATA_KEY_SEALED + u64(epoch) + validator
+
+
+def key_household_data_key(addr: bytes, epoch: int) -> bytes:
+    return HOUSEHOLD_DATA_KEY + addr + u64(epoch)
+
+
+# The entries a household owns: prefix -> offset of the owner's address after it. Its
+# account, record and key status, the gifts it gives, its interval entries and
+# contributions (its energy, half hour by half hour), its pending recovery. The key
+# ends with the address, but for a gift (giver ‖ gift id).
+OWNED_AT: dict[bytes, int] = {ACCOUNT: 0, HOUSEHOLD: 0, KEY_STATUS: 0, GIFT: 0, INTERVAL_ENTRY: 8, CONTRIBUTION: 8,
+                              RECOVERY_DUE: 8}
+ADDR_LEN = 32
+
+
+def get_key_owner(key: bytes) -> bytes | None:
+    """The household key that owns state entry ``key`` (``OWNED_AT``), or None. Every
+    owned family is one ``name/`` segment: one dict lookup per key (the state tree asks
+    it of every changed key of a block)."""
+    cut = key.find(b"/") + 1
+    offset = OWNED_AT.get(key[:cut]) if cut else None
+    if offset is None:
+        return None
+    rest = key[cut + offset:]
+    exact = len(rest) == ADDR_LEN or (key[:cut] == GIFT and len(rest) > ADDR_LEN)
+    return rest[:ADDR_LEN] if exact else None

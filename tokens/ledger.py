@@ -44,10 +44,10 @@ class Ledger:
     """State access for one block (or one mempool check) at block time ``now_ms``."""
 
     __slots__ = ("ov", "genesis", "chain_id", "height", "now_ms", "now_s", "proposer", "_params",
-                 "_limits", "events", "version", "headers")
+                 "_limits", "events", "version", "headers", "keys", "resalted")
 
     def __init__(self, kv: KV, genesis: Genesis, height: Height, now_ms: int, proposer: bytes = b"",
-                 headers: HeaderVerifier | None = None) -> None:
+                 headers: HeaderVerifier | None = None, keys: Any = None) -> None:
         self.ov = Overlay(kv)
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -61,6 +61,10 @@ class Ledger:
         self.version = 1         # the protocol version of this block (tokens/upgrades.py)
         # Other chains' header rules (tokens.ibc.HeaderVerifier), for the light clients.
         self.headers = headers
+        # docs/privacy.md: the commune data keys this node holds (tokens.sealing.Keyring),
+        # and the committed entries whose leaf takes a salt in this block.
+        self.keys = keys
+        self.resalted: set[bytes] = set()
 
     # -- parameters -------------------------------------------------------------------
 

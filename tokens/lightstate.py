@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from tokens import layout as L
+from tokens.statetree import SaltOf, no_salt
 from wire import BOOL, OPT_KEY, SIG, U64, Bytes, List, Message, Nested, Opt, field_of, register
 from wire.crypto import verify_message
 from wire.merkle import MAX_PROOF_BYTES, verify_proof
@@ -115,26 +117,41 @@ def get_request_fault(req: GetEntries, chain_id: bytes, peer: bytes, now_ms: int
     return None
 
 
-def verify_entry(root: bytes, entry: ProvenEntry) -> None:
-    if not verify_proof(root, entry.key, entry.value, entry.proof):
+def verify_entry(root: bytes, entry: ProvenEntry, salt_of: SaltOf = no_salt) -> None:
+    if not verify_proof(root, entry.key, entry.value, entry.proof, salt_of(entry.key)):
         what = "absence" if entry.value is None else "value"
         raise InvalidProof(f"the proof of the {what} of {entry.key[:40]!r} does not reach the state root")
 
 
-def verify_prefix(root: bytes, listing: ProvenPrefix) -> dict[bytes, bytes]:
+def verify_prefix(root: bytes, listing: ProvenPrefix, salt_of: SaltOf = no_salt) -> dict[bytes, bytes]:
     found: dict[bytes, bytes] = {}
     for entry in listing.entries:
         if not entry.key.startswith(listing.prefix) or entry.value is None or entry.key in found:
             raise InvalidProof(f"the listing of {listing.prefix!r} holds an entry it should not")
-        verify_entry(root, entry)
+        verify_entry(root, entry, salt_of)
         found[entry.key] = entry.value
     return found
 
 
+def get_own_salt_of(answer: ProvenEntries, owner: bytes, salt: bytes) -> SaltOf:
+    """docs/privacy.md "Private state leaves": ``owner``'s entries are salted with its
+    ``salt`` once it has a sealed data key in the state. Whether it has is read from the
+    answer's listing of its data keys (proven unsalted, so a server that hides one makes
+    every salted proof of the household's entries fail)."""
+    prefix = L.HOUSEHOLD_DATA_KEY + owner
+    if not any(listing.prefix == prefix and listing.entries for listing in answer.prefixes):
+        return no_salt
+
+    def salt_of(key: bytes) -> bytes:
+        return salt if L.get_key_owner(key) == owner else b""
+    return salt_of
+
+
 def verify_entries(root: bytes, height: Height, keys: Sequence[bytes], prefixes: Sequence[bytes],
-                   answer: ProvenEntries) -> VerifiedEntries:
+                   answer: ProvenEntries, salt_of: SaltOf = no_salt) -> VerifiedEntries:
     """Every key and prefix asked is answered (or refused) exactly once, and every value
-    and absence is proven against ``root``, the state root after ``height``."""
+    and absence is proven against ``root``, the state root after ``height`` (``salt_of``:
+    the salt of each key's leaf, ``get_own_salt_of``)."""
     if answer.height != height:
         raise InvalidProof(f"asked for the state of height {height}, got {answer.height}")
     refused = frozenset(answer.refused)
@@ -144,13 +161,13 @@ def verify_entries(root: bytes, height: Height, keys: Sequence[bytes], prefixes:
     for entry in answer.entries:
         if entry.key not in keys or entry.key in values or entry.key in refused:
             raise InvalidProof(f"the answer holds {entry.key[:40]!r} twice or unasked")
-        verify_entry(root, entry)
+        verify_entry(root, entry, salt_of)
         values[entry.key] = entry.value
     listed: dict[bytes, tuple[dict[bytes, bytes], bool]] = {}
     for listing in answer.prefixes:
         if listing.prefix not in prefixes or listing.prefix in listed or listing.prefix in refused:
             raise InvalidProof(f"the answer lists {listing.prefix!r} twice or unasked")
-        listed[listing.prefix] = (verify_prefix(root, listing), listing.complete)
+        listed[listing.prefix] = (verify_prefix(root, listing, salt_of), listing.complete)
     missing = [k for k in keys if k not in values and k not in refused]
     missing += [p for p in prefixes if p not in listed and p not in refused]
     if missing:

@@ -270,3 +270,13 @@ def get_upgrade_view(kv: KV, height: Height, chain_id: bytes) -> dict[str, Any]:
             "software_version": PROTOCOL_VERSION,
             "scheduled": [{"version": v, "height": h, "supported": is_supported(v)} for v, h in upgrades],
             "fork_id": {"hash": fork_hash.hex(), "next": fork_next}}
+
+
+def get_sealing(kv: KV) -> dict[str, Any] | None:
+    """docs/privacy.md "Sealed payloads": the commune data key households seal to now,
+    {epoch, public}, and the epochs' public keys; None on a chain that does not seal."""
+    epoch = _get(kv, L.META_DATA_EPOCH)
+    if epoch is None:
+        return None
+    record = _get(kv, L.key_data_key(epoch))
+    return {"epoch": epoch, "public": record[0].hex()}

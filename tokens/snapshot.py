@@ -20,7 +20,9 @@ import msgpack
 from wire import HASH, U64, List, Message, Nested, field_of, register
 from wire.units import Height
 
-from tokens.kv import encode_value
+from tokens.kv import MemoryKV, encode_value
+from tokens.sealing import compute_keyring, make_kv_salt_of
+from wire import Keypair
 from tokens.layout import META_STATE_HASH
 from tokens.statetree import MAX_KEY_BYTES, compute_tree_build, is_proven_key
 
@@ -136,14 +138,19 @@ def iter_snapshot_entries(meta: SnapshotMeta, chunks: Sequence[bytes]) -> Iterat
             yield key, value
 
 
-def compute_snapshot_state(meta: SnapshotMeta, chunks: Sequence[bytes]) -> dict[bytes, bytes]:
+def compute_snapshot_state(meta: SnapshotMeta, chunks: Sequence[bytes],
+                           key: Keypair | None = None) -> dict[bytes, bytes]:
     """The state entries to install: the snapshot's entries, the tree rebuilt from them
     and the root, once the rebuilt root is the meta's (and the caller checked the meta's
-    root against a committed header, ``verify_snapshot_header``)."""
+    root against a committed header, ``verify_snapshot_header``). On a chain that seals
+    payloads the salted leaves need the commune data key, opened with the joining
+    validator's ``key`` from its copy in the snapshot (docs/privacy.md)."""
     writes = dict(iter_snapshot_entries(meta, chunks))
     if len(writes) != meta.entries:
         raise InvalidSnapshot(f"snapshot holds {len(writes)} entries, its meta says {meta.entries}")
-    root, nodes = compute_tree_build(writes.items())
+    kv = MemoryKV(writes)
+    keys = compute_keyring(kv, key.seed, key.public) if key is not None else None
+    root, nodes = compute_tree_build(writes.items(), make_kv_salt_of(kv, keys))
     if root != meta.state_root:
         raise InvalidSnapshot("the rebuilt state root is not the snapshot's")
     writes.update(nodes)

@@ -22,19 +22,20 @@ from dataclasses import dataclass, field
 
 from tokens import layout as L
 from tokens import rules_assoc, rules_euro, rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
-from tokens import rules_ibc, rules_reconcile
+from tokens import rules_ibc, rules_reconcile, rules_seal
 from tokens import settlement, upgrades
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
 from tokens.ibc import HeaderVerifier
 from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
+from tokens.sealing import Keyring, MissingCommuneKey, make_kv_salt_of, make_salt_of
 from tokens.statetree import compute_tree_build, compute_tree_change
 from tokens.txs import (
     Accept, AllocationBallot, CancelRecovery, Consent, Delegate, Reconcile, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
     PublicService, Propose, RecoverKey, Redeem, RegisterAssociation, RegisterHousehold, RegistrarSetChange,
-    RemoveAssociation, RevokeGift, RotateKey, ScheduleUpgrade, Service, Spend, StandingGift, Transfer, Tx,
-    UpdateHousehold,
+    RemoveAssociation, RevokeGift, RotateDataKey, RotateKey, ScheduleUpgrade, Sealed, Service, SetDataKey, Spend,
+    StandingGift, Transfer, Tx, UpdateHousehold,
     ValidatorSetChange, Vote, decode_tx,
 )
 from tokens.txs import (
@@ -104,12 +105,27 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     RecvPacket: rules_ibc.process_recv_packet,
     Acknowledge: rules_ibc.process_acknowledge,
     Timeout: rules_ibc.process_timeout,
+    # docs/privacy.md "Sealed payloads".
+    SetDataKey: rules_seal.process_set_data_key,
+    RotateDataKey: rules_seal.process_rotate_data_key,
 }
+
+
+def process_sealed(lg: Ledger, tx: Sealed, tx_id: bytes) -> None:
+    """Open the envelope and apply its inner tx by its own rules, under the envelope's id."""
+    inner = rules_seal.open_envelope(lg, tx, tx_id)
+    if len(inner.SIGNERS) > 1:
+        # The envelope's signer is the inner signer, already checked; a second one is not.
+        rules_membership.check_signers_active(lg, inner)
+    HANDLERS[type(inner)](lg, inner, tx_id)
+
+
+HANDLERS[Sealed] = process_sealed
 
 
 def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
     # DESIGN §2: every signer's Ed25519 signature over the domain-separated body.
-    if isinstance(tx, (ValidatorSetChange, RegistrarSetChange, ScheduleUpgrade)):
+    if isinstance(tx, (ValidatorSetChange, RegistrarSetChange, ScheduleUpgrade, RotateDataKey)):
         rules_validators.verify_cosignatures(lg, tx)
     elif isinstance(tx, PROOF_CARRIED_TX_TYPES):
         return      # docs/communes.md: their validity is the proof they carry, checked by their rule
@@ -133,9 +149,15 @@ def process_tx(lg: Ledger, data: bytes, tx_id: bytes, known: Collection[bytes]) 
             raise InvalidTx("malformed", exc.reason) from None
         if tx_id not in known:
             verify_tx_signatures(lg, tx)
+    process_checked_tx(lg, tx, tx_id)
+    return tx
+
+
+def process_checked_tx(lg: Ledger, tx: Tx, tx_id: bytes) -> None:
+    """The rules of a tx whose signatures are checked."""
+    rules_seal.check_sealing_policy(lg, tx)
     rules_membership.check_signers_active(lg, tx)
     HANDLERS[type(tx)](lg, tx, tx_id)
-    return tx
 
 
 def process_version(lg: Ledger, version: int) -> None:
@@ -151,9 +173,10 @@ def process_version(lg: Ledger, version: int) -> None:
     lg.version = version
 
 
-def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext, headers: HeaderVerifier | None = None) -> Ledger:
+def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext, headers: HeaderVerifier | None = None,
+                        keys: Keyring | None = None) -> Ledger:
     """Header checks, then settlement, offer expiry and the treasury epoch."""
-    lg = Ledger(kv, genesis, ctx.height, ctx.time_ms, ctx.proposer, headers)
+    lg = Ledger(kv, genesis, ctx.height, ctx.time_ms, ctx.proposer, headers, keys)
     events = lg.events
     last_height = lg.get_meta(L.META_HEIGHT, None)
     if last_height is None:
@@ -181,15 +204,28 @@ def process_end_block(lg: Ledger, tx_ids: list[bytes], equivocators: Sequence[by
     writes = lg.ov.writes()
     previous = decode_value(lg.ov.original(L.META_STATE_HASH))
     # DESIGN §4 "State hash": O(changes × depth), from the committed tree's nodes.
-    change = compute_tree_change(lg.ov.base, previous, writes)
+    change = compute_tree_change(lg.ov.base, previous, get_tree_writes(lg, writes),
+                                 make_salt_of(lg.ov.get, lg.keys, lg.genesis.seals_payloads))
     writes.update(change.nodes)
     writes[L.META_STATE_HASH] = encode_value(change.root)
     return BlockResult(writes, change.root, lg.events, tx_ids, change.stale)
 
 
+def get_tree_writes(lg: Ledger, writes: dict[bytes, bytes | None]) -> dict[bytes, bytes | None]:
+    """The block's writes, and the unchanged entries whose leaf takes a salt in this block
+    (docs/privacy.md "Private state leaves"): their leaves are hashed anew."""
+    if not lg.resalted:
+        return writes
+    out = dict(writes)
+    for key in lg.resalted:
+        if key not in out:
+            out[key] = lg.ov.original(key)
+    return out
+
+
 def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes], *,
                 verified: Collection[bytes] = (), equivocators: Sequence[bytes] = (),
-                headers: HeaderVerifier | None = None) -> BlockResult:
+                headers: HeaderVerifier | None = None, keys: Keyring | None = None) -> BlockResult:
     """Apply a whole block through an overlay; ``kv`` is never touched. Raises
     ``InvalidLedgerBlock`` (with the tx index and InvalidTx reason) if anything is invalid.
 
@@ -197,8 +233,9 @@ def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes
     checked; if it is a dict {id: decoded Tx}, those txs are not even decoded again.
     ``headers`` are the header rules the light clients of other communes judge headers by
     (node/ passes consensus.lightsync.HEADER_RULES; without them a block carrying a header
-    cannot be applied)."""
-    lg = process_begin_block(kv, genesis, ctx, headers)
+    cannot be applied). ``keys``: the commune data keys, on a chain that seals payloads
+    (tokens/sealing.py)."""
+    lg = process_begin_block(kv, genesis, ctx, headers, keys)
     if len(txs) > lg.params["block_max_txs"]:
         raise InvalidLedgerBlock("too_many_txs",
                                  f"{len(txs)} txs exceeds block_max_txs {lg.params['block_max_txs']}")
@@ -215,37 +252,41 @@ def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes
 
 
 def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: bool = False,
-             headers: HeaderVerifier | None = None) -> Tx:
+             headers: HeaderVerifier | None = None, keys: Keyring | None = None) -> Tx:
     """Mempool admission against committed state at time ``now_ms``. Raises
-    ``DecodeError`` for malformed bytes and ``InvalidTx`` for any broken rule."""
+    ``DecodeError`` for malformed bytes and ``InvalidTx`` for any broken rule; a sealed
+    tx this node cannot open is ``no_commune_key``."""
     tx = decode_tx(tx_bytes)
     height = decode_value(kv.get(L.META_HEIGHT) or encode_value(0)) + 1
-    lg = Ledger(kv, genesis, height, now_ms, headers=headers)
+    lg = Ledger(kv, genesis, height, now_ms, headers=headers, keys=keys)
     # Judged by the rules of the version the next block runs.
     lg.version = upgrades.get_protocol_version(kv, height)
     if not verified:
         verify_tx_signatures(lg, tx)
-    rules_membership.check_signers_active(lg, tx)
-    HANDLERS[type(tx)](lg, tx, compute_id(tx_bytes))
+    try:
+        process_checked_tx(lg, tx, compute_id(tx_bytes))
+    except MissingCommuneKey as exc:
+        raise InvalidTx("no_commune_key", str(exc)) from None
     return tx
 
 
 def select_txs(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence[bytes], max_txs: int,
                verified: Collection[bytes] = (), headers: HeaderVerifier | None = None,
-               ) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]]]:
+               keys: Keyring | None = None) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]]]:
     """For a proposer: the valid candidates in order (applied one after another to one
     overlay, so they are valid together), and the rejected ones with their reason."""
-    lg = process_begin_block(kv, genesis, ctx, headers)
+    lg = process_begin_block(kv, genesis, ctx, headers, keys)
     kept, _, rejected = _select(lg, candidates, max_txs, verified)
     return kept, rejected
 
 
 def select_and_apply(kv: KV, genesis: Genesis, ctx: BlockContext, candidates: Sequence[bytes], max_txs: int,
                      verified: Collection[bytes] = (), headers: HeaderVerifier | None = None,
+                     keys: Keyring | None = None,
                      ) -> tuple[list[bytes], list[tuple[bytes, InvalidTx]], BlockResult]:
     """``select_txs``, plus the result of the block of the kept txs (with no evidence):
     what ``apply_block`` would return for it, without applying it a second time."""
-    lg = process_begin_block(kv, genesis, ctx, headers)
+    lg = process_begin_block(kv, genesis, ctx, headers, keys)
     kept, kept_ids, rejected = _select(lg, candidates, max_txs, verified)
     return kept, rejected, process_end_block(lg, kept_ids, ())
 
@@ -298,6 +339,7 @@ def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
         put(L.key_registrar(key), [0, 0])
         put(L.key_account(key), [0, 0, 0])
     rules_validators.process_genesis_validators(lg, genesis)
+    rules_seal.process_genesis_sealing(lg, genesis)
     for h in genesis.households:
         rules_household.process_new_household(lg, h.key, h.meter, h.prm, h.label, h.kva, h.peak_w)
         lg.ov.mark(L.key_account(h.key))
@@ -315,9 +357,10 @@ def get_state_hash(kv: KV) -> bytes:
     return decode_value(raw)
 
 
-def get_rescanned_state_hash(kv: KV) -> bytes:
-    """The state tree rebuilt from every state entry (audits and tests; never per block)."""
-    return compute_tree_build(kv.iter_prefix(b""))[0]
+def get_rescanned_state_hash(kv: KV, keys: Keyring | None = None) -> bytes:
+    """The state tree rebuilt from every state entry (audits and tests; never per block).
+    A chain that seals payloads needs the commune data keys (``keys``) for its salts."""
+    return compute_tree_build(kv.iter_prefix(b""), make_kv_salt_of(kv, keys))[0]
 
 
 __all__ = [

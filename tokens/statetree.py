@@ -13,7 +13,12 @@ them are older than it keeps (node/store/, docs/state.md "Pruning").
 Node records, whose first 65 bytes are the node's hash preimage:
 
     internal  0x01 ‖ left ‖ right
-    leaf      0x00 ‖ sha256(key) ‖ sha256(value) ‖ len(key) (2 bytes) ‖ key ‖ value
+    leaf      0x00 ‖ sha256(key) ‖ sha256(salt ‖ value) ‖ len(key) (2 bytes) ‖ key ‖ value
+
+``salt`` is empty but for the entries a household owns on a chain that seals payloads
+(docs/privacy.md "Private state leaves"): a ``SaltOf`` passed in from outside (the
+node's keyring, tokens/sealing.py) names each key's salt, so only a holder of the
+commune data key computes such a chain's root.
 
 A block's update walks only the paths of the keys it changed, O(changes × depth).
 """
@@ -22,18 +27,25 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from tokens.kv import KV
 from tokens.layout import META_STATE_HASH, TREE
 from wire.merkle import (
     DEPTH, EMPTY, END_EMPTY, END_LEAF, END_OTHER, HASH_LEN, INTERNAL_TAG, LEAF_TAG, Proof, compute_key_hash,
-    get_bit,
+    compute_value_hash, get_bit,
 )
 
 PREIMAGE_LEN = 1 + 2 * HASH_LEN
 MAX_KEY_BYTES = 2**16 - 1
+
+# A state key -> the salt of its leaf (b"" for a public entry).
+SaltOf = Callable[[bytes], bytes]
+
+
+def no_salt(key: bytes) -> bytes:
+    return b""
 
 
 def is_proven_key(key: bytes) -> bool:
@@ -41,12 +53,12 @@ def is_proven_key(key: bytes) -> bool:
     return key != META_STATE_HASH and not key.startswith(TREE)
 
 
-def encode_leaf(key: bytes, value: bytes) -> tuple[bytes, bytes, bytes]:
+def encode_leaf(key: bytes, value: bytes, salt: bytes = b"") -> tuple[bytes, bytes, bytes]:
     """(key hash, leaf hash, leaf record) of one entry."""
     if len(key) > MAX_KEY_BYTES:
         raise ValueError(f"a state key is at most {MAX_KEY_BYTES} bytes")
     key_hash = compute_key_hash(key)
-    record = LEAF_TAG + key_hash + hashlib.sha256(value).digest() + len(key).to_bytes(2, "big") + key + value
+    record = LEAF_TAG + key_hash + compute_value_hash(value, salt) + len(key).to_bytes(2, "big") + key + value
     return key_hash, hashlib.sha256(record[:PREIMAGE_LEN]).digest(), record
 
 
@@ -80,10 +92,11 @@ def _split(items: list[tuple[bytes, bytes | None]], lo: int, hi: int, depth: int
 class TreeWriter:
     """Builds new nodes over a committed tree; ``nodes`` holds the records to write."""
 
-    __slots__ = ("kv", "nodes", "stale")
+    __slots__ = ("kv", "nodes", "stale", "salt_of")
 
-    def __init__(self, kv: KV) -> None:
+    def __init__(self, kv: KV, salt_of: SaltOf = no_salt) -> None:
         self.kv = kv
+        self.salt_of = salt_of
         self.nodes: dict[bytes, bytes] = {}     # node hash -> record, made by this writer
         self.stale: list[bytes] = []            # committed nodes the update left out of the new tree
 
@@ -95,7 +108,7 @@ class TreeWriter:
         return self.load(node)[0] == LEAF_TAG[0]
 
     def add_leaf(self, key: bytes, value: bytes) -> tuple[bytes, bytes]:
-        key_hash, leaf, record = encode_leaf(key, value)
+        key_hash, leaf, record = encode_leaf(key, value, self.salt_of(key))
         self.nodes[leaf] = record
         return key_hash, leaf
 
@@ -166,10 +179,11 @@ class TreeChange:
     stale: tuple[bytes, ...]
 
 
-def compute_tree_change(kv: KV, root: bytes, writes: Mapping[bytes, bytes | None]) -> TreeChange:
+def compute_tree_change(kv: KV, root: bytes, writes: Mapping[bytes, bytes | None],
+                        salt_of: SaltOf = no_salt) -> TreeChange:
     """The tree after a block's ``writes`` (None deletes) on the committed tree of
     ``root`` in ``kv``."""
-    writer = TreeWriter(kv)
+    writer = TreeWriter(kv, salt_of)
     changes = []
     for key, value in writes.items():
         if is_proven_key(key):
@@ -180,15 +194,17 @@ def compute_tree_change(kv: KV, root: bytes, writes: Mapping[bytes, bytes | None
     return TreeChange(new_root, nodes, tuple(writer.stale))
 
 
-def compute_tree_update(kv: KV, root: bytes, writes: Mapping[bytes, bytes | None]) -> tuple[bytes, dict[bytes, bytes]]:
+def compute_tree_update(kv: KV, root: bytes, writes: Mapping[bytes, bytes | None],
+                        salt_of: SaltOf = no_salt) -> tuple[bytes, dict[bytes, bytes]]:
     """The root after a block's ``writes`` and the new node entries to commit with it."""
-    change = compute_tree_change(kv, root, writes)
+    change = compute_tree_change(kv, root, writes, salt_of)
     return change.root, change.nodes
 
 
-def compute_tree_build(items: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, dict[bytes, bytes]]:
+def compute_tree_build(items: Iterable[tuple[bytes, bytes]],
+                       salt_of: SaltOf = no_salt) -> tuple[bytes, dict[bytes, bytes]]:
     """The root of the tree of ``items`` built from nothing (genesis, audits), and its nodes."""
-    writer = TreeWriter(_NO_NODES)
+    writer = TreeWriter(_NO_NODES, salt_of)
     leaves = sorted(writer.add_leaf(key, value) for key, value in items if is_proven_key(key))
     root = writer.build(0, leaves, 0, len(leaves))
     return root, {TREE + node: record for node, record in writer.nodes.items()}

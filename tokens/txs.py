@@ -22,6 +22,7 @@ from wire import (
     register,
 )
 from wire.limits import MAX_HEADER_BYTES, MAX_TX_BYTES
+from wire.seal import LINK_LEN, SEALED_DATA_KEY_LEN, SEALED_SECRET_LEN
 
 CLASS = Str(8)          # token class name: "kwh" or "hour"
 MEMO = Str(140)         # DESIGN §4: memo <= 140 bytes
@@ -339,7 +340,7 @@ TX_TYPES: tuple[type[Tx], ...] = (
 
 def decode_tx(data: bytes) -> Tx:
     """Strictly decode one signed transaction (<= 4 KiB); raises ``DecodeError``."""
-    return decode(data, TX_TYPES, MAX_TX_BYTES)
+    return decode(data, _TX_TYPE_SET, MAX_TX_BYTES)
 
 
 __all__ = [t.__name__ for t in TX_TYPES] + ["BallotEntry", "SOLIDARITY", "Tx", "TX_TYPES", "ValidatorSig", "decode_tx",
@@ -586,3 +587,74 @@ PROOF_CARRIED_TX_TYPES: tuple[type[Tx], ...] = (UpdateClient, Misbehaviour, Recv
 IBC_TX_TYPES: tuple[type[Tx], ...] = (CreateClient, SendToCommune) + PROOF_CARRIED_TX_TYPES
 TX_TYPES = TX_TYPES + IBC_TX_TYPES
 __all__ += [t.__name__ for t in IBC_TX_TYPES] + ["IBC_TX_TYPES", "PROOF_CARRIED_TX_TYPES", "Packet"]
+
+
+# docs/privacy.md "Sealed payloads": household payloads encrypted under a per-household
+# data key that the household and the holders of the commune data key can open.
+SEALED_BOX = Bytes(max=MAX_TX_BYTES - 256)   # box nonce ‖ secretbox(padded inner tx)
+
+
+@register("tx/set-data-key")
+@dataclass(frozen=True)
+class SetDataKey(Tx):
+    """The household publishes its data key of ``epoch`` and its leaf salt, sealed to the
+    epoch's commune data key (only its holders open it)."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    epoch: int = field_of(U64)
+    sealed: bytes = field_of(Bytes(size=SEALED_DATA_KEY_LEN))
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/sealed")
+@dataclass(frozen=True)
+class Sealed(Tx):
+    """A household tx (``box``) sealed under the signer's data key of ``epoch``. ``nonce``
+    is the inner tx's nonce (a reading's seq); ``mac`` is the payload's MAC under the data
+    key. The signature covers both, so the inner tx's own signer signature is not checked."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    epoch: int = field_of(U64)
+    mac: bytes = field_of(HASH)
+    box: bytes = field_of(SEALED_BOX)
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/rotate-data-key")
+@dataclass(frozen=True)
+class RotateDataKey(Tx):
+    """Signed by >= 2/3 of the current validators: the commune data key of epoch ``nonce``
+    (the current epoch + 1), its secret sealed to each validator of the latest set
+    (``holders``, in order, one ``sealed`` each), and ``link``, the previous epoch's
+    secret boxed under the new one."""
+
+    SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    NOT_SIGNED: ClassVar[tuple[str, ...]] = ("sigs",)
+    nonce: int = field_of(U64)
+    public: bytes = field_of(KEY)
+    holders: tuple[bytes, ...] = field_of(List(KEY, 64))
+    sealed: tuple[bytes, ...] = field_of(List(Bytes(size=SEALED_SECRET_LEN), 64))
+    link: bytes = field_of(Bytes(size=LINK_LEN))
+    sigs: tuple[ValidatorSig, ...] = field_of(List(Nested(ValidatorSig), 256))
+
+
+SEAL_TX_TYPES: tuple[type[Tx], ...] = (SetDataKey, Sealed, RotateDataKey)
+TX_TYPES = TX_TYPES + SEAL_TX_TYPES
+# What a Sealed box may hold: the household txs that reveal consumption, production or
+# trade (docs/privacy.md "What is sealed").
+SEALABLE_TYPES: tuple[type[Tx], ...] = (MeterReading, Transfer, StandingGift, RevokeGift, Service, Offer, Accept)
+
+
+SEALABLE_SET: frozenset[type[Tx]] = frozenset(SEALABLE_TYPES)
+# Every tx type, as a set: a decode checks membership once per tx.
+_TX_TYPE_SET: frozenset[type[Tx]] = frozenset(TX_TYPES)
+
+
+def decode_sealable(data: bytes) -> Tx:
+    """Strictly decode the inner tx of a Sealed box; raises ``DecodeError``."""
+    return decode(data, SEALABLE_SET, MAX_TX_BYTES)
+
+
+__all__ += [t.__name__ for t in SEAL_TX_TYPES] + ["SEAL_TX_TYPES", "SEALABLE_TYPES", "SEALABLE_SET", "decode_sealable"]

@@ -6,10 +6,12 @@ shows, with proofs. The validator answers an entry only to whoever may read it:
 - **public**: what everybody sees anyway (DESIGN §12 "Privacy"): the parameters and
   totals (``meta/``), the treasury and funds, interval aggregates (``int/``, ``open/``),
   governance (proposals, votes, delegations, ballots), registrars, validators and
-  their sets, upgrades, associations;
+  their sets, upgrades, associations, the commune data key's public keys (``dkey/``);
 - **one household**: its account, household record, key status, gifts, interval
-  entries, contributions, pending recovery, offers, payouts and debt payments, and the
-  meter, delivery point, consent and reconciliation entries that name it;
+  entries, contributions, pending recovery (the entries it owns, ``layout.OWNED_AT``,
+  salted leaves on a chain that seals payloads), its sealed data keys, offers, payouts
+  and debt payments, and the meter, delivery point, consent and reconciliation entries
+  that name it;
 - **nobody else** (``None``): everything not listed (expiry and euro-log indexes, and
   any family a later rule adds until it is classified here).
 
@@ -38,13 +40,11 @@ PUBLIC: Final = _Public()
 PUBLIC_PREFIXES = (
     b"meta/", L.TREASURY, L.FUND, L.REGISTRAR, L.INTERVAL, L.OPEN, L.PROPOSAL, L.PENDING, L.VOTE,
     L.DELEGATION, L.BALLOT, L.VALIDATOR, L.VALIDATOR_SET, L.EQUIVOCATION, L.UPGRADE, L.ASSOCIATION,
+    L.DATA_KEY,
     # Transfers between communes: proven to the other chain by a keyless relayer, so
     # public (docs/privacy.md); but what vouchers a household holds is its own.
     ibc.VOUCHER_PREFIX.encode(),
 )
-# Families keyed by the owner's address at a fixed offset after the prefix.
-_OWNER_AT = {L.ACCOUNT: 0, L.HOUSEHOLD: 0, L.KEY_STATUS: 0, L.GIFT: 0, L.INTERVAL_ENTRY: 8,
-             L.CONTRIBUTION: 8, L.RECOVERY_DUE: 8}
 # Families whose value names the owner: (field index or None for the whole value).
 _OWNER_IN_VALUE = {L.METER: None, L.PRM: None, L.OFFER: 0, L.PAYOUT: L.PO_ACCOUNT,
                    L.DEBT_PAYMENT: L.DP_HOUSEHOLD}
@@ -77,13 +77,12 @@ def get_entry_reader(kv: KV, key: bytes) -> bytes | _Public | None:
     if key.startswith(ibc.VOUCHER):     # ibc/vch/ ‖ origin ‖ holder ‖ class
         holder = key[len(ibc.VOUCHER) + ADDR:len(ibc.VOUCHER) + 2 * ADDR]
         return holder if len(key) > len(ibc.VOUCHER) + 2 * ADDR else None
-    for prefix, offset in _OWNER_AT.items():
-        if key.startswith(prefix):
-            rest = key[len(prefix) + offset:]
-            owner = rest[:ADDR]
-            # A gift key is giver ‖ gift id; every other one ends with the address.
-            exact = len(rest) == ADDR or (prefix == L.GIFT and len(rest) > ADDR)
-            return owner if exact else None
+    if any(key.startswith(prefix) for prefix in L.OWNED_AT):
+        return L.get_key_owner(key)
+    if key.startswith(L.HOUSEHOLD_DATA_KEY):
+        # Its sealed data keys, address ‖ epoch: only the commune key's holders open them.
+        rest = key[len(L.HOUSEHOLD_DATA_KEY):]
+        return rest[:ADDR] if len(rest) == ADDR + 8 else None
     for prefix, field in _OWNER_IN_VALUE.items():
         if key.startswith(prefix):
             return _owner_from_value(kv.get(key), field)
@@ -106,7 +105,7 @@ def is_prefix_readable_by(prefix: bytes, reader: bytes | None) -> bool:
         return True
     if reader is None:
         return False
-    return prefix in (L.GIFT + reader, L.DELEGATION + reader)
+    return prefix in (L.GIFT + reader, L.DELEGATION + reader, L.HOUSEHOLD_DATA_KEY + reader)
 
 
 # ---- what a household node follows ----
@@ -115,10 +114,10 @@ def is_prefix_readable_by(prefix: bytes, reader: bytes | None) -> bool:
 PUBLIC_KEYS = (
     L.META_HEIGHT, L.META_TIME, L.META_CHAIN, L.META_PARAMS, L.META_SETTLED, L.META_NEXT_EPOCH, L.META_TOTALS,
     L.META_ALLOCATION, L.META_VSC_NONCE, L.META_RSC_NONCE, L.META_UPG_NONCE, L.META_EURO, L.META_RECONCILE,
-    L.TREASURY,
+    L.META_DATA_EPOCH, L.TREASURY,
 )
 PUBLIC_FOLLOWED_PREFIXES = (L.FUND, L.VALIDATOR_SET, L.VALIDATOR, L.REGISTRAR, L.UPGRADE, L.EQUIVOCATION,
-                            L.ASSOCIATION, L.PROPOSAL)
+                            L.ASSOCIATION, L.PROPOSAL, L.DATA_KEY)
 
 
 def get_own_keys(addr: bytes) -> tuple[bytes, ...]:
@@ -127,7 +126,9 @@ def get_own_keys(addr: bytes) -> tuple[bytes, ...]:
 
 
 def get_own_prefixes(addr: bytes) -> tuple[bytes, ...]:
-    return (L.GIFT + addr, L.DELEGATION + addr)
+    """Its gifts and delegations, and its sealed data keys (docs/privacy.md: whether its
+    entries are salted leaves)."""
+    return (L.GIFT + addr, L.DELEGATION + addr, L.HOUSEHOLD_DATA_KEY + addr)
 
 
 def get_prm_keys(prm: str) -> tuple[bytes, ...]:

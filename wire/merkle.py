@@ -4,9 +4,14 @@ A binary sparse Merkle tree over 256-bit paths ``sha256(key)``, compressed as in
 Diem/Aptos's Jellyfish Merkle Tree: a subtree holding one entry is that entry's leaf,
 placed at the shortest unique prefix of its path, and an empty subtree is ``EMPTY``.
 
-    leaf     = sha256(0x00 ‖ sha256(key) ‖ sha256(value))
+    leaf     = sha256(0x00 ‖ sha256(key) ‖ sha256(salt ‖ value))
     internal = sha256(0x01 ‖ left ‖ right)
     EMPTY    = 32 zero bytes
+
+``salt`` is empty for a public entry; an entry owned by a household of a chain that
+seals payloads is salted with that household's secret leaf salt (docs/privacy.md
+"Private state leaves"), so the value hash a neighbour's proof carries cannot be
+tested against guesses of the value.
 
 This module is everything a light client needs to check a proof against a header's
 state root: ``verify_proof`` and the strict, bounded proof decoder. It knows nothing
@@ -42,6 +47,10 @@ MAX_PROOF_BYTES = PROOF_HEADER + DEPTH // 8 + 2 * HASH_LEN + DEPTH * HASH_LEN
 
 def compute_key_hash(key: bytes) -> bytes:
     return hashlib.sha256(key).digest()
+
+
+def compute_value_hash(value: bytes, salt: bytes = b"") -> bytes:
+    return hashlib.sha256(salt + value).digest()
 
 
 def compute_leaf_hash(key_hash: bytes, value_hash: bytes) -> bytes:
@@ -119,7 +128,7 @@ def decode_proof(data: bytes) -> Proof:
     return Proof(kind, tuple(siblings), other_key_hash, other_value_hash)
 
 
-def compute_proof_bottom(key_hash: bytes, value: bytes | None, proof: Proof) -> bytes | None:
+def compute_proof_bottom(key_hash: bytes, value: bytes | None, proof: Proof, salt: bytes = b"") -> bytes | None:
     """The hash the key's path meets at the proof's depth, or None if the proof cannot
     show what is claimed (inclusion when ``value`` is given, absence otherwise)."""
     depth = len(proof.siblings)
@@ -130,7 +139,7 @@ def compute_proof_bottom(key_hash: bytes, value: bytes | None, proof: Proof) -> 
     if value is not None:
         if proof.kind != END_LEAF:
             return None
-        return compute_leaf_hash(key_hash, hashlib.sha256(value).digest())
+        return compute_leaf_hash(key_hash, compute_value_hash(value, salt))
     if proof.kind == END_EMPTY:
         return EMPTY
     if proof.kind != END_OTHER or proof.other_key_hash == key_hash:
@@ -150,11 +159,12 @@ def compute_root_from_proof(key_hash: bytes, bottom: bytes, siblings: tuple[byte
     return node
 
 
-def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: bytes) -> bool:
+def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: bytes, salt: bytes = b"") -> bool:
     """True iff ``proof`` shows that, in the tree of ``root``, ``key`` holds ``value``
-    (inclusion) or, when ``value`` is None, that ``key`` is absent. Never raises on a
-    hostile proof: malformed bytes are simply not a proof."""
-    if type(root) is not bytes or len(root) != HASH_LEN or type(key) is not bytes:
+    (inclusion) or, when ``value`` is None, that ``key`` is absent. ``salt``: the owning
+    household's leaf salt for a private entry (it knows its own), empty for a public one.
+    Never raises on a hostile proof: malformed bytes are simply not a proof."""
+    if type(root) is not bytes or len(root) != HASH_LEN or type(key) is not bytes or type(salt) is not bytes:
         return False
     if value is not None and type(value) is not bytes:
         return False
@@ -163,5 +173,5 @@ def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: bytes) -> 
     except DecodeError:
         return False
     key_hash = compute_key_hash(key)
-    bottom = compute_proof_bottom(key_hash, value, decoded)
+    bottom = compute_proof_bottom(key_hash, value, decoded, salt)
     return bottom is not None and compute_root_from_proof(key_hash, bottom, decoded.siblings) == root

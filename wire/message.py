@@ -221,7 +221,7 @@ def decode_array(arr: Any, expect: tuple[type[Message], ...] | None = None, wher
     return cls(**values)
 
 
-def decode(data: Any, expect: type[Message] | tuple[type[Message], ...] | None = None,
+def decode(data: Any, expect: type[Message] | tuple[type[Message], ...] | frozenset[type[Message]] | None = None,
            limit: int = MAX_TX_BYTES) -> Message:
     """Strictly decode ``data``; every failure is a ``DecodeError`` with a reason."""
     if type(data) is not bytes:

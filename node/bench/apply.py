@@ -216,16 +216,23 @@ def summarise(n: int, run: ChainRun) -> dict[str, float]:
 
 def run_apply_bench(n: int, households: int = 1000, block_max: int = 5000, verify_threads: int = 1,
                     on_signed: Callable[[int], None] = lambda done: None,
-                    on_block: Callable[[int], None] = lambda txs: None) -> dict:
-    """The whole benchmark: sequential run, then pipelined run, each against raw verify."""
+                    on_block: Callable[[int], None] = lambda txs: None, sealed: bool = True) -> dict:
+    """The whole benchmark: sequential run, then pipelined run, each against raw verify;
+    then the same txs sealed (node/bench/sealed.py) against raw verify + open."""
+    from node.bench.sealed import run_sealed_bench   # it builds on this module's checks
+
     workload = make_workload(n, households, block_max, on_signed)
     with tempfile.TemporaryDirectory(prefix="voisinage-bench-") as tmp:
         seq = run_sequential(workload, Path(tmp) / "seq", on_block)
         piped = run_pipelined(workload, Path(tmp) / "piped", verify_threads, on_block)
+        sealed_report = (run_sealed_bench(n, households, block_max, Path(tmp) / "sealed", on_block,
+                                          max(2, verify_threads)) if sealed else None)
     if piped.state_hash != seq.state_hash:
         raise BenchFailed("the pipelined run reached another state hash than the sequential one")
     report: dict = {"n": n, "blocks": len(workload.blocks), "households": households}
     report.update(summarise(n, seq))
     report["phases_s"] = {k: round(v, 4) for k, v in asdict(seq.phases).items()}
     report["pipelined"] = {"verify_threads": verify_threads, **summarise(n, piped)}
+    if sealed_report is not None:
+        report["sealed"] = sealed_report
     return report

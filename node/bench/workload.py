@@ -62,8 +62,9 @@ def is_producer(index: int) -> bool:
     return index % 10 < 3
 
 
-def make_genesis(keys: list[Keypair]) -> Genesis:
-    """A genesis document with one household per key, parsed as a node would parse it."""
+def make_genesis(keys: list[Keypair], sealing: dict[str, Any] | None = None) -> Genesis:
+    """A genesis document with one household per key, parsed as a node would parse it
+    (with ``sealing``, a genesis "sealing" section: the chain seals payloads)."""
     validator, registrar = Keypair(compute_seed("validator", 0)), Keypair(compute_seed("registrar", 0))
     doc: dict[str, Any] = {
         "commune": {"name": "Benchville", "insee": "99999"},
@@ -78,6 +79,8 @@ def make_genesis(keys: list[Keypair]) -> Genesis:
         ],
         "params": {"settlement_interval_s": INTERVAL_S},
     }
+    if sealing is not None:
+        doc["sealing"] = sealing
     return parse_genesis(json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
 
 

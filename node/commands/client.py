@@ -21,6 +21,9 @@ from node.consent.signed import NONCE_BYTES, sign_target
 from node.errors import UserError
 from node.home.homedir import DEFAULT_HTTP_PORT
 from node.home.keyfile import load_key
+from node.meter.sealing import (
+    NEEDS_DATA_KEY, ChainSealing, is_sealed_on, make_data_key_tx, parse_commune_sealing, seal_tx,
+)
 from tokens.txs import Tx
 from wire import Keypair, sign_message
 
@@ -28,6 +31,8 @@ DEFAULT_NODE = f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
 HTTP_TIMEOUT_S = 10.0
 NO_SIG = bytes(64)
 TOKEN_ENV = "VOISINAGE_API_TOKEN"
+# How long a sealed tx waits for the household's freshly published data key to commit.
+DATA_KEY_WAIT_S = 60.0
 
 
 def parse_node_url(url: str) -> str:
@@ -118,6 +123,14 @@ def fetch_deadline(node: str, at: int | None, relative_s: int | None, names: tup
 
 def post_tx(client: httpx.Client, url: str, tx: Tx, token: str | None = None) -> str:
     """POST an already-signed tx; the node answers 202 with the id, or 4xx with a reason."""
+    refused = try_post_tx(client, url, tx, token)
+    if refused is not None:
+        raise UserError(f"the node refused the transaction {refused}")
+    return tx.id().hex()
+
+
+def try_post_tx(client: httpx.Client, url: str, tx: Tx, token: str | None = None) -> str | None:
+    """POST an already-signed tx: None when taken, else why not: ``(status): code: detail``."""
     headers = {"content-type": "application/msgpack"}
     if token:
         headers["authorization"] = f"Bearer {token}"
@@ -129,8 +142,8 @@ def post_tx(client: httpx.Client, url: str, tx: Tx, token: str | None = None) ->
         reason = describe_error(resp)
         if reason.startswith("nonce_ahead:"):
             raise describe_clock_ahead(client, url, getattr(tx, "nonce", 0))
-        raise UserError(f"the node refused the transaction ({resp.status_code}): {reason}")
-    return tx.id().hex()
+        return f"({resp.status_code}): {reason}"
+    return None
 
 
 def describe_clock_ahead(client: httpx.Client, url: str, nonce_ms: int) -> UserError:
@@ -168,16 +181,58 @@ def open_client() -> httpx.Client:
 def submit(node: str, key_path: Path, build: Callable[[bytes, int], Tx], *, token: str | None = None,
            cosigners: tuple[tuple[Keypair, str], ...] = ()) -> str:
     """Sign ``build(signer, nonce)`` with the key file (and each ``(key, sig_field)``
-    co-signer), POST it, and return the tx id (hex)."""
+    co-signer), POST it, and return the tx id (hex). On a chain that seals payloads, a
+    household payload is posted sealed (docs/privacy.md)."""
     url = parse_node_url(node)
     key = load_key(key_path)
     with open_client() as client:
         chain_id = get_chain_id(client, url)
-        tx = build(key.public, fetch_next_nonce(client, url, key.public))
-        for cosigner, field in cosigners:
-            tx = sign_tx(tx, cosigner, chain_id, field)
-        tx = sign_tx(tx, key, chain_id)
+
+        def make(nonce: int) -> Tx:
+            tx = build(key.public, nonce)
+            for cosigner, field in cosigners:
+                tx = sign_tx(tx, cosigner, chain_id, field)
+            return sign_tx(tx, key, chain_id)
+
+        tx = make(fetch_next_nonce(client, url, key.public))
+        if is_sealed_on(tx):
+            sealing = fetch_sealing(client, url)
+            if sealing is not None:
+                return post_sealed(client, url, key, chain_id, make, tx, sealing, token)
         return post_tx(client, url, tx, token)
+
+
+def fetch_sealing(client: httpx.Client, url: str) -> ChainSealing | None:
+    """Whether the node's chain seals household payloads, and under which key now."""
+    try:
+        return parse_commune_sealing(get_json(client, url, "/commune"))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def post_sealed(client: httpx.Client, url: str, key: Keypair, chain_id: bytes, make: Callable[[int], Tx], tx: Tx,
+                sealing: ChainSealing, token: str | None = None) -> str:
+    """docs/privacy.md: post ``tx`` sealed under the household's data key. If the chain
+    has no data key of this epoch for the household, publish it first, wait for its
+    block, and post the tx again built by ``make`` with a nonce after the key's."""
+    envelope = seal_tx(tx, key, chain_id, sealing)
+    refused = try_post_tx(client, url, envelope, token)
+    if refused is None:
+        return envelope.id().hex()
+    if not any(code in refused for code in NEEDS_DATA_KEY):
+        raise UserError(f"the node refused the sealed transaction {refused}")
+    sealing = fetch_sealing(client, url) or sealing
+    key_nonce = fetch_next_nonce(client, url, key.public)
+    published = try_post_tx(client, url, make_data_key_tx(key, chain_id, key_nonce, sealing), token)
+    if published is not None and "data_key_exists" not in published:
+        raise UserError(f"the node refused this household's data key {published}")
+    envelope = seal_tx(make(max(key_nonce + 1, fetch_next_nonce(client, url, key.public))), key, chain_id, sealing)
+    deadline = time.monotonic() + DATA_KEY_WAIT_S
+    while (refused := try_post_tx(client, url, envelope, token)) is not None:
+        if "no_data_key" not in refused or time.monotonic() > deadline:
+            raise UserError(f"the node refused the sealed transaction {refused}")
+        time.sleep(0.5)     # the data key waits for its block
+    return envelope.id().hex()
 
 
 def parse_key_hex(text: str, what: str) -> bytes:

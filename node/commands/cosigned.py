@@ -17,7 +17,9 @@ from typing import Any
 from node.commands.client import get_chain_id, get_json, open_client, parse_node_url, post_tx
 from node.errors import UserError
 from node.home.keyfile import load_key
-from tokens.txs import RegistrarSetChange, ScheduleUpgrade, Tx, ValidatorSetChange, ValidatorSig, decode_tx
+from tokens.txs import (
+    RegistrarSetChange, RotateDataKey, ScheduleUpgrade, Tx, ValidatorSetChange, ValidatorSig, decode_tx,
+)
 from wire import DecodeError, signing_bytes, verify_signature
 
 # Each co-signed change type: its file format and what a person calls it.
@@ -25,6 +27,7 @@ FORMATS: dict[type[Tx], tuple[str, str]] = {
     RegistrarSetChange: ("voisinage/registrar-set-change/1", "registrar set change"),
     ValidatorSetChange: ("voisinage/validator-set-change/1", "validator set change"),
     ScheduleUpgrade: ("voisinage/schedule-upgrade/1", "protocol upgrade"),
+    RotateDataKey: ("voisinage/rotate-data-key/1", "commune data key rotation"),
 }
 MAX_FILE_BYTES = 64 * 1024
 # Where the node tells what a change of each type is built on (the co-signing set, its

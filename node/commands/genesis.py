@@ -28,6 +28,10 @@ def genesis_new(
     lat: float = typer.Option(None, "--lat", help="Latitude, degrees north (default: the INSEE code's, if shipped)."),
     lon: float = typer.Option(None, "--lon", help="Longitude, degrees east (default: the INSEE code's, if shipped)."),
     elevation: int = typer.Option(None, "--elevation", help="Elevation, metres (default: the INSEE code's, or 0)."),
+    seal_payloads: bool = typer.Option(False, "--seal-payloads",
+                                       help="Household payloads travel sealed to a commune data key that only the "
+                                            "validators hold (docs/privacy.md). Household nodes then cannot replay "
+                                            "the chain: households post to a validator's API."),
 ) -> None:
     """Write OUT/genesis.json and one home per node (validator-i, household-i, registrar).
 
@@ -35,10 +39,14 @@ def genesis_new(
     caps every household's export (docs/reconciliation.md)."""
     sky = compute_sky(*resolve_location(insee, lat, lon, elevation))
     genesis = create_network(out, name=name, insee=insee, validators=validators, households=households,
-                             base_port=base_port, time_scale=time_scale, validator_ip=validator_ip, sky=sky)
+                             base_port=base_port, time_scale=time_scale, validator_ip=validator_ip, sky=sky,
+                             seal_payloads=seal_payloads)
     typer.echo(f"chain id {genesis.chain_id_hex}")
     typer.echo(f"clear sky at {sky.lat}, {sky.lon}, {sky.elevation_m} m: {sky.get_day_wh(5)} Wh per kWc "
                f"on a clear June day, {sky.get_day_wh(11)} in December")
+    if seal_payloads:
+        typer.echo(f"household payloads are sealed: a new commune data key, sealed to each of the {validators} "
+                   "validators (its secret is written nowhere in clear)")
     typer.echo(f"wrote {out / 'genesis.json'} and {validators + households + 1} homes")
 
 

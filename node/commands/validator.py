@@ -16,6 +16,7 @@ from typing import Any
 import multiaddr
 import typer
 
+from node.commands import datakey
 from node.commands.client import parse_key_hex
 from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.commands.cosigned import (
@@ -26,7 +27,8 @@ from tokens.errors import InvalidTx
 from tokens.rules_validators import compute_new_set
 from tokens.txs import ValidatorSetChange
 
-validator_app = typer.Typer(help="Change the validator set: propose-change, cosign, submit, rotate.",
+validator_app = typer.Typer(help="Change the validator set: propose-change, cosign, submit, rotate; and rotate "
+                                 "the commune data key after it: rotate-data-key, cosign-data-key, submit-data-key.",
                             no_args_is_help=True)
 
 OUT_OPTION = typer.Option(..., "--out", help="Where to write the change for the validators to co-sign.")
@@ -117,6 +119,9 @@ def validator_submit(
 ) -> None:
     """Check the co-signatures against the node's current set, then post the change."""
     typer.echo(submit_change(in_file, ValidatorSetChange, node, token))
+
+
+datakey.register(validator_app)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from node.home.errors import HomeError
 from node.home.keyfile import load_key, new_keypair, save_key
 from tokens.genesis import Genesis, GenesisError, default_params, parse_genesis
 from tokens.sky import Sky
+from wire.seal import compute_commune_public, seal_commune_secret
 
 GENESIS_FILE = "genesis.json"
 KEY_FILE = "key.json"
@@ -69,10 +70,11 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
                    base_port: int = 26656, time_scale: int = 1, genesis_time: int | None = None,
                    http_base: int = DEFAULT_HTTP_PORT, params: dict[str, Any] | None = None,
                    extra_households: list[dict[str, Any]] = (), validator_ip: str | None = None,
-                   sky: Sky | None = None) -> Genesis:
+                   sky: Sky | None = None, seal_payloads: bool = False) -> Genesis:
     """Write ``out/genesis.json`` and the homes of every node; return the parsed genesis.
     With ``sky`` (node/home/sky.py), the genesis carries the clear-sky table and readings
-    are capped by it (docs/reconciliation.md)."""
+    are capped by it (docs/reconciliation.md). With ``seal_payloads``, a fresh commune
+    data key sealed to each validator (docs/privacy.md); its secret is written nowhere."""
     if validators < 1:
         raise HomeError("--validators must be at least 1")
     if households < 0:
@@ -105,6 +107,8 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
     }
     if sky is not None:
         doc["sky"] = sky.to_doc()
+    if seal_payloads:
+        doc["sealing"] = make_sealing_doc([keys[f"validator-{i}"].public for i in range(validators)])
     try:
         genesis_bytes = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
         genesis = parse_genesis(genesis_bytes)
@@ -124,6 +128,14 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
             "http": f"127.0.0.1:{http_base + index}",
         })
     return genesis
+
+
+def make_sealing_doc(validators: list[bytes]) -> dict[str, Any]:
+    """A genesis ``sealing`` section: a new commune data key of epoch 0, its secret
+    sealed to each validator's key and then forgotten."""
+    secret = os.urandom(32)
+    return {"public": compute_commune_public(secret).hex(),
+            "sealed": {key.hex(): seal_commune_secret(key, secret, os.urandom(32)).hex() for key in validators}}
 
 
 def create_home(path: Path, genesis_file: Path, *, key_file: Path | None = None, listen: str,

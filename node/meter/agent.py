@@ -13,6 +13,10 @@ latest reading and retries with backoff, re-signing it with a fresh ``seq``.
   set back does not lock the meter out: the ledger refuses a seq more than
   ``max_nonce_ahead_s`` ahead of block time (``seq_ahead``), and the agent starts
   again from the seq that was committed.
+- On a chain that seals payloads (docs/privacy.md) the reading is posted sealed under
+  the household's data key; the agent publishes that key (``SetDataKey``) when the
+  node says it has none of the current epoch, at the start and after a rotation, and
+  retries the reading once the key is in a block.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ import trio
 
 from node.api.status import parse_status_chain_id
 from node.meter.reading import Reading, compute_reading
+from node.meter.sealing import NEEDS_DATA_KEY, ChainSealing, make_data_key_tx, parse_commune_sealing, seal_tx
 from node.meter.source import ByteSource, SourceError
 from node.meter.tic import Mode, TicParser
-from tokens.txs import MeterReading
+from tokens.txs import MeterReading, Tx
 from wire import Keypair, sign_message
 
 READ_SIZE = 4096
@@ -53,6 +58,11 @@ def build_reading_tx(key: Keypair, chain_id: bytes, reading: Reading, t: int, se
     if not isinstance(signed, MeterReading):
         raise TypeError("sign_message returned another message type")
     return signed
+
+
+def compute_nonce_ms(now_s: float) -> int:
+    """A clock nonce (tokens/txs.py: rising, gaps allowed)."""
+    return int(now_s * 1000)
 
 
 def compute_next_seq(previous: int, now_s: float) -> int:
@@ -109,6 +119,13 @@ class NodeClient:
             raise NodeUnavailable("GET /commune: settlement_interval_s or time_scale is not a positive integer")
         return interval / scale
 
+    async def get_sealing(self) -> ChainSealing | None:
+        """Whether the chain seals payloads, and under which commune key now (GET /commune)."""
+        try:
+            return parse_commune_sealing(await self._get_json("/commune"))
+        except ValueError as exc:
+            raise NodeUnavailable(str(exc)) from None
+
     async def get_last_seq(self, signer: bytes) -> int:
         """The household's last committed seq (0 for none yet), from GET /accounts/{addr}."""
         path = f"/accounts/{signer.hex()}"
@@ -128,7 +145,7 @@ class NodeClient:
             raise NodeUnavailable(f"GET {path}: the household's seq is not an integer")
         return seq
 
-    async def submit(self, tx: MeterReading) -> str:
+    async def submit(self, tx: Tx) -> str:
         """POST the tx; return the id the node gives it."""
         try:
             resp = await self.client.post(f"{self.url}/tx", content=tx.encode(), timeout=HTTP_TIMEOUT_S,
@@ -191,6 +208,8 @@ class MeterAgent:
         self.status = AgentStatus()
         self.chain_id: bytes | None = None
         self.period_s: float | None = None     # the settlement interval, wall seconds
+        self.sealing: ChainSealing | None = None
+        self.data_key_epoch: int | None = None  # the epoch whose data key this agent published
         self._done = trio.Event()
 
     async def run(self) -> None:
@@ -261,6 +280,21 @@ class MeterAgent:
             if self.max_submissions and self.status.accepted >= self.max_submissions:
                 self._done.set()
 
+    async def publish_data_key(self) -> None:
+        """docs/privacy.md: post the household's data key of the current epoch, once per
+        epoch; the node's own copy (``data_key_exists``) is as good."""
+        self.sealing = await self.node.get_sealing()
+        if self.sealing is None or self.data_key_epoch == self.sealing.epoch:
+            return
+        tx = make_data_key_tx(self.key, self.chain_id, compute_nonce_ms(self.now()), self.sealing)
+        try:
+            await self.node.submit(tx)
+        except NodeRejected as exc:
+            if "data_key_exists" not in str(exc):
+                raise
+        self.data_key_epoch = self.sealing.epoch
+        self.out(f"published this household's data key of epoch {self.sealing.epoch}")
+
     async def submit_latest(self) -> bool:
         """Sign and submit the latest reading if it is newer than the last one submitted;
         False when there was none to submit."""
@@ -270,13 +304,21 @@ class MeterAgent:
         if self.chain_id is None:
             status.last_seq = max(status.last_seq, await self.node.get_last_seq(self.key.public))
             self.chain_id = await self.node.get_chain_id()
+            self.sealing = await self.node.get_sealing()
         reading, t = status.reading, status.reading_t
         seq = compute_next_seq(status.last_seq, self.now())
-        tx = build_reading_tx(self.key, self.chain_id, reading, t, seq)
+        tx: Tx = build_reading_tx(self.key, self.chain_id, reading, t, seq)
         status.last_seq = seq
+        if self.sealing is not None:
+            tx = seal_tx(tx, self.key, self.chain_id, self.sealing)
         try:
             tx_id = await self.node.submit(tx)
         except NodeRejected as exc:
+            if self.sealing is not None and any(code in str(exc) for code in NEEDS_DATA_KEY):
+                await self.publish_data_key()
+                # The reading is kept: it goes again, sealed anew, once the key is in a block.
+                raise NodeUnavailable(f"waiting for this household's data key of epoch {self.sealing.epoch} "
+                                      f"to be in a block ({exc})") from None
             status.submitted_t, status.rejected = t, status.rejected + 1
             status.last_submission = f"rejected seq {seq}: {exc}"
             return True

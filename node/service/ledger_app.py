@@ -21,12 +21,14 @@ from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.lightsync import HEADER_RULES
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
+from node.service.sealing import opening_keys, refresh_keyring
 from node.store.pruning import Pruner
 from node.store import Store
 from tokens import (
     BlockContext, BlockResult, InvalidLedgerBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,
 )
 from tokens.genesis import Genesis
+from tokens.sealing import Keyring
 from tokens.settlement import HistoryLeft
 from tokens.txs import Tx
 from tokens.upgrades import get_protocol_version
@@ -56,11 +58,14 @@ class Committed:
 
 class LedgerApp:
     def __init__(self, genesis: Genesis, store: Store, mempool: Mempool, key: Keypair | None,
-                 now_ms: Callable[[], int], *, trust_quorum: bool = False, pruner: Pruner | None = None) -> None:
+                 now_ms: Callable[[], int], *, trust_quorum: bool = False, pruner: Pruner | None = None,
+                 keys: Keyring | None = None) -> None:
         """``trust_quorum``: take the tx signatures of a block as checked by the validators
         (for a household node only: see Node). ``pruner``: what the store keeps
-        (node/store/pruning.py); None keeps everything and archives every entry."""
+        (node/store/pruning.py); None keeps everything and archives every entry.
+        ``keys``: the commune data keys on a chain that seals payloads (node/service/sealing.py)."""
         self.genesis, self.store, self.mempool, self.key = genesis, store, mempool, key
+        self.keys = keys
         self.pruner = pruner
         self.now_ms = now_ms
         self.trust_quorum = trust_quorum
@@ -85,8 +90,10 @@ class LedgerApp:
             if budget < 0:
                 break
             candidates.append(entry.data)
-        txs, rejected, result = select_and_apply(self.store.state, self.genesis, ctx, candidates, max_txs,
-                                                 verified=self._verified(candidates), headers=HEADER_RULES)
+        with opening_keys():
+            txs, rejected, result = select_and_apply(self.store.state, self.genesis, ctx, candidates, max_txs,
+                                                     verified=self._verified(candidates), headers=HEADER_RULES,
+                                                     keys=self.keys)
         if rejected:
             self.mempool.remove(compute_ids(data for data, _ in rejected))
             log.info("dropped %d mempool txs no longer valid (%s)", len(rejected), rejected[0][1].reason)
@@ -141,8 +148,9 @@ class LedgerApp:
         ctx = BlockContext(header.height, header.time_ms, header.proposer, header.version)
         started = time.perf_counter()
         verified = set(compute_ids(block.txs)) if self.trust_quorum else self._verified(block.txs)
-        result = apply_block(self.store.state, self.genesis, ctx, block.txs, verified=verified,
-                             equivocators=equivocators, headers=HEADER_RULES)
+        with opening_keys():
+            result = apply_block(self.store.state, self.genesis, ctx, block.txs, verified=verified,
+                                 equivocators=equivocators, headers=HEADER_RULES, keys=self.keys)
         log.debug("applied block %d: %d txs (%d signatures checked before or trusted) in %.3f s", header.height,
                   len(block.txs), len(verified), time.perf_counter() - started)
         self._remember(block_id, result)
@@ -167,6 +175,8 @@ class LedgerApp:
                                 result.writes, result.state_hash, archive=archive,
                                 stale_nodes=result.stale_nodes if pruner and pruner.indexes_tree else None)
         self._results.clear()
+        if self.key is not None:
+            refresh_keyring(self.keys, self.store.state, self.key, result.writes)
         if pruner is not None:
             pruner.process_commit(self.store, block.header.height, block.header.time_ms // 1000)
         return Committed(block, block_id, result, commit.round)

@@ -37,12 +37,15 @@ from node.service.statesync import load_set_changes, save_set_changes
 from node.store.light import LightStore
 from tokens import layout as TL
 from tokens.kv import decode_value
-from tokens.lightstate import MAX_ENTRY_KEYS, GetEntries, InvalidProof, ProvenEntries, verify_entries
+from tokens.lightstate import (
+    MAX_ENTRY_KEYS, GetEntries, InvalidProof, ProvenEntries, get_own_salt_of, verify_entries,
+)
 from tokens.queries import get_params
 from tokens.visibility import (
     PUBLIC_FOLLOWED_PREFIXES, PUBLIC_KEYS, get_interval_keys, get_own_keys, get_own_prefixes, get_prm_keys,
 )
 from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, decode, sign_message
+from wire.seal import derive_household_keys
 
 log = logging.getLogger("voisinage.light")
 
@@ -109,6 +112,8 @@ class LightClient:
         self.sets: list[TrustedSet] = verify_set_changes(self.chain_id, self.genesis_set, self.changes)
         self.refreshes = 0
         self.refused_peers = 0
+        # docs/privacy.md "Private state leaves": its own leaves' salt, from its key file.
+        self.salt = derive_household_keys(key.seed, 0)[1]
 
     async def follow(self) -> None:
         while True:
@@ -191,7 +196,8 @@ class LightClient:
     async def ask(self, peer: str, root: bytes, height: int, keys: list[bytes], prefixes: list[bytes]):
         raw = await self.net.request_entries(peer, self.build_request(height, keys, prefixes).encode())
         answer = decode(raw, ProvenEntries, len(raw))
-        verified = verify_entries(root, height, keys, prefixes, answer)
+        verified = verify_entries(root, height, keys, prefixes, answer,
+                                  get_own_salt_of(answer, self.key.public, self.salt))
         if verified.refused:
             self.refused_peers += 1
             raise LightError(f"refused {len(verified.refused)} entries this household may read")

@@ -15,6 +15,7 @@ household node's do, and are gossiped again until its own state shows them commi
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -46,9 +47,11 @@ from tokens import layout as TL
 from tokens.kv import decode_value
 from tokens.queries import get_validator_set
 from tokens.statetree import is_proven_key
-from tokens.txs import MeterReading, Tx, decode_tx
+from tokens.sealing import build_set_data_key, open_own_sealed
+from tokens.txs import MeterReading, Sealed, SetDataKey, Tx, decode_tx
 from tokens.visibility import is_readable_by
 from wire import DecodeError, compute_id, verify_message
+from wire.seal import SealError
 
 log = logging.getLogger("voisinage.light")
 
@@ -85,6 +88,7 @@ class LightNode:
         self._nursery: trio.Nursery | None = None
         self._stored = trio.Event()
         self.metrics.height.set(store.height())
+        self.data_key_sent: int | None = None    # the epoch whose data key this node posted
 
     # ---- gossip ----
 
@@ -146,6 +150,12 @@ class LightNode:
         own = self.key.public
         if getattr(tx, "signer", None) != own:
             return None
+        if isinstance(tx, Sealed):
+            # Its own envelope: it holds the key that opens it (docs/privacy.md).
+            try:
+                tx = open_own_sealed(self.key.seed, tx)
+            except (SealError, DecodeError):
+                return None
         state = self.store.state
         if isinstance(tx, MeterReading):
             raw = state.get(TL.key_household(own))
@@ -183,8 +193,35 @@ class LightNode:
         if self.archive_keep_s and height % PRUNE_EVERY == 0:
             time_ms = decode_value(self.store.state.get(TL.META_TIME) or b"\x00")
             self.store.prune_archive(time_ms // 1000 - self.archive_keep_s)
+        self.publish_data_key()
         self._stored.set()
         self._stored = trio.Event()
+
+    def get_missing_data_key(self) -> SetDataKey | None:
+        """docs/privacy.md: on a chain that seals payloads, the household's data key of the
+        current epoch when the proven state shows none (after registration, after a
+        rotation). The registrar who registered it never sees it: the node sends it."""
+        state, own = self.store.state, self.key.public
+        raw = state.get(TL.META_DATA_EPOCH)
+        if raw is None or state.get(TL.key_household(own)) is None:
+            return None
+        epoch = decode_value(raw)
+        dkey = state.get(TL.key_data_key(epoch))
+        if self.data_key_sent == epoch or dkey is None or state.get(TL.key_household_data_key(own, epoch)):
+            return None
+        acct = state.get(TL.key_account(own))
+        nonce = max(self.clock.now_ms(), (decode_value(acct)[TL.A_NONCE] if acct else 0) + 1)
+        return build_set_data_key(self.key, self.chain_id, nonce, epoch, decode_value(dkey)[0], os.urandom(32))
+
+    def publish_data_key(self) -> None:
+        tx = self.get_missing_data_key()
+        if tx is None:
+            return
+        tx_id, refused = self._take(tx.encode())
+        if refused is None:
+            self.data_key_sent = tx.epoch
+            log.info("published this household's data key of epoch %d (tx %s)", tx.epoch, tx_id.hex()[:16])
+            self._gossip([tx.encode()])
 
     async def wait_for_height(self, height: int) -> None:
         while self.store.height() < height:

@@ -37,6 +37,7 @@ from node.store.pruning import Pruner, Pruning
 from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
 from node.service.roles import compute_role
+from node.service.sealing import open_node_keyring
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state, start_record_if_missing
 from node.store import Store
 from node.store.backup import iter_store_backup
@@ -57,7 +58,12 @@ MAX_REGOSSIP = 4096
 # DESIGN §7: REJECT only what no honest relayer could have accepted. A registrar
 # removed by RegistrarSetChange was a registrar one block earlier, so a peer relaying
 # its tx across the change is honest: ``not_registrar`` is an IGNORE.
-REJECT_REASONS = frozenset({"bad_signature", "unknown_signer", "malformed"})
+# A seal that does not open or does not match what its envelope signs is the sender's
+# fault whatever the state (a household's data key never changes once published), and
+# so is a payload in clear, or a seal, on a chain that says otherwise in its genesis.
+REJECT_REASONS = frozenset({"bad_signature", "unknown_signer", "malformed", "seal_does_not_open",
+                            "payload_hash_mismatch", "signer_mismatch", "nonce_mismatch", "malformed_payload",
+                            "data_key_does_not_open", "must_seal", "sealing_off"})
 
 
 # The engine's effects, rewritten before they are executed: (effects, chain id, key) -> effects.
@@ -94,8 +100,9 @@ class Node:
         self.metrics = Metrics()
         self.stats = NodeStats()
         self.pruner = Pruner(pruning or Pruning(), self.key.public, self.is_validator)
+        self.keys = open_node_keyring(self.genesis, store.state, self.key)
         self.app = LedgerApp(self.genesis, store, self.mempool, self.key, self.clock.now_ms,
-                             trust_quorum=self._trusts_quorum(), pruner=self.pruner)
+                             trust_quorum=self._trusts_quorum(), pruner=self.pruner, keys=self.keys)
         config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)
         # Every node's engine holds its key and its double-sign record (DESIGN §6): the
         # engine signs only at heights whose validator set holds the key, and the record
@@ -210,7 +217,7 @@ class Node:
     def _admit(self, data: bytes) -> bool:
         was_empty = len(self.mempool) == 0
         self.mempool.add(data, lambda d: check_tx(self.store.state, self.genesis, d, self.clock.now_ms(),
-                                                  headers=HEADER_RULES))
+                                                  headers=HEADER_RULES, keys=self.keys))
         self.metrics.mempool_txs.set(len(self.mempool))
         if was_empty:
             try:
@@ -298,7 +305,8 @@ class Node:
             if entry.arrived > older_than or len(again) >= MAX_REGOSSIP:
                 break
             try:
-                check_tx(self.store.state, self.genesis, entry.data, now_ms, verified=True, headers=HEADER_RULES)
+                check_tx(self.store.state, self.genesis, entry.data, now_ms, verified=True, headers=HEADER_RULES,
+                         keys=self.keys)
             except (InvalidTx, DecodeError) as exc:
                 stale.append(entry.id)
                 reasons[exc.reason if isinstance(exc, InvalidTx) else "malformed"] += 1

@@ -25,7 +25,7 @@ from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.lightsync import HEADER_RULES
 from consensus.sync import Trusted, verify_next_block
 from node.service.errors import ServiceError
-from node.home.homedir import load_home
+from node.home.homedir import home_key, load_home
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state
 from node.store import Store, StoreReader
 from node.store.store import DB_DIR
@@ -33,6 +33,7 @@ from tokens import (
     BlockContext, InvalidLedgerBlock, MemoryKV, apply_block, genesis_writes, get_state_hash, get_validator_set,
 )
 from tokens.genesis import Genesis
+from tokens.sealing import Keyring, compute_keyring
 from tokens.statetree import is_proven_key
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
@@ -87,14 +88,28 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -
                               "node run with --pruning default keeps --keep-blocks); node verify replays from "
                               "genesis: verify the home of a node run with --pruning archive, or of a validator")
         kv, txs = MemoryKV(genesis_writes(home.genesis)), 0
+        keys = read_verify_keyring(home, store)
         tip = Trusted(0)
         for height in range(1, store.height() + 1):
-            tip, count = verify_stored_block(store, home.genesis, kv, tip, height)
+            tip, count = verify_stored_block(store, home.genesis, kv, tip, height, keys)
             txs += count
             progress(height, store.height())
-        verify_final_state(store, kv)
+        verify_final_state(store, kv, keys)
         return VerifyReport(home.genesis.chain_id.hex(), store.height(), store.height(), txs,
                             store.state_hash().hex(), len(kv), sign_state)
+
+
+def read_verify_keyring(home, store: StoreReader) -> Keyring | None:
+    """The commune data keys this home's key opens (a chain that seals payloads), from
+    the stored state: every epoch, through the links (docs/privacy.md)."""
+    if not home.genesis.seals_payloads:
+        return None
+    key = home_key(home)
+    keys = compute_keyring(store.state, key.seed, key.public)
+    if not keys.secrets:
+        raise VerifyError(f"{home.path}: this chain seals household payloads and this home's key holds no commune "
+                          "data key: verify a validator's home (docs/privacy.md)")
+    return keys
 
 
 def verify_synced_home(home, store: Store, sign_state: str | None, progress: Progress) -> VerifyReport:
@@ -112,17 +127,18 @@ def verify_synced_home(home, store: Store, sign_state: str | None, progress: Pro
     except (ValueError, ServiceError) as exc:
         raise VerifyError(f"{home.path}: {exc}") from None
     kv, txs = MemoryKV(writes), 0
+    keys = read_verify_keyring(home, store)
     for height in range(start + 1, store.height() + 1):
-        tip, count = verify_stored_block(store, home.genesis, kv, tip, height)
+        tip, count = verify_stored_block(store, home.genesis, kv, tip, height, keys)
         txs += count
         progress(height - start, store.height() - start)
-    verify_final_state(store, kv)
+    verify_final_state(store, kv, keys)
     return VerifyReport(home.genesis.chain_id.hex(), store.height(), store.height() - start, txs,
                         store.state_hash().hex(), len(kv), sign_state, start, changes)
 
 
 def verify_stored_block(store: StoreReader, genesis: Genesis, kv: MemoryKV, tip: Trusted,
-                        height: int) -> tuple[Trusted, int]:
+                        height: int, keys: Keyring | None = None) -> tuple[Trusted, int]:
     """Check block ``height`` on top of ``tip`` and apply it to ``kv``; the new tip."""
     stored = store.get_stored_block(height)
     try:
@@ -145,14 +161,15 @@ def verify_stored_block(store: StoreReader, genesis: Genesis, kv: MemoryKV, tip:
                           f"!= replayed {get_state_hash(kv).hex()[:16]}…")
     ctx = BlockContext(height, block.header.time_ms, block.header.proposer, block.header.version)
     try:
-        result = apply_block(kv, genesis, ctx, block.txs, equivocators=get_equivocators(block), headers=HEADER_RULES)
+        result = apply_block(kv, genesis, ctx, block.txs, equivocators=get_equivocators(block), headers=HEADER_RULES,
+                             keys=keys)
     except InvalidLedgerBlock as exc:
         raise VerifyError(f"height {height}: the block does not apply: {exc}") from None
     kv.apply(result.writes)
     return Trusted(height, block_id, block.header.time_ms), len(block.txs)
 
 
-def verify_final_state(store: StoreReader, kv: MemoryKV) -> None:
+def verify_final_state(store: StoreReader, kv: MemoryKV, keys: Keyring | None = None) -> None:
     """The replayed state is the stored state, and both hash to the stored state hash."""
     replayed = get_state_hash(kv)
     if replayed != store.state_hash():
@@ -165,7 +182,7 @@ def verify_final_state(store: StoreReader, kv: MemoryKV) -> None:
     for key in sorted(set(stored_items) | set(replayed_items)):
         if stored_items.get(key) != replayed_items.get(key):
             raise VerifyError(f"height {store.height()}: state entry {key!r} differs from the replay")
-    store.verify_state_hash()
+    store.verify_state_hash(keys)
 
 
 def _describe_sign_state(home: Path) -> str | None:

@@ -22,6 +22,7 @@ from node.errors import OneLineError
 from node.store import layout as L
 from node.store.layout import Height
 from tokens import get_rescanned_state_hash, get_state_hash
+from tokens.sealing import Keyring
 from tokens.layout import INTERVAL, INTERVAL_ENTRY, TREE
 from tokens.statetree import MissingTreeNode, is_proven_key, iter_tree_entries
 
@@ -195,13 +196,14 @@ class StoreReader:
             raise StoreCorrupt(f"database {self.path}: block {height} is missing")
         return StoredBlock(Height(height), block_id, block, commit)
 
-    def read_full_state_hash(self) -> bytes:
-        """DESIGN §8 audit: the state hash recomputed from every stored state entry."""
-        return get_rescanned_state_hash(self.state)
+    def read_full_state_hash(self, keys: Keyring | None = None) -> bytes:
+        """DESIGN §8 audit: the state hash recomputed from every stored state entry (with
+        the commune data keys on a chain that seals payloads: its leaves are salted)."""
+        return get_rescanned_state_hash(self.state, keys)
 
-    def verify_state_hash(self) -> bytes:
+    def verify_state_hash(self, keys: Keyring | None = None) -> bytes:
         """Recompute the state hash and compare it with the stored one; return it."""
-        stored, computed = self.state_hash(), self.read_full_state_hash()
+        stored, computed = self.state_hash(), self.read_full_state_hash(keys)
         if stored != computed:
             raise StoreCorrupt(f"database {self.path}: stored state hash {stored.hex()[:16]}… "
                                f"!= recomputed {computed.hex()[:16]}… at height {self.height()}")

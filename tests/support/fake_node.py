@@ -148,7 +148,8 @@ def _make_handler(stub: NodeStub) -> type[BaseHTTPRequestHandler]:
             if self.path == "/status":
                 self.answer(200, {"chain_id": stub.chain_id.hex(), "height": "0"})
             elif self.path == "/commune":
-                self.answer(200, {"params": {"settlement_interval_s": stub.interval_s, "time_scale": 1}})
+                self.answer(200, {"params": {"settlement_interval_s": stub.interval_s, "time_scale": 1},
+                                  "sealing": None})
             else:
                 self.answer(404, {"error": "not found"})
 

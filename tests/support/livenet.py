@@ -57,18 +57,21 @@ class LiveNet:
     starts nodes one by one calls ``start_nodes`` and ``stop`` itself."""
 
     def __init__(self, root: Path, api_token: str | None = None, speed: int = SPEED, feed: bool = True,
-                 households: int = 2) -> None:
-        """``households`` in genesis; the first two run a node and have a meter."""
+                 households: int = 2, seal: bool = False) -> None:
+        """``households`` in genesis; the first two run a node and have a meter. ``seal``: the
+        chain seals household payloads (docs/privacy.md), so household nodes run light."""
         self.root = root
         base = free_port_block(8)
         self.genesis = create_network(root, name="Testville", insee="12345", validators=1, households=households,
                                       base_port=base, time_scale=speed, http_base=base + 4,
-                                      params={"max_idle_s": 1})
+                                      params={"max_idle_s": 1}, seal_payloads=seal)
         self.clock = ChainClock(self.genesis.genesis_time, speed)
         self.names = ["validator-0", "household-0", "household-1"]
         self.ports = {name: base + 4 + i for i, name in enumerate(self.names)}
         extra = ("--api-token", api_token) if api_token else ()
-        self.nodes = {name: NodeProc(name, root / name, self.ports[name], extra) for name in self.names}
+        self.nodes = {name: NodeProc(name, root / name, self.ports[name],
+                                     extra + (("--light",) if seal and name.startswith("household") else ()))
+                      for name in self.names}
         self.with_feeder = feed
         self._stop = threading.Event()
         self._feeder: threading.Thread | None = None

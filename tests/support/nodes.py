@@ -81,11 +81,13 @@ class Commune:
             path.write_bytes(data)
 
 
-def make_commune(root: Path, validators: int, households: int = 0, **params: Any) -> Commune:
+def make_commune(root: Path, validators: int, households: int = 0, genesis_args: tuple[str, ...] = (),
+                 **params: Any) -> Commune:
+    """``genesis_args``: more ``genesis new`` options (``--seal-payloads``, ``--time-scale N``)."""
     base = free_port_block(validators + households + 1)
     done = run_cli("genesis", "new", "--name", "Testville", "--insee", TEST_INSEE,
                    "--validators", str(validators), "--households", str(households),
-                   "--base-port", str(base), "--out", str(root))
+                   "--base-port", str(base), "--out", str(root), *genesis_args)
     if done.returncode != 0:
         raise AssertionError(f"genesis new failed: {done.stderr}")
     commune = Commune(root, validators, households)

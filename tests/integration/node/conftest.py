@@ -20,8 +20,8 @@ def cluster_of(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     """``cluster_of(validators, households, **params)``: a fresh commune and its processes."""
     made: list[Cluster] = []
 
-    def make(validators: int, households: int = 0, **params: Any) -> Cluster:
-        commune = make_commune(tmp_path / f"commune-{len(made)}", validators, households, **params)
+    def make(validators: int, households: int = 0, genesis_args: tuple[str, ...] = (), **params: Any) -> Cluster:
+        commune = make_commune(tmp_path / f"commune-{len(made)}", validators, households, genesis_args, **params)
         made.append(Cluster(commune))
         return made[-1]
 

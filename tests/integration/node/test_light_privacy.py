@@ -12,17 +12,16 @@ imported and up). In this process, over real libp2p on loopback:
 
 Everything recorded is unpacked recursively (every bytes field that is msgpack is
 unpacked too) and must hold none of household-0's reading values, and no entry of
-household-0's state (its address in no key).
+household-0's state (its address in no state key).
 
-The light node's part holds today. The listener's cannot until household txs carry
-sealed payloads (issue 20 "Sealed payloads"): gossip and proposals carry readings in
-the clear. That test is kept out of the default suite; run it with
-``VOISINAGE_SEALED_TESTS=1 .venv/bin/python -m pytest tests/integration/node/test_light_privacy.py``.
+The listener's part runs on a commune that seals payloads (``genesis new
+--seal-payloads``, docs/privacy.md "Sealed payloads"), household nodes light: gossip and
+proposals carry envelopes whose signer, nonce and size are in clear, and nothing else.
 """
 
 from __future__ import annotations
 
-import os
+import re
 from typing import Any
 
 import httpx
@@ -37,6 +36,8 @@ from node.net.network import NetSettings
 from node.service.lightnode import LightNode, open_light_network, open_light_store
 from tests.support.livenet import LiveNet
 from tests.support.wait import wait_until
+from node.meter.sealing import ChainSealing, parse_commune_sealing, seal_tx
+from tokens.layout import key_household_data_key as household_data_key
 from tokens.txs import MeterReading
 from wire import sign_message
 
@@ -70,13 +71,18 @@ def unpack_all(value: Any, out: list) -> None:
             unpack_all(inner, out)
 
 
+def is_state_key(data: bytes) -> bool:
+    """A state key (``family/`` ...): an envelope's signer in clear is not one."""
+    return re.match(rb"[a-z]+/", data) is not None
+
+
 def leaks(messages: list[bytes], secrets: set[int], address: bytes) -> list[str]:
     found = []
     for data in messages:
         atoms: list = []
         unpack_all(data, atoms)
         hits = {a for a in atoms if isinstance(a, int) and a in secrets}
-        named = [a for a in atoms if isinstance(a, bytes) and len(a) > 32 and address in a]
+        named = [a for a in atoms if isinstance(a, bytes) and len(a) > 32 and address in a and is_state_key(a)]
         if hits or named:
             found.append(f"{len(data)}-byte message: reading values {sorted(hits)[:3]}, "
                          f"{len(named)} fields naming household-0")
@@ -84,11 +90,12 @@ def leaks(messages: list[bytes], secrets: set[int], address: bytes) -> list[str]
 
 
 class Feeder:
-    """Household-0's meter, posted to its full node's HTTP API."""
+    """Household-0's meter, posted to its node's HTTP API (sealed on a sealing chain)."""
 
-    def __init__(self, net: LiveNet) -> None:
+    def __init__(self, net: LiveNet, sealing: ChainSealing | None = None) -> None:
         self.net, self.key, self.serial = net, net.key("household-0"), net.meter_serial("household-0")
         self.sent: set[int] = set()
+        self.sealing = sealing
 
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=5) as client:
@@ -97,7 +104,10 @@ class Feeder:
                 self.sent |= {imp, exp}
                 tx = MeterReading(signer=self.key.public, meter=self.serial, seq=seq,
                                   t=self.net.clock.now_ms() // 1000, import_wh=imp, export_wh=exp, sig=bytes(64))
-                data = sign_message(tx, self.net.genesis.chain_id, self.key).encode()
+                signed = sign_message(tx, self.net.genesis.chain_id, self.key)
+                if self.sealing is not None:
+                    signed = seal_tx(signed, self.key, self.net.genesis.chain_id, self.sealing)
+                data = signed.encode()
                 try:
                     await client.post(self.net.url("household-0") + "/tx", content=data)
                 except httpx.HTTPError:
@@ -166,10 +176,29 @@ async def test_light_household_node_receives_no_other_households_readings_or_ent
     assert leaks(gossip + recorder.answers, feeder.sent, other) == []
 
 
-@pytest.mark.skipif(os.environ.get("VOISINAGE_SEALED_TESTS") != "1",
-                    reason="needs sealed household payloads (issue 20): gossip carries readings in the clear today")
-async def test_passive_gossip_listener_sees_no_households_readings(commune: LiveNet, tmp_path):
-    net, feeder = commune, Feeder(commune)
+@pytest.fixture
+def sealed_commune(tmp_path):
+    net = LiveNet(tmp_path, feed=False, seal=True)
+    net.start_nodes("validator-0", "household-0")
+    yield net
+    net.stop()
+
+
+def has_data_key(net: LiveNet, name: str) -> bool:
+    """Whether the validator's state shows ``name``'s data key of epoch 0 (its node posts it)."""
+    key = household_data_key(net.key(name).public, 0).hex()
+    doc = net.get_json("validator-0", f"/proofs/{key}", signer=name)
+    return bool(doc and doc.get("value"))
+
+
+async def test_passive_gossip_listener_sees_no_households_readings(sealed_commune: LiveNet, tmp_path):
+    net = sealed_commune
+    sealing = parse_commune_sealing(net.get_json("validator-0", "/commune"))
+    assert sealing is not None
+    # Household-0's light node publishes its data key by itself once it sees its record.
+    await wait_until(lambda: has_data_key(net, "household-0") or None, what="household-0's data key",
+                     timeout=90, logs=net.logs, poll_s=1.0)
+    feeder = Feeder(net, sealing)
     heard: list[bytes] = []
 
     def record(peer: str, data: bytes):
@@ -184,3 +213,8 @@ async def test_passive_gossip_listener_sees_no_households_readings(commune: Live
         await trio.sleep(5)
     assert heard, "the listener heard nothing: the test saw nothing"
     assert leaks(heard, feeder.sent, net.key("household-0").public) == []
+    # The readings did go through, sealed: the validator took and settled household-0's energy.
+    await wait_until(lambda: (net.get_json("validator-0", f"/accounts/{net.address('household-0')}",
+                                           signer="household-0") or {})
+                     .get("household", {}).get("last_reading") or None, what="household-0's sealed readings",
+                     timeout=60, logs=net.logs, poll_s=1.0)

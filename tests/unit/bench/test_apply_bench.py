@@ -16,7 +16,7 @@ from node.bench.workload import make_workload
 from tokens.txs import ValidatorSetChange
 
 KEYS = {"n", "blocks", "households", "txs_per_s", "raw_verify_per_s", "ratio", "block_apply_p99_s",
-        "cpu_ratio", "phases_s", "pipelined"}
+        "cpu_ratio", "phases_s", "pipelined", "sealed"}
 
 
 def test_report_has_every_key_and_consistent_figures():
@@ -30,13 +30,18 @@ def test_report_has_every_key_and_consistent_figures():
     assert report["pipelined"]["verify_threads"] == 2
     assert 0 < report["cpu_ratio"] < 1.5
     assert set(report["phases_s"]) == {"verify", "apply", "persist"}
+    sealed = report["sealed"]
+    assert sealed["ratio"] == pytest.approx(sealed["txs_per_s"] / sealed["raw_verify_open_per_s"], rel=0.01)
+    assert sealed["pipelined"]["threads"] == 2 and sealed["pipelined"]["txs_per_s"] > 0
+    assert set(sealed["parallel"]) == {"workers", "one_thread_per_s", "threads_per_s", "threads_speedup",
+                                       "processes_per_s", "processes_speedup"}
 
 
 def test_progress_callbacks_count_every_tx():
     signed, applied = [], []
     run_apply_bench(300, households=50, block_max=128, on_signed=signed.append, on_block=applied.append)
     assert signed[-1] == 300
-    assert sum(applied) == 2 * 300   # the sequential run and the pipelined run
+    assert sum(applied) == 3 * 300   # the sequential run, the pipelined run, the sealed run
 
 
 def test_invalid_bad_signature_is_reported(tmp_path):
@@ -82,3 +87,14 @@ def test_cli_prints_figures(capsys):
 def test_invalid_cli_n_zero(capsys):
     assert main(["bench", "apply", "--n", "0"]) == 2
     assert "--n" in capsys.readouterr().err
+
+
+def test_sealed_workload_hides_every_reading_and_reaches_the_same_balances(tmp_path):
+    from node.bench.sealed import make_sealed_workload, run_sealed
+    from tokens.txs import Sealed, decode_tx
+
+    w = make_sealed_workload(40, households=10, block_max=20)
+    assert all(isinstance(decode_tx(raw), Sealed) for block in w.blocks for raw in block.txs)
+    assert all(b"0214" not in raw for block in w.blocks for raw in block.txs)   # no meter serial in clear
+    report = run_sealed(w, tmp_path / "s", lambda txs: None)
+    assert report["txs_per_s"] > 0 and report["raw_verify_open_per_s"] > 0

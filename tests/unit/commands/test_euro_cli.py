@@ -26,6 +26,7 @@ from tokens import InvalidLedgerBlock
 from tokens import layout as L
 from tokens.kv import decode_value
 from tokens.queries_euro import get_euro_ledger, get_payout
+from tokens.queries import get_sealing
 from wire import compute_id
 
 EXPORT_WH, IMPORT_WH = 1_501, 1_000
@@ -44,6 +45,8 @@ class LedgerNode(JSONHandler):
         if url.path.startswith("/accounts/"):
             doc = get_account_view(c.kv, bytes.fromhex(url.path.rsplit("/", 1)[1]))
             return self.answer(200, doc) if doc else self.answer(404, {"error": "unknown account"})
+        if url.path == "/commune":
+            return self.answer(200, {"sealing": get_sealing(c.kv)})
         if url.path.startswith("/euro/payouts/"):
             doc = get_payout(c.kv, bytes.fromhex(url.path.rsplit("/", 1)[1]))
             return self.answer(200, doc) if doc else self.answer(404, {"error": "no such payout"})

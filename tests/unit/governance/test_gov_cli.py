@@ -37,6 +37,7 @@ class FakeNode(JSONHandler):
                                        "categories": ["pensions", "energy", "roads", "startups", "canteen",
                                                       "security"]},
             "/governance/proposals": [{"id": PROPOSAL.hex(), "param": "levy_bp", "status": "open"}],
+            "/commune": {"sealing": None},      # a chain that does not seal payloads
         }
         if self.path in docs:
             self.answer(200, docs[self.path])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import itertools
 import json
 
@@ -15,16 +17,19 @@ from node.meter.agent import (
 )
 from node.meter.reading import Reading, parse_capture
 from node.meter.source import FileSource
-from tokens.txs import decode_tx
+from tokens.sealing import open_own_sealed
+from tokens.txs import Sealed, SetDataKey, decode_sealable, decode_tx
 from tests.support.fake_node import NodeStub
 from tests.support.ports import free_port
 from tests.support.wait import wait_until
 from tests.unit.meter.meter_helpers import TIC_DIR, historic_base_frame, load_capture, split_frames
 from wire import Keypair, verify_message
+from wire.seal import compute_commune_public, open_data_key, open_payload
 
 CHAIN_ID = bytes(range(32))
 KEY = Keypair(b"\x07" * 32)
 READING = Reading("031428571428", 1000, 20, 300, None)
+COMMUNE_SECRET = hashlib.sha256(b"commune").digest()
 
 
 class StepClock:
@@ -180,6 +185,8 @@ def _account_node(committed_seq: int | None, posted: list):
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/status":
             return httpx.Response(200, json={"chain_id": CHAIN_ID.hex()})
+        if request.url.path == "/commune":
+            return httpx.Response(200, json={"sealing": None})
         if request.url.path.startswith("/accounts/"):
             if committed_seq is None:
                 return httpx.Response(404, json={"error": "unknown account"})
@@ -235,7 +242,8 @@ def _interval_node(posted: list, down: list[bool]):
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/commune":
-            return httpx.Response(200, json={"params": {"settlement_interval_s": 1800, "time_scale": 1}})
+            return httpx.Response(200, json={"params": {"settlement_interval_s": 1800, "time_scale": 1},
+                                             "sealing": None})
         if request.url.path == "/tx" and down[0]:
             return httpx.Response(503, json={"error": "down"})
         return account(request)
@@ -288,3 +296,46 @@ async def test_invalid_commune_answers_mean_the_node_is_unavailable(answer):
     async with _mock_client(lambda request: answer) as client:
         with pytest.raises(NodeUnavailable):
             await NodeClient("http://node", client).get_interval_wall_s()
+
+
+def _sealing_node(posted: list, refused: list):
+    """A node of a chain that seals payloads: a sealed tx is refused until a SetDataKey came."""
+    public = compute_commune_public(COMMUNE_SECRET)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/status":
+            return httpx.Response(200, json={"chain_id": CHAIN_ID.hex()})
+        if request.url.path == "/commune":
+            return httpx.Response(200, json={"sealing": {"epoch": 3, "public": public.hex()}})
+        if request.url.path.startswith("/accounts/"):
+            return httpx.Response(404, json={"error": "unknown account"})
+        tx = decode_tx(request.content)
+        if isinstance(tx, Sealed) and not any(isinstance(p, SetDataKey) for p in posted):
+            refused.append(tx)
+            return httpx.Response(400, json={"error": "no_data_key: no data key of epoch 3"})
+        posted.append(tx)
+        return httpx.Response(202, json={"id": tx.id().hex()})
+    return handler
+
+
+async def test_agent_seals_its_reading_and_publishes_its_data_key_first():
+    posted: list = []
+    refused: list = []
+    async with _mock_client(_sealing_node(posted, refused)) as client:
+        agent = MeterAgent(None, KEY, NodeClient("http://node", client), 60, now=lambda: 1_760_000_000.0,
+                           out=lambda line: None)
+        agent.status.reading, agent.status.reading_t = READING, 1_760_000_000
+        with pytest.raises(NodeUnavailable, match="data key of epoch 3"):
+            await agent.submit_latest()
+        await agent.submit_latest()       # the retry, once the key is in a block
+    [first] = refused
+    data_key_tx, sealed = posted
+    assert isinstance(data_key_tx, SetDataKey) and data_key_tx.epoch == 3 and sealed.epoch == 3
+    assert verify_message(data_key_tx, CHAIN_ID) and verify_message(sealed, CHAIN_ID)
+    # The commune key's holder opens the household's data key, then the reading.
+    data_key, _ = open_data_key(COMMUNE_SECRET, data_key_tx.sealed)
+    reading = decode_sealable(open_payload(data_key, sealed.box))
+    assert (reading.import_wh, reading.t, reading.seq) == (READING.import_wh, 1_760_000_000, sealed.nonce)
+    # And the household reads it back with its key file alone.
+    assert open_own_sealed(KEY.seed, sealed) == reading
+    assert READING.meter.encode() not in sealed.encode() and first.box != sealed.box

@@ -20,6 +20,7 @@ from tokens import txs as T
 from tokens.genesis import Genesis, parse_genesis
 from tokens.upgrades import get_protocol_version
 from wire import Keypair, sign_message, signing_bytes
+from wire.seal import compute_commune_public, seal_commune_secret
 
 GENESIS_TIME = 1_700_000_000 - 1_700_000_000 % 86_400      # midnight UTC
 ZERO_SIG = bytes(64)
@@ -40,9 +41,11 @@ def household_doc(i: int, key: Keypair, producer: bool) -> dict[str, Any]:
 
 
 def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, *, dev: bool = False,
-                 n_validators: int = 4, sky: dict[str, Any] | None = None) -> tuple[Genesis, list[Keypair]]:
+                 n_validators: int = 4, sky: dict[str, Any] | None = None,
+                 commune_secret: bytes | None = None) -> tuple[Genesis, list[Keypair]]:
     """A genesis with ``n_households`` households; households 0 and 1 produce. With
-    ``sky`` (a genesis "sky" section), exports are capped by its clear-sky table."""
+    ``sky`` (a genesis "sky" section), exports are capped by its clear-sky table. With
+    ``commune_secret``, the chain seals payloads under that commune data key (epoch 0)."""
     keys = [keypair("household", i) for i in range(n_households)]
     doc = {
         "commune": {"name": "Testville", "insee": "99999"},
@@ -56,6 +59,10 @@ def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, *,
     }
     if sky is not None:
         doc["sky"] = sky
+    if commune_secret is not None:
+        doc["sealing"] = {"public": compute_commune_public(commune_secret).hex(),
+                          "sealed": {v.public.hex(): seal_commune_secret(v.public, commune_secret, bytes([i]) * 32).hex()
+                                     for i, v in enumerate(VALIDATORS[:n_validators])}}
     return parse_genesis(json.dumps(doc, sort_keys=True).encode()), keys
 
 

@@ -1,0 +1,155 @@
+"""``voisinage validator rotate-data-key | cosign-data-key | submit-data-key``: a new epoch of
+the commune data key, sealed to the latest validator set (docs/privacy.md "Rotation").
+
+After a validator set change, one operator writes the rotation with its own key file:
+a fresh secret sealed to every validator of the latest set, and the link that boxes the
+current secret (opened from the operator's own sealed copy) under the new one. Each
+co-signer checks, offline, that its own copy opens to the announced public key and
+that the link opens to the secret it holds, then signs; ``submit-data-key`` checks the
+co-signatures against the node's current set and posts it. The ledger checks only
+the structure (to whom, by whom): what a sealed copy holds, only its holder can check.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from node.commands.client import get_chain_id, get_json, open_client, parse_node_url, post_tx
+from node.commands.cosigned import Change, check_ready, cosign_change, read_change, write_change
+from node.commands.options import NODE_OPTION, TOKEN_OPTION
+from node.errors import UserError
+from node.home.keyfile import load_key
+from node.meter.sealing import ChainSealing, parse_commune_sealing
+from tokens import layout as L
+from tokens.kv import decode_value
+from tokens.txs import RotateDataKey
+from wire import Keypair
+from wire.seal import (
+    SealError, compute_commune_public, open_commune_secret, open_link, seal_commune_secret, seal_link,
+)
+
+
+def fetch_rotation_basis(node: str, key: Keypair) -> tuple[bytes, dict[str, Any], ChainSealing, bytes]:
+    """The chain id, the validator change basis, the current epoch, and the operator's
+    own sealed copy of the current secret (read from the state through GET /proofs)."""
+    url = parse_node_url(node)
+    with open_client() as client:
+        chain_id = get_chain_id(client, url)
+        basis = get_json(client, url, "/validators/change")
+        try:
+            sealing = parse_commune_sealing(get_json(client, url, "/commune"))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if sealing is None:
+            raise UserError("this chain does not seal payloads: it has no commune data key to rotate")
+        proof = get_json(client, url, f"/proofs/{L.key_data_key_sealed(sealing.epoch, key.public).hex()}")
+    if not isinstance(basis, dict) or not {"validators", "latest", "quorum"} <= set(basis):
+        raise UserError("GET /validators/change: the node's answer lacks the validator set")
+    value = proof.get("value") if isinstance(proof, dict) else None
+    if not isinstance(value, str):
+        raise UserError(f"your key {key.public.hex()[:16]}… holds no copy of the commune data key of epoch "
+                        f"{sealing.epoch} (or its block is not yet under a committed header: try again in a block)")
+    return chain_id, basis, sealing, decode_value(bytes.fromhex(value))
+
+
+def open_own_copy(key: Keypair, sealed: bytes, public: bytes) -> bytes:
+    try:
+        secret = open_commune_secret(key.seed, sealed)
+    except SealError:
+        raise UserError("your sealed copy of the commune data key does not open with this key file") from None
+    if compute_commune_public(secret) != public:
+        raise UserError("your sealed copy does not hold the secret of the announced public key")
+    return secret
+
+
+def build_rotation(key: Keypair, basis: dict[str, Any], sealing: ChainSealing, own: bytes) -> RotateDataKey:
+    old = open_own_copy(key, own, sealing.public)
+    new = os.urandom(32)
+    holders = tuple(bytes.fromhex(k) for k in sorted(basis["latest"]))
+    return RotateDataKey(nonce=sealing.epoch + 1, public=compute_commune_public(new), holders=holders,
+                         sealed=tuple(seal_commune_secret(h, new, os.urandom(32)) for h in holders),
+                         link=seal_link(new, old, os.urandom(24)), sigs=())
+
+
+def check_rotation(change: Change, key: Keypair, old: bytes | None) -> None:
+    """A co-signer's offline check: its copy opens to the new public key, and the link
+    opens to the secret it holds now (when it holds one)."""
+    tx: RotateDataKey = change.tx
+    if key.public not in tx.holders:
+        raise UserError(f"your key {key.public.hex()[:16]}… is not among the holders: the rotation must seal the "
+                        "new key to every validator of the latest set")
+    new = open_own_copy(key, tx.sealed[tx.holders.index(key.public)], tx.public)
+    if old is not None:
+        try:
+            linked = open_link(new, tx.link)
+        except SealError:
+            raise UserError("the link does not open with the new secret") from None
+        if linked != old:
+            raise UserError("the link does not hold the current commune secret: old sealed payloads would be lost")
+
+
+def describe(change: Change) -> str:
+    tx: RotateDataKey = change.tx
+    return (f"commune data key epoch {tx.nonce} ({tx.public.hex()[:16]}…), sealed to "
+            f"{', '.join(h.hex()[:8] for h in tx.holders)}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("rotate-data-key")
+    def rotate_data_key(
+        key: Path = typer.Option(..., "--key", help="Your validator key file (opens your copy of the current key)."),
+        out: Path = typer.Option(..., "--out", help="Where to write the rotation for the validators to co-sign."),
+        node: str = NODE_OPTION,
+    ) -> None:
+        """After a validator set change: a new commune data key for the latest set."""
+        signer = load_key(key)
+        chain_id, basis, sealing, own = fetch_rotation_basis(node, signer)
+        tx = build_rotation(signer, basis, sealing, own)
+        change = Change(chain_id, tuple(bytes.fromhex(k) for k in basis["validators"]), basis["quorum"], tx)
+        write_change(out, change)
+        typer.echo(f"{describe(change)}; written to {out}: {change.quorum} of {len(change.validators)} validators "
+                   f"co-sign it with `voisinage validator cosign-data-key --in {out} --key KEY --out FILE`")
+
+    @app.command("cosign-data-key")
+    def cosign_data_key(
+        in_file: Path = typer.Option(..., "--in", help="The rotation (from rotate-data-key or another cosign)."),
+        key: Path = typer.Option(..., "--key", help="Your validator key file."),
+        out: Path = typer.Option(..., "--out", help="Where to write the rotation with your signature."),
+        node: str | None = typer.Option(None, "--node", help="Optional: a node to read your copy of the current "
+                                        "key from, to check that the link keeps old payloads readable."),
+    ) -> None:
+        """Validator: check that your copy of the new key opens, then co-sign (offline)."""
+        change = read_change(in_file, RotateDataKey)
+        signer = load_key(key)
+        old = None
+        if node is not None:
+            _, _, sealing, own = fetch_rotation_basis(node, signer)
+            old = open_own_copy(signer, own, sealing.public)
+        check_rotation(change, signer, old)
+        signed, count = cosign_change(change, key)
+        write_change(out, signed)
+        typer.echo(f"{describe(signed)}; {count} of {signed.quorum} signatures; written to {out}")
+
+    @app.command("submit-data-key")
+    def submit_data_key(
+        in_file: Path = typer.Option(..., "--in", help="The co-signed rotation."),
+        node: str = NODE_OPTION, token: str | None = TOKEN_OPTION,
+    ) -> None:
+        """Check the co-signatures against the node's current set, then post the rotation."""
+        change = read_change(in_file, RotateDataKey)
+        url = parse_node_url(node)
+        with open_client() as client:
+            chain_id = get_chain_id(client, url)
+            basis = get_json(client, url, "/validators/change")
+            try:
+                sealing = parse_commune_sealing(get_json(client, url, "/commune"))
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            if sealing is None:
+                raise UserError("this chain does not seal payloads")
+            check_ready(change, chain_id, {**basis, "next_nonce": sealing.epoch + 1})
+            typer.echo(post_tx(client, url, change.tx, token))

@@ -1,0 +1,62 @@
+"""``voisinage validator rotate-data-key`` / ``cosign-data-key``: what the operators check
+offline before a new commune data key reaches the chain (docs/privacy.md "Rotation")."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pytest
+
+from node.commands.cosigned import Change, decode_change, encode_change
+from node.commands.datakey import build_rotation, check_rotation
+from node.errors import UserError
+from node.meter.sealing import ChainSealing
+from tokens.txs import RotateDataKey
+from wire import Keypair
+from wire.seal import compute_commune_public, open_commune_secret, open_link, seal_commune_secret
+
+KEYS = [Keypair(hashlib.sha256(b"validator %d" % i).digest()) for i in range(4)]
+OLD = hashlib.sha256(b"epoch 0").digest()
+SEALING = ChainSealing(0, compute_commune_public(OLD))
+
+
+def rotation(latest=KEYS[:3]) -> Change:
+    basis = {"latest": [k.public.hex() for k in latest], "validators": [k.public.hex() for k in KEYS], "quorum": 3}
+    own = seal_commune_secret(KEYS[0].public, OLD, bytes(32))
+    tx = build_rotation(KEYS[0], basis, SEALING, own)
+    return Change(bytes(32), tuple(k.public for k in KEYS), 3, tx)
+
+
+def test_rotation_seals_a_new_key_to_the_latest_set_and_links_back():
+    change = decode_change(encode_change(rotation()), RotateDataKey)
+    tx = change.tx
+    assert tx.nonce == 1 and sorted(tx.holders) == sorted(k.public for k in KEYS[:3])
+    for key in KEYS[:3]:
+        new = open_commune_secret(key.seed, tx.sealed[tx.holders.index(key.public)])
+        assert compute_commune_public(new) == tx.public and open_link(new, tx.link) == OLD
+        check_rotation(change, key, OLD)
+
+
+def test_invalid_cosign_by_a_validator_left_out_of_the_new_key():
+    with pytest.raises(UserError, match="not among the holders"):
+        check_rotation(rotation(), KEYS[3], OLD)
+
+
+def test_invalid_cosign_of_a_copy_that_does_not_hold_the_announced_key():
+    change = rotation()
+    forged = dataclasses.replace(change.tx, public=compute_commune_public(bytes(31) + b"\x01"))
+    with pytest.raises(UserError, match="announced public key"):
+        check_rotation(dataclasses.replace(change, tx=forged), KEYS[1], OLD)
+
+
+def test_invalid_cosign_of_a_link_that_loses_old_payloads():
+    change = rotation()
+    with pytest.raises(UserError, match="current commune secret"):
+        check_rotation(change, KEYS[1], hashlib.sha256(b"another").digest())
+
+
+def test_invalid_rotation_by_an_operator_whose_copy_does_not_open():
+    basis = {"latest": [k.public.hex() for k in KEYS[:3]]}
+    with pytest.raises(UserError, match="does not open"):
+        build_rotation(KEYS[1], basis, SEALING, seal_commune_secret(KEYS[0].public, OLD, bytes(32)))

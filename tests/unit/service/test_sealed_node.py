@@ -1,0 +1,137 @@
+"""A validator's node on a chain that seals payloads (docs/privacy.md "Sealed payloads"):
+gossip verdicts on seals, its keyring after a rotation, and the refusal of a node that
+holds no commune key. A real Node over a real LevelDB store; blocks are committed
+through its ledger app (tests/unit/service/test_pending_txs.py ``commit_block``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from node.home.homedir import KEY_FILE, create_network, load_home
+from node.home.keyfile import load_key
+from node.net import Outcome
+from node.service.node import Node
+from node.service.runner import open_store
+from node.service.sealing import NoCommuneKey
+from tests.unit.service.test_pending_txs import commit_block
+from tokens import layout as L
+from tokens.queries import get_sealing
+from tokens.sealing import Keyring, build_sealed, build_set_data_key
+from tokens.txs import MeterReading, RotateDataKey, ValidatorSig
+from wire import sign_message, signing_bytes
+from wire.seal import compute_commune_public, seal_commune_secret, seal_link
+
+
+@pytest.fixture
+def commune(tmp_path: Path) -> Path:
+    root = tmp_path / "commune"
+    create_network(root, name="Testville", insee="12345", validators=1, households=1, base_port=40000,
+                   genesis_time=int(time.time()) - 600, seal_payloads=True)
+    return root
+
+
+@pytest.fixture
+def node(commune: Path) -> Iterator[Node]:
+    home = load_home(commune / "validator-0")
+    store = open_store(home)
+    try:
+        yield Node(home, store)
+    finally:
+        store.close()
+
+
+def household(node: Node, commune: Path):
+    key = load_key(commune / "household-0" / KEY_FILE)
+    return key, {h.key: h.meter for h in node.genesis.households}[key.public]
+
+
+def sealed_reading(node: Node, commune: Path, seq: int) -> bytes:
+    key, meter = household(node, commune)
+    inner = MeterReading(signer=key.public, meter=meter, seq=seq, t=int(time.time()) - 5, import_wh=1000,
+                         export_wh=0, sig=bytes(64))
+    return build_sealed(inner, key, node.chain_id, 0, os.urandom(24)).encode()
+
+
+def publish_data_key(node: Node, commune: Path) -> None:
+    key, _ = household(node, commune)
+    sealing = get_sealing(node.store.state)
+    tx = build_set_data_key(key, node.chain_id, 1, sealing["epoch"], bytes.fromhex(sealing["public"]), os.urandom(32))
+    commit_block(node, commune, [tx.encode()])
+
+
+def test_seal_failures_are_rejects_and_state_waits_are_ignores(node, commune):
+    key, meter = household(node, commune)
+    clear = sign_message(MeterReading(signer=key.public, meter=meter, seq=1, t=1, import_wh=0, export_wh=0,
+                                      sig=bytes(64)), node.chain_id, key).encode()
+    assert node.on_tx("peer", clear).outcome is Outcome.REJECT
+    # No data key in the state yet: a state-dependent refusal, nobody is penalised.
+    verdict = node.on_tx("peer", sealed_reading(node, commune, 1))
+    assert (verdict.outcome, verdict.reason) == (Outcome.IGNORE, "no_data_key")
+    publish_data_key(node, commune)
+    good = sealed_reading(node, commune, 2)
+    assert node.on_tx("peer", good).outcome is Outcome.ACCEPT
+    env = node.mempool.entries()[-1].tx
+    broken = sign_message(dataclasses.replace(env, nonce=3, box=env.box[:-1] + bytes([env.box[-1] ^ 1])),
+                          node.chain_id, key).encode()
+    verdict = node.on_tx("peer", broken)
+    assert (verdict.outcome, verdict.reason) == (Outcome.REJECT, "seal_does_not_open")
+    mismatch = sign_message(dataclasses.replace(env, nonce=4, mac=bytes(32)), node.chain_id, key).encode()
+    verdict = node.on_tx("peer", mismatch)
+    assert (verdict.outcome, verdict.reason) == (Outcome.REJECT, "payload_hash_mismatch")
+    commit_block(node, commune, [good])
+    assert node.store.state.get(L.key_household(key.public)) is not None
+
+
+def test_keyring_follows_a_rotation_and_old_payloads_stay_readable(node, commune):
+    publish_data_key(node, commune)
+    commit_block(node, commune, [sealed_reading(node, commune, 2)])
+    vkey = node.key
+    old = node.keys.secrets[0]
+    new = os.urandom(32)
+    tx = RotateDataKey(nonce=1, public=compute_commune_public(new), holders=(vkey.public,),
+                       sealed=(seal_commune_secret(vkey.public, new, os.urandom(32)),),
+                       link=seal_link(new, old, os.urandom(24)), sigs=())
+    tx = dataclasses.replace(tx, sigs=(ValidatorSig(validator=vkey.public,
+                                                    sig=vkey.sign(signing_bytes(node.chain_id, tx))),))
+    commit_block(node, commune, [tx.encode()])
+    assert node.keys.secrets == {0: old, 1: new}
+    assert get_sealing(node.store.state)["epoch"] == 1
+    # The state root of every entry, salted, is the stored one; node verify replays it all.
+    assert node.store.verify_state_hash(node.keys) == node.store.state_hash()
+
+
+def test_a_node_without_a_copy_of_the_commune_key_is_refused(commune):
+    home = load_home(commune / "household-0")
+    store = open_store(home)
+    try:
+        with pytest.raises(NoCommuneKey, match="seals household payloads"):
+            Node(home, store)
+    finally:
+        store.close()
+
+
+def test_node_verify_opens_the_keys_of_a_validators_home_only(commune):
+    from node.service.verify import VerifyError, read_verify_keyring
+
+    home = load_home(commune / "validator-0")
+    store = open_store(home)
+    try:
+        keys = read_verify_keyring(home, store)
+        assert list(keys.secrets) == [0]
+        with pytest.raises(VerifyError, match="holds no commune data key"):
+            read_verify_keyring(load_home(commune / "household-0"), store)
+    finally:
+        store.close()
+
+
+def test_a_block_this_node_cannot_open_stops_it_in_one_line(node, commune):
+    publish_data_key(node, commune)
+    node.app.keys = Keyring()        # as a validator removed before a rotation: no key of the epoch
+    with pytest.raises(NoCommuneKey, match="can no longer apply"):
+        commit_block(node, commune, [sealed_reading(node, commune, 2)])

@@ -1,0 +1,322 @@
+"""Sealed payloads and salted leaves (docs/privacy.md "Sealed payloads", "Private state leaves")."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pytest
+
+from tests.unit.tokens.commune import VALIDATORS, ZERO_SIG, Chain, balances, cosign, keypair, make_genesis, sign
+from tokens import InvalidLedgerBlock, InvalidTx, apply_block, check_tx, get_rescanned_state_hash
+from tokens import layout as L
+from tokens import txs as T
+from tokens.kv import decode_value
+from tokens.sealing import (
+    Keyring, MissingCommuneKey, build_sealed, build_set_data_key, compute_keyring, open_own_sealed,
+)
+from tokens.statetree import compute_proof
+from wire import sign_message
+from wire.merkle import compute_value_hash, encode_proof, verify_proof
+from wire.seal import (
+    compute_commune_public, compute_payload_mac, derive_household_keys, open_commune_secret, seal_commune_secret,
+    seal_link, seal_payload,
+)
+
+SECRET = hashlib.sha256(b"commune secret 0").digest()
+NEWCOMER = keypair("validator", 9)
+
+
+class SealChain(Chain):
+    """A chain that seals payloads, applied with a validator's keyring."""
+
+    def __init__(self, n_households: int = 4) -> None:
+        genesis, self.households = make_genesis(n_households, commune_secret=SECRET)
+        super().__init__(genesis)
+        self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
+        self.epoch = 0
+        self.public = compute_commune_public(SECRET)
+        self.counter = 0
+        self.blocks: list = []
+
+    def block(self, txs=(), dt_s: int = 1, **kw):
+        ctx = self.ctx(dt_s)
+        result = super().block(txs, dt_s, keys=self.keys, **kw)
+        self.blocks.append((ctx, list(txs)))
+        return result
+
+    def replay(self, keys: Keyring) -> bytes:
+        """Every block again from genesis with ``keys``: the state hash it reaches."""
+        kv = Chain(self.genesis).kv
+        for ctx, txs in self.blocks:
+            kv.apply(apply_block(kv, self.genesis, ctx, txs, keys=keys).writes)
+        return decode_value(kv.get(L.META_STATE_HASH))
+
+    def fresh(self, n: int) -> bytes:
+        self.counter += 1
+        return hashlib.sha256(b"rand%d" % self.counter).digest()[:n]
+
+    def set_data_key(self, key, epoch=None, public=None) -> bytes:
+        return build_set_data_key(key, self.genesis.chain_id, self.nonce(key), self.epoch if epoch is None else epoch,
+                                  public or self.public, self.fresh(32)).encode()
+
+    def seal(self, inner: T.Tx, key, epoch=None) -> bytes:
+        return build_sealed(inner, key, self.genesis.chain_id, self.epoch if epoch is None else epoch,
+                            self.fresh(24)).encode()
+
+    def inner_reading(self, i: int, seq: int, t: int, imp: int, exp: int) -> T.MeterReading:
+        key = self.households[i]
+        return T.MeterReading(signer=key.public, meter=f"0214{i:08d}", seq=seq, t=t, import_wh=imp, export_wh=exp,
+                              sig=ZERO_SIG)
+
+    def inner_transfer(self, i: int, to: int, amount: int, nonce: int | None = None) -> T.Transfer:
+        key = self.households[i]
+        return T.Transfer(signer=key.public, nonce=self.nonce(key) if nonce is None else nonce,
+                          to=self.households[to].public, cls="kwh", amount=amount, memo="", sig=ZERO_SIG)
+
+    def expect_invalid(self, data: bytes, reason: str) -> None:
+        before = self.kv.items()
+        with pytest.raises(InvalidTx) as info:
+            check_tx(self.kv, self.genesis, data, (self.time_s + 1) * 1000, keys=self.keys)
+        assert info.value.reason == reason, info.value
+        with pytest.raises(InvalidLedgerBlock) as block_info:
+            apply_block(self.kv, self.genesis, self.ctx(1), [data], keys=self.keys)
+        assert block_info.value.reason == reason
+        assert self.kv.items() == before
+
+
+@pytest.fixture
+def chain() -> SealChain:
+    c = SealChain()
+    c.block([c.set_data_key(k) for k in c.households])
+    return c
+
+
+def test_sealed_readings_settle_like_clear_ones(chain):
+    t0 = chain.time_s
+    h0, h2 = chain.households[0], chain.households[2]
+    chain.block([chain.seal(chain.inner_reading(0, 1, t0, 0, 0), h0), chain.seal(chain.inner_reading(2, 1, t0, 0, 0), h2)])
+    chain.block([chain.seal(chain.inner_reading(0, 2, t0 + 600, 0, 800), h0),
+                 chain.seal(chain.inner_reading(2, 2, t0 + 600, 500, 0), h2)], dt_s=600)
+    chain.block(dt_s=1800 + 300)     # past the interval's end and grace: it settles
+    assert balances(chain, h0)[0] == 720          # 800 exported, 10 % levy
+    assert balances(chain, h2)[0] == -500         # 500 imported, all matched locally
+    # The state root holds: rebuilt from every entry with the salts, it is the same.
+    assert get_rescanned_state_hash(chain.kv, chain.keys) == chain.state_hash()
+
+
+def test_invalid_clear_household_tx_on_sealing_chain(chain):
+    h0 = chain.households[0]
+    chain.expect_invalid(sign(chain.inner_reading(0, 1, chain.time_s, 0, 0), chain.genesis, h0), "must_seal")
+    chain.expect_invalid(sign(chain.inner_transfer(0, 1, 5), chain.genesis, h0), "must_seal")
+
+
+def test_public_offer_may_stay_in_clear(chain):
+    h0 = chain.households[0]
+    offer = T.Offer(signer=h0.public, nonce=chain.nonce(h0), give_cls="kwh", give_amount=10, want_cls="hour",
+                    want_amount=1, counterparty=None, expires=chain.time_s + 3600, sig=ZERO_SIG)
+    chain.block([sign(offer, chain.genesis, h0)])
+    named = dataclasses.replace(offer, nonce=chain.nonce(h0), counterparty=chain.households[1].public)
+    chain.expect_invalid(sign(named, chain.genesis, h0), "must_seal")
+    chain.block([chain.seal(named, h0)])
+    assert len(list(chain.kv.iter_prefix(L.OFFER))) == 2
+
+
+def test_sealed_transfer_moves_balances_and_household_reads_it_back(chain):
+    h0, h1 = chain.households[0], chain.households[1]
+    data = chain.seal(chain.inner_transfer(0, 1, 250), h0)
+    chain.block([data])
+    assert balances(chain, h0)[0] == -250 and balances(chain, h1)[0] == 250
+    envelope = T.decode_tx(data)
+    assert b"0214" not in data and open_own_sealed(h0.seed, envelope).amount == 250
+
+
+def test_invalid_replayed_sealed_nonce(chain):
+    data = chain.seal(chain.inner_transfer(0, 1, 10), chain.households[0])
+    chain.block([data])
+    chain.expect_invalid(data, "stale_nonce")
+
+
+def test_invalid_seal_does_not_open(chain):
+    h0 = chain.households[0]
+    envelope = T.decode_tx(chain.seal(chain.inner_transfer(0, 1, 10), h0))
+    box = envelope.box[:-1] + bytes([envelope.box[-1] ^ 1])
+    chain.expect_invalid(sign(dataclasses.replace(envelope, box=box), chain.genesis, h0), "seal_does_not_open")
+
+
+def test_invalid_payload_hash_mismatch(chain):
+    h0 = chain.households[0]
+    envelope = T.decode_tx(chain.seal(chain.inner_transfer(0, 1, 10), h0))
+    chain.expect_invalid(sign(dataclasses.replace(envelope, mac=bytes(32)), chain.genesis, h0),
+                         "payload_hash_mismatch")
+
+
+def test_invalid_signer_mismatch(chain):
+    h0, h1 = chain.households[0], chain.households[1]
+    inner = chain.inner_transfer(1, 2, 10, nonce=5)          # h1's transfer...
+    data_key, _ = derive_household_keys(h0.seed, 0)          # ...sealed and signed by h0
+    mac, box = seal_payload(data_key, inner.encode(), bytes(24))
+    envelope = T.Sealed(signer=h0.public, nonce=5, epoch=0, mac=mac, box=box, sig=ZERO_SIG)
+    chain.expect_invalid(sign(envelope, chain.genesis, h0), "signer_mismatch")
+    assert balances(chain, h1)[0] == 0
+
+
+def test_invalid_nonce_mismatch(chain):
+    h0 = chain.households[0]
+    envelope = T.decode_tx(chain.seal(chain.inner_transfer(0, 1, 10), h0))
+    chain.expect_invalid(sign(dataclasses.replace(envelope, nonce=envelope.nonce + 7), chain.genesis, h0),
+                         "nonce_mismatch")
+
+
+def test_invalid_wrong_epoch(chain):
+    chain.expect_invalid(chain.seal(chain.inner_transfer(0, 1, 10), chain.households[0], epoch=1), "wrong_epoch")
+
+
+def test_invalid_no_data_key():
+    c = SealChain()
+    c.expect_invalid(c.seal(c.inner_transfer(0, 1, 10), c.households[0]), "no_data_key")
+
+
+def test_invalid_data_key_twice_or_not_opening():
+    c = SealChain()
+    h0 = c.households[0]
+    c.expect_invalid(c.set_data_key(h0, public=compute_commune_public(bytes(31) + b"\x07")),
+                     "data_key_does_not_open")
+    c.block([c.set_data_key(h0)])
+    c.expect_invalid(c.set_data_key(h0), "data_key_exists")
+    c.expect_invalid(c.set_data_key(keypair("stranger")), "unknown_signer")
+
+
+def test_invalid_sealing_txs_on_a_clear_chain():
+    c = Chain(make_genesis(2)[0])
+    key = keypair("household", 0)
+    data = build_set_data_key(key, c.genesis.chain_id, 1, 0, compute_commune_public(SECRET), bytes(32)).encode()
+    with pytest.raises(InvalidTx) as info:
+        check_tx(c.kv, c.genesis, data, (c.time_s + 1) * 1000)
+    assert info.value.reason == "sealing_off"
+
+
+def test_sealed_service_still_needs_the_provider_signature(chain):
+    h0, h1 = chain.households[0], chain.households[1]
+    inner = T.Service(signer=h0.public, nonce=chain.nonce(h0), provider=h1.public, minutes=30, memo="",
+                      provider_sig=ZERO_SIG, sig=ZERO_SIG)
+    chain.expect_invalid(chain.seal(inner, h0), "bad_signature")
+    signed = sign_message(inner, chain.genesis.chain_id, h1, "provider_sig")
+    chain.block([chain.seal(signed, h0)])
+    assert balances(chain, h1)[1] == 30
+
+
+def test_a_node_without_the_commune_key_cannot_apply_nor_admit(chain):
+    data = chain.seal(chain.inner_transfer(0, 1, 10), chain.households[0])
+    with pytest.raises(InvalidTx) as info:
+        check_tx(chain.kv, chain.genesis, data, (chain.time_s + 1) * 1000)
+    assert info.value.reason == "no_commune_key"
+    with pytest.raises(MissingCommuneKey):
+        apply_block(chain.kv, chain.genesis, chain.ctx(1), [data])
+    with pytest.raises(MissingCommuneKey):
+        get_rescanned_state_hash(chain.kv)
+
+
+# -- salted leaves -------------------------------------------------------------------------------
+
+def test_salted_proofs_verify_with_the_salt_only(chain):
+    h0, h1 = chain.households[0], chain.households[1]
+    chain.block([chain.seal(chain.inner_transfer(0, 1, 10), h0)])
+    chain.block()      # the header of the next block carries this root
+    root = chain.state_hash()
+    key = L.key_account(h0.public)
+    value, proof = compute_proof(chain.kv, root, key)
+    _, salt = derive_household_keys(h0.seed, 0)
+    assert verify_proof(root, key, value, encode_proof(proof), salt)
+    assert not verify_proof(root, key, value, encode_proof(proof))
+    # A public entry still verifies without a salt.
+    value, proof = compute_proof(chain.kv, root, L.TREASURY)
+    assert verify_proof(root, L.TREASURY, value, encode_proof(proof))
+
+
+def test_a_proof_reveals_no_neighbour_value_hash(chain):
+    h0, h1 = chain.households[0], chain.households[1]
+    chain.block([chain.seal(chain.inner_transfer(0, 1, 10), h0)])
+    root = chain.state_hash()
+    # The leaf of h1's record, as a proof of a neighbouring key would carry it: its
+    # value hash is not sha256(value), so guesses of the value cannot be tested.
+    neighbour = L.key_household(h1.public)
+    value, proof = compute_proof(chain.kv, root, neighbour)
+    assert value == chain.kv.get(neighbour)
+    assert not verify_proof(root, neighbour, value, encode_proof(proof))
+    assert verify_proof(root, neighbour, value, encode_proof(proof), derive_household_keys(h1.seed, 0)[1])
+    assert not verify_proof(root, neighbour, value, encode_proof(proof), derive_household_keys(h0.seed, 0)[1])
+    assert root == get_rescanned_state_hash(chain.kv, chain.keys)
+
+
+def test_entries_from_before_the_data_key_are_salted_when_it_arrives():
+    c = SealChain()
+    h0 = c.households[0]
+    acct = L.key_account(h0.public)
+    hh = L.key_household(h0.public)
+    value = c.kv.get(hh)
+    c.block([c.set_data_key(h0)])
+    _, salt = derive_household_keys(h0.seed, 0)
+    value, proof = compute_proof(c.kv, c.state_hash(), hh)
+    assert verify_proof(c.state_hash(), hh, value, encode_proof(proof), salt)
+    assert c.state_hash() == get_rescanned_state_hash(c.kv, c.keys)
+    assert c.kv.get(acct) is not None
+
+
+# -- rotation with the validator set ---------------------------------------------------------------
+
+def rotate(c: SealChain, new_secret: bytes, holders, signers) -> bytes:
+    sealed = tuple(seal_commune_secret(k.public, new_secret, c.fresh(32)) for k in holders)
+    tx = T.RotateDataKey(nonce=c.epoch + 1, public=compute_commune_public(new_secret),
+                         holders=tuple(k.public for k in holders), sealed=sealed,
+                         link=seal_link(new_secret, SECRET, c.fresh(24)), sigs=())
+    return cosign(c.genesis, tx, signers)
+
+
+def test_rotation_with_a_validator_set_change(chain):
+    h0 = chain.households[0]
+    old_tx = chain.seal(chain.inner_transfer(0, 1, 10), h0)
+    chain.block([old_tx])
+    leaving = VALIDATORS[3]
+    vsc = T.ValidatorSetChange(nonce=1, add=(NEWCOMER.public,), add_addrs=("/ip4/127.0.0.1/tcp/27009",),
+                               remove=(leaving.public,), sigs=())
+    chain.block([cosign(chain.genesis, vsc, VALIDATORS[:3])])
+    new_secret = hashlib.sha256(b"commune secret 1").digest()
+    new_set = VALIDATORS[:3] + [NEWCOMER]
+    # Sealed to the old set: refused, the leaving validator would keep reading.
+    chain.expect_invalid(rotate(chain, new_secret, VALIDATORS, VALIDATORS[:3]), "bad_holders")
+    chain.block([rotate(chain, new_secret, new_set, VALIDATORS[:3])])
+    chain.epoch, chain.public = 1, compute_commune_public(new_secret)
+    assert decode_value(chain.kv.get(L.META_DATA_EPOCH)) == 1
+    # The newcomer opens the new epoch, and through the link the old one.
+    newcomer = compute_keyring(chain.kv, NEWCOMER.seed, NEWCOMER.public)
+    assert newcomer.secrets == {0: SECRET, 1: new_secret}
+    # The removed validator holds no copy of the new epoch.
+    assert compute_keyring(chain.kv, leaving.seed, leaving.public).secrets == {0: SECRET}
+    assert chain.kv.get(L.key_data_key_sealed(1, leaving.public)) is None
+    # Old ciphertext still opens for a current validator: it replays the chain from genesis.
+    assert chain.replay(newcomer) == chain.state_hash()
+    # Sealing under the old epoch is now refused; households publish epoch 1 keys.
+    chain.expect_invalid(chain.seal(chain.inner_transfer(0, 1, 10), h0, epoch=0), "wrong_epoch")
+    chain.expect_invalid(chain.seal(chain.inner_transfer(0, 1, 10), h0), "no_data_key")
+    # A staying validator's node refreshes its keyring after the rotation's block.
+    assert compute_keyring(chain.kv, VALIDATORS[0].seed, VALIDATORS[0].public, chain.keys) is chain.keys
+    assert sorted(chain.keys.secrets) == [0, 1]
+    chain.block([chain.set_data_key(h0)])
+    chain.keys = newcomer
+    chain.block([chain.seal(chain.inner_transfer(0, 1, 10), h0)])
+    assert balances(chain, h0)[0] == -20
+    assert open_commune_secret(NEWCOMER.seed, decode_value(chain.kv.get(L.key_data_key_sealed(1, NEWCOMER.public)))) \
+        == new_secret
+    assert get_rescanned_state_hash(chain.kv, newcomer) == chain.state_hash()
+    assert chain.replay(newcomer) == chain.state_hash()
+
+
+def test_key_owner_names_the_household_of_owned_families_only():
+    a = bytes(range(32))
+    owned = [L.key_account(a), L.key_household(a), L.key_status(a), L.key_gift(a, bytes(32)), L.key_entry(5, a),
+             L.key_contribution(a, 9), L.key_recovery_due(3, a)]
+    assert [L.get_key_owner(k) for k in owned] == [a] * len(owned)
+    public = [L.TREASURY, L.key_interval(5), L.key_household_data_key(a, 0), L.key_meter("021400000001"),
+              L.key_account(a) + b"x", b"acct/short", b"nofamily"]
+    assert [L.get_key_owner(k) for k in public] == [None] * len(public)

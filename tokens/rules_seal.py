@@ -1,0 +1,189 @@
+"""Sealed payloads: the commune data key, households' data keys, envelopes (docs/privacy.md).
+
+A chain seals payloads when its genesis carries a commune data key (``Genesis.sealing``).
+Then:
+
+- the household txs of ``SEALABLE_TYPES`` travel only inside a ``Sealed`` envelope
+  (``must_seal``), except an ``Offer`` that anyone may accept (a public market offer);
+- a household publishes its data key of the current epoch with ``SetDataKey`` before
+  it seals anything under it;
+- ``RotateDataKey``, co-signed by >= 2/3 of the validators, starts a new epoch whose
+  secret is sealed to each validator of the latest set.
+
+On a chain that does not seal, all three are refused (``sealing_off``). Opening needs
+the node's ``Keyring`` (tokens/sealing.py): the result is the same on every node that
+holds the commune key, and a node without it cannot apply the block at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokens import layout as L
+from tokens.errors import InvalidTx
+from tokens.genesis import Genesis
+from tokens.ledger import Ledger
+from tokens.rules_validators import check_cosigners, get_set_at
+from tokens.sealing import MissingCommuneKey, get_first_data_key
+from tokens.settlement import CONTRIBUTION_DAYS, DAY_S
+from tokens.txs import (
+    SEALABLE_SET, SEALABLE_TYPES, MeterReading, Offer, RotateDataKey, Sealed, SetDataKey, Tx, decode_sealable,
+)
+from wire import DecodeError, signing_bytes, verify_signature
+from wire.seal import SealError, compute_payload_mac, open_payload
+
+
+@dataclass(frozen=True)
+class DataKeyRotated:
+    """Event: the commune data key of ``epoch`` is in force."""
+
+    epoch: int
+    holders: tuple[bytes, ...]
+    kind: str = "data_key_rotated"
+
+
+def process_genesis_sealing(lg: Ledger, genesis: Genesis) -> None:
+    """Epoch 0 of the commune data key, sealed to each genesis validator."""
+    if genesis.sealing is None:
+        return
+    lg.ov.put(L.META_DATA_EPOCH, 0)
+    lg.ov.put(L.key_data_key(0), [genesis.sealing.public, b""])
+    for validator, sealed in zip(genesis.validators, genesis.sealing.sealed):
+        lg.ov.put(L.key_data_key_sealed(0, validator.key), sealed)
+
+
+def get_epoch(lg: Ledger) -> int:
+    """The current epoch of the commune data key; ``sealing_off`` if the chain does not seal."""
+    epoch = lg.ov.get(L.META_DATA_EPOCH)
+    if epoch is None:
+        raise InvalidTx("sealing_off", "this chain does not seal payloads (its genesis has no commune data key)")
+    return epoch
+
+
+def check_sealing_policy(lg: Ledger, tx: Tx) -> None:
+    # docs/privacy.md "What is sealed": on a sealing chain a household payload that
+    # reveals consumption, production or a trade travels only sealed.
+    if lg.genesis.sealing is None or type(tx) not in SEALABLE_SET:
+        return
+    if isinstance(tx, Offer) and tx.counterparty is None:
+        return      # a public market offer: anyone must be able to see it to accept it
+    raise InvalidTx("must_seal", f"{tx.TAG}: this chain takes household payloads only sealed (tx/sealed)")
+
+
+def check_epoch(lg: Ledger, epoch: int) -> None:
+    current = get_epoch(lg)
+    if epoch != current:
+        raise InvalidTx("wrong_epoch", f"sealed under epoch {epoch}; the commune data key is at epoch {current}")
+
+
+def require_keyring(lg: Ledger):
+    if lg.keys is None:
+        raise MissingCommuneKey("this node holds no commune data key: it cannot open sealed payloads")
+    return lg.keys
+
+
+# -- SetDataKey ---------------------------------------------------------------------------------
+
+def process_set_data_key(lg: Ledger, tx: SetDataKey, tx_id: bytes) -> None:
+    check_epoch(lg, tx.epoch)
+    lg.require_household(tx.signer)
+    # One data key per household and epoch: what was opened with it stays true.
+    if lg.ov.get(L.key_household_data_key(tx.signer, tx.epoch)) is not None:
+        raise InvalidTx("data_key_exists", f"{tx.signer.hex()[:16]}… already has a data key of epoch {tx.epoch}")
+    keys = require_keyring(lg)
+    try:
+        _, salt = keys.open_household_key(tx.signer, tx.epoch, tx.sealed)
+    except SealError:
+        raise InvalidTx("data_key_does_not_open", "the sealed data key does not open with the epoch's commune key") \
+            from None
+    earlier = get_first_data_key(lg.ov.get, tx.signer)
+    # The leaf salt is the household's for good: its entries' leaves never change salt.
+    if earlier is not None and keys.open_household_key(tx.signer, *earlier)[1] != salt:
+        raise InvalidTx("salt_changed", "the leaf salt differs from the one of the household's earlier data key")
+    lg.process_nonce(tx.signer, tx.nonce)
+    lg.ov.put(L.key_household_data_key(tx.signer, tx.epoch), tx.sealed)
+    if earlier is None:
+        lg.resalted.update(get_owned_keys(lg, tx.signer))
+
+
+def get_owned_keys(lg: Ledger, addr: bytes) -> list[bytes]:
+    """The committed entries ``addr`` owns (layout.get_key_owner): salted from now on."""
+    ov = lg.ov
+    keys = [L.key_account(addr), L.key_household(addr), L.key_status(addr)]
+    keys.extend(ov.iter_committed_keys(L.GIFT + addr))
+    keys.extend(L.key_entry(L.from_u64(key[len(L.INTERVAL):]), addr) for key in ov.iter_committed_keys(L.INTERVAL))
+    # Contribution days: from the oldest one the state holds (at most CONTRIBUTION_DAYS back).
+    oldest = next(ov.iter_committed_keys(L.CONTRIBUTION), None)
+    if oldest is not None:
+        today = lg.now_s // DAY_S
+        first = max(L.from_u64(oldest[len(L.CONTRIBUTION):len(L.CONTRIBUTION) + 8]), today - CONTRIBUTION_DAYS)
+        keys.extend(L.key_contribution(addr, day) for day in range(first, today + 1))
+    return [key for key in keys if ov.original(key) is not None]
+
+
+# -- RotateDataKey --------------------------------------------------------------------------------
+
+def process_rotate_data_key(lg: Ledger, tx: RotateDataKey, tx_id: bytes) -> None:
+    current = get_epoch(lg)
+    entries = lg.ov.iter_prefix(L.VALIDATOR_SET)
+    check_cosigners(get_set_at(entries, lg.height), tx)
+    if tx.nonce != current + 1:
+        raise InvalidTx("stale_nonce", f"epoch {tx.nonce} is not the next one, {current + 1}")
+    # The new secret goes to every validator of the latest set (a pending change
+    # included), and to nobody else: a removed validator cannot open the new epoch.
+    latest = list(entries[-1][1])
+    if sorted(tx.holders) != sorted(latest) or len(tx.holders) != len(latest):
+        raise InvalidTx("bad_holders", "the new data key must be sealed to exactly the latest validator set")
+    if len(tx.sealed) != len(tx.holders):
+        raise InvalidTx("bad_holders", "one sealed secret is needed per holder")
+    lg.ov.put(L.META_DATA_EPOCH, tx.nonce)
+    lg.ov.put(L.key_data_key(tx.nonce), [tx.public, tx.link])
+    for holder, sealed in zip(tx.holders, tx.sealed):
+        lg.ov.put(L.key_data_key_sealed(tx.nonce, holder), sealed)
+    lg.events.append(DataKeyRotated(tx.nonce, tuple(tx.holders)))
+
+
+# -- Sealed --------------------------------------------------------------------------------------
+
+def open_envelope(lg: Ledger, tx: Sealed, tx_id: bytes) -> Tx:
+    """The inner tx of ``tx``, checked against its envelope (not yet against the rules)."""
+    check_epoch(lg, tx.epoch)
+    keys = require_keyring(lg)
+    inner = keys.opened.get(tx_id)
+    if inner is not None:
+        return inner
+    sealed = lg.ov.get(L.key_household_data_key(tx.signer, tx.epoch))
+    if sealed is None:
+        raise InvalidTx("no_data_key", f"{tx.signer.hex()[:16]}… has published no data key of epoch {tx.epoch}")
+    data_key, _ = keys.open_household_key(tx.signer, tx.epoch, sealed)
+    try:
+        payload = open_payload(data_key, tx.box)
+    except SealError as exc:
+        raise InvalidTx("seal_does_not_open", str(exc)) from None
+    if compute_payload_mac(data_key, payload) != tx.mac:
+        raise InvalidTx("payload_hash_mismatch", "the opened payload is not the one the envelope signs")
+    try:
+        inner = decode_sealable(payload)
+    except DecodeError as exc:
+        raise InvalidTx("malformed_payload", exc.reason) from None
+    check_inner(lg, tx, inner)
+    keys.remember_opened(tx_id, inner)
+    return inner
+
+
+def check_inner(lg: Ledger, tx: Sealed, inner: Tx) -> None:
+    if inner.signer != tx.signer:
+        raise InvalidTx("signer_mismatch", "the sealed tx is not the envelope signer's")
+    order = inner.seq if isinstance(inner, MeterReading) else inner.nonce
+    if order != tx.nonce:
+        raise InvalidTx("nonce_mismatch", f"envelope nonce {tx.nonce}, sealed tx {order}")
+    # The envelope's signature stands for the signer's; any other signer (a Service's
+    # provider) still signs the inner tx.
+    for key_field, sig_field in inner.SIGNERS:
+        if key_field != "signer" and not verify_signature(getattr(inner, key_field),
+                                                          signing_bytes(lg.chain_id, inner), getattr(inner, sig_field)):
+            raise InvalidTx("bad_signature", f"{inner.TAG}: the {key_field}'s signature does not verify")
+
+
+__all__ = ["DataKeyRotated", "check_sealing_policy", "open_envelope", "process_genesis_sealing",
+           "process_rotate_data_key", "process_set_data_key", "SEALABLE_TYPES"]

@@ -1,0 +1,200 @@
+"""The commune data keys a node holds, and what they open (docs/privacy.md "Sealed payloads").
+
+A ``Keyring`` is the one secret input of the ledger on a chain that seals payloads: the
+commune data key's secret of each epoch this node may open. A validator builds it from
+its own sealed copies in the state and its Ed25519 seed (``compute_keyring``); a node
+without it cannot apply a sealed block nor compute such a chain's state root
+(``MissingCommuneKey``, never a verdict on the block). The keyring also caches what it
+opened: each household's data key and salt (by its sealed bytes), and each envelope's
+inner tx (by the envelope's id). Both are content-addressed, so a block thrown away
+leaves nothing wrong behind.
+
+Leaf salts (``make_salt_of``): an entry a household owns (tokens/layout.py
+``get_key_owner``) is hashed into the state tree with the salt the household published
+in its sealed data key, once it has published one; b"" otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from tokens import layout as L
+from tokens.kv import KV, decode_value
+from tokens.statetree import SaltOf, no_salt
+from tokens.txs import SEALABLE_TYPES, MeterReading, Sealed, SetDataKey, Tx, decode_sealable
+from wire import Keypair, sign_message
+from wire.seal import (
+    SealError, compute_commune_public, compute_payload_mac, derive_household_keys, open_commune_secret,
+    open_data_key, open_link, open_payload, seal_data_key, seal_payload,
+)
+
+MAX_OPENED = 50_000      # inner txs kept by envelope id: a full mempool (node/service/mempool.py)
+
+
+class MissingCommuneKey(RuntimeError):
+    """This node holds no secret of the epoch a seal needs: it cannot apply the chain.
+    Not the tx's fault, so never an ``InvalidTx`` of a block."""
+
+
+class Keyring:
+    """Commune secrets by epoch, with caches of what they opened."""
+
+    def __init__(self, secrets: dict[int, bytes] | None = None) -> None:
+        self.secrets: dict[int, bytes] = dict(secrets or {})
+        self._household: dict[tuple[bytes, int], tuple[bytes, bytes, bytes]] = {}
+        self.opened: OrderedDict[bytes, Tx] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"Keyring(epochs={sorted(self.secrets)})"
+
+    def get_secret(self, epoch: int) -> bytes:
+        secret = self.secrets.get(epoch)
+        if secret is None:
+            raise MissingCommuneKey(f"this node holds no commune data key of epoch {epoch}")
+        return secret
+
+    def open_household_key(self, addr: bytes, epoch: int, sealed: bytes) -> tuple[bytes, bytes]:
+        """(data key, salt) of ``addr``'s sealed data key of ``epoch``; raises ``SealError``."""
+        cached = self._household.get((addr, epoch))
+        if cached is not None and cached[0] == sealed:
+            return cached[1], cached[2]
+        data_key, salt = open_data_key(self.get_secret(epoch), sealed)
+        self._household[(addr, epoch)] = (sealed, data_key, salt)
+        return data_key, salt
+
+    def remember_opened(self, tx_id: bytes, inner: Tx) -> None:
+        opened = self.opened
+        opened[tx_id] = inner
+        if len(opened) > MAX_OPENED:
+            opened.popitem(last=False)
+
+
+def compute_keyring(kv: KV, ed25519_seed: bytes, public: bytes, keyring: Keyring | None = None) -> Keyring:
+    """The secrets ``public`` (a validator's key, seed ``ed25519_seed``) can open in ``kv``:
+    each epoch sealed to it, and every earlier one through the epochs' links. A copy that
+    does not open, or opens to a secret of another public key, is skipped. Updates and
+    returns ``keyring`` when given (its caches stay)."""
+    keyring = keyring or Keyring()
+    epochs = {L.from_u64(key[len(L.DATA_KEY):]): decode_value(raw) for key, raw in kv.iter_prefix(L.DATA_KEY)}
+    for epoch in sorted(epochs, reverse=True):
+        if epoch in keyring.secrets:
+            continue
+        raw = kv.get(L.key_data_key_sealed(epoch, public))
+        if raw is None:
+            continue
+        try:
+            secret = open_commune_secret(ed25519_seed, decode_value(raw))
+        except SealError:
+            continue
+        if compute_commune_public(secret) == epochs[epoch][0]:
+            keyring.secrets[epoch] = secret
+    _walk_links(keyring, epochs)
+    return keyring
+
+
+def _walk_links(keyring: Keyring, epochs: dict[int, list]) -> None:
+    # An epoch's link boxes the previous epoch's secret under its own: walk back.
+    for epoch in sorted(keyring.secrets, reverse=True):
+        secret = keyring.secrets[epoch]
+        while epoch > 0 and epoch - 1 not in keyring.secrets and epoch in epochs:
+            try:
+                older = open_link(secret, epochs[epoch][1])
+            except SealError:
+                break
+            if epoch - 1 not in epochs or compute_commune_public(older) != epochs[epoch - 1][0]:
+                break
+            epoch, secret = epoch - 1, older
+            keyring.secrets[epoch] = secret
+
+
+# -- leaf salts ------------------------------------------------------------------------------
+
+Getter = Callable[[bytes], Any]     # a state key -> its decoded value, or None
+
+
+def get_first_data_key(get: Getter, owner: bytes) -> tuple[int, bytes] | None:
+    """(epoch, sealed data key) of ``owner``'s earliest published data key, or None."""
+    current = get(L.META_DATA_EPOCH)
+    for epoch in range(0 if current is None else current + 1):
+        sealed = get(L.key_household_data_key(owner, epoch))
+        if sealed is not None:
+            return epoch, sealed
+    return None
+
+
+def read_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> bytes:
+    """``owner``'s leaf salt, from its sealed data key; b"" before it published one. Read
+    from the state each time (the opening is cached by sealed bytes): a block that is
+    thrown away must leave no salt behind."""
+    first = get_first_data_key(get, owner)
+    if first is None:
+        return b""
+    if keyring is None:
+        raise MissingCommuneKey("the state root of a chain that seals payloads needs the commune data key")
+    try:
+        salt = keyring.open_household_key(owner, first[0], first[1])[1]
+    except SealError:
+        # The ledger stores only data keys that opened (rules_seal): the key is not ours.
+        raise MissingCommuneKey(f"the data key of {owner.hex()[:16]}… does not open with this keyring") from None
+    return salt
+
+
+def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
+    """The state tree's salt lookup over a state read by ``get`` (decoded values)."""
+    if not seals:
+        return no_salt
+    found: dict[bytes, bytes] = {}
+
+    def salt_of(key: bytes) -> bytes:
+        owner = L.get_key_owner(key)
+        if owner is None:
+            return b""
+        salt = found.get(owner)
+        if salt is None:
+            salt = found[owner] = read_salt(get, keyring, owner)
+        return salt
+    return salt_of
+
+
+def make_kv_salt_of(kv: KV, keyring: Keyring | None) -> SaltOf:
+    """``make_salt_of`` over committed state (audits, rebuilds, snapshots)."""
+    seals = kv.get(L.META_DATA_EPOCH) is not None
+
+    def get(key: bytes) -> Any:
+        raw = kv.get(key)
+        return None if raw is None else decode_value(raw)
+    return make_salt_of(get, keyring, seals)
+
+
+# -- the household's side: building and reading its own sealed txs ------------------------------
+
+def build_set_data_key(key: Keypair, chain_id: bytes, nonce: int, epoch: int, commune_public: bytes,
+                       ephemeral_seed: bytes) -> SetDataKey:
+    """The signed SetDataKey of ``key``'s household for ``epoch`` (derived from its seed)."""
+    data_key, salt = derive_household_keys(key.seed, epoch)
+    tx = SetDataKey(signer=key.public, nonce=nonce, epoch=epoch,
+                    sealed=seal_data_key(commune_public, data_key, salt, ephemeral_seed), sig=bytes(64))
+    return sign_message(tx, chain_id, key)
+
+
+def build_sealed(inner: Tx, key: Keypair, chain_id: bytes, epoch: int, box_nonce: bytes) -> Sealed:
+    """``inner`` (signed by its other signers, if any; its ``sig`` is not checked) sealed
+    under ``key``'s data key of ``epoch`` and signed by ``key``."""
+    if type(inner) not in SEALABLE_TYPES or getattr(inner, "signer", None) != key.public:
+        raise ValueError(f"{inner.TAG} is not a household tx of this key that can be sealed")
+    data_key, _ = derive_household_keys(key.seed, epoch)
+    mac, box = seal_payload(data_key, inner.encode(), box_nonce)
+    order = inner.seq if isinstance(inner, MeterReading) else inner.nonce
+    return sign_message(Sealed(signer=key.public, nonce=order, epoch=epoch, mac=mac, box=box, sig=bytes(64)),
+                        chain_id, key)
+
+
+def open_own_sealed(seed: bytes, tx: Sealed) -> Tx:
+    """A household reads back one of its own sealed txs; raises ``SealError`` or ``DecodeError``."""
+    data_key, _ = derive_household_keys(seed, tx.epoch)
+    payload = open_payload(data_key, tx.box)
+    if compute_payload_mac(data_key, payload) != tx.mac:
+        raise SealError("the payload is not the one the envelope signs")
+    return decode_sealable(payload)
