@@ -92,6 +92,7 @@ def get_next_due_ms(kv: KV) -> int | None:
         _first_time_s(kv, L.OFFER_EXPIRY),      # rules_money.process_offer_expiry
         _first_time_s(kv, L.PENDING),           # rules_gov.process_tallies: a voting window ends
         _first_time_s(kv, L.RECOVERY_DUE),      # rules_membership.process_due_recoveries
+        _first_time_s(kv, L.ERASE_DUE),         # rules_erasure.process_due_erasures
     ]
     due = [t for t in times if t is not None]
     return min(due) * 1000 if due else None

@@ -46,6 +46,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # state once its end is this far behind the block time; nodes keep them in their
     # archive store (node/store/), not in the consensus state.
     "history_retention_s": 2 * 86_400,
+    # docs/privacy.md "Erasure": a deregistered household's private data (its account,
+    # key status, interval entries, contributions, sealed data keys) is erased from the
+    # state this long after its Deregister, and its key may not be registered again.
+    # 2 years: the CNIL's practice for sub-daily meter data (--archive-keep-days 730).
+    "erasure_after_s": 2 * 365 * 86_400,
     # Development only: the chain clock runs time_scale times faster than wall
     # time from genesis_time. Only a genesis marked "dev": true may set it.
     "time_scale": 1,
@@ -178,6 +183,11 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
         raise GenesisError(f"params.clear_sky_margin_bp: from {lo} to {hi} basis points")
     if merged["settlement_grace_s"] >= merged["settlement_interval_s"]:
         raise GenesisError("params.settlement_grace_s: must be shorter than the interval")
+    # An erased household's interval entries have all settled and left the state first.
+    erase_floor = merged["history_retention_s"] + merged["settlement_interval_s"]
+    if _int(merged["erasure_after_s"], "params.erasure_after_s", 1) < erase_floor:
+        raise GenesisError(f"params.erasure_after_s: at least history_retention_s + settlement_interval_s "
+                           f"({erase_floor} s): an erased household's interval entries must have left the state")
     limits = merged["credit_limit"]
     if not isinstance(limits, dict) or set(limits) != set(CLASSES):
         raise GenesisError("params.credit_limit: expected one limit per class (kwh, hour)")

@@ -24,7 +24,8 @@ key                             value
 ``meter/`` serial               key of the household that has this meter
 ``prm/`` PRM                    key of the household at this delivery point
 ``kst/`` key                    key status: [``KS_RECOVERING``, new key, start, completes_at],
-                                [``KS_ROTATED``, new key, height] or [``KS_DEREGISTERED``, height]
+                                [``KS_ROTATED``, new key, height] or [``KS_DEREGISTERED``, height,
+                                erase_at] (erase_at absent on a record older than erasure)
 ``rdue/`` completes_at ‖ key    1: a pending key recovery, in completion order
 ``gift/`` giver ‖ gift id       [beneficiary (or txs.SOLIDARITY), bp, until]
 ``offer/`` offer id             [maker, give_cls, give, want_cls, want, counterparty, expires]
@@ -64,6 +65,9 @@ key                             value
                                 link: the previous epoch's secret boxed under this one's (b"" at 0)
 ``dkv/`` epoch ‖ validator      the epoch's secret sealed to that validator's key
 ``hdk/`` key ‖ epoch            a household's data key and leaf salt, sealed to the epoch's key
+``edue/`` erase_at ‖ key        1: a deregistered household whose private data is erased at
+                                erase_at (rules_erasure, docs/privacy.md "Erasure")
+``erased/`` sha256(key)         [height, unix s]: that key's household data was erased then
 ``ibc/`` ...                    transfers between communes: light clients, packets, escrow,
                                 vouchers (tokens/ibc.py, docs/communes.md)
 ==============================  ==========================================================
@@ -130,6 +134,8 @@ META_DATA_EPOCH = b"meta/data_epoch"
 DATA_KEY = b"dkey/"
 DATA_KEY_SEALED = b"dkv/"
 HOUSEHOLD_DATA_KEY = b"hdk/"
+ERASE_DUE = b"edue/"
+ERASED = b"erased/"
 
 # Account record [kwh, hour, nonce]; a class name indexes the balance.
 CLASS_INDEX = {"kwh": 0, "hour": 1}
@@ -289,6 +295,14 @@ def key_data_key_sealed(epoch: int, validator: bytes) -> bytes:
 
 def key_household_data_key(addr: bytes, epoch: int) -> bytes:
     return HOUSEHOLD_DATA_KEY + addr + u64(epoch)
+
+
+def key_erase_due(erase_at: int, addr: bytes) -> bytes:
+    return ERASE_DUE + u64(erase_at) + addr
+
+
+def key_erased(addr_hash: bytes) -> bytes:
+    return ERASED + addr_hash
 
 
 # The entries a household owns: prefix -> offset of the owner's address after it. Its

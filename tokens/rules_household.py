@@ -5,6 +5,7 @@ from __future__ import annotations
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
+from tokens.rules_erasure import cancel_erasure, check_not_erased
 from tokens.txs import SOLIDARITY, MeterReading, RegisterHousehold, UpdateHousehold
 from tokens.upgrades import get_rule
 
@@ -43,6 +44,7 @@ def check_key_registrable(lg: Ledger, key: bytes) -> None:
     # DESIGN §12: a key that is a household now, or was replaced by another key, cannot
     # be registered; a key that moved out may be, and keeps its account.
     check_key_not_reserved(key)
+    check_not_erased(lg, key)
     if lg.get_household(key) is not None:
         raise InvalidTx("already_registered", f"{key.hex()[:16]}… is already a household")
     if lg.ov.get(L.key_association(key)) is not None:
@@ -62,6 +64,7 @@ def process_register_household(lg: Ledger, tx: RegisterHousehold, tx_id: bytes) 
     check_meter_free(lg, tx.meter, tx.key)
     check_prm_free(lg, tx.prm)
     lg.process_nonce(tx.signer, tx.nonce)
+    cancel_erasure(lg, tx.key, lg.ov.get(L.key_status(tx.key)))
     lg.ov.delete(L.key_status(tx.key))
     process_new_household(lg, tx.key, tx.meter, tx.prm, tx.label, tx.kva, tx.peak_w)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
+from tokens.rules_erasure import check_not_erased, schedule_erasure
 from tokens.rules_household import check_key_not_reserved
 from tokens.settlement import DAY_S, get_first_contribution_day
 from tokens.txs import CancelRecovery, Deregister, RecoverKey, RotateKey, Tx
@@ -68,6 +69,7 @@ def check_key_unused(lg: Ledger, key: bytes) -> None:
     # A new key must be fresh, so that nothing it already holds or signed mixes with
     # what it takes over: no household, account, status or registrar record.
     check_key_not_reserved(key)
+    check_not_erased(lg, key)
     acct = lg.ov.get(L.key_account(key))
     if (lg.get_household(key) is not None or (acct is not None and acct != FRESH_ACCOUNT)
             or get_key_status(lg, key) is not None or lg.ov.get(L.key_registrar(key)) is not None):
@@ -232,7 +234,8 @@ def process_end_household(lg: Ledger, key: bytes) -> None:
     """The household record, its meter and PRM entries, its gifts (given and received),
     ballot, delegations and votes on open proposals, and a pending recovery all end, so
     the next occupant may register the same meter and PRM in the next block. Delegations
-    to it now end at a non-voter: abstention (DESIGN §5). Its account stays."""
+    to it now end at a non-voter: abstention (DESIGN §5). Its account stays until its
+    private data is erased, ``erasure_after_s`` later (tokens/rules_erasure.py)."""
     hh = lg.ov.get(L.key_household(key))
     lg.ov.delete(L.key_household(key))
     lg.ov.delete(L.key_meter(hh[L.HH_METER]))
@@ -249,4 +252,4 @@ def process_end_household(lg: Ledger, key: bytes) -> None:
         process_end_recovery(lg, key, status)
     lg.get_account(key)
     lg.ov.mark(L.key_account(key))
-    lg.ov.put(L.key_status(key), [L.KS_DEREGISTERED, lg.height])
+    lg.ov.put(L.key_status(key), [L.KS_DEREGISTERED, lg.height, schedule_erasure(lg, key)])

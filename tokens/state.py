@@ -7,7 +7,8 @@ any rule raises (STYLE "Applying a block"):
 2. settlement of every due interval, oldest first (DESIGN §4 "Settlement"); settled
    intervals older than ``history_retention_s`` leave the state (DESIGN §4 "History");
 3. expired offers are dropped; the treasury epoch runs if a boundary has passed;
-   due key recoveries complete (DESIGN §12);
+   due key recoveries complete (DESIGN §12); deregistered households whose retention
+   has passed are erased (docs/privacy.md "Erasure");
 4. the transactions, in block order: decode, signatures, the signers' key status, rules;
 5. proposals whose voting window has ended are tallied (a passed change takes
    effect from the next block); double-sign evidence is recorded;
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 
 from tokens import layout as L
 from tokens import rules_assoc, rules_euro, rules_gov, rules_household, rules_membership, rules_money, rules_registrars, rules_validators
-from tokens import rules_ibc, rules_reconcile, rules_seal
+from tokens import rules_erasure, rules_ibc, rules_reconcile, rules_seal
 from tokens import settlement, upgrades
 from tokens.errors import InvalidLedgerBlock, InvalidTx
 from tokens.genesis import Genesis
@@ -193,6 +194,7 @@ def process_begin_block(kv: KV, genesis: Genesis, ctx: BlockContext, headers: He
     rules_money.process_offer_expiry(lg)
     settlement.process_epoch(lg, events, rules_gov.get_ballot_allocation)
     rules_membership.process_due_recoveries(lg, events)
+    rules_erasure.process_due_erasures(lg, events)
     return lg
 
 

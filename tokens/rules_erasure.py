@@ -1,0 +1,142 @@
+"""Erasure of a deregistered household's private data (docs/privacy.md "Erasure").
+
+A ``Deregister`` schedules the erasure of the household's private data
+``erasure_after_s`` later (the parameter in force at the Deregister; 2 years by
+default, the CNIL's practice for sub-daily meter data). The first block at or past that
+time, before its txs, erases from the state every entry the key owns
+(tokens/layout.py ``OWNED_AT``: account, key status, gifts, interval entries,
+contributions, pending recovery), its sealed data keys of every epoch (``hdk/``: with
+them its leaf salt), the offers it made, its votes and the delegations that name it;
+what its account still holds goes to the treasury, so every class's supply stays what
+it was. The erasure is public: ``erased/`` sha256(key) → [height, unix s], and the key
+may never be registered again (``key_erased``): its nonce is gone with its account, so
+its old signed txs would replay.
+
+Pure and deterministic: block time and the state alone decide it. What nodes do with
+it (drop the opened data key and txs, the archived entries) is node/'s, on the
+``HouseholdErased`` event of the committed block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from tokens import layout as L
+from tokens.errors import InvalidTx
+from tokens.ledger import CLASSES, Ledger
+
+# genesis.DEFAULT_PARAMS["erasure_after_s"]; a state whose stored parameters predate it
+# (a chain made before erasure) reads this default.
+DEFAULT_ERASURE_AFTER_S = 2 * 365 * 86_400
+
+
+@dataclass(frozen=True)
+class HouseholdErased:
+    """Event: the private data of ``key`` left the state. ``key`` is for the node (its
+    caches and archive); the state records only ``key_hash``."""
+
+    key: bytes
+    key_hash: bytes
+    kwh: int            # what its account held, now the treasury's
+    hour: int
+    entries: int        # state entries deleted
+    kind: str = "household_erased"
+
+
+def compute_key_hash(addr: bytes) -> bytes:
+    """What the public ``erased/`` record names: sha256 of the key."""
+    return hashlib.sha256(addr).digest()
+
+
+def get_erasure_after_s(lg: Ledger) -> int:
+    return lg.params.get("erasure_after_s", DEFAULT_ERASURE_AFTER_S)
+
+
+def schedule_erasure(lg: Ledger, addr: bytes) -> int:
+    """At Deregister: queue ``addr``'s erasure; returns its time (unix s)."""
+    erase_at = lg.now_s + get_erasure_after_s(lg)
+    lg.ov.put(L.key_erase_due(erase_at, addr), 1)
+    return erase_at
+
+
+def cancel_erasure(lg: Ledger, addr: bytes, status: list | None) -> None:
+    """At a new registration of a deregistered key: its erasure no longer happens."""
+    if status is not None and status[0] == L.KS_DEREGISTERED and len(status) > 2:
+        lg.ov.delete(L.key_erase_due(status[2], addr))
+
+
+def check_not_erased(lg: Ledger, addr: bytes) -> None:
+    if lg.ov.get(L.key_erased(compute_key_hash(addr))) is not None:
+        raise InvalidTx("key_erased", f"{addr.hex()[:16]}…'s household data was erased: this key may not be "
+                                      "registered again (use a new key)")
+
+
+def process_due_erasures(lg: Ledger, events: list) -> None:
+    # docs/privacy.md "Erasure": the first block at or past erase_at erases, before its txs.
+    due = []
+    for key, _ in lg.ov.iter_prefix(L.ERASE_DUE):
+        if L.from_u64(key[len(L.ERASE_DUE):len(L.ERASE_DUE) + 8]) > lg.now_s:
+            break
+        due.append(key)
+    for key in due:
+        lg.ov.delete(key)
+        events.append(process_erase_household(lg, key[len(L.ERASE_DUE) + 8:]))
+
+
+def _delete(lg: Ledger, key: bytes) -> int:
+    if lg.ov.get(key) is None:
+        return 0
+    lg.ov.delete(key)
+    return 1
+
+
+def _delete_prefix(lg: Ledger, prefix: bytes, suffix: bytes = b"") -> int:
+    keys = [key for key, _ in lg.ov.iter_prefix(prefix) if key.endswith(suffix)]
+    for key in keys:
+        lg.ov.delete(key)
+    return len(keys)
+
+
+def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
+    """Erase ``addr``'s private data from the state (module doc); the event says what."""
+    ov = lg.ov
+    kwh, hour, _ = lg.get_account(addr)
+    # Supply: Σ accounts + treasury + funds per class is unchanged (a debt the household
+    # left, a negative balance, is the treasury's to bear).
+    lg.process_treasury(CLASSES.index("kwh"), kwh)
+    lg.process_treasury(CLASSES.index("hour"), hour)
+    count = 0
+    for key in (L.key_account(addr), L.key_household(addr), L.key_status(addr), L.BALLOT + addr):
+        count += _delete(lg, key)
+    count += _delete_prefix(lg, L.GIFT + addr)
+    count += _delete_prefix(lg, L.DELEGATION + addr)
+    count += _delete_prefix(lg, L.RECOVERY_DUE, addr)
+    count += _delete_prefix(lg, L.HOUSEHOLD_DATA_KEY + addr)
+    # Interval entries: those of every interval still in the state (none, unless
+    # history_retention_s was raised past erasure_after_s after the Deregister).
+    for ikey in ov.iter_committed_keys(L.INTERVAL):
+        count += _delete(lg, L.key_entry(L.from_u64(ikey[len(L.INTERVAL):]), addr))
+    # Contributions: from the oldest day the state holds to today.
+    oldest = next(ov.iter_committed_keys(L.CONTRIBUTION), None)
+    if oldest is not None:
+        first = L.from_u64(oldest[len(L.CONTRIBUTION):len(L.CONTRIBUTION) + 8])
+        for day in range(first, lg.now_s // 86_400 + 1):
+            count += _delete(lg, L.key_contribution(addr, day))
+    # Records of others' that name it: its offers (and their expiry index), its votes;
+    # delegations to it become an explicit "none" (both are abstention, DESIGN §5).
+    for key, offer in ov.iter_prefix(L.OFFER):
+        if offer[0] == addr:
+            ov.delete(key)
+            count += 1 + _delete(lg, L.key_offer_expiry(offer[6], key[len(L.OFFER):]))
+    count += _delete_prefix(lg, L.VOTE, addr)
+    for key, to in ov.iter_prefix(L.DELEGATION):
+        if to == addr:
+            ov.put(key, b"")
+    key_hash = compute_key_hash(addr)
+    ov.put(L.key_erased(key_hash), [lg.height, lg.now_s])
+    return HouseholdErased(addr, key_hash, kwh, hour, count)
+
+
+__all__ = ["HouseholdErased", "cancel_erasure", "check_not_erased", "compute_key_hash", "process_due_erasures",
+           "schedule_erasure"]
