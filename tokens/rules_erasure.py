@@ -66,8 +66,13 @@ def cancel_erasure(lg: Ledger, addr: bytes, status: list | None) -> None:
         lg.ov.delete(L.key_erase_due(status[2], addr))
 
 
+def get_erasure(lg: Ledger, addr: bytes) -> list | None:
+    """[height, unix s] of ``addr``'s erasure, or None."""
+    return lg.ov.get(L.key_erased(compute_key_hash(addr)))
+
+
 def check_not_erased(lg: Ledger, addr: bytes) -> None:
-    if lg.ov.get(L.key_erased(compute_key_hash(addr))) is not None:
+    if get_erasure(lg, addr) is not None:
         raise InvalidTx("key_erased", f"{addr.hex()[:16]}…'s household data was erased: this key may not be "
                                       "registered again (use a new key)")
 
@@ -138,5 +143,5 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
     return HouseholdErased(addr, key_hash, kwh, hour, count)
 
 
-__all__ = ["HouseholdErased", "cancel_erasure", "check_not_erased", "compute_key_hash", "process_due_erasures",
-           "schedule_erasure"]
+__all__ = ["HouseholdErased", "cancel_erasure", "check_not_erased", "compute_key_hash", "get_erasure",
+           "process_due_erasures", "schedule_erasure"]

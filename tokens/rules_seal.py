@@ -23,6 +23,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import Genesis
 from tokens.ledger import Ledger
+from tokens.rules_erasure import get_erasure
 from tokens.rules_validators import check_cosigners, get_set_at
 from tokens.sealing import MissingCommuneKey, get_first_data_key
 from tokens.settlement import CONTRIBUTION_DAYS, DAY_S
@@ -149,12 +150,18 @@ def open_envelope(lg: Ledger, tx: Sealed, tx_id: bytes) -> Tx:
     """The inner tx of ``tx``, checked against its envelope (not yet against the rules)."""
     check_epoch(lg, tx.epoch)
     keys = require_keyring(lg)
+    # The data key first, then the cache: an erased household's envelope never opens,
+    # whatever a node still remembers (docs/privacy.md "Erasure").
+    sealed = lg.ov.get(L.key_household_data_key(tx.signer, tx.epoch))
+    if sealed is None:
+        erased = get_erasure(lg, tx.signer)
+        if erased is not None:
+            raise InvalidTx("household_erased", f"{tx.signer.hex()[:16]}…'s private data was erased at height "
+                                                f"{erased[0]}: its data keys are gone, its envelopes no longer open")
+        raise InvalidTx("no_data_key", f"{tx.signer.hex()[:16]}… has published no data key of epoch {tx.epoch}")
     inner = keys.opened.get(tx_id)
     if inner is not None:
         return inner
-    sealed = lg.ov.get(L.key_household_data_key(tx.signer, tx.epoch))
-    if sealed is None:
-        raise InvalidTx("no_data_key", f"{tx.signer.hex()[:16]}… has published no data key of epoch {tx.epoch}")
     data_key, _ = keys.open_household_key(tx.signer, tx.epoch, sealed)
     try:
         payload = open_payload(data_key, tx.box)

@@ -64,6 +64,17 @@ class Keyring:
         self._household[(addr, epoch)] = (sealed, data_key, salt)
         return data_key, salt
 
+    def forget_household(self, addr: bytes) -> int:
+        """Drop what this keyring opened of ``addr`` (its data keys of every epoch, its
+        opened txs): after its erasure (docs/privacy.md "Erasure"). Returns how many."""
+        household = [k for k in self._household if k[0] == addr]
+        opened = [tx_id for tx_id, inner in self.opened.items() if inner.signer == addr]
+        for k in household:
+            del self._household[k]
+        for tx_id in opened:
+            del self.opened[tx_id]
+        return len(household) + len(opened)
+
     def remember_opened(self, tx_id: bytes, inner: Tx) -> None:
         opened = self.opened
         opened[tx_id] = inner

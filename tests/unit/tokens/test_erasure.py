@@ -1,0 +1,163 @@
+"""Erasure of a deregistered household's private data (docs/privacy.md "Erasure")."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tests.unit.tokens.commune import VALIDATORS, Chain, make_genesis
+from tests.unit.tokens.membership import NEW, deregister, register, rotate, state, transfer
+from tests.unit.tokens.test_properties import check_conservation
+from tests.unit.tokens.test_sealing import SECRET, SealChain
+from tokens import InvalidLedgerBlock, InvalidTx, check_tx, get_rescanned_state_hash
+from tokens import layout as L
+from tokens import txs as T
+from tokens.due import get_next_due_ms
+from tokens.genesis import GenesisError
+from tokens.rules_erasure import HouseholdErased, compute_key_hash
+from tokens.sealing import compute_keyring
+
+# The shortest retention the parameters allow: history_retention_s + settlement_interval_s.
+RETENTION = 3600
+ERASE_AFTER = RETENTION + 1800
+PARAMS = {"history_retention_s": RETENTION, "erasure_after_s": ERASE_AFTER}
+
+
+class ErasureChain(SealChain):
+    """A sealing chain whose erasure comes after ERASE_AFTER seconds."""
+
+    def __init__(self) -> None:
+        genesis, self.households = make_genesis(4, PARAMS, commune_secret=SECRET)
+        Chain.__init__(self, genesis)
+        self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
+        self.epoch, self.counter, self.blocks = 0, 0, []
+        self.public = SealChain().public
+
+
+@pytest.fixture
+def chain() -> ErasureChain:
+    c = ErasureChain()
+    c.block([c.set_data_key(k) for k in c.households])
+    return c
+
+
+def owned_entries(chain, addr: bytes) -> list[bytes]:
+    """Every state entry that names ``addr`` in its key."""
+    return [key for key, _ in chain.kv.iter_prefix(b"") if addr in key and not key.startswith(L.TREE)]
+
+
+def test_deregistered_household_is_erased_when_due_and_not_before(chain):
+    h0, h2, h3 = chain.households[0], chain.households[2], chain.households[3]
+    t0 = chain.time_s
+    # h2 has readings, a settled interval, contributions, a balance, a delegation to it.
+    chain.block([chain.seal(chain.inner_reading(0, 1, t0, 0, 0), h0), chain.seal(chain.inner_reading(2, 1, t0, 0, 0), h2)])
+    chain.block([chain.seal(chain.inner_reading(0, 2, t0 + 600, 0, 800), h0),
+                 chain.seal(chain.inner_reading(2, 2, t0 + 600, 500, 0), h2)], dt_s=600)
+    chain.block(dt_s=1800 + 300)
+    chain.block([chain.seal(chain.inner_transfer(0, 2, 900), h0), chain.tx(T.Delegate, h3, topic="*", to=h2.public)])
+    balance = state(chain, L.key_account(h2.public))
+    assert balance[0] == -500 + 900
+    chain.block([deregister(chain, h2)])
+    erase_at = chain.time_s + ERASE_AFTER
+    assert state(chain, L.key_status(h2.public)) == [L.KS_DEREGISTERED, chain.height, erase_at]
+    assert state(chain, L.key_erase_due(erase_at, h2.public)) == 1
+    assert get_next_due_ms(chain.kv) <= erase_at * 1000
+    treasury = state(chain, L.TREASURY)
+
+    # One second before: nothing is erased (the interval history left meanwhile).
+    chain.block(at=erase_at - 1)
+    assert state(chain, L.key_account(h2.public)) == balance
+    assert state(chain, L.key_household_data_key(h2.public, 0)) is not None
+    assert not any(isinstance(e, HouseholdErased) for e in chain.results[-1].events)
+    assert get_next_due_ms(chain.kv) == erase_at * 1000
+
+    result = chain.block(dt_s=1)
+    [event] = [e for e in result.events if isinstance(e, HouseholdErased)]
+    assert event.key == h2.public and (event.kwh, event.hour) == (balance[0], balance[1]) and event.entries >= 3
+    # Gone: account, key status, sealed data key (and with it the salt), contributions, queue.
+    assert owned_entries(chain, h2.public) == []
+    assert state(chain, L.key_erased(hashlib.sha256(h2.public).digest())) == [chain.height, chain.time_s]
+    assert state(chain, L.key_delegation(h3.public, "*")) == b""
+    # Its balance is the treasury's: every class's supply holds.
+    assert state(chain, L.TREASURY) == [treasury[0] + balance[0], treasury[1] + balance[1]]
+    check_conservation(chain.kv)
+    # The state root is the one rebuilt from the entries with the salts left.
+    assert get_rescanned_state_hash(chain.kv, chain.keys) == chain.state_hash()
+    assert get_next_due_ms(chain.kv) != erase_at * 1000
+
+
+def test_erased_key_is_never_registered_again(chain):
+    h2 = chain.households[2]
+    chain.block([deregister(chain, h2)])
+    chain.block(dt_s=ERASE_AFTER)
+    data = register(chain, h2, 2)
+    with pytest.raises(InvalidTx) as info:
+        check_tx(chain.kv, chain.genesis, data, (chain.time_s + 1) * 1000, keys=chain.keys)
+    assert info.value.reason == "key_erased"
+    # Nor taken over by a rotation (its old signed txs would replay on a fresh nonce).
+    h1 = chain.households[1]
+    with pytest.raises(InvalidLedgerBlock) as block_info:
+        chain.block([rotate(chain, h1, h2)])
+    assert block_info.value.reason == "key_erased"
+
+
+def test_registering_again_cancels_the_erasure(chain):
+    h2 = chain.households[2]
+    chain.block([deregister(chain, h2)])
+    erase_at = chain.time_s + ERASE_AFTER
+    chain.block([register(chain, h2, 2)])
+    assert state(chain, L.key_erase_due(erase_at, h2.public)) is None
+    chain.block(dt_s=ERASE_AFTER + 1)
+    assert state(chain, L.key_household(h2.public)) is not None
+    assert state(chain, L.key_household_data_key(h2.public, 0)) is not None
+    assert state(chain, L.key_erased(compute_key_hash(h2.public))) is None
+
+
+def test_envelope_of_an_erased_household_no_longer_opens(chain):
+    h2 = chain.households[2]
+    t0 = chain.time_s
+    envelope = chain.seal(chain.inner_reading(2, 1, t0, 0, 0), h2)
+    # The keyring opens it (and caches what it opened) while the household is there.
+    check_tx(chain.kv, chain.genesis, envelope, (chain.time_s + 1) * 1000, keys=chain.keys)
+    assert chain.keys.opened
+    chain.block([deregister(chain, h2)])
+    chain.block(dt_s=ERASE_AFTER)
+    with pytest.raises(InvalidTx) as info:
+        check_tx(chain.kv, chain.genesis, envelope, (chain.time_s + 1) * 1000, keys=chain.keys)
+    assert info.value.reason == "household_erased" and "erased at height" in info.value.detail
+    # What the node drops at the erasure's commit (node/service/sealing.py).
+    assert chain.keys.forget_household(h2.public) >= 2
+    assert not any(inner.signer == h2.public for inner in chain.keys.opened.values())
+
+
+def test_erasure_on_a_chain_that_does_not_seal_conserves_value():
+    genesis, keys = make_genesis(4, PARAMS)
+    chain = Chain(genesis)
+    chain.block([transfer(chain, keys[0], keys[3], 700)])
+    chain.block([deregister(chain, keys[3])])
+    chain.block([transfer(chain, keys[3], keys[1], 200)])    # a former household spends what it holds
+    chain.block(dt_s=ERASE_AFTER)
+    assert owned_entries(chain, keys[3].public) == []
+    check_conservation(chain.kv)
+    assert chain.state_hash() == chain.full_hash()
+    # Its offers and votes went with it; a new occupant's key is unaffected.
+    chain.block([register(chain, NEW, 3)])
+    assert state(chain, L.key_household(NEW.public)) is not None
+
+
+def test_erasure_after_s_must_outlast_the_interval_history():
+    with pytest.raises(GenesisError, match="erasure_after_s"):
+        make_genesis(2, {"history_retention_s": RETENTION, "erasure_after_s": RETENTION})
+    genesis, _ = make_genesis(2)
+    assert genesis.params["erasure_after_s"] == 2 * 365 * 86_400
+
+
+def test_registrar_deregistering_queues_nothing_twice(chain):
+    # A second Deregister of the same key is refused: one erasure per deregistration.
+    h2 = chain.households[2]
+    chain.block([deregister(chain, h2)])
+    with pytest.raises(InvalidLedgerBlock) as info:
+        chain.block([deregister(chain, h2)])
+    assert info.value.reason == "unknown_household"
+    assert len(list(chain.kv.iter_prefix(L.ERASE_DUE))) == 1
