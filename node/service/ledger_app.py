@@ -21,7 +21,7 @@ from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.lightsync import HEADER_RULES
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
-from node.service.sealing import opening_keys, refresh_keyring
+from node.service.sealing import forget_erased, get_erased, opening_keys, refresh_keyring
 from node.store.pruning import Pruner
 from node.store import Store
 from tokens import (
@@ -171,10 +171,13 @@ class LedgerApp:
             self._results.pop(block_id, None)
         pruner = self.pruner
         archive = pruner.get_archive(result.events) if pruner else get_all_archived(result.events)
+        erased = get_erased(result.events)
         self.store.commit_block(block.header.height, block_id, block.encode(), commit.encode(),
                                 result.writes, result.state_hash, archive=archive,
-                                stale_nodes=result.stale_nodes if pruner and pruner.indexes_tree else None)
+                                stale_nodes=result.stale_nodes if pruner and pruner.indexes_tree else None,
+                                erased=erased)
         self._results.clear()
+        forget_erased(self.keys, erased)
         if self.key is not None:
             refresh_keyring(self.keys, self.store.state, self.key, result.writes)
         if pruner is not None:

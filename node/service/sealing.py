@@ -4,12 +4,13 @@ sealed copies in the state at start, and again after a block that seals a new ep
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from node.service.errors import ServiceError
 from tokens import layout as L
 from tokens.genesis import Genesis
 from tokens.kv import KV, decode_value
+from tokens.rules_erasure import HouseholdErased
 from tokens.sealing import Keyring, MissingCommuneKey, compute_keyring
 from wire import Keypair
 
@@ -39,6 +40,18 @@ def refresh_keyring(keys: Keyring | None, state: KV, key: Keypair, writes: Mappi
     """After a committed block: open the copies of a new epoch sealed to this node."""
     if keys is not None and any(k.startswith(L.DATA_KEY_SEALED) for k in writes):
         compute_keyring(state, key.seed, key.public, keys)
+
+
+def get_erased(events: list) -> list[bytes]:
+    """The households a committed block erased (docs/privacy.md "Erasure")."""
+    return [event.key for event in events if isinstance(event, HouseholdErased)]
+
+
+def forget_erased(keys: Keyring | None, erased: Sequence[bytes]) -> None:
+    """After the erasure's commit: this node no longer holds what it opened of them."""
+    if keys is not None:
+        for addr in erased:
+            keys.forget_household(addr)
 
 
 @contextlib.contextmanager

@@ -32,7 +32,9 @@ from node.store.store import DB_DIR
 from tokens import (
     BlockContext, InvalidLedgerBlock, MemoryKV, apply_block, genesis_writes, get_state_hash, get_validator_set,
 )
+from tokens import layout as TL
 from tokens.genesis import Genesis
+from tokens.kv import decode_value
 from tokens.sealing import Keyring, compute_keyring
 from tokens.statetree import is_proven_key
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
@@ -87,6 +89,7 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -
             raise VerifyError(f"{home.path}: blocks below height {store.blocks_from()} were pruned (a household "
                               "node run with --pruning default keeps --keep-blocks); node verify replays from "
                               "genesis: verify the home of a node run with --pruning archive, or of a validator")
+        check_no_erasure_since(home, store, 0)
         kv, txs = MemoryKV(genesis_writes(home.genesis)), 0
         keys = read_verify_keyring(home, store)
         tip = Trusted(0)
@@ -112,6 +115,22 @@ def read_verify_keyring(home, store: StoreReader) -> Keyring | None:
     return keys
 
 
+def check_no_erasure_since(home, store: StoreReader, start: int) -> None:
+    """docs/privacy.md "Erasure": on a chain that seals payloads, a replay across a
+    household's erasure would open its sealed payloads again (the blocks still carry its
+    sealed data key and envelopes): refused, in one line. A chain that does not seal has
+    nothing to reopen (its blocks are in clear)."""
+    if not home.genesis.seals_payloads:
+        return
+    heights = [decode_value(raw)[0] for _, raw in store.state.iter_prefix(TL.ERASED)]
+    crossed = [h for h in heights if h > start]
+    if crossed:
+        raise VerifyError(f"{home.path}: a household's private data was erased at height {min(crossed)} and a "
+                          f"replay from height {start} would open its sealed payloads again (docs/privacy.md "
+                          f"\"Erasure\"); verify a home state-synced from a snapshot at or past height "
+                          f"{max(crossed)}")
+
+
 def verify_synced_home(home, store: Store, sign_state: str | None, progress: Progress) -> VerifyReport:
     """A home installed by state sync (docs/statesync.md): the set changes it kept are
     checked from genesis, the snapshot's header against them, the snapshot it kept is
@@ -126,6 +145,7 @@ def verify_synced_home(home, store: Store, sign_state: str | None, progress: Pro
         writes, tip, changes = check_installed_snapshot(home, store)
     except (ValueError, ServiceError) as exc:
         raise VerifyError(f"{home.path}: {exc}") from None
+    check_no_erasure_since(home, store, start)
     kv, txs = MemoryKV(writes), 0
     keys = read_verify_keyring(home, store)
     for height in range(start + 1, store.height() + 1):

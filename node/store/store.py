@@ -465,12 +465,14 @@ class Store(StoreReader):
                      writes: Mapping[bytes, bytes | None], state_hash: bytes,
                      extra_meta: Mapping[str, bytes | None] | None = None, *,
                      archive: Sequence[tuple[bytes, bytes]] = (),
-                     stale_nodes: Sequence[bytes] | None = None) -> None:
+                     stale_nodes: Sequence[bytes] | None = None, erased: Sequence[bytes] = ()) -> None:
         """DESIGN §8 "Commit": block, commit, state changes and meta in ONE synced batch.
 
         ``archive``: (state key, value) entries the block removed from the state, kept
         under ``a/``. ``stale_nodes``: the state tree nodes the block left out of its
-        root, indexed for ``prune_tree`` (None: this store never prunes its tree)."""
+        root, indexed for ``prune_tree`` (None: this store never prunes its tree).
+        ``erased``: households the block erased (docs/privacy.md "Erasure"): their
+        archived interval entries go in the same batch."""
         self._check_next(height, block_id)
         _check_hash(state_hash, "state hash")
         if type(block_bytes) is not bytes or type(commit_bytes) is not bytes:
@@ -480,6 +482,8 @@ class Store(StoreReader):
         _put_extra(batch, extra_meta or {})
         for key, value in archive:
             batch.put(L.key_archive(key), value)
+        if erased:
+            self._put_erasures(batch, erased)
         if stale_nodes is not None:
             self._put_stale(batch, height, writes, stale_nodes)
         batch.put(L.key_block(height), block_bytes)
@@ -559,6 +563,20 @@ class Store(StoreReader):
         batch.put(L.META_BLOCKS_FROM, L.encode_height(keep_from))
         batch.write()
         return dropped
+
+    def _put_erasures(self, batch: Any, erased: Sequence[bytes]) -> None:
+        """Delete each erased household's entry of every archived interval: one blind
+        delete per interval and household (an erasure is rare; no index by household)."""
+        with self._db.iterator(prefix=L.key_archive(INTERVAL), include_value=False) as it:
+            for key in it:
+                start = key[-8:]
+                for addr in erased:
+                    batch.delete(L.key_archive(INTERVAL_ENTRY + start + addr))
+
+    def count_archived_entries(self, addr: bytes) -> int:
+        """How many archived interval entries name household ``addr``."""
+        with self._db.iterator(prefix=L.key_archive(INTERVAL_ENTRY), include_value=False) as it:
+            return sum(1 for key in it if key.endswith(addr))
 
     def prune_archive(self, before_s: int) -> int:
         """Drop archived intervals that start before unix second ``before_s``, with every
