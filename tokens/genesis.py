@@ -183,11 +183,12 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
         raise GenesisError(f"params.clear_sky_margin_bp: from {lo} to {hi} basis points")
     if merged["settlement_grace_s"] >= merged["settlement_interval_s"]:
         raise GenesisError("params.settlement_grace_s: must be shorter than the interval")
-    # An erased household's interval entries have all settled and left the state first.
-    erase_floor = merged["history_retention_s"] + merged["settlement_interval_s"]
+    # An erased household's last interval has settled (it ends within an interval of its
+    # Deregister and settles within the next one): erasure never changes a settlement.
+    erase_floor = 2 * merged["settlement_interval_s"]
     if _int(merged["erasure_after_s"], "params.erasure_after_s", 1) < erase_floor:
-        raise GenesisError(f"params.erasure_after_s: at least history_retention_s + settlement_interval_s "
-                           f"({erase_floor} s): an erased household's interval entries must have left the state")
+        raise GenesisError(f"params.erasure_after_s: at least two settlement intervals ({erase_floor} s): "
+                           "an erased household's last interval must have settled")
     limits = merged["credit_limit"]
     if not isinstance(limits, dict) or set(limits) != set(CLASSES):
         raise GenesisError("params.credit_limit: expected one limit per class (kwh, hour)")

@@ -29,7 +29,7 @@ from tokens.sealing import build_sealed, build_set_data_key
 from wire import sign_message
 
 DAY = 86_400
-# The shortest erasure the defaults allow (history_retention_s 2 days + one interval).
+# Past the default interval history (history_retention_s, 2 days): the archive holds the rows.
 ERASE_AFTER = 2 * DAY + 1800
 
 

@@ -18,7 +18,7 @@ from tokens.genesis import GenesisError
 from tokens.rules_erasure import HouseholdErased, compute_key_hash
 from tokens.sealing import compute_keyring
 
-# The shortest retention the parameters allow: history_retention_s + settlement_interval_s.
+# The interval history leaves the state before the erasure.
 RETENTION = 3600
 ERASE_AFTER = RETENTION + 1800
 PARAMS = {"history_retention_s": RETENTION, "erasure_after_s": ERASE_AFTER}
@@ -146,9 +146,32 @@ def test_erasure_on_a_chain_that_does_not_seal_conserves_value():
     assert state(chain, L.key_household(NEW.public)) is not None
 
 
-def test_erasure_after_s_must_outlast_the_interval_history():
+def test_erasure_within_the_interval_history_keeps_the_aggregate():
+    # history_retention_s longer than erasure_after_s: the settled interval is still in
+    # the state; the household's row goes, the interval's public aggregate stays.
+    genesis, keys = make_genesis(4, {"history_retention_s": 10 * 86_400, "erasure_after_s": 3600})
+    chain = Chain(genesis)
+    t0 = chain.time_s
+    chain.block([chain.reading(keys[0], 0, 1, t0, 0, 0), chain.reading(keys[2], 2, 1, t0, 0, 0)])
+    chain.block([chain.reading(keys[0], 0, 2, t0 + 600, 0, 800), chain.reading(keys[2], 2, 2, t0 + 600, 500, 0)],
+                dt_s=600)
+    chain.block(dt_s=1800 + 300)
+    [(ikey, iv)] = [(k, v) for k, v in chain.kv.iter_prefix(L.INTERVAL)]
+    start = L.from_u64(ikey[len(L.INTERVAL):])
+    assert state(chain, L.key_entry(start, keys[2].public)) is not None
+    chain.block([deregister(chain, keys[2])])
+    chain.block(dt_s=3600)
+    assert state(chain, L.key_entry(start, keys[2].public)) is None
+    assert state(chain, L.key_entry(start, keys[0].public)) is not None
+    assert chain.kv.get(ikey) == iv
+    assert owned_entries(chain, keys[2].public) == []
+    check_conservation(chain.kv)
+    assert chain.state_hash() == chain.full_hash()
+
+
+def test_erasure_after_s_must_outlast_the_last_settlement():
     with pytest.raises(GenesisError, match="erasure_after_s"):
-        make_genesis(2, {"history_retention_s": RETENTION, "erasure_after_s": RETENTION})
+        make_genesis(2, {"erasure_after_s": 1800})
     genesis, _ = make_genesis(2)
     assert genesis.params["erasure_after_s"] == 2 * 365 * 86_400
 
