@@ -25,6 +25,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.kv import encode_value
 from tokens.ledger import Ledger
+from tokens.rules_erasure import get_erasure
 from tokens.rules_membership import get_key_status
 from tokens.rules_validators import get_set_at
 from tokens.txs import (
@@ -282,6 +283,8 @@ def compute_receive(lg: Ledger, packet: Packet) -> tuple[bool, str]:
     status = get_key_status(lg, packet.receiver)
     if status is not None and status[0] == L.KS_ROTATED:
         return False, "receiver_moved"
+    if get_erasure(lg, packet.receiver) is not None:
+        return False, "receiver_erased"     # docs/privacy.md "Erasure": no account comes back
     if denom.short_origin is None:
         return True, I.ACK_OK
     if denom.short_origin != I.compute_short_id(lg.chain_id) or denom.cls not in L.CLASS_INDEX:
