@@ -1,0 +1,68 @@
+"""A deregistered household's private data erased, live (docs/privacy.md "Erasure").
+
+One validator (a real ``node run`` process) of a commune that seals payloads, with
+``erasure_after_s`` at its floor (two 60 s intervals). A household receives a sealed
+transfer, the registrar deregisters it with the CLI, and a block made because the
+erasure is due (nothing else is) erases it: its account is gone, the public ``erased/``
+record holds its key's hash, and ``node verify`` on the stopped validator's home refuses,
+in one line, to replay across the erasure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from node.home.homedir import KEY_FILE
+from node.home.keyfile import load_key
+from tests.support.nodes import run_cli
+from tests.support.wait import wait_for
+from tests.integration.node.test_sealed_live import get_signed
+from tokens import layout as L
+from tokens.kv import decode_value
+
+INTERVAL_S = 60
+ERASE_AFTER_S = 2 * INTERVAL_S
+WAIT_S = 240.0
+
+
+def test_deregistered_household_is_erased_and_verify_refuses_the_replay(cluster_of):
+    cluster = cluster_of(1, 2, genesis_args=("--seal-payloads",), settlement_interval_s=INTERVAL_S,
+                         settlement_grace_s=5, erasure_after_s=ERASE_AFTER_S)
+    [v0] = cluster.start(*cluster.validator_names)
+    root = cluster.commune.root
+    giver = load_key(root / "household-0" / KEY_FILE)
+    leaver = load_key(root / "household-1" / KEY_FILE)
+    registrar = root / "registrar" / KEY_FILE
+
+    sent = run_cli("tx", "transfer", "--to", leaver.public.hex(), "--amount", "77", "--node", v0.url,
+                   "--key", str(root / "household-0" / KEY_FILE))
+    assert sent.returncode == 0, sent.stderr
+
+    def leaver_kwh():
+        return (get_signed(v0, leaver, f"/accounts/{leaver.public.hex()}") or {}).get("balances", {}).get("kwh")
+    wait_for(lambda: leaver_kwh() == 77, WAIT_S, "the sealed transfer to commit", cluster.logs)
+
+    gone = run_cli("registrar", "deregister", "--household-pub", leaver.public.hex(), "--memo", "départ",
+                   "--node", v0.url, "--key", str(registrar))
+    assert gone.returncode == 0, gone.stderr
+    erased_key = L.key_erased(hashlib.sha256(leaver.public).digest()).hex()
+
+    def erased():
+        doc = v0.get_json(f"/proofs/{erased_key}")
+        return None if not doc or doc.get("value") is None else decode_value(bytes.fromhex(doc["value"]))
+    record = wait_for(erased, WAIT_S, "the erasure block", cluster.logs)
+    assert isinstance(record, list) and record[0] > 0
+    # The account went to the treasury: a signed read finds no account of the key.
+    assert leaver_kwh() in (None, 0)
+    # The key cannot be registered again: the registrar's CLI says so in one line.
+    again = run_cli("registrar", "register", "--household-pub", leaver.public.hex(), "--meter", "021400000098",
+                    "--prm", "30000000000098", "--label", "Retour", "--kva", "6", "--node", v0.url,
+                    "--key", str(registrar))
+    assert again.returncode != 0 and "key_erased" in again.stderr and "Traceback" not in again.stderr
+    assert giver.public != leaver.public
+
+    v0.stop()
+    verify = run_cli("node", "verify", "--home", str(root / "validator-0"), timeout=120)
+    last = verify.stderr.strip().splitlines()[-1]
+    assert verify.returncode != 0 and last.startswith("error: ") and "erased at height" in last, verify.stderr
+    assert "Traceback" not in verify.stderr
