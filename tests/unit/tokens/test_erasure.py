@@ -15,7 +15,9 @@ from tokens import layout as L
 from tokens import txs as T
 from tokens.due import get_next_due_ms
 from tokens.genesis import GenesisError
+from tokens.ledger import Ledger
 from tokens.rules_erasure import HouseholdErased, compute_key_hash
+from tokens.rules_ibc import compute_receive
 from tokens.sealing import compute_keyring
 
 # The interval history leaves the state before the erasure.
@@ -184,3 +186,17 @@ def test_registrar_deregistering_queues_nothing_twice(chain):
         chain.block([deregister(chain, h2)])
     assert info.value.reason == "unknown_household"
     assert len(list(chain.kv.iter_prefix(L.ERASE_DUE))) == 1
+
+
+def test_a_transfer_from_another_commune_to_an_erased_key_is_refunded():
+    genesis, keys = make_genesis(4, PARAMS)
+    chain = Chain(genesis)
+    packet = T.Packet(source=bytes(32), dest=genesis.chain_id, seq=1, sender=bytes(32), receiver=keys[3].public,
+                      denom="kwh", amount=5, timeout_s=chain.time_s + 10 * ERASE_AFTER)
+
+    def receive():
+        return compute_receive(Ledger(chain.kv, genesis, chain.height + 1, (chain.time_s + 1) * 1000), packet)
+    chain.block([deregister(chain, keys[3])])
+    assert receive()[0] is True         # a former household still receives
+    chain.block(dt_s=ERASE_AFTER)
+    assert receive() == (False, "receiver_erased")
