@@ -177,7 +177,10 @@ class LedgerApp:
                                 stale_nodes=result.stale_nodes if pruner and pruner.indexes_tree else None,
                                 erased=erased)
         self._results.clear()
-        forget_erased(self.keys, erased)
+        if erased:
+            forget_erased(self.keys, erased)
+            log.info("height %d erased the private data of %d deregistered household(s) (docs/privacy.md "
+                     "\"Erasure\"): state, archived intervals and opened keys", block.header.height, len(erased))
         if self.key is not None:
             refresh_keyring(self.keys, self.store.state, self.key, result.writes)
         if pruner is not None:

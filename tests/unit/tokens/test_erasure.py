@@ -19,6 +19,7 @@ from tokens.ledger import Ledger
 from tokens.rules_erasure import HouseholdErased, compute_key_hash
 from tokens.rules_ibc import compute_receive
 from tokens.sealing import compute_keyring
+from wire.seal import compute_commune_public
 
 # The interval history leaves the state before the erasure.
 RETENTION = 3600
@@ -34,7 +35,7 @@ class ErasureChain(SealChain):
         Chain.__init__(self, genesis)
         self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
         self.epoch, self.counter, self.blocks = 0, 0, []
-        self.public = SealChain().public
+        self.public = compute_commune_public(SECRET)
 
 
 @pytest.fixture
