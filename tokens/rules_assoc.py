@@ -25,6 +25,7 @@ import hashlib
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
+from tokens.rules_erasure import check_not_erased
 from tokens.txs import SOLIDARITY, RegisterAssociation, RemoveAssociation
 
 FUND_ADDRESS_PREFIX = b"voisinage/fund/"
@@ -70,6 +71,7 @@ def check_association_key(lg: Ledger, key: bytes) -> None:
     status = lg.ov.get(L.key_status(key))
     if status is not None:
         raise InvalidTx("key_in_use", f"{key.hex()[:16]}… was a household key ({status[0]})")
+    check_not_erased(lg, key)
 
 
 def check_name_free(lg: Ledger, name: str) -> None:

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from tests.unit.tokens.commune import VALIDATORS, Chain, make_genesis
+from tests.unit.tokens.commune import REGISTRAR, VALIDATORS, Chain, make_genesis
 from tests.unit.tokens.membership import NEW, deregister, register, rotate, state, transfer
 from tests.unit.tokens.test_properties import check_conservation
 from tests.unit.tokens.test_sealing import SECRET, SealChain
@@ -97,6 +97,11 @@ def test_erased_key_is_never_registered_again(chain):
     data = register(chain, h2, 2)
     with pytest.raises(InvalidTx) as info:
         check_tx(chain.kv, chain.genesis, data, (chain.time_s + 1) * 1000, keys=chain.keys)
+    assert info.value.reason == "key_erased"
+    # Nor made an association's account.
+    assoc = chain.tx(T.RegisterAssociation, REGISTRAR, key=h2.public, name="Les Amis")
+    with pytest.raises(InvalidTx) as info:
+        check_tx(chain.kv, chain.genesis, assoc, (chain.time_s + 1) * 1000, keys=chain.keys)
     assert info.value.reason == "key_erased"
     # Nor taken over by a rotation (its old signed txs would replay on a fresh nonce).
     h1 = chain.households[1]
