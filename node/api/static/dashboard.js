@@ -428,6 +428,8 @@ function renderAggregates(doc) {
   $("aggregates-panel").dataset.shown = doc.intervals.length - hidden;
   $("aggregates-chart").replaceChildren(Charts.energyChart(slots, null, () => {}, fmt,
     $("aggregates-chart").clientWidth));
+}
+
 function renderCommunes(ibc, transfers) {
   // docs/communes.md: linked communes, escrow, transfers in and out, and misbehaviour alerts.
   const names = Object.fromEntries(ibc.clients.map(c => [c.chain_id, c.name]));
