@@ -49,8 +49,8 @@ NO_TOTALS = [0, 0, 0, 0, 0]
 
 def get_price_cents(lg: Ledger, cls: str) -> int:
     """The euro price in cents of one kWh, for ``cls`` (only kwh has one)."""
-    if cls not in L.CLASS_INDEX:
-        raise InvalidTx("unknown_class", f"no token class {cls!r} (kwh or hour)")
+    if cls not in lg.genesis.class_names:
+        raise InvalidTx("unknown_class", f"no token class {cls!r} ({', '.join(lg.genesis.class_names)})")
     if cls != "kwh":
         raise InvalidTx("not_redeemable", f"{cls} has no euro price: only kwh is redeemed (docs/euro.md)")
     # A chain whose stored parameters predate the euro price uses the default.

@@ -10,7 +10,8 @@ import pytest
 from tests.unit.tokens.commune import REGISTRAR, Chain, expect_invalid, keypair, make_genesis
 from tests.unit.tokens.membership import rotate
 from tests.unit.tokens.test_properties import check_conservation
-from tokens import get_account, genesis_writes
+from tests.unit.tokens.test_sealing import SealChain
+from tokens import get_account, genesis_writes, get_rescanned_state_hash
 from tokens import layout as L
 from tokens import txs as T
 from tokens.genesis import GenesisError
@@ -228,3 +229,38 @@ def test_classes_view_lists_units_limits_and_supply(setup):
     assert view["recycled"]["supply"] == 1_250 and view["sel"]["supply"] is None
     assert view["points"]["credit_limit"] == 50 and view["kwh"]["credit_limit"] == 50_000
     json.dumps(view)
+
+
+def test_class_balances_are_salted_leaves_on_a_sealing_chain():
+    # docs/privacy.md "Private state leaves": a cbal/ entry is the household's own.
+    chain = SealChain(classes=CLASSES)
+    h = chain.households
+    chain.block([chain.set_data_key(k) for k in h])
+    chain.block([issue(chain, "points", h[0], 40)])
+    inner = T.Transfer(signer=h[0].public, nonce=chain.nonce(h[0]), to=h[1].public, cls="points", amount=15, memo="",
+                       sig=bytes(64))
+    chain.block([chain.seal(inner, h[0])])
+    assert (bal(chain, h[0], "points"), bal(chain, h[1], "points")) == (25, 15)
+    assert get_rescanned_state_hash(chain.kv, chain.keys) == chain.state_hash()
+    assert chain.replay(chain.keys) == chain.state_hash()
+
+
+def test_a_proposal_changes_a_class_credit_limit_and_must_name_every_class(setup):
+    chain, keys = setup
+    limits = {"kwh": 50_000, "hour": 600, "recycled": 0, "points": 80, "sel": 200}
+    ok = chain.tx(T.Propose, keys[0], param="credit_limit", value=json.dumps(limits), voting_end=chain.time_s + 10)
+    chain.block([ok])
+    expect_invalid(chain, chain.tx(T.Propose, keys[0], param="credit_limit", value=json.dumps(
+        {"kwh": 1, "hour": 1}), voting_end=chain.time_s + 10), "bad_value")
+    chain.block([chain.tx(T.Vote, k, proposal=compute_id(ok), choice="yes") for k in keys])
+    chain.block(dt_s=20)
+    assert {c["name"]: c["credit_limit"] for c in get_classes(chain.kv, chain.genesis)}["points"] == 80
+    chain.block([chain.tx(T.Transfer, keys[0], to=keys[1].public, cls="points", amount=80, memo="")])
+    assert bal(chain, keys[0], "points") == -80
+
+
+def test_invalid_redeem_of_a_commune_class(setup):
+    # docs/classes.md: only kwh has a euro price; a commune class is not redeemed.
+    chain, keys = setup
+    chain.block([issue(chain, "recycled", keys[0], 1_000)])
+    expect_invalid(chain, chain.tx(T.Redeem, keys[0], cls="recycled", amount=500), "not_redeemable")
