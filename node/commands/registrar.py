@@ -38,7 +38,8 @@ from tokens.txs import (
 )
 
 registrar_app = typer.Typer(help="The registrar office: register, update, deregister and recover households, "
-                                 "credit public service, spend from category funds; euro debt payments, payouts "
+                                 "credit public service, spend from category funds, issue commune token classes; "
+                                 "euro debt payments, payouts "
                                  "and the accountant's ledger; associations; registrar set changes.",
                             no_args_is_help=True)
 

@@ -3,7 +3,7 @@
 Each command builds one transaction of tokens/txs.py, signs it with ``--key`` (the
 node never holds the key) and POSTs the signed bytes to ``--node``; it prints the
 transaction id. Amounts are integers in the class's unit: ``kwh`` in Wh, ``hour``
-in minutes. Relative deadlines (``--days``, ``--hours``) count from the node's
+in minutes, a class the commune defines in its genesis unit (docs/classes.md). Relative deadlines (``--days``, ``--hours``) count from the node's
 chain clock.
 
 A ``Service`` carries two signatures, the beneficiary's (who pays) and the
