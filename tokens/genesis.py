@@ -76,7 +76,14 @@ CLEAR_SKY_MARGIN_BP = (10_000, 100_000)
 # every amount of cents fits the ledger's 64-bit integers.
 MAX_EUR_PER_KWH_CENTS = 100_000
 
+# DESIGN §4 and docs/classes.md: the built-in classes and their units. kwh is minted by
+# metering and settled, hour is the time bank; their rules are their own.
 CLASSES = {"kwh": "Wh", "hour": "min"}
+BUILTIN_CLASSES = tuple(CLASSES)
+# A class name fits the wire's class field (8 bytes) and an inter-commune voucher name.
+CLASS_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,7}")
+MAX_CLASSES = 16
+ISSUERS = ("registrar", "none")
 ALLOCATION_RULES = ("independent_markets", "mean")
 VOTE_WEIGHTS = ("household", "contribution")
 
@@ -105,6 +112,19 @@ class HouseholdSpec:
 
 
 @dataclass(frozen=True)
+class ClassSpec:
+    """A commune-defined token class (docs/classes.md): its unit (``decimals`` of it make
+    one displayed ``label``), and who creates it: ``registrar`` (Issue) or ``none``
+    (mutual credit only, like the time bank)."""
+
+    name: str
+    unit: str
+    label: str
+    decimals: int
+    issued_by: str
+
+
+@dataclass(frozen=True)
 class Sealing:
     """docs/privacy.md "Sealed payloads": the commune data key of epoch 0, its X25519
     public key and its secret sealed to each genesis validator (in validator order)."""
@@ -129,6 +149,15 @@ class Genesis:
     sky: Sky | None = None
     # A genesis with a commune data key seals household payloads (docs/privacy.md).
     sealing: Sealing | None = None
+    # docs/classes.md: the classes the commune defines besides kwh and hour.
+    classes: tuple[ClassSpec, ...] = ()
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return BUILTIN_CLASSES + tuple(c.name for c in self.classes)
+
+    def get_class(self, name: str) -> ClassSpec | None:
+        return next((c for c in self.classes if c.name == name), None)
 
     @property
     def seals_payloads(self) -> bool:
@@ -159,8 +188,9 @@ def _int(value: Any, where: str, lo: int = 0) -> int:
     return value
 
 
-def check_params(params: Any, dev: bool) -> dict[str, Any]:
-    """Merge ``params`` over the defaults and check every value."""
+def check_params(params: Any, dev: bool, classes: tuple[str, ...] = BUILTIN_CLASSES) -> dict[str, Any]:
+    """Merge ``params`` over the defaults and check every value; ``classes`` are the
+    commune's class names (one credit limit each)."""
     if not isinstance(params, dict):
         raise GenesisError("params: expected an object")
     unknown = sorted(set(params) - set(DEFAULT_PARAMS))
@@ -190,9 +220,9 @@ def check_params(params: Any, dev: bool) -> dict[str, Any]:
         raise GenesisError(f"params.erasure_after_s: at least two settlement intervals ({erase_floor} s): "
                            "an erased household's last interval must have settled")
     limits = merged["credit_limit"]
-    if not isinstance(limits, dict) or set(limits) != set(CLASSES):
-        raise GenesisError("params.credit_limit: expected one limit per class (kwh, hour)")
-    for cls, limit in limits.items():
+    if not isinstance(limits, dict) or set(limits) != set(classes):
+        raise GenesisError(f"params.credit_limit: expected one limit per class ({', '.join(classes)})")
+    for cls, limit in sorted(limits.items()):
         _int(limit, f"params.credit_limit.{cls}")
     _int(merged["rates"].get("hour_wh") if isinstance(merged["rates"], dict) else None, "params.rates.hour_wh", 1)
     rate = merged["public_service_rate"]
@@ -263,6 +293,59 @@ def _sealing(doc: Any, validators: list[Validator]) -> Sealing | None:
     return Sealing(public, tuple(out))
 
 
+def _class(item: Any, where: str) -> tuple[ClassSpec, int]:
+    """One ``classes`` entry: the class and its credit limit (docs/classes.md)."""
+    if not isinstance(item, dict):
+        raise GenesisError(f"{where}: expected {{name, unit, label, decimals, credit_limit, issued_by}}")
+    unknown = sorted(set(item) - {"name", "unit", "label", "decimals", "credit_limit", "issued_by"})
+    if unknown:
+        raise GenesisError(f"{where}: unknown field {unknown[0]!r}")
+    name = item.get("name")
+    if not (isinstance(name, str) and CLASS_NAME_RE.fullmatch(name)):
+        raise GenesisError(f"{where}.name: expected 1 to 8 lowercase letters, digits or _, "
+                           f"starting with a letter")
+    if name in CLASSES:
+        raise GenesisError(f"{where}.name: {name} is built in (its rules and unit are fixed)")
+    unit = item.get("unit")
+    if not (isinstance(unit, str) and 1 <= len(unit.encode()) <= 16 and unit.isprintable()):
+        raise GenesisError(f"{where}.unit: expected a unit name of 1 to 16 bytes")
+    label = item.get("label", unit)
+    if not (isinstance(label, str) and 1 <= len(label.encode()) <= 64 and label.isprintable()):
+        raise GenesisError(f"{where}.label: expected a text of 1 to 64 bytes")
+    decimals = _int(item.get("decimals", 0), f"{where}.decimals")
+    if decimals > 9:
+        raise GenesisError(f"{where}.decimals: at most 9")
+    issued_by = item.get("issued_by", "registrar")
+    if issued_by not in ISSUERS:
+        raise GenesisError(f"{where}.issued_by: one of {', '.join(ISSUERS)}")
+    limit = _int(item.get("credit_limit", 0), f"{where}.credit_limit")
+    return ClassSpec(name, unit, label, decimals, issued_by), limit
+
+
+def parse_classes(doc: Any, params: Any) -> tuple[tuple[ClassSpec, ...], Any]:
+    """The ``classes`` section, and ``params`` with each class's credit limit merged into
+    ``params.credit_limit`` (where a proposal may change it like kwh's and hour's)."""
+    if doc is None:
+        return (), params
+    if not isinstance(doc, list) or len(doc) > MAX_CLASSES:
+        raise GenesisError(f"classes: expected a list of at most {MAX_CLASSES} class definitions")
+    parsed = [_class(item, f"classes[{i}]") for i, item in enumerate(doc)]
+    names = [spec.name for spec, _ in parsed]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise GenesisError(f"classes: duplicate class {dup!r}")
+    if not isinstance(params, dict):
+        raise GenesisError("params: expected an object")
+    limits = params.get("credit_limit", DEFAULT_PARAMS["credit_limit"])
+    if not isinstance(limits, dict):
+        raise GenesisError("params.credit_limit: expected an object")
+    inside = sorted(set(limits) & set(names))
+    if inside:
+        raise GenesisError(f"params.credit_limit.{inside[0]}: set it in the class's own credit_limit")
+    merged = dict(params, credit_limit=dict(limits, **{spec.name: limit for spec, limit in parsed}))
+    return tuple(spec for spec, _ in parsed), merged
+
+
 def parse_genesis(data: bytes) -> Genesis:
     """Parse and check genesis.json bytes. Raises ``GenesisError`` with the reason."""
     try:
@@ -302,6 +385,7 @@ def parse_genesis(data: bytes) -> Genesis:
     for what in ("key", "meter", "prm"):
         if len({getattr(h, what) for h in households}) != len(households):
             raise GenesisError(f"households: duplicate {what}")
+    classes, params = parse_classes(doc.get("classes"), doc.get("params", {}))
     return Genesis(
         chain_id=compute_chain_id(data),
         name=commune["name"], insee=insee,
@@ -310,7 +394,8 @@ def parse_genesis(data: bytes) -> Genesis:
         validators=tuple(validators),
         registrars=tuple(_key(r, f"registrars[{i}]") for i, r in enumerate(regs)),
         households=households,
-        params=check_params(doc.get("params", {}), dev),
+        params=check_params(params, dev, BUILTIN_CLASSES + tuple(c.name for c in classes)),
         sky=sky,
         sealing=_sealing(doc.get("sealing"), validators),
+        classes=classes,
     )

@@ -65,6 +65,8 @@ key                             value
                                 link: the previous epoch's secret boxed under this one's (b"" at 0)
 ``dkv/`` epoch ‖ validator      the epoch's secret sealed to that validator's key
 ``hdk/`` key ‖ epoch            a household's data key and leaf salt, sealed to the epoch's key
+``cbal/`` key ‖ class           a household's balance of a commune-defined class (docs/classes.md)
+``csup/`` class                 the amount of a commune-defined class issued so far (Issue)
 ``edue/`` erase_at ‖ key        1: a deregistered household whose private data is erased at
                                 erase_at (rules_erasure, docs/privacy.md "Erasure")
 ``erased/`` sha256(key)         [height, unix s]: that key's household data was erased then
@@ -134,6 +136,8 @@ META_DATA_EPOCH = b"meta/data_epoch"
 DATA_KEY = b"dkey/"
 DATA_KEY_SEALED = b"dkv/"
 HOUSEHOLD_DATA_KEY = b"hdk/"
+CLASS_BALANCE = b"cbal/"
+CLASS_SUPPLY = b"csup/"
 ERASE_DUE = b"edue/"
 ERASED = b"erased/"
 
@@ -171,6 +175,14 @@ def from_u64(data: bytes) -> int:
 
 def key_account(addr: bytes) -> bytes:
     return ACCOUNT + addr
+
+
+def key_class_balance(addr: bytes, cls: str) -> bytes:
+    return CLASS_BALANCE + addr + cls.encode()
+
+
+def key_class_supply(cls: str) -> bytes:
+    return CLASS_SUPPLY + cls.encode()
 
 
 def key_household(addr: bytes) -> bytes:
@@ -310,7 +322,9 @@ def key_erased(addr_hash: bytes) -> bytes:
 # contributions (its energy, half hour by half hour), its pending recovery. The key
 # ends with the address, but for a gift (giver ‖ gift id).
 OWNED_AT: dict[bytes, int] = {ACCOUNT: 0, HOUSEHOLD: 0, KEY_STATUS: 0, GIFT: 0, INTERVAL_ENTRY: 8, CONTRIBUTION: 8,
-                              RECOVERY_DUE: 8}
+                              RECOVERY_DUE: 8, CLASS_BALANCE: 0}
+# Owned families keyed by the owner then a name (a gift's id, a class).
+_OWNER_THEN_NAME = (GIFT, CLASS_BALANCE)
 ADDR_LEN = 32
 
 
@@ -323,5 +337,5 @@ def get_key_owner(key: bytes) -> bytes | None:
     if offset is None:
         return None
     rest = key[cut + offset:]
-    exact = len(rest) == ADDR_LEN or (key[:cut] == GIFT and len(rest) > ADDR_LEN)
+    exact = len(rest) == ADDR_LEN or (key[:cut] in _OWNER_THEN_NAME and len(rest) > ADDR_LEN)
     return rest[:ADDR_LEN] if exact else None

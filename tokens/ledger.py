@@ -20,9 +20,6 @@ from wire.units import Height
 if TYPE_CHECKING:
     from tokens.ibc import HeaderVerifier
 
-CLASSES = ("kwh", "hour")
-
-
 def encode_params(params: dict[str, Any]) -> str:
     """Canonical JSON text of the parameters: sorted keys, no spaces."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
@@ -44,7 +41,7 @@ class Ledger:
     """State access for one block (or one mempool check) at block time ``now_ms``."""
 
     __slots__ = ("ov", "genesis", "chain_id", "height", "now_ms", "now_s", "proposer", "_params",
-                 "_limits", "events", "version", "headers", "keys", "resalted")
+                 "events", "version", "headers", "keys", "resalted")
 
     def __init__(self, kv: KV, genesis: Genesis, height: Height, now_ms: int, proposer: bytes = b"",
                  headers: HeaderVerifier | None = None, keys: Any = None) -> None:
@@ -56,7 +53,6 @@ class Ledger:
         self.now_s = now_ms // 1000
         self.proposer = proposer
         self._params: dict[str, Any] | None = None
-        self._limits: tuple[int, int] | None = None
         self.events: list = []   # what happened, for the API (settlements, epochs ...)
         self.version = 1         # the protocol version of this block (tokens/upgrades.py)
         # Other chains' header rules (tokens.ibc.HeaderVerifier), for the light clients.
@@ -78,13 +74,9 @@ class Ledger:
     def set_params(self, params: dict[str, Any]) -> None:
         self.ov.put(L.META_PARAMS, encode_params(params))
         self._params = None
-        self._limits = None
 
-    def get_credit_limit(self, cls_index: int) -> int:
-        if self._limits is None:
-            limits = self.params["credit_limit"]
-            self._limits = (limits["kwh"], limits["hour"])
-        return self._limits[cls_index]
+    def get_credit_limit(self, cls: str) -> int:
+        return self.params["credit_limit"][cls]
 
     # -- meta -------------------------------------------------------------------------
 
@@ -145,25 +137,41 @@ class Ledger:
             raise InvalidTx(reason, f"{what} {value_ms} is {ahead_s} s ahead of the chain's clock "
                                     f"(at most {limit_s} s): the signer's clock is ahead")
 
-    def check_spendable(self, acct: list, cls_index: int, amount: int) -> None:
+    def check_spendable(self, addr: bytes, cls: str, amount: int) -> None:
         # DESIGN §4: voluntary spending may take a balance down to -credit_limit, no further.
-        limit = self.get_credit_limit(cls_index)
-        if acct[cls_index] - amount < -limit:
+        limit = self.get_credit_limit(cls)
+        balance = self.get_balance(addr, cls)
+        if balance - amount < -limit:
             raise InvalidTx("over_credit_limit",
-                            f"balance {acct[cls_index]} - {amount} would pass the credit limit -{limit}")
+                            f"{cls} balance {balance} - {amount} would pass the credit limit -{limit}")
 
-    def process_move(self, src: bytes, dst: bytes, cls_index: int, amount: int) -> None:
+    # -- balances by class name (docs/classes.md) -------------------------------------
+    # kwh and hour live in the account record; a commune-defined class in its own
+    # ``cbal/`` entry, written only once an account holds some of it.
+
+    def get_balance(self, addr: bytes, cls: str) -> int:
+        index = L.CLASS_INDEX.get(cls)
+        if index is not None:
+            return self.get_account(addr)[index]
+        return self.ov.get(L.key_class_balance(addr, cls)) or 0
+
+    def process_move(self, src: bytes, dst: bytes, cls: str, amount: int) -> None:
         """Move ``amount`` between two accounts (limits already checked)."""
-        a = self.get_account(src)
-        b = self.get_account(dst)
-        a[cls_index] -= amount
-        b[cls_index] += amount
-        self.ov.mark(L.ACCOUNT + src)
-        self.ov.mark(L.ACCOUNT + dst)
+        self.process_credit(src, cls, -amount)
+        self.process_credit(dst, cls, amount)
 
-    def process_credit(self, addr: bytes, cls_index: int, amount: int) -> None:
+    def process_credit(self, addr: bytes, cls: str, amount: int) -> None:
+        index = L.CLASS_INDEX.get(cls)
+        if index is None:
+            key = L.key_class_balance(addr, cls)
+            balance = (self.ov.get(key) or 0) + amount
+            if balance:
+                self.ov.put(key, balance)
+            else:
+                self.ov.delete(key)
+            return
         acct = self.get_account(addr)
-        acct[cls_index] += amount
+        acct[index] += amount
         self.ov.mark(L.ACCOUNT + addr)
 
     def get_treasury(self) -> list:

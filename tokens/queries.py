@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from tokens import layout as L
-from tokens.genesis import DEFAULT_PARAMS
+from tokens.genesis import DEFAULT_PARAMS, Genesis
 from tokens.kv import KV, decode_value
 from tokens.ledger import is_registrar_at
 from tokens.rules_assoc import compute_fund_address
@@ -123,13 +123,40 @@ def get_key_status(kv: KV, addr: bytes) -> dict[str, Any]:
             "deregistered_at": status[1] if kind == L.KS_DEREGISTERED else None}
 
 
+def get_class_balances(kv: KV, addr: bytes) -> dict[str, int]:
+    """The account's non-zero balances of commune-defined classes (docs/classes.md)."""
+    prefix = L.CLASS_BALANCE + addr
+    return {key[len(prefix):].decode(): balance for key, balance in _scan(kv, prefix)}
+
+
+def get_class_supply(kv: KV, cls: str) -> int:
+    """How much of a commune-defined class registrars have issued (Issue)."""
+    return _get(kv, L.key_class_supply(cls), 0)
+
+
+def get_classes(kv: KV, genesis: Genesis) -> list[dict[str, Any]]:
+    """Every token class of the commune: unit, how many decimals of it a displayed label
+    holds, who creates it, its credit limit in force and, for an issued class, the
+    amount issued so far (docs/classes.md)."""
+    limits = get_params(kv).get("credit_limit", genesis.params["credit_limit"])
+    out = [{"name": "kwh", "unit": "Wh", "label": "kWh", "decimals": 3, "issued_by": "metering",
+            "credit_limit": limits["kwh"], "supply": None},
+           {"name": "hour", "unit": "min", "label": "h", "decimals": 0, "issued_by": "time bank",
+            "credit_limit": limits["hour"], "supply": None}]
+    for spec in genesis.classes:
+        out.append({"name": spec.name, "unit": spec.unit, "label": spec.label, "decimals": spec.decimals,
+                    "issued_by": spec.issued_by, "credit_limit": limits[spec.name],
+                    "supply": get_class_supply(kv, spec.name) if spec.issued_by == "registrar" else None})
+    return out
+
+
 def get_account(kv: KV, addr: bytes) -> dict[str, Any]:
     """Balances per class, nonce, household info, key status, gifts, delegations and ballot.
     ``registrar``: whether the key may sign registrar txs in the next block."""
     kwh, hour, nonce = _get(kv, L.key_account(addr), [0, 0, 0])
     return {
         "address": addr.hex(),
-        "balances": {"kwh": kwh, "hour": hour},
+        "balances": {"kwh": kwh, "hour": hour, **get_class_balances(kv, addr)},
         "nonce": nonce,
         "household": get_household(kv, addr),
         **get_key_status(kv, addr),

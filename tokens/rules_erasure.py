@@ -4,11 +4,12 @@ A ``Deregister`` schedules the erasure of the household's private data
 ``erasure_after_s`` later (the parameter in force at the Deregister; 2 years by
 default, the CNIL's practice for sub-daily meter data). The first block at or past that
 time, before its txs, erases from the state every entry the key owns
-(tokens/layout.py ``OWNED_AT``: account, key status, gifts, interval entries,
-contributions, pending recovery), its sealed data keys of every epoch (``hdk/``: with
+(tokens/layout.py ``OWNED_AT``: account, commune class balances, key status, gifts,
+interval entries, contributions, pending recovery), its sealed data keys of every epoch (``hdk/``: with
 them its leaf salt), the offers it made, its votes and the delegations that name it;
-what its account still holds goes to the treasury, so every class's supply stays what
-it was. The erasure is public: ``erased/`` sha256(key) → [height, unix s], and the key
+what its account still holds of kwh and hour goes to the treasury, and what it holds
+of a commune-defined class is written off that class's supply, so every class's
+conservation holds. The erasure is public: ``erased/`` sha256(key) → [height, unix s], and the key
 may never be registered again (``key_erased``): its nonce is gone with its account, so
 its old signed txs would replay.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
-from tokens.ledger import CLASSES, Ledger
+from tokens.ledger import Ledger
 
 # genesis.DEFAULT_PARAMS["erasure_after_s"]; a state whose stored parameters predate it
 # (a chain made before erasure) reads this default.
@@ -109,9 +110,21 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
     kwh, hour, _ = lg.get_account(addr)
     # Supply: Σ accounts + treasury + funds per class is unchanged (a debt the household
     # left, a negative balance, is the treasury's to bear).
-    lg.process_treasury(CLASSES.index("kwh"), kwh)
-    lg.process_treasury(CLASSES.index("hour"), hour)
+    lg.process_treasury(L.CLASS_INDEX["kwh"], kwh)
+    lg.process_treasury(L.CLASS_INDEX["hour"], hour)
+    # A commune-defined class has no treasury (docs/classes.md): what the household held
+    # is written off its supply, so Σ balances = csup/ still holds (for a mutual-credit
+    # class, csup/ then records the net written-off balance).
     count = 0
+    for key, balance in ov.iter_prefix(L.CLASS_BALANCE + addr):
+        supply_key = L.CLASS_SUPPLY + key[len(L.CLASS_BALANCE) + L.ADDR_LEN:]
+        supply = (ov.get(supply_key) or 0) - balance
+        if supply:
+            ov.put(supply_key, supply)
+        else:
+            ov.delete(supply_key)
+        ov.delete(key)
+        count += 1
     for key in (L.key_account(addr), L.key_household(addr), L.key_status(addr), L.BALLOT + addr):
         count += _delete(lg, key)
     count += _delete_prefix(lg, L.GIFT + addr)

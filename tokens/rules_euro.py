@@ -49,8 +49,8 @@ NO_TOTALS = [0, 0, 0, 0, 0]
 
 def get_price_cents(lg: Ledger, cls: str) -> int:
     """The euro price in cents of one kWh, for ``cls`` (only kwh has one)."""
-    if cls not in L.CLASS_INDEX:
-        raise InvalidTx("unknown_class", f"no token class {cls!r} (kwh or hour)")
+    if cls not in lg.genesis.class_names:
+        raise InvalidTx("unknown_class", f"no token class {cls!r} ({', '.join(lg.genesis.class_names)})")
     if cls != "kwh":
         raise InvalidTx("not_redeemable", f"{cls} has no euro price: only kwh is redeemed (docs/euro.md)")
     # A chain whose stored parameters predate the euro price uses the default.
@@ -115,7 +115,7 @@ def process_redeem(lg: Ledger, tx: Redeem, tx_id: bytes) -> None:
     totals[L.EU_OWED] += cents
     check_totals(totals)
     lg.process_nonce(tx.signer, tx.nonce)
-    lg.process_credit(tx.signer, KWH, -tx.amount)
+    lg.process_credit(tx.signer, "kwh", -tx.amount)
     lg.process_treasury(KWH, tx.amount)
     lg.ov.put(L.key_payout(tx_id), [tx.signer, tx.cls, tx.amount, price, cents, lg.height, lg.now_s, label,
                                     STATUS_OWED, 0, 0, ""])
@@ -148,7 +148,7 @@ def process_pay_debt(lg: Ledger, tx: PayDebt, tx_id: bytes) -> None:
     totals[L.EU_RECEIVED] += tx.cents
     check_totals(totals)
     lg.process_nonce(tx.signer, tx.nonce)
-    lg.process_credit(tx.household, KWH, cleared)
+    lg.process_credit(tx.household, "kwh", cleared)
     lg.process_treasury(KWH, -cleared)
     lg.ov.put(L.key_debt_payment(tx_id), [tx.household, tx.cls, cleared, price, tx.cents, lg.height, lg.now_s,
                                           label, tx.ref, tx.signer])

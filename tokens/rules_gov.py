@@ -121,7 +121,7 @@ def parse_param_change(lg: Ledger, param: str, value_text: str) -> dict:
     except ValueError:
         raise InvalidTx("bad_value", f"value of {param} is not JSON") from None
     try:
-        return check_params(dict(lg.params, **{param: value}), lg.genesis.dev)
+        return check_params(dict(lg.params, **{param: value}), lg.genesis.dev, lg.genesis.class_names)
     except GenesisError as exc:
         raise InvalidTx("bad_value", str(exc)) from None
 

@@ -173,9 +173,9 @@ def check_timeout_ahead(lg: Ledger, dest: bytes, client: list, timeout_s: int) -
 def check_sendable(lg: Ledger, tx: SendToCommune, denom: I.Denom) -> None:
     """The signer holds what it sends: no credit line leaves the commune."""
     if denom.short_origin is None:
-        if denom.cls not in L.CLASS_INDEX:
+        if denom.cls not in lg.genesis.class_names:
             raise InvalidTx("unknown_class", f"no token class {denom.cls!r} here")
-        held = lg.get_account(tx.signer)[L.CLASS_INDEX[denom.cls]]
+        held = lg.get_balance(tx.signer, denom.cls)
     else:
         # No multi-hop: a voucher goes back only to the chain it came from (ICS-20 unwinding).
         if denom.short_origin != I.compute_short_id(tx.dest):
@@ -200,7 +200,7 @@ def process_send_to_commune(lg: Ledger, tx: SendToCommune, tx_id: bytes) -> None
     packet = Packet(source=lg.chain_id, dest=tx.dest, seq=seq, sender=tx.signer, receiver=tx.receiver,
                     denom=tx.denom, amount=tx.amount, timeout_s=tx.timeout_s)
     if denom.short_origin is None:
-        lg.process_credit(tx.signer, L.CLASS_INDEX[denom.cls], -tx.amount)
+        lg.process_credit(tx.signer, denom.cls, -tx.amount)
         process_escrow(lg, tx.dest, denom.cls, tx.amount)
     else:
         process_voucher(lg, tx.dest, tx.signer, denom.cls, -tx.amount)
@@ -225,7 +225,7 @@ def process_refund(lg: Ledger, packet: Packet, status: str) -> None:
     denom = I.parse_denom(packet.denom)
     if denom.short_origin is None:
         process_escrow(lg, packet.dest, denom.cls, -packet.amount)
-        lg.process_credit(packet.sender, L.CLASS_INDEX[denom.cls], packet.amount)
+        lg.process_credit(packet.sender, denom.cls, packet.amount)
     else:
         process_voucher(lg, packet.dest, packet.sender, denom.cls, packet.amount)
     process_done(lg, packet, status)
@@ -287,7 +287,7 @@ def compute_receive(lg: Ledger, packet: Packet) -> tuple[bool, str]:
         return False, "receiver_erased"     # docs/privacy.md "Erasure": no account comes back
     if denom.short_origin is None:
         return True, I.ACK_OK
-    if denom.short_origin != I.compute_short_id(lg.chain_id) or denom.cls not in L.CLASS_INDEX:
+    if denom.short_origin != I.compute_short_id(lg.chain_id) or denom.cls not in lg.genesis.class_names:
         return False, "unsupported_denom"
     if (lg.ov.get(I.key_escrow(packet.source, denom.cls)) or 0) < packet.amount:
         return False, "escrow_short"
@@ -316,7 +316,7 @@ def process_recv_packet(lg: Ledger, tx: RecvPacket, tx_id: bytes) -> None:
             process_voucher(lg, packet.source, packet.receiver, denom.cls, packet.amount)
         else:
             process_escrow(lg, packet.source, denom.cls, -packet.amount)
-            lg.process_credit(packet.receiver, L.CLASS_INDEX[denom.cls], packet.amount)
+            lg.process_credit(packet.receiver, denom.cls, packet.amount)
     lg.ov.put(I.key_receipt(packet.source, packet.seq), [ok, reason])
     lg.ov.put(I.key_incoming(packet.source, packet.seq), [packet.sender, packet.receiver, packet.denom,
                                                           packet.amount, lg.height, lg.now_s, ok, reason])

@@ -151,6 +151,7 @@ def process_move_household(lg: Ledger, old: bytes, new: bytes) -> None:
     lg.ov.delete(L.key_account(old))
     lg.ov.put(L.key_account(new), [kwh, hour, 0])
     process_rename_prefix(lg, L.GIFT + old, L.GIFT + new)
+    process_rename_prefix(lg, L.CLASS_BALANCE + old, L.CLASS_BALANCE + new)
     process_rename_prefix(lg, L.DELEGATION + old, L.DELEGATION + new)
     process_rename(lg, L.BALLOT + old, L.BALLOT + new)
     process_votes(lg, old, new)

@@ -1,5 +1,6 @@
 """Value transactions (DESIGN §4): Transfer, StandingGift, RevokeGift, Service,
-PublicService, Offer, Accept, Spend."""
+PublicService, Offer, Accept, Spend, and Issue of a commune-defined class
+(docs/classes.md). Transfer, Offer and Accept are class-generic."""
 
 from __future__ import annotations
 
@@ -11,21 +12,19 @@ from tokens.rules_household import get_settled_until
 from tokens.rules_membership import is_former_household
 from tokens.settlement import DAY_S, process_contribution
 from tokens.txs import (
-    Accept, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer,
+    Accept, Issue, Offer, PublicService, RevokeGift, Service, Spend, StandingGift, Transfer,
 )
 from wire.units import Minutes
 
 HOUR = L.CLASS_INDEX["hour"]
-KWH = L.CLASS_INDEX["kwh"]
 MAX_GIFT_BP = 10_000
 
 
-def get_class_index(cls: str) -> int:
-    # DESIGN §4: accounts hold balances per class, kwh (Wh) and hour (minutes).
-    index = L.CLASS_INDEX.get(cls)
-    if index is None:
-        raise InvalidTx("unknown_class", f"no token class {cls!r} (kwh or hour)")
-    return index
+def require_class(lg: Ledger, cls: str) -> None:
+    # DESIGN §4, docs/classes.md: accounts hold balances per class: kwh (Wh), hour
+    # (minutes) and the classes the genesis defines.
+    if cls not in lg.genesis.class_names:
+        raise InvalidTx("unknown_class", f"no token class {cls!r} ({', '.join(lg.genesis.class_names)})")
 
 
 def check_positive(amount: int, what: str = "amount") -> None:
@@ -49,14 +48,15 @@ def require_payer(lg: Ledger, addr: bytes) -> bool:
     return False
 
 
-def check_payer_balance(lg: Ledger, addr: bytes, household: bool, cls: int, amount: int) -> None:
+def check_payer_balance(lg: Ledger, addr: bytes, household: bool, cls: str, amount: int) -> None:
     # DESIGN §4: a household's voluntary spending is limited by -credit_limit; a
     # household that moved out has no credit line.
-    acct = lg.get_account(addr)
     if household:
-        lg.check_spendable(acct, cls, amount)
-    elif acct[cls] < amount:
-        raise InvalidTx("insufficient_balance", f"an account with no credit line holds {acct[cls]}, "
+        lg.check_spendable(addr, cls, amount)
+        return
+    held = lg.get_balance(addr, cls)
+    if held < amount:
+        raise InvalidTx("insufficient_balance", f"an account with no credit line holds {held} {cls}, "
                                                 f"less than {amount}")
 
 
@@ -65,12 +65,12 @@ def process_transfer(lg: Ledger, tx: Transfer, tx_id: bytes) -> None:
     household = require_payer(lg, tx.signer)
     if not is_active_association(lg, tx.to):
         lg.require_household(tx.to, "unknown_recipient")
-    cls = get_class_index(tx.cls)
+    require_class(lg, tx.cls)
     check_positive(tx.amount)
     check_not_self(tx.signer, tx.to)
-    check_payer_balance(lg, tx.signer, household, cls, tx.amount)
+    check_payer_balance(lg, tx.signer, household, tx.cls, tx.amount)
     lg.process_nonce(tx.signer, tx.nonce)
-    lg.process_move(tx.signer, tx.to, cls, tx.amount)
+    lg.process_move(tx.signer, tx.to, tx.cls, tx.amount)
 
 
 def get_committed_gift_bp(lg: Ledger, giver: bytes) -> int:
@@ -113,9 +113,9 @@ def process_service(lg: Ledger, tx: Service, tx_id: bytes) -> None:
     lg.require_household(tx.provider, "unknown_provider")
     check_positive(tx.minutes, "minutes")
     check_not_self(tx.signer, tx.provider)
-    lg.check_spendable(lg.get_account(tx.signer), HOUR, tx.minutes)
+    lg.check_spendable(tx.signer, "hour", tx.minutes)
     lg.process_nonce(tx.signer, tx.nonce)
-    lg.process_move(tx.signer, tx.provider, HOUR, tx.minutes)
+    lg.process_move(tx.signer, tx.provider, "hour", tx.minutes)
 
 
 def compute_public_service_minutes(on_call_s: int, rate: dict) -> Minutes:
@@ -131,15 +131,15 @@ def process_public_service(lg: Ledger, tx: PublicService, tx_id: bytes) -> None:
     check_positive(minutes, "credited minutes")
     lg.process_nonce(tx.signer, tx.nonce)
     lg.process_treasury(HOUR, -minutes)
-    lg.process_credit(tx.beneficiary, HOUR, minutes)
+    lg.process_credit(tx.beneficiary, "hour", minutes)
     process_contribution(lg, tx.beneficiary, lg.now_s // DAY_S, 0, minutes)
 
 
 def process_offer(lg: Ledger, tx: Offer, tx_id: bytes) -> None:
     # DESIGN §4 Offer: one leg of an atomic exchange, open until ``expires``.
     lg.require_household(tx.signer)
-    get_class_index(tx.give_cls)
-    get_class_index(tx.want_cls)
+    require_class(lg, tx.give_cls)
+    require_class(lg, tx.want_cls)
     check_positive(tx.give_amount, "give_amount")
     check_positive(tx.want_amount, "want_amount")
     if tx.counterparty is not None:
@@ -162,16 +162,16 @@ def get_open_offer(lg: Ledger, offer_id: bytes) -> list:
     return offer
 
 
-def check_exchange_limits(lg: Ledger, maker: bytes, taker: bytes, legs: list[tuple[bytes, bytes, int, int]]) -> None:
+def check_exchange_limits(lg: Ledger, maker: bytes, taker: bytes, legs: list[tuple[bytes, bytes, str, int]]) -> None:
     # DESIGN §4: both legs are voluntary spending; after the exchange no balance that
     # fell may be below -credit_limit.
-    after: dict[tuple[bytes, int], int] = {}
+    after: dict[tuple[bytes, str], int] = {}
     for src, dst, cls, amount in legs:
         for who, delta in ((src, -amount), (dst, amount)):
             k = (who, cls)
-            after[k] = after.get(k, lg.get_account(who)[cls]) + delta
+            after[k] = after.get(k, lg.get_balance(who, cls)) + delta
     for (who, cls), balance in sorted(after.items()):
-        before = lg.get_account(who)[cls]
+        before = lg.get_balance(who, cls)
         if balance < before and balance < -lg.get_credit_limit(cls):
             raise InvalidTx("over_credit_limit", f"the exchange takes a balance to {balance}, past the credit limit")
 
@@ -186,7 +186,7 @@ def process_accept(lg: Ledger, tx: Accept, tx_id: bytes) -> None:
     if counterparty is not None and counterparty != tx.signer:
         raise InvalidTx("not_counterparty", "the offer is reserved for another household")
     lg.require_household(maker, "unknown_counterparty")
-    legs = [(maker, tx.signer, L.CLASS_INDEX[give_cls], give), (tx.signer, maker, L.CLASS_INDEX[want_cls], want)]
+    legs = [(maker, tx.signer, give_cls, give), (tx.signer, maker, want_cls, want)]
     check_exchange_limits(lg, maker, tx.signer, legs)
     lg.process_nonce(tx.signer, tx.nonce)
     for src, dst, cls, amount in legs:
@@ -220,4 +220,27 @@ def process_spend(lg: Ledger, tx: Spend, tx_id: bytes) -> None:
     fund[0] -= tx.amount
     fund[2] += tx.amount
     lg.ov.put(key, fund)
-    lg.process_credit(tx.to, KWH, tx.amount)
+    lg.process_credit(tx.to, "kwh", tx.amount)
+
+
+def process_issue(lg: Ledger, tx: Issue, tx_id: bytes) -> None:
+    # docs/classes.md: a registrar issues a class the genesis marks ``issued_by:
+    # registrar`` to a household or an association; kwh and hour are never issued (kwh
+    # is minted by metering, hour credited by PublicService).
+    lg.require_registrar(tx.signer)
+    spec = lg.genesis.get_class(tx.cls)
+    if spec is None:
+        require_class(lg, tx.cls)
+        raise InvalidTx("not_issuable", f"{tx.cls} is built in: it is never issued")
+    if spec.issued_by != "registrar":
+        raise InvalidTx("not_issuable", f"{tx.cls} is not issued by a registrar (issued_by: {spec.issued_by})")
+    if not is_active_association(lg, tx.to):
+        lg.require_household(tx.to, "unknown_recipient")
+    check_positive(tx.amount)
+    key = L.key_class_supply(tx.cls)
+    supply = (lg.ov.get(key) or 0) + tx.amount
+    if supply >= 1 << 63:
+        raise InvalidTx("supply_overflow", f"{tx.cls} supply would pass 2^63")
+    lg.process_nonce(tx.signer, tx.nonce)
+    lg.ov.put(key, supply)
+    lg.process_credit(tx.to, tx.cls, tx.amount)

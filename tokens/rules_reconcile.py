@@ -207,7 +207,7 @@ def process_correct_mint(lg: Ledger, addr: bytes, start: int, iv: list, entry: l
     e = entry[L.IE_E]
     levy = e * lg.params["levy_bp"] // 10_000
     net = e - levy
-    lg.process_credit(addr, KWH, net - old_net)
+    lg.process_credit(addr, "kwh", net - old_net)
     lg.process_treasury(KWH, levy - prev_levy)
     if levy != prev_levy:
         process_contribution(lg, addr, start // DAY_S, levy - prev_levy, 0)
@@ -224,7 +224,7 @@ def process_resplit(lg: Ledger, start: int, iv: list) -> None:
     shares = compute_largest_remainder(m, [(addr, rec[L.IE_I]) for addr, rec in consumers])
     for (addr, rec), a in zip(consumers, shares):
         if a != rec[L.IE_ALLOCATED]:
-            lg.process_credit(addr, KWH, rec[L.IE_ALLOCATED] - a)
+            lg.process_credit(addr, "kwh", rec[L.IE_ALLOCATED] - a)
             rec[L.IE_ALLOCATED] = a
             lg.ov.mark(L.key_entry(start, addr))
     iv[L.IV_M] = m

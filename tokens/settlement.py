@@ -160,7 +160,7 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> W
         if levy:
             process_contribution(lg, addr, day, levy, 0)
         kept = net - process_gifts(lg, addr, start, net, needy, funds)
-        lg.process_credit(addr, KWH, kept)
+        lg.process_credit(addr, "kwh", kept)
         rec[L.IE_MINTED] = net
         lg.ov.mark(L.key_entry(start, addr))
     return total_levy
@@ -188,7 +188,7 @@ def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh, needy: Callable
             process_fund_gift(lg, funds()[beneficiary], share)
             given += share
         elif is_gift_recipient(lg, beneficiary):
-            lg.process_credit(beneficiary, KWH, share)
+            lg.process_credit(beneficiary, "kwh", share)
             given += share
     if given > net:
         raise RuntimeError("standing gifts exceed 10 000 bp")
@@ -218,7 +218,7 @@ def process_solidarity_gift(lg: Ledger, giver: bytes, share: Wh, needy: list[byt
     parts = compute_largest_remainder(share, [(addr, 1) for addr in targets])
     for addr, part in zip(targets, parts):
         if part:
-            lg.process_credit(addr, KWH, part)
+            lg.process_credit(addr, "kwh", part)
     return sum(parts)
 
 
@@ -231,7 +231,7 @@ def process_matching(lg: Ledger, start: int, entries: list[tuple[bytes, list]], 
     shares = compute_largest_remainder(m, [(addr, rec[L.IE_I]) for addr, rec in consumers])
     for (addr, rec), a in zip(consumers, shares):
         if a:
-            lg.process_credit(addr, KWH, -a)
+            lg.process_credit(addr, "kwh", -a)
         rec[L.IE_ALLOCATED] = a
         lg.ov.mark(L.key_entry(start, addr))
     return m

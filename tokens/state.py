@@ -33,7 +33,7 @@ from tokens.ledger import Ledger, encode_params
 from tokens.sealing import Keyring, MissingCommuneKey, make_kv_salt_of, make_salt_of
 from tokens.statetree import compute_tree_build, compute_tree_change
 from tokens.txs import (
-    Accept, AllocationBallot, CancelRecovery, Consent, Delegate, Reconcile, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
+    Accept, AllocationBallot, Issue, CancelRecovery, Consent, Delegate, Reconcile, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
     PublicService, Propose, RecoverKey, Redeem, RegisterAssociation, RegisterHousehold, RegistrarSetChange,
     RemoveAssociation, RevokeGift, RotateDataKey, RotateKey, ScheduleUpgrade, Sealed, Service, SetDataKey, Spend,
     StandingGift, Transfer, Tx, UpdateHousehold,
@@ -78,6 +78,7 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     Offer: rules_money.process_offer,
     Accept: rules_money.process_accept,
     Spend: rules_money.process_spend,
+    Issue: rules_money.process_issue,
     Delegate: rules_gov.process_delegate,
     AllocationBallot: rules_gov.process_ballot,
     Propose: rules_gov.process_propose,

@@ -5,7 +5,8 @@ Conventions:
 - ``nonce`` protects against replay: it must be strictly greater than the signer's
   last committed nonce (gaps are allowed, so a household CLI can use a clock value);
 - ``MeterReading`` has no nonce: its ``seq`` must rise, which does the same job;
-- amounts are integers: ``kwh`` in Wh, ``hour`` in minutes; times are unix seconds;
+- amounts are integers: ``kwh`` in Wh, ``hour`` in minutes, a commune-defined class in
+  its genesis unit; times are unix seconds;
 - registrar transactions are signed by a registrar key in force in the state (genesis,
   then RegistrarSetChange);
 - a tx with several signers lists them in ``SIGNERS``; ``NOT_SIGNED`` fields (the
@@ -24,7 +25,7 @@ from wire import (
 from wire.limits import MAX_HEADER_BYTES, MAX_TX_BYTES
 from wire.seal import LINK_LEN, SEALED_DATA_KEY_LEN, SEALED_SECRET_LEN
 
-CLASS = Str(8)          # token class name: "kwh" or "hour"
+CLASS = Str(8)          # token class name: "kwh", "hour" or one the genesis defines
 MEMO = Str(140)         # DESIGN §4: memo <= 140 bytes
 TOPIC = Str(32)         # governance topic: "allocation", "params" or "*"
 CATEGORY = Str(32)      # allocation category name
@@ -647,6 +648,29 @@ TX_TYPES = TX_TYPES + SEAL_TX_TYPES
 SEALABLE_TYPES: tuple[type[Tx], ...] = (MeterReading, Transfer, StandingGift, RevokeGift, Service, Offer, Accept)
 
 
+# ---- commune-defined classes (docs/classes.md) ----
+
+
+@register("tx/issue")
+@dataclass(frozen=True)
+class Issue(Tx):
+    """Registrar: issues ``amount`` of a commune-defined class the genesis marks
+    ``issued_by: registrar`` (recycled material brought in, points earned) to ``to``."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    cls: str = field_of(CLASS)
+    to: bytes = field_of(KEY)
+    amount: int = field_of(U64)
+    memo: str = field_of(MEMO)
+    sig: bytes = field_of(SIG)
+
+
+CLASS_TX_TYPES: tuple[type[Tx], ...] = (Issue,)
+TX_TYPES = TX_TYPES + CLASS_TX_TYPES
+__all__ += [t.__name__ for t in CLASS_TX_TYPES] + ["CLASS_TX_TYPES"]
+
+
 SEALABLE_SET: frozenset[type[Tx]] = frozenset(SEALABLE_TYPES)
 # Every tx type, as a set: a decode checks membership once per tx.
 _TX_TYPE_SET: frozenset[type[Tx]] = frozenset(TX_TYPES)
@@ -658,3 +682,4 @@ def decode_sealable(data: bytes) -> Tx:
 
 
 __all__ += [t.__name__ for t in SEAL_TX_TYPES] + ["SEAL_TX_TYPES", "SEALABLE_TYPES", "SEALABLE_SET", "decode_sealable"]
+

@@ -7,7 +7,7 @@ shows, with proofs. The validator answers an entry only to whoever may read it:
   totals (``meta/``), the treasury and funds, interval aggregates (``int/``, ``open/``),
   governance (proposals, votes, delegations, ballots), registrars, validators and
   their sets, upgrades, associations, the commune data key's public keys (``dkey/``);
-- **one household**: its account, household record, key status, gifts, interval
+- **one household**: its account and balances of commune-defined classes, household record, key status, gifts, interval
   entries, contributions, pending recovery (the entries it owns, ``layout.OWNED_AT``,
   salted leaves on a chain that seals payloads), its sealed data keys, offers, payouts
   and debt payments, and the meter, delivery point, consent and reconciliation entries
@@ -40,7 +40,7 @@ PUBLIC: Final = _Public()
 PUBLIC_PREFIXES = (
     b"meta/", L.TREASURY, L.FUND, L.REGISTRAR, L.INTERVAL, L.OPEN, L.PROPOSAL, L.PENDING, L.VOTE,
     L.DELEGATION, L.BALLOT, L.VALIDATOR, L.VALIDATOR_SET, L.EQUIVOCATION, L.UPGRADE, L.ASSOCIATION,
-    L.DATA_KEY, L.ERASED,
+    L.DATA_KEY, L.CLASS_SUPPLY, L.ERASED,
     # Transfers between communes: proven to the other chain by a keyless relayer, so
     # public (docs/privacy.md); but what vouchers a household holds is its own.
     ibc.VOUCHER_PREFIX.encode(),
@@ -105,7 +105,8 @@ def is_prefix_readable_by(prefix: bytes, reader: bytes | None) -> bool:
         return True
     if reader is None:
         return False
-    return prefix in (L.GIFT + reader, L.DELEGATION + reader, L.HOUSEHOLD_DATA_KEY + reader)
+    return prefix in (L.GIFT + reader, L.DELEGATION + reader, L.HOUSEHOLD_DATA_KEY + reader,
+                      L.CLASS_BALANCE + reader)
 
 
 # ---- what a household node follows ----
@@ -128,7 +129,7 @@ def get_own_keys(addr: bytes) -> tuple[bytes, ...]:
 def get_own_prefixes(addr: bytes) -> tuple[bytes, ...]:
     """Its gifts and delegations, and its sealed data keys (docs/privacy.md: whether its
     entries are salted leaves)."""
-    return (L.GIFT + addr, L.DELEGATION + addr, L.HOUSEHOLD_DATA_KEY + addr)
+    return (L.GIFT + addr, L.DELEGATION + addr, L.HOUSEHOLD_DATA_KEY + addr, L.CLASS_BALANCE + addr)
 
 
 def get_prm_keys(prm: str) -> tuple[bytes, ...]:

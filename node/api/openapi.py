@@ -82,7 +82,10 @@ def json_response(description: str, schema: Schema) -> dict[str, Any]:
 
 
 def build_schemas() -> dict[str, Schema]:
-    balances = obj({"kwh": INT, "hour": INT})
+    # kwh and hour always; a commune-defined class (docs/classes.md) once held.
+    balances = dict(obj({"kwh": INT, "hour": INT}), additionalProperties=INT)
+    token_class = obj({"name": STR, "unit": STR, "label": STR, "decimals": INT, "issued_by": STR,
+                       "credit_limit": INT, "supply": nullable(INT)})
     # Without the household's signature or the token: only solidarity, since_height and
     # the last reading's seq and t (node/api/private.py).
     household = obj({"meter": STR, "prm": STR, "label": STR, "kva": INT, "peak_w": INT, "solidarity": BOOL,
@@ -138,7 +141,8 @@ def build_schemas() -> dict[str, Schema]:
                                                                                  "spent": INT})},
                         "totals": obj({"minted": INT, "allocated": INT}), "categories": arr(STR),
                         "params": ANY_OBJECT,
-                        "sealing": nullable(obj({"epoch": INT, "public": HEX32}))}),
+                        "sealing": nullable(obj({"epoch": INT, "public": HEX32})),
+                        "classes": arr(token_class)}),
         "Registrars": obj({"height": INT, "registrars": arr(HEX32), "next_nonce": INT, "validators": arr(HEX32),
                            "quorum": INT, "recovery_delay_s": INT,
                            "recoveries": arr(obj({"household": HEX32, "label": STR, "new_key": HEX32, "start": INT,

@@ -19,7 +19,7 @@ from tokens.kv import KV, decode_value
 from tokens.ledger import Ledger
 from tokens.queries import (
     get_consumers, get_account, get_allocation, get_funds, get_height, get_household,
-    get_household_intervals, get_interval_at, get_interval_s, get_params, get_proposals, get_sealing, get_time_ms,
+    get_household_intervals, get_interval_at, get_interval_s, get_classes, get_params, get_proposals, get_sealing, get_time_ms,
     get_totals, get_treasury, get_validator_set, get_validators,
 )
 from tokens.queries_aggregate import get_min_aggregate, get_public_aggregates
@@ -145,7 +145,8 @@ def get_commune_view(kv: KV, genesis: Genesis) -> dict[str, Any]:
     return {"name": genesis.name, "insee": genesis.insee, "chain_id": genesis.chain_id.hex(),
             "height": get_height(kv), "time_ms": get_time_ms(kv), "households": households,
             "treasury": get_treasury(kv), "funds": get_funds(kv), "totals": get_totals(kv),
-            "categories": get_categories(kv), "params": get_params(kv), "sealing": get_sealing(kv)}
+            "categories": get_categories(kv), "params": get_params(kv), "sealing": get_sealing(kv),
+            "classes": get_classes(kv, genesis)}
 
 
 @dataclass(frozen=True)

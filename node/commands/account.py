@@ -72,6 +72,8 @@ def format_account(doc: dict[str, Any]) -> list[str]:
         balances = doc.get("balances", {})
         lines += [f"kwh         {format_wh(balances.get('kwh', 0))}",
                   f"hour        {format_minutes(balances.get('hour', 0))}"]
+        # A commune-defined class, as an integer of its unit (docs/classes.md).
+        lines += [f"{cls:<11} {amount}" for cls, amount in sorted(balances.items()) if cls not in ("kwh", "hour")]
     lines.append(f"nonce       {doc.get('nonce', 0)}")
     household = doc.get("household")
     if household and "label" not in household:

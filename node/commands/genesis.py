@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from node.errors import UserError
 from node.home.homedir import create_network
 from node.home.sky import compute_sky, resolve_location
 
 genesis_app = typer.Typer(help="The commune's constitution: genesis.json and node homes.",
                           no_args_is_help=True)
+
+
+def parse_class_option(text: str) -> dict[str, Any]:
+    """``--class NAME:UNIT[:CREDIT_LIMIT]``: a class a registrar issues (docs/classes.md);
+    the genesis checks the name, unit and limit."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise UserError(f"--class expects NAME:UNIT or NAME:UNIT:CREDIT_LIMIT (e.g. points:pt:0), not {text!r}")
+    doc: dict[str, Any] = {"name": parts[0], "unit": parts[1], "issued_by": "registrar"}
+    if len(parts) == 3:
+        if not parts[2].isdigit():
+            raise UserError(f"--class {text}: the credit limit must be a whole number of {parts[1]}")
+        doc["credit_limit"] = int(parts[2])
+    return doc
+
+
+def read_classes_file(path: Path) -> list[Any]:
+    """``--classes FILE``: a JSON list of class definitions, as the genesis holds them."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"--classes {path}: cannot read a JSON list ({exc})") from None
+    if not isinstance(doc, list):
+        raise UserError(f"--classes {path}: expected a JSON list of class definitions")
+    return doc
 
 
 @genesis_app.command("new")
@@ -32,21 +60,31 @@ def genesis_new(
                                        help="Household payloads travel sealed to a commune data key that only the "
                                             "validators hold (docs/privacy.md). Household nodes then cannot replay "
                                             "the chain: households post to a validator's API."),
+    class_opts: list[str] = typer.Option([], "--class",
+                                         help="A token class the registrar issues, NAME:UNIT[:CREDIT_LIMIT] "
+                                              "(e.g. recycled:g or points:pt:0); repeatable (docs/classes.md)."),
+    classes_file: Path = typer.Option(None, "--classes",
+                                      help="Or: a JSON list of class definitions (name, unit, label, decimals, "
+                                           "credit_limit, issued_by)."),
 ) -> None:
     """Write OUT/genesis.json and one home per node (validator-i, household-i, registrar).
 
     The genesis carries the commune's clear-sky table (pvlib, at this moment only), which
     caps every household's export (docs/reconciliation.md)."""
+    classes = (read_classes_file(classes_file) if classes_file else []) + [parse_class_option(c) for c in class_opts]
     sky = compute_sky(*resolve_location(insee, lat, lon, elevation))
     genesis = create_network(out, name=name, insee=insee, validators=validators, households=households,
                              base_port=base_port, time_scale=time_scale, validator_ip=validator_ip, sky=sky,
-                             seal_payloads=seal_payloads)
+                             seal_payloads=seal_payloads, classes=classes)
     typer.echo(f"chain id {genesis.chain_id_hex}")
     typer.echo(f"clear sky at {sky.lat}, {sky.lon}, {sky.elevation_m} m: {sky.get_day_wh(5)} Wh per kWc "
                f"on a clear June day, {sky.get_day_wh(11)} in December")
     if seal_payloads:
         typer.echo(f"household payloads are sealed: a new commune data key, sealed to each of the {validators} "
                    "validators (its secret is written nowhere in clear)")
+    for spec in genesis.classes:
+        typer.echo(f"token class {spec.name} ({spec.label}, in {spec.unit}), issued by: {spec.issued_by}, "
+                   f"credit limit {genesis.params['credit_limit'][spec.name]} {spec.unit}")
     typer.echo(f"wrote {out / 'genesis.json'} and {validators + households + 1} homes")
 
 

@@ -27,18 +27,19 @@ from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.commands.cosigned import (
     Change, cosign_file, fetch_basis, submit_change, write_change,
 )
-from node.commands.tx import parse_amount, parse_memo
+from node.commands.tx import parse_amount, parse_class, parse_memo
 from node.errors import UserError
 from node.home.keyfile import load_key
 from tokens.errors import InvalidTx
 from tokens.rules_household import check_digits, check_kva
 from tokens.rules_registrars import check_registrar_change
 from tokens.txs import (
-    Deregister, PublicService, RecoverKey, RegisterHousehold, RegistrarSetChange, Spend, UpdateHousehold,
+    Deregister, Issue, PublicService, RecoverKey, RegisterHousehold, RegistrarSetChange, Spend, UpdateHousehold,
 )
 
 registrar_app = typer.Typer(help="The registrar office: register, update, deregister and recover households, "
-                                 "credit public service, spend from category funds; euro debt payments, payouts "
+                                 "credit public service, spend from category funds, issue commune token classes; "
+                                 "euro debt payments, payouts "
                                  "and the accountant's ledger; associations; registrar set changes.",
                             no_args_is_help=True)
 
@@ -148,6 +149,23 @@ def registrar_public_service(
     parse_memo(memo)
     typer.echo(submit(node, key, lambda signer, nonce: PublicService(
         signer=signer, nonce=nonce, beneficiary=target, on_call_s=on_call_s, memo=memo, sig=NO_SIG), token=token))
+
+
+@registrar_app.command("issue")
+def registrar_issue(
+    cls: str = typer.Option(..., "--class", help="A class of the commune that the registrar issues (e.g. points)."),
+    to: str = typer.Option(..., "--to", help="The household or association credited (public key, hex)."),
+    amount: int = typer.Option(..., "--amount", help="In the class's unit (docs/classes.md)."),
+    memo: str = typer.Option("", "--memo", help="What it is for (up to 140 bytes)."),
+    node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
+) -> None:
+    """Issue a commune-defined class: recycled material brought in, points earned."""
+    parse_class(cls, "--class")
+    target = parse_key_hex(to, "--to")
+    parse_amount(amount, "--amount")
+    parse_memo(memo)
+    typer.echo(submit(node, key, lambda signer, nonce: Issue(
+        signer=signer, nonce=nonce, cls=cls, to=target, amount=amount, memo=memo, sig=NO_SIG), token=token))
 
 
 @registrar_app.command("spend")

@@ -3,7 +3,7 @@
 Each command builds one transaction of tokens/txs.py, signs it with ``--key`` (the
 node never holds the key) and POSTs the signed bytes to ``--node``; it prints the
 transaction id. Amounts are integers in the class's unit: ``kwh`` in Wh, ``hour``
-in minutes. Relative deadlines (``--days``, ``--hours``) count from the node's
+in minutes, a class the commune defines in its genesis unit (docs/classes.md). Relative deadlines (``--days``, ``--hours``) count from the node's
 chain clock.
 
 A ``Service`` carries two signatures, the beneficiary's (who pays) and the
@@ -26,6 +26,7 @@ from node.commands.client import (
 from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.errors import UserError
 from node.home.keyfile import load_key
+from tokens.genesis import CLASS_NAME_RE
 from tokens.rules_assoc import compute_fund_address
 from tokens.txs import (
     SOLIDARITY, Accept, CancelRecovery, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx,
@@ -38,7 +39,6 @@ tx_app = typer.Typer(help="Household transactions: transfer, gift, revoke-gift, 
                           "cancel-recovery, redeem.",
                      no_args_is_help=True)
 
-CLASSES = ("kwh", "hour")
 TOTAL_BP = 10_000
 MAX_MEMO_BYTES = 140         # DESIGN §4: memo <= 140 bytes
 MAX_U64 = 2**64 - 1
@@ -50,8 +50,11 @@ KEY_OPTION = typer.Option(..., "--key", help="Your key file (the signer, who pay
 # --- checking arguments (before any I/O) ---------------------------------------------------
 
 def parse_class(cls: str, what: str) -> str:
-    if cls not in CLASSES:
-        raise UserError(f"{what} must be kwh (Wh) or hour (minutes), not {cls!r}")
+    # Which classes the commune defines is the node's to say (unknown_class); here only
+    # the name's form (docs/classes.md).
+    if not CLASS_NAME_RE.fullmatch(cls):
+        raise UserError(f"{what} must be kwh (Wh), hour (minutes) or a class of the commune "
+                        f"(1 to 8 lowercase letters, digits or _), not {cls!r}")
     return cls
 
 
@@ -84,12 +87,12 @@ def parse_gift_target(to: str) -> bytes:
 @tx_app.command("transfer")
 def tx_transfer(
     to: str = typer.Option(..., "--to", help="Recipient's public key (hex)."),
-    amount: int = typer.Option(..., "--amount", help="Wh for kwh, minutes for hour."),
-    cls: str = typer.Option("kwh", "--class", help="kwh or hour."),
+    amount: int = typer.Option(..., "--amount", help="Wh for kwh, minutes for hour, the class's unit otherwise."),
+    cls: str = typer.Option("kwh", "--class", help="kwh, hour or a class of the commune (e.g. points)."),
     memo: str = typer.Option("", "--memo", help="Up to 140 bytes, public."),
     node: str = NODE_OPTION, key: Path = KEY_OPTION, token: str | None = TOKEN_OPTION,
 ) -> None:
-    """Send kwh or hour to another account (down to your credit limit)."""
+    """Send kwh, hour or a class of the commune to another account (down to your credit limit)."""
     target = parse_key_hex(to, "--to")
     parse_class(cls, "--class")
     parse_amount(amount, "--amount")
@@ -218,10 +221,10 @@ def tx_cosign(
 
 @tx_app.command("offer")
 def tx_offer(
-    give_amount: int = typer.Option(..., "--give-amount", help="What you give (Wh or minutes)."),
-    give_cls: str = typer.Option(..., "--give-class", help="kwh or hour."),
+    give_amount: int = typer.Option(..., "--give-amount", help="What you give, in its class's unit (Wh, minutes ...)."),
+    give_cls: str = typer.Option(..., "--give-class", help="kwh, hour or a class of the commune."),
     want_amount: int = typer.Option(..., "--want-amount", help="What you want in return."),
-    want_cls: str = typer.Option(..., "--want-class", help="kwh or hour."),
+    want_cls: str = typer.Option(..., "--want-class", help="kwh, hour or a class of the commune."),
     counterparty: str | None = typer.Option(None, "--counterparty", help="Only this household may accept (hex)."),
     expires: int | None = typer.Option(None, "--expires", min=0, help="Unix time the offer lapses."),
     hours: int | None = typer.Option(None, "--hours", min=1, help="Or: hours from now (chain clock)."),

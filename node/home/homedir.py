@@ -70,11 +70,13 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
                    base_port: int = 26656, time_scale: int = 1, genesis_time: int | None = None,
                    http_base: int = DEFAULT_HTTP_PORT, params: dict[str, Any] | None = None,
                    extra_households: list[dict[str, Any]] = (), validator_ip: str | None = None,
-                   sky: Sky | None = None, seal_payloads: bool = False) -> Genesis:
+                   sky: Sky | None = None, seal_payloads: bool = False,
+                   classes: list[dict[str, Any]] | None = None) -> Genesis:
     """Write ``out/genesis.json`` and the homes of every node; return the parsed genesis.
     With ``sky`` (node/home/sky.py), the genesis carries the clear-sky table and readings
     are capped by it (docs/reconciliation.md). With ``seal_payloads``, a fresh commune
-    data key sealed to each validator (docs/privacy.md); its secret is written nowhere."""
+    data key sealed to each validator (docs/privacy.md); its secret is written nowhere.
+    ``classes``: the commune-defined token classes (docs/classes.md)."""
     if validators < 1:
         raise HomeError("--validators must be at least 1")
     if households < 0:
@@ -107,6 +109,8 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
     }
     if sky is not None:
         doc["sky"] = sky.to_doc()
+    if classes:
+        doc["classes"] = classes
     if seal_payloads:
         doc["sealing"] = make_sealing_doc([keys[f"validator-{i}"].public for i in range(validators)])
     try:

@@ -15,12 +15,17 @@ const fmt = {
   pct: bp => I18N.number(bp / 100, 1) + " %",
   time: s => I18N.time(s),
   hour: s => I18N.hour(s),
-  amount: (cls, n) => cls === "hour" ? fmt.hours(n) : fmt.kwh(n),
+  amount: (cls, n) => cls === "hour" ? fmt.hours(n) : cls === "kwh" ? fmt.kwh(n) : fmt.units(cls, n),
+  // A commune-defined class (docs/classes.md): ``decimals`` of its unit make one label.
+  units: (cls, n) => {
+    const c = state.classes[cls];
+    return c ? I18N.number(n / 10 ** c.decimals, c.decimals) + " " + c.label : `${n} ${cls}`;
+  },
   euros: cents => I18N.euros(cents),
 };
 
 const state = {addr: null, chosen: false, selectedK: null, labels: new Map(), inputError: null, node: null,
-  authorize: null, asked: null};
+  authorize: null, asked: null, classes: {}};
 
 function $(id) { return document.getElementById(id); }
 
@@ -98,6 +103,9 @@ function buildSlots(doc) {
 function renderBalances(acct) {
   $("balance-kwh").textContent = acct.balances ? fmt.kwh(acct.balances.kwh) : "–";
   $("balance-hour").textContent = acct.balances ? fmt.hours(acct.balances.hour) : "–";
+  const others = Object.entries(acct.balances || {}).filter(([cls]) => cls !== "kwh" && cls !== "hour");
+  $("balance-classes-card").hidden = others.length === 0;
+  $("balance-classes").replaceChildren(...others.map(([cls, n]) => el("div", {}, fmt.amount(cls, n))));
   const label = acct.household && acct.household.label;
   $("hh-label").textContent = label ? `${label} · ${short(acct.address)}` : short(acct.address);
 }
@@ -211,6 +219,8 @@ function describeTx(tx) {
     case "tx/service":
       return [`${T(out ? "service_for" : "service_by")} ${who(out ? tx.provider : tx.signer)}`,
         (out ? "−" : "+") + fmt.hours(tx.minutes)];
+    case "tx/issue":
+      return [`${T("issued")}${tx.memo ? " · " + tx.memo : ""}`, "+" + fmt.amount(tx.cls, tx.amount)];
     case "tx/spend":
       return [`${I18N.category(tx.category)} → ${who(tx.to)}${tx.memo ? " · " + tx.memo : ""}`, fmt.kwh(tx.amount)];
     default:
@@ -388,6 +398,7 @@ function chooseKey() {
 
 function renderCommune(commune, allocation) {
   $("commune-name").textContent = commune.name;
+  state.classes = Object.fromEntries((commune.classes || []).map(c => [c.name, c]));
   $("treasury-kwh").textContent = fmt.kwh(commune.treasury.kwh);
   $("households-count").textContent = commune.households;
   $("minted-total").textContent = fmt.kwh(commune.totals.minted);
@@ -428,6 +439,8 @@ function renderAggregates(doc) {
   $("aggregates-panel").dataset.shown = doc.intervals.length - hidden;
   $("aggregates-chart").replaceChildren(Charts.energyChart(slots, null, () => {}, fmt,
     $("aggregates-chart").clientWidth));
+}
+
 function renderCommunes(ibc, transfers) {
   // docs/communes.md: linked communes, escrow, transfers in and out, and misbehaviour alerts.
   const names = Object.fromEntries(ibc.clients.map(c => [c.chain_id, c.name]));

@@ -6,7 +6,8 @@ const STRINGS = {
   fr: {
     height: "Hauteur", connecting: "connexion…", live: "à jour", offline: "nœud injoignable",
     household_key: "Clé du foyer", show: "Afficher", my_household: "Mon foyer",
-    balance_kwh: "Énergie (kWh)", balance_hour: "Temps (heures)",
+    balance_kwh: "Énergie (kWh)", balance_hour: "Temps (heures)", balance_other: "Autres jetons",
+    issued: "Émis par la mairie",
     produced_48: "Produit (48 demi-heures)", consumed_48: "Consommé (48 demi-heures)",
     energy_chart: "Production et consommation par demi-heure", production: "production",
     consumption: "consommation", chart_hint: "Touchez une barre pour voir qui a utilisé votre énergie.",
@@ -86,7 +87,8 @@ const STRINGS = {
   en: {
     height: "Height", connecting: "connecting…", live: "live", offline: "node unreachable",
     household_key: "Household key", show: "Show", my_household: "My household",
-    balance_kwh: "Energy (kWh)", balance_hour: "Time (hours)",
+    balance_kwh: "Energy (kWh)", balance_hour: "Time (hours)", balance_other: "Other tokens",
+    issued: "Issued by the town hall",
     produced_48: "Produced (48 half hours)", consumed_48: "Consumed (48 half hours)",
     energy_chart: "Production and consumption per half hour", production: "production",
     consumption: "consumption", chart_hint: "Tap a bar to see who used your energy.",

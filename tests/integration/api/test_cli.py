@@ -101,7 +101,7 @@ def test_offer_then_accept(livenet: LiveNet, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["tx", "transfer", "--to", "zz", "--amount", "5"], "--to must be 64 hex characters"),
     (["tx", "transfer", "--to", "ab" * 32, "--amount", "0"], "--amount must be a positive integer"),
-    (["tx", "transfer", "--to", "ab" * 32, "--amount", "5", "--class", "euro"], "--class must be kwh"),
+    (["tx", "transfer", "--to", "ab" * 32, "--amount", "5", "--class", "Euro!"], "--class must be kwh"),
     (["tx", "transfer", "--to", "ab" * 32, "--amount", "5", "--memo", "x" * 141], "at most 140"),
     (["tx", "gift", "--to", "ab" * 32, "--bp", "20000", "--days", "1"], "--bp must be between"),
     (["tx", "gift", "--to", "ab" * 32, "--bp", "100"], "give exactly one of --until or --days"),

@@ -42,10 +42,12 @@ def household_doc(i: int, key: Keypair, producer: bool) -> dict[str, Any]:
 
 def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, *, dev: bool = False,
                  n_validators: int = 4, sky: dict[str, Any] | None = None,
-                 commune_secret: bytes | None = None) -> tuple[Genesis, list[Keypair]]:
+                 commune_secret: bytes | None = None,
+                 classes: list[dict[str, Any]] | None = None) -> tuple[Genesis, list[Keypair]]:
     """A genesis with ``n_households`` households; households 0 and 1 produce. With
     ``sky`` (a genesis "sky" section), exports are capped by its clear-sky table. With
-    ``commune_secret``, the chain seals payloads under that commune data key (epoch 0)."""
+    ``commune_secret``, the chain seals payloads under that commune data key (epoch 0).
+    ``classes``: the genesis "classes" section (docs/classes.md)."""
     keys = [keypair("household", i) for i in range(n_households)]
     doc = {
         "commune": {"name": "Testville", "insee": "99999"},
@@ -59,6 +61,8 @@ def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, *,
     }
     if sky is not None:
         doc["sky"] = sky
+    if classes is not None:
+        doc["classes"] = classes
     if commune_secret is not None:
         doc["sealing"] = {"public": compute_commune_public(commune_secret).hex(),
                           "sealed": {v.public.hex(): seal_commune_secret(v.public, commune_secret, bytes([i]) * 32).hex()

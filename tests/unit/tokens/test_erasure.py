@@ -206,3 +206,27 @@ def test_a_transfer_from_another_commune_to_an_erased_key_is_refunded():
     assert receive()[0] is True         # a former household still receives
     chain.block(dt_s=ERASE_AFTER)
     assert receive() == (False, "receiver_erased")
+
+
+def test_commune_class_balances_are_written_off_their_supply():
+    classes = [{"name": "recycled", "unit": "g", "issued_by": "registrar"},
+               {"name": "points", "unit": "pt", "credit_limit": 50},
+               {"name": "sel", "unit": "grain", "credit_limit": 200, "issued_by": "none"}]
+    genesis, keys = make_genesis(4, PARAMS, classes=classes)
+    chain = Chain(genesis)
+    leaver = keys[3]
+    chain.block([chain.tx(T.Issue, REGISTRAR, cls="recycled", to=leaver.public, amount=1000, memo="déchetterie")])
+    chain.block([transfer(chain, leaver, keys[0], 150, cls="sel"), transfer(chain, leaver, keys[1], 30, cls="points"),
+                 transfer(chain, leaver, keys[1], 400, cls="recycled")])
+    assert state(chain, L.key_class_balance(leaver.public, "sel")) == -150
+    chain.block([deregister(chain, leaver)])
+    chain.block(dt_s=ERASE_AFTER)
+    assert list(chain.kv.iter_prefix(L.CLASS_BALANCE + leaver.public)) == []
+    assert owned_entries(chain, leaver.public) == []
+    # Σ balances = csup/ per class: 600 recycled written off, a debt of 30 points and 150
+    # grains of mutual credit too.
+    assert state(chain, L.key_class_supply("recycled")) == 400
+    assert state(chain, L.key_class_supply("points")) == 30
+    assert state(chain, L.key_class_supply("sel")) == 150
+    check_conservation(chain.kv)
+    assert chain.state_hash() == chain.full_hash()

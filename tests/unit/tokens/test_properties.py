@@ -175,6 +175,13 @@ def check_conservation(kv: MemoryKV) -> None:
     minted, allocated = decode_value(kv.get(L.META_TOTALS))
     assert sum(a[0] for a in accounts) + treasury[0] + sum(funds) == minted - allocated
     assert sum(a[1] for a in accounts) + treasury[1] == 0
+    # A commune-defined class: Σ balances == Σ issued (0 for a mutual-credit class).
+    held: dict[bytes, int] = {}
+    for key, balance in scan(kv, L.CLASS_BALANCE):
+        cls = key[len(L.CLASS_BALANCE) + 32:]
+        held[cls] = held.get(cls, 0) + balance
+    issued = {key[len(L.CLASS_SUPPLY):]: supply for key, supply in scan(kv, L.CLASS_SUPPLY)}
+    assert all(held.get(cls, 0) == issued.get(cls, 0) for cls in set(held) | set(issued))
 
 
 def check_settled_intervals(kv: MemoryKV) -> None:

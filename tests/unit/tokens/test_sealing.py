@@ -30,8 +30,8 @@ NEWCOMER = keypair("validator", 9)
 class SealChain(Chain):
     """A chain that seals payloads, applied with a validator's keyring."""
 
-    def __init__(self, n_households: int = 4) -> None:
-        genesis, self.households = make_genesis(n_households, commune_secret=SECRET)
+    def __init__(self, n_households: int = 4, classes: list | None = None) -> None:
+        genesis, self.households = make_genesis(n_households, commune_secret=SECRET, classes=classes)
         super().__init__(genesis)
         self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
         self.epoch = 0
