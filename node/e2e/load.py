@@ -28,7 +28,7 @@ from node.clock import ChainClock
 from node.localnet.cluster import Cluster, NodeProc
 from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
-from node.localnet.meters import Meter, get_chain_sealing
+from node.localnet.meters import Meter, get_seal_epoch
 from node.sim.profiles import MeterSim, Weather, household_profile
 from tokens.sealing import open_own_sealed
 from tokens.txs import Sealed, Transfer, Tx
@@ -158,13 +158,13 @@ class LoadGen:
         specs = {h.key: h for h in genesis.households}
         weather = Weather.for_genesis(seed, genesis)
         self.households: list[Household] = []
-        sealing = get_chain_sealing(genesis)
+        seal_epoch = get_seal_epoch(genesis)
         for index, node in enumerate(households):
             key = load_key(node.home / KEY_FILE)
             spec = specs[key.public]
             sim = MeterSim(household_profile(seed * 1000 + index, spec.peak_w, spec.kva, weather=weather),
                            start_t=genesis.genesis_time)
-            self.households.append(Household(node, Meter(spec, key, node.url, sim, sealing=sealing), key,
+            self.households.append(Household(node, Meter(spec, key, node.url, sim, seal_epoch=seal_epoch), key,
                                              genesis.chain_id))
         self.readings_per_s, self.transfer_every_s = readings_per_s, transfer_every_s
         self.resubmit_after_s = resubmit_after_s
@@ -172,6 +172,15 @@ class LoadGen:
         self.follower = Follower(seeds={hh.key.public.hex(): hh.key.seed for hh in self.households})
         self.resubmitted = 0
         self._nursery: trio.Nursery | None = None
+
+    async def read_nonces(self, node: NodeProc) -> None:
+        """Each household's next transfer nonce from its committed account nonce, as
+        ``node`` (a full node) has it: on a sealing commune the household's node already
+        spent a nonce (its clock in ms) on the data key."""
+        for hh in self.households:
+            response = await self.cluster.client.get(f"{node.url}/accounts/{hh.key.public.hex()}", timeout=5)
+            response.raise_for_status()
+            hh.nonce = max(hh.nonce, response.json()["nonce"])
 
     async def post(self, node: NodeProc, data: bytes) -> tuple[int, str]:
         """(status, id or reason); status 0 when the node could not be reached."""

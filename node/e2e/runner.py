@@ -287,6 +287,8 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
                 stages.enter("load+perturb")
                 load = LoadGen(cluster, [n for n in nodes if n.name.startswith("household-")], m.seed, m.load.readings_per_s,
                                m.load.transfer_every_s, m.load.resubmit_after_s)
+                if m.seal:
+                    await load.read_nonces(cluster.full_nodes[0])
                 membership = Membership(cluster, load, home, m.check.max_recovery_s)
                 load_start, load_end = await run_load_phase(m, cluster, load, perturbations, hostile, membership)
                 stages.enter("check")

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import os
+
 import httpx
 import trio
 
 from node.clock import ChainClock
-from node.meter.sealing import ChainSealing, seal_tx
 from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key
 from node.sim.profiles import MeterSim, Weather, household_profile
 from tokens.genesis import Genesis, HouseholdSpec
+from tokens.sealing import build_sealed
 from tokens.txs import MeterReading, Tx
 from wire import Keypair, sign_message
 
@@ -34,7 +36,7 @@ class Meter:
     url: str
     sim: MeterSim
     seq: int = 0
-    sealing: ChainSealing | None = None     # the commune seals: seal to this key
+    seal_epoch: int | None = None     # the commune seals: under the data key of this epoch
 
     def reading(self, chain_id: bytes, t: int) -> bytes:
         """A signed cumulative reading at chain second ``t`` (sealed if the commune seals)."""
@@ -47,12 +49,15 @@ class Meter:
     def encode(self, tx: Tx, chain_id: bytes) -> bytes:
         """``tx`` of this household signed, and sealed on a commune that seals."""
         signed = sign_message(tx, chain_id, self.key)
-        return signed.encode() if self.sealing is None else seal_tx(signed, self.key, chain_id, self.sealing).encode()
+        if self.seal_epoch is None:
+            return signed.encode()
+        return build_sealed(signed, self.key, chain_id, self.seal_epoch, os.urandom(24)).encode()
 
 
-def get_chain_sealing(genesis: Genesis) -> ChainSealing | None:
-    """What a household seals to from genesis on: epoch 0's commune key (None: no sealing)."""
-    return None if genesis.sealing is None else ChainSealing(0, genesis.sealing.public)
+def get_seal_epoch(genesis: Genesis) -> int | None:
+    """The data key epoch a household seals under from genesis on (None: no sealing). A
+    local network never rotates the commune key."""
+    return 0 if genesis.seals_payloads else None
 
 
 class MeterFleet:
@@ -68,7 +73,7 @@ class MeterFleet:
             if spec is not None:
                 profile = household_profile(seed * 1000 + index, spec.peak_w, spec.kva, weather=weather)
                 sim = MeterSim(profile, start_t=genesis.genesis_time)
-                self.meters.append(Meter(spec, key, node.url, sim, sealing=get_chain_sealing(genesis)))
+                self.meters.append(Meter(spec, key, node.url, sim, seal_epoch=get_seal_epoch(genesis)))
         self.sent_at: dict[str, float] = {}
         self.submitted = 0
         self.refused = 0
