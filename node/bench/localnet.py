@@ -224,7 +224,7 @@ async def bench_localnet(*, validators: int = 4, households: int = 8, steps=DEFA
                         results.append(step)
                     nursery.cancel_scope.cancel()
                 per_msg = await readings_per_gossip_message(client, urls)
-                agree, _, problems = await check_agreement(client, nodes)
+                agree, _, problems = await check_agreement(cluster)
             finally:
                 with trio.CancelScope(shield=True):
                     await cluster.stop_all()

@@ -3,10 +3,15 @@
 - every node has the same block id at every common height, so no fork (the block id
   covers the header, which carries the state hash after the parent);
 - nodes at the same height report the same state hash;
+- on a commune that seals payloads, household nodes run light and hold no block: each
+  one's state hash is the one the validators' next header carries, and, once stopped,
+  every header it verified has the validators' block id and every entry it holds of a
+  settled interval (the aggregate, its own share) is the validators' (``check_light_store``);
 - every tx the client saw acknowledged with 202 is committed exactly once (or, for a
   reading, superseded by a later committed reading of the same meter);
 - every settled interval satisfies Σ minted − Σ allocated == ΣE − M (DESIGN §4 step 3),
-  read from each stopped node's store through ``tokens.queries``;
+  read from each stopped full node's store through ``tokens.queries`` (a light node holds
+  no other household's share, so it is held to the validators' store instead);
 - a byzantine validator's equivocation evidence is committed.
 """
 
@@ -14,14 +19,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.localnet.cluster import Cluster
+from node.localnet.cluster import Cluster, NodeProc
 from node.e2e.load import AckLog, Follower
+from node.home.homedir import KEY_FILE
+from node.home.keyfile import load_key
 from node.store import Store
+from node.store.light import LightStore
 from tokens import layout as L
 from tokens.queries import get_interval_at
 
 
 LAG_TOLERANCE = 2     # DESIGN §7: a node more than 2 heights behind must sync
+# A light node holds the state of height h once it verified the header of h+1, which
+# carries that state's root: at best one height below the validators.
+LIGHT_BEHIND = 1
 
 
 @dataclass
@@ -36,6 +47,8 @@ class Agreement:
     # starts after its snapshot (only heights it holds are compared).
     first_held: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)   # nodes without the common height's block
+    # Light nodes whose state hash is not the one the validators' header above it carries.
+    light_mismatches: list[str] = field(default_factory=list)
 
 
 NOT_HELD = (404, 410)   # GET /blocks/{h}: never held (state sync) or pruned
@@ -52,12 +65,13 @@ async def check_agreement(cluster: Cluster) -> Agreement:
         else:
             statuses[node.name] = st
             out.heights[node.name] = st["height"]
-    out.common_height = min(out.heights.values(), default=0)
+    full = [name for name in statuses if not cluster.by_name[name].light]
+    out.common_height = min((out.heights[name] for name in full), default=0)
     top = max(out.heights.values(), default=0)
     out.lagging = [f"{name} at {h} of {top}" for name, h in out.heights.items() if h + LAG_TOLERANCE < top]
     for h in range(1, out.common_height + 1):
         ids = set()
-        for name in statuses:
+        for name in full:
             response = await cluster.client.get(f"{cluster.by_name[name].url}/blocks/{h}", timeout=10)
             if response.status_code in NOT_HELD:
                 out.first_held[name] = h + 1
@@ -71,6 +85,8 @@ async def check_agreement(cluster: Cluster) -> Agreement:
     for st in statuses.values():
         by_height.setdefault(st["height"], set()).add(st["state_hash"])
     out.state_hash_mismatches = sorted(h for h, hashes in by_height.items() if len(hashes) > 1)
+    if full:
+        out.light_mismatches = await cluster.check_light_state_hashes(statuses, cluster.by_name[full[0]])
     return out
 
 
@@ -128,20 +144,69 @@ def check_intervals(name: str, store: Store) -> IntervalCheck:
     return out
 
 
+def check_light_store(name: str, store: LightStore, own: bytes, reference: Store) -> IntervalCheck:
+    """A stopped light node against a stopped validator's store: every header it verified
+    has the validator's block id; every settled interval it holds has the validator's
+    aggregate and the validator's entry for its own household; it holds no other
+    household's entry."""
+    out = IntervalCheck(name)
+    top = store.header_top()
+    forks = [h for h in range(1, top + 1) if store.block_id(h) != reference.block_id(h)]
+    if forks:
+        out.violations.append(f"verified headers differ from the validators' blocks at heights {forks[:5]}")
+    kv, ref = store.state, reference.state
+    for key, _ in kv.iter_prefix(L.INTERVAL):
+        start = L.from_u64(key[len(L.INTERVAL):])
+        iv, expected = get_interval_at(kv, start), get_interval_at(ref, start)
+        if not iv["settled"]:
+            continue
+        out.settled += 1
+        others = sorted(set(iv["households"]) - {own.hex()})
+        if others:
+            out.violations.append(f"interval {start}: holds {len(others)} other households' entries")
+        mine = iv["households"].get(own.hex())
+        if mine != expected["households"].get(own.hex()):
+            out.violations.append(f"interval {start}: its own entry {mine} is not the validators' "
+                                  f"{expected['households'].get(own.hex())}")
+        shown = {k: iv[k] for k in ("sum_e", "sum_i", "m", "levy", "settled")}
+        if shown != {k: expected[k] for k in shown}:
+            out.violations.append(f"interval {start}: aggregate {shown} is not the validators'")
+    return out
+
+
 def check_stores(cluster: Cluster) -> list[IntervalCheck]:
-    """Open each stopped node's store read-only in spirit and check its intervals."""
+    """Open each stopped node's store read-only in spirit and check its intervals: the
+    settlement invariant on every full node, the validators' entries on a light one
+    (held to the first full node's store)."""
     out = []
+    reference = next((n for n in cluster.nodes if not n.light), None)
     for node in cluster.nodes:
         try:
-            store = Store.open_home(node.home)
+            store = (LightStore if node.light else Store).open_home(node.home)
         except Exception as exc:  # any store error is a finding of the run, not a crash
             out.append(IntervalCheck(node.name, violations=[f"cannot open store: {exc}"]))
             continue
         try:
-            out.append(check_intervals(node.name, store))
+            if not node.light:
+                out.append(check_intervals(node.name, store))
+            elif reference is None:
+                out.append(IntervalCheck(node.name, violations=["no full node to hold its entries to"]))
+            else:
+                out.append(_check_light_home(node, store, reference))
         finally:
             store.close()
     return out
+
+
+def _check_light_home(node: NodeProc, store: LightStore, reference: NodeProc) -> IntervalCheck:
+    try:
+        ref = Store.open_home(reference.home)
+    except Exception as exc:  # any store error is a finding of the run, not a crash
+        return IntervalCheck(node.name, violations=[f"cannot open {reference.name}'s store: {exc}"])
+    try:
+        return check_light_store(node.name, store, load_key(node.home / KEY_FILE).public, ref)
+    finally:
+        ref.close()
 
 
 def check_evidence(follower: Follower, byzantine_keys: dict[str, str]) -> dict[str, int]:

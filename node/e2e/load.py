@@ -10,6 +10,11 @@ resubmits an acknowledged tx that is still not committed after ``resubmit_after_
 (same bytes, same id: a duplicate can only be refused). A reading that a later
 committed reading of the same meter supersedes needs no resubmission: readings are
 cumulative, so the later one carries its energy (DESIGN §4).
+
+On a commune that seals payloads, readings and transfers go sealed (the meters'
+``encode``); blocks then carry envelopes, whose signer and nonce are in clear, and
+the follower opens the load's own envelopes with the household keys it drives (as a
+household reads its own txs back) to tell a reading from a transfer.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ from node.clock import ChainClock
 from node.localnet.cluster import Cluster, NodeProc
 from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
-from node.localnet.meters import Meter
+from node.localnet.meters import Meter, get_seal_epoch
 from node.sim.profiles import MeterSim, Weather, household_profile
-from tokens.txs import Transfer
-from wire import Keypair, sign_message
+from tokens.sealing import open_own_sealed
+from tokens.txs import Sealed, Transfer, Tx
+from wire import DecodeError, Keypair
+from wire.seal import SealError
 
 MSGPACK = {"content-type": "application/msgpack"}
 
@@ -66,14 +73,33 @@ class Follower:
     max_seq: dict[tuple[str, str], int] = field(default_factory=dict)
     commit_times: list[tuple[float, int, int]] = field(default_factory=list)   # (t, height, readings)
     evidence: list[dict] = field(default_factory=list)
+    # Household address (hex) -> key seed: opens the load's own sealed txs.
+    seeds: dict[str, bytes] = field(default_factory=dict)
+
+    def open_sealed(self, tx: dict) -> Tx | None:
+        """The inner tx of one of the load's envelopes (None for anybody else's, or one
+        that does not open: then it counts as no reading and no transfer of the load)."""
+        seed = self.seeds.get(tx.get("signer", ""))
+        if seed is None:
+            return None
+        envelope = Sealed(signer=bytes.fromhex(tx["signer"]), nonce=tx["nonce"], epoch=tx["epoch"],
+                          mac=bytes.fromhex(tx["mac"]), box=bytes.fromhex(tx["box"]), sig=bytes.fromhex(tx["sig"]))
+        try:
+            return open_own_sealed(seed, envelope)
+        except (SealError, DecodeError):
+            return None
 
     def process_block(self, block: dict, now: float) -> None:
         readings = 0
         for tx in block.get("txs", []):
             self.committed.setdefault(tx["id"], []).append(block["height"])
-            kind = {"tx/reading": "reading", "tx/transfer": "transfer"}.get(tx.get("type"))
+            tag = tx.get("type")
+            if tag == "tx/sealed":
+                inner = self.open_sealed(tx)
+                tag = None if inner is None else inner.TAG
+            kind = {"tx/reading": "reading", "tx/transfer": "transfer"}.get(tag)
             if kind is not None:
-                seq = tx["seq"] if kind == "reading" else tx["nonce"]
+                seq = tx["seq"] if kind == "reading" and "seq" in tx else tx["nonce"]
                 key = (kind, tx["signer"])
                 self.max_seq[key] = max(seq, self.max_seq.get(key, 0))
                 readings += kind == "reading"
@@ -132,18 +158,29 @@ class LoadGen:
         specs = {h.key: h for h in genesis.households}
         weather = Weather.for_genesis(seed, genesis)
         self.households: list[Household] = []
+        seal_epoch = get_seal_epoch(genesis)
         for index, node in enumerate(households):
             key = load_key(node.home / KEY_FILE)
             spec = specs[key.public]
             sim = MeterSim(household_profile(seed * 1000 + index, spec.peak_w, spec.kva, weather=weather),
                            start_t=genesis.genesis_time)
-            self.households.append(Household(node, Meter(spec, key, node.url, sim), key, genesis.chain_id))
+            self.households.append(Household(node, Meter(spec, key, node.url, sim, seal_epoch=seal_epoch), key,
+                                             genesis.chain_id))
         self.readings_per_s, self.transfer_every_s = readings_per_s, transfer_every_s
         self.resubmit_after_s = resubmit_after_s
         self.log = AckLog()
-        self.follower = Follower()
+        self.follower = Follower(seeds={hh.key.public.hex(): hh.key.seed for hh in self.households})
         self.resubmitted = 0
         self._nursery: trio.Nursery | None = None
+
+    async def read_nonces(self, node: NodeProc) -> None:
+        """Each household's next transfer nonce from its committed account nonce, as
+        ``node`` (a full node) has it: on a sealing commune the household's node already
+        spent a nonce (its clock in ms) on the data key."""
+        for hh in self.households:
+            response = await self.cluster.client.get(f"{node.url}/accounts/{hh.key.public.hex()}", timeout=5)
+            response.raise_for_status()
+            hh.nonce = max(hh.nonce, response.json()["nonce"])
 
     async def post(self, node: NodeProc, data: bytes) -> tuple[int, str]:
         """(status, id or reason); status 0 when the node could not be reached."""
@@ -187,7 +224,7 @@ class LoadGen:
             hh.nonce += 1
             tx = Transfer(signer=hh.key.public, nonce=hh.nonce, to=to.key.public, cls="kwh", amount=1, memo="e2e",
                           sig=b"")
-            entry = await self.submit(hh, sign_message(tx, hh.chain_id, hh.key).encode(), "transfer", hh.nonce)
+            entry = await self.submit(hh, hh.meter.encode(tx, hh.chain_id), "transfer", hh.nonce)
             if entry is None:
                 hh.nonce -= 1   # refused or unreachable: the same nonce is free for the next try
             hh.pending_transfer = entry

@@ -28,7 +28,8 @@ from node.localnet.netns import Fabric, require_root
 from node.e2e.perturb import PerturbResult, run_perturbation
 from node.e2e.errors import E2EError
 from node.e2e.validators import build_spares
-from node.home.homedir import load_home
+from node.home.homedir import KEY_FILE, load_home
+from node.home.keyfile import load_key
 
 NETWORK_UP_TIMEOUT_S = 60
 
@@ -70,14 +71,54 @@ async def wait_network_up(cluster: Cluster) -> None:
     raise E2EError(f"{', '.join(deaf)} still missing a validator's heartbeat {NETWORK_UP_TIMEOUT_S} s after start")
 
 
+def is_caught_up(cluster: Cluster, heights: dict[str, int]) -> bool:
+    """Every node answers, the full nodes share a height, light nodes hold the state
+    just below it (checks.LIGHT_BEHIND)."""
+    if len(heights) != len(cluster.nodes):
+        return False
+    full = {heights[n.name] for n in cluster.full_nodes}
+    if len(full) != 1:
+        return False
+    top = full.pop()
+    return all(top - checks.LIGHT_BEHIND <= heights[n.name] <= top for n in cluster.nodes if n.light)
+
+
+DATA_KEYS_TIMEOUT_S = 60
+
+
+async def wait_data_keys(cluster: Cluster, households: list[NodeProc]) -> int:
+    """On a sealing commune: until the data key of every household of the load is in a
+    block (each light node publishes its own, docs/privacy.md "The keys"), so the load's
+    sealed txs open at the validators from the first. Returns the height it was seen at."""
+    want = {load_key(n.home / KEY_FILE).public.hex() for n in households}
+    seen: set[str] = set()
+    height = 0
+    url = cluster.full_nodes[0].url
+    with trio.move_on_after(DATA_KEYS_TIMEOUT_S):
+        while not want <= seen:
+            try:
+                response = await cluster.client.get(f"{url}/blocks/{height + 1}", params={"wait": 2}, timeout=10)
+            except httpx.HTTPError:
+                await trio.sleep(0.5)
+                continue
+            if response.status_code != 200:
+                await trio.sleep(0.2)
+                continue
+            height += 1
+            seen |= {tx["signer"] for tx in response.json()["txs"] if tx["type"] == "tx/set-data-key"}
+        return height
+    raise E2EError(f"no data key in a block for {', '.join(sorted(want - seen))[:200]} "
+                   f"{DATA_KEYS_TIMEOUT_S} s after start")
+
+
 async def wait_settled(cluster: Cluster, load: LoadGen, timeout: float) -> float:
-    """Until every acked tx is committed or superseded and all nodes share a height."""
+    """Until every acked tx is committed or superseded and all nodes share a height (a
+    light node's is one below)."""
     start = trio.current_time()
     with trio.move_on_after(timeout):
         while True:
             heights = await cluster.heights()
-            same = len(set(heights.values())) == 1 and len(heights) == len(cluster.nodes)
-            if same and not load.pending() and load.follower.height >= max(heights.values()):
+            if is_caught_up(cluster, heights) and not load.pending() and load.follower.height >= max(heights.values()):
                 break
             await trio.sleep(0.5)
     return round(trio.current_time() - start, 1)
@@ -165,6 +206,8 @@ def judge(m: Manifest, report: dict[str, Any]) -> list[str]:
         problems.append(f"state hashes differ at heights {ag['state_hash_mismatches'][:5]}")
     if ag["missing"]:
         problems.append(f"no block at the common height {ag['common_height']} on {', '.join(ag['missing'])}")
+    for line in ag["light_mismatches"]:
+        problems.append(f"light node: {line}")
     if ag["unreachable"]:
         problems.append(f"no status from {', '.join(ag['unreachable'])} at check time")
     if ag["lagging"]:
@@ -219,7 +262,7 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
     stages = Stages(say)
     fabric = Fabric(m.validators + m.households) if m.netns else None
     report: dict[str, Any] = {"manifest": m.name, "description": m.description, "path": str(m.path),
-                              "netns": m.netns, "home": str(home),
+                              "netns": m.netns, "seal": m.seal, "home": str(home),
                               "validators": m.validators, "households": m.households}
     perturbations: list[PerturbResult] = []
     hostile: list[HostileResult] = []
@@ -227,7 +270,8 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
         stages.enter("setup")
         if fabric is not None:
             await trio.to_thread.run_sync(fabric.setup)
-        nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine, params=m.genesis)
+        nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine, params=m.genesis,
+                              seal=m.seal)
         # Spare homes (no genesis role) run from the start as full nodes; validator ops promote them.
         nodes += build_spares(home, m.spares, nodes).values()
         async with open_client() as client:
@@ -238,9 +282,13 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
                 await cluster.start_all()
                 await cluster.record_peer_ids()
                 await wait_network_up(cluster)
+                if m.seal:
+                    report["data_keys_height"] = await wait_data_keys(cluster, [n for n in nodes if n.light])
                 stages.enter("load+perturb")
                 load = LoadGen(cluster, [n for n in nodes if n.name.startswith("household-")], m.seed, m.load.readings_per_s,
                                m.load.transfer_every_s, m.load.resubmit_after_s)
+                if m.seal:
+                    await load.read_nonces(cluster.full_nodes[0])
                 membership = Membership(cluster, load, home, m.check.max_recovery_s)
                 load_start, load_end = await run_load_phase(m, cluster, load, perturbations, hostile, membership)
                 stages.enter("check")

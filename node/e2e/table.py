@@ -25,7 +25,10 @@ sent again by the client (same bytes, same id), as the meter agent does;
 (cumulative indexes carry their energy, DESIGN §4); **lost** are acked txs neither
 committed nor superseded; **forks** are heights where two nodes hold different blocks;
 **intervals** counts settled intervals checked for Σ minted − Σ allocated = ΣE − M on
-every node's store (violations in brackets).
+every node's store (violations in brackets); on a **sealed** run (`seal = true`: the
+genesis seals household payloads, household nodes run `--light`) the validators' stores
+are checked so, and each light household's store is held to a validator's: every header
+it verified, and the aggregate and its own entry of every settled interval it holds.
 
 """
 
@@ -46,6 +49,10 @@ FOOTER = """
   on a kernel built without sch_netem (as on the machine below), the same egress delay
   applied by a userspace delay line (`node/localnet/delayline.py`, TAP devices, FIFO).
 - The hostile peer (`node/e2e/hostile.py`) is a separate py-libp2p process.
+- Sealed runs: the load seals its readings and transfers (as the meter agent does) and
+  starts once every household's light node has its data key in a block; blocks are
+  compared among the validators, and each light node's state hash must be the one the
+  validators' next header carries.
 - `voisinage e2e soak --minutes 30` reports RSS growth per node; it is not run in CI.
 """
 
@@ -84,7 +91,8 @@ def render_row(report: dict[str, Any]) -> str:
     for h in report.get("hostile", []):
         extra.append(f"hostile: ratio {h.get('throughput_ratio')}, banned {h.get('banned_in_log')}")
     cells = [
-        report.get("manifest", "?"), "netns" if report.get("netns") else "loopback", _recovery(report),
+        report.get("manifest", "?"), ("netns" if report.get("netns") else "loopback")
+        + (", sealed" if report.get("seal") else ""), _recovery(report),
         _fmt(report.get("max_commit_gap_s"), " s"), _fmt(report.get("height")), _fmt(tx.get("acked")),
         _fmt(tx.get("resubmitted_txs")), _fmt(tx.get("superseded")), _fmt(tx.get("lost_count")),
         _fmt(tx.get("duplicate_count")), str(len(ag.get("forks", []))) if ag else "—", _intervals(report),

@@ -43,6 +43,9 @@ class NodeProc:
     home: Path
     http: str
     byzantine: bool = False
+    # A household node of a sealing commune: ``node run --light`` (headers, commits and its
+    # own entries; no block bodies, docs/privacy.md "Household nodes").
+    light: bool = False
     proc: trio.Process | None = None
     paused: bool = False
     starts: int = 0
@@ -91,11 +94,13 @@ def node_names(validators: int, households: int) -> list[str]:
 
 
 def load_nodes(home: Path, names: list[str], byzantine: tuple[str, ...] = ()) -> list[NodeProc]:
-    """Describe the nodes of the network written under ``home``."""
+    """Describe the nodes of the network written under ``home``. On a commune that seals
+    payloads, household nodes run light (a full one could not open the blocks)."""
     nodes = []
     for i, name in enumerate(names):
-        config = load_home(home / name).config
-        nodes.append(NodeProc(i, name, home / name, config["http"], byzantine=name in byzantine))
+        loaded = load_home(home / name)
+        light = loaded.genesis.seals_payloads and name.startswith("household-")
+        nodes.append(NodeProc(i, name, home / name, loaded.config["http"], byzantine=name in byzantine, light=light))
     return nodes
 
 
@@ -105,8 +110,9 @@ LOCALNET_INSEE = "84007"
 def build_network(home: Path, validators: int, households: int, speed: int, fabric: Fabric | None,
                   byzantine: tuple[str, ...] = (), *, name: str = "E2E", http_base: int | None = None,
                   p2p_base: int | None = None, extra_households: list | None = None,
-                  params: dict | None = None) -> list[NodeProc]:
+                  params: dict | None = None, seal: bool = False) -> list[NodeProc]:
     """Write genesis and homes under ``home`` (an empty directory) and describe the nodes.
+    ``seal``: the genesis seals household payloads, and household nodes run light.
 
     On loopback, ports not given are free blocks found now; in namespaces every node
     has the same ports on its own address."""
@@ -121,7 +127,8 @@ def build_network(home: Path, validators: int, households: int, speed: int, fabr
     # caps the ledger and the simulated meters alike (docs/reconciliation.md).
     create_network(home, name=name, insee=LOCALNET_INSEE, validators=validators, households=households,
                    base_port=p2p, time_scale=speed, http_base=http, extra_households=extra_households or (),
-                   sky=compute_sky(*resolve_location(LOCALNET_INSEE, None, None, None)), params=params)
+                   sky=compute_sky(*resolve_location(LOCALNET_INSEE, None, None, None)), params=params,
+                   seal_payloads=seal)
     if fabric is not None:
         _rewrite_for_fabric(home, names, fabric)
     return load_nodes(home, names, byzantine)
@@ -155,6 +162,8 @@ class Cluster:
         cmd = [sys.executable, "-m", "node.cli", *args]
         if node.byzantine:
             cmd += ["--byzantine", "double-sign"]
+        if node.light and not node.args:
+            cmd += ["--light"]
         return (self.fabric.exec_prefix(node.index) if self.fabric is not None else []) + cmd
 
     async def start(self, node: NodeProc) -> None:
@@ -200,6 +209,11 @@ class Cluster:
         except (httpx.HTTPError, ValueError):
             return None
 
+    @property
+    def full_nodes(self) -> list[NodeProc]:
+        """The nodes that hold every block (all but light household nodes)."""
+        return [n for n in self.nodes if not n.light]
+
     async def heights(self) -> dict[str, int]:
         out = {}
         for node in self.nodes:
@@ -207,6 +221,27 @@ class Cluster:
                 st = await self.status(node)
                 if st is not None:
                     out[node.name] = st["height"]
+        return out
+
+    async def check_light_state_hashes(self, statuses: dict[str, dict[str, Any]], reference: NodeProc) -> list[str]:
+        """Each light node's state hash at its height h (``statuses`` by name, from GET
+        /status) against the one carried by the header of h+1 as ``reference``, a full
+        node, holds it: a light node holds no block to compare."""
+        out = []
+        for name, st in statuses.items():
+            if not self.by_name[name].light:
+                continue
+            above = st["height"] + 1
+            try:
+                response = await self.client.get(f"{reference.url}/blocks/{above}", timeout=10)
+                carried = response.json()["header"]["state_hash"] if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError, KeyError):
+                carried = None
+            if carried is None:
+                out.append(f"{name}: {reference.name} gave no block {above} above its height")
+            elif carried != st["state_hash"]:
+                out.append(f"{name}: state hash at {st['height']} is not the one {reference.name}'s header "
+                           f"{above} carries")
         return out
 
     # ---- process perturbations ----

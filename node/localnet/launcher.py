@@ -6,6 +6,12 @@ posts signed cumulative readings to its own node every simulated minute, watches
 commits to measure latency, and on ``--duration`` stops by itself and checks that
 every node agrees: the same block id at every common height, and the same state
 hash at the same height.
+
+With ``--seal`` the genesis seals household payloads (docs/privacy.md): household
+nodes run ``--light`` and the meters seal their readings. A light node holds no block
+(only verified headers and its own entries), so the watcher follows a validator, and
+the agreement check compares blocks among the full nodes and holds each light node's
+state hash to the one the validators' next header carries (node/e2e/checks.py).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class LocalnetConfig:
     p2p_base: int | None = None
     seed: int = 1
     netns: bool = False       # each node in its own network namespace (root only)
+    seal: bool = False        # a genesis that seals household payloads; households run light
 
 
 @dataclass
@@ -68,14 +75,18 @@ def prepare_nodes(cfg: LocalnetConfig, fabric: Fabric | None) -> tuple[Path, lis
         if fabric is not None:
             raise LocalnetError(f"{cfg.home} already holds a network; --netns needs an empty --home "
                                 "(addresses are per run)")
-        return cfg.home, load_nodes(cfg.home, names)
+        nodes = load_nodes(cfg.home, names)
+        if cfg.seal and not any(n.light for n in nodes):
+            raise LocalnetError(f"{cfg.home} already holds a network that does not seal payloads; --seal "
+                                "needs an empty --home (sealing is a genesis choice)")
+        return cfg.home, nodes
     home = cfg.home or Path(tempfile.mkdtemp(prefix="voisinage-localnet-"))
     if fabric is None:
         for i in range(len(names) + 1):
             if not is_port_free(cfg.http_base + i):
                 raise LocalnetError(f"HTTP port {cfg.http_base + i} is in use; is another localnet running?")
     nodes = build_network(home, cfg.validators, cfg.households, cfg.speed, fabric, name="Localnet",
-                          http_base=None if fabric else cfg.http_base, p2p_base=cfg.p2p_base)
+                          http_base=None if fabric else cfg.http_base, p2p_base=cfg.p2p_base, seal=cfg.seal)
     return home, nodes
 
 
@@ -101,22 +112,27 @@ async def watch_commits(client: httpx.AsyncClient, node: NodeProc, fleet: MeterF
             watch.txs += 1
             watch.readings += tx.get("type") == "tx/reading"
             sent = fleet.sent_at.pop(tx.get("id"), None)
+            # A sealed reading shows as an envelope: the fleet's own txs are all readings.
+            watch.readings += tx.get("type") != "tx/reading" and sent is not None
             if sent is not None:
                 watch.latencies.append(now - sent)
 
 
-async def check_agreement(client: httpx.AsyncClient, nodes: list[NodeProc]) -> tuple[bool, list[dict], list[str]]:
-    """Same block id at every common height; same state hash at the same height."""
+async def check_agreement(cluster: Cluster) -> tuple[bool, list[dict], list[str]]:
+    """Same block id at every common height of the full nodes; same state hash at the
+    same height; a light node's state hash is the one the next header carries."""
+    client, nodes = cluster.client, cluster.nodes
     statuses, problems = [], []
     for node in nodes:
         try:
             statuses.append((node, (await client.get(f"{node.url}/status", timeout=5)).json()))
         except (httpx.HTTPError, ValueError) as exc:
             problems.append(f"{node.name}: no status ({exc})")
-    common = min((s["height"] for _, s in statuses), default=0)
+    full = [(node, s) for node, s in statuses if not node.light]
+    common = min((s["height"] for _, s in full), default=0)
     for h in range(1, common + 1):
         ids = set()
-        for node, _ in statuses:
+        for node, _ in full:
             block = (await client.get(f"{node.url}/blocks/{h}", timeout=30)).json()
             ids.add((block.get("id"), block.get("header", {}).get("state_hash")))
         if len(ids) != 1:
@@ -125,7 +141,9 @@ async def check_agreement(client: httpx.AsyncClient, nodes: list[NodeProc]) -> t
     for _, s in statuses:
         by_height.setdefault(s["height"], set()).add(s["state_hash"])
     problems += [f"height {h}: {len(v)} different state hashes" for h, v in by_height.items() if len(v) > 1]
-    rows = [{"name": n.name, "role": n.role, "height": s["height"], "state_hash": s["state_hash"],
+    if full:
+        problems += await cluster.check_light_state_hashes({n.name: s for n, s in statuses}, full[0][0])
+    rows = [{"name": n.name, "role": n.role, "light": n.light, "height": s["height"], "state_hash": s["state_hash"],
              "peers": s["peers"], "settled_intervals": s.get("settled_intervals", 0)} for n, s in statuses]
     return not problems and len(statuses) == len(nodes), rows, problems
 
@@ -139,8 +157,9 @@ async def run_localnet(cfg: LocalnetConfig, say: Callable[[str], None] = print) 
             await trio.to_thread.run_sync(fabric.setup)
         home, nodes = prepare_nodes(cfg, fabric)
         where = "" if fabric is None else f", namespaces {fabric.ns(0)}..{fabric.ns(len(nodes) - 1)}"
+        sealed = ", payloads sealed (households --light)" if any(n.light for n in nodes) else ""
         say(f"localnet in {home}: {cfg.validators} validators, {cfg.households} households, "
-            f"speed x{cfg.speed}{where}")
+            f"speed x{cfg.speed}{where}{sealed}")
         # Ctrl-C (or SIGTERM) stops every node cleanly instead of unwinding as KeyboardInterrupt.
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as stop_signals:
             async with open_client() as client:
@@ -177,7 +196,7 @@ async def _run(cfg: LocalnetConfig, cluster: Cluster, stop_signals, say: Callabl
             nursery.start_soon(watch_commits, client, nodes[0], fleet, watch)
             await _until_stopped(cfg, stop_signals, say)
             nursery.cancel_scope.cancel()
-        agree, rows, problems = await check_agreement(client, nodes)
+        agree, rows, problems = await check_agreement(cluster)
     finally:
         with trio.CancelScope(shield=True):
             await cluster.stop_all()

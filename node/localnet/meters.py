@@ -3,12 +3,16 @@
 Each household integrates its own power curve into cumulative import/export
 indexes (Wh) and posts a signed ``MeterReading`` to its own node's ``POST /tx``.
 Cumulative indexes make a lost or refused reading harmless: the next carries the
-energy. The power curves come from ``node.sim.profiles``.
+energy. The power curves come from ``node.sim.profiles``. On a commune that seals
+payloads (docs/privacy.md "Sealed payloads") each reading goes sealed, as the meter
+agent sends it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import os
 
 import httpx
 import trio
@@ -18,7 +22,8 @@ from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key
 from node.sim.profiles import MeterSim, Weather, household_profile
 from tokens.genesis import Genesis, HouseholdSpec
-from tokens.txs import MeterReading
+from tokens.sealing import build_sealed
+from tokens.txs import MeterReading, Tx
 from wire import Keypair, sign_message
 
 READING_EVERY_CHAIN_S = 60
@@ -31,14 +36,28 @@ class Meter:
     url: str
     sim: MeterSim
     seq: int = 0
+    seal_epoch: int | None = None     # the commune seals: under the data key of this epoch
 
     def reading(self, chain_id: bytes, t: int) -> bytes:
-        """A signed cumulative reading at chain second ``t``."""
+        """A signed cumulative reading at chain second ``t`` (sealed if the commune seals)."""
         self.seq += 1
         import_wh, export_wh = self.sim.index_at(t)
         tx = MeterReading(signer=self.key.public, meter=self.spec.meter, seq=self.seq, t=t,
                           import_wh=import_wh, export_wh=export_wh, sig=b"")
-        return sign_message(tx, chain_id, self.key).encode()
+        return self.encode(tx, chain_id)
+
+    def encode(self, tx: Tx, chain_id: bytes) -> bytes:
+        """``tx`` of this household signed, and sealed on a commune that seals."""
+        signed = sign_message(tx, chain_id, self.key)
+        if self.seal_epoch is None:
+            return signed.encode()
+        return build_sealed(signed, self.key, chain_id, self.seal_epoch, os.urandom(24)).encode()
+
+
+def get_seal_epoch(genesis: Genesis) -> int | None:
+    """The data key epoch a household seals under from genesis on (None: no sealing). A
+    local network never rotates the commune key."""
+    return 0 if genesis.seals_payloads else None
 
 
 class MeterFleet:
@@ -54,7 +73,7 @@ class MeterFleet:
             if spec is not None:
                 profile = household_profile(seed * 1000 + index, spec.peak_w, spec.kva, weather=weather)
                 sim = MeterSim(profile, start_t=genesis.genesis_time)
-                self.meters.append(Meter(spec, key, node.url, sim))
+                self.meters.append(Meter(spec, key, node.url, sim, seal_epoch=get_seal_epoch(genesis)))
         self.sent_at: dict[str, float] = {}
         self.submitted = 0
         self.refused = 0

@@ -57,6 +57,9 @@ log = logging.getLogger("voisinage.light")
 
 PENDING_CHECK_S = 30.0      # own txs not yet in its state are gossiped again this often
 MAX_PENDING_S = 3600.0      # ... and given up after this long
+# At start, the data key goes out once a peer is connected and this long has passed
+# for gossipsub to learn which topics it follows.
+FIRST_GOSSIP_DELAY_S = 2.0
 
 
 @dataclass
@@ -178,6 +181,15 @@ class LightNode:
         self._gossip(again)
         self.metrics.mempool_txs.set(len(self.pending))
         return len(again), len(done)
+
+    async def publish_data_key_at_start(self) -> None:
+        """A new sealing commune makes no block before something is due (docs/cadence.md),
+        and the household's sealed txs wait for its data key: the key goes out at start,
+        from the genesis state it holds, not only after a new state."""
+        while self.net is None or not self.net.peers():
+            await trio.sleep(0.5)
+        await trio.sleep(FIRST_GOSSIP_DELAY_S)
+        self.publish_data_key()
 
     async def keep_pending_moving(self) -> None:
         while True:
@@ -348,5 +360,6 @@ async def run_light_node(home_dir: Path, *, listen: str, peers: list[str], http_
                 await nursery.start(serve_api, node, http_host, http_port, api_token)
                 nursery.start_soon(node.client.follow)
                 nursery.start_soon(node.keep_pending_moving)
+                nursery.start_soon(node.publish_data_key_at_start)
     finally:
         store.close()

@@ -32,6 +32,14 @@ def test_defaults_and_fields():
     assert m.node_names == ["validator-0", "validator-1", "validator-2", "validator-3", "household-0", "household-1"]
 
 
+def test_sealed_manifest_parses():
+    m = load_manifest(REPO / "e2e" / "manifests" / "sealed.toml")
+    assert m.seal is True and m.validators >= 4 and m.households >= 2
+    assert {p.op for p in m.perturb} == {"kill", "restart"}
+    assert any(p.node.startswith("household-") for p in m.perturb)
+    assert parse("validators = 4\n").seal is False
+
+
 @pytest.mark.parametrize("text, words", [
     ("validators = 4\nbogus = 1\n", "unknown field 'bogus'"),
     ("validators = 'four'\n", "expected int"),
@@ -45,6 +53,8 @@ def test_defaults_and_fields():
     ("[hostile]\nat = 1\nduration = 5\n", "undisturbed baseline"),
     ("[load]\nreadings_per_s = true\n", "boolean"),
     ("validators = [\n", "not valid TOML"),
+    ("seal = 'yes'\n", "expected bool"),
+    ("seal = true\n[[perturb]]\nat = 1\nop = 'register'\n", "not supported with seal = true"),
 ])
 def test_invalid_manifest(text, words):
     with pytest.raises(ManifestError) as info:

@@ -49,8 +49,8 @@ def test_partition_splits_validators_two_two_and_households_alternate():
     assert compute_partition_sides(C()) == [[0, 1, 4, 6], [2, 3, 5]]
 
 
-def _acked(tx_id, kind, seq):
-    return Acked(tx_id, kind, "aa", seq, "household-0", 0.0, b"")
+def _acked(tx_id, kind, seq, signer="aa"):
+    return Acked(tx_id, kind, signer, seq, "household-0", 0.0, b"")
 
 
 def test_check_txs_committed_superseded_lost_duplicate():
@@ -104,3 +104,35 @@ def test_double_sign_rewrite_adds_a_provable_twin_after_each_own_vote():
     verify_evidence([me.public, other.public], chain_id, make_duplicate_vote(own, twin))
     with pytest.raises(ValueError):
         make_effects_rewrite("lie")
+
+
+def test_follower_opens_the_loads_sealed_txs_to_tell_readings_from_transfers():
+    # docs/privacy.md "Sealed payloads": blocks show envelopes; the load opens its own
+    # (household keys) so a later sealed reading still supersedes an earlier one.
+    from node.localnet.meters import Meter
+    from node.home.keyfile import new_keypair
+    from tokens.txs import MeterReading, Transfer, decode_tx
+
+    chain_id, key, other = bytes(32), new_keypair(), new_keypair()
+    meter = Meter(spec=None, key=key, url="", sim=None, seal_epoch=0)
+
+    def envelope_json(tx, tx_id: str) -> dict:
+        env = decode_tx(meter.encode(tx, chain_id))
+        return {"id": tx_id, "type": "tx/sealed", "signer": env.signer.hex(), "nonce": env.nonce,
+                "epoch": env.epoch, "mac": env.mac.hex(), "box": env.box.hex(), "sig": env.sig.hex()}
+
+    reading = MeterReading(signer=key.public, meter="m", seq=5, t=10, import_wh=1, export_wh=0, sig=b"")
+    transfer = Transfer(signer=key.public, nonce=9, to=other.public, cls="kwh", amount=1, memo="", sig=b"")
+    log = AckLog()
+    log.add(_acked("r1", "reading", 2, signer=key.public.hex()))
+    log.add(_acked("t1", "transfer", 3, signer=key.public.hex()))
+    f = Follower(seeds={key.public.hex(): key.seed})
+    f.process_block({"height": 1, "txs": [envelope_json(reading, "r5"), envelope_json(transfer, "t9")]}, 0.0)
+    assert f.max_seq == {("reading", key.public.hex()): 5, ("transfer", key.public.hex()): 9}
+    assert f.commit_times == [(0.0, 1, 1)]
+    out = check_txs(log, f)
+    assert out.superseded == 1 and out.lost == ["t1"]     # a transfer is never superseded
+    # Without the household's key an envelope is neither a reading nor a transfer.
+    blind = Follower()
+    blind.process_block({"height": 1, "txs": [envelope_json(reading, "r5")]}, 0.0)
+    assert blind.max_seq == {} and blind.committed == {"r5": [1]}
