@@ -30,6 +30,7 @@ Measured at the end, in the same run:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -71,6 +72,37 @@ class Counters:
     blocks: int = 0
     readings: int = 0
     build_s: float = 0.0     # sign + admit + propose + apply + persist, whole run
+
+
+class Checkpoint:
+    """Where a ``--resume`` run stands, in ``progress.json`` beside its stores: the last
+    height built and replayed, the meters' cumulative energy after it, and the seconds
+    spent so far. Written atomically after every block; a run killed between a store's
+    commit and this file's write loses at most one block's seconds and is repaired on
+    resume (``build_chain``)."""
+
+    FILE = "progress.json"
+
+    def __init__(self, root: Path, identity: dict) -> None:
+        self.path = root / self.FILE
+        self.identity = identity
+        self.data: dict = {"identity": identity, "height": 0, "acc": None, "build_s": 0.0, "compacted": False,
+                           "replay_height": 0, "replay_s": 0.0}
+        if self.path.exists():
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, ValueError) as exc:
+                raise YearBenchFailed(f"cannot resume: {self.path} is unreadable ({exc})") from None
+            if not isinstance(data, dict) or data.get("identity") != identity:
+                raise YearBenchFailed(f"cannot resume: {self.path} is from another run "
+                                      f"({data.get('identity') if isinstance(data, dict) else data!r})")
+            self.data = data
+
+    def save(self, **fields) -> None:
+        self.data.update(fields)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data))
+        os.replace(tmp, self.path)
 
 
 def _meters(c: DemoCommune) -> list:
@@ -118,9 +150,11 @@ def commit_household(store: Store, pruner: Pruner, block: Block, commit: Commit,
 
 
 def build_chain(c: DemoCommune, validators: list[Keypair], days: int, path: Path, progress: Progress, household: Path | None = None,
-                pruning: Pruning = Pruning()) -> Counters:
+                pruning: Pruning = Pruning(), checkpoint: Checkpoint | None = None) -> Counters:
     """The validator's chain: one block per settlement interval for ``days`` days; the
-    same blocks written to a household node's store at ``household`` if given."""
+    same blocks written to a household node's store at ``household`` if given. With a
+    ``checkpoint``, the stores at ``path`` and ``household`` are continued from where a
+    stopped run left them."""
     step_s = c.genesis.params["settlement_interval_s"]
     start = c.genesis.genesis_time
     intervals = days * 86_400 // step_s
@@ -129,18 +163,25 @@ def build_chain(c: DemoCommune, validators: list[Keypair], days: int, path: Path
     counters = Counters()
     now = {"ms": start * 1000}
     mempool = Mempool(max_txs=len(c.keys) * 4)
+    spent = checkpoint.data["build_s"] if checkpoint else 0.0
     began = time.perf_counter()
     own = c.keys[0].public
     with Store.open(path, chain_id=c.genesis.chain_id, sync=False) as store, \
             Store.open(household or path.with_name(path.name + "-household"), chain_id=c.genesis.chain_id,
                        sync=False) as h_store:
-        init_store(store, c)
-        init_store(h_store, c)
+        for fresh in (store, h_store):
+            if not fresh.is_initialized():
+                init_store(fresh, c)
         h_pruner = Pruner(pruning, own, False)
+        last_commit: Commit | None = None
+        first = 0
+        if checkpoint:
+            first, last_commit = _resume_build(c, store, h_store, h_pruner, checkpoint, acc, profiles, start, step_s)
         app = LedgerApp(c.genesis, store, mempool, validators[0], lambda: now["ms"],
                         pruner=Pruner(pruning, validators[0].public, True))
-        last_commit: Commit | None = None
-        for interval in range(intervals):
+        counters.blocks = counters.readings = first
+        counters.readings *= len(c.keys)
+        for interval in range(first, intervals):
             now["ms"] = (start + (interval + 1) * step_s + BLOCK_AFTER_END_S) * 1000
             for data in build_reading_batch(c, profiles, acc, interval, start, step_s):
                 mempool.add(data, lambda d: check_tx(store.state, c.genesis, d, now["ms"]))
@@ -154,25 +195,69 @@ def build_chain(c: DemoCommune, validators: list[Keypair], days: int, path: Path
             mempool.remove(committed.result.tx_ids)
             counters.blocks += 1
             counters.readings += len(block.txs)
+            if checkpoint:
+                checkpoint.save(height=height, acc=acc, build_s=spent + time.perf_counter() - began)
             progress("chain", interval + 1, intervals)
-        store.compact()
-        h_store.compact()
-    counters.build_s = time.perf_counter() - began
+        if not (checkpoint and checkpoint.data["compacted"]):
+            store.compact()
+            h_store.compact()
+    counters.build_s = spent + time.perf_counter() - began
+    if checkpoint:
+        checkpoint.save(build_s=counters.build_s, compacted=True)
     return counters
 
 
-def replay_from_genesis(c: DemoCommune, source: Path, path: Path, progress: Progress) -> tuple[float, bytes]:
-    """Seconds for a fresh node to block-sync every stored block from ``source``."""
+def _resume_build(c: DemoCommune, store: Store, h_store: Store, h_pruner: Pruner, checkpoint: Checkpoint,
+                  acc: list[list[float]], profiles: list, start: int, step_s: int) -> tuple[int, Commit | None]:
+    """Continue a stopped build: the next interval and the last commit. The checkpoint is
+    written after both stores, so it may be one block behind (its meters are advanced by
+    that interval again) and the household store may be one block behind the validator's
+    (it applies that block as a household node block-syncs it)."""
+    height = store.height()
+    saved = checkpoint.data["height"]
+    if height == 0:
+        return 0, None
+    if saved not in (height, height - 1) or checkpoint.data["acc"] is None and saved:
+        raise YearBenchFailed(f"cannot resume: the validator store is at height {height} but "
+                              f"{checkpoint.path} at {saved}")
+    if saved:
+        acc[:] = [list(pair) for pair in checkpoint.data["acc"]]
+    if saved == height - 1:
+        build_reading_batch(c, profiles, acc, height - 1, start, step_s)
+        checkpoint.save(height=height, acc=acc)
+    h_height = h_store.height()
+    if h_height == height - 1:
+        stored = store.get_stored_block(height)
+        block = decode(stored.block, Block, MAX_BLOCK_BYTES)
+        h_app = LedgerApp(c.genesis, h_store, Mempool(), None, lambda: 0, pruner=h_pruner)
+        h_app.compute_result(block, check_time=False)
+        h_app.commit(block, decode(stored.commit, Commit, MAX_BLOCK_BYTES), ())
+    elif h_height != height:
+        raise YearBenchFailed(f"cannot resume: the household store is at height {h_height}, "
+                              f"the validator's at {height}")
+    return height, decode(store.get_stored_block(height).commit, Commit, MAX_BLOCK_BYTES)
+
+
+def replay_from_genesis(c: DemoCommune, source: Path, path: Path, progress: Progress,
+                        checkpoint: Checkpoint | None = None) -> tuple[float, bytes]:
+    """Seconds for a fresh node to block-sync every stored block from ``source``; with a
+    ``checkpoint``, a stopped replay goes on from the height it reached (its seconds add up)."""
+    spent = checkpoint.data["replay_s"] if checkpoint else 0.0
     began = time.perf_counter()
     with Store.open(source, chain_id=c.genesis.chain_id) as src, \
             Store.open(path, chain_id=c.genesis.chain_id) as store:
-        init_store(store, c)
+        tip = Trusted(0)
+        if not store.is_initialized():
+            init_store(store, c)
+        elif checkpoint and store.height():
+            last = store.get_stored_block(store.height())
+            block = decode(last.block, Block, MAX_BLOCK_BYTES)
+            tip = Trusted(block.header.height, last.block_id, block.header.time_ms)
         # A node joining by block sync runs with the default pruning, as `node run` does.
         app = LedgerApp(c.genesis, store, Mempool(), None, lambda: 0,
                         pruner=Pruner(Pruning(), compute_seed_key(0, "replay").public, True))
-        tip = Trusted(0)
         total = src.height()
-        for stored in src.iter_blocks(1):
+        for stored in src.iter_blocks(tip.height + 1):
             block = decode(stored.block, Block, MAX_BLOCK_BYTES)
             commit = decode(stored.commit, Commit, MAX_BLOCK_BYTES)
             try:
@@ -183,9 +268,15 @@ def replay_from_genesis(c: DemoCommune, source: Path, path: Path, progress: Prog
                 raise YearBenchFailed(f"replay refused block {block.header.height}: {exc}") from None
             app.commit(block, commit, ())
             tip = Trusted(block.header.height, block_id, block.header.time_ms)
+            if checkpoint:
+                checkpoint.save(replay_height=tip.height, replay_s=spent + time.perf_counter() - began)
             progress("replay", block.header.height, total)
         state_hash = store.state_hash()
-    return time.perf_counter() - began, state_hash
+    return spent + time.perf_counter() - began, state_hash
+
+
+def resume_dir_name(households: int, days: int, seed: int) -> str:
+    return f"year-{households}h-{days}d-seed{seed}"
 
 
 def measure_dir_bytes(path: Path) -> int:
@@ -199,20 +290,33 @@ def count_state_entries(path: Path, chain_id: bytes) -> int:
 
 def run_year_bench(households: int = 450, days: int = 365, seed: int = 0,
                    progress: Progress = lambda phase, done, total: None, workdir: Path | None = None,
-                   keep: bool = False) -> dict:
-    """``keep``: leave the stores in ``workdir`` (reported as "stores") for a later look."""
+                   keep: bool = False, resume: bool = False) -> dict:
+    """``keep``: leave the stores in ``workdir`` (reported as "stores") for a later look.
+    ``resume``: build in ``workdir``/``resume_dir_name(...)``, kept, and go on from where
+    an earlier run with the same figures stopped (a year takes hours; a shared machine
+    or a session may stop it). The seconds reported are the sums of every part's."""
     c = build_commune(households, seed, validators=VALIDATORS)
-    root = Path(tempfile.mkdtemp(prefix="voisinage-year-", dir=workdir))
+    checkpoint = None
+    if resume:
+        if workdir is None:
+            raise YearBenchFailed("resume needs a work directory")
+        root = workdir / resume_dir_name(households, days, seed)
+        root.mkdir(exist_ok=True)
+        checkpoint = Checkpoint(root, {"households": households, "days": days, "seed": seed})
+        keep = True
+    else:
+        root = Path(tempfile.mkdtemp(prefix="voisinage-year-", dir=workdir))
     try:
         validator = root / "validator"
         keys = [compute_seed_key(seed, "validator", i) for i in range(VALIDATORS)]
-        counters = build_chain(c, keys, days, validator, progress, root / "household")
+        counters = build_chain(c, keys, days, validator, progress, root / "household", checkpoint=checkpoint)
         with Store.open(validator, chain_id=c.genesis.chain_id, create=False) as store:
             final_hash = store.state_hash()
-        replay_s, replay_hash = replay_from_genesis(c, validator, root / "replay", progress)
+        replay_s, replay_hash = replay_from_genesis(c, validator, root / "replay", progress, checkpoint)
         if replay_hash != final_hash:
             raise YearBenchFailed("replay from genesis reached another state hash")
         progress("join", 0, 1)
+        shutil.rmtree(root / "join", ignore_errors=True)       # a resumed run joins afresh
         with Store.open(validator, chain_id=c.genesis.chain_id, create=False) as store:
             join = measure_join(store, c.genesis.chain_id, root / "join")
         progress("join", 1, 1)
@@ -227,6 +331,7 @@ def run_year_bench(households: int = 450, days: int = 365, seed: int = 0,
             "snapshot_bytes": join["snapshot_bytes"], "snapshot_chunks": join["snapshot_chunks"],
             "snapshot_entries": join["snapshot_entries"], "join_s": join["join_s"],
             "replay_over_join": round(replay_s / max(join["join_s"], 1e-6), 1),
+            "state_hash": final_hash.hex(),
             "cpus": os.cpu_count(),
         }
         if keep:

@@ -243,6 +243,8 @@ def bench_year(
     workdir: Path = typer.Option(None, "--workdir", help="Where to build the stores (default: the system's "
                                  "temporary directory); removed afterwards unless --keep."),
     keep: bool = typer.Option(False, "--keep", help="Keep the stores (their directory is in the report)."),
+    resume: bool = typer.Option(False, "--resume", help="Build in --workdir and go on from where an earlier "
+                                "run with the same --households/--days/--seed stopped (it keeps its stores)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A simulated year of a commune through the real ledger and store: disk, state, snapshot, join vs replay."""
@@ -254,6 +256,8 @@ def bench_year(
 
     if workdir is not None and not workdir.is_dir():
         raise UserError(f"--workdir {workdir} is not a directory")
+    if resume and workdir is None:
+        raise UserError("--resume needs --workdir (where the stopped run's stores are)")
     progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=Console(stderr=True), disable=as_json)
     tasks: dict[str, int] = {}
@@ -265,7 +269,7 @@ def bench_year(
 
     with progress:
         try:
-            report = run_year_bench(households, days, seed, on_progress, workdir, keep)
+            report = run_year_bench(households, days, seed, on_progress, workdir, keep, resume)
         except YearBenchFailed as exc:
             raise UserError(f"bench year failed: {exc}") from None
     typer.echo(json.dumps(report) if as_json else format_year_report(report))
