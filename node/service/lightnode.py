@@ -36,6 +36,7 @@ from node.service.errors import ServiceError
 from node.service.heartbeat import HeartbeatBook
 from node.service.lightclient import LightClient
 from node.service.mempool import Duplicate, Mempool, MempoolFull
+from node.service.node import get_common_status
 from node.service.metrics import Metrics
 from node.service.roles import get_validator_addrs
 from node.service.upgrades import check_fork, check_software_version, get_fork
@@ -242,27 +243,16 @@ class LightNode:
     # ---- HTTP API (node.api.app.NodeAPI) ----
 
     def status(self) -> dict[str, Any]:
-        net = self.net
         return {
-            "chain_id": self.chain_id.hex(),
-            "name": self.home.config.get("name", self.home.path.name),
-            "height": self.store.height(),
-            "state_hash": self.store.state_hash().hex(),
-            "time_ms": self.clock.now_ms(),
-            "peers": len(net.peers()) if net is not None else 0,
-            "peer_id": net.peer_id if net is not None else None,
-            "listen_addrs": net.listen_addrs() if net is not None else [],
+            **get_common_status(self),
             "validator": False,
             "light": True,
             "header_height": self.store.header_top(),
-            "address": self.key.public.hex(),
             "syncing": self.store.header_top() > self.store.height() + 1,
             "round": 0,
             "step": "light",
             "mempool_txs": len(self.pending),
             "settled_intervals": 0,
-            "gossip_tx_batches": net.batcher.batches_sent if net is not None else 0,
-            "gossip_batched_txs": net.batcher.txs_sent if net is not None else 0,
         }
 
     def block_json(self, height: int) -> dict[str, Any] | None:

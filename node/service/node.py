@@ -70,6 +70,25 @@ REJECT_REASONS = frozenset({"bad_signature", "unknown_signer", "malformed", "sea
 EffectsRewrite = Callable[[list, bytes, Keypair], list]
 
 
+def get_common_status(node: Any) -> dict[str, Any]:
+    """The part of ``GET /status`` a full node and a light household node share."""
+    net = node.net
+    return {
+        "chain_id": node.chain_id.hex(),
+        "name": node.home.config.get("name", node.home.path.name),
+        "height": node.store.height(),
+        "state_hash": node.store.state_hash().hex(),
+        "time_ms": node.clock.now_ms(),
+        "peers": len(net.peers()) if net is not None else 0,
+        "peer_id": net.peer_id if net is not None else None,
+        "listen_addrs": net.listen_addrs() if net is not None else [],
+        "address": node.key.public.hex(),
+        # Txs this node originated per gossip message (DESIGN §7 batching).
+        "gossip_tx_batches": net.batcher.batches_sent if net is not None else 0,
+        "gossip_batched_txs": net.batcher.txs_sent if net is not None else 0,
+    }
+
+
 @dataclass
 class NodeStats:
     started: float = field(default_factory=time.monotonic)
@@ -331,26 +350,14 @@ class Node:
             await self.net.publish(TopicKind.TX, data)
 
     def status(self) -> dict[str, Any]:
-        net = self.net
         return {
-            "chain_id": self.chain_id.hex(),
-            "name": self.home.config.get("name", self.home.path.name),
-            "height": self.store.height(),
-            "state_hash": self.store.state_hash().hex(),
-            "time_ms": self.clock.now_ms(),
-            "peers": len(net.peers()) if net is not None else 0,
-            "peer_id": net.peer_id if net is not None else None,
-            "listen_addrs": net.listen_addrs() if net is not None else [],
+            **get_common_status(self),
             "validator": self.is_validator,
-            "address": self.key.public.hex(),
             "syncing": self.stats.syncing,
             "round": self.engine.round,
             "step": self.engine.get_step_name(),
             "mempool_txs": len(self.mempool),
             "settled_intervals": self.stats.settled_intervals,
-            # Txs this node originated per gossip message (DESIGN §7 batching).
-            "gossip_tx_batches": net.batcher.batches_sent if net is not None else 0,
-            "gossip_batched_txs": net.batcher.txs_sent if net is not None else 0,
         }
 
     def notify_stored(self) -> None:

@@ -31,23 +31,10 @@ class LightStore(Store):
 
     def init_light(self, chain_id: bytes, writes: Mapping[bytes, bytes], state_hash: bytes) -> None:
         """Height 0: the genesis entries it follows and the genesis state root."""
-        _check_hash(chain_id, "chain id")
-        _check_hash(state_hash, "state hash")
-        if self.is_initialized():
-            raise StoreError(f"database {self.path} already has a genesis")
-        batch = self._db.write_batch(sync=True)
-        _put_writes(batch, writes)
-        batch.put(L.META_VERSION, L.encode_height(L.FORMAT_VERSION))
-        batch.put(L.META_GENESIS, chain_id)
-        batch.put(L.META_LIGHT, b"\x01")
-        batch.put(L.META_HEIGHT, L.encode_height(0))
-        batch.put(L.META_HEADER_TOP, L.encode_height(0))
-        batch.put(L.META_STATE_HASH, state_hash)
         # No state tree is kept here: GET /proofs answers "pruned" at every height.
-        batch.put(L.META_TREE_FROM, L.encode_height(L.MAX_HEIGHT))
-        batch.put(L.META_BLOCKS_FROM, L.encode_height(L.MAX_HEIGHT))
-        batch.write()
-        self._height, self._state_hash = Height(0), state_hash
+        self.init_genesis(chain_id, writes, state_hash, {
+            L.META_LIGHT: b"\x01", L.META_HEADER_TOP: L.encode_height(0),
+            L.META_TREE_FROM: L.encode_height(L.MAX_HEIGHT), L.META_BLOCKS_FROM: L.encode_height(L.MAX_HEIGHT)})
 
     def header_top(self) -> Height:
         raw = self._db.get(L.META_HEADER_TOP)

@@ -419,8 +419,9 @@ class Store(StoreReader):
             raise StoreError(f"database {self.path} has no genesis yet")
         return self._state_hash
 
-    def init_genesis(self, chain_id: bytes, writes: Mapping[bytes, bytes | None], state_hash: bytes) -> None:
-        """Write the genesis state and meta (height 0) in one synced batch."""
+    def init_genesis(self, chain_id: bytes, writes: Mapping[bytes, bytes | None], state_hash: bytes,
+                     meta: Mapping[bytes, bytes] | None = None) -> None:
+        """Write the genesis state and meta (height 0), and ``meta``, in one synced batch."""
         _check_hash(chain_id, "chain id")
         _check_hash(state_hash, "state hash")
         if self.is_initialized():
@@ -431,6 +432,8 @@ class Store(StoreReader):
         batch.put(L.META_GENESIS, chain_id)
         batch.put(L.META_HEIGHT, L.encode_height(0))
         batch.put(L.META_STATE_HASH, state_hash)
+        for key, value in (meta or {}).items():
+            batch.put(key, value)
         batch.write()
         self._height, self._state_hash = Height(0), state_hash
 
