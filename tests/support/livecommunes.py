@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import trio
 
-from node.localnet.cluster import Cluster, open_client
+from node.localnet.cluster import API_TOKEN, Cluster, open_client
 from node.localnet.communes import Commune, Relayer, build_communes, link_and_fund, post_tx, sign_send
 from tests.support.wait import wait_for
 from tokens.ibc import compute_voucher_denom
@@ -39,7 +39,8 @@ class LiveCommunes:
         self.root = root
         self.a, self.b = build_communes(root, validators=1, households=2, speed=speed, params=IDLE_BLOCKS)
         self.relayer = Relayer([self.a, self.b], root / "relayer.log")
-        self.http = httpx.Client(timeout=10)
+        # The operator's token (the nodes run with it): balances are private to anyone else.
+        self.http = httpx.Client(timeout=10, headers={"authorization": f"Bearer {API_TOKEN}"})
         self._token: trio.lowlevel.TrioToken | None = None
         self._scope = trio.CancelScope()
         self._ready = threading.Event()
