@@ -159,3 +159,19 @@ def check_timeout(communes: LiveCommunes, page, words: Words, tmp_path, lang: st
     wait_page(page, lambda p: attr(p, f"{link} td.flight", "data-packets") == "0", "nothing left in flight")
     assert communes.balance("A", HH0) == before
     shot(page, tmp_path, f"communes-timed-out-{lang}", "#communes-panel")
+
+
+def test_a_household_sees_its_sends_to_another_commune_in_its_activity(communes: LiveCommunes, exchanged, browser,
+                                                                     tmp_path):
+    # The household's own page on its own node, its key loaded: its send is in its activity,
+    # named after the commune and in hours; its state is on the communes panel below.
+    b_hh1 = communes.address("B", HH1)
+    with open_page(browser, communes.url("A", HH0) + "/", locale="en-GB") as page:
+        page.set_input_files("#key-file", str(communes.key_path("A", HH0)))
+        wait_page(page, lambda p: attr(p, "#key-status", "data-key") == communes.address("A", HH0), "the key loaded")
+        item = "#activity li[data-type='tx/send-to-commune']"
+        wait_page(page, lambda p: p.locator(item).count(), "the send in the household's activity")
+        texts = page.locator(item).all_inner_texts()
+        assert any("transfer to another commune" in t and f"{short(b_hh1)} (Commune B)" in t and "−2.0 h" in t
+                   for t in texts), texts
+        shot(page, tmp_path, "household-activity", "#activity")

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import trio
 
+from node.home.homedir import KEY_FILE
 from node.localnet.cluster import API_TOKEN, Cluster, open_client
 from node.localnet.communes import Commune, Relayer, build_communes, link_and_fund, post_tx, sign_send
 from tests.support.wait import wait_for
@@ -117,6 +118,9 @@ class LiveCommunes:
 
     def url(self, commune: str, node: str = "validator-0") -> str:
         return next(n.url for n in self.commune(commune).nodes if n.name == node)
+
+    def key_path(self, commune: str, name: str) -> Path:
+        return self.commune(commune).home / name / KEY_FILE
 
     def address(self, commune: str, name: str) -> str:
         return self.commune(commune).key(name).public.hex()

@@ -221,6 +221,9 @@ function describeTx(tx) {
         (out ? "−" : "+") + fmt.hours(tx.minutes)];
     case "tx/issue":
       return [`${T("issued")}${tx.memo ? " · " + tx.memo : ""}`, "+" + fmt.amount(tx.cls, tx.amount)];
+    case "tx/send-to-commune":
+      // docs/communes.md: its state (in flight, delivered, refunded) is on the communes panel.
+      return [`${T("sent")} ${short(tx.receiver)} (${Communes.name(tx.dest)})`, "−" + Communes.amount(tx.denom, tx.amount)];
     case "tx/spend":
       return [`${I18N.category(tx.category)} → ${who(tx.to)}${tx.memo ? " · " + tx.memo : ""}`, fmt.kwh(tx.amount)];
     default:
