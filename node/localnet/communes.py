@@ -60,8 +60,9 @@ class Commune:
 
 
 def build_communes(home: Path, validators: int, households: int, speed: int,
-                   http_base: int | None = None) -> list[Commune]:
-    """Write two networks under ``home``/A and ``home``/B on port blocks that do not clash."""
+                   http_base: int | None = None, params: dict | None = None) -> list[Commune]:
+    """Write two networks under ``home``/A and ``home``/B on port blocks that do not clash;
+    ``params``: genesis parameters of both (e.g. ``{"max_idle_s": 1}``, a block every second)."""
     if households < 2:
         raise LocalnetError("two communes need at least 2 households each (one gives the other hours)")
     per = validators + households + 1
@@ -70,7 +71,7 @@ def build_communes(home: Path, validators: int, households: int, speed: int,
     communes = []
     for i, name in enumerate(NAMES):
         nodes = build_network(home / name, validators, households, speed, None, name=f"Commune {name}",
-                              http_base=http + i * per, p2p_base=p2p + i * per)
+                              http_base=http + i * per, p2p_base=p2p + i * per, params=params)
         communes.append(Commune(name, home / name, nodes, chain_id=load_home(nodes[0].home).genesis.chain_id))
     return communes
 
@@ -136,10 +137,13 @@ async def link_and_fund(client: httpx.AsyncClient, communes: list[Commune]) -> N
     await wait_until(linked, "both communes to link each other and fund their senders")
 
 
-def sign_send(src: Commune, dst: Commune, amount: int, timeout_s: int, receiver: str = "household-1") -> Tx:
-    sender = src.key("household-0")
+def sign_send(src: Commune, dst: Commune, amount: int, timeout_s: int, receiver: str = "household-1",
+              sender_name: str = "household-0", denom: str = "hour") -> Tx:
+    """``sender_name`` of ``src`` sends ``amount`` of ``denom`` (a class, or a voucher of
+    ``dst`` going home) to ``receiver`` of ``dst``; ``timeout_s`` on ``dst``'s clock."""
+    sender = src.key(sender_name)
     tx = SendToCommune(signer=sender.public, nonce=src.next_nonce(sender), dest=dst.chain_id,
-                       receiver=dst.key(receiver).public, denom="hour", amount=amount, timeout_s=timeout_s,
+                       receiver=dst.key(receiver).public, denom=denom, amount=amount, timeout_s=timeout_s,
                        sig=bytes(64))
     return sign_message(tx, src.chain_id, sender)
 
