@@ -40,7 +40,7 @@ PUBLIC: Final = _Public()
 PUBLIC_PREFIXES = (
     b"meta/", L.TREASURY, L.FUND, L.REGISTRAR, L.INTERVAL, L.OPEN, L.PROPOSAL, L.PENDING, L.VOTE,
     L.DELEGATION, L.BALLOT, L.VALIDATOR, L.VALIDATOR_SET, L.EQUIVOCATION, L.UPGRADE, L.ASSOCIATION,
-    L.DATA_KEY, L.CLASS_SUPPLY, L.ERASED,
+    L.DATA_KEY, L.CLASS_SUPPLY, L.ERASED, L.AUDITOR,
     # Transfers between communes: proven to the other chain by a keyless relayer, so
     # public (docs/privacy.md); but what vouchers a household holds is its own.
     ibc.VOUCHER_PREFIX.encode(),
