@@ -244,12 +244,11 @@ def tx_cosign(
         chain_id = get_chain_id(client, url)
         if not verify_signature(tx.signer, signing_bytes(chain_id, tx), tx.sig):
             raise UserError("the beneficiary's signature does not verify on this node's chain")
-        typer.echo(f"service: {tx.signer.hex()[:16]}… pays you {tx.minutes} min, memo {tx.memo!r}", err=True)
         sealing = fetch_sealing(client, url)
-        if sealing is None:
-            typer.echo(post_tx(client, url, sign_tx(tx, provider, chain_id, "provider_sig"), token))
-            return
-        typer.echo(post_tx(client, url, cosign_sealed(tx, envelope, provider, chain_id, sealing), token))
+        signed = (sign_tx(tx, provider, chain_id, "provider_sig") if sealing is None
+                  else cosign_sealed(tx, envelope, provider, chain_id, sealing))
+        typer.echo(f"service: {tx.signer.hex()[:16]}… pays you {tx.minutes} min, memo {tx.memo!r}", err=True)
+        typer.echo(post_tx(client, url, signed, token))
 
 
 def cosign_sealed(tx: Service, envelope: SealedCosigned | None, provider, chain_id: bytes,
