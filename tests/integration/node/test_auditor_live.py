@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 
 from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key, save_key
 from tests.integration.node.test_sealed_live import get_signed
-from tests.support.nodes import run_cli
+from tests.support.nodes import CLI, REPO, STOP_S, run_cli
+from tests.support.ports import free_port
 from tests.support.wait import wait_for
 from wire import Keypair
 
 WAIT_S = 180.0
+SNAPSHOT_EVERY = 4
 
 
 def ok(*args: str) -> str:
@@ -34,6 +38,7 @@ def ok(*args: str) -> str:
 
 def test_auditor_appointed_by_a_proposal_verifies_the_sealing_chain(cluster_of, tmp_path):
     cluster = cluster_of(1, 3, genesis_args=("--seal-payloads",))
+    cluster.node("validator-0", "--snapshot-interval", str(SNAPSHOT_EVERY), "--snapshot-keep", "1")
     [v0] = cluster.start(*cluster.validator_names)
     root = cluster.commune.root
     hh = [str(root / f"household-{i}" / KEY_FILE) for i in range(3)]
@@ -41,7 +46,7 @@ def test_auditor_appointed_by_a_proposal_verifies_the_sealing_chain(cluster_of, 
     auditor_file = tmp_path / "auditor.json"
     save_key(auditor_file, auditor)
 
-    proposal = ok("gov", "propose-auditors", "--add", auditor.public.hex(), "--window", "15", "--node", v0.url,
+    proposal = ok("gov", "propose-auditors", "--add", auditor.public.hex(), "--window", "40", "--node", v0.url,
                   "--key", hh[0])
     for key in hh:
         ok("gov", "vote", "--proposal", proposal, "--choice", "yes", "--node", v0.url, "--key", key)
@@ -77,7 +82,17 @@ def test_auditor_appointed_by_a_proposal_verifies_the_sealing_chain(cluster_of, 
              "the sealed transfer and the co-signed service", cluster.logs)
     assert giver.public != provider.public
 
+    # The auditor's own node joins by state sync from a snapshot taken after the rotation
+    # (it holds no copy of the genesis epoch's key to open blocks before it, by itself).
+    rotated_at = v0.height()
+    wait_for(lambda: v0.height() >= rotated_at + 2 * SNAPSHOT_EVERY, WAIT_S, "a snapshot after the rotation",
+             cluster.logs)
+    box = join_auditor(cluster, v0, auditor_file, tmp_path)
     v0.stop()
+    audited = run_cli("node", "verify", "--home", str(tmp_path / "auditor-home"), timeout=180)
+    assert audited.returncode == 0 and "state-synced" in audited.stdout, audited.stderr + audited.stdout
+    assert box == auditor.public.hex()
+
     home = str(root / "validator-0")
     verify = run_cli("node", "verify", "--home", home, "--key", str(auditor_file), timeout=180)
     assert verify.returncode == 0 and verify.stdout.startswith("verified "), verify.stderr
@@ -87,3 +102,26 @@ def test_auditor_appointed_by_a_proposal_verifies_the_sealing_chain(cluster_of, 
     assert "Traceback" not in refused.stderr
     missing = run_cli("node", "verify", "--home", home, "--key", str(tmp_path / "nope.json"))
     assert missing.returncode != 0 and "key file not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def join_auditor(cluster, v0, key_file, tmp_path) -> str:
+    """``node join --key AUDITOR_KEY``: a full node that opens the sealed payloads; run
+    until it holds the validator's height, then stopped. Returns the key it runs with."""
+    listen = json.loads((v0.home / "config.json").read_text())["listen"]
+    peer = f"{listen}/p2p/{v0.status()['peer_id']}"
+    home, http, log_path = tmp_path / "auditor-home", free_port(), tmp_path / "auditor.log"
+    with open(log_path, "wb") as log:
+        joined = subprocess.Popen([*CLI, "node", "join", "--genesis", str(cluster.commune.root / "genesis.json"),
+                                   "--peer", peer, "--home", str(home), "--key", str(key_file),
+                                   "--listen", f"/ip4/127.0.0.1/tcp/{free_port()}", "--http", f"127.0.0.1:{http}"],
+                                  cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        node = cluster.node("auditor")
+        node.home, node.http_port = home, http
+        target = v0.height() + 2
+        wait_for(lambda: node.height() >= target, WAIT_S, f"the auditor's node at height {target}",
+                 lambda: log_path.read_text(errors="replace")[-3000:] + cluster.logs())
+    finally:
+        joined.send_signal(signal.SIGTERM)
+        assert joined.wait(timeout=STOP_S) == 0
+    return log_path.read_text(errors="replace").split("this node's key: ", 1)[1][:64]
