@@ -1,8 +1,8 @@
 """The books of one direction of transfers between communes, packet by packet
-(docs/communes.md "Conservation"). Pure: the entries come read, each chain's at one height.
+(docs/communes.md "Conservation"). Pure.
 
-The source S's entries are read at one height of S, the destination D's at one height of
-D. Each packet S sent is classified by its status on S (``ibc/out/``) and its receipt on
+Each chain's entries are read in one snapshot (``get_book_entries``; GET /ibc/books/{chain}
+serves them): the source S's at one height of S, the destination D's at one height of D. Each packet S sent is classified by its status on S (``ibc/out/``) and its receipt on
 D (``ibc/rcpt/``), by the table below; the escrow read on S must be what the packets
 still backed by it add up to, and the vouchers of S's class in circulation on D what the
 packets minted there add up to. Then, exactly, escrow = vouchers + Σ in flight − Σ minted
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokens import ibc as I
+from tokens.kv import KV, decode_value
 
 # A packet's state, from (status on the source, receipt on the destination).
 IN_FLIGHT = "in flight"                         # committed on S, not received on D
@@ -50,36 +51,43 @@ def describe_receipt(receipt: bool | None) -> str:
     return {None: "no receipt", True: "an ok receipt (minted)", False: "an error receipt"}[receipt]
 
 
+def get_book_prefixes(other: bytes) -> tuple[bytes, ...]:
+    """The entries a chain's books with ``other`` are computed from, as sender and as
+    receiver: the next sequence, the escrow and the vouchers of each class, the client of
+    ``other``, every packet record to it and every receipt of a packet from it."""
+    return (I.key_sequence(other), I.key_client(other), I.ESCROW + other, I.VOUCHER_SUPPLY + other,
+            I.OUTGOING + other, I.RECEIPT + other)
+
+
+def get_book_entries(kv: KV, other: bytes) -> dict[bytes, bytes]:
+    """The entries of ``get_book_prefixes`` in ``kv`` (one snapshot), encoded."""
+    return {key: raw for prefix in get_book_prefixes(other) for key, raw in kv.iter_prefix(prefix)}
+
+
 @dataclass(frozen=True)
 class ChainRead:
-    """One chain's entries (decoded values, None when absent) at one height."""
+    """One chain's entries of its books with ``other``, read in one snapshot at ``height``:
+    a key under the prefixes read and not in ``values`` is absent (None)."""
 
     height: int
+    other: bytes
     values: Mapping[bytes, Any]
 
+    @classmethod
+    def decode(cls, height: int, other: bytes, entries: Mapping[bytes, bytes]) -> ChainRead:
+        return cls(height, other, {key: decode_value(raw) for key, raw in entries.items()})
+
     def get(self, key: bytes) -> Any:
-        if key not in self.values:
-            raise KeyError(f"entry {key!r} was not read at height {self.height}")
-        return self.values[key]
-
-
-def get_head_keys(other: bytes, cls: str) -> list[bytes]:
-    """What a chain is read for first, as source towards ``other`` and destination from it:
-    the next sequence, the escrow, the vouchers of ``other``'s ``cls``, its client of ``other``."""
-    return [I.key_sequence(other), I.key_escrow(other, cls), I.key_voucher_supply(other, cls), I.key_client(other)]
+        if key in self.values:
+            return self.values[key]
+        if not any(key.startswith(prefix) for prefix in get_book_prefixes(self.other)):
+            raise KeyError(f"entry {key!r} is not among the books read at height {self.height}")
+        return None
 
 
 def get_sent_count(src: ChainRead, dest: bytes) -> int:
     """How many packets the source had sent to ``dest`` at its height."""
     return (src.get(I.key_sequence(dest)) or 1) - 1
-
-
-def get_source_keys(dest: bytes, sent: int) -> list[bytes]:
-    return [I.key_outgoing(dest, seq) for seq in range(1, sent + 1)]
-
-
-def get_dest_keys(source: bytes, sent: int) -> list[bytes]:
-    return [I.key_receipt(source, seq) for seq in range(1, sent + 1)]
 
 
 def get_client_latest(read: ChainRead, chain: bytes) -> int:

@@ -31,11 +31,7 @@ from node.localnet.cluster import API_TOKEN, Cluster, NodeProc, build_network, o
 from node.localnet.errors import LocalnetError
 from node.localnet.meters import MeterFleet
 from node.localnet.ports import find_port_block
-from tokens.books_ibc import (
-    ChainRead, compute_books, get_client_latest, get_dest_keys, get_head_keys, get_sent_count, get_source_keys,
-    is_read_together,
-)
-from tokens.kv import decode_value
+from tokens.books_ibc import ChainRead, compute_books, get_client_latest, is_read_together
 from tokens.txs import CreateClient, SendToCommune, Service, Tx
 from wire import Keypair, sign_message
 
@@ -186,58 +182,37 @@ class Relayer:
             await self.kill()
 
 
-async def read_at(client: httpx.AsyncClient, commune: Commune, height: int, keys: list[bytes],
-                  into: dict[bytes, Any]) -> None:
-    """The entries under ``keys`` in ``commune``'s state after ``height``, as its proofs
-    show them (decoded, None when absent), into ``into``."""
-    for key in keys:
-        doc = await get_json(client, commune.url, f"/proofs/{key.hex()}?height={height}")
-        if doc is None or doc.get("height") != height:
-            raise LocalnetError(f"commune {commune.name} did not prove entry {key!r} at height {height}")
-        into[key] = None if doc["value"] is None else decode_value(bytes.fromhex(doc["value"]))
+async def read_chain(client: httpx.AsyncClient, commune: Commune, other: Commune) -> ChainRead:
+    """``commune``'s entries of its books with ``other``, in one snapshot (GET /ibc/books)."""
+    doc = await get_json(client, commune.url, f"/ibc/books/{other.chain_id.hex()}")
+    if doc is None:
+        raise LocalnetError(f"commune {commune.name} did not serve its books with {other.name}")
+    return ChainRead.decode(doc["height"], other.chain_id,
+                            {bytes.fromhex(k): bytes.fromhex(v) for k, v in doc["entries"].items()})
 
 
-async def read_heads(client: httpx.AsyncClient, communes: list[Commune]) -> dict[str, ChainRead]:
-    """Each chain's head entries (sequence, escrow, vouchers, client of the other) at one
-    provable height of its own, the two heights read together (tokens/books_ibc.py): a
-    chain whose height the other's client has passed meanwhile is read again, later."""
+async def read_books(client: httpx.AsyncClient, communes: list[Commune]) -> dict[str, Any]:
+    """Per direction, the books of hours sent, packet by packet (tokens/books_ibc.py), each
+    chain read at one height, the two heights read together (a chain whose height the
+    other's client has passed meanwhile is read again): escrow, vouchers, in flight,
+    minted not yet acknowledged, whether they balance exactly, and any packet lost or
+    counted twice."""
     a, b = communes
     reads: dict[str, ChainRead] = {}
     for _ in range(READ_TOGETHER_TRIES):
         for c, other in ((a, b), (b, a)):
             if c.name not in reads:
-                status = await get_json(client, c.url, "/status")
-                if status is None:
-                    raise LocalnetError(f"commune {c.name} does not answer /status")
-                height, values = status["height"] - 1, {}        # the last height a committed header proves
-                await read_at(client, c, height, get_head_keys(other.chain_id, BOOK_CLASS), values)
-                reads[c.name] = ChainRead(height, values)
+                reads[c.name] = await read_chain(client, c, other)
         if is_read_together(a.chain_id, b.chain_id, reads[a.name], reads[b.name]):
-            return reads
+            return {f"{src.name}->{dst.name}": compute_books(src.chain_id, dst.chain_id, BOOK_CLASS, reads[src.name],
+                                                             reads[dst.name], (src.name, dst.name)).as_dict()
+                    for src, dst in ((a, b), (b, a))}
         for c, other in ((a, b), (b, a)):
             if get_client_latest(reads[other.name], c.chain_id) - 1 > reads[c.name].height:
                 del reads[c.name]
         await trio.sleep(0.5)
     raise LocalnetError(f"could not read the two chains at heights each other's clients do not pass "
                         f"({READ_TOGETHER_TRIES} tries)")
-
-
-async def read_books(client: httpx.AsyncClient, communes: list[Commune]) -> dict[str, Any]:
-    """Per direction, the books of hours sent, packet by packet, each chain read at one
-    height (tokens/books_ibc.py): escrow, vouchers, in flight, minted not yet acknowledged,
-    whether they balance exactly, and any packet lost or counted twice."""
-    heads = await read_heads(client, communes)
-    sent = {(src.name, dst.name): get_sent_count(heads[src.name], dst.chain_id)
-            for src, dst in ((communes[0], communes[1]), (communes[1], communes[0]))}
-    for src, dst in ((communes[0], communes[1]), (communes[1], communes[0])):
-        count = sent[(src.name, dst.name)]
-        await read_at(client, src, heads[src.name].height, get_source_keys(dst.chain_id, count),
-                      heads[src.name].values)
-        await read_at(client, dst, heads[dst.name].height, get_dest_keys(src.chain_id, count),
-                      heads[dst.name].values)
-    return {f"{src.name}->{dst.name}": compute_books(src.chain_id, dst.chain_id, BOOK_CLASS, heads[src.name],
-                                                     heads[dst.name], (src.name, dst.name)).as_dict()
-            for src, dst in ((communes[0], communes[1]), (communes[1], communes[0]))}
 
 
 async def read_in_flight(client: httpx.AsyncClient, communes: list[Commune]) -> int | None:
