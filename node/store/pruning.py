@@ -89,9 +89,12 @@ class Pruner:
         self.pruning = pruning
         self.own_key = own_key
         self.is_validator = is_validator
-        # (height, chain time) of the commits seen since start, oldest first: where the
-        # time window starts. After a restart the window refills; until then it keeps more.
+        # (height, chain time) of the blocks whose bodies are kept, oldest first: where the
+        # time window starts. Read back from the store's blocks at the first commit after a
+        # start (``seed_times``): a window refilled from the restart only kept every block
+        # for a week after each one, so a box restarted weekly never pruned a body.
         self._times: deque[tuple[int, int]] = deque()
+        self._seeded = False
 
     @property
     def keep_states(self) -> int:
@@ -143,9 +146,22 @@ class Pruner:
         return [(key, value) for key, value in entries
                 if key.endswith(self.own_key) or decode_value(value)[TL.IE_ALLOCATED]]
 
+    def seed_times(self, store: Store, height: int) -> None:
+        """The chain times of the bodies ``store`` kept below ``height``: where the window
+        stood when the node stopped. One header decode per kept body, once per start."""
+        self._seeded = True
+        if self.pruning.keep_blocks or self._times or store.is_light():
+            return
+        for h in range(max(store.blocks_from(), store.state_from() + 1, 1), height):
+            body = store.block(h)
+            if body is not None:
+                self._times.append((h, decode(body, Block, MAX_BLOCK_BYTES).header.time_ms // 1000))
+
     def process_commit(self, store: Store, height: int, time_s: int) -> None:
         """Every PRUNE_EVERY heights: drop what the settings no longer keep."""
         pruning = self.pruning
+        if not (self._seeded or self.is_validator or pruning.mode == "archive"):
+            self.seed_times(store, height)
         keep_from = 0 if self.is_validator or pruning.mode == "archive" else self.get_blocks_from(height, time_s)
         if height % PRUNE_EVERY:
             return

@@ -176,6 +176,32 @@ def test_validator_keeps_every_block_and_verifies_with_a_pruned_tree(commune: Pa
     assert verify_home(commune / "household-2").state_hash == report.state_hash
 
 
+def test_household_block_window_survives_a_restart(commune: Path):
+    """A household node restarted more often than its window still prunes block bodies:
+    the window is read back from the kept blocks' times, not refilled from the restart
+    (a box restarted weekly kept every body forever). Blocks every 10 minutes, a 1-hour
+    window, a restart 5 blocks before a pruning pass."""
+    window = Pruning(keep_block_s=3600, keep_states=4)
+    run = Run(commune, "household-0", window)
+    try:
+        for h in range(1, 56):
+            run.commit(GENESIS_TIME + 600 * h)
+        assert run.store.blocks_from() == 45      # at height 50: the last block at or before 50 - 6
+        last_commit = run.last_commit
+    finally:
+        run.close()
+    run = Run(commune, "household-0", window)
+    run.last_commit = last_commit
+    try:
+        for h in range(56, 61):
+            run.commit(GENESIS_TIME + 600 * h)
+        # At height 60 the window starts after block 54 (its time is exactly an hour before).
+        assert run.store.blocks_from() == 55
+        assert run.store.block(54) is None and run.store.block(55) is not None
+    finally:
+        run.close()
+
+
 @pytest.mark.parametrize("args,match", [
     (("full", 10, 10, 7, 0), "--pruning must be one of"),
     (("default", 1, 10, 7, 0), "--keep-states must be at least 2"),
