@@ -56,10 +56,12 @@ def genesis_new(
     lat: float = typer.Option(None, "--lat", help="Latitude, degrees north (default: the INSEE code's, if shipped)."),
     lon: float = typer.Option(None, "--lon", help="Longitude, degrees east (default: the INSEE code's, if shipped)."),
     elevation: int = typer.Option(None, "--elevation", help="Elevation, metres (default: the INSEE code's, or 0)."),
-    seal_payloads: bool = typer.Option(False, "--seal-payloads",
+    seal_payloads: bool = typer.Option(True, "--seal-payloads/--clear-payloads",
                                        help="Household payloads travel sealed to a commune data key that only the "
-                                            "validators hold (docs/privacy.md). Household nodes then cannot replay "
-                                            "the chain: households post to a validator's API."),
+                                            "validators (and appointed auditors) hold: the default "
+                                            "(docs/privacy.md). Household nodes then run light. --clear-payloads: "
+                                            "every node holds and gossips every household's readings in clear "
+                                            "(development and tests only: a load curve is personal data)."),
     class_opts: list[str] = typer.Option([], "--class",
                                          help="A token class the registrar issues, NAME:UNIT[:CREDIT_LIMIT] "
                                               "(e.g. recycled:g or points:pt:0); repeatable (docs/classes.md)."),
@@ -81,7 +83,10 @@ def genesis_new(
                f"on a clear June day, {sky.get_day_wh(11)} in December")
     if seal_payloads:
         typer.echo(f"household payloads are sealed: a new commune data key, sealed to each of the {validators} "
-                   "validators (its secret is written nowhere in clear)")
+                   "validators (its secret is written nowhere in clear); household nodes run light")
+    else:
+        typer.echo("household payloads travel in clear (--clear-payloads): every node holds every household's "
+                   "readings; not for a commune's real data (docs/privacy.md)", err=True)
     for spec in genesis.classes:
         typer.echo(f"token class {spec.name} ({spec.label}, in {spec.unit}), issued by: {spec.issued_by}, "
                    f"credit limit {genesis.params['credit_limit'][spec.name]} {spec.unit}")

@@ -22,9 +22,10 @@ def localnet_up(
     http_base: int = typer.Option(8700, "--http-base", min=1024, max=65000, help="Node i serves HTTP on this port + i."),
     netns: bool = typer.Option(False, "--netns", help="Root only: each node in its own network namespace, "
                                                       "joined by a bridge (10.77.S.0/24)."),
-    seal: bool = typer.Option(False, "--seal", help="A commune that seals household payloads (genesis new "
-                                                    "--seal-payloads); household nodes run --light "
-                                                    "(docs/privacy.md)."),
+    seal: bool = typer.Option(None, "--seal/--no-seal",
+                              help="A commune that seals household payloads (genesis new --seal-payloads; "
+                                   "household nodes run --light; docs/privacy.md): the default, except with "
+                                   "--communes 2. --no-seal: payloads in clear, full household nodes."),
     communes: int = typer.Option(1, "--communes", min=1, max=2, help="2: two communes, linked, with a relayer "
                                                                     "(docs/communes.md)."),
 ) -> None:
@@ -37,14 +38,15 @@ def localnet_up(
             raise typer.BadParameter("--communes 2 runs on loopback only", param_hint="--netns")
         if seal:
             raise typer.BadParameter("--communes 2 does not seal payloads (transfers between communes are "
-                                     "public)", param_hint="--seal")
+                                     "public); leave out --seal", param_hint="--seal")
         where = home or Path(tempfile.mkdtemp(prefix="voisinage-communes-"))
         raise typer.Exit(trio.run(partial(run_two_communes, where, validators, max(households, 2), speed,
                                           http_base, duration)))
     from node.localnet.launcher import LocalnetConfig, run_localnet
 
     cfg = LocalnetConfig(validators=validators, households=households, speed=speed, duration=duration,
-                         home=home, report=report, http_base=http_base, netns=netns, seal=seal)
+                         home=home, report=report, http_base=http_base, netns=netns,
+                         seal=seal)
     code = trio.run(partial(run_localnet, cfg))
     raise typer.Exit(code)
 

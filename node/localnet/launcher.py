@@ -7,7 +7,7 @@ commits to measure latency, and on ``--duration`` stops by itself and checks tha
 every node agrees: the same block id at every common height, and the same state
 hash at the same height.
 
-With ``--seal`` the genesis seals household payloads (docs/privacy.md): household
+By default (``--seal``) the genesis seals household payloads (docs/privacy.md): household
 nodes run ``--light`` and the meters seal their readings. A light node holds no block
 (only verified headers and its own entries), so the watcher follows a validator, and
 the agreement check compares blocks among the full nodes and holds each light node's
@@ -29,7 +29,7 @@ import httpx
 import trio
 
 from node.bench.stats import summarise_latencies
-from node.home.homedir import GENESIS_FILE, KEY_FILE, load_home
+from node.home.homedir import GENESIS_FILE, KEY_FILE, load_genesis_file, load_home
 from node.localnet.cluster import Cluster, NodeProc, build_network, load_nodes, node_names, open_client
 from node.localnet.errors import LocalnetError
 from node.localnet.meters import MeterFleet
@@ -51,7 +51,9 @@ class LocalnetConfig:
     p2p_base: int | None = None
     seed: int = 1
     netns: bool = False       # each node in its own network namespace (root only)
-    seal: bool = False        # a genesis that seals household payloads; households run light
+    # A genesis that seals household payloads (households run light); None: sealed for a
+    # new home (the default), as it was made for an existing one.
+    seal: bool | None = None
 
 
 @dataclass
@@ -76,9 +78,11 @@ def prepare_nodes(cfg: LocalnetConfig, fabric: Fabric | None) -> tuple[Path, lis
             raise LocalnetError(f"{cfg.home} already holds a network; --netns needs an empty --home "
                                 "(addresses are per run)")
         nodes = load_nodes(cfg.home, names)
-        if cfg.seal and not any(n.light for n in nodes):
-            raise LocalnetError(f"{cfg.home} already holds a network that does not seal payloads; --seal "
-                                "needs an empty --home (sealing is a genesis choice)")
+        sealed = load_genesis_file(cfg.home / GENESIS_FILE).seals_payloads
+        if cfg.seal is not None and cfg.seal != sealed:
+            raise LocalnetError(f"{cfg.home} already holds a network that {'seals' if sealed else 'does not seal'} "
+                                f"payloads; {'--seal' if cfg.seal else '--no-seal'} needs an empty --home (sealing "
+                                "is a genesis choice)")
         return cfg.home, nodes
     home = cfg.home or Path(tempfile.mkdtemp(prefix="voisinage-localnet-"))
     if fabric is None:
@@ -86,7 +90,8 @@ def prepare_nodes(cfg: LocalnetConfig, fabric: Fabric | None) -> tuple[Path, lis
             if not is_port_free(cfg.http_base + i):
                 raise LocalnetError(f"HTTP port {cfg.http_base + i} is in use; is another localnet running?")
     nodes = build_network(home, cfg.validators, cfg.households, cfg.speed, fabric, name="Localnet",
-                          http_base=None if fabric else cfg.http_base, p2p_base=cfg.p2p_base, seal=cfg.seal)
+                          http_base=None if fabric else cfg.http_base, p2p_base=cfg.p2p_base,
+                          seal=cfg.seal is not False)
     return home, nodes
 
 

@@ -364,6 +364,9 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     check_port_free(http_host, http_port)
     listen = listen or home.config.get("listen") or _genesis_listen(home)
     peers = check_addrs(listen, list(peers))
+    if not light and is_sealed_household_home(home):
+        log.info("this commune seals household payloads: a household's node runs light (docs/privacy.md)")
+        light = True
     if light or is_light_home(home):
         await run_light_node(home.path, listen=listen, peers=peers, http_host=http_host, http_port=http_port,
                              api_token=api_token, archive_keep_s=(pruning or Pruning()).archive_keep_s)
@@ -414,6 +417,15 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
         store.close()
         if started:
             log.info("store closed at height %d", store.height())
+
+
+def is_sealed_household_home(home) -> bool:
+    """A genesis household's new home on a commune that seals payloads: it holds no copy
+    of the commune data key, so it could not replay the chain; it runs light."""
+    if not home.genesis.seals_payloads or (home.path / DB_DIR).is_dir():
+        return False
+    own = home_key(home).public
+    return any(h.key == own for h in home.genesis.households)
 
 
 def is_light_home(home) -> bool:

@@ -83,8 +83,11 @@ class Commune:
 
 def make_commune(root: Path, validators: int, households: int = 0, genesis_args: tuple[str, ...] = (),
                  **params: Any) -> Commune:
-    """``genesis_args``: more ``genesis new`` options (``--seal-payloads``, ``--time-scale N``)."""
+    """``genesis_args``: more ``genesis new`` options (``--seal-payloads``, ``--time-scale N``);
+    without ``--seal-payloads`` the commune is made ``--clear-payloads``."""
     base = free_port_block(validators + households + 1)
+    if "--seal-payloads" not in genesis_args:
+        genesis_args = ("--clear-payloads", *genesis_args)    # full household nodes (the default seals)
     done = run_cli("genesis", "new", "--name", "Testville", "--insee", TEST_INSEE,
                    "--validators", str(validators), "--households", str(households),
                    "--base-port", str(base), "--out", str(root), *genesis_args)
