@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from governance.rounding import compute_largest_remainder
 from tokens import layout as L
+from tokens.genesis import DEFAULT_PARAMS
 from tokens.kv import encode_value
 from tokens.ledger import Ledger
 from tokens.rules_assoc import get_association, get_fund_addresses, process_fund_gift
@@ -134,11 +135,56 @@ def process_interval(lg: Ledger, start: int) -> Settled:
     m = process_matching(lg, start, entries, iv[L.IV_SUM_E], iv[L.IV_SUM_I])
     iv[L.IV_M], iv[L.IV_SETTLED], iv[L.IV_LEVY] = m, True, levy
     iv[L.IV_MINTED], iv[L.IV_ALLOCATED] = iv[L.IV_SUM_E], m
+    producers = [addr for addr, r in entries if r[L.IE_E]]
+    consumers = [addr for addr, r in entries if r[L.IE_I]]
+    public = True
+    if lg.genesis.seals_payloads:
+        # docs/privacy.md "Public aggregates": an interval fewer than min_aggregate
+        # households exported or imported in stays a salted leaf the validators alone
+        # read, and what it adds to the treasury and the totals waits in the pool.
+        least = lg.params.get("min_aggregate", DEFAULT_PARAMS["min_aggregate"])
+        public = len(producers) >= least and len(consumers) >= least
+        del iv[L.IV_PUBLIC:]
+        iv.append(public)
     lg.ov.mark(ikey)
-    totals = lg.get_meta(L.META_TOTALS, [0, 0])
-    lg.ov.put(L.META_TOTALS, [totals[0] + iv[L.IV_SUM_E], totals[1] + m])
+    process_public_sums(lg, levy, iv[L.IV_SUM_E], m, producers, consumers, public)
     return Settled(start, iv[L.IV_END], iv[L.IV_SUM_E], iv[L.IV_SUM_I], m, levy, iv[L.IV_SUM_E] - m,
-                   sum(1 for _, r in entries if r[L.IE_E]), sum(1 for _, r in entries if r[L.IE_I]))
+                   len(producers), len(consumers))
+
+
+def process_public_sums(lg: Ledger, levy: Wh, minted: Wh, allocated: Wh, producers: list[bytes],
+                        consumers: list[bytes], public: bool) -> None:
+    """An interval's levy to the treasury and its ΣE, M to the totals since genesis, or,
+    when it is not ``public``, to the pool (``pool``), which the treasury epoch releases
+    once enough households made it up (``process_release_pool``): a public sum that moved
+    by one small interval would give its ΣE back by subtraction."""
+    if public:
+        lg.process_treasury(KWH, levy)
+        totals = lg.get_meta(L.META_TOTALS, [0, 0])
+        lg.ov.put(L.META_TOTALS, [totals[0] + minted, totals[1] + allocated])
+        return
+    pool = lg.ov.get(L.POOL) or [0, 0, 0, [], []]
+    pool[L.PL_LEVY] += levy
+    pool[L.PL_MINTED] += minted
+    pool[L.PL_ALLOCATED] += allocated
+    pool[L.PL_PRODUCERS] = sorted(set(pool[L.PL_PRODUCERS]).union(producers))
+    pool[L.PL_CONSUMERS] = sorted(set(pool[L.PL_CONSUMERS]).union(consumers))
+    lg.ov.put(L.POOL, pool)
+
+
+def process_release_pool(lg: Ledger) -> None:
+    """At the treasury epoch, before the split: the pool joins the treasury and the totals
+    when at least ``min_aggregate`` households exported and ``min_aggregate`` imported in
+    the intervals it holds; otherwise it waits for the next epoch. What becomes public is
+    a sum over that many households, never one small interval's."""
+    pool = lg.ov.get(L.POOL)
+    if pool is None:
+        return
+    least = lg.params.get("min_aggregate", DEFAULT_PARAMS["min_aggregate"])
+    if len(pool[L.PL_PRODUCERS]) < least or len(pool[L.PL_CONSUMERS]) < least:
+        return
+    lg.ov.delete(L.POOL)
+    process_public_sums(lg, pool[L.PL_LEVY], pool[L.PL_MINTED], pool[L.PL_ALLOCATED], [], [], True)
 
 
 def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> Wh:
@@ -156,7 +202,6 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> W
         levy = e * levy_bp // 10_000
         net = e - levy
         total_levy += levy
-        lg.process_treasury(KWH, levy)
         if levy:
             process_contribution(lg, addr, day, levy, 0)
         kept = net - process_gifts(lg, addr, start, net, needy, funds)
@@ -275,6 +320,7 @@ def process_epoch(lg: Ledger, events: list, get_ballot_allocation) -> None:
     next_epoch = lg.get_meta(L.META_NEXT_EPOCH, 0)
     if lg.now_s < next_epoch:
         return
+    process_release_pool(lg)
     allocation = get_ballot_allocation(lg)
     names = get_categories(lg)
     lg.ov.put(L.META_ALLOCATION, [[name, bp] for name, bp in zip(names, allocation)])
