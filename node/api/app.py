@@ -121,7 +121,7 @@ class Api:
     async def intervals(self, call: Call) -> Response:
         # The recent intervals from the state, the older ones from the archive (a/).
         doc = self.with_snapshot(lambda s: get_intervals_view(s.history, call["addr"], call["from"], call["to"],
-                                                              call["limit"]))
+                                                              call["limit"], s.is_light()))
         return self.found(doc, "not a registered household")
 
     async def household_reconciliation(self, call: Call) -> Response:

@@ -56,16 +56,18 @@ def compute_default_range(kv: KV) -> tuple[int, int]:
 
 
 def get_intervals_view(kv: KV, addr: bytes, start_from: int | None, start_to: int | None,
-                       limit: int) -> dict[str, Any] | None:
+                       limit: int, light: bool = False) -> dict[str, Any] | None:
     """DESIGN §9 /households/{addr}/intervals: E, I, minted and allocated per interval
-    with start in [from, to], oldest first, at most ``limit``; ``next_from`` pages on."""
+    with start in [from, to], oldest first, at most ``limit``; ``next_from`` pages on.
+    ``light``: read from a household node in light mode (its own entries, not every
+    interval's record)."""
     if get_household(kv, addr) is None:
         return None
     default_from, default_to = compute_default_range(kv)
     lo = default_from if start_from is None else start_from
     hi = default_to if start_to is None else start_to
     step = get_interval_s(kv)
-    rows = get_household_intervals(kv, addr, lo, hi) if lo <= hi else []
+    rows = get_household_intervals(kv, addr, lo, hi, own_entries_only=light) if lo <= hi else []
     page = [dict(row, k=row["start"] // step) for row in rows[:limit]]
     more = len(rows) > limit
     return {"address": addr.hex(), "interval_s": step, "from": lo, "to": hi, "intervals": page,

@@ -15,6 +15,7 @@ import trio
 from node.home.homedir import KEY_FILE, create_network
 from node.home.keyfile import load_key
 from node.api.proofs import get_committed_root
+from node.api.views import get_intervals_view
 from node.service.lightserve import EntriesServer
 from node.store.pruning import Pruning
 from tests.support.fake_node import asgi_client
@@ -203,3 +204,32 @@ def test_public_interval_is_proven_to_anyone_without_a_salt(tmp_path: Path):
         assert [e.key for e in answer.entries] == [ikey] and answer.refused == ()
     finally:
         run.close()
+
+
+def test_light_household_keeps_its_own_hidden_intervals_without_their_record(lone):
+    """Its household node (light, as on every sealing commune) is refused the lone
+    interval's record, yet shows its own reading of it, settled, and archives it when
+    it leaves the state."""
+    from tests.unit.service.test_light import FakeNet, follow, light
+
+    run, _ = lone
+    run.commit(T0 + DELTA + 400)
+    run.commit(T0 + DELTA + 401)
+    node, client = light(run.commune, FakeNet(run), "household-0")
+    me = node.key.public
+    try:
+        follow(client)
+        assert node.store.state.get(L.key_interval(T0)) is None
+        assert decode_value(node.store.state.get(L.key_entry(T0, me)))[L.IE_E] == 500
+        curve = get_intervals_view(node.store.history, me, T0, T0 + DELTA, 10, light=True)
+        assert [(r["start"], r["export_wh"], r["settled"]) for r in curve["intervals"]] == [(T0, 500, True)]
+        # Two days on, the interval left the state: its entry goes to the archive.
+        run.commit(T0 + 2 * 86_400 + 2 * DELTA)
+        run.commit(T0 + 2 * 86_400 + 2 * DELTA + 1)
+        follow(client)
+        assert node.store.state.get(L.key_entry(T0, me)) is None
+        assert node.store.archive.get(L.key_entry(T0, me)) is not None
+        curve = get_intervals_view(node.store.history, me, T0, T0 + DELTA, 10, light=True)
+        assert [(r["start"], r["export_wh"]) for r in curve["intervals"]] == [(T0, 500)]
+    finally:
+        node.store.close()
