@@ -233,3 +233,27 @@ def test_light_household_keeps_its_own_hidden_intervals_without_their_record(lon
         assert [(r["start"], r["export_wh"]) for r in curve["intervals"]] == [(T0, 500)]
     finally:
         node.store.close()
+
+
+def test_snapshot_chunks_go_to_the_commune_keys_holders_only(lone):
+    """A chunk holds every entry in clear (a lone interval's record among them): on a
+    sealing chain a validator serves it to a holder's peer id only; the list of
+    snapshots and the headers stay public."""
+    from node.net import STATE_CHUNK, STATE_SNAPSHOTS, GetState, StateUnavailable, peer_id_of_key
+    from node.service.statesync import respond_state
+    from node.store.snapshots import SNAPSHOTS_DIR, take_snapshot
+
+    run, _ = lone
+    run.commit(T0 + DELTA + 400)
+    run.commit(T0 + DELTA + 401)
+    take_snapshot(run.store, run.home.path / SNAPSHOTS_DIR, keep=2)
+    run.commit(T0 + DELTA + 402)
+    listing = respond_state(run.store, run.home.path, GetState(kind=STATE_SNAPSHOTS, height=0, index=0), "anyone")
+    assert listing
+    chunk = GetState(kind=STATE_CHUNK, height=run.store.height() - 1, index=0)
+    household = peer_id_of_key(load_key(run.commune / "household-0" / KEY_FILE).public)
+    for peer in (None, "12D3KooWSomebodyElse", household):
+        with pytest.raises(StateUnavailable, match="validators and auditors only"):
+            respond_state(run.store, run.home.path, chunk, peer)
+    validator = peer_id_of_key(run.validator.public)
+    assert L.key_interval(T0) in respond_state(run.store, run.home.path, chunk, validator)
