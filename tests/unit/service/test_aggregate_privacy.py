@@ -15,7 +15,7 @@ import trio
 from node.home.homedir import KEY_FILE, create_network
 from node.home.keyfile import load_key
 from node.api.proofs import get_committed_root
-from node.api.views import get_intervals_view
+from node.api.views import get_consumers_view, get_intervals_view
 from node.service.lightserve import EntriesServer
 from node.store.pruning import Pruning
 from tests.support.fake_node import asgi_client
@@ -118,6 +118,11 @@ def test_lone_interval_is_not_proven_to_the_public(lone):
         resp = get(run, path)
         assert resp.status_code in (401, 403), resp.text
         assert "value" not in resp.json()
+    # A producer's own "who used my energy" leaves ΣE out too (one other producer's E).
+    me = load_key(run.commune / "household-0" / KEY_FILE).public
+    doc = get_consumers_view(run.store.history, me, T0 // DELTA, None, 10, named=False)
+    assert doc["export_wh"] == 500 and doc["sum_e"] is None
+    assert get_consumers_view(run.store.history, me, T0 // DELTA, None, 10, named=True)["sum_e"] == 500
     # Nor through the light protocol, as a key or a prefix listing.
     answer = anonymous_entries(run, [ikey], [L.INTERVAL])
     assert answer.entries == () and answer.prefixes == ()
