@@ -24,7 +24,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
-from tokens.settlement import DAY_S, process_contribution, process_public_sums
+from tokens.settlement import DAY_S, PublicSums, process_contribution, process_public_sums
 from tokens.txs import Consent, Reconcile
 
 # Official curves are half-hourly (Enedis: interval_length 1800 s).
@@ -188,9 +188,8 @@ def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int | None,
     lg.ov.mark(ikey)
     # One household's correction: on a chain that seals it waits in the pool with the
     # household counted, as a small interval's sums do (docs/privacy.md "Public aggregates").
-    sealed = lg.genesis.seals_payloads
-    process_public_sums(lg, d_levy, d_e, iv[L.IV_M] - old_m, [addr] if sealed else [], [addr] if sealed else [],
-                        not sealed)
+    shown = not lg.genesis.seals_payloads
+    process_public_sums(lg, PublicSums(d_levy, d_e, iv[L.IV_M] - old_m, [addr], [addr]), shown, shown)
     meta = lg.get_meta(L.META_RECONCILE, [0, 0, 0, 0, 0])
     meta[0] += 1
     meta[1] += off_e

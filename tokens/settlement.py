@@ -137,54 +137,85 @@ def process_interval(lg: Ledger, start: int) -> Settled:
     iv[L.IV_MINTED], iv[L.IV_ALLOCATED] = iv[L.IV_SUM_E], m
     producers = [addr for addr, r in entries if r[L.IE_E]]
     consumers = [addr for addr, r in entries if r[L.IE_I]]
-    public = True
+    show_e = show_m = True
     if lg.genesis.seals_payloads:
-        # docs/privacy.md "Public aggregates": an interval fewer than min_aggregate
-        # households exported or imported in stays a salted leaf the validators alone
-        # read, and what it adds to the treasury and the totals waits in the pool.
+        # docs/privacy.md "Public aggregates": the sums shown are the API's (ΣE when
+        # min_aggregate households exported, M when as many imported too); the record
+        # is public only when both are, and stays a salted leaf the validators alone
+        # read otherwise; what a hidden sum adds to the treasury and totals waits in the pool.
         least = lg.params.get("min_aggregate", DEFAULT_PARAMS["min_aggregate"])
-        public = len(producers) >= least and len(consumers) >= least
+        show_e = len(producers) >= least
+        show_m = show_e and len(consumers) >= least
         del iv[L.IV_PUBLIC:]
-        iv.append(public)
+        iv.append(show_m)
     lg.ov.mark(ikey)
-    process_public_sums(lg, levy, iv[L.IV_SUM_E], m, producers, consumers, public)
+    allocated_to = [addr for addr, r in entries if r[L.IE_ALLOCATED]]
+    process_public_sums(lg, PublicSums(levy, iv[L.IV_SUM_E], m, producers, allocated_to), show_e, show_m)
     return Settled(start, iv[L.IV_END], iv[L.IV_SUM_E], iv[L.IV_SUM_I], m, levy, iv[L.IV_SUM_E] - m,
                    len(producers), len(consumers))
 
 
-def process_public_sums(lg: Ledger, levy: Wh, minted: Wh, allocated: Wh, producers: list[bytes],
-                        consumers: list[bytes], public: bool) -> None:
-    """An interval's levy to the treasury and its ΣE, M to the totals since genesis, or,
-    when it is not ``public``, to the pool (``pool``), which the treasury epoch releases
-    once enough households made it up (``process_release_pool``): a public sum that moved
-    by one small interval would give its ΣE back by subtraction."""
-    if public:
-        lg.process_treasury(KWH, levy)
-        totals = lg.get_meta(L.META_TOTALS, [0, 0])
-        lg.ov.put(L.META_TOTALS, [totals[0] + minted, totals[1] + allocated])
-        return
+@dataclass(frozen=True)
+class PublicSums:
+    """What an interval (or a correction) adds to the treasury (``levy``) and to the
+    totals since genesis (``minted`` ΣE, ``allocated`` M), and the households each part
+    comes from: who exported, and who was allocated a share of M."""
+
+    levy: Wh
+    minted: Wh
+    allocated: Wh
+    producers: list[bytes]
+    consumers: list[bytes]
+
+
+def process_public_sums(lg: Ledger, sums: PublicSums, show_e: bool, show_m: bool) -> None:
+    """The levy and ΣE to the treasury and the totals when ΣE is shown (``show_e``), M to
+    the totals when it is (``show_m``); a part not shown goes to the pool (``pool``), with
+    the households it comes from, which the treasury epoch releases once enough of them
+    made it up (``process_release_pool``). A public sum that moved by a hidden part would
+    give it back by subtraction, and a shown part in the pool would give the hidden ones
+    back from the release the same way: the pool holds hidden parts only."""
+    totals = lg.get_meta(L.META_TOTALS, [0, 0])
     pool = lg.ov.get(L.POOL) or [0, 0, 0, [], []]
-    pool[L.PL_LEVY] += levy
-    pool[L.PL_MINTED] += minted
-    pool[L.PL_ALLOCATED] += allocated
-    pool[L.PL_PRODUCERS] = sorted(set(pool[L.PL_PRODUCERS]).union(producers))
-    pool[L.PL_CONSUMERS] = sorted(set(pool[L.PL_CONSUMERS]).union(consumers))
-    lg.ov.put(L.POOL, pool)
+    producers, consumers = set(pool[L.PL_PRODUCERS]), set(pool[L.PL_CONSUMERS])
+    pooled = False
+    if show_e:
+        lg.process_treasury(KWH, sums.levy)
+        totals[0] += sums.minted
+    elif sums.levy or sums.minted:
+        pool[L.PL_LEVY] += sums.levy
+        pool[L.PL_MINTED] += sums.minted
+        producers.update(sums.producers)
+        pooled = True
+    if show_m:
+        totals[1] += sums.allocated
+    elif sums.allocated:
+        # M is ΣE or ΣI, whichever is smaller: both sides count.
+        pool[L.PL_ALLOCATED] += sums.allocated
+        producers.update(sums.producers)
+        consumers.update(sums.consumers)
+        pooled = True
+    if show_e or show_m:
+        lg.ov.put(L.META_TOTALS, totals)
+    if pooled:
+        pool[L.PL_PRODUCERS], pool[L.PL_CONSUMERS] = sorted(producers), sorted(consumers)
+        lg.ov.put(L.POOL, pool)
 
 
 def process_release_pool(lg: Ledger) -> None:
     """At the treasury epoch, before the split: the pool joins the treasury and the totals
-    when at least ``min_aggregate`` households exported and ``min_aggregate`` imported in
-    the intervals it holds; otherwise it waits for the next epoch. What becomes public is
-    a sum over that many households, never one small interval's."""
+    when the households its hidden parts come from are at least ``min_aggregate`` on
+    each side that has any (who exported; who was allocated a share of M); otherwise it
+    waits for the next epoch. What becomes public is a sum over that many households,
+    never one small interval's."""
     pool = lg.ov.get(L.POOL)
     if pool is None:
         return
     least = lg.params.get("min_aggregate", DEFAULT_PARAMS["min_aggregate"])
-    if len(pool[L.PL_PRODUCERS]) < least or len(pool[L.PL_CONSUMERS]) < least:
+    if any(0 < len(pool[side]) < least for side in (L.PL_PRODUCERS, L.PL_CONSUMERS)):
         return
     lg.ov.delete(L.POOL)
-    process_public_sums(lg, pool[L.PL_LEVY], pool[L.PL_MINTED], pool[L.PL_ALLOCATED], [], [], True)
+    process_public_sums(lg, PublicSums(pool[L.PL_LEVY], pool[L.PL_MINTED], pool[L.PL_ALLOCATED], [], []), True, True)
 
 
 def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> Wh:

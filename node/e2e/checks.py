@@ -26,6 +26,7 @@ from node.home.keyfile import load_key
 from node.store import Store
 from node.store.light import LightStore
 from tokens import layout as L
+from tokens.kv import decode_value
 from tokens.queries import get_interval_at
 
 
@@ -168,7 +169,11 @@ def check_light_store(name: str, store: LightStore, own: bytes, reference: Store
         others = sorted(set(iv["households"]) - {own.hex()})
         if others:
             out.violations.append(f"interval {start}: holds {len(others)} other households' entries")
-        mine = iv["households"].get(own.hex())
+        raw = kv.get(L.key_entry(start, own))
+        mine = None
+        if raw is not None:
+            e, i, minted, allocated = decode_value(raw)[:4]
+            mine = {"export_wh": e, "import_wh": i, "minted_wh": minted, "allocated_wh": allocated}
         if mine != expected["households"].get(own.hex()):
             out.violations.append(f"interval {start}: its own entry {mine} is not the validators' "
                                   f"{expected['households'].get(own.hex())}")

@@ -189,6 +189,30 @@ def test_pooled_levies_reach_the_treasury_once_enough_households_made_them(tmp_p
         run.close()
 
 
+def test_a_shown_sum_goes_straight_in_and_only_the_hidden_one_waits(tmp_path: Path):
+    """Two producers, one importer (min_aggregate 2): ΣE is shown, so its levy and ΣE
+    reach the treasury and the totals at once; M (= the one importer's ΣI) waits in the
+    pool, and one importer is not enough to release it. Pooling the shown part too
+    would give the hidden one back from the release by subtraction."""
+    run = make_run(tmp_path, 2)
+    try:
+        s = Sealed(run)
+        run.commit(T0 + 10, [s.reading("household-0", T0 + 5), s.reading("household-1", T0 + 5)])
+        run.commit(T0 + 900, [s.reading("household-0", T0 + 890, exp=400),
+                              s.reading("household-1", T0 + 890, imp=300, exp=200)])
+        run.commit(T0 + DELTA + 400)
+        levy = 400 * LEVY_BP // 10_000 + 200 * LEVY_BP // 10_000
+        assert state_value(run, L.TREASURY)[0] == levy and state_value(run, L.META_TOTALS) == [600, 0]
+        one = load_key(run.commune / "household-1" / KEY_FILE).public
+        assert state_value(run, L.POOL)[L.PL_ALLOCATED:] == [300, sorted(s.keys[n].public for n in s.keys), [one]]
+        assert state_value(run, L.POOL)[:L.PL_ALLOCATED] == [0, 0]
+        run.commit(T0 + 86_400 + 10)        # the epoch: one importer, the pool waits
+        assert state_value(run, L.META_TOTALS) == [600, 0] and state_value(run, L.POOL) is not None
+        assert run.store.verify_state_hash(run.node.keys) == run.store.state_hash()
+    finally:
+        run.close()
+
+
 def test_public_interval_is_proven_to_anyone_without_a_salt(tmp_path: Path):
     run = make_run(tmp_path, 1)
     try:
