@@ -36,9 +36,10 @@ key                             value
                                 true the entry is a salted leaf the validators alone read
                                 (docs/privacy.md "Public aggregates")
 ``pool``                        [levy Wh, ΣE Wh, M Wh, [producer keys], [consumer keys]]: on a chain
-                                that seals payloads, what the intervals not ``public`` added to the
-                                treasury and the totals, held (salted, validators only) until the
-                                treasury epoch finds enough households in it
+                                that seals payloads, the sums settlement did not show (a ΣE with its
+                                levy, an M) and the households they come from, held (salted,
+                                validators only) until the treasury epoch finds enough households
+                                in it (settlement.process_release_pool)
 ``ie/`` start ‖ key             [E_j, I_i, minted to j after levy, a_i]: one household
                                 (``int/`` and ``ie/`` of a settled interval leave the state
                                 ``history_retention_s`` after its end: settlement.process_history)
