@@ -30,7 +30,16 @@ key                             value
 ``gift/`` giver ‖ gift id       [beneficiary (or txs.SOLIDARITY), bp, until]
 ``offer/`` offer id             [maker, give_cls, give, want_cls, want, counterparty, expires]
 ``oexp/`` expires ‖ offer id    1: expiry index, offers are dropped once expired
-``int/`` start                  [end, ΣE, ΣI, M, settled, levy, minted, allocated]
+``int/`` start                  [end, ΣE, ΣI, M, settled, levy, minted, allocated(, public)]: on a chain
+                                that seals payloads, settlement appends ``public``: whether at least
+                                ``min_aggregate`` households exported and imported in it. Until it is
+                                true the entry is a salted leaf the validators alone read
+                                (docs/privacy.md "Public aggregates")
+``pool``                        [levy Wh, ΣE Wh, M Wh, [producer keys], [consumer keys]]: on a chain
+                                that seals payloads, the sums settlement did not show (a ΣE with its
+                                levy, an M) and the households they come from, held (salted,
+                                validators only) until the treasury epoch finds enough households
+                                in it (settlement.process_release_pool)
 ``ie/`` start ‖ key             [E_j, I_i, minted to j after levy, a_i]: one household
                                 (``int/`` and ``ie/`` of a settled interval leave the state
                                 ``history_retention_s`` after its end: settlement.process_history)
@@ -102,6 +111,7 @@ META_RSC_NONCE = b"meta/rsc_nonce"
 META_UPG_NONCE = b"meta/upg_nonce"
 UPGRADE = b"upg/"
 TREASURY = b"treasury"
+POOL = b"pool"
 
 FUND = b"fund/"
 REGISTRAR = b"reg/"
@@ -157,7 +167,9 @@ HH_SEQ, HH_T, HH_IMPORT, HH_EXPORT, HH_BASELINE = range(7, 12)
 KS_RECOVERING, KS_ROTATED, KS_DEREGISTERED = "recovering", "rotated", "deregistered"
 
 # Interval record fields.
-IV_END, IV_SUM_E, IV_SUM_I, IV_M, IV_SETTLED, IV_LEVY, IV_MINTED, IV_ALLOCATED = range(8)
+IV_END, IV_SUM_E, IV_SUM_I, IV_M, IV_SETTLED, IV_LEVY, IV_MINTED, IV_ALLOCATED, IV_PUBLIC = range(9)
+# ``pool`` fields.
+PL_LEVY, PL_MINTED, PL_ALLOCATED, PL_PRODUCERS, PL_CONSUMERS = range(5)
 # Interval entry fields.
 IE_E, IE_I, IE_MINTED, IE_ALLOCATED = range(4)
 # A reconciled entry also keeps what the meter first said (docs/reconciliation.md).
@@ -334,6 +346,12 @@ OWNED_AT: dict[bytes, int] = {ACCOUNT: 0, HOUSEHOLD: 0, KEY_STATUS: 0, GIFT: 0, 
 # Owned families keyed by the owner then a name (a gift's id, a class).
 _OWNER_THEN_NAME = (GIFT, CLASS_BALANCE)
 ADDR_LEN = 32
+
+
+def is_public_interval(iv: list | None) -> bool:
+    """Whether an ``int/`` record of a chain that seals may be shown and proven to anyone:
+    settled, and marked ``public`` by its settlement (docs/privacy.md "Public aggregates")."""
+    return iv is not None and len(iv) > IV_PUBLIC and bool(iv[IV_SETTLED]) and iv[IV_PUBLIC] is True
 
 
 def get_key_owner(key: bytes) -> bytes | None:

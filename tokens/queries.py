@@ -188,8 +188,16 @@ def get_interval(kv: KV, k: int) -> dict[str, Any]:
     return dict(get_interval_at(kv, k * get_interval_s(kv)), k=k)
 
 
-def get_household_intervals(kv: KV, addr: bytes, start_from: int, start_to: int) -> list[dict[str, Any]]:
-    """This household's E, I, minted and allocated per interval with start in [from, to]."""
+def get_household_intervals(kv: KV, addr: bytes, start_from: int, start_to: int,
+                            own_entries_only: bool = False) -> list[dict[str, Any]]:
+    """This household's E, I, minted and allocated per interval with start in [from, to].
+    ``own_entries_only``: ``kv`` is a household node's in light mode, which holds its own
+    entries but not the record of an interval fewer than ``min_aggregate`` households
+    made up (docs/privacy.md "Public aggregates"): found by its own entries, such an
+    interval's end and settlement are read from the interval length and
+    ``meta/settled_until``."""
+    if own_entries_only:
+        return _get_own_intervals(kv, addr, start_from, start_to)
     out = []
     for key, raw in kv.iter_prefix(L.INTERVAL):
         start = L.from_u64(key[len(L.INTERVAL):])
@@ -199,9 +207,29 @@ def get_household_intervals(kv: KV, addr: bytes, start_from: int, start_to: int)
             continue
         entry = _get(kv, L.key_entry(start, addr))
         if entry is not None:
-            e, i, minted, a = entry
+            e, i, minted, a = entry[:4]
             out.append({"start": start, "end": decode_value(raw)[L.IV_END], "export_wh": e, "import_wh": i,
                         "minted_wh": minted, "allocated_wh": a, "settled": decode_value(raw)[L.IV_SETTLED]})
+    return out
+
+
+def _get_own_intervals(kv: KV, addr: bytes, start_from: int, start_to: int) -> list[dict[str, Any]]:
+    step, settled_until = get_interval_s(kv), _get(kv, L.META_SETTLED, 0)
+    out = []
+    for key, raw in kv.iter_prefix(L.INTERVAL_ENTRY):
+        start = L.from_u64(key[len(L.INTERVAL_ENTRY):len(L.INTERVAL_ENTRY) + 8])
+        if start > start_to:
+            break
+        if start < start_from or key[-32:] != addr:
+            continue
+        e, i, minted, a = decode_value(raw)[:4]
+        iv = _get(kv, L.key_interval(start))
+        if iv is not None:
+            end, settled = iv[L.IV_END], iv[L.IV_SETTLED]
+        else:
+            end, settled = start + step, start + step <= settled_until
+        out.append({"start": start, "end": end, "export_wh": e, "import_wh": i, "minted_wh": minted,
+                    "allocated_wh": a, "settled": settled})
     return out
 
 

@@ -112,6 +112,14 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
     # left, a negative balance, is the treasury's to bear).
     lg.process_treasury(L.CLASS_INDEX["kwh"], kwh)
     lg.process_treasury(L.CLASS_INDEX["hour"], hour)
+    # The levy pool (docs/privacy.md "Public aggregates") counts it among the households
+    # its sums come from: by its key's hash from now on, still one distinct household.
+    pool = ov.get(L.POOL)
+    if pool is not None and (addr in pool[L.PL_PRODUCERS] or addr in pool[L.PL_CONSUMERS]):
+        hashed = compute_key_hash(addr)
+        for field in (L.PL_PRODUCERS, L.PL_CONSUMERS):
+            pool[field] = sorted({hashed if k == addr else k for k in pool[field]})
+        ov.put(L.POOL, pool)
     # A commune-defined class has no treasury (docs/classes.md): what the household held
     # is written off its supply, so Σ balances = csup/ still holds (for a mutual-credit
     # class, csup/ then records the net written-off balance).

@@ -24,7 +24,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
-from tokens.settlement import DAY_S, KWH, process_contribution
+from tokens.settlement import DAY_S, PublicSums, process_contribution, process_public_sums
 from tokens.txs import Consent, Reconcile
 
 # Official curves are half-hourly (Enedis: interval_length 1800 s).
@@ -178,7 +178,7 @@ def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int | None,
     d_e, d_i = off_e - prev_e, off_i - entry[L.IE_I]
     entry[L.IE_E], entry[L.IE_I] = off_e, off_i
     lg.ov.mark(ekey)
-    process_correct_mint(lg, addr, start, iv, entry, prev_e)
+    d_levy = process_correct_mint(lg, addr, start, iv, entry, prev_e)
     iv[L.IV_SUM_E] += d_e
     iv[L.IV_SUM_I] += d_i
     old_m = iv[L.IV_M]
@@ -186,8 +186,10 @@ def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int | None,
     iv[L.IV_MINTED] += d_e
     iv[L.IV_ALLOCATED] = iv[L.IV_M]
     lg.ov.mark(ikey)
-    totals = lg.get_meta(L.META_TOTALS, [0, 0])
-    lg.ov.put(L.META_TOTALS, [totals[0] + d_e, totals[1] + iv[L.IV_M] - old_m])
+    # One household's correction: on a chain that seals it waits in the pool with the
+    # household counted, as a small interval's sums do (docs/privacy.md "Public aggregates").
+    shown = not lg.genesis.seals_payloads
+    process_public_sums(lg, PublicSums(d_levy, d_e, iv[L.IV_M] - old_m, [addr], [addr]), shown, shown)
     meta = lg.get_meta(L.META_RECONCILE, [0, 0, 0, 0, 0])
     meta[0] += 1
     meta[1] += off_e
@@ -197,22 +199,23 @@ def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int | None,
     return provisional[0], provisional[1], off_e, off_i
 
 
-def process_correct_mint(lg: Ledger, addr: bytes, start: int, iv: list, entry: list, prev_e: int) -> None:
+def process_correct_mint(lg: Ledger, addr: bytes, start: int, iv: list, entry: list, prev_e: int) -> int:
     # The producer's net mint and the treasury's levy follow the new E (today's levy_bp).
     # The difference goes to the producer alone: standing gifts are not re-applied. A
     # treasury levy burned after its epoch ran leaves the treasury short, which the next
-    # epoch makes up before it splits anything (tokens/settlement.process_epoch).
+    # epoch makes up before it splits anything (tokens/settlement.process_epoch). The
+    # caller moves the treasury by the levy difference returned (or pools it).
     old_net = entry[L.IE_MINTED]
     prev_levy = prev_e - old_net          # settlement minted E − levy to the producer
     e = entry[L.IE_E]
     levy = e * lg.params["levy_bp"] // 10_000
     net = e - levy
     lg.process_credit(addr, "kwh", net - old_net)
-    lg.process_treasury(KWH, levy - prev_levy)
     if levy != prev_levy:
         process_contribution(lg, addr, start // DAY_S, levy - prev_levy, 0)
     iv[L.IV_LEVY] += levy - prev_levy
     entry[L.IE_MINTED] = net
+    return levy - prev_levy
 
 
 def process_resplit(lg: Ledger, start: int, iv: list) -> None:

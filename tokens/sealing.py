@@ -11,12 +11,15 @@ leaves nothing wrong behind.
 
 Leaf salts (``make_salt_of``): an entry a household owns (tokens/layout.py
 ``get_key_owner``) is hashed into the state tree with the salt the household published
-in its sealed data key, once it has published one; b"" otherwise.
+in its sealed data key, once it has published one; an interval record not (yet) public
+and the levy pool with a salt derived from the commune key (``get_aggregate_salt``);
+b"" otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +39,7 @@ from wire.seal import (
 )
 
 MAX_OPENED = 50_000      # inner txs kept by envelope id: a full mempool (node/service/mempool.py)
+AGGREGATE_SALT_PERSON = b"vsn/aggregate-s"
 
 
 class MissingCommuneKey(RuntimeError):
@@ -79,6 +83,13 @@ class Keyring:
         for tx_id in opened:
             del self.opened[tx_id]
         return len(household) + len(opened)
+
+    def get_aggregate_salt(self, key: bytes) -> bytes:
+        """The leaf salt of an aggregate entry the public may not read (an ``int/`` record
+        not yet public, the ``pool``): keyed BLAKE2b of the state key under the epoch-0
+        commune secret, which every holder opens (later epochs link back to it). Fixed
+        for the key's life, as a household's salt is, so a rebuild finds the same leaf."""
+        return hashlib.blake2b(key, digest_size=32, key=self.get_secret(0), person=AGGREGATE_SALT_PERSON).digest()
 
     def remember_opened(self, tx_id: bytes, inner: Tx) -> None:
         opened = self.opened
@@ -157,13 +168,30 @@ def read_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> bytes:
     return salt
 
 
+def is_hidden_aggregate(key: bytes, value: Any) -> bool:
+    """An aggregate entry of a chain that seals that the public may not read: the pool,
+    and an interval record not settled as public (docs/privacy.md "Public aggregates")."""
+    if key == L.POOL:
+        return True
+    return key.startswith(L.INTERVAL) and not L.is_public_interval(value)
+
+
+def read_aggregate_salt(keyring: Keyring | None, key: bytes) -> bytes:
+    if keyring is None:
+        raise MissingCommuneKey("the state root of a chain that seals payloads needs the commune data key")
+    return keyring.get_aggregate_salt(key)
+
+
 def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
-    """The state tree's salt lookup over a state read by ``get`` (decoded values)."""
+    """The state tree's salt lookup over a state read by ``get`` (decoded values): a
+    household's entries under its salt, hidden aggregates under the commune's."""
     if not seals:
         return no_salt
     found: dict[bytes, bytes] = {}
 
     def salt_of(key: bytes) -> bytes:
+        if key == L.POOL or key.startswith(L.INTERVAL):
+            return read_aggregate_salt(keyring, key) if is_hidden_aggregate(key, get(key)) else b""
         owner = L.get_key_owner(key)
         if owner is None:
             return b""

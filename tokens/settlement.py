@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from governance.rounding import compute_largest_remainder
 from tokens import layout as L
+from tokens.genesis import DEFAULT_PARAMS
 from tokens.kv import encode_value
 from tokens.ledger import Ledger
 from tokens.rules_assoc import get_association, get_fund_addresses, process_fund_gift
@@ -134,11 +135,87 @@ def process_interval(lg: Ledger, start: int) -> Settled:
     m = process_matching(lg, start, entries, iv[L.IV_SUM_E], iv[L.IV_SUM_I])
     iv[L.IV_M], iv[L.IV_SETTLED], iv[L.IV_LEVY] = m, True, levy
     iv[L.IV_MINTED], iv[L.IV_ALLOCATED] = iv[L.IV_SUM_E], m
+    producers = [addr for addr, r in entries if r[L.IE_E]]
+    consumers = [addr for addr, r in entries if r[L.IE_I]]
+    show_e = show_m = True
+    if lg.genesis.seals_payloads:
+        # docs/privacy.md "Public aggregates": the sums shown are the API's (ΣE when
+        # min_aggregate households exported, M when as many imported too); the record
+        # is public only when both are, and stays a salted leaf the validators alone
+        # read otherwise; what a hidden sum adds to the treasury and totals waits in the pool.
+        least = lg.params.get("min_aggregate", DEFAULT_PARAMS["min_aggregate"])
+        show_e = len(producers) >= least
+        show_m = show_e and len(consumers) >= least
+        del iv[L.IV_PUBLIC:]
+        iv.append(show_m)
     lg.ov.mark(ikey)
-    totals = lg.get_meta(L.META_TOTALS, [0, 0])
-    lg.ov.put(L.META_TOTALS, [totals[0] + iv[L.IV_SUM_E], totals[1] + m])
+    allocated_to = [addr for addr, r in entries if r[L.IE_ALLOCATED]]
+    process_public_sums(lg, PublicSums(levy, iv[L.IV_SUM_E], m, producers, allocated_to), show_e, show_m)
     return Settled(start, iv[L.IV_END], iv[L.IV_SUM_E], iv[L.IV_SUM_I], m, levy, iv[L.IV_SUM_E] - m,
-                   sum(1 for _, r in entries if r[L.IE_E]), sum(1 for _, r in entries if r[L.IE_I]))
+                   len(producers), len(consumers))
+
+
+@dataclass(frozen=True)
+class PublicSums:
+    """What an interval (or a correction) adds to the treasury (``levy``) and to the
+    totals since genesis (``minted`` ΣE, ``allocated`` M), and the households each part
+    comes from: who exported, and who was allocated a share of M."""
+
+    levy: Wh
+    minted: Wh
+    allocated: Wh
+    producers: list[bytes]
+    consumers: list[bytes]
+
+
+def process_public_sums(lg: Ledger, sums: PublicSums, show_e: bool, show_m: bool) -> None:
+    """The levy and ΣE to the treasury and the totals when ΣE is shown (``show_e``), M to
+    the totals when it is (``show_m``); a part not shown goes to the pool (``pool``), with
+    the households it comes from, which the treasury epoch releases once enough of them
+    made it up (``process_release_pool``). A public sum that moved by a hidden part would
+    give it back by subtraction, and a shown part in the pool would give the hidden ones
+    back from the release the same way: the pool holds hidden parts only."""
+    totals = lg.get_meta(L.META_TOTALS, [0, 0])
+    pool = lg.ov.get(L.POOL) or [0, 0, 0, [], []]
+    producers, consumers = set(pool[L.PL_PRODUCERS]), set(pool[L.PL_CONSUMERS])
+    pooled = False
+    if show_e:
+        lg.process_treasury(KWH, sums.levy)
+        totals[0] += sums.minted
+    elif sums.levy or sums.minted:
+        pool[L.PL_LEVY] += sums.levy
+        pool[L.PL_MINTED] += sums.minted
+        producers.update(sums.producers)
+        pooled = True
+    if show_m:
+        totals[1] += sums.allocated
+    elif sums.allocated:
+        # M is ΣE or ΣI, whichever is smaller: both sides count.
+        pool[L.PL_ALLOCATED] += sums.allocated
+        producers.update(sums.producers)
+        consumers.update(sums.consumers)
+        pooled = True
+    if show_e or show_m:
+        lg.ov.put(L.META_TOTALS, totals)
+    if pooled:
+        pool[L.PL_PRODUCERS], pool[L.PL_CONSUMERS] = sorted(producers), sorted(consumers)
+        lg.ov.put(L.POOL, pool)
+
+
+def process_release_pool(lg: Ledger) -> None:
+    """At the treasury epoch, before the split: the pool joins the treasury and the totals
+    when the households its hidden parts come from are at least ``min_aggregate`` on
+    each side that has any (who exported; who was allocated a share of M); otherwise it
+    waits for the next epoch. What becomes public is a sum over that many households,
+    never one small interval's."""
+    pool = lg.ov.get(L.POOL)
+    if pool is None:
+        return
+    least = lg.params.get("min_aggregate", DEFAULT_PARAMS["min_aggregate"])
+    if any(0 < len(pool[side]) < least for side in (L.PL_PRODUCERS, L.PL_CONSUMERS)):
+        return
+    lg.ov.delete(L.POOL)
+    process_public_sums(lg, PublicSums(pool[L.PL_LEVY], pool[L.PL_MINTED], pool[L.PL_ALLOCATED], [], []), True, True)
 
 
 def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> Wh:
@@ -156,7 +233,6 @@ def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> W
         levy = e * levy_bp // 10_000
         net = e - levy
         total_levy += levy
-        lg.process_treasury(KWH, levy)
         if levy:
             process_contribution(lg, addr, day, levy, 0)
         kept = net - process_gifts(lg, addr, start, net, needy, funds)
@@ -275,6 +351,7 @@ def process_epoch(lg: Ledger, events: list, get_ballot_allocation) -> None:
     next_epoch = lg.get_meta(L.META_NEXT_EPOCH, 0)
     if lg.now_s < next_epoch:
         return
+    process_release_pool(lg)
     allocation = get_ballot_allocation(lg)
     names = get_categories(lg)
     lg.ov.put(L.META_ALLOCATION, [[name, bp] for name, bp in zip(names, allocation)])

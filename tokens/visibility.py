@@ -4,7 +4,9 @@ A household node holds no one else's data: it asks a validator for the entries i
 shows, with proofs. The validator answers an entry only to whoever may read it:
 
 - **public**: what everybody sees anyway (DESIGN §12 "Privacy"): the parameters and
-  totals (``meta/``), the treasury and funds, interval aggregates (``int/``, ``open/``),
+  totals (``meta/``), the treasury and funds, interval aggregates (``int/``, ``open/``;
+  on a chain that seals, an ``int/`` record only once settled as public: one fewer than
+  ``min_aggregate`` households made up, or still open, is the validators' alone),
   governance (proposals, votes, delegations, ballots), registrars, validators and
   their sets, upgrades, associations, the commune data key's public keys (``dkey/``);
 - **one household**: its account and balances of commune-defined classes, household record, key status, gifts, interval
@@ -12,8 +14,8 @@ shows, with proofs. The validator answers an entry only to whoever may read it:
   salted leaves on a chain that seals payloads), its sealed data keys, offers, payouts
   and debt payments, and the meter, delivery point, consent and reconciliation entries
   that name it;
-- **nobody else** (``None``): everything not listed (expiry and euro-log indexes, and
-  any family a later rule adds until it is classified here).
+- **nobody else** (``None``): everything not listed (expiry and euro-log indexes, the
+  levy ``pool``, and any family a later rule adds until it is classified here).
 
 Pure: a function of the key and the state it is read from.
 """
@@ -73,9 +75,30 @@ def _owner_from_value(raw: bytes | None, field: int | None) -> bytes | None:
     return owner if type(owner) is bytes and len(owner) == ADDR else None
 
 
+def seals(kv: KV) -> bool:
+    """Whether the chain of state ``kv`` seals payloads (its commune data key's epoch)."""
+    return kv.get(L.META_DATA_EPOCH) is not None
+
+
+def is_hidden_interval(kv: KV, key: bytes, raw: bytes | None) -> bool:
+    """An ``int/`` record no household may read, with value ``raw`` (None: absent): on a
+    chain that seals, any record not settled as public (open ones included: their running
+    sums, read at each height, would give each block's readings). Absent is no secret.
+    A proof at an earlier height is judged by the value it proves, not by ``kv``'s: a
+    record public now was open, and hidden, before."""
+    if raw is None or not key.startswith(L.INTERVAL) or not seals(kv):
+        return False
+    try:
+        return not L.is_public_interval(decode_value(raw))
+    except (ValueError, TypeError):
+        return True
+
+
 def get_entry_reader(kv: KV, key: bytes) -> bytes | _Public | None:
     """PUBLIC, the address of the one household that may read ``key``, or None (the
     validators only). Read from ``kv``, the state the answer is given from."""
+    if key.startswith(L.INTERVAL) and is_hidden_interval(kv, key, kv.get(key)):
+        return None
     if is_public_key(key):
         return PUBLIC
     if key.startswith(ibc.VOUCHER):     # ibc/vch/ ‖ origin ‖ holder ‖ class
@@ -102,9 +125,12 @@ def is_readable_by(kv: KV, key: bytes, reader: bytes | None) -> bool:
     return owner is PUBLIC or (reader is not None and owner == reader)
 
 
-def is_prefix_readable_by(prefix: bytes, reader: bytes | None) -> bool:
+def is_prefix_readable_by(prefix: bytes, reader: bytes | None, kv: KV | None = None) -> bool:
     """Whether every entry under ``prefix`` is one ``reader`` may read: a public family,
-    or one keyed by the reader's own address first (its gifts, its delegations)."""
+    or one keyed by the reader's own address first (its gifts, its delegations). With
+    ``kv`` of a chain that seals, interval records are not listed (some are hidden)."""
+    if kv is not None and seals(kv) and (prefix.startswith(L.INTERVAL) or L.INTERVAL.startswith(prefix)):
+        return False
     if any(prefix.startswith(p) for p in PUBLIC_PREFIXES if p != L.TREASURY) or prefix == L.TREASURY:
         return True
     if reader is None:

@@ -24,8 +24,8 @@ from node.api.consent import ConsentApi
 from node.api.openapi import build_openapi
 from node.api.operations import Call, build_routes
 from node.api.private import (
-    check_proof_access, filter_rows, may_read_tx, redact_account, redact_block, redact_reconciliation,
-    redact_registrars,
+    check_proof_access, check_proven_value_access, filter_rows, may_read_tx, redact_account, redact_block,
+    redact_reconciliation, redact_registrars,
 )
 from node.api.proofs import ProofPruned, get_proof_view
 from node.api.routes import build_route_table
@@ -121,7 +121,7 @@ class Api:
     async def intervals(self, call: Call) -> Response:
         # The recent intervals from the state, the older ones from the archive (a/).
         doc = self.with_snapshot(lambda s: get_intervals_view(s.history, call["addr"], call["from"], call["to"],
-                                                              call["limit"]))
+                                                              call["limit"], s.is_light()))
         return self.found(doc, "not a registered household")
 
     async def household_reconciliation(self, call: Call) -> Response:
@@ -211,6 +211,9 @@ class Api:
             doc = self.with_snapshot(lambda s: get_proof_view(s, call["key"], call["height"]))
         except ProofPruned as exc:
             return error(410, str(exc))
+        if doc is not None and doc["value"] is not None:
+            self.with_snapshot(lambda s: check_proven_value_access(s.state, call["key"], bytes.fromhex(doc["value"]),
+                                                                   call.viewer))
         return self.found(doc, "no committed header carries the state root of that height yet")
 
     async def submit(self, call: Call) -> Response:

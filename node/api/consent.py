@@ -265,7 +265,8 @@ class ConsentApi:
         """Settled intervals of the household in [first, end): Wh imported or exported."""
         field = "import_wh" if measure.direction == "import" else "export_wh"
         with self.node.store.snapshot() as snap:
-            rows = get_household_intervals(snap.history, bytes.fromhex(household.address), first, end - 1)
+            rows = get_household_intervals(snap.history, bytes.fromhex(household.address), first, end - 1,
+                                           own_entries_only=snap.is_light())
         return {row["start"]: row[field] for row in rows if row["settled"]}
 
     def read_interval_s(self) -> int:

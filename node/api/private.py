@@ -15,7 +15,7 @@ from typing import Any
 
 from node.api.access import Viewer
 from tokens.kv import KV
-from tokens.visibility import PUBLIC, get_entry_reader
+from tokens.visibility import PUBLIC, get_entry_reader, is_hidden_interval
 
 # Transactions anyone may read whole: spending from the funds (DESIGN §4 "Public"),
 # governance, the validator and registrar sets, upgrades, associations, and key recovery
@@ -98,6 +98,14 @@ def filter_rows(rows: list[dict[str, Any]], viewer: Viewer) -> list[dict[str, An
     """Payouts and euro ledger rows: each to its account's household, the operator, or a
     registrar (the mairie pays them and keeps their books)."""
     return [row for row in rows if viewer.may_read_records(bytes.fromhex(row["account"]))]
+
+
+def check_proven_value_access(kv: KV, key: bytes, value: bytes | None, viewer: Viewer) -> None:
+    """Raise AccessRefused unless ``viewer`` may read ``value``, the value of ``key`` at
+    the proof's height: an interval record public now was open (hidden) before, and
+    its running sums at each height would give each block's readings (docs/privacy.md)."""
+    if is_hidden_interval(kv, key, value):
+        viewer.require_operator("this interval's record (fewer than min_aggregate households, or not settled)")
 
 
 def check_proof_access(kv: KV, key: bytes, viewer: Viewer) -> None:

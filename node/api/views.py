@@ -25,6 +25,7 @@ from tokens.queries import (
 from tokens.queries_aggregate import get_min_aggregate, get_public_aggregates
 from tokens.rules_gov import get_ballot_allocation
 from tokens.rules_validators import compute_quorum_cosigners
+from tokens.visibility import is_hidden_interval
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
 CHART_INTERVALS = 48            # the dashboard's chart: the last 48 half hours
@@ -56,16 +57,18 @@ def compute_default_range(kv: KV) -> tuple[int, int]:
 
 
 def get_intervals_view(kv: KV, addr: bytes, start_from: int | None, start_to: int | None,
-                       limit: int) -> dict[str, Any] | None:
+                       limit: int, light: bool = False) -> dict[str, Any] | None:
     """DESIGN §9 /households/{addr}/intervals: E, I, minted and allocated per interval
-    with start in [from, to], oldest first, at most ``limit``; ``next_from`` pages on."""
+    with start in [from, to], oldest first, at most ``limit``; ``next_from`` pages on.
+    ``light``: read from a household node in light mode (its own entries, not every
+    interval's record)."""
     if get_household(kv, addr) is None:
         return None
     default_from, default_to = compute_default_range(kv)
     lo = default_from if start_from is None else start_from
     hi = default_to if start_to is None else start_to
     step = get_interval_s(kv)
-    rows = get_household_intervals(kv, addr, lo, hi) if lo <= hi else []
+    rows = get_household_intervals(kv, addr, lo, hi, own_entries_only=light) if lo <= hi else []
     page = [dict(row, k=row["start"] // step) for row in rows[:limit]]
     more = len(rows) > limit
     return {"address": addr.hex(), "interval_s": step, "from": lo, "to": hi, "intervals": page,
@@ -92,7 +95,8 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
     in address order after ``after``, at most ``limit``. Always: how many consumers and
     how much of it they used in all (``local_wh``). ``named`` False leaves the consumers
     out: with the public ΣE, ΣI and M, one row a_i·E_j/ΣE gives that neighbour's I_i
-    (docs/privacy.md), so only the operator (the PMO) reads them."""
+    (docs/privacy.md), so only the operator (the PMO) reads them; and on a chain that
+    seals, ``sum_e`` of a hidden interval too."""
     if get_household(kv, addr) is None:
         return None
     step = get_interval_s(kv)
@@ -113,6 +117,11 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
            "consumers": rows[:limit], "next_cursor": rows[limit - 1]["consumer"] if len(rows) > limit else None}
     if not named:
         doc.update(consumers=[], next_cursor=None)
+        # On a chain that seals, ΣE of an interval fewer than min_aggregate households
+        # made up is the validators' (docs/privacy.md "Public aggregates"): with one
+        # other producer, ΣE less this household's E would be that neighbour's.
+        if start <= MAX_TIME_S and is_hidden_interval(kv, L.key_interval(start), kv.get(L.key_interval(start))):
+            doc["sum_e"] = None
     return doc
 
 

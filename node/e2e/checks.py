@@ -26,6 +26,7 @@ from node.home.keyfile import load_key
 from node.store import Store
 from node.store.light import LightStore
 from tokens import layout as L
+from tokens.kv import decode_value
 from tokens.queries import get_interval_at
 
 
@@ -155,19 +156,29 @@ def check_light_store(name: str, store: LightStore, own: bytes, reference: Store
     if forks:
         out.violations.append(f"verified headers differ from the validators' blocks at heights {forks[:5]}")
     kv, ref = store.state, reference.state
-    for key, _ in kv.iter_prefix(L.INTERVAL):
-        start = L.from_u64(key[len(L.INTERVAL):])
+    # Its own entries, each interval it took part in: on a chain that seals, the record
+    # of an interval fewer than min_aggregate households made up is not its to hold.
+    starts = {L.from_u64(key[len(L.INTERVAL_ENTRY):len(L.INTERVAL_ENTRY) + 8])
+              for key, _ in kv.iter_prefix(L.INTERVAL_ENTRY)}
+    starts |= {L.from_u64(key[len(L.INTERVAL):]) for key, _ in kv.iter_prefix(L.INTERVAL)}
+    for start in sorted(starts):
         iv, expected = get_interval_at(kv, start), get_interval_at(ref, start)
-        if not iv["settled"]:
+        if not expected["settled"]:
             continue
         out.settled += 1
         others = sorted(set(iv["households"]) - {own.hex()})
         if others:
             out.violations.append(f"interval {start}: holds {len(others)} other households' entries")
-        mine = iv["households"].get(own.hex())
+        raw = kv.get(L.key_entry(start, own))
+        mine = None
+        if raw is not None:
+            e, i, minted, allocated = decode_value(raw)[:4]
+            mine = {"export_wh": e, "import_wh": i, "minted_wh": minted, "allocated_wh": allocated}
         if mine != expected["households"].get(own.hex()):
             out.violations.append(f"interval {start}: its own entry {mine} is not the validators' "
                                   f"{expected['households'].get(own.hex())}")
+        if kv.get(L.key_interval(start)) is None:
+            continue
         shown = {k: iv[k] for k in ("sum_e", "sum_i", "m", "levy", "settled")}
         if shown != {k: expected[k] for k in shown}:
             out.violations.append(f"interval {start}: aggregate {shown} is not the validators'")

@@ -536,7 +536,9 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
     if settings.libp2p_log_level is not None:
         logging.getLogger("libp2p").setLevel(settings.libp2p_log_level)
     listen = _parse_listen(listen_maddr)
-    key = create_new_key_pair() if settings.ephemeral_identity else \
+    # An ephemeral identity is saved nowhere: random, or (a joiner of a chain that seals)
+    # derived from the node's key seed, so that a validator serves it snapshot chunks.
+    key = create_new_key_pair(settings.identity_seed) if settings.ephemeral_identity else \
         load_or_create_identity(Path(home_dir), settings.identity_seed)
     host = new_host(key_pair=key, muxer_preference=settings.muxer)
     net = Network(host, chain_id, handlers, bootstrap_peers, get_block, get_height, settings, serve_state,

@@ -29,7 +29,8 @@ from node.net.sync import MAX_CONCURRENT_SERVES, SERVE_READ_DEADLINE_S, SERVE_WR
 
 log = logging.getLogger(__name__)
 
-StateResponder = Callable[[GetState], bytes]
+# (the request, the asking peer's id) -> the answer's bytes; StateUnavailable to refuse.
+StateResponder = Callable[[GetState, str], bytes]
 # (the request's bytes, the asking peer's id) -> the answer's bytes; StateUnavailable to refuse.
 LightResponder = Callable[[bytes, str], bytes]
 
@@ -88,10 +89,10 @@ class StateSyncServer:
         return ((LightRequest,), MAX_LIGHT_REQUEST_BYTES + 64) if self._light else ((GetState,), MAX_REQUEST_BYTES)
 
     def _bind(self, req: GetState | LightRequest, stream: INetStream) -> Callable[[], bytes]:
+        peer = stream.muxed_conn.peer_id.to_base58()
         if self._light:
-            peer = stream.muxed_conn.peer_id.to_base58()
             return lambda: self._respond(req.data, peer)
-        return lambda: self._respond(req)
+        return lambda: self._respond(req, peer)
 
     async def _write(self, stream: INetStream, msg: StateReply | SyncFailure) -> bool:
         try:

@@ -24,7 +24,7 @@ from tokens.lightstate import (
     get_request_fault,
 )
 from tokens.statetree import compute_proof, is_proven_key
-from tokens.visibility import is_prefix_readable_by, is_readable_by
+from tokens.visibility import is_hidden_interval, is_prefix_readable_by, is_readable_by
 from wire import DecodeError, decode
 from wire.merkle import encode_proof
 
@@ -88,13 +88,16 @@ def answer_entries(snap: StoreReader, req: GetEntries) -> ProvenEntries:
         raise StateUnavailable(f"no committed header carries the state root of height {req.height} here yet")
     entries, refused, budget = [], [], [ANSWER_BUDGET_BYTES]
     for key in dict.fromkeys(req.keys):
-        if is_readable_by(snap.state, key, req.requester):
-            entries.append(prove_entry(snap, root, key))
+        entry = prove_entry(snap, root, key) if is_readable_by(snap.state, key, req.requester) else None
+        # An interval record is judged by the value proven at that height too: public now,
+        # it was open (hidden) before (docs/privacy.md "Public aggregates").
+        if entry is not None and not is_hidden_interval(snap.state, key, entry.value):
+            entries.append(entry)
         else:
             refused.append(key)
     prefixes = []
     for prefix in dict.fromkeys(req.prefixes):
-        if is_prefix_readable_by(prefix, req.requester):
+        if is_prefix_readable_by(prefix, req.requester, snap.state):
             prefixes.append(prove_prefix(snap, root, prefix, budget))
         else:
             refused.append(prefix)

@@ -29,7 +29,7 @@ from consensus.lightsync import (
 )
 from node.net import (
     STATE_CHUNK, STATE_HEADER, STATE_HEADERS, STATE_SET_CHANGES, STATE_SNAPSHOTS, GetState, NetError, NetSettings,
-    StateUnavailable, TopicKind, genesis_peer_addrs, ignore, open_network,
+    StateUnavailable, TopicKind, genesis_peer_addrs, ignore, open_network, peer_id_of_key,
 )
 from node.home.homedir import home_key
 from node.store import Store
@@ -98,10 +98,30 @@ def read_set_changes(store: StoreReader, home: Path) -> SetChanges:
     return SetChanges(changes=tuple(changes))
 
 
-def respond_state(store: StoreReader, home: Path, req: GetState) -> bytes:
-    """The answer to one GetState (node.net.statesync serves it); StateUnavailable when
-    this node has nothing to say."""
+def get_holder_peer_ids(state) -> set[str]:
+    """The libp2p peer ids of the keys that hold, or are to hold, the commune data key on
+    a chain that seals: the current epoch's holders, the latest validators and the
+    auditors (a joiner's identity is derived from its key seed, ``join_by_state_sync``)."""
+    epoch = decode_value(state.get(TL.META_DATA_EPOCH))
+    prefix = TL.DATA_KEY_SEALED + TL.u64(epoch)
+    keys = {key[len(prefix):] for key, _ in state.iter_prefix(prefix)}
+    keys |= {key[len(TL.AUDITOR):] for key, _ in state.iter_prefix(TL.AUDITOR)}
+    sets = list(state.iter_prefix(TL.VALIDATOR_SET))
+    if sets:
+        keys |= set(decode_value(sets[-1][1]))
+    return {peer_id_of_key(key) for key in keys}
+
+
+def respond_state(store: StoreReader, home: Path, req: GetState, peer: str | None = None) -> bytes:
+    """The answer to one GetState from ``peer`` (node.net.statesync serves it; None: not
+    known); StateUnavailable when this node has nothing to say. On a chain that seals,
+    a snapshot chunk holds every household's entries and every interval's sums in clear:
+    it goes to the commune key's holders only (docs/privacy.md "Public aggregates")."""
     directory = Path(home) / SNAPSHOTS_DIR
+    if req.kind == STATE_CHUNK and store.state.get(TL.META_DATA_EPOCH) is not None \
+            and peer not in get_holder_peer_ids(store.state):
+        raise StateUnavailable("this commune seals payloads: its snapshot chunks go to its validators and "
+                               "auditors only (join with the validator's or auditor's key)")
     if req.kind == STATE_SNAPSHOTS:
         # A snapshot is only useful once the header that carries its root is committed.
         metas = [m for m in list_snapshots(directory) if m.height < store.height()]
@@ -268,6 +288,10 @@ async def join_by_state_sync(home, store: Store, peers: list[str]) -> bool:
     state sync over it, closed again. True when a snapshot was installed."""
     bootstrap = genesis_peer_addrs(home.genesis.validators) + list(peers)
     handlers = {kind: _not_yet for kind in TopicKind}
+    # On a chain that seals, the validators serve snapshot chunks to the commune key's
+    # holders only, by peer id: the joiner's identity is then derived from its key.
+    seed = home_key(home).seed if home.genesis.seals_payloads else None
     async with open_network(home.path, home.genesis.chain_id, JOIN_LISTEN, bootstrap, handlers,
-                            settings=NetSettings(relay_txs=False, ephemeral_identity=True)) as net:
+                            settings=NetSettings(relay_txs=False, ephemeral_identity=True,
+                                                 identity_seed=seed)) as net:
         return await StateSync(home, store, net).run()

@@ -22,6 +22,7 @@ from node.service.node import Node
 from node.service.runner import open_store
 from node.service.verify import VerifyError, verify_home
 from tokens import layout as L
+from tokens.kv import decode_value
 from tokens import txs as T
 from tokens.queries import get_sealing
 from tokens.rules_erasure import compute_key_hash
@@ -78,8 +79,8 @@ def test_erasure_commit_drops_archive_rows_and_opened_keys_and_verify_refuses(no
     commit_at(node, commune, [build_set_data_key(key, node.chain_id, 1, 0, bytes.fromhex(sealing["public"]),
                                                  os.urandom(32)).encode()], t - 60)
 
-    def reading(seq: int, at: int, imp: int) -> bytes:
-        inner = T.MeterReading(signer=key.public, meter=meter, seq=seq, t=at, import_wh=imp, export_wh=0,
+    def reading(seq: int, at: int, exp: int) -> bytes:
+        inner = T.MeterReading(signer=key.public, meter=meter, seq=seq, t=at, import_wh=0, export_wh=exp,
                                sig=bytes(64))
         return build_sealed(inner, key, node.chain_id, 0, os.urandom(24)).encode()
 
@@ -89,6 +90,8 @@ def test_erasure_commit_drops_archive_rows_and_opened_keys_and_verify_refuses(no
     commit_at(node, commune, [], t + 1800 + 2 * DAY + 60)    # ... and leaves the state for the archive
     assert node.store.count_archived_entries(key.public) == 1
     assert any(inner.signer == key.public for inner in node.keys.opened.values())
+    # Its lone interval's levy waits in the pool, which names it (docs/privacy.md).
+    assert decode_value(node.store.state.get(L.POOL))[L.PL_PRODUCERS] == [key.public]
 
     deregister = sign_message(T.Deregister(signer=registrar.public, nonce=1, key=key.public, memo="départ",
                                            sig=bytes(64)), node.chain_id, registrar).encode()
@@ -103,6 +106,8 @@ def test_erasure_commit_drops_archive_rows_and_opened_keys_and_verify_refuses(no
     assert node.store.state.get(L.key_household_data_key(key.public, 0)) is None
     assert not any(inner.signer == key.public for inner in node.keys.opened.values())
     assert node.keys.forget_household(key.public) == 0            # nothing left of it
+    # The pool still counts it, by its key's hash.
+    assert decode_value(node.store.state.get(L.POOL))[L.PL_PRODUCERS] == [compute_key_hash(key.public)]
     assert node.store.verify_state_hash(node.keys) == node.store.state_hash()
 
     node.store.close()
