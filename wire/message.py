@@ -156,6 +156,9 @@ class Message:
     NOT_SIGNED: ClassVar[tuple[str, ...]] = ()
     _KINDS: ClassVar[tuple[tuple[str, Kind], ...]] = ()
     _UNSIGNED: ClassVar[tuple[tuple[str, Kind], ...]] = ()
+    # The first byte of the encoding when its one signature field is its last field and
+    # the array is a msgpack fixarray (wire.crypto.slice_signing_bytes); 0 otherwise.
+    _SIG_LAST_HEAD: ClassVar[int] = 0
 
     def to_array(self) -> list:
         return [self.TAG, self.VERSION, *(k.pack(getattr(self, n)) for n, k in self._KINDS)]
@@ -191,6 +194,11 @@ def register(tag: str, version: int = 1):
         sig_fields = {s for _, s in cls.SIGNERS} | set(cls.NOT_SIGNED)
         cls._KINDS = kinds
         cls._UNSIGNED = tuple(item for item in kinds if item[0] not in sig_fields)
+        last = kinds[-1] if kinds else None
+        one_sig_last = (len(cls._UNSIGNED) == len(kinds) - 1 and last is not None
+                        and last[0] in {s for _, s in cls.SIGNERS} and isinstance(last[1], Bytes)
+                        and last[1].size == 64)
+        cls._SIG_LAST_HEAD = 0x90 | (2 + len(kinds)) if one_sig_last and 2 + len(kinds) <= 15 else 0
         _REGISTRY[tag] = cls
         return cls
 
