@@ -34,7 +34,7 @@ from node.bench.stats import compute_percentile
 from node.bench.workload import (
     ANCHOR, BenchBlock, Signed, compute_seed, make_blocks, make_genesis, make_reading, make_transfer,
 )
-from node.service.txcheck import Checked, TxChecker, seed
+from node.service.txcheck import Checked, TxChecker
 from node.store.store import Store
 from tokens import BlockContext, InvalidLedgerBlock, apply_block, genesis_writes, get_state_hash
 from tokens.genesis import Genesis
@@ -134,7 +134,7 @@ def check_and_seed(checker: TxChecker, block: BenchBlock, checked: Sequence[Chec
         if not result.signed or not isinstance(result.tx, Sealed) or result.opened is None:
             raise SealedBenchFailed("an envelope of the benchmark's own workload does not verify or open")
         tx_id = compute_id(raw)
-        seed(result, tx_id, checker.get, checker.keys)
+        checker.seed(result, tx_id)
         verified[tx_id] = result.tx
     return verified
 
@@ -171,7 +171,7 @@ def run_sealed(workload: SealedWorkload, path: Path, on_block: Callable[[int], N
     block_s, raw_s, cpu, raw_cpu, offset = [], 0.0, 0.0, 0.0, 0
     with Store.open(path, chain_id=genesis.chain_id) as store:
         keys = open_chain(workload, store)
-        checker = TxChecker(genesis.chain_id, store.state.get, keys, threads=1)
+        checker = TxChecker(genesis.chain_id, store.state.get, store.height, keys, threads=1)
         for block in workload.blocks:
             block = after_setup(block)
             items = workload.raw[offset:offset + len(block.txs)]
@@ -236,8 +236,8 @@ def run_sealed_pooled(workload: SealedWorkload, path: Path, threads: int,
     txs = [raw for block in blocks for raw in block.txs]
     with Store.open(path, chain_id=genesis.chain_id) as store:
         keys = open_chain(workload, store)
-        one = TxChecker(genesis.chain_id, store.state.get, keys, threads=1)
-        pool = TxChecker(genesis.chain_id, store.state.get, keys, threads=threads)
+        one = TxChecker(genesis.chain_id, store.state.get, store.height, keys, threads=1)
+        pool = TxChecker(genesis.chain_id, store.state.get, store.height, keys, threads=threads)
         one_s = pool_s = 0.0
         for _ in range(2):
             one_s += trio.run(time_checks, one, txs)

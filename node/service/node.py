@@ -38,7 +38,7 @@ from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
 from node.service.roles import compute_role
 from node.service.sealing import open_node_keyring
-from node.service.txcheck import Checked, TxChecker, seed as seed_opened
+from node.service.txcheck import Checked, TxChecker
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state, start_record_if_missing
 from node.store import Store
 from node.store.backup import iter_store_backup
@@ -128,7 +128,7 @@ class Node:
         self.pruner = Pruner(pruning or Pruning(), self.key.public, self.is_validator)
         self.keys = open_node_keyring(self.genesis, store.state, self.key)
         # Arriving txs' signatures and envelopes, checked on one worker thread per core.
-        self.checker = TxChecker(self.chain_id, store.state.get, self.keys)
+        self.checker = TxChecker(self.chain_id, store.state.get, store.height, self.keys)
         self.app = LedgerApp(self.genesis, store, self.mempool, self.key, self.clock.now_ms,
                              trust_quorum=self._trusts_quorum(), pruner=self.pruner, keys=self.keys)
         config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)
@@ -278,7 +278,7 @@ class Node:
         state = self.store.state
         if checked is None or checked.tx is None:
             return check_tx(state, self.genesis, data, self.clock.now_ms(), headers=HEADER_RULES, keys=self.keys)
-        seed_opened(checked, compute_id(data), state.get, self.keys)
+        self.checker.seed(checked, compute_id(data))
         return check_tx(state, self.genesis, data, self.clock.now_ms(), verified=checked.signed,
                         headers=HEADER_RULES, keys=self.keys, decoded=checked.tx)
 

@@ -128,4 +128,4 @@ def test_invalid_sealed_envelope_is_reported(tmp_path):
     raw[-1] ^= 1   # the signature is the last field
     bad = dataclasses.replace(block, txs=(block.txs[0], bytes(raw)))
     with pytest.raises(SealedBenchFailed, match="does not verify"):
-        check_and_seed(TxChecker(w.genesis.chain_id, lambda key: None, Keyring()), bad)
+        check_and_seed(TxChecker(w.genesis.chain_id, lambda key: None, lambda: 0, Keyring()), bad)

@@ -141,7 +141,7 @@ def test_checks_run_on_worker_threads_and_come_back_in_order(node, commune, monk
         threads.append(threading.get_ident())
         return real(*args)
     monkeypatch.setattr(txcheck, "check_many", spy)
-    checker = TxChecker(node.chain_id, node.store.state.get, node.keys, threads=2)
+    checker = TxChecker(node.chain_id, node.store.state.get, node.store.height, node.keys, threads=2)
     checked = trio.run(checker.check, txs)
     assert len(threads) == 2 and threading.get_ident() not in threads
     assert [c.tx for c in checked] == [decode(t) for t in txs]
@@ -152,23 +152,25 @@ def test_checks_run_on_worker_threads_and_come_back_in_order(node, commune, monk
 def test_an_opening_is_not_kept_once_the_data_key_left_the_state(node, commune):
     publish_data_key(node, commune)
     data = sealed_reading(node, commune, 2)
+    tx_id = compute_id(data)
+    state, height = node.store.state, node.store.height
     # A keyring that never opened the household's data key: the worker opens it.
-    checked = TxChecker(node.chain_id, node.store.state.get, Keyring(node.keys.secrets)).check_here([data])[0]
+    checked = TxChecker(node.chain_id, state.get, height, Keyring(node.keys.secrets)).check_here([data])[0]
     assert checked.opened is not None and checked.opened.household is not None
+    assert checked.version == height()
     addr, epoch, sealed, data_key, _ = checked.opened.household
+    # A block committed since (another version), and the data key gone (the household erased).
     keys = Keyring(node.keys.secrets)
-    seed(checked, compute_id(data), lambda key: None, keys)     # erased meanwhile: no data key
-    assert compute_id(data) not in keys.opened
-    assert keys.peek_household_key(addr, epoch, sealed) is None
-    seed(checked, compute_id(data), node.store.state.get, keys)
-    assert keys.opened[compute_id(data)] == checked.opened.inner
+    seed(checked, tx_id, keys, lambda key: None, height() + 1)
+    assert tx_id not in keys.opened and keys.peek_household_key(addr, epoch, sealed) is None
+    # Committed since, the data key still there: kept.
+    seed(checked, tx_id, keys, state.get, height() + 1)
+    assert keys.opened[tx_id] == checked.opened.inner
     assert keys.peek_household_key(addr, epoch, sealed) == data_key
-    # Opened with a cached data key that a keyring no longer holds: not kept either.
-    cached = TxChecker(node.chain_id, node.store.state.get, keys).check_here([data])[0]
-    assert cached.opened.household is None
+    # Nothing committed since: kept without reading the state again.
     fresh = Keyring(node.keys.secrets)
-    seed(cached, compute_id(data), node.store.state.get, fresh)
-    assert compute_id(data) not in fresh.opened
+    seed(checked, tx_id, fresh, lambda key: pytest.fail("the state was read again"), height())
+    assert fresh.opened[tx_id] == checked.opened.inner
 
 
 def test_a_chain_in_clear_checks_signatures_on_the_workers_too(tmp_path: Path):
@@ -194,3 +196,4 @@ def test_a_chain_in_clear_checks_signatures_on_the_workers_too(tmp_path: Path):
 def test_checked_is_no_verdict_a_bad_signature_is_left_to_check_tx():
     # Nothing decodes: nothing is proved, and nothing is said.
     assert txcheck.check_one(b"\x93garbage", bytes(32), lambda key: None, None) == Checked(None)
+    assert not Checked(None).signed and Checked(None).opened is None
