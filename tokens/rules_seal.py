@@ -18,6 +18,7 @@ holds the commune key, and a node without it cannot apply the block at all.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tokens import layout as L
@@ -174,6 +175,17 @@ def open_envelope(lg: Ledger, tx: Sealed | SealedCosigned, tx_id: bytes) -> Tx:
     if inner is not None:
         return inner
     data_key, _ = keys.open_household_key(tx.signer, tx.epoch, sealed)
+    inner = open_sealed_box(lg.chain_id, data_key, keys.get_secret, tx)
+    keys.remember_opened(tx_id, inner)
+    return inner
+
+
+def open_sealed_box(chain_id: bytes, data_key: bytes, get_secret: Callable[[int], bytes],
+                    tx: Sealed | SealedCosigned) -> Tx:
+    """The inner tx in ``tx``'s box under the household's ``data_key``, checked against
+    its envelope; ``get_secret``: the commune secret of an epoch (Keyring.get_secret), for
+    a ``SealedCosigned``'s co-signature. Reads no state, so worker threads run it too
+    (node/service/txcheck.py)."""
     try:
         payload = open_payload(data_key, tx.box)
     except SealError as exc:
@@ -185,9 +197,8 @@ def open_envelope(lg: Ledger, tx: Sealed | SealedCosigned, tx_id: bytes) -> Tx:
     except DecodeError as exc:
         raise InvalidTx("malformed_payload", exc.reason) from None
     if isinstance(tx, SealedCosigned):
-        inner = attach_cosig(keys.get_secret(tx.epoch), tx, inner)
-    check_inner(lg, tx, inner)
-    keys.remember_opened(tx_id, inner)
+        inner = attach_cosig(get_secret(tx.epoch), tx, inner)
+    check_inner(chain_id, tx, inner)
     return inner
 
 
@@ -213,20 +224,27 @@ def open_commune_envelope(lg: Ledger, tx: CommuneSealed, tx_id: bytes) -> Tx:
     inner = keys.opened.get(tx_id)
     if inner is not None:
         return inner
+    inner = open_commune_box(lg.chain_id, keys.get_secret(tx.epoch), tx)
+    keys.remember_opened(tx_id, inner)
+    return inner
+
+
+def open_commune_box(chain_id: bytes, secret: bytes, tx: CommuneSealed) -> Tx:
+    """The registrar tx in ``tx``'s box under the epoch's commune ``secret``, checked
+    against its envelope. Reads no state (node/service/txcheck.py)."""
     try:
-        payload = open_from_commune(keys.get_secret(tx.epoch), tx.box)
+        payload = open_from_commune(secret, tx.box)
     except SealError as exc:
         raise InvalidTx("seal_does_not_open", str(exc)) from None
     try:
         inner = decode_commune_sealable(payload)
     except DecodeError as exc:
         raise InvalidTx("malformed_payload", exc.reason) from None
-    check_inner(lg, tx, inner)
-    keys.remember_opened(tx_id, inner)
+    check_inner(chain_id, tx, inner)
     return inner
 
 
-def check_inner(lg: Ledger, tx: Sealed | SealedCosigned | CommuneSealed, inner: Tx) -> None:
+def check_inner(chain_id: bytes, tx: Sealed | SealedCosigned | CommuneSealed, inner: Tx) -> None:
     # The envelope's signature covers the box and stands for the inner signer's.
     if inner.signer != tx.signer:
         raise InvalidTx("signer_mismatch", "the sealed tx is not the envelope signer's")
@@ -237,10 +255,11 @@ def check_inner(lg: Ledger, tx: Sealed | SealedCosigned | CommuneSealed, inner: 
     # provider) still signs the inner tx.
     for key_field, sig_field in inner.SIGNERS:
         if key_field != "signer" and not verify_signature(getattr(inner, key_field),
-                                                          signing_bytes(lg.chain_id, inner), getattr(inner, sig_field)):
+                                                          signing_bytes(chain_id, inner), getattr(inner, sig_field)):
             raise InvalidTx("bad_signature", f"{inner.TAG}: the {key_field}'s signature does not verify")
 
 
-__all__ = ["DataKeyRotated", "check_sealing_policy", "open_commune_envelope", "open_envelope",
+__all__ = ["DataKeyRotated", "check_sealing_policy", "open_commune_box", "open_commune_envelope", "open_envelope",
+           "open_sealed_box",
            "process_genesis_sealing",
            "process_rotate_data_key", "process_set_data_key", "SEALABLE_TYPES"]

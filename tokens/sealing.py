@@ -73,6 +73,17 @@ class Keyring:
         self._household[(addr, epoch)] = (sealed, data_key, salt)
         return data_key, salt
 
+    def peek_household_key(self, addr: bytes, epoch: int, sealed: bytes) -> bytes | None:
+        """The data key of ``addr``'s ``sealed`` data key of ``epoch`` if this keyring has
+        opened it already, else None. Reads only (one dict lookup): worker threads call
+        it while the node's own thread may update the keyring (node/service/txcheck.py)."""
+        cached = self._household.get((addr, epoch))
+        return cached[1] if cached is not None and cached[0] == sealed else None
+
+    def remember_household_key(self, addr: bytes, epoch: int, sealed: bytes, data_key: bytes, salt: bytes) -> None:
+        """What ``open_data_key`` gave for ``sealed`` elsewhere (a worker thread)."""
+        self._household[(addr, epoch)] = (sealed, data_key, salt)
+
     def forget_household(self, addr: bytes) -> int:
         """Drop what this keyring opened of ``addr`` (its data keys of every epoch, its
         opened txs): after its erasure (docs/privacy.md "Erasure"). Returns how many."""

@@ -133,13 +133,23 @@ HANDLERS[SealedCosigned] = process_sealed
 HANDLERS[CommuneSealed] = process_commune_sealed
 
 
-def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:
+COSIGNED_TX_TYPES = (ValidatorSetChange, RegistrarSetChange, ScheduleUpgrade, RotateDataKey)
+
+
+def is_self_signed(tx: Tx) -> bool:
+    """Whether ``tx``'s signatures are checked by its own keys alone (``verify_message``),
+    with no state: not co-signed by the validators, not carried by a proof."""
+    return not isinstance(tx, COSIGNED_TX_TYPES) and not isinstance(tx, PROOF_CARRIED_TX_TYPES)
+
+
+def verify_tx_signatures(lg: Ledger, tx: Tx, encoded: bytes | None = None) -> None:
     # DESIGN §2: every signer's Ed25519 signature over the domain-separated body.
-    if isinstance(tx, (ValidatorSetChange, RegistrarSetChange, ScheduleUpgrade, RotateDataKey)):
+    # ``encoded``: the bytes ``tx`` was strictly decoded from (wire.slice_signing_bytes).
+    if isinstance(tx, COSIGNED_TX_TYPES):
         rules_validators.verify_cosignatures(lg, tx)
     elif isinstance(tx, PROOF_CARRIED_TX_TYPES):
         return      # docs/communes.md: their validity is the proof they carry, checked by their rule
-    elif not verify_message(tx, lg.chain_id):
+    elif not verify_message(tx, lg.chain_id, encoded):
         raise InvalidTx("bad_signature", f"{tx.TAG}: a signature does not verify")
 
 
@@ -158,7 +168,7 @@ def process_tx(lg: Ledger, data: bytes, tx_id: bytes, known: Collection[bytes]) 
         except DecodeError as exc:
             raise InvalidTx("malformed", exc.reason) from None
         if tx_id not in known:
-            verify_tx_signatures(lg, tx)
+            verify_tx_signatures(lg, tx, data)
     process_checked_tx(lg, tx, tx_id)
     return tx
 
@@ -263,17 +273,18 @@ def apply_block(kv: KV, genesis: Genesis, ctx: BlockContext, txs: Sequence[bytes
 
 
 def check_tx(kv: KV, genesis: Genesis, tx_bytes: bytes, now_ms: int, verified: bool = False,
-             headers: HeaderVerifier | None = None, keys: Keyring | None = None) -> Tx:
+             headers: HeaderVerifier | None = None, keys: Keyring | None = None, decoded: Tx | None = None) -> Tx:
     """Mempool admission against committed state at time ``now_ms``. Raises
     ``DecodeError`` for malformed bytes and ``InvalidTx`` for any broken rule; a sealed
-    tx this node cannot open is ``no_commune_key``."""
-    tx = decode_tx(tx_bytes)
+    tx this node cannot open is ``no_commune_key``. ``decoded``: ``decode_tx(tx_bytes)``,
+    when the caller already has it (node/service/txcheck.py decodes on worker threads)."""
+    tx = decoded if decoded is not None else decode_tx(tx_bytes)
     height = decode_value(kv.get(L.META_HEIGHT) or encode_value(0)) + 1
     lg = Ledger(kv, genesis, height, now_ms, headers=headers, keys=keys)
     # Judged by the rules of the version the next block runs.
     lg.version = upgrades.get_protocol_version(kv, height)
     if not verified:
-        verify_tx_signatures(lg, tx)
+        verify_tx_signatures(lg, tx, tx_bytes)
     try:
         process_checked_tx(lg, tx, compute_id(tx_bytes))
     except MissingCommuneKey as exc:

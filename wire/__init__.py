@@ -11,7 +11,7 @@ from wire.message import (
     compute_id, decode, decode_array, register, registered,
 )
 from wire.crypto import (
-    Keypair, signing_bytes, sign_message, verify_message, verify_signature,
+    Keypair, signing_bytes, sign_message, slice_signing_bytes, verify_message, verify_signature,
 )
 from wire.units import BasisPoints, BlockId, Height, Minutes, Round, Wh
 
@@ -19,6 +19,6 @@ __all__ = [
     "DecodeError", "MAX_BLOCK_BYTES", "MAX_GOSSIP_BYTES", "MAX_TX_BYTES",
     "BOOL", "HASH", "I64", "KEY", "OPT_HASH", "OPT_KEY", "SIG", "U64", "Bytes", "List", "Message",
     "Nested", "Opt", "Str", "field_of", "decode", "decode_array", "register", "registered",
-    "Keypair", "compute_id", "signing_bytes", "sign_message", "verify_message", "verify_signature",
+    "Keypair", "compute_id", "signing_bytes", "slice_signing_bytes", "sign_message", "verify_message", "verify_signature",
     "BasisPoints", "BlockId", "Height", "Minutes", "Round", "Wh",
 ]

@@ -8,9 +8,12 @@ Use::
         pairs = await net.request_blocks(peer_id, 10, 256)
 
 Handlers, one per topic kind, are sync or async callables ``(peer_id: str, data: bytes)
--> Verdict``. On the tx topic the handler is called once per tx of a batch. A handler
-runs inside gossip validation: ACCEPT means "valid and taken", and the message is then
-forwarded; REJECT penalises the forwarder; IGNORE drops it quietly.
+-> Verdict``. On the tx topic the handler is called once per tx of a batch, unless a
+``tx_batch_handler`` ``(peer_id, txs) -> [Verdict]`` is given: it then judges the whole
+batch, in order, up to its first REJECT (a node checks a batch's signatures on worker
+threads, node/service/txcheck.py). A handler runs inside gossip validation: ACCEPT
+means "valid and taken", and the message is then forwarded; REJECT penalises the
+forwarder; IGNORE drops it quietly.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from node.net.verdict import (
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], Verdict | Awaitable[Verdict]]
+BatchHandler = Callable[[str, Sequence[bytes]], Awaitable[list[Verdict]]]
 REJECTED_CACHE = 4096
 # A consensus message published again (the engine's repair of lost messages) goes out
 # at most this often: more would flood peers that already have it with duplicates.
@@ -126,9 +130,11 @@ class Network:
                  bootstrap: Sequence[str], get_block: sync.GetBlock, get_height: sync.GetHeight,
                  settings: NetSettings, serve_state: statesync.StateResponder | None = None,
                  get_fork: sync.GetFork = _no_fork, check_fork: sync.CheckFork = _any_fork,
-                 serve_light: statesync.LightResponder | None = None) -> None:
+                 serve_light: statesync.LightResponder | None = None,
+                 tx_batch_handler: BatchHandler | None = None) -> None:
         self.host, self.chain_id, self.settings = host, chain_id, settings
         self._handlers = dict(handlers)
+        self._tx_batch_handler = tx_batch_handler
         self._topics = {kind: topic_name(chain_id, kind) for kind in TopicKind}
         self._kind_of = {name: kind for kind, name in self._topics.items()}
         self._bootstrap = [parse_peer_addr(a) for a in bootstrap]
@@ -383,6 +389,8 @@ class Network:
             batch = decode(msg.data, expect=TxBatch, limit=MAX_GOSSIP_BYTES)
         except DecodeError:
             return reject(MALFORMED)
+        if self._tx_batch_handler is not None:
+            return compute_batch_verdict(await self._tx_batch_handler(peer, batch.txs))
         verdicts: list[Verdict] = []
         for tx in batch.txs:
             verdicts.append(await _call_handler(handler, peer, tx))
@@ -527,7 +535,8 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
                        settings: NetSettings = NetSettings(),
                        serve_state: statesync.StateResponder | None = None, get_fork: sync.GetFork = _no_fork,
                        check_fork: sync.CheckFork = _any_fork,
-                       serve_light: statesync.LightResponder | None = None) -> AsyncIterator[Network]:
+                       serve_light: statesync.LightResponder | None = None,
+                       tx_batch_handler: BatchHandler | None = None) -> AsyncIterator[Network]:
     """Start the network, yield it once listening, stop it cleanly on exit.
 
     Bad addresses, a corrupt ``p2p.key`` or a port in use raise ``NetSetupError``.
@@ -542,7 +551,7 @@ async def open_network(home_dir: Path, chain_id: bytes, listen_maddr: str,
         load_or_create_identity(Path(home_dir), settings.identity_seed)
     host = new_host(key_pair=key, muxer_preference=settings.muxer)
     net = Network(host, chain_id, handlers, bootstrap_peers, get_block, get_height, settings, serve_state,
-                  get_fork, check_fork, serve_light)
+                  get_fork, check_fork, serve_light, tx_batch_handler)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(net.serve, listen)

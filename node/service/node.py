@@ -31,13 +31,14 @@ from node.home.homedir import Home, home_key
 from node.service.heartbeat import HEARTBEAT_S, HeartbeatBook
 from node.service.mempool import Duplicate, Mempool, MempoolFull
 from node.service.metrics import Metrics
-from node.net import ACCEPT, NetError, TopicKind, Verdict, ignore, reject
+from node.net import ACCEPT, NetError, Outcome, TopicKind, Verdict, ignore, reject
 from node.service.ledger_app import LedgerApp
 from node.store.pruning import Pruner, Pruning
 from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
 from node.service.roles import compute_role
 from node.service.sealing import open_node_keyring
+from node.service.txcheck import Checked, TxChecker
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state, start_record_if_missing
 from node.store import Store
 from node.store.backup import iter_store_backup
@@ -45,6 +46,7 @@ from tokens import InvalidTx, check_tx, get_account
 from tokens.due import get_next_due_ms
 from tokens.layout import VALIDATOR
 from tokens.queries import get_household
+from tokens.txs import Tx
 from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, compute_id, decode
 
 log = logging.getLogger("voisinage.node")
@@ -53,6 +55,10 @@ INPUT_QUEUE = 10_000
 # A household node re-checks and re-gossips txs that waited this long for a block.
 PENDING_CHECK_S = 30.0
 MAX_REGOSSIP = 4096
+# Arriving txs are checked on worker threads this many at a time (node/service/txcheck.py):
+# enough to keep every core busy, few enough that a hostile batch costs little past its
+# first bad tx.
+ADMIT_CHUNK = 128
 # Gossip REJECT (the forwarder is penalised) only for what no honest peer relays;
 # every state-dependent refusal is IGNORE (DESIGN §7).
 # DESIGN §7: REJECT only what no honest relayer could have accepted. A registrar
@@ -121,6 +127,8 @@ class Node:
         self.stats = NodeStats()
         self.pruner = Pruner(pruning or Pruning(), self.key.public, self.is_validator)
         self.keys = open_node_keyring(self.genesis, store.state, self.key)
+        # Arriving txs' signatures and envelopes, checked on one worker thread per core.
+        self.checker = TxChecker(self.chain_id, store.state.get, store.height, self.keys)
         self.app = LedgerApp(self.genesis, store, self.mempool, self.key, self.clock.now_ms,
                              trust_quorum=self._trusts_quorum(), pruner=self.pruner, keys=self.keys)
         config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)
@@ -173,9 +181,11 @@ class Node:
 
     # ---- gossip handlers (run inside gossip validation) ----
 
-    def on_tx(self, peer: str, data: bytes) -> Verdict:
+    def on_tx(self, peer: str, data: bytes, checked: Checked | None = None) -> Verdict:
+        """The verdict on one gossiped tx; ``checked``: its signatures and envelope as a
+        worker thread found them (node/service/txcheck.py), or None to check them here."""
         try:
-            self._admit(data)
+            self._admit(data, checked)
         except Duplicate:
             return ignore("duplicate")
         except MempoolFull:
@@ -187,6 +197,25 @@ class Node:
                 return reject(exc.reason)
             return ignore(exc.reason)
         return ACCEPT
+
+    async def on_tx_batch(self, peer: str, txs: Sequence[bytes]) -> list[Verdict]:
+        """The verdicts on a gossip batch's txs, in order, as ``on_tx`` gives them one by
+        one, up to the first REJECT (one bad tx condemns the batch). Each chunk's
+        signatures and envelopes are checked on worker threads first, so a hostile batch
+        costs at most one chunk of checks more than its first bad tx."""
+        verdicts: list[Verdict] = []
+        for start in range(0, len(txs), ADMIT_CHUNK):
+            chunk = txs[start:start + ADMIT_CHUNK]
+            for data, checked in zip(chunk, await self.check_txs(chunk)):
+                verdicts.append(self.on_tx(peer, data, checked))
+                if verdicts[-1].outcome is Outcome.REJECT:
+                    return verdicts
+        return verdicts
+
+    async def check_txs(self, txs: Sequence[bytes]) -> list[Checked]:
+        """Signatures and envelopes of ``txs`` checked on worker threads; a tx the
+        mempool holds already is skipped (it will be refused as a duplicate)."""
+        return await self.checker.check([None if compute_id(data) in self.mempool else data for data in txs])
 
     def on_consensus(self, peer: str, data: bytes) -> Verdict:
         try:
@@ -234,10 +263,9 @@ class Node:
                     log.warning("could not gossip a heartbeat: %s", exc)
             await trio.sleep(HEARTBEAT_S)
 
-    def _admit(self, data: bytes) -> bool:
+    def _admit(self, data: bytes, checked: Checked | None = None) -> bool:
         was_empty = len(self.mempool) == 0
-        self.mempool.add(data, lambda d: check_tx(self.store.state, self.genesis, d, self.clock.now_ms(),
-                                                  headers=HEADER_RULES, keys=self.keys))
+        self.mempool.add(data, lambda d: self._check_tx(d, checked))
         self.metrics.mempool_txs.set(len(self.mempool))
         if was_empty:
             try:
@@ -245,6 +273,14 @@ class Node:
             except trio.WouldBlock:
                 pass  # the engine is flooded with input; Start(ready=...) will catch up
         return True
+
+    def _check_tx(self, data: bytes, checked: Checked | None) -> Tx:
+        state = self.store.state
+        if checked is None or checked.tx is None:
+            return check_tx(state, self.genesis, data, self.clock.now_ms(), headers=HEADER_RULES, keys=self.keys)
+        self.checker.seed(checked, compute_id(data))
+        return check_tx(state, self.genesis, data, self.clock.now_ms(), verified=checked.signed,
+                        headers=HEADER_RULES, keys=self.keys, decoded=checked.tx)
 
     # ---- HTTP API (node.api.app.NodeAPI) ----
 
@@ -257,18 +293,27 @@ class Node:
         self._gossip([data])
         return tx_id
 
-    def submit_txs(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]:
+    def submit_txs(self, txs: Sequence[bytes],
+                   checked: Sequence[Checked] | None = None) -> list[tuple[bytes, TxRefused | None]]:
         """Many signed txs at once (``POST /txs``): (id, None) for each one taken or
-        already held, (id, why) for each refused. The taken ones are gossiped in order."""
-        results = [self._take(data) for data in txs]
+        already held, (id, why) for each refused. The taken ones are gossiped in order.
+        ``checked``: what ``check_txs`` found of each, if it ran."""
+        results = [self._take(data, None if checked is None else checked[i]) for i, data in enumerate(txs)]
         self._gossip([data for data, (_, refused) in zip(txs, results) if refused is None])
         return results
 
-    def _take(self, data: bytes) -> tuple[bytes, TxRefused | None]:
+    async def submit_batch(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]:
+        """``submit_txs``, with the signatures and envelopes checked on worker threads first."""
+        checked: list[Checked] = []
+        for start in range(0, len(txs), ADMIT_CHUNK):
+            checked.extend(await self.check_txs(txs[start:start + ADMIT_CHUNK]))
+        return self.submit_txs(txs, checked)
+
+    def _take(self, data: bytes, checked: Checked | None = None) -> tuple[bytes, TxRefused | None]:
         """(id, why it was refused or None): taken, or already held, when None."""
         tx_id = compute_id(data)
         try:
-            self._admit(data)
+            self._admit(data, checked)
         except Duplicate:
             pass
         except MempoolFull as exc:

@@ -49,6 +49,9 @@ class RecordingNode:
         return [(compute_id(tx), FULL if tx.startswith(b"full") else BAD if tx.startswith(b"bad") else None)
                 for tx in txs]
 
+    async def submit_batch(self, txs: Sequence[bytes]) -> list[tuple[bytes, TxRefused | None]]:
+        return self.submit_txs(txs)
+
 
 def asgi_client(node: object, host: str = "127.0.0.1", token: str | None = None) -> httpx.AsyncClient:
     """A client of the production app over ``node`` (any stand-in for its NodeAPI), seen

@@ -151,6 +151,35 @@ async def test_invalid_batch_stops_at_its_first_bad_tx(home):
             assert seen_b.datas() == [b"good 1", b"bad 2"]
 
 
+async def test_a_batch_handler_judges_the_whole_batch_once_and_its_reject_penalises(home):
+    calls: list[tuple[bytes, ...]] = []
+
+    async def judge_batch(peer: str, txs) -> list:
+        calls.append(tuple(txs))
+        await trio.sleep(0)                  # a node awaits its worker threads here
+        verdicts = []
+        for data in txs:
+            verdicts.append(judge_txs(data))
+            if verdicts[-1].outcome is Outcome.REJECT:
+                break
+        return verdicts
+    seen_b, seen_c = Recorder(judge_txs), Recorder()
+    async with open_network(home("b"), CHAIN_ID, LOOPBACK, [], handlers_for(seen_b),
+                            tx_batch_handler=judge_batch) as b:
+        async with open_network(home("a"), CHAIN_ID, LOOPBACK, b.listen_addrs(), {}) as a, \
+                open_network(home("c"), CHAIN_ID, LOOPBACK, b.listen_addrs(), handlers_for(seen_c)) as c:
+            await meshed(a, b)
+            await meshed(c, b)
+            await a.publish_raw(TopicKind.TX, batch(b"good 1", b"old 2"))
+            await wait_until(lambda: seen_c.datas() == [b"good 1", b"old 2"], what="accepted batch forwarded")
+            await a.publish_raw(TopicKind.TX, batch(b"good 3", b"bad 4", b"good 5"))
+            await wait_until(lambda: b.rejected_total() == {"bad_signature": 1}, what="one reject")
+            assert calls == [(b"good 1", b"old 2"), (b"good 3", b"bad 4", b"good 5")]
+            assert seen_b.datas() == []          # the per-tx handler is not called
+            assert score_of(b, a) < 0
+            assert seen_c.datas() == [b"good 1", b"old 2"]   # the rejected batch was not forwarded
+
+
 @pytest.mark.parametrize("garbage", [
     b"\x05\xff\xff\xff\xff\xff",      # length 5, then not protobuf
     b"\x80\x80\x80\x01" + b"\x00" * 16,  # a length prefix of 2 MiB, over the RPC limit

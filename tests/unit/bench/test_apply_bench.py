@@ -32,7 +32,12 @@ def test_report_has_every_key_and_consistent_figures():
     assert set(report["phases_s"]) == {"verify", "apply", "persist"}
     sealed = report["sealed"]
     assert sealed["ratio"] == pytest.approx(sealed["txs_per_s"] / sealed["raw_verify_open_per_s"], rel=0.01)
-    assert sealed["pipelined"]["threads"] == 2 and sealed["pipelined"]["txs_per_s"] > 0
+    pooled = sealed["pooled"]
+    assert pooled["threads"] == 2 and pooled["txs_per_s"] > 0
+    assert pooled["ratio"] == pytest.approx(pooled["txs_per_s"] / pooled["raw_verify_open_per_s"], rel=0.01)
+    assert pooled["check_speedup"] == pytest.approx(pooled["check_pool_per_s"] / pooled["check_one_thread_per_s"],
+                                                    rel=0.01)
+    assert pooled["vs_sequential"] == pytest.approx(pooled["txs_per_s"] / sealed["txs_per_s"], rel=0.01)
     assert set(sealed["parallel"]) == {"workers", "one_thread_per_s", "threads_per_s", "threads_speedup",
                                        "processes_per_s", "processes_speedup"}
 
@@ -98,3 +103,29 @@ def test_sealed_workload_hides_every_reading_and_reaches_the_same_balances(tmp_p
     assert all(b"0214" not in raw for block in w.blocks for raw in block.txs)   # no meter serial in clear
     report = run_sealed(w, tmp_path / "s", lambda txs: None)
     assert report["txs_per_s"] > 0 and report["raw_verify_open_per_s"] > 0
+
+
+def test_sealed_pooled_run_checks_through_the_pool_and_reaches_the_sequential_state(tmp_path):
+    from node.bench.sealed import make_sealed_workload, run_sealed, run_sealed_pooled
+
+    w = make_sealed_workload(60, households=10, block_max=20)
+    seq = run_sealed(w, tmp_path / "s", lambda txs: None)
+    applied: list[int] = []
+    pooled = run_sealed_pooled(w, tmp_path / "p", 2, applied.append)
+    assert pooled["state_hash"] == seq["state_hash"]
+    assert applied == [20, 20, 20]
+    assert pooled["check_speedup"] > 0 and pooled["threads"] == 2
+
+
+def test_invalid_sealed_envelope_is_reported(tmp_path):
+    from node.bench.sealed import SealedBenchFailed, check_and_seed, make_sealed_workload
+    from node.service.txcheck import TxChecker
+    from tokens.sealing import Keyring
+
+    w = make_sealed_workload(4, households=4, block_max=4)
+    block = w.blocks[0]
+    raw = bytearray(block.txs[1])
+    raw[-1] ^= 1   # the signature is the last field
+    bad = dataclasses.replace(block, txs=(block.txs[0], bytes(raw)))
+    with pytest.raises(SealedBenchFailed, match="does not verify"):
+        check_and_seed(TxChecker(w.genesis.chain_id, lambda key: None, lambda: 0, Keyring()), bad)
