@@ -12,6 +12,10 @@ in the state or a node's archive. The rule, per interval:
   when both are;
 - the counts (participants, producers, consumers) are always shown: they say why a sum
   is missing and reveal no energy.
+A household node in light mode holds its own ``ie/`` records only, not its neighbours':
+it cannot count who took part, so it cannot apply the rule either. Read with
+``counted=False`` its rows carry no counts (null) and no sum (suppressed), rather than
+counts of one household.
 A suppressed sum is ``null`` and the row says ``suppressed: true``. Intervals are never
 merged with their neighbours: a merged window next to a shown one would give the
 suppressed interval back by subtraction.
@@ -45,20 +49,24 @@ def count_participants(kv: KV, start: int) -> tuple[int, int, int]:
     return participants, producers, consumers
 
 
-def compute_public_row(start: int, end: int, sums: tuple[int, int, int], counts: tuple[int, int, int],
+def compute_public_row(start: int, end: int, sums: tuple[int, int, int], counts: tuple[int, int, int] | None,
                        min_aggregate: int) -> dict[str, Any]:
-    """One interval as anyone may see it: each sum only if enough households make it up."""
+    """One interval as anyone may see it: each sum only if enough households make it up
+    (``counts`` None: not known here, so no sum)."""
     sum_e, sum_i, m = sums
-    participants, producers, consumers = counts
-    show_e, show_i = producers >= min_aggregate, consumers >= min_aggregate
+    participants, producers, consumers = counts or (None, None, None)
+    show_e = counts is not None and producers >= min_aggregate
+    show_i = counts is not None and consumers >= min_aggregate
     return {"start": start, "end": end, "participants": participants, "producers": producers,
             "consumers": consumers, "sum_e": sum_e if show_e else None, "sum_i": sum_i if show_i else None,
             "m": m if show_e and show_i else None, "suppressed": not (show_e and show_i)}
 
 
-def get_public_aggregates(kv: KV, start_from: int, start_to: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+def get_public_aggregates(kv: KV, start_from: int, start_to: int, limit: int,
+                          counted: bool = True) -> tuple[list[dict[str, Any]], bool]:
     """Settled intervals with start in [from, to], oldest first, at most ``limit``; and
-    whether more follow."""
+    whether more follow. ``counted`` False: ``kv`` does not hold every household's
+    ``ie/`` record (a light store), so no row is counted."""
     min_aggregate = get_min_aggregate(kv)
     rows: list[dict[str, Any]] = []
     for key, raw in kv.iter_prefix(L.INTERVAL):
@@ -71,5 +79,5 @@ def get_public_aggregates(kv: KV, start_from: int, start_to: int, limit: int) ->
         if len(rows) == limit:
             return rows, True
         rows.append(compute_public_row(start, iv[L.IV_END], (iv[L.IV_SUM_E], iv[L.IV_SUM_I], iv[L.IV_M]),
-                                       count_participants(kv, start), min_aggregate))
+                                       count_participants(kv, start) if counted else None, min_aggregate))
     return rows, False

@@ -117,7 +117,7 @@ class Api:
 
     async def aggregates(self, call: Call) -> Response:
         return JSONResponse(self.with_snapshot(lambda s: get_aggregates_view(s.history, call["from"], call["to"],
-                                                                             call["limit"])))
+                                                                             call["limit"], s.is_light())))
 
     async def intervals(self, call: Call) -> Response:
         # The recent intervals from the state, the older ones from the archive (a/).
@@ -135,7 +135,8 @@ class Api:
 
     async def consumers(self, call: Call) -> Response:
         doc = self.with_snapshot(lambda s: get_consumers_view(s.history, call["addr"], call["interval"],
-                                                              call["cursor"], call["limit"], call.viewer.operator))
+                                                              call["cursor"], call["limit"], call.viewer.operator,
+                                                              s.is_light()))
         return self.found(doc, "not a registered household")
 
     def get_live_allocation(self, snap) -> list[int]:

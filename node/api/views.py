@@ -75,28 +75,32 @@ def get_intervals_view(kv: KV, addr: bytes, start_from: int | None, start_to: in
             "next_from": page[-1]["start"] + 1 if more else None}
 
 
-def get_aggregates_view(kv: KV, start_from: int | None, start_to: int | None, limit: int) -> dict[str, Any]:
+def get_aggregates_view(kv: KV, start_from: int | None, start_to: int | None, limit: int,
+                        light: bool = False) -> dict[str, Any]:
     """Issue 20: the commune's ΣE, ΣI, M and participants per settled interval with start
     in [from, to] (default: the last 48), a sum left out (null) when fewer than
-    ``min_aggregate`` households make it up (tokens/queries_aggregate.py)."""
+    ``min_aggregate`` households make it up (tokens/queries_aggregate.py). ``light``: a
+    household node in light mode, which cannot count the households (``counted`` false)."""
     default_from, default_to = compute_default_range(kv)
     lo = default_from if start_from is None else start_from
     hi = default_to if start_to is None else start_to
-    rows, more = get_public_aggregates(kv, lo, hi, limit) if lo <= hi else ([], False)
+    rows, more = get_public_aggregates(kv, lo, hi, limit, not light) if lo <= hi else ([], False)
     step = get_interval_s(kv)
-    return {"interval_s": step, "from": lo, "to": hi, "min_aggregate": get_min_aggregate(kv),
+    return {"interval_s": step, "from": lo, "to": hi, "min_aggregate": get_min_aggregate(kv), "counted": not light,
             "intervals": [dict(row, k=row["start"] // step) for row in rows],
             "next_from": rows[-1]["start"] + 1 if more else None}
 
 
 def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: int,
-                       named: bool = True) -> dict[str, Any] | None:
+                       named: bool = True, light: bool = False) -> dict[str, Any] | None:
     """DESIGN §4 step 4 "who used my energy in interval k": a_i·E_j/ΣE per consumer i,
-    in address order after ``after``, at most ``limit``. Always: how many consumers and
-    how much of it they used in all (``local_wh``). ``named`` False leaves the consumers
-    out: with the public ΣE, ΣI and M, one row a_i·E_j/ΣE gives that neighbour's I_i
-    (docs/privacy.md), so only the operator (the PMO) reads them; and on a chain that
-    seals, ``sum_e`` of a hidden interval too."""
+    in address order after ``after``, at most ``limit``. Always: how much of it they used
+    in all, ``local_wh`` = ⌊M·E_j/ΣE⌋ (Σa_i = M), and how many they were. ``named`` False
+    leaves the consumers out: with the public ΣE, ΣI and M, one row a_i·E_j/ΣE gives that
+    neighbour's I_i (docs/privacy.md), so only the operator (the PMO) reads them; and on a
+    chain that seals, ``sum_e`` of a hidden interval too. ``light``: a household node in
+    light mode holds no neighbour's record, so it knows ``local_wh`` (from the public
+    interval and its own record) but neither the rows nor their count (null)."""
     if get_household(kv, addr) is None:
         return None
     step = get_interval_s(kv)
@@ -106,13 +110,15 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
         rows: list[dict[str, Any]] = []
     else:
         interval = get_interval_at(kv, start)
-        rows = get_consumers(kv, addr, k)
-    count, local_wh = len(rows), sum(row["wh"] for row in rows)
+        rows = [] if light else get_consumers(kv, addr, k)
+    mine = interval["households"].get(addr.hex(), {})
+    e_j, sum_e = mine.get("export_wh", 0), interval["sum_e"]
+    local_wh = interval["m"] * e_j // sum_e if interval["settled"] and e_j and sum_e else 0
+    count = None if light else len(rows)
     if after is not None:
         rows = [row for row in rows if row["consumer"] > after.hex()]
-    mine = interval["households"].get(addr.hex(), {})
     doc = {"address": addr.hex(), "interval": k, "start": interval["start"], "end": interval["end"],
-           "settled": interval["settled"], "export_wh": mine.get("export_wh", 0), "sum_e": interval["sum_e"],
+           "settled": interval["settled"], "export_wh": e_j, "sum_e": sum_e,
            "consumers_count": count, "local_wh": local_wh, "named": named,
            "consumers": rows[:limit], "next_cursor": rows[limit - 1]["consumer"] if len(rows) > limit else None}
     if not named:

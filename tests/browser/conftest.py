@@ -29,6 +29,21 @@ def livenet(tmp_path_factory) -> Iterator[LiveNet]:
 
 
 @pytest.fixture(scope="module")
+def sealed_livenet(tmp_path_factory) -> Iterator[LiveNet]:
+    """The same commune sealing household payloads (the default of ``genesis new``): its
+    household nodes run light, and its meters seal their readings."""
+    with LiveNet(tmp_path_factory.mktemp("browser-sealed-commune") / "net", seal=True) as net:
+        yield net
+
+
+@pytest.fixture(scope="module", params=["livenet", "sealed_livenet"])
+def net(request) -> LiveNet:
+    """Each commune in turn: in the clear (full household nodes), then sealing (light
+    household nodes, whose dashboard is served over their light store)."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="module")
 def communes(tmp_path_factory) -> Iterator[LiveCommunes]:
     with LiveCommunes(tmp_path_factory.mktemp("browser-communes") / "net") as net:
         yield net

@@ -36,30 +36,48 @@ def load_key(page, livenet: LiveNet, name: str) -> None:
     wait_page(page, lambda p: attr(p, "#key-status", "data-key") == livenet.address(name), f"{name}'s key loaded")
 
 
-def test_household_page_shows_production_after_an_interval_settles(livenet: LiveNet, browser, tmp_path):
-    settled = livenet.wait_settled_production(HH0)
-    with open_page(browser, livenet.url(HH0) + "/") as page:
-        load_key(page, livenet, HH0)
+def test_household_page_shows_production_after_an_interval_settles(net: LiveNet, browser, tmp_path):
+    settled = net.wait_settled_production(HH0)
+    # On the sealing commune household-0's node is light and its meter's readings went
+    # in sealed (a clear one is refused there): the validator, which opened them, settled
+    # the same interval as the household's own node shows.
+    light = bool(net.status(HH0).get("light"))
+    assert light == (net.sealing is not None)
+    path = f"/households/{net.address(HH0)}"
+    validator_rows = net.get_json("validator-0", f"{path}/intervals", signer=HH0)["intervals"]
+    assert [r for r in validator_rows if r["k"] == settled["k"]][0]["export_wh"] == settled["export_wh"]
+    used = net.get_json("validator-0", f"{path}/consumers?interval={settled['k']}", signer=HH0)
+    with open_page(browser, net.url(HH0) + "/") as page:
+        load_key(page, net, HH0)
         wait_page(page, lambda p: int(attr(p, "#produced-total", "data-wh") or 0) > 0, "production on the page")
         chart = page.locator("#energy-chart svg")
         assert int(chart.get_attribute("data-slots")) == 48
         bar = page.locator(f"#energy-chart g.slot[data-k='{settled['k']}']")
         assert int(bar.get_attribute("data-export-wh")) == settled["export_wh"] > 0
         assert float(bar.locator("rect.prod").get_attribute("height")) > 0
-        # Who used my energy: how many neighbours and how much (household-1 consumed
-        # in that interval), not who: that would be their curve (docs/privacy.md).
-        wait_page(page, lambda p: int(attr(p, "#consumers-summary", "data-count") or 0) >= 1, "the consumers")
-        assert 0 < int(attr(page, "#consumers-summary", "data-wh")) <= settled["export_wh"]
+        # Who used my energy: how much (household-1 consumed in that interval), the same
+        # as the validator says, and how many neighbours, not who: that would be their
+        # curve (docs/privacy.md). A light node holds no neighbour's record: no count.
+        page.locator(f"#energy-chart g.slot[data-k='{settled['k']}']").click()
+        wait_page(page, lambda p: attr(p, "#consumers-summary", "data-k") == str(settled["k"]), "the consumers")
+        assert int(attr(page, "#consumers-summary", "data-wh")) == used["local_wh"]
+        assert 0 < used["local_wh"] <= settled["export_wh"]
+        if light:
+            assert attr(page, "#consumers-summary", "data-count") == ""
+            assert "light node" in page.locator("#consumers-summary").inner_text() or \
+                "nœud léger" in page.locator("#consumers-summary").inner_text()
+        else:
+            assert int(attr(page, "#consumers-summary", "data-count")) == used["consumers_count"] >= 1
         assert page.locator("#consumers-table tbody tr").count() == 0
         assert "Foyer 0" in page.locator("#hh-label").inner_text()
         assert page.locator("#produced-total").inner_text().endswith("kWh")
         shot(page, tmp_path, "household-production")
 
 
-def test_a_household_sees_its_own_curve_and_cannot_open_another_s(livenet: LiveNet, browser, tmp_path):
-    livenet.wait_settled_production(HH0)
+def test_a_household_sees_its_own_curve_and_cannot_open_another_s(net: LiveNet, browser, tmp_path):
+    net.wait_settled_production(HH0)
     sent: list[str] = []
-    with open_page(browser, livenet.url(HH0) + "/", locale="en-GB") as page:
+    with open_page(browser, net.url(HH0) + "/", locale="en-GB") as page:
         page.on("request", lambda r: sent.append(f"{r.url} {r.headers} {r.post_data or ''}"))
         # Without the key: the page says plainly that the data is private, and draws none.
         private = wait_page(page, lambda p: p.locator("#hh-private").is_visible() and
@@ -68,15 +86,15 @@ def test_a_household_sees_its_own_curve_and_cannot_open_another_s(livenet: LiveN
         assert page.locator("#energy-chart svg").count() == 0 and page.locator("#balance-kwh").inner_text() == "–"
         shot(page, tmp_path, "own-locked")
         # With its key: its own curve and balance.
-        load_key(page, livenet, HH0)
+        load_key(page, net, HH0)
         wait_page(page, lambda p: p.locator("#energy-chart svg").count() == 1, "the household's own curve")
         wait_page(page, lambda p: p.locator("#hh-private").is_hidden(), "the notice gone")
         assert page.locator("#balance-kwh").inner_text().endswith("kWh")
         shot(page, tmp_path, "own-curve")
         # Another household's page: the node refuses, the page says so and shows none of it.
-        page.goto(livenet.url(HH0) + f"/?addr={livenet.address(HH1)}")
+        page.goto(net.url(HH0) + f"/?addr={net.address(HH1)}")
         page.wait_for_selector("body[data-height]", timeout=WAIT_MS)
-        assert attr(page, "#key-status", "data-key") == livenet.address(HH0)      # the key stayed in the tab
+        assert attr(page, "#key-status", "data-key") == net.address(HH0)          # the key stayed in the tab
         wait_page(page, lambda p: p.locator("#hh-private").is_visible(), "the refusal for household-1")
         assert "Private data" in page.locator("#hh-private").inner_text()
         assert page.locator("#energy-chart svg").count() == 0 and page.locator("#balance-kwh").inner_text() == "–"
@@ -93,9 +111,9 @@ def test_a_household_sees_its_own_curve_and_cannot_open_another_s(livenet: LiveN
         wait_page(page, lambda p: "does not match" in p.locator("#key-status").inner_text(), "the bad key refused")
         assert attr(page, "#key-status", "data-key") == ""
     # The API itself: household-0's signature does not open household-1's curve.
-    assert livenet.get(HH0, f"/households/{livenet.address(HH1)}/intervals", signer=HH0).status_code == 403
+    assert net.get(HH0, f"/households/{net.address(HH1)}/intervals", signer=HH0).status_code == 403
     # The key never left the page: its seed is in no request the browser sent.
-    seed = livenet.key(HH0).seed.hex()
+    seed = net.key(HH0).seed.hex()
     assert sent and not any(seed in line for line in sent)
     assert any("x-voisinage-signature" in line for line in sent)
 
@@ -104,23 +122,23 @@ def local_day(t: int) -> dt.date:
     return dt.datetime.fromtimestamp(t + compute_paris_offset_s(t), dt.timezone.utc).date()
 
 
-def test_a_household_grants_and_revokes_a_third_party_and_sees_the_access_log(livenet: LiveNet, browser, tmp_path):
-    settled = livenet.wait_settled_production(HH0)
+def test_a_household_grants_and_revokes_a_third_party_and_sees_the_access_log(net: LiveNet, browser, tmp_path):
+    settled = net.wait_settled_production(HH0)
     # The third party's client, registered by the household on its node; its redirect
     # URI is never visited: the test plays the client with the code it would receive.
     redirect = "http://127.0.0.1:9/callback"
     client = json.loads(run_cli("consent", "client", "add", "--name", "Watt App", "--redirect-uri", redirect,
-                                "--json", "--node", livenet.url(HH0), "--key", str(livenet.key_path(HH0)),
+                                "--json", "--node", net.url(HH0), "--key", str(net.key_path(HH0)),
                                 timeout=60).stdout)
-    asked = livenet.url(HH0) + "/oauth/authorize?" + urlencode({
+    asked = net.url(HH0) + "/oauth/authorize?" + urlencode({
         "response_type": "code", "client_id": client["client_id"], "redirect_uri": redirect,
         "scope": "consumption_load_curve production_load_curve", "state": "st-7", "duration": "P90D"})
-    prm = livenet.get_json(HH0, f"/accounts/{livenet.address(HH0)}", signer=HH0)["household"]["prm"]
+    prm = net.get_json(HH0, f"/accounts/{net.address(HH0)}", signer=HH0)["household"]["prm"]
     start = local_day(settled["start"])
     curve = {"usage_point_id": prm, "start": start.isoformat(), "end": (start + dt.timedelta(days=1)).isoformat()}
-    plc = livenet.url(HH0) + "/dataconnect/metering_data_plc/v5/production_load_curve"
-    with open_page(browser, livenet.url(HH0) + "/", locale="en-GB") as page, httpx.Client(timeout=10) as http:
-        load_key(page, livenet, HH0)
+    plc = net.url(HH0) + "/dataconnect/metering_data_plc/v5/production_load_curve"
+    with open_page(browser, net.url(HH0) + "/", locale="en-GB") as page, httpx.Client(timeout=10) as http:
+        load_key(page, net, HH0)
         # The client sends the household's browser to the node, which sends it on to the dashboard.
         page.goto(asked)
         page.wait_for_selector("body[data-height]", timeout=WAIT_MS)
@@ -134,7 +152,7 @@ def test_a_household_grants_and_revokes_a_third_party_and_sees_the_access_log(li
         query = parse_qs(urlsplit(location).query)
         assert query["state"] == ["st-7"]
         # The client trades the code for a token and reads the curve.
-        token = http.post(livenet.url(HH0) + "/oauth/token", auth=(client["client_id"], client["client_secret"]),
+        token = http.post(net.url(HH0) + "/oauth/token", auth=(client["client_id"], client["client_secret"]),
                           data={"grant_type": "authorization_code", "code": query["code"][0],
                                 "redirect_uri": redirect})
         assert token.status_code == 200, token.text
@@ -159,19 +177,25 @@ def test_a_household_grants_and_revokes_a_third_party_and_sees_the_access_log(li
         shot(page, tmp_path, "consent-revoked")
 
 
-def test_the_commune_page_shows_aggregates_and_suppresses_what_few_households_make(livenet: LiveNet, browser,
-                                                                                   tmp_path):
-    livenet.wait_settled_production(HH0)
-    with open_page(browser, livenet.url("validator-0") + "/", locale="en-GB") as page:
-        wait_page(page, lambda p: p.locator("#aggregates-chart svg").count(), "the commune's chart")
-        assert int(attr(page, "#aggregates-chart svg", "data-slots")) == 48
-        # Two households: every settled half hour is suppressed (min_aggregate 5).
-        wait_page(page, lambda p: int(attr(p, "#aggregates-panel", "data-suppressed") or 0) >= 1, "a suppressed one")
-        assert attr(page, "#aggregates-panel", "data-shown") == "0"
-        assert int(attr(page, "#aggregates-chart svg", "data-export-wh")) == 0
-        assert "fewer than 5 households" in page.locator("#aggregates-note").inner_text()
-        assert page.locator("#aggregates-chart g.slot.suppressed").count() >= 1
-        shot(page, tmp_path, "commune-aggregates")
+def test_the_commune_page_shows_aggregates_and_suppresses_what_few_households_make(net: LiveNet, browser, tmp_path):
+    net.wait_settled_production(HH0)
+    for name in ("validator-0", HH0):
+        # A light household node (the sealing commune's) cannot count the households:
+        # it says so and shows no sum, rather than counting its own household alone.
+        light = bool(net.status(name).get("light"))
+        with open_page(browser, net.url(name) + "/", locale="en-GB") as page:
+            wait_page(page, lambda p: p.locator("#aggregates-chart svg").count(), "the commune's chart")
+            assert int(attr(page, "#aggregates-chart svg", "data-slots")) == 48
+            # Two households: every settled half hour is suppressed (min_aggregate 5).
+            wait_page(page, lambda p: int(attr(p, "#aggregates-panel", "data-suppressed") or 0) >= 1,
+                      "a suppressed one")
+            assert attr(page, "#aggregates-panel", "data-shown") == "0"
+            assert attr(page, "#aggregates-panel", "data-counted") == ("false" if light else "true")
+            assert int(attr(page, "#aggregates-chart svg", "data-export-wh")) == 0
+            note = page.locator("#aggregates-note").inner_text()
+            assert ("cannot count the households" if light else "fewer than 5 households") in note
+            assert page.locator("#aggregates-chart g.slot.suppressed").count() >= 1
+            shot(page, tmp_path, f"commune-aggregates-{name}")
 
 
 def test_transfer_made_with_the_cli_appears_on_both_pages(livenet: LiveNet, browser, tmp_path):

@@ -7,6 +7,9 @@ interval passes in seconds. A feeder thread plays both meters: household-0 produ
 more than it uses, household-1 only consumes, so after an interval settles
 household-1 has used household-0's energy. Readings are posted by the test rather than
 by simulated weather, so production does not depend on the hour the suite runs at.
+On a commune that seals payloads (``seal=True``) the meters seal each reading to the
+commune data key, as a household's meter must there (the chain refuses a clear one:
+``must_seal``), and the household nodes run light.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from node.clock import ChainClock
 from node.consent.signed import NONCE_BYTES, sign_target
 from node.home.homedir import KEY_FILE, create_network
 from node.home.keyfile import load_key
+from node.meter.sealing import ChainSealing, seal_tx
 from tests.support.nodes import NodeProc, terminate_all
 from tests.support.ports import free_port_block
 from tests.support.wait import wait_for
@@ -41,14 +45,16 @@ class Meter:
         self.key, self.serial, self.profile = key, serial, profile
         self.seq, self.import_wh, self.export_wh = 0, 1_000, 0
 
-    def next_reading(self, chain_id: bytes, t: int) -> bytes:
+    def next_reading(self, chain_id: bytes, t: int, sealing: ChainSealing | None = None) -> bytes:
+        """The next cumulative reading, signed; sealed to ``sealing`` when the chain seals."""
         if self.seq > 0:
             self.import_wh += self.profile[0]
             self.export_wh += self.profile[1]
         self.seq += 1
         tx = MeterReading(signer=self.key.public, meter=self.serial, seq=self.seq, t=t,
                           import_wh=self.import_wh, export_wh=self.export_wh, sig=bytes(64))
-        return sign_message(tx, chain_id, self.key).encode()
+        signed = sign_message(tx, chain_id, self.key)
+        return (signed if sealing is None else seal_tx(signed, self.key, chain_id, sealing)).encode()
 
 
 class LiveNet:
@@ -73,6 +79,9 @@ class LiveNet:
                                      extra + (("--light",) if seal and name.startswith("household") else ()))
                       for name in self.names}
         self.with_feeder = feed
+        # The commune data key of genesis (epoch 0) the meters seal to; None: in the clear.
+        sealing = self.genesis.sealing
+        self.sealing = ChainSealing(0, sealing.public) if sealing is not None else None
         self._stop = threading.Event()
         self._feeder: threading.Thread | None = None
 
@@ -169,7 +178,8 @@ class LiveNet:
     # -- meters -------------------------------------------------------------------------
 
     def feed(self) -> None:
-        """Post each household's cumulative reading every FEED_EVERY_S (60 chain s)."""
+        """Post each household's cumulative reading every FEED_EVERY_S (60 chain s), sealed
+        when the chain seals."""
         meters = {name: Meter(self.key(name), self.meter_serial(name), profile)
                   for name, profile in PROFILE.items()}
         with httpx.Client(timeout=5) as client:
@@ -177,7 +187,7 @@ class LiveNet:
                 t = self.clock.now_ms() // 1000
                 for name, meter in meters.items():
                     try:
-                        client.post(self.url(name) + "/tx", content=meter.next_reading(self.genesis.chain_id, t),
+                        client.post(self.url(name) + "/tx", content=meter.next_reading(self.genesis.chain_id, t, self.sealing),
                                     headers={"content-type": "application/msgpack"})
                     except httpx.HTTPError:
                         pass

@@ -151,14 +151,18 @@ async function refreshConsumers() {
   await learnLabels(doc.consumers.map(c => c.consumer));
   $("consumers-interval").textContent = `(${T("interval")} ${fmt.time(doc.start)}, ${fmt.kwh(doc.export_wh)})`;
   // docs/privacy.md: how many neighbours used how much of it; who, only the PMO reads.
+  // A light household node knows how much (from the public interval) but not how many.
   const summary = $("consumers-summary");
-  summary.textContent = doc.consumers_count ? I18N.format("consumers_summary",
-    {n: doc.consumers_count, wh: fmt.kwh(doc.local_wh)}) : "";
-  summary.dataset.count = doc.consumers_count;
+  const counted = doc.consumers_count !== null;
+  summary.textContent = !doc.local_wh && !doc.consumers_count ? "" : counted
+    ? I18N.format("consumers_summary", {n: doc.consumers_count, wh: fmt.kwh(doc.local_wh)})
+    : I18N.format("consumers_summary_light", {wh: fmt.kwh(doc.local_wh)});
+  summary.dataset.count = counted ? doc.consumers_count : "";
   summary.dataset.wh = doc.local_wh;
+  summary.dataset.k = doc.interval;
   fillTable("consumers-table", doc.consumers.map(c => el("tr", {"data-consumer": c.consumer},
     el("td", {}, who(c.consumer)), el("td", {class: "num"}, fmt.kwh(c.wh)))), "consumers-empty");
-  if (doc.consumers_count) $("consumers-empty").hidden = true;
+  if (doc.consumers_count || doc.local_wh) $("consumers-empty").hidden = true;
 }
 
 function giftTarget(g) {
@@ -437,7 +441,10 @@ function renderAggregates(doc) {
       import_wh: r && r.sum_i !== null ? r.sum_i : 0, settled: !!r, suppressed: !!(r && r.suppressed)});
   }
   const hidden = doc.intervals.filter(r => r.suppressed).length;
-  $("aggregates-note").textContent = I18N.format("aggregates_note", {min: doc.min_aggregate, n: hidden});
+  // docs/privacy.md "The dashboard": a light household node cannot count who took part.
+  $("aggregates-note").textContent = I18N.format(doc.counted === false ? "aggregates_note_light" : "aggregates_note",
+    {min: doc.min_aggregate, n: hidden});
+  $("aggregates-panel").dataset.counted = doc.counted !== false;
   $("aggregates-panel").dataset.suppressed = hidden;
   $("aggregates-panel").dataset.shown = doc.intervals.length - hidden;
   $("aggregates-chart").replaceChildren(Charts.energyChart(slots, null, () => {}, fmt,

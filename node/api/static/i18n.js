@@ -78,6 +78,7 @@ const STRINGS = {
     private_locked: "Données privées : chargez le fichier de clé de ce foyer pour voir sa courbe, ses soldes et ses échanges.",
     private_refused: "Données privées : la clé chargée n'est pas celle de ce foyer, le nœud refuse.",
     consumers_summary: "{n} foyers (le vôtre compris) ont utilisé {wh} de votre énergie ici.",
+    consumers_summary_light: "La commune (votre foyer compris) a utilisé {wh} de votre énergie ici ; ce nœud léger ne sait pas combien de foyers.",
     consent_title: "Accès de tiers à mes données", authorize_title: "Demande d'accès", approve: "Accepter",
     deny: "Refuser", authorize_paste: "Lien de demande d'un tiers", grants: "Autorisations", client: "Tiers",
     scopes: "Données", no_grants: "Aucune autorisation.", access_log: "Journal des accès", reader: "Lecteur",
@@ -89,6 +90,7 @@ const STRINGS = {
     authorize_done: "Accordé : continuer vers {client}", authorize_denied: "Refusé : retourner vers {client}",
     aggregates_title: "La commune par demi-heure", sum_e: "injecté (ΣE)", sum_i: "soutiré (ΣI)",
     aggregates_note: "Une somme de moins de {min} foyers n'est pas publiée ({n} demi-heures masquées).",
+    aggregates_note_light: "Ce nœud de foyer léger ne détient que les relevés de son foyer : il ne peut pas compter les foyers, donc ne publie aucune somme ({n} demi-heures masquées). La page d'un validateur les montre.",
   },
   en: {
     height: "Height", connecting: "connecting…", live: "live", offline: "node unreachable",
@@ -165,6 +167,7 @@ const STRINGS = {
     private_locked: "Private data: load this household's key file to see its curve, balances and trades.",
     private_refused: "Private data: the loaded key is not this household's, the node refuses.",
     consumers_summary: "{n} households (yours included) used {wh} of your energy here.",
+    consumers_summary_light: "The commune (your household included) used {wh} of your energy here; this light node does not know how many households.",
     consent_title: "Third-party access to my data", authorize_title: "Access request", approve: "Approve",
     deny: "Deny", authorize_paste: "A third party's request link", grants: "Grants", client: "Third party",
     scopes: "Data", no_grants: "No grant.", access_log: "Access log", reader: "Reader",
@@ -176,6 +179,7 @@ const STRINGS = {
     authorize_done: "Granted: continue to {client}", authorize_denied: "Denied: back to {client}",
     aggregates_title: "The commune per half hour", sum_e: "fed in (ΣE)", sum_i: "drawn (ΣI)",
     aggregates_note: "A sum of fewer than {min} households is not published ({n} half hours hidden).",
+    aggregates_note_light: "This light household node holds only its own household's records: it cannot count the households, so it publishes no sum ({n} half hours hidden). A validator's page shows them.",
   },
 };
 

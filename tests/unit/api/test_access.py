@@ -20,6 +20,7 @@ from node.api.app import build_app
 from node.api.assets import StaticAssets
 from node.api.operations import Operation, Reply, build_routes
 from node.api.private import PUBLIC_TXS, redact_tx
+from node.api.views import get_aggregates_view, get_consumers_view
 from node.api.routes import build_route_table
 from node.consent.signed import NONCE_BYTES, sign_target
 from node.home.homedir import KEY_FILE, create_network, load_home
@@ -235,6 +236,14 @@ def test_who_used_my_energy_counts_consumers_but_names_them_only_to_the_operator
     assert full["local_wh"] == own["local_wh"] and full["named"]
 
 
+def test_a_light_node_tells_how_much_of_my_energy_was_used_but_not_by_how_many(commune, validator):
+    # A light household node holds its own interval record and the public one, not its
+    # neighbours': the same total, no count it cannot make (docs/privacy.md "The dashboard").
+    with validator.store.snapshot() as snap:
+        light = get_consumers_view(snap.history, key(commune, "household-0").public, K0, None, 100, light=True)
+    assert (light["local_wh"], light["consumers_count"], light["consumers"]) == (60, None, [])
+
+
 # -- redacted routes ---------------------------------------------------------------------------
 
 
@@ -307,6 +316,18 @@ def test_aggregates_show_sums_enough_households_make_up_and_suppress_the_rest(co
     assert (suppressed["sum_e"], suppressed["sum_i"], suppressed["m"], suppressed["suppressed"]) == \
         (None, 180, None, True)
     assert "50" not in str({k: v for k, v in suppressed.items() if k not in ("start", "end", "k")})
+    assert doc["counted"]
+
+
+def test_a_light_node_counts_no_households_so_it_shows_no_sum(commune, validator):
+    # A light store holds one household's ie/ records: counting them would say "1"
+    # where six took part, so it counts none and applies the rule to none.
+    with validator.store.snapshot() as snap:
+        doc = get_aggregates_view(snap.history, GENESIS_TIME, GENESIS_TIME + 1800, 48, light=True)
+    assert not doc["counted"] and len(doc["intervals"]) == 2
+    for row in doc["intervals"]:
+        assert (row["participants"], row["producers"], row["consumers"]) == (None, None, None)
+        assert (row["sum_e"], row["sum_i"], row["m"], row["suppressed"]) == (None, None, None, True)
 
 
 def test_aggregates_default_to_five_households(commune, tmp_path):
