@@ -305,7 +305,11 @@ class SyncProgress:
 
 def open_store(home) -> Store:
     store = Store.open_home(home.path, chain_id=home.genesis.chain_id)
-    init_genesis(home, store)
+    try:
+        init_genesis(home, store)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
@@ -325,10 +329,11 @@ def open_genesis_keyring(home) -> Keyring | None:
     key = home_key(home)
     keys = compute_genesis_keyring(home.genesis, key.seed, key.public)
     if 0 not in keys.secrets:
-        raise NoCommuneKey("this commune's genesis seals its households' personal data and this node's key "
-                           f"{key.public.hex()[:16]}… is no genesis validator: it cannot compute the genesis state. "
-                           "A full node (an auditor's) joins by state sync from a validator's snapshot; a "
-                           "household's node runs --light (docs/privacy.md)")
+        raise NoCommuneKey("this chain seals household payloads, and its genesis households' records open only with "
+                           f"the commune data key of epoch 0, which this node's key {key.public.hex()[:16]}… (no "
+                           "genesis validator) does not hold: it cannot compute the genesis state. A full node (an "
+                           "auditor's) joins by state sync from a validator's snapshot; a household's node runs "
+                           "--light (docs/privacy.md)")
     return keys
 
 

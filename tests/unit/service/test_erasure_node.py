@@ -16,7 +16,7 @@ from consensus.block import (
     ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root, compute_validators_hash,
 )
 from consensus.vote import PRECOMMIT, Vote
-from node.home.homedir import KEY_FILE, create_network, load_home
+from node.home.homedir import KEY_FILE, create_network, load_home, load_household_spec
 from node.home.keyfile import load_key
 from node.service.node import Node
 from node.service.runner import open_store
@@ -25,7 +25,7 @@ from tokens import layout as L
 from tokens import txs as T
 from tokens.queries import get_sealing
 from tokens.rules_erasure import compute_key_hash
-from tokens.sealing import build_sealed, build_set_data_key
+from tokens.sealing import build_commune_sealed, build_sealed, build_set_data_key
 from wire import sign_message
 
 DAY = 86_400
@@ -72,7 +72,7 @@ def commit_at(node: Node, commune: Path, txs: list[bytes], time_s: int) -> None:
 def test_erasure_commit_drops_archive_rows_and_opened_keys_and_verify_refuses(node, commune):
     key = load_key(commune / "household-0" / KEY_FILE)
     registrar = load_key(commune / "registrar" / KEY_FILE)
-    meter = {h.key: h.meter for h in node.genesis.households}[key.public]
+    meter = load_household_spec(node.genesis, commune / "household-0").meter
     t = (int(time.time()) // 1800 + 1) * 1800     # an interval's start, ahead of the chain's clock
     sealing = get_sealing(node.store.state)
     commit_at(node, commune, [build_set_data_key(key, node.chain_id, 1, 0, bytes.fromhex(sealing["public"]),
@@ -90,8 +90,10 @@ def test_erasure_commit_drops_archive_rows_and_opened_keys_and_verify_refuses(no
     assert node.store.count_archived_entries(key.public) == 1
     assert any(inner.signer == key.public for inner in node.keys.opened.values())
 
-    deregister = sign_message(T.Deregister(signer=registrar.public, nonce=1, key=key.public, memo="départ",
-                                           sig=bytes(64)), node.chain_id, registrar).encode()
+    # A Deregister names the household: sealed to the commune key on this chain.
+    deregister = build_commune_sealed(T.Deregister(signer=registrar.public, nonce=1, key=key.public, memo="départ",
+                                                   sig=bytes(64)), registrar, node.chain_id, 0,
+                                      bytes.fromhex(sealing["public"]), os.urandom(32)).encode()
     gone = t + 2 * DAY + 1800 + 120
     commit_at(node, commune, [deregister], gone)
     commit_at(node, commune, [], gone + ERASE_AFTER - 1)
