@@ -81,7 +81,9 @@ def genesis_new(
                f"on a clear June day, {sky.get_day_wh(11)} in December")
     if seal_payloads:
         typer.echo(f"household payloads are sealed: a new commune data key, sealed to each of the {validators} "
-                   "validators (its secret is written nowhere in clear)")
+                   "validators (its secret is written nowhere in clear); each genesis household's meter, PRM, "
+                   "label, kVA and peak are sealed to it in genesis.json, and in clear in its own home's "
+                   "household.json only")
     for spec in genesis.classes:
         typer.echo(f"token class {spec.name} ({spec.label}, in {spec.unit}), issued by: {spec.issued_by}, "
                    f"credit limit {genesis.params['credit_limit'][spec.name]} {spec.unit}")
