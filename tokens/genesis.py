@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
+
 from tokens.sky import Sky, SkyError, parse_sky
 from tokens.txs import SOLIDARITY
-from wire.seal import SEALED_SECRET_LEN
+from wire.seal import PAD, SEAL_OVERHEAD, SEALED_SECRET_LEN, SealError, open_from_commune, seal_to_commune
 
 # DESIGN §3, every parameter with its default.
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -103,12 +105,60 @@ class Validator:
 
 @dataclass(frozen=True)
 class HouseholdSpec:
+    """A household registered at genesis. On a genesis that seals payloads its personal
+    fields travel in ``sealed`` (``seal_household``), opened by the commune key's holders
+    (``open_households``); meter, PRM and label are then empty and kVA, peak 0 here."""
+
     key: bytes
     meter: str
     prm: str
     label: str
     kva: int
     peak_w: int
+    sealed: bytes = b""
+
+
+# A sealed genesis household: [meter, prm, label, kva, peak_w] as msgpack, padded and
+# sealed to the commune key of epoch 0. The padding hides the label's length to 64 bytes.
+MAX_SEALED_HOUSEHOLD = 3 * PAD + SEAL_OVERHEAD
+
+
+def seal_household(commune_public: bytes, spec: HouseholdSpec, ephemeral_seed: bytes) -> bytes:
+    """``spec``'s personal fields sealed to the commune key of epoch 0 (docs/privacy.md
+    "Genesis households"): only the validators and auditors open them."""
+    fields = [spec.meter, spec.prm, spec.label, spec.kva, spec.peak_w]
+    return seal_to_commune(commune_public, msgpack.packb(fields, use_bin_type=True), ephemeral_seed)
+
+
+def open_households(genesis: "Genesis", secret: bytes) -> tuple[HouseholdSpec, ...]:
+    """The genesis households with their sealed fields opened by the commune secret of
+    epoch 0, checked as clear ones are. Raises ``GenesisError``: a genesis whose sealed
+    household does not open, or is not well formed, describes no commune."""
+    out = []
+    for i, spec in enumerate(genesis.households):
+        if not spec.sealed:
+            out.append(spec)
+            continue
+        where = f"households[{i}].sealed"
+        try:
+            fields = msgpack.unpackb(open_from_commune(secret, spec.sealed), raw=False, strict_map_key=True)
+        except SealError as exc:
+            raise GenesisError(f"{where}: {exc}") from None
+        except Exception:  # msgpack raises many types for garbage; all mean the same here
+            raise GenesisError(f"{where}: not [meter, prm, label, kva, peak_w]") from None
+        if not (isinstance(fields, list) and len(fields) == 5):
+            raise GenesisError(f"{where}: not [meter, prm, label, kva, peak_w]")
+        doc = dict(zip(("meter", "prm", "label", "kva", "peak_w"), fields), key=spec.key.hex())
+        out.append(_household(doc, where))
+    _check_distinct(out)
+    return tuple(out)
+
+
+def _check_distinct(households: list[HouseholdSpec] | tuple[HouseholdSpec, ...]) -> None:
+    for what in ("key", "meter", "prm"):
+        values = [getattr(h, what) for h in households if what == "key" or not h.sealed]
+        if len(set(values)) != len(values):
+            raise GenesisError(f"households: duplicate {what}")
 
 
 @dataclass(frozen=True)
@@ -162,6 +212,11 @@ class Genesis:
     @property
     def seals_payloads(self) -> bool:
         return self.sealing is not None
+
+    @property
+    def seals_households(self) -> bool:
+        """Whether some genesis household's personal fields are sealed (``open_households``)."""
+        return any(h.sealed for h in self.households)
 
     @property
     def chain_id_hex(self) -> str:
@@ -260,6 +315,8 @@ def _check_categories(cats: Any) -> None:
 def _household(item: Any, where: str) -> HouseholdSpec:
     if not isinstance(item, dict):
         raise GenesisError(f"{where}: expected an object")
+    if "sealed" in item:
+        return _sealed_household(item, where)
     meter, prm = item.get("meter"), item.get("prm")
     if not (isinstance(meter, str) and re.fullmatch(r"\d{12}", meter)):
         raise GenesisError(f"{where}.meter: expected 12 digits")
@@ -273,6 +330,26 @@ def _household(item: Any, where: str) -> HouseholdSpec:
         raise GenesisError(f"{where}.key: reserved for the solidarity gift target")
     return HouseholdSpec(key, meter, prm, label,
                          _int(item.get("kva"), f"{where}.kva", 1), _int(item.get("peak_w", 0), f"{where}.peak_w"))
+
+
+def parse_genesis_household(item: Any) -> HouseholdSpec:
+    """One clear genesis household entry, checked; raises ``GenesisError``."""
+    return _household(item, "household")
+
+
+def _sealed_household(item: dict, where: str) -> HouseholdSpec:
+    # docs/privacy.md "Genesis households": the key in clear, the rest sealed.
+    unknown = sorted(set(item) - {"key", "sealed"})
+    if unknown:
+        raise GenesisError(f"{where}: a sealed household holds only key and sealed, not {unknown[0]!r}")
+    key = _key(item.get("key"), f"{where}.key")
+    if key == SOLIDARITY:
+        raise GenesisError(f"{where}.key: reserved for the solidarity gift target")
+    sealed = item.get("sealed")
+    raw = bytes.fromhex(sealed) if isinstance(sealed, str) and re.fullmatch(r"(?:[0-9a-f]{2})+", sealed) else b""
+    if not SEAL_OVERHEAD < len(raw) <= MAX_SEALED_HOUSEHOLD or (len(raw) - SEAL_OVERHEAD) % PAD:
+        raise GenesisError(f"{where}.sealed: expected a sealed box in hex, at most {MAX_SEALED_HOUSEHOLD} bytes")
+    return HouseholdSpec(key, "", "", "", 0, 0, raw)
 
 
 def _sealing(doc: Any, validators: list[Validator]) -> Sealing | None:
@@ -382,9 +459,10 @@ def parse_genesis(data: bytes) -> Genesis:
         sky = parse_sky(doc["sky"]) if "sky" in doc else None
     except SkyError as exc:
         raise GenesisError(str(exc)) from None
-    for what in ("key", "meter", "prm"):
-        if len({getattr(h, what) for h in households}) != len(households):
-            raise GenesisError(f"households: duplicate {what}")
+    _check_distinct(households)
+    sealing = _sealing(doc.get("sealing"), validators)
+    if sealing is None and any(h.sealed for h in households):
+        raise GenesisError("households: a sealed household needs a genesis that seals payloads (sealing)")
     classes, params = parse_classes(doc.get("classes"), doc.get("params", {}))
     return Genesis(
         chain_id=compute_chain_id(data),
@@ -396,6 +474,6 @@ def parse_genesis(data: bytes) -> Genesis:
         households=households,
         params=check_params(params, dev, BUILTIN_CLASSES + tuple(c.name for c in classes)),
         sky=sky,
-        sealing=_sealing(doc.get("sealing"), validators),
+        sealing=sealing,
         classes=classes,
     )

@@ -71,8 +71,8 @@ def check_sealing_policy(lg: Ledger, tx: Tx) -> None:
     if lg.genesis.sealing is None:
         return
     if type(tx) in COMMUNE_SEALABLE_SET:
-        raise InvalidTx("must_seal", f"{tx.TAG}: this chain takes a household's official curve only sealed to the "
-                                     "commune data key (tx/commune-sealed)")
+        raise InvalidTx("must_seal", f"{tx.TAG}: this chain takes a registrar tx that names a household's personal "
+                                     "data only sealed to the commune data key (tx/commune-sealed)")
     if type(tx) not in SEALABLE_SET:
         return
     if isinstance(tx, Offer) and tx.counterparty is None:
@@ -218,7 +218,8 @@ def attach_cosig(secret: bytes, tx: SealedCosigned, inner: Tx) -> Tx:
 
 
 def open_commune_envelope(lg: Ledger, tx: CommuneSealed, tx_id: bytes) -> Tx:
-    """The registrar tx a ``CommuneSealed`` holds, sealed to the epoch's commune key."""
+    """The registrar tx a ``CommuneSealed`` holds, sealed to the epoch's commune key: one
+    of ``COMMUNE_SEALABLE_TYPES`` (any other is ``malformed_payload``)."""
     check_epoch(lg, tx.epoch)
     keys = require_keyring(lg)
     inner = keys.opened.get(tx_id)

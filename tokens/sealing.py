@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tokens import layout as L
+from tokens.genesis import Genesis
 from tokens.kv import KV, decode_value
 from tokens.statetree import SaltOf, no_salt
 from tokens.txs import (
@@ -130,6 +131,35 @@ def compute_keyring(kv: KV, ed25519_seed: bytes, public: bytes, keyring: Keyring
             keyring.secrets[epoch] = secret
     _walk_links(keyring, epochs)
     return keyring
+
+
+def compute_genesis_keyring(genesis: Genesis, ed25519_seed: bytes, public: bytes) -> Keyring:
+    """The commune secret of epoch 0 that ``public`` (a genesis validator) opens from the
+    genesis file itself, before any state exists: it opens the sealed genesis households
+    (``genesis_writes``). Empty for any other key, or on a chain that does not seal."""
+    keyring = Keyring()
+    sealing = genesis.sealing
+    if sealing is None:
+        return keyring
+    for validator, sealed in zip(genesis.validators, sealing.sealed):
+        if validator.key != public:
+            continue
+        try:
+            secret = open_commune_secret(ed25519_seed, sealed)
+        except SealError:
+            break
+        if compute_commune_public(secret) == sealing.public:
+            keyring.secrets[0] = secret
+    return keyring
+
+
+def require_genesis_secret(keys: Keyring | None) -> bytes:
+    """The commune secret of epoch 0, which opens a sealed genesis; ``MissingCommuneKey``
+    when this node holds none (it cannot compute the genesis state)."""
+    if keys is None or 0 not in keys.secrets:
+        raise MissingCommuneKey("this genesis seals its households' personal data and this node holds no commune "
+                                "data key of epoch 0: it cannot compute the genesis state")
+    return keys.secrets[0]
 
 
 def _walk_links(keyring: Keyring, epochs: dict[int, list]) -> None:
@@ -266,7 +296,8 @@ def add_cosig(envelope: SealedCosigned, inner: Tx, cosigner: Keypair, chain_id: 
 
 def build_commune_sealed(inner: Tx, key: Keypair, chain_id: bytes, epoch: int, commune_public: bytes,
                          ephemeral_seed: bytes) -> CommuneSealed:
-    """A registrar tx (a ``Reconcile``) sealed to the commune key of ``epoch``, signed by ``key``."""
+    """A registrar tx that names a household's personal data (``COMMUNE_SEALABLE_TYPES``)
+    sealed to the commune key of ``epoch``, signed by ``key``."""
     if type(inner) not in COMMUNE_SEALABLE_SET or inner.signer != key.public:
         raise ValueError(f"{inner.TAG} is not a registrar tx of this key that is sealed to the commune")
     box = seal_to_commune(commune_public, inner.encode(), ephemeral_seed)

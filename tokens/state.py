@@ -26,11 +26,11 @@ from tokens import rules_assoc, rules_euro, rules_gov, rules_household, rules_me
 from tokens import rules_erasure, rules_ibc, rules_reconcile, rules_seal
 from tokens import settlement, upgrades
 from tokens.errors import InvalidLedgerBlock, InvalidTx
-from tokens.genesis import Genesis
+from tokens.genesis import Genesis, open_households
 from tokens.ibc import HeaderVerifier
 from tokens.kv import KV, MemoryKV, decode_value, encode_value
 from tokens.ledger import Ledger, encode_params
-from tokens.sealing import Keyring, MissingCommuneKey, make_kv_salt_of, make_salt_of
+from tokens.sealing import Keyring, MissingCommuneKey, make_kv_salt_of, make_salt_of, require_genesis_secret
 from tokens.statetree import compute_tree_build, compute_tree_change
 from tokens.txs import (
     Accept, AllocationBallot, Issue, CancelRecovery, Consent, Delegate, Reconcile, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
@@ -339,9 +339,14 @@ def _select(lg: Ledger, candidates: Sequence[bytes], max_txs: int,
     return kept, kept_ids, rejected
 
 
-def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
+def genesis_writes(genesis: Genesis, keys: Keyring | None = None) -> dict[bytes, bytes]:
     """The initial state: parameters, registrars, validators, households, treasury,
-    category funds and meta, the state tree's nodes, and its root under ``meta/state_hash``."""
+    category funds and meta, the state tree's nodes, and its root under ``meta/state_hash``.
+    A genesis whose households are sealed (docs/privacy.md "Genesis households") needs the
+    commune key of epoch 0 (``keys``) to open them; ``MissingCommuneKey`` without it."""
+    households = genesis.households
+    if genesis.seals_households:
+        households = open_households(genesis, require_genesis_secret(keys))
     lg = Ledger(MemoryKV(), genesis, 0, genesis.genesis_time * 1000)
     put = lg.ov.put
     put(L.META_CHAIN, genesis.chain_id)
@@ -362,7 +367,7 @@ def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
         put(L.key_account(key), [0, 0, 0])
     rules_validators.process_genesis_validators(lg, genesis)
     rules_seal.process_genesis_sealing(lg, genesis)
-    for h in genesis.households:
+    for h in households:
         rules_household.process_new_household(lg, h.key, h.meter, h.prm, h.label, h.kva, h.peak_w)
         lg.ov.mark(L.key_account(h.key))
     writes = {k: v for k, v in lg.ov.writes().items() if v is not None}

@@ -666,8 +666,9 @@ class SealedCosigned(Tx):
 @register("tx/commune-sealed")
 @dataclass(frozen=True)
 class CommuneSealed(Tx):
-    """A registrar tx (``COMMUNE_SEALABLE_TYPES``: a ``Reconcile``, a household's official
-    curve) sealed to the commune data key of ``epoch`` (wire.seal.seal_to_commune): the
+    """A registrar tx that names a household's personal data (``COMMUNE_SEALABLE_TYPES``:
+    its meter, PRM, label, kVA, official curve, or a payment to it) sealed to the commune
+    data key of ``epoch`` (wire.seal.seal_to_commune): the
     registrar holds no household data key, and only the key's holders (validators,
     auditors) open it. ``nonce`` is the inner tx's; the signature covers the box."""
 
@@ -683,8 +684,12 @@ TX_TYPES = TX_TYPES + SEAL_TX_TYPES
 # What a Sealed box may hold: the household txs that reveal consumption, production or
 # trade (docs/privacy.md "What is sealed").
 SEALABLE_TYPES: tuple[type[Tx], ...] = (MeterReading, Transfer, StandingGift, RevokeGift, Service, Offer, Accept)
-# What a CommuneSealed box may hold: registrar txs that carry a household's curve.
-COMMUNE_SEALABLE_TYPES: tuple[type[Tx], ...] = (Reconcile,)
+# What a CommuneSealed box may hold, and what a sealing chain takes only so: the
+# registrar txs that name a household's personal data (docs/privacy.md "What is sealed,
+# and what is not"). ``Issue`` is defined below and added there.
+COMMUNE_SEALABLE_TYPES: tuple[type[Tx], ...] = (
+    RegisterHousehold, UpdateHousehold, Consent, Reconcile, PublicService, PayDebt, MarkPaid, Deregister,
+)
 
 
 # ---- commune-defined classes (docs/classes.md) ----
@@ -707,6 +712,8 @@ class Issue(Tx):
 
 CLASS_TX_TYPES: tuple[type[Tx], ...] = (Issue,)
 TX_TYPES = TX_TYPES + CLASS_TX_TYPES
+# An Issue names the household credited and what it brought in (docs/classes.md).
+COMMUNE_SEALABLE_TYPES = COMMUNE_SEALABLE_TYPES + (Issue,)
 __all__ += [t.__name__ for t in CLASS_TX_TYPES] + ["CLASS_TX_TYPES"]
 
 

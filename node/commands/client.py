@@ -24,7 +24,8 @@ from node.home.keyfile import load_key
 from node.meter.sealing import (
     NEEDS_DATA_KEY, ChainSealing, is_sealed_on, make_data_key_tx, parse_commune_sealing, seal_tx,
 )
-from tokens.txs import Tx
+from tokens.sealing import build_commune_sealed
+from tokens.txs import COMMUNE_SEALABLE_SET, Tx
 from wire import Keypair, sign_message
 
 DEFAULT_NODE = f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
@@ -182,7 +183,8 @@ def submit(node: str, key_path: Path, build: Callable[[bytes, int], Tx], *, toke
            cosigners: tuple[tuple[Keypair, str], ...] = ()) -> str:
     """Sign ``build(signer, nonce)`` with the key file (and each ``(key, sig_field)``
     co-signer), POST it, and return the tx id (hex). On a chain that seals payloads, a
-    household payload is posted sealed (docs/privacy.md)."""
+    household payload is posted sealed, and a registrar tx that names a household's
+    personal data sealed to the commune key (docs/privacy.md "What is sealed")."""
     url = parse_node_url(node)
     key = load_key(key_path)
     with open_client() as client:
@@ -195,7 +197,11 @@ def submit(node: str, key_path: Path, build: Callable[[bytes, int], Tx], *, toke
             return sign_tx(tx, key, chain_id)
 
         tx = make(fetch_next_nonce(client, url, key.public))
-        if is_sealed_on(tx):
+        if type(tx) in COMMUNE_SEALABLE_SET:
+            sealing = fetch_sealing(client, url)
+            if sealing is not None:
+                tx = build_commune_sealed(tx, key, chain_id, sealing.epoch, sealing.public, secrets.token_bytes(32))
+        elif is_sealed_on(tx):
             sealing = fetch_sealing(client, url)
             if sealing is not None:
                 return post_sealed(client, url, key, chain_id, make, tx, sealing, token)

@@ -83,7 +83,9 @@ def genesis_new(
                f"on a clear June day, {sky.get_day_wh(11)} in December")
     if seal_payloads:
         typer.echo(f"household payloads are sealed: a new commune data key, sealed to each of the {validators} "
-                   "validators (its secret is written nowhere in clear); household nodes run light")
+                   "validators (its secret is written nowhere in clear); each genesis household's meter, PRM, "
+                   "label, kVA and peak are sealed to it in genesis.json, and in clear in its own home's "
+                   "household.json only; household nodes run light")
     else:
         typer.echo("household payloads travel in clear (--clear-payloads): every node holds every household's "
                    "readings; not for a commune's real data (docs/privacy.md)", err=True)

@@ -26,7 +26,7 @@ import trio
 
 from node.clock import ChainClock
 from node.localnet.cluster import Cluster, NodeProc
-from node.home.homedir import KEY_FILE, load_home
+from node.home.homedir import KEY_FILE, load_home, load_household_spec
 from node.home.keyfile import load_key
 from node.localnet.meters import Meter, get_seal_epoch
 from node.sim.profiles import MeterSim, Weather, household_profile
@@ -155,13 +155,12 @@ class LoadGen:
         genesis = load_home(households[0].home).genesis
         self.genesis = genesis
         self.clock = ChainClock(genesis.genesis_time, genesis.params["time_scale"])
-        specs = {h.key: h for h in genesis.households}
         weather = Weather.for_genesis(seed, genesis)
         self.households: list[Household] = []
         seal_epoch = get_seal_epoch(genesis)
         for index, node in enumerate(households):
             key = load_key(node.home / KEY_FILE)
-            spec = specs[key.public]
+            spec = load_household_spec(genesis, node.home)
             sim = MeterSim(household_profile(seed * 1000 + index, spec.peak_w, spec.kva, weather=weather),
                            start_t=genesis.genesis_time)
             self.households.append(Household(node, Meter(spec, key, node.url, sim, seal_epoch=seal_epoch), key,

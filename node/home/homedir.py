@@ -16,13 +16,18 @@ from typing import Any
 
 from node.home.errors import HomeError
 from node.home.keyfile import load_key, new_keypair, save_key
-from tokens.genesis import Genesis, GenesisError, default_params, parse_genesis
+from tokens.genesis import (
+    Genesis, GenesisError, HouseholdSpec, default_params, parse_genesis, parse_genesis_household, seal_household,
+)
 from tokens.sky import Sky
 from wire.seal import compute_commune_public, seal_commune_secret
 
 GENESIS_FILE = "genesis.json"
 KEY_FILE = "key.json"
 CONFIG_FILE = "config.json"
+# docs/privacy.md "Genesis households": on a commune that seals, each genesis household's
+# home gets its own record (meter, PRM, label, kVA, peak), which genesis.json holds sealed.
+HOUSEHOLD_FILE = "household.json"
 DEFAULT_HTTP_PORT = 8700
 
 
@@ -111,8 +116,12 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         doc["sky"] = sky.to_doc()
     if classes:
         doc["classes"] = classes
+    own_records: dict[str, dict[str, Any]] = {}
     if seal_payloads:
         doc["sealing"] = make_sealing_doc([keys[f"validator-{i}"].public for i in range(validators)])
+        own_records = {h["key"]: h for h in doc["households"]}
+        doc["households"] = [seal_household_doc(bytes.fromhex(doc["sealing"]["public"]), h)
+                             for h in doc["households"]]
     try:
         genesis_bytes = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
         genesis = parse_genesis(genesis_bytes)
@@ -125,6 +134,8 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         save_key(home / KEY_FILE, key)
         (home / GENESIS_FILE).write_bytes(genesis_bytes)
         role = node_name.split("-")[0]
+        if key.public.hex() in own_records:
+            _write_json(home / HOUSEHOLD_FILE, own_records[key.public.hex()])
         _write_json(home / CONFIG_FILE, {
             "name": node_name,
             "role": role,
@@ -140,6 +151,40 @@ def make_sealing_doc(validators: list[bytes]) -> dict[str, Any]:
     secret = os.urandom(32)
     return {"public": compute_commune_public(secret).hex(),
             "sealed": {key.hex(): seal_commune_secret(key, secret, os.urandom(32)).hex() for key in validators}}
+
+
+def seal_household_doc(commune_public: bytes, household: dict[str, Any]) -> dict[str, Any]:
+    """A genesis household whose personal fields are sealed to the commune key of epoch 0:
+    only its key stays in clear (docs/privacy.md "Genesis households"). Checked as a
+    clear one first, so a bad serial is refused here, not when the validators open it."""
+    try:
+        spec = parse_genesis_household(household)
+    except GenesisError as exc:
+        raise HomeError(f"invalid genesis: {exc}") from None
+    return {"key": household["key"], "sealed": seal_household(commune_public, spec, os.urandom(32)).hex()}
+
+
+def load_household_spec(genesis: Genesis, home_dir: Path) -> HouseholdSpec | None:
+    """This home's genesis household record: from genesis.json, or, where the genesis
+    seals it, from the home's own ``household.json`` (None for a node that is no genesis
+    household). The local networks' simulated meters read their serial here."""
+    own = load_key(Path(home_dir) / KEY_FILE).public
+    spec = next((h for h in genesis.households if h.key == own), None)
+    if spec is None or not spec.sealed:
+        return spec
+    path = Path(home_dir) / HOUSEHOLD_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise HomeError(f"{path} not found: the genesis seals this household's record") from None
+    except (OSError, ValueError) as exc:
+        raise HomeError(f"corrupt {path}: {exc}") from None
+    if not isinstance(record, dict) or record.get("key") != own.hex():
+        raise HomeError(f"{path}: not this household's record")
+    try:
+        return parse_genesis_household(record)
+    except GenesisError as exc:
+        raise HomeError(f"{path}: {exc}") from None
 
 
 def create_home(path: Path, genesis_file: Path, *, key_file: Path | None = None, listen: str,

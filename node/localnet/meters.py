@@ -18,7 +18,7 @@ import httpx
 import trio
 
 from node.clock import ChainClock
-from node.home.homedir import KEY_FILE
+from node.home.homedir import KEY_FILE, load_household_spec
 from node.home.keyfile import load_key
 from node.sim.profiles import MeterSim, Weather, household_profile
 from tokens.genesis import Genesis, HouseholdSpec
@@ -64,12 +64,11 @@ class MeterFleet:
     def __init__(self, genesis: Genesis, nodes: list, seed: int = 1) -> None:
         self.genesis = genesis
         self.clock = ChainClock(genesis.genesis_time, genesis.params["time_scale"])
-        specs = {h.key: h for h in genesis.households}
         self.meters: list[Meter] = []
         weather = Weather.for_genesis(seed, genesis)   # one sky over the whole commune
         for index, node in enumerate(nodes):
             key = load_key(node.home / KEY_FILE)
-            spec = specs.get(key.public)
+            spec = load_household_spec(genesis, node.home)
             if spec is not None:
                 profile = household_profile(seed * 1000 + index, spec.peak_w, spec.kva, weather=weather)
                 sim = MeterSim(profile, start_t=genesis.genesis_time)

@@ -14,6 +14,7 @@ household node's do, and are gossiped again until its own state shows them commi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -220,7 +221,7 @@ class LightNode:
         rotation). The registrar who registered it never sees it: the node sends it."""
         state, own = self.store.state, self.key.public
         raw = state.get(TL.META_DATA_EPOCH)
-        if raw is None or state.get(TL.key_household(own)) is None:
+        if raw is None or not self.is_registered(state, own):
             return None
         epoch = decode_value(raw)
         dkey = state.get(TL.key_data_key(epoch))
@@ -229,6 +230,13 @@ class LightNode:
         acct = state.get(TL.key_account(own))
         nonce = max(self.clock.now_ms(), (decode_value(acct)[TL.A_NONCE] if acct else 0) + 1)
         return build_set_data_key(self.key, self.chain_id, nonce, epoch, decode_value(dkey)[0], os.urandom(32))
+
+    def is_registered(self, state, own: bytes) -> bool:
+        """Its record in the proven state, or, before the first header on a genesis that
+        seals its households, its key among them (the record comes proven later)."""
+        if state.get(TL.key_household(own)) is not None:
+            return True
+        return self.store.height() == 0 and any(h.key == own for h in self.genesis.households)
 
     def publish_data_key(self) -> None:
         tx = self.get_missing_data_key()
@@ -274,11 +282,29 @@ class LightNode:
 # ---- running ----
 
 def compute_light_genesis(home: Home) -> tuple[dict[bytes, bytes], bytes]:
-    """The genesis entries this household may read, and the genesis state root."""
-    writes = genesis_writes(home.genesis)
-    kv, own = MemoryKV(writes), home_key(home).public
+    """The genesis entries this household may read, and the genesis state root.
+
+    A genesis that seals its households (docs/privacy.md "Genesis households") opens
+    only with the commune key: a household node computes the public entries (no sealed
+    household's record), holds no genesis root (32 zero bytes until the first header,
+    which carries the real one) and reads its own record proven at height 0 with the
+    first header, as every entry after."""
+    genesis = home.genesis
+    own = home_key(home).public
+    if genesis.seals_households:
+        genesis = dataclasses.replace(genesis, households=tuple(h for h in genesis.households if not h.sealed))
+    writes = genesis_writes(genesis)
+    kv = MemoryKV(writes)
     kept = {k: v for k, v in writes.items() if is_proven_key(k) and is_readable_by(kv, k, own)}
+    if genesis is not home.genesis:
+        return {k: v for k, v in kept.items() if is_public_genesis_entry(k)}, bytes(32)
     return kept, get_state_hash(kv)
+
+
+def is_public_genesis_entry(key: bytes) -> bool:
+    """An entry that a genesis without its sealed households computes right: any but a
+    household's own (its account and record come proven with the first header)."""
+    return TL.get_key_owner(key) is None and not key.startswith((TL.METER, TL.PRM))
 
 
 def open_light_store(home: Home) -> LightStore:

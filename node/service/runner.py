@@ -36,6 +36,7 @@ from node.net import BlocksPruned, NetError, NetSettings, TopicKind, open_networ
 from node.service.ledger_app import Committed
 from node.service.ownlog import OwnMessages, load_own_messages
 from node.service.roles import get_identity_seed
+from node.service.sealing import NoCommuneKey
 from node.service.node import EffectsRewrite, Node
 from node.service.signstate import append_sign_journal, prepare_sign_state, save_sign_state
 from node.service.statesync import (
@@ -47,6 +48,7 @@ from node.store import Store
 from node.store.pruning import Pruning
 from node.store.store import DB_DIR
 from tokens import MemoryKV, genesis_writes, get_state_hash, get_time_ms
+from tokens.sealing import Keyring, compute_genesis_keyring
 from tokens.settlement import Settled
 from wire import MAX_BLOCK_BYTES, DecodeError, decode
 
@@ -303,15 +305,36 @@ class SyncProgress:
 
 def open_store(home) -> Store:
     store = Store.open_home(home.path, chain_id=home.genesis.chain_id)
-    init_genesis(home, store)
+    try:
+        init_genesis(home, store)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
 def init_genesis(home, store: Store) -> None:
     """An empty store starts from genesis (unless state sync installed a snapshot)."""
     if not store.is_initialized():
-        writes = genesis_writes(home.genesis)
+        writes = genesis_writes(home.genesis, open_genesis_keyring(home))
         store.init_genesis(home.genesis.chain_id, writes, get_state_hash(MemoryKV(writes)))
+
+
+def open_genesis_keyring(home) -> Keyring | None:
+    """docs/privacy.md "Genesis households": a genesis that seals its households opens
+    only with the commune key of epoch 0, which the genesis seals to each genesis
+    validator. Any other full node joins by state sync, and is refused here in one line."""
+    if not home.genesis.seals_households:
+        return None
+    key = home_key(home)
+    keys = compute_genesis_keyring(home.genesis, key.seed, key.public)
+    if 0 not in keys.secrets:
+        raise NoCommuneKey("this chain seals household payloads, and its genesis households' records open only with "
+                           f"the commune data key of epoch 0, which this node's key {key.public.hex()[:16]}… (no "
+                           "genesis validator) does not hold: it cannot compute the genesis state. A full node (an "
+                           "auditor's) joins by state sync from a validator's snapshot; a household's node runs "
+                           "--light (docs/privacy.md)")
+    return keys
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -95,8 +95,9 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None,
                               "node run with --pruning default keeps --keep-blocks); node verify replays from "
                               "genesis: verify the home of a node run with --pruning archive, or of a validator")
         check_no_erasure_since(home, store, 0)
-        kv, txs = MemoryKV(genesis_writes(home.genesis)), 0
+        # The keyring first: a genesis that seals its households opens with epoch 0's key.
         keys = read_verify_keyring(home, store, key)
+        kv, txs = MemoryKV(genesis_writes(home.genesis, keys)), 0
         tip = Trusted(0)
         for height in range(1, store.height() + 1):
             tip, count = verify_stored_block(store, home.genesis, kv, tip, height, keys)

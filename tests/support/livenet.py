@@ -24,7 +24,7 @@ import httpx
 
 from node.clock import ChainClock
 from node.consent.signed import NONCE_BYTES, sign_target
-from node.home.homedir import KEY_FILE, create_network
+from node.home.homedir import KEY_FILE, create_network, load_household_spec
 from node.home.keyfile import load_key
 from node.meter.sealing import ChainSealing, seal_tx
 from tests.support.nodes import NodeProc, terminate_all
@@ -114,9 +114,9 @@ class LiveNet:
         return next(name for name in [*self.nodes, "registrar"] if self.address(name) == address)
 
     def meter_serial(self, name: str) -> str:
-        """The meter genesis gives household ``name``."""
-        public = self.key(name).public
-        return next(h.meter for h in self.genesis.households if h.key == public)
+        """The meter genesis gives household ``name`` (its home's own record where the
+        genesis seals it)."""
+        return load_household_spec(self.genesis, self.root / name).meter
 
     # -- processes -------------------------------------------------------------------
 

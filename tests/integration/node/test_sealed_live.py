@@ -12,6 +12,7 @@ node started without ``--light`` runs light by itself and publishes its data key
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 import subprocess
 import threading
@@ -19,15 +20,17 @@ import time
 from pathlib import Path
 
 from node.consent.signed import NONCE_BYTES, sign_target
-from node.home.homedir import KEY_FILE
-from node.home.keyfile import load_key
+from consensus.block import Block
+from node.home.homedir import HOUSEHOLD_FILE, KEY_FILE
+from node.home.keyfile import load_key, new_keypair
+from node.store import Store
 from tests.support.nodes import CLI, HTTP, REPO, run_cli
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
 from tests.unit.meter.meter_helpers import historic_base_frame
-from tokens.sealing import open_own_sealed
-from tokens.txs import Sealed
-from wire import sign_message
+from tokens.sealing import build_commune_sealed, open_own_sealed
+from tokens.txs import RegisterHousehold, Sealed, decode_tx
+from wire import MAX_BLOCK_BYTES, decode, sign_message
 
 INTERVAL_S = 60
 SETTLE_S = 240.0
@@ -74,7 +77,14 @@ def test_sealed_readings_settle_and_blocks_carry_only_envelopes(cluster_of, tmp_
 
     consumer = load_key(root / "household-1" / KEY_FILE)
     giver = load_key(root / "household-0" / KEY_FILE)
-    meter = next(h["meter"] for h in genesis["households"] if h["key"] == consumer.public.hex())
+    # genesis.json names no household's meter, PRM or label: each home holds its own record.
+    records = [json.loads((root / f"household-{i}" / HOUSEHOLD_FILE).read_text()) for i in range(2)]
+    genesis_text = (root / "genesis.json").read_text()
+    for record in records:
+        assert record["key"] in genesis_text
+        for field in ("meter", "prm", "label"):
+            assert record[field] not in genesis_text, f"the genesis names a household's {field}"
+    meter = next(r["meter"] for r in records if r["key"] == consumer.public.hex())
     capture, stop = tmp_path / "tic.bin", threading.Event()
     capture.write_bytes(b"")
     feeder = threading.Thread(target=feed_frames, args=(capture, meter, stop), daemon=True)
@@ -106,6 +116,29 @@ def test_sealed_readings_settle_and_blocks_carry_only_envelopes(cluster_of, tmp_
     wait_for(lambda: (get_signed(v0, consumer, f"/accounts/{consumer.public.hex()}") or {}).get("balances", {})
              .get("kwh") == 321, SETTLE_S, "the sealed transfer to commit", cluster.logs)
 
+    # The registrar registers a newcomer with the CLI: sealed to the commune key.
+    newcomer = new_keypair()
+    registrar = root / "registrar" / KEY_FILE
+    personal = ("021477770001", "30000077770001", "Famille Nouvelle")
+    done = run_cli("registrar", "register", "--household-pub", newcomer.public.hex(), "--meter", personal[0],
+                   "--prm", personal[1], "--label", personal[2], "--kva", "6", "--node", v0.url, "--key", str(registrar))
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: (v1.get_json(f"/accounts/{newcomer.public.hex()}") or {}).get("household") is not None,
+             SETTLE_S, "the sealed registration to commit", cluster.logs)
+    # The same registration in clear is refused with its reason; so is a seal that does not open.
+    chain_id = bytes.fromhex(v0.status()["chain_id"])
+    clear = sign_message(RegisterHousehold(signer=load_key(registrar).public, nonce=time.time_ns() // 1_000_000,
+                                           key=new_keypair().public, meter="021477770002", prm="30000077770002",
+                                           label="x", kva=6, peak_w=0, sig=bytes(64)), chain_id, load_key(registrar))
+    resp = HTTP.post(f"{v0.url}/tx", content=clear.encode(), headers={"content-type": "application/msgpack"})
+    assert resp.status_code == 400 and "must_seal" in resp.text, resp.text
+    public = bytes.fromhex(genesis["sealing"]["public"])
+    broken = build_commune_sealed(clear, load_key(registrar), chain_id, 0, public, secrets.token_bytes(32))
+    broken = sign_message(dataclasses.replace(broken, box=broken.box[:-1] + bytes([broken.box[-1] ^ 1])), chain_id,
+                          load_key(registrar))
+    resp = HTTP.post(f"{v0.url}/tx", content=broken.encode(), headers={"content-type": "application/msgpack"})
+    assert resp.status_code == 400 and "seal_does_not_open" in resp.text, resp.text
+
     def data_keys_committed() -> int:
         return sum(tx["type"] == "tx/set-data-key" for h in range(1, v0.height() + 1)
                    for tx in (v0.block(h) or {}).get("txs", []))
@@ -121,7 +154,8 @@ def test_sealed_readings_settle_and_blocks_carry_only_envelopes(cluster_of, tmp_
             types.append(tx["type"])
             if tx["type"] == "tx/sealed":
                 envelopes.append(tx)
-    assert "tx/reading" not in types and "tx/transfer" not in types
+    assert "tx/reading" not in types and "tx/transfer" not in types and "tx/register" not in types
+    assert "tx/commune-sealed" in types
     assert types.count("tx/set-data-key") == 3 and len(envelopes) >= 5
     # The household reads its own sealed transfer back with its key file alone (the block
     # as it sees it: its own txs whole, by its signature).
@@ -136,3 +170,17 @@ def test_sealed_readings_settle_and_blocks_carry_only_envelopes(cluster_of, tmp_
                        bytes.fromhex(v0.status()["chain_id"]), giver)
     resp = HTTP.post(f"{v0.url}/tx", content=bad.encode(), headers={"content-type": "application/msgpack"})
     assert resp.status_code == 400 and "seal_does_not_open" in resp.text
+
+    # A passive reader of every block (as gossip and block sync carry them), decoded in
+    # full: no household's meter, PRM or label, the genesis ones nor the newcomer's.
+    secrets_in_clear = [r[f] for r in records for f in ("meter", "prm", "label")] + list(personal)
+    cluster.shutdown()
+    with Store.open_home(v1.home, chain_id=chain_id) as store:
+        blocks = list(store.iter_blocks())
+    assert len(blocks) >= height
+    for stored in blocks:
+        block = decode(stored.block, Block, MAX_BLOCK_BYTES)
+        decoded = [repr(block.header)] + [repr(decode_tx(tx)) for tx in block.txs]
+        for secret in secrets_in_clear:
+            assert secret.encode() not in stored.block, f"{secret!r} in clear in block {stored.height}"
+            assert not any(secret in text for text in decoded), f"{secret!r} in block {stored.height}, decoded"

@@ -110,3 +110,34 @@ def test_registrar_reconcile_posts_the_curve_sealed_to_the_commune(commune, caps
     # Refused by the Reconcile's own rule (no consent yet): the node opened it; in clear it
     # would have been must_seal.
     assert rc != 0 and "must_seal" not in err and "no_consent" in err, err
+
+
+def test_registrar_commands_seal_what_names_a_household_and_leave_spends_in_clear(commune, capsys):
+    chain, keys, files, url = commune
+    newcomer = keypair("newcomer", 7)
+    personal = ("021455550001", "30000055550001", "Famille Leroy")
+    rc, out, err = run(capsys, "registrar", "register", "--household-pub", newcomer.public.hex(), "--meter",
+                       personal[0], "--prm", personal[1], "--label", personal[2], "--kva", "6", "--node", url,
+                       "--key", files["registrar"])
+    assert (rc, err) == (0, ""), err
+    rc, out, err = run(capsys, "registrar", "update", "--household-pub", newcomer.public.hex(), "--solidarity",
+                       "--node", url, "--key", files["registrar"])
+    assert (rc, err) == (0, ""), err
+    rc, out, err = run(capsys, "registrar", "consent", "--prm", personal[1], "--memo", "dossier 7", "--node", url,
+                       "--key", files["registrar"])
+    assert (rc, err) == (0, ""), err
+    posted = [txs[0] for _, txs in chain.blocks[-3:]]
+    for data in posted:
+        assert T.decode_tx(data).TAG == "tx/commune-sealed"
+        assert newcomer.public not in data and not any(p.encode() in data for p in personal)
+    record = chain.kv.get(b"hh/" + newcomer.public)
+    assert record is not None and personal[2].encode() in record
+    # The node's own refusal, opened from the seal, comes back in one line.
+    rc, out, err = run(capsys, "registrar", "register", "--household-pub", keypair("newcomer", 8).public.hex(),
+                       "--meter", personal[0], "--prm", "30000055550002", "--label", "x", "--kva", "6",
+                       "--node", url, "--key", files["registrar"])
+    assert rc != 0 and "meter_in_use" in err and len(err.strip().splitlines()) == 1
+    # A fund's spending is public: posted in clear, judged by its own rule (the fund is empty).
+    rc, out, err = run(capsys, "registrar", "spend", "--category", "energy", "--to", newcomer.public.hex(),
+                       "--amount", "1", "--memo", "x", "--node", url, "--key", files["registrar"])
+    assert rc != 0 and "fund_overdraw" in err, err

@@ -16,7 +16,7 @@ from consensus.block import (
     ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root, compute_validators_hash,
 )
 from consensus.vote import PRECOMMIT, Vote
-from node.home.homedir import KEY_FILE, create_network, load_home
+from node.home.homedir import KEY_FILE, create_network, load_home, load_household_spec
 from node.home.keyfile import load_key
 from node.service.node import Node
 from node.service.runner import open_store
@@ -26,7 +26,7 @@ from tokens.kv import decode_value
 from tokens import txs as T
 from tokens.queries import get_sealing
 from tokens.rules_erasure import compute_key_hash
-from tokens.sealing import build_sealed, build_set_data_key
+from tokens.sealing import build_commune_sealed, build_sealed, build_set_data_key
 from wire import sign_message
 
 DAY = 86_400
@@ -73,7 +73,7 @@ def commit_at(node: Node, commune: Path, txs: list[bytes], time_s: int) -> None:
 def test_erasure_commit_drops_archive_rows_and_opened_keys_and_verify_refuses(node, commune):
     key = load_key(commune / "household-0" / KEY_FILE)
     registrar = load_key(commune / "registrar" / KEY_FILE)
-    meter = {h.key: h.meter for h in node.genesis.households}[key.public]
+    meter = load_household_spec(node.genesis, commune / "household-0").meter
     t = (int(time.time()) // 1800 + 1) * 1800     # an interval's start, ahead of the chain's clock
     sealing = get_sealing(node.store.state)
     commit_at(node, commune, [build_set_data_key(key, node.chain_id, 1, 0, bytes.fromhex(sealing["public"]),
@@ -93,8 +93,10 @@ def test_erasure_commit_drops_archive_rows_and_opened_keys_and_verify_refuses(no
     # Its lone interval's levy waits in the pool, which names it (docs/privacy.md).
     assert decode_value(node.store.state.get(L.POOL))[L.PL_PRODUCERS] == [key.public]
 
-    deregister = sign_message(T.Deregister(signer=registrar.public, nonce=1, key=key.public, memo="départ",
-                                           sig=bytes(64)), node.chain_id, registrar).encode()
+    # A Deregister names the household: sealed to the commune key on this chain.
+    deregister = build_commune_sealed(T.Deregister(signer=registrar.public, nonce=1, key=key.public, memo="départ",
+                                                   sig=bytes(64)), registrar, node.chain_id, 0,
+                                      bytes.fromhex(sealing["public"]), os.urandom(32)).encode()
     gone = t + 2 * DAY + 1800 + 120
     commit_at(node, commune, [deregister], gone)
     commit_at(node, commune, [], gone + ERASE_AFTER - 1)

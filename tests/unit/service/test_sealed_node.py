@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from node.home.homedir import KEY_FILE, create_network, load_home
+from node.home.homedir import KEY_FILE, create_network, load_home, load_household_spec
 from node.home.keyfile import load_key
 from node.net import Outcome
 from node.service.node import Node
 from node.service.runner import open_store
 from node.service.sealing import NoCommuneKey
+from node.store.store import DB_DIR
 from tests.unit.service.test_pending_txs import commit_block
 from tokens import layout as L
 from tokens.queries import get_sealing
@@ -48,7 +50,7 @@ def node(commune: Path) -> Iterator[Node]:
 
 def household(node: Node, commune: Path):
     key = load_key(commune / "household-0" / KEY_FILE)
-    return key, {h.key: h.meter for h in node.genesis.households}[key.public]
+    return key, load_household_spec(node.genesis, commune / "household-0").meter
 
 
 def sealed_reading(node: Node, commune: Path, seq: int) -> bytes:
@@ -108,6 +110,14 @@ def test_keyring_follows_a_rotation_and_old_payloads_stay_readable(node, commune
 
 def test_a_node_without_a_copy_of_the_commune_key_is_refused(commune):
     home = load_home(commune / "household-0")
+    # Its genesis households open only with the commune key: refused before any state.
+    with pytest.raises(NoCommuneKey, match="seals household payloads.*epoch 0"):
+        open_store(home)
+    # A node whose state it holds (a copy of a validator's) is refused at start too.
+    validator = load_home(commune / "validator-0")
+    open_store(validator).close()
+    shutil.rmtree(home.path / DB_DIR)
+    shutil.copytree(commune / "validator-0" / DB_DIR, home.path / DB_DIR)
     store = open_store(home)
     try:
         with pytest.raises(NoCommuneKey, match="seals household payloads"):

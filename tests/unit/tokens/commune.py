@@ -106,6 +106,11 @@ class Chain:
         self.nonces[key.public] = self.nonces.get(key.public, 0) + 1
         return self.nonces[key.public]
 
+    def registrar_tx(self, tx_type: type[T.Tx], by: Keypair, **fields: Any) -> bytes:
+        """A registrar tx as this chain takes it: in clear here, sealed to the commune key
+        on a chain that seals (test_sealing.SealChain)."""
+        return self.tx(tx_type, by, **fields)
+
     def tx(self, tx_type: type[T.Tx], by: Keypair, **fields: Any) -> bytes:
         """A signed tx from ``by``, with the next nonce unless given."""
         if "nonce" in tx_type.__dataclass_fields__ and "nonce" not in fields:

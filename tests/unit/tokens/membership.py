@@ -23,12 +23,12 @@ def members():
 
 
 def deregister(chain, key, signer=REGISTRAR) -> bytes:
-    return chain.tx(T.Deregister, signer, key=key.public, memo="déménagement")
+    return chain.registrar_tx(T.Deregister, signer, key=key.public, memo="déménagement")
 
 
 def register(chain, key, i, signer=REGISTRAR) -> bytes:
-    return chain.tx(T.RegisterHousehold, signer, key=key.public, meter=f"0214{i:08d}", prm=f"300000{i:08d}",
-                    label="Nouveaux", kva=6, peak_w=0)
+    return chain.registrar_tx(T.RegisterHousehold, signer, key=key.public, meter=f"0214{i:08d}",
+                              prm=f"300000{i:08d}", label="Nouveaux", kva=6, peak_w=0)
 
 
 def rotate(chain, old, new, new_signer=None) -> bytes:

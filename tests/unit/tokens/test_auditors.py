@@ -117,7 +117,7 @@ def reconcile_tx(chain: SealChain, i: int, start: int, export, imp, nonce: int |
                        prm=f"300000{i:08d}", start=start, export_wh=tuple(export), import_wh=tuple(imp), sig=ZERO_SIG)
 
 
-def seal_reconcile(chain: SealChain, inner: T.Reconcile, public: bytes | None = None) -> bytes:
+def seal_registrar(chain: SealChain, inner: T.Tx, public: bytes | None = None) -> bytes:
     return build_commune_sealed(inner, REGISTRAR, chain.genesis.chain_id, chain.epoch, public or chain.public,
                                 chain.fresh(32)).encode()
 
@@ -125,7 +125,9 @@ def seal_reconcile(chain: SealChain, inner: T.Reconcile, public: bytes | None = 
 def test_sealed_reconcile_corrects_like_a_clear_one_and_clear_is_refused(chain):
     t0 = chain.time_s
     h0, h2 = chain.households[0], chain.households[2]
-    chain.block([chain.tx(T.Consent, REGISTRAR, prm=f"300000{i:08d}", granted=True, memo="") for i in (0, 2)])
+    chain.block([seal_registrar(chain, T.Consent(signer=REGISTRAR.public, nonce=chain.nonce(REGISTRAR),
+                                                 prm=f"300000{i:08d}", granted=True, memo="", sig=ZERO_SIG))
+                 for i in (0, 2)])
     chain.block([chain.seal(chain.inner_reading(0, 1, t0, 0, 0), h0), chain.seal(chain.inner_reading(2, 1, t0, 0, 0), h2)])
     chain.block([chain.seal(chain.inner_reading(0, 2, t0 + 600, 0, 800), h0),
                  chain.seal(chain.inner_reading(2, 2, t0 + 600, 500, 0), h2)], dt_s=600)
@@ -134,7 +136,7 @@ def test_sealed_reconcile_corrects_like_a_clear_one_and_clear_is_refused(chain):
     clear = sign_message(reconcile_tx(chain, 0, start, [400], [0], nonce=chain.nonces[REGISTRAR.public] + 1),
                          chain.genesis.chain_id, REGISTRAR).encode()
     chain.expect_invalid(clear, "must_seal")
-    data = seal_reconcile(chain, reconcile_tx(chain, 0, start, [400], [0]))
+    data = seal_registrar(chain, reconcile_tx(chain, 0, start, [400], [0]))
     assert b"300000" not in data
     before = balances(chain, h0)[0]
     chain.block([data])
@@ -147,9 +149,9 @@ def test_sealed_reconcile_corrects_like_a_clear_one_and_clear_is_refused(chain):
 def test_invalid_sealed_reconcile(chain):
     nonce = chain.nonces.get(REGISTRAR.public, 0) + 1
     inner = reconcile_tx(chain, 0, chain.time_s, [1], [0], nonce=nonce)
-    good = T.decode_tx(seal_reconcile(chain, inner))
+    good = T.decode_tx(seal_registrar(chain, inner))
     other = compute_commune_public(hashlib.sha256(b"not the commune").digest())
-    chain.expect_invalid(seal_reconcile(chain, inner, public=other), "seal_does_not_open")
+    chain.expect_invalid(seal_registrar(chain, inner, public=other), "seal_does_not_open")
     chain.expect_invalid(sign_message(dataclasses.replace(good, nonce=nonce + 1), chain.genesis.chain_id,
                                       REGISTRAR).encode(), "nonce_mismatch")
     chain.expect_invalid(sign_message(dataclasses.replace(good, epoch=1), chain.genesis.chain_id,

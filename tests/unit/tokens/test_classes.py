@@ -236,7 +236,9 @@ def test_class_balances_are_salted_leaves_on_a_sealing_chain():
     chain = SealChain(classes=CLASSES)
     h = chain.households
     chain.block([chain.set_data_key(k) for k in h])
-    chain.block([issue(chain, "points", h[0], 40)])
+    # An Issue names the household credited: sealed to the commune key on this chain.
+    chain.expect_invalid(issue(chain, "points", h[0], 40), "must_seal")
+    chain.block([chain.registrar_tx(T.Issue, REGISTRAR, cls="points", to=h[0].public, amount=40, memo="déchetterie")])
     inner = T.Transfer(signer=h[0].public, nonce=chain.nonce(h[0]), to=h[1].public, cls="points", amount=15, memo="",
                        sig=bytes(64))
     chain.block([chain.seal(inner, h[0])])

@@ -215,7 +215,8 @@ def test_commune_class_balances_are_written_off_their_supply():
     genesis, keys = make_genesis(4, PARAMS, classes=classes)
     chain = Chain(genesis)
     leaver = keys[3]
-    chain.block([chain.tx(T.Issue, REGISTRAR, cls="recycled", to=leaver.public, amount=1000, memo="déchetterie")])
+    chain.block([chain.registrar_tx(T.Issue, REGISTRAR, cls="recycled", to=leaver.public, amount=1000,
+                                    memo="déchetterie")])
     chain.block([transfer(chain, leaver, keys[0], 150, cls="sel"), transfer(chain, leaver, keys[1], 30, cls="points"),
                  transfer(chain, leaver, keys[1], 400, cls="recycled")])
     assert state(chain, L.key_class_balance(leaver.public, "sel")) == -150

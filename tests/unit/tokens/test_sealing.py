@@ -13,6 +13,7 @@ from tokens import layout as L
 from tokens import txs as T
 from tokens.kv import decode_value
 from tokens.sealing import (
+    build_commune_sealed,
     Keyring, MissingCommuneKey, build_sealed, build_set_data_key, compute_keyring, open_own_sealed,
 )
 from tokens.statetree import compute_proof
@@ -63,6 +64,12 @@ class SealChain(Chain):
     def seal(self, inner: T.Tx, key, epoch=None) -> bytes:
         return build_sealed(inner, key, self.genesis.chain_id, self.epoch if epoch is None else epoch,
                             self.fresh(24)).encode()
+
+    def registrar_tx(self, tx_type: type[T.Tx], by, **fields) -> bytes:
+        """A registrar tx of ``by`` with its next nonce, sealed to the commune key
+        (``CommuneSealed``), as a sealing chain takes it."""
+        inner = tx_type(signer=by.public, nonce=self.nonce(by), sig=ZERO_SIG, **fields)
+        return build_commune_sealed(inner, by, self.genesis.chain_id, self.epoch, self.public, self.fresh(32)).encode()
 
     def inner_reading(self, i: int, seq: int, t: int, imp: int, exp: int) -> T.MeterReading:
         key = self.households[i]
