@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from node.home.homedir import KEY_FILE, create_network
+from node.home.homedir import KEY_FILE, create_network, load_household_spec
 from node.home.keyfile import load_key
 from node.api.proofs import get_committed_root
 from node.api.views import get_consumers_view, get_intervals_view
@@ -47,7 +47,9 @@ class Sealed:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.keys = {n: load_key(run.commune / n / KEY_FILE) for n in ("household-0", "household-1")}
-        self.meters = {h.key: h.meter for h in run.home.genesis.households}
+        # A sealing genesis seals each household's record: its home holds it (household.json).
+        self.meters = {k.public: load_household_spec(run.home.genesis, run.commune / n).meter
+                       for n, k in self.keys.items()}
         self.seq = {n: 0 for n in self.keys}
         self.index = {n: [0, 0] for n in self.keys}
         sealing = get_sealing(run.store.state)
