@@ -98,6 +98,8 @@ class TxOutcome:
     lost: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     resubmitted_txs: int = 0
+    # "reading" / "transfer", and who by (its node): what a lost tx was, for the report.
+    lost_kinds: dict[str, int] = field(default_factory=dict)
 
 
 def check_txs(log: AckLog, follower: Follower) -> TxOutcome:
@@ -112,6 +114,8 @@ def check_txs(log: AckLog, follower: Follower) -> TxOutcome:
             out.superseded += 1
         else:
             out.lost.append(entry.tx_id)
+            what = f"{entry.kind} via {entry.node}"
+            out.lost_kinds[what] = out.lost_kinds.get(what, 0) + 1
     return out
 
 

@@ -142,6 +142,7 @@ class Household:
         self.last_t = 0
         self.pending_transfer: Acked | None = None
         self.paused = False
+        self.moved_out = False     # deregistered: its load is off for good
 
     def switch_key(self, key: Keypair) -> None:
         """Sign from now on with ``key`` (a rotation, a recovery, a new occupant)."""
@@ -171,6 +172,9 @@ class LoadGen:
         self.log = AckLog()
         self.follower = Follower(seeds={hh.key.public.hex(): hh.key.seed for hh in self.households})
         self.resubmitted = 0
+        # No new transfer while set (a rotation of the commune data key, node/e2e/sealing.py).
+        self.transfers_held = False
+        self.transfers_posting = 0   # transfers posted and not yet answered
         self._nursery: trio.Nursery | None = None
 
     async def read_nonces(self, node: NodeProc) -> None:
@@ -219,12 +223,17 @@ class LoadGen:
         while True:
             await trio.sleep(self.transfer_every_s)
             pending = hh.pending_transfer
-            if hh.paused or to.paused or (pending is not None and pending.tx_id not in self.follower.committed):
+            held = hh.paused or to.paused or self.transfers_held
+            if held or (pending is not None and pending.tx_id not in self.follower.committed):
                 continue
             hh.nonce += 1
             tx = Transfer(signer=hh.key.public, nonce=hh.nonce, to=to.key.public, cls="kwh", amount=1, memo="e2e",
                           sig=b"")
-            entry = await self.submit(hh, hh.meter.encode(tx, hh.chain_id), "transfer", hh.nonce)
+            self.transfers_posting += 1
+            try:
+                entry = await self.submit(hh, hh.meter.encode(tx, hh.chain_id), "transfer", hh.nonce)
+            finally:
+                self.transfers_posting -= 1
             if entry is None:
                 hh.nonce -= 1   # refused or unreachable: the same nonce is free for the next try
             hh.pending_transfer = entry
