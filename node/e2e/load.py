@@ -263,8 +263,10 @@ class LoadGen:
             nursery.start_soon(self.run_resubmitter)
 
     def add_household(self, hh: Household) -> None:
-        """A household registered during the run: its readings start now."""
+        """A household registered during the run: its readings start now, and the
+        follower opens its sealed ones (a reading dropped is then seen superseded)."""
         self.households.append(hh)
+        self.follower.seeds[hh.key.public.hex()] = hh.key.seed
         if self._nursery is not None:
             self._nursery.start_soon(self.run_readings, hh)
 
