@@ -63,8 +63,13 @@ async def apply_fault(cluster: Cluster, p: Perturbation, node: NodeProc | None, 
                          f"seen {event.seen_after_s} s after the command")
         if p.op == "register":
             result.joined_from = event.joined_from
-            result.detail += ("; its node replayed from genesis" if event.joined_from is None else
-                              f"; its node state-synced from the snapshot of height {event.joined_from}")
+            joined = cluster.by_name[event.household]
+            if joined.light:
+                result.detail += (f"; its light node checked the headers from genesis, its data key in the state "
+                                  f"{event.data_key_after_s} s after its registration was seen")
+            else:
+                result.detail += ("; its node replayed from genesis" if event.joined_from is None else
+                                  f"; its node state-synced from the snapshot of height {event.joined_from}")
     elif p.op in VALIDATOR_OPS:
         result.detail = await run_validator_op(cluster, p.op, node, cluster.find(p.spare) if p.spare else None,
                                                limit_s, membership.sealing if membership else None)

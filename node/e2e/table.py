@@ -52,7 +52,12 @@ FOOTER = """
 - Sealed runs: the load seals its readings and transfers (as the meter agent does) and
   starts once every household's light node has its data key in a block; blocks are
   compared among the validators, and each light node's state hash must be the one the
-  validators' next header carries.
+  validators' next header carries. A validator change there is followed by a rotation
+  of the commune data key sealed to the new set, through the CLI (`rotate-data-key`,
+  `cosign-data-key`, `submit-data-key`): transfers are drained and held first, the
+  households' light nodes publish their data keys of the new epoch, and the meters seal
+  under it once those are in the state; a new validator starts only then, by state sync
+  from a snapshot taken after the rotation, and a removed one's node is retired.
 - `voisinage e2e soak --minutes 30` reports RSS growth per node; it is not run in CI.
 """
 

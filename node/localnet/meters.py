@@ -5,7 +5,8 @@ indexes (Wh) and posts a signed ``MeterReading`` to its own node's ``POST /tx``.
 Cumulative indexes make a lost or refused reading harmless: the next carries the
 energy. The power curves come from ``node.sim.profiles``. On a commune that seals
 payloads (docs/privacy.md "Sealed payloads") each reading goes sealed, as the meter
-agent sends it.
+agent sends it, under the epoch of the commune data key its own node's state shows: a
+rotation of the key (``validator rotate-data-key``) moves the meters to the new epoch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 import trio
 
 from node.clock import ChainClock
+from node.meter.sealing import parse_commune_sealing
 from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key
 from node.sim.profiles import MeterSim, Weather, household_profile
@@ -27,6 +29,7 @@ from tokens.txs import MeterReading, Tx
 from wire import Keypair, sign_message
 
 READING_EVERY_CHAIN_S = 60
+EPOCH_CHECK_EVERY = 10    # readings between two looks at the node's commune data key epoch
 
 
 @dataclass
@@ -55,9 +58,19 @@ class Meter:
 
 
 def get_seal_epoch(genesis: Genesis) -> int | None:
-    """The data key epoch a household seals under from genesis on (None: no sealing). A
-    local network never rotates the commune key."""
+    """The data key epoch a household seals under from genesis on (None: no sealing)."""
     return 0 if genesis.seals_payloads else None
+
+
+async def fetch_seal_epoch(client: httpx.AsyncClient, url: str) -> int | None:
+    """The commune data key's epoch as the node at ``url`` holds it (None: it does not
+    answer, or the chain does not seal)."""
+    try:
+        response = await client.get(f"{url}/commune", timeout=5)
+        sealing = parse_commune_sealing(response.json()) if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return None if sealing is None else sealing.epoch
 
 
 class MeterFleet:
@@ -86,6 +99,10 @@ class MeterFleet:
     async def _run_one(self, client: httpx.AsyncClient, meter: Meter) -> None:
         wall_period = self.clock.chain_to_wall_s(READING_EVERY_CHAIN_S * 1000)
         while True:
+            if meter.seal_epoch is not None and meter.seq % EPOCH_CHECK_EVERY == 0:
+                # After a rotation the household's node publishes its new data key by itself.
+                epoch = await fetch_seal_epoch(client, meter.url)
+                meter.seal_epoch = meter.seal_epoch if epoch is None else epoch
             t = self.clock.now_ms() // 1000
             data = meter.reading(self.genesis.chain_id, t)
             try:
