@@ -19,7 +19,6 @@ import httpx
 import trio
 
 from node.clock import ChainClock
-from node.meter.sealing import parse_commune_sealing
 from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key
 from node.sim.profiles import MeterSim, Weather, household_profile
@@ -67,10 +66,11 @@ async def fetch_seal_epoch(client: httpx.AsyncClient, url: str) -> int | None:
     answer, or the chain does not seal)."""
     try:
         response = await client.get(f"{url}/commune", timeout=5)
-        sealing = parse_commune_sealing(response.json()) if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+        sealing = response.json().get("sealing") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
         return None
-    return None if sealing is None else sealing.epoch
+    epoch = sealing.get("epoch") if isinstance(sealing, dict) else None
+    return epoch if type(epoch) is int and epoch >= 0 else None
 
 
 class MeterFleet:
