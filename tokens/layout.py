@@ -63,7 +63,10 @@ key                             value
                                 payloads"; absent on a chain that does not seal payloads)
 ``dkey/`` epoch                 [X25519 public key, link]: the commune data key of that epoch;
                                 link: the previous epoch's secret boxed under this one's (b"" at 0)
-``dkv/`` epoch ‖ validator      the epoch's secret sealed to that validator's key
+``dkv/`` epoch ‖ holder         the epoch's secret sealed to that holder's key (a validator or
+                                an auditor)
+``aud/`` key                    [since height, proposal id]: an auditor appointed by a passed
+                                proposal (rules_auditors, docs/privacy.md "Auditors"), public
 ``hdk/`` key ‖ epoch            a household's data key and leaf salt, sealed to the epoch's key
 ``cbal/`` key ‖ class           a household's balance of a commune-defined class (docs/classes.md)
 ``csup/`` class                 the amount of a commune-defined class issued so far (Issue)
@@ -136,6 +139,7 @@ META_DATA_EPOCH = b"meta/data_epoch"
 DATA_KEY = b"dkey/"
 DATA_KEY_SEALED = b"dkv/"
 HOUSEHOLD_DATA_KEY = b"hdk/"
+AUDITOR = b"aud/"
 CLASS_BALANCE = b"cbal/"
 CLASS_SUPPLY = b"csup/"
 ERASE_DUE = b"edue/"
@@ -303,6 +307,10 @@ def key_data_key(epoch: int) -> bytes:
 
 def key_data_key_sealed(epoch: int, validator: bytes) -> bytes:
     return DATA_KEY_SEALED + u64(epoch) + validator
+
+
+def key_auditor(key: bytes) -> bytes:
+    return AUDITOR + key
 
 
 def key_household_data_key(addr: bytes, epoch: int) -> bytes:

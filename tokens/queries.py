@@ -14,6 +14,7 @@ from tokens.genesis import DEFAULT_PARAMS, Genesis
 from tokens.kv import KV, decode_value
 from tokens.ledger import is_registrar_at
 from tokens.rules_assoc import compute_fund_address
+from tokens.rules_auditors import get_holders, read_auditors, read_epoch_holders
 from tokens.rules_registrars import get_registrars_at
 from tokens.rules_validators import compute_quorum_cosigners, get_set_at
 from tokens.settlement import compute_standing_allocation
@@ -301,9 +302,18 @@ def get_upgrade_view(kv: KV, height: Height, chain_id: bytes) -> dict[str, Any]:
 
 def get_sealing(kv: KV) -> dict[str, Any] | None:
     """docs/privacy.md "Sealed payloads": the commune data key households seal to now,
-    {epoch, public}, and the epochs' public keys; None on a chain that does not seal."""
+    {epoch, public}, the keys it is sealed to (``holders``), the auditors, the keys the
+    next rotation must seal to and whether one is due; None on a chain that does not seal."""
     epoch = _get(kv, L.META_DATA_EPOCH)
     if epoch is None:
         return None
     record = _get(kv, L.key_data_key(epoch))
-    return {"epoch": epoch, "public": record[0].hex()}
+    auditors = read_auditors(kv)
+    sets = _scan(kv, L.VALIDATOR_SET)
+    latest = list(sets[-1][1]) if sets else []
+    # docs/privacy.md "Auditors": a new epoch goes to the latest validators and the auditors;
+    # a rotation is due while the current epoch's copies went to another set of keys.
+    due = get_holders(latest, [bytes.fromhex(a["key"]) for a in auditors])
+    holders = read_epoch_holders(kv, epoch)
+    return {"epoch": epoch, "public": record[0].hex(), "holders": [k.hex() for k in holders],
+            "auditors": auditors, "next_holders": [k.hex() for k in due], "rotation_due": holders != due}

@@ -14,6 +14,7 @@ from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
 from tokens.ledger import Ledger
+from tokens.rules_auditors import AUDITORS_PARAM, check_auditor_proposal, process_auditor_proposal
 from tokens.rules_registrars import REGISTRARS_PARAM, check_registrar_proposal, process_registrar_proposal
 from tokens.settlement import (
     get_categories, get_first_contribution_day, get_standing_allocation, process_force_settle,
@@ -128,10 +129,12 @@ def parse_param_change(lg: Ledger, param: str, value_text: str) -> dict:
 
 def process_propose(lg: Ledger, tx: Propose, tx_id: bytes) -> None:
     # DESIGN §5 Propose: a parameter change with a voting window; DESIGN §12: or a
-    # change of the registrar set.
+    # change of the registrar set; docs/privacy.md "Auditors": or of the auditors.
     lg.require_household(tx.signer)
     if tx.param == REGISTRARS_PARAM:
         check_registrar_proposal(lg, tx.value)
+    elif tx.param == AUDITORS_PARAM:
+        check_auditor_proposal(lg, tx.value)
     else:
         parse_param_change(lg, tx.param, tx.value)
     if not lg.now_s < tx.voting_end <= lg.now_s + MAX_VOTING_WINDOW_S:
@@ -232,7 +235,7 @@ def process_tally(lg: Ledger, pid: bytes, events: list) -> ProposalTallied:
     applied = False
     status = STATUS_PASSED if tally.passed else STATUS_REJECTED
     if tally.passed:
-        applied = process_param_change(lg, prop[L.P_PARAM], prop[L.P_VALUE], events)
+        applied = process_param_change(lg, prop[L.P_PARAM], prop[L.P_VALUE], events, pid)
         status = STATUS_PASSED if applied else STATUS_FAILED
     prop[L.P_STATUS:] = [status, tally.yes, tally.no, tally.abstain, tally.participation_bp]
     lg.ov.mark(L.key_proposal(pid))
@@ -240,10 +243,13 @@ def process_tally(lg: Ledger, pid: bytes, events: list) -> ProposalTallied:
                            tally.participation_bp)
 
 
-def process_param_change(lg: Ledger, param: str, value_text: str, events: list) -> bool:
-    """Apply a passed change if it is still valid with today's parameters (or registrars)."""
+def process_param_change(lg: Ledger, param: str, value_text: str, events: list, pid: bytes = bytes(32)) -> bool:
+    """Apply a passed change if it is still valid with today's parameters (or registrars,
+    or auditors)."""
     if param == REGISTRARS_PARAM:
         return process_registrar_proposal(lg, value_text)
+    if param == AUDITORS_PARAM:
+        return process_auditor_proposal(lg, value_text, pid)
     try:
         params = parse_param_change(lg, param, value_text)
     except InvalidTx:

@@ -17,21 +17,24 @@ holds the commune key, and a node without it cannot apply the block at all.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import Genesis
 from tokens.ledger import Ledger
+from tokens.rules_auditors import get_auditors, get_holders
 from tokens.rules_erasure import get_erasure
 from tokens.rules_validators import check_cosigners, get_set_at
 from tokens.sealing import MissingCommuneKey, get_first_data_key
 from tokens.settlement import CONTRIBUTION_DAYS, DAY_S
 from tokens.txs import (
-    SEALABLE_SET, SEALABLE_TYPES, MeterReading, Offer, RotateDataKey, Sealed, SetDataKey, Tx, decode_sealable,
+    COMMUNE_SEALABLE_SET, SEALABLE_SET, SEALABLE_TYPES, CommuneSealed, MeterReading, Offer, RotateDataKey, Sealed,
+    SealedCosigned, SetDataKey, Tx, decode_commune_sealable, decode_sealable,
 )
 from wire import DecodeError, signing_bytes, verify_signature
-from wire.seal import SealError, compute_payload_mac, open_payload
+from wire.seal import SIG_LEN, SealError, compute_payload_mac, open_from_commune, open_payload
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,12 @@ def get_epoch(lg: Ledger) -> int:
 def check_sealing_policy(lg: Ledger, tx: Tx) -> None:
     # docs/privacy.md "What is sealed": on a sealing chain a household payload that
     # reveals consumption, production or a trade travels only sealed.
-    if lg.genesis.sealing is None or type(tx) not in SEALABLE_SET:
+    if lg.genesis.sealing is None:
+        return
+    if type(tx) in COMMUNE_SEALABLE_SET:
+        raise InvalidTx("must_seal", f"{tx.TAG}: this chain takes a household's official curve only sealed to the "
+                                     "commune data key (tx/commune-sealed)")
+    if type(tx) not in SEALABLE_SET:
         return
     if isinstance(tx, Offer) and tx.counterparty is None:
         return      # a public market offer: anyone must be able to see it to accept it
@@ -131,10 +139,12 @@ def process_rotate_data_key(lg: Ledger, tx: RotateDataKey, tx_id: bytes) -> None
     if tx.nonce != current + 1:
         raise InvalidTx("stale_nonce", f"epoch {tx.nonce} is not the next one, {current + 1}")
     # The new secret goes to every validator of the latest set (a pending change
-    # included), and to nobody else: a removed validator cannot open the new epoch.
-    latest = list(entries[-1][1])
-    if sorted(tx.holders) != sorted(latest) or len(tx.holders) != len(latest):
-        raise InvalidTx("bad_holders", "the new data key must be sealed to exactly the latest validator set")
+    # included) and every auditor (docs/privacy.md "Auditors"), and to nobody else: a
+    # removed validator or auditor cannot open the new epoch.
+    holders = get_holders(list(entries[-1][1]), get_auditors(lg.ov.iter_prefix(L.AUDITOR)))
+    if sorted(tx.holders) != holders or len(tx.holders) != len(holders):
+        raise InvalidTx("bad_holders", "the new data key must be sealed to exactly the latest validator set "
+                                       "and the auditors")
     if len(tx.sealed) != len(tx.holders):
         raise InvalidTx("bad_holders", "one sealed secret is needed per holder")
     lg.ov.put(L.META_DATA_EPOCH, tx.nonce)
@@ -146,8 +156,9 @@ def process_rotate_data_key(lg: Ledger, tx: RotateDataKey, tx_id: bytes) -> None
 
 # -- Sealed --------------------------------------------------------------------------------------
 
-def open_envelope(lg: Ledger, tx: Sealed, tx_id: bytes) -> Tx:
-    """The inner tx of ``tx``, checked against its envelope (not yet against the rules)."""
+def open_envelope(lg: Ledger, tx: Sealed | SealedCosigned, tx_id: bytes) -> Tx:
+    """The inner tx of ``tx``, checked against its envelope (not yet against the rules);
+    a ``SealedCosigned``'s with its co-signature opened into it."""
     check_epoch(lg, tx.epoch)
     keys = require_keyring(lg)
     # The data key first, then the cache: an erased household's envelope never opens,
@@ -173,12 +184,53 @@ def open_envelope(lg: Ledger, tx: Sealed, tx_id: bytes) -> Tx:
         inner = decode_sealable(payload)
     except DecodeError as exc:
         raise InvalidTx("malformed_payload", exc.reason) from None
+    if isinstance(tx, SealedCosigned):
+        inner = attach_cosig(keys.get_secret(tx.epoch), tx, inner)
     check_inner(lg, tx, inner)
     keys.remember_opened(tx_id, inner)
     return inner
 
 
-def check_inner(lg: Ledger, tx: Sealed, inner: Tx) -> None:
+def attach_cosig(secret: bytes, tx: SealedCosigned, inner: Tx) -> Tx:
+    """``inner`` with the co-signer's signature that ``tx.cosig`` holds sealed to the
+    commune key (check_inner then verifies it over the inner tx)."""
+    others = [sig_field for key_field, sig_field in inner.SIGNERS if key_field != "signer"]
+    if len(others) != 1:
+        raise InvalidTx("not_cosigned", f"{inner.TAG} has no second signer: seal it as tx/sealed")
+    try:
+        cosig = open_from_commune(secret, tx.cosig)
+    except SealError as exc:
+        raise InvalidTx("cosig_does_not_open", str(exc)) from None
+    if len(cosig) != SIG_LEN:
+        raise InvalidTx("cosig_does_not_open", f"a sealed co-signature holds {SIG_LEN} bytes, not {len(cosig)}")
+    return dataclasses.replace(inner, **{others[0]: cosig})
+
+
+def open_commune_envelope(lg: Ledger, tx: CommuneSealed, tx_id: bytes) -> Tx:
+    """The registrar tx a ``CommuneSealed`` holds, sealed to the epoch's commune key."""
+    check_epoch(lg, tx.epoch)
+    keys = require_keyring(lg)
+    inner = keys.opened.get(tx_id)
+    if inner is not None:
+        return inner
+    try:
+        payload = open_from_commune(keys.get_secret(tx.epoch), tx.box)
+    except SealError as exc:
+        raise InvalidTx("seal_does_not_open", str(exc)) from None
+    try:
+        inner = decode_commune_sealable(payload)
+    except DecodeError as exc:
+        raise InvalidTx("malformed_payload", exc.reason) from None
+    # The envelope's signature covers the box and stands for the inner signer's.
+    if inner.signer != tx.signer:
+        raise InvalidTx("signer_mismatch", "the sealed tx is not the envelope signer's")
+    if inner.nonce != tx.nonce:
+        raise InvalidTx("nonce_mismatch", f"envelope nonce {tx.nonce}, sealed tx {inner.nonce}")
+    keys.remember_opened(tx_id, inner)
+    return inner
+
+
+def check_inner(lg: Ledger, tx: Sealed | SealedCosigned, inner: Tx) -> None:
     if inner.signer != tx.signer:
         raise InvalidTx("signer_mismatch", "the sealed tx is not the envelope signer's")
     order = inner.seq if isinstance(inner, MeterReading) else inner.nonce
@@ -192,5 +244,6 @@ def check_inner(lg: Ledger, tx: Sealed, inner: Tx) -> None:
             raise InvalidTx("bad_signature", f"{inner.TAG}: the {key_field}'s signature does not verify")
 
 
-__all__ = ["DataKeyRotated", "check_sealing_policy", "open_envelope", "process_genesis_sealing",
+__all__ = ["DataKeyRotated", "check_sealing_policy", "open_commune_envelope", "open_envelope",
+           "process_genesis_sealing",
            "process_rotate_data_key", "process_set_data_key", "SEALABLE_TYPES"]

@@ -16,6 +16,7 @@ in its sealed data key, once it has published one; b"" otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -23,11 +24,15 @@ from typing import Any
 from tokens import layout as L
 from tokens.kv import KV, decode_value
 from tokens.statetree import SaltOf, no_salt
-from tokens.txs import SEALABLE_TYPES, MeterReading, Sealed, SetDataKey, Tx, decode_sealable
+from tokens.txs import (
+    COMMUNE_SEALABLE_SET, SEALABLE_TYPES, CommuneSealed, MeterReading, Sealed, SealedCosigned, SetDataKey, Tx,
+    decode_sealable,
+)
 from wire import Keypair, sign_message
+from wire.crypto import signing_bytes
 from wire.seal import (
-    SealError, compute_commune_public, compute_payload_mac, derive_household_keys, open_commune_secret,
-    open_data_key, open_link, open_payload, seal_data_key, seal_payload,
+    SEALED_COSIG_LEN, SealError, compute_commune_public, compute_payload_mac, derive_household_keys,
+    open_commune_secret, open_data_key, open_link, open_payload, seal_data_key, seal_payload, seal_to_commune,
 )
 
 MAX_OPENED = 50_000      # inner txs kept by envelope id: a full mempool (node/service/mempool.py)
@@ -202,7 +207,35 @@ def build_sealed(inner: Tx, key: Keypair, chain_id: bytes, epoch: int, box_nonce
                         chain_id, key)
 
 
-def open_own_sealed(seed: bytes, tx: Sealed) -> Tx:
+def build_sealed_cosigned(inner: Tx, key: Keypair, chain_id: bytes, epoch: int, box_nonce: bytes) -> SealedCosigned:
+    """``inner`` (its second signature still empty) sealed as ``build_sealed`` does, in an
+    envelope the co-signer completes on its own machine (``add_cosig``)."""
+    sealed = build_sealed(inner, key, chain_id, epoch, box_nonce)
+    envelope = SealedCosigned(signer=sealed.signer, nonce=sealed.nonce, epoch=epoch, mac=sealed.mac, box=sealed.box,
+                              cosig=bytes(SEALED_COSIG_LEN), sig=bytes(64))
+    return sign_message(envelope, chain_id, key)
+
+
+def add_cosig(envelope: SealedCosigned, inner: Tx, cosigner: Keypair, chain_id: bytes, commune_public: bytes,
+              ephemeral_seed: bytes) -> SealedCosigned:
+    """The co-signer's signature over ``inner`` (the tx it read in clear), sealed to the
+    envelope's epoch's commune key. The ledger checks it against the inner tx it opens:
+    an envelope holding anything else is refused."""
+    sig = cosigner.sign(signing_bytes(chain_id, inner))
+    return dataclasses.replace(envelope, cosig=seal_to_commune(commune_public, sig, ephemeral_seed))
+
+
+def build_commune_sealed(inner: Tx, key: Keypair, chain_id: bytes, epoch: int, commune_public: bytes,
+                         ephemeral_seed: bytes) -> CommuneSealed:
+    """A registrar tx (a ``Reconcile``) sealed to the commune key of ``epoch``, signed by ``key``."""
+    if type(inner) not in COMMUNE_SEALABLE_SET or inner.signer != key.public:
+        raise ValueError(f"{inner.TAG} is not a registrar tx of this key that is sealed to the commune")
+    box = seal_to_commune(commune_public, inner.encode(), ephemeral_seed)
+    return sign_message(CommuneSealed(signer=key.public, nonce=inner.nonce, epoch=epoch, box=box, sig=bytes(64)),
+                        chain_id, key)
+
+
+def open_own_sealed(seed: bytes, tx: Sealed | SealedCosigned) -> Tx:
     """A household reads back one of its own sealed txs; raises ``SealError`` or ``DecodeError``."""
     data_key, _ = derive_household_keys(seed, tx.epoch)
     payload = open_payload(data_key, tx.box)

@@ -35,7 +35,7 @@ from tokens.statetree import compute_tree_build, compute_tree_change
 from tokens.txs import (
     Accept, AllocationBallot, Issue, CancelRecovery, Consent, Delegate, Reconcile, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
     PublicService, Propose, RecoverKey, Redeem, RegisterAssociation, RegisterHousehold, RegistrarSetChange,
-    RemoveAssociation, RevokeGift, RotateDataKey, RotateKey, ScheduleUpgrade, Sealed, Service, SetDataKey, Spend,
+    RemoveAssociation, RevokeGift, RotateDataKey, RotateKey, ScheduleUpgrade, Sealed, SealedCosigned, CommuneSealed, Service, SetDataKey, Spend,
     StandingGift, Transfer, Tx, UpdateHousehold,
     ValidatorSetChange, Vote, decode_tx,
 )
@@ -122,7 +122,15 @@ def process_sealed(lg: Ledger, tx: Sealed, tx_id: bytes) -> None:
     HANDLERS[type(inner)](lg, inner, tx_id)
 
 
+def process_commune_sealed(lg: Ledger, tx: CommuneSealed, tx_id: bytes) -> None:
+    """A registrar tx sealed to the commune key: opened, then applied by its own rules."""
+    inner = rules_seal.open_commune_envelope(lg, tx, tx_id)
+    HANDLERS[type(inner)](lg, inner, tx_id)
+
+
 HANDLERS[Sealed] = process_sealed
+HANDLERS[SealedCosigned] = process_sealed
+HANDLERS[CommuneSealed] = process_commune_sealed
 
 
 def verify_tx_signatures(lg: Ledger, tx: Tx) -> None:

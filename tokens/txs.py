@@ -23,7 +23,7 @@ from wire import (
     register,
 )
 from wire.limits import MAX_HEADER_BYTES, MAX_TX_BYTES
-from wire.seal import LINK_LEN, SEALED_DATA_KEY_LEN, SEALED_SECRET_LEN
+from wire.seal import LINK_LEN, SEALED_COSIG_LEN, SEALED_DATA_KEY_LEN, SEALED_SECRET_LEN
 
 CLASS = Str(8)          # token class name: "kwh", "hour" or one the genesis defines
 MEMO = Str(140)         # DESIGN §4: memo <= 140 bytes
@@ -623,29 +623,68 @@ class Sealed(Tx):
     sig: bytes = field_of(SIG)
 
 
+MAX_HOLDERS = 64 + 16        # a validator set change lists up to 64 keys; tokens/rules_auditors.MAX_AUDITORS
+
+
 @register("tx/rotate-data-key")
 @dataclass(frozen=True)
 class RotateDataKey(Tx):
     """Signed by >= 2/3 of the current validators: the commune data key of epoch ``nonce``
-    (the current epoch + 1), its secret sealed to each validator of the latest set
-    (``holders``, in order, one ``sealed`` each), and ``link``, the previous epoch's
-    secret boxed under the new one."""
+    (the current epoch + 1), its secret sealed to each validator of the latest set and
+    each auditor (``holders``, in order, one ``sealed`` each), and ``link``, the previous
+    epoch's secret boxed under the new one."""
 
     SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
     NOT_SIGNED: ClassVar[tuple[str, ...]] = ("sigs",)
     nonce: int = field_of(U64)
     public: bytes = field_of(KEY)
-    holders: tuple[bytes, ...] = field_of(List(KEY, 64))
-    sealed: tuple[bytes, ...] = field_of(List(Bytes(size=SEALED_SECRET_LEN), 64))
+    holders: tuple[bytes, ...] = field_of(List(KEY, MAX_HOLDERS))
+    sealed: tuple[bytes, ...] = field_of(List(Bytes(size=SEALED_SECRET_LEN), MAX_HOLDERS))
     link: bytes = field_of(Bytes(size=LINK_LEN))
     sigs: tuple[ValidatorSig, ...] = field_of(List(Nested(ValidatorSig), 256))
 
 
-SEAL_TX_TYPES: tuple[type[Tx], ...] = (SetDataKey, Sealed, RotateDataKey)
+@register("tx/sealed-cosigned")
+@dataclass(frozen=True)
+class SealedCosigned(Tx):
+    """A household tx with a second signer (a ``Service``'s provider) co-signed on another
+    machine: ``signer`` seals it as a ``Sealed`` (its second signature left empty in the
+    box) and signs; the co-signer then signs the inner tx it read in clear and adds that
+    signature sealed to the epoch's commune key (``cosig``, wire.seal.seal_to_commune), so
+    no onlooker can test which household's key it verifies under."""
+
+    NOT_SIGNED: ClassVar[tuple[str, ...]] = ("cosig",)
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    epoch: int = field_of(U64)
+    mac: bytes = field_of(HASH)
+    box: bytes = field_of(SEALED_BOX)
+    cosig: bytes = field_of(Bytes(size=SEALED_COSIG_LEN))
+    sig: bytes = field_of(SIG)
+
+
+@register("tx/commune-sealed")
+@dataclass(frozen=True)
+class CommuneSealed(Tx):
+    """A registrar tx (``COMMUNE_SEALABLE_TYPES``: a ``Reconcile``, a household's official
+    curve) sealed to the commune data key of ``epoch`` (wire.seal.seal_to_commune): the
+    registrar holds no household data key, and only the key's holders (validators,
+    auditors) open it. ``nonce`` is the inner tx's; the signature covers the box."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    epoch: int = field_of(U64)
+    box: bytes = field_of(SEALED_BOX)
+    sig: bytes = field_of(SIG)
+
+
+SEAL_TX_TYPES: tuple[type[Tx], ...] = (SetDataKey, Sealed, RotateDataKey, SealedCosigned, CommuneSealed)
 TX_TYPES = TX_TYPES + SEAL_TX_TYPES
 # What a Sealed box may hold: the household txs that reveal consumption, production or
 # trade (docs/privacy.md "What is sealed").
 SEALABLE_TYPES: tuple[type[Tx], ...] = (MeterReading, Transfer, StandingGift, RevokeGift, Service, Offer, Accept)
+# What a CommuneSealed box may hold: registrar txs that carry a household's curve.
+COMMUNE_SEALABLE_TYPES: tuple[type[Tx], ...] = (Reconcile,)
 
 
 # ---- commune-defined classes (docs/classes.md) ----
@@ -681,5 +720,15 @@ def decode_sealable(data: bytes) -> Tx:
     return decode(data, SEALABLE_SET, MAX_TX_BYTES)
 
 
-__all__ += [t.__name__ for t in SEAL_TX_TYPES] + ["SEAL_TX_TYPES", "SEALABLE_TYPES", "SEALABLE_SET", "decode_sealable"]
+COMMUNE_SEALABLE_SET: frozenset[type[Tx]] = frozenset(COMMUNE_SEALABLE_TYPES)
+
+
+def decode_commune_sealable(data: bytes) -> Tx:
+    """Strictly decode the inner tx of a CommuneSealed box; raises ``DecodeError``."""
+    return decode(data, COMMUNE_SEALABLE_SET, MAX_TX_BYTES)
+
+
+__all__ += [t.__name__ for t in SEAL_TX_TYPES] + ["SEAL_TX_TYPES", "SEALABLE_TYPES", "SEALABLE_SET", "decode_sealable",
+                                                  "COMMUNE_SEALABLE_TYPES", "COMMUNE_SEALABLE_SET",
+                                                  "decode_commune_sealable"]
 

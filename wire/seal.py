@@ -1,13 +1,16 @@
 """Sealed payloads: the crypto of docs/privacy.md "Sealed payloads", pure.
 
-Three layers, all libsodium through PyNaCl:
+Four layers, all libsodium through PyNaCl:
 
 - the **commune data key** of an epoch, an X25519 key pair; its secret travels as a
-  *sealed box* (libsodium ``crypto_box_seal``) to each validator's Ed25519 key converted
-  to X25519;
+  *sealed box* (libsodium ``crypto_box_seal``) to each holder's Ed25519 key (a validator's,
+  or an auditor's appointed by a passed proposal) converted to X25519;
 - a household's **data key** (32 bytes, XSalsa20-Poly1305 ``secretbox``) and **leaf
   salt** (32 bytes), derived from the household's Ed25519 seed, sealed together to the
   epoch's commune public key;
+- a payload **sealed to the commune** (``seal_to_commune``): padded, then a sealed box to
+  the epoch's commune public key, for what a registrar or a co-signer must hide and has
+  no household data key for (a ``Reconcile``'s official curve, a provider's co-signature);
 - a **payload** (an encoded inner tx) padded to a multiple of ``PAD`` bytes and boxed
   under the household's data key; its *payload MAC* is BLAKE2b-256 keyed by the data
   key, so that only a key holder can check it (a plain sha256 of a reading would let
@@ -33,6 +36,8 @@ SEALED_SECRET_LEN = KEY_LEN + SEAL_OVERHEAD                 # a commune secret s
 SEALED_DATA_KEY_LEN = 2 * KEY_LEN + SEAL_OVERHEAD           # a data key and a salt, sealed
 LINK_LEN = BOX_NONCE_LEN + KEY_LEN + BOX_MAC_LEN            # an epoch's secret boxed under the next one's
 PAD = 64                                                    # payloads are padded to a multiple of this
+SIG_LEN = 64
+SEALED_COSIG_LEN = 2 * PAD + SEAL_OVERHEAD                  # a signature sealed to the commune (padded to 128)
 
 
 class SealError(Exception):
@@ -133,6 +138,18 @@ def open_link(new_secret: bytes, link: bytes) -> bytes:
 
 
 # -- payloads ------------------------------------------------------------------------------
+
+def seal_to_commune(commune_public: bytes, payload: bytes, ephemeral_seed: bytes) -> bytes:
+    """``payload``, padded, in a sealed box to the epoch's commune public key: only the
+    holders of that epoch's secret (validators, auditors) open it. The sealer need hold no
+    key of its own; what it sealed is bound to it by the signature over the box."""
+    return seal_to(commune_public, pad(payload), ephemeral_seed)
+
+
+def open_from_commune(commune_secret: bytes, box: bytes) -> bytes:
+    """The payload of a ``seal_to_commune`` box; raises ``SealError``."""
+    return unpad(open_sealed(commune_secret, box))
+
 
 def compute_payload_mac(data_key: bytes, payload: bytes) -> bytes:
     """What the envelope signs in place of the payload: only data key holders can check it."""

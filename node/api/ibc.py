@@ -15,6 +15,7 @@ from node.api import params as P
 from node.api.openapi import ANY_OBJECT
 from node.api.operations import Call, Operation, Reply
 from node.api.params import Hex32, Int, path_param, query_param
+from tokens.books_ibc import get_book_entries
 from tokens.queries import get_validator_set
 from tokens.queries_ibc import encode_packet_json, get_ibc_view, get_in_flight, get_transfers
 from wire import MAX_BLOCK_BYTES, decode
@@ -66,6 +67,12 @@ class IbcApi:
             return {"height": snap.height(), "packets": [encode_packet_json(p) for p in found]}
         return JSONResponse(self.api.with_snapshot(read))
 
+    async def books(self, call: Call) -> Response:
+        def read(snap) -> dict[str, Any]:
+            entries = get_book_entries(snap.state, call["chain"])
+            return {"height": snap.height(), "entries": {k.hex(): v.hex() for k, v in entries.items()}}
+        return JSONResponse(self.api.with_snapshot(read))
+
     async def header(self, call: Call) -> Response:
         doc = self.api.with_snapshot(lambda s: read_signed_header(s, call["height"]))
         return self.api.found(doc, f"no committed header and commit of height {call['height']} here")
@@ -87,6 +94,12 @@ def build_ibc_rows(api: Api) -> tuple[Operation, ...]:
                   "relayer carries.", "communes", ok,
                   (path_param("dest", Hex32(), "Destination chain id, hex.", label="chain id"),
                    query_param("limit", Int(1, MAX_PACKETS, 200), "Page size.")), access=PUBLIC),
+        Operation("/ibc/books/{chain}", "GET", ibc.books,
+                  "The state entries (hex keys and values) of this chain's books with chain ``chain``, all read at "
+                  "one height: next sequence, escrow, vouchers, light client, every packet sent there and every "
+                  "receipt of one from there; per-packet conservation is computed from two chains' reads "
+                  "(tokens/books_ibc.py).", "communes", ok,
+                  (path_param("chain", Hex32(), "The other chain's id, hex.", label="chain id"),), access=PUBLIC),
         Operation("/ibc/headers/{height}", "GET", ibc.header,
                   "A committed header and its commit (encoded, hex), with the keys of the set that signs the "
                   "next height: what UpdateClient carries to another commune.", "communes", ok,

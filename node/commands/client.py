@@ -235,6 +235,17 @@ def post_sealed(client: httpx.Client, url: str, key: Keypair, chain_id: bytes, m
     return envelope.id().hex()
 
 
+def publish_data_key(client: httpx.Client, url: str, key: Keypair, chain_id: bytes, sealing: ChainSealing,
+                     token: str | None = None) -> int:
+    """Post the household's data key of the current epoch unless the chain holds it
+    already; returns the nonce a tx sealed after it must exceed."""
+    key_nonce = fetch_next_nonce(client, url, key.public)
+    published = try_post_tx(client, url, make_data_key_tx(key, chain_id, key_nonce, sealing), token)
+    if published is not None and "data_key_exists" not in published:
+        raise UserError(f"the node refused this household's data key {published}")
+    return key_nonce
+
+
 def parse_key_hex(text: str, what: str) -> bytes:
     """A 32-byte key or id given as 64 hex characters."""
     try:

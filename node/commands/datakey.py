@@ -1,5 +1,6 @@
 """``voisinage validator rotate-data-key | cosign-data-key | submit-data-key``: a new epoch of
-the commune data key, sealed to the latest validator set (docs/privacy.md "Rotation").
+the commune data key, sealed to the latest validator set and the auditors appointed by
+passed proposals (docs/privacy.md "Rotation", "Auditors").
 
 After a validator set change, one operator writes the rotation with its own key file:
 a fresh secret sealed to every validator of the latest set, and the link that boxes the
@@ -35,17 +36,21 @@ from wire.seal import (
 
 def fetch_rotation_basis(node: str, key: Keypair,
                          token: str | None = None) -> tuple[bytes, dict[str, Any], ChainSealing, bytes]:
-    """The chain id, the validator change basis, the current epoch, and the operator's
-    own sealed copy of the current secret (read from the state through GET /proofs, an
-    entry no household owns: the node's operator token opens it)."""
+    """The chain id, the validator change basis (with ``auditors``, the auditors' keys),
+    the current epoch, and the operator's own sealed copy of the current secret (read
+    from the state through GET /proofs, an entry no household owns: the node's operator
+    token opens it)."""
     url = parse_node_url(node)
     with open_client() as client:
         chain_id = get_chain_id(client, url)
         basis = get_json(client, url, "/validators/change")
+        commune = get_json(client, url, "/commune")
         try:
-            sealing = parse_commune_sealing(get_json(client, url, "/commune"))
+            sealing = parse_commune_sealing(commune)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        if isinstance(basis, dict) and sealing is not None:
+            basis["auditors"] = [a["key"] for a in commune["sealing"].get("auditors") or ()]
         if sealing is None:
             raise UserError("this chain does not seal payloads: it has no commune data key to rotate")
         proof = get_json(client, url, f"/proofs/{L.key_data_key_sealed(sealing.epoch, key.public).hex()}",
@@ -69,10 +74,12 @@ def open_own_copy(key: Keypair, sealed: bytes, public: bytes) -> bytes:
     return secret
 
 
-def build_rotation(key: Keypair, basis: dict[str, Any], sealing: ChainSealing, own: bytes) -> RotateDataKey:
+def build_rotation(key: Keypair, basis: dict[str, Any], sealing: ChainSealing, own: bytes,
+                   auditors: list[str] = ()) -> RotateDataKey:
+    """A new epoch sealed to the latest validator set and the auditors (docs/privacy.md "Auditors")."""
     old = open_own_copy(key, own, sealing.public)
     new = os.urandom(32)
-    holders = tuple(bytes.fromhex(k) for k in sorted(basis["latest"]))
+    holders = tuple(bytes.fromhex(k) for k in sorted(set(basis["latest"]) | set(auditors)))
     return RotateDataKey(nonce=sealing.epoch + 1, public=compute_commune_public(new), holders=holders,
                          sealed=tuple(seal_commune_secret(h, new, os.urandom(32)) for h in holders),
                          link=seal_link(new, old, os.urandom(24)), sigs=())
@@ -84,7 +91,7 @@ def check_rotation(change: Change, key: Keypair, old: bytes | None) -> None:
     tx: RotateDataKey = change.tx
     if key.public not in tx.holders:
         raise UserError(f"your key {key.public.hex()[:16]}… is not among the holders: the rotation must seal the "
-                        "new key to every validator of the latest set")
+                        "new key to every validator of the latest set and every auditor")
     new = open_own_copy(key, tx.sealed[tx.holders.index(key.public)], tx.public)
     if old is not None:
         try:
@@ -108,10 +115,11 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Where to write the rotation for the validators to co-sign."),
         node: str = NODE_OPTION, token: str | None = TOKEN_OPTION,
     ) -> None:
-        """After a validator set change: a new commune data key for the latest set."""
+        """After a validator or auditor set change: a new commune data key for the latest
+        validator set and the auditors."""
         signer = load_key(key)
         chain_id, basis, sealing, own = fetch_rotation_basis(node, signer, token)
-        tx = build_rotation(signer, basis, sealing, own)
+        tx = build_rotation(signer, basis, sealing, own, basis.get("auditors", []))
         change = Change(chain_id, tuple(bytes.fromhex(k) for k in basis["validators"]), basis["quorum"], tx)
         write_change(out, change)
         typer.echo(f"{describe(change)}; written to {out}: {change.quorum} of {len(change.validators)} validators "

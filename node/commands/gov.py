@@ -27,6 +27,7 @@ from node.commands.options import NODE_OPTION
 from node.errors import UserError
 from tokens.errors import InvalidTx
 from tokens.genesis import DEFAULT_PARAMS
+from tokens.rules_auditors import AUDITORS_PARAM
 from tokens.rules_registrars import REGISTRARS_PARAM, RegistrarProposal, check_registrar_change
 from tokens.txs import AllocationBallot, BallotEntry, Delegate, Propose, Vote
 
@@ -146,6 +147,8 @@ def parse_canonical_value(text: str) -> str:
 def build_propose(signer: bytes, nonce: int, param: str, value: str, voting_end: int) -> Propose:
     if param == REGISTRARS_PARAM:
         raise UserError("to change the registrars, use `voisinage gov propose-registrars --add/--remove`")
+    if param == AUDITORS_PARAM:
+        raise UserError("to appoint or remove auditors, use `voisinage gov propose-auditors --add/--remove`")
     if param not in DEFAULT_PARAMS:
         raise UserError(f"unknown parameter {param!r}")
     return Propose(signer=signer, nonce=nonce, param=param, value=parse_canonical_value(value),
@@ -282,4 +285,7 @@ def gov_show(node: str = NODE_OPTION,
 
 
 def register(app: typer.Typer) -> None:
+    from node.commands import auditors
+
+    auditors.register(gov_app, KEY_OPTION)
     app.add_typer(gov_app, name="gov")

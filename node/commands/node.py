@@ -121,8 +121,9 @@ def node_join(
     genesis: Path = typer.Option(..., "--genesis", help="The commune's genesis.json (from the mairie)."),
     peer: list[str] = typer.Option(..., "--peer", help="A running node's multiaddr with /p2p/ (repeatable)."),
     home: Path = typer.Option(..., "--home", help="This node's home directory (created if empty)."),
-    key: Path = typer.Option(None, "--key", help="This household's key file (from `keys new`); "
-                                                 "default: a new key in the home."),
+    key: Path = typer.Option(None, "--key", help="This node's key file: a household's (from `keys new`), or an "
+                                                 "auditor's appointed by a passed proposal (a full node that "
+                                                 "opens sealed payloads); default: a new key in the home."),
     listen: str = typer.Option("/ip4/0.0.0.0/tcp/26656", "--listen", help="libp2p multiaddr to listen on."),
     http: str = typer.Option("127.0.0.1:8700", "--http", help="HOST:PORT of the HTTP API."),
     name: str = typer.Option(None, "--name", help="This node's name in logs (default: the home's folder name)."),
@@ -162,16 +163,21 @@ def node_join(
 def node_verify(
     home: Path = typer.Option(..., "--home", help="The home to audit (its node must be stopped)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    key: Path = typer.Option(None, "--key", help="On a chain that seals payloads: open them with this key file "
+                                                 "(an auditor's appointed by a passed proposal, or a validator's) "
+                                                 "rather than the home's key."),
 ) -> None:
     """Replay the home's chain from genesis; exit 1 at the first mismatch (DESIGN §8 "Audit")."""
     import json
     from dataclasses import asdict
 
+    from node.home.keyfile import load_key
     from node.service.verify import make_progress, verify_home
 
+    opener = None if key is None else load_key(key)
     update, done = make_progress()
     try:
-        report = verify_home(home, update)
+        report = verify_home(home, update, opener)
     finally:
         done()
     typer.echo(json.dumps(asdict(report)) if as_json else report.summary())

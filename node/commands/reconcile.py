@@ -5,24 +5,27 @@ registrar-signed ``Reconcile`` per household and local day. A delivery point who
 is malformed is refused with one line before anything is sent; one the node refuses
 (unknown PRM, no consent, too late...) is refused with the node's reason; every other
 household-day is applied. Each is one transaction: nothing is half-written. The exit
-status is 1 if anything was refused.
+status is 1 if anything was refused. On a commune that seals payloads each is sealed to
+the commune data key (``CommuneSealed``, docs/privacy.md "What is sealed").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import typer
 
 from node.commands.client import (
-    NO_SIG, fetch_next_nonce, get_chain_id, open_client, parse_node_url, post_tx, sign_tx, submit,
+    NO_SIG, fetch_next_nonce, fetch_sealing, get_chain_id, open_client, parse_node_url, post_tx, sign_tx, submit,
 )
 from node.commands.official import parse_files
 from node.commands.registrar import KEY_OPTION, NODE_OPTION, TOKEN_OPTION, parse_serial, registrar_app
 from node.commands.tx import parse_memo
 from node.errors import UserError
 from node.home.keyfile import load_key
+from tokens.sealing import build_commune_sealed
 from tokens.txs import Consent, Reconcile
 
 
@@ -61,12 +64,18 @@ def registrar_reconcile(
     with open_client() as client:
         chain_id = get_chain_id(client, url) if days else b""
         nonce = fetch_next_nonce(client, url, keypair.public) if days else 0
+        sealing = fetch_sealing(client, url) if days else None
         for (prm, day), by_dir in days.items():
             tx = Reconcile(signer=keypair.public, nonce=nonce, prm=prm, start=day,
                            export_wh=tuple(by_dir.get("export", ())), import_wh=tuple(by_dir.get("import", ())),
                            sig=NO_SIG)
+            signed = sign_tx(tx, keypair, chain_id)
+            if sealing is not None:
+                # docs/privacy.md "What is sealed": the official curve, sealed to the commune key.
+                signed = build_commune_sealed(signed, keypair, chain_id, sealing.epoch, sealing.public,
+                                              os.urandom(32))
             try:
-                tx_id = post_tx(client, url, sign_tx(tx, keypair, chain_id), token)
+                tx_id = post_tx(client, url, signed, token)
             except UserError as exc:
                 refused.append(f"refused {prm} {describe_day(day)}: {exc}")
                 continue

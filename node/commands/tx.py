@@ -10,26 +10,31 @@ A ``Service`` carries two signatures, the beneficiary's (who pays) and the
 provider's. When both keys are on one machine, ``--provider-key`` co-signs
 locally. Otherwise ``tx service`` without it writes the half-signed transaction
 (hex) to ``--out``; the provider checks and co-signs it with ``tx cosign``, which
-posts it.
+posts it. On a chain that seals payloads the file also holds the service sealed by the
+beneficiary, and the provider's signature is added sealed to the commune key
+(``SealedCosigned``, docs/privacy.md).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
 from node.commands.client import (
-    NO_SIG, fetch_deadline, fetch_next_nonce, get_chain_id, open_client, parse_key_hex,
-    parse_node_url, post_tx, sign_tx, submit,
+    NO_SIG, fetch_deadline, fetch_next_nonce, fetch_sealing, get_chain_id, open_client, parse_key_hex,
+    parse_node_url, post_tx, publish_data_key, sign_tx, submit,
 )
 from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.errors import UserError
 from node.home.keyfile import load_key
 from tokens.genesis import CLASS_NAME_RE
 from tokens.rules_assoc import compute_fund_address
+from tokens.sealing import add_cosig, build_sealed_cosigned
 from tokens.txs import (
-    SOLIDARITY, Accept, CancelRecovery, Offer, RevokeGift, Service, StandingGift, Transfer, decode_tx,
+    SOLIDARITY, Accept, CancelRecovery, Offer, RevokeGift, SealedCosigned, Service, StandingGift, Transfer, Tx,
+    decode_tx,
 )
 from wire import DecodeError, verify_signature
 from wire.crypto import signing_bytes
@@ -165,37 +170,60 @@ def tx_service(
 
 
 def write_half_signed(node: str, key_path: Path, build, out: Path) -> None:
-    """Sign as the beneficiary only and write the tx (hex) for the provider to co-sign."""
+    """Sign as the beneficiary only and write the tx (hex) for the provider to co-sign. On a
+    chain that seals payloads a second line holds it sealed (``SealedCosigned``, the
+    provider's signature still to come): the provider reads the first, signs it, and
+    seals its signature to the commune key (docs/privacy.md "What is sealed")."""
     key = load_key(key_path)
     url = parse_node_url(node)
     with open_client() as client:
         chain_id = get_chain_id(client, url)
-        tx = sign_tx(build(key.public, fetch_next_nonce(client, url, key.public)), key, chain_id)
+        sealing = fetch_sealing(client, url)
+        after = -1 if sealing is None else publish_data_key(client, url, key, chain_id, sealing)
+        tx = sign_tx(build(key.public, max(after + 1, fetch_next_nonce(client, url, key.public))), key, chain_id)
+    lines = [tx.encode().hex()]
+    if sealing is not None:
+        lines.append(build_sealed_cosigned(tx, key, chain_id, sealing.epoch, os.urandom(24)).encode().hex())
     try:
-        out.write_text(tx.encode().hex() + "\n")
+        out.write_text("\n".join(lines) + "\n")
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
-    typer.echo(f"half-signed service written to {out}; the provider runs: "
+    sealed = " (sealed: only your data key, the validators and the auditors open it)" if sealing else ""
+    typer.echo(f"half-signed service written to {out}{sealed}; the provider runs: "
                f"voisinage tx cosign --tx {out} --key PROVIDER_KEY --node URL")
 
 
-def read_half_signed(path: Path) -> Service:
+def decode_line(path: Path, text: str) -> Tx:
     try:
-        text = path.read_text().strip()
         data = bytes.fromhex(text)
-    except FileNotFoundError:
-        raise UserError(f"file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path} does not hold a hex transaction: {getattr(exc, 'strerror', None) or exc}") from None
+    except ValueError as exc:
+        raise UserError(f"{path} does not hold a hex transaction: {exc}") from None
     if len(data) > MAX_TX_BYTES:
         raise UserError(f"{path}: a transaction is at most {MAX_TX_BYTES} bytes")
     try:
-        tx = decode_tx(data)
+        return decode_tx(data)
     except DecodeError as exc:
         raise UserError(f"{path}: not a transaction: {exc.reason}") from None
+
+
+def read_half_signed(path: Path) -> tuple[Service, SealedCosigned | None]:
+    """The service, and its sealed envelope when the beneficiary's chain seals payloads."""
+    try:
+        lines = path.read_text().split()
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} does not hold a hex transaction: {getattr(exc, 'strerror', None) or exc}") from None
+    if not 1 <= len(lines) <= 2:
+        raise UserError(f"{path}: a half-signed service is one line of hex, or two on a chain that seals payloads")
+    tx = decode_line(path, lines[0])
     if not isinstance(tx, Service):
         raise UserError(f"{path}: a {tx.TAG} transaction, not a service")
-    return tx
+    envelope = decode_line(path, lines[1]) if len(lines) == 2 else None
+    if envelope is not None and not (isinstance(envelope, SealedCosigned) and envelope.signer == tx.signer
+                                     and envelope.nonce == tx.nonce):
+        raise UserError(f"{path}: the second line is not this service's sealed envelope")
+    return tx, envelope
 
 
 @tx_app.command("cosign")
@@ -205,8 +233,9 @@ def tx_cosign(
     key: Path = typer.Option(..., "--key", help="Your key file (the provider)."),
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    """Provider: check a half-signed service, add your signature, and post it."""
-    tx = read_half_signed(tx_file)
+    """Provider: check a half-signed service, add your signature, and post it (on a chain
+    that seals payloads, your signature goes sealed to the commune key)."""
+    tx, envelope = read_half_signed(tx_file)
     provider = load_key(key)
     if provider.public != tx.provider:
         raise UserError(f"this service names provider {tx.provider.hex()[:16]}…, not your key")
@@ -215,8 +244,25 @@ def tx_cosign(
         chain_id = get_chain_id(client, url)
         if not verify_signature(tx.signer, signing_bytes(chain_id, tx), tx.sig):
             raise UserError("the beneficiary's signature does not verify on this node's chain")
+        sealing = fetch_sealing(client, url)
+        signed = (sign_tx(tx, provider, chain_id, "provider_sig") if sealing is None
+                  else cosign_sealed(tx, envelope, provider, chain_id, sealing))
         typer.echo(f"service: {tx.signer.hex()[:16]}… pays you {tx.minutes} min, memo {tx.memo!r}", err=True)
-        typer.echo(post_tx(client, url, sign_tx(tx, provider, chain_id, "provider_sig"), token))
+        typer.echo(post_tx(client, url, signed, token))
+
+
+def cosign_sealed(tx: Service, envelope: SealedCosigned | None, provider, chain_id: bytes,
+                  sealing) -> SealedCosigned:
+    """The envelope with the provider's signature over ``tx`` sealed to the commune key."""
+    if envelope is None:
+        raise UserError("this chain seals household payloads and the file holds the service in clear only: the "
+                        "beneficiary writes it again with `voisinage tx service --out` (which seals its part)")
+    if not verify_signature(envelope.signer, signing_bytes(chain_id, envelope), envelope.sig):
+        raise UserError("the beneficiary's signature of the sealed envelope does not verify on this node's chain")
+    if envelope.epoch != sealing.epoch:
+        raise UserError(f"the service was sealed under epoch {envelope.epoch} of the commune data key, now at "
+                        f"{sealing.epoch}: the beneficiary writes it again with `voisinage tx service --out`")
+    return add_cosig(envelope, tx, provider, chain_id, sealing.public, os.urandom(32))
 
 
 @tx_app.command("offer")

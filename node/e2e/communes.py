@@ -4,8 +4,10 @@ Two communes under meter load send each other hours while the relayer is killed 
 restarted and the destination commune is down until after the timeout of the packets
 sent meanwhile. Checks, after the load: no packet lost (each one sent is delivered or
 refunded, none left in flight), some timed out and were refunded, and per direction,
-exactly, Σ escrowed on the source = Σ vouchers on the destination + Σ in flight (read
-once with the relayer stopped, packets still moving, and once drained).
+exactly, Σ escrowed on the source = Σ vouchers on the destination + Σ in flight − Σ
+minted and not yet acknowledged, packet by packet, each chain read at one height
+(node/localnet/communes.py ``read_books``): once with the relayer stopped, packets still
+in flight, and once drained.
 """
 
 from __future__ import annotations
@@ -20,13 +22,11 @@ from typing import Any, Callable
 import trio
 
 from node.e2e.errors import E2EError
-from node.localnet.cluster import Cluster, open_client
+from node.localnet.cluster import open_client
 from node.localnet.communes import (
-    Commune, Relayer, build_communes, chain_time_s, get_json, link_and_fund, post_tx, read_books, sign_send,
+    Commune, Relayer, chain_time_s, get_json, open_communes, post_tx, read_books, read_in_flight, sign_send,
 )
 from node.localnet.errors import LocalnetError
-from node.localnet.meters import MeterFleet
-from node.home.homedir import load_home
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,9 @@ async def send_load(client, communes: list[Commune], m: CommunesManifest, dest_d
 
 
 async def perturb(communes: list[Commune], relayer: Relayer, m: CommunesManifest, dest_down: trio.Event,
-                  events: list[str], say: Callable[[str], None]) -> None:
+                  events: list[str], say: Callable[[str], None], done: trio.Event) -> None:
+    """The relayer killed and restarted, commune B stopped and restarted; ``done`` once B
+    answers again (the load waits for it: a slow stop must not leave B down)."""
     start = trio.current_time()
     steps = sorted([(m.relayer_kill_at, "relayer"), (m.dest_down_at, "dest")])
     for at, what in steps:
@@ -130,46 +132,41 @@ async def perturb(communes: list[Commune], relayer: Relayer, m: CommunesManifest
             b = communes[1]
             say(f"perturb: stop every node of commune B for {m.dest_down_s:.0f} s")
             dest_down.set()
+            stopping = trio.current_time()
             async with trio.open_nursery() as nursery:
                 for node in b.nodes:
                     nursery.start_soon(b.cluster.stop, node)
+            stopped = trio.current_time()
             await trio.sleep(m.dest_down_s)
             for node in b.nodes:
                 await b.cluster.start(node)
             for node in b.nodes:
                 await b.cluster.wait_ready(node)
-            events.append(f"commune B down for {m.dest_down_s:.0f} s")
+            events.append(f"commune B down for {m.dest_down_s:.0f} s (its nodes took {stopped - stopping:.1f} s "
+                          f"to stop, answered again at {trio.current_time() - start:.0f} s)")
+    done.set()
 
 
 async def drain(client, communes: list[Commune], timeout: float) -> bool:
     with trio.move_on_after(timeout):
-        while True:
-            books = await read_books(client, communes)
-            if all(v["in_flight_packets"] == 0 for v in books.values()):
-                return True
+        while await read_in_flight(client, communes) != 0:
             await trio.sleep(1.0)
+        return True
     return False
 
 
-async def read_still_books(client, communes: list[Commune]) -> dict[str, Any]:
-    """The books once two reads in a row agree: txs the relayer posted before it stopped
-    may still commit, and the two chains are read one after the other."""
-    books = await read_books(client, communes)
-    for _ in range(20):
-        await trio.sleep(1.0)
-        again = await read_books(client, communes)
-        if again == books:
-            break
-        books = again
-    return books
+BOOK_READS = {"books_relayer_stopped": "relayer stopped", "books_drained": "drained"}
 
 
 def judge(report: dict[str, Any]) -> list[str]:
     problems = []
-    for direction, mid in report["books_relayer_stopped"].items():
-        if not mid["conserved"]:
-            problems.append(f"{direction}: escrow {mid['escrow']} != vouchers {mid['vouchers']} + in flight "
-                            f"{mid['in_flight']} - minted not yet acknowledged {mid['minted_not_acked']}")
+    for when, label in BOOK_READS.items():
+        for direction, books in report[when].items():
+            if not books["conserved"]:
+                problems.append(f"{direction} ({label}, heights {books['heights']}): escrow {books['escrow']}, "
+                                f"vouchers {books['vouchers']}, in flight {books['in_flight']}, minted not yet "
+                                f"acknowledged {books['minted_not_acked']}")
+                problems += [f"{direction} ({label}): {p}" for p in books["problems"]]
     for direction, end in report["books_drained"].items():
         if end["in_flight_packets"]:
             problems.append(f"{direction}: {end['in_flight_packets']} packets still in flight: lost")
@@ -191,33 +188,23 @@ async def run_communes_manifest(m: CommunesManifest, workdir: Path | None = None
                                 say: Callable[[str], None] = print) -> dict[str, Any]:
     home = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="voisinage-e2e-communes-"))
     report: dict[str, Any] = {"manifest": m.name, "description": m.description, "home": str(home)}
-    communes = build_communes(home, m.validators, m.households, m.speed)
-    relayer = Relayer(communes, home / "relayer.log")
     started = time.monotonic()
-    async with open_client() as client:
-        for c in communes:
-            c.cluster = Cluster(c.nodes, None, client)
-        try:
-            for c in communes:
-                await c.cluster.start_all()
-            say(f"two communes up: A {communes[0].url} B {communes[1].url}")
-            await link_and_fund(client, communes)
-            await relayer.start()
+    try:
+        async with open_client() as client, \
+                open_communes(client, home, m.validators, m.households, m.speed, say=say) as two:
+            communes, relayer = two.communes, two.relayer
             sent = {c.name: Sent() for c in communes}
             events: list[str] = []
-            dest_down = trio.Event()
-            fleets = [MeterFleet(load_home(c.nodes[0].home).genesis, [n for n in c.nodes if n.role == "household"])
-                      for c in communes]
+            dest_down, perturbed = trio.Event(), trio.Event()
             async with trio.open_nursery() as nursery:
-                for fleet in fleets:
-                    nursery.start_soon(fleet.run, client)
-                nursery.start_soon(perturb, communes, relayer, m, dest_down, events, say)
+                nursery.start_soon(two.run_meters, client)
+                nursery.start_soon(perturb, communes, relayer, m, dest_down, events, say, perturbed)
                 await send_load(client, communes, m, dest_down, sent, trio.current_time() + m.duration)
+                await perturbed.wait()
                 nursery.cancel_scope.cancel()
-            say("load over: checking the books with the relayer stopped")
+            say("load over: reading the books with the relayer stopped, packets still in flight")
             await relayer.stop()
-            await trio.sleep(3.0)
-            report["books_relayer_stopped"] = await read_still_books(client, communes)
+            report["books_relayer_stopped"] = await read_books(client, communes)
             await relayer.start()
             report["drained"] = await drain(client, communes, m.drain_timeout_s)
             report["books_drained"] = await read_books(client, communes)
@@ -226,13 +213,8 @@ async def run_communes_manifest(m: CommunesManifest, workdir: Path | None = None
             report["relayer_starts"] = relayer.starts
             report["heights"] = {c.name: (await get_json(client, c.url, "/status") or {}).get("height")
                                  for c in communes}
-        except LocalnetError as exc:
-            raise E2EError(f"two communes: {exc}") from None
-        finally:
-            with trio.CancelScope(shield=True):
-                await relayer.stop()
-                for c in communes:
-                    await c.cluster.stop_all()
+    except LocalnetError as exc:
+        raise E2EError(f"two communes: {exc}") from None
     report["duration_s"] = round(time.monotonic() - started, 1)
     report["problems"] = judge(report)
     report["passed"] = not report["problems"]

@@ -5,7 +5,8 @@ Used by ``voisinage localnet up --communes 2``, the e2e manifest two-communes.to
 of its own (its genesis, so its chain id; its ports); each registrar links the other
 commune (CreateClient, trusting its genesis validators); household-0 of each is given
 hours by a time-bank Service from household-1, so that it has something to send; the
-relayer is ``voisinage relay --a URL --b URL``, a process that can be killed.
+relayer is ``voisinage relay --a URL --b URL``, a process that can be killed. Their books
+are read packet by packet, each chain at one height (``read_books``, tokens/books_ibc.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,18 +27,19 @@ import trio
 
 from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
-from node.localnet.cluster import API_TOKEN, Cluster, NodeProc, build_network
+from node.localnet.cluster import API_TOKEN, Cluster, NodeProc, build_network, open_client
 from node.localnet.errors import LocalnetError
 from node.localnet.meters import MeterFleet
 from node.localnet.ports import find_port_block
-from tokens.ibc import key_receipt
-from tokens.kv import decode_value
+from tokens.books_ibc import ChainRead, compute_books, get_client_latest, is_read_together
 from tokens.txs import CreateClient, SendToCommune, Service, Tx
 from wire import Keypair, sign_message
 
 NAMES = ("A", "B")
 FUNDING_MIN = 600               # minutes of hour household-0 of each commune is given (the credit limit)
 COMMIT_WAIT_S = 60.0
+BOOK_CLASS = "hour"              # what the communes send each other
+READ_TOGETHER_TRIES = 20
 
 
 @dataclass
@@ -60,8 +64,9 @@ class Commune:
 
 
 def build_communes(home: Path, validators: int, households: int, speed: int,
-                   http_base: int | None = None) -> list[Commune]:
-    """Write two networks under ``home``/A and ``home``/B on port blocks that do not clash."""
+                   http_base: int | None = None, params: dict | None = None) -> list[Commune]:
+    """Write two networks under ``home``/A and ``home``/B on port blocks that do not clash;
+    ``params``: genesis parameters of both (e.g. ``{"max_idle_s": 1}``, a block every second)."""
     if households < 2:
         raise LocalnetError("two communes need at least 2 households each (one gives the other hours)")
     per = validators + households + 1
@@ -70,7 +75,7 @@ def build_communes(home: Path, validators: int, households: int, speed: int,
     communes = []
     for i, name in enumerate(NAMES):
         nodes = build_network(home / name, validators, households, speed, None, name=f"Commune {name}",
-                              http_base=http + i * per, p2p_base=p2p + i * per)
+                              http_base=http + i * per, p2p_base=p2p + i * per, params=params)
         communes.append(Commune(name, home / name, nodes, chain_id=load_home(nodes[0].home).genesis.chain_id))
     return communes
 
@@ -136,10 +141,13 @@ async def link_and_fund(client: httpx.AsyncClient, communes: list[Commune]) -> N
     await wait_until(linked, "both communes to link each other and fund their senders")
 
 
-def sign_send(src: Commune, dst: Commune, amount: int, timeout_s: int, receiver: str = "household-1") -> Tx:
-    sender = src.key("household-0")
+def sign_send(src: Commune, dst: Commune, amount: int, timeout_s: int, receiver: str = "household-1",
+              sender_name: str = "household-0", denom: str = "hour") -> Tx:
+    """``sender_name`` of ``src`` sends ``amount`` of ``denom`` (a class, or a voucher of
+    ``dst`` going home) to ``receiver`` of ``dst``; ``timeout_s`` on ``dst``'s clock."""
+    sender = src.key(sender_name)
     tx = SendToCommune(signer=sender.public, nonce=src.next_nonce(sender), dest=dst.chain_id,
-                       receiver=dst.key(receiver).public, denom="hour", amount=amount, timeout_s=timeout_s,
+                       receiver=dst.key(receiver).public, denom=denom, amount=amount, timeout_s=timeout_s,
                        sig=bytes(64))
     return sign_message(tx, src.chain_id, sender)
 
@@ -178,64 +186,103 @@ class Relayer:
             await self.kill()
 
 
+async def read_chain(client: httpx.AsyncClient, commune: Commune, other: Commune) -> ChainRead:
+    """``commune``'s entries of its books with ``other``, in one snapshot (GET /ibc/books)."""
+    doc = await get_json(client, commune.url, f"/ibc/books/{other.chain_id.hex()}")
+    if doc is None:
+        raise LocalnetError(f"commune {commune.name} did not serve its books with {other.name}")
+    return ChainRead.decode(doc["height"], other.chain_id,
+                            {bytes.fromhex(k): bytes.fromhex(v) for k, v in doc["entries"].items()})
+
+
 async def read_books(client: httpx.AsyncClient, communes: list[Commune]) -> dict[str, Any]:
-    """Both chains' escrow, vouchers, packets in flight (and which of them the destination
-    already minted), per direction, for the conservation check."""
-    views = {c.name: await get_json(client, c.url, "/ibc") for c in communes}
-    books: dict[str, Any] = {}
+    """Per direction, the books of hours sent, packet by packet (tokens/books_ibc.py), each
+    chain read at one height, the two heights read together (a chain whose height the
+    other's client has passed meanwhile is read again): escrow, vouchers, in flight,
+    minted not yet acknowledged, whether they balance exactly, and any packet lost or
+    counted twice."""
+    a, b = communes
+    reads: dict[str, ChainRead] = {}
+    for _ in range(READ_TOGETHER_TRIES):
+        for c, other in ((a, b), (b, a)):
+            if c.name not in reads:
+                reads[c.name] = await read_chain(client, c, other)
+        if is_read_together(a.chain_id, b.chain_id, reads[a.name], reads[b.name]):
+            return {f"{src.name}->{dst.name}": compute_books(src.chain_id, dst.chain_id, BOOK_CLASS, reads[src.name],
+                                                             reads[dst.name], (src.name, dst.name)).as_dict()
+                    for src, dst in ((a, b), (b, a))}
+        for c, other in ((a, b), (b, a)):
+            if get_client_latest(reads[other.name], c.chain_id) - 1 > reads[c.name].height:
+                del reads[c.name]
+        await trio.sleep(0.5)
+    raise LocalnetError(f"could not read the two chains at heights each other's clients do not pass "
+                        f"({READ_TOGETHER_TRIES} tries)")
+
+
+async def read_in_flight(client: httpx.AsyncClient, communes: list[Commune]) -> int | None:
+    """How many packets both chains hold in flight to each other (None: one did not answer)."""
+    total = 0
     for src, dst in ((communes[0], communes[1]), (communes[1], communes[0])):
-        channel = next((ch for ch in views[src.name]["channels"] if ch["dest"] == dst.chain_id.hex()), None)
-        escrow = (channel or {}).get("escrow", {}).get("hour", 0)
-        vouchers = sum(v["supply"] for v in views[dst.name]["vouchers"]
-                       if v["origin"] == src.chain_id.hex() and v["class"] == "hour")
-        packets = (await get_json(client, src.url, f"/ibc/packets/{dst.chain_id.hex()}?limit=1000"))["packets"]
-        minted = 0
-        for p in packets:
-            proof = await get_json(client, dst.url, f"/proofs/{key_receipt(src.chain_id, p['seq']).hex()}")
-            if proof is not None and proof.get("value") is not None and decode_value(bytes.fromhex(proof["value"]))[0]:
-                minted += p["amount"]      # minted there, its acknowledgement on the way back
-        in_flight = sum(p["amount"] for p in packets)
-        transfers = (await get_json(client, src.url, "/ibc/transfers?limit=500"))["outgoing"]
-        books[f"{src.name}->{dst.name}"] = {
-            "escrow": escrow, "vouchers": vouchers, "in_flight": in_flight, "in_flight_packets": len(packets),
-            "minted_not_acked": minted,
-            "conserved": escrow == vouchers + in_flight - minted,
-            "statuses": {s: sum(1 for t in transfers if t["status"] == s) for s in {t["status"] for t in transfers}},
-        }
-    return books
+        view = await get_json(client, src.url, "/ibc")
+        if view is None:
+            return None
+        total += sum(ch["in_flight_packets"] for ch in view["channels"] if ch["dest"] == dst.chain_id.hex())
+    return total
+
+
+@dataclass
+class LinkedCommunes:
+    """Two communes up, linked and funded, and the relayer between them."""
+
+    communes: list[Commune]
+    relayer: Relayer
+
+    async def run_meters(self, client: httpx.AsyncClient) -> None:
+        """Meter readings from every household of both communes, until cancelled."""
+        async with trio.open_nursery() as nursery:
+            for c in self.communes:
+                fleet = MeterFleet(load_home(c.nodes[0].home).genesis, [n for n in c.nodes if n.role == "household"])
+                nursery.start_soon(fleet.run, client)
+
+
+@asynccontextmanager
+async def open_communes(client: httpx.AsyncClient, home: Path, validators: int, households: int, speed: int,
+                        http_base: int | None = None, say=print) -> AsyncIterator[LinkedCommunes]:
+    """Both communes written under ``home`` and started, each linking the other and
+    funding its sender, the relayer running; on the way out, however it is left, the
+    relayer and every node are stopped."""
+    communes = build_communes(home, validators, households, speed, http_base)
+    relayer = Relayer(communes, home / "relayer.log")
+    for c in communes:
+        c.cluster = Cluster(c.nodes, None, client)
+    try:
+        for c in communes:
+            await c.cluster.start_all()
+            say(f"commune {c.name} (chain {c.chain_id.hex()[:16]}…): {c.url}, dashboard {c.nodes[-1].url}/")
+        await link_and_fund(client, communes)
+        await relayer.start()
+        say(f"relayer: voisinage relay --a {communes[0].url} --b {communes[1].url} (log {relayer.log})")
+        yield LinkedCommunes(communes, relayer)
+    finally:
+        with trio.CancelScope(shield=True):
+            await relayer.stop()
+            for c in communes:
+                await c.cluster.stop_all()
 
 
 async def run_two_communes(home: Path, validators: int, households: int, speed: int, http_base: int | None,
                            duration: float | None, say=print) -> int:
     """``localnet up --communes 2``: both networks, linked and funded, the relayer, meter
     load on both; until Ctrl-C / SIGTERM or ``duration``; prints both chains' books."""
-    communes = build_communes(home, validators, households, speed, http_base)
-    relayer = Relayer(communes, home / "relayer.log")
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as stop_signals:
-        async with httpx.AsyncClient(headers={"authorization": f"Bearer {API_TOKEN}"}) as client:
-            for c in communes:
-                c.cluster = Cluster(c.nodes, None, client)
-            try:
-                for c in communes:
-                    await c.cluster.start_all()
-                    say(f"commune {c.name} (chain {c.chain_id.hex()[:16]}…): dashboard {c.nodes[-1].url}/")
-                await link_and_fund(client, communes)
-                await relayer.start()
-                say(f"relayer: voisinage relay --a {communes[0].url} --b {communes[1].url} (log {relayer.log})")
-                fleets = [MeterFleet(load_home(c.nodes[0].home).genesis,
-                                     [n for n in c.nodes if n.role == "household"]) for c in communes]
-                async with trio.open_nursery() as nursery:
-                    for fleet in fleets:
-                        nursery.start_soon(fleet.run, client)
-                    with trio.move_on_after(duration if duration is not None else float("inf")):
-                        async for signum in stop_signals:
-                            say(f"{signal.Signals(signum).name}: stopping both communes")
-                            break
-                    nursery.cancel_scope.cancel()
-                say(json.dumps(await read_books(client, communes)))
-            finally:
-                with trio.CancelScope(shield=True):
-                    await relayer.stop()
-                    for c in communes:
-                        await c.cluster.stop_all()
+        async with open_client() as client, \
+                open_communes(client, home, validators, households, speed, http_base, say) as two:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(two.run_meters, client)
+                with trio.move_on_after(duration if duration is not None else float("inf")):
+                    async for signum in stop_signals:
+                        say(f"{signal.Signals(signum).name}: stopping both communes")
+                        break
+                nursery.cancel_scope.cancel()
+            say(json.dumps(await read_books(client, two.communes)))
     return 0

@@ -63,7 +63,8 @@ MAX_REGOSSIP = 4096
 # so is a payload in clear, or a seal, on a chain that says otherwise in its genesis.
 REJECT_REASONS = frozenset({"bad_signature", "unknown_signer", "malformed", "seal_does_not_open",
                             "payload_hash_mismatch", "signer_mismatch", "nonce_mismatch", "malformed_payload",
-                            "data_key_does_not_open", "must_seal", "sealing_off"})
+                            "data_key_does_not_open", "must_seal", "sealing_off", "cosig_does_not_open",
+                            "not_cosigned"})
 
 
 # The engine's effects, rewritten before they are executed: (effects, chain id, key) -> effects.

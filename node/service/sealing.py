@@ -31,7 +31,8 @@ def open_node_keyring(genesis: Genesis, state: KV, key: Keypair) -> Keyring | No
     if epoch not in keys.secrets:
         raise NoCommuneKey(
             f"this chain seals household payloads, and this node's key {key.public.hex()[:16]}… holds no copy "
-            f"of the commune data key of epoch {epoch}: only the validators it is sealed to can apply its blocks. "
+            f"of the commune data key of epoch {epoch}: only the validators and auditors it is sealed to can apply its "
+            "blocks. "
             "Run a household's node with --light (docs/privacy.md \"Sealed payloads\")")
     return keys
 

@@ -37,7 +37,7 @@ from tokens.genesis import Genesis
 from tokens.kv import decode_value
 from tokens.sealing import Keyring, compute_keyring
 from tokens.statetree import is_proven_key
-from wire import MAX_BLOCK_BYTES, DecodeError, decode
+from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, decode
 
 
 class VerifyError(ServiceError):
@@ -70,9 +70,14 @@ class VerifyReport:
 Progress = Callable[[int, int], None]
 
 
-def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -> VerifyReport:
-    """Replay ``home_dir``'s store from genesis; raise ``VerifyError`` at the first mismatch."""
+def verify_home(home_dir: Path, progress: Progress = lambda done, total: None,
+                key: Keypair | None = None) -> VerifyReport:
+    """Replay ``home_dir``'s store from genesis; raise ``VerifyError`` at the first mismatch.
+    ``key``: on a chain that seals payloads, open them with this key (an auditor's, or a
+    validator's) rather than the home's."""
     home = load_home(home_dir)
+    if key is not None and not home.genesis.seals_payloads:
+        raise VerifyError(f"{home.path}: this chain does not seal payloads: its replay needs no key (leave out --key)")
     sign_state = _describe_sign_state(home.path)
     if not (home.path / DB_DIR).is_dir():
         raise VerifyError(f"{home.path} holds no database yet: has this node ever run?")
@@ -83,7 +88,7 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -
             raise VerifyError(f"{home.path}: a household node in light mode holds no block to replay (it trusts "
                               "the validators' signed state roots, docs/privacy.md); verify a full node's home")
         if store.state_from():
-            return verify_synced_home(home, store, sign_state, progress)
+            return verify_synced_home(home, store, sign_state, progress, key)
         if store.blocks_from() > 1:
             # docs/state.md "Pruning": a replay from genesis needs every block body.
             raise VerifyError(f"{home.path}: blocks below height {store.blocks_from()} were pruned (a household "
@@ -91,7 +96,7 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -
                               "genesis: verify the home of a node run with --pruning archive, or of a validator")
         check_no_erasure_since(home, store, 0)
         kv, txs = MemoryKV(genesis_writes(home.genesis)), 0
-        keys = read_verify_keyring(home, store)
+        keys = read_verify_keyring(home, store, key)
         tip = Trusted(0)
         for height in range(1, store.height() + 1):
             tip, count = verify_stored_block(store, home.genesis, kv, tip, height, keys)
@@ -102,16 +107,18 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None) -
                             store.state_hash().hex(), len(kv), sign_state)
 
 
-def read_verify_keyring(home, store: StoreReader) -> Keyring | None:
-    """The commune data keys this home's key opens (a chain that seals payloads), from
-    the stored state: every epoch, through the links (docs/privacy.md)."""
+def read_verify_keyring(home, store: StoreReader, key: Keypair | None = None) -> Keyring | None:
+    """The commune data keys ``key`` (default: this home's key) opens on a chain that
+    seals payloads, from the stored state: every epoch, through the links (docs/privacy.md)."""
     if not home.genesis.seals_payloads:
         return None
-    key = home_key(home)
+    whose = "this home's key" if key is None else f"the key {key.public.hex()[:16]}…"
+    key = key or home_key(home)
     keys = compute_keyring(store.state, key.seed, key.public)
     if not keys.secrets:
-        raise VerifyError(f"{home.path}: this chain seals household payloads and this home's key holds no commune "
-                          "data key: verify a validator's home (docs/privacy.md)")
+        raise VerifyError(f"{home.path}: this chain seals household payloads and {whose} holds no commune data key: "
+                          "it is neither a validator's nor an auditor's appointed by a passed proposal "
+                          "(`voisinage gov auditors` lists them; docs/privacy.md \"Auditors\")")
     return keys
 
 
@@ -131,7 +138,8 @@ def check_no_erasure_since(home, store: StoreReader, start: int) -> None:
                           f"{max(crossed)}")
 
 
-def verify_synced_home(home, store: Store, sign_state: str | None, progress: Progress) -> VerifyReport:
+def verify_synced_home(home, store: Store, sign_state: str | None, progress: Progress,
+                       key: Keypair | None = None) -> VerifyReport:
     """A home installed by state sync (docs/statesync.md): the set changes it kept are
     checked from genesis, the snapshot's header against them, the snapshot it kept is
     rebuilt, and every block since is replayed on it as from genesis."""
@@ -147,7 +155,7 @@ def verify_synced_home(home, store: Store, sign_state: str | None, progress: Pro
         raise VerifyError(f"{home.path}: {exc}") from None
     check_no_erasure_since(home, store, start)
     kv, txs = MemoryKV(writes), 0
-    keys = read_verify_keyring(home, store)
+    keys = read_verify_keyring(home, store, key)
     for height in range(start + 1, store.height() + 1):
         tip, count = verify_stored_block(store, home.genesis, kv, tip, height, keys)
         txs += count

@@ -28,6 +28,11 @@ key                         value
 ``m/light``                 present on a household node in light mode (node/store/light.py):
                             no block body at all; ``s/`` holds only the entries it follows
 ``m/header_top``            light mode: the highest verified header kept (``H/``, ``c/``)
+``s0``                      empty, never deleted (``STATE_END``): the one key outside the
+                            namespaces. It sits between the state and the pruning index, so
+                            a scan of the state's last prefix (``vset/``) stops at it instead
+                            of stepping over every tombstone pruning left at the start of
+                            ``t/`` (measured: 17 % of a validator's block time before)
 ==========================  ============================================================
 
 Heights are 8-byte big-endian, so LevelDB's byte order is height order and a prefix
@@ -50,6 +55,8 @@ EXTRA = b"x/"
 ARCHIVE = b"a/"
 STALE = b"t/"
 STALE_AT = b"T/"
+STATE_END = b"s0"   # sorts after every ``s/`` key and before ``t/``
+STALE_STOP = b"t0"  # the first key after every ``t/`` key
 HEADER = b"H/"
 
 META_VERSION = b"m/version"

@@ -398,6 +398,8 @@ class Store(StoreReader):
         state_hash = self._db.get(L.META_STATE_HASH)
         if state_hash is None or len(state_hash) != L.HASH_LEN:
             raise StoreCorrupt(f"database {self.path}: bad meta state hash")
+        if self._db.get(L.STATE_END) is None:   # a store written before STATE_END
+            self._db.put(L.STATE_END, b"")
         if height > 0 and height != self.state_from() and not self.is_light():
             self.get_stored_block(height)
         self._height, self._state_hash = height, state_hash
@@ -432,6 +434,7 @@ class Store(StoreReader):
         batch.put(L.META_GENESIS, chain_id)
         batch.put(L.META_HEIGHT, L.encode_height(0))
         batch.put(L.META_STATE_HASH, state_hash)
+        batch.put(L.STATE_END, b"")
         for key, value in (meta or {}).items():
             batch.put(key, value)
         batch.write()
@@ -461,6 +464,7 @@ class Store(StoreReader):
         batch.put(L.META_STATE_FROM, encoded)
         batch.put(L.META_TREE_FROM, encoded)
         batch.put(L.META_BLOCKS_FROM, L.encode_height(height + 1))
+        batch.put(L.STATE_END, b"")
         batch.write()
         self._height, self._state_hash = Height(height), state_hash
 
@@ -524,7 +528,9 @@ class Store(StoreReader):
         batch = self._db.write_batch()
         deleted = seen = 0
         done, last = True, self.tree_from()
-        with self._db.iterator(prefix=L.STALE) as it:
+        # Start at tree_from: every entry below it was deleted, and stepping over their
+        # tombstones from the start of t/ at every pass grew with the chain's age.
+        with self._db.iterator(start=L.key_stale(self.tree_from(), b""), stop=L.STALE_STOP) as it:
             for key, _ in it:
                 stale_at = key[len(L.STALE):len(L.STALE) + 8]
                 if L.decode_height(stale_at) > until:

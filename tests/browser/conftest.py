@@ -1,4 +1,4 @@
-"""A live commune and a headless Debian Chromium driven by Playwright.
+"""A live commune (or two, linked) and a headless Debian Chromium driven by Playwright.
 
 Playwright's own browser download is not used: the tests launch /usr/bin/chromium
 (``apt-get install chromium``; ``make install`` does it as root). When the browser
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.livecommunes import LiveCommunes
 from tests.support.livenet import LiveNet
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -24,6 +25,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @pytest.fixture(scope="module")
 def livenet(tmp_path_factory) -> Iterator[LiveNet]:
     with LiveNet(tmp_path_factory.mktemp("browser-commune") / "net") as net:
+        yield net
+
+
+@pytest.fixture(scope="module")
+def communes(tmp_path_factory) -> Iterator[LiveCommunes]:
+    with LiveCommunes(tmp_path_factory.mktemp("browser-communes") / "net") as net:
         yield net
 
 

@@ -4,68 +4,24 @@ sees what: docs/privacy.md "Who sees what through the API").
 A household's page reads its private data with requests the page signs with the
 household's key, loaded from its key file into the tab (WebCrypto Ed25519); without it
 the page shows the commune's public side only. Each test saves screenshots in its own
-tmp directory (printed with ``pytest -s``). The page polls the node every few seconds,
-so every expectation is a wait with a deadline, never a fixed sleep.
+tmp directory (printed with ``pytest -s``). Page helpers: tests/browser/pages.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
 from node.clock import compute_paris_offset_s
+from tests.browser.pages import PHONE, WAIT_MS, attr, open_page, shot, wait_page
 from tests.support.livenet import LiveNet
 from tests.support.nodes import run_cli
 from tests.support.wait import wait_for
 
 HH0, HH1 = "household-0", "household-1"
-WAIT_MS = 30_000
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-@contextmanager
-def open_page(browser, url: str, locale: str = "fr-FR", viewport: dict | None = None):
-    """A fresh browser context (own language, no stored choice); fails on any script error."""
-    context = browser.new_context(locale=locale, viewport=viewport or DESKTOP)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    page.wait_for_selector("body[data-height]", timeout=WAIT_MS)      # the first poll landed
-    try:
-        yield page
-    finally:
-        context.close()
-    assert errors == [], f"script errors on {url}: {errors}"
-
-
-def wait_page(page, predicate, what: str, timeout_ms: int = WAIT_MS):
-    """Poll ``predicate(page)`` from Python (the page's CSP forbids the eval that
-    wait_for_function needs); fail with ``what`` if it never holds."""
-    for _ in range(timeout_ms // 250):
-        value = predicate(page)
-        if value:
-            return value
-        page.wait_for_timeout(250)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def attr(page, selector: str, name: str) -> str | None:
-    loc = page.locator(selector)
-    return loc.first.get_attribute(name) if loc.count() else None
-
-
-def shot(page, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"\nscreenshot: {path}")
-    return path
 
 
 def cli(*argv: str) -> str:

@@ -221,6 +221,9 @@ function describeTx(tx) {
         (out ? "−" : "+") + fmt.hours(tx.minutes)];
     case "tx/issue":
       return [`${T("issued")}${tx.memo ? " · " + tx.memo : ""}`, "+" + fmt.amount(tx.cls, tx.amount)];
+    case "tx/send-to-commune":
+      // docs/communes.md: its state (in flight, delivered, refunded) is on the communes panel.
+      return [`${T("sent")} ${short(tx.receiver)} (${Communes.name(tx.dest)})`, "−" + Communes.amount(tx.denom, tx.amount)];
     case "tx/spend":
       return [`${I18N.category(tx.category)} → ${who(tx.to)}${tx.memo ? " · " + tx.memo : ""}`, fmt.kwh(tx.amount)];
     default:
@@ -441,30 +444,6 @@ function renderAggregates(doc) {
     $("aggregates-chart").clientWidth));
 }
 
-function renderCommunes(ibc, transfers) {
-  // docs/communes.md: linked communes, escrow, transfers in and out, and misbehaviour alerts.
-  const names = Object.fromEntries(ibc.clients.map(c => [c.chain_id, c.name]));
-  const alerts = ibc.clients.filter(c => c.frozen).map(c => T("client_frozen") + " " + c.name + " @" + c.frozen_height)
-    .concat(ibc.self_misbehaviour.map(m => T("own_misbehaviour") + " @" + m.height));
-  $("communes-alert").hidden = alerts.length === 0;
-  $("communes-alert").textContent = alerts.join(" · ");
-  const channels = Object.fromEntries(ibc.channels.map(ch => [ch.dest, ch]));
-  fillTable("communes-links", ibc.clients.map(c => {
-    const ch = channels[c.chain_id] || {escrow: {}, in_flight_packets: 0};
-    return el("tr", {"data-chain": c.chain_id, class: c.frozen ? "bad" : ""}, el("td", {}, c.name),
-      el("td", {class: "num"}, Object.entries(ch.escrow).map(([k, v]) => `${v} ${k}`).join(", ") || "0"),
-      el("td", {class: "num"}, String(ch.in_flight_packets)),
-      el("td", {}, c.frozen ? T("client_frozen") : `${T("header")} ${c.latest_height}`));
-  }), "communes-empty");
-  const rows = transfers.outgoing.map(t => ["out", t, names[t.dest], t.receiver, t.status])
-    .concat(transfers.incoming.map(t => ["in", t, names[t.source], t.sender, t.ok ? "delivered" : t.reason]))
-    .sort((a, b) => b[1].time_s - a[1].time_s).slice(0, 20);
-  fillTable("communes-transfers", rows.map(([dir, t, name, party, status]) =>
-    el("tr", {"data-transfer": dir + "/" + t.seq, class: dir}, el("td", {}, T(dir === "out" ? "sent_to" : "received_from") +
-      " " + (name || "?")), el("td", {}, who(party)), el("td", {class: "num"}, `${t.amount} ${t.credited_as || t.denom}`),
-      el("td", {}, status))), "communes-empty");
-}
-
 function renderReconciliation(doc) {
   // docs/reconciliation.md: the commune's share of energy backed by official curves.
   $("reconciled-share").textContent = (doc.reconciled_share_bp / 100).toFixed(1) + " %";
@@ -539,7 +518,9 @@ async function refresh() {
     renderAggregates(await getJSON("/aggregates"));
     state.node = status;
     state.addr = state.addr || Signer.pub || status.address;
-    renderCommunes(await getJSON("/ibc"), await getJSON("/ibc/transfers?limit=20"));
+    const [ibc, transfers] = await Promise.all([getJSON("/ibc"), getJSON("/ibc/transfers?limit=20")]);
+    await learnLabels(Communes.localKeys(transfers));
+    Communes.render(ibc, transfers);
     $("status-height").textContent = status.height;
     $("status-time").textContent = fmt.time(Math.floor(status.block_time_ms / 1000));
     renderCommune(commune, allocation);

@@ -203,3 +203,35 @@ def test_compact_returns_what_pruning_deleted_to_the_disk(tmp_path):
         after = store.disk_bytes()
         assert before > 15_000_000           # the bodies were on disk ...
         assert after < 2 * store.live_bytes() + 1_000_000 < before   # ... and compaction freed them
+
+
+def test_state_end_marks_the_end_of_the_state_outside_it(tmp_path):
+    """STATE_END sits between the state and the pruning index: written at genesis, added
+    to a store written before it on reopening, never part of the state a scan returns."""
+    with Store.open(tmp_path / "db") as store:
+        run_chain(store, 30, index=True)
+        assert store._db.get(SL.STATE_END) == b""
+        assert SL.STATE < SL.STATE_END < SL.STALE and not SL.STATE_END.startswith(SL.STATE)
+        assert all(not key.startswith(b"0") for key, _ in store.state.iter_prefix(b""))
+        store._db.delete(SL.STATE_END)          # as a store from before STATE_END
+    with Store.open(tmp_path / "db") as store:
+        assert store._db.get(SL.STATE_END) == b""
+        assert store.height() == 30
+
+
+def test_prune_pass_starts_at_tree_from(tmp_path):
+    """A pass reads the index from tree_from on, not from its start (whose tombstones it
+    stepped over at every pass): an entry planted below tree_from is not visited again."""
+    with Store.open(tmp_path / "db") as store:
+        history = run_chain(store, 40, index=True, keep=None)
+        store.prune_tree(KEEP)
+        start = store.tree_from()
+        below, node = SL.key_stale(1, b"\x00" * 32), b"\x00" * 32
+        store._db.put(below, b"")
+        store._db.put(SL.key_stale_at(node), SL.encode_height(1))
+        root = history[40][0]
+        for height in range(41, 41 + 2 * KEEP):
+            store.commit_block(height, block_id(height), b"b", b"c", {}, root, stale_nodes=[])
+        store.prune_tree(KEEP)
+        assert store.tree_from() > start
+        assert store._db.get(below) == b"" and store._db.get(SL.key_stale_at(node)) == SL.encode_height(1)

@@ -1,0 +1,113 @@
+"""An auditor appointed by a passed proposal, on a validator's real store (LevelDB):
+the node's keyring, and ``node verify --key`` with the auditor's key (docs/privacy.md
+"Auditors")."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from node.home.homedir import KEY_FILE, create_network, load_home
+from node.home.keyfile import load_key
+from node.service.node import Node
+from node.service.runner import open_store
+from node.service.sealing import NoCommuneKey, open_node_keyring
+from node.service.verify import VerifyError, verify_home
+from consensus.block import (
+    ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root, compute_validators_hash,
+)
+from consensus.vote import PRECOMMIT, Vote
+from wire import decode
+from tokens import layout as L
+from tokens import txs as T
+from tokens.queries import get_sealing
+from tokens.rules_auditors import AuditorProposal
+from tokens.sealing import build_sealed, build_set_data_key, compute_keyring
+from wire import Keypair, sign_message
+from wire.crypto import signing_bytes
+from wire.seal import compute_commune_public, seal_commune_secret, seal_link
+
+
+def commit_at(node: Node, commune: Path, txs: list[bytes], time_s: int) -> None:
+    """Commit the next block at chain time ``time_s``, proposed and precommitted by
+    validator-0, carrying the last commit (node verify checks it)."""
+    vkey = load_key(commune / "validator-0" / KEY_FILE)
+    height = node.store.height() + 1
+    last = decode(node.store.get_stored_block(height - 1).commit, Commit) if height > 1 else None
+    header = Header(chain_id=node.chain_id, height=height, time_ms=time_s * 1000,
+                    parent=node.store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(txs),
+                    state_hash=node.store.state_hash(), proposer=vkey.public,
+                    next_validators=compute_validators_hash(node.app.validator_set(height + 1)), version=1)
+    block = Block(header=header, txs=tuple(txs), last_commit=last, evidence=())
+    block_id = compute_block_id(block)
+    vote = sign_message(Vote(kind=PRECOMMIT, height=height, round=0, block_id=block_id, validator=vkey.public,
+                             sig=bytes(64)), node.chain_id, vkey)
+    commit = Commit(height=height, round=0, block_id=block_id, sigs=(CommitSig(validator=vkey.public, sig=vote.sig),))
+    node.app.commit(block, commit, ())
+
+
+@pytest.fixture
+def commune(tmp_path: Path) -> Path:
+    root = tmp_path / "commune"
+    create_network(root, name="Testville", insee="12345", validators=1, households=2, base_port=40300,
+                   genesis_time=int(time.time()) - 600, seal_payloads=True)
+    return root
+
+
+@pytest.fixture
+def node(commune: Path) -> Iterator[Node]:
+    store = open_store(load_home(commune / "validator-0"))
+    try:
+        yield Node(load_home(commune / "validator-0"), store)
+    finally:
+        store.close()
+
+
+def test_auditor_holds_the_key_after_the_rotation_and_verifies_the_chain(node, commune, tmp_path):
+    chain_id = node.chain_id
+    vkey = load_key(commune / "validator-0" / KEY_FILE)
+    households = [load_key(commune / f"household-{i}" / KEY_FILE) for i in range(2)]
+    auditor, outsider = Keypair(os.urandom(32)), Keypair(os.urandom(32))
+    sealing = get_sealing(node.store.state)
+    public = bytes.fromhex(sealing["public"])
+    t = int(time.time())
+    commit_at(node, commune, [build_set_data_key(k, chain_id, 1, 0, public, os.urandom(32)).encode()
+                              for k in households], t)
+    transfer = T.Transfer(signer=households[0].public, nonce=2, to=households[1].public, cls="kwh", amount=5,
+                          memo="", sig=bytes(64))
+    proposal = sign_message(T.Propose(signer=households[1].public, nonce=2, param="auditors",
+                                      value=AuditorProposal((auditor.public,), ()).to_value(), voting_end=t + 30,
+                                      sig=bytes(64)), chain_id, households[1])
+    commit_at(node, commune, [build_sealed(transfer, households[0], chain_id, 0, os.urandom(24)).encode(),
+                              proposal.encode()], t + 1)
+    commit_at(node, commune, [sign_message(T.Vote(signer=k.public, nonce=3, proposal=proposal.id(), choice="yes",
+                                                  sig=bytes(64)), chain_id, k).encode() for k in households], t + 2)
+    commit_at(node, commune, [], t + 31)       # the tally
+    sealing = get_sealing(node.store.state)
+    assert [a["key"] for a in sealing["auditors"]] == [auditor.public.hex()] and sealing["rotation_due"]
+    # Appointed, but no copy yet: its node is refused at start, its verify in one line.
+    with pytest.raises(NoCommuneKey):
+        open_node_keyring(node.genesis, node.store.state, auditor)
+
+    old = compute_keyring(node.store.state, vkey.seed, vkey.public).secrets[0]
+    new = os.urandom(32)
+    holders = tuple(sorted([vkey.public, auditor.public]))
+    rotation = T.RotateDataKey(nonce=1, public=compute_commune_public(new), holders=holders,
+                               sealed=tuple(seal_commune_secret(h, new, os.urandom(32)) for h in holders),
+                               link=seal_link(new, old, os.urandom(24)), sigs=())
+    rotation = dataclasses.replace(rotation, sigs=(T.ValidatorSig(
+        validator=vkey.public, sig=vkey.sign(signing_bytes(chain_id, rotation))),))
+    commit_at(node, commune, [rotation.encode()], t + 32)
+    assert not get_sealing(node.store.state)["rotation_due"]
+    assert sorted(open_node_keyring(node.genesis, node.store.state, auditor).secrets) == [0, 1]
+    node.store.close()
+
+    report = verify_home(commune / "validator-0", key=auditor)
+    assert report.blocks == 5 and report.txs == 7
+    with pytest.raises(VerifyError, match="neither a validator's nor an auditor's"):
+        verify_home(commune / "validator-0", key=outsider)
