@@ -11,14 +11,11 @@ rotation is due while the current epoch's holders differ from them.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.kv import KV, decode_value
 from tokens.ledger import Ledger
-from tokens.rules_registrars import is_key_hex
+from tokens.rules_registrars import KeySetProposal, parse_key_set_proposal
 
 AUDITORS_PARAM = "auditors"
 # A proposal names at most this many keys: each is a copy of the commune key, which the
@@ -28,35 +25,12 @@ MAX_AUDITORS_PER_PROPOSAL = 4
 MAX_AUDITORS = 16
 
 
-@dataclass(frozen=True)
-class AuditorProposal:
-    """The value of an ``auditors`` proposal."""
-
-    add: tuple[bytes, ...]
-    remove: tuple[bytes, ...]
-
-    def to_value(self) -> str:
-        """Canonical JSON text, as Propose.value holds it."""
-        doc = {"add": [k.hex() for k in self.add], "remove": [k.hex() for k in self.remove]}
-        return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+AuditorProposal = KeySetProposal
 
 
-def parse_auditor_proposal(value_text: str) -> AuditorProposal:
+def parse_auditor_proposal(value_text: str) -> KeySetProposal:
     """An ``auditors`` proposal's value; raises InvalidTx("bad_value")."""
-    usage = 'auditors: the value is {"add": [hex key, ...], "remove": [hex key, ...]}'
-    try:
-        doc = json.loads(value_text)
-    except ValueError:
-        raise InvalidTx("bad_value", f"{usage}, not JSON") from None
-    if not isinstance(doc, dict) or not set(doc) <= {"add", "remove"}:
-        raise InvalidTx("bad_value", usage)
-    lists = []
-    for name in ("add", "remove"):
-        items = doc.get(name, [])
-        if not isinstance(items, list) or not all(isinstance(k, str) and is_key_hex(k) for k in items):
-            raise InvalidTx("bad_value", f"auditors.{name}: a list of public keys, 64 hex digits each")
-        lists.append(tuple(bytes.fromhex(k) for k in items))
-    return AuditorProposal(*lists)
+    return parse_key_set_proposal(value_text, "auditors")
 
 
 def check_auditor_change(current: list[bytes], change: AuditorProposal) -> None:

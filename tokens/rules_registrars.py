@@ -46,8 +46,8 @@ def check_registrar_change(current: list[bytes], change: RegistrarSetChange | Re
 
 
 @dataclass(frozen=True)
-class RegistrarProposal:
-    """The value of a ``registrars`` proposal."""
+class KeySetProposal:
+    """The value of a proposal that changes a set of keys (``registrars``, ``auditors``)."""
 
     add: tuple[bytes, ...]
     remove: tuple[bytes, ...]
@@ -58,9 +58,12 @@ class RegistrarProposal:
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
-def parse_registrar_proposal(value_text: str) -> RegistrarProposal:
-    """A ``registrars`` proposal's value; raises InvalidTx("bad_value")."""
-    usage = 'registrars: the value is {"add": [hex key, ...], "remove": [hex key, ...]}'
+RegistrarProposal = KeySetProposal
+
+
+def parse_key_set_proposal(value_text: str, kind: str) -> KeySetProposal:
+    """A ``kind`` proposal's value (``registrars``, ``auditors``); raises InvalidTx("bad_value")."""
+    usage = f'{kind}: the value is {{"add": [hex key, ...], "remove": [hex key, ...]}}'
     try:
         doc = json.loads(value_text)
     except ValueError:
@@ -71,9 +74,14 @@ def parse_registrar_proposal(value_text: str) -> RegistrarProposal:
     for name in ("add", "remove"):
         items = doc.get(name, [])
         if not isinstance(items, list) or not all(isinstance(k, str) and is_key_hex(k) for k in items):
-            raise InvalidTx("bad_value", f"registrars.{name}: a list of public keys, 64 hex digits each")
+            raise InvalidTx("bad_value", f"{kind}.{name}: a list of public keys, 64 hex digits each")
         lists.append(tuple(bytes.fromhex(k) for k in items))
-    return RegistrarProposal(*lists)
+    return KeySetProposal(*lists)
+
+
+def parse_registrar_proposal(value_text: str) -> KeySetProposal:
+    """A ``registrars`` proposal's value; raises InvalidTx("bad_value")."""
+    return parse_key_set_proposal(value_text, "registrars")
 
 
 def is_key_hex(text: str) -> bool:

@@ -221,16 +221,13 @@ def open_commune_envelope(lg: Ledger, tx: CommuneSealed, tx_id: bytes) -> Tx:
         inner = decode_commune_sealable(payload)
     except DecodeError as exc:
         raise InvalidTx("malformed_payload", exc.reason) from None
-    # The envelope's signature covers the box and stands for the inner signer's.
-    if inner.signer != tx.signer:
-        raise InvalidTx("signer_mismatch", "the sealed tx is not the envelope signer's")
-    if inner.nonce != tx.nonce:
-        raise InvalidTx("nonce_mismatch", f"envelope nonce {tx.nonce}, sealed tx {inner.nonce}")
+    check_inner(lg, tx, inner)
     keys.remember_opened(tx_id, inner)
     return inner
 
 
-def check_inner(lg: Ledger, tx: Sealed | SealedCosigned, inner: Tx) -> None:
+def check_inner(lg: Ledger, tx: Sealed | SealedCosigned | CommuneSealed, inner: Tx) -> None:
+    # The envelope's signature covers the box and stands for the inner signer's.
     if inner.signer != tx.signer:
         raise InvalidTx("signer_mismatch", "the sealed tx is not the envelope signer's")
     order = inner.seq if isinstance(inner, MeterReading) else inner.nonce

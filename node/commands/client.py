@@ -222,10 +222,7 @@ def post_sealed(client: httpx.Client, url: str, key: Keypair, chain_id: bytes, m
     if not any(code in refused for code in NEEDS_DATA_KEY):
         raise UserError(f"the node refused the sealed transaction {refused}")
     sealing = fetch_sealing(client, url) or sealing
-    key_nonce = fetch_next_nonce(client, url, key.public)
-    published = try_post_tx(client, url, make_data_key_tx(key, chain_id, key_nonce, sealing), token)
-    if published is not None and "data_key_exists" not in published:
-        raise UserError(f"the node refused this household's data key {published}")
+    key_nonce = publish_data_key(client, url, key, chain_id, sealing, token)
     envelope = seal_tx(make(max(key_nonce + 1, fetch_next_nonce(client, url, key.public))), key, chain_id, sealing)
     deadline = time.monotonic() + DATA_KEY_WAIT_S
     while (refused := try_post_tx(client, url, envelope, token)) is not None:
