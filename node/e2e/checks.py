@@ -95,6 +95,7 @@ class TxOutcome:
     acked: int = 0
     committed: int = 0
     superseded: int = 0
+    resealed: int = 0      # committed in another envelope: its node re-sealed it after a rotation
     lost: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     resubmitted_txs: int = 0
@@ -110,6 +111,8 @@ def check_txs(log: AckLog, follower: Follower) -> TxOutcome:
         out.resubmitted_txs += entry.resubmits > 0
         if entry.tx_id in follower.committed:
             out.committed += 1
+        elif follower.is_resealed(entry):
+            out.resealed += 1
         elif follower.is_superseded(entry):
             out.superseded += 1
         else:

@@ -216,9 +216,9 @@ def judge(m: Manifest, report: dict[str, Any]) -> list[str]:
     for ban in report["honest_bans"]:
         problems.append(f"an honest peer was banned: {ban}")
     if tx["lost"]:
-        problems.append(f"{len(tx['lost'])} acknowledged txs never committed")
+        problems.append(f"{tx['lost_count']} acknowledged txs never committed ({tx['lost_kinds']})")
     if tx["duplicates"]:
-        problems.append(f"{len(tx['duplicates'])} txs committed more than once")
+        problems.append(f"{tx['duplicate_count']} txs committed more than once")
     if report["blocks_during_load"] < 1:
         problems.append("no block committed during the load")
     for iv in report["intervals"]:

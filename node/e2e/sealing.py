@@ -4,11 +4,13 @@ What the operators of a commune that seals do around a change, through the real 
 
 - ``rotate``: a new epoch of the commune data key, sealed to the latest validator set
   (``validator rotate-data-key`` by a validator holding the current epoch, one
-  ``cosign-data-key`` per co-signer, ``submit-data-key``). The load's transfers are held
-  and drained first (a transfer sealed under the old epoch and not yet committed would
-  be dropped as ``wrong_epoch``; a reading is carried by the next one), then each
-  household's light node publishes its data key of the new epoch by itself; once that
-  key is in the state, its meter seals under the new epoch and its transfers go on.
+  ``cosign-data-key`` per co-signer, ``submit-data-key``). Each household's light node
+  then publishes its data key of the new epoch by itself, refuses a reading sealed under
+  the old one (``wrong_epoch``: the meter reads the epoch from its node and seals anew)
+  and re-seals the readings it acknowledged that the rotation overtook in flight, so
+  none is lost. The load's transfers are held and drained first, and go on once every
+  household's new data key is in the state: a transfer in flight would have its nonce
+  spent by that data key (its node then drops it, for its sender to sign again).
 - ``start_joined``: a validator added by a change holds no copy of the commune key until
   a rotation: its node starts only after it, on an empty home, by state sync from a
   snapshot taken at or after the rotation's block (its copy is in that state).
@@ -117,10 +119,11 @@ class SealOps:
                 raise E2EError(f"after the rotation in block {height} the epoch is {epoch}, not {self.epoch + 1}")
             self.epoch, self.holders = epoch, set(basis["latest"])
             committed = trio.current_time()
+            # The meters move to the new epoch by themselves (node/e2e/load.py): nothing
+            # here tells them.
             for hh in self.load.households:
                 if not hh.moved_out:
                     await self.wait_data_key(hh.key.public.hex(), epoch)
-                    hh.meter.seal_epoch = epoch
             keys_after = round(trio.current_time() - committed, 2)
             # Each light node spent a nonce (its clock in ms) on its new data key.
             await self.load.read_nonces(self.cluster.full_nodes[0])

@@ -28,7 +28,9 @@ from tokens.txs import MeterReading, Tx
 from wire import Keypair, sign_message
 
 READING_EVERY_CHAIN_S = 60
-EPOCH_CHECK_EVERY = 10    # readings between two looks at the node's commune data key epoch
+# The refusals of a sealed reading that mean "seal under the epoch the node shows now"
+# (node/meter/sealing.py NEEDS_DATA_KEY; a localnet imports no meter package).
+EPOCH_REFUSALS = ("wrong_epoch", "no_data_key")
 
 
 @dataclass
@@ -59,6 +61,10 @@ class Meter:
 def get_seal_epoch(genesis: Genesis) -> int | None:
     """The data key epoch a household seals under from genesis on (None: no sealing)."""
     return 0 if genesis.seals_payloads else None
+
+
+def is_epoch_refusal(reason: str) -> bool:
+    return isinstance(reason, str) and reason.startswith(EPOCH_REFUSALS)
 
 
 async def fetch_seal_epoch(client: httpx.AsyncClient, url: str) -> int | None:
@@ -99,10 +105,6 @@ class MeterFleet:
     async def _run_one(self, client: httpx.AsyncClient, meter: Meter) -> None:
         wall_period = self.clock.chain_to_wall_s(READING_EVERY_CHAIN_S * 1000)
         while True:
-            if meter.seal_epoch is not None and meter.seq % EPOCH_CHECK_EVERY == 0:
-                # After a rotation the household's node publishes its new data key by itself.
-                epoch = await fetch_seal_epoch(client, meter.url)
-                meter.seal_epoch = meter.seal_epoch if epoch is None else epoch
             t = self.clock.now_ms() // 1000
             data = meter.reading(self.genesis.chain_id, t)
             try:
@@ -113,6 +115,11 @@ class MeterFleet:
                     self.submitted += 1
                 else:
                     self.refused += 1
-            except (httpx.HTTPError, ValueError):
+                    if meter.seal_epoch is not None and is_epoch_refusal(response.json().get("error", "")):
+                        # A rotation: the household's node publishes its new data key by
+                        # itself; the next reading goes sealed under the epoch it shows.
+                        epoch = await fetch_seal_epoch(client, meter.url)
+                        meter.seal_epoch = meter.seal_epoch if epoch is None else epoch
+            except (httpx.HTTPError, ValueError, AttributeError):
                 self.refused += 1
             await trio.sleep(wall_period)
