@@ -143,3 +143,20 @@ def test_readings_in_flight_across_a_rotation_are_resealed_and_commit(node, comm
     [again] = [e for e in sealed if isinstance(open_own_sealed(light_node.key.seed, e.tx), MeterReading)]
     commit_block(node, commune, [again.data])
     assert get_household(node.store.state, light_node.key.public)["last_reading"]["seq"] == 5
+
+
+def test_a_block_that_moves_a_data_key_makes_the_next_one_due(node, commune, followed):  # noqa: F811
+    """A household's node sees a block's state only through the next header: after its
+    data key (or a rotation) a quiet commune must still make that header, or the
+    household could never seal again (docs/cadence.md)."""
+    light_node, client = followed
+    assert node.get_wait_s() != 0.0 and not node.is_ready()
+    [entry] = pending_of(light_node, SetDataKey)
+    commit_block(node, commune, [entry.data])
+    assert node.get_wait_s() == 0.0 and node.is_ready()
+    commit_block(node, commune, [])
+    assert node.get_wait_s() != 0.0
+    commit_block(node, commune, [rotate(node)])
+    assert node.get_wait_s() == 0.0
+    commit_block(node, commune, [])
+    assert node.get_wait_s() != 0.0
