@@ -301,6 +301,11 @@ class LightNode:
             return 0, 0
         stale = [e for e in self.pending.entries()
                  if isinstance(e.tx, (Sealed, SealedCosigned, CommuneSealed)) and e.tx.epoch != current]
+        # Those its state shows committed (or overtaken by a later reading) only wait
+        # for recheck_pending to drop them: nothing to re-seal.
+        done = [e for e in stale if self.is_committed(e.tx)]
+        self.pending.remove([e.id for e in done])
+        stale = [e for e in stale if e not in done]
         if not stale:
             return 0, 0
         committed_nonce, again, dropped = self.get_committed_nonce(), [], []

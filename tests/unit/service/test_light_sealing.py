@@ -117,6 +117,10 @@ def test_a_second_data_key_of_an_epoch_is_refused_as_existing(node, commune, fol
 def test_readings_in_flight_across_a_rotation_are_resealed_and_commit(node, commune, followed):  # noqa: F811
     light_node, client = followed
     commit_data_key(node, commune, light_node, client, 0)
+    # Committed, still in its pool until the next recheck: nothing to re-seal.
+    done = reading(node, commune, 4, 0)
+    light_node.submit_tx(done)
+    step(node, commune, client, [done])
     # Acknowledged under epoch 0; the rotation commits before any block holds them.
     in_flight = reading(node, commune, 5, 0)
     light_node.submit_tx(in_flight)
@@ -133,7 +137,7 @@ def test_readings_in_flight_across_a_rotation_are_resealed_and_commit(node, comm
     assert {e.tx.epoch for e in pending_of(light_node, Sealed)} == {0}
     commit_data_key(node, commune, light_node, client, 1)
     sealed = pending_of(light_node, Sealed)
-    assert {e.tx.epoch for e in sealed} == {1}
+    assert {e.tx.epoch for e in sealed} == {1} and len(sealed) == 2
     inner = {type(open_own_sealed(light_node.key.seed, e.tx)).__name__: open_own_sealed(light_node.key.seed, e.tx)
              for e in sealed}
     assert set(inner) == {"MeterReading", "Transfer"}
