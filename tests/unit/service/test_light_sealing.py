@@ -29,7 +29,7 @@ from wire.seal import compute_commune_public, seal_commune_secret, seal_link
 
 def reading(node, commune, seq: int, epoch: int) -> bytes:
     key, meter = household(node, commune)
-    inner = MeterReading(signer=key.public, meter=meter, seq=seq, t=int(time.time()) - 5, import_wh=1000 + seq,
+    inner = MeterReading(signer=key.public, meter=meter, seq=seq, t=int(time.time()) - 100 + seq, import_wh=1000 + seq,
                          export_wh=0, sig=bytes(64))
     return build_sealed(sign_message(inner, node.chain_id, key), key, node.chain_id, epoch, os.urandom(24)).encode()
 
