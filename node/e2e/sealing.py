@@ -146,9 +146,15 @@ class SealOps:
         with trio.move_on_after(self.limit_s):
             while True:
                 validators = [n for n in self.cluster.full_nodes if n.running and key_hex(n) in self.holders]
+                # The snapshots first, then the heights: a snapshot taken while the heights
+                # were being asked (a second or more on a loaded machine) is not mistaken
+                # for one at the node's top, which no header proves yet. Asked the other
+                # way round, a spare waited 30 s for a snapshot at a rotation (heights
+                # 114 -> 160) and then could not catch up in time.
+                bests = {n.name: best(n) for n in validators}
                 heights = await self.cluster.heights()
-                if validators and all(height <= best(n) < heights.get(n.name, 0) for n in validators):
-                    return min(best(n) for n in validators)
+                if validators and all(height <= bests[n.name] < heights.get(n.name, 0) for n in validators):
+                    return min(bests.values())
                 await trio.sleep(POLL_S)
         raise E2EError(f"no snapshot at or after height {height} {self.limit_s:.0f} s after the rotation "
                        "(is snapshot_interval small enough?)")
