@@ -54,10 +54,13 @@ FOOTER = """
   compared among the validators, and each light node's state hash must be the one the
   validators' next header carries. A validator change there is followed by a rotation
   of the commune data key sealed to the new set, through the CLI (`rotate-data-key`,
-  `cosign-data-key`, `submit-data-key`): transfers are drained and held first, the
-  households' light nodes publish their data keys of the new epoch, and the meters seal
-  under it once those are in the state; a new validator starts only then, by state sync
-  from a snapshot taken after the rotation, and a removed one's node is retired.
+  `cosign-data-key`, `submit-data-key`): transfers are drained and held first (a
+  transfer in flight would have its nonce spent by the new data key); each household's
+  light node publishes its data key of the new epoch, refuses readings sealed under the
+  old one (`wrong_epoch`: the meter then reads the new epoch from it, as the meter agent
+  does) and re-seals those it acknowledged in flight, which count as committed
+  (`resealed` in the report); a new validator starts only then, by state sync from a
+  snapshot taken after the rotation, and a removed one's node is retired.
 - `voisinage e2e soak --minutes 30` reports RSS growth per node; it is not run in CI.
 """
 
