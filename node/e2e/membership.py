@@ -145,8 +145,8 @@ class Membership:
             "--key", str(key_file), "--listen", f"/ip4/127.0.0.1/tcp/{p2p}", "--http", f"127.0.0.1:{http}",
             "--name", name))
         await self.cluster.start(node)
+        self.cluster.add(node)      # stopped with the others even if the run ends before it is ready
         await self.cluster.wait_ready(node)
-        self.cluster.add(node)
         return node
 
     @staticmethod

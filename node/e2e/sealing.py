@@ -165,7 +165,10 @@ class SealOps:
         snapshot = await self.wait_snapshot(rotation_height)
         spare.args = ("node", "run", "--home", str(spare.home), "--http", spare.http, *self.cluster.run_args)
         await self.cluster.start(spare)
-        await self.cluster.wait_ready(spare, timeout=self.limit_s)
+        # In the cluster from its start: stopped with the others even if the run ends
+        # before it is ready (added after, a cancelled op left it running, holding its
+        # ports: the next run on the machine could not listen on them).
         self.cluster.add(spare)
         self.cluster.standby.pop(spare.name, None)
+        await self.cluster.wait_ready(spare, timeout=self.limit_s)
         return snapshot
