@@ -145,8 +145,15 @@ class Membership:
             "--key", str(key_file), "--listen", f"/ip4/127.0.0.1/tcp/{p2p}", "--http", f"127.0.0.1:{http}",
             "--name", name))
         await self.cluster.start(node)
-        self.cluster.add(node)      # stopped with the others even if the run ends before it is ready
-        await self.cluster.wait_ready(node)
+        # In the cluster once ready (other ops read the key of each node's home, which
+        # ``node join`` writes only as it starts); stopped here if the run ends first.
+        try:
+            await self.cluster.wait_ready(node)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self.cluster.stop(node)
+            raise
+        self.cluster.add(node)
         return node
 
     @staticmethod
