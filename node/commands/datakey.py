@@ -34,10 +34,12 @@ from wire.seal import (
 )
 
 
-def fetch_rotation_basis(node: str, key: Keypair) -> tuple[bytes, dict[str, Any], ChainSealing, bytes]:
+def fetch_rotation_basis(node: str, key: Keypair,
+                         token: str | None = None) -> tuple[bytes, dict[str, Any], ChainSealing, bytes]:
     """The chain id, the validator change basis (with ``auditors``, the auditors' keys),
     the current epoch, and the operator's own sealed copy of the current secret (read
-    from the state through GET /proofs)."""
+    from the state through GET /proofs, an entry no household owns: the node's operator
+    token opens it)."""
     url = parse_node_url(node)
     with open_client() as client:
         chain_id = get_chain_id(client, url)
@@ -51,7 +53,8 @@ def fetch_rotation_basis(node: str, key: Keypair) -> tuple[bytes, dict[str, Any]
             basis["auditors"] = [a["key"] for a in commune["sealing"].get("auditors") or ()]
         if sealing is None:
             raise UserError("this chain does not seal payloads: it has no commune data key to rotate")
-        proof = get_json(client, url, f"/proofs/{L.key_data_key_sealed(sealing.epoch, key.public).hex()}")
+        proof = get_json(client, url, f"/proofs/{L.key_data_key_sealed(sealing.epoch, key.public).hex()}",
+                         token=token)
     if not isinstance(basis, dict) or not {"validators", "latest", "quorum"} <= set(basis):
         raise UserError("GET /validators/change: the node's answer lacks the validator set")
     value = proof.get("value") if isinstance(proof, dict) else None
@@ -110,12 +113,12 @@ def register(app: typer.Typer) -> None:
     def rotate_data_key(
         key: Path = typer.Option(..., "--key", help="Your validator key file (opens your copy of the current key)."),
         out: Path = typer.Option(..., "--out", help="Where to write the rotation for the validators to co-sign."),
-        node: str = NODE_OPTION,
+        node: str = NODE_OPTION, token: str | None = TOKEN_OPTION,
     ) -> None:
         """After a validator or auditor set change: a new commune data key for the latest
         validator set and the auditors."""
         signer = load_key(key)
-        chain_id, basis, sealing, own = fetch_rotation_basis(node, signer)
+        chain_id, basis, sealing, own = fetch_rotation_basis(node, signer, token)
         tx = build_rotation(signer, basis, sealing, own, basis.get("auditors", []))
         change = Change(chain_id, tuple(bytes.fromhex(k) for k in basis["validators"]), basis["quorum"], tx)
         write_change(out, change)
@@ -129,13 +132,14 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Where to write the rotation with your signature."),
         node: str | None = typer.Option(None, "--node", help="Optional: a node to read your copy of the current "
                                         "key from, to check that the link keeps old payloads readable."),
+        token: str | None = TOKEN_OPTION,
     ) -> None:
         """Validator: check that your copy of the new key opens, then co-sign (offline)."""
         change = read_change(in_file, RotateDataKey)
         signer = load_key(key)
         old = None
         if node is not None:
-            _, _, sealing, own = fetch_rotation_basis(node, signer)
+            _, _, sealing, own = fetch_rotation_basis(node, signer, token)
             old = open_own_copy(signer, own, sealing.public)
         check_rotation(change, signer, old)
         signed, count = cosign_change(change, key)

@@ -134,6 +134,10 @@ def node_join(
     state_sync: bool = typer.Option(True, "--state-sync/--no-state-sync",
                                     help="Install a peer's verified state snapshot, then block-sync from it "
                                          "(default); without, replay every block from genesis."),
+    light: bool = typer.Option(None, "--light/--full", show_default="light on a commune that seals payloads",
+                               help="Household node: follow verified headers and only this household's proven "
+                                    "entries (docs/privacy.md); --full replays every block, which a commune "
+                                    "that seals payloads refuses."),
 ) -> None:
     """Join a running commune without regenerating its genesis: create the home, then run.
 
@@ -141,15 +145,18 @@ def node_join(
     a peer's snapshot checked against it (falling back to every block when no peer has
     one), then syncs the blocks since and checks each commit; a household
     registered by the registrar (``registrar register``) then submits its readings
-    here. Run again with the same --home to restart it."""
+    here. On a commune that seals payloads it joins light: it follows the verified
+    headers and its own proven entries, and publishes its data key once registered.
+    Run again with the same --home to restart it."""
     from node.home.homedir import create_home, home_key
 
     joined, created = create_home(home, genesis, key_file=key, listen=listen, http=http, name=name)
     public = home_key(joined).public.hex()
     typer.echo(f"{'created' if created else 'reusing'} {home} for {joined.genesis.name}; this node's key: {public}",
                err=True)
+    light = joined.genesis.seals_payloads if light is None else light
     _run(joined.path, listen=None, peers=list(peer), http=None, log_level=log_level, api_token=api_token,
-         state_sync=state_sync)
+         state_sync=state_sync, light=light)
 
 
 @node_app.command("verify")

@@ -97,9 +97,12 @@ class TxOutcome:
     acked: int = 0
     committed: int = 0
     superseded: int = 0
+    resealed: int = 0      # committed in another envelope: its node re-sealed it after a rotation
     lost: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     resubmitted_txs: int = 0
+    # "reading" / "transfer", and who by (its node): what a lost tx was, for the report.
+    lost_kinds: dict[str, int] = field(default_factory=dict)
 
 
 def check_txs(log: AckLog, follower: Follower) -> TxOutcome:
@@ -110,10 +113,14 @@ def check_txs(log: AckLog, follower: Follower) -> TxOutcome:
         out.resubmitted_txs += entry.resubmits > 0
         if entry.tx_id in follower.committed:
             out.committed += 1
+        elif follower.is_resealed(entry):
+            out.resealed += 1
         elif follower.is_superseded(entry):
             out.superseded += 1
         else:
             out.lost.append(entry.tx_id)
+            what = f"{entry.kind} via {entry.node}"
+            out.lost_kinds[what] = out.lost_kinds.get(what, 0) + 1
     return out
 
 

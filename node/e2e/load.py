@@ -14,7 +14,12 @@ cumulative, so the later one carries its energy (DESIGN §4).
 On a commune that seals payloads, readings and transfers go sealed (the meters'
 ``encode``); blocks then carry envelopes, whose signer and nonce are in clear, and
 the follower opens the load's own envelopes with the household keys it drives (as a
-household reads its own txs back) to tell a reading from a transfer.
+household reads its own txs back) to tell a reading from a transfer. A household's
+node re-seals under the new epoch what it acknowledged and a rotation of the commune
+key overtook (node/service/lightnode.py): the same reading, in another envelope, so
+another id; the follower counts it by its signer and seq (``is_resealed``). A refusal
+that says the epoch moved (``wrong_epoch``, ``no_data_key``) sends the meter to the
+epoch its node shows, as the meter agent does.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from node.clock import ChainClock
 from node.localnet.cluster import Cluster, NodeProc
 from node.home.homedir import KEY_FILE, load_home, load_household_spec
 from node.home.keyfile import load_key
-from node.localnet.meters import Meter, get_seal_epoch
+from node.localnet.meters import Meter, fetch_seal_epoch, get_seal_epoch, is_epoch_refusal
 from node.sim.profiles import MeterSim, Weather, household_profile
 from tokens.sealing import open_own_sealed
 from tokens.txs import Sealed, Transfer, Tx
@@ -72,6 +77,8 @@ class Follower:
     committed: dict[str, list[int]] = field(default_factory=dict)
     max_seq: dict[tuple[str, str], int] = field(default_factory=dict)
     commit_times: list[tuple[float, int, int]] = field(default_factory=list)   # (t, height, readings)
+    # (kind, signer, seq or nonce) of the load's readings and transfers committed.
+    committed_inner: set[tuple[str, str, int]] = field(default_factory=set)
     evidence: list[dict] = field(default_factory=list)
     # Household address (hex) -> key seed: opens the load's own sealed txs.
     seeds: dict[str, bytes] = field(default_factory=dict)
@@ -102,6 +109,7 @@ class Follower:
                 seq = tx["seq"] if kind == "reading" and "seq" in tx else tx["nonce"]
                 key = (kind, tx["signer"])
                 self.max_seq[key] = max(seq, self.max_seq.get(key, 0))
+                self.committed_inner.add((kind, tx["signer"], seq))
                 readings += kind == "reading"
         self.evidence += block.get("evidence", [])
         self.height = block["height"]
@@ -109,6 +117,15 @@ class Follower:
 
     def is_superseded(self, entry: Acked) -> bool:
         return entry.kind == "reading" and self.max_seq.get((entry.kind, entry.signer), 0) > entry.seq
+
+    def is_resealed(self, entry: Acked) -> bool:
+        """Its envelope never committed, but the same tx did in another one (its node
+        re-sealed it after a rotation of the commune key)."""
+        return entry.tx_id not in self.committed and (entry.kind, entry.signer, entry.seq) in self.committed_inner
+
+    def is_done(self, entry: Acked) -> bool:
+        """Committed, in its envelope or re-sealed, or superseded."""
+        return entry.tx_id in self.committed or self.is_resealed(entry) or self.is_superseded(entry)
 
     async def run(self, cluster: Cluster) -> None:
         while True:
@@ -142,6 +159,7 @@ class Household:
         self.last_t = 0
         self.pending_transfer: Acked | None = None
         self.paused = False
+        self.moved_out = False     # deregistered: its load is off for good
 
     def switch_key(self, key: Keypair) -> None:
         """Sign from now on with ``key`` (a rotation, a recovery, a new occupant)."""
@@ -170,6 +188,9 @@ class LoadGen:
         self.log = AckLog()
         self.follower = Follower(seeds={hh.key.public.hex(): hh.key.seed for hh in self.households})
         self.resubmitted = 0
+        # No new transfer while set (a rotation of the commune data key, node/e2e/sealing.py).
+        self.transfers_held = False
+        self.transfers_posting = 0   # transfers posted and not yet answered
         self._nursery: trio.Nursery | None = None
 
     async def read_nonces(self, node: NodeProc) -> None:
@@ -202,6 +223,11 @@ class LoadGen:
             self.log.unreachable += 1
         else:
             self.log.count_refused(text)
+            if hh.meter.seal_epoch is not None and is_epoch_refusal(text):
+                # A rotation of the commune key: seal from now on under the epoch the
+                # household's node shows (it publishes the household's new data key itself).
+                epoch = await fetch_seal_epoch(self.cluster.client, hh.node.url)
+                hh.meter.seal_epoch = hh.meter.seal_epoch if epoch is None else epoch
         return None
 
     async def run_readings(self, hh: Household) -> None:
@@ -218,12 +244,17 @@ class LoadGen:
         while True:
             await trio.sleep(self.transfer_every_s)
             pending = hh.pending_transfer
-            if hh.paused or to.paused or (pending is not None and pending.tx_id not in self.follower.committed):
+            held = hh.paused or to.paused or self.transfers_held
+            if held or (pending is not None and not self.follower.is_done(pending)):
                 continue
             hh.nonce += 1
             tx = Transfer(signer=hh.key.public, nonce=hh.nonce, to=to.key.public, cls="kwh", amount=1, memo="e2e",
                           sig=b"")
-            entry = await self.submit(hh, hh.meter.encode(tx, hh.chain_id), "transfer", hh.nonce)
+            self.transfers_posting += 1
+            try:
+                entry = await self.submit(hh, hh.meter.encode(tx, hh.chain_id), "transfer", hh.nonce)
+            finally:
+                self.transfers_posting -= 1
             if entry is None:
                 hh.nonce -= 1   # refused or unreachable: the same nonce is free for the next try
             hh.pending_transfer = entry
@@ -234,8 +265,7 @@ class LoadGen:
             await trio.sleep(1.0)
             now = trio.current_time()
             for entry in list(self.log.acked.values()):
-                if (entry.tx_id in self.follower.committed or self.follower.is_superseded(entry)
-                        or now - entry.acked_at < self.resubmit_after_s * (entry.resubmits + 1)):
+                if self.follower.is_done(entry) or now - entry.acked_at < self.resubmit_after_s * (entry.resubmits + 1):
                     continue
                 status, _ = await self.post(by_name[entry.node], entry.data)
                 if status in (202, 400):
@@ -253,12 +283,13 @@ class LoadGen:
             nursery.start_soon(self.run_resubmitter)
 
     def add_household(self, hh: Household) -> None:
-        """A household registered during the run: its readings start now."""
+        """A household registered during the run: its readings start now, and the
+        follower opens its sealed ones (a reading dropped is then seen superseded)."""
         self.households.append(hh)
+        self.follower.seeds[hh.key.public.hex()] = hh.key.seed
         if self._nursery is not None:
             self._nursery.start_soon(self.run_readings, hh)
 
     def pending(self) -> list[Acked]:
         """Acknowledged txs neither committed nor superseded yet."""
-        return [e for e in self.log.acked.values()
-                if e.tx_id not in self.follower.committed and not self.follower.is_superseded(e)]
+        return [e for e in self.log.acked.values() if not self.follower.is_done(e)]

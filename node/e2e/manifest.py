@@ -22,10 +22,18 @@ Example (e2e/manifests/kill.toml)::
     [[perturb]]
     at = 15                  # seconds after the load starts
     op = "kill"              # disconnect pause kill restart latency partition,
-                             # add_validator remove_validator rotate_key schedule_upgrade
+                             # add_validator remove_validator rotate_key schedule_upgrade,
+                             # rotate_data_key (seal = true)
     node = "validator-1"     # every op but partition; add_validator: a spare
     duration = 10            # down / paused / disconnected / delayed time
     spare = "spare-0"        # rotate_key: the spare home holding the new key
+
+On a commune that seals (``seal = true``, node/e2e/sealing.py) every validator set
+change is followed by a rotation of the commune data key sealed to the new set, as
+its operators must (docs/privacy.md "Rotation with the validator set"): a spare
+promoted there starts only then, by state sync from a snapshot taken after the
+rotation (so ``snapshot_interval`` is required), and a removed validator's node is
+retired (it cannot open the new epoch). ``rotate_data_key`` rotates the key alone.
 
 Membership ops (register rotate_household recover_household deregister reregister)
 act through the real CLI while the load runs (node/e2e/membership.py); register
@@ -67,9 +75,16 @@ VALIDATOR_OPS = ("add_validator", "remove_validator", "rotate_key")
 MEMBERSHIP_OPS = ("register", "rotate_household", "recover_household", "deregister", "reregister")
 # A protocol upgrade (docs/operations.md "Upgrading"): no node, no duration.
 UPGRADE_OP = "schedule_upgrade"
-OPS = ("disconnect", "pause", "kill", "restart", "latency", "partition", UPGRADE_OP) + VALIDATOR_OPS + MEMBERSHIP_OPS
+# A new epoch of the commune data key (docs/privacy.md "Rotation"): no node, seal = true.
+ROTATE_DATA_KEY_OP = "rotate_data_key"
+OPS = (("disconnect", "pause", "kill", "restart", "latency", "partition", UPGRADE_OP, ROTATE_DATA_KEY_OP)
+       + VALIDATOR_OPS + MEMBERSHIP_OPS)
 NETNS_OPS = frozenset({"disconnect", "latency", "partition"})
-NODE_OPS = frozenset(OPS) - {"partition", UPGRADE_OP} - set(VALIDATOR_OPS) - set(MEMBERSHIP_OPS)
+NODE_OPS = (frozenset(OPS) - {"partition", UPGRADE_OP, ROTATE_DATA_KEY_OP} - set(VALIDATOR_OPS)
+            - set(MEMBERSHIP_OPS))
+# On a sealing commune a household's light node is bound to its key: an op that moves the
+# household to a new key would need a new node home for it, which the runner does not make.
+NEW_KEY_OPS = ("rotate_household", "recover_household", "reregister")
 TOP_KEYS = {"name", "description", "netns", "validators", "households", "spares", "speed", "duration", "seed",
             "byzantine", "genesis", "load", "perturb", "hostile", "check", "snapshot_interval", "seal"}
 
@@ -259,17 +274,32 @@ def check_manifest(m: Manifest) -> None:
     if m.households == 0:
         raise ManifestError(f"{m.path}: the load needs at least one household")
     check_membership_ops(m)
-    if m.seal:
-        sealed_out = [p.op for p in m.perturb if p.op in VALIDATOR_OPS or p.op in MEMBERSHIP_OPS]
-        if sealed_out:
-            # A new validator holds no commune key until a rotation; a household that joins
-            # would need a light node join: neither is driven by the runner yet.
-            raise ManifestError(f"{m.path}: {sealed_out[0]} is not supported with seal = true")
+    check_sealing_ops(m)
     if m.check.join_after_snapshots and not m.snapshot_interval:
         raise ManifestError(f"{m.path}: check.join_after_snapshots needs snapshot_interval (heights between "
                             "the validators' snapshots)")
     if m.check.join_after_snapshots and not any(p.op == "register" for p in m.perturb):
         raise ManifestError(f"{m.path}: check.join_after_snapshots needs a register op (a household that joins)")
+
+
+def check_sealing_ops(m: Manifest) -> None:
+    """rotate_data_key needs a sealing commune; there a validator change needs snapshots
+    (its new validator joins from one taken after the rotation), and no op moves a
+    household to a new key (its light node is bound to the old one)."""
+    for i, p in enumerate(m.perturb):
+        where = f"{m.path}: perturb[{i}]"
+        if p.op == ROTATE_DATA_KEY_OP and not m.seal:
+            raise ManifestError(f"{where}: rotate_data_key needs seal = true (a commune data key to rotate)")
+        if p.op == ROTATE_DATA_KEY_OP and m.netns:
+            raise ManifestError(f"{where}: rotate_data_key runs on loopback only (netns = false)")
+        if not m.seal:
+            continue
+        if p.op in NEW_KEY_OPS:
+            raise ManifestError(f"{where}: {p.op} is not supported with seal = true (the household's light node "
+                                "is bound to its key; a new key needs a new node home)")
+        if p.op in ("add_validator", "rotate_key") and not m.snapshot_interval:
+            raise ManifestError(f"{where}: {p.op} with seal = true needs snapshot_interval (the new validator "
+                                "joins by state sync from a snapshot taken after the commune key's rotation)")
 
 
 def check_validator_op(m: Manifest, p: Perturbation, where: str) -> None:

@@ -14,6 +14,12 @@ then resumes the household's load under its new key:
   the move completes after the genesis ``recovery_delay_s``;
 - ``deregister``: the household moves out; its load stops;
 - ``reregister``: the next occupant registers on the same meter and PRM with a new key.
+
+On a commune that seals (``sealing`` set, node/e2e/sealing.py) the new household's node
+joins light (``node join`` on a sealing genesis), publishes its data key by itself
+once it sees its registration, and its meter seals under the current epoch from the
+block that holds that key; changes are read on a validator's node, which holds the
+household's record (a light node holds only its proven entries).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -35,6 +41,9 @@ from node.localnet.meters import Meter
 from node.sim.profiles import MeterSim, household_profile
 from tokens.genesis import HouseholdSpec
 
+if TYPE_CHECKING:
+    from node.e2e.sealing import SealOps
+
 POLL_S = 0.2
 
 
@@ -46,6 +55,7 @@ class MembershipEvent:
     new_key: str | None
     seen_after_s: float         # from the command's exit to the change visible on the node
     joined_from: int | None = None  # register: the snapshot height its node state-synced from
+    data_key_after_s: float | None = None   # register on a sealing commune: its data key in the state
 
 
 async def fetch_household(cluster: Cluster, node: NodeProc, key_hex: str) -> dict[str, Any] | None:
@@ -95,6 +105,7 @@ class Membership:
         self.events: list[MembershipEvent] = []
         self.moved_out: dict[str, HouseholdSpec] = {}
         self.registered = 0
+        self.sealing: SealOps | None = None
         # One registrar, one nonce sequence: its commands run one at a time.
         self.lock = trio.Lock()
 
@@ -112,21 +123,36 @@ class Membership:
         self.events.append(event)
         return event
 
+    def watcher(self, node: NodeProc) -> NodeProc:
+        """Where a change is read: the household's own node, or on a sealing commune a
+        validator's (a light node serves only its own proven entries)."""
+        return node if self.sealing is None else self.cluster.full_nodes[0]
+
     def _registrar(self, command: str, *args: str, node: NodeProc) -> list[str]:
         return ["registrar", command, "--key", str(self.registrar_key), "--node", node.url, *args]
 
     async def join(self, name: str, key_file: Path) -> NodeProc:
         """Start a household's own node with ``node join``: a copy of the genesis, a peer,
         its key; it syncs the chain from the running network."""
-        p2p, http = find_free_ports(self.cluster.nodes, 1)
+        # Above every port of the network, spares not started yet included.
+        p2p, http = find_free_ports(self.cluster.nodes + list(self.cluster.standby.values()), 1)
         peer = await fetch_listen_addr(self.cluster, self.cluster.nodes[0])
         home = self.home / name
-        node = NodeProc(len(self.cluster.nodes), name, home, f"127.0.0.1:{http}", args=(
+        # On a sealing commune ``node join`` runs it light, as a household's node there must.
+        node = NodeProc(len(self.cluster.nodes), name, home, f"127.0.0.1:{http}", light=self.sealing is not None,
+                        args=(
             "node", "join", "--genesis", str(self.home / GENESIS_FILE), "--peer", peer, "--home", str(home),
             "--key", str(key_file), "--listen", f"/ip4/127.0.0.1/tcp/{p2p}", "--http", f"127.0.0.1:{http}",
             "--name", name))
         await self.cluster.start(node)
-        await self.cluster.wait_ready(node)
+        # In the cluster once ready (other ops read the key of each node's home, which
+        # ``node join`` writes only as it starts); stopped here if the run ends first.
+        try:
+            await self.cluster.wait_ready(node)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self.cluster.stop(node)
+            raise
         self.cluster.add(node)
         return node
 
@@ -150,11 +176,19 @@ class Membership:
                                              "--prm", spec.prm, "--label", spec.label, "--kva", "6", "--kwc", "3",
                                              node=self.cluster.nodes[0]))
         # Seen on its own node: it has synced the block that registered it.
-        seen = await wait_household(self.cluster, node, key.public.hex(), True, self.limit_s)
+        seen = await wait_household(self.cluster, self.watcher(node), key.public.hex(), True, self.limit_s)
         sim = MeterSim(household_profile(1000 + n, spec.peak_w, spec.kva), start_t=self.load.genesis.genesis_time)
-        hh = Household(node, Meter(spec, key, node.url, sim), key, self.load.genesis.chain_id, name=name)
-        self.load.add_household(hh)
-        return MembershipEvent("register", name, None, key.public.hex(), seen, joined_from)
+        if self.sealing is None:
+            self.load.add_household(Household(node, Meter(spec, key, node.url, sim), key,
+                                              self.load.genesis.chain_id, name=name))
+            return MembershipEvent("register", name, None, key.public.hex(), seen, joined_from)
+        async with self.sealing.lock:
+            # Its light node publishes its data key once it sees its record.
+            epoch = self.sealing.epoch
+            keyed = await self.sealing.wait_data_key(key.public.hex(), epoch)
+            self.load.add_household(Household(node, Meter(spec, key, node.url, sim, seal_epoch=epoch), key,
+                                              self.load.genesis.chain_id, name=name))
+        return MembershipEvent("register", name, None, key.public.hex(), seen, joined_from, keyed)
 
     async def _move(self, hh: Household, op: str, command: list[str], new_key) -> MembershipEvent:
         old = hh.key.public.hex()
@@ -186,8 +220,9 @@ class Membership:
         await quiesce(self.load, hh, self.limit_s)
         await run_voisinage(*self._registrar("deregister", "--household-pub", old, "--memo", "e2e move",
                                              node=hh.node))
-        seen = await wait_household(self.cluster, hh.node, old, False, self.limit_s)
+        seen = await wait_household(self.cluster, self.watcher(hh.node), old, False, self.limit_s)
         self.moved_out[name] = hh.meter.spec
+        hh.moved_out = True
         return MembershipEvent("deregister", name, old, None, seen)
 
     async def reregister(self, name: str) -> MembershipEvent:
@@ -202,5 +237,5 @@ class Membership:
         seen = await wait_household(self.cluster, hh.node, new_key.public.hex(), True, self.limit_s)
         hh.meter.spec = replace(spec, key=new_key.public)
         hh.switch_key(new_key)
-        hh.paused = False
+        hh.paused = hh.moved_out = False
         return MembershipEvent("reregister", name, None, new_key.public.hex(), seen)

@@ -26,6 +26,7 @@ from node.e2e.manifest import Manifest
 from node.e2e.membership import Membership
 from node.localnet.netns import Fabric, require_root
 from node.e2e.perturb import PerturbResult, run_perturbation
+from node.e2e.sealing import SealOps
 from node.e2e.errors import E2EError
 from node.e2e.validators import build_spares
 from node.home.homedir import KEY_FILE, load_home
@@ -215,9 +216,9 @@ def judge(m: Manifest, report: dict[str, Any]) -> list[str]:
     for ban in report["honest_bans"]:
         problems.append(f"an honest peer was banned: {ban}")
     if tx["lost"]:
-        problems.append(f"{len(tx['lost'])} acknowledged txs never committed")
+        problems.append(f"{tx['lost_count']} acknowledged txs never committed ({tx['lost_kinds']})")
     if tx["duplicates"]:
-        problems.append(f"{len(tx['duplicates'])} txs committed more than once")
+        problems.append(f"{tx['duplicate_count']} txs committed more than once")
     if report["blocks_during_load"] < 1:
         problems.append("no block committed during the load")
     for iv in report["intervals"]:
@@ -272,11 +273,17 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
             await trio.to_thread.run_sync(fabric.setup)
         nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine, params=m.genesis,
                               seal=m.seal)
-        # Spare homes (no genesis role) run from the start as full nodes; validator ops promote them.
-        nodes += build_spares(home, m.spares, nodes).values()
+        # Spare homes (no genesis role) run from the start as full nodes; validator ops promote
+        # them. On a sealing commune a full node needs the commune key: a spare starts only
+        # once a rotation sealed it a copy (node/e2e/sealing.py).
+        spares = build_spares(home, m.spares, nodes)
+        if not m.seal:
+            nodes += spares.values()
         async with open_client() as client:
             run_args = () if m.snapshot_interval is None else ("--snapshot-interval", str(m.snapshot_interval))
             cluster = Cluster(nodes, fabric, client, run_args)
+            if m.seal:
+                cluster.standby.update(spares)
             try:
                 stages.enter("start")
                 await cluster.start_all()
@@ -290,6 +297,8 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
                 if m.seal:
                     await load.read_nonces(cluster.full_nodes[0])
                 membership = Membership(cluster, load, home, m.check.max_recovery_s)
+                if m.seal:
+                    membership.sealing = SealOps(cluster, load, home, m.check.max_recovery_s)
                 load_start, load_end = await run_load_phase(m, cluster, load, perturbations, hostile, membership)
                 stages.enter("check")
                 report.update(await run_checks(m, cluster, load, home))
@@ -298,6 +307,8 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
                 report["blocks_during_load"] = sum(1 for t, _, _ in load.follower.commit_times
                                                    if load_start <= t <= load_end)
                 report["height"] = load.follower.height
+                if membership.sealing is not None:
+                    report["rotations"] = [asdict(r) for r in membership.sealing.rotations]
                 for h in hostile:
                     h.finish(load.follower, load_start)
             finally:

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 import trio
@@ -28,6 +29,9 @@ from node.localnet.cluster import API_TOKEN, Cluster, NodeProc
 from node.localnet.ports import find_port_block
 
 # DESIGN §4: a ValidatorSetChange takes effect at height h+2.
+if TYPE_CHECKING:
+    from node.e2e.sealing import SealOps
+
 ACTIVATION_DELAY = 2
 # After the change takes effect, this many commits must show (or not show) the key.
 WATCHED_COMMITS = 4
@@ -103,9 +107,10 @@ async def get_json(cluster: Cluster, url: str) -> dict | None:
 
 
 async def submit_change(cluster: Cluster, change_args: list[str], work: Path, group: str = "validator",
-                        basis_path: str = "/validators/change") -> str:
+                        basis_path: str = "/validators/change", commands: tuple[str, str] = ("cosign", "submit")) -> str:
     """propose, co-sign by a quorum of the current validators, submit: the tx id. ``group``
-    is the CLI group of the change, ``basis_path`` where the node tells its co-signers."""
+    is the CLI group of the change, ``basis_path`` where the node tells its co-signers,
+    ``commands`` its co-sign and submit commands."""
     url = cluster.nodes[0].url
     basis = await get_json(cluster, f"{url}{basis_path}")
     by_key = {key_hex(n): n for n in cluster.nodes}
@@ -115,10 +120,10 @@ async def submit_change(cluster: Cluster, change_args: list[str], work: Path, gr
     await run_cli(*change_args, "--node", url, "--out", str(path), group=group)
     for i, node in enumerate(cosigners, 1):
         signed = work / f"change-{i}.json"
-        await run_cli("cosign", "--in", str(path), "--key", str(node.home / KEY_FILE), "--out", str(signed),
+        await run_cli(commands[0], "--in", str(path), "--key", str(node.home / KEY_FILE), "--out", str(signed),
                       group=group)
         path = signed
-    return await run_cli("submit", "--in", str(path), "--node", url, group=group)
+    return await run_cli(commands[1], "--in", str(path), "--node", url, group=group)
 
 
 async def wait_commit_of(cluster: Cluster, tx_id: str, start: int, limit_s: float) -> int:
@@ -161,29 +166,66 @@ async def find_first_signature(cluster: Cluster, key: str, effective: int, limit
 
 
 async def run_validator_op(cluster: Cluster, op: str, node: NodeProc, spare: NodeProc | None,
-                           limit_s: float) -> str:
+                           limit_s: float, sealing: "SealOps | None" = None) -> str:
     """Carry out one change op, after any other in progress; a line saying at which
-    heights it took effect."""
+    heights it took effect. ``sealing``: the commune seals, the change is followed by a
+    rotation of its data key (node/e2e/sealing.py)."""
     async with _CHANGE_LOCKS.setdefault(cluster, trio.Lock()):
-        return await change_and_check(cluster, op, node, spare, limit_s)
+        return await change_and_check(cluster, op, node, spare, limit_s, sealing)
+
+
+async def run_rotation_op(cluster: Cluster, sealing: "SealOps") -> str:
+    """A rotation of the commune data key alone, after any change in progress."""
+    async with _CHANGE_LOCKS.setdefault(cluster, trio.Lock()):
+        r = await sealing.rotate()
+    return (f"epoch {r.epoch} in block {r.height}; every household's data key of it in the state "
+            f"{r.keys_after_s} s later")
+
+
+def read_listen_addr(node: NodeProc) -> str:
+    """A node's address before it runs: a validator's peer id is derived from its key
+    (DESIGN §7), so the address names none."""
+    return json.loads((node.home / CONFIG_FILE).read_text())["listen"]
 
 
 async def change_and_check(cluster: Cluster, op: str, node: NodeProc, spare: NodeProc | None,
-                           limit_s: float) -> str:
+                           limit_s: float, sealing: "SealOps | None" = None) -> str:
     added, removed, args = [], [], []
+    joining = spare if op == "rotate_key" else node if op == "add_validator" else None
+    if joining is not None:
+        # A spare of a sealing commune is not running yet: it starts after the rotation.
+        addr = read_listen_addr(joining) if sealing is not None else await fetch_listen_addr(cluster, joining)
     if op == "add_validator":
-        added, args = [key_hex(node)], ["propose-change", "--add", key_hex(node), "--add-addr",
-                                        await fetch_listen_addr(cluster, node)]
+        added, args = [key_hex(node)], ["propose-change", "--add", key_hex(node), "--add-addr", addr]
     elif op == "remove_validator":
         removed, args = [key_hex(node)], ["propose-change", "--remove", key_hex(node)]
     elif op == "rotate_key":
         added, removed = [key_hex(spare)], [key_hex(node)]
-        args = ["rotate", "--old", removed[0], "--new", added[0], "--new-addr", await fetch_listen_addr(cluster, spare)]
+        args = ["rotate", "--old", removed[0], "--new", added[0], "--new-addr", addr]
     await wait_no_pending_change(cluster, limit_s)
     start = max((await cluster.heights()).values(), default=1)
     tx_id = await submit_change(cluster, args, node.home.parent / f"changes-{op}-{node.name}")
     height = await wait_commit_of(cluster, tx_id, start, limit_s)
     effective = height + ACTIVATION_DELAY
+    lines = [f"change in block {height}, effective at {effective}"]
+    if sealing is not None:
+        lines += await follow_with_rotation(cluster, sealing, node if removed else None, joining)
     await check_removed(cluster, removed, effective)
-    firsts = [f"{key[:8]} signs from {await find_first_signature(cluster, key, effective, limit_s)}" for key in added]
-    return "; ".join([f"change in block {height}, effective at {effective}"] + firsts)
+    lines += [f"{key[:8]} signs from {await find_first_signature(cluster, key, effective, limit_s)}"
+              for key in added]
+    return "; ".join(lines)
+
+
+async def follow_with_rotation(cluster: Cluster, sealing: "SealOps", removed: NodeProc | None,
+                               joining: NodeProc | None) -> list[str]:
+    """docs/privacy.md "Rotation with the validator set": a new epoch sealed to the new
+    set; the removed validator's node retired; the new one started by state sync."""
+    r = await sealing.rotate()
+    lines = [f"commune key epoch {r.epoch} in block {r.height}, households' data keys {r.keys_after_s} s later"]
+    if removed is not None and removed in cluster.nodes:
+        await sealing.retire(removed)
+        lines.append(f"{removed.name} retired")
+    if joining is not None:
+        snapshot = await sealing.start_joined(joining, r.height)
+        lines.append(f"{joining.name} joined from the snapshot of height {snapshot}")
+    return lines

@@ -148,11 +148,22 @@ class Cluster:
         (e.g. ``--snapshot-interval 40``)."""
         self.nodes, self.fabric, self.client, self.run_args = nodes, fabric, client, run_args
         self.by_name = {n.name: n for n in nodes}
+        # Homes written but not started with the others (a spare that joins a sealing
+        # commune later, node/e2e/sealing.py); ``add`` them once started.
+        self.standby: dict[str, NodeProc] = {}
 
     def add(self, node: NodeProc) -> None:
         """A node that joins during the run: started, stopped and checked like the others."""
         self.nodes.append(node)
         self.by_name[node.name] = node
+
+    def remove(self, node: NodeProc) -> None:
+        """A node retired during the run (stopped first): no longer started, stopped nor checked."""
+        self.nodes.remove(node)
+        self.by_name.pop(node.name, None)
+
+    def find(self, name: str) -> NodeProc | None:
+        return self.by_name.get(name) or self.standby.get(name)
 
     def command(self, node: NodeProc) -> list[str]:
         # Nodes of a local network start from genesis together: no state sync (a node

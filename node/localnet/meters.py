@@ -5,7 +5,8 @@ indexes (Wh) and posts a signed ``MeterReading`` to its own node's ``POST /tx``.
 Cumulative indexes make a lost or refused reading harmless: the next carries the
 energy. The power curves come from ``node.sim.profiles``. On a commune that seals
 payloads (docs/privacy.md "Sealed payloads") each reading goes sealed, as the meter
-agent sends it.
+agent sends it, under the epoch of the commune data key its own node's state shows: a
+rotation of the key (``validator rotate-data-key``) moves the meters to the new epoch.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from tokens.txs import MeterReading, Tx
 from wire import Keypair, sign_message
 
 READING_EVERY_CHAIN_S = 60
+# The refusals of a sealed reading that mean "seal under the epoch the node shows now"
+# (node/meter/sealing.py NEEDS_DATA_KEY; a localnet imports no meter package).
+EPOCH_REFUSALS = ("wrong_epoch", "no_data_key")
 
 
 @dataclass
@@ -55,9 +59,24 @@ class Meter:
 
 
 def get_seal_epoch(genesis: Genesis) -> int | None:
-    """The data key epoch a household seals under from genesis on (None: no sealing). A
-    local network never rotates the commune key."""
+    """The data key epoch a household seals under from genesis on (None: no sealing)."""
     return 0 if genesis.seals_payloads else None
+
+
+def is_epoch_refusal(reason: str) -> bool:
+    return isinstance(reason, str) and reason.startswith(EPOCH_REFUSALS)
+
+
+async def fetch_seal_epoch(client: httpx.AsyncClient, url: str) -> int | None:
+    """The commune data key's epoch as the node at ``url`` holds it (None: it does not
+    answer, or the chain does not seal)."""
+    try:
+        response = await client.get(f"{url}/commune", timeout=5)
+        sealing = response.json().get("sealing") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    epoch = sealing.get("epoch") if isinstance(sealing, dict) else None
+    return epoch if type(epoch) is int and epoch >= 0 else None
 
 
 class MeterFleet:
@@ -95,6 +114,11 @@ class MeterFleet:
                     self.submitted += 1
                 else:
                     self.refused += 1
-            except (httpx.HTTPError, ValueError):
+                    if meter.seal_epoch is not None and is_epoch_refusal(response.json().get("error", "")):
+                        # A rotation: the household's node publishes its new data key by
+                        # itself; the next reading goes sealed under the epoch it shows.
+                        epoch = await fetch_seal_epoch(client, meter.url)
+                        meter.seal_epoch = meter.seal_epoch if epoch is None else epoch
+            except (httpx.HTTPError, ValueError, AttributeError):
                 self.refused += 1
             await trio.sleep(wall_period)

@@ -24,6 +24,7 @@ from node.service.mempool import Mempool
 from node.service.sealing import forget_erased, get_erased, opening_keys, refresh_keyring
 from node.store.pruning import Pruner
 from node.store import Store
+from tokens import layout as L
 from tokens import (
     BlockContext, BlockResult, InvalidLedgerBlock, apply_block, get_time_ms, get_validator_set, select_and_apply,
 )
@@ -70,6 +71,10 @@ class LedgerApp:
         self.now_ms = now_ms
         self.trust_quorum = trust_quorum
         self._results: OrderedDict[bytes, BlockResult] = OrderedDict()
+        # The last height that moved the commune key's epoch or a household's data key
+        # (docs/cadence.md): a household's node in light mode reads it only through the
+        # next header, so the next height is due at once (Node.get_wait_s).
+        self.key_news_height: int | None = None
 
     # ---- consensus.events.Application ----
 
@@ -183,6 +188,8 @@ class LedgerApp:
                      "\"Erasure\"): state, archived intervals and opened keys", block.header.height, len(erased))
         if self.key is not None:
             refresh_keyring(self.keys, self.store.state, self.key, result.writes)
+        if any(key == L.META_DATA_EPOCH or key.startswith(L.HOUSEHOLD_DATA_KEY) for key in result.writes):
+            self.key_news_height = block.header.height
         if pruner is not None:
             pruner.process_commit(self.store, block.header.height, block.header.time_ms // 1000)
         return Committed(block, block_id, result, commit.round)

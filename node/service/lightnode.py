@@ -6,6 +6,12 @@ downloads a block body, applies a block or holds another household's state. It
 serves the same HTTP API and dashboard (node/api/) over its light store, so the
 household's balance, curve, consents and Data Connect routes work as on a full node.
 
+On a commune that seals payloads (docs/privacy.md "Sealed payloads") it publishes the
+household's data key of each epoch by itself, refuses a sealed tx of its household that
+the validators would ignore (``wrong_epoch``, ``no_data_key``: the meter agent then seals
+anew), and re-seals under the new epoch the txs it acknowledged that a rotation of the
+commune key overtook in flight, so no acknowledged reading is lost to a rotation.
+
 Gossip: it hears validators' heartbeats only. It does not subscribe to the consensus
 topic (a proposal carries a whole block, everybody's txs) nor to the tx topic; its
 own txs go out by gossipsub's fanout and directly to the validators, as a full
@@ -49,8 +55,8 @@ from tokens import layout as TL
 from tokens.kv import decode_value
 from tokens.queries import get_validator_set
 from tokens.statetree import is_proven_key
-from tokens.sealing import build_set_data_key, open_own_sealed
-from tokens.txs import MeterReading, Sealed, SetDataKey, Tx, decode_tx
+from tokens.sealing import build_sealed, build_set_data_key, open_own_sealed
+from tokens.txs import CommuneSealed, MeterReading, Sealed, SealedCosigned, SetDataKey, Tx, decode_tx
 from tokens.visibility import is_readable_by
 from wire import DecodeError, compute_id, verify_message
 from wire.seal import SealError
@@ -93,7 +99,6 @@ class LightNode:
         self._nursery: trio.Nursery | None = None
         self._stored = trio.Event()
         self.metrics.height.set(store.height())
-        self.data_key_sent: int | None = None    # the epoch whose data key this node posted
 
     # ---- gossip ----
 
@@ -105,12 +110,39 @@ class LightNode:
     # ---- own txs ----
 
     def check_tx(self, data: bytes) -> Tx:
-        """What a light node can check alone: the encoding and the signatures. The
-        validators judge the rest against the whole state."""
+        """What a light node can check alone: the encoding, the signatures and, for a
+        sealed tx, the epoch and its household's data key as its proven state shows
+        them. The validators judge the rest against the whole state."""
         tx = decode_tx(data)
         if tx.SIGNERS and not verify_message(tx, self.chain_id):
             raise TxRefused("bad_signature: a signature does not verify")
+        self.check_sealing(tx)
         return tx
+
+    def check_sealing(self, tx: Tx) -> None:
+        """docs/privacy.md: the refusals a validator would give at once, given here so the
+        sender learns of a rotation. A validator only ignores such a tx (a state wait):
+        accepted here, it would be acknowledged and never committed, and a meter agent
+        that is never refused would seal under the old epoch for good."""
+        state = self.store.state
+        raw = state.get(TL.META_DATA_EPOCH)
+        if raw is None:
+            return
+        current, own = decode_value(raw), self.key.public
+        if isinstance(tx, SetDataKey) and tx.signer == own and (
+                state.get(TL.key_household_data_key(own, tx.epoch)) is not None
+                or self.find_pending_data_key(tx.epoch) is not None):
+            raise TxRefused(f"data_key_exists: this household's node already published its data key of epoch "
+                            f"{tx.epoch}")
+        if not isinstance(tx, (Sealed, SealedCosigned, CommuneSealed)):
+            return
+        if tx.epoch != current:
+            raise TxRefused(f"wrong_epoch: sealed under epoch {tx.epoch}; the commune data key is at epoch "
+                            f"{current}")
+        if tx.signer == own and not isinstance(tx, CommuneSealed) and \
+                state.get(TL.key_household_data_key(own, current)) is None:
+            raise TxRefused(f"no_data_key: this household's data key of epoch {current} is not in a block yet "
+                            "(its node has published it)")
 
     def _take(self, data: bytes) -> tuple[bytes, TxRefused | None]:
         tx_id = compute_id(data)
@@ -212,23 +244,37 @@ class LightNode:
             time_ms = decode_value(self.store.state.get(TL.META_TIME) or b"\x00")
             self.store.prune_archive(time_ms // 1000 - self.archive_keep_s)
         self.publish_data_key()
+        self.reseal_pending()
         self._stored.set()
         self._stored = trio.Event()
+
+    def find_pending_data_key(self, epoch: int) -> SetDataKey | None:
+        """This household's SetDataKey of ``epoch`` waiting for a block here."""
+        own = self.key.public
+        for entry in self.pending.entries():
+            if isinstance(entry.tx, SetDataKey) and entry.tx.signer == own and entry.tx.epoch == epoch:
+                return entry.tx
+        return None
+
+    def get_committed_nonce(self) -> int:
+        acct = self.store.state.get(TL.key_account(self.key.public))
+        return decode_value(acct)[TL.A_NONCE] if acct else 0
 
     def get_missing_data_key(self) -> SetDataKey | None:
         """docs/privacy.md: on a chain that seals payloads, the household's data key of the
         current epoch when the proven state shows none (after registration, after a
-        rotation). The registrar who registered it never sees it: the node sends it."""
+        rotation) and none waits for a block here (one that a later nonce overtook left
+        the pending txs: it goes again). The registrar who registered it never sees it:
+        the node sends it."""
         state, own = self.store.state, self.key.public
         raw = state.get(TL.META_DATA_EPOCH)
         if raw is None or not self.is_registered(state, own):
             return None
         epoch = decode_value(raw)
         dkey = state.get(TL.key_data_key(epoch))
-        if self.data_key_sent == epoch or dkey is None or state.get(TL.key_household_data_key(own, epoch)):
+        if dkey is None or state.get(TL.key_household_data_key(own, epoch)) or self.find_pending_data_key(epoch):
             return None
-        acct = state.get(TL.key_account(own))
-        nonce = max(self.clock.now_ms(), (decode_value(acct)[TL.A_NONCE] if acct else 0) + 1)
+        nonce = max(self.clock.now_ms(), self.get_committed_nonce() + 1)
         return build_set_data_key(self.key, self.chain_id, nonce, epoch, decode_value(dkey)[0], os.urandom(32))
 
     def is_registered(self, state, own: bytes) -> bool:
@@ -244,9 +290,58 @@ class LightNode:
             return
         tx_id, refused = self._take(tx.encode())
         if refused is None:
-            self.data_key_sent = tx.epoch
             log.info("published this household's data key of epoch %d (tx %s)", tx.epoch, tx_id.hex()[:16])
             self._gossip([tx.encode()])
+        else:
+            log.warning("could not publish this household's data key of epoch %d: %s", tx.epoch, refused)
+
+    def reseal_pending(self) -> tuple[int, int]:
+        """(re-sealed, dropped): the household's own pending envelopes sealed under an
+        epoch the commune key has left, once its data key of the current epoch is in the
+        proven state. The validators ignore them (``wrong_epoch``) for good; each goes
+        again sealed under the current epoch, the same inner tx (a reading keeps its seq,
+        so it commits once and is not lost). A nonce-ordered tx whose nonce the data key
+        of the new epoch has spent cannot commit any more: it is dropped, logged, for its
+        sender to sign again; so is an envelope this node cannot re-seal alone (a
+        co-signed one, another signer's)."""
+        state, own = self.store.state, self.key.public
+        raw = state.get(TL.META_DATA_EPOCH)
+        if raw is None:
+            return 0, 0
+        current = decode_value(raw)
+        if state.get(TL.key_household_data_key(own, current)) is None:
+            return 0, 0
+        stale = [e for e in self.pending.entries()
+                 if isinstance(e.tx, (Sealed, SealedCosigned, CommuneSealed)) and e.tx.epoch != current]
+        # Those its state shows committed (or overtaken by a later reading) only wait
+        # for recheck_pending to drop them: nothing to re-seal.
+        done = [e for e in stale if self.is_committed(e.tx)]
+        self.pending.remove([e.id for e in done])
+        stale = [e for e in stale if e not in done]
+        if not stale:
+            return 0, 0
+        committed_nonce, again, dropped = self.get_committed_nonce(), [], []
+        for entry in stale:
+            inner = None
+            if isinstance(entry.tx, Sealed) and entry.tx.signer == own:
+                try:
+                    inner = open_own_sealed(self.key.seed, entry.tx)
+                except (SealError, DecodeError):
+                    inner = None
+            if inner is None or (not isinstance(inner, MeterReading) and inner.nonce <= committed_nonce):
+                dropped.append(entry)
+                continue
+            again.append(build_sealed(inner, self.key, self.chain_id, current, os.urandom(24)).encode())
+        self.pending.remove([e.id for e in stale])
+        taken = [data for data in again if self._take(data)[1] is None]
+        self._gossip(taken)
+        self.metrics.mempool_txs.set(len(self.pending))
+        log.info("re-sealed %d pending txs under the commune data key of epoch %d", len(taken), current)
+        for entry in dropped:
+            log.warning("dropped pending tx %s sealed under epoch %d: it cannot be re-sealed under epoch %d "
+                        "(its nonce was spent, or it is co-signed): sign it again", entry.id.hex()[:16],
+                        entry.tx.epoch, current)
+        return len(taken), len(dropped)
 
     async def wait_for_height(self, height: int) -> None:
         while self.store.height() < height:

@@ -328,7 +328,13 @@ class Node:
 
     def get_wait_s(self) -> float | None:
         """Wall seconds until the committed state has a time-driven rule due (0: now),
-        or None when nothing is due until a tx arrives (tokens/due.py)."""
+        or None when nothing is due until a tx arrives (tokens/due.py). A height that
+        moved the commune key's epoch or a household's data key makes the next one due
+        at once: its state is provable, so a household's node in light mode sees it,
+        only once the next header carries its root, and until then that household
+        cannot seal (docs/cadence.md; without it a quiet commune stalled after a rotation)."""
+        if self.app.key_news_height is not None and self.app.key_news_height == self.store.height():
+            return 0.0
         due = get_next_due_ms(self.store.state)
         if due is None:
             return None

@@ -54,13 +54,37 @@ def test_sealed_manifest_parses():
     ("[load]\nreadings_per_s = true\n", "boolean"),
     ("validators = [\n", "not valid TOML"),
     ("seal = 'yes'\n", "expected bool"),
-    ("seal = true\n[[perturb]]\nat = 1\nop = 'register'\n", "not supported with seal = true"),
+    ("seal = true\n[[perturb]]\nat = 1\nop = 'rotate_household'\nnode = 'household-1'\n",
+     "rotate_household is not supported with seal = true"),
+    ("seal = true\n[genesis]\nrecovery_delay_s = 600\n[[perturb]]\nat = 1\nop = 'recover_household'\n"
+     "node = 'household-1'\n", "recover_household is not supported with seal = true"),
+    ("[[perturb]]\nat = 1\nop = 'rotate_data_key'\n", "rotate_data_key needs seal = true"),
+    ("seal = true\nspares = 1\n[[perturb]]\nat = 1\nop = 'add_validator'\nnode = 'spare-0'\n",
+     "needs snapshot_interval"),
+    ("seal = true\nspares = 2\n[[perturb]]\nat = 1\nop = 'rotate_key'\nnode = 'validator-0'\nspare = 'spare-1'\n",
+     "needs snapshot_interval"),
 ])
 def test_invalid_manifest(text, words):
     with pytest.raises(ManifestError) as info:
         parse(text)
     assert words in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_sealing_ops_parse():
+    """On a sealing commune: a household joins, validators change (with snapshots), the
+    commune key rotates, a household moves out."""
+    m = parse("seal = true\nspares = 1\nsnapshot_interval = 10\n"
+              "[[perturb]]\nat = 1\nop = 'register'\nduration = 0\n"
+              "[[perturb]]\nat = 2\nop = 'add_validator'\nnode = 'spare-0'\nduration = 0\n"
+              "[[perturb]]\nat = 3\nop = 'remove_validator'\nnode = 'validator-3'\nduration = 0\n"
+              "[[perturb]]\nat = 4\nop = 'rotate_data_key'\nduration = 0\n"
+              "[[perturb]]\nat = 5\nop = 'deregister'\nnode = 'household-0'\nduration = 0\n")
+    assert [p.op for p in m.perturb] == ["register", "add_validator", "remove_validator", "rotate_data_key",
+                                         "deregister"]
+    shipped = load_manifest(REPO / "e2e" / "manifests" / "sealed-membership.toml")
+    assert shipped.seal and shipped.snapshot_interval and shipped.duration <= 90
+    assert {p.op for p in shipped.perturb} == {"register", "add_validator", "rotate_data_key"}
 
 
 def test_invalid_manifest_missing_file(tmp_path):

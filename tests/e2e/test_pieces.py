@@ -126,12 +126,17 @@ def test_follower_opens_the_loads_sealed_txs_to_tell_readings_from_transfers():
     log = AckLog()
     log.add(_acked("r1", "reading", 2, signer=key.public.hex()))
     log.add(_acked("t1", "transfer", 3, signer=key.public.hex()))
+    # Acknowledged in an envelope of the old epoch; its node re-sealed the same reading
+    # (seq 5) and transfer (nonce 9) after a rotation: other ids, committed all the same.
+    log.add(_acked("r5-old-epoch", "reading", 5, signer=key.public.hex()))
+    log.add(_acked("t9-old-epoch", "transfer", 9, signer=key.public.hex()))
     f = Follower(seeds={key.public.hex(): key.seed})
     f.process_block({"height": 1, "txs": [envelope_json(reading, "r5"), envelope_json(transfer, "t9")]}, 0.0)
     assert f.max_seq == {("reading", key.public.hex()): 5, ("transfer", key.public.hex()): 9}
     assert f.commit_times == [(0.0, 1, 1)]
     out = check_txs(log, f)
     assert out.superseded == 1 and out.lost == ["t1"]     # a transfer is never superseded
+    assert out.resealed == 2 and all(f.is_done(e) for e in log.acked.values() if e.tx_id != "t1")
     # Without the household's key an envelope is neither a reading nor a transfer.
     blind = Follower()
     blind.process_block({"height": 1, "txs": [envelope_json(reading, "r5")]}, 0.0)

@@ -1,0 +1,166 @@
+"""A household node in light mode on a commune that seals payloads, across a rotation of
+the commune data key (docs/privacy.md "Sealed payloads", "Household nodes"): it
+publishes the household's data key of each epoch, refuses what the validators would
+only ignore, and re-seals the readings a rotation overtook in flight. A real validator
+Node over LevelDB commits the blocks; the light node follows it through the real
+responders (tests/unit/service/test_light.py ``FakeNet``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import pytest
+
+from node.api.app import TxRefused
+from node.meter.sealing import ChainSealing, make_data_key_tx
+from node.service.lightnode import LightNode
+from tests.unit.service.test_light import FakeNet, follow, light
+from tests.unit.service.test_pending_txs import commit_block
+from tests.unit.service.test_sealed_node import commune, household, node  # noqa: F401 (fixtures)
+from tokens import layout as L
+from tokens.queries import get_household, get_sealing
+from tokens.sealing import build_sealed, open_own_sealed
+from tokens.txs import MeterReading, RotateDataKey, Sealed, SetDataKey, Transfer, ValidatorSig, decode_tx
+from wire import sign_message, signing_bytes
+from wire.seal import compute_commune_public, seal_commune_secret, seal_link
+
+
+def reading(node, commune, seq: int, epoch: int) -> bytes:
+    key, meter = household(node, commune)
+    inner = MeterReading(signer=key.public, meter=meter, seq=seq, t=int(time.time()) - 100 + seq, import_wh=1000 + seq,
+                         export_wh=0, sig=bytes(64))
+    return build_sealed(sign_message(inner, node.chain_id, key), key, node.chain_id, epoch, os.urandom(24)).encode()
+
+
+def transfer(node, commune, nonce: int, epoch: int) -> bytes:
+    key, _ = household(node, commune)
+    inner = sign_message(Transfer(signer=key.public, nonce=nonce, to=node.key.public, cls="kwh", amount=1, memo="t",
+                                  sig=b""), node.chain_id, key)
+    return build_sealed(inner, key, node.chain_id, epoch, os.urandom(24)).encode()
+
+
+def rotate(node) -> None:
+    """The next epoch of the commune key, sealed to the one validator."""
+    vkey, new = node.key, os.urandom(32)
+    epoch = max(node.keys.secrets)
+    tx = RotateDataKey(nonce=epoch + 1, public=compute_commune_public(new), holders=(vkey.public,),
+                       sealed=(seal_commune_secret(vkey.public, new, os.urandom(32)),),
+                       link=seal_link(new, node.keys.secrets[epoch], os.urandom(24)), sigs=())
+    return dataclasses.replace(tx, sigs=(ValidatorSig(validator=vkey.public,
+                                                      sig=vkey.sign(signing_bytes(node.chain_id, tx))),)).encode()
+
+
+def step(node, commune, client, txs=()) -> None:
+    """A block holding ``txs``, an empty one after it (whose header proves its state),
+    and the light node follows."""
+    commit_block(node, commune, list(txs))
+    commit_block(node, commune, [])
+    follow(client)
+
+
+def pending_of(light: LightNode, kind) -> list:
+    return [e for e in light.pending.entries() if isinstance(e.tx, kind)]
+
+
+def refusal(light: LightNode, data: bytes) -> str:
+    with pytest.raises(TxRefused) as caught:
+        light.submit_tx(data)
+    return caught.value.reason
+
+
+@pytest.fixture
+def followed(node, commune):  # noqa: F811 (fixtures)
+    """The light node of household-0, following validator-0, with its data key of epoch 0
+    in a block."""
+    light_node, client = light(commune, FakeNet(node), "household-0")
+    try:
+        step(node, commune, client)
+        yield light_node, client
+    finally:
+        light_node.store.close()
+
+
+def commit_data_key(node, commune, light_node, client, epoch: int) -> None:  # noqa: F811
+    [entry] = [e for e in pending_of(light_node, SetDataKey) if e.tx.epoch == epoch]
+    step(node, commune, client, [entry.data])
+    assert light_node.store.state.get(L.key_household_data_key(light_node.key.public, epoch)) is not None
+
+
+def test_publishes_its_data_key_and_refuses_what_validators_would_only_ignore(node, commune, followed):  # noqa: F811
+    light_node, client = followed
+    [published] = pending_of(light_node, SetDataKey)
+    assert published.tx.epoch == 0
+    # Once pending, it does not go twice.
+    light_node.publish_data_key()
+    assert len(pending_of(light_node, SetDataKey)) == 1
+    # Its key is not in a block yet: a sealed reading would wait at the validators.
+    assert refusal(light_node, reading(node, commune, 1, 0)).startswith("no_data_key:")
+    commit_data_key(node, commune, light_node, client, 0)
+    assert light_node.submit_tx(reading(node, commune, 2, 0))
+    assert refusal(light_node, reading(node, commune, 3, 1)).startswith("wrong_epoch:")
+
+
+def test_a_second_data_key_of_an_epoch_is_refused_as_existing(node, commune, followed):  # noqa: F811
+    """A meter agent told ``no_data_key`` posts the household's data key too: its node
+    has one already (pending, then in a block), and says so."""
+    light_node, client = followed
+    key, _ = household(node, commune)
+    sealing = ChainSealing(0, bytes.fromhex(get_sealing(node.store.state)["public"]))
+    agent_key = make_data_key_tx(key, node.chain_id, int(time.time() * 1000), sealing).encode()
+    assert refusal(light_node, agent_key).startswith("data_key_exists:")
+    commit_data_key(node, commune, light_node, client, 0)
+    assert refusal(light_node, agent_key).startswith("data_key_exists:")
+
+
+def test_readings_in_flight_across_a_rotation_are_resealed_and_commit(node, commune, followed):  # noqa: F811
+    light_node, client = followed
+    commit_data_key(node, commune, light_node, client, 0)
+    # Committed, still in its pool until the next recheck: nothing to re-seal.
+    done = reading(node, commune, 4, 0)
+    light_node.submit_tx(done)
+    step(node, commune, client, [done])
+    # Acknowledged under epoch 0; the rotation commits before any block holds them.
+    in_flight = reading(node, commune, 5, 0)
+    light_node.submit_tx(in_flight)
+    late = transfer(node, commune, 1, 0)                       # its nonce will be spent by the new data key
+    ahead = transfer(node, commune, 2 ** 62, 0)                # a nonce still free after it
+    light_node.submit_tx(late)
+    light_node.submit_tx(ahead)
+    step(node, commune, client, [rotate(node)])
+    # It sees epoch 1 and publishes its key; a reading sealed under epoch 0 is refused now.
+    assert [e.tx.epoch for e in pending_of(light_node, SetDataKey)] == [0, 1]   # 0 committed, not yet dropped
+    assert refusal(light_node, reading(node, commune, 6, 0)).startswith("wrong_epoch:")
+    # Nothing re-sealed before its data key of epoch 1 is in a block (the validators
+    # would ignore it).
+    assert {e.tx.epoch for e in pending_of(light_node, Sealed)} == {0}
+    commit_data_key(node, commune, light_node, client, 1)
+    sealed = pending_of(light_node, Sealed)
+    assert {e.tx.epoch for e in sealed} == {1} and len(sealed) == 2
+    inner = {type(open_own_sealed(light_node.key.seed, e.tx)).__name__: open_own_sealed(light_node.key.seed, e.tx)
+             for e in sealed}
+    assert set(inner) == {"MeterReading", "Transfer"}
+    assert inner["MeterReading"] == open_own_sealed(light_node.key.seed, decode_tx(in_flight))
+    assert inner["Transfer"].nonce == 2 ** 62        # the one whose nonce the data key spent was dropped
+    # The re-sealed reading commits: nothing of it was lost to the rotation.
+    [again] = [e for e in sealed if isinstance(open_own_sealed(light_node.key.seed, e.tx), MeterReading)]
+    commit_block(node, commune, [again.data])
+    assert get_household(node.store.state, light_node.key.public)["last_reading"]["seq"] == 5
+
+
+def test_a_block_that_moves_a_data_key_makes_the_next_one_due(node, commune, followed):  # noqa: F811
+    """A household's node sees a block's state only through the next header: after its
+    data key (or a rotation) a quiet commune must still make that header, or the
+    household could never seal again (docs/cadence.md)."""
+    light_node, client = followed
+    assert node.get_wait_s() != 0.0 and not node.is_ready()
+    [entry] = pending_of(light_node, SetDataKey)
+    commit_block(node, commune, [entry.data])
+    assert node.get_wait_s() == 0.0 and node.is_ready()
+    commit_block(node, commune, [])
+    assert node.get_wait_s() != 0.0
+    commit_block(node, commune, [rotate(node)])
+    assert node.get_wait_s() == 0.0
+    commit_block(node, commune, [])
+    assert node.get_wait_s() != 0.0
