@@ -7,15 +7,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from node.home.homedir import KEY_FILE, create_network, load_home
+from node.home.homedir import KEY_FILE, create_network
 from node.home.keyfile import load_key
 from node.service.node import Node
-from node.service.runner import open_store
 from node.service.sealing import NoCommuneKey, open_node_keyring
 from node.service.verify import VerifyError, verify_home
 from consensus.block import (
@@ -57,15 +55,6 @@ def commune(tmp_path: Path) -> Path:
     create_network(root, name="Testville", insee="12345", validators=1, households=2, base_port=40300,
                    genesis_time=int(time.time()) - 600, seal_payloads=True)
     return root
-
-
-@pytest.fixture
-def node(commune: Path) -> Iterator[Node]:
-    store = open_store(load_home(commune / "validator-0"))
-    try:
-        yield Node(load_home(commune / "validator-0"), store)
-    finally:
-        store.close()
 
 
 def test_auditor_holds_the_key_after_the_rotation_and_verifies_the_chain(node, commune, tmp_path):

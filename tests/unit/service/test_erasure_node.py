@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,9 @@ from consensus.block import (
     ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root, compute_validators_hash,
 )
 from consensus.vote import PRECOMMIT, Vote
-from node.home.homedir import KEY_FILE, create_network, load_home, load_household_spec
+from node.home.homedir import KEY_FILE, create_network, load_household_spec
 from node.home.keyfile import load_key
 from node.service.node import Node
-from node.service.runner import open_store
 from node.service.verify import VerifyError, verify_home
 from tokens import layout as L
 from tokens.kv import decode_value
@@ -41,16 +39,6 @@ def commune(tmp_path: Path) -> Path:
                    genesis_time=int(time.time()) - 600, seal_payloads=True,
                    params={"erasure_after_s": ERASE_AFTER})
     return root
-
-
-@pytest.fixture
-def node(commune: Path) -> Iterator[Node]:
-    home = load_home(commune / "validator-0")
-    store = open_store(home)
-    try:
-        yield Node(home, store)
-    finally:
-        store.close()
 
 
 def commit_at(node: Node, commune: Path, txs: list[bytes], time_s: int) -> None:

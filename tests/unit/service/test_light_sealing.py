@@ -18,7 +18,7 @@ from node.meter.sealing import ChainSealing, make_data_key_tx
 from node.service.lightnode import LightNode
 from tests.unit.service.test_light import FakeNet, follow, light
 from tests.unit.service.test_pending_txs import commit_block
-from tests.unit.service.test_sealed_node import commune, household, node  # noqa: F401 (fixtures)
+from tests.unit.service.test_sealed_node import commune, household  # noqa: F401 (fixtures)
 from tokens import layout as L
 from tokens.queries import get_household, get_sealing
 from tokens.sealing import build_sealed, open_own_sealed

@@ -9,7 +9,6 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,16 +35,6 @@ def commune(tmp_path: Path) -> Path:
     create_network(root, name="Testville", insee="12345", validators=1, households=1, base_port=40000,
                    genesis_time=int(time.time()) - 600, seal_payloads=True)
     return root
-
-
-@pytest.fixture
-def node(commune: Path) -> Iterator[Node]:
-    home = load_home(commune / "validator-0")
-    store = open_store(home)
-    try:
-        yield Node(home, store)
-    finally:
-        store.close()
 
 
 def household(node: Node, commune: Path):

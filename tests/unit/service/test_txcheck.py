@@ -11,14 +11,12 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
-from node.home.homedir import KEY_FILE, create_network, load_home
-from node.home.keyfile import load_key
+from node.home.homedir import create_network, load_home
 from node.net import Outcome
 from node.service import txcheck
 from node.service.node import ADMIT_CHUNK, Node
@@ -39,16 +37,6 @@ def make_commune(root: Path, seal: bool) -> Path:
 @pytest.fixture
 def commune(tmp_path: Path) -> Path:
     return make_commune(tmp_path / "commune", seal=True)
-
-
-@pytest.fixture
-def node(commune: Path) -> Iterator[Node]:
-    home = load_home(commune / "validator-0")
-    store = open_store(home)
-    try:
-        yield Node(home, store)
-    finally:
-        store.close()
 
 
 def forged(node: Node, data: bytes) -> bytes:
