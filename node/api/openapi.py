@@ -132,7 +132,7 @@ def build_schemas() -> dict[str, Schema]:
                           "next_from": nullable(INT)}),
         "Consumers": obj({"address": HEX32, "interval": INT, "start": INT, "end": INT, "settled": BOOL,
                           "export_wh": INT, "sum_e": nullable(INT), "consumers_count": nullable(INT),
-                          "local_wh": INT, "named": BOOL, "consumers": arr(consumer),
+                          "local_wh": nullable(INT), "named": BOOL, "consumers": arr(consumer),
                           "next_cursor": nullable(HEX32)}),
         "Allocation": obj({"allocation": bp_map, "applied": bp_map, "categories": arr(STR), "rule": nullable(STR),
                            "vote_weight": nullable(STR), "ballots": INT, "epoch_s": nullable(INT), "height": INT}),

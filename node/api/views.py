@@ -100,7 +100,8 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
     neighbour's I_i (docs/privacy.md), so only the operator (the PMO) reads them; and on a
     chain that seals, ``sum_e`` of a hidden interval too. ``light``: a household node in
     light mode holds no neighbour's record, so it knows ``local_wh`` (from the public
-    interval and its own record) but neither the rows nor their count (null)."""
+    interval and its own record) but neither the rows nor their count (null); of an
+    interval whose record it was refused (hidden), not ``local_wh`` either (null)."""
     if get_household(kv, addr) is None:
         return None
     step = get_interval_s(kv)
@@ -114,6 +115,13 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
     mine = interval["households"].get(addr.hex(), {})
     e_j, sum_e = mine.get("export_wh", 0), interval["sum_e"]
     local_wh = interval["m"] * e_j // sum_e if interval["settled"] and e_j and sum_e else 0
+    if light and start <= MAX_TIME_S and kv.get(L.key_interval(start)) is None:
+        # A light node is refused the record of an interval fewer than min_aggregate
+        # households made up (docs/privacy.md "Public aggregates"): its own entry gives
+        # its E, but it cannot tell M/ΣE.
+        own = kv.get(L.key_entry(start, addr))
+        e_j = decode_value(own)[L.IE_E] if own is not None else 0
+        local_wh = None if e_j else 0
     count = None if light else len(rows)
     if after is not None:
         rows = [row for row in rows if row["consumer"] > after.hex()]

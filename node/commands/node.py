@@ -136,8 +136,8 @@ def node_join(
                                          "(default); without, replay every block from genesis."),
     light: bool = typer.Option(None, "--light/--full", show_default="light on a commune that seals payloads",
                                help="Household node: follow verified headers and only this household's proven "
-                                    "entries (docs/privacy.md); --full replays every block, which a commune "
-                                    "that seals payloads refuses."),
+                                    "entries (docs/privacy.md); --full: a full node, which on a commune that "
+                                    "seals payloads only an auditor's or validator's key can run."),
 ) -> None:
     """Join a running commune without regenerating its genesis: create the home, then run.
 

@@ -60,13 +60,18 @@ def test_household_page_shows_production_after_an_interval_settles(net: LiveNet,
         # curve (docs/privacy.md). A light node holds no neighbour's record: no count.
         page.locator(f"#energy-chart g.slot[data-k='{settled['k']}']").click()
         wait_page(page, lambda p: attr(p, "#consumers-summary", "data-k") == str(settled["k"]), "the consumers")
-        assert int(attr(page, "#consumers-summary", "data-wh")) == used["local_wh"]
         assert 0 < used["local_wh"] <= settled["export_wh"]
         if light:
+            # Two households: fewer than min_aggregate made the interval up, so its sums
+            # are the validators' alone; the light node was refused them and says so.
+            own = net.get_json(HH0, f"{path}/consumers?interval={settled['k']}", signer=HH0)
+            assert own["local_wh"] is None and own["consumers_count"] is None
+            assert attr(page, "#consumers-summary", "data-wh") == ""
             assert attr(page, "#consumers-summary", "data-count") == ""
             assert "light node" in page.locator("#consumers-summary").inner_text() or \
                 "nœud léger" in page.locator("#consumers-summary").inner_text()
         else:
+            assert int(attr(page, "#consumers-summary", "data-wh")) == used["local_wh"]
             assert int(attr(page, "#consumers-summary", "data-count")) == used["consumers_count"] >= 1
         assert page.locator("#consumers-table tbody tr").count() == 0
         assert "Foyer 0" in page.locator("#hh-label").inner_text()
@@ -186,15 +191,19 @@ def test_the_commune_page_shows_aggregates_and_suppresses_what_few_households_ma
         with open_page(browser, net.url(name) + "/", locale="en-GB") as page:
             wait_page(page, lambda p: p.locator("#aggregates-chart svg").count(), "the commune's chart")
             assert int(attr(page, "#aggregates-chart svg", "data-slots")) == 48
-            # Two households: every settled half hour is suppressed (min_aggregate 5).
-            wait_page(page, lambda p: int(attr(p, "#aggregates-panel", "data-suppressed") or 0) >= 1,
-                      "a suppressed one")
+            # Two households: every settled half hour is suppressed (min_aggregate 5). A light
+            # node is refused those intervals' records altogether: it has none to draw.
+            if light:
+                wait_page(page, lambda p: attr(p, "#aggregates-panel", "data-counted") == "false", "the note")
+            else:
+                wait_page(page, lambda p: int(attr(p, "#aggregates-panel", "data-suppressed") or 0) >= 1,
+                          "a suppressed one")
+                assert page.locator("#aggregates-chart g.slot.suppressed").count() >= 1
             assert attr(page, "#aggregates-panel", "data-shown") == "0"
             assert attr(page, "#aggregates-panel", "data-counted") == ("false" if light else "true")
             assert int(attr(page, "#aggregates-chart svg", "data-export-wh")) == 0
             note = page.locator("#aggregates-note").inner_text()
             assert ("cannot count the households" if light else "fewer than 5 households") in note
-            assert page.locator("#aggregates-chart g.slot.suppressed").count() >= 1
             shot(page, tmp_path, f"commune-aggregates-{name}")
 
 

@@ -152,13 +152,16 @@ async function refreshConsumers() {
   $("consumers-interval").textContent = `(${T("interval")} ${fmt.time(doc.start)}, ${fmt.kwh(doc.export_wh)})`;
   // docs/privacy.md: how many neighbours used how much of it; who, only the PMO reads.
   // A light household node knows how much (from the public interval) but not how many.
+  // Of an interval too few households made up, the light node was refused the commune's
+  // sums (docs/privacy.md "Public aggregates"): it cannot tell how much (local_wh null).
   const summary = $("consumers-summary");
   const counted = doc.consumers_count !== null;
-  summary.textContent = !doc.local_wh && !doc.consumers_count ? "" : counted
+  summary.textContent = doc.local_wh === null ? T("consumers_hidden_light")
+    : !doc.local_wh && !doc.consumers_count ? "" : counted
     ? I18N.format("consumers_summary", {n: doc.consumers_count, wh: fmt.kwh(doc.local_wh)})
     : I18N.format("consumers_summary_light", {wh: fmt.kwh(doc.local_wh)});
   summary.dataset.count = counted ? doc.consumers_count : "";
-  summary.dataset.wh = doc.local_wh;
+  summary.dataset.wh = doc.local_wh === null ? "" : doc.local_wh;
   summary.dataset.k = doc.interval;
   fillTable("consumers-table", doc.consumers.map(c => el("tr", {"data-consumer": c.consumer},
     el("td", {}, who(c.consumer)), el("td", {class: "num"}, fmt.kwh(c.wh)))), "consumers-empty");

@@ -105,14 +105,14 @@ def test_auditor_appointed_by_a_proposal_verifies_the_sealing_chain(cluster_of, 
 
 
 def join_auditor(cluster, v0, key_file, tmp_path) -> str:
-    """``node join --key AUDITOR_KEY``: a full node that opens the sealed payloads; run
+    """``node join --key AUDITOR_KEY --full``: a full node that opens the sealed payloads; run
     until it holds the validator's height, then stopped. Returns the key it runs with."""
     listen = json.loads((v0.home / "config.json").read_text())["listen"]
     peer = f"{listen}/p2p/{v0.status()['peer_id']}"
     home, http, log_path = tmp_path / "auditor-home", free_port(), tmp_path / "auditor.log"
     with open(log_path, "wb") as log:
         joined = subprocess.Popen([*CLI, "node", "join", "--genesis", str(cluster.commune.root / "genesis.json"),
-                                   "--peer", peer, "--home", str(home), "--key", str(key_file),
+                                   "--peer", peer, "--home", str(home), "--key", str(key_file), "--full",
                                    "--listen", f"/ip4/127.0.0.1/tcp/{free_port()}", "--http", f"127.0.0.1:{http}"],
                                   cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
