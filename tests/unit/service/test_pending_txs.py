@@ -26,7 +26,7 @@ from node.home.keyfile import load_key
 from node.net import TopicKind
 from node.service.node import Node
 from node.service.runner import open_store
-from tokens.queries import get_household
+from tokens.queries import get_household, get_time_ms
 from tokens.txs import MeterReading
 from wire import compute_id, decode, sign_message
 
@@ -83,7 +83,9 @@ def commit_block(node: Node, commune: Path, txs: list[bytes]) -> None:
     through the node's ledger app into its store."""
     vkey = load_key(commune / "validator-0" / KEY_FILE)
     height = node.store.height() + 1
-    header = Header(chain_id=node.chain_id, height=height, time_ms=node.clock.now_ms(),
+    # Two blocks within one millisecond would share a time: a block's time follows its parent's.
+    time_ms = max(node.clock.now_ms(), get_time_ms(node.store.state) + 1)
+    header = Header(chain_id=node.chain_id, height=height, time_ms=time_ms,
                     parent=node.store.last_block_id() or ZERO_ID, tx_root=compute_tx_root(txs),
                     state_hash=node.store.state_hash(), proposer=vkey.public,
                     next_validators=compute_validators_hash(node.app.validator_set(height + 1)), version=1)
