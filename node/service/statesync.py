@@ -52,6 +52,8 @@ SNAPSHOT_INTERVAL = 1000        # heights between a validator's snapshots (--sna
 SNAPSHOT_KEEP = 3               # complete snapshots kept and served
 SNAPSHOT_POLL_S = 0.5
 PEER_WAIT_S = 10.0              # how long a joiner waits for a peer before starting from genesis
+SEALED_JOIN_ATTEMPTS = 6        # a joiner that cannot block-sync asks this many times ...
+SEALED_JOIN_RETRY_S = 5         # ... this far apart
 SET_CHANGES_FILE = "set_changes.bin"
 JOIN_LISTEN = "/ip4/127.0.0.1/tcp/0"   # the joining phase only dials out
 _MAX_SET_CHANGES_BYTES = 64 * 1024 * 1024
@@ -213,9 +215,6 @@ def load_set_changes(home: Path) -> tuple[SetChange, ...]:
     return decode(path.read_bytes(), SetChanges, _MAX_SET_CHANGES_BYTES).changes
 
 
-SEALED_JOIN_ATTEMPTS = 6       # a joiner that cannot block-sync asks this many times ...
-SEALED_JOIN_RETRY_S = 5        # ... this far apart
-
 class StateSync:
     """One joiner's state sync over a running network (``net``: node.net.Network)."""
 
@@ -293,16 +292,16 @@ async def join_by_state_sync(home, store: Store, peers: list[str]) -> bool:
     handlers = {kind: _not_yet for kind in TopicKind}
     # On a chain that seals, the validators serve snapshot chunks to the commune key's
     # holders only, by peer id: the joiner's identity is then derived from its key.
-    seed = home_key(home).seed if home.genesis.seals_payloads else None
+    key = home_key(home)
+    seed = key.seed if home.genesis.seals_payloads else None
     async with open_network(home.path, home.genesis.chain_id, JOIN_LISTEN, bootstrap, handlers,
                             settings=NetSettings(relay_txs=False, ephemeral_identity=True,
                                                  identity_seed=seed)) as net:
         # A node that cannot replay from genesis (its households' records are sealed and
         # its key is no genesis validator's) has no fallback: it asks again for a while
         # rather than give up when the peers were slow to answer the first time.
-        own = home_key(home).public
         attempts = 1
-        if home.genesis.seals_households and all(v.key != own for v in home.genesis.validators):
+        if home.genesis.seals_households and all(v.key != key.public for v in home.genesis.validators):
             attempts = SEALED_JOIN_ATTEMPTS
         for attempt in range(attempts):
             if await StateSync(home, store, net).run():
