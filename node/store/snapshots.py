@@ -107,16 +107,12 @@ def list_snapshots(directory: Path) -> list[SnapshotMeta]:
     return sorted(out, key=lambda m: m.height, reverse=True)
 
 
-def prune_snapshots(directory: Path, keep: int, served_below: int | None = None) -> None:
-    """Keep the newest ``keep`` complete snapshots; drop older and incomplete ones. With
-    ``served_below``, the newest ``keep`` below that height are kept, and every one at or
-    above it too (not servable yet: ``take_snapshot``)."""
+def prune_snapshots(directory: Path, keep: int, served_below: int) -> None:
+    """Keep the newest ``keep`` complete snapshots below height ``served_below`` and every
+    one at or above it (not served yet: ``take_snapshot``); drop older and incomplete ones."""
     complete = list_snapshots(directory)
-    if served_below is None:
-        kept = {str(m.height) for m in complete[:max(keep, 1)]}
-    else:
-        below = [m for m in complete if m.height < served_below][:max(keep, 1)]
-        kept = {str(m.height) for m in below} | {str(m.height) for m in complete if m.height >= served_below}
+    below = [m for m in complete if m.height < served_below][:max(keep, 1)]
+    kept = {str(m.height) for m in below} | {str(m.height) for m in complete if m.height >= served_below}
     for child in Path(directory).iterdir():
         if child.is_dir() and child.name not in kept:
             shutil.rmtree(child)
