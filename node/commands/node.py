@@ -63,7 +63,7 @@ def node_run(
                                           help="Validator: heights between state snapshots served to joining "
                                                "nodes (0: take none; default: 1000)."),
     snapshot_keep: int = typer.Option(None, "--snapshot-keep", show_default=False,
-                                      help="Complete snapshots kept (default: 3)."),
+                                      help="Complete snapshots served, kept below the newest one (default: 3)."),
     light: bool = typer.Option(False, "--light",
                                help="Household node: follow the chain by verified headers and keep only this "
                                     "household's entries and the public ones, proven by the validators; no block "

@@ -28,6 +28,7 @@ from node.store.light import LightStore
 from tokens import layout as L
 from tokens.kv import decode_value
 from tokens.queries import get_interval_at
+from tokens.statetree import MissingTreeNode, compute_proof
 
 
 LAG_TOLERANCE = 2     # DESIGN §7: a node more than 2 heights behind must sync
@@ -184,13 +185,29 @@ def check_light_store(name: str, store: LightStore, own: bytes, reference: Store
             mine = {"export_wh": e, "import_wh": i, "minted_wh": minted, "allocated_wh": allocated}
         if mine != expected["households"].get(own.hex()):
             out.violations.append(f"interval {start}: its own entry {mine} is not the validators' "
-                                  f"{expected['households'].get(own.hex())}")
+                                  f"{expected['households'].get(own.hex())} "
+                                  f"({describe_tree_entry(store, reference, L.key_entry(start, own))})")
         if kv.get(L.key_interval(start)) is None:
             continue
         shown = {k: iv[k] for k in ("sum_e", "sum_i", "m", "levy", "settled")}
         if shown != {k: expected[k] for k in shown}:
             out.violations.append(f"interval {start}: aggregate {shown} is not the validators'")
     return out
+
+
+def describe_tree_entry(store: LightStore, reference: Store, key: bytes) -> str:
+    """What the validator's state tree holds for ``key`` at the light store's height and
+    root: tells a light node that kept a value the chain never had from a chain whose
+    tree held it (a validator's entries then do not match its own tree)."""
+    height, root = store.height(), store.state_hash()
+    if height < reference.tree_from():
+        return f"the validator's tree of the light node's height {height} is pruned"
+    try:
+        value, _ = compute_proof(reference.state, root, key)
+    except MissingTreeNode:
+        return f"the light node's root of height {height} is not in the validator's tree"
+    return f"the validators' tree at the light node's height {height} holds " \
+           f"{None if value is None else decode_value(value)[:4]}"
 
 
 def check_stores(cluster: Cluster) -> list[IntervalCheck]:

@@ -82,10 +82,16 @@ def save_snapshot(directory: Path, snapshot: Snapshot) -> Path:
 
 def take_snapshot(store: StoreReader, directory: Path, keep: int, chunk_bytes: int | None = None) -> SnapshotMeta:
     """Snapshot the store's last state into ``directory``, drop incomplete ones and keep
-    the newest ``keep`` complete ones."""
+    the newest ``keep`` complete ones below it besides it.
+
+    The new snapshot is of the top height: no joiner can use it until the header after
+    it is committed (``respond_state`` lists only those), so the ones below it are what
+    this node serves meanwhile. Pruned down to ``keep`` with it, a validator run with
+    ``--snapshot-keep 1`` served none from each snapshot to the next block, and dropped
+    the one a joiner was downloading as soon as it took the next."""
     snapshot = compute_store_snapshot(store, chunk_bytes)
     save_snapshot(directory, snapshot)
-    prune_snapshots(directory, keep)
+    prune_snapshots(directory, keep, served_below=snapshot.meta.height)
     return snapshot.meta
 
 
@@ -101,9 +107,12 @@ def list_snapshots(directory: Path) -> list[SnapshotMeta]:
     return sorted(out, key=lambda m: m.height, reverse=True)
 
 
-def prune_snapshots(directory: Path, keep: int) -> None:
-    """Keep the newest ``keep`` complete snapshots; drop older and incomplete ones."""
-    kept = {str(m.height) for m in list_snapshots(directory)[:max(keep, 1)]}
+def prune_snapshots(directory: Path, keep: int, served_below: int) -> None:
+    """Keep the newest ``keep`` complete snapshots below height ``served_below`` and every
+    one at or above it (not served yet: ``take_snapshot``); drop older and incomplete ones."""
+    complete = list_snapshots(directory)
+    below = [m for m in complete if m.height < served_below][:max(keep, 1)]
+    kept = {str(m.height) for m in below} | {str(m.height) for m in complete if m.height >= served_below}
     for child in Path(directory).iterdir():
         if child.is_dir() and child.name not in kept:
             shutil.rmtree(child)

@@ -20,6 +20,8 @@ import subprocess
 
 from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key, save_key
+from node.store.snapshots import SNAPSHOTS_DIR, list_snapshots
+from node.store.store import StoreError
 from tests.integration.node.test_sealed_live import get_signed
 from tests.support.nodes import CLI, REPO, STOP_S, run_cli
 from tests.support.ports import free_port
@@ -84,9 +86,18 @@ def test_auditor_appointed_by_a_proposal_verifies_the_sealing_chain(cluster_of, 
 
     # The auditor's own node joins by state sync from a snapshot taken after the rotation
     # (it holds no copy of the genesis epoch's key to open blocks before it, by itself).
+    # What the join needs: the validator serves one (on disk, and the header after it
+    # committed: statesync.respond_state), not only a height past one.
     rotated_at = v0.height()
-    wait_for(lambda: v0.height() >= rotated_at + 2 * SNAPSHOT_EVERY, WAIT_S, "a snapshot after the rotation",
-             cluster.logs)
+
+    def served_after_rotation():
+        height = v0.height()
+        try:
+            metas = list_snapshots(v0.home / SNAPSHOTS_DIR)
+        except StoreError:      # one being pruned as it was read
+            return None
+        return [m.height for m in metas if rotated_at < m.height < height]
+    wait_for(served_after_rotation, WAIT_S, "a snapshot after the rotation served", cluster.logs)
     box = join_auditor(cluster, v0, auditor_file, tmp_path)
     v0.stop()
     audited = run_cli("node", "verify", "--home", str(tmp_path / "auditor-home"), timeout=180)

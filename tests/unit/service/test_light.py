@@ -25,11 +25,12 @@ from node.service.lightclient import LightClient
 from node.service.lightnode import LightNode, check_not_validator, open_light_store
 from node.service.lightserve import EntriesServer
 from node.service.statesync import respond_state
+from node.store import layout as SL
 from node.store.pruning import Pruning
 from tests.support.fake_node import asgi_client
 from tests.unit.service.test_pruning_node import GENESIS_TIME, RETENTION_S, Run, commune  # noqa: F401 (fixture)
 from tokens import layout as L
-from tokens.kv import decode_value
+from tokens.kv import decode_value, encode_value
 from tokens.lightstate import GetEntries, ProvenEntries
 from tokens.visibility import is_readable_by
 from consensus.block import Block
@@ -313,3 +314,27 @@ def test_invalid_verify_of_a_light_home(commune: Path, validator: Run):
     node.store.close()
     with pytest.raises(VerifyError, match="light mode holds no block to replay"):
         verify_home(commune / OWN)
+
+
+def test_e2e_light_store_check_names_what_the_validators_tree_holds(commune: Path, validator: Run):
+    """node/e2e/checks.py: a light store whose own entry is not the validator's is
+    reported with what the validator's tree holds at the light node's root, which tells
+    a light-side fault from a validator whose entries left its own tree."""
+    from node.e2e.checks import check_light_store
+    feed(validator, 6)
+    node, client = light(commune, FakeNet(validator))
+    me = own_key(commune)
+    try:
+        follow(client)
+        store = node.store
+        assert check_light_store(OWN, store, me, validator.store).violations == []
+        start = min(L.from_u64(k[len(L.INTERVAL_ENTRY):len(L.INTERVAL_ENTRY) + 8])
+                    for k, _ in store.state.iter_prefix(L.INTERVAL_ENTRY) if k.endswith(me))
+        key = L.key_entry(start, me)
+        held = decode_value(store.state.get(key))
+        store._db.put(SL.STATE + key, encode_value([held[0] + 7, *held[1:]]))     # not what the chain holds
+        [violation] = check_light_store(OWN, store, me, validator.store).violations
+        assert f"interval {start}: its own entry" in violation
+        assert f"the validators' tree at the light node's height {store.height()} holds {held[:4]}" in violation
+    finally:
+        node.store.close()

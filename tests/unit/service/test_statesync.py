@@ -172,6 +172,27 @@ def test_no_snapshot_anywhere_falls_back_to_block_sync(commune: Path):
         run.close()
 
 
+def test_a_snapshot_of_the_top_height_keeps_the_one_below_served(commune: Path, chain: Run):
+    """``--snapshot-keep 1``: the snapshot just taken is of the top height, served only
+    once the next header is committed; the one below stays served until then, and a
+    joiner installs it (test_auditor_live's auditor found none so and could not join)."""
+    directory = commune / "validator-0" / SNAPSHOTS_DIR
+    take_snapshot(chain.store, directory, keep=1)
+    assert [m.height for m in list_snapshots(directory)] == [60, 30]
+    listed = decode(respond_state(chain.store, commune / "validator-0", GetState(kind=0, height=0, index=0)),
+                    SnapshotList, 1 << 20).metas
+    assert [m.height for m in listed] == [30]
+    store, installed = join(commune, FakeNet({"validator": (chain.store, commune / "validator-0")}))
+    try:
+        assert installed and store.height() == 30
+    finally:
+        store.close()
+    # Once the next snapshot is taken, the top one's predecessor serves and the oldest goes.
+    chain.commit(GENESIS_TIME + 5000)
+    take_snapshot(chain.store, directory, keep=1)
+    assert [m.height for m in list_snapshots(directory)] == [61, 60]
+
+
 def test_download_keeps_only_verified_chunks(tmp_path: Path, chain: Run, commune: Path):
     meta = list_snapshots(commune / "validator-0" / SNAPSHOTS_DIR)[0]
     download = ChunkDownload(tmp_path, meta)
