@@ -29,7 +29,9 @@ from node.service.verify import VerifyError, verify_home
 from tokens import InvalidTx, check_tx
 from tokens import layout as L
 from tokens import txs as T
-from tokens.kv import decode_value
+from tokens.kv import decode_value, encode_value
+from tokens.layout import META_STATE_HASH
+from tokens.snapshot import compute_snapshot, compute_snapshot_state
 from tokens.queries import get_sealing
 from tokens.rules_seal import open_sealed_box
 from tokens.sealing import build_commune_sealed, build_sealed, build_set_data_key, compute_keyring
@@ -190,7 +192,7 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
 
     def reading(k: Keypair, seq: int, at: int, epoch: int) -> T.Sealed:
         inner = T.MeterReading(signer=k.public, meter=meters[k.public], seq=seq, t=at, import_wh=300 * seq,
-                               export_wh=0, sig=bytes(64))
+                               export_wh=100 * seq, sig=bytes(64))
         return build_sealed(inner, k, chain_id, epoch, os.urandom(24))
 
     commit_all(nodes, vkeys, [set_key(gone, 0), set_key(stays, 0)], t - 60)
@@ -266,6 +268,15 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
     fresh = open_node_keyring(nodes[0].genesis, nodes[0].store.state, vkeys[0])
     assert sorted(fresh.secrets) == [2]
     assert nodes[0].store.verify_state_hash(fresh) == nodes[0].store.state_hash()
+
+    # A holder joining by state sync after the cut rebuilds the salted tree from the
+    # snapshot alone: the survivor's salt and the aggregates' through the wrapped keys.
+    state = nodes[1].store.state
+    hidden = [key for key, raw in state.iter_prefix(L.INTERVAL) if not L.is_public_interval(decode_value(raw))]
+    assert hidden or state.get(L.POOL) is not None     # a hidden aggregate, salted under the aggregate key
+    snapshot = compute_snapshot(nodes[1].store.height(), nodes[1].store.state_hash(), state.iter_prefix(b""))
+    installed = compute_snapshot_state(snapshot.meta, snapshot.chunks, key=vkeys[0])
+    assert installed[META_STATE_HASH] == encode_value(nodes[1].store.state_hash())
 
     nodes[0].store.close()
     with pytest.raises(VerifyError, match=f"cut at height {cut_height} \\(epoch 2\\).*cannot open"):
