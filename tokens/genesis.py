@@ -219,6 +219,16 @@ class Genesis:
         return any(h.sealed for h in self.households)
 
     @property
+    def clear_households(self) -> tuple[int, ...]:
+        """The positions of households listed in clear in a genesis that seals payloads
+        (written by hand: `genesis new --seal-payloads` seals every one). Their meter, PRM
+        and label are in every copy of genesis.json; a node refuses to run on such a
+        genesis unless it is a development one (docs/privacy.md "Genesis households")."""
+        if self.sealing is None:
+            return ()
+        return tuple(i for i, h in enumerate(self.households) if not h.sealed)
+
+    @property
     def chain_id_hex(self) -> str:
         return self.chain_id.hex()
 

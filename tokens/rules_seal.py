@@ -134,9 +134,13 @@ def process_set_data_key(lg: Ledger, tx: SetDataKey, tx_id: bytes) -> None:
 
 
 def get_owned_keys(lg: Ledger, addr: bytes) -> list[bytes]:
-    """The committed entries ``addr`` owns (layout.get_key_owner): salted from now on."""
+    """The committed entries ``addr`` owns (layout.get_key_owner, and the meter and PRM
+    indexes that name it): salted from now on."""
     ov = lg.ov
     keys = [L.key_account(addr), L.key_household(addr), L.key_status(addr)]
+    hh = ov.get(L.key_household(addr))
+    if hh is not None:       # its meter and PRM indexes (tokens/sealing.py INDEXES_OWNED_BY_VALUE)
+        keys += [L.key_meter(hh[L.HH_METER]), L.key_prm(hh[L.HH_PRM])]
     keys.extend(ov.iter_committed_keys(L.GIFT + addr))
     keys.extend(L.key_entry(L.from_u64(key[len(L.INTERVAL):]), addr) for key in ov.iter_committed_keys(L.INTERVAL))
     # Contribution days: from the oldest one the state holds (at most CONTRIBUTION_DAYS back).

@@ -18,7 +18,8 @@ Leaf salts (``make_salt_of``): an entry a household owns (tokens/layout.py
 ``get_key_owner``) is hashed into the state tree with the salt the household published
 in its sealed data key, once it has published one; an interval record not (yet) public
 and the levy pool with a salt derived from the commune key (``get_aggregate_salt``);
-b"" otherwise.
+the ``meter/`` and ``prm/`` index entries with the salt of the household their value
+names; b"" otherwise.
 """
 
 from __future__ import annotations
@@ -282,6 +283,14 @@ def is_hidden_aggregate(key: bytes, value: Any) -> bool:
     return key.startswith(L.INTERVAL) and not L.is_public_interval(value)
 
 
+# docs/privacy.md "Private state leaves": the indexes that tie a meter serial or a
+# delivery point (an address) to a household key are that household's leaves. Their keys
+# stay guessable (a serial has 12 digits), their values no longer: a proof of a
+# neighbouring key shows the leaf's hash, which without the salt does not confirm which
+# household is at a guessed PRM.
+INDEXES_OWNED_BY_VALUE = (L.METER, L.PRM)
+
+
 def read_aggregate_salt(get: Getter, keyring: Keyring | None, key: bytes) -> bytes:
     if keyring is None:
         raise MissingCommuneKey("the state root of a chain that seals payloads needs the commune data key")
@@ -291,7 +300,8 @@ def read_aggregate_salt(get: Getter, keyring: Keyring | None, key: bytes) -> byt
 
 def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
     """The state tree's salt lookup over a state read by ``get`` (decoded values): a
-    household's entries under its salt, hidden aggregates under the commune's."""
+    household's entries (and the meter and PRM indexes naming it) under its salt, hidden
+    aggregates under the commune's."""
     if not seals:
         return no_salt
     found: dict[bytes, bytes] = {}
@@ -299,7 +309,7 @@ def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
     def salt_of(key: bytes) -> bytes:
         if key == L.POOL or key.startswith(L.INTERVAL):
             return read_aggregate_salt(get, keyring, key) if is_hidden_aggregate(key, get(key)) else b""
-        owner = L.get_key_owner(key)
+        owner = get(key) if key.startswith(INDEXES_OWNED_BY_VALUE) else L.get_key_owner(key)
         if owner is None:
             return b""
         salt = found.get(owner)

@@ -120,8 +120,22 @@ class Gate:
     """Tells who asks and refuses what the route's class does not serve them."""
 
     def __init__(self, node: Any, token: str | None, guard: ReplayGuard,
-                 wall: Callable[[], float] = time.time) -> None:
-        self.node, self.token, self.guard, self.wall = node, token, guard, wall
+                 wall: Callable[[], float] = time.time, reads: Any = None) -> None:
+        # ``reads``: where privileged reads are logged (node/consent/store.py), None: nowhere.
+        self.node, self.token, self.guard, self.wall, self.reads = node, token, guard, wall, reads
+
+    def log_read(self, access: str, viewer: Viewer, args: Mapping[str, Any], request: Request, status: int) -> None:
+        """Log what the operator or a registrar read of a household's data (and its answer)."""
+        read = get_privileged_read(access, viewer, args)
+        if read is None or self.reads is None:
+            return
+        who, household = read
+        self.reads.append_read({
+            "t": int(self.wall()), "who": who,
+            "registrar": viewer.signer.hex() if who == "registrar" else None,
+            "method": request.method, "path": request.url.path, "query": request.url.query,
+            "household": household.hex() if household is not None else None, "status": status,
+        }, household)
 
     def is_registrar(self, signer: bytes) -> bool:
         """Is ``signer`` a registrar key in force at the next height?"""
@@ -162,6 +176,19 @@ class Gate:
         by their handlers (node/api/consent.py) and the write guard (node/api/auth.py)."""
         if access == HOUSEHOLD:
             viewer.require(args["addr"], "a household's data")
+
+
+def get_privileged_read(access: str, viewer: Viewer, args: Mapping[str, Any]) -> tuple[str, bytes | None] | None:
+    """docs/privacy.md "Privileged reads": (who, the household named or None) when the
+    operator's token or a registrar's signature reads a route with a household's data
+    (HOUSEHOLD and REDACTED classes); None for every other request, a household's own
+    reads included."""
+    if access not in (HOUSEHOLD, REDACTED) or not (viewer.operator or viewer.registrar):
+        return None
+    household = args.get("addr")
+    if viewer.signer is not None and viewer.signer == household:
+        return None
+    return ("operator" if viewer.operator else "registrar"), household
 
 
 def get_identified_classes() -> frozenset[str]:

@@ -38,6 +38,7 @@ from node.api.views import (
 from node.consent.signed import ReplayGuard
 from node.consent.store import ConsentStore
 from node.net.messages import TxBatch
+from tokens import layout as L
 from tokens.queries import get_interval_s, get_registrar_set, get_time_ms, get_upgrade_view
 from tokens.queries_euro import get_associations, get_euro_ledger, get_payout, get_payouts
 from tokens.queries_reconcile import get_household_reconciliation, get_reconciliation
@@ -128,6 +129,17 @@ class Api:
     async def household_reconciliation(self, call: Call) -> Response:
         doc = self.with_snapshot(lambda s: get_household_reconciliation(s.state, call["addr"]))
         return self.found(doc, "not a registered household")
+
+    async def household_reads(self, call: Call) -> Response:
+        """docs/privacy.md "Privileged reads": what this node's operator or a registrar read
+        of the household's data, newest first."""
+        known = self.with_snapshot(lambda s: s.state.get(L.key_household(call["addr"])) is not None
+                                   or s.state.get(L.key_status(call["addr"])) is not None)
+        if not known:
+            return error(404, "not a registered household")
+        entries = [] if self.consent is None else self.consent.read_reads(call["addr"], call["before"], call["limit"])
+        return JSONResponse({"household": call["addr"].hex(), "entries": entries,
+                             "next_before": entries[-1]["seq"] if len(entries) == call["limit"] else None})
 
     async def reconciliation(self, call: Call) -> Response:
         return JSONResponse(redact_reconciliation(self.with_snapshot(lambda s: get_reconciliation(s.state)),
@@ -285,5 +297,6 @@ def build_app(node: NodeAPI, *, api_token: str | None = None,
         log.error("%s %s failed: %r", request.method, request.url.path, exc)
         return error(500, "internal error; see the node's log")
 
-    return Starlette(routes=build_routes(table, api_token or None, Gate(node, api_token or None, guard)),
+    gate = Gate(node, api_token or None, guard, reads=consent)
+    return Starlette(routes=build_routes(table, api_token or None, gate),
                      exception_handlers={HTTPException: http_error, Exception: server_error})

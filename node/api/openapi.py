@@ -237,6 +237,10 @@ def build_consent_schemas() -> dict[str, Schema]:
         "ConsentGrant": grant,
         "ConsentGrants": obj({"address": HEX32, "usage_point_id": STR, "grants": arr(grant), "clients": arr(client)}),
         "AccessLog": obj({"entries": arr(entry), "next_before": nullable(INT)}),
+        "PrivilegedReads": obj({"household": HEX32, "entries": arr(obj(
+            {"seq": INT, "t": INT, "who": STR, "registrar": nullable(HEX32), "method": STR, "path": STR,
+             "query": STR, "household": nullable(HEX32), "status": INT},
+            required=("seq", "t", "who", "method", "path", "status"))), "next_before": nullable(INT)}),
     }
 
 

@@ -127,15 +127,19 @@ def make_endpoint(op: Operation, api_token: str | None, gate: Gate) -> Endpoint:
                 viewer = gate.identify(request)
                 gate.check(op.access, viewer, args)
             if op.body is None:
-                return await op.handler(Call(args, request=request, viewer=viewer))
-            try:
-                data = await read_body(request, op.body)
-            except ClientDisconnect:
-                # The client left before its body arrived: nobody to answer, nothing to log.
-                return Response(status_code=400)
-            return await op.handler(Call(args, data, request, viewer))
+                response = await op.handler(Call(args, request=request, viewer=viewer))
+            else:
+                try:
+                    data = await read_body(request, op.body)
+                except ClientDisconnect:
+                    # The client left before its body arrived: nobody to answer, nothing to log.
+                    return Response(status_code=400)
+                response = await op.handler(Call(args, data, request, viewer))
         except AccessRefused as exc:
             return refuse(exc)
+        if identified:
+            gate.log_read(op.access, viewer, args, request, response.status_code)
+        return response
     return endpoint
 
 

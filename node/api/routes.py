@@ -70,6 +70,13 @@ def build_ledger_rows(api: Api, addr: Param) -> tuple[Operation, ...]:
                       addr, query_param("interval", Int(0, P.MAX_INTERVAL_INDEX),
                                         "Interval index k: the interval [kΔ, (k+1)Δ).", required=True),
                       CURSOR, limit_param(1000, 100)), errors=(404,), access=HOUSEHOLD),
+        Operation("/households/{addr}/reads", "GET", api.household_reads,
+                  "What this node's operator (its API token) or a registrar read of the household's data through "
+                  "this node's API, newest first (docs/privacy.md \"Privileged reads\").", "ledger",
+                  json_reply("Privileged reads", "PrivilegedReads"), (
+                      addr, query_param("before", Int(1, P.MAX_HEIGHT), "Entries below this seq (the previous "
+                                                                        "page's next_before)."),
+                      limit_param(1000, 100)), errors=(404,), access=HOUSEHOLD),
         Operation("/txs", "GET", api.txs,
                   "Committed transactions, newest first, found by walking back at most 512 blocks per page. Meter "
                   "readings are left out unless type=tx/reading or readings=true.", "ledger",

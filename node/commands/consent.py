@@ -214,5 +214,26 @@ def consent_log(
     typer.echo("\n".join(lines) or "no access yet")
 
 
+@consent_app.command("reads")
+def consent_reads(
+    limit: int = typer.Option(100, "--limit", min=1, max=1000, help="How many entries, newest first."),
+    key: Path = KEY_OPTION, node: str = NODE_OPTION, as_json: bool = JSON_OPTION,
+) -> None:
+    """What a node's operator (the mairie's API token) or a registrar read of your data through
+    that node: ask each validator's node (docs/privacy.md "Privileged reads")."""
+    url, keypair = parse_node_url(node), load_key(key)
+    path = f"/households/{keypair.public.hex()}/reads"
+    with open_client() as client:
+        doc = send_signed(client, url, keypair, "GET", path, [("limit", str(limit))]).json()
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    lines = [f"{dt.datetime.fromtimestamp(e['t'], dt.timezone.utc):%Y-%m-%d %H:%M:%S}Z  "
+             f"{e['who'] if e['registrar'] is None else 'registrar ' + e['registrar'][:16]:<26} "
+             f"{e['method']} {e['path']}{'?' + e['query'] if e['query'] else ''}  {e['status']}"
+             for e in doc["entries"]]
+    typer.echo("\n".join(lines) or "no privileged read of your data on this node")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(consent_app, name="consent")

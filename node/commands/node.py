@@ -53,8 +53,9 @@ def node_run(
                                                              "(0: by --keep-days)."),
     archive_keep_days: int = typer.Option(730, "--archive-keep-days",   # pruning.DEFAULT_ARCHIVE_KEEP_DAYS
                                           help="Drop archived interval history (half-hourly load curves: "
-                                               "personal data) older than this many days of chain time "
-                                               "(0: keep it all)."),
+                                               "personal data) older than this many days of chain time, and "
+                                               "on a validator with --pruning default the block bodies (their "
+                                               "readings) too, keeping headers and commits (0: keep it all)."),
     state_sync: bool = typer.Option(True, "--state-sync/--no-state-sync",
                                     help="On an empty home, install a peer's verified state snapshot, then "
                                          "block-sync from it (default); without, replay every block."),

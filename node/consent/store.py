@@ -3,7 +3,9 @@
 
 It keeps the clients the household registered, the grants it approved, the
 authorization codes and tokens issued for them (only their SHA-256: a stolen copy of
-this database opens nothing), and the log of every access to the household's data.
+this database opens nothing), and the log of every access to the household's data. On
+any node (a validator's, an auditor's) it also keeps the log of privileged reads: what
+the operator's token or a registrar's signature read of a household's data.
 Records are JSON. Times are unix seconds, given by the caller.
 """
 
@@ -23,6 +25,10 @@ from node.errors import OneLineError
 CONSENT_DIR = "consent"
 CLIENT, GRANT, CODE, TOKEN, LOG = b"client/", b"grant/", b"code/", b"token/", b"log/"
 LOG_SEQ = b"meta/log_seq"
+# docs/privacy.md "Privileged reads": what the operator or a registrar read of the
+# households' data through this node's API; read/ seq -> entry, and read_by/ household
+# seq -> b"" so that a household lists the reads that named it.
+READ, READ_BY, READ_SEQ = b"read/", b"read_by/", b"meta/read_seq"
 MAX_LOG_ENTRIES = 100_000       # the oldest access entries leave the log beyond this many
 MAX_CLIENTS = 1000
 
@@ -150,6 +156,43 @@ class ConsentStore:
         out = []
         for _, raw in self.db.iterator(start=LOG, stop=stop, reverse=True):
             out.append(json.loads(raw))
+            if len(out) >= limit:
+                break
+        return out
+
+
+    # -- privileged reads -----------------------------------------------------------------
+
+    def append_read(self, entry: Record, household: bytes | None) -> int:
+        """One privileged read; ``household``: the one it named (None: none in particular)."""
+        raw = self.db.get(READ_SEQ)
+        seq = (0 if raw is None else int(raw)) + 1
+        with self.db.write_batch(sync=True) as batch:
+            batch.put(READ + seq.to_bytes(8, "big"), encode_record(dict(entry, seq=seq)))
+            if household is not None:
+                batch.put(READ_BY + household + seq.to_bytes(8, "big"), b"")
+            batch.put(READ_SEQ, str(seq).encode())
+            if seq > MAX_LOG_ENTRIES:
+                old = (seq - MAX_LOG_ENTRIES).to_bytes(8, "big")
+                dropped = decode_record(self.db.get(READ + old))
+                batch.delete(READ + old)
+                if dropped is not None and dropped.get("household"):
+                    batch.delete(READ_BY + bytes.fromhex(dropped["household"]) + old)
+        return seq
+
+    def read_reads(self, household: bytes | None, before: int | None, limit: int) -> list[Record]:
+        """The newest privileged reads first (seq below ``before``, at most ``limit``):
+        every one, or those that named ``household``."""
+        top = (before if before is not None else 2**63).to_bytes(8, "big")
+        if household is None:
+            return [json.loads(raw) for _, (_, raw) in
+                    zip(range(limit), self.db.iterator(start=READ, stop=READ + top, reverse=True))]
+        prefix = READ_BY + household
+        out = []
+        for key in self.db.iterator(start=prefix, stop=prefix + top, reverse=True, include_value=False):
+            record = decode_record(self.db.get(READ + key[len(prefix):]))
+            if record is not None:
+                out.append(record)
             if len(out) >= limit:
                 break
         return out

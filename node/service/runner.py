@@ -337,6 +337,17 @@ def open_genesis_keyring(home) -> Keyring | None:
     return keys
 
 
+def check_households_sealed(genesis) -> None:
+    """A genesis that seals payloads but lists a household in clear publishes its meter,
+    PRM and label to every node: refused, but for a development genesis."""
+    clear = genesis.clear_households
+    if clear and not genesis.dev:
+        raise ServiceError(f"genesis.json seals household payloads but lists {len(clear)} household(s) in clear "
+                           f"(households[{clear[0]}] first): their meter, PRM and label are in every copy of the "
+                           "file. Write the genesis with `voisinage genesis new --seal-payloads`, which seals each "
+                           "one (docs/privacy.md \"Genesis households\")")
+
+
 def check_port_free(host: str, port: int) -> None:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -383,6 +394,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     snapshot_interval = SNAPSHOT_INTERVAL if snapshot_interval is None else snapshot_interval
     snapshot_keep = SNAPSHOT_KEEP if snapshot_keep is None else snapshot_keep
     home = load_home(home_dir)
+    check_households_sealed(home.genesis)
     http_host, http_port = parse_http(http or home.config.get("http", "127.0.0.1:8700"))
     check_port_free(http_host, http_port)
     listen = listen or home.config.get("listen") or _genesis_listen(home)

@@ -92,8 +92,9 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None,
         if store.blocks_from() > 1:
             # docs/state.md "Pruning": a replay from genesis needs every block body.
             raise VerifyError(f"{home.path}: blocks below height {store.blocks_from()} were pruned (a household "
-                              "node run with --pruning default keeps --keep-blocks); node verify replays from "
-                              "genesis: verify the home of a node run with --pruning archive, or of a validator")
+                              "node run with --pruning default keeps --keep-days of them, a validator those of "
+                              "the last --archive-keep-days); node verify replays from genesis: verify the home "
+                              "of a node run with --pruning archive")
         check_no_cut_since(home, store, 0)
         check_no_erasure_since(home, store, 0)
         # The keyring first: a genesis that seals its households opens with epoch 0's key.

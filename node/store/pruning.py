@@ -8,9 +8,13 @@ node keeps besides is its own choice:
   ``node verify`` replay, block sync for any peer);
 - ``default``: the state tree of the last ``keep_states`` heights only (proofs below
   answer "pruned"; 100 heights on a validator, 10 on a household node unless set); a
-  validator keeps every block, a household node the headers and commits of every
-  height but the block bodies of its window only: the last ``keep_block_s`` seconds of
-  chain time (7 days), or the last ``keep_blocks`` heights when that is set.
+  household node the headers and commits of every height but the block bodies of its
+  window only: the last ``keep_block_s`` seconds of chain time (7 days), or the last
+  ``keep_blocks`` heights when that is set. A validator keeps the bodies of the last
+  ``archive_keep_s`` (the retention of sub-daily data, 2 years by default) and the
+  headers and commits of every height: older bodies carry readings past their
+  retention (docs/privacy.md "Retention and erasure"). A node joining later than that
+  joins by state sync.
 
 Windows are in chain time because the chain grows with work, not with time: a block
 count means days on a busy chain and months on a quiet one.
@@ -81,6 +85,14 @@ def get_header_bytes(block: bytes) -> bytes:
     return decode(block, Block, MAX_BLOCK_BYTES).header.encode()
 
 
+def get_block_time_s(store: Store, height: int) -> int:
+    """The chain time of a block whose body ``store`` keeps."""
+    body = store.block(height)
+    if body is None:
+        raise ValueError(f"no block body at height {height}")
+    return decode(body, Block, MAX_BLOCK_BYTES).header.time_ms // 1000
+
+
 class Pruner:
     """Applies a ``Pruning`` to one store after each commit. ``is_validator`` follows the
     node's role (a household promoted to validator starts keeping every block)."""
@@ -95,6 +107,7 @@ class Pruner:
         # for a week after each one, so a box restarted weekly never pruned a body.
         self._times: deque[tuple[int, int]] = deque()
         self._seeded = False
+        self._retained_from = 0     # a validator's: every body below was past retention
 
     @property
     def keep_states(self) -> int:
@@ -112,6 +125,24 @@ class Pruner:
             self._times.popleft()
         first_height, first_time = self._times[0]
         return first_height + 1 if first_time <= since else 0
+
+    def get_retained_from(self, store: Store, time_s: int) -> int:
+        """A validator's lowest height whose block body is kept: the first one less than
+        ``archive_keep_s`` older than ``time_s`` (0: every kept body is). Found by halving
+        over the kept bodies' header times, from where the last pass stopped."""
+        cutoff = time_s - self.pruning.archive_keep_s
+        low = max(store.blocks_from(), store.state_from() + 1, self._retained_from, 1)
+        high = store.height() - 1           # the last block always stays
+        if low > high or get_block_time_s(store, low) > cutoff:
+            return 0
+        while low < high:                   # time(low) <= cutoff: find the last such height
+            mid = (low + high + 1) // 2
+            if get_block_time_s(store, mid) <= cutoff:
+                low = mid
+            else:
+                high = mid - 1
+        self._retained_from = low + 1
+        return low + 1
 
     @property
     def indexes_tree(self) -> bool:
@@ -170,6 +201,8 @@ class Pruner:
         if pruning.mode == "archive":
             return
         nodes = store.prune_tree(self.keep_states)
+        if self.is_validator and pruning.archive_keep_s:
+            keep_from = self.get_retained_from(store, time_s)
         blocks = 0
         if keep_from:
             blocks = store.prune_blocks(keep_from, get_header_bytes)

@@ -23,6 +23,7 @@ from node.api.private import PUBLIC_TXS, redact_tx
 from node.api.views import get_aggregates_view, get_consumers_view
 from node.api.routes import build_route_table
 from node.consent.signed import NONCE_BYTES, sign_target
+from node.consent.store import open_consent_store
 from node.home.homedir import KEY_FILE, create_network, load_home
 from node.home.keyfile import load_key
 from node.store.pruning import Pruning
@@ -355,3 +356,49 @@ def test_every_transaction_type_is_public_or_private_by_a_list_and_new_ones_are_
                                         "nonce": 1, "redacted": True}
     assert redact_tx(doc, Viewer(signer=bytes.fromhex("ab" * 32))) == doc
     assert redact_tx(doc, Viewer(operator=True)) == doc
+
+
+# -- privileged reads (docs/privacy.md "Privileged reads") ------------------------------------
+
+
+def test_privileged_reads_are_logged_and_shown_to_the_household_they_name(commune, validator, tmp_path):
+    h0, h1 = key(commune, "household-0"), key(commune, "household-1")
+    registrar = key(commune, "registrar")
+
+    def ask(app, path: str, signer: Keypair | None = None, token: str | None = None) -> httpx.Response:
+        sent = {} if signer is None else sign_target(signer, "GET", path, int(time.time()),
+                                                      secrets.token_bytes(NONCE_BYTES))
+        if token is not None:
+            sent["authorization"] = f"Bearer {token}"
+
+        async def fetch():
+            transport = httpx.ASGITransport(app, client=("192.0.2.7", 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+                return await client.get(path, headers=sent)
+        return trio.run(fetch)
+
+    with open_consent_store(tmp_path) as reads:
+        app = build_app(validator.node, api_token=TOKEN, peer_id_of=lambda k: "peer", consent=reads)
+        assert ask(app, f"/households/{h0.public.hex()}/intervals", token=TOKEN).status_code == 200
+        assert ask(app, f"/accounts/{h0.public.hex()}", token=TOKEN).status_code == 200
+        assert ask(app, f"/accounts/{h1.public.hex()}", signer=registrar).status_code == 200
+        # Not privileged: a household's own read, the public's, a refused one.
+        assert ask(app, f"/households/{h0.public.hex()}/intervals", signer=h0).status_code == 200
+        assert ask(app, "/aggregates").status_code == 200
+        assert ask(app, f"/households/{h1.public.hex()}/intervals", signer=h0).status_code == 403
+        assert len(reads.read_reads(None, None, 100)) == 3
+
+        mine = ask(app, f"/households/{h0.public.hex()}/reads", signer=h0)
+        assert mine.status_code == 200
+        entries = mine.json()["entries"]
+        assert [(e["who"], e["path"], e["status"]) for e in entries] == [
+            ("operator", f"/accounts/{h0.public.hex()}", 200),
+            ("operator", f"/households/{h0.public.hex()}/intervals", 200)]
+        assert all(e["household"] == h0.public.hex() and e["registrar"] is None for e in entries)
+        theirs = ask(app, f"/households/{h1.public.hex()}/reads", signer=h1).json()["entries"]
+        assert [(e["who"], e["registrar"]) for e in theirs] == [("registrar", registrar.public.hex())]
+        # Another household's log is its own; the operator reads any (and that read is logged too).
+        assert ask(app, f"/households/{h1.public.hex()}/reads", signer=h0).status_code == 403
+        assert ask(app, f"/households/{h1.public.hex()}/reads", token=TOKEN).status_code == 200
+        assert len(ask(app, f"/households/{h1.public.hex()}/reads", signer=h1).json()["entries"]) == 2
+        assert ask(app, f"/households/{bytes(32).hex()}/reads", token=TOKEN).status_code == 404

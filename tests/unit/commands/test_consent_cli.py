@@ -26,6 +26,7 @@ def key_file(tmp_path):
      f"--url must be {CLOSED}/oauth/authorize?..."),
     (["consent", "approve", "--url", f"{CLOSED}/oauth/token?client_id=x", "--yes"], "--url must be"),
     (["consent", "grants"], "cannot reach the node at"),
+    (["consent", "reads"], "cannot reach the node at"),
 ])
 def test_invalid_consent_input_is_one_line(capsys, key_file, argv, expected):
     assert main([*argv, "--key", key_file, "--node", CLOSED]) == 1

@@ -202,6 +202,38 @@ def test_household_block_window_survives_a_restart(commune: Path):
         run.close()
 
 
+def test_validator_drops_block_bodies_past_retention_and_keeps_headers(commune: Path):
+    """docs/privacy.md "Retention and erasure": a validator in --pruning default keeps the
+    bodies (the readings) of the last --archive-keep-days only, and every header and
+    commit. Blocks every 10 minutes, a 1-hour retention, a restart between two passes."""
+    retention = Pruning(keep_states=4, archive_keep_s=3600)
+    run = Run(commune, "validator-0", retention)
+    try:
+        for h in range(1, 44):
+            run.commit(GENESIS_TIME + 600 * h)
+        # At height 40 the bodies up to height 34 (exactly an hour older) left.
+        assert run.store.blocks_from() == 35
+        assert run.store.block(34) is None and run.store.block(35) is not None
+        assert all(run.store.block_id(h) is not None and run.store.pruned_header(h) is not None for h in range(1, 35))
+        last_commit = run.last_commit
+    finally:
+        run.close()
+    run = Run(commune, "validator-0", retention)
+    run.last_commit = last_commit
+    try:
+        run.commit(GENESIS_TIME + 600 * 44)
+        run.commit(GENESIS_TIME + 600 * 45 + 300)
+        for h in range(46, 51):
+            run.commit(GENESIS_TIME + 600 * h)
+        assert run.store.blocks_from() == 45        # at 50: the last body an hour old is 44's
+        answer = get_blocks_response(lambda h: _stored_pair(run.store, h), GetBlocks(from_height=1, count=10))
+        assert isinstance(answer, SyncFailure) and answer.reason.startswith("pruned")
+    finally:
+        run.close()
+    with pytest.raises(VerifyError, match="blocks below height 45 were pruned"):
+        verify_home(commune / "validator-0")
+
+
 @pytest.mark.parametrize("args,match", [
     (("full", 10, 10, 7, 0), "--pruning must be one of"),
     (("default", 1, 10, 7, 0), "--keep-states must be at least 2"),

@@ -6,6 +6,7 @@ through its ledger app (tests/unit/service/test_pending_txs.py ``commit_block``)
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import time
@@ -17,11 +18,13 @@ from node.home.homedir import KEY_FILE, create_network, load_home, load_househol
 from node.home.keyfile import load_key
 from node.net import Outcome
 from node.service.node import Node
-from node.service.runner import open_store
+from node.service.runner import check_households_sealed, open_store
 from node.service.sealing import NoCommuneKey
 from node.store.store import DB_DIR
 from tests.unit.service.test_pending_txs import commit_block
+from tests.support.nodes import run_cli
 from tokens import layout as L
+from tokens.genesis import parse_genesis
 from tokens.queries import get_sealing
 from tokens.sealing import Keyring, build_sealed, build_set_data_key
 from tokens.txs import MeterReading, RotateDataKey, ValidatorSig
@@ -134,3 +137,20 @@ def test_a_block_this_node_cannot_open_stops_it_in_one_line(node, commune):
     node.app.keys = Keyring()        # as a validator removed before a rotation: no key of the epoch
     with pytest.raises(NoCommuneKey, match="can no longer apply"):
         commit_block(node, commune, [sealed_reading(node, commune, 2)])
+
+
+def test_a_genesis_that_seals_payloads_but_lists_a_household_in_clear_is_refused_at_start(commune):
+    # docs/privacy.md "Genesis households": written by hand, such a genesis would put a
+    # household's meter, PRM and label in every node's copy of genesis.json.
+    path = commune / "validator-0" / "genesis.json"
+    doc = json.loads(path.read_text())
+    spec = load_household_spec(load_home(commune / "validator-0").genesis, commune / "household-0")
+    doc["households"][0] = {"key": doc["households"][0]["key"], "meter": spec.meter, "prm": spec.prm,
+                            "label": "Maison Dupont", "kva": 6}
+    path.write_text(json.dumps(doc))
+    done = run_cli("node", "run", "--home", str(commune / "validator-0"), "--http", "127.0.0.1:0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "lists 1 household(s) in clear (households[0] first)" in done.stderr
+    assert "Traceback" not in done.stderr
+    doc["dev"] = True                       # a development genesis may
+    check_households_sealed(parse_genesis(json.dumps(doc).encode()))

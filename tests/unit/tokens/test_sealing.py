@@ -11,7 +11,7 @@ from tests.unit.tokens.commune import VALIDATORS, ZERO_SIG, Chain, balances, cos
 from tokens import InvalidLedgerBlock, InvalidTx, apply_block, check_tx, get_rescanned_state_hash
 from tokens import layout as L
 from tokens import txs as T
-from tokens.kv import decode_value
+from tokens.kv import decode_value, encode_value
 from tokens.sealing import (
     build_commune_sealed,
     Keyring, MissingCommuneKey, build_sealed, build_set_data_key, compute_keyring, open_own_sealed,
@@ -268,6 +268,25 @@ def test_entries_from_before_the_data_key_are_salted_when_it_arrives():
     assert verify_proof(c.state_hash(), hh, value, encode_proof(proof), salt)
     assert c.state_hash() == get_rescanned_state_hash(c.kv, c.keys)
     assert c.kv.get(acct) is not None
+
+
+def test_meter_and_prm_indexes_are_salted_with_the_household_they_name():
+    # docs/privacy.md "Private state leaves": meter/ serial and prm/ PRM -> household key.
+    # A neighbouring proof shows their leaf hash; unsalted, anyone who guesses a PRM (an
+    # address) could confirm which household key lives there.
+    c = SealChain()
+    h0 = c.households[0]
+    record = decode_value(c.kv.get(L.key_household(h0.public)))
+    indexes = [L.key_meter(record[L.HH_METER]), L.key_prm(record[L.HH_PRM])]
+    c.block([c.set_data_key(h0)])
+    _, salt = derive_household_keys(h0.seed, 0)
+    root = c.state_hash()
+    for key in indexes:
+        value, proof = compute_proof(c.kv, root, key)
+        assert value == encode_value(h0.public)
+        assert verify_proof(root, key, value, encode_proof(proof), salt)
+        assert not verify_proof(root, key, value, encode_proof(proof), b"")
+    assert root == get_rescanned_state_hash(c.kv, c.keys)
 
 
 # -- rotation with the validator set ---------------------------------------------------------------
