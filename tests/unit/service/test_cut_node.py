@@ -26,7 +26,7 @@ from node.service.node import Node
 from node.service.runner import open_store
 from node.service.sealing import open_node_keyring
 from node.service.verify import VerifyError, verify_home
-from tokens import InvalidTx, check_tx
+from tokens import BlockContext, InvalidTx, apply_block, check_tx
 from tokens import layout as L
 from tokens import txs as T
 from tokens.kv import decode_value, encode_value
@@ -34,7 +34,10 @@ from tokens.layout import META_STATE_HASH
 from tokens.snapshot import compute_snapshot, compute_snapshot_state
 from tokens.queries import get_sealing
 from tokens.rules_seal import open_sealed_box
-from tokens.sealing import build_commune_sealed, build_sealed, build_set_data_key, compute_keyring
+from tokens.sealing import (
+    Keyring, MissingCommuneKey, build_commune_sealed, build_sealed, build_set_data_key, compute_keyring,
+    open_any_household_key,
+)
 from wire import Keypair, decode, sign_message
 from wire.crypto import signing_bytes
 from wire.seal import (
@@ -206,7 +209,7 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
     commit_all(nodes, vkeys, [reading(gone, 2, t + 900, 1).encode(), reading(stays, 2, t + 900, 1).encode()],
                t + 901)
     deregister = build_commune_sealed(T.Deregister(signer=registrar.public, nonce=1, key=gone.public, memo="départ",
-                                                   sig=bytes(64)), registrar, chain_id, 1, epoch1_public(nodes),
+                                                   sig=bytes(64)), registrar, chain_id, 1, compute_commune_public(epoch1),
                                       os.urandom(32)).encode()
     left = t + 1800 + 600
     commit_all(nodes, vkeys, [deregister], left)
@@ -245,8 +248,6 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
 
     # (2) The survivor's old reading opens through the state: its data key of epoch 0,
     # wrapped under the cut, opened with the keyring the node holds now.
-    from tokens.sealing import open_any_household_key
-
     def get(key: bytes):
         raw = nodes[1].store.state.get(key)
         return None if raw is None else decode_value(raw)
@@ -283,5 +284,19 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
         verify_home(commune / "validator-0")
 
 
-def epoch1_public(nodes: list[Node]) -> bytes:
-    return bytes.fromhex(get_sealing(nodes[0].store.state)["public"])
+def test_a_cut_without_erasure_is_allowed_and_needs_a_copy_to_apply(nodes, commune):
+    vkeys = [load_key(commune / f"validator-{i}" / KEY_FILE) for i in range(2)]
+    chain_id, t = nodes[0].chain_id, int(time.time())
+    cut = rotation(chain_id, vkeys, 1, os.urandom(32), NO_LINK)
+    state = nodes[0].store.state
+    ctx = BlockContext(nodes[0].store.height() + 1, t * 1000, vkeys[0].public, 1)
+    # A node whose keyring holds every epoch but no copy of the new one cannot compute
+    # the cut's state (it would wrap the survivors' keys): it stops, it does not judge.
+    outsider = Keyring(dict(nodes[0].keys.secrets))
+    with pytest.raises(MissingCommuneKey, match="epoch 1, a cut"):
+        apply_block(state, nodes[0].genesis, ctx, (cut,), headers=HEADER_RULES, keys=outsider)
+    commit_all(nodes, vkeys, [cut], t)
+    for node in nodes:
+        assert sorted(node.keys.secrets) == [1]
+        assert node.store.verify_state_hash(node.keys) == node.store.state_hash()
+    assert get_sealing(nodes[0].store.state)["cut"] == {"epoch": 1, "height": nodes[0].store.height()}
