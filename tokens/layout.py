@@ -149,6 +149,15 @@ META_DATA_EPOCH = b"meta/data_epoch"
 DATA_KEY = b"dkey/"
 DATA_KEY_SEALED = b"dkv/"
 HOUSEHOLD_DATA_KEY = b"hdk/"
+# docs/privacy.md "Erasure": a cut of the commune data key keeps the surviving
+# households' older data keys wrapped under the cut epoch (``rdk/`` household ‖ epoch),
+# and the hidden aggregates' salt key (``meta/aggregate_key``); ``meta/data_cut`` is
+# [epoch, height] of the latest cut, ``meta/cut_due`` the height of the erasure that
+# makes the next rotation a cut.
+REWRAPPED_DATA_KEY = b"rdk/"
+META_DATA_CUT = b"meta/data_cut"
+META_CUT_DUE = b"meta/cut_due"
+META_AGGREGATE_KEY = b"meta/aggregate_key"
 AUDITOR = b"aud/"
 CLASS_BALANCE = b"cbal/"
 CLASS_SUPPLY = b"csup/"
@@ -327,6 +336,10 @@ def key_auditor(key: bytes) -> bytes:
 
 def key_household_data_key(addr: bytes, epoch: int) -> bytes:
     return HOUSEHOLD_DATA_KEY + addr + u64(epoch)
+
+
+def key_rewrapped_data_key(addr: bytes, epoch: int) -> bytes:
+    return REWRAPPED_DATA_KEY + addr + u64(epoch)
 
 
 def key_erase_due(erase_at: int, addr: bytes) -> bytes:

@@ -343,5 +343,9 @@ def get_sealing(kv: KV) -> dict[str, Any] | None:
     # a rotation is due while the current epoch's copies went to another set of keys.
     due = get_holders(latest, [bytes.fromhex(a["key"]) for a in auditors])
     holders = read_epoch_holders(kv, epoch)
+    # docs/privacy.md "Erasure": after an erasure the next rotation is a cut, and is due.
+    cut_due = _get(kv, L.META_CUT_DUE) is not None
+    cut = _get(kv, L.META_DATA_CUT)
     return {"epoch": epoch, "public": record[0].hex(), "holders": [k.hex() for k in holders],
-            "auditors": auditors, "next_holders": [k.hex() for k in due], "rotation_due": holders != due}
+            "auditors": auditors, "next_holders": [k.hex() for k in due], "rotation_due": holders != due or cut_due,
+            "cut_due": cut_due, "cut": None if cut is None else {"epoch": cut[0], "height": cut[1]}}

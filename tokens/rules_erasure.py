@@ -9,7 +9,8 @@ interval entries, contributions, pending recovery), its sealed data keys of ever
 them its leaf salt), the offers it made, its votes and the delegations that name it;
 what its account still holds of kwh and hour goes to the treasury, and what it holds
 of a commune-defined class is written off that class's supply, so every class's
-conservation holds. The erasure is public: ``erased/`` sha256(key) → [height, unix s], and the key
+conservation holds. On a chain that seals, it makes the next rotation of the commune
+data key a cut (``meta/cut_due``, tokens/rules_seal.py). The erasure is public: ``erased/`` sha256(key) → [height, unix s], and the key
 may never be registered again (``key_erased``): its nonce is gone with its account, so
 its old signed txs would replay.
 
@@ -139,6 +140,11 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
     count += _delete_prefix(lg, L.DELEGATION + addr)
     count += _delete_prefix(lg, L.RECOVERY_DUE, addr)
     count += _delete_prefix(lg, L.HOUSEHOLD_DATA_KEY + addr)
+    count += _delete_prefix(lg, L.REWRAPPED_DATA_KEY + addr)
+    # The blocks still hold its data keys sealed to the commune key of their epochs: the
+    # next rotation must be a cut, after which nobody keeps those epochs (rules_seal).
+    if ov.get(L.META_DATA_EPOCH) is not None:
+        ov.put(L.META_CUT_DUE, lg.height)
     # Interval entries: those of every interval still in the state (none, unless
     # history_retention_s was raised past erasure_after_s after the Deregister).
     for ikey in ov.iter_committed_keys(L.INTERVAL):

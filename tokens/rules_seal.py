@@ -8,7 +8,10 @@ Then:
 - a household publishes its data key of the current epoch with ``SetDataKey`` before
   it seals anything under it;
 - ``RotateDataKey``, co-signed by >= 2/3 of the validators, starts a new epoch whose
-  secret is sealed to each validator of the latest set.
+  secret is sealed to each validator of the latest set. After an erasure it must be a
+  *cut* (``link`` = ``NO_LINK``): the new epoch links back to nothing, the surviving
+  households' older data keys are wrapped under it in the state, and the holders'
+  copies of the older epochs leave the state (docs/privacy.md "Erasure").
 
 On a chain that does not seal, all three are refused (``sealing_off``). Opening needs
 the node's ``Keyring`` (tokens/sealing.py): the result is the same on every node that
@@ -28,14 +31,19 @@ from tokens.ledger import Ledger
 from tokens.rules_auditors import get_auditors, get_holders
 from tokens.rules_erasure import get_erasure
 from tokens.rules_validators import check_cosigners, get_set_at
-from tokens.sealing import MissingCommuneKey, get_first_data_key
+from tokens.sealing import (
+    Keyring, MissingCommuneKey, get_first_data_key, open_any_household_key, read_aggregate_key,
+)
 from tokens.settlement import CONTRIBUTION_DAYS, DAY_S
 from tokens.txs import (
     COMMUNE_SEALABLE_SET, SEALABLE_SET, SEALABLE_TYPES, CommuneSealed, MeterReading, Offer, RotateDataKey, Sealed,
     SealedCosigned, SetDataKey, Tx, decode_commune_sealable, decode_sealable,
 )
 from wire import DecodeError, signing_bytes, verify_signature
-from wire.seal import SIG_LEN, SealError, compute_payload_mac, open_from_commune, open_payload
+from wire.seal import (
+    AGGREGATE_LABEL, NO_LINK, SIG_LEN, SealError, compute_commune_public, compute_payload_mac, compute_wrap_label,
+    open_commune_secret, open_from_commune, open_payload, wrap_under_cut,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,15 @@ class DataKeyRotated:
     epoch: int
     holders: tuple[bytes, ...]
     kind: str = "data_key_rotated"
+
+
+@dataclass(frozen=True)
+class DataKeyCut:
+    """Event: ``epoch`` is a cut; the holders delete every older epoch's secret."""
+
+    epoch: int
+    wrapped: int        # surviving households' data keys wrapped under it
+    kind: str = "data_key_cut"
 
 
 def process_genesis_sealing(lg: Ledger, genesis: Genesis) -> None:
@@ -108,7 +125,7 @@ def process_set_data_key(lg: Ledger, tx: SetDataKey, tx_id: bytes) -> None:
             from None
     earlier = get_first_data_key(lg.ov.get, tx.signer)
     # The leaf salt is the household's for good: its entries' leaves never change salt.
-    if earlier is not None and keys.open_household_key(tx.signer, *earlier)[1] != salt:
+    if earlier is not None and open_any_household_key(lg.ov.get, keys, tx.signer, *earlier)[1] != salt:
         raise InvalidTx("salt_changed", "the leaf salt differs from the one of the household's earlier data key")
     lg.process_nonce(tx.signer, tx.nonce)
     lg.ov.put(L.key_household_data_key(tx.signer, tx.epoch), tx.sealed)
@@ -143,6 +160,12 @@ def process_rotate_data_key(lg: Ledger, tx: RotateDataKey, tx_id: bytes) -> None
     check_cosigners(get_set_at(entries, lg.height), tx)
     if tx.nonce != current + 1:
         raise InvalidTx("stale_nonce", f"epoch {tx.nonce} is not the next one, {current + 1}")
+    # docs/privacy.md "Erasure": after an erasure, no new epoch may link back to the
+    # epochs that open the erased household's data keys in the blocks.
+    due = lg.ov.get(L.META_CUT_DUE)
+    if due is not None and tx.link != NO_LINK:
+        raise InvalidTx("cut_due", f"a household's private data was erased at height {due}: the next rotation "
+                                   "must be a cut (no link back to the older epochs)")
     # The new secret goes to every validator of the latest set (a pending change
     # included) and every auditor (docs/privacy.md "Auditors"), and to nobody else: a
     # removed validator or auditor cannot open the new epoch.
@@ -156,7 +179,54 @@ def process_rotate_data_key(lg: Ledger, tx: RotateDataKey, tx_id: bytes) -> None
     lg.ov.put(L.key_data_key(tx.nonce), [tx.public, tx.link])
     for holder, sealed in zip(tx.holders, tx.sealed):
         lg.ov.put(L.key_data_key_sealed(tx.nonce, holder), sealed)
+    if tx.link == NO_LINK:
+        process_cut(lg, tx)
     lg.events.append(DataKeyRotated(tx.nonce, tuple(tx.holders)))
+
+
+def open_own_new_copy(keys: Keyring, tx: RotateDataKey) -> bytes:
+    """The new epoch's secret from this node's copy in ``tx``: a cut wraps the surviving
+    keys under it in the block that starts it. A node that is not among the holders,
+    or whose copy does not open, cannot compute the cut's state."""
+    if keys.holder is None or keys.holder[1] not in tx.holders:
+        raise MissingCommuneKey(f"this node holds no copy of the commune data key of epoch {tx.nonce}, a cut")
+    try:
+        secret = open_commune_secret(keys.holder[0], tx.sealed[tx.holders.index(keys.holder[1])])
+    except SealError:
+        raise MissingCommuneKey(f"this node's copy of the commune data key of epoch {tx.nonce} does not open") \
+            from None
+    if compute_commune_public(secret) != tx.public:
+        raise MissingCommuneKey(f"this node's copy of epoch {tx.nonce} is not the secret of its public key")
+    return secret
+
+
+def process_cut(lg: Ledger, tx: RotateDataKey) -> None:
+    """A cut (docs/privacy.md "Erasure"): every data key still in the state (the erased
+    households' left with their erasure) is wrapped under the new epoch, and so is the
+    aggregate salt key; the holders' copies of the older epochs and their links leave
+    the state. Deterministic: every holder writes the same bytes."""
+    keys = require_keyring(lg)
+    new = open_own_new_copy(keys, tx)
+    wrapped = 0
+    for key, sealed in lg.ov.iter_prefix(L.HOUSEHOLD_DATA_KEY):
+        rest = key[len(L.HOUSEHOLD_DATA_KEY):]
+        addr, epoch = rest[:L.ADDR_LEN], L.from_u64(rest[L.ADDR_LEN:])
+        if epoch >= tx.nonce:
+            continue
+        data_key, salt = open_any_household_key(lg.ov.get, keys, addr, epoch, sealed)
+        lg.ov.put(L.key_rewrapped_data_key(addr, epoch),
+                  wrap_under_cut(new, compute_wrap_label(addr, epoch), data_key + salt))
+        wrapped += 1
+    lg.ov.put(L.META_AGGREGATE_KEY, wrap_under_cut(new, AGGREGATE_LABEL, read_aggregate_key(lg.ov.get, keys)))
+    for key in [key for key, _ in lg.ov.iter_prefix(L.DATA_KEY_SEALED)
+                if L.from_u64(key[len(L.DATA_KEY_SEALED):len(L.DATA_KEY_SEALED) + 8]) < tx.nonce]:
+        lg.ov.delete(key)
+    for key, record in lg.ov.iter_prefix(L.DATA_KEY):
+        if L.from_u64(key[len(L.DATA_KEY):]) < tx.nonce and record[1]:
+            lg.ov.put(key, [record[0], b""])
+    lg.ov.put(L.META_DATA_CUT, [tx.nonce, lg.height])
+    lg.ov.delete(L.META_CUT_DUE)
+    lg.events.append(DataKeyCut(tx.nonce, wrapped))
 
 
 # -- Sealed --------------------------------------------------------------------------------------
@@ -264,7 +334,7 @@ def check_inner(chain_id: bytes, tx: Sealed | SealedCosigned | CommuneSealed, in
             raise InvalidTx("bad_signature", f"{inner.TAG}: the {key_field}'s signature does not verify")
 
 
-__all__ = ["DataKeyRotated", "check_sealing_policy", "open_commune_box", "open_commune_envelope", "open_envelope",
+__all__ = ["DataKeyCut", "DataKeyRotated", "check_sealing_policy", "open_commune_box", "open_commune_envelope", "open_envelope",
            "open_sealed_box",
            "process_genesis_sealing",
            "process_rotate_data_key", "process_set_data_key", "SEALABLE_TYPES"]

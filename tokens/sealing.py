@@ -9,6 +9,11 @@ opened: each household's data key and salt (by its sealed bytes), and each envel
 inner tx (by the envelope's id). Both are content-addressed, so a block thrown away
 leaves nothing wrong behind.
 
+A cut (docs/privacy.md "Erasure") starts an epoch that links back to nothing: the
+holders then delete the older secrets (``Keyring.forget_before``), and a surviving
+household's older data key opens through its copy wrapped under the cut epoch in the
+state (``open_any_household_key``).
+
 Leaf salts (``make_salt_of``): an entry a household owns (tokens/layout.py
 ``get_key_owner``) is hashed into the state tree with the salt the household published
 in its sealed data key, once it has published one; an interval record not (yet) public
@@ -36,8 +41,9 @@ from tokens.txs import (
 from wire import Keypair, sign_message
 from wire.crypto import signing_bytes
 from wire.seal import (
-    SEALED_COSIG_LEN, SealError, compute_commune_public, compute_payload_mac, derive_household_keys,
-    open_commune_secret, open_data_key, open_link, open_payload, seal_data_key, seal_payload, seal_to_commune,
+    AGGREGATE_LABEL, KEY_LEN, NO_LINK, SEALED_COSIG_LEN, SealError, compute_commune_public, compute_payload_mac,
+    compute_wrap_label, derive_aggregate_key, derive_household_keys, open_commune_secret, open_data_key, open_link,
+    open_payload, seal_data_key, seal_payload, seal_to_commune, unwrap_under_cut,
 )
 
 MAX_OPENED = 50_000      # inner txs kept by envelope id: a full mempool (node/service/mempool.py)
@@ -52,8 +58,12 @@ class MissingCommuneKey(RuntimeError):
 class Keyring:
     """Commune secrets by epoch, with caches of what they opened."""
 
-    def __init__(self, secrets: dict[int, bytes] | None = None) -> None:
+    def __init__(self, secrets: dict[int, bytes] | None = None, holder: tuple[bytes, bytes] | None = None) -> None:
         self.secrets: dict[int, bytes] = dict(secrets or {})
+        # (Ed25519 seed, public key) of the holder whose copies these are: a cut opens
+        # the new epoch's copy while the block applies (rules_seal.process_cut).
+        self.holder = holder
+        self.aggregate_key: bytes | None = None
         self._household: dict[tuple[bytes, int], tuple[bytes, bytes, bytes]] = {}
         self.opened: OrderedDict[bytes, Tx] = OrderedDict()
 
@@ -82,6 +92,11 @@ class Keyring:
         cached = self._household.get((addr, epoch))
         return cached[1] if cached is not None and cached[0] == sealed else None
 
+    def recall_household_key(self, addr: bytes, epoch: int, sealed: bytes) -> tuple[bytes, bytes] | None:
+        """(data key, salt) of ``sealed`` if this keyring opened it already, else None."""
+        cached = self._household.get((addr, epoch))
+        return (cached[1], cached[2]) if cached is not None and cached[0] == sealed else None
+
     def remember_household_key(self, addr: bytes, epoch: int, sealed: bytes, data_key: bytes, salt: bytes) -> None:
         """What ``open_data_key`` gave for ``sealed`` elsewhere (a worker thread)."""
         self._household[(addr, epoch)] = (sealed, data_key, salt)
@@ -97,12 +112,25 @@ class Keyring:
             del self.opened[tx_id]
         return len(household) + len(opened)
 
+    def forget_before(self, epoch: int) -> list[int]:
+        """Delete the secrets of the epochs before ``epoch`` (a cut), and what they opened
+        of households' data keys; returns the epochs deleted."""
+        gone = sorted(e for e in self.secrets if e < epoch)
+        for e in gone:
+            del self.secrets[e]
+        for k in [k for k in self._household if k[1] < epoch]:
+            del self._household[k]
+        return gone
+
     def get_aggregate_salt(self, key: bytes) -> bytes:
         """The leaf salt of an aggregate entry the public may not read (an ``int/`` record
-        not yet public, the ``pool``): keyed BLAKE2b of the state key under the epoch-0
-        commune secret, which every holder opens (later epochs link back to it). Fixed
-        for the key's life, as a household's salt is, so a rebuild finds the same leaf."""
-        return hashlib.blake2b(key, digest_size=32, key=self.get_secret(0), person=AGGREGATE_SALT_PERSON).digest()
+        not yet public, the ``pool``): keyed BLAKE2b of the state key under the
+        aggregate key (``read_aggregate_key``: derived from epoch 0's secret, carried
+        across a cut in the state). Fixed for the key's life, as a household's salt is,
+        so a rebuild finds the same leaf."""
+        if self.aggregate_key is None:
+            raise MissingCommuneKey("this node holds no aggregate key of the commune data key")
+        return hashlib.blake2b(key, digest_size=32, key=self.aggregate_key, person=AGGREGATE_SALT_PERSON).digest()
 
     def remember_opened(self, tx_id: bytes, inner: Tx) -> None:
         opened = self.opened
@@ -117,6 +145,7 @@ def compute_keyring(kv: KV, ed25519_seed: bytes, public: bytes, keyring: Keyring
     does not open, or opens to a secret of another public key, is skipped. Updates and
     returns ``keyring`` when given (its caches stay)."""
     keyring = keyring or Keyring()
+    keyring.holder = (ed25519_seed, public)
     epochs = {L.from_u64(key[len(L.DATA_KEY):]): decode_value(raw) for key, raw in kv.iter_prefix(L.DATA_KEY)}
     for epoch in sorted(epochs, reverse=True):
         if epoch in keyring.secrets:
@@ -168,6 +197,8 @@ def _walk_links(keyring: Keyring, epochs: dict[int, list]) -> None:
     for epoch in sorted(keyring.secrets, reverse=True):
         secret = keyring.secrets[epoch]
         while epoch > 0 and epoch - 1 not in keyring.secrets and epoch in epochs:
+            if epochs[epoch][1] in (NO_LINK, b""):
+                break       # a cut: no way back (docs/privacy.md "Erasure")
             try:
                 older = open_link(secret, epochs[epoch][1])
             except SealError:
@@ -193,6 +224,40 @@ def get_first_data_key(get: Getter, owner: bytes) -> tuple[int, bytes] | None:
     return None
 
 
+def open_any_household_key(get: Getter, keyring: Keyring, addr: bytes, epoch: int,
+                           sealed: bytes) -> tuple[bytes, bytes]:
+    """(data key, salt) of ``addr``'s ``sealed`` data key of ``epoch``: opened with that
+    epoch's secret when this keyring holds it, else (an epoch before the latest cut) from
+    its copy wrapped under the cut epoch (``rdk/``). ``SealError`` if it does not open,
+    ``MissingCommuneKey`` if this keyring holds neither."""
+    if epoch in keyring.secrets:
+        return keyring.open_household_key(addr, epoch, sealed)
+    known = keyring.recall_household_key(addr, epoch, sealed)
+    if known is not None:
+        return known
+    wrapped, cut = get(L.key_rewrapped_data_key(addr, epoch)), get(L.META_DATA_CUT)
+    if wrapped is None or cut is None:
+        raise MissingCommuneKey(f"this node holds no commune data key of epoch {epoch}")
+    opened = unwrap_under_cut(keyring.get_secret(cut[0]), compute_wrap_label(addr, epoch), wrapped)
+    if len(opened) != 2 * KEY_LEN:
+        raise SealError("a wrapped data key holds 64 bytes")
+    keyring.remember_household_key(addr, epoch, sealed, opened[:KEY_LEN], opened[KEY_LEN:])
+    return opened[:KEY_LEN], opened[KEY_LEN:]
+
+
+def read_aggregate_key(get: Getter, keyring: Keyring) -> bytes:
+    """The key the hidden aggregates' salts derive from: from epoch 0's secret, or after
+    a cut from its copy wrapped under the cut epoch (``meta/aggregate_key``)."""
+    if keyring.aggregate_key is None:
+        cut = get(L.META_DATA_CUT)
+        if cut is None:
+            keyring.aggregate_key = derive_aggregate_key(keyring.get_secret(0))
+        else:
+            keyring.aggregate_key = unwrap_under_cut(keyring.get_secret(cut[0]), AGGREGATE_LABEL,
+                                                     get(L.META_AGGREGATE_KEY))
+    return keyring.aggregate_key
+
+
 def read_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> bytes:
     """``owner``'s leaf salt, from its sealed data key; b"" before it published one. Read
     from the state each time (the opening is cached by sealed bytes): a block that is
@@ -203,7 +268,7 @@ def read_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> bytes:
     if keyring is None:
         raise MissingCommuneKey("the state root of a chain that seals payloads needs the commune data key")
     try:
-        salt = keyring.open_household_key(owner, first[0], first[1])[1]
+        salt = open_any_household_key(get, keyring, owner, first[0], first[1])[1]
     except SealError:
         # The ledger stores only data keys that opened (rules_seal): the key is not ours.
         raise MissingCommuneKey(f"the data key of {owner.hex()[:16]}… does not open with this keyring") from None
@@ -226,9 +291,10 @@ def is_hidden_aggregate(key: bytes, value: Any) -> bool:
 INDEXES_OWNED_BY_VALUE = (L.METER, L.PRM)
 
 
-def read_aggregate_salt(keyring: Keyring | None, key: bytes) -> bytes:
+def read_aggregate_salt(get: Getter, keyring: Keyring | None, key: bytes) -> bytes:
     if keyring is None:
         raise MissingCommuneKey("the state root of a chain that seals payloads needs the commune data key")
+    read_aggregate_key(get, keyring)
     return keyring.get_aggregate_salt(key)
 
 
@@ -242,7 +308,7 @@ def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
 
     def salt_of(key: bytes) -> bytes:
         if key == L.POOL or key.startswith(L.INTERVAL):
-            return read_aggregate_salt(keyring, key) if is_hidden_aggregate(key, get(key)) else b""
+            return read_aggregate_salt(get, keyring, key) if is_hidden_aggregate(key, get(key)) else b""
         owner = get(key) if key.startswith(INDEXES_OWNED_BY_VALUE) else L.get_key_owner(key)
         if owner is None:
             return b""

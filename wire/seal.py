@@ -35,6 +35,7 @@ SEAL_OVERHEAD = sodium.crypto_box_SEALBYTES                 # 48: ephemeral publ
 SEALED_SECRET_LEN = KEY_LEN + SEAL_OVERHEAD                 # a commune secret sealed to a validator
 SEALED_DATA_KEY_LEN = 2 * KEY_LEN + SEAL_OVERHEAD           # a data key and a salt, sealed
 LINK_LEN = BOX_NONCE_LEN + KEY_LEN + BOX_MAC_LEN            # an epoch's secret boxed under the next one's
+NO_LINK = bytes(LINK_LEN)                                   # a cut: the new epoch links back to nothing
 PAD = 64                                                    # payloads are padded to a multiple of this
 SIG_LEN = 64
 SEALED_COSIG_LEN = 2 * PAD + SEAL_OVERHEAD                  # a signature sealed to the commune (padded to 128)
@@ -135,6 +136,45 @@ def open_link(new_secret: bytes, link: bytes) -> bytes:
     if len(old) != KEY_LEN:
         raise SealError("an epoch link holds a 32-byte secret")
     return old
+
+
+# -- a cut: keys kept across it, wrapped under the new epoch (docs/privacy.md "Erasure") ------
+
+def _cut_key(cut_secret: bytes) -> bytes:
+    return _blake2b(b"", cut_secret, b"vsn-cut-wrap")
+
+
+def _cut_nonce(label: bytes) -> bytes:
+    # Deterministic, so every holder writes the same state; unique per label under one
+    # cut's key (a later cut wraps under another key).
+    return hashlib.blake2b(label, digest_size=BOX_NONCE_LEN, person=b"vsn-cut-nonce").digest()
+
+
+def compute_wrap_label(addr: bytes, epoch: int) -> bytes:
+    """What a household's data key of ``epoch`` is wrapped under at a cut: its address ‖ epoch."""
+    return addr + epoch.to_bytes(8, "big")
+
+
+AGGREGATE_LABEL = b"aggregate"
+
+
+def wrap_under_cut(cut_secret: bytes, label: bytes, message: bytes) -> bytes:
+    """``message`` boxed under a key derived from the cut epoch's secret, with a nonce
+    derived from ``label``: the same bytes on every holder."""
+    return sodium.crypto_secretbox(message, _cut_nonce(label), _cut_key(cut_secret))
+
+
+def unwrap_under_cut(cut_secret: bytes, label: bytes, wrapped: bytes) -> bytes:
+    try:
+        return sodium.crypto_secretbox_open(wrapped, _cut_nonce(label), _cut_key(cut_secret))
+    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+        raise SealError("the wrapped key does not open with the cut epoch's secret") from None
+
+
+def derive_aggregate_key(secret0: bytes) -> bytes:
+    """The key the hidden aggregates' leaf salts derive from, from epoch 0's secret: a
+    cut can carry it into the new epoch without carrying epoch 0's secret."""
+    return _blake2b(b"", secret0, b"vsn-aggregate-k")
 
 
 # -- payloads ------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def register(gov_app: typer.Typer, key_option: Any) -> None:
         must be rotated to reach them (or to leave a removed one out)."""
         sealing = fetch_auditor_sealing(node)
         if as_json:
-            typer.echo(json.dumps({k: sealing.get(k) for k in ("auditors", "holders", "rotation_due", "epoch")},
+            typer.echo(json.dumps({k: sealing.get(k) for k in ("auditors", "holders", "rotation_due", "cut_due", "epoch")},
                                   indent=2))
             return
         lines = [f"  {a['key']}  since height {a['since']} (proposal {a['proposal'][:16]}…)"
@@ -78,6 +78,10 @@ def register(gov_app: typer.Typer, key_option: Any) -> None:
         missing = [a["key"] for a in sealing["auditors"] if a["key"] not in holders]
         if not sealing.get("rotation_due"):
             due = f"every auditor holds the commune data key of epoch {epoch}"
+        elif sealing.get("cut_due"):
+            due = (f"a household's private data was erased: the next rotation of the commune data key is a cut, "
+                   f"due now (`voisinage validator rotate-data-key`), after which nobody keeps epoch {epoch} or "
+                   "older (docs/privacy.md \"Erasure\")")
         elif missing:
             due = (f"{len(missing)} auditor(s) hold no copy of epoch {epoch} yet: a rotation of the commune data key "
                    "is due (`voisinage validator rotate-data-key`)")

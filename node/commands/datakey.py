@@ -9,6 +9,9 @@ co-signer checks, offline, that its own copy opens to the announced public key a
 that the link opens to the secret it holds, then signs; ``submit-data-key`` checks the
 co-signatures against the node's current set and posts it. The ledger checks only
 the structure (to whom, by whom): what a sealed copy holds, only its holder can check.
+
+After an erasure the rotation is a *cut* (docs/privacy.md "Erasure"): its link is
+``NO_LINK``, and the co-signers check only their own copy.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from tokens.kv import decode_value
 from tokens.txs import RotateDataKey
 from wire import Keypair
 from wire.seal import (
-    SealError, compute_commune_public, open_commune_secret, open_link, seal_commune_secret, seal_link,
+    NO_LINK, SealError, compute_commune_public, open_commune_secret, open_link, seal_commune_secret, seal_link,
 )
 
 
@@ -51,6 +54,7 @@ def fetch_rotation_basis(node: str, key: Keypair,
             raise UserError(str(exc)) from None
         if isinstance(basis, dict) and sealing is not None:
             basis["auditors"] = [a["key"] for a in commune["sealing"].get("auditors") or ()]
+            basis["cut_due"] = commune["sealing"].get("cut_due") is True
         if sealing is None:
             raise UserError("this chain does not seal payloads: it has no commune data key to rotate")
         proof = get_json(client, url, f"/proofs/{L.key_data_key_sealed(sealing.epoch, key.public).hex()}",
@@ -76,13 +80,15 @@ def open_own_copy(key: Keypair, sealed: bytes, public: bytes) -> bytes:
 
 def build_rotation(key: Keypair, basis: dict[str, Any], sealing: ChainSealing, own: bytes,
                    auditors: list[str] = ()) -> RotateDataKey:
-    """A new epoch sealed to the latest validator set and the auditors (docs/privacy.md "Auditors")."""
+    """A new epoch sealed to the latest validator set and the auditors (docs/privacy.md
+    "Auditors"); a cut, linking back to nothing, when an erasure made one due ("Erasure")."""
     old = open_own_copy(key, own, sealing.public)
     new = os.urandom(32)
     holders = tuple(bytes.fromhex(k) for k in sorted(set(basis["latest"]) | set(auditors)))
+    link = NO_LINK if basis.get("cut_due") else seal_link(new, old, os.urandom(24))
     return RotateDataKey(nonce=sealing.epoch + 1, public=compute_commune_public(new), holders=holders,
                          sealed=tuple(seal_commune_secret(h, new, os.urandom(32)) for h in holders),
-                         link=seal_link(new, old, os.urandom(24)), sigs=())
+                         link=link, sigs=())
 
 
 def check_rotation(change: Change, key: Keypair, old: bytes | None) -> None:
@@ -93,7 +99,7 @@ def check_rotation(change: Change, key: Keypair, old: bytes | None) -> None:
         raise UserError(f"your key {key.public.hex()[:16]}… is not among the holders: the rotation must seal the "
                         "new key to every validator of the latest set and every auditor")
     new = open_own_copy(key, tx.sealed[tx.holders.index(key.public)], tx.public)
-    if old is not None:
+    if old is not None and tx.link != NO_LINK:
         try:
             linked = open_link(new, tx.link)
         except SealError:
@@ -104,8 +110,10 @@ def check_rotation(change: Change, key: Keypair, old: bytes | None) -> None:
 
 def describe(change: Change) -> str:
     tx: RotateDataKey = change.tx
+    cut = ("; a cut: it links back to no older epoch, whose secrets the nodes delete once it commits"
+           if tx.link == NO_LINK else "")
     return (f"commune data key epoch {tx.nonce} ({tx.public.hex()[:16]}…), sealed to "
-            f"{', '.join(h.hex()[:8] for h in tx.holders)}")
+            f"{', '.join(h.hex()[:8] for h in tx.holders)}{cut}")
 
 
 def register(app: typer.Typer) -> None:

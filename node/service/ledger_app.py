@@ -21,7 +21,7 @@ from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.lightsync import HEADER_RULES
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
-from node.service.sealing import forget_erased, get_erased, opening_keys, refresh_keyring
+from node.service.sealing import forget_before_cut, forget_erased, get_erased, opening_keys, refresh_keyring
 from node.store.pruning import Pruner
 from node.store import Store
 from tokens import layout as L
@@ -188,6 +188,11 @@ class LedgerApp:
                      "\"Erasure\"): state, archived intervals and opened keys", block.header.height, len(erased))
         if self.key is not None:
             refresh_keyring(self.keys, self.store.state, self.key, result.writes)
+        cut = forget_before_cut(self.keys, result.events)
+        if cut is not None:
+            log.info("height %d cut the commune data key at epoch %d (docs/privacy.md \"Erasure\"): deleted the "
+                     "secrets of epochs %s from this node's key store; it holds epochs %s", block.header.height,
+                     cut[0], cut[1] or "none", sorted(self.keys.secrets))
         if any(key == L.META_DATA_EPOCH or key.startswith(L.HOUSEHOLD_DATA_KEY) for key in result.writes):
             self.key_news_height = block.header.height
         if pruner is not None:

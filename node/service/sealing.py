@@ -11,6 +11,7 @@ from tokens import layout as L
 from tokens.genesis import Genesis
 from tokens.kv import KV, decode_value
 from tokens.rules_erasure import HouseholdErased
+from tokens.rules_seal import DataKeyCut
 from tokens.sealing import Keyring, MissingCommuneKey, compute_keyring
 from wire import Keypair
 
@@ -53,6 +54,16 @@ def forget_erased(keys: Keyring | None, erased: Sequence[bytes]) -> None:
     if keys is not None:
         for addr in erased:
             keys.forget_household(addr)
+
+
+def forget_before_cut(keys: Keyring | None, events: list) -> tuple[int, list[int]] | None:
+    """After a cut's commit (docs/privacy.md "Erasure"): this node deletes the secrets of
+    every epoch before it from its keyring, its only key store (the state no longer holds
+    its copies of them). (cut epoch, epochs deleted), or None if the block made no cut."""
+    cuts = [event.epoch for event in events if isinstance(event, DataKeyCut)]
+    if not cuts or keys is None:
+        return None
+    return cuts[-1], keys.forget_before(cuts[-1])
 
 
 @contextlib.contextmanager

@@ -95,6 +95,7 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None,
                               "node run with --pruning default keeps --keep-days of them, a validator those of "
                               "the last --archive-keep-days); node verify replays from genesis: verify the home "
                               "of a node run with --pruning archive")
+        check_no_cut_since(home, store, 0)
         check_no_erasure_since(home, store, 0)
         # The keyring first: a genesis that seals its households opens with epoch 0's key.
         keys = read_verify_keyring(home, store, key)
@@ -122,6 +123,20 @@ def read_verify_keyring(home, store: StoreReader, key: Keypair | None = None) ->
                           "it is neither a validator's nor an auditor's appointed by a passed proposal "
                           "(`voisinage gov auditors` lists them; docs/privacy.md \"Auditors\")")
     return keys
+
+
+def check_no_cut_since(home, store: StoreReader, start: int) -> None:
+    """docs/privacy.md "Erasure": after a cut of the commune data key nobody holds the
+    epochs before it, so no replay from below the cut can open their sealed blocks."""
+    raw = store.state.get(TL.META_DATA_CUT)
+    if raw is None:
+        return
+    epoch, height = decode_value(raw)
+    if height > start:
+        raise VerifyError(f"{home.path}: the commune data key was cut at height {height} (epoch {epoch}): nobody "
+                          f"keeps the epochs before it, so a replay from height {start} cannot open their sealed "
+                          f"blocks (docs/privacy.md \"Erasure\"); verify a home state-synced from a snapshot at "
+                          f"or past height {height}")
 
 
 def check_no_erasure_since(home, store: StoreReader, start: int) -> None:
@@ -155,6 +170,7 @@ def verify_synced_home(home, store: Store, sign_state: str | None, progress: Pro
         writes, tip, changes = check_installed_snapshot(home, store)
     except (ValueError, ServiceError) as exc:
         raise VerifyError(f"{home.path}: {exc}") from None
+    check_no_cut_since(home, store, start)
     check_no_erasure_since(home, store, start)
     kv, txs = MemoryKV(writes), 0
     keys = read_verify_keyring(home, store, key)

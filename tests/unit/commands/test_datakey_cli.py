@@ -9,20 +9,21 @@ import hashlib
 import pytest
 
 from node.commands.cosigned import Change, decode_change, encode_change
-from node.commands.datakey import build_rotation, check_rotation
+from node.commands.datakey import build_rotation, check_rotation, describe
 from node.errors import UserError
 from node.meter.sealing import ChainSealing
 from tokens.txs import RotateDataKey
 from wire import Keypair
-from wire.seal import compute_commune_public, open_commune_secret, open_link, seal_commune_secret
+from wire.seal import NO_LINK, compute_commune_public, open_commune_secret, open_link, seal_commune_secret
 
 KEYS = [Keypair(hashlib.sha256(b"validator %d" % i).digest()) for i in range(4)]
 OLD = hashlib.sha256(b"epoch 0").digest()
 SEALING = ChainSealing(0, compute_commune_public(OLD))
 
 
-def rotation(latest=KEYS[:3]) -> Change:
-    basis = {"latest": [k.public.hex() for k in latest], "validators": [k.public.hex() for k in KEYS], "quorum": 3}
+def rotation(latest=KEYS[:3], cut_due: bool = False) -> Change:
+    basis = {"latest": [k.public.hex() for k in latest], "validators": [k.public.hex() for k in KEYS], "quorum": 3,
+             "cut_due": cut_due}
     own = seal_commune_secret(KEYS[0].public, OLD, bytes(32))
     tx = build_rotation(KEYS[0], basis, SEALING, own)
     return Change(bytes(32), tuple(k.public for k in KEYS), 3, tx)
@@ -36,6 +37,14 @@ def test_rotation_seals_a_new_key_to_the_latest_set_and_links_back():
         new = open_commune_secret(key.seed, tx.sealed[tx.holders.index(key.public)])
         assert compute_commune_public(new) == tx.public and open_link(new, tx.link) == OLD
         check_rotation(change, key, OLD)
+
+
+def test_rotation_after_an_erasure_is_a_cut_that_links_back_to_nothing():
+    change = decode_change(encode_change(rotation(cut_due=True)), RotateDataKey)
+    assert change.tx.link == NO_LINK and "a cut" in describe(change)
+    for key in KEYS[:3]:
+        check_rotation(change, key, OLD)     # each co-signer checks its own copy, and no link
+    assert "a cut" not in describe(rotation())
 
 
 def test_invalid_cosign_by_a_validator_left_out_of_the_new_key():

@@ -24,7 +24,7 @@ from tokens.queries import get_household, get_sealing
 from tokens.sealing import build_sealed, open_own_sealed
 from tokens.txs import MeterReading, RotateDataKey, Sealed, SetDataKey, Transfer, ValidatorSig, decode_tx
 from wire import sign_message, signing_bytes
-from wire.seal import compute_commune_public, seal_commune_secret, seal_link
+from wire.seal import NO_LINK, compute_commune_public, seal_commune_secret, seal_link
 
 
 def reading(node, commune, seq: int, epoch: int) -> bytes:
@@ -41,13 +41,14 @@ def transfer(node, commune, nonce: int, epoch: int) -> bytes:
     return build_sealed(inner, key, node.chain_id, epoch, os.urandom(24)).encode()
 
 
-def rotate(node) -> None:
-    """The next epoch of the commune key, sealed to the one validator."""
+def rotate(node, cut: bool = False) -> None:
+    """The next epoch of the commune key, sealed to the one validator; ``cut``: linking
+    back to nothing (docs/privacy.md "Erasure")."""
     vkey, new = node.key, os.urandom(32)
     epoch = max(node.keys.secrets)
     tx = RotateDataKey(nonce=epoch + 1, public=compute_commune_public(new), holders=(vkey.public,),
                        sealed=(seal_commune_secret(vkey.public, new, os.urandom(32)),),
-                       link=seal_link(new, node.keys.secrets[epoch], os.urandom(24)), sigs=())
+                       link=NO_LINK if cut else seal_link(new, node.keys.secrets[epoch], os.urandom(24)), sigs=())
     return dataclasses.replace(tx, sigs=(ValidatorSig(validator=vkey.public,
                                                       sig=vkey.sign(signing_bytes(node.chain_id, tx))),)).encode()
 
@@ -114,7 +115,9 @@ def test_a_second_data_key_of_an_epoch_is_refused_as_existing(node, commune, fol
     assert refusal(light_node, agent_key).startswith("data_key_exists:")
 
 
-def test_readings_in_flight_across_a_rotation_are_resealed_and_commit(node, commune, followed):  # noqa: F811
+@pytest.mark.parametrize("cut", [False, True], ids=["linked", "cut"])
+def test_readings_in_flight_across_a_rotation_are_resealed_and_commit(node, commune, followed, cut):  # noqa: F811
+    # A cut changes nothing for a household's node: it derives its keys from its key file.
     light_node, client = followed
     commit_data_key(node, commune, light_node, client, 0)
     # Committed, still in its pool until the next recheck: nothing to re-seal.
@@ -128,7 +131,8 @@ def test_readings_in_flight_across_a_rotation_are_resealed_and_commit(node, comm
     ahead = transfer(node, commune, 2 ** 62, 0)                # a nonce still free after it
     light_node.submit_tx(late)
     light_node.submit_tx(ahead)
-    step(node, commune, client, [rotate(node)])
+    step(node, commune, client, [rotate(node, cut)])
+    assert sorted(node.keys.secrets) == ([1] if cut else [0, 1])
     # It sees epoch 1 and publishes its key; a reading sealed under epoch 0 is refused now.
     assert [e.tx.epoch for e in pending_of(light_node, SetDataKey)] == [0, 1]   # 0 committed, not yet dropped
     assert refusal(light_node, reading(node, commune, 6, 0)).startswith("wrong_epoch:")

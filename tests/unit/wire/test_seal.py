@@ -9,9 +9,10 @@ import pytest
 
 from wire import Keypair
 from wire.seal import (
-    LINK_LEN, PAD, SEALED_DATA_KEY_LEN, SEALED_SECRET_LEN, SealError, compute_commune_public, compute_payload_mac,
+    AGGREGATE_LABEL, LINK_LEN, NO_LINK, PAD, SEALED_DATA_KEY_LEN, SEALED_SECRET_LEN, SealError, compute_commune_public, compute_payload_mac,
+    compute_wrap_label,
     derive_household_keys, open_commune_secret, open_data_key, open_link, open_payload, open_sealed, pad,
-    seal_commune_secret, seal_data_key, seal_link, seal_payload, seal_to, unpad,
+    seal_commune_secret, seal_data_key, seal_link, seal_payload, seal_to, unpad, unwrap_under_cut, wrap_under_cut,
 )
 
 SECRET = hashlib.sha256(b"commune").digest()
@@ -76,3 +77,20 @@ def test_link_walks_back_only():
     assert len(link) == LINK_LEN and open_link(new, link) == SECRET
     with pytest.raises(SealError):
         open_link(SECRET, link)
+
+
+def test_cut_wrap_is_deterministic_and_opens_only_under_its_epoch_and_label():
+    cut = hashlib.sha256(b"cut epoch").digest()
+    addr = bytes(range(32))
+    label = compute_wrap_label(addr, 3)
+    wrapped = wrap_under_cut(cut, label, b"k" * 64)
+    assert wrapped == wrap_under_cut(cut, label, b"k" * 64)      # every holder writes the same bytes
+    assert unwrap_under_cut(cut, label, wrapped) == b"k" * 64
+    for secret, other in ((SECRET, label), (cut, compute_wrap_label(addr, 2)), (cut, AGGREGATE_LABEL)):
+        with pytest.raises(SealError):
+            unwrap_under_cut(secret, other, wrapped)
+
+
+def test_invalid_link_of_a_cut_opens_nothing():
+    with pytest.raises(SealError):
+        open_link(SECRET, NO_LINK)
