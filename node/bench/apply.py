@@ -215,10 +215,11 @@ def summarise(n: int, run: ChainRun) -> dict[str, float]:
 
 
 def run_apply_bench(n: int, households: int = 1000, block_max: int = 5000, verify_threads: int = 1,
-                    on_signed: Callable[[int], None] = lambda done: None,
+                    verify_workers: int = 0, on_signed: Callable[[int], None] = lambda done: None,
                     on_block: Callable[[int], None] = lambda txs: None, sealed: bool = True) -> dict:
     """The whole benchmark: sequential run, then pipelined run, each against raw verify;
-    then the same txs sealed (node/bench/sealed.py) against raw verify + open."""
+    then the same txs sealed (node/bench/sealed.py) against raw verify + open, the checks
+    on this thread, on worker threads, and (``verify_workers``) in check processes."""
     from node.bench.sealed import run_sealed_bench   # it builds on this module's checks
 
     workload = make_workload(n, households, block_max, on_signed)
@@ -226,7 +227,7 @@ def run_apply_bench(n: int, households: int = 1000, block_max: int = 5000, verif
         seq = run_sequential(workload, Path(tmp) / "seq", on_block)
         piped = run_pipelined(workload, Path(tmp) / "piped", verify_threads, on_block)
         sealed_report = (run_sealed_bench(n, households, block_max, Path(tmp) / "sealed", on_block,
-                                          max(2, verify_threads)) if sealed else None)
+                                          max(2, verify_threads), verify_workers) if sealed else None)
     if piped.state_hash != seq.state_hash:
         raise BenchFailed("the pipelined run reached another state hash than the sequential one")
     report: dict = {"n": n, "blocks": len(workload.blocks), "households": households}

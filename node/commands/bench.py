@@ -98,6 +98,9 @@ def bench_apply(
     n: int = typer.Option(20_000, "--n", min=1, max=1_000_000, help="Signed txs (readings and transfers)."),
     verify_threads: int = typer.Option(1, "--verify-threads", min=1, max=16,
                                        help="Signature-check threads in the pipelined run."),
+    verify_workers: int = typer.Option(0, "--verify-workers", min=0, max=16,
+                                       help="Sealed part: run it once more with the checks in this many "
+                                            "check processes, as `node run --check-workers` (0: not)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Signature checks + apply_block + LevelDB persist vs raw Ed25519 verify (goal ratio >= 0.5);
@@ -122,7 +125,7 @@ def bench_apply(
             progress.advance(task, txs)
 
         try:
-            report = run_apply_bench(n, verify_threads=verify_threads,
+            report = run_apply_bench(n, verify_threads=verify_threads, verify_workers=verify_workers,
                                      on_signed=lambda done: progress.update(signing, completed=done),
                                      on_block=on_block)
         except BenchFailed as exc:
@@ -155,6 +158,14 @@ def bench_apply(
                f"(the node's pool, {sp['threads']} worker threads)")
     typer.echo(f"  the node's checks on {sp['threads']} threads: x{sp['check_speedup']:.2f} "
                f"({sp['check_pool_per_s']:.0f}/s against {sp['check_one_thread_per_s']:.0f}/s on one thread)")
+    procs = sealed.get("processes")
+    if procs is not None:
+        typer.echo(f"  processes {procs['txs_per_s']:>9.1f} txs/s  raw verify+open {procs['raw_verify_open_per_s']:.1f}/s  "
+                   f"ratio {procs['ratio']:.3f}, x{procs['vs_sequential']:.2f} the sequential run "
+                   f"(the node's {procs['workers']} check processes); goal >= 0.6: "
+                   f"{'met' if procs['ratio'] >= 0.6 else 'MISSED'}")
+        typer.echo(f"  the node's checks in {procs['workers']} processes: x{procs['check_speedup']:.2f} "
+                   f"({procs['check_pool_per_s']:.0f}/s against {procs['check_one_thread_per_s']:.0f}/s on one thread)")
     typer.echo(f"  raw verify+open on {par['workers']} cores: threads x{par['threads_speedup']:.2f} "
                f"({par['threads_per_s']:.0f}/s), processes x{par['processes_speedup']:.2f} "
                f"({par['processes_per_s']:.0f}/s), against {par['one_thread_per_s']:.0f}/s on one thread")

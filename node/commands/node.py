@@ -69,6 +69,11 @@ def node_run(
                                     "household's entries and the public ones, proven by the validators; no block "
                                     "and nobody else's data is downloaded (docs/privacy.md). A home started light "
                                     "stays light."),
+    check_workers: int = typer.Option(0, "--check-workers", min=0, max=64,
+                                      help="Check arriving txs' signatures and sealed envelopes in this many "
+                                           "worker processes (0: on one worker thread per core). Processes "
+                                           "share no GIL with the node: the checks scale over cores "
+                                           "(docs/performance.md \"Sealed payloads\")."),
     reset_sign_state_at_height: int = typer.Option(
         None, "--reset-sign-state-at-height", min=1,
         help="Validator whose sign_state.bin is lost or stale (restored from a backup): write a new record "
@@ -92,7 +97,7 @@ def node_run(
          rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine), pruning=kept,
          rewrite_answers=None if byzantine is None else make_answer_rewrite(byzantine),
          state_sync=state_sync, snapshot_interval=snapshot_interval, snapshot_keep=snapshot_keep,
-         reset_sign_state_at=reset_sign_state_at_height, light=light)
+         reset_sign_state_at=reset_sign_state_at_height, light=light, check_workers=check_workers)
 
 
 def check_snapshot_options(interval: int | None, keep: int | None) -> None:

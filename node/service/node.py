@@ -107,9 +107,12 @@ class NodeStats:
 class Node:
     def __init__(self, home: Home, store: Store, *, check_all_signatures: bool = False,
                  rewrite_effects: EffectsRewrite | None = None,
-                 sign_journal: bool = False, relay_txs: bool | None = None, pruning: Pruning | None = None) -> None:
+                 sign_journal: bool = False, relay_txs: bool | None = None, pruning: Pruning | None = None,
+                 check_workers: int = 0) -> None:
         """``relay_txs``: None means as the role needs (validators yes, households no).
-        ``pruning``: what the store keeps (node/store/pruning.py; default ``Pruning()``)."""
+        ``pruning``: what the store keeps (node/store/pruning.py; default ``Pruning()``).
+        ``check_workers``: arriving txs checked in that many processes (0: worker threads);
+        whoever runs the node calls ``checker.close()`` when it stops."""
         self.home, self.store = home, store
         self.sign_journal = sign_journal
         # None when honest. The e2e suite's ``--byzantine`` passes a rewrite that adds
@@ -127,8 +130,10 @@ class Node:
         self.stats = NodeStats()
         self.pruner = Pruner(pruning or Pruning(), self.key.public, self.is_validator)
         self.keys = open_node_keyring(self.genesis, store.state, self.key)
-        # Arriving txs' signatures and envelopes, checked on one worker thread per core.
-        self.checker = TxChecker(self.chain_id, store.state.get, store.height, self.keys)
+        # Arriving txs' signatures and envelopes, checked on one worker thread per core,
+        # or in ``check_workers`` processes.
+        self.checker = TxChecker(self.chain_id, store.state.get, store.height, self.keys,
+                                 workers=check_workers, scan=store.state.iter_prefix)
         self.app = LedgerApp(self.genesis, store, self.mempool, self.key, self.clock.now_ms,
                              trust_quorum=self._trusts_quorum(), pruner=self.pruner, keys=self.keys)
         config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)

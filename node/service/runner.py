@@ -382,7 +382,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                    check_all_signatures: bool = False, pruning: Pruning | None = None,
                    state_sync: bool = True, snapshot_interval: int | None = None,
                    snapshot_keep: int | None = None, reset_sign_state_at: int | None = None,
-                   light: bool = False, rewrite_answers: Callable[[bytes], bytes] | None = None) -> None:
+                   light: bool = False, rewrite_answers: Callable[[bytes], bytes] | None = None,
+                   check_workers: int = 0) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no);
     ``pruning``: what the store keeps (node/store/pruning.py); ``state_sync``: an empty
     home joins from a peer's snapshot; ``snapshot_interval``: heights between a
@@ -390,7 +391,9 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     ``reset_sign_state_at``: the operator's explicit new double-sign record
     (signstate.prepare_sign_state); ``light``: a household node that follows headers
     and its own proven entries only (lightnode.py; a home made light stays light);
-    ``rewrite_answers``: None when honest (the live tests' ``--byzantine lie-proofs``)."""
+    ``rewrite_answers``: None when honest (the live tests' ``--byzantine lie-proofs``);
+    ``check_workers``: arriving txs checked in that many processes (node/service/txprocs.py),
+    stopped with the node; 0: on worker threads."""
     snapshot_interval = SNAPSHOT_INTERVAL if snapshot_interval is None else snapshot_interval
     snapshot_keep = SNAPSHOT_KEEP if snapshot_keep is None else snapshot_keep
     home = load_home(home_dir)
@@ -407,6 +410,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                              api_token=api_token, archive_keep_s=(pruning or Pruning()).archive_keep_s)
         return
     store, started = Store.open_home(home.path, chain_id=home.genesis.chain_id), False
+    node = None
     try:
         # A genesis validator on an empty home is the network starting: nothing to sync.
         new_home = not store.is_initialized()
@@ -418,7 +422,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
         prepare_sign_state(home.path, store, own, compute_role(own, store.state, store.height()).is_validator,
                            reset_sign_state_at, new_home=new_home)
         node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
-                    check_all_signatures=check_all_signatures, relay_txs=relay_txs, pruning=pruning)
+                    check_all_signatures=check_all_signatures, relay_txs=relay_txs, pruning=pruning,
+                    check_workers=check_workers)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence, TopicKind.HEARTBEAT: node.on_heartbeat}
         # DESIGN §7 peers: the validators in state (genesis + ValidatorSetChange), then --peer.
@@ -450,6 +455,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 nursery.start_soon(node.wake_when_due)
                 nursery.start_soon(node.send_heartbeats)
     finally:
+        if node is not None:
+            node.checker.close()
         store.close()
         if started:
             log.info("store closed at height %d", store.height())

@@ -22,6 +22,10 @@ So the admission's decisions, reasons and order are those of checking each tx al
 only the crypto that was proved good is not done twice. Nothing here writes to the
 keyring from a worker thread (it only reads it, one dict lookup at a time). The results
 are tuples: the node's own thread reads them, and every microsecond on it counts.
+
+With ``workers`` (``node run --check-workers``, ``bench apply --verify-workers``) the
+same ``check_one`` runs in check processes instead (node/service/txprocs.py), which share
+no GIL with the node's thread; their results are the same, and read the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import NamedTuple
 
 import trio
 
+from node.service.txprocs import CheckProcesses, StateScan, WorkerLost
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.kv import decode_value
@@ -111,6 +116,20 @@ def check_many(txs: Sequence[bytes | None], chain_id: bytes, get: StateGet, keys
     return [NOT_CHECKED if data is None else check_one(data, chain_id, get, keys, at) for data in txs]
 
 
+def check_one_into(txs: Sequence[bytes | None], chain_id: bytes, get: StateGet, keys: Keyring | None,
+                   version: int) -> list[Checked]:
+    """``check_one`` of each tx in a check process (node/service/txprocs.py), whose own
+    keyring keeps each household data key it opens: opened once per process, not per tx."""
+    results = []
+    for data in txs:
+        checked = NOT_CHECKED if data is None else check_one(data, chain_id, get, keys, version)
+        household = checked.opened.household if checked.opened is not None else None
+        if household is not None:
+            keys.remember_household_key(*household)
+        results.append(checked)
+    return results
+
+
 def seed(checked: Checked, tx_id: bytes, keys: Keyring | None, get: StateGet, version: int) -> None:
     """On the node's own thread: what a worker opened, into the keyring. If a block was
     committed since the worker read the state (``version`` is now another), only if the
@@ -130,15 +149,30 @@ def seed(checked: Checked, tx_id: bytes, keys: Keyring | None, get: StateGet, ve
 
 
 class TxChecker:
-    """Checks batches of txs on at most ``threads`` worker threads (default: one per core)."""
+    """Checks batches of txs on at most ``threads`` worker threads (default: one per core),
+    or, with ``workers``, in that many check processes (node/service/txprocs.py; ``scan``
+    reads the committed state's entries under a prefix, for their copy of the household
+    data keys). ``close`` stops the processes."""
 
     def __init__(self, chain_id: bytes, get: StateGet, version: StateVersion, keys: Keyring | None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, workers: int = 0, scan: StateScan | None = None) -> None:
         self.chain_id, self.get, self.version, self.keys = chain_id, get, version, keys
         self.threads = max(1, threads or os.cpu_count() or 1)
         self.limiter = trio.CapacityLimiter(self.threads)
+        self.processes = CheckProcesses(chain_id, workers, scan if keys is not None else None) if workers else None
         self.batches = 0        # batches checked, and their txs (node metrics, tests)
         self.checked = 0
+
+    def __enter__(self) -> TxChecker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the check processes, if any (the node's stop, Ctrl-C included)."""
+        if self.processes is not None:
+            self.processes.close()
 
     def check_here(self, txs: Sequence[bytes | None]) -> list[Checked]:
         """The same checks on the calling thread (the bench's sequential run)."""
@@ -149,15 +183,27 @@ class TxChecker:
         seed(checked, tx_id, self.keys, self.get, self.version())
 
     async def check(self, txs: Sequence[bytes | None]) -> list[Checked]:
-        """``check_one`` of each tx, in order, split over the worker threads."""
+        """``check_one`` of each tx, in order, split over the check processes or the
+        worker threads."""
         if not txs:
             return []
-        parts = max(1, min(self.threads, len(txs) // MIN_PER_THREAD))
+        live = self.processes.live() if self.processes is not None else []
+        parts = max(1, min(len(live) or self.threads, len(txs) // MIN_PER_THREAD))
         size = -(-len(txs) // parts)
         slices = [txs[i:i + size] for i in range(0, len(txs), size)]
         results: list[list[Checked]] = [[] for _ in slices]
+        if live:
+            at = self.version()     # read before the state, as check_many does
+            self.processes.refresh(at)
+            secrets = self.keys.secrets if self.keys is not None else None
 
         async def run(index: int) -> None:
+            if live:
+                try:
+                    results[index] = await self.processes.check(live[index], slices[index], at, secrets)
+                    return
+                except WorkerLost:
+                    pass        # logged; this slice on a thread, with the same results
             results[index] = await trio.to_thread.run_sync(check_many, slices[index], self.chain_id, self.get,
                                                            self.keys, self.version, limiter=self.limiter)
         async with trio.open_nursery() as nursery:

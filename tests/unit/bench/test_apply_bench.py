@@ -84,9 +84,10 @@ def test_cli_prints_json(capsys):
 
 
 def test_cli_prints_figures(capsys):
-    assert main(["bench", "apply", "--n", "200"]) == 0
+    assert main(["bench", "apply", "--n", "200", "--verify-workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "ratio" in out and "goal ratio >= 0.5" in out
+    assert "the node's 1 check processes" in out
 
 
 def test_invalid_cli_n_zero(capsys):
@@ -115,6 +116,18 @@ def test_sealed_pooled_run_checks_through_the_pool_and_reaches_the_sequential_st
     assert pooled["state_hash"] == seq["state_hash"]
     assert applied == [20, 20, 20]
     assert pooled["check_speedup"] > 0 and pooled["threads"] == 2
+
+
+def test_sealed_run_on_check_processes_reaches_the_sequential_state(tmp_path):
+    from node.bench.sealed import run_sealed_bench
+
+    # run_sealed_bench raises SealedBenchFailed if a pooled run reaches another state hash.
+    report = run_sealed_bench(60, 10, 20, tmp_path, threads=2, workers=2)
+    procs = report["processes"]
+    assert procs["workers"] == 2 and report["pooled"]["workers"] == 0
+    assert procs["ratio"] == pytest.approx(procs["txs_per_s"] / procs["raw_verify_open_per_s"], rel=0.01)
+    assert procs["vs_sequential"] == pytest.approx(procs["txs_per_s"] / report["txs_per_s"], rel=0.01)
+    assert "processes" not in run_sealed_bench(20, 10, 20, tmp_path / "none", threads=2)
 
 
 def test_invalid_sealed_envelope_is_reported(tmp_path):
