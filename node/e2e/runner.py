@@ -223,6 +223,8 @@ def judge(m: Manifest, report: dict[str, Any]) -> list[str]:
         problems.append("no block committed during the load")
     for iv in report["intervals"]:
         problems += [f"{iv['node']}: {v}" for v in iv["violations"]]
+        if not iv["settled"] and not iv["violations"]:
+            problems.append(f"{iv['node']}: no settled interval in its store (the settlement check held of nothing)")
     for p in report["perturbations"]:
         if p["error"]:
             problems.append(f"{p['op']} {p['node'] or ''}: {p['error']}")
