@@ -25,6 +25,7 @@ from node.e2e.load import LoadGen
 from node.e2e.manifest import Manifest
 from node.e2e.membership import Membership
 from node.localnet.netns import Fabric, require_root
+from node.localnet.ports import find_port_block
 from node.e2e.perturb import PerturbResult, run_perturbation
 from node.e2e.sealing import SealOps
 from node.e2e.errors import E2EError
@@ -33,6 +34,7 @@ from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
 
 NETWORK_UP_TIMEOUT_S = 60
+RUN_PORTS = (20_000, 60_000)     # where a loopback run's nodes listen (p2p, then HTTP)
 
 
 class Stages:
@@ -284,8 +286,16 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
         stages.enter("setup")
         if fabric is not None:
             await trio.to_thread.run_sync(fabric.setup)
+        p2p = http = None
+        if fabric is None:
+            # Random free blocks, not the first ones from 27000: two runs at once (a
+            # developer's and a test's) found the same block free while the other's nodes
+            # were still starting, and one node could not listen.
+            total = m.validators + m.households + 1
+            p2p = find_port_block(2 * total, RUN_PORTS[0], RUN_PORTS[1], scatter=True)
+            http = p2p + total
         nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine, params=m.genesis,
-                              seal=m.seal)
+                              seal=m.seal, p2p_base=p2p, http_base=http)
         # Spare homes (no genesis role) run from the start as full nodes; validator ops promote
         # them. On a sealing commune a full node needs the commune key: a spare starts only
         # once a rotation sealed it a copy (node/e2e/sealing.py).
