@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import trio
+
 from node.localnet.cluster import Cluster, NodeProc
 from node.e2e.load import AckLog, Follower
 from node.home.homedir import KEY_FILE
@@ -35,6 +37,12 @@ LAG_TOLERANCE = 2     # DESIGN §7: a node more than 2 heights behind must sync
 # A light node holds the state of height h once it verified the header of h+1, which
 # carries that state's root: at best one height below the validators.
 LIGHT_BEHIND = 1
+# And it learns the validators' height by asking (node/net/network.py, a few peers every
+# status_interval_s = 2 s), then follows (lightclient.FOLLOW_S = 1 s): on a chain that
+# never idles (a double-signer's evidence makes every height due) it trails by what the
+# chain made in those seconds. It follows if it reaches, within this, the height the
+# full nodes were at.
+LIGHT_FOLLOW_S = 10.0
 
 
 @dataclass
@@ -70,7 +78,10 @@ async def check_agreement(cluster: Cluster) -> Agreement:
     full = [name for name in statuses if not cluster.by_name[name].light]
     out.common_height = min((out.heights[name] for name in full), default=0)
     top = max(out.heights.values(), default=0)
-    out.lagging = [f"{name} at {h} of {top}" for name, h in out.heights.items() if h + LAG_TOLERANCE < top]
+    out.lagging = [f"{name} at {h} of {top}" for name, h in out.heights.items()
+                   if h + LAG_TOLERANCE < top and name in full]
+    out.lagging += await find_light_lagging(cluster, {name: h for name, h in out.heights.items() if name not in full},
+                                            top)
     for h in range(1, out.common_height + 1):
         ids = set()
         for name in full:
@@ -91,6 +102,22 @@ async def check_agreement(cluster: Cluster) -> Agreement:
     if full:
         out.light_mismatches = await cluster.check_light_state_hashes(statuses, cluster.by_name[full[0]])
     return out
+
+
+async def find_light_lagging(cluster: Cluster, heights: dict[str, int], top: int) -> list[str]:
+    """The light nodes (``heights``: theirs as first read) that do not reach ``top`` −
+    LIGHT_BEHIND within LIGHT_FOLLOW_S: a light node trails a moving chain by its
+    polling, one that stays behind does not follow it."""
+    behind = {name: h for name, h in heights.items() if h + LIGHT_BEHIND < top}
+    with trio.move_on_after(LIGHT_FOLLOW_S):
+        while behind:
+            for name in list(behind):
+                st = await cluster.status(cluster.by_name[name], timeout=5)
+                if st is not None and st["height"] + LIGHT_BEHIND >= top:
+                    del behind[name]
+            if behind:
+                await trio.sleep(0.5)
+    return [f"{name} at {h} of {top} (light, still behind {LIGHT_FOLLOW_S:.0f} s later)" for name, h in behind.items()]
 
 
 @dataclass
@@ -156,9 +183,10 @@ def check_intervals(name: str, store: Store) -> IntervalCheck:
 
 def check_light_store(name: str, store: LightStore, own: bytes, reference: Store) -> IntervalCheck:
     """A stopped light node against a stopped validator's store: every header it verified
-    has the validator's block id; every settled interval it holds has the validator's
-    aggregate and the validator's entry for its own household; it holds no other
-    household's entry."""
+    has the validator's block id; every interval settled at its own height (its record,
+    or the public settled-until mark where the record is not its to hold) has the
+    validator's aggregate and the validator's entry for its own household; it holds no
+    other household's entry."""
     out = IntervalCheck(name)
     top = store.header_top()
     forks = [h for h in range(1, top + 1) if store.block_id(h) != reference.block_id(h)]
@@ -172,7 +200,10 @@ def check_light_store(name: str, store: LightStore, own: bytes, reference: Store
     starts |= {L.from_u64(key[len(L.INTERVAL):]) for key, _ in kv.iter_prefix(L.INTERVAL)}
     for start in sorted(starts):
         iv, expected = get_interval_at(kv, start), get_interval_at(ref, start)
-        if not expected["settled"]:
+        if not expected["settled"] or not iv["settled"]:
+            # Settled only above the height the light node stopped at (the validators
+            # went on a block or two): until then a late reading of the interval could
+            # still change its entry, so the one it holds is not final yet.
             continue
         out.settled += 1
         others = sorted(set(iv["households"]) - {own.hex()})

@@ -7,7 +7,11 @@ refunded, none left in flight), some timed out and were refunded, and per direct
 exactly, Σ escrowed on the source = Σ vouchers on the destination + Σ in flight − Σ
 minted and not yet acknowledged, packet by packet, each chain read at one height
 (node/localnet/communes.py ``read_books``): once with the relayer stopped, packets still
-in flight, and once drained.
+in flight, and once drained. Once every node is stopped, each one's store is held to
+the settlement invariant (checks.check_stores: Σ minted − Σ allocated = ΣE − M on every
+settled interval); ``settlement_interval_s`` (chain seconds) lets intervals settle
+within the run. Both communes run with payloads in clear: transfers between communes are
+public, and ``localnet up --communes 2`` does not seal either.
 """
 
 from __future__ import annotations
@@ -15,18 +19,20 @@ from __future__ import annotations
 import tempfile
 import time
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
 import trio
 
+from node.e2e import checks
 from node.e2e.errors import E2EError
 from node.localnet.cluster import open_client
 from node.localnet.communes import (
     Commune, Relayer, chain_time_s, get_json, open_communes, post_tx, read_books, read_in_flight, sign_send,
 )
 from node.localnet.errors import LocalnetError
+from tokens.genesis import DEFAULT_PARAMS, GenesisError, check_params
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,12 @@ class CommunesManifest:
     dest_down_at: float = 25.0
     dest_down_s: float = 30.0
     drain_timeout_s: float = 150.0
+    # Chain seconds; shorter than the genesis default so intervals settle within the run.
+    settlement_interval_s: int = DEFAULT_PARAMS["settlement_interval_s"]
+
+    @property
+    def genesis_params(self) -> dict[str, Any]:
+        return {"settlement_interval_s": self.settlement_interval_s}
 
 
 def parse_communes_manifest(doc: dict[str, Any], path: Path) -> CommunesManifest:
@@ -65,6 +77,10 @@ def parse_communes_manifest(doc: dict[str, Any], path: Path) -> CommunesManifest
             raise E2EError(f"{path}: {key} must not be negative")
         values[key] = value
     m = CommunesManifest(**values)
+    try:
+        check_params(m.genesis_params, dev=True)
+    except GenesisError as exc:
+        raise E2EError(f"{path}: {exc}") from None
     if m.households < 2 or m.validators < 1 or m.speed < 1 or m.send_every_s <= 0:
         raise E2EError(f"{path}: two communes need validators >= 1, households >= 2, speed >= 1, send_every_s > 0")
     return m
@@ -179,6 +195,10 @@ def judge(report: dict[str, Any]) -> list[str]:
         slack = 2 if src == "B" else 0
         if not report["sent"][src]["accepted"] - slack <= committed <= report["sent"][src]["accepted"]:
             problems.append(f"{direction}: {report['sent'][src]['accepted']} sends accepted, {committed} committed")
+    for iv in report["intervals"]:
+        problems += [f"{iv['node']}: {v}" for v in iv["violations"]]
+    if not any(iv["settled"] for iv in report["intervals"]):
+        problems.append("no settled interval on any node: the settlement invariant held of nothing")
     if not report["books_drained"]["A->B"]["statuses"].get("timed-out"):
         problems.append("no packet sent while B was down timed out")
     return problems
@@ -191,7 +211,8 @@ async def run_communes_manifest(m: CommunesManifest, workdir: Path | None = None
     started = time.monotonic()
     try:
         async with open_client() as client, \
-                open_communes(client, home, m.validators, m.households, m.speed, say=say) as two:
+                open_communes(client, home, m.validators, m.households, m.speed, say=say,
+                              params=m.genesis_params) as two:
             communes, relayer = two.communes, two.relayer
             sent = {c.name: Sent() for c in communes}
             events: list[str] = []
@@ -215,6 +236,9 @@ async def run_communes_manifest(m: CommunesManifest, workdir: Path | None = None
                                  for c in communes}
     except LocalnetError as exc:
         raise E2EError(f"two communes: {exc}") from None
+    # Every node of both is stopped: the settlement invariant on each store.
+    report["intervals"] = [dict(asdict(iv), node=f"{c.name}/{iv.node}")
+                           for c in communes for iv in checks.check_stores(c.cluster)]
     report["duration_s"] = round(time.monotonic() - started, 1)
     report["problems"] = judge(report)
     report["passed"] = not report["problems"]

@@ -12,8 +12,10 @@ Example (e2e/manifests/kill.toml)::
                              # --snapshot-interval); a household that joins state-syncs
     duration = 60            # seconds of load
     byzantine = []           # validators run with --byzantine double-sign
-    seal = false             # true: genesis seals household payloads (genesis new
-                             # --seal-payloads) and household nodes run --light
+    seal = true              # the default, as genesis new and localnet up: genesis
+                             # seals household payloads, household nodes run light;
+                             # false: payloads in clear, full household nodes (say
+                             # why in a comment: membership.toml, late-join.toml)
 
     [load]
     readings_per_s = 1.0     # per household, to its own node
@@ -139,8 +141,9 @@ class Manifest:
     seed: int = 1
     snapshot_interval: int | None = None    # node run --snapshot-interval (None: the node's default)
     byzantine: tuple[str, ...] = ()
-    # docs/privacy.md "Sealed payloads": a sealing genesis, household nodes light.
-    seal: bool = False
+    # docs/privacy.md "Sealed payloads": a sealing genesis, household nodes light. The
+    # product's default (genesis new, localnet up); ``seal = false`` runs a clear commune.
+    seal: bool = True
     genesis: dict[str, Any] = field(default_factory=dict)    # params over the defaults
     load: Load = field(default_factory=Load)
     perturb: tuple[Perturbation, ...] = ()
@@ -220,7 +223,7 @@ def parse_manifest(data: bytes, path: Path) -> Manifest:
                            if "snapshot_interval" in doc else None),
         byzantine=tuple(_typed(f"{w}: byzantine[]", b, str) for b in _typed(f"{w}: byzantine",
                                                                              doc.get("byzantine", []), list)),
-        seal=_typed(f"{w}: seal", doc.get("seal", False), bool),
+        seal=_typed(f"{w}: seal", doc.get("seal", True), bool),
         genesis=parse_genesis_params(f"{w}: genesis", doc.get("genesis", {})),
         load=_table(f"{w}: load", doc.get("load", {}), Load, LOAD_LIMITS),
         perturb=tuple(_table(f"{w}: perturb[{i}]", p, Perturbation, PERTURB_LIMITS) for i, p in enumerate(perturb)),
@@ -280,6 +283,9 @@ def check_manifest(m: Manifest) -> None:
                             "the validators' snapshots)")
     if m.check.join_after_snapshots and not any(p.op == "register" for p in m.perturb):
         raise ManifestError(f"{m.path}: check.join_after_snapshots needs a register op (a household that joins)")
+    if m.check.join_after_snapshots and m.seal:
+        raise ManifestError(f"{m.path}: check.join_after_snapshots needs seal = false (on a sealing commune a "
+                            "household that joins runs light: it checks the headers and installs no snapshot)")
 
 
 def check_sealing_ops(m: Manifest) -> None:

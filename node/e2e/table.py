@@ -25,10 +25,12 @@ sent again by the client (same bytes, same id), as the meter agent does;
 (cumulative indexes carry their energy, DESIGN §4); **lost** are acked txs neither
 committed nor superseded; **forks** are heights where two nodes hold different blocks;
 **intervals** counts settled intervals checked for Σ minted − Σ allocated = ΣE − M on
-every node's store (violations in brackets); on a **sealed** run (`seal = true`: the
-genesis seals household payloads, household nodes run `--light`) the validators' stores
-are checked so, and each light household's store is held to a validator's: every header
-it verified, and the aggregate and its own entry of every settled interval it holds.
+every node's store (violations in brackets); on a **sealed** run (`seal = true`, the
+default of a manifest as of `genesis new` and `localnet up`: the genesis seals household
+payloads, household nodes run light) the full nodes' stores are checked so, and each
+light household's store is held to a validator's: every header it verified, and the
+aggregate and its own entry of every settled interval it holds. A manifest that runs a
+clear commune says `seal = false` and why, in a comment (membership, late-join).
 
 """
 
@@ -49,6 +51,14 @@ FOOTER = """
   on a kernel built without sch_netem (as on the machine below), the same egress delay
   applied by a userspace delay line (`node/localnet/delayline.py`, TAP devices, FIFO).
 - The hostile peer (`node/e2e/hostile.py`) is a separate py-libp2p process.
+- Manifests seal by default (`seal = true` unless the manifest says `seal = false`), as
+  the product does. Two stay clear, each saying why: membership.toml moves households to
+  new keys (a light node is bound to its key, and the runner makes no new node home for
+  a new key), late-join.toml checks a household's full node joining by state sync from
+  a snapshot (a sealing commune's joining household runs light and installs none).
+  two-communes.toml is clear too (transfers between communes are public; `localnet up
+  --communes 2` does not seal), with the settlement invariant checked on every node of
+  both communes.
 - Sealed runs: the load seals its readings and transfers (as the meter agent does) and
   starts once every household's light node has its data key in a block; blocks are
   compared among the validators, and each light node's state hash must be the one the

@@ -247,11 +247,12 @@ class LinkedCommunes:
 
 @asynccontextmanager
 async def open_communes(client: httpx.AsyncClient, home: Path, validators: int, households: int, speed: int,
-                        http_base: int | None = None, say=print) -> AsyncIterator[LinkedCommunes]:
+                        http_base: int | None = None, say=print,
+                        params: dict | None = None) -> AsyncIterator[LinkedCommunes]:
     """Both communes written under ``home`` and started, each linking the other and
     funding its sender, the relayer running; on the way out, however it is left, the
-    relayer and every node are stopped."""
-    communes = build_communes(home, validators, households, speed, http_base)
+    relayer and every node are stopped. ``params``: genesis parameters of both."""
+    communes = build_communes(home, validators, households, speed, http_base, params)
     relayer = Relayer(communes, home / "relayer.log")
     for c in communes:
         c.cluster = Cluster(c.nodes, None, client)

@@ -60,3 +60,58 @@ async def test_a_different_block_where_both_hold_one_is_a_fork(tmp_path):
 async def test_a_node_without_the_common_heights_block_is_missing(tmp_path):
     out = await agreement({"validator-0": chain_node(CHAIN, 6), "member-1": chain_node({}, 6)}, tmp_path)
     assert out.missing == ["member-1"] and out.forks == []
+
+
+def light_node(heights: list[int]) -> type[JSONHandler]:
+    """A light node whose GET /status says the next of ``heights`` each time (the last one
+    from then on); it serves no block."""
+    seen = iter(heights)
+    last = [heights[0]]
+
+    class LightNode(JSONHandler):
+        def do_GET(self) -> None:
+            if self.path == "/status":
+                last[0] = next(seen, last[0])
+                return self.answer(200, {"height": last[0], "state_hash": f"root-{last[0]}"})
+            self.answer(404, {"error": "no block body here"})
+    return LightNode
+
+
+async def light_agreement(handlers, tmp_path, monkeypatch):
+    import node.e2e.checks as checks
+    monkeypatch.setattr(checks, "LIGHT_FOLLOW_S", 2.0)
+    monkeypatch.setattr(Cluster, "check_light_state_hashes", lambda *a: _no_mismatch())
+    with serving(handlers, tmp_path) as nodes:
+        for node in nodes:
+            node.light = node.name.startswith("household-")
+        async with httpx.AsyncClient() as client:
+            return await check_agreement(Cluster(nodes, None, client))
+
+
+async def _no_mismatch():
+    return []
+
+
+async def test_a_light_node_that_follows_the_chain_late_is_not_lagging(tmp_path, monkeypatch):
+    # Behind by 4 when first asked (it learns heights by polling), at 5 the next time.
+    out = await light_agreement({"validator-0": chain_node(CHAIN, 6), "household-0": light_node([2, 5])}, tmp_path,
+                                monkeypatch)
+    assert out.lagging == [] and out.common_height == 6
+
+
+async def test_a_light_node_that_stays_behind_is_lagging(tmp_path, monkeypatch):
+    out = await light_agreement({"validator-0": chain_node(CHAIN, 6), "household-0": light_node([2, 3])}, tmp_path,
+                                monkeypatch)
+    assert out.lagging == ["household-0 at 2 of 6 (light, still behind 2 s later)"]
+
+
+def test_caught_up_light_nodes_on_a_chain_that_moves_on(tmp_path):
+    from node.e2e.runner import is_caught_up
+
+    nodes = [NodeProc(0, "validator-0", tmp_path, "x"), NodeProc(1, "household-0", tmp_path, "y", light=True)]
+    cluster = Cluster(nodes, None, None)
+    assert is_caught_up(cluster, {"validator-0": 10, "household-0": 9})
+    assert not is_caught_up(cluster, {"validator-0": 10, "household-0": 6})
+    # The full nodes were at 7 a while ago: a light node holding 6 follows.
+    assert is_caught_up(cluster, {"validator-0": 10, "household-0": 6}, light_target=7)
+    assert not is_caught_up(cluster, {"validator-0": 10, "household-0": 5}, light_target=7)

@@ -37,7 +37,30 @@ def test_sealed_manifest_parses():
     assert m.seal is True and m.validators >= 4 and m.households >= 2
     assert {p.op for p in m.perturb} == {"kill", "restart"}
     assert any(p.node.startswith("household-") for p in m.perturb)
-    assert parse("validators = 4\n").seal is False
+
+
+def test_manifests_seal_by_default_as_the_product_does():
+    """genesis new and localnet up seal unless told not to; so does a manifest."""
+    assert parse("validators = 4\n").seal is True
+    assert parse("seal = false\n").seal is False
+
+
+# The shipped manifests that run a clear commune, each for a reason its file states.
+CLEAR = {"membership": "new node home for a new key", "late-join": "installs no snapshot"}
+
+
+def test_shipped_manifests_seal_unless_they_say_why_not():
+    for path in SHIPPED:
+        m = load_manifest(path)
+        if m.name not in CLEAR:
+            assert m.seal, f"{path.name} does not seal"
+            continue
+        text = path.read_text()
+        assert not m.seal and "seal = false" in text, path.name
+        # The reason, in a comment of the manifest.
+        comment = " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+        assert CLEAR[m.name] in comment, path.name
+    assert {load_manifest(p).name for p in SHIPPED} >= set(CLEAR)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -58,7 +81,7 @@ def test_sealed_manifest_parses():
      "rotate_household is not supported with seal = true"),
     ("seal = true\n[genesis]\nrecovery_delay_s = 600\n[[perturb]]\nat = 1\nop = 'recover_household'\n"
      "node = 'household-1'\n", "recover_household is not supported with seal = true"),
-    ("[[perturb]]\nat = 1\nop = 'rotate_data_key'\n", "rotate_data_key needs seal = true"),
+    ("seal = false\n[[perturb]]\nat = 1\nop = 'rotate_data_key'\n", "rotate_data_key needs seal = true"),
     ("seal = true\nspares = 1\n[[perturb]]\nat = 1\nop = 'add_validator'\nnode = 'spare-0'\n",
      "needs snapshot_interval"),
     ("seal = true\nspares = 2\n[[perturb]]\nat = 1\nop = 'rotate_key'\nnode = 'validator-0'\nspare = 'spare-1'\n",

@@ -23,6 +23,8 @@ def test_the_shipped_late_join_manifest_joins_after_two_snapshots():
     m = load_manifest(Path(__file__).parents[2] / "e2e" / "manifests" / "late-join.toml")
     assert m.snapshot_interval == 40 and m.check.join_after_snapshots == 2
     assert [p.op for p in m.perturb] == ["register"]
+    # A household's full node state-syncs: a clear commune (a sealing one's joins light).
+    assert m.seal is False
 
 
 def test_validators_run_with_the_manifest_snapshot_interval(tmp_path):
@@ -38,8 +40,10 @@ def test_validators_run_with_the_manifest_snapshot_interval(tmp_path):
     ("snapshot_interval = 40\n[check]\njoin_after_snapshots = 2\n", "needs a register op"),
     ("snapshot_interval = -1\n", "outside"),
     ("snapshot_interval = 'often'\n", "expected int"),
+    ("snapshot_interval = 40\n[check]\njoin_after_snapshots = 2\n" + REGISTER, "needs seal = false"),
 ])
 def test_invalid_late_join_manifest_is_one_line(text, words):
+    """A sealing commune (the default) runs a joining household light: no snapshot to check."""
     with pytest.raises(ManifestError) as err:
         parse(text)
     assert words in str(err.value) and "\n" not in str(err.value)

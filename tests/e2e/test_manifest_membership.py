@@ -19,7 +19,7 @@ def op(at, name, node=None):
 
 
 def test_membership_ops_and_genesis_params_parse():
-    m = parse("[genesis]\nrecovery_delay_s = 1200\n" + op(5, "register") + op(10, "rotate_household", "household-1")
+    m = parse("seal = false\n[genesis]\nrecovery_delay_s = 1200\n" + op(5, "register") + op(10, "rotate_household", "household-1")
               + op(20, "recover_household", "household-2") + op(30, "deregister", "household-3")
               + op(40, "reregister", "household-3"))
     assert m.genesis == {"recovery_delay_s": 1200}
@@ -33,6 +33,8 @@ def test_the_shipped_membership_manifest_parses():
     assert {p.op for p in m.perturb} == {"register", "rotate_household", "recover_household", "deregister",
                                          "reregister"}
     assert m.genesis["recovery_delay_s"] / m.speed < m.check.max_recovery_s
+    # Households move to new keys: a clear commune (a light node is bound to its key).
+    assert m.seal is False
 
 
 @pytest.mark.parametrize("text, words", [

@@ -14,10 +14,11 @@ def parse(text: str):
 
 
 def test_spares_and_validator_ops_parse():
-    m = parse('spares = 2\n[[perturb]]\nat = 5\nop = "add_validator"\nnode = "spare-0"\nduration = 0\n'
+    m = parse('spares = 2\nsnapshot_interval = 10\n[[perturb]]\nat = 5\nop = "add_validator"\nnode = "spare-0"\nduration = 0\n'
               '[[perturb]]\nat = 20\nop = "rotate_key"\nnode = "validator-1"\nspare = "spare-1"\nduration = 0\n')
     assert m.spare_names == ["spare-0", "spare-1"]
     assert [p.op for p in m.perturb] == ["add_validator", "rotate_key"] and m.perturb[1].spare == "spare-1"
+    assert m.seal and m.snapshot_interval == 10
 
 
 @pytest.mark.parametrize("text, words", [

@@ -141,3 +141,24 @@ def test_follower_opens_the_loads_sealed_txs_to_tell_readings_from_transfers():
     blind = Follower()
     blind.process_block({"height": 1, "txs": [envelope_json(reading, "r5")]}, 0.0)
     assert blind.max_seq == {} and blind.committed == {"r5": [1]}
+
+
+def test_judge_wants_a_settled_interval_in_every_store():
+    from pathlib import Path
+
+    from node.e2e.manifest import parse_manifest
+    from node.e2e.runner import judge
+
+    m = parse_manifest(b"validators = 1\nhouseholds = 1\n", Path("m.toml"))
+    agreement = {"forks": [], "state_hash_mismatches": [], "missing": [], "light_mismatches": [], "unreachable": [],
+                 "lagging": [], "common_height": 9}
+    report = {"agreement": agreement, "txs": {"lost": [], "duplicates": []}, "honest_bans": [],
+              "blocks_during_load": 5, "perturbations": [], "evidence": {}, "hostile": [],
+              "intervals": [{"node": "validator-0", "settled": 3, "violations": []},
+                            {"node": "household-0", "settled": 2, "violations": []}]}
+    assert judge(m, report) == []
+    report["intervals"][1]["settled"] = 0
+    assert judge(m, report) == ["household-0: no settled interval in its store (the settlement check held of "
+                                "nothing)"]
+    report["intervals"][0]["violations"] = ["interval 0: minted 1 - allocated 0 != ΣE 0 - M 0"]
+    assert judge(m, report)[0] == "validator-0: interval 0: minted 1 - allocated 0 != ΣE 0 - M 0"

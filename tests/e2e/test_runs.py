@@ -32,8 +32,15 @@ def run_manifest(name: str, tmp_path: Path) -> tuple[int, dict, str]:
 
 
 def assert_common_invariants(r: dict) -> None:
-    assert r["agreement"]["forks"] == [] and r["agreement"]["state_hash_mismatches"] == []
+    # Sealed, as the product is by default: household nodes run light.
+    assert r["seal"] is True and r["data_keys_height"] >= 1
+    ag = r["agreement"]
+    assert ag["forks"] == [] and ag["state_hash_mismatches"] == [] and ag["light_mismatches"] == []
     assert r["txs"]["acked"] > 50 and r["txs"]["lost_count"] == 0 and r["txs"]["duplicate_count"] == 0
+    # Every node's store checked: the settlement invariant on each validator's, a light
+    # household's held to a validator's; each with an interval settled.
+    assert {iv["node"] for iv in r["intervals"]} == set(ag["heights"])
+    assert any(name.startswith("household-") for name in ag["heights"])
     assert all(iv["settled"] >= 1 and not iv["violations"] for iv in r["intervals"])
     assert r["blocks_during_load"] > 10
 

@@ -33,6 +33,7 @@ def test_sealed_commune_with_light_households(tmp_path):
     # The light households report the state just below the validators' height.
     assert all(ag["heights"][f"household-{i}"] >= ag["common_height"] - 1 for i in range(4))
     # Validators: the settlement invariant; light households: held to a validator's store.
+    assert {iv["node"] for iv in r["intervals"]} == set(ag["heights"])
     assert all(iv["settled"] >= 1 and not iv["violations"] for iv in r["intervals"])
     assert {p["op"]: p["recovery_s"] is not None for p in r["perturbations"]} == {"kill": True, "restart": True}
     assert json.loads((tmp_path / "net" / "genesis.json").read_text())["sealing"] is not None

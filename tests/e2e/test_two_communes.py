@@ -18,7 +18,7 @@ from tokens.books_ibc import DELIVERED, IN_FLIGHT, MINTED, TIMED_OUT
 
 def test_two_communes_under_perturbation_lose_nothing_and_conserve_supply(tmp_path):
     m = CommunesManifest(duration=40, relayer_kill_at=6, relayer_down_s=5, dest_down_at=15, dest_down_s=20,
-                         short_timeout_s=80)
+                         short_timeout_s=80, settlement_interval_s=400)
     report = trio.run(run_communes_manifest, m, tmp_path / "w", lambda line: None)
     assert report["problems"] == [] and report["passed"]
     drained = report["books_drained"]
@@ -31,6 +31,11 @@ def test_two_communes_under_perturbation_lose_nothing_and_conserve_supply(tmp_pa
     # Read while packets were still on their way: the books held them in flight, some minted.
     assert sum(b["packets"].get(IN_FLIGHT, 0) + b["packets"].get(MINTED, 0) for b in stopped.values()) > 0
     assert report["relayer_starts"] >= 3
+    # Both communes run clear (transfers between communes are public): the settlement
+    # invariant on every node of both, each with an interval settled.
+    assert {iv["node"] for iv in report["intervals"]} == {f"{c}/{n}-{i}" for c in "AB"
+                                                          for n in ("validator", "household") for i in range(2)}
+    assert all(iv["settled"] >= 1 and not iv["violations"] for iv in report["intervals"])
 
 
 @pytest.mark.parametrize("doc, words", [
@@ -38,6 +43,7 @@ def test_two_communes_under_perturbation_lose_nothing_and_conserve_supply(tmp_pa
     ({"communes": 2, "bogus": 1}, "unknown key"),
     ({"communes": 2, "households": 1}, "households >= 2"),
     ({"communes": 2, "duration": "long"}, "must be a float"),
+    ({"communes": 2, "settlement_interval_s": 200}, "settlement_grace_s: must be shorter"),
 ])
 def test_invalid_two_communes_manifest(doc, words):
     with pytest.raises(E2EError, match=words):
