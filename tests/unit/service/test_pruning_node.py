@@ -57,6 +57,13 @@ class Run:
     def close(self) -> None:
         self.store.close()
 
+    def restart(self, pruning: Pruning) -> "Run":
+        """The same node stopped and started again, going on from its last commit."""
+        self.close()
+        run = Run(self.commune, self.home.path.name, pruning)
+        run.last_commit = self.last_commit
+        return run
+
     def reading(self, name: str, t: int, imp: int, exp: int) -> bytes:
         key = load_key(self.commune / name / KEY_FILE)
         meter = {h.key: h.meter for h in self.home.genesis.households}[key.public]
@@ -187,12 +194,7 @@ def test_household_block_window_survives_a_restart(commune: Path):
         for h in range(1, 56):
             run.commit(GENESIS_TIME + 600 * h)
         assert run.store.blocks_from() == 45      # at height 50: the last block at or before 50 - 6
-        last_commit = run.last_commit
-    finally:
-        run.close()
-    run = Run(commune, "household-0", window)
-    run.last_commit = last_commit
-    try:
+        run = run.restart(window)
         for h in range(56, 61):
             run.commit(GENESIS_TIME + 600 * h)
         # At height 60 the window starts after block 54 (its time is exactly an hour before).
@@ -215,12 +217,7 @@ def test_validator_drops_block_bodies_past_retention_and_keeps_headers(commune: 
         assert run.store.blocks_from() == 35
         assert run.store.block(34) is None and run.store.block(35) is not None
         assert all(run.store.block_id(h) is not None and run.store.pruned_header(h) is not None for h in range(1, 35))
-        last_commit = run.last_commit
-    finally:
-        run.close()
-    run = Run(commune, "validator-0", retention)
-    run.last_commit = last_commit
-    try:
+        run = run.restart(retention)
         run.commit(GENESIS_TIME + 600 * 44)
         run.commit(GENESIS_TIME + 600 * 45 + 300)
         for h in range(46, 51):
