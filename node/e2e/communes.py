@@ -9,8 +9,8 @@ minted and not yet acknowledged, packet by packet, each chain read at one height
 (node/localnet/communes.py ``read_books``): once with the relayer stopped, packets still
 in flight, and once drained. Once every node is stopped, each one's store is held to
 the settlement invariant (checks.check_stores: Σ minted − Σ allocated = ΣE − M on every
-settled interval); ``settlement_interval_s`` (chain seconds) lets intervals settle
-within the run. Both communes run with payloads in clear: transfers between communes are
+settled interval); ``settlement_interval_s`` and ``settlement_grace_s`` (chain
+seconds) let intervals settle within the run. Both communes run with payloads in clear: transfers between communes are
 public, and ``localnet up --communes 2`` does not seal either.
 """
 
@@ -51,12 +51,14 @@ class CommunesManifest:
     dest_down_at: float = 25.0
     dest_down_s: float = 30.0
     drain_timeout_s: float = 150.0
-    # Chain seconds; shorter than the genesis default so intervals settle within the run.
+    # Chain seconds; shorter than the genesis defaults so intervals settle within the run
+    # (an interval settles a grace after its end, in the first block at or past it).
     settlement_interval_s: int = DEFAULT_PARAMS["settlement_interval_s"]
+    settlement_grace_s: int = DEFAULT_PARAMS["settlement_grace_s"]
 
     @property
     def genesis_params(self) -> dict[str, Any]:
-        return {"settlement_interval_s": self.settlement_interval_s}
+        return {"settlement_interval_s": self.settlement_interval_s, "settlement_grace_s": self.settlement_grace_s}
 
 
 def parse_communes_manifest(doc: dict[str, Any], path: Path) -> CommunesManifest:

@@ -18,7 +18,7 @@ from tokens.books_ibc import DELIVERED, IN_FLIGHT, MINTED, TIMED_OUT
 
 def test_two_communes_under_perturbation_lose_nothing_and_conserve_supply(tmp_path):
     m = CommunesManifest(duration=40, relayer_kill_at=6, relayer_down_s=5, dest_down_at=15, dest_down_s=20,
-                         short_timeout_s=80, settlement_interval_s=400)
+                         short_timeout_s=80, settlement_interval_s=200, settlement_grace_s=20)
     report = trio.run(run_communes_manifest, m, tmp_path / "w", lambda line: None)
     assert report["problems"] == [] and report["passed"]
     drained = report["books_drained"]
