@@ -10,8 +10,9 @@ minted and not yet acknowledged, packet by packet, each chain read at one height
 in flight, and once drained. Once every node is stopped, each one's store is held to
 the settlement invariant (checks.check_stores: Σ minted − Σ allocated = ΣE − M on every
 settled interval); ``settlement_interval_s`` and ``settlement_grace_s`` (chain
-seconds) let intervals settle within the run. Both communes run with payloads in clear: transfers between communes are
-public, and ``localnet up --communes 2`` does not seal either.
+seconds) let intervals settle within the run. Both communes run with payloads in clear:
+transfers between communes are public, and ``localnet up --communes 2`` does not seal
+either.
 """
 
 from __future__ import annotations

@@ -184,9 +184,8 @@ class Pruner:
         if self.pruning.keep_blocks or self._times or store.is_light():
             return
         for h in range(max(store.blocks_from(), store.state_from() + 1, 1), height):
-            body = store.block(h)
-            if body is not None:
-                self._times.append((h, decode(body, Block, MAX_BLOCK_BYTES).header.time_ms // 1000))
+            if store.block(h) is not None:
+                self._times.append((h, get_block_time_s(store, h)))
 
     def process_commit(self, store: Store, height: int, time_s: int) -> None:
         """Every PRUNE_EVERY heights: drop what the settings no longer keep."""
