@@ -219,6 +219,13 @@ class Genesis:
         return any(h.sealed for h in self.households)
 
     @property
+    def needs_commune_key(self) -> bool:
+        """Whether computing the genesis state needs the commune key of epoch 0: some
+        household's fields are sealed, or the chain seals and has households, whose meter
+        and PRM index entries are keyed by a hash under that key (tokens/indexkeys.py)."""
+        return self.seals_households or (self.seals_payloads and bool(self.households))
+
+    @property
     def clear_households(self) -> tuple[int, ...]:
         """The positions of households listed in clear in a genesis that seals payloads
         (written by hand: `genesis new --seal-payloads` seals every one). Their meter, PRM

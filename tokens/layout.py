@@ -21,8 +21,10 @@ key                             value
 ``reg/`` key                    [since height, until height or 0]: a registrar key
 ``acct/`` key                   [kwh, hour, nonce]: a household's or registrar's account
 ``hh/`` key                     household record, fields ``HH_*`` below
-``meter/`` serial               key of the household that has this meter
-``prm/`` PRM                    key of the household at this delivery point
+``meter/`` serial               key of the household that has this meter (on a chain that
+                                seals payloads, keyed by a hash of the serial under the
+                                commune key: tokens/indexkeys.py)
+``prm/`` PRM                    key of the household at this delivery point (the same)
 ``kst/`` key                    key status: [``KS_RECOVERING``, new key, start, completes_at],
                                 [``KS_ROTATED``, new key, height] or [``KS_DEREGISTERED``, height,
                                 erase_at] (erase_at absent on a record older than erasure)
@@ -215,10 +217,13 @@ def key_household(addr: bytes) -> bytes:
 
 
 def key_meter(meter: str) -> bytes:
+    """The ``meter/`` entry's key on a chain that does not seal; the ledger takes it from
+    tokens/indexkeys.py, which keys it by a commune-secret hash on one that does."""
     return METER + meter.encode()
 
 
 def key_prm(prm: str) -> bytes:
+    """The ``prm/`` entry's key on a chain that does not seal (see ``key_meter``)."""
     return PRM + prm.encode()
 
 

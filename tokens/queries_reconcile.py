@@ -61,18 +61,22 @@ def get_reconciliation(kv: KV) -> dict[str, Any]:
         total += e[L.IE_E] + e[L.IE_I]
         if len(e) > L.IE_PROV_E:
             official += e[L.IE_E] + e[L.IE_I]
+    # The PRM of each entry of the ``prm/`` index is its household's record's: the key of
+    # the entry is a hash of it on a chain that seals (tokens/indexkeys.py).
     households = {}
-    for key, raw in kv.iter_prefix(L.PRM):
-        households[key[len(L.PRM):].decode()] = decode_value(raw)
-    flagged, consenting = [], 0
-    for prm, addr in sorted(households.items()):
+    for _, raw in kv.iter_prefix(L.PRM):
+        addr = decode_value(raw)
         hh = _get(kv, L.key_household(addr))
+        if hh is not None:
+            households[hh[L.HH_PRM]] = addr, hh
+    flagged, consenting = [], 0
+    for prm, (addr, hh) in sorted(households.items()):
         consent = _get(kv, L.key_consent(prm))
-        if hh is not None and consent is not None and consent[0] == hh[L.HH_SINCE]:
+        if consent is not None and consent[0] == hh[L.HH_SINCE]:
             consenting += 1
         stats = get_stats_view(_get(kv, L.key_reconcile_stats(prm)))
         if stats["flagged"]:
-            flagged.append({"prm": prm, "address": addr.hex(), "label": hh[L.HH_LABEL] if hh else "",
+            flagged.append({"prm": prm, "address": addr.hex(), "label": hh[L.HH_LABEL],
                             "streak": stats["streak"], "last_deviation_bp": stats["last_deviation_bp"]})
     return {"intervals_reconciled": meta[0], "official_export_wh": meta[1], "official_import_wh": meta[2],
             "minted_wh": meta[3], "burned_wh": meta[4], "energy_in_state_wh": total,

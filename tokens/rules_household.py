@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
+from tokens.indexkeys import key_meter_of, key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_erasure import cancel_erasure, check_not_erased
 from tokens.txs import SOLIDARITY, MeterReading, RegisterHousehold, UpdateHousehold
@@ -23,14 +24,14 @@ def check_kva(kva: int) -> None:
 
 def check_meter_free(lg: Ledger, meter: str, owner: bytes) -> None:
     # One Linky meter belongs to one household.
-    holder = lg.ov.get(L.key_meter(meter))
+    holder = lg.ov.get(key_meter_of(lg, meter))
     if holder is not None and holder != owner:
         raise InvalidTx("meter_in_use", f"meter {meter} is registered to another household")
 
 
 def check_prm_free(lg: Ledger, prm: str) -> None:
     # One delivery point (PRM) is one household's.
-    if lg.ov.get(L.key_prm(prm)) is not None:
+    if lg.ov.get(key_prm_of(lg, prm)) is not None:
         raise InvalidTx("prm_in_use", f"PRM {prm} is registered to another household")
 
 
@@ -74,8 +75,8 @@ def process_new_household(lg: Ledger, key: bytes, meter: str, prm: str, label: s
     """Write a household record (no baseline yet), its meter and PRM index and its account."""
     hh = [meter, prm, label, kva, peak_w, False, lg.height, 0, 0, 0, 0, False]
     lg.ov.put(L.key_household(key), hh)
-    lg.ov.put(L.key_meter(meter), key)
-    lg.ov.put(L.key_prm(prm), key)
+    lg.ov.put(key_meter_of(lg, meter), key)
+    lg.ov.put(key_prm_of(lg, prm), key)
     lg.get_account(key)
 
 
@@ -89,8 +90,8 @@ def process_update_household(lg: Ledger, tx: UpdateHousehold, tx_id: bytes) -> N
     check_meter_free(lg, tx.meter, tx.key)
     lg.process_nonce(tx.signer, tx.nonce)
     if tx.meter != hh[L.HH_METER]:
-        lg.ov.delete(L.key_meter(hh[L.HH_METER]))
-        lg.ov.put(L.key_meter(tx.meter), tx.key)
+        lg.ov.delete(key_meter_of(lg, hh[L.HH_METER]))
+        lg.ov.put(key_meter_of(lg, tx.meter), tx.key)
         # DESIGN §4: the first reading after a meter change only sets the baseline.
         # seq and t keep rising across the change, so old readings cannot be replayed.
         hh[L.HH_BASELINE] = False

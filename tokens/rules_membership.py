@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
+from tokens.indexkeys import key_meter_of, key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_erasure import check_not_erased, schedule_erasure
 from tokens.rules_household import check_key_not_reserved
@@ -145,8 +146,8 @@ def process_move_household(lg: Ledger, old: bytes, new: bytes) -> None:
     ``old`` can no longer be accepted and lapse at their expiry."""
     hh = lg.ov.get(L.key_household(old))
     process_rename(lg, L.key_household(old), L.key_household(new))
-    lg.ov.put(L.key_meter(hh[L.HH_METER]), new)
-    lg.ov.put(L.key_prm(hh[L.HH_PRM]), new)
+    lg.ov.put(key_meter_of(lg, hh[L.HH_METER]), new)
+    lg.ov.put(key_prm_of(lg, hh[L.HH_PRM]), new)
     kwh, hour, _ = lg.get_account(old)
     lg.ov.delete(L.key_account(old))
     lg.ov.put(L.key_account(new), [kwh, hour, 0])
@@ -239,8 +240,8 @@ def process_end_household(lg: Ledger, key: bytes) -> None:
     private data is erased, ``erasure_after_s`` later (tokens/rules_erasure.py)."""
     hh = lg.ov.get(L.key_household(key))
     lg.ov.delete(L.key_household(key))
-    lg.ov.delete(L.key_meter(hh[L.HH_METER]))
-    lg.ov.delete(L.key_prm(hh[L.HH_PRM]))
+    lg.ov.delete(key_meter_of(lg, hh[L.HH_METER]))
+    lg.ov.delete(key_prm_of(lg, hh[L.HH_PRM]))
     for gift_key, _ in lg.ov.iter_prefix(L.GIFT + key):
         lg.ov.delete(gift_key)
     process_gifts_to(lg, key, None)

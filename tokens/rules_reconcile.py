@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from governance.rounding import compute_largest_remainder
 from tokens import layout as L
 from tokens.errors import InvalidTx
+from tokens.indexkeys import key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
 from tokens.settlement import DAY_S, PublicSums, process_contribution, process_public_sums
@@ -53,7 +54,7 @@ def process_consent(lg: Ledger, tx: Consent, tx_id: bytes) -> None:
     # there now. A key rotation or recovery keeps it (the household record, with its
     # ``since`` height, moves whole); a new occupant of the PRM must consent anew.
     lg.require_registrar(tx.signer)
-    addr = lg.ov.get(L.key_prm(tx.prm))
+    addr = lg.ov.get(key_prm_of(lg, tx.prm))
     if addr is None:
         raise InvalidTx("unknown_prm", f"no household at delivery point {tx.prm}")
     lg.process_nonce(tx.signer, tx.nonce)
@@ -81,7 +82,7 @@ def check_reconcile(lg: Ledger, tx: Reconcile) -> tuple[bytes, list]:
                                      "one of them may be empty (that direction is not reconciled)")
     if tx.start % interval_s:
         raise InvalidTx("bad_start", f"start {tx.start} is not on the {interval_s} s grid")
-    addr = lg.ov.get(L.key_prm(tx.prm))
+    addr = lg.ov.get(key_prm_of(lg, tx.prm))
     if addr is None:
         raise InvalidTx("unknown_prm", f"no household at delivery point {tx.prm}")
     hh = lg.require_household(addr)

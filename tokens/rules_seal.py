@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import Genesis
+from tokens.indexkeys import key_meter_of, key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_auditors import get_auditors, get_holders
 from tokens.rules_erasure import get_erasure
@@ -140,7 +141,7 @@ def get_owned_keys(lg: Ledger, addr: bytes) -> list[bytes]:
     keys = [L.key_account(addr), L.key_household(addr), L.key_status(addr)]
     hh = ov.get(L.key_household(addr))
     if hh is not None:       # its meter and PRM indexes (tokens/sealing.py INDEXES_OWNED_BY_VALUE)
-        keys += [L.key_meter(hh[L.HH_METER]), L.key_prm(hh[L.HH_PRM])]
+        keys += [key_meter_of(lg, hh[L.HH_METER]), key_prm_of(lg, hh[L.HH_PRM])]
     keys.extend(ov.iter_committed_keys(L.GIFT + addr))
     keys.extend(L.key_entry(L.from_u64(key[len(L.INTERVAL):]), addr) for key in ov.iter_committed_keys(L.INTERVAL))
     # Contribution days: from the oldest one the state holds (at most CONTRIBUTION_DAYS back).

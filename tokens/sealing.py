@@ -285,9 +285,9 @@ def is_hidden_aggregate(key: bytes, value: Any) -> bool:
 
 # docs/privacy.md "Private state leaves": the indexes that tie a meter serial or a
 # delivery point (an address) to a household key are that household's leaves. Their keys
-# stay guessable (a serial has 12 digits), their values no longer: a proof of a
-# neighbouring key shows the leaf's hash, which without the salt does not confirm which
-# household is at a guessed PRM.
+# are hashes under the commune key (tokens/indexkeys.py), their values salted: a proof of
+# a neighbouring key shows neither whether a guessed serial or PRM is present nor which
+# household is at it.
 INDEXES_OWNED_BY_VALUE = (L.METER, L.PRM)
 
 

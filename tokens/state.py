@@ -343,11 +343,15 @@ def genesis_writes(genesis: Genesis, keys: Keyring | None = None) -> dict[bytes,
     """The initial state: parameters, registrars, validators, households, treasury,
     category funds and meta, the state tree's nodes, and its root under ``meta/state_hash``.
     A genesis whose households are sealed (docs/privacy.md "Genesis households") needs the
-    commune key of epoch 0 (``keys``) to open them; ``MissingCommuneKey`` without it."""
+    commune key of epoch 0 (``keys``) to open them, and so does any household of a chain
+    that seals (its meter and PRM index keys, tokens/indexkeys.py); ``MissingCommuneKey``
+    without it."""
     households = genesis.households
-    if genesis.seals_households:
-        households = open_households(genesis, require_genesis_secret(keys))
-    lg = Ledger(MemoryKV(), genesis, 0, genesis.genesis_time * 1000)
+    if genesis.needs_commune_key:
+        secret = require_genesis_secret(keys)
+        if genesis.seals_households:
+            households = open_households(genesis, secret)
+    lg = Ledger(MemoryKV(), genesis, 0, genesis.genesis_time * 1000, keys=keys)
     put = lg.ov.put
     put(L.META_CHAIN, genesis.chain_id)
     put(L.META_HEIGHT, 0)

@@ -94,9 +94,11 @@ def is_hidden_interval(kv: KV, key: bytes, raw: bytes | None) -> bool:
         return True
 
 
-def get_entry_reader(kv: KV, key: bytes) -> bytes | _Public | None:
+def get_entry_reader(kv: KV, key: bytes, claimant: bytes | None = None) -> bytes | _Public | None:
     """PUBLIC, the address of the one household that may read ``key``, or None (the
-    validators only). Read from ``kv``, the state the answer is given from."""
+    validators only). Read from ``kv``, the state the answer is given from. ``claimant``:
+    the household asking, if any; on a chain that seals, an entry keyed by a PRM is found
+    the claimant's only through its own record (``get_prm_holder``)."""
     if key.startswith(L.INTERVAL) and is_hidden_interval(kv, key, kv.get(key)):
         return None
     if is_public_key(key):
@@ -115,13 +117,31 @@ def get_entry_reader(kv: KV, key: bytes) -> bytes | _Public | None:
             return _owner_from_value(kv.get(key), field)
     for prefix in _BY_PRM:
         if key.startswith(prefix):
-            return _owner_from_value(kv.get(L.PRM + key[len(prefix):]), None)
+            return get_prm_holder(kv, key[len(prefix):], claimant)
     return None
+
+
+def get_prm_holder(kv: KV, prm: bytes, claimant: bytes | None) -> bytes | None:
+    """The household at delivery point ``prm``. On a chain that does not seal, the one its
+    ``prm/`` entry names. On one that seals, that entry's key is a hash under the commune
+    key (tokens/indexkeys.py), which this pure table does not hold: ``claimant``, if its
+    own household record is at ``prm`` (the same household: the record and the index move
+    together), else None (the validators only)."""
+    if not seals(kv):
+        return _owner_from_value(kv.get(L.PRM + prm), None)
+    if claimant is None:
+        return None
+    raw = kv.get(L.key_household(claimant))
+    try:
+        here = raw is not None and decode_value(raw)[L.HH_PRM].encode() == prm
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return None
+    return claimant if here else None
 
 
 def is_readable_by(kv: KV, key: bytes, reader: bytes | None) -> bool:
     """Whether ``reader`` (a household address, or None for anyone) may read ``key``."""
-    owner = get_entry_reader(kv, key)
+    owner = get_entry_reader(kv, key, reader)
     return owner is PUBLIC or (reader is not None and owner == reader)
 
 

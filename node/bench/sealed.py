@@ -40,7 +40,7 @@ from node.store.store import Store
 from tokens import BlockContext, InvalidLedgerBlock, apply_block, genesis_writes, get_state_hash
 from tokens.genesis import Genesis
 from tokens.kv import MemoryKV
-from tokens.sealing import Keyring, build_sealed, build_set_data_key, compute_keyring
+from tokens.sealing import Keyring, build_sealed, build_set_data_key, compute_genesis_keyring, compute_keyring
 from tokens.txs import MeterReading, Sealed, Tx
 from wire import Keypair, compute_id, signing_bytes
 from wire.seal import compute_commune_public, compute_payload_mac, derive_household_keys, seal_commune_secret
@@ -154,9 +154,10 @@ def apply_and_persist(store: Store, genesis: Genesis, keys: Keyring, block: Benc
 def open_chain(workload: SealedWorkload, store: Store) -> Keyring:
     """Genesis, then the households' data keys in block 1 (not timed); the validator's keyring."""
     genesis = workload.genesis
-    writes = genesis_writes(genesis)
+    keys = compute_genesis_keyring(genesis, workload.validator.seed, workload.validator.public)
+    writes = genesis_writes(genesis, keys)      # its households' index keys need the commune key
     store.init_genesis(genesis.chain_id, writes, get_state_hash(MemoryKV(writes)))
-    keys = compute_keyring(store.state, workload.validator.seed, workload.validator.public)
+    keys = compute_keyring(store.state, workload.validator.seed, workload.validator.public, keys)
     apply_and_persist(store, genesis, keys, BenchBlock(1, (ANCHOR + 1) * 1000, workload.setup, ()), {})
     return keys
 

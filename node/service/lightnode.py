@@ -380,14 +380,15 @@ def compute_light_genesis(home: Home) -> tuple[dict[bytes, bytes], bytes]:
     """The genesis entries this household may read, and the genesis state root.
 
     A genesis that seals its households (docs/privacy.md "Genesis households") opens
-    only with the commune key: a household node computes the public entries (no sealed
-    household's record), holds no genesis root (32 zero bytes until the first header,
+    only with the commune key, and so do the meter and PRM index keys of any household of
+    a chain that seals (tokens/indexkeys.py): a household node computes the public entries
+    (no household's record or index), holds no genesis root (32 zero bytes until the first header,
     which carries the real one) and reads its own record proven at height 0 with the
     first header, as every entry after."""
     genesis = home.genesis
     own = home_key(home).public
-    if genesis.seals_households:
-        genesis = dataclasses.replace(genesis, households=tuple(h for h in genesis.households if not h.sealed))
+    if genesis.needs_commune_key:
+        genesis = dataclasses.replace(genesis, households=())
     writes = genesis_writes(genesis)
     kv = MemoryKV(writes)
     kept = {k: v for k, v in writes.items() if is_proven_key(k) and is_readable_by(kv, k, own)}
@@ -397,7 +398,7 @@ def compute_light_genesis(home: Home) -> tuple[dict[bytes, bytes], bytes]:
 
 
 def is_public_genesis_entry(key: bytes) -> bool:
-    """An entry that a genesis without its sealed households computes right: any but a
+    """An entry that a genesis without its households computes right: any but a
     household's own (its account and record come proven with the first header)."""
     return TL.get_key_owner(key) is None and not key.startswith((TL.METER, TL.PRM))
 

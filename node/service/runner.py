@@ -323,17 +323,19 @@ def init_genesis(home, store: Store) -> None:
 def open_genesis_keyring(home) -> Keyring | None:
     """docs/privacy.md "Genesis households": a genesis that seals its households opens
     only with the commune key of epoch 0, which the genesis seals to each genesis
-    validator. Any other full node joins by state sync, and is refused here in one line."""
-    if not home.genesis.seals_households:
+    validator; so do the meter and PRM index keys of any household of a chain that seals
+    (tokens/indexkeys.py). Any other full node joins by state sync, and is refused here
+    in one line."""
+    if not home.genesis.needs_commune_key:
         return None
     key = home_key(home)
     keys = compute_genesis_keyring(home.genesis, key.seed, key.public)
     if 0 not in keys.secrets:
-        raise NoCommuneKey("this chain seals household payloads, and its genesis households' records open only with "
-                           f"the commune data key of epoch 0, which this node's key {key.public.hex()[:16]}… (no "
-                           "genesis validator) does not hold: it cannot compute the genesis state. A full node (an "
-                           "auditor's) joins by state sync from a validator's snapshot; a household's node runs "
-                           "--light (docs/privacy.md)")
+        raise NoCommuneKey("this chain seals household payloads, and its genesis households' records and indexes "
+                           f"open only with the commune data key of epoch 0, which this node's key "
+                           f"{key.public.hex()[:16]}… (no genesis validator) does not hold: it cannot compute the "
+                           "genesis state. A full node (an auditor's) joins by state sync from a validator's "
+                           "snapshot; a household's node runs --light (docs/privacy.md)")
     return keys
 
 

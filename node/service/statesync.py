@@ -301,7 +301,7 @@ async def join_by_state_sync(home, store: Store, peers: list[str]) -> bool:
         # its key is no genesis validator's) has no fallback: it asks again for a while
         # rather than give up when the peers were slow to answer the first time.
         attempts = 1
-        if home.genesis.seals_households and all(v.key != key.public for v in home.genesis.validators):
+        if home.genesis.needs_commune_key and all(v.key != key.public for v in home.genesis.validators):
             attempts = SEALED_JOIN_ATTEMPTS
         for attempt in range(attempts):
             if await StateSync(home, store, net).run():

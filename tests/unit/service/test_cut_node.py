@@ -300,3 +300,41 @@ def test_a_cut_without_erasure_is_allowed_and_needs_a_copy_to_apply(nodes, commu
         assert sorted(node.keys.secrets) == [1]
         assert node.store.verify_state_hash(node.keys) == node.store.state_hash()
     assert get_sealing(nodes[0].store.state)["cut"] == {"epoch": 1, "height": nodes[0].store.height()}
+
+
+def test_a_cut_keeps_the_meter_and_prm_lookups(nodes, commune):
+    # The meter/ and prm/ entries are keyed by a hash under the index key, derived from
+    # the aggregate key that the cut carries over (tokens/indexkeys.py): a node restarted
+    # after the cut, holding the cut epoch alone, still finds every household by them.
+    vkeys = [load_key(commune / f"validator-{i}" / KEY_FILE) for i in range(2)]
+    registrar = load_key(commune / "registrar" / KEY_FILE)
+    spec = load_household_spec(nodes[0].genesis, commune / "household-0")
+    chain_id, t = nodes[0].chain_id, int(time.time())
+
+    def indexes() -> dict[bytes, bytes]:
+        state = nodes[0].store.state
+        return {key: raw for prefix in (L.METER, L.PRM) for key, raw in state.iter_prefix(prefix)}
+    before = indexes()
+    assert len(before) == 4 and not any(spec.meter.encode() in k or spec.prm.encode() in k for k in before)
+    new = os.urandom(32)
+    commit_all(nodes, vkeys, [rotation(chain_id, vkeys, 1, new, NO_LINK)], t)
+    assert indexes() == before
+    fresh = open_node_keyring(nodes[0].genesis, nodes[0].store.state, vkeys[0])
+    assert sorted(fresh.secrets) == [1]
+    newcomer = Keypair(os.urandom(32))
+
+    def register(meter: str, prm: str) -> bytes:
+        inner = T.RegisterHousehold(signer=registrar.public, nonce=1, key=newcomer.public, meter=meter, prm=prm,
+                                    label="Nouveaux", kva=6, peak_w=0, sig=bytes(64))
+        return build_commune_sealed(inner, registrar, chain_id, 1, compute_commune_public(new),
+                                    os.urandom(32)).encode()
+    for taken, reason in ((register("021499990001", spec.prm), "prm_in_use"),
+                          (register(spec.meter, "30000099990001"), "meter_in_use")):
+        with pytest.raises(InvalidTx) as refused:
+            check_tx(nodes[0].store.state, nodes[0].genesis, taken, (t + 1) * 1000, headers=HEADER_RULES, keys=fresh)
+        assert refused.value.reason == reason
+    commit_all(nodes, vkeys, [register("021499990001", "30000099990001")], t + 1)
+    assert len(indexes()) == 6
+    for node in nodes:
+        assert decode_value(node.store.state.get(L.key_household(newcomer.public)))[L.HH_PRM] == "30000099990001"
+        assert node.store.verify_state_hash(fresh) == node.store.state_hash()

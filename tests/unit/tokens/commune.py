@@ -18,6 +18,7 @@ from tokens import (
 )
 from tokens import txs as T
 from tokens.genesis import Genesis, parse_genesis
+from tokens.sealing import Keyring, compute_genesis_keyring
 from tokens.upgrades import get_protocol_version
 from wire import Keypair, sign_message, signing_bytes
 from wire.seal import compute_commune_public, seal_commune_secret
@@ -74,12 +75,20 @@ def sign(tx: T.Tx, genesis: Genesis, key: Keypair) -> bytes:
     return sign_message(tx, genesis.chain_id, key).encode()
 
 
+def get_genesis_keyring(genesis: Genesis) -> Keyring | None:
+    """A genesis validator's keyring of epoch 0, as its node opens it from genesis.json:
+    the genesis state of a chain that seals needs it (its households' index keys)."""
+    if not genesis.needs_commune_key:
+        return None
+    return compute_genesis_keyring(genesis, VALIDATORS[0].seed, VALIDATORS[0].public)
+
+
 class Chain:
     """Applies blocks to a MemoryKV, like a node would (persisting result.writes)."""
 
     def __init__(self, genesis: Genesis) -> None:
         self.genesis = genesis
-        self.kv = MemoryKV(genesis_writes(genesis))
+        self.kv = MemoryKV(genesis_writes(genesis, get_genesis_keyring(genesis)))
         self.height = 0
         self.time_s = genesis.genesis_time
         self.nonces: dict[bytes, int] = {}

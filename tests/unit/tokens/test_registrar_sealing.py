@@ -22,10 +22,11 @@ from tokens import InvalidTx, check_tx, genesis_writes, get_rescanned_state_hash
 from tokens import layout as L
 from tokens import txs as T
 from tokens.genesis import GenesisError, HouseholdSpec, open_households, parse_genesis, seal_household
+from tokens.indexkeys import compute_index_entry, derive_index_key
 from tokens.kv import MemoryKV, decode_value
 from tokens.sealing import MissingCommuneKey, build_commune_sealed, compute_genesis_keyring
 from wire import sign_message
-from wire.seal import compute_commune_public, seal_commune_secret, seal_to, seal_to_commune
+from wire.seal import compute_commune_public, derive_aggregate_key, seal_commune_secret, seal_to, seal_to_commune
 
 NEWCOMER = keypair("newcomer", 1)
 METER, PRM, LABEL = "021499990001", "30000099990001", "Famille Martin, 3 rue des Lilas"
@@ -68,7 +69,7 @@ def test_sealed_registration_update_consent_service_and_departure_apply_and_name
     chain.block(sealed)
     record = decode_value(chain.kv.get(L.key_household(NEWCOMER.public)))
     assert (record[L.HH_METER], record[L.HH_PRM], record[L.HH_LABEL]) == (METER, PRM, LABEL)
-    assert decode_value(chain.kv.get(L.key_prm(PRM))) == NEWCOMER.public
+    assert decode_value(chain.kv.get(chain.prm_entry(PRM))) == NEWCOMER.public
     more = [chain.registrar_tx(T.UpdateHousehold, REGISTRAR, **PERSONAL[T.UpdateHousehold]),
             chain.registrar_tx(T.Consent, REGISTRAR, **PERSONAL[T.Consent]),
             chain.registrar_tx(T.PublicService, REGISTRAR, **PERSONAL[T.PublicService])]
@@ -177,9 +178,14 @@ def test_a_sealed_genesis_names_no_household_and_opens_to_the_clear_state():
     keys = compute_genesis_keyring(sealed, VALIDATORS[1].seed, VALIDATORS[1].public)
     assert keys.secrets == {0: SECRET}
     opened = MemoryKV(genesis_writes(sealed, keys))
-    plain = MemoryKV(genesis_writes(clear))
+    # Households in clear on a chain that seals: their index keys need the commune key too.
+    with pytest.raises(MissingCommuneKey):
+        genesis_writes(clear)
+    plain = MemoryKV(genesis_writes(clear, compute_genesis_keyring(clear, VALIDATORS[0].seed, VALIDATORS[0].public)))
+    index = derive_index_key(derive_aggregate_key(SECRET))
     for spec in clear.households:
-        for key in (L.key_household(spec.key), L.key_meter(spec.meter), L.key_prm(spec.prm), L.key_account(spec.key)):
+        for key in (L.key_household(spec.key), compute_index_entry(L.METER, spec.meter, index),
+                    compute_index_entry(L.PRM, spec.prm, index), L.key_account(spec.key)):
             assert opened.get(key) == plain.get(key) is not None
     assert open_households(sealed, SECRET) == clear.households
 

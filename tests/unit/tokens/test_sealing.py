@@ -10,6 +10,7 @@ import pytest
 from tests.unit.tokens.commune import VALIDATORS, ZERO_SIG, Chain, balances, cosign, keypair, make_genesis, sign
 from tokens import InvalidLedgerBlock, InvalidTx, apply_block, check_tx, get_rescanned_state_hash
 from tokens import layout as L
+from tokens.indexkeys import key_meter_entry, key_prm_entry
 from tokens import txs as T
 from tokens.kv import decode_value, encode_value
 from tokens.queries import get_interval_at
@@ -53,6 +54,17 @@ class SealChain(Chain):
         for ctx, txs in self.blocks:
             kv.apply(apply_block(kv, self.genesis, ctx, txs, keys=keys).writes)
         return decode_value(kv.get(L.META_STATE_HASH))
+
+    def meter_entry(self, meter: str) -> bytes:
+        """The state key of ``meter``'s index entry: a hash under the commune key here."""
+        return key_meter_entry(self.get, self.keys, True, meter)
+
+    def prm_entry(self, prm: str) -> bytes:
+        return key_prm_entry(self.get, self.keys, True, prm)
+
+    def get(self, key: bytes):
+        raw = self.kv.get(key)
+        return None if raw is None else decode_value(raw)
 
     def fresh(self, n: int) -> bytes:
         self.counter += 1
@@ -278,7 +290,7 @@ def test_meter_and_prm_indexes_are_salted_with_the_household_they_name():
     c = SealChain()
     h0 = c.households[0]
     record = decode_value(c.kv.get(L.key_household(h0.public)))
-    indexes = [L.key_meter(record[L.HH_METER]), L.key_prm(record[L.HH_PRM])]
+    indexes = [c.meter_entry(record[L.HH_METER]), c.prm_entry(record[L.HH_PRM])]
     c.block([c.set_data_key(h0)])
     _, salt = derive_household_keys(h0.seed, 0)
     root = c.state_hash()
