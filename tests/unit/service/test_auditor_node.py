@@ -88,7 +88,7 @@ def test_auditor_holds_the_key_after_the_rotation_and_verifies_the_chain(node, c
     holders = tuple(sorted([vkey.public, auditor.public]))
     rotation = T.RotateDataKey(nonce=1, public=compute_commune_public(new), holders=holders,
                                sealed=tuple(seal_commune_secret(h, new, os.urandom(32)) for h in holders),
-                               link=seal_link(new, old, os.urandom(24)), sigs=())
+                               receive=(None,) * len(holders), link=seal_link(new, old, os.urandom(24)), sigs=())
     rotation = dataclasses.replace(rotation, sigs=(T.ValidatorSig(
         validator=vkey.public, sig=vkey.sign(signing_bytes(chain_id, rotation))),))
     commit_at(node, commune, [rotation.encode()], t + 32)

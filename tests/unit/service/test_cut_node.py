@@ -93,8 +93,8 @@ def commit_all(nodes: list[Node], vkeys: list[Keypair], txs: list[bytes], time_s
 def rotation(chain_id: bytes, vkeys: list[Keypair], epoch: int, new: bytes, link: bytes) -> bytes:
     holders = tuple(sorted(k.public for k in vkeys))
     tx = T.RotateDataKey(nonce=epoch, public=compute_commune_public(new), holders=holders,
-                         sealed=tuple(seal_commune_secret(h, new, os.urandom(32)) for h in holders), link=link,
-                         sigs=())
+                         sealed=tuple(seal_commune_secret(h, new, os.urandom(32)) for h in holders),
+                         receive=(None,) * len(holders), link=link, sigs=())
     sigs = tuple(T.ValidatorSig(validator=k.public, sig=k.sign(signing_bytes(chain_id, tx)))
                  for k in sorted(vkeys, key=lambda k: k.public))
     return dataclasses.replace(tx, sigs=sigs).encode()

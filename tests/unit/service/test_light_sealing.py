@@ -47,7 +47,7 @@ def rotate(node, cut: bool = False) -> None:
     vkey, new = node.key, os.urandom(32)
     epoch = max(node.keys.secrets)
     tx = RotateDataKey(nonce=epoch + 1, public=compute_commune_public(new), holders=(vkey.public,),
-                       sealed=(seal_commune_secret(vkey.public, new, os.urandom(32)),),
+                       sealed=(seal_commune_secret(vkey.public, new, os.urandom(32)),), receive=(None,),
                        link=NO_LINK if cut else seal_link(new, node.keys.secrets[epoch], os.urandom(24)), sigs=())
     return dataclasses.replace(tx, sigs=(ValidatorSig(validator=vkey.public,
                                                       sig=vkey.sign(signing_bytes(node.chain_id, tx))),)).encode()

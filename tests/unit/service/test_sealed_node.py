@@ -89,7 +89,7 @@ def test_keyring_follows_a_rotation_and_old_payloads_stay_readable(node, commune
     old = node.keys.secrets[0]
     new = os.urandom(32)
     tx = RotateDataKey(nonce=1, public=compute_commune_public(new), holders=(vkey.public,),
-                       sealed=(seal_commune_secret(vkey.public, new, os.urandom(32)),),
+                       sealed=(seal_commune_secret(vkey.public, new, os.urandom(32)),), receive=(None,),
                        link=seal_link(new, old, os.urandom(24)), sigs=())
     tx = dataclasses.replace(tx, sigs=(ValidatorSig(validator=vkey.public,
                                                     sig=vkey.sign(signing_bytes(node.chain_id, tx))),))
