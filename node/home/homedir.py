@@ -16,11 +16,12 @@ from typing import Any
 
 from node.home.errors import HomeError
 from node.home.keyfile import load_key, new_keypair, save_key
+from node.home.receivekeys import get_receive_dir, save_receive_key
 from tokens.genesis import (
     Genesis, GenesisError, HouseholdSpec, default_params, parse_genesis, parse_genesis_household, seal_household,
 )
 from tokens.sky import Sky
-from wire.seal import compute_commune_public, seal_commune_secret
+from wire.seal import compute_commune_public, seal_holder_secret
 
 GENESIS_FILE = "genesis.json"
 KEY_FILE = "key.json"
@@ -117,8 +118,13 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
     if classes:
         doc["classes"] = classes
     own_records: dict[str, dict[str, Any]] = {}
+    # docs/privacy.md "Receive keys": each validator's copy of epoch 0 is sealed to a
+    # receive key written into its home only, apart from its identity key.
+    receive = {f"validator-{i}": os.urandom(32) for i in range(validators)} if seal_payloads else {}
     if seal_payloads:
-        doc["sealing"] = make_sealing_doc([keys[f"validator-{i}"].public for i in range(validators)])
+        doc["sealing"] = make_sealing_doc([keys[f"validator-{i}"].public for i in range(validators)],
+                                          {keys[name].public: compute_commune_public(secret)
+                                           for name, secret in receive.items()})
         own_records = {h["key"]: h for h in doc["households"]}
         doc["households"] = [seal_household_doc(bytes.fromhex(doc["sealing"]["public"]), h)
                              for h in doc["households"]]
@@ -132,6 +138,8 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         home = out / node_name
         home.mkdir(exist_ok=True)
         save_key(home / KEY_FILE, key)
+        if node_name in receive:
+            save_receive_key(get_receive_dir(home), receive[node_name])
         (home / GENESIS_FILE).write_bytes(genesis_bytes)
         role = node_name.split("-")[0]
         if key.public.hex() in own_records:
@@ -145,12 +153,18 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
     return genesis
 
 
-def make_sealing_doc(validators: list[bytes]) -> dict[str, Any]:
+def make_sealing_doc(validators: list[bytes], receive: dict[bytes, bytes] | None = None) -> dict[str, Any]:
     """A genesis ``sealing`` section: a new commune data key of epoch 0, its secret
-    sealed to each validator's key and then forgotten."""
+    sealed to each validator's receive key (``receive``: validator key -> X25519 public
+    key), or its identity key if it has none there, and then forgotten."""
     secret = os.urandom(32)
-    return {"public": compute_commune_public(secret).hex(),
-            "sealed": {key.hex(): seal_commune_secret(key, secret, os.urandom(32)).hex() for key in validators}}
+    receive = receive or {}
+    doc = {"public": compute_commune_public(secret).hex(),
+           "sealed": {key.hex(): seal_holder_secret(key, receive.get(key), secret, os.urandom(32)).hex()
+                      for key in validators}}
+    if receive:
+        doc["receive"] = {key.hex(): public.hex() for key, public in receive.items()}
+    return doc
 
 
 def seal_household_doc(commune_public: bytes, household: dict[str, Any]) -> dict[str, Any]:

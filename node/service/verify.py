@@ -26,6 +26,7 @@ from consensus.lightsync import HEADER_RULES
 from consensus.sync import Trusted, verify_next_block
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
+from node.home.receivekeys import get_receive_dir, load_receive_keys
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state
 from node.store import Store, StoreReader
 from node.store.store import DB_DIR
@@ -116,8 +117,10 @@ def read_verify_keyring(home, store: StoreReader, key: Keypair | None = None) ->
     if not home.genesis.seals_payloads:
         return None
     whose = "this home's key" if key is None else f"the key {key.public.hex()[:16]}…"
+    # The home's receive keys open the copies sealed to them (docs/privacy.md "Receive keys").
+    receive = load_receive_keys(get_receive_dir(home.path)) if key is None else None
     key = key or home_key(home)
-    keys = compute_keyring(store.state, key.seed, key.public)
+    keys = compute_keyring(store.state, key.seed, key.public, receive=receive)
     if not keys.secrets:
         raise VerifyError(f"{home.path}: this chain seals household payloads and {whose} holds no commune data key: "
                           "it is neither a validator's nor an auditor's appointed by a passed proposal "
