@@ -348,7 +348,8 @@ def get_sealing(kv: KV) -> dict[str, Any] | None:
     cut = _get(kv, L.META_DATA_CUT)
     # docs/privacy.md "Receive keys": the key each holder's next copy is sealed to, and
     # the epoch first sealed to it (None: unused, so a cut may seal to it).
-    receive = {key[len(L.RECEIVE_KEY):].hex(): {"public": rec[L.RK_PUBLIC].hex(), "used": rec[L.RK_USED]}
+    receive = {key[len(L.RECEIVE_KEY):].hex(): {"public": rec[L.RK_PUBLIC].hex(), "used": rec[L.RK_USED],
+                                               "nonce": rec[L.RK_NONCE]}
                for key, rec in ((key, decode_value(raw)) for key, raw in kv.iter_prefix(L.RECEIVE_KEY))}
     return {"epoch": epoch, "public": record[0].hex(), "holders": [k.hex() for k in holders],
             "auditors": auditors, "next_holders": [k.hex() for k in due], "rotation_due": holders != due or cut_due,

@@ -1,4 +1,5 @@
-"""``voisinage validator rotate-data-key | cosign-data-key | submit-data-key``: a new epoch of
+"""``voisinage validator rotate-data-key | cosign-data-key | submit-data-key |
+publish-receive-key``: a new epoch of
 the commune data key, sealed to the latest validator set and the auditors appointed by
 passed proposals (docs/privacy.md "Rotation", "Auditors").
 
@@ -16,7 +17,9 @@ After an erasure the rotation is a *cut* (docs/privacy.md "Erasure"): its link i
 Each holder's copy is sealed to the receive key it published (docs/privacy.md "Receive
 keys"), which its node keeps in ``<home>/receive_keys``; to its identity key only if it
 published none, which the command says. A cut seals only to receive keys no earlier
-epoch went to: the holders' nodes publish a fresh one after each rotation.
+epoch went to: the holders' nodes publish a fresh one after each rotation. A holder
+whose node cannot run yet (a validator or auditor just added, before the rotation that
+gives it a copy) publishes one with ``publish-receive-key``.
 """
 
 from __future__ import annotations
@@ -27,19 +30,19 @@ from typing import Any
 
 import typer
 
-from node.commands.client import get_chain_id, get_json, open_client, parse_node_url, post_tx
+from node.commands.client import get_chain_id, get_chain_time_s, get_json, open_client, parse_node_url, post_tx
 from node.commands.cosigned import Change, check_ready, cosign_change, read_change, write_change
 from node.commands.options import NODE_OPTION, TOKEN_OPTION
 from node.errors import UserError
 from node.home.errors import HomeError
 from node.home.keyfile import load_key
-from node.home.receivekeys import RECEIVE_DIR, load_receive_keys
+from node.home.receivekeys import RECEIVE_DIR, load_receive_keys, new_receive_key
 from node.meter.sealing import ChainSealing, parse_commune_sealing
 from tokens import layout as L
 from tokens.kv import decode_value
 from tokens.sealing import Keyring, seal_to_holders
-from tokens.txs import RotateDataKey
-from wire import Keypair
+from tokens.txs import RotateDataKey, SetReceiveKey
+from wire import Keypair, sign_message
 from wire.seal import NO_LINK, SealError, compute_commune_public, open_link, seal_link
 
 
@@ -171,6 +174,22 @@ def describe(change: Change) -> str:
             f"{', '.join(h.hex()[:8] for h in tx.holders)}{cut}")
 
 
+def is_fresh(entry: Any, held: dict[bytes, bytes]) -> bool:
+    """Whether a holder's published receive key (GET /commune ``sealing.receive``) is
+    one no epoch went to yet and whose secret is ``held`` here."""
+    return (isinstance(entry, dict) and entry.get("used") is None and isinstance(entry.get("public"), str)
+            and bytes.fromhex(entry["public"]) in held)
+
+
+def build_receive_key_tx(key: Keypair, chain_id: bytes, entry: Any, chain_ms: int, directory: Path) -> SetReceiveKey:
+    """A fresh receive key saved in ``directory``, and its SetReceiveKey, its nonce above
+    the published one's and the chain's clock (ms)."""
+    public, _ = new_receive_key(directory)
+    published = entry.get("nonce") if isinstance(entry, dict) else None
+    nonce = max(chain_ms, (published if type(published) is int else 0) + 1)
+    return sign_message(SetReceiveKey(signer=key.public, nonce=nonce, public=public, sig=bytes(64)), chain_id, key)
+
+
 RECEIVE_OPTION = typer.Option(None, "--receive-keys",
                               help="The directory of your receive keys (default: receive_keys beside the key file, "
                                    "as in a node home).")
@@ -220,6 +239,34 @@ def register(app: typer.Typer) -> None:
         signed, count = cosign_change(change, key)
         write_change(out, signed)
         typer.echo(f"{describe(signed)}; {count} of {signed.quorum} signatures; written to {out}")
+
+    @app.command("publish-receive-key")
+    def publish_receive_key(
+        key: Path = typer.Option(..., "--key", help="Your validator or auditor key file."),
+        receive_keys: Path = RECEIVE_OPTION,
+        node: str = NODE_OPTION, token: str | None = TOKEN_OPTION,
+    ) -> None:
+        """Publish a fresh receive key that the next epochs are sealed to (docs/privacy.md
+        "Receive keys"), when you have none fresh; a running holder's node does it itself."""
+        signer = load_key(key)
+        directory = receive_keys if receive_keys is not None else Path(key).parent / RECEIVE_DIR
+        held = read_receive_keys_of(key, directory)
+        url = parse_node_url(node)
+        with open_client() as client:
+            chain_id = get_chain_id(client, url)
+            commune = get_json(client, url, "/commune")
+            sealing = commune.get("sealing") if isinstance(commune, dict) else None
+            if not isinstance(sealing, dict):
+                raise UserError("this chain does not seal payloads: it has no commune data key to receive")
+            entry = (sealing.get("receive") or {}).get(signer.public.hex())
+            if is_fresh(entry, held):
+                typer.echo(f"your receive key {entry['public'][:16]}… is published, held in {directory} and unused: "
+                           "nothing to do")
+                return
+            tx = build_receive_key_tx(signer, chain_id, entry, get_chain_time_s(client, url) * 1000, directory)
+            tx_id = post_tx(client, url, tx, token)
+        typer.echo(f"receive key {tx.public.hex()[:16]}… saved in {directory} and published (tx {tx_id[:16]}…): "
+                   "the next epochs of the commune data key are sealed to it")
 
     @app.command("submit-data-key")
     def submit_data_key(

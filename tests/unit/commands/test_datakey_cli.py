@@ -9,11 +9,15 @@ import hashlib
 import pytest
 
 from node.commands.cosigned import Change, decode_change, encode_change
-from node.commands.datakey import build_rotation, check_rotation, describe, describe_identity_copies
+from node.commands.datakey import (
+    build_receive_key_tx, build_rotation, check_rotation, describe, describe_identity_copies, is_fresh,
+)
+from node.home.homedir import is_private
+from node.home.receivekeys import load_receive_keys
 from node.errors import UserError
 from node.meter.sealing import ChainSealing
-from tokens.txs import RotateDataKey
-from wire import Keypair
+from tokens.txs import RotateDataKey, SetReceiveKey
+from wire import Keypair, verify_message
 from wire.seal import (
     NO_LINK, SealError, compute_commune_public, open_commune_secret, open_link, seal_commune_secret, seal_to,
 )
@@ -118,3 +122,18 @@ def test_invalid_cut_to_used_receive_keys():
 def test_rotation_says_which_holders_get_their_identity_key():
     note = describe_identity_copies(rotation().tx)
     assert note is not None and note.startswith("3 holder(s) published no receive key")
+
+
+def test_publish_receive_key_saves_the_key_before_signing_it(tmp_path):
+    directory = tmp_path / "receive_keys"
+    tx = build_receive_key_tx(KEYS[0], bytes(32), {"public": "00" * 32, "used": 3, "nonce": 9_999_999}, 5_000,
+                              directory)
+    assert isinstance(tx, SetReceiveKey) and tx.signer == KEYS[0].public and tx.nonce == 10_000_000
+    assert verify_message(tx, bytes(32))
+    held = load_receive_keys(directory)
+    assert list(held) == [tx.public] and is_private(directory / f"{tx.public.hex()}.key")
+    # Fresh: published, unused and held here; used or held elsewhere: not.
+    entry = {"public": tx.public.hex(), "used": None, "nonce": tx.nonce}
+    assert is_fresh(entry, held)
+    assert not is_fresh({**entry, "used": 4}, held) and not is_fresh(entry, {}) and not is_fresh(None, held)
+    assert build_receive_key_tx(KEYS[0], bytes(32), None, 5_000, directory).nonce == 5_000
