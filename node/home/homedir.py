@@ -16,7 +16,9 @@ from typing import Any
 
 from node.home.errors import HomeError
 from node.home.keyfile import load_key, new_keypair, save_key
-from node.home.receivekeys import get_receive_dir, save_receive_key
+from node.home.receivekeys import (
+    RECEIVE_DIR, delete_receive_keys, get_receive_dir, load_receive_keys, save_receive_key,
+)
 from tokens.genesis import (
     Genesis, GenesisError, HouseholdSpec, default_params, parse_genesis, parse_genesis_household, seal_household,
 )
@@ -228,11 +230,26 @@ def create_home(path: Path, genesis_file: Path, *, key_file: Path | None = None,
     key = load_key(key_file) if key_file is not None else new_keypair()
     path.mkdir(parents=True, exist_ok=True)
     save_key(path / KEY_FILE, key)
+    if key_file is not None:
+        move_receive_keys(Path(key_file).parent / RECEIVE_DIR, get_receive_dir(path))
     (path / GENESIS_FILE).write_bytes(genesis_bytes)
     is_validator = key.public in {v.key for v in genesis.validators}
     _write_json(path / CONFIG_FILE, {"name": name or path.name, "role": "validator" if is_validator else "household",
                                      "listen": listen, "http": http})
     return load_home(path), True
+
+
+def move_receive_keys(source: Path, target: Path) -> list[bytes]:
+    """docs/privacy.md "Receive keys": the receive keys published beside a key file
+    (``validator publish-receive-key``) move with it into the node's home, where the
+    node deletes them at a cut: none is left behind. Returns their public keys."""
+    if Path(source).resolve() == Path(target).resolve():
+        return []
+    keys = load_receive_keys(source)
+    for secret in keys.values():
+        save_receive_key(target, secret)
+    delete_receive_keys(source, list(keys))
+    return list(keys)
 
 
 def load_genesis_file(path: Path) -> Genesis:
