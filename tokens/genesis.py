@@ -177,10 +177,17 @@ class ClassSpec:
 @dataclass(frozen=True)
 class Sealing:
     """docs/privacy.md "Sealed payloads": the commune data key of epoch 0, its X25519
-    public key and its secret sealed to each genesis validator (in validator order)."""
+    public key and its secret sealed to each genesis validator (in validator order): to
+    the receive key ``receive`` names for it, or to its identity key where that is None
+    (docs/privacy.md "Receive keys")."""
 
     public: bytes
     sealed: tuple[bytes, ...]
+    receive: tuple[bytes | None, ...] = ()
+
+    def get_receive(self, index: int) -> bytes | None:
+        """The receive key genesis validator ``index``'s copy is sealed to, or None."""
+        return self.receive[index] if index < len(self.receive) else None
 
 
 @dataclass(frozen=True)
@@ -384,7 +391,25 @@ def _sealing(doc: Any, validators: list[Validator]) -> Sealing | None:
         if not (isinstance(item, str) and re.fullmatch(f"[0-9a-f]{{{2 * SEALED_SECRET_LEN}}}", item)):
             raise GenesisError(f"sealing.sealed.{v.key.hex()[:16]}…: expected {SEALED_SECRET_LEN} bytes in hex")
         out.append(bytes.fromhex(item))
-    return Sealing(public, tuple(out))
+    return Sealing(public, tuple(out), _receive_keys(doc.get("receive"), validators))
+
+
+def _receive_keys(doc: Any, validators: list[Validator]) -> tuple[bytes | None, ...]:
+    # docs/privacy.md "Receive keys": {validator key: X25519 receive key}, for some or
+    # all of the genesis validators; epoch 0 is sealed to it instead of the identity key.
+    if doc is None:
+        return ()
+    if not isinstance(doc, dict):
+        raise GenesisError("sealing.receive: expected {validator key: receive key}")
+    keys = {v.key.hex() for v in validators}
+    unknown = sorted(set(doc) - keys)
+    if unknown:
+        raise GenesisError(f"sealing.receive.{str(unknown[0])[:16]}…: not a genesis validator's key")
+    out = tuple(None if v.key.hex() not in doc else _key(doc[v.key.hex()], f"sealing.receive.{v.key.hex()[:16]}…")
+                for v in validators)
+    if any(k == bytes(32) for k in out):
+        raise GenesisError("sealing.receive: a receive key of 32 zero bytes seals to nobody")
+    return out
 
 
 def _class(item: Any, where: str) -> tuple[ClassSpec, int]:

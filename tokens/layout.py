@@ -76,6 +76,9 @@ key                             value
                                 link: the previous epoch's secret boxed under this one's (b"" at 0)
 ``dkv/`` epoch ‖ holder         the epoch's secret sealed to that holder's key (a validator or
                                 an auditor)
+``rcv/`` holder                 [nonce, X25519 public key, epoch first sealed to it or None]: the
+                                receive key a holder of the commune data key published
+                                (``SetReceiveKey``, docs/privacy.md "Receive keys"), public
 ``aud/`` key                    [since height, proposal id]: an auditor appointed by a passed
                                 proposal (rules_auditors, docs/privacy.md "Auditors"), public
 ``hdk/`` key ‖ epoch            a household's data key and leaf salt, sealed to the epoch's key
@@ -161,6 +164,10 @@ META_DATA_CUT = b"meta/data_cut"
 META_CUT_DUE = b"meta/cut_due"
 META_AGGREGATE_KEY = b"meta/aggregate_key"
 AUDITOR = b"aud/"
+# docs/privacy.md "Receive keys": a holder's published receive key, [nonce, public, used
+# epoch or None] (``RK_*``).
+RECEIVE_KEY = b"rcv/"
+RK_NONCE, RK_PUBLIC, RK_USED = 0, 1, 2
 CLASS_BALANCE = b"cbal/"
 CLASS_SUPPLY = b"csup/"
 ERASE_DUE = b"edue/"
@@ -337,6 +344,10 @@ def key_data_key_sealed(epoch: int, validator: bytes) -> bytes:
 
 def key_auditor(key: bytes) -> bytes:
     return AUDITOR + key
+
+
+def key_receive_key(holder: bytes) -> bytes:
+    return RECEIVE_KEY + holder
 
 
 def key_household_data_key(addr: bytes, epoch: int) -> bytes:

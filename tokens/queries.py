@@ -346,6 +346,12 @@ def get_sealing(kv: KV) -> dict[str, Any] | None:
     # docs/privacy.md "Erasure": after an erasure the next rotation is a cut, and is due.
     cut_due = _get(kv, L.META_CUT_DUE) is not None
     cut = _get(kv, L.META_DATA_CUT)
+    # docs/privacy.md "Receive keys": the key each holder's next copy is sealed to, and
+    # the epoch first sealed to it (None: unused, so a cut may seal to it).
+    receive = {key[len(L.RECEIVE_KEY):].hex(): {"public": rec[L.RK_PUBLIC].hex(), "used": rec[L.RK_USED],
+                                               "nonce": rec[L.RK_NONCE]}
+               for key, rec in ((key, decode_value(raw)) for key, raw in kv.iter_prefix(L.RECEIVE_KEY))}
     return {"epoch": epoch, "public": record[0].hex(), "holders": [k.hex() for k in holders],
             "auditors": auditors, "next_holders": [k.hex() for k in due], "rotation_due": holders != due or cut_due,
-            "cut_due": cut_due, "cut": None if cut is None else {"epoch": cut[0], "height": cut[1]}}
+            "cut_due": cut_due, "cut": None if cut is None else {"epoch": cut[0], "height": cut[1]},
+            "receive": receive}

@@ -11,7 +11,12 @@ Then:
   secret is sealed to each validator of the latest set. After an erasure it must be a
   *cut* (``link`` = ``NO_LINK``): the new epoch links back to nothing, the surviving
   households' older data keys are wrapped under it in the state, and the holders'
-  copies of the older epochs leave the state (docs/privacy.md "Erasure").
+  copies of the older epochs leave the state (docs/privacy.md "Erasure");
+- ``SetReceiveKey``: a holder publishes the receive key the next epochs are sealed to
+  (docs/privacy.md "Receive keys"). A rotation seals each holder's copy to its
+  published receive key (its identity key if it published none), and a cut only to
+  receive keys no epoch before it was sealed to (``stale_receive_key``), so that the
+  holders can delete every older one.
 
 On a chain that does not seal, all three are refused (``sealing_off``). Opening needs
 the node's ``Keyring`` (tokens/sealing.py): the result is the same on every node that
@@ -38,12 +43,12 @@ from tokens.sealing import (
 from tokens.settlement import CONTRIBUTION_DAYS, DAY_S
 from tokens.txs import (
     COMMUNE_SEALABLE_SET, SEALABLE_SET, SEALABLE_TYPES, CommuneSealed, MeterReading, Offer, RotateDataKey, Sealed,
-    SealedCosigned, SetDataKey, Tx, decode_commune_sealable, decode_sealable,
+    SealedCosigned, SetDataKey, SetReceiveKey, Tx, decode_commune_sealable, decode_sealable,
 )
 from wire import DecodeError, signing_bytes, verify_signature
 from wire.seal import (
-    AGGREGATE_LABEL, NO_LINK, SIG_LEN, SealError, compute_commune_public, compute_payload_mac, compute_wrap_label,
-    open_commune_secret, open_from_commune, open_payload, wrap_under_cut,
+    AGGREGATE_LABEL, NO_LINK, SIG_LEN, SealError, compute_payload_mac, compute_wrap_label, compute_x25519_public,
+    open_from_commune, open_payload, wrap_under_cut,
 )
 
 
@@ -71,8 +76,11 @@ def process_genesis_sealing(lg: Ledger, genesis: Genesis) -> None:
         return
     lg.ov.put(L.META_DATA_EPOCH, 0)
     lg.ov.put(L.key_data_key(0), [genesis.sealing.public, b""])
-    for validator, sealed in zip(genesis.validators, genesis.sealing.sealed):
+    for index, (validator, sealed) in enumerate(zip(genesis.validators, genesis.sealing.sealed)):
         lg.ov.put(L.key_data_key_sealed(0, validator.key), sealed)
+        receive = genesis.sealing.get_receive(index)
+        if receive is not None:     # published by the genesis, and used by epoch 0
+            lg.ov.put(L.key_receive_key(validator.key), [0, receive, 0])
 
 
 def get_epoch(lg: Ledger) -> int:
@@ -153,6 +161,61 @@ def get_owned_keys(lg: Ledger, addr: bytes) -> list[bytes]:
     return [key for key in keys if ov.original(key) is not None]
 
 
+# -- SetReceiveKey -------------------------------------------------------------------------------
+
+def get_latest_holders(lg: Ledger) -> list[bytes]:
+    """Who the next epoch goes to: every validator of the latest set (a pending change
+    included) and every auditor (docs/privacy.md "Auditors")."""
+    entries = lg.ov.iter_prefix(L.VALIDATOR_SET)
+    return get_holders(list(entries[-1][1]), get_auditors(lg.ov.iter_prefix(L.AUDITOR)))
+
+
+def process_set_receive_key(lg: Ledger, tx: SetReceiveKey, tx_id: bytes) -> None:
+    get_epoch(lg)
+    # Only a holder of the next epoch has copies to receive: anyone else's key would
+    # only fill the state.
+    if tx.signer not in get_latest_holders(lg):
+        raise InvalidTx("not_a_holder", f"{tx.signer.hex()[:16]}… is neither a validator of the latest set nor an "
+                                        "auditor: it receives no copy of the commune data key")
+    # A receive key stands apart from the identity key: one derived from it would let
+    # the identity key open what the receive key's deletion should close.
+    if tx.public == bytes(32) or tx.public == compute_x25519_public(tx.signer):
+        raise InvalidTx("bad_receive_key", "a receive key is a fresh X25519 key, neither zero nor the identity "
+                                           "key's")
+    record = lg.ov.get(L.key_receive_key(tx.signer))
+    if record is not None and tx.nonce <= record[L.RK_NONCE]:
+        raise InvalidTx("stale_nonce", f"receive key nonce {tx.nonce} is not above {record[L.RK_NONCE]}")
+    if record is not None and tx.public == record[L.RK_PUBLIC]:
+        raise InvalidTx("receive_key_exists", "this receive key is already the holder's")
+    lg.ov.put(L.key_receive_key(tx.signer), [tx.nonce, tx.public, None])
+
+
+def check_receive_keys(lg: Ledger, tx: RotateDataKey, cut: bool) -> list[tuple[bytes, list]]:
+    """Each holder's copy goes to its published receive key, or to its identity key if
+    it published none; a cut's only to receive keys no earlier epoch went to. The
+    records whose key this rotation uses first, to mark used."""
+    if len(tx.receive) != len(tx.holders):
+        raise InvalidTx("bad_holders", "one receive key (or none) is named per holder")
+    first_use = []
+    for holder, receive in zip(tx.holders, tx.receive):
+        record = lg.ov.get(L.key_receive_key(holder))
+        published = None if record is None else record[L.RK_PUBLIC]
+        if receive != published:
+            raise InvalidTx("wrong_receive_key", f"the copy of {holder.hex()[:16]}… must be sealed to "
+                            + ("its identity key: it published no receive key" if published is None
+                               else f"its published receive key {published.hex()[:16]}…"))
+        if record is None:
+            continue
+        used = record[L.RK_USED]
+        if cut and used is not None:
+            raise InvalidTx("stale_receive_key", f"a cut seals only to receive keys no earlier epoch went to: "
+                                                 f"{holder.hex()[:16]}…'s was used for epoch {used} (its node "
+                                                 "publishes a fresh one)")
+        if used is None:
+            first_use.append((holder, record))
+    return first_use
+
+
 # -- RotateDataKey --------------------------------------------------------------------------------
 
 def process_rotate_data_key(lg: Ledger, tx: RotateDataKey, tx_id: bytes) -> None:
@@ -170,16 +233,19 @@ def process_rotate_data_key(lg: Ledger, tx: RotateDataKey, tx_id: bytes) -> None
     # The new secret goes to every validator of the latest set (a pending change
     # included) and every auditor (docs/privacy.md "Auditors"), and to nobody else: a
     # removed validator or auditor cannot open the new epoch.
-    holders = get_holders(list(entries[-1][1]), get_auditors(lg.ov.iter_prefix(L.AUDITOR)))
+    holders = get_latest_holders(lg)
     if sorted(tx.holders) != holders or len(tx.holders) != len(holders):
         raise InvalidTx("bad_holders", "the new data key must be sealed to exactly the latest validator set "
                                        "and the auditors")
     if len(tx.sealed) != len(tx.holders):
         raise InvalidTx("bad_holders", "one sealed secret is needed per holder")
+    first_use = check_receive_keys(lg, tx, tx.link == NO_LINK)
     lg.ov.put(L.META_DATA_EPOCH, tx.nonce)
     lg.ov.put(L.key_data_key(tx.nonce), [tx.public, tx.link])
     for holder, sealed in zip(tx.holders, tx.sealed):
         lg.ov.put(L.key_data_key_sealed(tx.nonce, holder), sealed)
+    for holder, record in first_use:
+        lg.ov.put(L.key_receive_key(holder), [record[L.RK_NONCE], record[L.RK_PUBLIC], tx.nonce])
     if tx.link == NO_LINK:
         process_cut(lg, tx)
     lg.events.append(DataKeyRotated(tx.nonce, tuple(tx.holders)))
@@ -191,13 +257,15 @@ def open_own_new_copy(keys: Keyring, tx: RotateDataKey) -> bytes:
     or whose copy does not open, cannot compute the cut's state."""
     if keys.holder is None or keys.holder[1] not in tx.holders:
         raise MissingCommuneKey(f"this node holds no copy of the commune data key of epoch {tx.nonce}, a cut")
-    try:
-        secret = open_commune_secret(keys.holder[0], tx.sealed[tx.holders.index(keys.holder[1])])
-    except SealError:
-        raise MissingCommuneKey(f"this node's copy of the commune data key of epoch {tx.nonce} does not open") \
-            from None
-    if compute_commune_public(secret) != tx.public:
-        raise MissingCommuneKey(f"this node's copy of epoch {tx.nonce} is not the secret of its public key")
+    index = tx.holders.index(keys.holder[1])
+    receive = tx.receive[index]
+    if receive is not None and receive not in keys.receive:
+        raise MissingCommuneKey(f"this node's copy of the commune data key of epoch {tx.nonce} is sealed to the "
+                                f"receive key {receive.hex()[:16]}…, which it does not hold")
+    secret = keys.open_copy(tx.nonce, tx.sealed[index], tx.public, receive)
+    if secret is None:
+        raise MissingCommuneKey(f"this node's copy of the commune data key of epoch {tx.nonce} does not open to "
+                                "the secret of its public key")
     return secret
 
 
@@ -335,7 +403,7 @@ def check_inner(chain_id: bytes, tx: Sealed | SealedCosigned | CommuneSealed, in
             raise InvalidTx("bad_signature", f"{inner.TAG}: the {key_field}'s signature does not verify")
 
 
-__all__ = ["DataKeyCut", "DataKeyRotated", "check_sealing_policy", "open_commune_box", "open_commune_envelope", "open_envelope",
+__all__ = ["DataKeyCut", "DataKeyRotated", "check_sealing_policy", "process_set_receive_key", "open_commune_box", "open_commune_envelope", "open_envelope",
            "open_sealed_box",
            "process_genesis_sealing",
            "process_rotate_data_key", "process_set_data_key", "SEALABLE_TYPES"]

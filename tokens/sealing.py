@@ -14,6 +14,12 @@ holders then delete the older secrets (``Keyring.forget_before``), and a survivi
 household's older data key opens through its copy wrapped under the cut epoch in the
 state (``open_any_household_key``).
 
+A holder's copies are sealed to its *receive keys* (docs/privacy.md "Receive keys"):
+X25519 key pairs kept apart from its identity key, which it publishes
+(``SetReceiveKey``) and deletes at the next cut (``Keyring.forget_receive_before``), so
+that its identity key, which it keeps to sign, opens no epoch before the cut. A copy
+sealed to the identity key (a holder that published none) opens with its seed.
+
 Leaf salts (``make_salt_of``): an entry a household owns (tokens/layout.py
 ``get_key_owner``) is hashed into the state tree with the salt the household published
 in its sealed data key, once it has published one; an interval record not (yet) public
@@ -27,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tokens import layout as L
@@ -43,7 +49,8 @@ from wire.crypto import signing_bytes
 from wire.seal import (
     AGGREGATE_LABEL, KEY_LEN, NO_LINK, SEALED_COSIG_LEN, SealError, compute_commune_public, compute_payload_mac,
     compute_wrap_label, derive_aggregate_key, derive_household_keys, open_commune_secret, open_data_key, open_link,
-    open_payload, seal_data_key, seal_payload, seal_to_commune, unwrap_under_cut,
+    open_payload, open_receive_secret, seal_data_key, seal_holder_secret, seal_payload, seal_to_commune,
+    unwrap_under_cut,
 )
 
 MAX_OPENED = 50_000      # inner txs kept by envelope id: a full mempool (node/service/mempool.py)
@@ -58,11 +65,16 @@ class MissingCommuneKey(RuntimeError):
 class Keyring:
     """Commune secrets by epoch, with caches of what they opened."""
 
-    def __init__(self, secrets: dict[int, bytes] | None = None, holder: tuple[bytes, bytes] | None = None) -> None:
+    def __init__(self, secrets: dict[int, bytes] | None = None, holder: tuple[bytes, bytes] | None = None,
+                 receive: dict[bytes, bytes] | None = None) -> None:
         self.secrets: dict[int, bytes] = dict(secrets or {})
         # (Ed25519 seed, public key) of the holder whose copies these are: a cut opens
         # the new epoch's copy while the block applies (rules_seal.process_cut).
         self.holder = holder
+        # The holder's receive keys, X25519 public -> secret, and the earliest epoch each
+        # opened a copy of (docs/privacy.md "Receive keys").
+        self.receive: dict[bytes, bytes] = dict(receive or {})
+        self.receive_used: dict[bytes, int] = {}
         self.aggregate_key: bytes | None = None
         self._household: dict[tuple[bytes, int], tuple[bytes, bytes, bytes]] = {}
         self.opened: OrderedDict[bytes, Tx] = OrderedDict()
@@ -122,6 +134,39 @@ class Keyring:
             del self._household[k]
         return gone
 
+    def forget_receive_before(self, epoch: int) -> list[bytes]:
+        """Delete the receive keys that opened a copy of an epoch before ``epoch`` (a cut,
+        whose copies went to receive keys never used before it); returns their publics."""
+        gone = sorted(public for public, used in self.receive_used.items() if used < epoch)
+        for public in gone:
+            self.receive.pop(public, None)
+            del self.receive_used[public]
+        return gone
+
+    def open_copy(self, epoch: int, sealed: bytes, commune_public: bytes, receive: Any = ...) -> bytes | None:
+        """The secret of ``epoch`` in this holder's ``sealed`` copy, if it opens to the
+        epoch's ``commune_public``: with the receive key ``receive`` names (None: the
+        identity key), or by default with each receive key held, then the identity key.
+        Records which receive key opened it; None if nothing does."""
+        if receive is ...:
+            tries = sorted(self.receive) + [None]
+        else:
+            tries = [receive] if receive is None or receive in self.receive else []
+        for public in tries:
+            if public is None and self.holder is None:
+                continue
+            try:
+                secret = (open_commune_secret(self.holder[0], sealed) if public is None
+                          else open_receive_secret(self.receive[public], sealed))
+            except SealError:
+                continue
+            if compute_commune_public(secret) != commune_public:
+                continue
+            if public is not None:
+                self.receive_used[public] = min(epoch, self.receive_used.get(public, epoch))
+            return secret
+        return None
+
     def get_aggregate_salt(self, key: bytes) -> bytes:
         """The leaf salt of an aggregate entry the public may not read (an ``int/`` record
         not yet public, the ``pool``): keyed BLAKE2b of the state key under the
@@ -139,13 +184,16 @@ class Keyring:
             opened.popitem(last=False)
 
 
-def compute_keyring(kv: KV, ed25519_seed: bytes, public: bytes, keyring: Keyring | None = None) -> Keyring:
-    """The secrets ``public`` (a validator's key, seed ``ed25519_seed``) can open in ``kv``:
-    each epoch sealed to it, and every earlier one through the epochs' links. A copy that
-    does not open, or opens to a secret of another public key, is skipped. Updates and
-    returns ``keyring`` when given (its caches stay)."""
+def compute_keyring(kv: KV, ed25519_seed: bytes, public: bytes, keyring: Keyring | None = None,
+                    receive: dict[bytes, bytes] | None = None) -> Keyring:
+    """The secrets ``public`` (a validator's key, seed ``ed25519_seed``, receive keys
+    ``receive``: X25519 public -> secret) can open in ``kv``: each epoch sealed to it, and
+    every earlier one through the epochs' links. A copy that does not open, or opens to
+    a secret of another public key, is skipped. Updates and returns ``keyring`` when
+    given (its caches stay)."""
     keyring = keyring or Keyring()
     keyring.holder = (ed25519_seed, public)
+    keyring.receive.update(receive or {})
     epochs = {L.from_u64(key[len(L.DATA_KEY):]): decode_value(raw) for key, raw in kv.iter_prefix(L.DATA_KEY)}
     for epoch in sorted(epochs, reverse=True):
         if epoch in keyring.secrets:
@@ -153,34 +201,51 @@ def compute_keyring(kv: KV, ed25519_seed: bytes, public: bytes, keyring: Keyring
         raw = kv.get(L.key_data_key_sealed(epoch, public))
         if raw is None:
             continue
-        try:
-            secret = open_commune_secret(ed25519_seed, decode_value(raw))
-        except SealError:
-            continue
-        if compute_commune_public(secret) == epochs[epoch][0]:
+        secret = keyring.open_copy(epoch, decode_value(raw), epochs[epoch][0])
+        if secret is not None:
             keyring.secrets[epoch] = secret
     _walk_links(keyring, epochs)
     return keyring
 
 
-def compute_genesis_keyring(genesis: Genesis, ed25519_seed: bytes, public: bytes) -> Keyring:
+def compute_genesis_keyring(genesis: Genesis, ed25519_seed: bytes, public: bytes,
+                            receive: dict[bytes, bytes] | None = None) -> Keyring:
     """The commune secret of epoch 0 that ``public`` (a genesis validator) opens from the
     genesis file itself, before any state exists: it opens the sealed genesis households
-    (``genesis_writes``). Empty for any other key, or on a chain that does not seal."""
-    keyring = Keyring()
+    (``genesis_writes``). Its copy is sealed to the receive key the genesis names for it
+    (one of ``receive``), or else to its identity key. Empty for any other key, or on a
+    chain that does not seal."""
+    keyring = Keyring(holder=(ed25519_seed, public), receive=receive)
     sealing = genesis.sealing
     if sealing is None:
         return keyring
-    for validator, sealed in zip(genesis.validators, sealing.sealed):
-        if validator.key != public:
-            continue
-        try:
-            secret = open_commune_secret(ed25519_seed, sealed)
-        except SealError:
-            break
-        if compute_commune_public(secret) == sealing.public:
-            keyring.secrets[0] = secret
+    for index, (validator, sealed) in enumerate(zip(genesis.validators, sealing.sealed)):
+        if validator.key == public:
+            secret = keyring.open_copy(0, sealed, sealing.public, sealing.get_receive(index))
+            if secret is not None:
+                keyring.secrets[0] = secret
     return keyring
+
+
+def read_receive_keys(kv: KV) -> dict[bytes, tuple[bytes, int | None]]:
+    """Each holder's published receive key: holder -> (X25519 public, epoch first sealed
+    to it or None) (docs/privacy.md "Receive keys")."""
+    out = {}
+    for key, raw in kv.iter_prefix(L.RECEIVE_KEY):
+        record = decode_value(raw)
+        out[key[len(L.RECEIVE_KEY):]] = (record[L.RK_PUBLIC], record[L.RK_USED])
+    return out
+
+
+def seal_to_holders(holders: Sequence[bytes], receive: Mapping[bytes, bytes], secret: bytes,
+                    seeds: Sequence[bytes]) -> tuple[tuple[bytes, ...], tuple[bytes | None, ...]]:
+    """A new epoch's ``secret`` sealed to each of ``holders`` (one ephemeral seed each):
+    to the receive key ``receive`` names for it, or to its identity key. (sealed copies,
+    the receive key of each or None), as ``RotateDataKey`` carries them."""
+    named = tuple(receive.get(holder) for holder in holders)
+    sealed = tuple(seal_holder_secret(holder, public, secret, seed) for holder, public, seed in
+                   zip(holders, named, seeds, strict=True))
+    return sealed, named
 
 
 def require_genesis_secret(keys: Keyring | None) -> bytes:

@@ -139,17 +139,17 @@ def iter_snapshot_entries(meta: SnapshotMeta, chunks: Sequence[bytes]) -> Iterat
 
 
 def compute_snapshot_state(meta: SnapshotMeta, chunks: Sequence[bytes],
-                           key: Keypair | None = None) -> dict[bytes, bytes]:
+                           key: Keypair | None = None, receive: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
     """The state entries to install: the snapshot's entries, the tree rebuilt from them
     and the root, once the rebuilt root is the meta's (and the caller checked the meta's
     root against a committed header, ``verify_snapshot_header``). On a chain that seals
     payloads the salted leaves need the commune data key, opened with the joining
-    validator's ``key`` from its copy in the snapshot (docs/privacy.md)."""
+    validator's ``key`` (or its ``receive`` keys) from its copy in the snapshot (docs/privacy.md)."""
     writes = dict(iter_snapshot_entries(meta, chunks))
     if len(writes) != meta.entries:
         raise InvalidSnapshot(f"snapshot holds {len(writes)} entries, its meta says {meta.entries}")
     kv = MemoryKV(writes)
-    keys = compute_keyring(kv, key.seed, key.public) if key is not None else None
+    keys = compute_keyring(kv, key.seed, key.public, receive=receive) if key is not None else None
     root, nodes = compute_tree_build(writes.items(), make_kv_salt_of(kv, keys))
     if root != meta.state_root:
         raise InvalidSnapshot("the rebuilt state root is not the snapshot's")

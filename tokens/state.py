@@ -35,7 +35,7 @@ from tokens.statetree import compute_tree_build, compute_tree_change
 from tokens.txs import (
     Accept, AllocationBallot, Issue, CancelRecovery, Consent, Delegate, Reconcile, Deregister, MarkPaid, MeterReading, Offer, PayDebt,
     PublicService, Propose, RecoverKey, Redeem, RegisterAssociation, RegisterHousehold, RegistrarSetChange,
-    RemoveAssociation, RevokeGift, RotateDataKey, RotateKey, ScheduleUpgrade, Sealed, SealedCosigned, CommuneSealed, Service, SetDataKey, Spend,
+    RemoveAssociation, RevokeGift, RotateDataKey, RotateKey, ScheduleUpgrade, Sealed, SealedCosigned, CommuneSealed, Service, SetDataKey, SetReceiveKey, Spend,
     StandingGift, Transfer, Tx, UpdateHousehold,
     ValidatorSetChange, Vote, decode_tx,
 )
@@ -110,6 +110,7 @@ HANDLERS: dict[type[Tx], Callable[[Ledger, Tx, bytes], None]] = {
     # docs/privacy.md "Sealed payloads".
     SetDataKey: rules_seal.process_set_data_key,
     RotateDataKey: rules_seal.process_rotate_data_key,
+    SetReceiveKey: rules_seal.process_set_receive_key,
 }
 
 

@@ -632,7 +632,9 @@ class RotateDataKey(Tx):
     """Signed by >= 2/3 of the current validators: the commune data key of epoch ``nonce``
     (the current epoch + 1), its secret sealed to each validator of the latest set and
     each auditor (``holders``, in order, one ``sealed`` each), and ``link``, the previous
-    epoch's secret boxed under the new one."""
+    epoch's secret boxed under the new one. ``receive``: for each holder, the X25519
+    receive key its copy is sealed to (its ``SetReceiveKey``), or None for its identity
+    key (a holder that published none; docs/privacy.md "Receive keys")."""
 
     SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = ()
     NOT_SIGNED: ClassVar[tuple[str, ...]] = ("sigs",)
@@ -640,6 +642,7 @@ class RotateDataKey(Tx):
     public: bytes = field_of(KEY)
     holders: tuple[bytes, ...] = field_of(List(KEY, MAX_HOLDERS))
     sealed: tuple[bytes, ...] = field_of(List(Bytes(size=SEALED_SECRET_LEN), MAX_HOLDERS))
+    receive: tuple[bytes | None, ...] = field_of(List(OPT_KEY, MAX_HOLDERS))
     link: bytes = field_of(Bytes(size=LINK_LEN))
     sigs: tuple[ValidatorSig, ...] = field_of(List(Nested(ValidatorSig), 256))
 
@@ -679,7 +682,23 @@ class CommuneSealed(Tx):
     sig: bytes = field_of(SIG)
 
 
-SEAL_TX_TYPES: tuple[type[Tx], ...] = (SetDataKey, Sealed, RotateDataKey, SealedCosigned, CommuneSealed)
+@register("tx/set-receive-key")
+@dataclass(frozen=True)
+class SetReceiveKey(Tx):
+    """A holder of the commune data key (a validator of the latest set, an auditor)
+    publishes ``public``, an X25519 key it keeps apart from its identity key: the next
+    epochs are sealed to it, and the holder deletes it at the next cut, so its identity
+    key no longer opens the epochs before (docs/privacy.md "Receive keys"). ``nonce``
+    rises with each one the holder publishes."""
+
+    signer: bytes = field_of(KEY)
+    nonce: int = field_of(U64)
+    public: bytes = field_of(KEY)
+    sig: bytes = field_of(SIG)
+
+
+SEAL_TX_TYPES: tuple[type[Tx], ...] = (SetDataKey, Sealed, RotateDataKey, SealedCosigned, CommuneSealed,
+                                       SetReceiveKey)
 TX_TYPES = TX_TYPES + SEAL_TX_TYPES
 # What a Sealed box may hold: the household txs that reveal consumption, production or
 # trade (docs/privacy.md "What is sealed").

@@ -43,6 +43,8 @@ PUBLIC_PREFIXES = (
     b"meta/", L.TREASURY, L.FUND, L.REGISTRAR, L.INTERVAL, L.OPEN, L.PROPOSAL, L.PENDING, L.VOTE,
     L.DELEGATION, L.BALLOT, L.VALIDATOR, L.VALIDATOR_SET, L.EQUIVOCATION, L.UPGRADE, L.ASSOCIATION,
     L.DATA_KEY, L.CLASS_SUPPLY, L.ERASED, L.AUDITOR,
+    # A holder's receive key: a public key, which the rotation CLI reads.
+    L.RECEIVE_KEY,
     # A copy of the commune data key sealed to one holder: only that key opens it, and the
     # RotateDataKey that wrote it is public in its block (a holder's CLI reads it, and an
     # auditor runs no validator's API token).

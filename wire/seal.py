@@ -3,8 +3,10 @@
 Four layers, all libsodium through PyNaCl:
 
 - the **commune data key** of an epoch, an X25519 key pair; its secret travels as a
-  *sealed box* (libsodium ``crypto_box_seal``) to each holder's Ed25519 key (a validator's,
-  or an auditor's appointed by a passed proposal) converted to X25519;
+  *sealed box* (libsodium ``crypto_box_seal``) to each holder's (a validator's, or an
+  auditor's appointed by a passed proposal) *receive key*, an X25519 key pair it keeps
+  apart from its identity key and deletes at a cut; or, for a holder that published
+  none, to its Ed25519 identity key converted to X25519;
 - a household's **data key** (32 bytes, XSalsa20-Poly1305 ``secretbox``) and **leaf
   salt** (32 bytes), derived from the household's Ed25519 seed, sealed together to the
   epoch's commune public key;
@@ -99,6 +101,22 @@ def seal_commune_secret(ed25519_public: bytes, secret: bytes, ephemeral_seed: by
 
 def open_commune_secret(ed25519_seed: bytes, sealed: bytes) -> bytes:
     secret = open_sealed(compute_x25519_secret(ed25519_seed), sealed)
+    if len(secret) != KEY_LEN:
+        raise SealError("a sealed commune secret is 32 bytes")
+    return secret
+
+
+def seal_holder_secret(ed25519_public: bytes, receive: bytes | None, secret: bytes, ephemeral_seed: bytes) -> bytes:
+    """A commune secret sealed to one holder: to its X25519 ``receive`` key, or to its
+    Ed25519 identity key when it published none (None)."""
+    if receive is None:
+        return seal_commune_secret(ed25519_public, secret, ephemeral_seed)
+    return seal_to(receive, secret, ephemeral_seed)
+
+
+def open_receive_secret(receive_secret: bytes, sealed: bytes) -> bytes:
+    """A commune secret sealed to the receive key whose X25519 secret is ``receive_secret``."""
+    secret = open_sealed(receive_secret, sealed)
     if len(secret) != KEY_LEN:
         raise SealError("a sealed commune secret is 32 bytes")
     return secret

@@ -26,7 +26,7 @@ from tokens.visibility import PUBLIC, get_entry_reader, is_hidden_interval
 PUBLIC_TXS = frozenset({
     "tx/spend", "tx/delegate", "tx/ballot", "tx/propose", "tx/vote", "tx/validator-set", "tx/registrar-set",
     "tx/schedule-upgrade", "tx/association", "tx/remove-association", "tx/rotate-key", "tx/recover-key",
-    "tx/cancel-recovery", "tx/rotate-data-key",
+    "tx/cancel-recovery", "tx/rotate-data-key", "tx/set-receive-key",
 })
 # Fields that name an account a transaction touches (tokens/txs.py).
 PARTY_FIELDS = ("signer", "to", "beneficiary", "provider", "counterparty", "key", "new_key", "household")

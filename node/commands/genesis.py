@@ -83,7 +83,8 @@ def genesis_new(
                f"on a clear June day, {sky.get_day_wh(11)} in December")
     if seal_payloads:
         typer.echo(f"household payloads are sealed: a new commune data key, sealed to each of the {validators} "
-                   "validators (its secret is written nowhere in clear); each genesis household's meter, PRM, "
+                   "validators' receive key (in its home's receive_keys/, apart from its key file; its secret is "
+                   "written nowhere in clear); each genesis household's meter, PRM, "
                    "label, kVA and peak are sealed to it in genesis.json, and in clear in its own home's "
                    "household.json only; household nodes run light")
     else:

@@ -171,7 +171,8 @@ def node_verify(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     key: Path = typer.Option(None, "--key", help="On a chain that seals payloads: open them with this key file "
                                                  "(an auditor's appointed by a passed proposal, or a validator's) "
-                                                 "rather than the home's key."),
+                                                 "and the receive keys beside it (receive_keys/) rather than the "
+                                                 "home's key."),
 ) -> None:
     """Replay the home's chain from genesis; exit 1 at the first mismatch (DESIGN §8 "Audit")."""
     import json
@@ -180,10 +181,13 @@ def node_verify(
     from node.home.keyfile import load_key
     from node.service.verify import make_progress, verify_home
 
+    from node.home.receivekeys import RECEIVE_DIR, load_receive_keys
+
     opener = None if key is None else load_key(key)
+    receive = None if key is None else load_receive_keys(key.parent / RECEIVE_DIR)
     update, done = make_progress()
     try:
-        report = verify_home(home, update, opener)
+        report = verify_home(home, update, opener, receive)
     finally:
         done()
     typer.echo(json.dumps(asdict(report)) if as_json else report.summary())

@@ -29,7 +29,7 @@ import trio
 
 from node.e2e.errors import E2EError
 from node.e2e.load import LoadGen
-from node.e2e.validators import get_json, key_hex, submit_change, wait_commit_of, wait_no_pending_change
+from node.e2e.validators import get_json, key_hex, run_cli, submit_change, wait_commit_of, wait_no_pending_change
 from node.home.homedir import KEY_FILE, load_home
 from node.localnet.cluster import Cluster, NodeProc
 from node.store.snapshots import SNAPSHOTS_DIR, list_snapshots
@@ -50,6 +50,8 @@ class SealOps:
 
     def __init__(self, cluster: Cluster, load: LoadGen, home: Path, limit_s: float) -> None:
         self.cluster, self.load, self.home, self.limit_s = cluster, load, home, limit_s
+        # Added validators whose receive key the next rotation waits for (publish_receive_key).
+        self.receive_pending: set[str] = set()
         genesis = load_home(home / "validator-0").genesis
         # Who holds a copy of the current epoch: the genesis validators, then each rotation's holders.
         self.holders = {v.key.hex() for v in genesis.validators}
@@ -101,6 +103,7 @@ class SealOps:
     async def rotate(self) -> Rotation:
         """A new epoch sealed to the latest set, once the previous change is in force."""
         await wait_no_pending_change(self.cluster, self.limit_s)
+        await self.wait_receive_keys()
         basis = await get_json(self.cluster, f"{self.url}/validators/change")
         writer = self.pick_writer(basis["validators"])
         async with self.lock:
@@ -158,6 +161,28 @@ class SealOps:
                 await trio.sleep(POLL_S)
         raise E2EError(f"no snapshot at or after height {height} {self.limit_s:.0f} s after the rotation "
                        "(is snapshot_interval small enough?)")
+
+    async def publish_receive_key(self, node: NodeProc) -> None:
+        """A validator added by a change cannot run its node before a rotation gives it a
+        copy: its operator publishes the receive key that copy is sealed to
+        (``validator publish-receive-key``, into its home; docs/privacy.md "Receive keys").
+        The next rotation waits for its block (``wait_receive_keys``), so it seals to it."""
+        await run_cli("publish-receive-key", "--key", str(node.home / KEY_FILE), "--node", self.url)
+        self.receive_pending.add(key_hex(node))
+
+    async def wait_receive_keys(self) -> None:
+        """Until every receive key published by ``publish_receive_key`` is in a block, unused."""
+        with trio.move_on_after(self.limit_s):
+            while self.receive_pending:
+                doc = await get_json(self.cluster, f"{self.url}/commune")
+                receive = ((doc or {}).get("sealing") or {}).get("receive") or {}
+                self.receive_pending -= {k for k in self.receive_pending
+                                         if (receive.get(k) or {"used": 0}).get("used") is None}
+                if self.receive_pending:
+                    await trio.sleep(POLL_S)
+            return
+        raise E2EError(f"receive keys of {sorted(k[:8] for k in self.receive_pending)} not in a block "
+                       f"{self.limit_s:.0f} s after they were published")
 
     async def start_joined(self, spare: NodeProc, rotation_height: int) -> int:
         """Start a validator added before the rotation: state sync from a snapshot at or

@@ -220,8 +220,12 @@ async def follow_with_rotation(cluster: Cluster, sealing: "SealOps", removed: No
                                joining: NodeProc | None) -> list[str]:
     """docs/privacy.md "Rotation with the validator set": a new epoch sealed to the new
     set; the removed validator's node retired; the new one started by state sync."""
+    lines = []
+    if joining is not None:
+        await sealing.publish_receive_key(joining)
+        lines.append(f"{joining.name} published its receive key")
     r = await sealing.rotate()
-    lines = [f"commune key epoch {r.epoch} in block {r.height}, households' data keys {r.keys_after_s} s later"]
+    lines.append(f"commune key epoch {r.epoch} in block {r.height}, households' data keys {r.keys_after_s} s later")
     if removed is not None and removed in cluster.nodes:
         await sealing.retire(removed)
         lines.append(f"{removed.name} retired")

@@ -16,11 +16,14 @@ from typing import Any
 
 from node.home.errors import HomeError
 from node.home.keyfile import load_key, new_keypair, save_key
+from node.home.receivekeys import (
+    RECEIVE_DIR, delete_receive_keys, get_receive_dir, load_receive_keys, save_receive_key,
+)
 from tokens.genesis import (
     Genesis, GenesisError, HouseholdSpec, default_params, parse_genesis, parse_genesis_household, seal_household,
 )
 from tokens.sky import Sky
-from wire.seal import compute_commune_public, seal_commune_secret
+from wire.seal import compute_commune_public, seal_holder_secret
 
 GENESIS_FILE = "genesis.json"
 KEY_FILE = "key.json"
@@ -117,8 +120,13 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
     if classes:
         doc["classes"] = classes
     own_records: dict[str, dict[str, Any]] = {}
+    # docs/privacy.md "Receive keys": each validator's copy of epoch 0 is sealed to a
+    # receive key written into its home only, apart from its identity key.
+    receive = {f"validator-{i}": os.urandom(32) for i in range(validators)} if seal_payloads else {}
     if seal_payloads:
-        doc["sealing"] = make_sealing_doc([keys[f"validator-{i}"].public for i in range(validators)])
+        doc["sealing"] = make_sealing_doc([keys[f"validator-{i}"].public for i in range(validators)],
+                                          {keys[name].public: compute_commune_public(secret)
+                                           for name, secret in receive.items()})
         own_records = {h["key"]: h for h in doc["households"]}
         doc["households"] = [seal_household_doc(bytes.fromhex(doc["sealing"]["public"]), h)
                              for h in doc["households"]]
@@ -132,6 +140,8 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
         home = out / node_name
         home.mkdir(exist_ok=True)
         save_key(home / KEY_FILE, key)
+        if node_name in receive:
+            save_receive_key(get_receive_dir(home), receive[node_name])
         (home / GENESIS_FILE).write_bytes(genesis_bytes)
         role = node_name.split("-")[0]
         if key.public.hex() in own_records:
@@ -145,12 +155,18 @@ def create_network(out: Path, *, name: str, insee: str, validators: int, househo
     return genesis
 
 
-def make_sealing_doc(validators: list[bytes]) -> dict[str, Any]:
+def make_sealing_doc(validators: list[bytes], receive: dict[bytes, bytes] | None = None) -> dict[str, Any]:
     """A genesis ``sealing`` section: a new commune data key of epoch 0, its secret
-    sealed to each validator's key and then forgotten."""
+    sealed to each validator's receive key (``receive``: validator key -> X25519 public
+    key), or its identity key if it has none there, and then forgotten."""
     secret = os.urandom(32)
-    return {"public": compute_commune_public(secret).hex(),
-            "sealed": {key.hex(): seal_commune_secret(key, secret, os.urandom(32)).hex() for key in validators}}
+    receive = receive or {}
+    doc = {"public": compute_commune_public(secret).hex(),
+           "sealed": {key.hex(): seal_holder_secret(key, receive.get(key), secret, os.urandom(32)).hex()
+                      for key in validators}}
+    if receive:
+        doc["receive"] = {key.hex(): public.hex() for key, public in receive.items()}
+    return doc
 
 
 def seal_household_doc(commune_public: bytes, household: dict[str, Any]) -> dict[str, Any]:
@@ -214,11 +230,26 @@ def create_home(path: Path, genesis_file: Path, *, key_file: Path | None = None,
     key = load_key(key_file) if key_file is not None else new_keypair()
     path.mkdir(parents=True, exist_ok=True)
     save_key(path / KEY_FILE, key)
+    if key_file is not None:
+        move_receive_keys(Path(key_file).parent / RECEIVE_DIR, get_receive_dir(path))
     (path / GENESIS_FILE).write_bytes(genesis_bytes)
     is_validator = key.public in {v.key for v in genesis.validators}
     _write_json(path / CONFIG_FILE, {"name": name or path.name, "role": "validator" if is_validator else "household",
                                      "listen": listen, "http": http})
     return load_home(path), True
+
+
+def move_receive_keys(source: Path, target: Path) -> list[bytes]:
+    """docs/privacy.md "Receive keys": the receive keys published beside a key file
+    (``validator publish-receive-key``) move with it into the node's home, where the
+    node deletes them at a cut: none is left behind. Returns their public keys."""
+    if Path(source).resolve() == Path(target).resolve():
+        return []
+    keys = load_receive_keys(source)
+    for secret in keys.values():
+        save_receive_key(target, secret)
+    delete_receive_keys(source, list(keys))
+    return list(keys)
 
 
 def load_genesis_file(path: Path) -> Genesis:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from consensus.block import (
@@ -21,7 +22,9 @@ from consensus.errors import InvalidBlock as InvalidConsensusBlock
 from consensus.lightsync import HEADER_RULES
 from consensus.vote import DuplicateVote
 from node.service.mempool import Mempool
-from node.service.sealing import forget_before_cut, forget_erased, get_erased, opening_keys, refresh_keyring
+from node.service.sealing import (
+    delete_used_receive_keys, forget_before_cut, forget_erased, get_erased, opening_keys, refresh_keyring,
+)
 from node.store.pruning import Pruner
 from node.store import Store
 from tokens import layout as L
@@ -60,13 +63,15 @@ class Committed:
 class LedgerApp:
     def __init__(self, genesis: Genesis, store: Store, mempool: Mempool, key: Keypair | None,
                  now_ms: Callable[[], int], *, trust_quorum: bool = False, pruner: Pruner | None = None,
-                 keys: Keyring | None = None) -> None:
+                 keys: Keyring | None = None, receive_dir: Path | None = None) -> None:
         """``trust_quorum``: take the tx signatures of a block as checked by the validators
         (for a household node only: see Node). ``pruner``: what the store keeps
         (node/store/pruning.py); None keeps everything and archives every entry.
-        ``keys``: the commune data keys on a chain that seals payloads (node/service/sealing.py)."""
+        ``keys``: the commune data keys on a chain that seals payloads (node/service/sealing.py);
+        ``receive_dir``: where their receive keys' files are, deleted at a cut."""
         self.genesis, self.store, self.mempool, self.key = genesis, store, mempool, key
         self.keys = keys
+        self.receive_dir = receive_dir
         self.pruner = pruner
         self.now_ms = now_ms
         self.trust_quorum = trust_quorum
@@ -193,6 +198,9 @@ class LedgerApp:
             log.info("height %d cut the commune data key at epoch %d (docs/privacy.md \"Erasure\"): deleted the "
                      "secrets of epochs %s from this node's key store; it holds epochs %s", block.header.height,
                      cut[0], cut[1] or "none", sorted(self.keys.secrets))
+            deleted = delete_used_receive_keys(self.keys, cut[0], self.receive_dir)
+            log.info("height %d: deleted %d receive key file(s) that opened the epochs before the cut%s",
+                     block.header.height, len(deleted), "".join(f" {p.name}" for p in deleted))
         if any(key == L.META_DATA_EPOCH or key.startswith(L.HOUSEHOLD_DATA_KEY) for key in result.writes):
             self.key_news_height = block.header.height
         if pruner is not None:

@@ -37,7 +37,8 @@ from node.store.pruning import Pruner, Pruning
 from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
 from node.service.roles import compute_role
-from node.service.sealing import open_node_keyring
+from node.home.receivekeys import get_receive_dir, load_receive_keys
+from node.service.sealing import make_receive_key_tx, needs_receive_key, open_node_keyring, prune_receive_keys
 from node.service.txcheck import Checked, TxChecker
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state, start_record_if_missing
 from node.store import Store
@@ -46,7 +47,7 @@ from tokens import InvalidTx, check_tx, get_account
 from tokens.due import get_next_due_ms
 from tokens.layout import VALIDATOR
 from tokens.queries import get_household
-from tokens.txs import Tx
+from tokens.txs import SetReceiveKey, Tx
 from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, compute_id, decode
 
 log = logging.getLogger("voisinage.node")
@@ -55,6 +56,8 @@ INPUT_QUEUE = 10_000
 # A household node re-checks and re-gossips txs that waited this long for a block.
 PENDING_CHECK_S = 30.0
 MAX_REGOSSIP = 4096
+# A holder's first receive key waits at most this long at start for a peer to gossip it to.
+RECEIVE_KEY_WAIT_S = 10.0
 # Arriving txs are checked on worker threads this many at a time (node/service/txcheck.py):
 # enough to keep every core busy, few enough that a hostile batch costs little past its
 # first bad tx.
@@ -129,13 +132,18 @@ class Node:
         self.metrics = Metrics()
         self.stats = NodeStats()
         self.pruner = Pruner(pruning or Pruning(), self.key.public, self.is_validator)
-        self.keys = open_node_keyring(self.genesis, store.state, self.key)
+        self.receive_dir = get_receive_dir(home.path)
+        self.keys = open_node_keyring(self.genesis, store.state, self.key, load_receive_keys(self.receive_dir))
+        for path in prune_receive_keys(self.keys, store.state, self.key, self.receive_dir):
+            log.info("deleted the receive key file %s: it opened only epochs before the cut (docs/privacy.md "
+                     "\"Receive keys\")", path.name)
         # Arriving txs' signatures and envelopes, checked on one worker thread per core,
         # or in ``check_workers`` processes.
         self.checker = TxChecker(self.chain_id, store.state.get, store.height, self.keys,
                                  workers=check_workers, scan=store.state.iter_prefix)
         self.app = LedgerApp(self.genesis, store, self.mempool, self.key, self.clock.now_ms,
-                             trust_quorum=self._trusts_quorum(), pruner=self.pruner, keys=self.keys)
+                             trust_quorum=self._trusts_quorum(), pruner=self.pruner, keys=self.keys,
+                             receive_dir=self.receive_dir)
         config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)
         # Every node's engine holds its key and its double-sign record (DESIGN §6): the
         # engine signs only at heights whose validator set holds the key, and the record
@@ -183,6 +191,38 @@ class Node:
             self.net.set_validator_peers(role.validator_addrs)
             if self.relay_txs is None and self._nursery is not None:
                 self._nursery.start_soon(self.net.set_tx_relay, role.is_validator)
+
+    def get_missing_receive_key(self) -> bytes | None:
+        """docs/privacy.md "Receive keys": this holder's ``SetReceiveKey`` of a fresh
+        receive key (saved first), when it has none fresh and none waits here; else None."""
+        if self.keys is None or not needs_receive_key(self.store.state, self.key.public, self.keys.receive):
+            return None
+        own = self.key.public
+        if any(isinstance(entry.tx, SetReceiveKey) and entry.tx.signer == own for entry in self.mempool.entries()):
+            return None
+        return make_receive_key_tx(self.store.state, self.key, self.chain_id, self.keys, self.receive_dir,
+                                   self.clock.now_ms()).encode()
+
+    async def publish_receive_key_at_start(self) -> None:
+        """The first receive key goes out at start (a quiet chain makes no block before
+        something is due), once a peer is there to gossip it to, or alone after a while."""
+        with trio.move_on_after(RECEIVE_KEY_WAIT_S):
+            while self.net is None or not self.net.peers():
+                await trio.sleep(0.5)
+        self.publish_receive_key()
+
+    def publish_receive_key(self) -> None:
+        """After each stored block, and at start: publish a fresh receive key if needed."""
+        data = self.get_missing_receive_key()
+        if data is None:
+            return
+        try:
+            tx_id = self.submit_tx(data)
+        except TxRefused as exc:
+            log.warning("could not publish a receive key of this holder: %s", exc)
+            return
+        log.info("published a fresh receive key of this holder (tx %s): the next epochs of the commune data key are "
+                 "sealed to it (docs/privacy.md \"Receive keys\")", tx_id.hex()[:16])
 
     # ---- gossip handlers (run inside gossip validation) ----
 

@@ -29,6 +29,7 @@ from node.api.app import build_app
 from node.consent.store import open_consent_store
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
+from node.home.receivekeys import get_receive_dir, load_receive_keys
 from node.service.roles import compute_role
 from node.service.upgrades import check_fork, check_software_version, get_fork
 from node.net.peers import parse_peer_addr
@@ -192,6 +193,7 @@ def record_commit(node: Node, committed: Committed) -> None:
     m.mempool_txs.set(len(node.mempool))
     node.notify_stored()
     node.follow_validator_set()
+    node.publish_receive_key()
     log.info("committed height %d: %d txs, id %s, round %d%s", block.header.height, len(block.txs),
              committed.block_id.hex()[:12], committed.round,
              "" if interval is None else f", {interval:.2f} s after the previous one")
@@ -329,7 +331,7 @@ def open_genesis_keyring(home) -> Keyring | None:
     if not home.genesis.needs_commune_key:
         return None
     key = home_key(home)
-    keys = compute_genesis_keyring(home.genesis, key.seed, key.public)
+    keys = compute_genesis_keyring(home.genesis, key.seed, key.public, load_receive_keys(get_receive_dir(home.path)))
     if 0 not in keys.secrets:
         raise NoCommuneKey("this chain seals household payloads, and its genesis households' records and indexes "
                            f"open only with the commune data key of epoch 0, which this node's key "
@@ -456,6 +458,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                                        lambda: node.is_validator)
                 nursery.start_soon(node.wake_when_due)
                 nursery.start_soon(node.send_heartbeats)
+                nursery.start_soon(node.publish_receive_key_at_start)
     finally:
         if node is not None:
             node.checker.close()

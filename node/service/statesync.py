@@ -32,6 +32,7 @@ from node.net import (
     StateUnavailable, TopicKind, genesis_peer_addrs, ignore, open_network, peer_id_of_key,
 )
 from node.home.homedir import home_key
+from node.home.receivekeys import get_receive_dir, load_receive_keys
 from node.store import Store
 from node.store.pruning import get_header_bytes
 from node.store.snapshots import (
@@ -187,7 +188,8 @@ def check_installed_snapshot(home, store: StoreReader) -> tuple[dict[bytes, byte
         base = read_signed_header(store, store.state_from())
         verify_trusted_header(chain_id, sets, base.header, base.commit)
         download = find_installed_snapshot(home.path, store)
-        writes = compute_snapshot_state(download.meta, download.chunks(), home_key(home))
+        writes = compute_snapshot_state(download.meta, download.chunks(), home_key(home),
+                                        load_receive_keys(get_receive_dir(home.path)))
     except (InvalidBlock, InvalidSnapshot, StateUnavailable) as exc:
         raise ValueError(str(exc)) from None
     tip = Trusted(base.header.height, compute_block_id(base.header), base.header.time_ms)
@@ -266,7 +268,8 @@ class StateSync:
             download.save_chunk(index, await net.request_state(peer, STATE_CHUNK, meta.height, index))
         chunks = download.chunks()
         await trio.to_thread.run_sync(install_snapshot, self.store, self.chain_id, meta, chunks, base,
-                                      following.header, home_key(self.home))
+                                      following.header, home_key(self.home),
+                                      load_receive_keys(get_receive_dir(self.home.path)))
         save_set_changes(self.home.path, changes)
         log.info("state installed at height %d, root %s: block sync goes on from height %d", meta.height,
                  meta.state_root.hex()[:16], meta.height + 1)

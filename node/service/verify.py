@@ -26,6 +26,7 @@ from consensus.lightsync import HEADER_RULES
 from consensus.sync import Trusted, verify_next_block
 from node.service.errors import ServiceError
 from node.home.homedir import home_key, load_home
+from node.home.receivekeys import get_receive_dir, load_receive_keys
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state
 from node.store import Store, StoreReader
 from node.store.store import DB_DIR
@@ -71,10 +72,10 @@ Progress = Callable[[int, int], None]
 
 
 def verify_home(home_dir: Path, progress: Progress = lambda done, total: None,
-                key: Keypair | None = None) -> VerifyReport:
+                key: Keypair | None = None, receive: dict[bytes, bytes] | None = None) -> VerifyReport:
     """Replay ``home_dir``'s store from genesis; raise ``VerifyError`` at the first mismatch.
     ``key``: on a chain that seals payloads, open them with this key (an auditor's, or a
-    validator's) rather than the home's."""
+    validator's) and its receive keys ``receive``, rather than the home's."""
     home = load_home(home_dir)
     if key is not None and not home.genesis.seals_payloads:
         raise VerifyError(f"{home.path}: this chain does not seal payloads: its replay needs no key (leave out --key)")
@@ -88,7 +89,7 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None,
             raise VerifyError(f"{home.path}: a household node in light mode holds no block to replay (it trusts "
                               "the validators' signed state roots, docs/privacy.md); verify a full node's home")
         if store.state_from():
-            return verify_synced_home(home, store, sign_state, progress, key)
+            return verify_synced_home(home, store, sign_state, progress, key, receive)
         if store.blocks_from() > 1:
             # docs/state.md "Pruning": a replay from genesis needs every block body.
             raise VerifyError(f"{home.path}: blocks below height {store.blocks_from()} were pruned (a household "
@@ -98,7 +99,7 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None,
         check_no_cut_since(home, store, 0)
         check_no_erasure_since(home, store, 0)
         # The keyring first: a genesis that seals its households opens with epoch 0's key.
-        keys = read_verify_keyring(home, store, key)
+        keys = read_verify_keyring(home, store, key, receive)
         kv, txs = MemoryKV(genesis_writes(home.genesis, keys)), 0
         tip = Trusted(0)
         for height in range(1, store.height() + 1):
@@ -110,14 +111,17 @@ def verify_home(home_dir: Path, progress: Progress = lambda done, total: None,
                             store.state_hash().hex(), len(kv), sign_state)
 
 
-def read_verify_keyring(home, store: StoreReader, key: Keypair | None = None) -> Keyring | None:
+def read_verify_keyring(home, store: StoreReader, key: Keypair | None = None,
+                        receive: dict[bytes, bytes] | None = None) -> Keyring | None:
     """The commune data keys ``key`` (default: this home's key) opens on a chain that
     seals payloads, from the stored state: every epoch, through the links (docs/privacy.md)."""
     if not home.genesis.seals_payloads:
         return None
     whose = "this home's key" if key is None else f"the key {key.public.hex()[:16]}…"
+    # The home's receive keys open the copies sealed to them (docs/privacy.md "Receive keys").
+    receive = load_receive_keys(get_receive_dir(home.path)) if key is None else receive
     key = key or home_key(home)
-    keys = compute_keyring(store.state, key.seed, key.public)
+    keys = compute_keyring(store.state, key.seed, key.public, receive=receive)
     if not keys.secrets:
         raise VerifyError(f"{home.path}: this chain seals household payloads and {whose} holds no commune data key: "
                           "it is neither a validator's nor an auditor's appointed by a passed proposal "
@@ -156,7 +160,7 @@ def check_no_erasure_since(home, store: StoreReader, start: int) -> None:
 
 
 def verify_synced_home(home, store: Store, sign_state: str | None, progress: Progress,
-                       key: Keypair | None = None) -> VerifyReport:
+                       key: Keypair | None = None, receive: dict[bytes, bytes] | None = None) -> VerifyReport:
     """A home installed by state sync (docs/statesync.md): the set changes it kept are
     checked from genesis, the snapshot's header against them, the snapshot it kept is
     rebuilt, and every block since is replayed on it as from genesis."""
@@ -173,7 +177,7 @@ def verify_synced_home(home, store: Store, sign_state: str | None, progress: Pro
     check_no_cut_since(home, store, start)
     check_no_erasure_since(home, store, start)
     kv, txs = MemoryKV(writes), 0
-    keys = read_verify_keyring(home, store, key)
+    keys = read_verify_keyring(home, store, key, receive)
     for height in range(start + 1, store.height() + 1):
         tip, count = verify_stored_block(store, home.genesis, kv, tip, height, keys)
         txs += count

@@ -165,7 +165,8 @@ class ChunkDownload:
 
 
 def install_snapshot(store: Store, chain_id: bytes, meta: SnapshotMeta, chunks: list[bytes],
-                     base: SignedHeader, next_header: Header, key: Keypair | None = None) -> None:
+                     base: SignedHeader, next_header: Header, key: Keypair | None = None,
+                     receive: dict[bytes, bytes] | None = None) -> None:
     """Check the snapshot against ``next_header`` (block height+1, verified by lightsync:
     it carries the state root after height) and every chunk, rebuild the tree, and
     install the state as the store's start, with ``base``, the verified header and commit
@@ -173,6 +174,6 @@ def install_snapshot(store: Store, chain_id: bytes, meta: SnapshotMeta, chunks: 
     verify_snapshot_header(meta, next_header.height, next_header.state_hash)
     if base.header.height != meta.height or compute_block_id(base.header) != next_header.parent:
         raise InvalidSnapshot(f"the header of height {meta.height} is not the parent of the next one")
-    writes = compute_snapshot_state(meta, chunks, key)
+    writes = compute_snapshot_state(meta, chunks, key, receive)
     store.init_snapshot(chain_id, meta.height, next_header.parent, base.header.encode(), base.commit.encode(),
                         writes, meta.state_root)

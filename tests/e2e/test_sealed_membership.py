@@ -38,6 +38,9 @@ def test_sealed_commune_changes_while_it_runs(tmp_path):
     # The added validator opened the sealed blocks: it signs commits and holds the state
     # root the others hold (a node without the commune key cannot compute it).
     assert "spare-0 joined from the snapshot of height" in ops["add_validator"]["detail"]
+    # Its copy went to the receive key its operator published before its node could run.
+    assert "spare-0 published its receive key" in ops["add_validator"]["detail"]
+    assert list((tmp_path / "net" / "spare-0" / "receive_keys").glob("*.key"))
     assert "signs from" in ops["add_validator"]["detail"]
     ag = r["agreement"]
     assert ag["forks"] == [] and ag["state_hash_mismatches"] == [] and ag["light_mismatches"] == []

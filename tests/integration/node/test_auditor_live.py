@@ -20,6 +20,7 @@ import subprocess
 
 from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key, save_key
+from node.home.receivekeys import load_receive_keys
 from node.store.snapshots import SNAPSHOTS_DIR, list_snapshots
 from node.store.store import StoreError
 from tests.integration.node.test_sealed_live import get_signed
@@ -60,9 +61,17 @@ def test_auditor_appointed_by_a_proposal_verifies_the_sealing_chain(cluster_of, 
     assert [a["key"] for a in doc["auditors"]] == [auditor.public.hex()] and doc["rotation_due"] is True
     assert "rotation of the commune data key is due" in ok("gov", "auditors", "--node", v0.url)
 
+    # docs/privacy.md "Receive keys": the auditor's node cannot run before the rotation,
+    # so its operator publishes the receive key its copy is to be sealed to.
+    said = ok("validator", "publish-receive-key", "--key", str(auditor_file), "--node", v0.url)
+    assert "saved in" in said and "published" in said
+    [receive] = load_receive_keys(tmp_path / "receive_keys")
+    wait_for(lambda: ((v0.get_json("/commune")["sealing"] or {}).get("receive") or {}).get(
+        auditor.public.hex(), {}).get("public") == receive.hex(), WAIT_S, "the auditor's receive key", cluster.logs)
     vkey = str(root / "validator-0" / KEY_FILE)
     rotation, signed = tmp_path / "rotation.json", tmp_path / "signed.json"
-    ok("validator", "rotate-data-key", "--key", vkey, "--out", str(rotation), "--node", v0.url)
+    built = run_cli("validator", "rotate-data-key", "--key", vkey, "--out", str(rotation), "--node", v0.url)
+    assert built.returncode == 0 and "published no receive key" not in built.stderr, built.stderr
     ok("validator", "cosign-data-key", "--in", str(rotation), "--key", vkey, "--out", str(signed), "--node", v0.url)
     ok("validator", "submit-data-key", "--in", str(signed), "--node", v0.url)
     wait_for(lambda: (v0.get_json("/commune")["sealing"] or {}).get("epoch") == 1, WAIT_S, "the rotation",
@@ -99,13 +108,18 @@ def test_auditor_appointed_by_a_proposal_verifies_the_sealing_chain(cluster_of, 
         return [m.height for m in metas if rotated_at < m.height < height]
     wait_for(served_after_rotation, WAIT_S, "a snapshot after the rotation served", cluster.logs)
     box = join_auditor(cluster, v0, auditor_file, tmp_path)
+    # node join moved the receive key into the auditor's home, where its node opened
+    # its copy with it (and deletes it at a cut): none is left beside the key file.
+    assert receive in load_receive_keys(tmp_path / "auditor-home" / "receive_keys")
+    assert load_receive_keys(tmp_path / "receive_keys") == {}
     v0.stop()
     audited = run_cli("node", "verify", "--home", str(tmp_path / "auditor-home"), timeout=180)
     assert audited.returncode == 0 and "state-synced" in audited.stdout, audited.stderr + audited.stdout
     assert box == auditor.public.hex()
 
     home = str(root / "validator-0")
-    verify = run_cli("node", "verify", "--home", home, "--key", str(auditor_file), timeout=180)
+    verify = run_cli("node", "verify", "--home", home, "--key", str(tmp_path / "auditor-home" / KEY_FILE),
+                     timeout=180)
     assert verify.returncode == 0 and verify.stdout.startswith("verified "), verify.stderr
     refused = run_cli("node", "verify", "--home", home, "--key", hh[2], timeout=180)
     last = refused.stderr.strip().splitlines()[-1]

@@ -6,8 +6,10 @@ transfer, the registrar deregisters it with the CLI, and a block made because th
 erasure is due (nothing else is) erases it: its account is gone, the public ``erased/``
 record holds its key's hash. The erasure makes a cut of the commune data key due: the
 validator's operator runs ``rotate-data-key``, ``cosign-data-key``, ``submit-data-key``,
-the cut commits, and the node logs that it deleted the older epoch. ``node verify`` on the
-stopped validator's home refuses, in one line, to replay across the cut.
+the cut commits, and the node logs that it deleted the older epoch. The cut went to the
+fresh receive key the node published by itself (epoch 0 went to the genesis one), and
+the node deleted the genesis one's file (docs/privacy.md "Receive keys"). ``node verify``
+on the stopped validator's home refuses, in one line, to replay across the cut.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 
 from node.home.homedir import KEY_FILE
 from node.home.keyfile import load_key
+from node.home.receivekeys import get_receive_dir, load_receive_keys
 from tests.support.nodes import run_cli
 from tests.support.wait import wait_for
 from tests.integration.node.test_sealed_live import get_signed
@@ -32,6 +35,17 @@ def test_deregistered_household_is_erased_cut_and_verify_refuses_the_replay(clus
                          settlement_grace_s=5, erasure_after_s=ERASE_AFTER_S)
     [v0] = cluster.start(*cluster.validator_names)
     root = cluster.commune.root
+    vpub = load_key(root / "validator-0" / KEY_FILE).public.hex()
+    receive_dir = get_receive_dir(root / "validator-0")
+    [genesis_receive] = load_receive_keys(receive_dir)
+    # Epoch 0 went to the genesis receive key: the node publishes a fresh one by itself.
+    fresh = wait_for(lambda: ((v0.get_json("/commune")["sealing"] or {}).get("receive") or {}).get(vpub, {})
+                     .get("used", 0) is None and v0.get_json("/commune")["sealing"]["receive"][vpub]["public"],
+                     WAIT_S, "the validator's fresh receive key", cluster.logs)
+    assert bytes.fromhex(fresh) in load_receive_keys(receive_dir) and bytes.fromhex(fresh) != genesis_receive
+    kept = run_cli("validator", "publish-receive-key", "--key", str(root / "validator-0" / KEY_FILE),
+                   "--node", v0.url)
+    assert kept.returncode == 0 and "nothing to do" in kept.stdout, kept.stderr
     leaver = load_key(root / "household-1" / KEY_FILE)
     registrar = root / "registrar" / KEY_FILE
 
@@ -80,6 +94,10 @@ def test_deregistered_household_is_erased_cut_and_verify_refuses_the_replay(clus
     log = wait_for(lambda: "cut the commune data key at epoch 1" in v0.log_path.read_text(errors="replace")
                    and v0.log_path.read_text(errors="replace"), WAIT_S, "the node's log of the cut", cluster.logs)
     assert "deleted the secrets of epochs [0]" in log
+    # The cut's copy went to the fresh receive key; the genesis one's file is deleted.
+    assert "deleted 1 receive key file(s)" in log and genesis_receive.hex() in log
+    left = load_receive_keys(receive_dir)
+    assert bytes.fromhex(fresh) in left and genesis_receive not in left
 
     v0.stop()
     verify = run_cli("node", "verify", "--home", str(root / "validator-0"), timeout=120)

@@ -6,8 +6,9 @@ import stat
 import pytest
 
 from node.home.errors import HomeError
-from node.home.homedir import HOUSEHOLD_FILE, KEY_FILE, create_network, load_home, load_household_spec
+from node.home.homedir import HOUSEHOLD_FILE, KEY_FILE, create_network, is_private, load_home, load_household_spec
 from node.home.keyfile import load_key
+from node.home.receivekeys import get_receive_dir, load_receive_keys
 from tokens.genesis import DEFAULT_PARAMS, compute_chain_id, open_households
 from tokens.sealing import compute_genesis_keyring
 
@@ -53,7 +54,14 @@ def test_a_sealing_network_seals_its_households_and_gives_each_its_own_record(tm
     text = (tmp_path / "sealed" / "genesis.json").read_text()
     assert genesis.seals_households and "Foyer" not in text and '"prm"' not in text and '"meter"' not in text
     validator = load_key(tmp_path / "sealed" / "validator-1" / KEY_FILE)
-    secret = compute_genesis_keyring(genesis, validator.seed, validator.public).secrets[0]
+    # docs/privacy.md "Receive keys": epoch 0 is sealed to a receive key in the
+    # validator's home (mode 0600), which its identity key alone does not open.
+    receive_dir = get_receive_dir(tmp_path / "sealed" / "validator-1")
+    receive = load_receive_keys(receive_dir)
+    assert len(receive) == 1 and all(is_private(path) for path in receive_dir.iterdir())
+    assert genesis.sealing.get_receive(1) == next(iter(receive))
+    assert compute_genesis_keyring(genesis, validator.seed, validator.public).secrets == {}
+    secret = compute_genesis_keyring(genesis, validator.seed, validator.public, receive).secrets[0]
     opened = open_households(genesis, secret)
     for i in range(3):
         home = tmp_path / "sealed" / f"household-{i}"

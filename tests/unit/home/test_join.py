@@ -7,8 +7,11 @@ import json
 import pytest
 
 from node.home.errors import HomeError
-from node.home.homedir import CONFIG_FILE, GENESIS_FILE, KEY_FILE, create_home, create_network, home_key
+from node.home.homedir import (
+    CONFIG_FILE, GENESIS_FILE, KEY_FILE, create_home, create_network, home_key, is_private,
+)
 from node.home.keyfile import load_key, new_keypair, save_key
+from node.home.receivekeys import RECEIVE_DIR, get_receive_dir, load_receive_keys, new_receive_key
 
 
 @pytest.fixture
@@ -70,3 +73,16 @@ def test_a_validator_key_gets_the_validator_role(tmp_path, commune):
     home, _ = create_home(tmp_path / "v", commune / GENESIS_FILE, key_file=commune / "validator-0" / KEY_FILE,
                           listen="/ip4/127.0.0.1/tcp/1", http="127.0.0.1:1")
     assert json.loads((home.path / CONFIG_FILE).read_text())["role"] == "validator"
+
+
+def test_the_receive_keys_beside_the_key_file_move_into_the_home(tmp_path, commune):
+    # docs/privacy.md "Receive keys": published with `validator publish-receive-key`
+    # before the node could run, they go where the node deletes them at a cut.
+    key_file = tmp_path / "auditor.json"
+    save_key(key_file, new_keypair())
+    public, secret = new_receive_key(tmp_path / RECEIVE_DIR)
+    home, _ = create_home(tmp_path / "box", commune / GENESIS_FILE, key_file=key_file,
+                          listen="/ip4/0.0.0.0/tcp/26700", http="127.0.0.1:8799")
+    assert load_receive_keys(get_receive_dir(home.path)) == {public: secret}
+    assert load_receive_keys(tmp_path / RECEIVE_DIR) == {}
+    assert is_private(get_receive_dir(home.path) / f"{public.hex()}.key")

@@ -4,7 +4,6 @@ the node's keyring, and ``node verify --key`` with the auditor's key (docs/priva
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from node.home.keyfile import load_key
 from node.service.node import Node
 from node.service.sealing import NoCommuneKey, open_node_keyring
 from node.service.verify import VerifyError, verify_home
+from tests.unit.service.rotations import make_rotation
 from consensus.block import (
     ZERO_ID, Block, Commit, CommitSig, Header, compute_block_id, compute_tx_root, compute_validators_hash,
 )
@@ -25,10 +25,9 @@ from tokens import layout as L
 from tokens import txs as T
 from tokens.queries import get_sealing
 from tokens.rules_auditors import AuditorProposal
-from tokens.sealing import build_sealed, build_set_data_key, compute_keyring
+from tokens.sealing import build_sealed, build_set_data_key
 from wire import Keypair, sign_message
-from wire.crypto import signing_bytes
-from wire.seal import compute_commune_public, seal_commune_secret, seal_link
+from wire.seal import seal_link
 
 
 def commit_at(node: Node, commune: Path, txs: list[bytes], time_s: int) -> None:
@@ -83,15 +82,13 @@ def test_auditor_holds_the_key_after_the_rotation_and_verifies_the_chain(node, c
     with pytest.raises(NoCommuneKey):
         open_node_keyring(node.genesis, node.store.state, auditor)
 
-    old = compute_keyring(node.store.state, vkey.seed, vkey.public).secrets[0]
+    old = node.keys.secrets[0]
     new = os.urandom(32)
-    holders = tuple(sorted([vkey.public, auditor.public]))
-    rotation = T.RotateDataKey(nonce=1, public=compute_commune_public(new), holders=holders,
-                               sealed=tuple(seal_commune_secret(h, new, os.urandom(32)) for h in holders),
-                               link=seal_link(new, old, os.urandom(24)), sigs=())
-    rotation = dataclasses.replace(rotation, sigs=(T.ValidatorSig(
-        validator=vkey.public, sig=vkey.sign(signing_bytes(chain_id, rotation))),))
-    commit_at(node, commune, [rotation.encode()], t + 32)
+    # The auditor's node is not running: it published no receive key, its copy goes to
+    # its identity key.
+    rotation = make_rotation(node.store.state, chain_id, [vkey], 1, new, seal_link(new, old, os.urandom(24)),
+                             holders=[vkey.public, auditor.public])
+    commit_at(node, commune, [rotation], t + 32)
     assert not get_sealing(node.store.state)["rotation_due"]
     assert sorted(open_node_keyring(node.genesis, node.store.state, auditor).secrets) == [0, 1]
     node.store.close()

@@ -1,8 +1,10 @@
-"""A cut of the commune data key after an erasure (docs/privacy.md "Erasure"), on two
-validators' real LevelDB stores: once the cut commits, no secret either holder keeps and
-nothing in the state opens the erased household's data keys or readings in the old
-blocks, while a surviving household's old reading still opens through the state, and
-both validators hold the same state root. Blocks committed through each node's ledger app."""
+"""A cut of the commune data key after an erasure (docs/privacy.md "Erasure", "Receive
+keys"), on two validators' real LevelDB stores: once the cut commits, nothing either
+holder keeps (its keyring, its identity key file, the receive key files left in its
+home, genesis.json, every block, the state) opens the erased household's data keys or
+readings in the old blocks, while a surviving household's old reading still opens
+through the state, and both validators hold the same state root. Blocks committed
+through each node's ledger app; each node makes its receive keys as it does running."""
 
 from __future__ import annotations
 
@@ -22,10 +24,13 @@ from consensus.lightsync import HEADER_RULES
 from consensus.vote import PRECOMMIT, Vote
 from node.home.homedir import KEY_FILE, create_network, load_home, load_household_spec
 from node.home.keyfile import load_key
+from node.home.receivekeys import get_receive_dir, load_receive_keys
+from node.net import Outcome
 from node.service.node import Node
 from node.service.runner import open_store
 from node.service.sealing import open_node_keyring
 from node.service.verify import VerifyError, verify_home
+from tests.unit.service.rotations import make_rotation
 from tokens import BlockContext, InvalidTx, apply_block, check_tx
 from tokens import layout as L
 from tokens import txs as T
@@ -39,10 +44,9 @@ from tokens.sealing import (
     open_any_household_key,
 )
 from wire import Keypair, decode, sign_message
-from wire.crypto import signing_bytes
 from wire.seal import (
-    NO_LINK, SealError, compute_commune_public, compute_wrap_label, open_data_key, open_link, open_payload,
-    seal_commune_secret, seal_link, unwrap_under_cut,
+    NO_LINK, SealError, compute_commune_public, compute_wrap_label, open_data_key, open_link, open_payload, seal_link,
+    unwrap_under_cut,
 )
 
 DAY = 86_400
@@ -90,14 +94,18 @@ def commit_all(nodes: list[Node], vkeys: list[Keypair], txs: list[bytes], time_s
         node.app.commit(block, Commit(height=height, round=0, block_id=block_id, sigs=sigs), ())
 
 
-def rotation(chain_id: bytes, vkeys: list[Keypair], epoch: int, new: bytes, link: bytes) -> bytes:
-    holders = tuple(sorted(k.public for k in vkeys))
-    tx = T.RotateDataKey(nonce=epoch, public=compute_commune_public(new), holders=holders,
-                         sealed=tuple(seal_commune_secret(h, new, os.urandom(32)) for h in holders), link=link,
-                         sigs=())
-    sigs = tuple(T.ValidatorSig(validator=k.public, sig=k.sign(signing_bytes(chain_id, tx)))
-                 for k in sorted(vkeys, key=lambda k: k.public))
-    return dataclasses.replace(tx, sigs=sigs).encode()
+def rotation(nodes: list[Node], vkeys: list[Keypair], epoch: int, new: bytes, link: bytes) -> bytes:
+    """Sealed to each validator's published receive key, as rotate-data-key seals it."""
+    return make_rotation(nodes[0].store.state, nodes[0].chain_id, vkeys, epoch, new, link)
+
+
+def fresh_receive_keys(nodes: list[Node]) -> list[bytes]:
+    """The SetReceiveKey each node makes after a block, when it has no fresh receive key."""
+    return [tx for tx in (node.get_missing_receive_key() for node in nodes) if tx is not None]
+
+
+def home_receive_keys(commune: Path, i: int) -> dict[bytes, bytes]:
+    return load_receive_keys(get_receive_dir(commune / f"validator-{i}"))
 
 
 def read_block_txs(node: Node) -> Iterator[T.Tx]:
@@ -106,15 +114,28 @@ def read_block_txs(node: Node) -> Iterator[T.Tx]:
         yield from (T.decode_tx(raw) for raw in block.txs)
 
 
-def gather_secrets(nodes: list[Node], vkeys: list[Keypair]) -> list[bytes]:
-    """Every commune secret a holder keeps: its node's keyring, what its key opens from the
-    state (its copies, and the links from them), and every link of the state walked
-    from any of those."""
+def gather_secrets(nodes: list[Node], vkeys: list[Keypair], commune: Path,
+                   copied: dict[bytes, bytes] | None = None) -> list[bytes]:
+    """Every commune secret a holder keeps: its node's keyring; what its identity key and
+    the receive key files left in its home (and ``copied``, receive keys it copied
+    elsewhere) open from the state, from genesis.json and from every block's
+    RotateDataKey; and every link of the state and the blocks walked from any of those."""
     found = {s for node in nodes for s in node.keys.secrets.values()}
+    genesis = nodes[0].genesis
+    rotations = [tx for tx in read_block_txs(nodes[0]) if isinstance(tx, T.RotateDataKey)]
+    for i, k in enumerate(vkeys):
+        receive = {**home_receive_keys(commune, i), **(copied or {})}
+        for node in nodes:
+            found |= set(compute_keyring(node.store.state, k.seed, k.public, receive=receive).secrets.values())
+        keyring = Keyring(holder=(k.seed, k.public), receive=receive)
+        copies = [(0, sealed, genesis.sealing.public) for v, sealed in zip(genesis.validators, genesis.sealing.sealed)
+                  if v.key == k.public]
+        copies += [(tx.nonce, tx.sealed[tx.holders.index(k.public)], tx.public) for tx in rotations
+                   if k.public in tx.holders]
+        found |= {s for s in (keyring.open_copy(*copy) for copy in copies) if s is not None}
     for node in nodes:
-        for k in vkeys:
-            found |= set(compute_keyring(node.store.state, k.seed, k.public).secrets.values())
         links = [decode_value(raw)[1] for _, raw in node.store.state.iter_prefix(L.DATA_KEY)]
+        links += [tx.link for tx in rotations if tx.link != NO_LINK]
         grew = True
         while grew:
             grew = False
@@ -152,9 +173,10 @@ def openable_data_keys(nodes: list[Node], secrets: list[bytes]) -> list[bytes]:
     return sorted(found)
 
 
-def what_opens(nodes: list[Node], vkeys: list[Keypair], addr: bytes) -> list[str]:
+def what_opens(nodes: list[Node], vkeys: list[Keypair], addr: bytes, commune: Path,
+               copied: dict[bytes, bytes] | None = None) -> list[str]:
     """What of ``addr``'s in the blocks opens with what the holders keep (empty: nothing)."""
-    secrets = gather_secrets(nodes, vkeys)
+    secrets = gather_secrets(nodes, vkeys, commune, copied)
     data_keys = set(openable_data_keys(nodes, secrets))
     opened = []
     txs = list(read_block_txs(nodes[0]))
@@ -198,14 +220,17 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
                                export_wh=100 * seq, sig=bytes(64))
         return build_sealed(inner, k, chain_id, epoch, os.urandom(24))
 
-    commit_all(nodes, vkeys, [set_key(gone, 0), set_key(stays, 0)], t - 60)
+    # Epoch 0 went to each validator's genesis receive key: each node publishes a fresh one.
+    commit_all(nodes, vkeys, [set_key(gone, 0), set_key(stays, 0)] + fresh_receive_keys(nodes), t - 60)
+    assert fresh_receive_keys(nodes) == []
     old_reading = reading(stays, 1, t, 0)
     commit_all(nodes, vkeys, [reading(gone, 1, t, 0).encode(), old_reading.encode()], t + 1)
     # A linked rotation: epoch 1 opens epoch 0 through its link, as before.
-    first = compute_keyring(nodes[0].store.state, vkeys[0].seed, vkeys[0].public).secrets[0]
+    first = nodes[0].keys.secrets[0]
     epoch1 = os.urandom(32)
-    commit_all(nodes, vkeys, [rotation(chain_id, vkeys, 1, epoch1, seal_link(epoch1, first, os.urandom(24)))], t + 2)
-    commit_all(nodes, vkeys, [set_key(gone, 1), set_key(stays, 1)], t + 3)
+    commit_all(nodes, vkeys, [rotation(nodes, vkeys, 1, epoch1, seal_link(epoch1, first, os.urandom(24)))], t + 2)
+    commit_all(nodes, vkeys, [set_key(gone, 1), set_key(stays, 1)] + fresh_receive_keys(nodes), t + 3)
+    assert [len(home_receive_keys(commune, i)) for i in range(2)] == [3, 3]
     commit_all(nodes, vkeys, [reading(gone, 2, t + 900, 1).encode(), reading(stays, 2, t + 900, 1).encode()],
                t + 901)
     deregister = build_commune_sealed(T.Deregister(signer=registrar.public, nonce=1, key=gone.public, memo="départ",
@@ -220,31 +245,41 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
 
     # Before the cut (the erasure alone): the epochs every holder keeps still open the
     # erased household's data keys in the blocks, and through them its readings.
-    before = what_opens(nodes, vkeys, gone.public)
+    before = what_opens(nodes, vkeys, gone.public, commune)
     assert "SetDataKey of epoch 0" in before and "Sealed nonce 1 of epoch 0" in before
+    # What a holder that copied its receive key files elsewhere keeps (docs/privacy.md
+    # "Receive keys": what the cut does not do).
+    copied = home_receive_keys(commune, 0)
     # A linked rotation is refused: the next one must be a cut.
     epoch2 = os.urandom(32)
-    linked = rotation(chain_id, vkeys, 2, epoch2, seal_link(epoch2, epoch1, os.urandom(24)))
+    linked = rotation(nodes, vkeys, 2, epoch2, seal_link(epoch2, epoch1, os.urandom(24)))
     with pytest.raises(InvalidTx) as refused:
         check_tx(nodes[0].store.state, nodes[0].genesis, linked, (left + ERASE_AFTER + 1) * 1000,
                  headers=HEADER_RULES, keys=nodes[0].keys)
     assert refused.value.reason == "cut_due"
 
     caplog.set_level(logging.INFO, logger="node.service.ledger_app")
-    commit_all(nodes, vkeys, [rotation(chain_id, vkeys, 2, epoch2, NO_LINK)], left + ERASE_AFTER + 2)
+    commit_all(nodes, vkeys, [rotation(nodes, vkeys, 2, epoch2, NO_LINK)], left + ERASE_AFTER + 2)
     cut_height = nodes[0].store.height()
     assert sum("cut the commune data key at epoch 2" in r.getMessage() and "deleted the secrets of epochs [0, 1]"
                in r.getMessage() for r in caplog.records) == 2       # each node says so
-    for node in nodes:
+    assert sum("deleted 2 receive key file(s)" in r.getMessage() for r in caplog.records) == 2
+    for i, node in enumerate(nodes):
         assert sorted(node.keys.secrets) == [2]
+        # Only the receive key the cut epoch went to is left, on disk and in memory.
+        assert list(home_receive_keys(commune, i)) == list(node.keys.receive) == list(node.keys.receive_used)
     sealing = get_sealing(nodes[0].store.state)
     assert not sealing["cut_due"] and not sealing["rotation_due"] and sealing["cut"] == {"epoch": 2,
                                                                                        "height": cut_height}
 
-    # (1) Nothing any holder keeps opens the erased household's data keys or readings.
-    assert what_opens(nodes, vkeys, gone.public) == []
-    # ... while the survivor's old readings still open (the same check can find them).
-    assert "Sealed nonce 1 of epoch 0" in what_opens(nodes, vkeys, stays.public)
+    # (1) Nothing any holder keeps opens the erased household's data keys or readings:
+    # not its identity key file with genesis.json and every block, nor the receive key
+    # files left in its home.
+    assert what_opens(nodes, vkeys, gone.public, commune) == []
+    # ... while the survivor's old readings still open (the same check can find them),
+    assert "Sealed nonce 1 of epoch 0" in what_opens(nodes, vkeys, stays.public, commune)
+    # ... and a holder that copied its receive key files before the cut still opens them.
+    assert "Sealed nonce 1 of epoch 0" in what_opens(nodes, vkeys, gone.public, commune, copied)
 
     # (2) The survivor's old reading opens through the state: its data key of epoch 0,
     # wrapped under the cut, opened with the keyring the node holds now.
@@ -266,7 +301,7 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
     for node in nodes:
         assert node.store.verify_state_hash(node.keys) == node.store.state_hash()
     # A node restarted after the cut opens only the cut epoch, and still computes the root.
-    fresh = open_node_keyring(nodes[0].genesis, nodes[0].store.state, vkeys[0])
+    fresh = open_node_keyring(nodes[0].genesis, nodes[0].store.state, vkeys[0], home_receive_keys(commune, 0))
     assert sorted(fresh.secrets) == [2]
     assert nodes[0].store.verify_state_hash(fresh) == nodes[0].store.state_hash()
 
@@ -276,7 +311,8 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
     hidden = [key for key, raw in state.iter_prefix(L.INTERVAL) if not L.is_public_interval(decode_value(raw))]
     assert hidden or state.get(L.POOL) is not None     # a hidden aggregate, salted under the aggregate key
     snapshot = compute_snapshot(nodes[1].store.height(), nodes[1].store.state_hash(), state.iter_prefix(b""))
-    installed = compute_snapshot_state(snapshot.meta, snapshot.chunks, key=vkeys[0])
+    installed = compute_snapshot_state(snapshot.meta, snapshot.chunks, key=vkeys[0],
+                                       receive=home_receive_keys(commune, 0))
     assert installed[META_STATE_HASH] == encode_value(nodes[1].store.state_hash())
 
     nodes[0].store.close()
@@ -286,18 +322,31 @@ def test_cut_leaves_nothing_that_opens_the_erased_household(nodes, commune, capl
 
 def test_a_cut_without_erasure_is_allowed_and_needs_a_copy_to_apply(nodes, commune):
     vkeys = [load_key(commune / f"validator-{i}" / KEY_FILE) for i in range(2)]
-    chain_id, t = nodes[0].chain_id, int(time.time())
-    cut = rotation(chain_id, vkeys, 1, os.urandom(32), NO_LINK)
+    t = int(time.time())
     state = nodes[0].store.state
+    # Epoch 0 went to the genesis receive keys: a cut sealed to them is refused, as the
+    # holders would have to keep them (and so epoch 0) to open it.
+    stale = rotation(nodes, vkeys, 1, os.urandom(32), NO_LINK)
+    with pytest.raises(InvalidTx) as refused:
+        check_tx(state, nodes[0].genesis, stale, t * 1000, headers=HEADER_RULES, keys=nodes[0].keys)
+    assert refused.value.reason == "stale_receive_key"
+    commit_all(nodes, vkeys, fresh_receive_keys(nodes), t)
+    cut = rotation(nodes, vkeys, 1, os.urandom(32), NO_LINK)
+    t += 1
     ctx = BlockContext(nodes[0].store.height() + 1, t * 1000, vkeys[0].public, 1)
     # A node whose keyring holds every epoch but no copy of the new one cannot compute
-    # the cut's state (it would wrap the survivors' keys): it stops, it does not judge.
+    # the cut's state (it would wrap the survivors' keys): it stops, it does not judge;
+    # nor can a holder's node that lost the receive key its copy went to.
     outsider = Keyring(dict(nodes[0].keys.secrets))
     with pytest.raises(MissingCommuneKey, match="epoch 1, a cut"):
         apply_block(state, nodes[0].genesis, ctx, (cut,), headers=HEADER_RULES, keys=outsider)
+    lost = Keyring(dict(nodes[0].keys.secrets), holder=nodes[0].keys.holder)
+    with pytest.raises(MissingCommuneKey, match="receive key .* which it does not hold"):
+        apply_block(state, nodes[0].genesis, ctx, (cut,), headers=HEADER_RULES, keys=lost)
     commit_all(nodes, vkeys, [cut], t)
-    for node in nodes:
+    for i, node in enumerate(nodes):
         assert sorted(node.keys.secrets) == [1]
+        assert len(home_receive_keys(commune, i)) == 1        # the genesis one is gone
         assert node.store.verify_state_hash(node.keys) == node.store.state_hash()
     assert get_sealing(nodes[0].store.state)["cut"] == {"epoch": 1, "height": nodes[0].store.height()}
 
@@ -317,9 +366,11 @@ def test_a_cut_keeps_the_meter_and_prm_lookups(nodes, commune):
     before = indexes()
     assert len(before) == 4 and not any(spec.meter.encode() in k or spec.prm.encode() in k for k in before)
     new = os.urandom(32)
-    commit_all(nodes, vkeys, [rotation(chain_id, vkeys, 1, new, NO_LINK)], t)
+    commit_all(nodes, vkeys, fresh_receive_keys(nodes), t)
+    t += 1
+    commit_all(nodes, vkeys, [rotation(nodes, vkeys, 1, new, NO_LINK)], t)
     assert indexes() == before
-    fresh = open_node_keyring(nodes[0].genesis, nodes[0].store.state, vkeys[0])
+    fresh = open_node_keyring(nodes[0].genesis, nodes[0].store.state, vkeys[0], receive=home_receive_keys(commune, 0))
     assert sorted(fresh.secrets) == [1]
     newcomer = Keypair(os.urandom(32))
 
@@ -338,3 +389,26 @@ def test_a_cut_keeps_the_meter_and_prm_lookups(nodes, commune):
     for node in nodes:
         assert decode_value(node.store.state.get(L.key_household(newcomer.public)))[L.HH_PRM] == "30000099990001"
         assert node.store.verify_state_hash(fresh) == node.store.state_hash()
+
+
+def test_invalid_set_receive_key_forged_or_from_a_non_holder(nodes, commune):
+    vkeys = [load_key(commune / f"validator-{i}" / KEY_FILE) for i in range(2)]
+    household = load_key(commune / "household-0" / KEY_FILE)
+    node, public = nodes[0], compute_commune_public(os.urandom(32))
+    # Naming validator-0, signed by validator-1: the gossip layer rejects the forwarder.
+    forged = sign_message(T.SetReceiveKey(signer=vkeys[0].public, nonce=1, public=public, sig=bytes(64)),
+                          node.chain_id, vkeys[1])
+    forged = dataclasses.replace(forged, signer=vkeys[0].public)
+    verdict = node.on_tx("peer", forged.encode())
+    assert (verdict.outcome, verdict.reason) == (Outcome.REJECT, "bad_signature")
+    outsider = sign_message(T.SetReceiveKey(signer=household.public, nonce=1, public=public, sig=bytes(64)),
+                            node.chain_id, household)
+    with pytest.raises(InvalidTx) as refused:
+        check_tx(node.store.state, node.genesis, outsider.encode(), int(time.time()) * 1000, headers=HEADER_RULES,
+                 keys=node.keys)
+    assert refused.value.reason == "not_a_holder"
+    # A holder's own one goes through, and the next rotation must seal to it.
+    own = node.get_missing_receive_key()
+    assert own is not None and node.get_missing_receive_key() is not None    # (not in the mempool: made again)
+    node.submit_tx(own)
+    assert node.get_missing_receive_key() is None                            # one waits in the mempool

@@ -7,7 +7,6 @@ responders (tests/unit/service/test_light.py ``FakeNet``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 
@@ -17,14 +16,15 @@ from node.api.app import TxRefused
 from node.meter.sealing import ChainSealing, make_data_key_tx
 from node.service.lightnode import LightNode
 from tests.unit.service.test_light import FakeNet, follow, light
+from tests.unit.service.rotations import make_rotation
 from tests.unit.service.test_pending_txs import commit_block
 from tests.unit.service.test_sealed_node import commune, household  # noqa: F401 (fixtures)
 from tokens import layout as L
 from tokens.queries import get_household, get_sealing
 from tokens.sealing import build_sealed, open_own_sealed
-from tokens.txs import MeterReading, RotateDataKey, Sealed, SetDataKey, Transfer, ValidatorSig, decode_tx
-from wire import sign_message, signing_bytes
-from wire.seal import NO_LINK, compute_commune_public, seal_commune_secret, seal_link
+from tokens.txs import MeterReading, Sealed, SetDataKey, Transfer, decode_tx
+from wire import sign_message
+from wire.seal import NO_LINK, seal_link
 
 
 def reading(node, commune, seq: int, epoch: int) -> bytes:
@@ -41,16 +41,17 @@ def transfer(node, commune, nonce: int, epoch: int) -> bytes:
     return build_sealed(inner, key, node.chain_id, epoch, os.urandom(24)).encode()
 
 
-def rotate(node, cut: bool = False) -> None:
+def rotate(node, cut: bool = False) -> list[bytes]:
     """The next epoch of the commune key, sealed to the one validator; ``cut``: linking
-    back to nothing (docs/privacy.md "Erasure")."""
+    back to nothing (docs/privacy.md "Erasure"), after the validator's node published a
+    fresh receive key in the same block."""
     vkey, new = node.key, os.urandom(32)
     epoch = max(node.keys.secrets)
-    tx = RotateDataKey(nonce=epoch + 1, public=compute_commune_public(new), holders=(vkey.public,),
-                       sealed=(seal_commune_secret(vkey.public, new, os.urandom(32)),),
-                       link=NO_LINK if cut else seal_link(new, node.keys.secrets[epoch], os.urandom(24)), sigs=())
-    return dataclasses.replace(tx, sigs=(ValidatorSig(validator=vkey.public,
-                                                      sig=vkey.sign(signing_bytes(node.chain_id, tx))),)).encode()
+    fresh = node.get_missing_receive_key() if cut else None
+    receive = {vkey.public: decode_tx(fresh).public} if fresh else None
+    tx = make_rotation(node.store.state, node.chain_id, [vkey], epoch + 1, new,
+                       NO_LINK if cut else seal_link(new, node.keys.secrets[epoch], os.urandom(24)), receive=receive)
+    return [fresh, tx] if fresh else [tx]
 
 
 def step(node, commune, client, txs=()) -> None:
@@ -131,7 +132,7 @@ def test_readings_in_flight_across_a_rotation_are_resealed_and_commit(node, comm
     ahead = transfer(node, commune, 2 ** 62, 0)                # a nonce still free after it
     light_node.submit_tx(late)
     light_node.submit_tx(ahead)
-    step(node, commune, client, [rotate(node, cut)])
+    step(node, commune, client, rotate(node, cut))
     assert sorted(node.keys.secrets) == ([1] if cut else [0, 1])
     # It sees epoch 1 and publishes its key; a reading sealed under epoch 0 is refused now.
     assert [e.tx.epoch for e in pending_of(light_node, SetDataKey)] == [0, 1]   # 0 committed, not yet dropped
@@ -164,7 +165,7 @@ def test_a_block_that_moves_a_data_key_makes_the_next_one_due(node, commune, fol
     assert node.get_wait_s() == 0.0 and node.is_ready()
     commit_block(node, commune, [])
     assert node.get_wait_s() != 0.0
-    commit_block(node, commune, [rotate(node)])
+    commit_block(node, commune, rotate(node))
     assert node.get_wait_s() == 0.0
     commit_block(node, commune, [])
     assert node.get_wait_s() != 0.0

@@ -21,15 +21,16 @@ from node.service.node import Node
 from node.service.runner import check_households_sealed, open_store
 from node.service.sealing import NoCommuneKey
 from node.store.store import DB_DIR
+from tests.unit.service.rotations import make_rotation
 from tests.unit.service.test_pending_txs import commit_block
 from tests.support.nodes import run_cli
 from tokens import layout as L
 from tokens.genesis import parse_genesis
 from tokens.queries import get_sealing
 from tokens.sealing import Keyring, build_sealed, build_set_data_key
-from tokens.txs import MeterReading, RotateDataKey, ValidatorSig
-from wire import sign_message, signing_bytes
-from wire.seal import compute_commune_public, seal_commune_secret, seal_link
+from tokens.txs import MeterReading, decode_tx
+from wire import sign_message
+from wire.seal import seal_link
 
 
 @pytest.fixture
@@ -88,12 +89,9 @@ def test_keyring_follows_a_rotation_and_old_payloads_stay_readable(node, commune
     vkey = node.key
     old = node.keys.secrets[0]
     new = os.urandom(32)
-    tx = RotateDataKey(nonce=1, public=compute_commune_public(new), holders=(vkey.public,),
-                       sealed=(seal_commune_secret(vkey.public, new, os.urandom(32)),),
-                       link=seal_link(new, old, os.urandom(24)), sigs=())
-    tx = dataclasses.replace(tx, sigs=(ValidatorSig(validator=vkey.public,
-                                                    sig=vkey.sign(signing_bytes(node.chain_id, tx))),))
-    commit_block(node, commune, [tx.encode()])
+    tx = make_rotation(node.store.state, node.chain_id, [vkey], 1, new, seal_link(new, old, os.urandom(24)))
+    assert decode_tx(tx).receive != (None,)       # sealed to the home's receive key
+    commit_block(node, commune, [tx])
     assert node.keys.secrets == {0: old, 1: new}
     assert get_sealing(node.store.state)["epoch"] == 1
     # The state root of every entry, salted, is the stored one; node verify replays it all.

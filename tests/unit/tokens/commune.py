@@ -21,7 +21,7 @@ from tokens.genesis import Genesis, parse_genesis
 from tokens.sealing import Keyring, compute_genesis_keyring
 from tokens.upgrades import get_protocol_version
 from wire import Keypair, sign_message, signing_bytes
-from wire.seal import compute_commune_public, seal_commune_secret
+from wire.seal import compute_commune_public, seal_holder_secret
 
 GENESIS_TIME = 1_700_000_000 - 1_700_000_000 % 86_400      # midnight UTC
 ZERO_SIG = bytes(64)
@@ -41,13 +41,22 @@ def household_doc(i: int, key: Keypair, producer: bool) -> dict[str, Any]:
             "kva": 9 if producer else 6, "peak_w": 6000 if producer else 0}
 
 
-def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, *, dev: bool = False,
-                 n_validators: int = 4, sky: dict[str, Any] | None = None,
-                 commune_secret: bytes | None = None,
-                 classes: list[dict[str, Any]] | None = None) -> tuple[Genesis, list[Keypair]]:
+def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, **kw: Any) -> tuple[Genesis,
+                                                                                                 list[Keypair]]:
+    """The parsed genesis of ``make_genesis_doc``, and the households' keys."""
+    doc, keys = make_genesis_doc(n_households, params, **kw)
+    return parse_genesis(json.dumps(doc, sort_keys=True).encode()), keys
+
+
+def make_genesis_doc(n_households: int = 4, params: dict[str, Any] | None = None, *, dev: bool = False,
+                     n_validators: int = 4, sky: dict[str, Any] | None = None,
+                     commune_secret: bytes | None = None, receive: dict[bytes, bytes] | None = None,
+                     classes: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], list[Keypair]]:
     """A genesis with ``n_households`` households; households 0 and 1 produce. With
     ``sky`` (a genesis "sky" section), exports are capped by its clear-sky table. With
-    ``commune_secret``, the chain seals payloads under that commune data key (epoch 0).
+    ``commune_secret``, the chain seals payloads under that commune data key (epoch 0),
+    sealed to the receive keys ``receive`` names (validator key -> X25519 public), else
+    to the validators' identity keys.
     ``classes``: the genesis "classes" section (docs/classes.md)."""
     keys = [keypair("household", i) for i in range(n_households)]
     doc = {
@@ -65,10 +74,14 @@ def make_genesis(n_households: int = 4, params: dict[str, Any] | None = None, *,
     if classes is not None:
         doc["classes"] = classes
     if commune_secret is not None:
+        receive = receive or {}
         doc["sealing"] = {"public": compute_commune_public(commune_secret).hex(),
-                          "sealed": {v.public.hex(): seal_commune_secret(v.public, commune_secret, bytes([i]) * 32).hex()
+                          "sealed": {v.public.hex(): seal_holder_secret(v.public, receive.get(v.public), commune_secret,
+                                                                        bytes([i]) * 32).hex()
                                      for i, v in enumerate(VALIDATORS[:n_validators])}}
-    return parse_genesis(json.dumps(doc, sort_keys=True).encode()), keys
+        if receive:
+            doc["sealing"]["receive"] = {k.hex(): public.hex() for k, public in receive.items()}
+    return doc, keys
 
 
 def sign(tx: T.Tx, genesis: Genesis, key: Keypair) -> bytes:

@@ -81,6 +81,7 @@ def test_removed_auditor_gets_no_copy_of_the_next_epoch(chain):
     assert chain.kv.get(L.key_auditor(AUDITOR.public)) is None and get_sealing(chain.kv)["rotation_due"] is True
     tx = T.RotateDataKey(nonce=2, public=compute_commune_public(s2), holders=tuple(k.public for k in VALIDATORS),
                          sealed=tuple(T.decode_tx(rotate(chain, s2, VALIDATORS, VALIDATORS)).sealed),
+                         receive=(None,) * len(VALIDATORS),
                          link=T.decode_tx(rotate(chain, s2, VALIDATORS, VALIDATORS)).link, sigs=())
     chain.block([cosign(chain.genesis, tx, VALIDATORS[:3])])
     assert sorted(compute_keyring(chain.kv, AUDITOR.seed, AUDITOR.public).secrets) == [0, 1]

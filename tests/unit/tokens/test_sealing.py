@@ -33,8 +33,10 @@ NEWCOMER = keypair("validator", 9)
 class SealChain(Chain):
     """A chain that seals payloads, applied with a validator's keyring."""
 
-    def __init__(self, n_households: int = 4, classes: list | None = None) -> None:
-        genesis, self.households = make_genesis(n_households, commune_secret=SECRET, classes=classes)
+    def __init__(self, n_households: int = 4, classes: list | None = None,
+                 genesis_receive: dict[bytes, bytes] | None = None) -> None:
+        genesis, self.households = make_genesis(n_households, commune_secret=SECRET, classes=classes,
+                                                receive=genesis_receive)
         super().__init__(genesis)
         self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
         self.epoch = 0
@@ -307,7 +309,7 @@ def test_meter_and_prm_indexes_are_salted_with_the_household_they_name():
 def rotate(c: SealChain, new_secret: bytes, holders, signers) -> bytes:
     sealed = tuple(seal_commune_secret(k.public, new_secret, c.fresh(32)) for k in holders)
     tx = T.RotateDataKey(nonce=c.epoch + 1, public=compute_commune_public(new_secret),
-                         holders=tuple(k.public for k in holders), sealed=sealed,
+                         holders=tuple(k.public for k in holders), sealed=sealed, receive=(None,) * len(holders),
                          link=seal_link(new_secret, SECRET, c.fresh(24)), sigs=())
     return cosign(c.genesis, tx, signers)
 
