@@ -99,9 +99,11 @@ def get_genesis_keyring(genesis: Genesis) -> Keyring | None:
 class Chain:
     """Applies blocks to a MemoryKV, like a node would (persisting result.writes)."""
 
-    def __init__(self, genesis: Genesis) -> None:
+    def __init__(self, genesis: Genesis, keys: Keyring | None = None) -> None:
+        """``keys``: the epoch-0 keyring the genesis state is computed with (default: the
+        first validator's, opened from the genesis with its identity key)."""
         self.genesis = genesis
-        self.kv = MemoryKV(genesis_writes(genesis, get_genesis_keyring(genesis)))
+        self.kv = MemoryKV(genesis_writes(genesis, keys if keys is not None else get_genesis_keyring(genesis)))
         self.height = 0
         self.time_s = genesis.genesis_time
         self.nonces: dict[bytes, int] = {}

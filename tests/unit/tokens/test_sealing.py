@@ -37,7 +37,7 @@ class SealChain(Chain):
                  genesis_receive: dict[bytes, bytes] | None = None) -> None:
         genesis, self.households = make_genesis(n_households, commune_secret=SECRET, classes=classes,
                                                 receive=genesis_receive)
-        super().__init__(genesis)
+        super().__init__(genesis, Keyring({0: SECRET}))
         self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
         self.epoch = 0
         self.public = compute_commune_public(SECRET)
