@@ -17,7 +17,7 @@ from typing import Any
 from node.home.errors import HomeError
 from node.home.keyfile import load_key, new_keypair, save_key
 from node.home.receivekeys import (
-    RECEIVE_DIR, delete_receive_keys, get_receive_dir, load_receive_keys, save_receive_key,
+    RECEIVE_DIR, delete_receive_keys, get_receive_dir, load_receive_keys, read_made_after_cut, save_receive_key,
 )
 from tokens.genesis import (
     Genesis, GenesisError, HouseholdSpec, default_params, parse_genesis, parse_genesis_household, seal_household,
@@ -246,8 +246,9 @@ def move_receive_keys(source: Path, target: Path) -> list[bytes]:
     if Path(source).resolve() == Path(target).resolve():
         return []
     keys = load_receive_keys(source)
-    for secret in keys.values():
-        save_receive_key(target, secret)
+    made = read_made_after_cut(source)
+    for public, secret in keys.items():
+        save_receive_key(target, secret, made.get(public))
     delete_receive_keys(source, list(keys))
     return list(keys)
 

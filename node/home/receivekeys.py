@@ -34,9 +34,12 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def save_receive_key(directory: Path, secret: bytes) -> bytes:
+def save_receive_key(directory: Path, secret: bytes, made_after_cut: int | None = None) -> bytes:
     """Write the receive key of X25519 ``secret`` into ``directory``, atomically and
-    readable by its owner only, before anything is sealed to it; returns its public key."""
+    readable by its owner only, before anything is sealed to it; returns its public key.
+    ``made_after_cut``: the epoch of the chain's latest cut when it was made (None: before
+    any), so that a node restarted after a later cut tells a key made since, which no
+    epoch before that cut can have gone to, from one it must delete (``prune``)."""
     public = compute_commune_public(secret)
     directory = Path(directory)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -44,7 +47,8 @@ def save_receive_key(directory: Path, secret: bytes) -> bytes:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"type": "x25519-receive", "public": public.hex(), "secret": secret.hex()}, fh, indent=1)
+        json.dump({"type": "x25519-receive", "public": public.hex(), "secret": secret.hex(),
+                   "made_after_cut": made_after_cut}, fh, indent=1)
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -54,10 +58,29 @@ def save_receive_key(directory: Path, secret: bytes) -> bytes:
     return public
 
 
-def new_receive_key(directory: Path) -> tuple[bytes, bytes]:
+def new_receive_key(directory: Path, made_after_cut: int | None = None) -> tuple[bytes, bytes]:
     """A fresh receive key, saved: (public, secret)."""
     secret = os.urandom(32)
-    return save_receive_key(directory, secret), secret
+    return save_receive_key(directory, secret, made_after_cut), secret
+
+
+def read_made_after_cut(directory: Path) -> dict[bytes, int | None]:
+    """Each receive key file's ``made_after_cut`` (None where absent: a key made before any
+    cut, or by a version that did not write it). Files ``load_receive_keys`` checked."""
+    made: dict[bytes, int | None] = {}
+    directory = Path(directory)
+    if not directory.is_dir():
+        return made
+    for path in directory.iterdir():
+        match = _NAME.match(path.name)
+        if match is None:
+            continue
+        try:
+            value = json.loads(path.read_text()).get("made_after_cut")
+        except (OSError, ValueError, AttributeError):
+            value = None
+        made[bytes.fromhex(match.group(1))] = value if type(value) is int else None
+    return made
 
 
 def load_receive_keys(directory: Path) -> dict[bytes, bytes]:

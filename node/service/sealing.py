@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from node.home.receivekeys import delete_receive_keys, new_receive_key
+from node.home.receivekeys import delete_receive_keys, new_receive_key, read_made_after_cut
 from node.service.errors import ServiceError
 from tokens import layout as L
 from tokens.genesis import Genesis
@@ -87,16 +87,28 @@ def delete_used_receive_keys(keys: Keyring | None, cut: int, directory: Path | N
     return delete_receive_keys(directory, gone) if directory is not None and gone else []
 
 
+def get_cut_epoch(state: KV) -> int | None:
+    """The epoch of the chain's latest cut (None: no cut yet)."""
+    raw = state.get(L.META_DATA_CUT)
+    return None if raw is None else decode_value(raw)[0]
+
+
 def prune_receive_keys(keys: Keyring | None, state: KV, key: Keypair, directory: Path) -> list[Path]:
     """At start, on a chain past a cut: delete the receive keys that open no copy in the
     state and are not this holder's published one. The copies of the epochs before the
     cut left the state with it, so these opened only those (or nothing): a node stopped
     between a cut's commit and its deletion finishes it here."""
-    if keys is None or state.get(L.META_DATA_CUT) is None:
+    cut = get_cut_epoch(state)
+    if keys is None or cut is None:
         return []
     raw = state.get(L.key_receive_key(key.public))
     published = None if raw is None else decode_value(raw)[L.RK_PUBLIC]
-    gone = sorted(p for p in keys.receive if p not in keys.receive_used and p != published)
+    # A key made since the latest cut went to no epoch before it: one submitted before
+    # the stop but not yet committed stays, or the next rotation could seal to a key
+    # this node had deleted.
+    made = read_made_after_cut(directory)
+    gone = sorted(p for p in keys.receive if p not in keys.receive_used and p != published
+                  and (made.get(p) is None or made[p] < cut))
     for public in gone:
         del keys.receive[public]
     return delete_receive_keys(directory, gone) if gone else []
@@ -133,7 +145,7 @@ def make_receive_key_tx(state: KV, key: Keypair, chain_id: bytes, keys: Keyring,
     can be sealed to it, and its ``SetReceiveKey`` signed by ``key`` (nonce above both
     the published one and ``nonce_floor``: a clock value, so that a restarted node
     does not reuse one)."""
-    public, secret = new_receive_key(directory)
+    public, secret = new_receive_key(directory, get_cut_epoch(state))
     keys.receive[public] = secret
     raw = state.get(L.key_receive_key(key.public))
     nonce = max(nonce_floor, 1 if raw is None else decode_value(raw)[L.RK_NONCE] + 1)
