@@ -21,7 +21,6 @@ from consensus.block import (
 )
 from consensus.vote import PRECOMMIT, Vote
 from wire import decode
-from tokens import layout as L
 from tokens import txs as T
 from tokens.queries import get_sealing
 from tokens.rules_auditors import AuditorProposal

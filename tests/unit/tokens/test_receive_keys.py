@@ -11,11 +11,9 @@ import pytest
 
 from tests.unit.tokens.commune import VALIDATORS, ZERO_SIG, Chain, cosign, make_genesis, make_genesis_doc, sign
 from tests.unit.tokens.test_sealing import SECRET, SealChain
-from tokens import InvalidLedgerBlock, InvalidTx, apply_block, check_tx
-from tokens import layout as L
+from tokens import InvalidTx, check_tx
 from tokens import txs as T
 from tokens.genesis import GenesisError, parse_genesis
-from tokens.kv import decode_value
 from tokens.queries import get_sealing
 from tokens.sealing import Keyring, compute_genesis_keyring, compute_keyring, read_receive_keys, seal_to_holders
 from wire.seal import NO_LINK, compute_commune_public, compute_x25519_public, seal_link
