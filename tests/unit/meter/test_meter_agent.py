@@ -73,6 +73,10 @@ async def test_agent_submits_and_retries_while_the_node_is_down(tmp_path):
             # 2. The node comes up: the latest reading is submitted.
             await trio.to_thread.run_sync(node.start)
             await wait_until(lambda: node.accepted, what="a first accepted reading")
+            # Stop the node only once its answer reached the agent: stopped in between,
+            # the agent sends the same reading again (lossless, but the stub refuses its
+            # repeated t, and the check on ``node.refused`` below would fail by timing).
+            await wait_until(lambda: agent.status.accepted == len(node.accepted), what="the agent's first answer")
             # 3. The node goes down while the meter moves on; then it comes back.
             await trio.to_thread.run_sync(node.stop)
             failures = agent.status.failures
