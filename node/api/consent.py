@@ -166,6 +166,16 @@ class ConsentApi:
             return error(404, "not_found", f"no grant {call['id']}")
         return JSONResponse(self.describe_grant(grant))
 
+    async def remove_client(self, call: Call) -> Response:
+        household = self.check_household(call.request)
+        if isinstance(household, Response):
+            return household
+        removed = self.store.remove_client(call["client_id"], self.now())
+        if removed is None:
+            return error(404, "not_found", f"no client {call['client_id']}")
+        client, revoked = removed
+        return JSONResponse({"client_id": client["client_id"], "name": client["name"], "revoked_grants": revoked})
+
     async def access_log(self, call: Call) -> Response:
         household = self.check_household(call.request)
         if isinstance(household, Response):

@@ -235,6 +235,7 @@ def build_consent_schemas() -> dict[str, Schema]:
         "Empty": {"type": "object"},
         "ConsentClient": obj({**client["properties"], "client_secret": STR}),
         "ConsentGrant": grant,
+        "ConsentClientRemoved": obj({"client_id": STR, "name": STR, "revoked_grants": INT}),
         "ConsentGrants": obj({"address": HEX32, "usage_point_id": STR, "grants": arr(grant), "clients": arr(client)}),
         "AccessLog": obj({"entries": arr(entry), "next_before": nullable(INT)}),
         "PrivilegedReads": obj({"household": HEX32, "entries": arr(obj(

@@ -228,6 +228,8 @@ def build_consent_rows(consent: ConsentApi) -> tuple[Operation, ...]:
                                                       "at most P3Y)" if name == "duration" else f"OAuth2 {name}.")
                         for name in OAUTH_QUERY)
     grant_id = path_param("id", Text(16, "[0-9a-f]{16}"), "Grant id.", label="grant id", example="00" * 8)
+    client_id = path_param("client_id", Text(22, "[A-Za-z0-9_-]{22}"), "Client id.", label="client id",
+                           example="A" * 22)
     return (
         Operation("/oauth/authorize", "GET", consent.authorize_show,
                   "What a client asks of this household: client, scopes, duration, usage point.", "consent",
@@ -265,6 +267,11 @@ def build_consent_rows(consent: ConsentApi) -> tuple[Operation, ...]:
         Operation("/consent/grants/{id}/revoke", "POST", consent.revoke_grant,
                   "The household revokes a grant: every token of it stops working at once.", "consent",
                   json_reply("The revoked grant", "ConsentGrant"), (grant_id,), errors=(404,), access=OWN),
+        Operation("/consent/clients/{client_id}/remove", "POST", consent.remove_client,
+                  "The household removes a client: every grant it holds is revoked at once and its codes and "
+                  "tokens are forgotten; the grants stay listed, revoked.", "consent",
+                  json_reply("The removed client", "ConsentClientRemoved"), (client_id,), errors=(404,),
+                  access=OWN),
         Operation("/consent/log", "GET", consent.access_log,
                   "Every Data Connect read of this household's data, newest first: who, when, scope, dates, answer.",
                   "consent", json_reply("Access log", "AccessLog"), (

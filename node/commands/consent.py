@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 import time
 from pathlib import Path
@@ -130,6 +131,24 @@ def client_add(
         return
     typer.echo(f"client_id      {doc['client_id']}\nclient_secret  {doc['client_secret']}  (shown once)\n"
                f"authorize at   {url}/oauth/authorize  token at {url}/oauth/token")
+
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{22}")   # secrets.token_urlsafe(16), as the node makes them
+
+
+@client_app.command("remove")
+def client_remove(
+    client_id: str = typer.Option(..., "--client", help="The client's id (voisinage consent grants)."),
+    key: Path = KEY_OPTION, node: str = NODE_OPTION,
+) -> None:
+    """Remove a client: every grant it holds is revoked at once, its tokens stop working."""
+    if not CLIENT_ID.fullmatch(client_id):
+        raise UserError(f"--client {client_id!r} is not a client id (22 letters, digits, '-' or '_': "
+                        "voisinage consent grants lists yours)")
+    url, keypair = parse_node_url(node), load_key(key)
+    with open_client() as client:
+        doc = send_signed(client, url, keypair, "POST", f"/consent/clients/{client_id}/remove").json()
+    typer.echo(f"removed client {doc['client_id']} ({doc['name']}): {doc['revoked_grants']} active grant(s) revoked")
 
 
 def split_authorize_url(url: str, node: str) -> str:

@@ -89,6 +89,27 @@ class ConsentStore:
     def list_clients(self) -> list[Record]:
         return list(self._scan(CLIENT))
 
+    def remove_client(self, client_id: str, now: int) -> tuple[Record, int] | None:
+        """Remove a client the household no longer wants: every grant it holds is revoked
+        from ``now`` on (kept, so the household still sees what it had granted), and its
+        codes and tokens are forgotten, in one synced batch. The client and how many of its
+        grants were still active; None if there is no such client."""
+        client = self.get_client(client_id)
+        if client is None:
+            return None
+        revoked = 0
+        with self.db.write_batch(sync=True) as batch:
+            for grant in self._scan(GRANT):
+                if grant["client_id"] == client_id and grant["revoked"] is None:
+                    revoked += now < grant["expires"]
+                    batch.put(GRANT + grant["id"].encode(), encode_record(dict(grant, revoked=now)))
+            for prefix in (CODE, TOKEN):
+                for key, raw in self.db.iterator(prefix=prefix):
+                    if json.loads(raw)["client_id"] == client_id:
+                        batch.delete(key)
+            batch.delete(CLIENT + client_id.encode())
+        return client, revoked
+
     # -- grants, codes, tokens ---------------------------------------------------------
 
     def put_grant(self, grant: Record) -> None:

@@ -186,3 +186,32 @@ def test_consent_routes_refuse_unsigned_and_foreign_keys(livenet: LiveNet, capsy
         assert resp.status_code == 401 and "x-voisinage-key" in resp.json()["error_description"]
     code, _, err = run(capsys, livenet, "consent", "grants", key=HH1)
     assert code == 1 and "not this node's household" in err and "Traceback" not in err
+
+
+def test_removed_client_loses_its_grants_and_tokens_at_once(livenet: LiveNet, capsys):
+    code, out, err = run(capsys, livenet, "consent", "client", "add", "--name", "Gone App",
+                         "--redirect-uri", REDIRECT, "--json")
+    assert code == 0, err
+    client = json.loads(out)
+    code = approve(capsys, livenet, authorize_url(livenet, client["client_id"], "daily_consumption"))
+    with httpx.Client(timeout=10) as http:
+        tokens = exchange(http, livenet, client, code).json()
+        day = local_day(livenet.wait_settled_production(HH0)["start"])
+        prm = prm_of(livenet, HH0)
+        assert read(http, livenet, DC, tokens["access_token"], prm, day, day + dt.timedelta(days=1)).status_code == 200
+        code, out, err = run(capsys, livenet, "consent", "client", "remove", "--client", client["client_id"])
+        assert code == 0, err
+        assert out == f"removed client {client['client_id']} (Gone App): 1 active grant(s) revoked"
+        after = read(http, livenet, DC, tokens["access_token"], prm, day, day + dt.timedelta(days=1))
+        assert (after.status_code, after.json()["error"]) == (401, "invalid_token")
+        refresh = http.post(livenet.url(HH0) + "/oauth/token", auth=(client["client_id"], client["client_secret"]),
+                            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+        assert (refresh.status_code, refresh.json()["error"]) == (401, "invalid_client")
+    code, out, err = run(capsys, livenet, "consent", "grants", "--json")
+    doc = json.loads(out)
+    assert client["client_id"] not in {c["client_id"] for c in doc["clients"]}
+    assert [g["status"] for g in doc["grants"] if g["client_name"] == "Gone App"] == ["revoked"]
+    code, out, err = run(capsys, livenet, "consent", "client", "remove", "--client", client["client_id"])
+    assert code == 1 and f"no client {client['client_id']}" in err and "Traceback" not in err
+    code, out, err = run(capsys, livenet, "consent", "client", "remove", "--client", "not/an id")
+    assert code == 1 and "is not a client id" in err and "Traceback" not in err

@@ -67,6 +67,8 @@ def get_good_values(schema: dict[str, Any]) -> list[str]:
         return ["12345678901234"]
     if schema.get("pattern") == "^[0-9a-f]{16}$":
         return ["0123456789abcdef"]
+    if schema.get("pattern") == "^[A-Za-z0-9_-]{22}$":
+        return ["Az09_-" * 3 + "abcd"]
     if schema.get("format") == "date":
         return ["2026-06-21", "2024-02-29"]
     if "pattern" not in schema and "maxLength" in schema:
@@ -85,6 +87,8 @@ def get_bad_values(schema: dict[str, Any]) -> list[str]:
         return ["1234", "1" * 15, "x" * 14]
     if schema.get("pattern") == "^[0-9a-f]{16}$":
         return ["0" * 15, "G" * 16, "0" * 17]
+    if schema.get("pattern") == "^[A-Za-z0-9_-]{22}$":
+        return ["a" * 21, "a" * 23, "a" * 21 + "."]
     if schema.get("format") == "date":
         return ["2026-13-01", "2025-02-29", "21/06/2026", "2026-6-1", "0001-01-01"]
     if "pattern" not in schema and "maxLength" in schema:

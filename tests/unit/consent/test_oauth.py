@@ -256,3 +256,24 @@ def test_dead_codes_and_access_tokens_are_swept_a_day_later(flow):
     # The refresh token lives as long as its grant: still there, still good.
     status, fresh, _ = token_request(server, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
     assert status == 200 and fresh["access_token"]
+
+
+def test_removed_client_revokes_its_grants_and_forgets_its_codes_and_tokens(flow):
+    server, store, clock = flow
+    store.add_client({"client_id": "other", "name": "Other", "redirect_uri": REDIRECT,
+                      "secret_sha256": compute_secret_hash("x"), "created": T0})
+    _, location = approve(server)
+    _, body, _ = exchange(server, code_of(location))
+    _, unused = approve(server)                     # a second grant, its code never exchanged
+    store.put_token("theirs", {"grant_id": "g", "client_id": "other", "kind": "access", "expires": T0 + 99})
+    clock.now += 10
+    client, revoked = store.remove_client("app", clock())
+    assert client["name"] == "Watt App" and revoked == 2
+    assert store.get_client("app") is None and store.get_client("other") is not None
+    assert [g["revoked"] for g in store.list_grants()] == [clock(), clock()]
+    assert store.get_token(body["access_token"]) is None and store.get_token(body["refresh_token"]) is None
+    assert store.get_code(code_of(unused)) is None and store.get_token("theirs") is not None
+    with pytest.raises(OAuth2Error) as refused:
+        read(server, body["access_token"], "consumption_load_curve")
+    assert refused.value.error == "invalid_token"
+    assert store.remove_client("app", clock()) is None
