@@ -14,8 +14,10 @@ in the state or a node's archive. The rule, per interval:
   is missing and reveal no energy.
 A household node in light mode holds its own ``ie/`` records only, not its neighbours':
 it cannot count who took part, so it cannot apply the rule either. Read with
-``counted=False`` its rows carry no counts (null) and no sum (suppressed), rather than
-counts of one household.
+``counted=False`` its rows carry no counts (null), rather than counts of one household,
+and no sum, but for a record its settlement flagged ``public`` on a chain that seals:
+the validators applied the rule then (with the parameter in force at settlement), and
+anyone may prove that record's sums already.
 A suppressed sum is ``null`` and the row says ``suppressed: true``. Intervals are never
 merged with their neighbours: a merged window next to a shown one would give the
 suppressed interval back by subtraction.
@@ -50,13 +52,14 @@ def count_participants(kv: KV, start: int) -> tuple[int, int, int]:
 
 
 def compute_public_row(start: int, end: int, sums: tuple[int, int, int], counts: tuple[int, int, int] | None,
-                       min_aggregate: int) -> dict[str, Any]:
+                       min_aggregate: int, flagged_public: bool = False) -> dict[str, Any]:
     """One interval as anyone may see it: each sum only if enough households make it up
-    (``counts`` None: not known here, so no sum)."""
+    (``counts`` None: not known here, so no sum, unless its settlement flagged the record
+    ``public``, which it does only when enough exporters and importers made it)."""
     sum_e, sum_i, m = sums
     participants, producers, consumers = counts or (None, None, None)
-    show_e = counts is not None and producers >= min_aggregate
-    show_i = counts is not None and consumers >= min_aggregate
+    show_e = flagged_public if counts is None else producers >= min_aggregate
+    show_i = flagged_public if counts is None else consumers >= min_aggregate
     return {"start": start, "end": end, "participants": participants, "producers": producers,
             "consumers": consumers, "sum_e": sum_e if show_e else None, "sum_i": sum_i if show_i else None,
             "m": m if show_e and show_i else None, "suppressed": not (show_e and show_i)}
@@ -79,5 +82,6 @@ def get_public_aggregates(kv: KV, start_from: int, start_to: int, limit: int,
         if len(rows) == limit:
             return rows, True
         rows.append(compute_public_row(start, iv[L.IV_END], (iv[L.IV_SUM_E], iv[L.IV_SUM_I], iv[L.IV_M]),
-                                       count_participants(kv, start) if counted else None, min_aggregate))
+                                       count_participants(kv, start) if counted else None, min_aggregate,
+                                       L.is_public_interval(iv)))
     return rows, False

@@ -15,7 +15,7 @@ import trio
 from node.home.homedir import KEY_FILE, create_network, load_household_spec
 from node.home.keyfile import load_key
 from node.api.proofs import get_committed_root
-from node.api.views import get_consumers_view, get_intervals_view
+from node.api.views import get_aggregates_view, get_consumers_view, get_intervals_view
 from node.service.lightserve import EntriesServer
 from node.store.pruning import Pruning
 from tests.support.fake_node import asgi_client
@@ -288,3 +288,38 @@ def test_snapshot_chunks_go_to_the_commune_keys_holders_only(lone):
             respond_state(run.store, run.home.path, chunk, peer)
     validator = peer_id_of_key(run.validator.public)
     assert L.key_interval(T0) in respond_state(run.store, run.home.path, chunk, validator)
+
+
+def test_light_household_shows_the_sums_settlement_flagged_public_without_counts(tmp_path: Path):
+    """A light node cannot count the households, but a record its settlement flagged
+    public was judged by the validators: its sums are shown, the counts stay null; the
+    hidden interval next to it stays suppressed (its record never reached the node)."""
+    from tests.unit.service.test_light import FakeNet, follow, light
+
+    run = make_run(tmp_path, 2)
+    try:
+        s = Sealed(run)
+        run.commit(T0 + 10, [s.reading("household-0", T0 + 5, exp=1), s.reading("household-1", T0 + 5, imp=1)])
+        run.commit(T0 + 900, [s.reading("household-0", T0 + 890, imp=200, exp=400),
+                              s.reading("household-1", T0 + 890, imp=300, exp=100)])
+        # Interval 1: household-0 alone.
+        run.commit(T0 + DELTA + 900, [s.reading("household-0", T0 + DELTA + 890, exp=50)])
+        run.commit(T0 + 2 * DELTA + 400)
+        run.commit(T0 + 2 * DELTA + 401)
+        assert L.is_public_interval(state_value(run, L.key_interval(T0)))
+        assert not L.is_public_interval(state_value(run, L.key_interval(T0 + DELTA)))
+        node, client = light(run.commune, FakeNet(run), "household-0")
+        try:
+            follow(client)
+            doc = get_aggregates_view(node.store.history, T0, T0 + DELTA, 48, light=True)
+            assert not doc["counted"]
+            rows = {r["start"]: r for r in doc["intervals"]}
+            assert (rows[T0]["sum_e"], rows[T0]["sum_i"], rows[T0]["m"], rows[T0]["suppressed"]) == \
+                (500, 500, 500, False)
+            assert (rows[T0]["participants"], rows[T0]["producers"], rows[T0]["consumers"]) == (None, None, None)
+            assert T0 + DELTA not in rows or (rows[T0 + DELTA]["sum_e"], rows[T0 + DELTA]["suppressed"]) == \
+                (None, True)
+        finally:
+            node.store.close()
+    finally:
+        run.close()
