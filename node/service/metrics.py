@@ -33,6 +33,13 @@ class Metrics:
         self.heartbeat_age = Gauge("voisinage_validator_heartbeat_age_seconds",
                                    "Seconds since each validator's last gossip heartbeat (-1: never heard).",
                                    ["validator"], registry=r)
+        # docs/privacy.md "The cut is forced": an erasure waiting for its cut, and for how long.
+        self.cut_pending = Gauge("voisinage_cut_pending_seconds",
+                                 "Chain seconds since the oldest erasure not yet followed by a cut of the commune "
+                                 "data key (-1: none pending).", registry=r)
+        self.cut_overdue = Gauge("voisinage_cut_overdue",
+                                 "1 when an erasure has waited for its cut longer than the cut_overdue_s parameter.",
+                                 registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -38,6 +38,7 @@ from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
 from node.service.roles import compute_role
 from node.home.receivekeys import get_receive_dir, load_receive_keys
+from node.service.cuts import CutGatherer, describe_cut, has_quorum, needs_gathering
 from node.service.sealing import make_receive_key_tx, needs_receive_key, open_node_keyring, prune_receive_keys
 from node.service.txcheck import Checked, TxChecker
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state, start_record_if_missing
@@ -47,7 +48,7 @@ from tokens import InvalidTx, check_tx, get_account
 from tokens.due import get_next_due_ms
 from tokens.layout import VALIDATOR
 from tokens.queries import get_household
-from tokens.txs import SetReceiveKey, Tx
+from tokens.txs import RotateDataKey, SetReceiveKey, Tx, decode_tx
 from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, compute_id, decode
 
 log = logging.getLogger("voisinage.node")
@@ -58,6 +59,9 @@ PENDING_CHECK_S = 30.0
 MAX_REGOSSIP = 4096
 # A holder's first receive key waits at most this long at start for a peer to gossip it to.
 RECEIVE_KEY_WAIT_S = 10.0
+# A validator's node looks at a due cut this often between blocks (docs/privacy.md "The
+# cut is forced"): a quiet chain makes no block, and a builder's turn passes in time.
+CUT_CHECK_S = 30.0
 # Arriving txs are checked on worker threads this many at a time (node/service/txcheck.py):
 # enough to keep every core busy, few enough that a hostile batch costs little past its
 # first bad tx.
@@ -144,6 +148,8 @@ class Node:
         self.app = LedgerApp(self.genesis, store, self.mempool, self.key, self.clock.now_ms,
                              trust_quorum=self._trusts_quorum(), pruner=self.pruner, keys=self.keys,
                              receive_dir=self.receive_dir)
+        # docs/privacy.md "The cut is forced": the co-signatures of a due cut, gathered.
+        self.cuts = CutGatherer(self.chain_id, self.key)
         config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)
         # Every node's engine holds its key and its double-sign record (DESIGN §6): the
         # engine signs only at heights whose validator set holds the key, and the record
@@ -224,6 +230,60 @@ class Node:
         log.info("published a fresh receive key of this holder (tx %s): the next epochs of the commune data key are "
                  "sealed to it (docs/privacy.md \"Receive keys\")", tx_id.hex()[:16])
 
+    # ---- the cut is forced (docs/privacy.md "Erasure", node/service/cuts.py) ----
+
+    def drive_cut(self) -> list[bytes]:
+        """After each stored block, at start and every CUT_CHECK_S: in this validator's
+        turn, build the due cut; gossip again every cut gathering signatures. What it
+        gossiped or took into the mempool (a cut with its quorum), encoded."""
+        if self.keys is None or not self.is_validator:
+            return []
+        height = self.store.height() + 1
+        return [self._pass_cut(tx, height) for tx in
+                self.cuts.step(self.store.state, self.keys, height, self.clock.now_ms() // 1000)]
+
+    async def keep_cut_moving(self) -> None:
+        """``drive_cut`` between blocks: a quiet chain makes none until the cut is in."""
+        while True:
+            self.drive_cut()
+            await trio.sleep(CUT_CHECK_S)
+
+    def take_cut_proposal(self, data: bytes) -> tuple[Verdict, bytes | None] | None:
+        """A gossiped cut with too few co-signatures (node/service/cuts.py): checked,
+        co-signed by this validator, and the merged one gossiped, or taken into the
+        mempool once it has its quorum. (verdict, what this node passed on), or None
+        when ``data`` is no such cut (the ordinary refusal then stands)."""
+        tx = decode_tx(data)
+        height = self.store.height() + 1
+        if not needs_gathering(self.store.state, height, tx):
+            return None
+        try:
+            merged = self.cuts.receive(self.store.state, self.keys, height, tx)
+        except InvalidTx as exc:
+            return (reject(exc.reason) if exc.reason in REJECT_REASONS else ignore(exc.reason)), None
+        return ACCEPT, None if merged is None else self._pass_cut(merged, height)
+
+    def _pass_cut(self, tx: RotateDataKey, height: int) -> bytes:
+        """A cut with its quorum goes into the mempool (and gossip) as any tx; one still
+        gathering signatures only to gossip."""
+        data = tx.encode()
+        if not has_quorum(self.store.state, height, tx):
+            self._gossip([data])
+            return data
+        try:
+            tx_id = self.submit_tx(data)
+        except TxRefused as exc:
+            log.warning("could not take the cut of the commune data key gathered by the validators: %s", exc)
+            return data
+        log.info("the validators co-signed the cut of the commune data key at epoch %d (tx %s) that an erasure made "
+                 "due: it goes into the next block (docs/privacy.md \"The cut is forced\")", tx.nonce,
+                 tx_id.hex()[:16])
+        return data
+
+    def cut_status(self) -> dict[str, Any] | None:
+        """GET /status's ``cut``: whether a cut is due, since when, and overdue."""
+        return describe_cut(self.store.state, self.clock.now_ms() // 1000)
+
     # ---- gossip handlers (run inside gossip validation) ----
 
     def on_tx(self, peer: str, data: bytes, checked: Checked | None = None) -> Verdict:
@@ -238,6 +298,10 @@ class Node:
         except DecodeError:
             return reject("malformed")
         except InvalidTx as exc:
+            if exc.reason == "insufficient_signatures":
+                gathered = self.take_cut_proposal(data)
+                if gathered is not None:
+                    return gathered[0]
             if exc.reason in REJECT_REASONS:
                 return reject(exc.reason)
             return ignore(exc.reason)
@@ -455,6 +519,7 @@ class Node:
             "step": self.engine.get_step_name(),
             "mempool_txs": len(self.mempool),
             "settled_intervals": self.stats.settled_intervals,
+            "cut": self.cut_status(),
         }
 
     def notify_stored(self) -> None:
@@ -496,6 +561,9 @@ class Node:
                     self.metrics.gossip_rejected.labels(reason).inc(total - seen)
                     self._rejected_seen[reason] = total
         self.metrics.consensus_round.set(self.engine.round)
+        cut = self.cut_status()
+        self.metrics.cut_overdue.set(int(cut is not None and cut["cut_overdue"]))
+        self.metrics.cut_pending.set(-1 if cut is None or cut["cut_pending_s"] is None else cut["cut_pending_s"])
         for key in self.app.validator_set(self.store.height() + 1):
             age = self.heartbeats.get_age_s(key)
             self.metrics.heartbeat_age.labels(key.hex()[:16]).set(-1 if age is None else age)

@@ -194,6 +194,7 @@ def record_commit(node: Node, committed: Committed) -> None:
     node.notify_stored()
     node.follow_validator_set()
     node.publish_receive_key()
+    node.drive_cut()
     log.info("committed height %d: %d txs, id %s, round %d%s", block.header.height, len(block.txs),
              committed.block_id.hex()[:12], committed.round,
              "" if interval is None else f", {interval:.2f} s after the previous one")
@@ -459,6 +460,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                 nursery.start_soon(node.wake_when_due)
                 nursery.start_soon(node.send_heartbeats)
                 nursery.start_soon(node.publish_receive_key_at_start)
+                nursery.start_soon(node.keep_cut_moving)
     finally:
         if node is not None:
             node.checker.close()

@@ -4,9 +4,10 @@ One validator (a real ``node run`` process) of a commune that seals payloads, wi
 ``erasure_after_s`` at its floor (two 60 s intervals). A household receives a sealed
 transfer, the registrar deregisters it with the CLI, and a block made because the
 erasure is due (nothing else is) erases it: its account is gone, the public ``erased/``
-record holds its key's hash. The erasure makes a cut of the commune data key due: the
-validator's operator runs ``rotate-data-key``, ``cosign-data-key``, ``submit-data-key``,
-the cut commits, and the node logs that it deleted the older epoch. The cut went to the
+record holds its key's hash. The erasure makes a cut of the commune data key due, and
+the validator's node makes it by itself (docs/privacy.md "The cut is forced"): no
+operator command; the cut commits, ``GET /status`` no longer says a cut is due, and the
+node logs that it deleted the older epoch. The cut went to the
 fresh receive key the node published by itself (epoch 0 went to the genesis one), and
 the node deleted the genesis one's file (docs/privacy.md "Receive keys"). ``node verify``
 on the stopped validator's home refuses, in one line, to replay across the cut.
@@ -30,7 +31,7 @@ ERASE_AFTER_S = 2 * INTERVAL_S
 WAIT_S = 240.0
 
 
-def test_deregistered_household_is_erased_cut_and_verify_refuses_the_replay(cluster_of, tmp_path):
+def test_deregistered_household_is_erased_cut_and_verify_refuses_the_replay(cluster_of):
     cluster = cluster_of(1, 2, genesis_args=("--seal-payloads",), settlement_interval_s=INTERVAL_S,
                          settlement_grace_s=5, erasure_after_s=ERASE_AFTER_S)
     [v0] = cluster.start(*cluster.validator_names)
@@ -75,24 +76,15 @@ def test_deregistered_household_is_erased_cut_and_verify_refuses_the_replay(clus
                     "--key", str(registrar))
     assert again.returncode != 0 and "key_erased" in again.stderr and "Traceback" not in again.stderr
 
-    # docs/privacy.md "Erasure": the next rotation is a cut, due now.
-    due = run_cli("gov", "auditors", "--node", v0.url)
-    assert due.returncode == 0 and "is a cut, due now" in due.stdout, due.stderr
-    vkey = str(root / "validator-0" / KEY_FILE)
-    rotation, signed = tmp_path / "rotation.json", tmp_path / "signed.json"
-    said = []
-    for args in (("rotate-data-key", "--key", vkey, "--out", str(rotation), "--node", v0.url),
-                 ("cosign-data-key", "--in", str(rotation), "--key", vkey, "--out", str(signed), "--node", v0.url),
-                 ("submit-data-key", "--in", str(signed), "--node", v0.url)):
-        done = run_cli("validator", *args)
-        assert done.returncode == 0, done.stderr
-        said.append(done.stdout)
-    assert "a cut: it links back to no older epoch" in said[0]
+    # docs/privacy.md "The cut is forced": the erasure made the next rotation a cut, and
+    # the validator's node makes it, with no command (a lone validator is its quorum).
     wait_for(lambda: ((v0.get_json("/commune")["sealing"] or {}).get("cut") or {}).get("epoch") == 1, WAIT_S,
-             "the cut", cluster.logs)
+             "the cut the node makes by itself", cluster.logs)
     assert v0.get_json("/commune")["sealing"]["cut_due"] is False
+    assert v0.get_json("/status")["cut"] == {"cut_due": False, "cut_pending_s": None, "cut_overdue": False}
     log = wait_for(lambda: "cut the commune data key at epoch 1" in v0.log_path.read_text(errors="replace")
                    and v0.log_path.read_text(errors="replace"), WAIT_S, "the node's log of the cut", cluster.logs)
+    assert "the validators co-signed the cut of the commune data key at epoch 1" in log
     assert "deleted the secrets of epochs [0]" in log
     # The cut's copy went to the fresh receive key; the genesis one's file is deleted.
     assert "deleted 1 receive key file(s)" in log and genesis_receive.hex() in log
