@@ -107,6 +107,10 @@ def process_history(lg: Ledger, events: list) -> None:
             continue
         records.append((ikey, encode_value(iv)))
         lg.ov.delete(ikey)
+        # Corrections still waiting for enough households leave with it, unshown
+        # (rules_reconcile.process_pending_correction): the archive keeps the record shown.
+        if lg.genesis.seals_payloads and lg.ov.get(L.key_interval_correction(start)) is not None:
+            lg.ov.delete(L.key_interval_correction(start))
         for ekey, entry in lg.ov.iter_prefix(L.INTERVAL_ENTRY + L.u64(start)):
             records.append((ekey, encode_value(entry)))
             lg.ov.delete(ekey)
@@ -216,6 +220,8 @@ def process_release_pool(lg: Ledger) -> None:
         return
     lg.ov.delete(L.POOL)
     process_public_sums(lg, PublicSums(pool[L.PL_LEVY], pool[L.PL_MINTED], pool[L.PL_ALLOCATED], [], []), True, True)
+    if len(pool) > L.PL_HOUR:
+        lg.process_treasury(L.CLASS_INDEX["hour"], pool[L.PL_HOUR])
 
 
 def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> Wh:

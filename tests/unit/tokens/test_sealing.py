@@ -34,8 +34,8 @@ class SealChain(Chain):
     """A chain that seals payloads, applied with a validator's keyring."""
 
     def __init__(self, n_households: int = 4, classes: list | None = None,
-                 genesis_receive: dict[bytes, bytes] | None = None) -> None:
-        genesis, self.households = make_genesis(n_households, commune_secret=SECRET, classes=classes,
+                 genesis_receive: dict[bytes, bytes] | None = None, params: dict | None = None) -> None:
+        genesis, self.households = make_genesis(n_households, params, commune_secret=SECRET, classes=classes,
                                                 receive=genesis_receive)
         super().__init__(genesis, Keyring({0: SECRET}))
         self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
@@ -44,7 +44,9 @@ class SealChain(Chain):
         self.counter = 0
         self.blocks: list = []
 
-    def block(self, txs=(), dt_s: int = 1, **kw):
+    def block(self, txs=(), dt_s: int = 1, at: int | None = None, **kw):
+        if at is not None:
+            dt_s = at - self.time_s
         ctx = self.ctx(dt_s)
         result = super().block(txs, dt_s, keys=self.keys, **kw)
         self.blocks.append((ctx, list(txs)))
