@@ -44,6 +44,11 @@ key                             value
                                 in it (settlement.process_release_pool); an erased household's
                                 balance joins the levy (and ``hour``, appended when not 0), counted
                                 among the producers by its key's hash (rules_erasure)
+``gpool``                       [[beneficiary, Wh, [giver keys]], ...] by beneficiary: on a chain that
+                                seals payloads, the shares of standing gifts to category funds and
+                                associations (public accounts), held (salted, validators only) until
+                                the treasury epoch finds ``min_aggregate`` givers to a beneficiary
+                                (settlement.process_release_gift_pool)
 ``icor/`` start                 [interval record, [household keys], [reconcile totals]]: on a chain
                                 that seals payloads, the record of ``int/`` start as reconciliations
                                 made it (the ``int/`` record keeps the sums last shown), the households
@@ -125,6 +130,7 @@ META_UPG_NONCE = b"meta/upg_nonce"
 UPGRADE = b"upg/"
 TREASURY = b"treasury"
 POOL = b"pool"
+GIFT_POOL = b"gpool"
 
 FUND = b"fund/"
 REGISTRAR = b"reg/"
@@ -197,6 +203,8 @@ KS_RECOVERING, KS_ROTATED, KS_DEREGISTERED = "recovering", "rotated", "deregiste
 IV_END, IV_SUM_E, IV_SUM_I, IV_M, IV_SETTLED, IV_LEVY, IV_MINTED, IV_ALLOCATED, IV_PUBLIC = range(9)
 # ``pool`` fields.
 PL_LEVY, PL_MINTED, PL_ALLOCATED, PL_PRODUCERS, PL_CONSUMERS, PL_HOUR = range(6)
+# ``gpool`` row fields.
+GP_BENEFICIARY, GP_AMOUNT, GP_GIVERS = range(3)
 # ``icor/`` fields.
 IC_RECORD, IC_HOUSEHOLDS, IC_RECONCILE = range(3)
 # Interval entry fields.

@@ -143,6 +143,17 @@ def process_hash_pending_corrections(lg: Ledger, addr: bytes) -> None:
             lg.ov.put(key, pending)
 
 
+def process_hash_gift_pool_givers(lg: Ledger, addr: bytes) -> None:
+    """Gifts waiting for enough givers (``gpool``) count it the same way."""
+    pool = lg.ov.get(L.GIFT_POOL)
+    if pool is None or not any(addr in row[L.GP_GIVERS] for row in pool):
+        return
+    hashed = compute_key_hash(addr)
+    for row in pool:
+        row[L.GP_GIVERS] = sorted({hashed if k == addr else k for k in row[L.GP_GIVERS]})
+    lg.ov.put(L.GIFT_POOL, pool)
+
+
 def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
     """Erase ``addr``'s private data from the state (module doc); the event says what."""
     ov = lg.ov
@@ -156,6 +167,7 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
         process_pool_balance(lg, addr, kwh, hour)
     process_hash_pool_keys(lg, addr)
     process_hash_pending_corrections(lg, addr)
+    process_hash_gift_pool_givers(lg, addr)
     # A commune-defined class has no treasury (docs/classes.md): what the household held
     # is written off its supply, so Σ balances = csup/ still holds (for a mutual-credit
     # class, csup/ then records the net written-off balance).

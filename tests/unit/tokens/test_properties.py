@@ -178,7 +178,10 @@ def check_conservation(kv: MemoryKV) -> None:
     pool = decode_value(kv.get(L.POOL)) if kv.get(L.POOL) else [0, 0, 0]
     levy, pooled_e, pooled_m = pool[:3]
     pooled_hour = pool[L.PL_HOUR] if len(pool) > L.PL_HOUR else 0
-    assert sum(a[0] for a in accounts) + treasury[0] + sum(funds) + levy == minted + pooled_e - allocated - pooled_m
+    # Gifts to funds and associations wait in the gift pool there too.
+    gifts = sum(row[L.GP_AMOUNT] for row in decode_value(kv.get(L.GIFT_POOL))) if kv.get(L.GIFT_POOL) else 0
+    assert (sum(a[0] for a in accounts) + treasury[0] + sum(funds) + levy + gifts
+            == minted + pooled_e - allocated - pooled_m)
     assert sum(a[1] for a in accounts) + treasury[1] + pooled_hour == 0
     # A commune-defined class: Σ balances == Σ issued (0 for a mutual-credit class).
     held: dict[bytes, int] = {}
