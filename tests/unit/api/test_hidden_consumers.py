@@ -6,10 +6,9 @@ interval's M/ΣE); the operator (the PMO) reads both."""
 from __future__ import annotations
 
 from node.api.views import get_consumers_view
-from tests.unit.tokens.commune import GENESIS_TIME, ZERO_SIG
+from tests.unit.tokens.commune import GENESIS_TIME
 from tests.unit.tokens.test_sealing import SealChain
 from tokens import layout as L
-from tokens import txs as T
 from tokens.kv import decode_value
 from tokens.visibility import is_hidden_interval
 
@@ -20,10 +19,7 @@ def test_a_household_reads_no_local_wh_of_a_hidden_interval_the_operator_does():
     chain = SealChain(4)                      # 4 households: fewer than min_aggregate (5)
     chain.block([chain.set_data_key(k) for k in chain.households])
 
-    def reading(i: int, seq: int, t: int, imp: int, exp: int) -> bytes:
-        key = chain.households[i]
-        return chain.seal(T.MeterReading(signer=key.public, meter=f"0214{i:08d}", seq=seq, t=t, import_wh=imp,
-                                         export_wh=exp, sig=ZERO_SIG), key)
+    reading = chain.sealed_reading
     t0 = GENESIS_TIME + HALF
     chain.block([reading(i, 1, t0, 0, 0) for i in range(4)], at=t0 + 1)
     chain.block([reading(0, 2, t0 + 600, 0, 300), reading(1, 2, t0 + 600, 0, 100),

@@ -46,10 +46,9 @@ def open_commune(root: Path, validators: int, port: int) -> list[Node]:
                  cut_overdue_s=OVERDUE_S) for i in range(validators)]
 
 
-@pytest.fixture
-def three(tmp_path: Path) -> Iterator[tuple[Path, list[Node]]]:
+def running_commune(tmp_path: Path, validators: int, port: int) -> Iterator[tuple[Path, list[Node]]]:
     root = tmp_path / "commune"
-    nodes = open_commune(root, 3, 40700)
+    nodes = open_commune(root, validators, port)
     try:
         yield root, nodes
     finally:
@@ -58,13 +57,13 @@ def three(tmp_path: Path) -> Iterator[tuple[Path, list[Node]]]:
 
 
 @pytest.fixture
+def three(tmp_path: Path) -> Iterator[tuple[Path, list[Node]]]:
+    yield from running_commune(tmp_path, 3, 40700)
+
+
+@pytest.fixture
 def alone(tmp_path: Path) -> Iterator[tuple[Path, list[Node]]]:
-    root = tmp_path / "commune"
-    nodes = open_commune(root, 1, 40800)
-    try:
-        yield root, nodes
-    finally:
-        nodes[0].store.close()
+    yield from running_commune(tmp_path, 1, 40800)
 
 
 def erase_one(root: Path, nodes: list[Node], vkeys: list[Keypair]) -> tuple[Keypair, int]:

@@ -41,12 +41,9 @@ def gift(chain: SealChain, i: int, to: bytes, bp: int) -> bytes:
 def produce(chain: SealChain, t0: int, seq: int, base: int = 0) -> None:
     """Producers 0 and 1 export 400 Wh each in the interval at ``t0`` (their meters'
     export index at ``base`` before), which settles."""
-    def reading(i: int, s: int, t: int, exp: int) -> bytes:
-        key = chain.households[i]
-        return chain.seal(T.MeterReading(signer=key.public, meter=f"0214{i:08d}", seq=s, t=t, import_wh=0,
-                                         export_wh=exp, sig=ZERO_SIG), key)
-    chain.block([reading(0, seq, t0, base), reading(1, seq, t0, base)], at=t0 + 1)
-    chain.block([reading(0, seq + 1, t0 + 600, base + 400), reading(1, seq + 1, t0 + 600, base + 400)],
+    reading = chain.sealed_reading
+    chain.block([reading(0, seq, t0, 0, base), reading(1, seq, t0, 0, base)], at=t0 + 1)
+    chain.block([reading(0, seq + 1, t0 + 600, 0, base + 400), reading(1, seq + 1, t0 + 600, 0, base + 400)],
                 at=t0 + 601)
     chain.block(at=t0 + HALF + 301)
 

@@ -243,10 +243,7 @@ def sealed_interval(n: int = 6):
     chain = SealChain(n, params={"min_aggregate": 2})
     chain.block([chain.set_data_key(k) for k in chain.households])
 
-    def reading(i: int, seq: int, t: int, imp: int, exp: int) -> bytes:
-        key = chain.households[i]
-        return chain.seal(T.MeterReading(signer=key.public, meter=f"0214{i:08d}", seq=seq, t=t, import_wh=imp,
-                                         export_wh=exp, sig=ZERO_SIG), key)
+    reading = chain.sealed_reading
     t0 = GENESIS_TIME + HALF
     chain.block([chain.registrar_tx(T.Consent, REGISTRAR, prm=prm(i), granted=True, memo="") for i in range(n)],
                 at=t0 - 10)

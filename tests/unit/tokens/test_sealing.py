@@ -59,6 +59,12 @@ class SealChain(Chain):
             kv.apply(apply_block(kv, self.genesis, ctx, txs, keys=keys).writes)
         return decode_value(kv.get(L.META_STATE_HASH))
 
+    def sealed_reading(self, i: int, seq: int, t: int, imp: int, exp: int) -> bytes:
+        """Household ``i``'s reading of its genesis meter, sealed as its node sends it."""
+        key = self.households[i]
+        return self.seal(T.MeterReading(signer=key.public, meter=f"0214{i:08d}", seq=seq, t=t, import_wh=imp,
+                                        export_wh=exp, sig=ZERO_SIG), key)
+
     def meter_entry(self, meter: str) -> bytes:
         """The state key of ``meter``'s index entry: a hash under the commune key here."""
         return key_meter_entry(self.get, self.keys, True, meter)
