@@ -15,7 +15,10 @@ from tests.unit.tokens.test_sealing import SECRET, SealChain
 from tokens import genesis_writes, get_account, get_household, get_rescanned_state_hash
 from tokens import layout as L
 from tokens import txs as T
-from tokens.indexkeys import compute_index_entry, derive_index_key, key_meter_entry, read_index_key
+from tokens.indexkeys import (
+    compute_index_entry, derive_index_key, key_consent_entry, key_meter_entry, key_reconcile_stats_entry,
+    read_index_key,
+)
 from tokens.kv import MemoryKV, decode_value
 from tokens.queries_reconcile import get_reconciliation
 from tokens.sealing import Keyring, MissingCommuneKey
@@ -106,10 +109,15 @@ def test_lookups_by_serial_and_prm_still_work_on_a_sealing_chain(chain):
                                     import_wh=(300,))])
     assert get_account(chain.kv, h0.public)["balances"]["kwh"] == -300
     # Who may read the entries keyed by that PRM (tokens/visibility.py): its household,
-    # found through its own record (the validators' light server holds no index key).
-    for key in (L.key_consent("30000000000000"), L.key_reconcile_stats("30000000000000")):
+    # the one the ``prm/`` entry under the same tag names (no index key needed for that).
+    for key in (key_consent_entry(chain.get, chain.keys, True, "30000000000000"),
+                key_reconcile_stats_entry(chain.get, chain.keys, True, "30000000000000")):
+        assert chain.kv.get(key) is not None
         assert is_readable_by(chain.kv, key, h0.public) and not is_readable_by(chain.kv, key, h1.public)
-        assert get_entry_reader(chain.kv, key) is None and get_entry_reader(chain.kv, key, h0.public) == h0.public
+        assert get_entry_reader(chain.kv, key) == h0.public
+    # Keyed by the PRM in clear they are absent, and nobody's but the validators'.
+    for key in (L.key_consent("30000000000000"), L.key_reconcile_stats("30000000000000")):
+        assert chain.kv.get(key) is None and get_entry_reader(chain.kv, key) is None
     assert is_readable_by(chain.kv, chain.prm_entry("30000000000000"), h0.public)
     assert not is_readable_by(chain.kv, chain.prm_entry("30000000000000"), h1.public)
     # The commune's reconciliation view lists each household by its record's PRM.
