@@ -246,7 +246,7 @@ def test_a_chain_that_does_not_seal_keeps_its_reconciliation_keys_and_roots():
         first = reconcile(chain, 0, GENESIS_TIME + day * HALF, [400 if day == 0 else 1], [0])
         more = [reconcile(chain, 2, GENESIS_TIME, [0], [250]), consent(chain, 1, granted=False)] if day == 0 else []
         chain.block([first, *more])
-    # The root main computed for the same blocks (b86a566, /tmp/rcs_clear_root.py there).
+    # The root main computes for the same blocks (91b0694, before tags).
     assert chain.state_hash().hex() == "92f68900538f715eb5ccab534e7922c5df5c0fe1e3dbf5e2fd298a9e6cc7877c"
     assert sorted(key for prefix in (L.CONSENT, L.RECONCILE_STATS) for key, _ in chain.kv.iter_prefix(prefix)) == [
         b"cons/30000000000000", b"cons/30000000000002", b"cons/30000000000003", b"rcs/30000000000000",
