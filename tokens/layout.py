@@ -80,7 +80,9 @@ key                             value
 ``cons/`` PRM                   [household since height, since unix s]: the household at this
                                 PRM consents to reconciliation (docs/reconciliation.md)
 ``rcs/`` PRM                    [days, streak, Σ provisional E, Σ official E, Σ provisional I,
-                                Σ official I, last deviation bp]: its reconciliations
+                                Σ official I, last deviation bp]: its reconciliations (``cons/``
+                                and ``rcs/``: on a chain that seals payloads, keyed by the hash
+                                of their ``prm/`` entry, not the PRM: tokens/indexkeys.py)
 ``meta/reconcile``              [intervals reconciled, Σ official E, Σ official I, Wh minted by
                                 corrections, Wh burned by corrections]
 ``meta/data_epoch``             the commune data key's current epoch (docs/privacy.md "Sealed

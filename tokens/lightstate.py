@@ -5,6 +5,12 @@ height h and checks every answer against the state root that the verified header
 h+1 carries (``wire.merkle.verify_proof``): a value it was sent is the value in the
 state all validators committed to, and an absence is an absence. A listing under a
 prefix proves each entry it holds, not that none was left out; the docs say so.
+
+A household's delivery point entries (``prm/``, ``cons/``, ``rcs/``) are keyed on a
+chain that seals by a hash under the commune key (tokens/indexkeys.py), which the
+household does not hold: it asks for them by its key (``own_prm``), and the server
+proves its ``prm/`` entry, whose value names the household, and the two entries under
+the same tag (``verify_by_prm``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from tokens import layout as L
+from tokens.indexkeys import key_by_prm_entry
+from tokens.kv import decode_value
 from tokens.statetree import SaltOf, no_salt
 from wire import BOOL, OPT_KEY, SIG, U64, Bytes, List, Message, Nested, Opt, field_of, register
 from wire.crypto import verify_message
@@ -28,6 +36,7 @@ MAX_ENTRY_PREFIXES = 16
 MAX_PREFIX_ENTRIES = 1024           # entries listed under one prefix; more: ``complete`` False
 MAX_PEER_ID_BYTES = 64
 NONCE_BYTES = 16
+BY_PRM_ENTRIES = 3                  # its prm/ entry, then cons/ and rcs/ under the same tag
 # A request is good this long either side of the server's clock, and its nonce is
 # remembered that long: a copy replayed later is refused.
 REQUEST_WINDOW_MS = 60_000
@@ -41,14 +50,15 @@ class InvalidProof(Exception):
         self.reason = reason
 
 
-@register("ls/getentries")
+@register("ls/getentries", version=2)
 @dataclass(frozen=True)
 class GetEntries(Message):
     """A household node asks for state entries with proofs at ``height``. Signed by the
     household key when it asks for its own entries (``requester``), and bound to the
     asker's libp2p peer id, a time and a fresh nonce, so that a copy replayed by anyone
     else, elsewhere or later is refused (the chain id is in the signed bytes, DESIGN §2).
-    Anonymous (no requester, zero signature): only public entries are answered."""
+    Anonymous (no requester, zero signature): only public entries are answered.
+    ``own_prm``: also the requester's delivery point entries, which it cannot name."""
 
     SIGNERS: ClassVar[tuple[tuple[str, str], ...]] = (("requester", "sig"),)
     height: Height = field_of(U64)
@@ -59,6 +69,7 @@ class GetEntries(Message):
     time_ms: int = field_of(U64)
     nonce: bytes = field_of(Bytes(size=NONCE_BYTES))
     sig: bytes = field_of(SIG)
+    own_prm: bool = field_of(BOOL, default=False)
 
 
 @register("ls/entry")
@@ -81,16 +92,19 @@ class ProvenPrefix(Message):
     complete: bool = field_of(BOOL)
 
 
-@register("ls/entries")
+@register("ls/entries", version=2)
 @dataclass(frozen=True)
 class ProvenEntries(Message):
     """The answer to a GetEntries: the keys and prefixes asked, in the state after
-    ``height``; ``refused`` the keys and prefixes the asker may not read."""
+    ``height``; ``refused`` the keys and prefixes the asker may not read; ``by_prm`` (to
+    ``own_prm``) the requester's ``prm/`` entry, then its ``cons/`` and ``rcs/`` entries
+    (value or absence), or nothing when the state holds no household record of it."""
 
     height: Height = field_of(U64)
     entries: tuple[ProvenEntry, ...] = field_of(List(Nested(ProvenEntry), MAX_ENTRY_KEYS))
     prefixes: tuple[ProvenPrefix, ...] = field_of(List(Nested(ProvenPrefix), MAX_ENTRY_PREFIXES))
     refused: tuple[bytes, ...] = field_of(List(Bytes(max=MAX_ENTRY_KEY_BYTES), MAX_ENTRY_KEYS + MAX_ENTRY_PREFIXES))
+    by_prm: tuple[ProvenEntry, ...] = field_of(List(Nested(ProvenEntry), BY_PRM_ENTRIES), default=())
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,9 @@ class VerifiedEntries:
     values: Mapping[bytes, bytes | None]
     listed: Mapping[bytes, tuple[dict[bytes, bytes], bool]]
     refused: frozenset[bytes]
+    # To ``own_prm``: the household's delivery point entries (None: absent), all there
+    # are of it (empty when it holds no record); None when not asked.
+    by_prm: Mapping[bytes, bytes | None] | None = None
 
 
 def get_request_fault(req: GetEntries, chain_id: bytes, peer: bytes, now_ms: int) -> str | None:
@@ -143,15 +160,46 @@ def get_own_salt_of(answer: ProvenEntries, owner: bytes, salt: bytes) -> SaltOf:
         return no_salt
 
     def salt_of(key: bytes) -> bytes:
-        return salt if L.get_key_owner(key) == owner else b""
+        # Its ``prm/`` entry too, salted by the household it names (tokens/sealing.py):
+        # ``verify_by_prm`` accepts only one that names this household.
+        return salt if L.get_key_owner(key) == owner or key.startswith(L.PRM) else b""
     return salt_of
 
 
+def verify_by_prm(root: bytes, own: bytes, household: bytes | None, entries: Sequence[ProvenEntry],
+                  salt_of: SaltOf = no_salt) -> dict[bytes, bytes | None]:
+    """The delivery point entries of household ``own``, whose record at that height is
+    ``household`` (None: absent), answered by its key. None without a record; with one,
+    its ``prm/`` entry, proven to name ``own`` (a household has one, for its PRM now: so
+    its tag is that PRM's, which the household cannot compute on a chain that seals),
+    and the ``cons/`` and ``rcs/`` entries under the same tag, each value or absence
+    proven against ``root``."""
+    if household is None:
+        if entries:
+            raise InvalidProof("the answer holds delivery point entries of a household the state does not hold")
+        return {}
+    if len(entries) != BY_PRM_ENTRIES:
+        raise InvalidProof("the answer leaves out the household's delivery point entries")
+    index, consent, stats = entries
+    try:
+        if (consent.key, stats.key) != key_by_prm_entry(index.key):
+            raise InvalidProof("the answer's consent and reconciliation entries are not its delivery point's")
+        names = index.value is not None and decode_value(index.value) == own
+    except (ValueError, TypeError):
+        names = False
+    if not names:
+        raise InvalidProof("the answer's delivery point entry does not name this household")
+    for entry in entries:
+        verify_entry(root, entry, salt_of)
+    return {entry.key: entry.value for entry in entries}
+
+
 def verify_entries(root: bytes, height: Height, keys: Sequence[bytes], prefixes: Sequence[bytes],
-                   answer: ProvenEntries, salt_of: SaltOf = no_salt) -> VerifiedEntries:
+                   answer: ProvenEntries, salt_of: SaltOf = no_salt, own_prm: bytes | None = None) -> VerifiedEntries:
     """Every key and prefix asked is answered (or refused) exactly once, and every value
     and absence is proven against ``root``, the state root after ``height`` (``salt_of``:
-    the salt of each key's leaf, ``get_own_salt_of``)."""
+    the salt of each key's leaf, ``get_own_salt_of``). ``own_prm``: the household that
+    asked for its delivery point entries, whose record must be among ``keys``."""
     if answer.height != height:
         raise InvalidProof(f"asked for the state of height {height}, got {answer.height}")
     refused = frozenset(answer.refused)
@@ -172,4 +220,12 @@ def verify_entries(root: bytes, height: Height, keys: Sequence[bytes], prefixes:
     missing += [p for p in prefixes if p not in listed and p not in refused]
     if missing:
         raise InvalidProof(f"the answer leaves out {len(missing)} of what was asked, e.g. {missing[0][:40]!r}")
-    return VerifiedEntries(values, listed, refused)
+    by_prm = None
+    if own_prm is not None:
+        record = L.key_household(own_prm)
+        if record not in values:
+            raise InvalidProof("the household's record was refused: its delivery point entries cannot be judged")
+        by_prm = verify_by_prm(root, own_prm, values[record], answer.by_prm, salt_of)
+    elif answer.by_prm:
+        raise InvalidProof("the answer holds delivery point entries that were not asked")
+    return VerifiedEntries(values, listed, refused, by_prm)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokens import layout as L
+from tokens.indexkeys import find_prm_tag, key_consent_at, key_reconcile_stats_at
 from tokens.kv import KV, decode_value
 from tokens.queries import _get
 from tokens.rules_reconcile import FLAG_DAYS
@@ -31,7 +32,11 @@ def get_household_reconciliation(kv: KV, addr: bytes) -> dict[str, Any] | None:
     if hh is None:
         return None
     prm = hh[L.HH_PRM]
-    consent = _get(kv, L.key_consent(prm))
+    # Its entries are keyed by its delivery point's tag (tokens/indexkeys.py): a hash
+    # under the commune key on a chain that seals, found through its ``prm/`` entry.
+    tag = find_prm_tag(kv, addr, prm)
+    consent = None if tag is None else _get(kv, key_consent_at(tag))
+    stats = None if tag is None else _get(kv, key_reconcile_stats_at(tag))
     if consent is not None and consent[0] != hh[L.HH_SINCE]:
         consent = None
     intervals = []
@@ -48,7 +53,7 @@ def get_household_reconciliation(kv: KV, addr: bytes) -> dict[str, Any] | None:
                           "correction_import_wh": e[L.IE_I] - e[L.IE_PROV_I]})
     return {"address": addr.hex(), "prm": prm, "label": hh[L.HH_LABEL],
             "consent": None if consent is None else {"since_height": consent[0], "since_time": consent[1]},
-            "totals": get_stats_view(_get(kv, L.key_reconcile_stats(prm))), "intervals": intervals}
+            "totals": get_stats_view(stats), "intervals": intervals}
 
 
 def get_reconciliation(kv: KV) -> dict[str, Any]:
@@ -62,19 +67,20 @@ def get_reconciliation(kv: KV) -> dict[str, Any]:
         if len(e) > L.IE_PROV_E:
             official += e[L.IE_E] + e[L.IE_I]
     # The PRM of each entry of the ``prm/`` index is its household's record's: the key of
-    # the entry is a hash of it on a chain that seals (tokens/indexkeys.py).
+    # the entry is a hash of it on a chain that seals (tokens/indexkeys.py), and its
+    # consent and statistics are keyed by the same tag.
     households = {}
-    for _, raw in kv.iter_prefix(L.PRM):
+    for key, raw in kv.iter_prefix(L.PRM):
         addr = decode_value(raw)
         hh = _get(kv, L.key_household(addr))
         if hh is not None:
-            households[hh[L.HH_PRM]] = addr, hh
+            households[hh[L.HH_PRM]] = addr, hh, key[len(L.PRM):]
     flagged, consenting = [], 0
-    for prm, (addr, hh) in sorted(households.items()):
-        consent = _get(kv, L.key_consent(prm))
+    for prm, (addr, hh, tag) in sorted(households.items()):
+        consent = _get(kv, key_consent_at(tag))
         if consent is not None and consent[0] == hh[L.HH_SINCE]:
             consenting += 1
-        stats = get_stats_view(_get(kv, L.key_reconcile_stats(prm)))
+        stats = get_stats_view(_get(kv, key_reconcile_stats_at(tag)))
         if stats["flagged"]:
             flagged.append({"prm": prm, "address": addr.hex(), "label": hh[L.HH_LABEL],
                             "streak": stats["streak"], "last_deviation_bp": stats["last_deviation_bp"]})

@@ -23,7 +23,7 @@ from governance.rounding import compute_largest_remainder
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import DEFAULT_PARAMS
-from tokens.indexkeys import key_prm_of
+from tokens.indexkeys import key_consent_of, key_prm_of, key_reconcile_stats_of
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
 from tokens.settlement import DAY_S, PublicSums, process_contribution, process_public_sums
@@ -61,14 +61,14 @@ def process_consent(lg: Ledger, tx: Consent, tx_id: bytes) -> None:
     lg.process_nonce(tx.signer, tx.nonce)
     if tx.granted:
         hh = lg.require_household(addr)
-        lg.ov.put(L.key_consent(tx.prm), [hh[L.HH_SINCE], lg.now_s])
+        lg.ov.put(key_consent_of(lg, tx.prm), [hh[L.HH_SINCE], lg.now_s])
     else:
-        lg.ov.delete(L.key_consent(tx.prm))
+        lg.ov.delete(key_consent_of(lg, tx.prm))
 
 
 def get_consent(lg: Ledger, prm: str, hh: list) -> list | None:
     """The consent of the household now at ``prm``: [since height, since unix s], or None."""
-    rec = lg.ov.get(L.key_consent(prm))
+    rec = lg.ov.get(key_consent_of(lg, prm))
     return rec if rec is not None and rec[0] == hh[L.HH_SINCE] else None
 
 
@@ -127,7 +127,8 @@ def process_reconcile(lg: Ledger, tx: Reconcile, tx_id: bytes) -> None:
         pe, pi, oe, oi = process_correction(lg, addr, tx.start + k * interval_s, e, i)
         prov_e, prov_i, off_e, off_i = prov_e + pe, prov_i + pi, off_e + oe, off_i + oi
     deviation = compute_deviation_bp(prov_e, off_e, prov_i, off_i)
-    stats = lg.ov.get(L.key_reconcile_stats(tx.prm)) or [0, 0, 0, 0, 0, 0, 0]
+    stats_key = key_reconcile_stats_of(lg, tx.prm)
+    stats = lg.ov.get(stats_key) or [0, 0, 0, 0, 0, 0, 0]
     stats[L.RC_DAYS] += 1
     stats[L.RC_STREAK] = stats[L.RC_STREAK] + 1 if deviation > lg.params["reconcile_flag_bp"] else 0
     stats[L.RC_PROV_E] += prov_e
@@ -135,7 +136,7 @@ def process_reconcile(lg: Ledger, tx: Reconcile, tx_id: bytes) -> None:
     stats[L.RC_PROV_I] += prov_i
     stats[L.RC_OFF_I] += off_i
     stats[L.RC_LAST_BP] = deviation
-    lg.ov.put(L.key_reconcile_stats(tx.prm), stats)
+    lg.ov.put(stats_key, stats)
     lg.events.append(Reconciled(addr, tx.prm, tx.start, n, off_e - prov_e, off_i - prov_i,
                                 deviation, stats[L.RC_STREAK] >= FLAG_DAYS))
 

@@ -26,6 +26,7 @@ from typing import Final
 
 from tokens import ibc
 from tokens import layout as L
+from tokens.indexkeys import BY_PRM_PREFIXES, key_prm_entry_of
 from tokens.kv import KV, decode_value
 
 ADDR = 32
@@ -56,8 +57,10 @@ PUBLIC_PREFIXES = (
 # Families whose value names the owner: (field index or None for the whole value).
 _OWNER_IN_VALUE = {L.METER: None, L.PRM: None, L.OFFER: 0, L.PAYOUT: L.PO_ACCOUNT,
                    L.DEBT_PAYMENT: L.DP_HOUSEHOLD}
-# Families keyed by a PRM: the household at that delivery point (``prm/``).
-_BY_PRM = (L.CONSENT, L.RECONCILE_STATS)
+# Families keyed by a delivery point's tag (tokens/indexkeys.py: the PRM in clear, or its
+# hash under the commune key on a chain that seals): the household its ``prm/`` entry of
+# the same tag names.
+_BY_PRM = BY_PRM_PREFIXES
 
 
 def is_public_key(key: bytes) -> bool:
@@ -96,11 +99,9 @@ def is_hidden_interval(kv: KV, key: bytes, raw: bytes | None) -> bool:
         return True
 
 
-def get_entry_reader(kv: KV, key: bytes, claimant: bytes | None = None) -> bytes | _Public | None:
+def get_entry_reader(kv: KV, key: bytes) -> bytes | _Public | None:
     """PUBLIC, the address of the one household that may read ``key``, or None (the
-    validators only). Read from ``kv``, the state the answer is given from. ``claimant``:
-    the household asking, if any; on a chain that seals, an entry keyed by a PRM is found
-    the claimant's only through its own record (``get_prm_holder``)."""
+    validators only). Read from ``kv``, the state the answer is given from."""
     if key.startswith(L.INTERVAL) and is_hidden_interval(kv, key, kv.get(key)):
         return None
     if is_public_key(key):
@@ -117,33 +118,19 @@ def get_entry_reader(kv: KV, key: bytes, claimant: bytes | None = None) -> bytes
     for prefix, field in _OWNER_IN_VALUE.items():
         if key.startswith(prefix):
             return _owner_from_value(kv.get(key), field)
-    for prefix in _BY_PRM:
-        if key.startswith(prefix):
-            return get_prm_holder(kv, key[len(prefix):], claimant)
+    if key.startswith(_BY_PRM):
+        # The same tag as the delivery point's ``prm/`` entry: this table needs no index
+        # key, on a chain that seals as on one that does not.
+        try:
+            return _owner_from_value(kv.get(key_prm_entry_of(key)), None)
+        except ValueError:          # a bare prefix
+            return None
     return None
-
-
-def get_prm_holder(kv: KV, prm: bytes, claimant: bytes | None) -> bytes | None:
-    """The household at delivery point ``prm``. On a chain that does not seal, the one its
-    ``prm/`` entry names. On one that seals, that entry's key is a hash under the commune
-    key (tokens/indexkeys.py), which this pure table does not hold: ``claimant``, if its
-    own household record is at ``prm`` (the same household: the record and the index move
-    together), else None (the validators only)."""
-    if not seals(kv):
-        return _owner_from_value(kv.get(L.PRM + prm), None)
-    if claimant is None:
-        return None
-    raw = kv.get(L.key_household(claimant))
-    try:
-        here = raw is not None and decode_value(raw)[L.HH_PRM].encode() == prm
-    except (ValueError, TypeError, IndexError, AttributeError):
-        return None
-    return claimant if here else None
 
 
 def is_readable_by(kv: KV, key: bytes, reader: bytes | None) -> bool:
     """Whether ``reader`` (a household address, or None for anyone) may read ``key``."""
-    owner = get_entry_reader(kv, key, reader)
+    owner = get_entry_reader(kv, key)
     return owner is PUBLIC or (reader is not None and owner == reader)
 
 
@@ -182,11 +169,6 @@ def get_own_prefixes(addr: bytes) -> tuple[bytes, ...]:
     """Its gifts and delegations, and its sealed data keys (docs/privacy.md: whether its
     entries are salted leaves)."""
     return (L.GIFT + addr, L.DELEGATION + addr, L.HOUSEHOLD_DATA_KEY + addr, L.CLASS_BALANCE + addr)
-
-
-def get_prm_keys(prm: str) -> tuple[bytes, ...]:
-    """Its consent and reconciliation entries, found through its delivery point."""
-    return (L.key_consent(prm), L.key_reconcile_stats(prm))
 
 
 def get_interval_keys(addr: bytes, start: int) -> tuple[bytes, bytes]:

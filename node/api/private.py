@@ -112,7 +112,7 @@ def check_proof_access(kv: KV, key: bytes, viewer: Viewer) -> None:
     """Raise AccessRefused unless ``viewer`` may read the entry (or absence) at ``key``:
     the rule the validators apply to light household nodes (tokens/visibility.py), a
     public entry to anyone, a household's to it, the rest to the operator only."""
-    reader = get_entry_reader(kv, key, viewer.signer)
+    reader = get_entry_reader(kv, key)
     if reader is PUBLIC:
         return
     if reader is None:

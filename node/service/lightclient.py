@@ -42,7 +42,7 @@ from tokens.lightstate import (
 )
 from tokens.queries import get_params
 from tokens.visibility import (
-    PUBLIC_FOLLOWED_PREFIXES, PUBLIC_KEYS, get_interval_keys, get_own_keys, get_own_prefixes, get_prm_keys,
+    PUBLIC_FOLLOWED_PREFIXES, PUBLIC_KEYS, get_interval_keys, get_own_keys, get_own_prefixes,
 )
 from wire import MAX_BLOCK_BYTES, DecodeError, Keypair, decode, sign_message
 from wire.seal import derive_household_keys
@@ -61,10 +61,9 @@ def get_followed_keys(store: LightStore, own: bytes, top_time_s: int, full: bool
     """(single keys, prefixes) to read at the next height: public and own entries, and
     the intervals still open, about to leave the state, or (``full``) every one held."""
     state = store.state
+    # Its record first: its delivery point entries, asked by its key (``own_prm``), are
+    # judged against it in the same answer.
     keys = list(PUBLIC_KEYS) + list(get_own_keys(own))
-    household = state.get(TL.key_household(own))
-    if household is not None:
-        keys += get_prm_keys(decode_value(household)[TL.HH_PRM])
     params = get_params(state)
     delta, retention = params["settlement_interval_s"], params["history_retention_s"]
     settled = decode_value(state.get(TL.META_SETTLED)) if state.get(TL.META_SETTLED) else 0
@@ -82,13 +81,21 @@ def get_followed_keys(store: LightStore, own: bytes, top_time_s: int, full: bool
     return keys, prefixes
 
 
+BY_PRM_HELD = (TL.PRM, TL.CONSENT, TL.RECONCILE_STATS)
+
+
 def compute_state_writes(store: LightStore, verified: list
                          ) -> tuple[dict[bytes, bytes | None], list[tuple[bytes, bytes]]]:
     """The state writes an answer makes, and the held interval entries it shows have left
-    the state (to archive, as they were last held)."""
+    the state (to archive, as they were last held). Its delivery point entries are all
+    there are of it: any other held (a PRM changed, a household gone) is dropped."""
     writes: dict[bytes, bytes | None] = {}
     archive = []
     for answer in verified:
+        if answer.by_prm is not None:
+            for prefix in BY_PRM_HELD:
+                writes.update((key, None) for key, _ in store.state.iter_prefix(prefix) if key not in answer.by_prm)
+            writes.update(answer.by_prm)
         for key, value in answer.values.items():
             held = store.state.get(key)
             if value is None and held is not None and key.startswith((TL.INTERVAL, TL.INTERVAL_ENTRY)):
@@ -193,16 +200,21 @@ class LightClient:
 
     # ---- entries ----
 
-    def build_request(self, height: int, keys: list[bytes], prefixes: list[bytes]) -> GetEntries:
+    def build_request(self, height: int, keys: list[bytes], prefixes: list[bytes], own_prm: bool = False
+                      ) -> GetEntries:
         req = GetEntries(height=height, keys=tuple(keys), prefixes=tuple(prefixes), requester=self.key.public,
-                         peer=self.net.peer_id.encode(), time_ms=self.now_ms(), nonce=os.urandom(16), sig=b"")
+                         peer=self.net.peer_id.encode(), time_ms=self.now_ms(), nonce=os.urandom(16), sig=b"",
+                         own_prm=own_prm)
         return sign_message(req, self.chain_id, self.key)
 
-    async def ask(self, peer: str, root: bytes, height: int, keys: list[bytes], prefixes: list[bytes]):
-        raw = await self.net.request_entries(peer, self.build_request(height, keys, prefixes).encode())
+    async def ask(self, peer: str, root: bytes, height: int, keys: list[bytes], prefixes: list[bytes],
+                  own_prm: bool = False):
+        """``own_prm``: its delivery point entries too (tokens/lightstate.py), with its record in ``keys``."""
+        raw = await self.net.request_entries(peer, self.build_request(height, keys, prefixes, own_prm).encode())
         answer = decode(raw, ProvenEntries, len(raw))
         verified = verify_entries(root, height, keys, prefixes, answer,
-                                  get_own_salt_of(answer, self.key.public, self.salt))
+                                  get_own_salt_of(answer, self.key.public, self.salt),
+                                  self.key.public if own_prm else None)
         # On a chain that seals, an interval's record is refused while it is open or when
         # fewer than min_aggregate households made it up (docs/privacy.md "Public
         # aggregates"): nobody outside the validators reads it. Any other refusal hides
@@ -224,7 +236,7 @@ class LightClient:
         answers = []
         for i in range(0, len(keys), MAX_ENTRY_KEYS):
             answers.append(await self.ask(peer, root, height, keys[i:i + MAX_ENTRY_KEYS],
-                                          prefixes if i == 0 else []))
+                                          prefixes if i == 0 else [], own_prm=i == 0))
         writes, archive = compute_state_writes(self.store, answers)
         self.store.set_state(height, root, writes, archive)
         if archive:

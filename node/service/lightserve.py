@@ -7,6 +7,10 @@ A household's own entries go only to a request signed by that household, bound t
 peer that sent it, within a minute of this node's clock and with a nonce never seen
 before; public entries go to anyone (tokens/visibility.py). Whatever the asker may not
 read is listed as refused, never sent.
+
+A household asks for its delivery point entries by its key (``own_prm``): on a chain
+that seals they are keyed by a hash under the commune key (tokens/indexkeys.py), which
+this node computes with its keyring from the household's record at that height.
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ from collections.abc import Callable
 from node.api.proofs import get_committed_root
 from node.net import StateUnavailable
 from node.store.store import StoreReader
+from tokens import layout as L
+from tokens.indexkeys import compute_prm_tag, key_by_prm_entry, read_index_key
+from tokens.kv import KV, decode_value
 from tokens.lightstate import (
     MAX_PREFIX_ENTRIES, REQUEST_WINDOW_MS, GetEntries, ProvenEntries, ProvenEntry, ProvenPrefix,
     get_request_fault,
 )
+from tokens.sealing import Keyring, MissingCommuneKey
 from tokens.statetree import compute_proof, is_proven_key
 from tokens.visibility import is_hidden_interval, is_prefix_readable_by, is_readable_by
 from wire import DecodeError, decode
@@ -78,8 +86,34 @@ def prove_prefix(snap: StoreReader, root: bytes, prefix: bytes, budget: list[int
     return ProvenPrefix(prefix=prefix, entries=tuple(entries), complete=complete)
 
 
-def answer_entries(snap: StoreReader, req: GetEntries) -> ProvenEntries:
-    """The proofs for ``req`` (already admitted) from one consistent view of the store."""
+def read_state_index_key(kv: KV, keyring: Keyring | None) -> bytes | None:
+    """The index key of the chain of ``kv`` (None if it does not seal); StateUnavailable
+    for a node that does not hold it."""
+    def get(key: bytes):
+        raw = kv.get(key)
+        return None if raw is None else decode_value(raw)
+    try:
+        return read_index_key(get, keyring, kv.get(L.META_DATA_EPOCH) is not None)
+    except MissingCommuneKey as exc:
+        raise StateUnavailable(f"delivery point entries cannot be found here: {exc}") from None
+
+
+def prove_by_prm(snap: StoreReader, root: bytes, requester: bytes, index_key: bytes | None) -> tuple[ProvenEntry, ...]:
+    """The ``prm/`` entry of ``requester``'s delivery point at ``root`` and its ``cons/``
+    and ``rcs/`` entries under the same tag (tokens/lightstate.py ``verify_by_prm``);
+    nothing if the state of ``root`` holds no record of it, or no index entry naming it."""
+    record = prove_entry(snap, root, L.key_household(requester)).value
+    if record is None:
+        return ()
+    index = prove_entry(snap, root, L.PRM + compute_prm_tag(decode_value(record)[L.HH_PRM], index_key))
+    if index.value is None or decode_value(index.value) != requester:
+        return ()
+    return (index, *(prove_entry(snap, root, key) for key in key_by_prm_entry(index.key)))
+
+
+def answer_entries(snap: StoreReader, req: GetEntries, keyring: Keyring | None = None) -> ProvenEntries:
+    """The proofs for ``req`` (already admitted) from one consistent view of the store
+    (``keyring``: this node's, for a household's delivery point entries)."""
     if req.height < snap.tree_from():
         raise StateUnavailable(f"the state tree of height {req.height} is pruned here (kept from "
                                f"{snap.tree_from()})")
@@ -101,8 +135,11 @@ def answer_entries(snap: StoreReader, req: GetEntries) -> ProvenEntries:
             prefixes.append(prove_prefix(snap, root, prefix, budget))
         else:
             refused.append(prefix)
+    by_prm = ()
+    if req.own_prm and req.requester is not None:
+        by_prm = prove_by_prm(snap, root, req.requester, read_state_index_key(snap.state, keyring))
     return ProvenEntries(height=req.height, entries=tuple(entries), prefixes=tuple(prefixes),
-                         refused=tuple(refused))
+                         refused=tuple(refused), by_prm=by_prm)
 
 
 class EntriesServer:
@@ -110,11 +147,13 @@ class EntriesServer:
 
     def __init__(self, open_snapshot: Callable[[], StoreReader], chain_id: bytes,
                  now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-                 rewrite: Callable[[bytes], bytes] | None = None) -> None:
+                 rewrite: Callable[[bytes], bytes] | None = None,
+                 keyring: Callable[[], Keyring | None] = lambda: None) -> None:
         """``rewrite``: None when honest; the e2e and live tests' ``--byzantine
-        lie-proofs`` passes one that forges answers (node/e2e/byzantine.py)."""
+        lie-proofs`` passes one that forges answers (node/e2e/byzantine.py). ``keyring``:
+        the node's (on a chain that seals, the index key of households' delivery points)."""
         self.open_snapshot, self.chain_id, self.now_ms = open_snapshot, chain_id, now_ms
-        self.rewrite = rewrite
+        self.rewrite, self.keyring = rewrite, keyring
         self.guard = ReplayGuard()
         self.served = 0
 
@@ -132,6 +171,6 @@ class EntriesServer:
         if req.requester is not None and not self.guard.admit(req.requester, req.nonce, now):
             raise StateUnavailable("entries request refused: replayed nonce")
         with self.open_snapshot() as snap:
-            answer = answer_entries(snap, req)
+            answer = answer_entries(snap, req, self.keyring())
         self.served += 1
         return answer.encode() if self.rewrite is None else self.rewrite(answer.encode())

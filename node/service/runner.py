@@ -444,7 +444,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                                 get_fork=partial(get_fork, store, home.genesis.chain_id),
                                 check_fork=partial(check_fork, store, home.genesis.chain_id),
                                 serve_light=EntriesServer(store.snapshot, home.genesis.chain_id,
-                                                          rewrite=rewrite_answers).respond,
+                                                          rewrite=rewrite_answers,
+                                                          keyring=lambda: node.keys).respond,
                                 tx_batch_handler=node.on_tx_batch) as net:
             node.net, started = net, True
             log.info("node %s (%s) at height %d, peer id %s", home.config.get("name", home.path.name),

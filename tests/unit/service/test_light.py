@@ -47,7 +47,12 @@ class FakeNet:
         self.tamper = tamper or {}
         self.banned: dict[str, str] = {}
         self.peer_id = "12D3KooWLightHousehold"
-        self.servers = {p: EntriesServer(run.store.snapshot, run.home.genesis.chain_id) for p in peers}
+        # The validator's keyring, as node run gives it: on a chain that seals, a household's
+        # delivery point entries are found under the commune key (tokens/indexkeys.py).
+        # ``run``: a Run, or a validator's Node itself (tests/unit/service/test_light_sealing.py).
+        node = getattr(run, "node", run)
+        self.servers = {p: EntriesServer(run.store.snapshot, run.home.genesis.chain_id,
+                                         keyring=lambda: node.keys) for p in peers}
         self.asked: list[tuple[str, str]] = []
 
     def peer_heights(self) -> dict[str, int]:

@@ -119,3 +119,63 @@ def test_request_faults():
     anonymous = dataclasses.replace(req, requester=None)
     assert "carries a signature" in get_request_fault(anonymous, CHAIN, b"p", 100_000)
     assert get_request_fault(dataclasses.replace(anonymous, sig=bytes(64)), CHAIN, b"p", 100_000) is None
+
+
+# -- a household's delivery point entries, asked by its key (``own_prm``) ------------------------------
+
+TAG_ME, TAG_HER = bytes([0xA1]) * 32, bytes([0xB2]) * 32     # the keyed hashes of two PRMs
+
+
+@pytest.fixture
+def by_prm_tree():
+    """A chain that seals: ``prm/``, ``cons/`` and ``rcs/`` under each delivery point's tag."""
+    items = {
+        L.key_household(ME): encode_value(["m", "30000000000001"]), L.PRM + TAG_ME: encode_value(ME),
+        L.CONSENT + TAG_ME: encode_value([1, 2]), L.RECONCILE_STATS + TAG_ME: encode_value([1, 0, 5, 4, 0, 0, 2000]),
+        L.PRM + TAG_HER: encode_value(HER), L.RECONCILE_STATS + TAG_HER: encode_value([3, 3, 9, 1, 0, 0, 8000]),
+    }
+    root, nodes = compute_tree_build(items.items())
+    return MemoryKV(items | nodes), root
+
+
+def by_prm_answer(kv, root, keys, tag: bytes, consent_tag: bytes | None = None) -> ProvenEntries:
+    triple = (L.PRM + tag, L.CONSENT + (consent_tag or tag), L.RECONCILE_STATS + tag)
+    return dataclasses.replace(answer(kv, root, keys), by_prm=tuple(proven(kv, root, k) for k in triple))
+
+
+def test_own_delivery_point_entries_are_proven_under_the_tag_that_names_the_household(by_prm_tree):
+    kv, root = by_prm_tree
+    keys = [L.key_household(ME)]
+    good = by_prm_answer(kv, root, keys, TAG_ME)
+    got = verify_entries(root, 7, keys, [], good, own_prm=ME)
+    assert got.by_prm == {L.PRM + TAG_ME: encode_value(ME), L.CONSENT + TAG_ME: encode_value([1, 2]),
+                          L.RECONCILE_STATS + TAG_ME: encode_value([1, 0, 5, 4, 0, 0, 2000])}
+    assert verify_entries(root, 7, keys, [], answer(kv, root, keys)).by_prm is None     # not asked
+    wire = good.encode()
+    assert decode(wire, ProvenEntries, len(wire)) == good
+    # A household the state holds no record of has no such entries: an empty answer.
+    assert verify_entries(root, 7, [L.key_household(HER)], [], answer(kv, root, [L.key_household(HER)]),
+                          own_prm=HER).by_prm == {}
+
+
+def test_forged_or_borrowed_delivery_point_entries_are_refused(by_prm_tree):
+    kv, root = by_prm_tree
+    keys = [L.key_household(ME)]
+    good = by_prm_answer(kv, root, keys, TAG_ME)
+    forged = dataclasses.replace(good.by_prm[2], value=encode_value([1, 0, 5, 5, 0, 0, 0]))
+    cases = {
+        # Another household's statistics, properly proven, passed off as its own.
+        "does not name this household": by_prm_answer(kv, root, keys, TAG_HER),
+        "not its delivery point's": by_prm_answer(kv, root, keys, TAG_ME, consent_tag=TAG_HER),
+        "leaves out the household's delivery point": dataclasses.replace(good, by_prm=good.by_prm[:2]),
+        "does not reach the state root": dataclasses.replace(good, by_prm=good.by_prm[:2] + (forged,)),
+        "record was refused": dataclasses.replace(good, entries=(), refused=tuple(keys)),
+    }
+    for match, bad in cases.items():
+        with pytest.raises(InvalidProof, match=match):
+            verify_entries(root, 7, keys, [], bad, own_prm=ME)
+    with pytest.raises(InvalidProof, match="not asked"):
+        verify_entries(root, 7, keys, [], good)
+    absent = [L.key_household(HER)]
+    with pytest.raises(InvalidProof, match="does not hold"):
+        verify_entries(root, 7, absent, [], by_prm_answer(kv, root, absent, TAG_HER), own_prm=HER)

@@ -22,7 +22,7 @@ from tokens import InvalidTx, check_tx, genesis_writes, get_rescanned_state_hash
 from tokens import layout as L
 from tokens import txs as T
 from tokens.genesis import GenesisError, HouseholdSpec, open_households, parse_genesis, seal_household
-from tokens.indexkeys import compute_index_entry, derive_index_key
+from tokens.indexkeys import compute_index_entry, derive_index_key, key_consent_entry
 from tokens.kv import MemoryKV, decode_value
 from tokens.sealing import MissingCommuneKey, build_commune_sealed, compute_genesis_keyring
 from wire import sign_message
@@ -76,7 +76,8 @@ def test_sealed_registration_update_consent_service_and_departure_apply_and_name
     chain.block(more)
     record = decode_value(chain.kv.get(L.key_household(NEWCOMER.public)))
     assert (record[L.HH_KVA], record[L.HH_SOLIDARITY]) == (9, True)
-    assert chain.kv.get(L.key_consent(PRM)) is not None
+    assert chain.kv.get(L.key_consent(PRM)) is None                   # keyed by a hash (tokens/indexkeys.py)
+    assert chain.get(key_consent_entry(chain.get, chain.keys, True, PRM))[0] == record[L.HH_SINCE]
     assert decode_value(chain.kv.get(L.key_account(NEWCOMER.public)))[1] > 0      # on-call hours credited
     gone = [chain.registrar_tx(T.Deregister, REGISTRAR, **PERSONAL[T.Deregister])]
     chain.block(gone)
