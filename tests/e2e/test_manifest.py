@@ -46,7 +46,7 @@ def test_manifests_seal_by_default_as_the_product_does():
 
 
 # The shipped manifests that run a clear commune, each for a reason its file states.
-CLEAR = {"membership": "new node home for a new key", "late-join": "installs no snapshot"}
+CLEAR = {"membership": "needs a home of its own", "late-join": "installs no snapshot"}
 
 
 def test_shipped_manifests_seal_unless_they_say_why_not():
