@@ -203,6 +203,11 @@ class Membership:
         seen = await wait_household(self.cluster, self.watcher(hh.node), new_key.public.hex(), True, self.limit_s)
         keyed = None if self.sealing is None else await self.restart_with_key(hh, new_key)
         hh.switch_key(new_key)
+        if self.sealing is not None:
+            # The new key's node spent a nonce (its clock in ms) on its data key; the
+            # follower opens the new key's envelopes as the household reads its own.
+            await self.load.read_nonces(self.watcher(hh.node))
+            self.load.follower.seeds[new_key.public.hex()] = new_key.seed
         hh.paused = False
         return MembershipEvent(op, hh.name, old, new_key.public.hex(), seen, data_key_after_s=keyed)
 
