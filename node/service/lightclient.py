@@ -60,6 +60,27 @@ class LightError(Exception):
     """A peer could not be followed this time (no answer, a refusal): try another."""
 
 
+class KeyReplaced(LightError):
+    """The proven state says this home's key was replaced (a rotation or a completed
+    recovery): the household's entries live under ``new`` now, and this node, which
+    follows the key file of its home, has nothing more to follow until it restarts with
+    the new key file (docs/privacy.md "Moving a household to a new key")."""
+
+    def __init__(self, new: bytes, height: int) -> None:
+        super().__init__(f"this household's key was replaced by {new.hex()[:16]}… at height {height}: put the new "
+                         "key file in this node's home as key.json and start the node again")
+        self.new = new
+
+
+def get_replacement(values, own: bytes) -> tuple[bytes, int] | None:
+    """(new key, height) when the proven status of ``own`` says it was rotated, else None."""
+    raw = values.get(TL.key_status(own))
+    status = None if raw is None else decode_value(raw)
+    if status is None or status[0] != TL.KS_ROTATED:
+        return None
+    return status[1], status[2]
+
+
 def get_followed_keys(store: LightStore, own: bytes, top_time_s: int, full: bool) -> tuple[list[bytes], list[bytes]]:
     """(single keys, prefixes) to read at the next height: public and own entries, and
     the intervals still open, about to leave the state, or (``full``) every one held."""
@@ -150,6 +171,7 @@ class LightClient:
         self.salt = derive_household_keys(key.seed, 0)[1]
         self.seals = home.genesis.seals_payloads
         self.former = get_former_keys(store, key.public)
+        self.replaced_by: bytes | None = None       # set once the proven state says this key was replaced
         if self.former:
             log.info("this home held the entries of %d former key(s) of the household: it follows %s… now and drops "
                      "them at its next refresh", len(self.former), key.public.hex()[:16])
@@ -176,6 +198,11 @@ class LightClient:
         for peer, best in able:
             try:
                 return await self.step_from(peer, best)
+            except KeyReplaced as exc:
+                if self.replaced_by != exc.new:
+                    log.error("%s", exc)
+                self.replaced_by = exc.new
+                return False
             except (NetError, DecodeError, LightError) as exc:
                 log.warning("following %s failed: %s", peer[:12], exc)
             except (InvalidBlock, InvalidProof) as exc:
@@ -237,6 +264,11 @@ class LightClient:
         answer = decode(raw, ProvenEntries, len(raw))
         verified = verify_entries(root, height, keys, prefixes, answer,
                                   get_own_salt_of(answer, self.key.public, self.salt))
+        # Moved to a new key: its PRM's entries are refused now (no record of this key is
+        # at that delivery point), and that is not a peer hiding them.
+        replaced = get_replacement(verified.values, self.key.public)
+        if replaced is not None:
+            raise KeyReplaced(*replaced)
         # On a chain that seals, an interval's record is refused while it is open or when
         # fewer than min_aggregate households made it up (docs/privacy.md "Public
         # aggregates"): nobody outside the validators reads it. Any other refusal hides

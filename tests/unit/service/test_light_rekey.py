@@ -38,7 +38,7 @@ def held_of(store, addr: bytes) -> list[bytes]:
     return [key for key, _ in store.state.iter_prefix(b"") if addr in key]
 
 
-def test_light_node_restarted_with_the_new_key_follows_and_proves_it(node, commune, followed):  # noqa: F811
+def test_light_node_restarted_with_the_new_key_follows_and_proves_it(node, commune, followed, caplog):  # noqa: F811
     light_node, client = followed
     commit_data_key(node, commune, light_node, client, 0)
     old, meter = household(node, commune)
@@ -47,6 +47,15 @@ def test_light_node_restarted_with_the_new_key_follows_and_proves_it(node, commu
     new = Keypair(os.urandom(32))
     step(node, commune, client, [rotate_key(node, old, new)])
     assert get_household(node.store.state, new.public)["meter"] == meter
+    # Still on the old key file, the node reads the move from its proven key status and
+    # says what to do, once; it bans nobody.
+    step(node, commune, client)
+    assert client.replaced_by == new.public
+    assert client.net.banned == {}
+    said = [r.getMessage() for r in caplog.records if "key was replaced by" in r.getMessage()]
+    assert said == [f"this household's key was replaced by {new.public.hex()[:16]}… at height "
+                    f"{node.store.height() - 3}: put the new key file in this node's home as key.json and start "
+                    "the node again"]
     assert held_of(light_node.store, old.public)     # its rotated status, its data key
     light_node.store.close()
 
