@@ -53,11 +53,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # state this long after its Deregister, and its key may not be registered again.
     # 2 years: the CNIL's practice for sub-daily meter data (--archive-keep-days 730).
     "erasure_after_s": 2 * 365 * 86_400,
-    # docs/privacy.md "The cut is forced": an erasure not yet followed by a cut of the
-    # commune data key for this long makes the cut overdue (GET /status ``cut_overdue``,
-    # the ``voisinage_cut_overdue`` gauge). The validators' nodes make the cut by
-    # themselves within a block or two; a day leaves room for a node being restarted.
-    "cut_overdue_s": 86_400,
     # Development only: the chain clock runs time_scale times faster than wall
     # time from genesis_time. Only a genesis marked "dev": true may set it.
     "time_scale": 1,
@@ -283,7 +278,7 @@ def check_params(params: Any, dev: bool, classes: tuple[str, ...] = BUILTIN_CLAS
     merged = default_params()
     merged.update(copy.deepcopy(params))
     for name in ("settlement_interval_s", "allocation_epoch_s", "block_max_txs", "time_scale",
-                 "max_nonce_ahead_s", "history_retention_s", "min_aggregate", "cut_overdue_s"):
+                 "max_nonce_ahead_s", "history_retention_s", "min_aggregate"):
         _int(merged[name], f"params.{name}", 1)
     for name in ("settlement_grace_s", "recovery_delay_s", "max_idle_s"):
         _int(merged[name], f"params.{name}")

@@ -37,11 +37,24 @@ key                             value
                                 ``min_aggregate`` households exported and imported in it. Until it is
                                 true the entry is a salted leaf the validators alone read
                                 (docs/privacy.md "Public aggregates")
-``pool``                        [levy Wh, ΣE Wh, M Wh, [producer keys], [consumer keys]]: on a chain
-                                that seals payloads, the sums settlement did not show (a ΣE with its
-                                levy, an M) and the households they come from, held (salted,
+``pool``                        [levy Wh, ΣE Wh, M Wh, [producer keys], [consumer keys](, hour)]: on a
+                                chain that seals payloads, the sums settlement did not show (a ΣE with
+                                its levy, an M) and the households they come from, held (salted,
                                 validators only) until the treasury epoch finds enough households
-                                in it (settlement.process_release_pool)
+                                in it (settlement.process_release_pool); an erased household's
+                                balance joins the levy (and ``hour``, appended when not 0), counted
+                                among the producers by its key's hash (rules_erasure)
+``gpool``                       [[beneficiary, Wh, [giver keys]], ...] by beneficiary: on a chain that
+                                seals payloads, the shares of standing gifts to category funds and
+                                associations (public accounts), held (salted, validators only) until
+                                the treasury epoch finds ``min_aggregate`` givers to a beneficiary
+                                (settlement.process_release_gift_pool)
+``icor/`` start                 [interval record, [household keys], [reconcile totals]]: on a chain
+                                that seals payloads, the record of ``int/`` start as reconciliations
+                                made it (the ``int/`` record keeps the sums last shown), the households
+                                they corrected and what they add to ``meta/reconcile``; the ``int/``
+                                record and ``meta/reconcile`` take them once ``min_aggregate`` households
+                                made them (rules_reconcile; salted, validators only)
 ``ie/`` start ‖ key             [E_j, I_i, minted to j after levy, a_i]: one household
                                 (``int/`` and ``ie/`` of a settled interval leave the state
                                 ``history_retention_s`` after its end: settlement.process_history)
@@ -117,6 +130,7 @@ META_UPG_NONCE = b"meta/upg_nonce"
 UPGRADE = b"upg/"
 TREASURY = b"treasury"
 POOL = b"pool"
+GIFT_POOL = b"gpool"
 
 FUND = b"fund/"
 REGISTRAR = b"reg/"
@@ -131,6 +145,7 @@ OFFER = b"offer/"
 OFFER_EXPIRY = b"oexp/"
 INTERVAL = b"int/"
 INTERVAL_ENTRY = b"ie/"
+INTERVAL_CORRECTION = b"icor/"
 OPEN = b"open/"
 CONTRIBUTION = b"ctb/"
 DELEGATION = b"dlg/"
@@ -187,7 +202,11 @@ KS_RECOVERING, KS_ROTATED, KS_DEREGISTERED = "recovering", "rotated", "deregiste
 # Interval record fields.
 IV_END, IV_SUM_E, IV_SUM_I, IV_M, IV_SETTLED, IV_LEVY, IV_MINTED, IV_ALLOCATED, IV_PUBLIC = range(9)
 # ``pool`` fields.
-PL_LEVY, PL_MINTED, PL_ALLOCATED, PL_PRODUCERS, PL_CONSUMERS = range(5)
+PL_LEVY, PL_MINTED, PL_ALLOCATED, PL_PRODUCERS, PL_CONSUMERS, PL_HOUR = range(6)
+# ``gpool`` row fields.
+GP_BENEFICIARY, GP_AMOUNT, GP_GIVERS = range(3)
+# ``icor/`` fields.
+IC_RECORD, IC_HOUSEHOLDS, IC_RECONCILE = range(3)
 # Interval entry fields.
 IE_E, IE_I, IE_MINTED, IE_ALLOCATED = range(4)
 # A reconciled entry also keeps what the meter first said (docs/reconciliation.md).
@@ -248,6 +267,10 @@ def key_registrar(addr: bytes) -> bytes:
 
 def key_interval(start: int) -> bytes:
     return INTERVAL + u64(start)
+
+
+def key_interval_correction(start: int) -> bytes:
+    return INTERVAL_CORRECTION + u64(start)
 
 
 def key_entry(start: int, addr: bytes) -> bytes:

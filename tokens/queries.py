@@ -169,9 +169,15 @@ def get_account(kv: KV, addr: bytes) -> dict[str, Any]:
     }
 
 
-def get_interval_at(kv: KV, start: int) -> dict[str, Any]:
-    """Aggregates of the interval starting at unix second ``start`` (zeros if it saw no energy)."""
+def get_interval_at(kv: KV, start: int, corrected: bool = False) -> dict[str, Any]:
+    """Aggregates of the interval starting at unix second ``start`` (zeros if it saw no energy).
+    ``corrected``: as reconciliations made them, those still waiting for enough households
+    on a chain that seals included (``icor/``, the validators'); else the record's, which
+    keeps the sums last shown (docs/privacy.md "Public aggregates")."""
     iv = _get(kv, L.key_interval(start))
+    if corrected:
+        pending = _get(kv, L.key_interval_correction(start))
+        iv = iv if pending is None else pending[L.IC_RECORD]
     entries = {key[-32:].hex(): {"export_wh": e, "import_wh": i, "minted_wh": minted, "allocated_wh": a}
                for key, (e, i, minted, a) in _scan(kv, L.INTERVAL_ENTRY + L.u64(start))}
     if iv is None:
@@ -238,6 +244,8 @@ def get_consumers(kv: KV, addr: bytes, k: int) -> list[dict[str, Any]]:
     consumer i, as an exact fraction (numerator, denominator) plus Wh rounded down."""
     start = k * get_interval_s(kv)
     iv = _get(kv, L.key_interval(start))
+    pending = _get(kv, L.key_interval_correction(start))
+    iv = iv if pending is None else pending[L.IC_RECORD]    # its entries are the corrected ones
     mine = _get(kv, L.key_entry(start, addr))
     if iv is None or mine is None or not iv[L.IV_SETTLED] or not mine[L.IE_E]:
         return []

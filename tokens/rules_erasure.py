@@ -9,7 +9,9 @@ interval entries, contributions, pending recovery), its sealed data keys of ever
 them its leaf salt) and those of the keys it moved from (``get_former_keys``: a rotation
 or recovery leaves the old key's data keys behind, which open its envelopes in the
 blocks), the offers it made, its votes and the delegations that name it;
-what its account still holds of kwh and hour goes to the treasury, and what it holds
+what its account still holds of kwh and hour goes to the treasury (on a chain that
+seals, through the levy pool, so the treasury never moves by one household's balance),
+and what it holds
 of a commune-defined class is written off that class's supply, so every class's
 conservation holds. On a chain that seals, it makes the next rotation of the commune
 data key a cut (``meta/cut_due``, tokens/rules_seal.py). The erasure is public: ``erased/`` sha256(key) → [height, unix s], and the key
@@ -108,6 +110,53 @@ def _delete_prefix(lg: Ledger, prefix: bytes, suffix: bytes = b"") -> int:
     return len(keys)
 
 
+def process_pool_balance(lg: Ledger, addr: bytes, kwh: int, hour: int) -> None:
+    """On a chain that seals, what the household still held goes to the treasury through
+    the levy pool (docs/privacy.md "Public aggregates"), counted among the producers by
+    its key's hash: moved straight in, the treasury's step would be one household's
+    balance. Supply still holds, the pooled levy counted (a debt is the pool's to bear
+    until the treasury takes it)."""
+    if not (kwh or hour):
+        return
+    pool = lg.ov.get(L.POOL) or [0, 0, 0, [], []]
+    pool[L.PL_LEVY] += kwh
+    if hour or len(pool) > L.PL_HOUR:
+        pool[L.PL_HOUR:] = [(pool[L.PL_HOUR] if len(pool) > L.PL_HOUR else 0) + hour]
+    pool[L.PL_PRODUCERS] = sorted(set(pool[L.PL_PRODUCERS]) | {compute_key_hash(addr)})
+    lg.ov.put(L.POOL, pool)
+
+
+def process_hash_pool_keys(lg: Ledger, addr: bytes) -> None:
+    """The levy pool counts the household among those its sums come from: by its key's
+    hash from now on, still one distinct household."""
+    pool = lg.ov.get(L.POOL)
+    if pool is not None and (addr in pool[L.PL_PRODUCERS] or addr in pool[L.PL_CONSUMERS]):
+        hashed = compute_key_hash(addr)
+        for field in (L.PL_PRODUCERS, L.PL_CONSUMERS):
+            pool[field] = sorted({hashed if k == addr else k for k in pool[field]})
+        lg.ov.put(L.POOL, pool)
+
+
+def process_hash_pending_corrections(lg: Ledger, addr: bytes) -> None:
+    """Corrections waiting for enough households (``icor/``) count it the same way."""
+    for key, pending in lg.ov.iter_prefix(L.INTERVAL_CORRECTION):
+        if addr in pending[L.IC_HOUSEHOLDS]:
+            hashed = compute_key_hash(addr)
+            pending[L.IC_HOUSEHOLDS] = sorted({hashed if k == addr else k for k in pending[L.IC_HOUSEHOLDS]})
+            lg.ov.put(key, pending)
+
+
+def process_hash_gift_pool_givers(lg: Ledger, addr: bytes) -> None:
+    """Gifts waiting for enough givers (``gpool``) count it the same way."""
+    pool = lg.ov.get(L.GIFT_POOL)
+    if pool is None or not any(addr in row[L.GP_GIVERS] for row in pool):
+        return
+    hashed = compute_key_hash(addr)
+    for row in pool:
+        row[L.GP_GIVERS] = sorted({hashed if k == addr else k for k in row[L.GP_GIVERS]})
+    lg.ov.put(L.GIFT_POOL, pool)
+
+
 def get_former_keys(lg: Ledger, addr: bytes) -> list[bytes]:
     """The keys household ``addr`` moved from (RotateKey, a completed recovery), each
     rotation back to its first key: their ``kst/`` status names the key they moved to.
@@ -140,18 +189,16 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
     """Erase ``addr``'s private data from the state (module doc); the event says what."""
     ov = lg.ov
     kwh, hour, _ = lg.get_account(addr)
-    # Supply: Σ accounts + treasury + funds per class is unchanged (a debt the household
-    # left, a negative balance, is the treasury's to bear).
-    lg.process_treasury(L.CLASS_INDEX["kwh"], kwh)
-    lg.process_treasury(L.CLASS_INDEX["hour"], hour)
-    # The levy pool (docs/privacy.md "Public aggregates") counts it among the households
-    # its sums come from: by its key's hash from now on, still one distinct household.
-    pool = ov.get(L.POOL)
-    if pool is not None and (addr in pool[L.PL_PRODUCERS] or addr in pool[L.PL_CONSUMERS]):
-        hashed = compute_key_hash(addr)
-        for field in (L.PL_PRODUCERS, L.PL_CONSUMERS):
-            pool[field] = sorted({hashed if k == addr else k for k in pool[field]})
-        ov.put(L.POOL, pool)
+    if ov.get(L.META_DATA_EPOCH) is None:
+        # Supply: Σ accounts + treasury + funds per class is unchanged (a debt the household
+        # left, a negative balance, is the treasury's to bear).
+        lg.process_treasury(L.CLASS_INDEX["kwh"], kwh)
+        lg.process_treasury(L.CLASS_INDEX["hour"], hour)
+    else:
+        process_pool_balance(lg, addr, kwh, hour)
+    process_hash_pool_keys(lg, addr)
+    process_hash_pending_corrections(lg, addr)
+    process_hash_gift_pool_givers(lg, addr)
     # A commune-defined class has no treasury (docs/classes.md): what the household held
     # is written off its supply, so Σ balances = csup/ still holds (for a mutual-credit
     # class, csup/ then records the net written-off balance).

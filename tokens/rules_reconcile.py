@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from governance.rounding import compute_largest_remainder
 from tokens import layout as L
 from tokens.errors import InvalidTx
+from tokens.genesis import DEFAULT_PARAMS
 from tokens.indexkeys import key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_household import get_settled_until
@@ -154,8 +155,7 @@ def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int | None,
     """Replace ``addr``'s energy in the settled interval ``start`` by the official one
     (a direction given as None keeps the meter's word) and settle the difference; returns
     the provisional (meter-signed) energy it replaced and the energy now in force."""
-    ikey = L.key_interval(start)
-    iv = lg.ov.get(ikey)
+    seals = lg.genesis.seals_payloads
     ekey = L.key_entry(start, addr)
     entry = lg.ov.get(ekey)
     if entry is None:
@@ -165,10 +165,7 @@ def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int | None,
     else:
         off_e = entry[L.IE_E] if off_e is None else off_e
         off_i = entry[L.IE_I] if off_i is None else off_i
-    if iv is None:
-        # A settled interval nobody reported energy in: it settled trivially.
-        iv = [start + lg.params["settlement_interval_s"], 0, 0, 0, True, 0, 0, 0]
-        lg.ov.put(ikey, iv)
+    iv = get_record_to_correct(lg, start)
     if entry is None:
         entry = [0, 0, 0, 0]
         lg.ov.put(ekey, entry)
@@ -186,18 +183,62 @@ def process_correction(lg: Ledger, addr: bytes, start: int, off_e: int | None,
     process_resplit(lg, start, iv)
     iv[L.IV_MINTED] += d_e
     iv[L.IV_ALLOCATED] = iv[L.IV_M]
-    lg.ov.mark(ikey)
     # One household's correction: on a chain that seals it waits in the pool with the
     # household counted, as a small interval's sums do (docs/privacy.md "Public aggregates").
-    shown = not lg.genesis.seals_payloads
-    process_public_sums(lg, PublicSums(d_levy, d_e, iv[L.IV_M] - old_m, [addr], [addr]), shown, shown)
-    meta = lg.get_meta(L.META_RECONCILE, [0, 0, 0, 0, 0])
-    meta[0] += 1
-    meta[1] += off_e
-    meta[2] += off_i
-    meta[3 if d_e > 0 else 4] += abs(d_e)
-    lg.ov.put(L.META_RECONCILE, meta)
+    process_public_sums(lg, PublicSums(d_levy, d_e, iv[L.IV_M] - old_m, [addr], [addr]), not seals, not seals)
+    totals = [1, off_e, off_i, max(d_e, 0), max(-d_e, 0)]
+    if seals:
+        process_pending_correction(lg, start, iv, addr, totals)
+    else:
+        lg.ov.put(L.key_interval(start), iv)
+        process_reconcile_totals(lg, totals)
     return provisional[0], provisional[1], off_e, off_i
+
+
+def get_record_to_correct(lg: Ledger, start: int) -> list:
+    """The interval record a correction starts from. On a chain that seals, the pending
+    one (``icor/``) if corrections wait, else a copy of the ``int/`` record (which keeps
+    the sums last shown). A settled interval nobody reported energy in settled
+    trivially: it has no record yet."""
+    if lg.genesis.seals_payloads:
+        pending = lg.ov.get(L.key_interval_correction(start))
+        if pending is not None:
+            return pending[L.IC_RECORD]
+        iv = lg.ov.get(L.key_interval(start))
+        if iv is not None:
+            return list(iv)
+    else:
+        iv = lg.ov.get(L.key_interval(start))
+        if iv is not None:
+            return iv
+    return [start + lg.params["settlement_interval_s"], 0, 0, 0, True, 0, 0, 0]
+
+
+def process_reconcile_totals(lg: Ledger, totals: list[int]) -> None:
+    """``meta/reconcile`` += [intervals, official E, official I, Wh minted, Wh burned]."""
+    meta = lg.get_meta(L.META_RECONCILE, [0, 0, 0, 0, 0])
+    lg.ov.put(L.META_RECONCILE, [a + b for a, b in zip(meta, totals)])
+
+
+def process_pending_correction(lg: Ledger, start: int, iv: list, addr: bytes, totals: list[int]) -> None:
+    """docs/privacy.md "Public aggregates": on a chain that seals, one household's
+    correction of an interval would move its record (public once settled as public, and
+    in ``/aggregates`` whenever enough households made it) and ``meta/reconcile`` by that
+    household's figures alone. The corrected record and the totals wait in ``icor/``
+    (validators only, salted) with the households corrected; once ``min_aggregate`` of
+    them made it, the record and ``meta/reconcile`` take it all at once: what the public
+    sees move is a sum over that many households' corrections."""
+    key = L.key_interval_correction(start)
+    pending = lg.ov.get(key) or [iv, [], [0, 0, 0, 0, 0]]
+    households = set(pending[L.IC_HOUSEHOLDS]) | {addr}
+    moved = [a + b for a, b in zip(pending[L.IC_RECONCILE], totals)]
+    least = lg.params.get("min_aggregate", DEFAULT_PARAMS["min_aggregate"])
+    if len(households) < least:
+        lg.ov.put(key, [iv, sorted(households), moved])
+        return
+    lg.ov.delete(key)
+    lg.ov.put(L.key_interval(start), iv)
+    process_reconcile_totals(lg, moved)
 
 
 def process_correct_mint(lg: Ledger, addr: bytes, start: int, iv: list, entry: list, prev_e: int) -> int:

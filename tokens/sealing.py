@@ -341,9 +341,10 @@ def read_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> bytes:
 
 
 def is_hidden_aggregate(key: bytes, value: Any) -> bool:
-    """An aggregate entry of a chain that seals that the public may not read: the pool,
-    and an interval record not settled as public (docs/privacy.md "Public aggregates")."""
-    if key == L.POOL:
+    """An aggregate entry of a chain that seals that the public may not read: the pools,
+    the corrections waiting for enough households (``icor/``), and an interval record
+    not settled as public (docs/privacy.md "Public aggregates")."""
+    if key in (L.POOL, L.GIFT_POOL) or key.startswith(L.INTERVAL_CORRECTION):
         return True
     return key.startswith(L.INTERVAL) and not L.is_public_interval(value)
 
@@ -372,7 +373,7 @@ def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
     found: dict[bytes, bytes] = {}
 
     def salt_of(key: bytes) -> bytes:
-        if key == L.POOL or key.startswith(L.INTERVAL):
+        if key in (L.POOL, L.GIFT_POOL) or key.startswith((L.INTERVAL, L.INTERVAL_CORRECTION)):
             return read_aggregate_salt(get, keyring, key) if is_hidden_aggregate(key, get(key)) else b""
         owner = get(key) if key.startswith(INDEXES_OWNED_BY_VALUE) else L.get_key_owner(key)
         if owner is None:

@@ -16,7 +16,7 @@ from tokens import layout as L
 from tokens.genesis import DEFAULT_PARAMS
 from tokens.kv import encode_value
 from tokens.ledger import Ledger
-from tokens.rules_assoc import get_association, get_fund_addresses, process_fund_gift
+from tokens.rules_assoc import get_association, get_fund_addresses, is_active_association, process_fund_gift
 from tokens.rules_household import get_settled_until
 from tokens.txs import SOLIDARITY
 from wire.units import BasisPoints, Minutes, Wh
@@ -107,6 +107,10 @@ def process_history(lg: Ledger, events: list) -> None:
             continue
         records.append((ikey, encode_value(iv)))
         lg.ov.delete(ikey)
+        # Corrections still waiting for enough households leave with it, unshown
+        # (rules_reconcile.process_pending_correction): the archive keeps the record shown.
+        if lg.genesis.seals_payloads and lg.ov.get(L.key_interval_correction(start)) is not None:
+            lg.ov.delete(L.key_interval_correction(start))
         for ekey, entry in lg.ov.iter_prefix(L.INTERVAL_ENTRY + L.u64(start)):
             records.append((ekey, encode_value(entry)))
             lg.ov.delete(ekey)
@@ -216,6 +220,8 @@ def process_release_pool(lg: Ledger) -> None:
         return
     lg.ov.delete(L.POOL)
     process_public_sums(lg, PublicSums(pool[L.PL_LEVY], pool[L.PL_MINTED], pool[L.PL_ALLOCATED], [], []), True, True)
+    if len(pool) > L.PL_HOUR:
+        lg.process_treasury(L.CLASS_INDEX["hour"], pool[L.PL_HOUR])
 
 
 def process_mint(lg: Ledger, start: int, entries: list[tuple[bytes, list]]) -> Wh:
@@ -250,6 +256,10 @@ def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh, needy: Callable
     # tokens/rules_assoc.py: the beneficiary may be a category fund or an association;
     # a fund no longer in the categories, or an association struck off, gets nothing
     # and the share stays with the producer.
+    # On a chain that seals, a share to a public account (a fund, an association) waits
+    # in the gift pool (process_release_gift_pool): one producer's share per interval
+    # would draw its production curve on that account.
+    pools = lg.genesis.seals_payloads
     given = 0
     for key, (beneficiary, bp, until) in lg.ov.iter_prefix(L.GIFT + giver):
         if until <= start:
@@ -261,14 +271,59 @@ def process_gifts(lg: Ledger, giver: bytes, start: int, net: Wh, needy: Callable
         if beneficiary == SOLIDARITY:
             given += process_solidarity_gift(lg, giver, share, needy())
         elif beneficiary in funds():
-            process_fund_gift(lg, funds()[beneficiary], share)
+            if pools:
+                process_pool_gift(lg, beneficiary, giver, share)
+            else:
+                process_fund_gift(lg, funds()[beneficiary], share)
             given += share
         elif is_gift_recipient(lg, beneficiary):
-            lg.process_credit(beneficiary, "kwh", share)
+            if pools and get_association(lg, beneficiary) is not None:
+                process_pool_gift(lg, beneficiary, giver, share)
+            else:
+                lg.process_credit(beneficiary, "kwh", share)
             given += share
     if given > net:
         raise RuntimeError("standing gifts exceed 10 000 bp")
     return given
+
+
+def process_pool_gift(lg: Ledger, beneficiary: bytes, giver: bytes, share: Wh) -> None:
+    """``share`` of ``giver``'s mint for ``beneficiary`` into the gift pool, its giver counted."""
+    rows = {row[L.GP_BENEFICIARY]: row for row in lg.ov.get(L.GIFT_POOL) or []}
+    row = rows.get(beneficiary) or [beneficiary, 0, []]
+    row[L.GP_AMOUNT] += share
+    row[L.GP_GIVERS] = sorted(set(row[L.GP_GIVERS]) | {giver})
+    rows[beneficiary] = row
+    lg.ov.put(L.GIFT_POOL, [rows[k] for k in sorted(rows)])
+
+
+def process_release_gift_pool(lg: Ledger) -> None:
+    """At the treasury epoch, before the split (docs/privacy.md "Public aggregates"):
+    each beneficiary whose pooled gifts come from at least ``min_aggregate`` givers
+    receives them, so what its public account shows move is a sum over that many
+    households; the others wait. A fund no longer in the categories, or an association
+    struck off meanwhile, cannot receive: its share goes to the treasury (the givers were
+    already debited, and giving it back would show each one's share)."""
+    pool = lg.ov.get(L.GIFT_POOL)
+    if pool is None:
+        return
+    least = lg.params.get("min_aggregate", DEFAULT_PARAMS["min_aggregate"])
+    funds = get_fund_addresses(lg)
+    waiting = []
+    for row in pool:
+        beneficiary, amount, givers = row
+        if len(givers) < least:
+            waiting.append(row)
+        elif beneficiary in funds:
+            process_fund_gift(lg, funds[beneficiary], amount)
+        elif is_active_association(lg, beneficiary):
+            lg.process_credit(beneficiary, "kwh", amount)
+        else:
+            lg.process_treasury(KWH, amount)
+    if waiting:
+        lg.ov.put(L.GIFT_POOL, waiting)
+    else:
+        lg.ov.delete(L.GIFT_POOL)
 
 
 def is_gift_recipient(lg: Ledger, addr: bytes) -> bool:
@@ -352,6 +407,7 @@ def process_epoch(lg: Ledger, events: list, get_ballot_allocation) -> None:
     if lg.now_s < next_epoch:
         return
     process_release_pool(lg)
+    process_release_gift_pool(lg)
     allocation = get_ballot_allocation(lg)
     names = get_categories(lg)
     lg.ov.put(L.META_ALLOCATION, [[name, bp] for name, bp in zip(names, allocation)])

@@ -101,7 +101,9 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
     chain that seals, ``sum_e`` of a hidden interval too. ``light``: a household node in
     light mode holds no neighbour's record, so it knows ``local_wh`` (from the public
     interval and its own record) but neither the rows nor their count (null); of an
-    interval whose record it was refused (hidden), not ``local_wh`` either (null)."""
+    interval whose record it was refused (hidden), not ``local_wh`` either (null), nor
+    does a household on any node: only the operator reads a hidden interval's
+    ``local_wh``."""
     if get_household(kv, addr) is None:
         return None
     step = get_interval_s(kv)
@@ -110,7 +112,9 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
         interval = {"start": start, "end": start + step, "settled": False, "sum_e": 0, "households": {}}
         rows: list[dict[str, Any]] = []
     else:
-        interval = get_interval_at(kv, start)
+        # The operator reads the sums as reconciliations made them; a household the
+        # record's, the sums last shown (docs/privacy.md "Public aggregates").
+        interval = get_interval_at(kv, start, corrected=named)
         rows = [] if light else get_consumers(kv, addr, k)
     mine = interval["households"].get(addr.hex(), {})
     e_j, sum_e = mine.get("export_wh", 0), interval["sum_e"]
@@ -134,8 +138,10 @@ def get_consumers_view(kv: KV, addr: bytes, k: int, after: bytes | None, limit: 
         # On a chain that seals, ΣE of an interval fewer than min_aggregate households
         # made up is the validators' (docs/privacy.md "Public aggregates"): with one
         # other producer, ΣE less this household's E would be that neighbour's.
+        # local_wh likewise: with its own E it gives M/ΣE of the interval.
         if start <= MAX_TIME_S and is_hidden_interval(kv, L.key_interval(start), kv.get(L.key_interval(start))):
             doc["sum_e"] = None
+            doc["local_wh"] = None if e_j else 0
     return doc
 
 

@@ -74,6 +74,10 @@ def node_run(
                                            "worker processes (0: on one worker thread per core). Processes "
                                            "share no GIL with the node: the checks scale over cores "
                                            "(docs/performance.md \"Sealed payloads\")."),
+    cut_overdue_s: int = typer.Option(86_400, "--cut-overdue-s", min=1,
+                                      help="Validator: seconds an erasure may wait for its cut of the commune data "
+                                           "key before GET /status and voisinage_cut_overdue say it is overdue "
+                                           "(docs/privacy.md \"The cut is forced\")."),
     reset_sign_state_at_height: int = typer.Option(
         None, "--reset-sign-state-at-height", min=1,
         help="Validator whose sign_state.bin is lost or stale (restored from a backup): write a new record "
@@ -97,7 +101,8 @@ def node_run(
          rewrite_effects=None if byzantine is None else make_effects_rewrite(byzantine), pruning=kept,
          rewrite_answers=None if byzantine is None else make_answer_rewrite(byzantine),
          state_sync=state_sync, snapshot_interval=snapshot_interval, snapshot_keep=snapshot_keep,
-         reset_sign_state_at=reset_sign_state_at_height, light=light, check_workers=check_workers)
+         reset_sign_state_at=reset_sign_state_at_height, light=light, check_workers=check_workers,
+         cut_overdue_s=cut_overdue_s)
 
 
 def check_snapshot_options(interval: int | None, keep: int | None) -> None:

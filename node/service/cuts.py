@@ -37,9 +37,8 @@ from dataclasses import dataclass
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
-from tokens.genesis import DEFAULT_PARAMS
 from tokens.kv import KV, decode_value
-from tokens.queries import get_params, get_validator_set
+from tokens.queries import get_validator_set
 from tokens.rules_auditors import get_auditors, get_holders
 from tokens.rules_seal import open_own_new_copy
 from tokens.rules_validators import compute_quorum_cosigners
@@ -50,6 +49,12 @@ from wire.seal import NO_LINK, compute_commune_public
 
 # Chain seconds a validator's turn to build the cut lasts before the next one's.
 CUT_TURN_S = 300
+# An erasure not yet followed by a cut for this long makes the cut overdue (GET /status
+# ``cut_overdue``, the ``voisinage_cut_overdue`` gauge; ``node run --cut-overdue-s``).
+# The nodes make the cut within a block or two; a day leaves room for a node being
+# restarted. An alert threshold, not a rule: each node has its own, and no state root
+# depends on it.
+CUT_OVERDUE_S = 86_400
 
 
 @dataclass(frozen=True)
@@ -81,23 +86,17 @@ def get_pending_cut(state: KV) -> PendingCut | None:
     return PendingCut(due, min(times) if times else None)
 
 
-def get_cut_overdue_s(state: KV) -> int:
-    """The parameter ``cut_overdue_s`` in force (a state whose parameters predate it
-    reads the default)."""
-    return get_params(state).get("cut_overdue_s", DEFAULT_PARAMS["cut_overdue_s"])
-
-
-def describe_cut(state: KV, now_s: int) -> dict | None:
+def describe_cut(state: KV, now_s: int, overdue_s: int = CUT_OVERDUE_S) -> dict | None:
     """What GET /status and the metrics say of the cut, at chain time ``now_s``:
     ``cut_due``, ``cut_pending_s`` (seconds since the oldest erasure not yet cut) and
-    ``cut_overdue`` (pending longer than ``cut_overdue_s``); None on a chain that does
+    ``cut_overdue`` (pending longer than ``overdue_s``); None on a chain that does
     not seal."""
     if state.get(L.META_DATA_EPOCH) is None:
         return None
     pending = get_pending_cut(state)
     age = None if pending is None or pending.since_s is None else max(0, now_s - pending.since_s)
     return {"cut_due": pending is not None, "cut_pending_s": age,
-            "cut_overdue": age is not None and age > get_cut_overdue_s(state)}
+            "cut_overdue": age is not None and age > overdue_s}
 
 
 def get_cut_signers(state: KV, height: int) -> list[bytes]:

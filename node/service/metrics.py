@@ -38,7 +38,7 @@ class Metrics:
                                  "Chain seconds since the oldest erasure not yet followed by a cut of the commune "
                                  "data key (-1: none pending).", registry=r)
         self.cut_overdue = Gauge("voisinage_cut_overdue",
-                                 "1 when an erasure has waited for its cut longer than the cut_overdue_s parameter.",
+                                 "1 when an erasure has waited for its cut longer than the node's --cut-overdue-s.",
                                  registry=r)
 
     def render(self) -> bytes:

@@ -38,7 +38,7 @@ from node.service.checks import get_consensus_fault, is_evidence_too_old
 from node.api.render import block_json
 from node.service.roles import compute_role
 from node.home.receivekeys import get_receive_dir, load_receive_keys
-from node.service.cuts import CutGatherer, describe_cut, has_quorum, needs_gathering
+from node.service.cuts import CUT_OVERDUE_S, CutGatherer, describe_cut, has_quorum, needs_gathering
 from node.service.sealing import make_receive_key_tx, needs_receive_key, open_node_keyring, prune_receive_keys
 from node.service.txcheck import Checked, TxChecker
 from node.service.signstate import SIGN_STATE_FILE, load_sign_state, start_record_if_missing
@@ -115,11 +115,12 @@ class Node:
     def __init__(self, home: Home, store: Store, *, check_all_signatures: bool = False,
                  rewrite_effects: EffectsRewrite | None = None,
                  sign_journal: bool = False, relay_txs: bool | None = None, pruning: Pruning | None = None,
-                 check_workers: int = 0) -> None:
+                 check_workers: int = 0, cut_overdue_s: int = CUT_OVERDUE_S) -> None:
         """``relay_txs``: None means as the role needs (validators yes, households no).
         ``pruning``: what the store keeps (node/store/pruning.py; default ``Pruning()``).
         ``check_workers``: arriving txs checked in that many processes (0: worker threads);
-        whoever runs the node calls ``checker.close()`` when it stops."""
+        whoever runs the node calls ``checker.close()`` when it stops.
+        ``cut_overdue_s``: when a due cut is said overdue (node/service/cuts.py)."""
         self.home, self.store = home, store
         self.sign_journal = sign_journal
         # None when honest. The e2e suite's ``--byzantine`` passes a rewrite that adds
@@ -150,6 +151,7 @@ class Node:
                              receive_dir=self.receive_dir)
         # docs/privacy.md "The cut is forced": the co-signatures of a due cut, gathered.
         self.cuts = CutGatherer(self.chain_id, self.key)
+        self.cut_overdue_s = cut_overdue_s
         config = EngineConfig(idle_ms=self.genesis.params["max_idle_s"] * 1000)
         # Every node's engine holds its key and its double-sign record (DESIGN §6): the
         # engine signs only at heights whose validator set holds the key, and the record
@@ -282,7 +284,7 @@ class Node:
 
     def cut_status(self) -> dict[str, Any] | None:
         """GET /status's ``cut``: whether a cut is due, since when, and overdue."""
-        return describe_cut(self.store.state, self.clock.now_ms() // 1000)
+        return describe_cut(self.store.state, self.clock.now_ms() // 1000, self.cut_overdue_s)
 
     # ---- gossip handlers (run inside gossip validation) ----
 

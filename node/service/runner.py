@@ -38,6 +38,7 @@ from node.service.ledger_app import Committed
 from node.service.ownlog import OwnMessages, load_own_messages
 from node.service.roles import get_identity_seed
 from node.service.sealing import NoCommuneKey
+from node.service.cuts import CUT_OVERDUE_S
 from node.service.node import EffectsRewrite, Node
 from node.service.signstate import append_sign_journal, prepare_sign_state, save_sign_state
 from node.service.statesync import (
@@ -388,7 +389,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                    state_sync: bool = True, snapshot_interval: int | None = None,
                    snapshot_keep: int | None = None, reset_sign_state_at: int | None = None,
                    light: bool = False, rewrite_answers: Callable[[bytes], bytes] | None = None,
-                   check_workers: int = 0) -> None:
+                   check_workers: int = 0, cut_overdue_s: int = CUT_OVERDUE_S) -> None:
     """``relay_txs``: None means as the role needs (validators yes, households no);
     ``pruning``: what the store keeps (node/store/pruning.py); ``state_sync``: an empty
     home joins from a peer's snapshot; ``snapshot_interval``: heights between a
@@ -398,7 +399,8 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
     and its own proven entries only (lightnode.py; a home made light stays light);
     ``rewrite_answers``: None when honest (the live tests' ``--byzantine lie-proofs``);
     ``check_workers``: arriving txs checked in that many processes (node/service/txprocs.py),
-    stopped with the node; 0: on worker threads."""
+    stopped with the node; 0: on worker threads; ``cut_overdue_s``: when a validator's
+    node says a due cut is overdue (node/service/cuts.py)."""
     snapshot_interval = SNAPSHOT_INTERVAL if snapshot_interval is None else snapshot_interval
     snapshot_keep = SNAPSHOT_KEEP if snapshot_keep is None else snapshot_keep
     home = load_home(home_dir)
@@ -428,7 +430,7 @@ async def run_node(home_dir: Path, *, listen: str | None = None, peers: list[str
                            reset_sign_state_at, new_home=new_home)
         node = Node(home, store, sign_journal=sign_journal, rewrite_effects=rewrite_effects,
                     check_all_signatures=check_all_signatures, relay_txs=relay_txs, pruning=pruning,
-                    check_workers=check_workers)
+                    check_workers=check_workers, cut_overdue_s=cut_overdue_s)
         handlers = {TopicKind.TX: node.on_tx, TopicKind.CONSENSUS: node.on_consensus,
                     TopicKind.EVIDENCE: node.on_evidence, TopicKind.HEARTBEAT: node.on_heartbeat}
         # DESIGN §7 peers: the validators in state (genesis + ValidatorSetChange), then --peer.

@@ -41,15 +41,14 @@ def open_commune(root: Path, validators: int, port: int) -> list[Node]:
     now = int(time.time())
     create_network(root, name="Testville", insee="12345", validators=validators, households=2, base_port=port,
                    genesis_time=now - ERASE_AFTER - 6 * HOUR, seal_payloads=True,
-                   params={"erasure_after_s": ERASE_AFTER, "cut_overdue_s": OVERDUE_S})
-    return [Node(load_home(root / f"validator-{i}"), open_store(load_home(root / f"validator-{i}")))
-            for i in range(validators)]
+                   params={"erasure_after_s": ERASE_AFTER})
+    return [Node(load_home(root / f"validator-{i}"), open_store(load_home(root / f"validator-{i}")),
+                 cut_overdue_s=OVERDUE_S) for i in range(validators)]
 
 
-@pytest.fixture
-def three(tmp_path: Path) -> Iterator[tuple[Path, list[Node]]]:
+def running_commune(tmp_path: Path, validators: int, port: int) -> Iterator[tuple[Path, list[Node]]]:
     root = tmp_path / "commune"
-    nodes = open_commune(root, 3, 40700)
+    nodes = open_commune(root, validators, port)
     try:
         yield root, nodes
     finally:
@@ -58,13 +57,13 @@ def three(tmp_path: Path) -> Iterator[tuple[Path, list[Node]]]:
 
 
 @pytest.fixture
+def three(tmp_path: Path) -> Iterator[tuple[Path, list[Node]]]:
+    yield from running_commune(tmp_path, 3, 40700)
+
+
+@pytest.fixture
 def alone(tmp_path: Path) -> Iterator[tuple[Path, list[Node]]]:
-    root = tmp_path / "commune"
-    nodes = open_commune(root, 1, 40800)
-    try:
-        yield root, nodes
-    finally:
-        nodes[0].store.close()
+    yield from running_commune(tmp_path, 1, 40800)
 
 
 def erase_one(root: Path, nodes: list[Node], vkeys: list[Keypair]) -> tuple[Keypair, int]:
@@ -112,8 +111,8 @@ def test_validators_nodes_make_the_due_cut_and_the_holders_delete_the_old_epochs
     state = nodes[0].store.state
     assert get_pending_cut(state).since_s == erased_at
 
-    # The signal: due at once, overdue once it waited longer than cut_overdue_s.
-    assert describe_cut(state, erased_at + OVERDUE_S) == {"cut_due": True, "cut_pending_s": OVERDUE_S,
+    # The signal: due at once, overdue once it waited longer than the node's --cut-overdue-s.
+    assert describe_cut(state, erased_at + OVERDUE_S, OVERDUE_S) == {"cut_due": True, "cut_pending_s": OVERDUE_S,
                                                           "cut_overdue": False}
     status = nodes[0].status()["cut"]
     assert status["cut_due"] and status["cut_overdue"] and status["cut_pending_s"] >= 600

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from tests.unit.tokens.commune import GENESIS_TIME, REGISTRAR, ZERO_SIG, Chain, expect_invalid, keypair, make_genesis
 from tests.unit.tokens.test_properties import check_conservation, check_settled_intervals
+from tests.unit.tokens.test_sealing import SealChain
+from tokens import get_rescanned_state_hash
 from tokens import get_account, get_treasury
 from tokens import layout as L
 from tokens import txs as T
 from tokens.kv import decode_value
+from tokens.sealing import is_hidden_aggregate
+from tokens.visibility import get_entry_reader
 from wire import sign_message
 
 HALF = 1800
+# clear_reconcile_scenario's state root, computed by the code before corrections could
+# wait for enough households on a chain that seals (main at f1e9295).
+ROOT_BEFORE_HIDDEN_CORRECTIONS = "60ca32b52ced877a2fc3404c1ef5c3553bf554171d7700ea9baaca9af08ab43b"
 PARAMS = {"levy_bp": 1000}
 
 
@@ -201,3 +210,85 @@ def test_queries_show_provisional_official_and_the_communes_share():
     assert (doc["energy_in_state_wh"], doc["reconciled_in_state_wh"], doc["reconciled_share_bp"]) == (900, 400, 4444)
     assert (doc["burned_wh"], doc["minted_wh"], doc["flagged"]) == (100, 0, [])
     assert get_household_reconciliation(chain.kv, keypair("nobody").public) is None
+
+
+def clear_reconcile_scenario():
+    """A chain that does not seal: corrections of a settled interval (twice), of one that
+    settled trivially, a consumption-only one, then the producer moves out and is erased
+    with its balance, and the history leaves."""
+    chain, keys = day_one({"erasure_after_s": 2 * HALF, "history_retention_s": 3 * 86_400})
+    chain.block([reconcile(chain, 0, GENESIS_TIME, [400], [0]), reconcile(chain, 2, GENESIS_TIME, [], [250])])
+    chain.block([], at=GENESIS_TIME + 2 * HALF + 301)
+    chain.block([reconcile(chain, 0, GENESIS_TIME, [450, 120], [0, 10])])
+    chain.block([chain.registrar_tx(T.Deregister, REGISTRAR, key=keys[0].public, memo="départ")])
+    chain.block([], dt_s=2 * HALF + 1)
+    chain.block([], at=GENESIS_TIME + 4 * 86_400)
+    return chain, keys
+
+
+def test_a_chain_that_does_not_seal_keeps_its_roots_through_corrections_and_erasure():
+    """docs/privacy.md "Public aggregates": the hidden paths of a sealing chain (pending
+    corrections, an erased balance through the pool) leave a clear chain's state as it was."""
+    chain, keys = clear_reconcile_scenario()
+    assert chain.kv.get(L.key_erased(hashlib.sha256(keys[0].public).digest())) is not None
+    # The root the code before the hidden corrections computed for the same blocks.
+    assert chain.state_hash().hex() == ROOT_BEFORE_HIDDEN_CORRECTIONS
+    check_conservation(chain.kv)
+
+
+def sealed_interval(n: int = 6):
+    """A chain that seals, whose aggregates need 2 households (``min_aggregate``): ``n``
+    households consent; in one half hour producers 0 and 1 export 400 Wh each and the
+    others import 200 each; the interval settles public."""
+    chain = SealChain(n, params={"min_aggregate": 2})
+    chain.block([chain.set_data_key(k) for k in chain.households])
+
+    reading = chain.sealed_reading
+    t0 = GENESIS_TIME + HALF
+    chain.block([chain.registrar_tx(T.Consent, REGISTRAR, prm=prm(i), granted=True, memo="") for i in range(n)],
+                at=t0 - 10)
+    chain.block([reading(i, 1, t0, 0, 0) for i in range(n)], at=t0 + 1)
+    chain.block([reading(i, 2, t0 + 600, 0 if i < 2 else 200, 400 if i < 2 else 0) for i in range(n)],
+                at=t0 + 601)
+    chain.block(at=t0 + HALF + 301)
+    return chain, t0
+
+
+def correction(chain: SealChain, i: int, start: int) -> bytes:
+    """The official curve says producers exported 350 Wh, consumers imported 150."""
+    return chain.registrar_tx(T.Reconcile, REGISTRAR, prm=prm(i), start=start,
+                              export_wh=(350,) if i < 2 else (), import_wh=() if i < 2 else (150,))
+
+
+def test_on_a_sealing_chain_corrections_show_only_once_enough_households_made_them():
+    """docs/privacy.md "Public aggregates": one household's correction of a public
+    interval would move its record and ``meta/reconcile`` by that household's figures.
+    They wait (``icor/``, salted, validators only) until min_aggregate households made
+    them, then the record and the totals take them all at once."""
+    chain, t0 = sealed_interval()
+    ikey, ckey = L.key_interval(t0), L.key_interval_correction(t0)
+    shown = decode_value(chain.kv.get(ikey))
+    assert L.is_public_interval(shown) and (shown[L.IV_SUM_E], shown[L.IV_SUM_I]) == (800, 800)
+    assert chain.kv.get(L.META_RECONCILE) is None
+    # Producer 0's correction waits: the record and the totals have not moved.
+    chain.block([correction(chain, 0, t0)])
+    assert decode_value(chain.kv.get(ikey)) == shown and chain.kv.get(L.META_RECONCILE) is None
+    pending = decode_value(chain.kv.get(ckey))
+    assert pending[L.IC_HOUSEHOLDS] == [chain.households[0].public] and pending[L.IC_RECONCILE][0] == 1
+    assert pending[L.IC_RECORD][L.IV_SUM_E] == 750
+    assert chain.state_hash() == get_rescanned_state_hash(chain.kv, chain.keys)
+    check_conservation(chain.kv)
+    check_settled_intervals(chain.kv)
+    # Nobody outside the validators reads the pending entry.
+    assert is_hidden_aggregate(ckey, pending)
+    assert get_entry_reader(chain.kv, ckey) is None
+    assert get_entry_reader(chain.kv, ckey, chain.households[0].public) is None
+    # A second household's correction: both move at once, by the two households' sum.
+    chain.block([correction(chain, 2, t0)])
+    assert chain.kv.get(ckey) is None
+    record = decode_value(chain.kv.get(ikey))
+    assert (record[L.IV_SUM_E], record[L.IV_SUM_I]) == (750, 750) and L.is_public_interval(record)
+    assert decode_value(chain.kv.get(L.META_RECONCILE)) == [2, 350, 150, 0, 50]
+    check_conservation(chain.kv)
+    check_settled_intervals(chain.kv)
+    assert chain.state_hash() == get_rescanned_state_hash(chain.kv, chain.keys) == chain.replay(chain.keys)

@@ -34,8 +34,8 @@ class SealChain(Chain):
     """A chain that seals payloads, applied with a validator's keyring."""
 
     def __init__(self, n_households: int = 4, classes: list | None = None,
-                 genesis_receive: dict[bytes, bytes] | None = None) -> None:
-        genesis, self.households = make_genesis(n_households, commune_secret=SECRET, classes=classes,
+                 genesis_receive: dict[bytes, bytes] | None = None, params: dict | None = None) -> None:
+        genesis, self.households = make_genesis(n_households, params, commune_secret=SECRET, classes=classes,
                                                 receive=genesis_receive)
         super().__init__(genesis, Keyring({0: SECRET}))
         self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
@@ -44,7 +44,9 @@ class SealChain(Chain):
         self.counter = 0
         self.blocks: list = []
 
-    def block(self, txs=(), dt_s: int = 1, **kw):
+    def block(self, txs=(), dt_s: int = 1, at: int | None = None, **kw):
+        if at is not None:
+            dt_s = at - self.time_s
         ctx = self.ctx(dt_s)
         result = super().block(txs, dt_s, keys=self.keys, **kw)
         self.blocks.append((ctx, list(txs)))
@@ -56,6 +58,12 @@ class SealChain(Chain):
         for ctx, txs in self.blocks:
             kv.apply(apply_block(kv, self.genesis, ctx, txs, keys=keys).writes)
         return decode_value(kv.get(L.META_STATE_HASH))
+
+    def sealed_reading(self, i: int, seq: int, t: int, imp: int, exp: int) -> bytes:
+        """Household ``i``'s reading of its genesis meter, sealed as its node sends it."""
+        key = self.households[i]
+        return self.seal(T.MeterReading(signer=key.public, meter=f"0214{i:08d}", seq=seq, t=t, import_wh=imp,
+                                        export_wh=exp, sig=ZERO_SIG), key)
 
     def meter_entry(self, meter: str) -> bytes:
         """The state key of ``meter``'s index entry: a hash under the commune key here."""
