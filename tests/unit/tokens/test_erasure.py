@@ -240,16 +240,12 @@ def test_commune_class_balances_are_written_off_their_supply():
     assert chain.state_hash() == chain.full_hash()
 
 
-class MovingChain(ErasureChain):
-    """An erasure chain whose recoveries complete after RECOVERY_DELAY seconds."""
+class MovingChain(SealChain):
+    """A sealing chain whose erasure comes after ERASE_AFTER seconds and recoveries
+    complete after RECOVERY_DELAY seconds."""
 
     def __init__(self) -> None:
-        genesis, self.households = make_genesis(4, PARAMS | {"recovery_delay_s": RECOVERY_DELAY},
-                                                commune_secret=SECRET)
-        Chain.__init__(self, genesis)
-        self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
-        self.epoch, self.counter, self.blocks = 0, 0, []
-        self.public = compute_commune_public(SECRET)
+        super().__init__(params=PARAMS | {"recovery_delay_s": RECOVERY_DELAY})
 
 
 RECOVERY_DELAY = 600

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.tokens.commune import VALIDATORS, ZERO_SIG, Chain, keypair, make_genesis
+from tests.unit.tokens.commune import VALIDATORS, ZERO_SIG, keypair
 from tests.unit.tokens.membership import NEW, recover, rotate
-from tests.unit.tokens.test_sealing import SECRET, SealChain
+from tests.unit.tokens.test_sealing import SealChain
 from tokens import InvalidLedgerBlock, get_rescanned_state_hash
 from tokens import layout as L
 from tokens import txs as T
@@ -19,7 +19,7 @@ from tokens.queries import get_household
 from tokens.sealing import compute_keyring, make_kv_salt_of
 from tokens.statetree import compute_proof
 from wire.merkle import encode_proof, verify_proof
-from wire.seal import compute_commune_public, derive_household_keys
+from wire.seal import derive_household_keys
 
 RECOVERY_DELAY = 600
 RECOVERED = keypair("recovered-key")
@@ -29,14 +29,10 @@ class MoveChain(SealChain):
     """A sealing chain whose recoveries complete after RECOVERY_DELAY seconds."""
 
     def __init__(self) -> None:
-        genesis, self.households = make_genesis(4, {"recovery_delay_s": RECOVERY_DELAY}, commune_secret=SECRET)
-        Chain.__init__(self, genesis)
-        self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public)
-        self.epoch, self.counter, self.blocks = 0, 0, []
-        self.public = compute_commune_public(SECRET)
+        super().__init__(params={"recovery_delay_s": RECOVERY_DELAY})
         self.seq = 0
 
-    def sealed_reading(self, key, imp: int = 1) -> bytes:
+    def moved_reading(self, key, imp: int = 1) -> bytes:
         """The next reading of household 2's meter, sealed under ``key``'s data key."""
         self.seq += 1
         return self.seal(T.MeterReading(signer=key.public, meter=f"0214{2:08d}", seq=self.seq, t=self.time_s,
@@ -68,7 +64,7 @@ def test_validators_open_the_moved_household_under_both_keys_and_agree_on_the_ro
     chain = MoveChain()
     h2 = chain.households[2]
     chain.block([chain.set_data_key(k) for k in chain.households])
-    chain.block([chain.sealed_reading(h2)], dt_s=2)
+    chain.block([chain.moved_reading(h2)], dt_s=2)
     move(chain, how, h2, NEW)
     assert get_household(chain.kv, NEW.public)["last_reading"]["seq"] == 1
     # The former key's data key stays: its envelopes in the blocks still open.
@@ -78,7 +74,7 @@ def test_validators_open_the_moved_household_under_both_keys_and_agree_on_the_ro
     assert chain.salt_of(L.key_account(NEW.public)) == b""
     # Under the new key, nothing seals before its own data key is in a block.
     with pytest.raises(InvalidLedgerBlock) as info:
-        chain.block([chain.sealed_reading(NEW)], dt_s=2)
+        chain.block([chain.moved_reading(NEW)], dt_s=2)
     assert info.value.reason == "no_data_key"
     chain.seq -= 1
     chain.block([chain.set_data_key(NEW)], dt_s=2)
@@ -89,12 +85,12 @@ def test_validators_open_the_moved_household_under_both_keys_and_agree_on_the_ro
     for key in (L.key_account(NEW.public), L.key_household(NEW.public)):
         assert chain.salt_of(key) == salt
         check_proof(chain, key, salt)
-    chain.block([chain.sealed_reading(NEW)], dt_s=2)
+    chain.block([chain.moved_reading(NEW)], dt_s=2)
     assert get_household(chain.kv, NEW.public)["last_reading"]["seq"] == 2
     # A further move from the new key (recovered to another one) goes the same way.
     move(chain, "recover", NEW, RECOVERED)
     chain.block([chain.set_data_key(RECOVERED)], dt_s=2)
-    chain.block([chain.sealed_reading(RECOVERED)], dt_s=2)
+    chain.block([chain.moved_reading(RECOVERED)], dt_s=2)
     assert get_household(chain.kv, RECOVERED.public)["last_reading"]["seq"] == 3
     check_proof(chain, L.key_account(RECOVERED.public), derive_household_keys(RECOVERED.seed, 0)[1])
     # Every holder replays every block from genesis, each envelope opened with the data
