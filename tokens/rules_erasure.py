@@ -6,7 +6,9 @@ default, the CNIL's practice for sub-daily meter data). The first block at or pa
 time, before its txs, erases from the state every entry the key owns
 (tokens/layout.py ``OWNED_AT``: account, commune class balances, key status, gifts,
 interval entries, contributions, pending recovery), its sealed data keys of every epoch (``hdk/``: with
-them its leaf salt), the offers it made, its votes and the delegations that name it;
+them its leaf salt) and those of the keys it moved from (``get_former_keys``: a rotation
+or recovery leaves the old key's data keys behind, which open its envelopes in the
+blocks), the offers it made, its votes and the delegations that name it;
 what its account still holds of kwh and hour goes to the treasury (on a chain that
 seals, through the levy pool, so the treasury never moves by one household's balance),
 and what it holds
@@ -45,6 +47,7 @@ class HouseholdErased:
     kwh: int            # what its account held, now the treasury's
     hour: int
     entries: int        # state entries deleted
+    former: tuple[bytes, ...] = ()  # the keys it moved from, whose data keys went too
     kind: str = "household_erased"
 
 
@@ -154,6 +157,34 @@ def process_hash_gift_pool_givers(lg: Ledger, addr: bytes) -> None:
     lg.ov.put(L.GIFT_POOL, pool)
 
 
+def get_former_keys(lg: Ledger, addr: bytes) -> list[bytes]:
+    """The keys household ``addr`` moved from (RotateKey, a completed recovery), each
+    rotation back to its first key: their ``kst/`` status names the key they moved to.
+    One scan of the key statuses per step back (erasures are rare; no reverse index)."""
+    former: list[bytes] = []
+    wanted = {addr}
+    while wanted:
+        found = [key[len(L.KEY_STATUS):] for key, status in lg.ov.iter_prefix(L.KEY_STATUS)
+                 if status[0] == L.KS_ROTATED and status[1] in wanted]
+        wanted = {old for old in found if old not in former and old != addr}
+        former.extend(sorted(wanted))
+    return former
+
+
+def process_erase_former_keys(lg: Ledger, former: list[bytes]) -> int:
+    """A moved household's former keys lose their data keys (and with them its envelopes
+    signed under them stop opening: docs/privacy.md "Erasure"). Each keeps its
+    ``rotated`` status, so it still signs nothing and is never taken again; that leaf,
+    salted with the salt that leaves with the data keys, is hashed anew unsalted."""
+    count = 0
+    for old in former:
+        gone = _delete_prefix(lg, L.HOUSEHOLD_DATA_KEY + old) + _delete_prefix(lg, L.REWRAPPED_DATA_KEY + old)
+        if gone:
+            lg.resalted.add(L.key_status(old))
+        count += gone
+    return count
+
+
 def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
     """Erase ``addr``'s private data from the state (module doc); the event says what."""
     ov = lg.ov
@@ -188,6 +219,8 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
     count += _delete_prefix(lg, L.RECOVERY_DUE, addr)
     count += _delete_prefix(lg, L.HOUSEHOLD_DATA_KEY + addr)
     count += _delete_prefix(lg, L.REWRAPPED_DATA_KEY + addr)
+    former = get_former_keys(lg, addr)
+    count += process_erase_former_keys(lg, former)
     # The blocks still hold its data keys sealed to the commune key of their epochs: the
     # next rotation must be a cut, after which nobody keeps those epochs (rules_seal).
     if ov.get(L.META_DATA_EPOCH) is not None:
@@ -214,7 +247,7 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
             ov.put(key, b"")
     key_hash = compute_key_hash(addr)
     ov.put(L.key_erased(key_hash), [lg.height, lg.now_s])
-    return HouseholdErased(addr, key_hash, kwh, hour, count)
+    return HouseholdErased(addr, key_hash, kwh, hour, count, tuple(former))
 
 
 __all__ = ["HouseholdErased", "cancel_erasure", "check_not_erased", "compute_key_hash", "get_erasure",

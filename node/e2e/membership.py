@@ -19,7 +19,11 @@ On a commune that seals (``sealing`` set, node/e2e/sealing.py) the new household
 joins light (``node join`` on a sealing genesis), publishes its data key by itself
 once it sees its registration, and its meter seals under the current epoch from the
 block that holds that key; changes are read on a validator's node, which holds the
-household's record (a light node holds only its proven entries).
+household's record (a light node holds only its proven entries). A household moved to a
+new key (rotate_household, recover_household) restarts its light node with the new key
+file in its home, as its owner does (docs/privacy.md "Moving a household to a new key"):
+the node publishes the new key's data key, and the meter seals under it from the block
+that holds it.
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ class MembershipEvent:
     new_key: str | None
     seen_after_s: float         # from the command's exit to the change visible on the node
     joined_from: int | None = None  # register: the snapshot height its node state-synced from
-    data_key_after_s: float | None = None   # register on a sealing commune: its data key in the state
+    # On a sealing commune: register, its data key in the state after its registration was
+    # seen; rotate_household, recover_household, the new key's after its node's restart.
+    data_key_after_s: float | None = None
 
 
 async def fetch_household(cluster: Cluster, node: NodeProc, key_hex: str) -> dict[str, Any] | None:
@@ -194,10 +200,31 @@ class Membership:
         old = hh.key.public.hex()
         await quiesce(self.load, hh, self.limit_s)
         await run_voisinage(*command)
-        seen = await wait_household(self.cluster, hh.node, new_key.public.hex(), True, self.limit_s)
+        seen = await wait_household(self.cluster, self.watcher(hh.node), new_key.public.hex(), True, self.limit_s)
+        keyed = None if self.sealing is None else await self.restart_with_key(hh, new_key)
         hh.switch_key(new_key)
+        if self.sealing is not None:
+            # The new key's node spent a nonce (its clock in ms) on its data key; the
+            # follower opens the new key's envelopes as the household reads its own.
+            await self.load.read_nonces(self.watcher(hh.node))
+            self.load.follower.seeds[new_key.public.hex()] = new_key.seed
         hh.paused = False
-        return MembershipEvent(op, hh.name, old, new_key.public.hex(), seen)
+        return MembershipEvent(op, hh.name, old, new_key.public.hex(), seen, data_key_after_s=keyed)
+
+    async def restart_with_key(self, hh: Household, key) -> float:
+        """On a sealing commune: the household's light node follows the key file of its
+        home. Stopped, given the new key, started again, it drops the former key's entries,
+        follows the new key's and publishes its data key; the meter seals under the epoch
+        of that key. Seconds from the restart to the key in the validators' state."""
+        await self.cluster.stop(hh.node)
+        save_key(hh.node.home / KEY_FILE, key, overwrite=True)
+        await self.cluster.start(hh.node)
+        await self.cluster.wait_ready(hh.node)
+        async with self.sealing.lock:
+            epoch = self.sealing.epoch
+            keyed = await self.sealing.wait_data_key(key.public.hex(), epoch)
+            hh.meter.seal_epoch = epoch
+        return keyed
 
     async def rotate(self, name: str) -> MembershipEvent:
         hh = self.household(name)
@@ -211,7 +238,7 @@ class Membership:
         hh = self.household(name)
         new_key, _ = await make_key_file(self.work, f"{name}-recovered")
         command = self._registrar("recover", "--household-pub", hh.key.public.hex(),
-                                  "--new-pub", new_key.public.hex(), node=hh.node)
+                                  "--new-pub", new_key.public.hex(), node=self.watcher(hh.node))
         return await self._move(hh, "recover_household", command, new_key)
 
     async def deregister(self, name: str) -> MembershipEvent:

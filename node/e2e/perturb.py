@@ -70,6 +70,9 @@ async def apply_fault(cluster: Cluster, p: Perturbation, node: NodeProc | None, 
             else:
                 result.detail += ("; its node replayed from genesis" if event.joined_from is None else
                                   f"; its node state-synced from the snapshot of height {event.joined_from}")
+        elif event.data_key_after_s is not None:
+            result.detail += (f"; its light node restarted with the new key, the new key's data key in the state "
+                              f"{event.data_key_after_s} s after the restart")
     elif p.op in VALIDATOR_OPS:
         result.detail = await run_validator_op(cluster, p.op, node, cluster.find(p.spare) if p.spare else None,
                                                limit_s, membership.sealing if membership else None)

@@ -52,9 +52,10 @@ FOOTER = """
   applied by a userspace delay line (`node/localnet/delayline.py`, TAP devices, FIFO).
 - The hostile peer (`node/e2e/hostile.py`) is a separate py-libp2p process.
 - Manifests seal by default (`seal = true` unless the manifest says `seal = false`), as
-  the product does. Two stay clear, each saying why: membership.toml moves households to
-  new keys (a light node is bound to its key, and the runner makes no new node home for
-  a new key), late-join.toml checks a household's full node joining by state sync from
+  the product does. Two stay clear, each saying why: membership.toml has the next
+  occupant register on a meter (its light node would need a home of its own, which the
+  runner does not make; sealed-rekey.toml moves households to new keys sealed),
+  late-join.toml checks a household's full node joining by state sync from
   a snapshot (a sealing commune's joining household runs light and installs none).
   two-communes.toml is clear too (transfers between communes are public; `localnet up
   --communes 2` does not seal), with the settlement invariant checked on every node of

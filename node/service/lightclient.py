@@ -13,7 +13,10 @@ The node trusts genesis and >= 2/3 of each validator set's signatures, nothing e
    signed with the household key; a validator answers them to nobody else.
 
 A peer that sends a forged header chain or a proof that does not reach the root is
-banned and the next peer is asked. Its own interval entries that leave the state
+banned and the next peer is asked. A home whose key file now holds the household's new
+key (after ``keys rotate`` or a completed recovery: docs/privacy.md "Moving a household
+to a new key") follows that key's entries, and its first refresh drops what it held of
+the former key's (``get_former_key_writes``); the archive keeps them. Its own interval entries that leave the state
 (``history_retention_s``) go to the archive, as a full household node's do.
 """
 
@@ -55,6 +58,27 @@ RECHECK_EVERY = 30          # refreshes between two re-reads of every interval h
 
 class LightError(Exception):
     """A peer could not be followed this time (no answer, a refusal): try another."""
+
+
+class KeyReplaced(LightError):
+    """The proven state says this home's key was replaced (a rotation or a completed
+    recovery): the household's entries live under ``new`` now, and this node, which
+    follows the key file of its home, has nothing more to follow until it restarts with
+    the new key file (docs/privacy.md "Moving a household to a new key")."""
+
+    def __init__(self, new: bytes, height: int) -> None:
+        super().__init__(f"this household's key was replaced by {new.hex()[:16]}… at height {height}: put the new "
+                         "key file in this node's home as key.json and start the node again")
+        self.new = new
+
+
+def get_replacement(values, own: bytes) -> tuple[bytes, int] | None:
+    """(new key, height) when the proven status of ``own`` says it was rotated, else None."""
+    raw = values.get(TL.key_status(own))
+    status = None if raw is None else decode_value(raw)
+    if status is None or status[0] != TL.KS_ROTATED:
+        return None
+    return status[1], status[2]
 
 
 def get_followed_keys(store: LightStore, own: bytes, top_time_s: int, full: bool) -> tuple[list[bytes], list[bytes]]:
@@ -110,6 +134,33 @@ def compute_state_writes(store: LightStore, verified: list
     return writes, archive
 
 
+def get_former_keys(store: LightStore, own: bytes) -> set[bytes]:
+    """The household keys other than ``own`` whose own entries the store holds. A light
+    store holds no other household's entry, so these are keys this home followed before
+    the household moved to ``own``."""
+    former = set()
+    for prefix in (*TL.OWNED_AT, TL.HOUSEHOLD_DATA_KEY):
+        for key, _ in store.state.iter_prefix(prefix):
+            owner = key[len(prefix):len(prefix) + TL.ADDR_LEN] if prefix == TL.HOUSEHOLD_DATA_KEY \
+                else TL.get_key_owner(key)
+            if owner is not None and owner != own:
+                former.add(owner)
+    return former
+
+
+def get_former_key_writes(store: LightStore, former: set[bytes]) -> dict[bytes, None]:
+    """Deletes of every entry the store holds of the ``former`` keys: the validators moved
+    the household's entries to its new key, which the node follows now; the former key
+    keeps only a ``rotated`` status and its data keys, which are no longer its to show."""
+    writes: dict[bytes, None] = {}
+    for prefix in (*TL.OWNED_AT, TL.HOUSEHOLD_DATA_KEY, TL.BALLOT, TL.DELEGATION):
+        for key, _ in store.state.iter_prefix(prefix):
+            owner = TL.get_key_owner(key) if prefix in TL.OWNED_AT else key[len(prefix):len(prefix) + TL.ADDR_LEN]
+            if owner in former:
+                writes[key] = None
+    return writes
+
+
 class LightClient:
     """The one task that moves a light store forward (``net``: node.net.Network)."""
 
@@ -126,6 +177,11 @@ class LightClient:
         # docs/privacy.md "Private state leaves": its own leaves' salt, from its key file.
         self.salt = derive_household_keys(key.seed, 0)[1]
         self.seals = home.genesis.seals_payloads
+        self.former = get_former_keys(store, key.public)
+        self.replaced_by: bytes | None = None       # set once the proven state says this key was replaced
+        if self.former:
+            log.info("this home held the entries of %d former key(s) of the household: it follows %s… now and drops "
+                     "them at its next refresh", len(self.former), key.public.hex()[:16])
 
     async def follow(self) -> None:
         while True:
@@ -149,6 +205,11 @@ class LightClient:
         for peer, best in able:
             try:
                 return await self.step_from(peer, best)
+            except KeyReplaced as exc:
+                if self.replaced_by != exc.new:
+                    log.error("%s", exc)
+                self.replaced_by = exc.new
+                return False
             except (NetError, DecodeError, LightError) as exc:
                 log.warning("following %s failed: %s", peer[:12], exc)
             except (InvalidBlock, InvalidProof) as exc:
@@ -215,6 +276,11 @@ class LightClient:
         verified = verify_entries(root, height, keys, prefixes, answer,
                                   get_own_salt_of(answer, self.key.public, self.salt),
                                   self.key.public if own_prm else None)
+        # Moved to a new key: the entries of this key's record are refused now, and that
+        # is not a peer hiding them.
+        replaced = get_replacement(verified.values, self.key.public)
+        if replaced is not None:
+            raise KeyReplaced(*replaced)
         # On a chain that seals, an interval's record is refused while it is open or when
         # fewer than min_aggregate households made it up (docs/privacy.md "Public
         # aggregates"): nobody outside the validators reads it. Any other refusal hides
@@ -238,7 +304,9 @@ class LightClient:
             answers.append(await self.ask(peer, root, height, keys[i:i + MAX_ENTRY_KEYS],
                                           prefixes if i == 0 else [], own_prm=i == 0))
         writes, archive = compute_state_writes(self.store, answers)
+        writes = get_former_key_writes(self.store, self.former) | writes
         self.store.set_state(height, root, writes, archive)
+        self.former = set()
         if archive:
             log.info("archived %d of this household's interval entries that left the state", len(archive))
         log.debug("state of height %d: %d entries proven against %s", height, len(writes), root.hex()[:12])

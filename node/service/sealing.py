@@ -56,8 +56,9 @@ def refresh_keyring(keys: Keyring | None, state: KV, key: Keypair, writes: Mappi
 
 
 def get_erased(events: list) -> list[bytes]:
-    """The households a committed block erased (docs/privacy.md "Erasure")."""
-    return [event.key for event in events if isinstance(event, HouseholdErased)]
+    """The households a committed block erased (docs/privacy.md "Erasure"), and the keys
+    each moved from: what the node opened or archived under those goes too."""
+    return [addr for event in events if isinstance(event, HouseholdErased) for addr in (event.key, *event.former)]
 
 
 def forget_erased(keys: Keyring | None, erased: Sequence[bytes]) -> None:

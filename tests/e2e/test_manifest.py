@@ -46,7 +46,7 @@ def test_manifests_seal_by_default_as_the_product_does():
 
 
 # The shipped manifests that run a clear commune, each for a reason its file states.
-CLEAR = {"membership": "new node home for a new key", "late-join": "installs no snapshot"}
+CLEAR = {"membership": "needs a home of its own", "late-join": "installs no snapshot"}
 
 
 def test_shipped_manifests_seal_unless_they_say_why_not():
@@ -77,10 +77,8 @@ def test_shipped_manifests_seal_unless_they_say_why_not():
     ("[load]\nreadings_per_s = true\n", "boolean"),
     ("validators = [\n", "not valid TOML"),
     ("seal = 'yes'\n", "expected bool"),
-    ("seal = true\n[[perturb]]\nat = 1\nop = 'rotate_household'\nnode = 'household-1'\n",
-     "rotate_household is not supported with seal = true"),
-    ("seal = true\n[genesis]\nrecovery_delay_s = 600\n[[perturb]]\nat = 1\nop = 'recover_household'\n"
-     "node = 'household-1'\n", "recover_household is not supported with seal = true"),
+    ("seal = true\n[[perturb]]\nat = 1\nop = 'deregister'\nnode = 'household-1'\n[[perturb]]\nat = 5\n"
+     "op = 'reregister'\nnode = 'household-1'\n", "reregister is not supported with seal = true"),
     ("seal = false\n[[perturb]]\nat = 1\nop = 'rotate_data_key'\n", "rotate_data_key needs seal = true"),
     ("seal = true\nspares = 1\n[[perturb]]\nat = 1\nop = 'add_validator'\nnode = 'spare-0'\n",
      "needs snapshot_interval"),
@@ -96,7 +94,7 @@ def test_invalid_manifest(text, words):
 
 def test_sealing_ops_parse():
     """On a sealing commune: a household joins, validators change (with snapshots), the
-    commune key rotates, a household moves out."""
+    commune key rotates, a household moves out, or to a new key."""
     m = parse("seal = true\nspares = 1\nsnapshot_interval = 10\n"
               "[[perturb]]\nat = 1\nop = 'register'\nduration = 0\n"
               "[[perturb]]\nat = 2\nop = 'add_validator'\nnode = 'spare-0'\nduration = 0\n"
@@ -105,6 +103,13 @@ def test_sealing_ops_parse():
               "[[perturb]]\nat = 5\nop = 'deregister'\nnode = 'household-0'\nduration = 0\n")
     assert [p.op for p in m.perturb] == ["register", "add_validator", "remove_validator", "rotate_data_key",
                                          "deregister"]
+    # A household moved to a new key: its light node restarts with the new key file.
+    m = parse("seal = true\n[genesis]\nrecovery_delay_s = 600\n"
+              "[[perturb]]\nat = 1\nop = 'rotate_household'\nnode = 'household-1'\nduration = 0\n"
+              "[[perturb]]\nat = 2\nop = 'recover_household'\nnode = 'household-2'\nduration = 0\n")
+    assert [p.op for p in m.perturb] == ["rotate_household", "recover_household"]
+    rekey = load_manifest(REPO / "e2e" / "manifests" / "sealed-rekey.toml")
+    assert rekey.seal and {p.op for p in rekey.perturb} == {"rotate_household", "recover_household"}
     shipped = load_manifest(REPO / "e2e" / "manifests" / "sealed-membership.toml")
     assert shipped.seal and shipped.snapshot_interval and shipped.duration <= 90
     assert {p.op for p in shipped.perturb} == {"register", "add_validator", "rotate_data_key"}

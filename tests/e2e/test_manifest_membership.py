@@ -33,7 +33,7 @@ def test_the_shipped_membership_manifest_parses():
     assert {p.op for p in m.perturb} == {"register", "rotate_household", "recover_household", "deregister",
                                          "reregister"}
     assert m.genesis["recovery_delay_s"] / m.speed < m.check.max_recovery_s
-    # Households move to new keys: a clear commune (a light node is bound to its key).
+    # The next occupant registers (reregister): a clear commune (its light node would need a home of its own).
     assert m.seal is False
 
 

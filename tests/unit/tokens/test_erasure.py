@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
-from tests.unit.tokens.commune import REGISTRAR, VALIDATORS, Chain, make_genesis
-from tests.unit.tokens.membership import NEW, deregister, register, rotate, state, transfer
+from node.service.sealing import forget_erased, get_erased
+from tests.unit.tokens.commune import REGISTRAR, VALIDATORS, ZERO_SIG, Chain, keypair, make_genesis
+from tests.unit.tokens.membership import NEW, deregister, recover, register, rotate, state, transfer
 from tests.unit.tokens.test_properties import check_conservation
 from tests.unit.tokens.test_sealing import SECRET, SealChain
 from tokens import InvalidLedgerBlock, InvalidTx, check_tx, get_rescanned_state_hash
@@ -237,3 +238,58 @@ def test_commune_class_balances_are_written_off_their_supply():
     assert state(chain, L.key_class_supply("sel")) == 150
     check_conservation(chain.kv)
     assert chain.state_hash() == chain.full_hash()
+
+
+class MovingChain(SealChain):
+    """A sealing chain whose erasure comes after ERASE_AFTER seconds and recoveries
+    complete after RECOVERY_DELAY seconds."""
+
+    def __init__(self) -> None:
+        super().__init__(params=PARAMS | {"recovery_delay_s": RECOVERY_DELAY})
+
+
+RECOVERY_DELAY = 600
+RECOVERED = keypair("recovered-key")
+
+
+def test_erasure_of_a_moved_household_takes_the_data_keys_of_its_former_keys():
+    """docs/privacy.md "Moving a household to a new key": a household rotated, then
+    recovered, leaves data keys under each key it held; its erasure takes them all, or
+    its envelopes signed under a former key would still open (and a cut would wrap them)."""
+    chain = MovingChain()
+    h2 = chain.households[2]
+    chain.block([chain.set_data_key(k) for k in chain.households])
+    t0 = chain.time_s
+    old_envelope = chain.seal(chain.inner_reading(2, 1, t0, 0, 0), h2)
+    chain.block([old_envelope])
+    chain.block([rotate(chain, h2, NEW)])
+    chain.block([chain.set_data_key(NEW)])
+    chain.block([chain.seal(T.MeterReading(signer=NEW.public, meter=f"0214{2:08d}", seq=2, t=chain.time_s,
+                                           import_wh=1, export_wh=0, sig=ZERO_SIG), NEW)])
+    chain.block([recover(chain, NEW, RECOVERED)])
+    chain.block(dt_s=RECOVERY_DELAY)
+    assert state(chain, L.key_household(RECOVERED.public)) is not None
+    chain.block([chain.set_data_key(RECOVERED)])
+    assert all(state(chain, L.key_household_data_key(k.public, 0)) is not None for k in (h2, NEW, RECOVERED))
+
+    chain.block([deregister(chain, RECOVERED)])
+    result = chain.block(dt_s=ERASE_AFTER)
+    # No data key of any of its keys is left to open (or to wrap under a cut).
+    for key in (h2, NEW, RECOVERED):
+        assert list(chain.kv.iter_prefix(L.HOUSEHOLD_DATA_KEY + key.public)) == []
+    [event] = [e for e in result.events if isinstance(e, HouseholdErased)]
+    assert event.key == RECOVERED.public and set(event.former) == {h2.public, NEW.public}
+    # The former keys keep their rotated status: they sign nothing, and are never taken again.
+    assert state(chain, L.key_status(h2.public))[:2] == [L.KS_ROTATED, NEW.public]
+    assert state(chain, L.key_status(NEW.public))[:2] == [L.KS_ROTATED, RECOVERED.public]
+    with pytest.raises(InvalidLedgerBlock) as info:
+        chain.block([rotate(chain, chain.households[1], h2)])
+    assert info.value.reason == "key_rotated"
+    # Their leaves lost their salt with the data keys: the root is the one rebuilt from
+    # the entries, and every holder's replay from genesis reaches it.
+    assert get_rescanned_state_hash(chain.kv, chain.keys) == chain.state_hash()
+    assert chain.replay(compute_keyring(chain.kv, VALIDATORS[1].seed, VALIDATORS[1].public)) == chain.state_hash()
+    # What the node forgets at the commit: the opened keys of every key the household held.
+    assert set(get_erased(result.events)) == {RECOVERED.public, h2.public, NEW.public}
+    forget_erased(chain.keys, get_erased(result.events))
+    assert not any(addr in (h2.public, NEW.public, RECOVERED.public) for addr, _ in chain.keys._household)
