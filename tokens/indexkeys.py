@@ -159,6 +159,17 @@ def key_reconcile_stats_of(lg: Ledger, prm: str) -> bytes:
     return key_reconcile_stats_entry(lg.ov.get, lg.keys, lg.genesis.seals_payloads, prm)
 
 
+def get_resalted_by_prm(lg: Ledger, prm: str) -> list[bytes]:
+    """On a chain that seals, the committed ``cons/`` and ``rcs/`` entries of delivery
+    point ``prm``, whose leaves take the salt of the household its ``prm/`` entry names
+    (tokens/sealing.py ``ENTRIES_OWNED_BY_PRM``): to re-hash when that entry changes
+    hands, or its household gets its salt."""
+    if not lg.genesis.seals_payloads:
+        return []
+    keys = (key_consent_of(lg, prm), key_reconcile_stats_of(lg, prm))
+    return [key for key in keys if lg.ov.original(key) is not None]
+
+
 def find_prm_tag(kv: KV, addr: bytes, prm: str) -> bytes | None:
     """The tag of household ``addr``'s delivery point ``prm`` in committed state ``kv``,
     for a view that holds no index key; None if no ``prm/`` entry names ``addr`` there. On
@@ -175,6 +186,6 @@ def find_prm_tag(kv: KV, addr: bytes, prm: str) -> bytes | None:
 
 
 __all__ = ["BY_PRM_PREFIXES", "INDEX_PREFIXES", "compute_index_entry", "compute_prm_tag", "derive_index_key",
-           "find_prm_tag", "key_by_prm_entry", "key_consent_at", "key_consent_entry", "key_consent_of",
+           "find_prm_tag", "get_resalted_by_prm", "key_by_prm_entry", "key_consent_at", "key_consent_entry", "key_consent_of",
            "key_meter_entry", "key_meter_of", "key_prm_entry", "key_prm_entry_of", "key_prm_of",
            "key_reconcile_stats_at", "key_reconcile_stats_entry", "key_reconcile_stats_of", "read_index_key"]

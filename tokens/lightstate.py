@@ -37,6 +37,7 @@ MAX_PREFIX_ENTRIES = 1024           # entries listed under one prefix; more: ``c
 MAX_PEER_ID_BYTES = 64
 NONCE_BYTES = 16
 BY_PRM_ENTRIES = 3                  # its prm/ entry, then cons/ and rcs/ under the same tag
+OWN_BY_PRM = (L.PRM, L.CONSENT, L.RECONCILE_STATS)   # salted with the household the prm/ entry names
 # A request is good this long either side of the server's clock, and its nonce is
 # remembered that long: a copy replayed later is refused.
 REQUEST_WINDOW_MS = 60_000
@@ -160,9 +161,10 @@ def get_own_salt_of(answer: ProvenEntries, owner: bytes, salt: bytes) -> SaltOf:
         return no_salt
 
     def salt_of(key: bytes) -> bytes:
-        # Its ``prm/`` entry too, salted by the household it names (tokens/sealing.py):
-        # ``verify_by_prm`` accepts only one that names this household.
-        return salt if L.get_key_owner(key) == owner or key.startswith(L.PRM) else b""
+        # Its ``prm/`` entry too, salted by the household it names, and the ``cons/`` and
+        # ``rcs/`` entries of its tag (tokens/sealing.py): ``verify_by_prm`` accepts only
+        # a ``prm/`` entry that names this household.
+        return salt if L.get_key_owner(key) == owner or key.startswith(OWN_BY_PRM) else b""
     return salt_of
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
-from tokens.indexkeys import key_meter_of, key_prm_of
+from tokens.indexkeys import get_resalted_by_prm, key_meter_of, key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_erasure import cancel_erasure, check_not_erased
 from tokens.txs import SOLIDARITY, MeterReading, RegisterHousehold, UpdateHousehold
@@ -77,6 +77,7 @@ def process_new_household(lg: Ledger, key: bytes, meter: str, prm: str, label: s
     lg.ov.put(L.key_household(key), hh)
     lg.ov.put(key_meter_of(lg, meter), key)
     lg.ov.put(key_prm_of(lg, prm), key)
+    lg.resalted.update(get_resalted_by_prm(lg, prm))     # a former occupant's consent, statistics
     lg.get_account(key)
 
 

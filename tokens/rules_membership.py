@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
-from tokens.indexkeys import key_meter_of, key_prm_of
+from tokens.indexkeys import get_resalted_by_prm, key_meter_of, key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_erasure import check_not_erased, schedule_erasure
 from tokens.rules_household import check_key_not_reserved
@@ -148,6 +148,7 @@ def process_move_household(lg: Ledger, old: bytes, new: bytes) -> None:
     process_rename(lg, L.key_household(old), L.key_household(new))
     lg.ov.put(key_meter_of(lg, hh[L.HH_METER]), new)
     lg.ov.put(key_prm_of(lg, hh[L.HH_PRM]), new)
+    lg.resalted.update(get_resalted_by_prm(lg, hh[L.HH_PRM]))
     kwh, hour, _ = lg.get_account(old)
     lg.ov.delete(L.key_account(old))
     lg.ov.put(L.key_account(new), [kwh, hour, 0])
@@ -242,6 +243,7 @@ def process_end_household(lg: Ledger, key: bytes) -> None:
     lg.ov.delete(L.key_household(key))
     lg.ov.delete(key_meter_of(lg, hh[L.HH_METER]))
     lg.ov.delete(key_prm_of(lg, hh[L.HH_PRM]))
+    lg.resalted.update(get_resalted_by_prm(lg, hh[L.HH_PRM]))
     for gift_key, _ in lg.ov.iter_prefix(L.GIFT + key):
         lg.ov.delete(gift_key)
     process_gifts_to(lg, key, None)

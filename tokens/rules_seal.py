@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.genesis import Genesis
-from tokens.indexkeys import key_meter_of, key_prm_of
+from tokens.indexkeys import get_resalted_by_prm, key_meter_of, key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_auditors import get_auditors, get_holders
 from tokens.rules_erasure import get_erasure
@@ -150,6 +150,7 @@ def get_owned_keys(lg: Ledger, addr: bytes) -> list[bytes]:
     hh = ov.get(L.key_household(addr))
     if hh is not None:       # its meter and PRM indexes (tokens/sealing.py INDEXES_OWNED_BY_VALUE)
         keys += [key_meter_of(lg, hh[L.HH_METER]), key_prm_of(lg, hh[L.HH_PRM])]
+        keys += get_resalted_by_prm(lg, hh[L.HH_PRM])      # its consent, statistics
     keys.extend(ov.iter_committed_keys(L.GIFT + addr))
     keys.extend(L.key_entry(L.from_u64(key[len(L.INTERVAL):]), addr) for key in ov.iter_committed_keys(L.INTERVAL))
     # Contribution days: from the oldest one the state holds (at most CONTRIBUTION_DAYS back).

@@ -355,6 +355,20 @@ def is_hidden_aggregate(key: bytes, value: Any) -> bool:
 # a neighbouring key shows neither whether a guessed serial or PRM is present nor which
 # household is at it.
 INDEXES_OWNED_BY_VALUE = (L.METER, L.PRM)
+# A delivery point's consent and reconciliation statistics (``cons/``, ``rcs/``) are keyed
+# by the tag of its ``prm/`` entry (tokens/indexkeys.py) and salted with the household that
+# entry names: the occupant's, which changes when the entry does (rules_household,
+# rules_membership add them to ``Ledger.resalted`` then).
+ENTRIES_OWNED_BY_PRM = (L.CONSENT, L.RECONCILE_STATS)
+
+
+def get_prm_entry_owner(get: Getter, key: bytes) -> Any:
+    """The household named by the ``prm/`` entry of the same tag as ``key`` (``cons/`` or
+    ``rcs/``), or None (a delivery point nobody occupies)."""
+    for prefix in ENTRIES_OWNED_BY_PRM:
+        if key.startswith(prefix):
+            return get(L.PRM + key[len(prefix):])
+    return None
 
 
 def read_aggregate_salt(get: Getter, keyring: Keyring | None, key: bytes) -> bytes:
@@ -375,7 +389,12 @@ def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
     def salt_of(key: bytes) -> bytes:
         if key in (L.POOL, L.GIFT_POOL) or key.startswith((L.INTERVAL, L.INTERVAL_CORRECTION)):
             return read_aggregate_salt(get, keyring, key) if is_hidden_aggregate(key, get(key)) else b""
-        owner = get(key) if key.startswith(INDEXES_OWNED_BY_VALUE) else L.get_key_owner(key)
+        if key.startswith(INDEXES_OWNED_BY_VALUE):
+            owner = get(key)
+        elif key.startswith(ENTRIES_OWNED_BY_PRM):
+            owner = get_prm_entry_owner(get, key)
+        else:
+            owner = L.get_key_owner(key)
         if owner is None:
             return b""
         salt = found.get(owner)

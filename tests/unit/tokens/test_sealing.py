@@ -7,10 +7,11 @@ import hashlib
 
 import pytest
 
-from tests.unit.tokens.commune import VALIDATORS, ZERO_SIG, Chain, balances, cosign, keypair, make_genesis, sign
+from tests.unit.tokens.commune import (GENESIS_TIME, REGISTRAR, VALIDATORS, ZERO_SIG, Chain, balances, cosign, keypair,
+                                      make_genesis, sign)
 from tokens import InvalidLedgerBlock, InvalidTx, apply_block, check_tx, get_rescanned_state_hash
 from tokens import layout as L
-from tokens.indexkeys import key_meter_entry, key_prm_entry
+from tokens.indexkeys import key_by_prm_entry, key_meter_entry, key_prm_entry
 from tokens import txs as T
 from tokens.kv import decode_value, encode_value
 from tokens.queries import get_interval_at
@@ -310,6 +311,39 @@ def test_meter_and_prm_indexes_are_salted_with_the_household_they_name():
         assert verify_proof(root, key, value, encode_proof(proof), salt)
         assert not verify_proof(root, key, value, encode_proof(proof), b"")
     assert root == get_rescanned_state_hash(c.kv, c.keys)
+
+
+def test_consent_and_reconciliation_entries_are_salted_with_the_occupant():
+    # docs/privacy.md "Private state leaves": cons/ and rcs/ of a delivery point, keyed by
+    # its prm/ entry's tag, are the occupant's leaves. Unsalted, a neighbouring proof's
+    # leaf hash of a small record (a consent's height and time) could be tested by guesses.
+    from tests.unit.tokens.membership import NEXT, deregister, register
+    c = SealChain()
+    h0 = c.households[0]
+    prm = decode_value(c.kv.get(L.key_household(h0.public)))[L.HH_PRM]
+    c.block([c.set_data_key(k) for k in c.households])
+    c.block([c.registrar_tx(T.Consent, REGISTRAR, prm=prm, granted=True, memo="")])
+    c.block(at=GENESIS_TIME + 3600)
+    c.block([c.registrar_tx(T.Reconcile, REGISTRAR, prm=prm, start=GENESIS_TIME, export_wh=(), import_wh=(100,))])
+    entries = list(key_by_prm_entry(c.prm_entry(prm)))
+
+    def check_salted(salt: bytes) -> None:
+        root = c.state_hash()
+        for key in entries:
+            value, proof = compute_proof(c.kv, root, key)
+            assert value is not None
+            assert verify_proof(root, key, value, encode_proof(proof), salt)
+            assert not verify_proof(root, key, value, encode_proof(proof), b"" if salt else b"x" * 32)
+        assert root == get_rescanned_state_hash(c.kv, c.keys)
+    check_salted(derive_household_keys(h0.seed, 0)[1])
+    # The occupant moves out: nobody is at the delivery point, the entries stay, unsalted.
+    c.block([deregister(c, h0)])
+    check_salted(b"")
+    # The next occupant: its salt once its data key is in a block.
+    c.block([register(c, NEXT, 0)])
+    c.block([c.set_data_key(NEXT)])
+    check_salted(derive_household_keys(NEXT.seed, 0)[1])
+    assert c.replay(c.keys) == c.state_hash()
 
 
 # -- rotation with the validator set ---------------------------------------------------------------
