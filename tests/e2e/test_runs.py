@@ -7,14 +7,11 @@ without root (see conftest.ROOT_REASON).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import needs_root
+from tests.e2e.conftest import needs_root, run_e2e
 
 REPO = Path(__file__).resolve().parents[2]
 CI = REPO / "e2e" / "manifests" / "ci"
@@ -23,12 +20,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def run_manifest(name: str, tmp_path: Path) -> tuple[int, dict, str]:
-    report = tmp_path / "report.json"
-    done = subprocess.run([sys.executable, "-m", "node.cli", "e2e", "run", str(CI / name), "--report", str(report),
-                           "--workdir", str(tmp_path / "net")], cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
-    assert report.exists(), done.stderr[-2000:]
-    return done.returncode, json.loads(report.read_text()), done.stderr
+    done, report = run_e2e(CI / name, tmp_path, timeout=600)
+    return done.returncode, report, done.stderr
 
 
 def assert_common_invariants(r: dict) -> None:

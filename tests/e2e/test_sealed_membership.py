@@ -6,14 +6,12 @@ sync and signs; a second rotation on its own keeps readings flowing."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from node.store.light import LightStore
+from tests.e2e.conftest import run_e2e
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,12 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_sealed_commune_changes_while_it_runs(tmp_path):
-    report = tmp_path / "report.json"
-    manifest = REPO / "e2e" / "manifests" / "sealed-membership.toml"
-    done = subprocess.run([sys.executable, "-m", "node.cli", "e2e", "run", str(manifest), "--report", str(report),
-                           "--workdir", str(tmp_path / "net")], cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert report.exists(), done.stderr[-2000:]
-    r = json.loads(report.read_text())
+    done, r = run_e2e(REPO / "e2e" / "manifests" / "sealed-membership.toml", tmp_path)
     assert done.returncode == 0 and r["passed"], r["problems"]
     assert r["txs"]["lost_count"] == 0 and r["txs"]["duplicate_count"] == 0 and r["txs"]["acked"] > 100
     ops = {p["op"]: p for p in r["perturbations"]}
