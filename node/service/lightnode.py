@@ -64,6 +64,9 @@ from wire.seal import SealError
 log = logging.getLogger("voisinage.light")
 
 PENDING_CHECK_S = 30.0      # own txs not yet in its state are gossiped again this often
+# ... looked at this often, so one goes again between PENDING_CHECK_S and PENDING_CHECK_S
+# + PENDING_TICK_S after it arrived (a 30 s tick sent some only after 60 s).
+PENDING_TICK_S = 5.0
 MAX_PENDING_S = 3600.0      # ... and given up after this long
 # At start, the data key goes out once a peer is connected and this long has passed
 # for gossipsub to learn which topics it follows.
@@ -92,6 +95,7 @@ class LightNode:
         self.engine = LightEngine()
         self.heartbeats = HeartbeatBook(self.chain_id, self.clock.now_ms, self.genesis.params["time_scale"])
         self.pending = Mempool()
+        self._sent_again: dict[bytes, float] = {}      # pending tx id -> when last gossiped again
         self.metrics = Metrics()
         self.archive_keep_s = archive_keep_s
         self.net = None
@@ -213,9 +217,12 @@ class LightNode:
             if committed or now - entry.arrived > MAX_PENDING_S or (committed is None and
                                                                    now - entry.arrived > PENDING_CHECK_S):
                 done.append(entry.id)
-            elif now - entry.arrived > PENDING_CHECK_S:
+            elif now - self._sent_again.get(entry.id, entry.arrived) > PENDING_CHECK_S:
                 again.append(entry.data)
+                self._sent_again[entry.id] = now
         self.pending.remove(done)
+        for tx_id in [t for t in self._sent_again if t not in self.pending]:
+            del self._sent_again[tx_id]
         self._gossip(again)
         self.metrics.mempool_txs.set(len(self.pending))
         return len(again), len(done)
@@ -231,7 +238,7 @@ class LightNode:
 
     async def keep_pending_moving(self) -> None:
         while True:
-            await trio.sleep(PENDING_CHECK_S)
+            await trio.sleep(PENDING_TICK_S)
             self.recheck_pending(time.monotonic())
 
     # ---- after each step of the client ----

@@ -169,3 +169,19 @@ def test_a_block_that_moves_a_data_key_makes_the_next_one_due(node, commune, fol
     assert node.get_wait_s() == 0.0
     commit_block(node, commune, [])
     assert node.get_wait_s() != 0.0
+
+
+def test_a_pending_tx_goes_again_once_per_check_period(node, commune, followed):  # noqa: F811
+    """Gossip is best effort: the household's node sends what its state does not show
+    committed again after PENDING_CHECK_S, looked at every PENDING_TICK_S (a 30 s tick
+    sent some only after 60 s), and not at every tick after that."""
+    from node.service.lightnode import PENDING_CHECK_S, PENDING_TICK_S
+    light_node, client = followed
+    commit_data_key(node, commune, light_node, client, 0)
+    light_node.recheck_pending(time.monotonic())        # its data key, committed, leaves the pool
+    light_node.submit_tx(reading(node, commune, 6, 0))
+    start = time.monotonic()
+    assert light_node.recheck_pending(start + PENDING_CHECK_S - 1) == (0, 0)
+    assert light_node.recheck_pending(start + PENDING_CHECK_S + 1) == (1, 0)
+    assert light_node.recheck_pending(start + PENDING_CHECK_S + 1 + PENDING_TICK_S) == (0, 0)
+    assert light_node.recheck_pending(start + 2 * PENDING_CHECK_S + 2) == (1, 0)
