@@ -28,6 +28,7 @@ import trio
 
 from node.e2e import checks
 from node.e2e.errors import E2EError
+from node.e2e.runner import is_caught_up
 from node.localnet.cluster import open_client
 from node.localnet.communes import (
     Commune, Relayer, chain_time_s, get_json, open_communes, post_tx, read_books, read_in_flight, sign_send,
@@ -52,6 +53,7 @@ class CommunesManifest:
     dest_down_at: float = 25.0
     dest_down_s: float = 30.0
     drain_timeout_s: float = 150.0
+    converge_timeout_s: float = 90.0
     # Chain seconds; shorter than the genesis defaults so intervals settle within the run
     # (an interval settles a grace after its end, in the first block at or past it).
     settlement_interval_s: int = DEFAULT_PARAMS["settlement_interval_s"]
@@ -174,6 +176,27 @@ async def drain(client, communes: list[Commune], timeout: float) -> bool:
     return False
 
 
+async def wait_converged(client, communes: list[Commune], timeout: float) -> dict[str, float | None]:
+    """Before the stores are checked, per commune: until every node holds the chain's
+    height and the chain has settled an interval (its due time makes a block with no
+    tx: docs/cadence.md). A node stopped while still catching up, or a commune whose
+    only interval waited for its due block, would hold the invariant of nothing.
+    Seconds it took, per commune, or None if it did not within ``timeout``."""
+    out: dict[str, float | None] = {}
+    start = trio.current_time()
+    for commune in communes:
+        out[commune.name] = None
+        with trio.move_on_after(max(0.0, timeout - (trio.current_time() - start))):
+            while True:
+                heights = await commune.cluster.heights()
+                aggregates = await get_json(client, commune.url, "/aggregates") or {}
+                if is_caught_up(commune.cluster, heights) and aggregates.get("intervals"):
+                    out[commune.name] = round(trio.current_time() - start, 1)
+                    break
+                await trio.sleep(0.5)
+    return out
+
+
 BOOK_READS = {"books_relayer_stopped": "relayer stopped", "books_drained": "drained"}
 
 
@@ -198,6 +221,8 @@ def judge(report: dict[str, Any]) -> list[str]:
         slack = 2 if src == "B" else 0
         if not report["sent"][src]["accepted"] - slack <= committed <= report["sent"][src]["accepted"]:
             problems.append(f"{direction}: {report['sent'][src]['accepted']} sends accepted, {committed} committed")
+    problems += [f"commune {name}: its nodes did not share a height with an interval settled"
+                 for name, took in report["converged_s"].items() if took is None]
     for iv in report["intervals"]:
         problems += [f"{iv['node']}: {v}" for v in iv["violations"]]
     if not any(iv["settled"] for iv in report["intervals"]):
@@ -232,6 +257,7 @@ async def run_communes_manifest(m: CommunesManifest, workdir: Path | None = None
             await relayer.start()
             report["drained"] = await drain(client, communes, m.drain_timeout_s)
             report["books_drained"] = await read_books(client, communes)
+            report["converged_s"] = await wait_converged(client, communes, m.converge_timeout_s)
             report["sent"] = {k: vars(v) for k, v in sent.items()}
             report["events"] = events
             report["relayer_starts"] = relayer.starts

@@ -178,9 +178,14 @@ class VerdictPubsub(Pubsub):
     In Pubsub.push_msg a ``ValidationError`` from ``validate_msg`` counts an invalid
     message against the forwarder (P4) and drops it; success marks it seen, credits
     the forwarder, delivers and forwards it. IGNORE must do neither, so it escapes
-    push_msg as ``_Ignored`` before any of that, and is then marked seen so that
-    copies from other peers are not judged again. Exact duplicates never reach the
-    judge: the message id is content-addressed and push_msg drops seen ids first.
+    push_msg as ``_Ignored`` before any of that, and is not marked seen either: an
+    IGNORE says "not now" (a nonce or height ahead of ours, a full mempool, busy),
+    and the same bytes sent again later must be judged again. Seen ids live in a
+    last-seen cache whose 120 s expiry every copy renews, so a household gossiping
+    its pending tx again every 30 s, or a validator its vote every few seconds,
+    would otherwise be dropped unjudged for as long as it kept trying. Duplicates
+    of what was accepted never reach the judge: the message id is content-addressed
+    and push_msg drops seen ids first.
     """
 
     def __init__(self, host: IHost, router: GossipSub, judge: Judge) -> None:
@@ -215,7 +220,7 @@ class VerdictPubsub(Pubsub):
         try:
             await super().push_msg(msg_forwarder, msg)
         except _Ignored:
-            self._mark_msg_seen(msg)
+            return
 
     async def stream_handler(self, stream) -> None:
         """py-libp2p 0.8.1 handles stream and framing errors (an oversize length

@@ -91,6 +91,34 @@ async def test_ignored_and_duplicate_messages_do_not_penalise(home):
             assert seen_c.datas() == [b"fresh tx"]     # ignored messages were not forwarded
 
 
+async def test_an_ignored_message_sent_again_later_is_judged_again_and_forwarded(home):
+    """IGNORE means "not now": the same bytes gossiped again (a household's pending tx,
+    a validator's re-broadcast vote) must reach the judge again, not be dropped as seen."""
+    first = []
+
+    def not_yet_then_fine(data: bytes):
+        first.append(data)
+        return ignore("nonce_ahead") if len(first) == 1 else ACCEPT
+
+    seen_b, seen_c = Recorder(not_yet_then_fine), Recorder()
+    async with open_network(home("b"), CHAIN_ID, LOOPBACK, [], handlers_for(seen_b)) as b:
+        async with open_network(home("a"), CHAIN_ID, LOOPBACK, b.listen_addrs(), {}) as a, \
+                open_network(home("c"), CHAIN_ID, LOOPBACK, b.listen_addrs(), handlers_for(seen_c)) as c:
+            await meshed(a, b)
+            await meshed(c, b)
+            same = batch(b"pending tx")
+            await a.publish_raw(TopicKind.TX, same)
+            await wait_until(lambda: b.ignored_total().get("nonce_ahead") == 1, what="first copy ignored")
+            await trio.sleep(0.5)
+            assert seen_c.datas() == []                  # an ignored message is not forwarded
+            await a.publish_raw(TopicKind.TX, same)      # the same bytes, again
+            await wait_until(lambda: seen_c.datas() == [b"pending tx"], what="second copy forwarded to c")
+            assert seen_b.datas() == [b"pending tx", b"pending tx"]
+            await a.publish_raw(TopicKind.TX, same)      # accepted now: a third copy is a duplicate
+            await trio.sleep(1.0)
+            assert len(seen_b.datas()) == 2 and seen_c.datas() == [b"pending tx"]
+
+
 async def test_invalid_oversize_message_is_rejected_before_decoding(home):
     seen_b = Recorder()
     async with open_network(home("b"), CHAIN_ID, LOOPBACK, [], handlers_for(seen_b)) as b:
