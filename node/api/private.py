@@ -33,7 +33,7 @@ PARTY_FIELDS = ("signer", "to", "beneficiary", "provider", "counterparty", "key"
 # What a stub of a private transaction keeps: what consensus needs in clear.
 STUB_FIELDS = ("id", "type", "signer", "nonce", "height", "time_ms")
 # An account's fields anyone sees.
-PUBLIC_ACCOUNT = ("address", "nonce", "registrar", "recovery", "rotated_to", "deregistered_at", "delegations",
+PUBLIC_ACCOUNT = ("address", "nonce", "pending_nonce", "registrar", "recovery", "rotated_to", "deregistered_at", "delegations",
                   "ballot", "ballot_by_category")
 RECORD_FIELDS = ("meter", "prm", "label", "kva", "peak_w")
 

@@ -160,15 +160,19 @@ def read_nonce_ms() -> int:
 
 
 def fetch_next_nonce(client: httpx.Client, url: str, signer: bytes) -> int:
-    """The clock in ms, or one past the committed nonce if that is higher: after a clock
-    that ran ahead is set back, the signer is not locked out until it catches up."""
+    """The clock in ms, or one past the committed nonce, or past the highest nonce of the
+    signer's txs waiting at the node (``pending_nonce``), whichever is highest: after a
+    clock that ran ahead is set back, the signer is not locked out until it catches up,
+    and a tx sent just after another (its household's node still waiting for the block
+    that commits it) is not stale on arrival."""
     path = f"/accounts/{signer.hex()}"
     # An unknown account (404) has nonce 0.
     doc = get_json(client, url, path, missing={"nonce": 0})
     committed = doc.get("nonce") if isinstance(doc, dict) else None
     if type(committed) is not int:
         raise UserError(f"GET {path}: no nonce in the node's answer")
-    return max(read_nonce_ms(), committed + 1)
+    pending = doc.get("pending_nonce")
+    return max(read_nonce_ms(), committed + 1, pending + 1 if type(pending) is int else 0)
 
 
 def sign_tx(unsigned: Tx, key: Keypair, chain_id: bytes, sig_field: str = "sig") -> Tx:

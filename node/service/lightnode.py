@@ -42,7 +42,7 @@ from node.net import (
 from node.service.errors import ServiceError
 from node.service.heartbeat import HeartbeatBook
 from node.service.lightclient import LightClient
-from node.service.mempool import Duplicate, Mempool, MempoolFull
+from node.service.mempool import Duplicate, Mempool, MempoolFull, get_pending_nonce
 from node.service.node import get_common_status
 from node.service.metrics import Metrics
 from node.service.roles import get_validator_addrs
@@ -121,7 +121,41 @@ class LightNode:
         if tx.SIGNERS and not verify_message(tx, self.chain_id):
             raise TxRefused("bad_signature: a signature does not verify")
         self.check_sealing(tx)
+        self.check_own_nonce(tx)
         return tx
+
+    def open_own(self, tx: Tx) -> Tx | None:
+        """``tx`` as its household signed it: its own envelope opened (it holds the key:
+        docs/privacy.md), another's tx as it is; None for an envelope that does not open."""
+        if isinstance(tx, (Sealed, SealedCosigned)) and tx.signer == self.key.public:
+            try:
+                return open_own_sealed(self.key.seed, tx)
+            except (SealError, DecodeError):
+                return None
+        return tx
+
+    def check_own_nonce(self, tx: Tx) -> None:
+        """A tx of its own household whose nonce its proven state shows spent: a validator
+        only ignores it (it may be a copy of one committed), so accepted here it would be
+        acknowledged and never committed, and nobody told."""
+        if getattr(tx, "signer", None) != self.key.public:
+            return
+        inner = self.open_own(tx)
+        if inner is None or isinstance(inner, MeterReading) or type(getattr(inner, "nonce", None)) is not int:
+            return
+        committed = self.get_committed_nonce()
+        if inner.nonce <= committed:
+            raise TxRefused(f"stale_nonce: nonce {inner.nonce} is not above this household's last one, "
+                            f"{committed} (height {self.store.height()})")
+
+    def get_pending_nonce(self, addr: bytes) -> int | None:
+        """GET /accounts' ``pending_nonce``: the highest nonce of its household's txs this
+        node took and has not seen in a block yet (its proven state trails the chain by
+        a height or two: a nonce picked above the committed one alone may already be
+        spent by one of them)."""
+        if addr != self.key.public:
+            return None
+        return get_pending_nonce(self.pending, addr, self.open_own)
 
     def check_sealing(self, tx: Tx) -> None:
         """docs/privacy.md: the refusals a validator would give at once, given here so the
@@ -195,12 +229,9 @@ class LightNode:
         own = self.key.public
         if getattr(tx, "signer", None) != own:
             return None
-        if isinstance(tx, Sealed):
-            # Its own envelope: it holds the key that opens it (docs/privacy.md).
-            try:
-                tx = open_own_sealed(self.key.seed, tx)
-            except (SealError, DecodeError):
-                return None
+        tx = self.open_own(tx)
+        if tx is None:
+            return None
         state = self.store.state
         if isinstance(tx, MeterReading):
             raw = state.get(TL.key_household(own))

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-from tokens.txs import MeterReading, Tx
+from tokens.txs import MeterReading, Sealed, SealedCosigned, Tx
 from wire import compute_id
 
 DEFAULT_MAX_TXS = 50_000
@@ -102,3 +102,26 @@ class Mempool:
             if len(out) >= max_txs:
                 break
         return out
+
+
+def get_pending_nonce(pool: Mempool, signer: bytes,
+                      inner: Callable[[Tx], Tx | None] = lambda tx: tx) -> int | None:
+    """The highest account nonce among ``signer``'s txs waiting in ``pool``, or None.
+
+    A client that picks its next nonce from the committed one alone (``fetch_next_nonce``)
+    may pick one that a tx still waiting here spends first: its tx then goes stale in the
+    block that commits the other, and is never committed. A reading counts its ``seq``,
+    not a nonce, and is left out; so is a household's sealed envelope that ``inner``
+    cannot open (its clear nonce is a reading's seq or a tx's nonce: nobody outside can
+    tell which)."""
+    highest = None
+    for entry in pool.entries():
+        if entry.signer != signer:
+            continue
+        tx = inner(entry.tx)
+        if tx is None or isinstance(tx, (MeterReading, Sealed, SealedCosigned)):
+            continue
+        nonce = getattr(tx, "nonce", None)
+        if type(nonce) is int and (highest is None or nonce > highest):
+            highest = nonce
+    return highest

@@ -29,7 +29,7 @@ from node.api.app import TxRefused
 from node.clock import ChainClock
 from node.home.homedir import Home, home_key
 from node.service.heartbeat import HEARTBEAT_S, HeartbeatBook
-from node.service.mempool import Duplicate, Mempool, MempoolFull
+from node.service.mempool import Duplicate, Mempool, MempoolFull, get_pending_nonce
 from node.service.metrics import Metrics
 from node.net import ACCEPT, NetError, Outcome, TopicKind, Verdict, ignore, reject
 from node.service.ledger_app import LedgerApp
@@ -511,6 +511,11 @@ class Node:
     async def _publish_txs(self, txs: list[bytes]) -> None:
         for data in txs:
             await self.net.publish(TopicKind.TX, data)
+
+    def get_pending_nonce(self, addr: bytes) -> int | None:
+        """GET /accounts' ``pending_nonce``: the highest nonce of ``addr``'s clear txs in
+        this node's mempool (node/service/mempool.py ``get_pending_nonce``)."""
+        return get_pending_nonce(self.mempool, addr)
 
     def status(self) -> dict[str, Any]:
         return {

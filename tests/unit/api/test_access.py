@@ -30,8 +30,8 @@ from node.store.pruning import Pruning
 from tests.unit.service.test_pruning_node import Run
 from tokens import layout as L
 from tokens.genesis import DEFAULT_PARAMS
-from tokens.txs import TX_TYPES
-from wire import Keypair
+from tokens.txs import TX_TYPES, Delegate
+from wire import Keypair, sign_message
 
 GENESIS_TIME = 1_700_000_000 - 1_700_000_000 % 1800
 TOKEN = "the-mairie-s-token"
@@ -254,7 +254,7 @@ def test_an_account_shows_the_public_only_what_the_chain_needs_in_clear(commune,
     assert public["redacted"] and "balances" not in public and "gifts" not in public
     assert set(public["household"]) == {"solidarity", "since_height", "last_reading"}
     assert set(public["household"]["last_reading"]) == {"seq", "t"} and public["household"]["last_reading"]["seq"] == 3
-    assert public["nonce"] == 0 and public["delegations"] == {}
+    assert public["nonce"] == 0 and public["delegations"] == {} and public["pending_nonce"] is None
     own = get(validator, path, signer=key(commune, "household-3")).json()
     assert "redacted" not in own and own["household"]["label"] == "Foyer 3" and own["household"]["prm"]
     assert own["balances"]["kwh"] < 0 and own["household"]["last_reading"]["import_wh"] == 120
@@ -264,6 +264,22 @@ def test_an_account_shows_the_public_only_what_the_chain_needs_in_clear(commune,
     assert registrar["household"]["prm"] == own["household"]["prm"] and "balances" not in registrar
     other = get(validator, path, signer=key(commune, "household-4")).json()
     assert other == public
+
+
+def test_an_account_shows_the_highest_nonce_waiting_in_the_mempool(commune, validator):
+    """A client picks its next nonce past it (node/commands/client.py ``fetch_next_nonce``):
+    one past the committed nonce would be spent by the tx that waits."""
+    h5 = key(commune, "household-5")
+    path = f"/accounts/{h5.public.hex()}"
+    waiting = [sign_message(Delegate(signer=h5.public, nonce=nonce, topic="*", to=key(commune, "household-4").public,
+                                     sig=bytes(64)), validator.node.chain_id, h5) for nonce in (7, 9)]
+    ids = [validator.node.submit_tx(tx.encode()) for tx in waiting]
+    try:
+        assert get(validator, path).json()["pending_nonce"] == 9
+        assert get(validator, f"/accounts/{addr(commune, 'household-4')}").json()["pending_nonce"] is None
+    finally:
+        validator.node.mempool.remove(ids)
+    assert get(validator, path).json()["pending_nonce"] is None
 
 
 def test_blocks_and_txs_keep_a_household_s_transactions_to_it_and_the_operator(commune, validator):

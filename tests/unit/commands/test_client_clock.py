@@ -15,14 +15,14 @@ KEY = Keypair(b"\x05" * 32)
 CHAIN_MS = 1_760_000_000_000
 
 
-def node(nonce: int | None, refuse: str | None = None) -> httpx.Client:
+def node(nonce: int | None, refuse: str | None = None, pending: int | None = None) -> httpx.Client:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/status":
             return httpx.Response(200, json={"time_ms": CHAIN_MS})
         if request.url.path.startswith("/accounts/"):
             if nonce is None:
                 return httpx.Response(404, json={"error": "unknown account"})
-            return httpx.Response(200, json={"nonce": nonce})
+            return httpx.Response(200, json={"nonce": nonce, "pending_nonce": pending})
         return httpx.Response(400, json={"error": refuse})
     return httpx.Client(transport=httpx.MockTransport(handler))
 
@@ -33,6 +33,18 @@ def node(nonce: int | None, refuse: str | None = None) -> httpx.Client:
 def test_next_nonce_is_the_clock_or_past_the_committed_one(monkeypatch, committed, expected):
     monkeypatch.setattr(C, "read_nonce_ms", lambda: CHAIN_MS)
     with node(committed) as client:
+        assert C.fetch_next_nonce(client, "http://node", KEY.public) == expected
+
+
+@pytest.mark.parametrize("pending, expected", [
+    (None, CHAIN_MS + 500_001), (CHAIN_MS + 500_003, CHAIN_MS + 500_004), (CHAIN_MS + 400_000, CHAIN_MS + 500_001),
+], ids=["nothing_waits", "a_tx_waits_above_the_committed_nonce", "what_waits_is_below"])
+def test_next_nonce_goes_past_what_waits_at_the_node(monkeypatch, pending, expected):
+    """The household's node still waits for the block of its last transfer: a nonce one
+    past the committed one would be spent by it (the e2e sealed-rekey rotation that
+    never committed)."""
+    monkeypatch.setattr(C, "read_nonce_ms", lambda: CHAIN_MS)
+    with node(CHAIN_MS + 500_000, pending=pending) as client:
         assert C.fetch_next_nonce(client, "http://node", KEY.public) == expected
 
 

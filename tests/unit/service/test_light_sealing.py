@@ -128,7 +128,8 @@ def test_readings_in_flight_across_a_rotation_are_resealed_and_commit(node, comm
     # Acknowledged under epoch 0; the rotation commits before any block holds them.
     in_flight = reading(node, commune, 5, 0)
     light_node.submit_tx(in_flight)
-    late = transfer(node, commune, 1, 0)                       # its nonce will be spent by the new data key
+    # Its nonce, free now, will be spent by the new data key (the clock in ms).
+    late = transfer(node, commune, light_node.get_committed_nonce() + 1, 0)
     ahead = transfer(node, commune, 2 ** 62, 0)                # a nonce still free after it
     light_node.submit_tx(late)
     light_node.submit_tx(ahead)
@@ -185,3 +186,26 @@ def test_a_pending_tx_goes_again_once_per_check_period(node, commune, followed):
     assert light_node.recheck_pending(start + PENDING_CHECK_S + 1) == (1, 0)
     assert light_node.recheck_pending(start + PENDING_CHECK_S + 1 + PENDING_TICK_S) == (0, 0)
     assert light_node.recheck_pending(start + 2 * PENDING_CHECK_S + 2) == (1, 0)
+
+
+def test_an_own_tx_with_a_spent_nonce_is_refused_and_the_next_nonce_goes_past_what_waits(
+        node, commune, followed):  # noqa: F811
+    """A validator only ignores a tx whose nonce is spent (a copy of one committed looks
+    the same): the household's node refuses it with a reason, and its GET /accounts
+    ``pending_nonce`` lets a client pick a nonce past its txs still waiting for a block
+    (its proven state trails the chain: one past the committed nonce may be spent)."""
+    light_node, client = followed
+    commit_data_key(node, commune, light_node, client, 0)
+    light_node.recheck_pending(time.monotonic())        # its data key, committed, leaves the pool
+    own, committed = light_node.key.public, light_node.get_committed_nonce()
+    assert committed > 0 and light_node.get_pending_nonce(own) is None
+    assert refusal(light_node, transfer(node, commune, committed, 0)).startswith("stale_nonce:")
+    light_node.submit_tx(transfer(node, commune, committed + 5, 0))
+    light_node.submit_tx(reading(node, commune, 7, 0))          # a reading's seq is no nonce
+    light_node.submit_tx(transfer(node, commune, committed + 2, 0))
+    assert light_node.get_pending_nonce(own) == committed + 5
+    assert light_node.get_pending_nonce(node.key.public) is None    # another's: not its to say
+    # A reading alone waiting: nothing a nonce must go past.
+    light_node.pending.remove([e.id for e in pending_of(light_node, Sealed)
+                               if not isinstance(open_own_sealed(light_node.key.seed, e.tx), MeterReading)])
+    assert len(light_node.pending) == 1 and light_node.get_pending_nonce(own) is None
