@@ -388,6 +388,17 @@ def read_aggregate_salt(get: Getter, keyring: Keyring | None, key: bytes) -> byt
     return keyring.get_aggregate_salt(key)
 
 
+def get_commune_salt(get: Getter, keyring: Keyring | None, key: bytes, value: Any) -> bytes | None:
+    """The commune's salt of ``key``'s leaf when it holds ``value`` (decoded), if that leaf
+    takes one (``make_salt_of``: a hidden aggregate, a euro record); None otherwise (a
+    household's own entry, salted with what it derives itself, or an unsalted one). One
+    key's salt (keyed BLAKE2b of that key) tells nothing of any other leaf: a node may
+    hand it to whoever may read the value, so that it can check the value's proof."""
+    if key.startswith(EURO_RECORDS) or is_hidden_aggregate(key, value):
+        return read_aggregate_salt(get, keyring, key)
+    return None
+
+
 def get_offer_maker(get: Getter, key: bytes) -> Any:
     """The household that made the open offer at ``key``, or None (none there)."""
     offer = get(key)
