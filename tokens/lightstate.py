@@ -38,6 +38,9 @@ MAX_PEER_ID_BYTES = 64
 NONCE_BYTES = 16
 BY_PRM_ENTRIES = 3                  # its prm/ entry, then cons/ and rcs/ under the same tag
 OWN_BY_PRM = (L.PRM, L.CONSENT, L.RECONCILE_STATS)   # salted with the household the prm/ entry names
+# Salted with the household its value names: an offer, by its maker (tokens/sealing.py).
+OWN_BY_VALUE = (L.OFFER,)
+OWN_NOT_BY_KEY = OWN_BY_PRM + OWN_BY_VALUE
 # A request is good this long either side of the server's clock, and its nonce is
 # remembered that long: a copy replayed later is refused.
 REQUEST_WINDOW_MS = 60_000
@@ -163,8 +166,10 @@ def get_own_salt_of(answer: ProvenEntries, owner: bytes, salt: bytes) -> SaltOf:
     def salt_of(key: bytes) -> bytes:
         # Its ``prm/`` entry too, salted by the household it names, and the ``cons/`` and
         # ``rcs/`` entries of its tag (tokens/sealing.py): ``verify_by_prm`` accepts only
-        # a ``prm/`` entry that names this household.
-        return salt if L.get_key_owner(key) == owner or key.startswith(OWN_BY_PRM) else b""
+        # a ``prm/`` entry that names this household. And an offer: a validator answers
+        # one only to its maker (tokens/visibility.py), so an offer of another's fails
+        # to verify under this salt, as it should.
+        return salt if L.get_key_owner(key) == owner or key.startswith(OWN_NOT_BY_KEY) else b""
     return salt_of
 
 

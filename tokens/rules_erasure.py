@@ -26,11 +26,13 @@ it (drop the opened data key and txs, the archived entries) is node/'s, on the
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from tokens import layout as L
 from tokens.errors import InvalidTx
 from tokens.ledger import Ledger
+from tokens.sealing import OFFER_MAKER
 
 # genesis.DEFAULT_PARAMS["erasure_after_s"]; a state whose stored parameters predate it
 # (a chain made before erasure) reads this default.
@@ -171,16 +173,25 @@ def get_former_keys(lg: Ledger, addr: bytes) -> list[bytes]:
     return former
 
 
+def get_offer_keys(lg: Ledger, makers: Collection[bytes]) -> list[bytes]:
+    """The open offers made by one of ``makers``: their leaves take the maker's salt
+    (tokens/sealing.py ``OFFER_MAKER``), so they are hashed anew when it appears or
+    leaves. One scan of the offers: a first data key and an erasure are rare."""
+    return [key for key, offer in lg.ov.iter_prefix(L.OFFER) if offer[OFFER_MAKER] in makers]
+
+
 def process_erase_former_keys(lg: Ledger, former: list[bytes]) -> int:
     """A moved household's former keys lose their data keys (and with them its envelopes
     signed under them stop opening: docs/privacy.md "Erasure"). Each keeps its
     ``rotated`` status, so it still signs nothing and is never taken again; that leaf,
-    salted with the salt that leaves with the data keys, is hashed anew unsalted."""
+    and the offers a former key made before the move (they lapse at their expiry),
+    salted with the salt that leaves with the data keys, are hashed anew unsalted."""
     count = 0
     for old in former:
         gone = _delete_prefix(lg, L.HOUSEHOLD_DATA_KEY + old) + _delete_prefix(lg, L.REWRAPPED_DATA_KEY + old)
         if gone:
             lg.resalted.add(L.key_status(old))
+            lg.resalted.update(get_offer_keys(lg, {old}))
         count += gone
     return count
 
@@ -251,4 +262,4 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
 
 
 __all__ = ["HouseholdErased", "cancel_erasure", "check_not_erased", "compute_key_hash", "get_erasure",
-           "process_due_erasures", "schedule_erasure"]
+           "get_offer_keys", "process_due_erasures", "schedule_erasure"]

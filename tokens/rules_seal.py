@@ -35,7 +35,7 @@ from tokens.genesis import Genesis
 from tokens.indexkeys import get_resalted_by_prm, key_meter_of, key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_auditors import get_auditors, get_holders
-from tokens.rules_erasure import get_erasure
+from tokens.rules_erasure import get_erasure, get_offer_keys
 from tokens.rules_validators import check_cosigners, get_set_at
 from tokens.sealing import (
     Keyring, MissingCommuneKey, get_first_data_key, open_any_household_key, read_aggregate_key,
@@ -143,14 +143,15 @@ def process_set_data_key(lg: Ledger, tx: SetDataKey, tx_id: bytes) -> None:
 
 
 def get_owned_keys(lg: Ledger, addr: bytes) -> list[bytes]:
-    """The committed entries ``addr`` owns (layout.get_key_owner, and the meter and PRM
-    indexes that name it): salted from now on."""
+    """The committed entries ``addr`` owns (layout.get_key_owner, the meter and PRM
+    indexes that name it, the offers it made): salted from now on."""
     ov = lg.ov
     keys = [L.key_account(addr), L.key_household(addr), L.key_status(addr)]
     hh = ov.get(L.key_household(addr))
     if hh is not None:       # its meter and PRM indexes (tokens/sealing.py INDEXES_OWNED_BY_VALUE)
         keys += [key_meter_of(lg, hh[L.HH_METER]), key_prm_of(lg, hh[L.HH_PRM])]
         keys += get_resalted_by_prm(lg, hh[L.HH_PRM])      # its consent, statistics
+    keys += get_offer_keys(lg, {addr})
     keys.extend(ov.iter_committed_keys(L.GIFT + addr))
     keys.extend(L.key_entry(L.from_u64(key[len(L.INTERVAL):]), addr) for key in ov.iter_committed_keys(L.INTERVAL))
     # Contribution days: from the oldest one the state holds (at most CONTRIBUTION_DAYS back).

@@ -22,10 +22,10 @@ sealed to the identity key (a holder that published none) opens with its seed.
 
 Leaf salts (``make_salt_of``): an entry a household owns (tokens/layout.py
 ``get_key_owner``) is hashed into the state tree with the salt the household published
-in its sealed data key, once it has published one; an interval record not (yet) public
-and the levy pool with a salt derived from the commune key (``get_aggregate_salt``);
-the ``meter/`` and ``prm/`` index entries with the salt of the household their value
-names; b"" otherwise.
+in its sealed data key, once it has published one; an interval record not (yet) public,
+the pools and the registrar's euro records with a salt derived from the commune key
+(``get_aggregate_salt``); the ``meter/`` and ``prm/`` index entries and the open offers
+with the salt of the household their value names; b"" otherwise.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ class Keyring:
 
     def get_aggregate_salt(self, key: bytes) -> bytes:
         """The leaf salt of an aggregate entry the public may not read (an ``int/`` record
-        not yet public, the ``pool``): keyed BLAKE2b of the state key under the
+        not yet public, the pools), or of a euro record (``payout/``, ``debtpay/``): keyed BLAKE2b of the state key under the
         aggregate key (``read_aggregate_key``: derived from epoch 0's secret, carried
         across a cut in the state). Fixed for the key's life, as a household's salt is,
         so a rebuild finds the same leaf."""
@@ -355,6 +355,16 @@ def is_hidden_aggregate(key: bytes, value: Any) -> bool:
 # a neighbouring key shows neither whether a guessed serial or PRM is present nor which
 # household is at it.
 INDEXES_OWNED_BY_VALUE = (L.METER, L.PRM)
+# An open offer (``offer/`` id -> [maker, give class, give, want class, want,
+# counterparty, expires]) is its maker's leaf: unsalted, its value hash would confirm a
+# guess of who offered how much of what, from known household keys and small amounts.
+# Its expiry index (``oexp/`` expires ‖ id -> 1) holds a constant and is not salted.
+OFFER_MAKER = 0
+# The registrar's euro records (``payout/``, ``debtpay/``) name a household and an amount
+# too, but are accounting that outlives the household's erasure, and its salt with it:
+# they take the commune's aggregate salt instead (``read_aggregate_salt``: fixed for the
+# key's life, carried across a cut in ``meta/aggregate_key``).
+EURO_RECORDS = (L.PAYOUT, L.DEBT_PAYMENT)
 # A delivery point's consent and reconciliation statistics (``cons/``, ``rcs/``) are keyed
 # by the tag of its ``prm/`` entry (tokens/indexkeys.py) and salted with the household that
 # entry names: the occupant's, which changes when the entry does (rules_household,
@@ -378,10 +388,27 @@ def read_aggregate_salt(get: Getter, keyring: Keyring | None, key: bytes) -> byt
     return keyring.get_aggregate_salt(key)
 
 
+def get_commune_salt(get: Getter, keyring: Keyring | None, key: bytes, value: Any) -> bytes | None:
+    """The commune's salt of ``key``'s leaf when it holds ``value`` (decoded), if that leaf
+    takes one (``make_salt_of``: a hidden aggregate, a euro record); None otherwise (a
+    household's own entry, salted with what it derives itself, or an unsalted one). One
+    key's salt (keyed BLAKE2b of that key) tells nothing of any other leaf: a node may
+    hand it to whoever may read the value, so that it can check the value's proof."""
+    if key.startswith(EURO_RECORDS) or is_hidden_aggregate(key, value):
+        return read_aggregate_salt(get, keyring, key)
+    return None
+
+
+def get_offer_maker(get: Getter, key: bytes) -> Any:
+    """The household that made the open offer at ``key``, or None (none there)."""
+    offer = get(key)
+    return None if offer is None else offer[OFFER_MAKER]
+
+
 def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
     """The state tree's salt lookup over a state read by ``get`` (decoded values): a
-    household's entries (and the meter and PRM indexes naming it) under its salt, hidden
-    aggregates under the commune's."""
+    household's entries (and the meter and PRM indexes and offers naming it) under its
+    salt, hidden aggregates and the euro records under the commune's."""
     if not seals:
         return no_salt
     found: dict[bytes, bytes] = {}
@@ -389,8 +416,12 @@ def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
     def salt_of(key: bytes) -> bytes:
         if key in (L.POOL, L.GIFT_POOL) or key.startswith((L.INTERVAL, L.INTERVAL_CORRECTION)):
             return read_aggregate_salt(get, keyring, key) if is_hidden_aggregate(key, get(key)) else b""
+        if key.startswith(EURO_RECORDS):
+            return read_aggregate_salt(get, keyring, key)
         if key.startswith(INDEXES_OWNED_BY_VALUE):
             owner = get(key)
+        elif key.startswith(L.OFFER):
+            owner = get_offer_maker(get, key)
         elif key.startswith(ENTRIES_OWNED_BY_PRM):
             owner = get_prm_entry_owner(get, key)
         else:

@@ -27,7 +27,7 @@ from node.api.private import (
     check_proof_access, check_proven_value_access, filter_rows, may_read_tx, redact_account, redact_block,
     redact_reconciliation, redact_registrars,
 )
-from node.api.proofs import ProofPruned, get_proof_view
+from node.api.proofs import ProofPruned, get_proof_salt, get_proof_view
 from node.api.routes import build_route_table
 from node.api.txlog import TxLog
 from node.api.views import (
@@ -231,8 +231,10 @@ class Api:
         except ProofPruned as exc:
             return error(410, str(exc))
         if doc is not None and doc["value"] is not None:
-            self.with_snapshot(lambda s: check_proven_value_access(s.state, call["key"], bytes.fromhex(doc["value"]),
-                                                                   call.viewer))
+            value = bytes.fromhex(doc["value"])
+            self.with_snapshot(lambda s: check_proven_value_access(s.state, call["key"], value, call.viewer))
+            doc["salt"] = self.with_snapshot(lambda s: get_proof_salt(s.state, getattr(self.node, "keys", None),
+                                                                       call["key"], value))
         return self.found(doc, "no committed header carries the state root of that height yet")
 
     async def submit(self, call: Call) -> Response:

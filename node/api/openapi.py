@@ -165,7 +165,7 @@ def build_schemas() -> dict[str, Schema]:
                                                          "maxItems": 2}),
                     "next_before": nullable(INT)}),
         "Proof": obj({"height": INT, "header_height": INT, "root": HEX32, "key": STR, "value": nullable(STR),
-                      "proof": STR}),
+                      "proof": STR, "salt": nullable(HEX32)}),
         **build_euro_schemas(balances),
         **build_reconcile_schemas(),
         **build_consent_schemas(),

@@ -3,8 +3,11 @@
 The header of block h+1 carries the state root after height h (DESIGN §6: "state
 hash after the parent"), so the state of height h is provable once block h+1 is
 committed: the default height is the last committed height minus one. The proof is
-checked with ``wire.merkle.verify_proof(root, key, value, proof)``, which a light
-client can run alone (docs/state.md).
+checked with ``wire.merkle.verify_proof(root, key, value, proof, salt)``, which a light
+client can run alone (docs/state.md). On a chain that seals, a household's own entries
+take its salt, which it derives from its key file; the leaves salted by the commune
+(its euro records, the hidden aggregates) come with their salt (docs/privacy.md
+"Private state leaves").
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from consensus.block import Block, Header
+from tokens import layout as L
+from tokens.kv import decode_value
+from tokens.sealing import Keyring, MissingCommuneKey, get_commune_salt
 from tokens.statetree import compute_proof
 from wire import MAX_BLOCK_BYTES, decode
 from wire.merkle import encode_proof
@@ -52,4 +58,22 @@ def get_proof_view(snap: Any, key: bytes, height: int | None) -> dict[str, Any] 
         return None
     value, proof = compute_proof(snap.state, root, key)
     return {"height": height, "header_height": height + 1, "root": root.hex(), "key": key.hex(),
-            "value": None if value is None else value.hex(), "proof": encode_proof(proof).hex()}
+            "value": None if value is None else value.hex(), "proof": encode_proof(proof).hex(), "salt": None}
+
+
+def get_proof_salt(kv: Any, keys: Keyring | None, key: bytes, value: bytes) -> str | None:
+    """The hex salt of the proven leaf of ``key`` holding ``value`` (raw) when the commune
+    salts it (tokens/sealing.py ``get_commune_salt``); None when the leaf is unsalted or
+    its household's, or when this node cannot tell (a chain that does not seal, no
+    commune key here). The route gives it only to whoever may read the value."""
+    if keys is None or kv.get(L.META_DATA_EPOCH) is None:
+        return None
+
+    def get(k: bytes) -> Any:
+        raw = kv.get(k)
+        return None if raw is None else decode_value(raw)
+    try:
+        salt = get_commune_salt(get, keys, key, decode_value(value))
+    except (MissingCommuneKey, ValueError):
+        return None
+    return None if salt is None else salt.hex()

@@ -28,10 +28,10 @@ def new_receive_key() -> tuple[bytes, bytes]:
 class ReceiveChain(SealChain):
     """A sealing chain whose validators keep receive keys, as their nodes do."""
 
-    def __init__(self, genesis_receive: bool = True) -> None:
+    def __init__(self, genesis_receive: bool = True, params: dict | None = None) -> None:
         self.receive = {v.public: dict([new_receive_key()]) for v in VALIDATORS}
         super().__init__(genesis_receive={v: next(iter(keys)) for v, keys in self.receive.items()}
-                         if genesis_receive else None)
+                         if genesis_receive else None, params=params)
         self.keys = compute_keyring(self.kv, VALIDATORS[0].seed, VALIDATORS[0].public,
                                     receive=self.receive[VALIDATORS[0].public])
         self.rk_nonce = 0

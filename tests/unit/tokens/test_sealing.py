@@ -15,15 +15,19 @@ from tokens.indexkeys import key_by_prm_entry, key_meter_entry, key_prm_entry
 from tokens import txs as T
 from tokens.kv import decode_value, encode_value
 from tokens.queries import get_interval_at
+from tokens.lightstate import (
+    InvalidProof, ProvenEntries, ProvenEntry, ProvenPrefix, get_own_salt_of, verify_entries,
+)
 from tokens.sealing import (
     build_commune_sealed,
     Keyring, MissingCommuneKey, build_sealed, build_set_data_key, compute_keyring, open_own_sealed,
+    read_aggregate_salt,
 )
 from tokens.statetree import compute_proof
 from wire import sign_message
-from wire.merkle import compute_value_hash, encode_proof, verify_proof
+from wire.merkle import encode_proof, verify_proof
 from wire.seal import (
-    compute_commune_public, compute_payload_mac, derive_household_keys, open_commune_secret, seal_commune_secret,
+    compute_commune_public, derive_household_keys, open_commune_secret, seal_commune_secret,
     seal_link, seal_payload,
 )
 
@@ -251,7 +255,7 @@ def test_a_node_without_the_commune_key_cannot_apply_nor_admit(chain):
 # -- salted leaves -------------------------------------------------------------------------------
 
 def test_salted_proofs_verify_with_the_salt_only(chain):
-    h0, h1 = chain.households[0], chain.households[1]
+    h0 = chain.households[0]
     chain.block([chain.seal(chain.inner_transfer(0, 1, 10), h0)])
     chain.block()      # the header of the next block carries this root
     root = chain.state_hash()
@@ -345,6 +349,133 @@ def test_consent_and_reconciliation_entries_are_salted_with_the_occupant():
     check_salted(derive_household_keys(NEXT.seed, 0)[1])
     assert c.replay(c.keys) == c.state_hash()
 
+
+def is_salted_with(c: SealChain, key: bytes, salt: bytes) -> bool:
+    """Whether ``key``'s leaf in the current state is sha256(0x00 ‖ sha256(key) ‖
+    sha256(salt ‖ value)): its proof, as a neighbour's proof would carry the leaf, checks
+    out with ``salt`` (b"": the unsalted leaf, whose value hash is sha256(value))."""
+    root = c.state_hash()
+    value, proof = compute_proof(c.kv, root, key)
+    assert value is not None, key
+    return verify_proof(root, key, value, encode_proof(proof), salt)
+
+
+def offer(c: SealChain, maker, counterparty=None, expires: int | None = None) -> T.Offer:
+    return T.Offer(signer=maker.public, nonce=c.nonce(maker), give_cls="kwh", give_amount=10, want_cls="hour",
+                   want_amount=1, counterparty=None if counterparty is None else counterparty.public,
+                   expires=expires or c.time_s + 86_400, sig=ZERO_SIG)
+
+
+def offers_of(c: SealChain, maker) -> list[bytes]:
+    return [key for key, raw in c.kv.iter_prefix(L.OFFER) if decode_value(raw)[0] == maker.public]
+
+
+def test_offers_are_salted_with_their_maker():
+    # docs/privacy.md "Private state leaves": an offer's value names its maker, what it
+    # gives and wants, and to whom. Unsalted, a neighbouring proof's leaf hash of it could
+    # be tested against guesses (known household keys, small amounts).
+    from tests.unit.tokens.membership import NEW, deregister, rotate
+    from tests.unit.tokens.test_erasure import ERASE_AFTER, PARAMS
+    c = SealChain(params=PARAMS)
+    h0, h1 = c.households[0], c.households[1]
+    salt0, salt1 = derive_household_keys(h0.seed, 0)[1], derive_household_keys(h1.seed, 0)[1]
+    far = c.time_s + 10 * ERASE_AFTER
+    # A public offer in clear, before h0 has a data key: no salt to take yet.
+    c.block([sign(offer(c, h0, expires=far), c.genesis, h0)])
+    [first] = offers_of(c, h0)
+    assert is_salted_with(c, first, b"")
+    # Its first data key: the offer's leaf is hashed anew with its salt in that block.
+    c.block([c.set_data_key(k) for k in c.households])
+    assert is_salted_with(c, first, salt0) and not is_salted_with(c, first, b"")
+    # A sealed offer reserved for h1: salted with its maker's salt, not the counterparty's.
+    c.block([c.seal(offer(c, h0, h1, expires=far), h0)])
+    made = offers_of(c, h0)
+    assert len(made) == 2
+    for key in made:
+        assert is_salted_with(c, key, salt0)
+        assert not is_salted_with(c, key, b"") and not is_salted_with(c, key, salt1)
+    # The expiry index holds a constant (1): nothing to guess, not salted.
+    for key, _ in c.kv.iter_prefix(L.OFFER_EXPIRY):
+        assert is_salted_with(c, key, b"")
+    assert c.state_hash() == get_rescanned_state_hash(c.kv, c.keys)
+    # A light node checks its own offer with its salt, told by its proven data key listing.
+    root = c.state_hash()
+    listing = ProvenPrefix(prefix=L.HOUSEHOLD_DATA_KEY + h0.public, complete=True, entries=tuple(
+        proven_entry(c, root, key) for key, _ in c.kv.iter_prefix(L.HOUSEHOLD_DATA_KEY + h0.public)))
+    answer = ProvenEntries(height=c.height, entries=tuple(proven_entry(c, root, key) for key in made),
+                           prefixes=(listing,), refused=())
+    got = verify_entries(root, c.height, made, [listing.prefix], answer, get_own_salt_of(answer, h0.public, salt0))
+    assert got.values == {key: c.kv.get(key) for key in made}
+    with pytest.raises(InvalidProof):
+        verify_entries(root, c.height, made, [listing.prefix], answer, get_own_salt_of(answer, h1.public, salt1))
+    # h0 moves to a new key: its offers stay the old key's (they lapse), and so does their
+    # salt: the old key's data key stays in the state.
+    c.block([rotate(c, h0, NEW)])
+    c.block([c.set_data_key(NEW)])
+    assert all(is_salted_with(c, key, salt0) for key in made)
+    # Its erasure takes the old key's data keys: the offers' leaves lose the salt in that block.
+    c.block([deregister(c, NEW)])
+    c.block(dt_s=ERASE_AFTER)
+    assert list(c.kv.iter_prefix(L.HOUSEHOLD_DATA_KEY + h0.public)) == []
+    assert offers_of(c, h0) == made
+    assert all(is_salted_with(c, key, b"") for key in made)
+    assert c.state_hash() == get_rescanned_state_hash(c.kv, c.keys)
+    assert c.replay(compute_keyring(c.kv, VALIDATORS[1].seed, VALIDATORS[1].public)) == c.state_hash()
+
+
+def proven_entry(c: SealChain, root: bytes, key: bytes) -> ProvenEntry:
+    value, proof = compute_proof(c.kv, root, key)
+    return ProvenEntry(key=key, value=value, proof=encode_proof(proof))
+
+
+def test_euro_records_are_salted_with_the_commune_salt_through_an_erasure_and_a_cut():
+    # docs/privacy.md "Private state leaves": a payout and a debt payment name a household
+    # and an amount in euros, and outlive the household's erasure (accounting): they take
+    # the commune's aggregate salt, which a cut carries over (meta/aggregate_key).
+    from tests.unit.tokens.membership import deregister
+    from tests.unit.tokens.test_erasure import ERASE_AFTER, PARAMS
+    from tests.unit.tokens.test_receive_keys import ReceiveChain, secret_of
+    c = ReceiveChain(params=PARAMS)
+    h0, h1, h2 = c.households[:3]
+    far = c.time_s + 10 * ERASE_AFTER
+    c.block([c.set_data_key(k) for k in c.households])
+    c.block([c.seal(c.inner_transfer(0, 1, 500), h0)])         # h0 owes 500 Wh, h1 holds them
+    c.block([c.tx(T.Redeem, h1, cls="kwh", amount=300),        # in clear: a payout owed to h1
+             c.seal(offer(c, h0, expires=far), h0), c.seal(offer(c, h2, expires=far), h2)])
+    [payout] = [key for key, _ in c.kv.iter_prefix(L.PAYOUT)]
+    c.block([c.registrar_tx(T.PayDebt, REGISTRAR, household=h0.public, cls="kwh", cents=4, ref="VIR-1")])
+    c.block([c.registrar_tx(T.MarkPaid, REGISTRAR, payout=payout[len(L.PAYOUT):], ref="VIR-2")])
+    [debtpay] = [key for key, _ in c.kv.iter_prefix(L.DEBT_PAYMENT)]
+    records = [payout, debtpay]
+    salts = {key: read_aggregate_salt(c.get, c.keys, key) for key in records}
+    assert salts[payout] != salts[debtpay]
+
+    def check(keys: Keyring) -> None:
+        for key in records:
+            assert is_salted_with(c, key, salts[key]) and not is_salted_with(c, key, b"")
+        assert is_salted_with(c, offers_of(c, h2)[0], derive_household_keys(h2.seed, 0)[1])
+        assert c.state_hash() == get_rescanned_state_hash(c.kv, keys)
+    check(c.keys)
+    # The debtor moves out and is erased: its salt leaves the state, its offer with it,
+    # the euro records stay, under the commune's salt.
+    c.block([deregister(c, h0)])
+    c.block(dt_s=ERASE_AFTER)
+    assert list(c.kv.iter_prefix(L.HOUSEHOLD_DATA_KEY + h0.public)) == [] and offers_of(c, h0) == []
+    assert decode_value(c.kv.get(debtpay))[L.DP_HOUSEHOLD] == h0.public
+    check(c.keys)
+    # The erasure makes the next rotation a cut. A node that holds only the cut epoch
+    # opens the same salts (the aggregate key wrapped under it) and rebuilds the same root.
+    c.block([c.set_receive_key(v) for v in VALIDATORS])
+    c.commit_rotation(secret_of(1), cut=True)
+    c.block([c.tx(T.Redeem, h1, cls="kwh", amount=100)])
+    v0 = VALIDATORS[0]
+    after_cut = compute_keyring(c.kv, v0.seed, v0.public, receive=c.receive[v0.public])
+    assert after_cut.secrets == {1: secret_of(1)}
+    assert {key: read_aggregate_salt(c.get, after_cut, key) for key in records} == salts
+    records = [key for key, _ in c.kv.iter_prefix(L.PAYOUT)] + [debtpay]
+    salts = {key: read_aggregate_salt(c.get, after_cut, key) for key in records}
+    assert len(records) == 3
+    check(after_cut)
 
 # -- rotation with the validator set ---------------------------------------------------------------
 
