@@ -67,6 +67,15 @@ class Sealed:
         inner = sign_message(inner, self.run.home.genesis.chain_id, key)
         return build_sealed(inner, key, self.run.home.genesis.chain_id, 0, os.urandom(24)).encode()
 
+    def settle_first_interval(self, imp: int = 300, exp: int = 0) -> None:
+        """Interval 0: household-0 exports 400 Wh, household-1 imports ``imp`` (and exports
+        ``exp``); then the block that settles it."""
+        run = self.run
+        run.commit(T0 + 10, [self.reading("household-0", T0 + 5), self.reading("household-1", T0 + 5)])
+        run.commit(T0 + 900, [self.reading("household-0", T0 + 890, exp=400),
+                              self.reading("household-1", T0 + 890, imp=imp, exp=exp)])
+        run.commit(T0 + DELTA + 400)
+
 
 def state_value(run: Run, key: bytes):
     raw = run.store.state.get(key)
@@ -199,10 +208,7 @@ def test_a_shown_sum_goes_straight_in_and_only_the_hidden_one_waits(tmp_path: Pa
     run = make_run(tmp_path, 2)
     try:
         s = Sealed(run)
-        run.commit(T0 + 10, [s.reading("household-0", T0 + 5), s.reading("household-1", T0 + 5)])
-        run.commit(T0 + 900, [s.reading("household-0", T0 + 890, exp=400),
-                              s.reading("household-1", T0 + 890, imp=300, exp=200)])
-        run.commit(T0 + DELTA + 400)
+        s.settle_first_interval(exp=200)
         levy = 400 * LEVY_BP // 10_000 + 200 * LEVY_BP // 10_000
         assert state_value(run, L.TREASURY)[0] == levy and state_value(run, L.META_TOTALS) == [600, 0]
         one = load_key(run.commune / "household-1" / KEY_FILE).public
@@ -219,10 +225,7 @@ def test_public_interval_is_proven_to_anyone_without_a_salt(tmp_path: Path):
     run = make_run(tmp_path, 1)
     try:
         s = Sealed(run)
-        run.commit(T0 + 10, [s.reading("household-0", T0 + 5), s.reading("household-1", T0 + 5)])
-        run.commit(T0 + 900, [s.reading("household-0", T0 + 890, exp=400),
-                              s.reading("household-1", T0 + 890, imp=300)])
-        run.commit(T0 + DELTA + 400)
+        s.settle_first_interval()
         before = state_value(run, L.TREASURY)[0]
         assert before == 400 * LEVY_BP // 10_000      # a public interval's levy goes straight in
         run.commit(T0 + DELTA + 401)

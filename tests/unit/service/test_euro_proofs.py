@@ -40,10 +40,7 @@ def redeemed(tmp_path: Path):
     run = make_run(tmp_path, 1)
     try:
         s = Sealed(run)
-        run.commit(T0 + 10, [s.reading("household-0", T0 + 5), s.reading("household-1", T0 + 5)])
-        run.commit(T0 + 900, [s.reading("household-0", T0 + 890, exp=400),
-                              s.reading("household-1", T0 + 890, imp=300)])
-        run.commit(T0 + DELTA + 400)
+        s.settle_first_interval()
         me = s.keys["household-0"]
         redeem = T.Redeem(signer=me.public, nonce=2, cls="kwh", amount=200, sig=bytes(64))
         run.commit(T0 + DELTA + 401, [sign_message(redeem, run.home.genesis.chain_id, me).encode()])
