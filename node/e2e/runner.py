@@ -25,7 +25,7 @@ from node.e2e.load import LoadGen
 from node.e2e.manifest import Manifest
 from node.e2e.membership import Membership
 from node.localnet.netns import Fabric, require_root
-from node.localnet.ports import find_port_block
+from node.localnet.ports import find_listen_port_block
 from node.e2e.perturb import PerturbResult, run_perturbation
 from node.e2e.sealing import SealOps
 from node.e2e.errors import E2EError
@@ -34,7 +34,7 @@ from node.home.homedir import KEY_FILE, load_home
 from node.home.keyfile import load_key
 
 NETWORK_UP_TIMEOUT_S = 60
-RUN_PORTS = (20_000, 60_000)     # where a loopback run's nodes listen (p2p, then HTTP)
+RUN_PORT_START = 20_000     # where a loopback run's nodes listen (p2p, then HTTP), below the ephemeral range
 
 
 class Stages:
@@ -292,7 +292,7 @@ async def run_manifest(m: Manifest, workdir: Path | None = None, say: Callable[[
             # developer's and a test's) found the same block free while the other's nodes
             # were still starting, and one node could not listen.
             total = m.validators + m.households + 1
-            p2p = find_port_block(2 * total, RUN_PORTS[0], RUN_PORTS[1], scatter=True)
+            p2p = find_listen_port_block(2 * total, RUN_PORT_START)
             http = p2p + total
         nodes = build_network(home, m.validators, m.households, m.speed, fabric, m.byzantine, params=m.genesis,
                               seal=m.seal, p2p_base=p2p, http_base=http)

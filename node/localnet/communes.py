@@ -30,7 +30,7 @@ from node.home.keyfile import load_key
 from node.localnet.cluster import API_TOKEN, Cluster, NodeProc, build_network, open_client
 from node.localnet.errors import LocalnetError
 from node.localnet.meters import MeterFleet
-from node.localnet.ports import find_port_block
+from node.localnet.ports import find_listen_port_block
 from tokens.books_ibc import ChainRead, compute_books, get_client_latest, is_read_together
 from tokens.txs import CreateClient, SendToCommune, Service, Tx
 from wire import Keypair, sign_message
@@ -70,7 +70,7 @@ def build_communes(home: Path, validators: int, households: int, speed: int,
     if households < 2:
         raise LocalnetError("two communes need at least 2 households each (one gives the other hours)")
     per = validators + households + 1
-    p2p = find_port_block(4 * per, 20_000, 60_000, scatter=True)
+    p2p = find_listen_port_block(4 * per)
     http = http_base or p2p + 2 * per
     communes = []
     for i, name in enumerate(NAMES):

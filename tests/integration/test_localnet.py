@@ -10,14 +10,14 @@ import time
 
 import plyvel
 
-from node.localnet.ports import find_port_block
+from node.localnet.ports import find_listen_port_block
 
 REPORT_KEYS = {"agree", "nodes", "blocks", "txs", "readings_committed", "settled_intervals",
                "commit_latency_s", "duration_s"}
 
 
 def localnet(tmp_path, *extra: str) -> list[str]:
-    http = find_port_block(4, 20_000, 60_000, scatter=True)
+    http = find_listen_port_block(4)
     return [sys.executable, "-m", "node.cli", "localnet", "up", "--validators", "2", "--households", "1",
             "--home", str(tmp_path / "net"), "--http-base", str(http), *extra]
 

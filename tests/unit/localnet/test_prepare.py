@@ -9,12 +9,12 @@ import pytest
 
 from node.localnet.errors import LocalnetError
 from node.localnet.launcher import LocalnetConfig, prepare_nodes
-from node.localnet.ports import find_port_block
+from node.localnet.ports import find_listen_port_block
 
 
 def config(tmp_path, **kw) -> LocalnetConfig:
     return LocalnetConfig(validators=1, households=1, home=tmp_path / "net",
-                          http_base=find_port_block(3, 20_000, 60_000, scatter=True), **kw)
+                          http_base=find_listen_port_block(3), **kw)
 
 
 def test_a_new_network_seals_by_default_and_its_household_runs_light(tmp_path):
