@@ -186,6 +186,10 @@ AUDITOR = b"aud/"
 RECEIVE_KEY = b"rcv/"
 RK_NONCE, RK_PUBLIC, RK_USED = 0, 1, 2
 CLASS_BALANCE = b"cbal/"
+# docs/privacy.md "Moving a household to a new key": on a chain that seals, a key a
+# household moved to links to the key whose salt its leaves take until it publishes a
+# data key of its own (``slk/`` new -> former key): its own leaf, so salted too.
+SALT_LINK = b"slk/"
 CLASS_SUPPLY = b"csup/"
 ERASE_DUE = b"edue/"
 ERASED = b"erased/"
@@ -379,6 +383,10 @@ def key_household_data_key(addr: bytes, epoch: int) -> bytes:
     return HOUSEHOLD_DATA_KEY + addr + u64(epoch)
 
 
+def key_salt_link(addr: bytes) -> bytes:
+    return SALT_LINK + addr
+
+
 def key_rewrapped_data_key(addr: bytes, epoch: int) -> bytes:
     return REWRAPPED_DATA_KEY + addr + u64(epoch)
 
@@ -393,10 +401,11 @@ def key_erased(addr_hash: bytes) -> bytes:
 
 # The entries a household owns: prefix -> offset of the owner's address after it. Its
 # account, record and key status, the gifts it gives, its interval entries and
-# contributions (its energy, half hour by half hour), its pending recovery. The key
-# ends with the address, but for a gift (giver ‖ gift id).
+# contributions (its energy, half hour by half hour), its pending recovery, its class
+# balances, its salt link. The key ends with the address, but for a gift (giver ‖ gift
+# id) and a class balance (owner ‖ class).
 OWNED_AT: dict[bytes, int] = {ACCOUNT: 0, HOUSEHOLD: 0, KEY_STATUS: 0, GIFT: 0, INTERVAL_ENTRY: 8, CONTRIBUTION: 8,
-                              RECOVERY_DUE: 8, CLASS_BALANCE: 0}
+                              RECOVERY_DUE: 8, CLASS_BALANCE: 0, SALT_LINK: 0}
 # Owned families keyed by the owner then a name (a gift's id, a class).
 _OWNER_THEN_NAME = (GIFT, CLASS_BALANCE)
 ADDR_LEN = 32

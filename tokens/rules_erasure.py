@@ -185,10 +185,13 @@ def process_erase_former_keys(lg: Ledger, former: list[bytes]) -> int:
     signed under them stop opening: docs/privacy.md "Erasure"). Each keeps its
     ``rotated`` status, so it still signs nothing and is never taken again; that leaf,
     and the offers a former key made before the move (they lapse at their expiry),
-    salted with the salt that leaves with the data keys, are hashed anew unsalted."""
+    salted with the salt that leaves with the data keys (its own, or the one its salt
+    link named: docs/privacy.md "Moving a household to a new key"), are hashed anew
+    unsalted."""
     count = 0
     for old in former:
         gone = _delete_prefix(lg, L.HOUSEHOLD_DATA_KEY + old) + _delete_prefix(lg, L.REWRAPPED_DATA_KEY + old)
+        gone += _delete(lg, L.key_salt_link(old))
         if gone:
             lg.resalted.add(L.key_status(old))
             lg.resalted.update(get_offer_keys(lg, {old}))
@@ -230,6 +233,7 @@ def process_erase_household(lg: Ledger, addr: bytes) -> HouseholdErased:
     count += _delete_prefix(lg, L.RECOVERY_DUE, addr)
     count += _delete_prefix(lg, L.HOUSEHOLD_DATA_KEY + addr)
     count += _delete_prefix(lg, L.REWRAPPED_DATA_KEY + addr)
+    count += _delete(lg, L.key_salt_link(addr))
     former = get_former_keys(lg, addr)
     count += process_erase_former_keys(lg, former)
     # The blocks still hold its data keys sealed to the commune key of their epochs: the

@@ -18,6 +18,8 @@ from tokens.indexkeys import get_resalted_by_prm, key_meter_of, key_prm_of
 from tokens.ledger import Ledger
 from tokens.rules_erasure import check_not_erased, schedule_erasure
 from tokens.rules_household import check_key_not_reserved
+from tokens.rules_seal import get_owned_keys
+from tokens.sealing import get_salt_source
 from tokens.settlement import DAY_S, get_first_contribution_day
 from tokens.txs import CancelRecovery, Deregister, RecoverKey, RotateKey, Tx
 
@@ -165,6 +167,24 @@ def process_move_household(lg: Ledger, old: bytes, new: bytes) -> None:
         process_rename(lg, L.key_entry(start, old), L.key_entry(start, new))
     process_contributions(lg, old, new)
     lg.ov.put(L.key_status(old), [L.KS_ROTATED, new, lg.height])
+    process_salt_link(lg, old, new)
+
+
+def process_salt_link(lg: Ledger, old: bytes, new: bytes) -> None:
+    """On a chain that seals, ``new`` takes the salt of ``old`` until it publishes a data
+    key of its own (docs/privacy.md "Moving a household to a new key"): without it, the
+    entries that just moved would be unsalted leaves whose value hashes a proof of a
+    neighbouring key shows. The link names the key that holds the salt (``old``, or what
+    ``old``'s own link names when it moved before publishing one), so ``read_salt`` needs
+    one step. What ``new`` already held (a fresh account, class balances sent to it) is
+    hashed anew with that salt; what moved is written in this block anyway."""
+    if lg.ov.get(L.META_DATA_EPOCH) is None:
+        return      # a clear chain: no salts, and its state root stays as it was
+    source = get_salt_source(lg.ov.get, old)
+    if source is None:
+        return      # ``old`` had no salt either: nothing to inherit
+    lg.ov.put(L.key_salt_link(new), source[0])
+    lg.resalted.update(get_owned_keys(lg, new))
 
 
 def process_rotate_key(lg: Ledger, tx: RotateKey, tx_id: bytes) -> None:

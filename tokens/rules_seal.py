@@ -139,14 +139,18 @@ def process_set_data_key(lg: Ledger, tx: SetDataKey, tx_id: bytes) -> None:
     lg.process_nonce(tx.signer, tx.nonce)
     lg.ov.put(L.key_household_data_key(tx.signer, tx.epoch), tx.sealed)
     if earlier is None:
+        # Its first: its entries take its own salt from now on, instead of none or the one
+        # a moved household's key inherited through its salt link, which ends here.
+        lg.ov.delete(L.key_salt_link(tx.signer))
         lg.resalted.update(get_owned_keys(lg, tx.signer))
 
 
 def get_owned_keys(lg: Ledger, addr: bytes) -> list[bytes]:
     """The committed entries ``addr`` owns (layout.get_key_owner, the meter and PRM
-    indexes that name it, the offers it made): salted from now on."""
+    indexes that name it, the offers it made): their leaves take a new salt."""
     ov = lg.ov
     keys = [L.key_account(addr), L.key_household(addr), L.key_status(addr)]
+    keys.extend(ov.iter_committed_keys(L.CLASS_BALANCE + addr))
     hh = ov.get(L.key_household(addr))
     if hh is not None:       # its meter and PRM indexes (tokens/sealing.py INDEXES_OWNED_BY_VALUE)
         keys += [key_meter_of(lg, hh[L.HH_METER]), key_prm_of(lg, hh[L.HH_PRM])]

@@ -22,7 +22,8 @@ sealed to the identity key (a holder that published none) opens with its seed.
 
 Leaf salts (``make_salt_of``): an entry a household owns (tokens/layout.py
 ``get_key_owner``) is hashed into the state tree with the salt the household published
-in its sealed data key, once it has published one; an interval record not (yet) public,
+in its sealed data key, once it has published one (until then, a key a household moved
+to takes its former key's salt through its ``slk/`` link); an interval record not (yet) public,
 the pools and the registrar's euro records with a salt derived from the commune key
 (``get_aggregate_salt``); the ``meter/`` and ``prm/`` index entries and the open offers
 with the salt of the household their value names; b"" otherwise.
@@ -323,21 +324,49 @@ def read_aggregate_key(get: Getter, keyring: Keyring) -> bytes:
     return keyring.aggregate_key
 
 
-def read_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> bytes:
-    """``owner``'s leaf salt, from its sealed data key; b"" before it published one. Read
-    from the state each time (the opening is cached by sealed bytes): a block that is
-    thrown away must leave no salt behind."""
+def get_salt_source(get: Getter, owner: bytes) -> tuple[bytes, tuple[int, bytes]] | None:
+    """(key, its earliest (epoch, sealed data key)) whose salt ``owner``'s leaves take:
+    its own once it published a data key; else, for a key a household moved to, the
+    former key its salt link names (docs/privacy.md "Moving a household to a new key":
+    the move points the link at the key that holds the salt, so one step reaches it);
+    None when neither holds one (unsalted leaves)."""
     first = get_first_data_key(get, owner)
-    if first is None:
+    if first is not None:
+        return owner, first
+    former = get(L.key_salt_link(owner))
+    if former is None:
+        return None
+    first = get_first_data_key(get, former)
+    return None if first is None else (former, first)
+
+
+def read_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> bytes:
+    """``owner``'s leaf salt, from its sealed data key, or inherited from the former key
+    its salt link names until it publishes one (``get_salt_source``); b"" when neither.
+    Read from the state each time (the opening is cached by sealed bytes): a block that
+    is thrown away must leave no salt behind."""
+    source = get_salt_source(get, owner)
+    if source is None:
         return b""
     if keyring is None:
         raise MissingCommuneKey("the state root of a chain that seals payloads needs the commune data key")
+    holder, (epoch, sealed) = source
     try:
-        salt = open_any_household_key(get, keyring, owner, first[0], first[1])[1]
+        salt = open_any_household_key(get, keyring, holder, epoch, sealed)[1]
     except SealError:
         # The ledger stores only data keys that opened (rules_seal): the key is not ours.
-        raise MissingCommuneKey(f"the data key of {owner.hex()[:16]}… does not open with this keyring") from None
+        raise MissingCommuneKey(f"the data key of {holder.hex()[:16]}… does not open with this keyring") from None
     return salt
+
+
+def get_inherited_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> bytes:
+    """The salt ``owner``'s leaves inherit through its salt link (b"" when they do not:
+    it has a data key of its own, or no link). What a validator hands a household's node
+    that holds no data key yet (node/service/lightserve.py): the node cannot derive it
+    (it lacks the former key's seed), and a salt that makes the proofs of the household's
+    entries reach the header's root is the one the leaves were hashed with."""
+    source = get_salt_source(get, owner)
+    return b"" if source is None or source[0] == owner else read_salt(get, keyring, owner)
 
 
 def is_hidden_aggregate(key: bytes, value: Any) -> bool:

@@ -69,9 +69,9 @@ def test_validators_open_the_moved_household_under_both_keys_and_agree_on_the_ro
     assert get_household(chain.kv, NEW.public)["last_reading"]["seq"] == 1
     # The former key's data key stays: its envelopes in the blocks still open.
     assert chain.kv.get(L.key_household_data_key(h2.public, 0)) is not None
-    # Until the new key's data key is in a block its entries are unsalted leaves, as a
-    # newly registered household's are (docs/privacy.md: the limit that stays).
-    assert chain.salt_of(L.key_account(NEW.public)) == b""
+    # Until the new key's data key is in a block its entries take the former key's salt
+    # (its salt link: tests/unit/tokens/test_move_salt.py).
+    assert chain.salt_of(L.key_account(NEW.public)) == derive_household_keys(h2.seed, 0)[1]
     # Under the new key, nothing seals before its own data key is in a block.
     with pytest.raises(InvalidLedgerBlock) as info:
         chain.block([chain.moved_reading(NEW)], dt_s=2)
