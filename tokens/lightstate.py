@@ -37,6 +37,7 @@ MAX_PREFIX_ENTRIES = 1024           # entries listed under one prefix; more: ``c
 MAX_PEER_ID_BYTES = 64
 NONCE_BYTES = 16
 BY_PRM_ENTRIES = 3                  # its prm/ entry, then cons/ and rcs/ under the same tag
+SALT_BYTES = 32                     # a household's leaf salt (wire/seal.py derive_household_keys)
 OWN_BY_PRM = (L.PRM, L.CONSENT, L.RECONCILE_STATS)   # salted with the household the prm/ entry names
 # Salted with the household its value names: an offer, by its maker (tokens/sealing.py).
 OWN_BY_VALUE = (L.OFFER,)
@@ -96,19 +97,23 @@ class ProvenPrefix(Message):
     complete: bool = field_of(BOOL)
 
 
-@register("ls/entries", version=2)
+@register("ls/entries", version=3)
 @dataclass(frozen=True)
 class ProvenEntries(Message):
     """The answer to a GetEntries: the keys and prefixes asked, in the state after
     ``height``; ``refused`` the keys and prefixes the asker may not read; ``by_prm`` (to
     ``own_prm``) the requester's ``prm/`` entry, then its ``cons/`` and ``rcs/`` entries
-    (value or absence), or nothing when the state holds no household record of it."""
+    (value or absence), or nothing when the state holds no household record of it.
+    ``salt``: to a requester that moved to a new key and has no data key of its own at
+    that height, the salt its entries inherit from its former key (docs/privacy.md
+    "Moving a household to a new key"), which it cannot derive; b"" otherwise."""
 
     height: Height = field_of(U64)
     entries: tuple[ProvenEntry, ...] = field_of(List(Nested(ProvenEntry), MAX_ENTRY_KEYS))
     prefixes: tuple[ProvenPrefix, ...] = field_of(List(Nested(ProvenPrefix), MAX_ENTRY_PREFIXES))
     refused: tuple[bytes, ...] = field_of(List(Bytes(max=MAX_ENTRY_KEY_BYTES), MAX_ENTRY_KEYS + MAX_ENTRY_PREFIXES))
     by_prm: tuple[ProvenEntry, ...] = field_of(List(Nested(ProvenEntry), BY_PRM_ENTRIES), default=())
+    salt: bytes = field_of(Bytes(max=SALT_BYTES), default=b"")
 
 
 @dataclass(frozen=True)
@@ -158,10 +163,16 @@ def get_own_salt_of(answer: ProvenEntries, owner: bytes, salt: bytes) -> SaltOf:
     """docs/privacy.md "Private state leaves": ``owner``'s entries are salted with its
     ``salt`` once it has a sealed data key in the state. Whether it has is read from the
     answer's listing of its data keys (proven unsalted, so a server that hides one makes
-    every salted proof of the household's entries fail)."""
+    every salted proof of the household's entries fail). Before that, a key a household
+    moved to takes its former key's salt, which the answer carries (``salt``): it needs
+    no trust, since a proof reaches the root only with the salt its leaf was hashed
+    with, so a wrong or withheld salt fails the answer and cannot make a wrong value
+    pass."""
     prefix = L.HOUSEHOLD_DATA_KEY + owner
     if not any(listing.prefix == prefix and listing.entries for listing in answer.prefixes):
-        return no_salt
+        if not answer.salt:
+            return no_salt
+        salt = answer.salt
 
     def salt_of(key: bytes) -> bytes:
         # Its ``prm/`` entry too, salted by the household it names, and the ``cons/`` and

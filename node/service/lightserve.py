@@ -30,7 +30,7 @@ from tokens.lightstate import (
     MAX_PREFIX_ENTRIES, REQUEST_WINDOW_MS, GetEntries, ProvenEntries, ProvenEntry, ProvenPrefix,
     get_request_fault,
 )
-from tokens.sealing import Keyring, MissingCommuneKey
+from tokens.sealing import Keyring, MissingCommuneKey, read_salt
 from tokens.statetree import compute_proof, is_proven_key
 from tokens.visibility import is_hidden_interval, is_prefix_readable_by, is_readable_by
 from wire import DecodeError, decode
@@ -89,11 +89,8 @@ def prove_prefix(snap: StoreReader, root: bytes, prefix: bytes, budget: list[int
 def read_state_index_key(kv: KV, keyring: Keyring | None) -> bytes | None:
     """The index key of the chain of ``kv`` (None if it does not seal); StateUnavailable
     for a node that does not hold it."""
-    def get(key: bytes):
-        raw = kv.get(key)
-        return None if raw is None else decode_value(raw)
     try:
-        return read_index_key(get, keyring, kv.get(L.META_DATA_EPOCH) is not None)
+        return read_index_key(make_getter(kv), keyring, kv.get(L.META_DATA_EPOCH) is not None)
     except MissingCommuneKey as exc:
         raise StateUnavailable(f"delivery point entries cannot be found here: {exc}") from None
 
@@ -138,8 +135,31 @@ def answer_entries(snap: StoreReader, req: GetEntries, keyring: Keyring | None =
     by_prm = ()
     if req.own_prm and req.requester is not None:
         by_prm = prove_by_prm(snap, root, req.requester, read_state_index_key(snap.state, keyring))
+    salt = read_inherited_salt(snap, root, req.requester, keyring) if req.requester is not None else b""
     return ProvenEntries(height=req.height, entries=tuple(entries), prefixes=tuple(prefixes),
-                         refused=tuple(refused), by_prm=by_prm)
+                         refused=tuple(refused), by_prm=by_prm, salt=salt)
+
+
+def read_inherited_salt(snap: StoreReader, root: bytes, requester: bytes, keyring: Keyring | None) -> bytes:
+    """The salt ``requester``'s entries inherit from its former key at ``root`` (its
+    ``slk/`` link there: docs/privacy.md "Moving a household to a new key"), or b"". Its
+    own node cannot derive it; the salt is the household's own, asked by its signature."""
+    link = compute_proof(snap.state, root, L.key_salt_link(requester))[0]
+    if link is None:
+        return b""
+    get = make_getter(snap.state)
+    try:
+        return read_salt(get, keyring, decode_value(link))
+    except MissingCommuneKey as exc:
+        raise StateUnavailable(f"the salt of a moved household's entries cannot be read here: {exc}") from None
+
+
+def make_getter(kv: KV) -> Callable[[bytes], object]:
+    """A state key -> its decoded value (None: absent), over ``kv``."""
+    def get(key: bytes):
+        raw = kv.get(key)
+        return None if raw is None else decode_value(raw)
+    return get
 
 
 class EntriesServer:

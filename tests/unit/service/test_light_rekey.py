@@ -7,8 +7,11 @@ LevelDB commits the blocks; the light node follows it through the real responder
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+
+import pytest
 
 from node.e2e.checks import check_light_store
 from node.home.homedir import KEY_FILE
@@ -20,10 +23,12 @@ from tests.unit.service.test_pending_txs import commit_block
 from tests.unit.service.test_sealed_node import commune, household  # noqa: F401 (fixtures)
 from tokens import layout as L
 from tokens.kv import decode_value
+from tokens.lightstate import ProvenEntries
 from tokens.queries import get_household
-from tokens.sealing import build_sealed
+from tokens.sealing import build_sealed, make_kv_salt_of
 from tokens.txs import MeterReading, RotateKey, SetDataKey
-from wire import Keypair, sign_message
+from wire import Keypair, decode, sign_message
+from wire.seal import derive_household_keys
 
 
 def rotate_key(node, old: Keypair, new: Keypair) -> bytes:
@@ -88,5 +93,45 @@ def test_light_node_restarted_with_the_new_key_follows_and_proves_it(node, commu
         step(node, commune, client, [envelope])
         assert get_household(node.store.state, new.public)["last_reading"]["seq"] == 2
         assert check_light_store("household-0", light_node.store, new.public, node.store).violations == []
+    finally:
+        light_node.store.close()
+
+
+def with_salt(salt: bytes):
+    """A server rewrite that replaces the salt of every answer by ``salt``."""
+    def rewrite(raw: bytes) -> bytes:
+        return dataclasses.replace(decode(raw, ProvenEntries, len(raw)), salt=salt).encode()
+    return rewrite
+
+
+@pytest.mark.parametrize("lie", [None, "wrong", "withheld"])
+def test_before_its_data_key_the_restarted_node_proves_its_entries_with_the_salt_the_validator_gives(
+        node, commune, followed, lie):  # noqa: F811
+    # docs/privacy.md "Moving a household to a new key": until the new key's SetDataKey
+    # commits, its entries take the former key's salt, which the node cannot derive from
+    # the new key file; the validator's answer carries it, and only the true one proves.
+    light_node, client = followed
+    commit_data_key(node, commune, light_node, client, 0)
+    old, meter = household(node, commune)
+    new = Keypair(os.urandom(32))
+    step(node, commune, client, [rotate_key(node, old, new)])
+    light_node.store.close()
+    inherited = derive_household_keys(old.seed, 0)[1]
+    assert make_kv_salt_of(node.store.state, node.keys)(L.key_account(new.public)) == inherited
+
+    save_key(commune / "household-0" / KEY_FILE, new, overwrite=True)
+    tamper = {} if lie is None else {("validator", "entries"): with_salt(os.urandom(32) if lie == "wrong" else b"")}
+    light_node, client = light(commune, FakeNet(node, tamper=tamper), "household-0")
+    try:
+        follow(client)
+        if lie is not None:
+            # A salt that is not the leaves' makes every proof of its entries miss the root.
+            assert "does not reach the state root" in client.net.banned["validator"]
+            assert light_node.store.state.get(L.key_household(new.public)) is None
+            return
+        assert client.net.banned == {}
+        assert node.store.state.get(L.key_salt_link(new.public)) is not None     # its data key is not in yet
+        assert decode_value(light_node.store.state.get(L.key_household(new.public)))[L.HH_METER] == meter
+        assert light_node.store.state.get(L.key_account(new.public)) == node.store.state.get(L.key_account(new.public))
     finally:
         light_node.store.close()
