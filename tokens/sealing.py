@@ -434,6 +434,19 @@ def get_offer_maker(get: Getter, key: bytes) -> Any:
     return None if offer is None else offer[OFFER_MAKER]
 
 
+def get_leaf_owner(get: Getter, key: bytes) -> Any:
+    """The household whose salt ``key``'s leaf takes, if any: the owner its key names
+    (tokens/layout.py ``get_key_owner``), or for the meter and PRM indexes, the offers
+    and a delivery point's ``cons/`` and ``rcs/`` entries the one their value names."""
+    if key.startswith(INDEXES_OWNED_BY_VALUE):
+        return get(key)
+    if key.startswith(L.OFFER):
+        return get_offer_maker(get, key)
+    if key.startswith(ENTRIES_OWNED_BY_PRM):
+        return get_prm_entry_owner(get, key)
+    return L.get_key_owner(key)
+
+
 def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
     """The state tree's salt lookup over a state read by ``get`` (decoded values): a
     household's entries (and the meter and PRM indexes and offers naming it) under its
@@ -447,14 +460,7 @@ def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
             return read_aggregate_salt(get, keyring, key) if is_hidden_aggregate(key, get(key)) else b""
         if key.startswith(EURO_RECORDS):
             return read_aggregate_salt(get, keyring, key)
-        if key.startswith(INDEXES_OWNED_BY_VALUE):
-            owner = get(key)
-        elif key.startswith(L.OFFER):
-            owner = get_offer_maker(get, key)
-        elif key.startswith(ENTRIES_OWNED_BY_PRM):
-            owner = get_prm_entry_owner(get, key)
-        else:
-            owner = L.get_key_owner(key)
+        owner = get_leaf_owner(get, key)
         if owner is None:
             return b""
         salt = found.get(owner)

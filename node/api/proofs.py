@@ -17,7 +17,7 @@ from typing import Any
 from consensus.block import Block, Header
 from tokens import layout as L
 from tokens.kv import decode_value
-from tokens.sealing import Keyring, MissingCommuneKey, get_commune_salt
+from tokens.sealing import Keyring, MissingCommuneKey, get_commune_salt, get_inherited_salt, get_leaf_owner
 from tokens.statetree import compute_proof
 from wire import MAX_BLOCK_BYTES, decode
 from wire.merkle import encode_proof
@@ -63,9 +63,12 @@ def get_proof_view(snap: Any, key: bytes, height: int | None) -> dict[str, Any] 
 
 def get_proof_salt(kv: Any, keys: Keyring | None, key: bytes, value: bytes) -> str | None:
     """The hex salt of the proven leaf of ``key`` holding ``value`` (raw) when the commune
-    salts it (tokens/sealing.py ``get_commune_salt``); None when the leaf is unsalted or
-    its household's, or when this node cannot tell (a chain that does not seal, no
-    commune key here). The route gives it only to whoever may read the value."""
+    salts it (tokens/sealing.py ``get_commune_salt``), or when it is a household's leaf
+    that inherits its former key's salt until the key it moved to publishes a data key
+    (``get_inherited_salt``: its household cannot derive that one); None when the leaf is
+    unsalted or salted with what its household derives, or when this node cannot tell
+    (a chain that does not seal, no commune key here). The route gives it only to
+    whoever may read the value."""
     if keys is None or kv.get(L.META_DATA_EPOCH) is None:
         return None
 
@@ -74,6 +77,9 @@ def get_proof_salt(kv: Any, keys: Keyring | None, key: bytes, value: bytes) -> s
         return None if raw is None else decode_value(raw)
     try:
         salt = get_commune_salt(get, keys, key, decode_value(value))
+        if salt is None:
+            owner = get_leaf_owner(get, key)
+            salt = get_inherited_salt(get, keys, owner) if isinstance(owner, bytes) else b""
     except (MissingCommuneKey, ValueError):
         return None
-    return None if salt is None else salt.hex()
+    return salt.hex() if salt else None

@@ -8,6 +8,7 @@ the blocks reached."""
 
 from __future__ import annotations
 
+from node.api.proofs import get_proof_salt
 from tests.unit.tokens.commune import REGISTRAR, VALIDATORS, Chain, make_genesis
 from tests.unit.tokens.membership import NEW, deregister, recover, rotate, state
 from tests.unit.tokens.test_classes import CLASSES
@@ -65,12 +66,16 @@ def test_a_rotated_key_takes_the_former_salt_until_its_own_data_key_commits():
     for key in moved_keys(chain, NEW.public):
         check_salted(chain, key, salt(h2))
     check_root(chain)
+    # GET /proofs/{key} gives the household the salt it cannot derive from its new key.
+    account = L.key_account(NEW.public)
+    assert get_proof_salt(chain.kv, chain.keys, account, chain.kv.get(account)) == salt(h2).hex()
     # Its first data key ends the link and re-hashes every entry with its own salt.
     chain.block([chain.set_data_key(NEW)])
     assert state(chain, L.key_salt_link(NEW.public)) is None
     for key in moved_keys(chain, NEW.public)[:2] + [chain.meter_entry(METER_2)]:
         check_salted(chain, key, salt(NEW))
     check_root(chain)
+    assert get_proof_salt(chain.kv, chain.keys, account, chain.kv.get(account)) is None   # it derives its own
     assert chain.replay(compute_keyring(chain.kv, VALIDATORS[1].seed, VALIDATORS[1].public)) == chain.state_hash()
 
 
