@@ -366,7 +366,8 @@ def get_inherited_salt(get: Getter, keyring: Keyring | None, owner: bytes) -> by
     (it lacks the former key's seed), and a salt that makes the proofs of the household's
     entries reach the header's root is the one the leaves were hashed with."""
     source = get_salt_source(get, owner)
-    return b"" if source is None or source[0] == owner else read_salt(get, keyring, owner)
+    # The holder's own data key opens it: no second walk of the link.
+    return b"" if source is None or source[0] == owner else read_salt(get, keyring, source[0])
 
 
 def is_hidden_aggregate(key: bytes, value: Any) -> bool:
@@ -470,14 +471,17 @@ def make_salt_of(get: Getter, keyring: Keyring | None, seals: bool) -> SaltOf:
     return salt_of
 
 
-def make_kv_salt_of(kv: KV, keyring: Keyring | None) -> SaltOf:
-    """``make_salt_of`` over committed state (audits, rebuilds, snapshots)."""
-    seals = kv.get(L.META_DATA_EPOCH) is not None
-
+def make_kv_getter(kv: KV) -> Getter:
+    """A ``Getter`` over ``kv``: a state key -> its decoded value (None: absent)."""
     def get(key: bytes) -> Any:
         raw = kv.get(key)
         return None if raw is None else decode_value(raw)
-    return make_salt_of(get, keyring, seals)
+    return get
+
+
+def make_kv_salt_of(kv: KV, keyring: Keyring | None) -> SaltOf:
+    """``make_salt_of`` over committed state (audits, rebuilds, snapshots)."""
+    return make_salt_of(make_kv_getter(kv), keyring, kv.get(L.META_DATA_EPOCH) is not None)
 
 
 # -- the household's side: building and reading its own sealed txs ------------------------------

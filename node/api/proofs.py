@@ -17,7 +17,9 @@ from typing import Any
 from consensus.block import Block, Header
 from tokens import layout as L
 from tokens.kv import decode_value
-from tokens.sealing import Keyring, MissingCommuneKey, get_commune_salt, get_inherited_salt, get_leaf_owner
+from tokens.sealing import (
+    Keyring, MissingCommuneKey, get_commune_salt, get_inherited_salt, get_leaf_owner, make_kv_getter,
+)
 from tokens.statetree import compute_proof
 from wire import MAX_BLOCK_BYTES, decode
 from wire.merkle import encode_proof
@@ -71,10 +73,7 @@ def get_proof_salt(kv: Any, keys: Keyring | None, key: bytes, value: bytes) -> s
     whoever may read the value."""
     if keys is None or kv.get(L.META_DATA_EPOCH) is None:
         return None
-
-    def get(k: bytes) -> Any:
-        raw = kv.get(k)
-        return None if raw is None else decode_value(raw)
+    get = make_kv_getter(kv)
     try:
         salt = get_commune_salt(get, keys, key, decode_value(value))
         if salt is None:

@@ -30,7 +30,7 @@ from tokens.lightstate import (
     MAX_PREFIX_ENTRIES, REQUEST_WINDOW_MS, GetEntries, ProvenEntries, ProvenEntry, ProvenPrefix,
     get_request_fault,
 )
-from tokens.sealing import Keyring, MissingCommuneKey, read_salt
+from tokens.sealing import Keyring, MissingCommuneKey, make_kv_getter, read_salt
 from tokens.statetree import compute_proof, is_proven_key
 from tokens.visibility import is_hidden_interval, is_prefix_readable_by, is_readable_by
 from wire import DecodeError, decode
@@ -90,7 +90,7 @@ def read_state_index_key(kv: KV, keyring: Keyring | None) -> bytes | None:
     """The index key of the chain of ``kv`` (None if it does not seal); StateUnavailable
     for a node that does not hold it."""
     try:
-        return read_index_key(make_getter(kv), keyring, kv.get(L.META_DATA_EPOCH) is not None)
+        return read_index_key(make_kv_getter(kv), keyring, kv.get(L.META_DATA_EPOCH) is not None)
     except MissingCommuneKey as exc:
         raise StateUnavailable(f"delivery point entries cannot be found here: {exc}") from None
 
@@ -147,19 +147,11 @@ def read_inherited_salt(snap: StoreReader, root: bytes, requester: bytes, keyrin
     link = compute_proof(snap.state, root, L.key_salt_link(requester))[0]
     if link is None:
         return b""
-    get = make_getter(snap.state)
+    get = make_kv_getter(snap.state)
     try:
         return read_salt(get, keyring, decode_value(link))
     except MissingCommuneKey as exc:
         raise StateUnavailable(f"the salt of a moved household's entries cannot be read here: {exc}") from None
-
-
-def make_getter(kv: KV) -> Callable[[bytes], object]:
-    """A state key -> its decoded value (None: absent), over ``kv``."""
-    def get(key: bytes):
-        raw = kv.get(key)
-        return None if raw is None else decode_value(raw)
-    return get
 
 
 class EntriesServer:
